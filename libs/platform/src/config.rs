@@ -1,0 +1,170 @@
+//! Configuration shared by every component: environment variables (`AXV_*`, `DATABASE_URL`,
+//! `REDIS_URL`) with matching flags. clap names the offending flag or variable when a value is
+//! bad, and [`PlatformArgs::build`] fails at start, naming the setting, when a file or URL
+//! cannot be used.
+
+use std::{fmt, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
+
+use axv_auth::{OidcIssuer, SigningKey, TokenIssuer, Verifier};
+
+use crate::{
+    db::DatabaseConfig,
+    events::{self, SharedBus},
+    kv::{self, KvRevocations, SharedKv},
+};
+
+/// A value that must never be printed (URLs with passwords, keys).
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlatformArgs {
+    /// Where the embedded default keeps its SQLite files and generated signing key.
+    #[arg(long, env = "AXV_DATA_DIR", default_value = ".axv")]
+    pub data_dir: PathBuf,
+    /// Postgres URL; unset means the embedded SQLite default.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+    #[arg(long, env = "AXV_DB_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+    /// Redis URL; unset means in-process cache, rate limits and event bus.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key this deployment writes.
+    #[arg(long, env = "AXV_REDIS_PREFIX", default_value = "axv:")]
+    pub redis_prefix: String,
+    /// PKCS#8 PEM Ed25519 key that signs access tokens; default: generated once under the data dir.
+    #[arg(long, env = "AXV_JWT_SIGNING_KEY_FILE")]
+    pub jwt_signing_key_file: Option<PathBuf>,
+    /// Earlier signing keys (PEM files, comma-separated), still accepted for verification
+    /// so a key rotation logs nobody out.
+    #[arg(long, env = "AXV_JWT_PREVIOUS_KEY_FILES", value_delimiter = ',')]
+    pub jwt_previous_key_files: Vec<PathBuf>,
+    #[arg(long, env = "AXV_JWT_ISSUER", default_value = "axv")]
+    pub jwt_issuer: String,
+    #[arg(long, env = "AXV_JWT_AUDIENCE", default_value = "axv-platform")]
+    pub jwt_audience: String,
+    #[arg(long, env = "AXV_ACCESS_TOKEN_TTL_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(30..=86_400))]
+    pub access_token_ttl_secs: u64,
+    #[arg(long, env = "AXV_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 86_400, value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub refresh_token_ttl_secs: u64,
+    /// External OIDC issuers whose tokens are accepted, as JSON:
+    /// `[{"issuer":"https://...","jwks_url":"https://.../jwks","audience":"axv"}]`.
+    #[arg(long, env = "AXV_OIDC_ISSUERS", value_parser = parse_oidc_issuers)]
+    pub oidc_issuers: Option<OidcIssuers>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OidcIssuers(pub Vec<(String, String, String)>);
+
+fn parse_oidc_issuers(raw: &str) -> Result<OidcIssuers, String> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        issuer: String,
+        jwks_url: String,
+        audience: String,
+    }
+    let entries: Vec<Entry> =
+        serde_json::from_str(raw).map_err(|e| format!("expected a JSON list of issuers: {e}"))?;
+    Ok(OidcIssuers(entries.into_iter().map(|e| (e.issuer, e.jwks_url, e.audience)).collect()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{setting}: {message}")]
+    Invalid { setting: &'static str, message: String },
+}
+
+fn invalid(setting: &'static str, message: impl fmt::Display) -> ConfigError {
+    ConfigError::Invalid { setting, message: message.to_string() }
+}
+
+/// What every component of one process shares: database settings, the key-value store and
+/// event bus (one in-process instance for the whole `axv up`), token issuer and verifier.
+#[derive(Clone)]
+pub struct Platform {
+    pub database: DatabaseConfig,
+    pub kv: SharedKv,
+    pub bus: SharedBus,
+    pub issuer: Arc<TokenIssuer>,
+    pub verifier: Arc<Verifier>,
+    pub refresh_token_ttl: Duration,
+}
+
+impl PlatformArgs {
+    pub fn database_config(&self) -> DatabaseConfig {
+        DatabaseConfig {
+            url: self.database_url.as_ref().map(|url| url.expose().to_owned()),
+            data_dir: self.data_dir.clone(),
+            max_connections: self.db_max_connections,
+        }
+    }
+
+    pub fn signing_key(&self) -> Result<SigningKey, ConfigError> {
+        match &self.jwt_signing_key_file {
+            Some(path) => SigningKey::load(path).map_err(|e| invalid("AXV_JWT_SIGNING_KEY_FILE", e)),
+            None => SigningKey::load_or_generate(&self.data_dir.join("jwt-signing-key.pem"))
+                .map_err(|e| invalid("AXV_DATA_DIR", e)),
+        }
+    }
+
+    /// Connects what the settings name and fails, naming the setting, when something is unusable.
+    pub async fn build(&self) -> Result<Platform, ConfigError> {
+        let redis_url = self.redis_url.as_ref().map(Secret::expose);
+        let kv = kv::connect(redis_url, &self.redis_prefix)
+            .await
+            .map_err(|e| invalid("REDIS_URL", e))?;
+        let bus = events::connect(redis_url, &self.redis_prefix)
+            .await
+            .map_err(|e| invalid("REDIS_URL", e))?;
+        let key = self.signing_key()?;
+        let mut verifier = Verifier::new(&self.jwt_issuer, &self.jwt_audience)
+            .with_key(key.verification_key())
+            .with_revocations(Arc::new(KvRevocations::new(kv.clone())));
+        for path in &self.jwt_previous_key_files {
+            let previous =
+                SigningKey::load(path).map_err(|e| invalid("AXV_JWT_PREVIOUS_KEY_FILES", e))?;
+            verifier = verifier.with_key(previous.verification_key());
+        }
+        for (issuer, jwks_url, audience) in self.oidc_issuers.clone().unwrap_or_default().0 {
+            verifier = verifier.with_oidc_issuer(OidcIssuer { issuer, jwks_url, audience });
+        }
+        let issuer = TokenIssuer::new(
+            key,
+            &self.jwt_issuer,
+            &self.jwt_audience,
+            Duration::from_secs(self.access_token_ttl_secs),
+        );
+        Ok(Platform {
+            database: self.database_config(),
+            kv,
+            bus,
+            issuer: Arc::new(issuer),
+            verifier: Arc::new(verifier),
+            refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
+        })
+    }
+}

@@ -1,0 +1,186 @@
+//! The database: Postgres when a URL is given (each service in its own schema), else a SQLite
+//! file per service under the data directory. One set of portable SQL serves both through
+//! sqlx's `Any` driver: TEXT ids, BIGINT amounts and unix-millisecond timestamps, `$1` binds.
+
+use std::{path::PathBuf, str::FromStr, time::Duration};
+
+use sqlx::{
+    AnyPool, Executor,
+    any::{AnyConnectOptions, AnyPoolOptions},
+    migrate::Migrator,
+};
+
+use crate::error::ErrorCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `postgres://...`; `None` means the embedded SQLite default under `data_dir`.
+    pub url: Option<String>,
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+}
+
+impl DatabaseConfig {
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        Self { url: None, data_dir: data_dir.into(), max_connections: 10 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; carries the constraint name (Postgres) or the
+    /// failing columns (SQLite), which [`StoreError::is_unique_on`] matches either way.
+    #[error("unique violation: {0}")]
+    UniqueViolation(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("bad database configuration: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// Whether this is a unique violation on `table.column` (SQLite names the columns) or on the
+    /// Postgres constraint `constraint`.
+    pub fn is_unique_on(&self, table_column: &str, constraint: &str) -> bool {
+        matches!(self, StoreError::UniqueViolation(what) if what.contains(table_column) || what.contains(constraint))
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::NotFound => ErrorCode::NotFound,
+            StoreError::UniqueViolation(_) => ErrorCode::Conflict,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation(
+                db.constraint().map_or_else(|| db.message().to_owned(), str::to_owned),
+            ),
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+/// A service's connection pool, already pointed at that service's own schema or file.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Database {
+    /// Connects the database of `service` (a lowercase identifier such as `onboarding`).
+    pub async fn connect(config: &DatabaseConfig, service: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        if !service.chars().all(|c| c.is_ascii_lowercase() || c == '_') || service.is_empty() {
+            return Err(StoreError::Config(format!("invalid service name {service:?}")));
+        }
+        match &config.url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Self::connect_postgres(url, service, config.max_connections).await
+            }
+            Some(url) if url.starts_with("sqlite:") => Self::connect_sqlite(url).await,
+            Some(_) => Err(StoreError::Config(
+                "DATABASE_URL must start with postgres:// or sqlite:".to_owned(),
+            )),
+            None => {
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                    StoreError::Config(format!(
+                        "cannot create data directory {}: {e}",
+                        config.data_dir.display()
+                    ))
+                })?;
+                let file = config.data_dir.join(format!("{service}.db"));
+                Self::connect_sqlite(&format!("sqlite://{}?mode=rwc", file.display())).await
+            }
+        }
+    }
+
+    async fn connect_postgres(url: &str, schema: &str, max: u32) -> Result<Self, StoreError> {
+        let options = AnyConnectOptions::from_str(url)?;
+        {
+            // A schema per service keeps ownership visible in the database itself.
+            let setup = AnyPoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            match setup.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await.map_err(StoreError::from) {
+                Ok(_) => {}
+                // Two processes creating the same schema at once: the loser's error is harmless.
+                Err(error) if error.is_unique_on("", "pg_namespace") => {}
+                Err(error) => return Err(error),
+            }
+            setup.close().await;
+        }
+        let search_path = format!("SET search_path TO \"{schema}\"");
+        let pool = AnyPoolOptions::new()
+            .max_connections(max.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                let search_path = search_path.clone();
+                Box::pin(async move {
+                    conn.execute(search_path.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend: Backend::Postgres })
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Self, StoreError> {
+        let options = AnyConnectOptions::from_str(url)?;
+        // One connection: SQLite serialises writers anyway, and a single connection makes every
+        // transaction serialisable, so the same invariants hold as on Postgres with row locks.
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend: Backend::Sqlite })
+    }
+
+    pub async fn migrate(&self, migrator: &Migrator) -> Result<(), StoreError> {
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers; used by readiness checks.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,231 @@
+//! Domain events and the bus that carries them: Redis Streams when `REDIS_URL` is given (so
+//! every replica of every service sees them), an in-process broadcast otherwise.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique per event; consumers deduplicate on it.
+    pub id: String,
+    /// `<entity>.<what happened>`, e.g. `company.approved`.
+    pub kind: String,
+    pub subject_id: String,
+    /// The service that wrote it.
+    pub source: String,
+    pub occurred_at_ms: i64,
+    /// Companies the event concerns, so subscribers can be shown only their own.
+    #[serde(default)]
+    pub company_ids: Vec<String>,
+    /// Whether dashboards and anonymous subscribers may see it.
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub payload: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(source: &str, kind: impl Into<String>, subject_id: impl Into<String>) -> Self {
+        Self {
+            id: crate::ids::new_id(),
+            kind: kind.into(),
+            subject_id: subject_id.into(),
+            source: source.to_owned(),
+            occurred_at_ms: crate::ids::now_ms(),
+            company_ids: Vec::new(),
+            public: false,
+            payload: serde_json::Value::Null,
+        }
+    }
+
+    pub fn for_companies(mut self, company_ids: Vec<String>) -> Self {
+        self.company_ids = company_ids;
+        self
+    }
+
+    pub fn public(mut self, public: bool) -> Self {
+        self.public = public;
+        self
+    }
+
+    pub fn with_payload(mut self, payload: serde_json::Value) -> Self {
+        self.payload = payload;
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("event encoding: {0}")]
+    Encoding(#[from] serde_json::Error),
+}
+
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    async fn publish(&self, event: &Event) -> Result<(), BusError>;
+    /// Events published from now on. A subscriber that falls too far behind loses the oldest
+    /// events rather than holding memory for them.
+    fn subscribe(&self) -> BoxStream<'static, Event>;
+}
+
+pub type SharedBus = Arc<dyn EventBus>;
+
+pub async fn connect(redis_url: Option<&str>, prefix: &str) -> Result<SharedBus, BusError> {
+    Ok(match redis_url {
+        Some(url) => Arc::new(RedisStreamBus::connect(url, prefix).await?),
+        None => Arc::new(InProcessBus::default()),
+    })
+}
+
+const SUBSCRIBER_BUFFER: usize = 1024;
+
+pub struct InProcessBus {
+    sender: broadcast::Sender<Event>,
+}
+
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self { sender: broadcast::channel(SUBSCRIBER_BUFFER).0 }
+    }
+}
+
+#[async_trait]
+impl EventBus for InProcessBus {
+    async fn publish(&self, event: &Event) -> Result<(), BusError> {
+        // No subscriber is not an error: the event is in the outbox for the record anyway.
+        let _ = self.sender.send(event.clone());
+        Ok(())
+    }
+
+    fn subscribe(&self) -> BoxStream<'static, Event> {
+        let mut receiver = self.sender.subscribe();
+        Box::pin(async_stream(move |tx: mpsc::Sender<Event>| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(event) => {
+                        if tx.send(event).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "event subscriber lagged; oldest events dropped");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }))
+    }
+}
+
+/// Runs `producer` in a task feeding a bounded channel and returns the channel as a stream;
+/// the task ends when the stream is dropped.
+fn async_stream<F, Fut>(producer: F) -> impl futures::Stream<Item = Event> + Send + 'static
+where
+    F: FnOnce(mpsc::Sender<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
+    tokio::spawn(producer(tx));
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+pub struct RedisStreamBus {
+    client: redis::Client,
+    publisher: redis::aio::ConnectionManager,
+    stream_key: String,
+}
+
+/// Streams are trimmed to about this many entries: the bus is for live delivery, the outbox
+/// tables are the record.
+const STREAM_MAX_LEN: usize = 100_000;
+
+impl RedisStreamBus {
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
+        let client = redis::Client::open(url)?;
+        let publisher = redis::aio::ConnectionManager::new(client.clone()).await?;
+        Ok(Self { client, publisher, stream_key: format!("{prefix}events") })
+    }
+}
+
+#[async_trait]
+impl EventBus for RedisStreamBus {
+    async fn publish(&self, event: &Event) -> Result<(), BusError> {
+        let data = serde_json::to_string(event)?;
+        let mut conn = self.publisher.clone();
+        redis::cmd("XADD")
+            .arg(&self.stream_key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(STREAM_MAX_LEN)
+            .arg("*")
+            .arg("event")
+            .arg(data)
+            .query_async::<String>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    fn subscribe(&self) -> BoxStream<'static, Event> {
+        let client = self.client.clone();
+        let key = self.stream_key.clone();
+        Box::pin(async_stream(move |tx: mpsc::Sender<Event>| async move {
+            // A blocking XREAD needs a connection of its own, not the shared multiplexed one.
+            let mut last_id = "$".to_owned();
+            loop {
+                let mut conn = match client.get_multiplexed_async_connection().await {
+                    Ok(conn) => conn,
+                    Err(error) => {
+                        tracing::warn!(%error, "event stream connection failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        if tx.is_closed() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                loop {
+                    let options = redis::streams::StreamReadOptions::default().count(256).block(1000);
+                    let reply: Result<Option<redis::streams::StreamReadReply>, _> = redis::AsyncCommands::xread_options(
+                        &mut conn,
+                        &[&key],
+                        &[&last_id],
+                        &options,
+                    )
+                    .await;
+                    if tx.is_closed() {
+                        return;
+                    }
+                    let reply = match reply {
+                        Ok(reply) => reply.unwrap_or_default(),
+                        Err(error) => {
+                            tracing::warn!(%error, "event stream read failed; reconnecting");
+                            break;
+                        }
+                    };
+                    for stream in reply.keys {
+                        for entry in stream.ids {
+                            last_id = entry.id.clone();
+                            let Some(data) = entry.get::<String>("event") else {
+                                continue;
+                            };
+                            match serde_json::from_str::<Event>(&data) {
+                                Ok(event) => {
+                                    if tx.send(event).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(error) => tracing::warn!(%error, "undecodable event skipped"),
+                            }
+                        }
+                    }
+                }
+            }
+        }))
+    }
+}

@@ -1,0 +1,308 @@
+//! Short-lived shared state: Redis when `REDIS_URL` is given (shared by every replica),
+//! otherwise an in-process map with the same semantics. Cache, rate limits, idempotency keys
+//! and token revocations are all built on the five primitives of [`KeyValue`], so both backends
+//! share their logic and only the primitives differ.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("in-process store poisoned")]
+    Poisoned,
+    #[error("stored value is malformed: {0}")]
+    Malformed(String),
+}
+
+#[async_trait]
+pub trait KeyValue: Send + Sync + 'static {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), KvError>;
+    /// Sets the key only when it is absent; true when this call set it.
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration)
+    -> Result<bool, KvError>;
+    async fn delete(&self, key: &str) -> Result<(), KvError>;
+    /// Adds `by` to a counter, creating it with `ttl` when absent. Returns the new value and the
+    /// time the counter has left.
+    async fn increment(&self, key: &str, by: i64, ttl: Duration)
+    -> Result<(i64, Duration), KvError>;
+}
+
+pub type SharedKv = Arc<dyn KeyValue>;
+
+/// Redis, or the in-process map when no URL is given. Every key gets `prefix`, so tests and
+/// deployments sharing one Redis never see each other's keys.
+pub async fn connect(redis_url: Option<&str>, prefix: &str) -> Result<SharedKv, KvError> {
+    Ok(match redis_url {
+        Some(url) => Arc::new(RedisKv::connect(url, prefix).await?),
+        None => Arc::new(MemoryKv::default()),
+    })
+}
+
+#[derive(Clone)]
+pub struct RedisKv {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisKv {
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new(client).await?;
+        Ok(Self { conn, prefix: prefix.to_owned() })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait]
+impl KeyValue for RedisKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("GET").arg(self.key(key)).query_async(&mut conn).await?)
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), KvError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, KvError> {
+        let mut conn = self.conn.clone();
+        let reply: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut conn)
+            .await?;
+        Ok(reply.is_some())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn increment(
+        &self,
+        key: &str,
+        by: i64,
+        ttl: Duration,
+    ) -> Result<(i64, Duration), KvError> {
+        // One script so the counter and its expiry are set atomically: a crash between INCRBY
+        // and PEXPIRE would otherwise leave a counter that never resets.
+        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let script = SCRIPT.get_or_init(|| {
+            redis::Script::new(
+                r"local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+                  local ttl = redis.call('PTTL', KEYS[1])
+                  if ttl < 0 then
+                    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+                    ttl = tonumber(ARGV[2])
+                  end
+                  return {v, ttl}",
+            )
+        });
+        let mut conn = self.conn.clone();
+        let (value, ttl_ms): (i64, i64) =
+            script.key(self.key(key)).arg(by).arg(millis(ttl)).invoke_async(&mut conn).await?;
+        Ok((value, Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0))))
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryKv {
+    entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+}
+
+impl MemoryKv {
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut HashMap<String, (Vec<u8>, Instant)>) -> R,
+    ) -> Result<R, KvError> {
+        let mut entries = self.entries.lock().map_err(|_| KvError::Poisoned)?;
+        let now = Instant::now();
+        // Sweep now and then so expired keys do not accumulate without bound.
+        if entries.len() > 1024 && entries.len().is_power_of_two() {
+            entries.retain(|_, (_, expires)| *expires > now);
+        }
+        Ok(f(&mut entries))
+    }
+}
+
+fn live<'a>(
+    entries: &'a HashMap<String, (Vec<u8>, Instant)>,
+    key: &str,
+) -> Option<&'a (Vec<u8>, Instant)> {
+    entries.get(key).filter(|(_, expires)| *expires > Instant::now())
+}
+
+#[async_trait]
+impl KeyValue for MemoryKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.with(|entries| live(entries, key).map(|(value, _)| value.clone()))
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), KvError> {
+        self.with(|entries| {
+            entries.insert(key.to_owned(), (value.to_vec(), Instant::now() + ttl));
+        })
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, KvError> {
+        self.with(|entries| {
+            if live(entries, key).is_some() {
+                return false;
+            }
+            entries.insert(key.to_owned(), (value.to_vec(), Instant::now() + ttl));
+            true
+        })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.with(|entries| {
+            entries.remove(key);
+        })
+    }
+
+    async fn increment(
+        &self,
+        key: &str,
+        by: i64,
+        ttl: Duration,
+    ) -> Result<(i64, Duration), KvError> {
+        self.with(|entries| {
+            let now = Instant::now();
+            let (current, expires) = match live(entries, key) {
+                Some((value, expires)) => (
+                    std::str::from_utf8(value).ok().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0),
+                    *expires,
+                ),
+                None => (0, now + ttl),
+            };
+            let next = current.saturating_add(by);
+            entries.insert(key.to_owned(), (next.to_string().into_bytes(), expires));
+            (next, expires.saturating_duration_since(now))
+        })
+    }
+}
+
+/// Fixed-window rate limiting over [`KeyValue::increment`].
+#[derive(Clone)]
+pub struct RateLimiter {
+    kv: SharedKv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub remaining: i64,
+    /// When the window resets; what a refused caller is told to wait.
+    pub retry_after: Duration,
+}
+
+impl RateLimiter {
+    pub fn new(kv: SharedKv) -> Self {
+        Self { kv }
+    }
+
+    /// Counts `cost` against `key`'s budget of `limit` per `window`.
+    pub async fn hit(
+        &self,
+        key: &str,
+        limit: i64,
+        window: Duration,
+        cost: i64,
+    ) -> Result<RateDecision, KvError> {
+        let (used, left) = self.kv.increment(&format!("rl:{key}"), cost, window).await?;
+        Ok(RateDecision { allowed: used <= limit, remaining: (limit - used).max(0), retry_after: left })
+    }
+
+    /// Whether `key` is already over its budget, without counting anything.
+    pub async fn is_exhausted(
+        &self,
+        key: &str,
+        limit: i64,
+        window: Duration,
+    ) -> Result<Option<Duration>, KvError> {
+        let (used, left) = self.kv.increment(&format!("rl:{key}"), 0, window).await?;
+        Ok((used >= limit).then_some(left))
+    }
+
+    pub async fn reset(&self, key: &str) -> Result<(), KvError> {
+        self.kv.delete(&format!("rl:{key}")).await
+    }
+}
+
+const REVOCATION_GRACE_SECS: i64 = 300;
+
+/// Revoked access-token ids, kept until the token would have expired anyway.
+pub struct KvRevocations {
+    kv: SharedKv,
+}
+
+impl KvRevocations {
+    pub fn new(kv: SharedKv) -> Self {
+        Self { kv }
+    }
+}
+
+#[async_trait]
+impl axv_auth::RevocationList for KvRevocations {
+    async fn is_revoked(&self, token_id: &str) -> Result<bool, axv_auth::AuthError> {
+        let found = self
+            .kv
+            .get(&format!("revoked:{token_id}"))
+            .await
+            .map_err(|e| axv_auth::AuthError::Store(e.to_string()))?;
+        Ok(found.is_some())
+    }
+
+    async fn revoke(&self, token_id: &str, expires_at: i64) -> Result<(), axv_auth::AuthError> {
+        // Kept past `exp` by more than the verifier's leeway, so a revoked token cannot slip
+        // back in during the grace period.
+        let left = (expires_at - chrono::Utc::now().timestamp()).max(0) + REVOCATION_GRACE_SECS;
+        self.kv
+            .set(
+                &format!("revoked:{token_id}"),
+                b"1",
+                Duration::from_secs(u64::try_from(left).unwrap_or(1)),
+            )
+            .await
+            .map_err(|e| axv_auth::AuthError::Store(e.to_string()))
+    }
+}

@@ -1,0 +1,20 @@
+//! Plumbing every AX Valley service shares, so that no two services write it twice:
+//! configuration, the database and migrations, Redis-or-in-process primitives (cache, rate
+//! limits, idempotency, token revocations), the transactional outbox and the event bus, the gRPC
+//! server bootstrap (health, reflection, tracing, metrics, auth, graceful shutdown) and the one
+//! error catalogue shared by gRPC and GraphQL.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod ids;
+pub mod kv;
+pub mod outbox;
+pub mod pagination;
+pub mod shutdown;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::ErrorCode;

@@ -1,0 +1,60 @@
+//! gRPC clients of the services, each call carrying the caller's token, the end client's
+//! address and the trace context (injected by the client telemetry layer).
+
+use std::time::Duration;
+
+use axv_proto::onboarding::v1::onboarding_service_client::OnboardingServiceClient;
+use axv_telemetry::{GrpcClientLayer, GrpcTelemetryService};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::context::RequestContext;
+
+pub type GrpcChannel = GrpcTelemetryService<Channel>;
+
+/// Every downstream call gets this deadline, so one slow service cannot hold requests forever.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the gateway finds each service.
+#[derive(Debug, Clone)]
+pub struct ServiceUrls {
+    pub onboarding: String,
+}
+
+#[derive(Clone)]
+pub struct Clients {
+    pub onboarding: OnboardingServiceClient<GrpcChannel>,
+    /// Raw channels by service name, for readiness checks.
+    pub channels: Vec<(&'static str, Channel)>,
+}
+
+fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(CALL_TIMEOUT)
+        .connect_lazy())
+}
+
+impl Clients {
+    pub fn connect(urls: &ServiceUrls) -> Result<Self, tonic::transport::Error> {
+        let onboarding = lazy_channel(&urls.onboarding)?;
+        let traced = tower::ServiceBuilder::new().layer(GrpcClientLayer::new()).service(onboarding.clone());
+        Ok(Self {
+            onboarding: OnboardingServiceClient::new(traced),
+            channels: vec![("onboarding", onboarding)],
+        })
+    }
+}
+
+/// A request to a service on behalf of the GraphQL caller.
+pub fn request<T>(ctx: &RequestContext, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(CALL_TIMEOUT);
+    if let Some(token) = &ctx.token {
+        // The token was verified already; a value that is not a valid header cannot be one.
+        let _ = axv_auth::attach_bearer(&mut request, token);
+    }
+    if let Ok(value) = ctx.client_address.parse() {
+        request.metadata_mut().insert("x-forwarded-for", value);
+    }
+    request
+}

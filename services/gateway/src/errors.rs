@@ -1,0 +1,53 @@
+//! Errors as clients see them: a message, `extensions.code` from the shared catalogue and the
+//! trace id. Internal details stay in the logs.
+
+use async_graphql::{ErrorExtensions, ServerError};
+use axv_platform::ErrorCode;
+
+pub fn error(code: ErrorCode, message: impl Into<String>) -> async_graphql::Error {
+    let message = match code {
+        ErrorCode::Internal => "internal error".to_owned(),
+        ErrorCode::Unavailable => "a service is unavailable; try again".to_owned(),
+        _ => message.into(),
+    };
+    async_graphql::Error::new(message).extend_with(|_, extensions| {
+        extensions.set("code", code.as_str());
+        if let Some(trace_id) = axv_telemetry::current_trace_id() {
+            extensions.set("traceId", trace_id);
+        }
+    })
+}
+
+pub fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    error(ErrorCode::BadUserInput, message)
+}
+
+pub fn unauthenticated() -> async_graphql::Error {
+    error(ErrorCode::Unauthenticated, "authentication required")
+}
+
+/// A service's refusal, with its code carried over one-to-one.
+pub fn from_status(status: tonic::Status) -> async_graphql::Error {
+    let code = ErrorCode::from_grpc(status.code());
+    if matches!(code, ErrorCode::Internal | ErrorCode::Unavailable) {
+        tracing::error!(grpc_code = ?status.code(), message = status.message(), "downstream call failed");
+    }
+    error(code, status.message())
+}
+
+/// Errors raised by async-graphql itself (parse, validation, limits) get a code too; those with
+/// no path concern the request as a whole.
+pub fn complete_extensions(errors: &mut [ServerError], trace_id: Option<&str>) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            let code = if error.path.is_empty() { ErrorCode::BadUserInput } else { ErrorCode::Internal };
+            extensions.set("code", code.as_str());
+        }
+        if extensions.get("traceId").is_none() {
+            if let Some(trace_id) = trace_id {
+                extensions.set("traceId", trace_id);
+            }
+        }
+    }
+}

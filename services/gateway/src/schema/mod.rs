@@ -1,0 +1,48 @@
+//! The GraphQL schema: one query and one mutation root merged from each domain's part.
+
+pub mod connection;
+pub mod onboarding;
+pub mod scalars;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+#[derive(MergedObject, Default)]
+pub struct Query(onboarding::OnboardingQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(onboarding::OnboardingMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Limits that keep one request from costing the services too much.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_batch: usize,
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_depth: 12, max_complexity: 5_000, max_aliases: 30, max_batch: 5, introspection: true }
+    }
+}
+
+pub fn build(limits: &Limits) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_directives(10);
+    if !limits.introspection {
+        // Suggestions ("did you mean ...?") would leak the schema that introspection hides.
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// The SDL checked in as `schema.graphql`.
+pub fn sdl() -> String {
+    build(&Limits::default()).sdl()
+}

@@ -1,0 +1,433 @@
+//! The onboarding part of the contract: accounts, the viewer, companies and their review.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader};
+use axv_proto::onboarding::v1 as pb;
+
+use super::{
+    connection::{connection, page_size},
+    scalars::{Date, DateTime},
+};
+use crate::{
+    clients::{Clients, request},
+    context::RequestContext,
+    errors::{bad_input, from_status, unauthenticated},
+    loaders::CompanyLoader,
+};
+
+macro_rules! mirror_enum {
+    ($name:ident, $pb:ty { $($variant:ident),+ $(,)? }) => {
+        #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+        pub enum $name { $($variant),+ }
+
+        impl From<$name> for $pb {
+            fn from(value: $name) -> Self {
+                match value { $($name::$variant => <$pb>::$variant),+ }
+            }
+        }
+
+        impl $name {
+            /// `None` for the proto's UNSPECIFIED or an unknown number.
+            pub fn from_pb(value: i32) -> Option<Self> {
+                match <$pb>::try_from(value).ok()? {
+                    $(<$pb>::$variant => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+mirror_enum!(Role, pb::Role { FirmMember, ProgramManager, Operator, Dashboard, Admin });
+mirror_enum!(Sector, pb::Sector {
+    Mobility, ArtificialIntelligence, CultureContent, Energy, Healthcare, PhotonicsAppliances,
+    SmartComponents, Semiconductors, Data,
+});
+mirror_enum!(GwangjuPresence, pb::GwangjuPresence { Headquarters, Branch, ResearchLab, Planned, None });
+mirror_enum!(CompanyStatus, pb::CompanyStatus {
+    Draft, Submitted, UnderReview, ChangesRequested, Approved, Rejected, Suspended,
+});
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct User {
+    pub id: ID,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+impl User {
+    fn from_pb(user: pb::User) -> Self {
+        User {
+            id: ID(user.id),
+            email: user.email,
+            name: user.name,
+            role: Role::from_pb(user.role).unwrap_or(Role::FirmMember),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AuthPayload {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_at: DateTime,
+    pub user: User,
+}
+
+impl AuthPayload {
+    fn from_pb(user: Option<pb::User>, tokens: Option<pb::TokenPair>) -> Result<Self> {
+        let (Some(user), Some(tokens)) = (user, tokens) else {
+            return Err(crate::errors::error(axv_platform::ErrorCode::Internal, "incomplete session"));
+        };
+        Ok(AuthPayload {
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            expires_at: DateTime::from_millis(tokens.expires_at_ms),
+            user: User::from_pb(user),
+        })
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StatusChange {
+    pub from: Option<String>,
+    pub to: String,
+    pub at: DateTime,
+    pub by: ID,
+    pub note: Option<String>,
+}
+
+/// A company as the caller may see it: outside the company and the programme office only the
+/// public fields are filled in.
+#[derive(Clone, Debug)]
+pub struct Company(pub pb::Company);
+
+#[Object]
+impl Company {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn business_number(&self) -> Option<&str> {
+        self.0.business_number.as_deref()
+    }
+    async fn name_ko(&self) -> &str {
+        &self.0.name_ko
+    }
+    async fn name_en(&self) -> Option<&str> {
+        self.0.name_en.as_deref()
+    }
+    async fn sector(&self) -> Result<Sector> {
+        Sector::from_pb(self.0.sector).ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "sector"))
+    }
+    async fn presence(&self) -> Result<GwangjuPresence> {
+        GwangjuPresence::from_pb(self.0.presence)
+            .ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "presence"))
+    }
+    async fn employees(&self) -> Option<i32> {
+        self.0.employees
+    }
+    async fn founded_on(&self) -> Option<Date> {
+        self.0.founded_on.as_deref().and_then(Date::parse_text)
+    }
+    async fn contact_email(&self) -> Option<&str> {
+        self.0.contact_email.as_deref()
+    }
+    async fn status(&self) -> Result<CompanyStatus> {
+        CompanyStatus::from_pb(self.0.status).ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "status"))
+    }
+    /// Every transition, oldest first; empty for callers who see only public fields.
+    async fn history(&self) -> Vec<StatusChange> {
+        self.0
+            .history
+            .iter()
+            .map(|h| StatusChange {
+                from: (!h.from.is_empty()).then(|| h.from.clone()),
+                to: h.to.clone(),
+                at: DateTime::from_millis(h.at_ms),
+                by: ID(h.by.clone()),
+                note: h.note.clone(),
+            })
+            .collect()
+    }
+}
+
+pub struct Viewer {
+    user: User,
+    company_ids: Vec<String>,
+}
+
+#[Object]
+impl Viewer {
+    async fn user(&self) -> &User {
+        &self.user
+    }
+    /// The companies the viewer belongs to.
+    async fn companies(&self, ctx: &Context<'_>) -> Result<Vec<Company>> {
+        let loader = ctx.data::<DataLoader<CompanyLoader>>()?;
+        let mut found = loader.load_many(self.company_ids.iter().cloned()).await.map_err(|e| (*e).clone())?;
+        Ok(self.company_ids.iter().filter_map(|id| found.remove(id)).map(Company).collect())
+    }
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct SignUpInput {
+    pub email: String,
+    /// At least 12 characters.
+    pub password: String,
+    pub name: String,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct CompanyInput {
+    /// Ten digits; dashes allowed (124-81-00998).
+    pub business_number: String,
+    pub name_ko: String,
+    pub name_en: Option<String>,
+    pub sector: Sector,
+    pub presence: GwangjuPresence,
+    pub employees: Option<i32>,
+    pub founded_on: Option<Date>,
+    pub contact_email: String,
+}
+
+impl From<CompanyInput> for pb::CompanyInput {
+    fn from(input: CompanyInput) -> Self {
+        pb::CompanyInput {
+            business_number: input.business_number,
+            name_ko: input.name_ko,
+            name_en: input.name_en,
+            sector: pb::Sector::from(input.sector).into(),
+            presence: pb::GwangjuPresence::from(input.presence).into(),
+            employees: input.employees,
+            founded_on: input.founded_on.map(|d| d.0.format("%Y-%m-%d").to_string()),
+            contact_email: input.contact_email,
+        }
+    }
+}
+
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct CompanyFilter {
+    pub statuses: Option<Vec<CompanyStatus>>,
+    pub sectors: Option<Vec<Sector>>,
+    pub presences: Option<Vec<GwangjuPresence>>,
+    /// Case-insensitive text in the Korean or English name.
+    pub text: Option<String>,
+}
+
+fn parts(ctx: &Context<'_>) -> Result<(Clients, RequestContext)> {
+    Ok((ctx.data::<Clients>()?.clone(), ctx.data::<RequestContext>()?.clone()))
+}
+
+fn company_of(response: Option<pb::Company>) -> Result<Company> {
+    response.map(Company).ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "missing company"))
+}
+
+connection!(CompanyConnection, CompanyEdge, Company);
+
+#[derive(Default)]
+pub struct OnboardingQuery;
+
+#[Object]
+impl OnboardingQuery {
+    /// The signed-in user and their companies; null when anonymous.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<Viewer>> {
+        let (clients, rc) = parts(ctx)?;
+        if rc.caller.is_none() {
+            return Ok(None);
+        }
+        let me = clients.onboarding.clone().get_me(request(&rc, pb::GetMeRequest {})).await.map_err(from_status)?.into_inner();
+        let user = me.user.map(User::from_pb).ok_or_else(unauthenticated)?;
+        Ok(Some(Viewer { user, company_ids: me.company_ids }))
+    }
+
+    async fn company(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Company>> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .onboarding
+            .clone()
+            .get_company(request(&rc, pb::GetCompanyRequest { id: id.0 }))
+            .await
+            .map_err(from_status)?;
+        Ok(response.into_inner().company.map(Company))
+    }
+
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn companies(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<CompanyFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<CompanyConnection> {
+        let (clients, rc) = parts(ctx)?;
+        let size = page_size(first)?;
+        if let Some(after) = &after {
+            axv_platform::pagination::decode_cursor(after).map_err(|_| bad_input("after is not a cursor from this API"))?;
+        }
+        let filter = filter.unwrap_or_default();
+        let response = clients
+            .onboarding
+            .clone()
+            .list_companies(request(
+                &rc,
+                pb::ListCompaniesRequest {
+                    filter: Some(pb::CompanyFilter {
+                        statuses: filter.statuses.unwrap_or_default().into_iter().map(|s| pb::CompanyStatus::from(s).into()).collect(),
+                        sectors: filter.sectors.unwrap_or_default().into_iter().map(|s| pb::Sector::from(s).into()).collect(),
+                        presences: filter
+                            .presences
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|p| pb::GwangjuPresence::from(p).into())
+                            .collect(),
+                        text: filter.text,
+                    }),
+                    page_size: size,
+                    page_token: after.unwrap_or_default(),
+                },
+            ))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        let nodes = response.companies.into_iter().map(|c| (c.id.clone(), Company(c))).collect();
+        Ok(CompanyConnection::from_page(nodes, response.next_page_token, response.total_count))
+    }
+}
+
+#[derive(Default)]
+pub struct OnboardingMutation;
+
+impl OnboardingMutation {
+    async fn transition(
+        ctx: &Context<'_>,
+        id: ID,
+        action: pb::CompanyAction,
+        note: Option<String>,
+    ) -> Result<Company> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .onboarding
+            .clone()
+            .transition_company(request(&rc, pb::TransitionCompanyRequest { id: id.0, action: action.into(), note }))
+            .await
+            .map_err(from_status)?;
+        company_of(response.into_inner().company)
+    }
+}
+
+#[Object]
+impl OnboardingMutation {
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
+        let (clients, rc) = parts(ctx)?;
+        let r = clients
+            .onboarding
+            .clone()
+            .sign_up(request(&rc, pb::SignUpRequest { email: input.email, password: input.password, name: input.name }))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        AuthPayload::from_pb(r.user, r.tokens)
+    }
+
+    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<AuthPayload> {
+        let (clients, rc) = parts(ctx)?;
+        let r = clients
+            .onboarding
+            .clone()
+            .login(request(&rc, pb::LoginRequest { email, password }))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        AuthPayload::from_pb(r.user, r.tokens)
+    }
+
+    /// Rotates the refresh token; presenting an already-used one revokes its whole family.
+    async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
+        let (clients, rc) = parts(ctx)?;
+        let r = clients
+            .onboarding
+            .clone()
+            .refresh_token(request(&rc, pb::RefreshTokenRequest { refresh_token }))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        AuthPayload::from_pb(r.user, r.tokens)
+    }
+
+    async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
+        let (clients, rc) = parts(ctx)?;
+        if rc.caller.is_none() {
+            return Err(unauthenticated());
+        }
+        clients.onboarding.clone().logout(request(&rc, pb::LogoutRequest {})).await.map_err(from_status)?;
+        Ok(true)
+    }
+
+    /// The caller becomes the company's first member.
+    async fn create_company(&self, ctx: &Context<'_>, input: CompanyInput) -> Result<Company> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .onboarding
+            .clone()
+            .create_company(request(&rc, pb::CreateCompanyRequest { input: Some(input.into()) }))
+            .await
+            .map_err(from_status)?;
+        company_of(response.into_inner().company)
+    }
+
+    /// Only while the company is DRAFT or CHANGES_REQUESTED.
+    async fn update_company(&self, ctx: &Context<'_>, id: ID, input: CompanyInput) -> Result<Company> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .onboarding
+            .clone()
+            .update_company(request(&rc, pb::UpdateCompanyRequest { id: id.0, input: Some(input.into()) }))
+            .await
+            .map_err(from_status)?;
+        company_of(response.into_inner().company)
+    }
+
+    async fn submit_company(&self, ctx: &Context<'_>, id: ID) -> Result<Company> {
+        Self::transition(ctx, id, pb::CompanyAction::Submit, None).await
+    }
+
+    async fn start_company_review(&self, ctx: &Context<'_>, id: ID) -> Result<Company> {
+        Self::transition(ctx, id, pb::CompanyAction::StartReview, None).await
+    }
+
+    async fn approve_company(&self, ctx: &Context<'_>, id: ID, note: Option<String>) -> Result<Company> {
+        Self::transition(ctx, id, pb::CompanyAction::Approve, note).await
+    }
+
+    async fn reject_company(&self, ctx: &Context<'_>, id: ID, note: String) -> Result<Company> {
+        Self::transition(ctx, id, pb::CompanyAction::Reject, Some(note)).await
+    }
+
+    async fn request_company_changes(&self, ctx: &Context<'_>, id: ID, note: String) -> Result<Company> {
+        Self::transition(ctx, id, pb::CompanyAction::RequestChanges, Some(note)).await
+    }
+
+    async fn suspend_company(&self, ctx: &Context<'_>, id: ID, note: String) -> Result<Company> {
+        Self::transition(ctx, id, pb::CompanyAction::Suspend, Some(note)).await
+    }
+
+    async fn reinstate_company(&self, ctx: &Context<'_>, id: ID, note: Option<String>) -> Result<Company> {
+        Self::transition(ctx, id, pb::CompanyAction::Reinstate, note).await
+    }
+
+    /// Adds an existing firm member's account to a company the caller belongs to.
+    async fn add_company_member(&self, ctx: &Context<'_>, company_id: ID, email: String) -> Result<User> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .onboarding
+            .clone()
+            .add_company_member(request(&rc, pb::AddCompanyMemberRequest { company_id: company_id.0, email }))
+            .await
+            .map_err(from_status)?;
+        response
+            .into_inner()
+            .member
+            .map(User::from_pb)
+            .ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "missing member"))
+    }
+}

@@ -1,0 +1,540 @@
+//! Onboarding's domain: validated values, the company application state machine and who may
+//! do what. Pure: no I/O, so every rule is unit-tested here.
+
+use std::fmt;
+
+use axv_auth::{Caller, Role};
+use axv_platform::ErrorCode;
+use chrono::NaiveDate;
+
+use crate::error::OnboardingError;
+
+/// A Korean business registration number (사업자등록번호): ten digits, the last a checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BusinessNumber(String);
+
+impl BusinessNumber {
+    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
+
+    /// Accepts dashes or spaces between groups (`124-81-00998`).
+    pub fn parse(input: &str) -> Result<Self, OnboardingError> {
+        let digits: String = input.chars().filter(|c| *c != '-' && *c != ' ').collect();
+        let bad = |message: &str| OnboardingError::invalid("businessNumber", message);
+        if digits.len() != 10 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(bad("must be 10 digits, dashes allowed (e.g. 124-81-00998)"));
+        }
+        let d: Vec<u32> = digits.chars().filter_map(|c| c.to_digit(10)).collect();
+        let mut sum: u32 = d.iter().zip(Self::WEIGHTS).map(|(digit, weight)| digit * weight).sum();
+        // The ninth digit's weighted value contributes its tens digit once more.
+        sum += (d[8] * 5) / 10;
+        let check = (10 - sum % 10) % 10;
+        if check != d[9] {
+            return Err(bad("checksum does not match; check the number for typos"));
+        }
+        Ok(Self(digits))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `124-81-00998`, the way it is printed on a registration certificate.
+    pub fn formatted(&self) -> String {
+        format!("{}-{}-{}", &self.0[..3], &self.0[3..5], &self.0[5..])
+    }
+}
+
+/// An email address, trimmed and lowercased so uniqueness is case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(field: &'static str, input: &str) -> Result<Self, OnboardingError> {
+        let email = input.trim().to_lowercase();
+        let valid = email.len() <= 254
+            && !email.chars().any(char::is_whitespace)
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            });
+        if valid { Ok(Self(email)) } else { Err(OnboardingError::invalid(field, "is not a valid email address")) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Long enough for any passphrase, short enough that hashing cannot be used to burn CPU.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+pub fn validate_password(password: &str) -> Result<(), OnboardingError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(OnboardingError::invalid("password", "must be at least 12 characters"));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(OnboardingError::invalid("password", "must be at most 256 characters"));
+    }
+    Ok(())
+}
+
+pub fn validate_name(field: &'static str, name: &str, max: usize) -> Result<String, OnboardingError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(OnboardingError::invalid(field, "must not be empty"));
+    }
+    if name.chars().count() > max {
+        return Err(OnboardingError::invalid(field, format!("must be at most {max} characters")));
+    }
+    Ok(name.to_owned())
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Gwangju's nine strategic industries.
+    Sector {
+        Mobility => "MOBILITY",
+        ArtificialIntelligence => "ARTIFICIAL_INTELLIGENCE",
+        CultureContent => "CULTURE_CONTENT",
+        Energy => "ENERGY",
+        Healthcare => "HEALTHCARE",
+        PhotonicsAppliances => "PHOTONICS_APPLIANCES",
+        SmartComponents => "SMART_COMPONENTS",
+        Semiconductors => "SEMICONDUCTORS",
+        Data => "DATA",
+    }
+);
+
+string_enum!(GwangjuPresence {
+    Headquarters => "HEADQUARTERS",
+    Branch => "BRANCH",
+    ResearchLab => "RESEARCH_LAB",
+    Planned => "PLANNED",
+    None => "NONE",
+});
+
+string_enum!(CompanyStatus {
+    Draft => "DRAFT",
+    Submitted => "SUBMITTED",
+    UnderReview => "UNDER_REVIEW",
+    ChangesRequested => "CHANGES_REQUESTED",
+    Approved => "APPROVED",
+    Rejected => "REJECTED",
+    Suspended => "SUSPENDED",
+});
+
+string_enum!(CompanyAction {
+    Submit => "SUBMIT",
+    StartReview => "START_REVIEW",
+    Approve => "APPROVE",
+    Reject => "REJECT",
+    RequestChanges => "REQUEST_CHANGES",
+    Suspend => "SUSPEND",
+    Reinstate => "REINSTATE",
+});
+
+impl CompanyStatus {
+    /// Whether the firm may still edit its application.
+    pub fn is_editable(self) -> bool {
+        matches!(self, CompanyStatus::Draft | CompanyStatus::ChangesRequested)
+    }
+
+    /// Whether anyone outside the company (dashboards, the public registry) may see it.
+    pub fn is_public(self) -> bool {
+        matches!(self, CompanyStatus::Approved | CompanyStatus::Suspended)
+    }
+}
+
+impl CompanyAction {
+    /// The state this action leads to from `from`, or why it cannot.
+    pub fn apply(self, from: CompanyStatus) -> Result<CompanyStatus, OnboardingError> {
+        use CompanyAction as A;
+        use CompanyStatus as S;
+        let to = match (self, from) {
+            (A::Submit, S::Draft | S::ChangesRequested) => S::Submitted,
+            (A::StartReview, S::Submitted) => S::UnderReview,
+            (A::Approve, S::UnderReview) => S::Approved,
+            (A::Reject, S::UnderReview) => S::Rejected,
+            (A::RequestChanges, S::UnderReview) => S::ChangesRequested,
+            (A::Suspend, S::Approved) => S::Suspended,
+            (A::Reinstate, S::Suspended) => S::Approved,
+            _ => return Err(OnboardingError::InvalidTransition { action: self, from }),
+        };
+        Ok(to)
+    }
+
+    /// Actions whose note explains a refusal to the firm, so it must be given.
+    pub fn requires_note(self) -> bool {
+        matches!(self, CompanyAction::Reject | CompanyAction::RequestChanges | CompanyAction::Suspend)
+    }
+
+    /// The firm submits its own application; everything else is a programme manager's call.
+    pub fn is_reviewer_action(self) -> bool {
+        self != CompanyAction::Submit
+    }
+
+    /// The event kind recorded when this action succeeds.
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            CompanyAction::Submit => "company.submitted",
+            CompanyAction::StartReview => "company.review_started",
+            CompanyAction::Approve => "company.approved",
+            CompanyAction::Reject => "company.rejected",
+            CompanyAction::RequestChanges => "company.changes_requested",
+            CompanyAction::Suspend => "company.suspended",
+            CompanyAction::Reinstate => "company.reinstated",
+        }
+    }
+}
+
+/// How much of a company a caller may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Every field, history included.
+    Full,
+    /// Names, sector, presence and status only.
+    Public,
+}
+
+/// Who sees a company: staff see everything; members see their own companies in full; firm
+/// members see nothing of other firms (NOT_FOUND, so ids cannot be probed); dashboards,
+/// operators and anonymous callers see the public fields of approved companies.
+pub fn company_view(caller: Option<&Caller>, is_member: bool, status: CompanyStatus) -> Option<View> {
+    match caller.map(|c| c.role) {
+        Some(Role::ProgramManager | Role::Admin) => Some(View::Full),
+        Some(Role::FirmMember) => is_member.then_some(View::Full),
+        Some(Role::Dashboard | Role::Operator) | None => status.is_public().then_some(View::Public),
+    }
+}
+
+/// Whether `caller` may move a company it can see with `action`. Visibility (NOT_FOUND) is
+/// decided before this; here a visible company's wrong actor is FORBIDDEN.
+pub fn authorize_transition(
+    caller: &Caller,
+    is_member: bool,
+    action: CompanyAction,
+) -> Result<(), OnboardingError> {
+    let allowed = if action.is_reviewer_action() {
+        caller.is_staff()
+    } else {
+        is_member || caller.is_staff()
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(OnboardingError::Forbidden(format!(
+            "only programme managers may {}",
+            action.as_str().to_lowercase().replace('_', " ")
+        )))
+    }
+}
+
+/// A company application as the firm fills it in, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompanyDraft {
+    pub business_number: BusinessNumber,
+    pub name_ko: String,
+    pub name_en: Option<String>,
+    pub sector: Sector,
+    pub presence: GwangjuPresence,
+    pub employees: Option<i64>,
+    pub founded_on: Option<NaiveDate>,
+    pub contact_email: Email,
+}
+
+/// The raw input, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct CompanyInput {
+    pub business_number: String,
+    pub name_ko: String,
+    pub name_en: Option<String>,
+    pub sector: Option<Sector>,
+    pub presence: Option<GwangjuPresence>,
+    pub employees: Option<i64>,
+    pub founded_on: Option<String>,
+    pub contact_email: String,
+}
+
+impl CompanyDraft {
+    pub fn validate(input: CompanyInput, today: NaiveDate) -> Result<Self, OnboardingError> {
+        let business_number = BusinessNumber::parse(&input.business_number)?;
+        let name_ko = validate_name("nameKo", &input.name_ko, 200)?;
+        let name_en = match input.name_en.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => Some(validate_name("nameEn", name, 200)?),
+        };
+        let sector = input.sector.ok_or_else(|| OnboardingError::invalid("sector", "is required"))?;
+        let presence =
+            input.presence.ok_or_else(|| OnboardingError::invalid("presence", "is required"))?;
+        if let Some(employees) = input.employees {
+            if !(0..=10_000_000).contains(&employees) {
+                return Err(OnboardingError::invalid("employees", "must be between 0 and 10,000,000"));
+            }
+        }
+        let founded_on = match input.founded_on.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => {
+                let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map_err(|_| OnboardingError::invalid("foundedOn", "must be a date YYYY-MM-DD"))?;
+                if date > today {
+                    return Err(OnboardingError::invalid("foundedOn", "must not be in the future"));
+                }
+                Some(date)
+            }
+        };
+        let contact_email = Email::parse("contactEmail", &input.contact_email)?;
+        Ok(Self {
+            business_number,
+            name_ko,
+            name_en,
+            sector,
+            presence,
+            employees: input.employees,
+            founded_on,
+            contact_email,
+        })
+    }
+}
+
+/// A note is trimmed; empty means none. Actions that require one refuse without it.
+pub fn normalize_note(action: CompanyAction, note: Option<&str>) -> Result<Option<String>, OnboardingError> {
+    let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+    if let Some(text) = &note {
+        if text.chars().count() > 2000 {
+            return Err(OnboardingError::invalid("note", "must be at most 2000 characters"));
+        }
+    }
+    if note.is_none() && action.requires_note() {
+        return Err(OnboardingError::invalid("note", "is required for this decision"));
+    }
+    Ok(note)
+}
+
+impl From<&OnboardingError> for ErrorCode {
+    fn from(error: &OnboardingError) -> Self {
+        axv_platform::error::DomainError::code(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn caller(role: Role) -> Caller {
+        Caller {
+            subject: "u1".into(),
+            role,
+            company_ids: vec![],
+            token_id: "j".into(),
+            expires_at: 0,
+            issuer: "axv".into(),
+            raw_token: Arc::from(""),
+        }
+    }
+
+    #[test]
+    fn business_numbers_from_the_issue() {
+        assert_eq!(BusinessNumber::parse("124-81-00998").unwrap().as_str(), "1248100998");
+        assert_eq!(BusinessNumber::parse("220-81-62517").unwrap().formatted(), "220-81-62517");
+        assert!(BusinessNumber::parse("120-81-47522").is_err());
+    }
+
+    #[test]
+    fn business_number_shape_is_checked() {
+        for bad in ["", "12481009", "124-81-009980", "12a-81-00998", "１２４-81-00998"] {
+            let error = BusinessNumber::parse(bad).unwrap_err();
+            assert_eq!(ErrorCode::from(&error), ErrorCode::BadUserInput, "{bad}");
+        }
+        assert!(BusinessNumber::parse("1248100998").is_ok());
+        assert!(BusinessNumber::parse("124 81 00998").is_ok());
+    }
+
+    #[test]
+    fn every_single_digit_typo_is_caught() {
+        let valid = "1248100998";
+        for position in 0..10 {
+            for digit in '0'..='9' {
+                let mut chars: Vec<char> = valid.chars().collect();
+                if chars[position] == digit {
+                    continue;
+                }
+                chars[position] = digit;
+                let typo: String = chars.into_iter().collect();
+                assert!(BusinessNumber::parse(&typo).is_err(), "{typo}");
+            }
+        }
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(Email::parse("e", "  Kim@Example.KR ").unwrap().as_str(), "kim@example.kr");
+        for bad in ["", "kim", "kim@", "@example.kr", "kim@example", "k m@example.kr", "a@b@c.kr", "kim@.kr"] {
+            assert!(Email::parse("e", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_need_twelve_characters() {
+        assert!(validate_password("elevenchars").is_err());
+        assert!(validate_password("twelve chars").is_ok());
+        // Counted in characters, not bytes: six Hangul syllables are 18 bytes.
+        assert!(validate_password("광주광역시광").is_err());
+        assert!(validate_password(&"x".repeat(257)).is_err());
+    }
+
+    const ALLOWED: &[(CompanyAction, CompanyStatus, CompanyStatus)] = &[
+        (CompanyAction::Submit, CompanyStatus::Draft, CompanyStatus::Submitted),
+        (CompanyAction::Submit, CompanyStatus::ChangesRequested, CompanyStatus::Submitted),
+        (CompanyAction::StartReview, CompanyStatus::Submitted, CompanyStatus::UnderReview),
+        (CompanyAction::Approve, CompanyStatus::UnderReview, CompanyStatus::Approved),
+        (CompanyAction::Reject, CompanyStatus::UnderReview, CompanyStatus::Rejected),
+        (CompanyAction::RequestChanges, CompanyStatus::UnderReview, CompanyStatus::ChangesRequested),
+        (CompanyAction::Suspend, CompanyStatus::Approved, CompanyStatus::Suspended),
+        (CompanyAction::Reinstate, CompanyStatus::Suspended, CompanyStatus::Approved),
+    ];
+
+    #[test]
+    fn every_allowed_transition() {
+        for (action, from, to) in ALLOWED {
+            assert_eq!(action.apply(*from).unwrap(), *to, "{action} from {from}");
+        }
+    }
+
+    #[test]
+    fn every_other_transition_is_refused_as_failed_precondition() {
+        let mut refused = 0;
+        for action in CompanyAction::ALL {
+            for from in CompanyStatus::ALL {
+                if ALLOWED.iter().any(|(a, f, _)| a == action && f == from) {
+                    continue;
+                }
+                let error = action.apply(*from).unwrap_err();
+                assert_eq!(ErrorCode::from(&error), ErrorCode::FailedPrecondition, "{action} from {from}");
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 7 * 7 - ALLOWED.len());
+    }
+
+    #[test]
+    fn rejected_is_final() {
+        for action in CompanyAction::ALL {
+            assert!(action.apply(CompanyStatus::Rejected).is_err());
+        }
+    }
+
+    #[test]
+    fn reviewer_actions_need_staff() {
+        for action in CompanyAction::ALL.iter().filter(|a| a.is_reviewer_action()) {
+            for role in [Role::FirmMember, Role::Dashboard, Role::Operator] {
+                let error = authorize_transition(&caller(role), true, *action).unwrap_err();
+                assert_eq!(ErrorCode::from(&error), ErrorCode::Forbidden, "{role} {action}");
+            }
+            for role in [Role::ProgramManager, Role::Admin] {
+                assert!(authorize_transition(&caller(role), false, *action).is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn only_members_or_staff_submit() {
+        assert!(authorize_transition(&caller(Role::FirmMember), true, CompanyAction::Submit).is_ok());
+        assert!(authorize_transition(&caller(Role::FirmMember), false, CompanyAction::Submit).is_err());
+        assert!(authorize_transition(&caller(Role::Dashboard), false, CompanyAction::Submit).is_err());
+    }
+
+    #[test]
+    fn visibility_rules() {
+        use CompanyStatus::*;
+        let firm = caller(Role::FirmMember);
+        assert_eq!(company_view(Some(&firm), true, Draft), Some(View::Full));
+        assert_eq!(company_view(Some(&firm), false, Approved), None);
+        assert_eq!(company_view(Some(&caller(Role::ProgramManager)), false, Draft), Some(View::Full));
+        assert_eq!(company_view(Some(&caller(Role::Admin)), false, Rejected), Some(View::Full));
+        for public in [Some(caller(Role::Dashboard)), Some(caller(Role::Operator)), None] {
+            assert_eq!(company_view(public.as_ref(), false, Approved), Some(View::Public));
+            assert_eq!(company_view(public.as_ref(), false, Suspended), Some(View::Public));
+            for hidden in [Draft, Submitted, UnderReview, ChangesRequested, Rejected] {
+                assert_eq!(company_view(public.as_ref(), false, hidden), None);
+            }
+        }
+    }
+
+    #[test]
+    fn notes_required_for_refusals() {
+        for action in [CompanyAction::Reject, CompanyAction::RequestChanges, CompanyAction::Suspend] {
+            assert!(normalize_note(action, None).is_err());
+            assert!(normalize_note(action, Some("   ")).is_err());
+            assert_eq!(normalize_note(action, Some(" why ")).unwrap().as_deref(), Some("why"));
+        }
+        assert_eq!(normalize_note(CompanyAction::Approve, None).unwrap(), None);
+    }
+
+    fn input() -> CompanyInput {
+        CompanyInput {
+            business_number: "124-81-00998".into(),
+            name_ko: "광주에이아이".into(),
+            name_en: Some("Gwangju AI".into()),
+            sector: Some(Sector::ArtificialIntelligence),
+            presence: Some(GwangjuPresence::Headquarters),
+            employees: Some(12),
+            founded_on: Some("2020-03-01".into()),
+            contact_email: "ceo@gwangju-ai.kr".into(),
+        }
+    }
+
+    #[test]
+    fn company_input_validation_names_the_field() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        assert!(CompanyDraft::validate(input(), today).is_ok());
+        let cases: Vec<(&str, Box<dyn Fn(&mut CompanyInput)>)> = vec![
+            ("businessNumber", Box::new(|i| i.business_number = "120-81-47522".into())),
+            ("nameKo", Box::new(|i| i.name_ko = "  ".into())),
+            ("sector", Box::new(|i| i.sector = None)),
+            ("presence", Box::new(|i| i.presence = None)),
+            ("employees", Box::new(|i| i.employees = Some(-1))),
+            ("foundedOn", Box::new(|i| i.founded_on = Some("2020-13-01".into()))),
+            ("foundedOn", Box::new(|i| i.founded_on = Some("2027-01-01".into()))),
+            ("contactEmail", Box::new(|i| i.contact_email = "nope".into())),
+        ];
+        for (field, change) in cases {
+            let mut bad = input();
+            change(&mut bad);
+            let error = CompanyDraft::validate(bad, today).unwrap_err();
+            assert!(error.to_string().starts_with(field), "{field}: {error}");
+        }
+    }
+}

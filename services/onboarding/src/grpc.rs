@@ -1,0 +1,300 @@
+//! The tonic service: maps protobuf to the use cases in `service` and errors to `Status`.
+//! Thin on purpose; every rule lives in `domain` and `service`.
+
+use axv_auth::{Caller, Role, caller};
+use axv_platform::pagination::{decode_cursor, encode_cursor, page_size};
+use axv_proto::{common::v1 as common, onboarding::v1 as pb};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::{CompanyAction, CompanyInput, CompanyStatus, GwangjuPresence, Sector, View},
+    error::OnboardingError,
+    service::{Onboarding, Session, VisibleCompany},
+    store::{CompanyFilter, UserRecord},
+};
+
+pub struct OnboardingGrpc {
+    service: Onboarding,
+}
+
+impl OnboardingGrpc {
+    pub fn new(service: Onboarding) -> Self {
+        Self { service }
+    }
+
+    pub fn into_server(self) -> pb::onboarding_service_server::OnboardingServiceServer<Self> {
+        pb::onboarding_service_server::OnboardingServiceServer::new(self)
+    }
+}
+
+pub fn role_to_pb(role: Role) -> pb::Role {
+    match role {
+        Role::FirmMember => pb::Role::FirmMember,
+        Role::ProgramManager => pb::Role::ProgramManager,
+        Role::Operator => pb::Role::Operator,
+        Role::Dashboard => pb::Role::Dashboard,
+        Role::Admin => pb::Role::Admin,
+    }
+}
+
+pub fn sector_to_pb(sector: Sector) -> pb::Sector {
+    match sector {
+        Sector::Mobility => pb::Sector::Mobility,
+        Sector::ArtificialIntelligence => pb::Sector::ArtificialIntelligence,
+        Sector::CultureContent => pb::Sector::CultureContent,
+        Sector::Energy => pb::Sector::Energy,
+        Sector::Healthcare => pb::Sector::Healthcare,
+        Sector::PhotonicsAppliances => pb::Sector::PhotonicsAppliances,
+        Sector::SmartComponents => pb::Sector::SmartComponents,
+        Sector::Semiconductors => pb::Sector::Semiconductors,
+        Sector::Data => pb::Sector::Data,
+    }
+}
+
+pub fn sector_from_pb(value: i32) -> Option<Sector> {
+    Some(match pb::Sector::try_from(value).ok()? {
+        pb::Sector::Unspecified => return None,
+        pb::Sector::Mobility => Sector::Mobility,
+        pb::Sector::ArtificialIntelligence => Sector::ArtificialIntelligence,
+        pb::Sector::CultureContent => Sector::CultureContent,
+        pb::Sector::Energy => Sector::Energy,
+        pb::Sector::Healthcare => Sector::Healthcare,
+        pb::Sector::PhotonicsAppliances => Sector::PhotonicsAppliances,
+        pb::Sector::SmartComponents => Sector::SmartComponents,
+        pb::Sector::Semiconductors => Sector::Semiconductors,
+        pb::Sector::Data => Sector::Data,
+    })
+}
+
+pub fn presence_to_pb(presence: GwangjuPresence) -> pb::GwangjuPresence {
+    match presence {
+        GwangjuPresence::Headquarters => pb::GwangjuPresence::Headquarters,
+        GwangjuPresence::Branch => pb::GwangjuPresence::Branch,
+        GwangjuPresence::ResearchLab => pb::GwangjuPresence::ResearchLab,
+        GwangjuPresence::Planned => pb::GwangjuPresence::Planned,
+        GwangjuPresence::None => pb::GwangjuPresence::None,
+    }
+}
+
+pub fn presence_from_pb(value: i32) -> Option<GwangjuPresence> {
+    Some(match pb::GwangjuPresence::try_from(value).ok()? {
+        pb::GwangjuPresence::Unspecified => return None,
+        pb::GwangjuPresence::Headquarters => GwangjuPresence::Headquarters,
+        pb::GwangjuPresence::Branch => GwangjuPresence::Branch,
+        pb::GwangjuPresence::ResearchLab => GwangjuPresence::ResearchLab,
+        pb::GwangjuPresence::Planned => GwangjuPresence::Planned,
+        pb::GwangjuPresence::None => GwangjuPresence::None,
+    })
+}
+
+pub fn status_to_pb(status: CompanyStatus) -> pb::CompanyStatus {
+    match status {
+        CompanyStatus::Draft => pb::CompanyStatus::Draft,
+        CompanyStatus::Submitted => pb::CompanyStatus::Submitted,
+        CompanyStatus::UnderReview => pb::CompanyStatus::UnderReview,
+        CompanyStatus::ChangesRequested => pb::CompanyStatus::ChangesRequested,
+        CompanyStatus::Approved => pb::CompanyStatus::Approved,
+        CompanyStatus::Rejected => pb::CompanyStatus::Rejected,
+        CompanyStatus::Suspended => pb::CompanyStatus::Suspended,
+    }
+}
+
+pub fn status_from_pb(value: i32) -> Option<CompanyStatus> {
+    Some(match pb::CompanyStatus::try_from(value).ok()? {
+        pb::CompanyStatus::Unspecified => return None,
+        pb::CompanyStatus::Draft => CompanyStatus::Draft,
+        pb::CompanyStatus::Submitted => CompanyStatus::Submitted,
+        pb::CompanyStatus::UnderReview => CompanyStatus::UnderReview,
+        pb::CompanyStatus::ChangesRequested => CompanyStatus::ChangesRequested,
+        pb::CompanyStatus::Approved => CompanyStatus::Approved,
+        pb::CompanyStatus::Rejected => CompanyStatus::Rejected,
+        pb::CompanyStatus::Suspended => CompanyStatus::Suspended,
+    })
+}
+
+fn action_from_pb(value: i32) -> Result<CompanyAction, OnboardingError> {
+    let invalid = || OnboardingError::invalid("action", "must be one of the company actions");
+    Ok(match pb::CompanyAction::try_from(value).map_err(|_| invalid())? {
+        pb::CompanyAction::Unspecified => return Err(invalid()),
+        pb::CompanyAction::Submit => CompanyAction::Submit,
+        pb::CompanyAction::StartReview => CompanyAction::StartReview,
+        pb::CompanyAction::Approve => CompanyAction::Approve,
+        pb::CompanyAction::Reject => CompanyAction::Reject,
+        pb::CompanyAction::RequestChanges => CompanyAction::RequestChanges,
+        pb::CompanyAction::Suspend => CompanyAction::Suspend,
+        pb::CompanyAction::Reinstate => CompanyAction::Reinstate,
+    })
+}
+
+fn user_to_pb(user: &UserRecord) -> pb::User {
+    pb::User { id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), role: role_to_pb(user.role).into() }
+}
+
+fn session_parts(session: Session) -> (Option<pb::User>, Option<pb::TokenPair>) {
+    (
+        Some(user_to_pb(&session.user)),
+        Some(pb::TokenPair {
+            access_token: session.access.token,
+            refresh_token: session.refresh_token,
+            expires_at_ms: session.access.expires_at.saturating_mul(1000),
+        }),
+    )
+}
+
+fn company_to_pb(visible: VisibleCompany) -> pb::Company {
+    let VisibleCompany { company: c, view, history } = visible;
+    let full = view == View::Full;
+    pb::Company {
+        id: c.id,
+        business_number: full.then_some(c.business_number),
+        name_ko: c.name_ko,
+        name_en: c.name_en,
+        sector: sector_to_pb(c.sector).into(),
+        presence: presence_to_pb(c.presence).into(),
+        employees: if full { c.employees.and_then(|e| i32::try_from(e).ok()) } else { None },
+        founded_on: if full { c.founded_on } else { None },
+        contact_email: full.then_some(c.contact_email),
+        status: status_to_pb(c.status).into(),
+        history: history
+            .into_iter()
+            .map(|h| common::StatusChange { from: h.from.unwrap_or_default(), to: h.to, at_ms: h.at, by: h.actor, note: h.note })
+            .collect(),
+        created_at_ms: c.created_at,
+        updated_at_ms: c.updated_at,
+        full_view: full,
+    }
+}
+
+fn company_input(input: Option<pb::CompanyInput>) -> Result<CompanyInput, OnboardingError> {
+    let input = input.ok_or_else(|| OnboardingError::invalid("input", "is required"))?;
+    Ok(CompanyInput {
+        business_number: input.business_number,
+        name_ko: input.name_ko,
+        name_en: input.name_en,
+        sector: sector_from_pb(input.sector),
+        presence: presence_from_pb(input.presence),
+        employees: input.employees.map(i64::from),
+        founded_on: input.founded_on,
+        contact_email: input.contact_email,
+    })
+}
+
+/// The client's address for rate limiting: the gateway forwards the end client's address in
+/// `x-forwarded-for` (services are reachable only from the gateway), else the peer itself.
+fn client_address<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .or_else(|| request.remote_addr().map(|a| a.ip().to_string()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn who<T>(request: &Request<T>) -> Option<Caller> {
+    caller(request).cloned()
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
+    async fn sign_up(&self, request: Request<pb::SignUpRequest>) -> Reply<pb::SignUpResponse> {
+        let r = request.into_inner();
+        let (user, tokens) = session_parts(self.service.sign_up(&r.email, &r.password, &r.name).await?);
+        Ok(Response::new(pb::SignUpResponse { user, tokens }))
+    }
+
+    async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
+        let address = client_address(&request);
+        let r = request.into_inner();
+        let (user, tokens) = session_parts(self.service.login(&r.email, &r.password, &address).await?);
+        Ok(Response::new(pb::LoginResponse { user, tokens }))
+    }
+
+    async fn refresh_token(&self, request: Request<pb::RefreshTokenRequest>) -> Reply<pb::RefreshTokenResponse> {
+        let (user, tokens) = session_parts(self.service.refresh(&request.into_inner().refresh_token).await?);
+        Ok(Response::new(pb::RefreshTokenResponse { user, tokens }))
+    }
+
+    async fn logout(&self, request: Request<pb::LogoutRequest>) -> Reply<pb::LogoutResponse> {
+        self.service.logout(caller(&request)).await?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn get_me(&self, request: Request<pb::GetMeRequest>) -> Reply<pb::GetMeResponse> {
+        let (user, company_ids) = self.service.me(caller(&request)).await?;
+        Ok(Response::new(pb::GetMeResponse { user: Some(user_to_pb(&user)), company_ids }))
+    }
+
+    async fn create_company(&self, request: Request<pb::CreateCompanyRequest>) -> Reply<pb::CreateCompanyResponse> {
+        let caller = who(&request);
+        let input = company_input(request.into_inner().input)?;
+        let company = self.service.create_company(caller.as_ref(), input).await?;
+        Ok(Response::new(pb::CreateCompanyResponse { company: Some(company_to_pb(company)) }))
+    }
+
+    async fn update_company(&self, request: Request<pb::UpdateCompanyRequest>) -> Reply<pb::UpdateCompanyResponse> {
+        let caller = who(&request);
+        let r = request.into_inner();
+        let input = company_input(r.input)?;
+        let company = self.service.update_company(caller.as_ref(), &r.id, input).await?;
+        Ok(Response::new(pb::UpdateCompanyResponse { company: Some(company_to_pb(company)) }))
+    }
+
+    async fn get_company(&self, request: Request<pb::GetCompanyRequest>) -> Reply<pb::GetCompanyResponse> {
+        let company = self.service.company(caller(&request), &request.get_ref().id).await?;
+        Ok(Response::new(pb::GetCompanyResponse { company: Some(company_to_pb(company)) }))
+    }
+
+    async fn list_companies(&self, request: Request<pb::ListCompaniesRequest>) -> Reply<pb::ListCompaniesResponse> {
+        let caller = who(&request);
+        let r = request.into_inner();
+        let f = r.filter.unwrap_or_default();
+        let mut filter = CompanyFilter { text: f.text, ..CompanyFilter::default() };
+        for value in f.statuses {
+            filter.statuses.push(status_from_pb(value).ok_or_else(|| OnboardingError::invalid("filter.statuses", "has an unknown status"))?);
+        }
+        for value in f.sectors {
+            filter.sectors.push(sector_from_pb(value).ok_or_else(|| OnboardingError::invalid("filter.sectors", "has an unknown sector"))?);
+        }
+        for value in f.presences {
+            filter.presences.push(presence_from_pb(value).ok_or_else(|| OnboardingError::invalid("filter.presences", "has an unknown presence"))?);
+        }
+        let page_size = page_size(i64::from(r.page_size)).map_err(|m| OnboardingError::invalid("pageSize", m))?;
+        let after = decode_cursor(&r.page_token).map_err(|e| OnboardingError::invalid("pageToken", e.to_string()))?;
+        let page = self.service.list(caller.as_ref(), filter, page_size, after.as_deref()).await?;
+        Ok(Response::new(pb::ListCompaniesResponse {
+            companies: page.companies.into_iter().map(company_to_pb).collect(),
+            next_page_token: page.next_after.map(|id| encode_cursor(&id)).unwrap_or_default(),
+            total_count: page.total,
+        }))
+    }
+
+    async fn batch_get_companies(&self, request: Request<pb::BatchGetCompaniesRequest>) -> Reply<pb::BatchGetCompaniesResponse> {
+        let companies = self.service.batch_get(caller(&request), &request.get_ref().ids).await?;
+        Ok(Response::new(pb::BatchGetCompaniesResponse { companies: companies.into_iter().map(company_to_pb).collect() }))
+    }
+
+    async fn transition_company(&self, request: Request<pb::TransitionCompanyRequest>) -> Reply<pb::TransitionCompanyResponse> {
+        let caller = who(&request);
+        let r = request.into_inner();
+        let action = action_from_pb(r.action)?;
+        let company = self.service.transition(caller.as_ref(), &r.id, action, r.note.as_deref()).await?;
+        Ok(Response::new(pb::TransitionCompanyResponse { company: Some(company_to_pb(company)) }))
+    }
+
+    async fn add_company_member(&self, request: Request<pb::AddCompanyMemberRequest>) -> Reply<pb::AddCompanyMemberResponse> {
+        let caller = who(&request);
+        let r = request.into_inner();
+        let member = self.service.add_member(caller.as_ref(), &r.company_id, &r.email).await?;
+        Ok(Response::new(pb::AddCompanyMemberResponse { member: Some(user_to_pb(&member)) }))
+    }
+
+    async fn list_company_members(&self, request: Request<pb::ListCompanyMembersRequest>) -> Reply<pb::ListCompanyMembersResponse> {
+        let members = self.service.members(caller(&request), &request.get_ref().company_id).await?;
+        Ok(Response::new(pb::ListCompanyMembersResponse { members: members.iter().map(user_to_pb).collect() }))
+    }
+}

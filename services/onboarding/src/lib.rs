@@ -1,0 +1,71 @@
+//! `axv-onboarding`: accounts, companies and their review workflow, served over gRPC.
+//!
+//! - `domain`: validated values, the application state machine, who sees and does what (pure).
+//! - `store`: SQL for this service's own tables.
+//! - `service`: the use cases.
+//! - `grpc`: the tonic service, protobuf <-> use cases.
+
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use axv_platform::{
+    config::Platform,
+    db::{Database, StoreError},
+    grpc::GrpcService,
+    kv::{KvRevocations, RateLimiter},
+    outbox::Outbox,
+    shutdown::CancellationToken,
+};
+
+pub use error::OnboardingError;
+
+/// The component's name in `axv serve` and its Postgres schema / SQLite file.
+pub const NAME: &str = "onboarding";
+/// The default port of `axv serve onboarding`.
+pub const DEFAULT_PORT: u16 = 50051;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connects and migrates this service's database.
+pub async fn database(platform: &Platform) -> Result<Database, StoreError> {
+    let db = Database::connect(&platform.database, NAME).await?;
+    db.migrate(&MIGRATOR).await?;
+    Ok(db)
+}
+
+/// The use cases wired to the platform's shared pieces, plus the outbox relay.
+pub struct Onboarding {
+    pub service: service::Onboarding,
+    pub outbox: Outbox,
+    pub db: Database,
+}
+
+pub async fn build(platform: &Platform) -> Result<Onboarding, StoreError> {
+    let db = database(platform).await?;
+    let outbox = Outbox::default();
+    let store = store::Store::new(db.clone(), outbox.clone());
+    let service = service::Onboarding::new(
+        store,
+        platform.issuer.clone(),
+        Arc::new(KvRevocations::new(platform.kv.clone())),
+        RateLimiter::new(platform.kv.clone()),
+        platform.refresh_token_ttl,
+    );
+    Ok(Onboarding { service, outbox, db })
+}
+
+impl Onboarding {
+    /// The gRPC routes, and the relay publishing this service's events until `shutdown`.
+    pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
+        self.outbox.spawn_relay(self.db.clone(), platform.bus.clone(), shutdown);
+        GrpcService {
+            routes: tonic::service::Routes::new(grpc::OnboardingGrpc::new(self.service).into_server()),
+            health_names: vec!["axv.onboarding.v1.OnboardingService"],
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! Onboarding's use cases: accounts, tokens, companies and their review. Decides who may do
+//! what (with the rules in `domain`) and drives the store; knows nothing about protobuf.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use axv_auth::{Caller, IssuedToken, RevocationList, Role, TokenIssuer};
+use axv_platform::{ids::is_valid_id, kv::RateLimiter};
+use chrono::Utc;
+
+use crate::{
+    domain::{
+        CompanyAction, CompanyDraft, CompanyInput, Email, View, authorize_transition, company_view,
+        normalize_note, validate_name, validate_password,
+    },
+    error::OnboardingError,
+    store::{CompanyFilter, CompanyRecord, ListScope, NewRefreshToken, RefreshOutcome, StatusChangeRecord, Store, UserRecord},
+};
+
+/// Failed logins allowed per email, and per client address, in one window.
+pub const LOGIN_FAILURES_PER_EMAIL: i64 = 5;
+pub const LOGIN_FAILURES_PER_ADDRESS: i64 = 20;
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+use axv_platform::pagination::MAX_PAGE_SIZE;
+pub const MAX_BATCH: usize = 500;
+
+/// What a successful sign-in hands back.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: UserRecord,
+    pub access: IssuedToken,
+    pub refresh_token: String,
+}
+
+/// A company with what the caller may see of it.
+#[derive(Debug, Clone)]
+pub struct VisibleCompany {
+    pub company: CompanyRecord,
+    pub view: View,
+    pub history: Vec<StatusChangeRecord>,
+}
+
+pub struct CompanyPage {
+    pub companies: Vec<VisibleCompany>,
+    pub next_after: Option<String>,
+    pub total: i64,
+}
+
+#[derive(Clone)]
+pub struct Onboarding {
+    store: Store,
+    issuer: Arc<TokenIssuer>,
+    revocations: Arc<dyn RevocationList>,
+    limiter: RateLimiter,
+    refresh_ttl: Duration,
+}
+
+fn require(caller: Option<&Caller>) -> Result<&Caller, OnboardingError> {
+    caller.ok_or_else(|| OnboardingError::Unauthenticated("authentication required".into()))
+}
+
+fn internal(error: impl std::fmt::Display) -> OnboardingError {
+    OnboardingError::Internal(error.to_string())
+}
+
+impl Onboarding {
+    pub fn new(
+        store: Store,
+        issuer: Arc<TokenIssuer>,
+        revocations: Arc<dyn RevocationList>,
+        limiter: RateLimiter,
+        refresh_ttl: Duration,
+    ) -> Self {
+        Self { store, issuer, revocations, limiter, refresh_ttl }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn refresh_expiry(&self) -> i64 {
+        Utc::now().timestamp_millis() + i64::try_from(self.refresh_ttl.as_millis()).unwrap_or(i64::MAX / 2)
+    }
+
+    /// Issues an access token and a new refresh family for `user`.
+    async fn start_session(&self, user: UserRecord) -> Result<Session, OnboardingError> {
+        let companies = self.store.company_ids_of(&user.id).await?;
+        let access = self.issuer.issue(&user.id, user.role, companies).map_err(internal)?;
+        let refresh = axv_auth::new_refresh_secret();
+        let family_id = axv_platform::ids::new_id();
+        self.store
+            .insert_refresh_token(NewRefreshToken {
+                family_id: &family_id,
+                user_id: &user.id,
+                token_hash: &refresh.hash,
+                access_jti: &access.jti,
+                expires_at: self.refresh_expiry(),
+            })
+            .await?;
+        Ok(Session { user, access, refresh_token: refresh.token })
+    }
+
+    /// Creates a firm member's account. Staff accounts are created by operators (`axv seed`).
+    pub async fn sign_up(&self, email: &str, password: &str, name: &str) -> Result<Session, OnboardingError> {
+        self.create_account(email, password, name, Role::FirmMember).await
+    }
+
+    pub async fn create_account(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        role: Role,
+    ) -> Result<Session, OnboardingError> {
+        let email = Email::parse("email", email)?;
+        validate_password(password)?;
+        let name = validate_name("name", name, 100)?;
+        let hash = hash_blocking(password.to_owned()).await?;
+        let user = self.store.create_user(email.as_str(), &name, role, &hash).await?;
+        self.start_session(user).await
+    }
+
+    /// Checks the password; failures are counted per email and per client address, and a caller
+    /// over either budget is refused before the password is even checked.
+    pub async fn login(&self, email: &str, password: &str, client_address: &str) -> Result<Session, OnboardingError> {
+        let email = Email::parse("email", email)?;
+        let email_key = format!("login:email:{}", email.as_str());
+        let address_key = format!("login:addr:{client_address}");
+        for (key, limit) in [(&email_key, LOGIN_FAILURES_PER_EMAIL), (&address_key, LOGIN_FAILURES_PER_ADDRESS)] {
+            if let Some(wait) = self.limiter.is_exhausted(key, limit, LOGIN_WINDOW).await.map_err(internal)? {
+                return Err(OnboardingError::RateLimited { retry_after_secs: wait.as_secs().max(1) });
+            }
+        }
+        let user = self.store.user_by_email(email.as_str()).await?;
+        let ok = match &user {
+            Some(user) => verify_blocking(password.to_owned(), user.password_hash.clone()).await?,
+            None => {
+                // Same work for unknown emails, so timing does not reveal which accounts exist.
+                let _ = verify_blocking(password.to_owned(), dummy_hash()).await;
+                false
+            }
+        };
+        match user {
+            Some(user) if ok => {
+                self.limiter.reset(&email_key).await.map_err(internal)?;
+                self.start_session(user).await
+            }
+            _ => {
+                for (key, limit) in [(&email_key, LOGIN_FAILURES_PER_EMAIL), (&address_key, LOGIN_FAILURES_PER_ADDRESS)] {
+                    self.limiter.hit(key, limit, LOGIN_WINDOW, 1).await.map_err(internal)?;
+                }
+                Err(OnboardingError::Unauthenticated("invalid email or password".into()))
+            }
+        }
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, OnboardingError> {
+        let hash = axv_auth::hash_refresh_token(refresh_token);
+        let issuer = self.issuer.clone();
+        let expires_at = self.refresh_expiry();
+        let outcome = self
+            .store
+            .rotate_refresh_token(&hash, |user, companies, _family| {
+                let access = issuer.issue(&user.id, user.role, companies).map_err(internal)?;
+                let refresh = axv_auth::new_refresh_secret();
+                let jti = access.jti.clone();
+                Ok(((user.clone(), access, refresh.token), refresh.hash, jti, expires_at))
+            })
+            .await?;
+        match outcome {
+            RefreshOutcome::Rotated((user, access, refresh_token)) => Ok(Session { user, access, refresh_token }),
+            RefreshOutcome::Reused => {
+                tracing::warn!("refresh token reused; its family is revoked");
+                Err(OnboardingError::Unauthenticated("refresh token is no longer valid".into()))
+            }
+            RefreshOutcome::Expired | RefreshOutcome::Unknown => {
+                Err(OnboardingError::Unauthenticated("refresh token is no longer valid".into()))
+            }
+        }
+    }
+
+    /// Ends the caller's session: its access token is refused from now on and its refresh
+    /// family can no longer be used.
+    pub async fn logout(&self, caller: Option<&Caller>) -> Result<(), OnboardingError> {
+        let caller = require(caller)?;
+        self.revocations.revoke(&caller.token_id, caller.expires_at).await.map_err(internal)?;
+        self.store.revoke_family_of_access(&caller.token_id).await
+    }
+
+    pub async fn me(&self, caller: Option<&Caller>) -> Result<(UserRecord, Vec<String>), OnboardingError> {
+        let caller = require(caller)?;
+        let user = self.store.user_by_id(&caller.subject).await?.ok_or(OnboardingError::NotFound("user"))?;
+        let companies = self.store.company_ids_of(&user.id).await?;
+        Ok((user, companies))
+    }
+
+    fn today() -> chrono::NaiveDate {
+        Utc::now().date_naive()
+    }
+
+    pub async fn create_company(&self, caller: Option<&Caller>, input: CompanyInput) -> Result<VisibleCompany, OnboardingError> {
+        let caller = require(caller)?;
+        if caller.role != Role::FirmMember && !caller.is_staff() {
+            return Err(OnboardingError::Forbidden("only firm members register companies".into()));
+        }
+        let draft = CompanyDraft::validate(input, Self::today())?;
+        let company = self.store.create_company(&draft, &caller.subject).await?;
+        self.with_history(company, View::Full).await
+    }
+
+    /// The company and how `caller` sees it, or NOT_FOUND when it may not see it at all.
+    async fn visible(&self, caller: Option<&Caller>, id: &str) -> Result<(CompanyRecord, View, bool), OnboardingError> {
+        if !is_valid_id(id) {
+            return Err(OnboardingError::NotFound("company"));
+        }
+        let company = self.store.company(id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        let is_member = match caller {
+            Some(c) if c.role == Role::FirmMember => self.store.is_member(id, &c.subject).await?,
+            _ => false,
+        };
+        let view = company_view(caller, is_member, company.status).ok_or(OnboardingError::NotFound("company"))?;
+        Ok((company, view, is_member))
+    }
+
+    async fn with_history(&self, company: CompanyRecord, view: View) -> Result<VisibleCompany, OnboardingError> {
+        let history = if view == View::Full {
+            self.store.histories(std::slice::from_ref(&company.id)).await?.remove(&company.id).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Ok(VisibleCompany { company, view, history })
+    }
+
+    pub async fn update_company(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+        input: CompanyInput,
+    ) -> Result<VisibleCompany, OnboardingError> {
+        let caller = require(caller)?;
+        let (_, view, is_member) = self.visible(Some(caller), id).await?;
+        if view != View::Full || !(is_member || caller.is_staff()) {
+            return Err(OnboardingError::NotFound("company"));
+        }
+        let draft = CompanyDraft::validate(input, Self::today())?;
+        let company = self.store.update_company(id, &draft).await?;
+        self.with_history(company, View::Full).await
+    }
+
+    pub async fn company(&self, caller: Option<&Caller>, id: &str) -> Result<VisibleCompany, OnboardingError> {
+        let (company, view, _) = self.visible(caller, id).await?;
+        self.with_history(company, view).await
+    }
+
+    /// For DataLoaders: what the caller may see of each id, in one pass; others are omitted.
+    pub async fn batch_get(&self, caller: Option<&Caller>, ids: &[String]) -> Result<Vec<VisibleCompany>, OnboardingError> {
+        if ids.len() > MAX_BATCH {
+            return Err(OnboardingError::invalid("ids", format!("at most {MAX_BATCH} per call")));
+        }
+        let unique: Vec<String> = ids
+            .iter()
+            .filter(|id| is_valid_id(id))
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let companies = self.store.companies_by_ids(&unique).await?;
+        let memberships: HashSet<String> = match caller {
+            Some(c) if c.role == Role::FirmMember => self.store.company_ids_of(&c.subject).await?.into_iter().collect(),
+            _ => HashSet::new(),
+        };
+        let visible: Vec<(CompanyRecord, View)> = companies
+            .into_iter()
+            .filter_map(|company| {
+                let view = company_view(caller, memberships.contains(&company.id), company.status)?;
+                Some((company, view))
+            })
+            .collect();
+        let full_ids: Vec<String> =
+            visible.iter().filter(|(_, view)| *view == View::Full).map(|(c, _)| c.id.clone()).collect();
+        let mut histories = self.store.histories(&full_ids).await?;
+        Ok(visible
+            .into_iter()
+            .map(|(company, view)| {
+                let history = histories.remove(&company.id).unwrap_or_default();
+                VisibleCompany { company, view, history }
+            })
+            .collect())
+    }
+
+    pub async fn list(
+        &self,
+        caller: Option<&Caller>,
+        filter: CompanyFilter,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<CompanyPage, OnboardingError> {
+        let size = page_size.clamp(1, MAX_PAGE_SIZE);
+        let (scope, view) = match caller.map(|c| c.role) {
+            Some(Role::ProgramManager | Role::Admin) => (ListScope::All, View::Full),
+            Some(Role::FirmMember) => {
+                let subject = caller.map(|c| c.subject.clone()).unwrap_or_default();
+                (ListScope::MemberOf(subject), View::Full)
+            }
+            Some(Role::Dashboard | Role::Operator) | None => (ListScope::PublicOnly, View::Public),
+        };
+        let (mut companies, total) = self.store.list_companies(&scope, &filter, after, size + 1).await?;
+        let next_after = if companies.len() > size {
+            companies.truncate(size);
+            companies.last().map(|c| c.id.clone())
+        } else {
+            None
+        };
+        let full_ids: Vec<String> =
+            if view == View::Full { companies.iter().map(|c| c.id.clone()).collect() } else { Vec::new() };
+        let mut histories = self.store.histories(&full_ids).await?;
+        let companies = companies
+            .into_iter()
+            .map(|company| {
+                let history = histories.remove(&company.id).unwrap_or_default();
+                VisibleCompany { company, view, history }
+            })
+            .collect();
+        Ok(CompanyPage { companies, next_after, total })
+    }
+
+    pub async fn transition(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+        action: CompanyAction,
+        note: Option<&str>,
+    ) -> Result<VisibleCompany, OnboardingError> {
+        let caller = require(caller)?;
+        let (_, _, is_member) = self.visible(Some(caller), id).await?;
+        authorize_transition(caller, is_member, action)?;
+        let note = normalize_note(action, note)?;
+        let company = self.store.transition(id, action, &caller.subject, note.as_deref(), |_| Ok(())).await?;
+        self.with_history(company, View::Full).await
+    }
+
+    pub async fn add_member(&self, caller: Option<&Caller>, company_id: &str, email: &str) -> Result<UserRecord, OnboardingError> {
+        let caller = require(caller)?;
+        let (_, view, is_member) = self.visible(Some(caller), company_id).await?;
+        if view != View::Full || !(is_member || caller.is_staff()) {
+            return Err(OnboardingError::NotFound("company"));
+        }
+        let email = Email::parse("email", email)?;
+        let user = self.store.user_by_email(email.as_str()).await?.ok_or(OnboardingError::NotFound("account"))?;
+        if user.role != Role::FirmMember {
+            return Err(OnboardingError::invalid("email", "only firm members' accounts can join a company"));
+        }
+        self.store.add_member(company_id, &user.id, &caller.subject).await?;
+        Ok(user)
+    }
+
+    pub async fn members(&self, caller: Option<&Caller>, company_id: &str) -> Result<Vec<UserRecord>, OnboardingError> {
+        let caller = require(caller)?;
+        let (_, view, is_member) = self.visible(Some(caller), company_id).await?;
+        if view != View::Full || !(is_member || caller.is_staff()) {
+            return Err(OnboardingError::NotFound("company"));
+        }
+        self.store.members_of(company_id).await
+    }
+}
+
+/// A real argon2id hash, verified against for unknown emails so they cost the same time.
+fn dummy_hash() -> String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| axv_auth::hash_password("no account has this password").unwrap_or_default()).clone()
+}
+
+// Argon2 is deliberately slow; keep it off the async worker threads.
+async fn hash_blocking(password: String) -> Result<String, OnboardingError> {
+    tokio::task::spawn_blocking(move || axv_auth::hash_password(&password))
+        .await
+        .map_err(internal)?
+        .map_err(internal)
+}
+
+async fn verify_blocking(password: String, hash: String) -> Result<bool, OnboardingError> {
+    tokio::task::spawn_blocking(move || axv_auth::verify_password(&password, &hash)).await.map_err(internal)
+}

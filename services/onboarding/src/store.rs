@@ -1,0 +1,655 @@
+//! SQL for onboarding's own tables; nothing else. One set of portable queries for Postgres
+//! and SQLite (sqlx `Any`), every multi-row change in one transaction with its outbox event.
+
+use std::collections::HashMap;
+
+use axv_auth::Role;
+use axv_platform::{
+    db::{Database, StoreError},
+    events::Event,
+    ids::{new_id, now_ms},
+    outbox::Outbox,
+};
+use sqlx::{Row, any::AnyRow};
+
+use crate::{
+    domain::{CompanyAction, CompanyDraft, CompanyStatus, GwangjuPresence, Sector},
+    error::OnboardingError,
+};
+
+pub const SERVICE: &str = "onboarding";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompanyRecord {
+    pub id: String,
+    pub business_number: String,
+    pub name_ko: String,
+    pub name_en: Option<String>,
+    pub sector: Sector,
+    pub presence: GwangjuPresence,
+    pub employees: Option<i64>,
+    pub founded_on: Option<String>,
+    pub contact_email: String,
+    pub status: CompanyStatus,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChangeRecord {
+    pub from: Option<String>,
+    pub to: String,
+    pub at: i64,
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+/// Which companies a listing may include.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListScope {
+    All,
+    MemberOf(String),
+    PublicOnly,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompanyFilter {
+    pub statuses: Vec<CompanyStatus>,
+    pub sectors: Vec<Sector>,
+    pub presences: Vec<GwangjuPresence>,
+    pub text: Option<String>,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug)]
+pub enum RefreshOutcome<T> {
+    Rotated(T),
+    /// Already used or revoked: the whole family is now revoked.
+    Reused,
+    Expired,
+    Unknown,
+}
+
+pub struct NewRefreshToken<'a> {
+    pub family_id: &'a str,
+    pub user_id: &'a str,
+    pub token_hash: &'a str,
+    pub access_jti: &'a str,
+    pub expires_at: i64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+    outbox: Outbox,
+}
+
+const COMPANY_COLUMNS: &str = "id, business_number, name_ko, name_en, sector, presence, employees, \
+     founded_on, contact_email, status, created_at, updated_at";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Config(format!("stored {what} {value:?} is not valid"))
+}
+
+fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        role: role.parse().map_err(|_| corrupt("role", &role))?,
+        password_hash: row.try_get("password_hash")?,
+    })
+}
+
+fn company_from_row(row: &AnyRow) -> Result<CompanyRecord, StoreError> {
+    let sector: String = row.try_get("sector")?;
+    let presence: String = row.try_get("presence")?;
+    let status: String = row.try_get("status")?;
+    Ok(CompanyRecord {
+        id: row.try_get("id")?,
+        business_number: row.try_get("business_number")?,
+        name_ko: row.try_get("name_ko")?,
+        name_en: row.try_get("name_en")?,
+        sector: Sector::parse(&sector).ok_or_else(|| corrupt("sector", &sector))?,
+        presence: GwangjuPresence::parse(&presence).ok_or_else(|| corrupt("presence", &presence))?,
+        employees: row.try_get("employees")?,
+        founded_on: row.try_get("founded_on")?,
+        contact_email: row.try_get("contact_email")?,
+        status: CompanyStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// `$from, $from+1, ...` for `count` binds.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+impl Store {
+    pub fn new(db: Database, outbox: Outbox) -> Self {
+        Self { db, outbox }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub async fn create_user(
+        &self,
+        email: &str,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<UserRecord, OnboardingError> {
+        let id = new_id();
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(email)
+        .bind(name)
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await
+        .map_err(StoreError::from);
+        match inserted {
+            Ok(_) => Ok(UserRecord {
+                id,
+                email: email.to_owned(),
+                name: name.to_owned(),
+                role,
+                password_hash: password_hash.to_owned(),
+            }),
+            Err(e) if e.is_unique_on("users.email", "users_email_key") => {
+                Err(OnboardingError::Conflict("an account with this email already exists".into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, OnboardingError> {
+        let row = sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, OnboardingError> {
+        let row = sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    pub async fn company_ids_of(&self, user_id: &str) -> Result<Vec<String>, OnboardingError> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT company_id FROM company_members WHERE user_id = $1 ORDER BY company_id",
+        )
+        .bind(user_id)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    pub async fn insert_refresh_token(&self, token: NewRefreshToken<'_>) -> Result<(), OnboardingError> {
+        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+        insert_refresh(&mut conn, &token).await
+    }
+
+    /// Presents a refresh token: marks it used and lets `next` issue the next pair of the same
+    /// family, all in one transaction. A token that was used or revoked before revokes its
+    /// whole family, since someone holds a copy.
+    pub async fn rotate_refresh_token<T>(
+        &self,
+        token_hash: &str,
+        next: impl FnOnce(&UserRecord, Vec<String>, &str) -> Result<(T, String, String, i64), OnboardingError>,
+    ) -> Result<RefreshOutcome<T>, OnboardingError> {
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let row: Option<(String, String, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let Some((id, family_id, user_id, expires_at, used_at, revoked_at)) = row else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let claimed = if used_at.is_some() || revoked_at.is_some() {
+            0
+        } else {
+            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL")
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?
+                .rows_affected()
+        };
+        if claimed != 1 {
+            revoke_family(&mut tx, &family_id, now).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(RefreshOutcome::Reused);
+        }
+        if expires_at <= now {
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(RefreshOutcome::Expired);
+        }
+        let user_row = sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE id = $1")
+            .bind(&user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let user = user_from_row(&user_row)?;
+        let companies: Vec<(String,)> =
+            sqlx::query_as("SELECT company_id FROM company_members WHERE user_id = $1 ORDER BY company_id")
+                .bind(&user_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        let companies = companies.into_iter().map(|(id,)| id).collect();
+        let (result, new_hash, access_jti, new_expires_at) = next(&user, companies, &family_id)?;
+        insert_refresh(
+            &mut tx,
+            &NewRefreshToken {
+                family_id: &family_id,
+                user_id: &user_id,
+                token_hash: &new_hash,
+                access_jti: &access_jti,
+                expires_at: new_expires_at,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(RefreshOutcome::Rotated(result))
+    }
+
+    /// Revokes the refresh family the access token `access_jti` was issued with.
+    pub async fn revoke_family_of_access(&self, access_jti: &str) -> Result<(), OnboardingError> {
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let family: Option<(String,)> =
+            sqlx::query_as("SELECT family_id FROM refresh_tokens WHERE access_jti = $1")
+                .bind(access_jti)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        if let Some((family_id,)) = family {
+            revoke_family(&mut tx, &family_id, now_ms()).await?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    pub async fn create_company(
+        &self,
+        draft: &CompanyDraft,
+        creator_id: &str,
+    ) -> Result<CompanyRecord, OnboardingError> {
+        let id = new_id();
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let inserted = sqlx::query(
+            "INSERT INTO companies (id, business_number, name_ko, name_en, sector, presence, employees, \
+             founded_on, contact_email, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind(&id)
+        .bind(draft.business_number.as_str())
+        .bind(&draft.name_ko)
+        .bind(draft.name_en.as_deref())
+        .bind(draft.sector.as_str())
+        .bind(draft.presence.as_str())
+        .bind(draft.employees)
+        .bind(draft.founded_on.map(|d| d.to_string()))
+        .bind(draft.contact_email.as_str())
+        .bind(CompanyStatus::Draft.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from);
+        match inserted {
+            Ok(_) => {}
+            Err(e) if e.is_unique_on("companies.business_number", "companies_business_number_key") => {
+                return Err(OnboardingError::Conflict(
+                    "a company with this business registration number is already registered".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query("INSERT INTO company_members (company_id, user_id, added_at, added_by) VALUES ($1, $2, $3, $2)")
+            .bind(&id)
+            .bind(creator_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        record_change(&mut tx, &id, None, CompanyStatus::Draft, creator_id, None, now).await?;
+        let event = Event::new(SERVICE, "company.created", &id).for_companies(vec![id.clone()]);
+        self.outbox.enqueue(&mut tx, &event).await?;
+        let company = fetch_company(&mut tx, &id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.outbox.committed();
+        Ok(company)
+    }
+
+    /// Replaces the application's fields while the firm may still edit it.
+    pub async fn update_company(
+        &self,
+        id: &str,
+        draft: &CompanyDraft,
+    ) -> Result<CompanyRecord, OnboardingError> {
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let current = fetch_company(&mut tx, id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        if !current.status.is_editable() {
+            return Err(OnboardingError::NotEditable(current.status));
+        }
+        let updated = sqlx::query(
+            "UPDATE companies SET business_number = $1, name_ko = $2, name_en = $3, sector = $4, presence = $5, \
+             employees = $6, founded_on = $7, contact_email = $8, updated_at = $9 WHERE id = $10 AND status = $11",
+        )
+        .bind(draft.business_number.as_str())
+        .bind(&draft.name_ko)
+        .bind(draft.name_en.as_deref())
+        .bind(draft.sector.as_str())
+        .bind(draft.presence.as_str())
+        .bind(draft.employees)
+        .bind(draft.founded_on.map(|d| d.to_string()))
+        .bind(draft.contact_email.as_str())
+        .bind(now_ms())
+        .bind(id)
+        .bind(current.status.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from);
+        match updated {
+            Ok(result) if result.rows_affected() == 1 => {}
+            Ok(_) => return Err(OnboardingError::Conflict("the company changed meanwhile; retry".into())),
+            Err(e) if e.is_unique_on("companies.business_number", "companies_business_number_key") => {
+                return Err(OnboardingError::Conflict(
+                    "a company with this business registration number is already registered".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let company = fetch_company(&mut tx, id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(company)
+    }
+
+    pub async fn company(&self, id: &str) -> Result<Option<CompanyRecord>, OnboardingError> {
+        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+        fetch_company(&mut conn, id).await
+    }
+
+    pub async fn companies_by_ids(&self, ids: &[String]) -> Result<Vec<CompanyRecord>, OnboardingError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id IN ({})", placeholders(1, ids.len()));
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.db.pool()).await.map_err(StoreError::from)?;
+        Ok(rows.iter().map(company_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn is_member(&self, company_id: &str, user_id: &str) -> Result<bool, OnboardingError> {
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT company_id FROM company_members WHERE company_id = $1 AND user_id = $2")
+                .bind(company_id)
+                .bind(user_id)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(StoreError::from)?;
+        Ok(found.is_some())
+    }
+
+    pub async fn add_member(&self, company_id: &str, user_id: &str, added_by: &str) -> Result<(), OnboardingError> {
+        sqlx::query(
+            "INSERT INTO company_members (company_id, user_id, added_at, added_by) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (company_id, user_id) DO NOTHING",
+        )
+        .bind(company_id)
+        .bind(user_id)
+        .bind(now_ms())
+        .bind(added_by)
+        .execute(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    pub async fn members_of(&self, company_id: &str) -> Result<Vec<UserRecord>, OnboardingError> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.email, u.name, u.role, u.password_hash FROM users u \
+             JOIN company_members m ON m.user_id = u.id WHERE m.company_id = $1 ORDER BY m.added_at, u.id",
+        )
+        .bind(company_id)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Every recorded transition of each company, oldest first.
+    pub async fn histories(
+        &self,
+        company_ids: &[String],
+    ) -> Result<HashMap<String, Vec<StatusChangeRecord>>, OnboardingError> {
+        let mut histories: HashMap<String, Vec<StatusChangeRecord>> = HashMap::new();
+        if company_ids.is_empty() {
+            return Ok(histories);
+        }
+        let sql = format!(
+            "SELECT company_id, from_status, to_status, at, actor, note FROM company_status_changes \
+             WHERE company_id IN ({}) ORDER BY at, id",
+            placeholders(1, company_ids.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, Option<String>, String, i64, String, Option<String>)>(&sql);
+        for id in company_ids {
+            query = query.bind(id);
+        }
+        for (company_id, from, to, at, actor, note) in
+            query.fetch_all(self.db.pool()).await.map_err(StoreError::from)?
+        {
+            histories.entry(company_id).or_default().push(StatusChangeRecord { from, to, at, actor, note });
+        }
+        Ok(histories)
+    }
+
+    /// A page of companies in id (creation) order after `after`, and the total matching.
+    pub async fn list_companies(
+        &self,
+        scope: &ListScope,
+        filter: &CompanyFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<CompanyRecord>, i64), OnboardingError> {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        let push_in = |clauses: &mut Vec<String>, binds: &mut Vec<String>, column: &str, values: Vec<String>| {
+            if !values.is_empty() {
+                clauses.push(format!("{column} IN ({})", placeholders(binds.len() + 1, values.len())));
+                binds.extend(values);
+            }
+        };
+        match scope {
+            ListScope::All => {}
+            ListScope::MemberOf(user_id) => {
+                clauses.push(format!(
+                    "id IN (SELECT company_id FROM company_members WHERE user_id = ${})",
+                    binds.len() + 1
+                ));
+                binds.push(user_id.clone());
+            }
+            ListScope::PublicOnly => {
+                let public = CompanyStatus::ALL.iter().filter(|s| s.is_public()).map(|s| s.as_str().to_owned());
+                push_in(&mut clauses, &mut binds, "status", public.collect());
+            }
+        }
+        push_in(&mut clauses, &mut binds, "status", filter.statuses.iter().map(|s| s.as_str().to_owned()).collect());
+        push_in(&mut clauses, &mut binds, "sector", filter.sectors.iter().map(|s| s.as_str().to_owned()).collect());
+        push_in(&mut clauses, &mut binds, "presence", filter.presences.iter().map(|s| s.as_str().to_owned()).collect());
+        if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let n = binds.len() + 1;
+            clauses.push(format!(
+                "(LOWER(name_ko) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(name_en, '')) LIKE ${n} ESCAPE '\\')"
+            ));
+            binds.push(format!("%{escaped}%"));
+        }
+        let filtered = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+
+        let count_sql = format!("SELECT COUNT(*) FROM companies{filtered}");
+        let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
+        for bind in &binds {
+            count = count.bind(bind);
+        }
+        let (total,) = count.fetch_one(self.db.pool()).await.map_err(StoreError::from)?;
+
+        let mut page_clauses = clauses;
+        let mut page_binds = binds;
+        if let Some(after) = after {
+            page_clauses.push(format!("id > ${}", page_binds.len() + 1));
+            page_binds.push(after.to_owned());
+        }
+        let page_filter =
+            if page_clauses.is_empty() { String::new() } else { format!(" WHERE {}", page_clauses.join(" AND ")) };
+        let page_sql = format!(
+            "SELECT {COMPANY_COLUMNS} FROM companies{page_filter} ORDER BY id LIMIT {}",
+            limit.min(1000)
+        );
+        let mut page = sqlx::query(&page_sql);
+        for bind in &page_binds {
+            page = page.bind(bind);
+        }
+        let rows = page.fetch_all(self.db.pool()).await.map_err(StoreError::from)?;
+        Ok((rows.iter().map(company_from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    /// Applies `action` if the company's current state allows it and `authorize` agrees, records
+    /// the transition and its event, all in one transaction.
+    pub async fn transition(
+        &self,
+        id: &str,
+        action: CompanyAction,
+        actor: &str,
+        note: Option<&str>,
+        authorize: impl FnOnce(&CompanyRecord) -> Result<(), OnboardingError>,
+    ) -> Result<CompanyRecord, OnboardingError> {
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let current = fetch_company(&mut tx, id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        authorize(&current)?;
+        let to = action.apply(current.status)?;
+        // Guarded by the state just read: two reviewers acting at once cannot both win.
+        let changed = sqlx::query("UPDATE companies SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+            .bind(to.as_str())
+            .bind(now)
+            .bind(id)
+            .bind(current.status.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected();
+        if changed != 1 {
+            return Err(OnboardingError::Conflict("the company changed meanwhile; retry".into()));
+        }
+        record_change(&mut tx, id, Some(current.status), to, actor, note, now).await?;
+        let event = Event::new(SERVICE, action.event_kind(), id)
+            .for_companies(vec![id.to_owned()])
+            .public(to.is_public())
+            .with_payload(serde_json::json!({ "from": current.status.as_str(), "to": to.as_str() }));
+        self.outbox.enqueue(&mut tx, &event).await?;
+        let company = fetch_company(&mut tx, id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.outbox.committed();
+        Ok(company)
+    }
+}
+
+async fn fetch_company(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<CompanyRecord>, OnboardingError> {
+    let row = sqlx::query(&format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(row.as_ref().map(company_from_row).transpose()?)
+}
+
+async fn insert_refresh(conn: &mut sqlx::AnyConnection, token: &NewRefreshToken<'_>) -> Result<(), OnboardingError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, access_jti, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(token.family_id)
+    .bind(token.user_id)
+    .bind(token.token_hash)
+    .bind(token.access_jti)
+    .bind(now_ms())
+    .bind(token.expires_at)
+    .execute(conn)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+async fn revoke_family(conn: &mut sqlx::AnyConnection, family_id: &str, now: i64) -> Result<(), OnboardingError> {
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(family_id)
+        .execute(conn)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(())
+}
+
+async fn record_change(
+    conn: &mut sqlx::AnyConnection,
+    company_id: &str,
+    from: Option<CompanyStatus>,
+    to: CompanyStatus,
+    actor: &str,
+    note: Option<&str>,
+    at: i64,
+) -> Result<(), OnboardingError> {
+    sqlx::query(
+        "INSERT INTO company_status_changes (id, company_id, from_status, to_status, at, actor, note) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(company_id)
+    .bind(from.map(CompanyStatus::as_str))
+    .bind(to.as_str())
+    .bind(at)
+    .bind(actor)
+    .bind(note)
+    .execute(conn)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
