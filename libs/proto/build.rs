@@ -20,7 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let descriptors = protox::compile(&files, [&proto_root])?;
-    fs::write(out_dir.join("axv_descriptor.bin"), descriptors.encode_to_vec())?;
+    fs::write(
+        out_dir.join("axv_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
 
     tonic_prost_build::configure()
         .build_server(env::var_os("CARGO_FEATURE_SERVER").is_some())

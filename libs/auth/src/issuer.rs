@@ -71,15 +71,21 @@ impl TokenIssuer {
             nbf: now,
             jti: uuid::Uuid::now_v7().to_string(),
         };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.key.kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, self.key.encoding_key())
-            .map_err(|e| AuthError::Key(format!("signing: {e}")))?;
+        let token = self.sign(&claims)?;
         Ok(IssuedToken {
             token,
             jti: claims.jti,
             expires_at: claims.exp,
         })
+    }
+
+    /// Signs exactly these claims with the platform key (its `kid` in the header). For tools
+    /// and tests that need a token with chosen times; services use [`TokenIssuer::issue`].
+    pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.key.kid().to_owned());
+        jsonwebtoken::encode(&header, claims, self.key.encoding_key())
+            .map_err(|e| AuthError::Key(format!("signing: {e}")))
     }
 
     pub fn issuer(&self) -> &str {

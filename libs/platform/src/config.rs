@@ -89,17 +89,28 @@ fn parse_oidc_issuers(raw: &str) -> Result<OidcIssuers, String> {
     }
     let entries: Vec<Entry> =
         serde_json::from_str(raw).map_err(|e| format!("expected a JSON list of issuers: {e}"))?;
-    Ok(OidcIssuers(entries.into_iter().map(|e| (e.issuer, e.jwks_url, e.audience)).collect()))
+    Ok(OidcIssuers(
+        entries
+            .into_iter()
+            .map(|e| (e.issuer, e.jwks_url, e.audience))
+            .collect(),
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{setting}: {message}")]
-    Invalid { setting: &'static str, message: String },
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
 }
 
 fn invalid(setting: &'static str, message: impl fmt::Display) -> ConfigError {
-    ConfigError::Invalid { setting, message: message.to_string() }
+    ConfigError::Invalid {
+        setting,
+        message: message.to_string(),
+    }
 }
 
 /// What every component of one process shares: database settings, the key-value store and
@@ -117,7 +128,10 @@ pub struct Platform {
 impl PlatformArgs {
     pub fn database_config(&self) -> DatabaseConfig {
         DatabaseConfig {
-            url: self.database_url.as_ref().map(|url| url.expose().to_owned()),
+            url: self
+                .database_url
+                .as_ref()
+                .map(|url| url.expose().to_owned()),
             data_dir: self.data_dir.clone(),
             max_connections: self.db_max_connections,
         }
@@ -125,7 +139,9 @@ impl PlatformArgs {
 
     pub fn signing_key(&self) -> Result<SigningKey, ConfigError> {
         match &self.jwt_signing_key_file {
-            Some(path) => SigningKey::load(path).map_err(|e| invalid("AXV_JWT_SIGNING_KEY_FILE", e)),
+            Some(path) => {
+                SigningKey::load(path).map_err(|e| invalid("AXV_JWT_SIGNING_KEY_FILE", e))
+            }
             None => SigningKey::load_or_generate(&self.data_dir.join("jwt-signing-key.pem"))
                 .map_err(|e| invalid("AXV_DATA_DIR", e)),
         }
@@ -150,7 +166,11 @@ impl PlatformArgs {
             verifier = verifier.with_key(previous.verification_key());
         }
         for (issuer, jwks_url, audience) in self.oidc_issuers.clone().unwrap_or_default().0 {
-            verifier = verifier.with_oidc_issuer(OidcIssuer { issuer, jwks_url, audience });
+            verifier = verifier.with_oidc_issuer(OidcIssuer {
+                issuer,
+                jwks_url,
+                audience,
+            });
         }
         let issuer = TokenIssuer::new(
             key,

@@ -28,7 +28,11 @@ pub struct DatabaseConfig {
 
 impl DatabaseConfig {
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
-        Self { url: None, data_dir: data_dir.into(), max_connections: 10 }
+        Self {
+            url: None,
+            data_dir: data_dir.into(),
+            max_connections: 10,
+        }
     }
 }
 
@@ -69,7 +73,8 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation(
-                db.constraint().map_or_else(|| db.message().to_owned(), str::to_owned),
+                db.constraint()
+                    .map_or_else(|| db.message().to_owned(), str::to_owned),
             ),
             _ => StoreError::Database(error),
         }
@@ -88,7 +93,9 @@ impl Database {
     pub async fn connect(config: &DatabaseConfig, service: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         if !service.chars().all(|c| c.is_ascii_lowercase() || c == '_') || service.is_empty() {
-            return Err(StoreError::Config(format!("invalid service name {service:?}")));
+            return Err(StoreError::Config(format!(
+                "invalid service name {service:?}"
+            )));
         }
         match &config.url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -115,8 +122,15 @@ impl Database {
         let options = AnyConnectOptions::from_str(url)?;
         {
             // A schema per service keeps ownership visible in the database itself.
-            let setup = AnyPoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-            match setup.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await.map_err(StoreError::from) {
+            let setup = AnyPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            match setup
+                .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+                .await
+                .map_err(StoreError::from)
+            {
                 Ok(_) => {}
                 // Two processes creating the same schema at once: the loser's error is harmless.
                 Err(error) if error.is_unique_on("", "pg_namespace") => {}
@@ -137,7 +151,10 @@ impl Database {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend: Backend::Postgres })
+        Ok(Self {
+            pool,
+            backend: Backend::Postgres,
+        })
     }
 
     async fn connect_sqlite(url: &str) -> Result<Self, StoreError> {
@@ -159,7 +176,10 @@ impl Database {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, backend: Backend::Sqlite })
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+        })
     }
 
     pub async fn migrate(&self, migrator: &Migrator) -> Result<(), StoreError> {

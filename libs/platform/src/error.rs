@@ -115,7 +115,8 @@ mod tests {
 
     #[test]
     fn graphql_codes_are_distinct() {
-        let names: std::collections::HashSet<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let names: std::collections::HashSet<_> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), ErrorCode::ALL.len());
     }
 }

@@ -91,7 +91,9 @@ pub struct InProcessBus {
 
 impl Default for InProcessBus {
     fn default() -> Self {
-        Self { sender: broadcast::channel(SUBSCRIBER_BUFFER).0 }
+        Self {
+            sender: broadcast::channel(SUBSCRIBER_BUFFER).0,
+        }
     }
 }
 
@@ -149,7 +151,11 @@ impl RedisStreamBus {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
         let client = redis::Client::open(url)?;
         let publisher = redis::aio::ConnectionManager::new(client.clone()).await?;
-        Ok(Self { client, publisher, stream_key: format!("{prefix}events") })
+        Ok(Self {
+            client,
+            publisher,
+            stream_key: format!("{prefix}events"),
+        })
     }
 }
 
@@ -190,14 +196,17 @@ impl EventBus for RedisStreamBus {
                     }
                 };
                 loop {
-                    let options = redis::streams::StreamReadOptions::default().count(256).block(1000);
-                    let reply: Result<Option<redis::streams::StreamReadReply>, _> = redis::AsyncCommands::xread_options(
-                        &mut conn,
-                        &[&key],
-                        &[&last_id],
-                        &options,
-                    )
-                    .await;
+                    let options = redis::streams::StreamReadOptions::default()
+                        .count(256)
+                        .block(1000);
+                    let reply: Result<Option<redis::streams::StreamReadReply>, _> =
+                        redis::AsyncCommands::xread_options(
+                            &mut conn,
+                            &[&key],
+                            &[&last_id],
+                            &options,
+                        )
+                        .await;
                     if tx.is_closed() {
                         return;
                     }

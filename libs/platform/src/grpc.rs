@@ -16,7 +16,10 @@ use tonic_health::ServingStatus;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("grpc server: {0}")]
@@ -25,7 +28,12 @@ pub enum ServeError {
 
 /// Binds `addr` (port 0 for a free port).
 pub async fn bind(addr: &str) -> Result<TcpListener, ServeError> {
-    TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr: addr.to_owned(), source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })
 }
 
 /// A service ready to serve: its routes and the fully-qualified names it reports in health.
@@ -43,7 +51,9 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in &service.health_names {
-        reporter.set_service_status(name, ServingStatus::Serving).await;
+        reporter
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
     }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(axv_proto::FILE_DESCRIPTOR_SET)
@@ -54,13 +64,17 @@ pub async fn serve(
     let drained = async move {
         shutdown.cancelled().await;
         // Probes see NOT_SERVING while in-flight calls drain.
-        reporter.set_service_status("", ServingStatus::NotServing).await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
         for name in names {
-            reporter.set_service_status(name, ServingStatus::NotServing).await;
+            reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
         }
     };
     tonic::transport::Server::builder()
-        .layer(GrpcServerLayer::default())
+        .layer(GrpcServerLayer::new())
         .layer(AuthLayer::new(verifier))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained)
@@ -86,9 +100,10 @@ pub fn spawn(
     verifier: Arc<Verifier>,
     shutdown: CancellationToken,
 ) -> Result<RunningServer, ServeError> {
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServeError::Bind { addr: "listener".to_owned(), source })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: "listener".to_owned(),
+        source,
+    })?;
     let task = tokio::spawn(serve(listener, service, verifier, shutdown));
     Ok(RunningServer { addr, task })
 }

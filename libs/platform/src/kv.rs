@@ -27,13 +27,16 @@ pub trait KeyValue: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), KvError>;
     /// Sets the key only when it is absent; true when this call set it.
-    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration)
-    -> Result<bool, KvError>;
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, KvError>;
     async fn delete(&self, key: &str) -> Result<(), KvError>;
     /// Adds `by` to a counter, creating it with `ttl` when absent. Returns the new value and the
     /// time the counter has left.
-    async fn increment(&self, key: &str, by: i64, ttl: Duration)
-    -> Result<(i64, Duration), KvError>;
+    async fn increment(
+        &self,
+        key: &str,
+        by: i64,
+        ttl: Duration,
+    ) -> Result<(i64, Duration), KvError>;
 }
 
 pub type SharedKv = Arc<dyn KeyValue>;
@@ -57,7 +60,10 @@ impl RedisKv {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new(client).await?;
-        Ok(Self { conn, prefix: prefix.to_owned() })
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+        })
     }
 
     fn key(&self, key: &str) -> String {
@@ -73,7 +79,10 @@ fn millis(ttl: Duration) -> u64 {
 impl KeyValue for RedisKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         let mut conn = self.conn.clone();
-        Ok(redis::cmd("GET").arg(self.key(key)).query_async(&mut conn).await?)
+        Ok(redis::cmd("GET")
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await?)
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), KvError> {
@@ -88,12 +97,7 @@ impl KeyValue for RedisKv {
         Ok(())
     }
 
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Duration,
-    ) -> Result<bool, KvError> {
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, KvError> {
         let mut conn = self.conn.clone();
         let reply: Option<String> = redis::cmd("SET")
             .arg(self.key(key))
@@ -108,7 +112,10 @@ impl KeyValue for RedisKv {
 
     async fn delete(&self, key: &str) -> Result<(), KvError> {
         let mut conn = self.conn.clone();
-        redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut conn).await?;
+        redis::cmd("DEL")
+            .arg(self.key(key))
+            .query_async::<()>(&mut conn)
+            .await?;
         Ok(())
     }
 
@@ -133,9 +140,16 @@ impl KeyValue for RedisKv {
             )
         });
         let mut conn = self.conn.clone();
-        let (value, ttl_ms): (i64, i64) =
-            script.key(self.key(key)).arg(by).arg(millis(ttl)).invoke_async(&mut conn).await?;
-        Ok((value, Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0))))
+        let (value, ttl_ms): (i64, i64) = script
+            .key(self.key(key))
+            .arg(by)
+            .arg(millis(ttl))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok((
+            value,
+            Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
+        ))
     }
 }
 
@@ -163,7 +177,9 @@ fn live<'a>(
     entries: &'a HashMap<String, (Vec<u8>, Instant)>,
     key: &str,
 ) -> Option<&'a (Vec<u8>, Instant)> {
-    entries.get(key).filter(|(_, expires)| *expires > Instant::now())
+    entries
+        .get(key)
+        .filter(|(_, expires)| *expires > Instant::now())
 }
 
 #[async_trait]
@@ -178,12 +194,7 @@ impl KeyValue for MemoryKv {
         })
     }
 
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Duration,
-    ) -> Result<bool, KvError> {
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, KvError> {
         self.with(|entries| {
             if live(entries, key).is_some() {
                 return false;
@@ -209,7 +220,10 @@ impl KeyValue for MemoryKv {
             let now = Instant::now();
             let (current, expires) = match live(entries, key) {
                 Some((value, expires)) => (
-                    std::str::from_utf8(value).ok().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0),
+                    std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .unwrap_or(0),
                     *expires,
                 ),
                 None => (0, now + ttl),
@@ -248,8 +262,15 @@ impl RateLimiter {
         window: Duration,
         cost: i64,
     ) -> Result<RateDecision, KvError> {
-        let (used, left) = self.kv.increment(&format!("rl:{key}"), cost, window).await?;
-        Ok(RateDecision { allowed: used <= limit, remaining: (limit - used).max(0), retry_after: left })
+        let (used, left) = self
+            .kv
+            .increment(&format!("rl:{key}"), cost, window)
+            .await?;
+        Ok(RateDecision {
+            allowed: used <= limit,
+            remaining: (limit - used).max(0),
+            retry_after: left,
+        })
     }
 
     /// Whether `key` is already over its budget, without counting anything.

@@ -21,7 +21,11 @@ pub fn decode_cursor(token: &str) -> Result<Option<String>, InvalidCursor> {
     let bytes = ENGINE.decode(token).map_err(|_| InvalidCursor)?;
     let text = String::from_utf8(bytes).map_err(|_| InvalidCursor)?;
     let id = text.strip_prefix("c:").ok_or(InvalidCursor)?;
-    if crate::ids::is_valid_id(id) { Ok(Some(id.to_owned())) } else { Err(InvalidCursor) }
+    if crate::ids::is_valid_id(id) {
+        Ok(Some(id.to_owned()))
+    } else {
+        Err(InvalidCursor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +51,12 @@ mod tests {
         let id = crate::ids::new_id();
         assert_eq!(decode_cursor(&encode_cursor(&id)).unwrap(), Some(id));
         assert_eq!(decode_cursor("").unwrap(), None);
-        for bad in ["garbage", "Yzp4", &ENGINE.encode("c:not-a-uuid"), &ENGINE.encode("x:0190")] {
+        for bad in [
+            "garbage",
+            "Yzp4",
+            &ENGINE.encode("c:not-a-uuid"),
+            &ENGINE.encode("x:0190"),
+        ] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }
     }

@@ -39,7 +39,10 @@ pub fn unique_prefix() -> String {
 }
 
 fn skip_or_fail(what: &str, error: impl std::fmt::Display) -> Option<TestDb> {
-    assert!(!in_ci(), "{what} is required in CI but unavailable: {error}");
+    assert!(
+        !in_ci(),
+        "{what} is required in CI but unavailable: {error}"
+    );
     eprintln!("skipping: {what} unavailable ({error})");
     None
 }
@@ -67,7 +70,10 @@ impl TestDb {
             Err(error) => return skip_or_fail("Postgres", error),
         };
         let name = format!("axv_test_{}", uuid::Uuid::now_v7().simple());
-        if let Err(error) = conn.execute(format!("CREATE DATABASE {name}").as_str()).await {
+        if let Err(error) = conn
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+        {
             return skip_or_fail("Postgres CREATE DATABASE", error);
         }
         let _ = conn.close().await;
@@ -75,7 +81,9 @@ impl TestDb {
             Some((base, query)) => (base.to_owned(), format!("?{query}")),
             None => (admin_url.clone(), String::new()),
         };
-        let server = base.rsplit_once('/').map_or(base.as_str(), |(server, _)| server);
+        let server = base
+            .rsplit_once('/')
+            .map_or(base.as_str(), |(server, _)| server);
         #[allow(clippy::expect_used)]
         let dir = tempfile::tempdir().expect("temporary directory");
         Some(TestDb {
@@ -158,7 +166,12 @@ pub fn platform_with(
         database,
         kv,
         bus,
-        issuer: Arc::new(axv_auth::TokenIssuer::new(key, TEST_ISSUER, TEST_AUDIENCE, Duration::from_secs(900))),
+        issuer: Arc::new(axv_auth::TokenIssuer::new(
+            key,
+            TEST_ISSUER,
+            TEST_AUDIENCE,
+            Duration::from_secs(900),
+        )),
         verifier: Arc::new(verifier),
         refresh_token_ttl: Duration::from_secs(3600),
     }

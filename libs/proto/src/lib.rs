@@ -6,7 +6,8 @@
 #![allow(clippy::all, clippy::pedantic, missing_docs)]
 
 /// The encoded `FileDescriptorSet` of every proto, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/axv_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/axv_descriptor.bin"));
 
 pub mod common {
     pub mod v1 {

@@ -9,7 +9,11 @@ use axv_platform::{config::PlatformArgs, shutdown::CancellationToken};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "axv", version, about = "The AX Valley platform: compute vouchers, pilots and outcomes for Gwangju's AI demonstration valley")]
+#[command(
+    name = "axv",
+    version,
+    about = "The AX Valley platform: compute vouchers, pilots and outcomes for Gwangju's AI demonstration valley"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,14 +90,20 @@ async fn main() -> ExitCode {
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     let platform = args.platform.build().await?;
-    axv_onboarding::database(&platform).await.context("onboarding migrations")?.close().await;
+    axv_onboarding::database(&platform)
+        .await
+        .context("onboarding migrations")?
+        .close()
+        .await;
     println!("migrations applied");
     Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.listen.is_some() && args.components.len() > 1 {
-        anyhow::bail!("--listen (AXV_LISTEN) names one address; it cannot serve several components");
+        anyhow::bail!(
+            "--listen (AXV_LISTEN) names one address; it cannot serve several components"
+        );
     }
     let platform = args.platform.build().await?;
     if args.check_config {
@@ -108,21 +118,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics_shutdown = shutdown.clone();
     let metrics_task = tokio::spawn(async move {
         let app = axum::Router::new()
-            .route("/metrics", axum::routing::get(|| async { axv_telemetry::metrics::render() }))
+            .route(
+                "/metrics",
+                axum::routing::get(|| async { axv_telemetry::metrics::render() }),
+            )
             .route("/healthz", axum::routing::get(|| async { "ok" }));
-        axum::serve(metrics, app).with_graceful_shutdown(metrics_shutdown.cancelled_owned()).await
+        axum::serve(metrics, app)
+            .with_graceful_shutdown(metrics_shutdown.cancelled_owned())
+            .await
     });
 
     let mut servers = Vec::new();
     for component in args.components {
-        let addr = args.listen.clone().unwrap_or_else(|| format!("0.0.0.0:{}", component.default_port()));
-        let listener = axv_platform::grpc::bind(&addr).await.context("AXV_LISTEN")?;
+        let addr = args
+            .listen
+            .clone()
+            .unwrap_or_else(|| format!("0.0.0.0:{}", component.default_port()));
+        let listener = axv_platform::grpc::bind(&addr)
+            .await
+            .context("AXV_LISTEN")?;
         let service = match component {
-            Component::Onboarding => {
-                axv_onboarding::build(&platform).await.context("onboarding")?.start(&platform, shutdown.clone())
-            }
+            Component::Onboarding => axv_onboarding::build(&platform)
+                .await
+                .context("onboarding")?
+                .start(&platform, shutdown.clone()),
         };
-        let running = axv_platform::grpc::spawn(listener, service, platform.verifier.clone(), shutdown.clone())?;
+        let running = axv_platform::grpc::spawn(
+            listener,
+            service,
+            platform.verifier.clone(),
+            shutdown.clone(),
+        )?;
         tracing::info!(component = ?component, addr = %running.addr, "serving gRPC");
         println!("{component:?} listening on {}", running.addr);
         servers.push(running);
@@ -130,6 +156,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for server in servers {
         server.task.await.context("server task")??;
     }
-    metrics_task.await.context("metrics task")?.context("metrics server")?;
+    metrics_task
+        .await
+        .context("metrics task")?
+        .context("metrics server")?;
     Ok(())
 }

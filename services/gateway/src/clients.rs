@@ -37,7 +37,9 @@ fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
 impl Clients {
     pub fn connect(urls: &ServiceUrls) -> Result<Self, tonic::transport::Error> {
         let onboarding = lazy_channel(&urls.onboarding)?;
-        let traced = tower::ServiceBuilder::new().layer(GrpcClientLayer::new()).service(onboarding.clone());
+        let traced = tower::ServiceBuilder::new()
+            .layer(GrpcClientLayer::new())
+            .service(onboarding.clone());
         Ok(Self {
             onboarding: OnboardingServiceClient::new(traced),
             channels: vec![("onboarding", onboarding)],

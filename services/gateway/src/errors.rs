@@ -41,13 +41,17 @@ pub fn complete_extensions(errors: &mut [ServerError], trace_id: Option<&str>) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            let code = if error.path.is_empty() { ErrorCode::BadUserInput } else { ErrorCode::Internal };
+            let code = if error.path.is_empty() {
+                ErrorCode::BadUserInput
+            } else {
+                ErrorCode::Internal
+            };
             extensions.set("code", code.as_str());
         }
-        if extensions.get("traceId").is_none() {
-            if let Some(trace_id) = trace_id {
-                extensions.set("traceId", trace_id);
-            }
+        if extensions.get("traceId").is_none()
+            && let Some(trace_id) = trace_id
+        {
+            extensions.set("traceId", trace_id);
         }
     }
 }

@@ -5,10 +5,16 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use async_graphql::{BatchRequest, BatchResponse, dataloader::DataLoader, parser::types::{OperationType, Selection, SelectionSet, DocumentOperations, ExecutableDocument}};
+use async_graphql::{
+    BatchRequest, BatchResponse,
+    dataloader::DataLoader,
+    parser::types::{
+        DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+    },
+};
 use axum::{
-    body::Bytes,
     Extension,
+    body::Bytes,
     extract::{ConnectInfo, Query, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Response},
@@ -17,7 +23,9 @@ use axv_auth::MaybeCaller;
 use axv_platform::ErrorCode;
 use tracing::Instrument;
 
-use crate::{AppState, context::RequestContext, errors::complete_extensions, loaders::CompanyLoader};
+use crate::{
+    AppState, context::RequestContext, errors::complete_extensions, loaders::CompanyLoader,
+};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -29,16 +37,33 @@ fn wants_graphql_response_json(headers: &HeaderMap) -> bool {
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"))
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
 }
 
 /// An error response for a request that never reached execution.
-fn request_error(status: StatusCode, code: ErrorCode, message: &str, graphql_json: bool) -> Response {
+fn request_error(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    graphql_json: bool,
+) -> Response {
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
-    let content_type = if graphql_json { GRAPHQL_RESPONSE_JSON } else { "application/json" };
+    let content_type = if graphql_json {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        "application/json"
+    };
     // Without the new media type, clients expect 200 for GraphQL-level errors, but a body that
     // is not a GraphQL request at all is still a 4xx.
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -60,10 +85,20 @@ pub async fn graphql_get(
     let graphql_json = wants_graphql_response_json(&headers);
     let Some(query) = params.query else {
         if wants_html(&headers) {
-            return Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("AX Valley GraphQL").finish())
-                .into_response();
+            return Html(
+                async_graphql::http::GraphiQLSource::build()
+                    .endpoint("/graphql")
+                    .title("AX Valley GraphQL")
+                    .finish(),
+            )
+            .into_response();
         }
-        return request_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, "missing query parameter", graphql_json);
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            "missing query parameter",
+            graphql_json,
+        );
     };
     let mut request = async_graphql::Request::new(query);
     request.operation_name = params.operation_name;
@@ -71,16 +106,34 @@ pub async fn graphql_get(
         match serde_json::from_str(&variables) {
             Ok(variables) => request.variables = async_graphql::Variables::from_json(variables),
             Err(_) => {
-                return request_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, "variables is not JSON", graphql_json);
+                return request_error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadUserInput,
+                    "variables is not JSON",
+                    graphql_json,
+                );
             }
         }
     }
-    if let Some(extensions) = params.extensions {
-        if serde_json::from_str::<serde_json::Value>(&extensions).is_err() {
-            return request_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, "extensions is not JSON", graphql_json);
-        }
+    if let Some(extensions) = params.extensions
+        && serde_json::from_str::<serde_json::Value>(&extensions).is_err()
+    {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            "extensions is not JSON",
+            graphql_json,
+        );
     }
-    execute(state, caller, client_address(&headers, connect), graphql_json, BatchRequest::Single(request), Method::GET).await
+    execute(
+        state,
+        caller,
+        client_address(&headers, connect),
+        graphql_json,
+        BatchRequest::Single(request),
+        Method::GET,
+    )
+    .await
 }
 
 pub async fn graphql_post(
@@ -91,8 +144,15 @@ pub async fn graphql_post(
     body: Bytes,
 ) -> Response {
     let graphql_json = wants_graphql_response_json(&headers);
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.trim_start().to_ascii_lowercase().starts_with("application/json") {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
         return request_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::BadUserInput,
@@ -103,15 +163,31 @@ pub async fn graphql_post(
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(_) => {
-            return request_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, "the body is not a GraphQL request in JSON", graphql_json);
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                "the body is not a GraphQL request in JSON",
+                graphql_json,
+            );
         }
     };
-    execute(state, caller, client_address(&headers, connect), graphql_json, batch, Method::POST).await
+    execute(
+        state,
+        caller,
+        client_address(&headers, connect),
+        graphql_json,
+        batch,
+        Method::POST,
+    )
+    .await
 }
 
 /// The end client's address: the first `X-Forwarded-For` hop when a trusted proxy sits in front
 /// (`AXV_TRUST_FORWARDED_FOR`), else the TCP peer.
-fn client_address(headers: &HeaderMap, connect: Option<Extension<ConnectInfo<SocketAddr>>>) -> String {
+fn client_address(
+    headers: &HeaderMap,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> String {
     let peer = connect.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
     let forwarded = headers
         .get("x-forwarded-for")
@@ -119,12 +195,19 @@ fn client_address(headers: &HeaderMap, connect: Option<Extension<ConnectInfo<Soc
         .and_then(|v| v.split(',').next())
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty());
-    if trust_forwarded_for() { forwarded.or(peer) } else { peer.or(forwarded) }.unwrap_or_else(|| "unknown".to_owned())
+    if trust_forwarded_for() {
+        forwarded.or(peer)
+    } else {
+        peer.or(forwarded)
+    }
+    .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn trust_forwarded_for() -> bool {
     static TRUST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *TRUST.get_or_init(|| std::env::var("AXV_TRUST_FORWARDED_FOR").is_ok_and(|v| v == "true" || v == "1"))
+    *TRUST.get_or_init(|| {
+        std::env::var("AXV_TRUST_FORWARDED_FOR").is_ok_and(|v| v == "true" || v == "1")
+    })
 }
 
 /// Counts aliases in the selected operation and every fragment, so one request cannot ask for
@@ -134,22 +217,37 @@ fn count_aliases(document: &ExecutableDocument) -> usize {
         set.items
             .iter()
             .map(|item| match &item.node {
-                Selection::Field(field) => usize::from(field.node.alias.is_some()) + walk(&field.node.selection_set.node),
+                Selection::Field(field) => {
+                    usize::from(field.node.alias.is_some()) + walk(&field.node.selection_set.node)
+                }
                 Selection::InlineFragment(fragment) => walk(&fragment.node.selection_set.node),
                 Selection::FragmentSpread(_) => 0,
             })
             .sum()
     }
-    let operations: usize = document.operations.iter().map(|(_, op)| walk(&op.node.selection_set.node)).sum();
-    let fragments: usize = document.fragments.values().map(|f| walk(&f.node.selection_set.node)).sum();
+    let operations: usize = document
+        .operations
+        .iter()
+        .map(|(_, op)| walk(&op.node.selection_set.node))
+        .sum();
+    let fragments: usize = document
+        .fragments
+        .values()
+        .map(|f| walk(&f.node.selection_set.node))
+        .sum();
     operations + fragments
 }
 
-fn selected_operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+fn selected_operation_type(
+    document: &ExecutableDocument,
+    name: Option<&str>,
+) -> Option<OperationType> {
     match (&document.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
         _ => None,
     }
 }
@@ -169,17 +267,29 @@ async fn execute(
     let is_batch = requests.len() != 1;
     if requests.is_empty() || requests.len() > state.limits.max_batch {
         let message = format!("a batch holds 1 to {} operations", state.limits.max_batch);
-        return request_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &message, graphql_json);
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            &message,
+            graphql_json,
+        );
     }
     let token = caller.as_ref().map(|c| c.raw_token.clone());
-    let ctx = RequestContext { caller, token, client_address };
+    let ctx = RequestContext {
+        caller,
+        token,
+        client_address,
+    };
     let mut responses = Vec::with_capacity(requests.len());
     let mut any_request_error = false;
     for mut request in requests {
         // Parsed here once; async-graphql reuses the parsed document.
         let operation_name = request.operation_name.clone();
         let (aliases, operation) = match request.parsed_query() {
-            Ok(document) => (count_aliases(document), selected_operation_type(document, operation_name.as_deref())),
+            Ok(document) => (
+                count_aliases(document),
+                selected_operation_type(document, operation_name.as_deref()),
+            ),
             Err(error) => {
                 any_request_error = true;
                 let mut response = async_graphql::Response::from_errors(vec![error]);
@@ -190,37 +300,82 @@ async fn execute(
         };
         if method == Method::GET && operation == Some(OperationType::Mutation) {
             let body = serde_json::json!({ "errors": [{ "message": "mutations must be sent with POST", "extensions": { "code": "BAD_USER_INPUT" } }] });
-            return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], axum::Json(body)).into_response();
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "POST")],
+                axum::Json(body),
+            )
+                .into_response();
         }
         if aliases > state.limits.max_aliases {
             any_request_error = true;
-            let message = format!("too many aliases ({aliases}); at most {}", state.limits.max_aliases);
-            let mut response = async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(message, None)]);
+            let message = format!(
+                "too many aliases ({aliases}); at most {}",
+                state.limits.max_aliases
+            );
+            let mut response =
+                async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
+                    message, None,
+                )]);
             complete_extensions(&mut response.errors, None);
             responses.push(response);
             continue;
         }
         let loader = DataLoader::new(
-            CompanyLoader { clients: state.clients.clone(), ctx: ctx.clone() },
+            CompanyLoader {
+                clients: state.clients.clone(),
+                ctx: ctx.clone(),
+            },
             |future| tokio::spawn(future.in_current_span()),
         );
-        let request = request.data(ctx.clone()).data(loader).data(state.clients.clone());
-        let span = tracing::info_span!("graphql", otel.name = request.operation_name.as_deref().unwrap_or("graphql"));
+        let request = request
+            .data(ctx.clone())
+            .data(loader)
+            .data(state.clients.clone());
+        let span = tracing::info_span!(
+            "graphql",
+            otel.name = request.operation_name.as_deref().unwrap_or("graphql")
+        );
         let mut response = state.schema.execute(request).instrument(span.clone()).await;
         let trace_id = span.in_scope(axv_telemetry::current_trace_id);
         // A response with no data at all means the document never ran (invalid or over a limit).
-        if response.data == async_graphql::Value::Null && response.errors.iter().all(|e| e.path.is_empty()) && !response.errors.is_empty() {
+        if response.data == async_graphql::Value::Null
+            && response.errors.iter().all(|e| e.path.is_empty())
+            && !response.errors.is_empty()
+        {
             any_request_error = true;
         }
         complete_extensions(&mut response.errors, trace_id.as_deref());
         responses.push(response);
     }
-    let body = if is_batch { BatchResponse::Batch(responses) } else { BatchResponse::Single(responses.remove(0)) };
-    let status = if graphql_json && any_request_error && !is_batch { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let content_type = if graphql_json { GRAPHQL_RESPONSE_JSON } else { "application/json" };
+    let body = if is_batch {
+        BatchResponse::Batch(responses)
+    } else {
+        BatchResponse::Single(responses.remove(0))
+    };
+    let status = if graphql_json && any_request_error && !is_batch {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let content_type = if graphql_json {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        "application/json"
+    };
     match serde_json::to_vec(&body) {
-        Ok(json) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], json).into_response(),
-        Err(_) => request_error(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error", graphql_json),
+        Ok(json) => (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            json,
+        )
+            .into_response(),
+        Err(_) => request_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "internal error",
+            graphql_json,
+        ),
     }
 }
 
@@ -230,27 +385,41 @@ pub async fn healthz() -> &'static str {
 
 /// Ready when every downstream service reports SERVING over the standard health protocol.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
     let mut report = serde_json::Map::new();
     let mut ready = true;
     for (name, channel) in &state.clients.channels {
         let mut client = HealthClient::new(channel.clone());
-        let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+        let mut request = tonic::Request::new(HealthCheckRequest {
+            service: String::new(),
+        });
         request.set_timeout(Duration::from_secs(2));
         let serving = matches!(
             tokio::time::timeout(Duration::from_secs(3), client.check(request)).await,
             Ok(Ok(response)) if response.get_ref().status() == ServingStatus::Serving
         );
         ready &= serving;
-        report.insert((*name).to_owned(), serde_json::Value::String(if serving { "SERVING" } else { "NOT_SERVING" }.into()));
+        report.insert(
+            (*name).to_owned(),
+            serde_json::Value::String(if serving { "SERVING" } else { "NOT_SERVING" }.into()),
+        );
     }
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, axum::Json(serde_json::Value::Object(report))).into_response()
 }
 
 pub async fn metrics() -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
         axv_telemetry::metrics::render(),
     )
         .into_response()

@@ -36,8 +36,17 @@ impl axum::extract::FromRef<AppState> for Arc<Verifier> {
 }
 
 impl AppState {
-    pub fn new(urls: &ServiceUrls, verifier: Arc<Verifier>, limits: Limits) -> Result<Self, tonic::transport::Error> {
-        Ok(Self { schema: schema::build(&limits), clients: clients::Clients::connect(urls)?, verifier, limits })
+    pub fn new(
+        urls: &ServiceUrls,
+        verifier: Arc<Verifier>,
+        limits: Limits,
+    ) -> Result<Self, tonic::transport::Error> {
+        Ok(Self {
+            schema: schema::build(&limits),
+            clients: clients::Clients::connect(urls)?,
+            verifier,
+            limits,
+        })
     }
 }
 
@@ -53,8 +62,15 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves the gateway on `listener` until `shutdown`, letting in-flight requests finish.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
 }

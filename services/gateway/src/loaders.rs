@@ -27,9 +27,17 @@ impl Loader<String> for CompanyLoader {
             .clients
             .onboarding
             .clone()
-            .batch_get_companies(request(&self.ctx, pb::BatchGetCompaniesRequest { ids: keys.to_vec() }))
+            .batch_get_companies(request(
+                &self.ctx,
+                pb::BatchGetCompaniesRequest { ids: keys.to_vec() },
+            ))
             .await
             .map_err(|status| Arc::new(from_status(status)))?;
-        Ok(response.into_inner().companies.into_iter().map(|c| (c.id.clone(), c)).collect())
+        Ok(response
+            .into_inner()
+            .companies
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect())
     }
 }

@@ -24,7 +24,11 @@ impl BusinessNumber {
             return Err(bad("must be 10 digits, dashes allowed (e.g. 124-81-00998)"));
         }
         let d: Vec<u32> = digits.chars().filter_map(|c| c.to_digit(10)).collect();
-        let mut sum: u32 = d.iter().zip(Self::WEIGHTS).map(|(digit, weight)| digit * weight).sum();
+        let mut sum: u32 = d
+            .iter()
+            .zip(Self::WEIGHTS)
+            .map(|(digit, weight)| digit * weight)
+            .sum();
         // The ninth digit's weighted value contributes its tens digit once more.
         sum += (d[8] * 5) / 10;
         let check = (10 - sum % 10) % 10;
@@ -60,7 +64,14 @@ impl Email {
                     && !domain.starts_with('.')
                     && !domain.ends_with('.')
             });
-        if valid { Ok(Self(email)) } else { Err(OnboardingError::invalid(field, "is not a valid email address")) }
+        if valid {
+            Ok(Self(email))
+        } else {
+            Err(OnboardingError::invalid(
+                field,
+                "is not a valid email address",
+            ))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -75,21 +86,34 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 pub fn validate_password(password: &str) -> Result<(), OnboardingError> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS {
-        return Err(OnboardingError::invalid("password", "must be at least 12 characters"));
+        return Err(OnboardingError::invalid(
+            "password",
+            "must be at least 12 characters",
+        ));
     }
     if chars > MAX_PASSWORD_CHARS {
-        return Err(OnboardingError::invalid("password", "must be at most 256 characters"));
+        return Err(OnboardingError::invalid(
+            "password",
+            "must be at most 256 characters",
+        ));
     }
     Ok(())
 }
 
-pub fn validate_name(field: &'static str, name: &str, max: usize) -> Result<String, OnboardingError> {
+pub fn validate_name(
+    field: &'static str,
+    name: &str,
+    max: usize,
+) -> Result<String, OnboardingError> {
     let name = name.trim();
     if name.is_empty() {
         return Err(OnboardingError::invalid(field, "must not be empty"));
     }
     if name.chars().count() > max {
-        return Err(OnboardingError::invalid(field, format!("must be at most {max} characters")));
+        return Err(OnboardingError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(name.to_owned())
 }
@@ -195,7 +219,10 @@ impl CompanyAction {
 
     /// Actions whose note explains a refusal to the firm, so it must be given.
     pub fn requires_note(self) -> bool {
-        matches!(self, CompanyAction::Reject | CompanyAction::RequestChanges | CompanyAction::Suspend)
+        matches!(
+            self,
+            CompanyAction::Reject | CompanyAction::RequestChanges | CompanyAction::Suspend
+        )
     }
 
     /// The firm submits its own application; everything else is a programme manager's call.
@@ -229,7 +256,11 @@ pub enum View {
 /// Who sees a company: staff see everything; members see their own companies in full; firm
 /// members see nothing of other firms (NOT_FOUND, so ids cannot be probed); dashboards,
 /// operators and anonymous callers see the public fields of approved companies.
-pub fn company_view(caller: Option<&Caller>, is_member: bool, status: CompanyStatus) -> Option<View> {
+pub fn company_view(
+    caller: Option<&Caller>,
+    is_member: bool,
+    status: CompanyStatus,
+) -> Option<View> {
     match caller.map(|c| c.role) {
         Some(Role::ProgramManager | Role::Admin) => Some(View::Full),
         Some(Role::FirmMember) => is_member.then_some(View::Full),
@@ -293,21 +324,31 @@ impl CompanyDraft {
             None | Some("") => None,
             Some(name) => Some(validate_name("nameEn", name, 200)?),
         };
-        let sector = input.sector.ok_or_else(|| OnboardingError::invalid("sector", "is required"))?;
-        let presence =
-            input.presence.ok_or_else(|| OnboardingError::invalid("presence", "is required"))?;
-        if let Some(employees) = input.employees {
-            if !(0..=10_000_000).contains(&employees) {
-                return Err(OnboardingError::invalid("employees", "must be between 0 and 10,000,000"));
-            }
+        let sector = input
+            .sector
+            .ok_or_else(|| OnboardingError::invalid("sector", "is required"))?;
+        let presence = input
+            .presence
+            .ok_or_else(|| OnboardingError::invalid("presence", "is required"))?;
+        if let Some(employees) = input.employees
+            && !(0..=10_000_000).contains(&employees)
+        {
+            return Err(OnboardingError::invalid(
+                "employees",
+                "must be between 0 and 10,000,000",
+            ));
         }
         let founded_on = match input.founded_on.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(text) => {
-                let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                    .map_err(|_| OnboardingError::invalid("foundedOn", "must be a date YYYY-MM-DD"))?;
+                let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+                    OnboardingError::invalid("foundedOn", "must be a date YYYY-MM-DD")
+                })?;
                 if date > today {
-                    return Err(OnboardingError::invalid("foundedOn", "must not be in the future"));
+                    return Err(OnboardingError::invalid(
+                        "foundedOn",
+                        "must not be in the future",
+                    ));
                 }
                 Some(date)
             }
@@ -327,15 +368,27 @@ impl CompanyDraft {
 }
 
 /// A note is trimmed; empty means none. Actions that require one refuse without it.
-pub fn normalize_note(action: CompanyAction, note: Option<&str>) -> Result<Option<String>, OnboardingError> {
-    let note = note.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
-    if let Some(text) = &note {
-        if text.chars().count() > 2000 {
-            return Err(OnboardingError::invalid("note", "must be at most 2000 characters"));
-        }
+pub fn normalize_note(
+    action: CompanyAction,
+    note: Option<&str>,
+) -> Result<Option<String>, OnboardingError> {
+    let note = note
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    if let Some(text) = &note
+        && text.chars().count() > 2000
+    {
+        return Err(OnboardingError::invalid(
+            "note",
+            "must be at most 2000 characters",
+        ));
     }
     if note.is_none() && action.requires_note() {
-        return Err(OnboardingError::invalid("note", "is required for this decision"));
+        return Err(OnboardingError::invalid(
+            "note",
+            "is required for this decision",
+        ));
     }
     Ok(note)
 }
@@ -367,14 +420,26 @@ mod tests {
 
     #[test]
     fn business_numbers_from_the_issue() {
-        assert_eq!(BusinessNumber::parse("124-81-00998").unwrap().as_str(), "1248100998");
-        assert_eq!(BusinessNumber::parse("220-81-62517").unwrap().formatted(), "220-81-62517");
+        assert_eq!(
+            BusinessNumber::parse("124-81-00998").unwrap().as_str(),
+            "1248100998"
+        );
+        assert_eq!(
+            BusinessNumber::parse("220-81-62517").unwrap().formatted(),
+            "220-81-62517"
+        );
         assert!(BusinessNumber::parse("120-81-47522").is_err());
     }
 
     #[test]
     fn business_number_shape_is_checked() {
-        for bad in ["", "12481009", "124-81-009980", "12a-81-00998", "１２４-81-00998"] {
+        for bad in [
+            "",
+            "12481009",
+            "124-81-009980",
+            "12a-81-00998",
+            "１２４-81-00998",
+        ] {
             let error = BusinessNumber::parse(bad).unwrap_err();
             assert_eq!(ErrorCode::from(&error), ErrorCode::BadUserInput, "{bad}");
         }
@@ -400,8 +465,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("e", "  Kim@Example.KR ").unwrap().as_str(), "kim@example.kr");
-        for bad in ["", "kim", "kim@", "@example.kr", "kim@example", "k m@example.kr", "a@b@c.kr", "kim@.kr"] {
+        assert_eq!(
+            Email::parse("e", "  Kim@Example.KR ").unwrap().as_str(),
+            "kim@example.kr"
+        );
+        for bad in [
+            "",
+            "kim",
+            "kim@",
+            "@example.kr",
+            "kim@example",
+            "k m@example.kr",
+            "a@b@c.kr",
+            "kim@.kr",
+        ] {
             assert!(Email::parse("e", bad).is_err(), "{bad}");
         }
     }
@@ -416,14 +493,46 @@ mod tests {
     }
 
     const ALLOWED: &[(CompanyAction, CompanyStatus, CompanyStatus)] = &[
-        (CompanyAction::Submit, CompanyStatus::Draft, CompanyStatus::Submitted),
-        (CompanyAction::Submit, CompanyStatus::ChangesRequested, CompanyStatus::Submitted),
-        (CompanyAction::StartReview, CompanyStatus::Submitted, CompanyStatus::UnderReview),
-        (CompanyAction::Approve, CompanyStatus::UnderReview, CompanyStatus::Approved),
-        (CompanyAction::Reject, CompanyStatus::UnderReview, CompanyStatus::Rejected),
-        (CompanyAction::RequestChanges, CompanyStatus::UnderReview, CompanyStatus::ChangesRequested),
-        (CompanyAction::Suspend, CompanyStatus::Approved, CompanyStatus::Suspended),
-        (CompanyAction::Reinstate, CompanyStatus::Suspended, CompanyStatus::Approved),
+        (
+            CompanyAction::Submit,
+            CompanyStatus::Draft,
+            CompanyStatus::Submitted,
+        ),
+        (
+            CompanyAction::Submit,
+            CompanyStatus::ChangesRequested,
+            CompanyStatus::Submitted,
+        ),
+        (
+            CompanyAction::StartReview,
+            CompanyStatus::Submitted,
+            CompanyStatus::UnderReview,
+        ),
+        (
+            CompanyAction::Approve,
+            CompanyStatus::UnderReview,
+            CompanyStatus::Approved,
+        ),
+        (
+            CompanyAction::Reject,
+            CompanyStatus::UnderReview,
+            CompanyStatus::Rejected,
+        ),
+        (
+            CompanyAction::RequestChanges,
+            CompanyStatus::UnderReview,
+            CompanyStatus::ChangesRequested,
+        ),
+        (
+            CompanyAction::Suspend,
+            CompanyStatus::Approved,
+            CompanyStatus::Suspended,
+        ),
+        (
+            CompanyAction::Reinstate,
+            CompanyStatus::Suspended,
+            CompanyStatus::Approved,
+        ),
     ];
 
     #[test]
@@ -442,7 +551,11 @@ mod tests {
                     continue;
                 }
                 let error = action.apply(*from).unwrap_err();
-                assert_eq!(ErrorCode::from(&error), ErrorCode::FailedPrecondition, "{action} from {from}");
+                assert_eq!(
+                    ErrorCode::from(&error),
+                    ErrorCode::FailedPrecondition,
+                    "{action} from {from}"
+                );
                 refused += 1;
             }
         }
@@ -461,7 +574,11 @@ mod tests {
         for action in CompanyAction::ALL.iter().filter(|a| a.is_reviewer_action()) {
             for role in [Role::FirmMember, Role::Dashboard, Role::Operator] {
                 let error = authorize_transition(&caller(role), true, *action).unwrap_err();
-                assert_eq!(ErrorCode::from(&error), ErrorCode::Forbidden, "{role} {action}");
+                assert_eq!(
+                    ErrorCode::from(&error),
+                    ErrorCode::Forbidden,
+                    "{role} {action}"
+                );
             }
             for role in [Role::ProgramManager, Role::Admin] {
                 assert!(authorize_transition(&caller(role), false, *action).is_ok());
@@ -471,9 +588,15 @@ mod tests {
 
     #[test]
     fn only_members_or_staff_submit() {
-        assert!(authorize_transition(&caller(Role::FirmMember), true, CompanyAction::Submit).is_ok());
-        assert!(authorize_transition(&caller(Role::FirmMember), false, CompanyAction::Submit).is_err());
-        assert!(authorize_transition(&caller(Role::Dashboard), false, CompanyAction::Submit).is_err());
+        assert!(
+            authorize_transition(&caller(Role::FirmMember), true, CompanyAction::Submit).is_ok()
+        );
+        assert!(
+            authorize_transition(&caller(Role::FirmMember), false, CompanyAction::Submit).is_err()
+        );
+        assert!(
+            authorize_transition(&caller(Role::Dashboard), false, CompanyAction::Submit).is_err()
+        );
     }
 
     #[test]
@@ -482,11 +605,27 @@ mod tests {
         let firm = caller(Role::FirmMember);
         assert_eq!(company_view(Some(&firm), true, Draft), Some(View::Full));
         assert_eq!(company_view(Some(&firm), false, Approved), None);
-        assert_eq!(company_view(Some(&caller(Role::ProgramManager)), false, Draft), Some(View::Full));
-        assert_eq!(company_view(Some(&caller(Role::Admin)), false, Rejected), Some(View::Full));
-        for public in [Some(caller(Role::Dashboard)), Some(caller(Role::Operator)), None] {
-            assert_eq!(company_view(public.as_ref(), false, Approved), Some(View::Public));
-            assert_eq!(company_view(public.as_ref(), false, Suspended), Some(View::Public));
+        assert_eq!(
+            company_view(Some(&caller(Role::ProgramManager)), false, Draft),
+            Some(View::Full)
+        );
+        assert_eq!(
+            company_view(Some(&caller(Role::Admin)), false, Rejected),
+            Some(View::Full)
+        );
+        for public in [
+            Some(caller(Role::Dashboard)),
+            Some(caller(Role::Operator)),
+            None,
+        ] {
+            assert_eq!(
+                company_view(public.as_ref(), false, Approved),
+                Some(View::Public)
+            );
+            assert_eq!(
+                company_view(public.as_ref(), false, Suspended),
+                Some(View::Public)
+            );
             for hidden in [Draft, Submitted, UnderReview, ChangesRequested, Rejected] {
                 assert_eq!(company_view(public.as_ref(), false, hidden), None);
             }
@@ -495,10 +634,17 @@ mod tests {
 
     #[test]
     fn notes_required_for_refusals() {
-        for action in [CompanyAction::Reject, CompanyAction::RequestChanges, CompanyAction::Suspend] {
+        for action in [
+            CompanyAction::Reject,
+            CompanyAction::RequestChanges,
+            CompanyAction::Suspend,
+        ] {
             assert!(normalize_note(action, None).is_err());
             assert!(normalize_note(action, Some("   ")).is_err());
-            assert_eq!(normalize_note(action, Some(" why ")).unwrap().as_deref(), Some("why"));
+            assert_eq!(
+                normalize_note(action, Some(" why ")).unwrap().as_deref(),
+                Some("why")
+            );
         }
         assert_eq!(normalize_note(CompanyAction::Approve, None).unwrap(), None);
     }
@@ -520,15 +666,28 @@ mod tests {
     fn company_input_validation_names_the_field() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         assert!(CompanyDraft::validate(input(), today).is_ok());
-        let cases: Vec<(&str, Box<dyn Fn(&mut CompanyInput)>)> = vec![
-            ("businessNumber", Box::new(|i| i.business_number = "120-81-47522".into())),
+        type Change = Box<dyn Fn(&mut CompanyInput)>;
+        let cases: Vec<(&str, Change)> = vec![
+            (
+                "businessNumber",
+                Box::new(|i| i.business_number = "120-81-47522".into()),
+            ),
             ("nameKo", Box::new(|i| i.name_ko = "  ".into())),
             ("sector", Box::new(|i| i.sector = None)),
             ("presence", Box::new(|i| i.presence = None)),
             ("employees", Box::new(|i| i.employees = Some(-1))),
-            ("foundedOn", Box::new(|i| i.founded_on = Some("2020-13-01".into()))),
-            ("foundedOn", Box::new(|i| i.founded_on = Some("2027-01-01".into()))),
-            ("contactEmail", Box::new(|i| i.contact_email = "nope".into())),
+            (
+                "foundedOn",
+                Box::new(|i| i.founded_on = Some("2020-13-01".into())),
+            ),
+            (
+                "foundedOn",
+                Box::new(|i| i.founded_on = Some("2027-01-01".into())),
+            ),
+            (
+                "contactEmail",
+                Box::new(|i| i.contact_email = "nope".into()),
+            ),
         ];
         for (field, change) in cases {
             let mut bad = input();

@@ -7,7 +7,10 @@ use crate::domain::{CompanyAction, CompanyStatus};
 #[derive(Debug, thiserror::Error)]
 pub enum OnboardingError {
     #[error("{field} {message}")]
-    InvalidInput { field: &'static str, message: String },
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -17,7 +20,10 @@ pub enum OnboardingError {
     #[error("{0}")]
     Conflict(String),
     #[error("cannot {action} a company that is {from}")]
-    InvalidTransition { action: CompanyAction, from: CompanyStatus },
+    InvalidTransition {
+        action: CompanyAction,
+        from: CompanyStatus,
+    },
     #[error("the application can only be changed while DRAFT or CHANGES_REQUESTED; it is {0}")]
     NotEditable(CompanyStatus),
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
@@ -28,7 +34,10 @@ pub enum OnboardingError {
 
 impl OnboardingError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        OnboardingError::InvalidInput { field, message: message.into() }
+        OnboardingError::InvalidInput {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -61,10 +70,10 @@ impl From<StoreError> for OnboardingError {
 impl From<OnboardingError> for tonic::Status {
     fn from(error: OnboardingError) -> Self {
         let mut status = error.to_status();
-        if let OnboardingError::RateLimited { retry_after_secs } = error {
-            if let Ok(value) = retry_after_secs.to_string().parse() {
-                status.metadata_mut().insert("retry-after", value);
-            }
+        if let OnboardingError::RateLimited { retry_after_secs } = error
+            && let Ok(value) = retry_after_secs.to_string().parse()
+        {
+            status.metadata_mut().insert("retry-after", value);
         }
         status
     }

@@ -114,20 +114,27 @@ pub fn status_from_pb(value: i32) -> Option<CompanyStatus> {
 
 fn action_from_pb(value: i32) -> Result<CompanyAction, OnboardingError> {
     let invalid = || OnboardingError::invalid("action", "must be one of the company actions");
-    Ok(match pb::CompanyAction::try_from(value).map_err(|_| invalid())? {
-        pb::CompanyAction::Unspecified => return Err(invalid()),
-        pb::CompanyAction::Submit => CompanyAction::Submit,
-        pb::CompanyAction::StartReview => CompanyAction::StartReview,
-        pb::CompanyAction::Approve => CompanyAction::Approve,
-        pb::CompanyAction::Reject => CompanyAction::Reject,
-        pb::CompanyAction::RequestChanges => CompanyAction::RequestChanges,
-        pb::CompanyAction::Suspend => CompanyAction::Suspend,
-        pb::CompanyAction::Reinstate => CompanyAction::Reinstate,
-    })
+    Ok(
+        match pb::CompanyAction::try_from(value).map_err(|_| invalid())? {
+            pb::CompanyAction::Unspecified => return Err(invalid()),
+            pb::CompanyAction::Submit => CompanyAction::Submit,
+            pb::CompanyAction::StartReview => CompanyAction::StartReview,
+            pb::CompanyAction::Approve => CompanyAction::Approve,
+            pb::CompanyAction::Reject => CompanyAction::Reject,
+            pb::CompanyAction::RequestChanges => CompanyAction::RequestChanges,
+            pb::CompanyAction::Suspend => CompanyAction::Suspend,
+            pb::CompanyAction::Reinstate => CompanyAction::Reinstate,
+        },
+    )
 }
 
 fn user_to_pb(user: &UserRecord) -> pb::User {
-    pb::User { id: user.id.clone(), email: user.email.clone(), name: user.name.clone(), role: role_to_pb(user.role).into() }
+    pb::User {
+        id: user.id.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        role: role_to_pb(user.role).into(),
+    }
 }
 
 fn session_parts(session: Session) -> (Option<pb::User>, Option<pb::TokenPair>) {
@@ -142,7 +149,11 @@ fn session_parts(session: Session) -> (Option<pb::User>, Option<pb::TokenPair>) 
 }
 
 fn company_to_pb(visible: VisibleCompany) -> pb::Company {
-    let VisibleCompany { company: c, view, history } = visible;
+    let VisibleCompany {
+        company: c,
+        view,
+        history,
+    } = visible;
     let full = view == View::Full;
     pb::Company {
         id: c.id,
@@ -151,13 +162,23 @@ fn company_to_pb(visible: VisibleCompany) -> pb::Company {
         name_en: c.name_en,
         sector: sector_to_pb(c.sector).into(),
         presence: presence_to_pb(c.presence).into(),
-        employees: if full { c.employees.and_then(|e| i32::try_from(e).ok()) } else { None },
+        employees: if full {
+            c.employees.and_then(|e| i32::try_from(e).ok())
+        } else {
+            None
+        },
         founded_on: if full { c.founded_on } else { None },
         contact_email: full.then_some(c.contact_email),
         status: status_to_pb(c.status).into(),
         history: history
             .into_iter()
-            .map(|h| common::StatusChange { from: h.from.unwrap_or_default(), to: h.to, at_ms: h.at, by: h.actor, note: h.note })
+            .map(|h| common::StatusChange {
+                from: h.from.unwrap_or_default(),
+                to: h.to,
+                at_ms: h.at,
+                by: h.actor,
+                note: h.note,
+            })
             .collect(),
         created_at_ms: c.created_at,
         updated_at_ms: c.updated_at,
@@ -203,19 +224,28 @@ type Reply<T> = Result<Response<T>, Status>;
 impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
     async fn sign_up(&self, request: Request<pb::SignUpRequest>) -> Reply<pb::SignUpResponse> {
         let r = request.into_inner();
-        let (user, tokens) = session_parts(self.service.sign_up(&r.email, &r.password, &r.name).await?);
+        let (user, tokens) =
+            session_parts(self.service.sign_up(&r.email, &r.password, &r.name).await?);
         Ok(Response::new(pb::SignUpResponse { user, tokens }))
     }
 
     async fn login(&self, request: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
         let address = client_address(&request);
         let r = request.into_inner();
-        let (user, tokens) = session_parts(self.service.login(&r.email, &r.password, &address).await?);
+        let (user, tokens) =
+            session_parts(self.service.login(&r.email, &r.password, &address).await?);
         Ok(Response::new(pb::LoginResponse { user, tokens }))
     }
 
-    async fn refresh_token(&self, request: Request<pb::RefreshTokenRequest>) -> Reply<pb::RefreshTokenResponse> {
-        let (user, tokens) = session_parts(self.service.refresh(&request.into_inner().refresh_token).await?);
+    async fn refresh_token(
+        &self,
+        request: Request<pb::RefreshTokenRequest>,
+    ) -> Reply<pb::RefreshTokenResponse> {
+        let (user, tokens) = session_parts(
+            self.service
+                .refresh(&request.into_inner().refresh_token)
+                .await?,
+        );
         Ok(Response::new(pb::RefreshTokenResponse { user, tokens }))
     }
 
@@ -226,75 +256,153 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
 
     async fn get_me(&self, request: Request<pb::GetMeRequest>) -> Reply<pb::GetMeResponse> {
         let (user, company_ids) = self.service.me(caller(&request)).await?;
-        Ok(Response::new(pb::GetMeResponse { user: Some(user_to_pb(&user)), company_ids }))
+        Ok(Response::new(pb::GetMeResponse {
+            user: Some(user_to_pb(&user)),
+            company_ids,
+        }))
     }
 
-    async fn create_company(&self, request: Request<pb::CreateCompanyRequest>) -> Reply<pb::CreateCompanyResponse> {
+    async fn create_company(
+        &self,
+        request: Request<pb::CreateCompanyRequest>,
+    ) -> Reply<pb::CreateCompanyResponse> {
         let caller = who(&request);
         let input = company_input(request.into_inner().input)?;
         let company = self.service.create_company(caller.as_ref(), input).await?;
-        Ok(Response::new(pb::CreateCompanyResponse { company: Some(company_to_pb(company)) }))
+        Ok(Response::new(pb::CreateCompanyResponse {
+            company: Some(company_to_pb(company)),
+        }))
     }
 
-    async fn update_company(&self, request: Request<pb::UpdateCompanyRequest>) -> Reply<pb::UpdateCompanyResponse> {
+    async fn update_company(
+        &self,
+        request: Request<pb::UpdateCompanyRequest>,
+    ) -> Reply<pb::UpdateCompanyResponse> {
         let caller = who(&request);
         let r = request.into_inner();
         let input = company_input(r.input)?;
-        let company = self.service.update_company(caller.as_ref(), &r.id, input).await?;
-        Ok(Response::new(pb::UpdateCompanyResponse { company: Some(company_to_pb(company)) }))
+        let company = self
+            .service
+            .update_company(caller.as_ref(), &r.id, input)
+            .await?;
+        Ok(Response::new(pb::UpdateCompanyResponse {
+            company: Some(company_to_pb(company)),
+        }))
     }
 
-    async fn get_company(&self, request: Request<pb::GetCompanyRequest>) -> Reply<pb::GetCompanyResponse> {
-        let company = self.service.company(caller(&request), &request.get_ref().id).await?;
-        Ok(Response::new(pb::GetCompanyResponse { company: Some(company_to_pb(company)) }))
+    async fn get_company(
+        &self,
+        request: Request<pb::GetCompanyRequest>,
+    ) -> Reply<pb::GetCompanyResponse> {
+        let company = self
+            .service
+            .company(caller(&request), &request.get_ref().id)
+            .await?;
+        Ok(Response::new(pb::GetCompanyResponse {
+            company: Some(company_to_pb(company)),
+        }))
     }
 
-    async fn list_companies(&self, request: Request<pb::ListCompaniesRequest>) -> Reply<pb::ListCompaniesResponse> {
+    async fn list_companies(
+        &self,
+        request: Request<pb::ListCompaniesRequest>,
+    ) -> Reply<pb::ListCompaniesResponse> {
         let caller = who(&request);
         let r = request.into_inner();
         let f = r.filter.unwrap_or_default();
-        let mut filter = CompanyFilter { text: f.text, ..CompanyFilter::default() };
+        let mut filter = CompanyFilter {
+            text: f.text,
+            ..CompanyFilter::default()
+        };
         for value in f.statuses {
-            filter.statuses.push(status_from_pb(value).ok_or_else(|| OnboardingError::invalid("filter.statuses", "has an unknown status"))?);
+            filter.statuses.push(status_from_pb(value).ok_or_else(|| {
+                OnboardingError::invalid("filter.statuses", "has an unknown status")
+            })?);
         }
         for value in f.sectors {
-            filter.sectors.push(sector_from_pb(value).ok_or_else(|| OnboardingError::invalid("filter.sectors", "has an unknown sector"))?);
+            filter.sectors.push(sector_from_pb(value).ok_or_else(|| {
+                OnboardingError::invalid("filter.sectors", "has an unknown sector")
+            })?);
         }
         for value in f.presences {
-            filter.presences.push(presence_from_pb(value).ok_or_else(|| OnboardingError::invalid("filter.presences", "has an unknown presence"))?);
+            filter
+                .presences
+                .push(presence_from_pb(value).ok_or_else(|| {
+                    OnboardingError::invalid("filter.presences", "has an unknown presence")
+                })?);
         }
-        let page_size = page_size(i64::from(r.page_size)).map_err(|m| OnboardingError::invalid("pageSize", m))?;
-        let after = decode_cursor(&r.page_token).map_err(|e| OnboardingError::invalid("pageToken", e.to_string()))?;
-        let page = self.service.list(caller.as_ref(), filter, page_size, after.as_deref()).await?;
+        let page_size = page_size(i64::from(r.page_size))
+            .map_err(|m| OnboardingError::invalid("pageSize", m))?;
+        let after = decode_cursor(&r.page_token)
+            .map_err(|e| OnboardingError::invalid("pageToken", e.to_string()))?;
+        let page = self
+            .service
+            .list(caller.as_ref(), filter, page_size, after.as_deref())
+            .await?;
         Ok(Response::new(pb::ListCompaniesResponse {
             companies: page.companies.into_iter().map(company_to_pb).collect(),
-            next_page_token: page.next_after.map(|id| encode_cursor(&id)).unwrap_or_default(),
+            next_page_token: page
+                .next_after
+                .map(|id| encode_cursor(&id))
+                .unwrap_or_default(),
             total_count: page.total,
         }))
     }
 
-    async fn batch_get_companies(&self, request: Request<pb::BatchGetCompaniesRequest>) -> Reply<pb::BatchGetCompaniesResponse> {
-        let companies = self.service.batch_get(caller(&request), &request.get_ref().ids).await?;
-        Ok(Response::new(pb::BatchGetCompaniesResponse { companies: companies.into_iter().map(company_to_pb).collect() }))
+    async fn batch_get_companies(
+        &self,
+        request: Request<pb::BatchGetCompaniesRequest>,
+    ) -> Reply<pb::BatchGetCompaniesResponse> {
+        let companies = self
+            .service
+            .batch_get(caller(&request), &request.get_ref().ids)
+            .await?;
+        Ok(Response::new(pb::BatchGetCompaniesResponse {
+            companies: companies.into_iter().map(company_to_pb).collect(),
+        }))
     }
 
-    async fn transition_company(&self, request: Request<pb::TransitionCompanyRequest>) -> Reply<pb::TransitionCompanyResponse> {
+    async fn transition_company(
+        &self,
+        request: Request<pb::TransitionCompanyRequest>,
+    ) -> Reply<pb::TransitionCompanyResponse> {
         let caller = who(&request);
         let r = request.into_inner();
         let action = action_from_pb(r.action)?;
-        let company = self.service.transition(caller.as_ref(), &r.id, action, r.note.as_deref()).await?;
-        Ok(Response::new(pb::TransitionCompanyResponse { company: Some(company_to_pb(company)) }))
+        let company = self
+            .service
+            .transition(caller.as_ref(), &r.id, action, r.note.as_deref())
+            .await?;
+        Ok(Response::new(pb::TransitionCompanyResponse {
+            company: Some(company_to_pb(company)),
+        }))
     }
 
-    async fn add_company_member(&self, request: Request<pb::AddCompanyMemberRequest>) -> Reply<pb::AddCompanyMemberResponse> {
+    async fn add_company_member(
+        &self,
+        request: Request<pb::AddCompanyMemberRequest>,
+    ) -> Reply<pb::AddCompanyMemberResponse> {
         let caller = who(&request);
         let r = request.into_inner();
-        let member = self.service.add_member(caller.as_ref(), &r.company_id, &r.email).await?;
-        Ok(Response::new(pb::AddCompanyMemberResponse { member: Some(user_to_pb(&member)) }))
+        let member = self
+            .service
+            .add_member(caller.as_ref(), &r.company_id, &r.email)
+            .await?;
+        Ok(Response::new(pb::AddCompanyMemberResponse {
+            member: Some(user_to_pb(&member)),
+        }))
     }
 
-    async fn list_company_members(&self, request: Request<pb::ListCompanyMembersRequest>) -> Reply<pb::ListCompanyMembersResponse> {
-        let members = self.service.members(caller(&request), &request.get_ref().company_id).await?;
-        Ok(Response::new(pb::ListCompanyMembersResponse { members: members.iter().map(user_to_pb).collect() }))
+    async fn list_company_members(
+        &self,
+        request: Request<pb::ListCompanyMembersRequest>,
+    ) -> Reply<pb::ListCompanyMembersResponse> {
+        let members = self
+            .service
+            .members(caller(&request), &request.get_ref().company_id)
+            .await?;
+        Ok(Response::new(pb::ListCompanyMembersResponse {
+            members: members.iter().map(user_to_pb).collect(),
+        }))
     }
 }

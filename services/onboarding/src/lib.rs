@@ -56,15 +56,22 @@ pub async fn build(platform: &Platform) -> Result<Onboarding, StoreError> {
         RateLimiter::new(platform.kv.clone()),
         platform.refresh_token_ttl,
     );
-    Ok(Onboarding { service, outbox, db })
+    Ok(Onboarding {
+        service,
+        outbox,
+        db,
+    })
 }
 
 impl Onboarding {
     /// The gRPC routes, and the relay publishing this service's events until `shutdown`.
     pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
-        self.outbox.spawn_relay(self.db.clone(), platform.bus.clone(), shutdown);
+        self.outbox
+            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown);
         GrpcService {
-            routes: tonic::service::Routes::new(grpc::OnboardingGrpc::new(self.service).into_server()),
+            routes: tonic::service::Routes::new(
+                grpc::OnboardingGrpc::new(self.service).into_server(),
+            ),
             health_names: vec!["axv.onboarding.v1.OnboardingService"],
         }
     }

@@ -13,7 +13,10 @@ use crate::{
         normalize_note, validate_name, validate_password,
     },
     error::OnboardingError,
-    store::{CompanyFilter, CompanyRecord, ListScope, NewRefreshToken, RefreshOutcome, StatusChangeRecord, Store, UserRecord},
+    store::{
+        CompanyFilter, CompanyRecord, ListScope, NewRefreshToken, RefreshOutcome,
+        StatusChangeRecord, Store, UserRecord,
+    },
 };
 
 /// Failed logins allowed per email, and per client address, in one window.
@@ -71,7 +74,13 @@ impl Onboarding {
         limiter: RateLimiter,
         refresh_ttl: Duration,
     ) -> Self {
-        Self { store, issuer, revocations, limiter, refresh_ttl }
+        Self {
+            store,
+            issuer,
+            revocations,
+            limiter,
+            refresh_ttl,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -79,13 +88,17 @@ impl Onboarding {
     }
 
     fn refresh_expiry(&self) -> i64 {
-        Utc::now().timestamp_millis() + i64::try_from(self.refresh_ttl.as_millis()).unwrap_or(i64::MAX / 2)
+        Utc::now().timestamp_millis()
+            + i64::try_from(self.refresh_ttl.as_millis()).unwrap_or(i64::MAX / 2)
     }
 
     /// Issues an access token and a new refresh family for `user`.
     async fn start_session(&self, user: UserRecord) -> Result<Session, OnboardingError> {
         let companies = self.store.company_ids_of(&user.id).await?;
-        let access = self.issuer.issue(&user.id, user.role, companies).map_err(internal)?;
+        let access = self
+            .issuer
+            .issue(&user.id, user.role, companies)
+            .map_err(internal)?;
         let refresh = axv_auth::new_refresh_secret();
         let family_id = axv_platform::ids::new_id();
         self.store
@@ -97,12 +110,22 @@ impl Onboarding {
                 expires_at: self.refresh_expiry(),
             })
             .await?;
-        Ok(Session { user, access, refresh_token: refresh.token })
+        Ok(Session {
+            user,
+            access,
+            refresh_token: refresh.token,
+        })
     }
 
     /// Creates a firm member's account. Staff accounts are created by operators (`axv seed`).
-    pub async fn sign_up(&self, email: &str, password: &str, name: &str) -> Result<Session, OnboardingError> {
-        self.create_account(email, password, name, Role::FirmMember).await
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+    ) -> Result<Session, OnboardingError> {
+        self.create_account(email, password, name, Role::FirmMember)
+            .await
     }
 
     pub async fn create_account(
@@ -116,19 +139,37 @@ impl Onboarding {
         validate_password(password)?;
         let name = validate_name("name", name, 100)?;
         let hash = hash_blocking(password.to_owned()).await?;
-        let user = self.store.create_user(email.as_str(), &name, role, &hash).await?;
+        let user = self
+            .store
+            .create_user(email.as_str(), &name, role, &hash)
+            .await?;
         self.start_session(user).await
     }
 
     /// Checks the password; failures are counted per email and per client address, and a caller
     /// over either budget is refused before the password is even checked.
-    pub async fn login(&self, email: &str, password: &str, client_address: &str) -> Result<Session, OnboardingError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client_address: &str,
+    ) -> Result<Session, OnboardingError> {
         let email = Email::parse("email", email)?;
         let email_key = format!("login:email:{}", email.as_str());
         let address_key = format!("login:addr:{client_address}");
-        for (key, limit) in [(&email_key, LOGIN_FAILURES_PER_EMAIL), (&address_key, LOGIN_FAILURES_PER_ADDRESS)] {
-            if let Some(wait) = self.limiter.is_exhausted(key, limit, LOGIN_WINDOW).await.map_err(internal)? {
-                return Err(OnboardingError::RateLimited { retry_after_secs: wait.as_secs().max(1) });
+        for (key, limit) in [
+            (&email_key, LOGIN_FAILURES_PER_EMAIL),
+            (&address_key, LOGIN_FAILURES_PER_ADDRESS),
+        ] {
+            if let Some(wait) = self
+                .limiter
+                .is_exhausted(key, limit, LOGIN_WINDOW)
+                .await
+                .map_err(internal)?
+            {
+                return Err(OnboardingError::RateLimited {
+                    retry_after_secs: wait.as_secs().max(1),
+                });
             }
         }
         let user = self.store.user_by_email(email.as_str()).await?;
@@ -146,10 +187,18 @@ impl Onboarding {
                 self.start_session(user).await
             }
             _ => {
-                for (key, limit) in [(&email_key, LOGIN_FAILURES_PER_EMAIL), (&address_key, LOGIN_FAILURES_PER_ADDRESS)] {
-                    self.limiter.hit(key, limit, LOGIN_WINDOW, 1).await.map_err(internal)?;
+                for (key, limit) in [
+                    (&email_key, LOGIN_FAILURES_PER_EMAIL),
+                    (&address_key, LOGIN_FAILURES_PER_ADDRESS),
+                ] {
+                    self.limiter
+                        .hit(key, limit, LOGIN_WINDOW, 1)
+                        .await
+                        .map_err(internal)?;
                 }
-                Err(OnboardingError::Unauthenticated("invalid email or password".into()))
+                Err(OnboardingError::Unauthenticated(
+                    "invalid email or password".into(),
+                ))
             }
         }
     }
@@ -161,21 +210,34 @@ impl Onboarding {
         let outcome = self
             .store
             .rotate_refresh_token(&hash, |user, companies, _family| {
-                let access = issuer.issue(&user.id, user.role, companies).map_err(internal)?;
+                let access = issuer
+                    .issue(&user.id, user.role, companies)
+                    .map_err(internal)?;
                 let refresh = axv_auth::new_refresh_secret();
                 let jti = access.jti.clone();
-                Ok(((user.clone(), access, refresh.token), refresh.hash, jti, expires_at))
+                Ok((
+                    (user.clone(), access, refresh.token),
+                    refresh.hash,
+                    jti,
+                    expires_at,
+                ))
             })
             .await?;
         match outcome {
-            RefreshOutcome::Rotated((user, access, refresh_token)) => Ok(Session { user, access, refresh_token }),
+            RefreshOutcome::Rotated((user, access, refresh_token)) => Ok(Session {
+                user,
+                access,
+                refresh_token,
+            }),
             RefreshOutcome::Reused => {
                 tracing::warn!("refresh token reused; its family is revoked");
-                Err(OnboardingError::Unauthenticated("refresh token is no longer valid".into()))
+                Err(OnboardingError::Unauthenticated(
+                    "refresh token is no longer valid".into(),
+                ))
             }
-            RefreshOutcome::Expired | RefreshOutcome::Unknown => {
-                Err(OnboardingError::Unauthenticated("refresh token is no longer valid".into()))
-            }
+            RefreshOutcome::Expired | RefreshOutcome::Unknown => Err(
+                OnboardingError::Unauthenticated("refresh token is no longer valid".into()),
+            ),
         }
     }
 
@@ -183,13 +245,23 @@ impl Onboarding {
     /// family can no longer be used.
     pub async fn logout(&self, caller: Option<&Caller>) -> Result<(), OnboardingError> {
         let caller = require(caller)?;
-        self.revocations.revoke(&caller.token_id, caller.expires_at).await.map_err(internal)?;
+        self.revocations
+            .revoke(&caller.token_id, caller.expires_at)
+            .await
+            .map_err(internal)?;
         self.store.revoke_family_of_access(&caller.token_id).await
     }
 
-    pub async fn me(&self, caller: Option<&Caller>) -> Result<(UserRecord, Vec<String>), OnboardingError> {
+    pub async fn me(
+        &self,
+        caller: Option<&Caller>,
+    ) -> Result<(UserRecord, Vec<String>), OnboardingError> {
         let caller = require(caller)?;
-        let user = self.store.user_by_id(&caller.subject).await?.ok_or(OnboardingError::NotFound("user"))?;
+        let user = self
+            .store
+            .user_by_id(&caller.subject)
+            .await?
+            .ok_or(OnboardingError::NotFound("user"))?;
         let companies = self.store.company_ids_of(&user.id).await?;
         Ok((user, companies))
     }
@@ -198,10 +270,16 @@ impl Onboarding {
         Utc::now().date_naive()
     }
 
-    pub async fn create_company(&self, caller: Option<&Caller>, input: CompanyInput) -> Result<VisibleCompany, OnboardingError> {
+    pub async fn create_company(
+        &self,
+        caller: Option<&Caller>,
+        input: CompanyInput,
+    ) -> Result<VisibleCompany, OnboardingError> {
         let caller = require(caller)?;
         if caller.role != Role::FirmMember && !caller.is_staff() {
-            return Err(OnboardingError::Forbidden("only firm members register companies".into()));
+            return Err(OnboardingError::Forbidden(
+                "only firm members register companies".into(),
+            ));
         }
         let draft = CompanyDraft::validate(input, Self::today())?;
         let company = self.store.create_company(&draft, &caller.subject).await?;
@@ -209,26 +287,47 @@ impl Onboarding {
     }
 
     /// The company and how `caller` sees it, or NOT_FOUND when it may not see it at all.
-    async fn visible(&self, caller: Option<&Caller>, id: &str) -> Result<(CompanyRecord, View, bool), OnboardingError> {
+    async fn visible(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> Result<(CompanyRecord, View, bool), OnboardingError> {
         if !is_valid_id(id) {
             return Err(OnboardingError::NotFound("company"));
         }
-        let company = self.store.company(id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        let company = self
+            .store
+            .company(id)
+            .await?
+            .ok_or(OnboardingError::NotFound("company"))?;
         let is_member = match caller {
             Some(c) if c.role == Role::FirmMember => self.store.is_member(id, &c.subject).await?,
             _ => false,
         };
-        let view = company_view(caller, is_member, company.status).ok_or(OnboardingError::NotFound("company"))?;
+        let view = company_view(caller, is_member, company.status)
+            .ok_or(OnboardingError::NotFound("company"))?;
         Ok((company, view, is_member))
     }
 
-    async fn with_history(&self, company: CompanyRecord, view: View) -> Result<VisibleCompany, OnboardingError> {
+    async fn with_history(
+        &self,
+        company: CompanyRecord,
+        view: View,
+    ) -> Result<VisibleCompany, OnboardingError> {
         let history = if view == View::Full {
-            self.store.histories(std::slice::from_ref(&company.id)).await?.remove(&company.id).unwrap_or_default()
+            self.store
+                .histories(std::slice::from_ref(&company.id))
+                .await?
+                .remove(&company.id)
+                .unwrap_or_default()
         } else {
             Vec::new()
         };
-        Ok(VisibleCompany { company, view, history })
+        Ok(VisibleCompany {
+            company,
+            view,
+            history,
+        })
     }
 
     pub async fn update_company(
@@ -247,15 +346,26 @@ impl Onboarding {
         self.with_history(company, View::Full).await
     }
 
-    pub async fn company(&self, caller: Option<&Caller>, id: &str) -> Result<VisibleCompany, OnboardingError> {
+    pub async fn company(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> Result<VisibleCompany, OnboardingError> {
         let (company, view, _) = self.visible(caller, id).await?;
         self.with_history(company, view).await
     }
 
     /// For DataLoaders: what the caller may see of each id, in one pass; others are omitted.
-    pub async fn batch_get(&self, caller: Option<&Caller>, ids: &[String]) -> Result<Vec<VisibleCompany>, OnboardingError> {
+    pub async fn batch_get(
+        &self,
+        caller: Option<&Caller>,
+        ids: &[String],
+    ) -> Result<Vec<VisibleCompany>, OnboardingError> {
         if ids.len() > MAX_BATCH {
-            return Err(OnboardingError::invalid("ids", format!("at most {MAX_BATCH} per call")));
+            return Err(OnboardingError::invalid(
+                "ids",
+                format!("at most {MAX_BATCH} per call"),
+            ));
         }
         let unique: Vec<String> = ids
             .iter()
@@ -266,7 +376,12 @@ impl Onboarding {
             .collect();
         let companies = self.store.companies_by_ids(&unique).await?;
         let memberships: HashSet<String> = match caller {
-            Some(c) if c.role == Role::FirmMember => self.store.company_ids_of(&c.subject).await?.into_iter().collect(),
+            Some(c) if c.role == Role::FirmMember => self
+                .store
+                .company_ids_of(&c.subject)
+                .await?
+                .into_iter()
+                .collect(),
             _ => HashSet::new(),
         };
         let visible: Vec<(CompanyRecord, View)> = companies
@@ -276,14 +391,21 @@ impl Onboarding {
                 Some((company, view))
             })
             .collect();
-        let full_ids: Vec<String> =
-            visible.iter().filter(|(_, view)| *view == View::Full).map(|(c, _)| c.id.clone()).collect();
+        let full_ids: Vec<String> = visible
+            .iter()
+            .filter(|(_, view)| *view == View::Full)
+            .map(|(c, _)| c.id.clone())
+            .collect();
         let mut histories = self.store.histories(&full_ids).await?;
         Ok(visible
             .into_iter()
             .map(|(company, view)| {
                 let history = histories.remove(&company.id).unwrap_or_default();
-                VisibleCompany { company, view, history }
+                VisibleCompany {
+                    company,
+                    view,
+                    history,
+                }
             })
             .collect())
     }
@@ -304,24 +426,38 @@ impl Onboarding {
             }
             Some(Role::Dashboard | Role::Operator) | None => (ListScope::PublicOnly, View::Public),
         };
-        let (mut companies, total) = self.store.list_companies(&scope, &filter, after, size + 1).await?;
+        let (mut companies, total) = self
+            .store
+            .list_companies(&scope, &filter, after, size + 1)
+            .await?;
         let next_after = if companies.len() > size {
             companies.truncate(size);
             companies.last().map(|c| c.id.clone())
         } else {
             None
         };
-        let full_ids: Vec<String> =
-            if view == View::Full { companies.iter().map(|c| c.id.clone()).collect() } else { Vec::new() };
+        let full_ids: Vec<String> = if view == View::Full {
+            companies.iter().map(|c| c.id.clone()).collect()
+        } else {
+            Vec::new()
+        };
         let mut histories = self.store.histories(&full_ids).await?;
         let companies = companies
             .into_iter()
             .map(|company| {
                 let history = histories.remove(&company.id).unwrap_or_default();
-                VisibleCompany { company, view, history }
+                VisibleCompany {
+                    company,
+                    view,
+                    history,
+                }
             })
             .collect();
-        Ok(CompanyPage { companies, next_after, total })
+        Ok(CompanyPage {
+            companies,
+            next_after,
+            total,
+        })
     }
 
     pub async fn transition(
@@ -335,26 +471,47 @@ impl Onboarding {
         let (_, _, is_member) = self.visible(Some(caller), id).await?;
         authorize_transition(caller, is_member, action)?;
         let note = normalize_note(action, note)?;
-        let company = self.store.transition(id, action, &caller.subject, note.as_deref(), |_| Ok(())).await?;
+        let company = self
+            .store
+            .transition(id, action, &caller.subject, note.as_deref(), |_| Ok(()))
+            .await?;
         self.with_history(company, View::Full).await
     }
 
-    pub async fn add_member(&self, caller: Option<&Caller>, company_id: &str, email: &str) -> Result<UserRecord, OnboardingError> {
+    pub async fn add_member(
+        &self,
+        caller: Option<&Caller>,
+        company_id: &str,
+        email: &str,
+    ) -> Result<UserRecord, OnboardingError> {
         let caller = require(caller)?;
         let (_, view, is_member) = self.visible(Some(caller), company_id).await?;
         if view != View::Full || !(is_member || caller.is_staff()) {
             return Err(OnboardingError::NotFound("company"));
         }
         let email = Email::parse("email", email)?;
-        let user = self.store.user_by_email(email.as_str()).await?.ok_or(OnboardingError::NotFound("account"))?;
+        let user = self
+            .store
+            .user_by_email(email.as_str())
+            .await?
+            .ok_or(OnboardingError::NotFound("account"))?;
         if user.role != Role::FirmMember {
-            return Err(OnboardingError::invalid("email", "only firm members' accounts can join a company"));
+            return Err(OnboardingError::invalid(
+                "email",
+                "only firm members' accounts can join a company",
+            ));
         }
-        self.store.add_member(company_id, &user.id, &caller.subject).await?;
+        self.store
+            .add_member(company_id, &user.id, &caller.subject)
+            .await?;
         Ok(user)
     }
 
-    pub async fn members(&self, caller: Option<&Caller>, company_id: &str) -> Result<Vec<UserRecord>, OnboardingError> {
+    pub async fn members(
+        &self,
+        caller: Option<&Caller>,
+        company_id: &str,
+    ) -> Result<Vec<UserRecord>, OnboardingError> {
         let caller = require(caller)?;
         let (_, view, is_member) = self.visible(Some(caller), company_id).await?;
         if view != View::Full || !(is_member || caller.is_staff()) {
@@ -367,7 +524,8 @@ impl Onboarding {
 /// A real argon2id hash, verified against for unknown emails so they cost the same time.
 fn dummy_hash() -> String {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| axv_auth::hash_password("no account has this password").unwrap_or_default()).clone()
+    HASH.get_or_init(|| axv_auth::hash_password("no account has this password").unwrap_or_default())
+        .clone()
 }
 
 // Argon2 is deliberately slow; keep it off the async worker threads.
@@ -379,5 +537,7 @@ async fn hash_blocking(password: String) -> Result<String, OnboardingError> {
 }
 
 async fn verify_blocking(password: String, hash: String) -> Result<bool, OnboardingError> {
-    tokio::task::spawn_blocking(move || axv_auth::verify_password(&password, &hash)).await.map_err(internal)
+    tokio::task::spawn_blocking(move || axv_auth::verify_password(&password, &hash))
+        .await
+        .map_err(internal)
 }

@@ -69,6 +69,9 @@ pub struct CompanyFilter {
     pub text: Option<String>,
 }
 
+/// id, family_id, user_id, expires_at, used_at, revoked_at
+type RefreshRow = (String, String, String, i64, Option<i64>, Option<i64>);
+
 /// What presenting a refresh token found.
 #[derive(Debug)]
 pub enum RefreshOutcome<T> {
@@ -121,7 +124,8 @@ fn company_from_row(row: &AnyRow) -> Result<CompanyRecord, StoreError> {
         name_ko: row.try_get("name_ko")?,
         name_en: row.try_get("name_en")?,
         sector: Sector::parse(&sector).ok_or_else(|| corrupt("sector", &sector))?,
-        presence: GwangjuPresence::parse(&presence).ok_or_else(|| corrupt("presence", &presence))?,
+        presence: GwangjuPresence::parse(&presence)
+            .ok_or_else(|| corrupt("presence", &presence))?,
         employees: row.try_get("employees")?,
         founded_on: row.try_get("founded_on")?,
         contact_email: row.try_get("contact_email")?,
@@ -133,7 +137,10 @@ fn company_from_row(row: &AnyRow) -> Result<CompanyRecord, StoreError> {
 
 /// `$from, $from+1, ...` for `count` binds.
 fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Store {
@@ -173,28 +180,30 @@ impl Store {
                 role,
                 password_hash: password_hash.to_owned(),
             }),
-            Err(e) if e.is_unique_on("users.email", "users_email_key") => {
-                Err(OnboardingError::Conflict("an account with this email already exists".into()))
-            }
+            Err(e) if e.is_unique_on("users.email", "users_email_key") => Err(
+                OnboardingError::Conflict("an account with this email already exists".into()),
+            ),
             Err(e) => Err(e.into()),
         }
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, OnboardingError> {
-        let row = sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(StoreError::from)?;
+        let row =
+            sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(StoreError::from)?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, OnboardingError> {
-        let row = sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(StoreError::from)?;
+        let row =
+            sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(StoreError::from)?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
@@ -209,7 +218,10 @@ impl Store {
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
-    pub async fn insert_refresh_token(&self, token: NewRefreshToken<'_>) -> Result<(), OnboardingError> {
+    pub async fn insert_refresh_token(
+        &self,
+        token: NewRefreshToken<'_>,
+    ) -> Result<(), OnboardingError> {
         let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
         insert_refresh(&mut conn, &token).await
     }
@@ -220,11 +232,15 @@ impl Store {
     pub async fn rotate_refresh_token<T>(
         &self,
         token_hash: &str,
-        next: impl FnOnce(&UserRecord, Vec<String>, &str) -> Result<(T, String, String, i64), OnboardingError>,
+        next: impl FnOnce(
+            &UserRecord,
+            Vec<String>,
+            &str,
+        ) -> Result<(T, String, String, i64), OnboardingError>,
     ) -> Result<RefreshOutcome<T>, OnboardingError> {
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        let row: Option<(String, String, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        let row: Option<RefreshRow> = sqlx::query_as(
             "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
@@ -254,18 +270,20 @@ impl Store {
             tx.commit().await.map_err(StoreError::from)?;
             return Ok(RefreshOutcome::Expired);
         }
-        let user_row = sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE id = $1")
-            .bind(&user_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        let user = user_from_row(&user_row)?;
-        let companies: Vec<(String,)> =
-            sqlx::query_as("SELECT company_id FROM company_members WHERE user_id = $1 ORDER BY company_id")
+        let user_row =
+            sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE id = $1")
                 .bind(&user_id)
-                .fetch_all(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(StoreError::from)?;
+        let user = user_from_row(&user_row)?;
+        let companies: Vec<(String,)> = sqlx::query_as(
+            "SELECT company_id FROM company_members WHERE user_id = $1 ORDER BY company_id",
+        )
+        .bind(&user_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
         let companies = companies.into_iter().map(|(id,)| id).collect();
         let (result, new_hash, access_jti, new_expires_at) = next(&user, companies, &family_id)?;
         insert_refresh(
@@ -328,7 +346,9 @@ impl Store {
         .map_err(StoreError::from);
         match inserted {
             Ok(_) => {}
-            Err(e) if e.is_unique_on("companies.business_number", "companies_business_number_key") => {
+            Err(e)
+                if e.is_unique_on("companies.business_number", "companies_business_number_key") =>
+            {
                 return Err(OnboardingError::Conflict(
                     "a company with this business registration number is already registered".into(),
                 ));
@@ -342,10 +362,21 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-        record_change(&mut tx, &id, None, CompanyStatus::Draft, creator_id, None, now).await?;
+        record_change(
+            &mut tx,
+            &id,
+            None,
+            CompanyStatus::Draft,
+            creator_id,
+            None,
+            now,
+        )
+        .await?;
         let event = Event::new(SERVICE, "company.created", &id).for_companies(vec![id.clone()]);
         self.outbox.enqueue(&mut tx, &event).await?;
-        let company = fetch_company(&mut tx, &id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        let company = fetch_company(&mut tx, &id)
+            .await?
+            .ok_or(OnboardingError::NotFound("company"))?;
         tx.commit().await.map_err(StoreError::from)?;
         self.outbox.committed();
         Ok(company)
@@ -358,7 +389,9 @@ impl Store {
         draft: &CompanyDraft,
     ) -> Result<CompanyRecord, OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        let current = fetch_company(&mut tx, id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        let current = fetch_company(&mut tx, id)
+            .await?
+            .ok_or(OnboardingError::NotFound("company"))?;
         if !current.status.is_editable() {
             return Err(OnboardingError::NotEditable(current.status));
         }
@@ -382,15 +415,23 @@ impl Store {
         .map_err(StoreError::from);
         match updated {
             Ok(result) if result.rows_affected() == 1 => {}
-            Ok(_) => return Err(OnboardingError::Conflict("the company changed meanwhile; retry".into())),
-            Err(e) if e.is_unique_on("companies.business_number", "companies_business_number_key") => {
+            Ok(_) => {
+                return Err(OnboardingError::Conflict(
+                    "the company changed meanwhile; retry".into(),
+                ));
+            }
+            Err(e)
+                if e.is_unique_on("companies.business_number", "companies_business_number_key") =>
+            {
                 return Err(OnboardingError::Conflict(
                     "a company with this business registration number is already registered".into(),
                 ));
             }
             Err(e) => return Err(e.into()),
         }
-        let company = fetch_company(&mut tx, id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        let company = fetch_company(&mut tx, id)
+            .await?
+            .ok_or(OnboardingError::NotFound("company"))?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(company)
     }
@@ -400,31 +441,53 @@ impl Store {
         fetch_company(&mut conn, id).await
     }
 
-    pub async fn companies_by_ids(&self, ids: &[String]) -> Result<Vec<CompanyRecord>, OnboardingError> {
+    pub async fn companies_by_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<CompanyRecord>, OnboardingError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id IN ({})", placeholders(1, ids.len()));
+        let sql = format!(
+            "SELECT {COMPANY_COLUMNS} FROM companies WHERE id IN ({})",
+            placeholders(1, ids.len())
+        );
         let mut query = sqlx::query(&sql);
         for id in ids {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(self.db.pool()).await.map_err(StoreError::from)?;
-        Ok(rows.iter().map(company_from_row).collect::<Result<_, _>>()?)
+        let rows = query
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(rows
+            .iter()
+            .map(company_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
-    pub async fn is_member(&self, company_id: &str, user_id: &str) -> Result<bool, OnboardingError> {
-        let found: Option<(String,)> =
-            sqlx::query_as("SELECT company_id FROM company_members WHERE company_id = $1 AND user_id = $2")
-                .bind(company_id)
-                .bind(user_id)
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(StoreError::from)?;
+    pub async fn is_member(
+        &self,
+        company_id: &str,
+        user_id: &str,
+    ) -> Result<bool, OnboardingError> {
+        let found: Option<(String,)> = sqlx::query_as(
+            "SELECT company_id FROM company_members WHERE company_id = $1 AND user_id = $2",
+        )
+        .bind(company_id)
+        .bind(user_id)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
         Ok(found.is_some())
     }
 
-    pub async fn add_member(&self, company_id: &str, user_id: &str, added_by: &str) -> Result<(), OnboardingError> {
+    pub async fn add_member(
+        &self,
+        company_id: &str,
+        user_id: &str,
+        added_by: &str,
+    ) -> Result<(), OnboardingError> {
         sqlx::query(
             "INSERT INTO company_members (company_id, user_id, added_at, added_by) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (company_id, user_id) DO NOTHING",
@@ -465,14 +528,28 @@ impl Store {
              WHERE company_id IN ({}) ORDER BY at, id",
             placeholders(1, company_ids.len())
         );
-        let mut query = sqlx::query_as::<_, (String, Option<String>, String, i64, String, Option<String>)>(&sql);
+        let mut query = sqlx::query_as::<
+            _,
+            (String, Option<String>, String, i64, String, Option<String>),
+        >(&sql);
         for id in company_ids {
             query = query.bind(id);
         }
-        for (company_id, from, to, at, actor, note) in
-            query.fetch_all(self.db.pool()).await.map_err(StoreError::from)?
+        for (company_id, from, to, at, actor, note) in query
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(StoreError::from)?
         {
-            histories.entry(company_id).or_default().push(StatusChangeRecord { from, to, at, actor, note });
+            histories
+                .entry(company_id)
+                .or_default()
+                .push(StatusChangeRecord {
+                    from,
+                    to,
+                    at,
+                    actor,
+                    note,
+                });
         }
         Ok(histories)
     }
@@ -487,9 +564,15 @@ impl Store {
     ) -> Result<(Vec<CompanyRecord>, i64), OnboardingError> {
         let mut clauses: Vec<String> = Vec::new();
         let mut binds: Vec<String> = Vec::new();
-        let push_in = |clauses: &mut Vec<String>, binds: &mut Vec<String>, column: &str, values: Vec<String>| {
+        let push_in = |clauses: &mut Vec<String>,
+                       binds: &mut Vec<String>,
+                       column: &str,
+                       values: Vec<String>| {
             if !values.is_empty() {
-                clauses.push(format!("{column} IN ({})", placeholders(binds.len() + 1, values.len())));
+                clauses.push(format!(
+                    "{column} IN ({})",
+                    placeholders(binds.len() + 1, values.len())
+                ));
                 binds.extend(values);
             }
         };
@@ -503,29 +586,75 @@ impl Store {
                 binds.push(user_id.clone());
             }
             ListScope::PublicOnly => {
-                let public = CompanyStatus::ALL.iter().filter(|s| s.is_public()).map(|s| s.as_str().to_owned());
+                let public = CompanyStatus::ALL
+                    .iter()
+                    .filter(|s| s.is_public())
+                    .map(|s| s.as_str().to_owned());
                 push_in(&mut clauses, &mut binds, "status", public.collect());
             }
         }
-        push_in(&mut clauses, &mut binds, "status", filter.statuses.iter().map(|s| s.as_str().to_owned()).collect());
-        push_in(&mut clauses, &mut binds, "sector", filter.sectors.iter().map(|s| s.as_str().to_owned()).collect());
-        push_in(&mut clauses, &mut binds, "presence", filter.presences.iter().map(|s| s.as_str().to_owned()).collect());
-        if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        push_in(
+            &mut clauses,
+            &mut binds,
+            "status",
+            filter
+                .statuses
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+        );
+        push_in(
+            &mut clauses,
+            &mut binds,
+            "sector",
+            filter
+                .sectors
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+        );
+        push_in(
+            &mut clauses,
+            &mut binds,
+            "presence",
+            filter
+                .presences
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+        );
+        if let Some(text) = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let escaped = text
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             let n = binds.len() + 1;
             clauses.push(format!(
                 "(LOWER(name_ko) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(name_en, '')) LIKE ${n} ESCAPE '\\')"
             ));
             binds.push(format!("%{escaped}%"));
         }
-        let filtered = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        let filtered = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
 
         let count_sql = format!("SELECT COUNT(*) FROM companies{filtered}");
         let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
         for bind in &binds {
             count = count.bind(bind);
         }
-        let (total,) = count.fetch_one(self.db.pool()).await.map_err(StoreError::from)?;
+        let (total,) = count
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
 
         let mut page_clauses = clauses;
         let mut page_binds = binds;
@@ -533,8 +662,11 @@ impl Store {
             page_clauses.push(format!("id > ${}", page_binds.len() + 1));
             page_binds.push(after.to_owned());
         }
-        let page_filter =
-            if page_clauses.is_empty() { String::new() } else { format!(" WHERE {}", page_clauses.join(" AND ")) };
+        let page_filter = if page_clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", page_clauses.join(" AND "))
+        };
         let page_sql = format!(
             "SELECT {COMPANY_COLUMNS} FROM companies{page_filter} ORDER BY id LIMIT {}",
             limit.min(1000)
@@ -543,8 +675,16 @@ impl Store {
         for bind in &page_binds {
             page = page.bind(bind);
         }
-        let rows = page.fetch_all(self.db.pool()).await.map_err(StoreError::from)?;
-        Ok((rows.iter().map(company_from_row).collect::<Result<_, _>>()?, total))
+        let rows = page
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok((
+            rows.iter()
+                .map(company_from_row)
+                .collect::<Result<_, _>>()?,
+            total,
+        ))
     }
 
     /// Applies `action` if the company's current state allows it and `authorize` agrees, records
@@ -559,29 +699,39 @@ impl Store {
     ) -> Result<CompanyRecord, OnboardingError> {
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        let current = fetch_company(&mut tx, id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        let current = fetch_company(&mut tx, id)
+            .await?
+            .ok_or(OnboardingError::NotFound("company"))?;
         authorize(&current)?;
         let to = action.apply(current.status)?;
         // Guarded by the state just read: two reviewers acting at once cannot both win.
-        let changed = sqlx::query("UPDATE companies SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
-            .bind(to.as_str())
-            .bind(now)
-            .bind(id)
-            .bind(current.status.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?
-            .rows_affected();
+        let changed = sqlx::query(
+            "UPDATE companies SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(id)
+        .bind(current.status.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
         if changed != 1 {
-            return Err(OnboardingError::Conflict("the company changed meanwhile; retry".into()));
+            return Err(OnboardingError::Conflict(
+                "the company changed meanwhile; retry".into(),
+            ));
         }
         record_change(&mut tx, id, Some(current.status), to, actor, note, now).await?;
         let event = Event::new(SERVICE, action.event_kind(), id)
             .for_companies(vec![id.to_owned()])
             .public(to.is_public())
-            .with_payload(serde_json::json!({ "from": current.status.as_str(), "to": to.as_str() }));
+            .with_payload(
+                serde_json::json!({ "from": current.status.as_str(), "to": to.as_str() }),
+            );
         self.outbox.enqueue(&mut tx, &event).await?;
-        let company = fetch_company(&mut tx, id).await?.ok_or(OnboardingError::NotFound("company"))?;
+        let company = fetch_company(&mut tx, id)
+            .await?
+            .ok_or(OnboardingError::NotFound("company"))?;
         tx.commit().await.map_err(StoreError::from)?;
         self.outbox.committed();
         Ok(company)
@@ -592,15 +742,20 @@ async fn fetch_company(
     conn: &mut sqlx::AnyConnection,
     id: &str,
 ) -> Result<Option<CompanyRecord>, OnboardingError> {
-    let row = sqlx::query(&format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map_err(StoreError::from)?;
+    let row = sqlx::query(&format!(
+        "SELECT {COMPANY_COLUMNS} FROM companies WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(StoreError::from)?;
     Ok(row.as_ref().map(company_from_row).transpose()?)
 }
 
-async fn insert_refresh(conn: &mut sqlx::AnyConnection, token: &NewRefreshToken<'_>) -> Result<(), OnboardingError> {
+async fn insert_refresh(
+    conn: &mut sqlx::AnyConnection,
+    token: &NewRefreshToken<'_>,
+) -> Result<(), OnboardingError> {
     sqlx::query(
         "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, access_jti, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -618,13 +773,19 @@ async fn insert_refresh(conn: &mut sqlx::AnyConnection, token: &NewRefreshToken<
     Ok(())
 }
 
-async fn revoke_family(conn: &mut sqlx::AnyConnection, family_id: &str, now: i64) -> Result<(), OnboardingError> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(family_id)
-        .execute(conn)
-        .await
-        .map_err(StoreError::from)?;
+async fn revoke_family(
+    conn: &mut sqlx::AnyConnection,
+    family_id: &str,
+    now: i64,
+) -> Result<(), OnboardingError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(family_id)
+    .execute(conn)
+    .await
+    .map_err(StoreError::from)?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use axv_auth::{Role, SigningKey, TokenIssuer};
+
 use axv_platform::{
     config::Platform,
     grpc::RunningServer,
@@ -26,15 +27,32 @@ impl Harness {
     async fn start(db: TestDb) -> Self {
         let platform = platform(db.config.clone());
         let shutdown = CancellationToken::new();
-        let service = axv_onboarding::build(&platform).await.unwrap().start(&platform, shutdown.clone());
+        let service = axv_onboarding::build(&platform)
+            .await
+            .unwrap()
+            .start(&platform, shutdown.clone());
         let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let server =
-            axv_platform::grpc::spawn(listener, service, platform.verifier.clone(), shutdown.clone()).unwrap();
-        Self { platform, server, shutdown, _db: db }
+        let server = axv_platform::grpc::spawn(
+            listener,
+            service,
+            platform.verifier.clone(),
+            shutdown.clone(),
+        )
+        .unwrap();
+        Self {
+            platform,
+            server,
+            shutdown,
+            _db: db,
+        }
     }
 
     async fn channel(&self) -> Channel {
-        Channel::from_shared(self.server.url()).unwrap().connect().await.unwrap()
+        Channel::from_shared(self.server.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
     }
 
     async fn client(&self) -> OnboardingServiceClient<Channel> {
@@ -43,7 +61,11 @@ impl Harness {
 
     /// A staff account, as `axv seed` creates them; returns its access token.
     fn staff_token(&self, role: Role) -> String {
-        self.platform.issuer.issue(&axv_platform::ids::new_id(), role, vec![]).unwrap().token
+        self.platform
+            .issuer
+            .issue(&axv_platform::ids::new_id(), role, vec![])
+            .unwrap()
+            .token
     }
 
     async fn sign_up(&self, email: &str) -> (String, pb::SignUpResponse) {
@@ -86,10 +108,20 @@ fn company_input(business_number: &str, name_ko: &str) -> pb::CompanyInput {
     }
 }
 
-async fn create_company(h: &Harness, token: &str, business_number: &str, name_ko: &str) -> pb::Company {
+async fn create_company(
+    h: &Harness,
+    token: &str,
+    business_number: &str,
+    name_ko: &str,
+) -> pb::Company {
     h.client()
         .await
-        .create_company(authed(pb::CreateCompanyRequest { input: Some(company_input(business_number, name_ko)) }, token))
+        .create_company(authed(
+            pb::CreateCompanyRequest {
+                input: Some(company_input(business_number, name_ko)),
+            },
+            token,
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -107,7 +139,11 @@ async fn transition(
     h.client()
         .await
         .transition_company(authed(
-            pb::TransitionCompanyRequest { id: id.into(), action: action.into(), note: note.map(str::to_owned) },
+            pb::TransitionCompanyRequest {
+                id: id.into(),
+                action: action.into(),
+                note: note.map(str::to_owned),
+            },
             token,
         ))
         .await
@@ -115,7 +151,11 @@ async fn transition(
 }
 
 fn statuses(company: &pb::Company) -> Vec<(String, String)> {
-    company.history.iter().map(|h| (h.from.clone(), h.to.clone())).collect()
+    company
+        .history
+        .iter()
+        .map(|h| (h.from.clone(), h.to.clone()))
+        .collect()
 }
 
 /// The whole review journey; returns what a backend-independent comparison needs.
@@ -128,12 +168,28 @@ async fn review_journey(db: TestDb) {
     assert_eq!(company.status(), pb::CompanyStatus::Draft);
     assert_eq!(company.business_number.as_deref(), Some("1248100998"));
 
-    let submitted = transition(&h, &firm, &company.id, pb::CompanyAction::Submit, None).await.unwrap();
-    assert_eq!(submitted.status(), pb::CompanyStatus::Submitted);
-    transition(&h, &manager, &company.id, pb::CompanyAction::StartReview, None).await.unwrap();
-    let changes = transition(&h, &manager, &company.id, pb::CompanyAction::RequestChanges, Some("사업장 주소를 보완해 주세요"))
+    let submitted = transition(&h, &firm, &company.id, pb::CompanyAction::Submit, None)
         .await
         .unwrap();
+    assert_eq!(submitted.status(), pb::CompanyStatus::Submitted);
+    transition(
+        &h,
+        &manager,
+        &company.id,
+        pb::CompanyAction::StartReview,
+        None,
+    )
+    .await
+    .unwrap();
+    let changes = transition(
+        &h,
+        &manager,
+        &company.id,
+        pb::CompanyAction::RequestChanges,
+        Some("사업장 주소를 보완해 주세요"),
+    )
+    .await
+    .unwrap();
     assert_eq!(changes.status(), pb::CompanyStatus::ChangesRequested);
 
     let mut input = company_input("124-81-00998", "광주비전 주식회사");
@@ -141,7 +197,13 @@ async fn review_journey(db: TestDb) {
     let updated = h
         .client()
         .await
-        .update_company(authed(pb::UpdateCompanyRequest { id: company.id.clone(), input: Some(input) }, &firm))
+        .update_company(authed(
+            pb::UpdateCompanyRequest {
+                id: company.id.clone(),
+                input: Some(input),
+            },
+            &firm,
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -149,9 +211,27 @@ async fn review_journey(db: TestDb) {
         .unwrap();
     assert_eq!(updated.name_ko, "광주비전 주식회사");
 
-    transition(&h, &firm, &company.id, pb::CompanyAction::Submit, None).await.unwrap();
-    transition(&h, &manager, &company.id, pb::CompanyAction::StartReview, None).await.unwrap();
-    let approved = transition(&h, &manager, &company.id, pb::CompanyAction::Approve, Some("적격")).await.unwrap();
+    transition(&h, &firm, &company.id, pb::CompanyAction::Submit, None)
+        .await
+        .unwrap();
+    transition(
+        &h,
+        &manager,
+        &company.id,
+        pb::CompanyAction::StartReview,
+        None,
+    )
+    .await
+    .unwrap();
+    let approved = transition(
+        &h,
+        &manager,
+        &company.id,
+        pb::CompanyAction::Approve,
+        Some("적격"),
+    )
+    .await
+    .unwrap();
     assert_eq!(approved.status(), pb::CompanyStatus::Approved);
 
     // An approved application can no longer be edited.
@@ -159,7 +239,10 @@ async fn review_journey(db: TestDb) {
         .client()
         .await
         .update_company(authed(
-            pb::UpdateCompanyRequest { id: company.id.clone(), input: Some(company_input("124-81-00998", "x")) },
+            pb::UpdateCompanyRequest {
+                id: company.id.clone(),
+                input: Some(company_input("124-81-00998", "x")),
+            },
             &firm,
         ))
         .await
@@ -169,7 +252,12 @@ async fn review_journey(db: TestDb) {
     let seen = h
         .client()
         .await
-        .get_company(authed(pb::GetCompanyRequest { id: company.id.clone() }, &firm))
+        .get_company(authed(
+            pb::GetCompanyRequest {
+                id: company.id.clone(),
+            },
+            &firm,
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -188,7 +276,10 @@ async fn review_journey(db: TestDb) {
     .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
     .collect();
     assert_eq!(statuses(&seen), expected);
-    assert_eq!(seen.history[3].note.as_deref(), Some("사업장 주소를 보완해 주세요"));
+    assert_eq!(
+        seen.history[3].note.as_deref(),
+        Some("사업장 주소를 보완해 주세요")
+    );
     h.stop().await;
 }
 
@@ -198,18 +289,37 @@ async fn refused_transitions_are_failed_precondition(db: TestDb) {
     let manager = h.staff_token(Role::ProgramManager);
     let company = create_company(&h, &firm, "220-81-62517", "빛고을로보틱스").await;
     // Approving a draft skips the review.
-    let error = transition(&h, &manager, &company.id, pb::CompanyAction::Approve, None).await.unwrap_err();
+    let error = transition(&h, &manager, &company.id, pb::CompanyAction::Approve, None)
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::FailedPrecondition);
     // Rejecting needs a note.
-    transition(&h, &firm, &company.id, pb::CompanyAction::Submit, None).await.unwrap();
-    transition(&h, &manager, &company.id, pb::CompanyAction::StartReview, None).await.unwrap();
-    let error = transition(&h, &manager, &company.id, pb::CompanyAction::Reject, None).await.unwrap_err();
+    transition(&h, &firm, &company.id, pb::CompanyAction::Submit, None)
+        .await
+        .unwrap();
+    transition(
+        &h,
+        &manager,
+        &company.id,
+        pb::CompanyAction::StartReview,
+        None,
+    )
+    .await
+    .unwrap();
+    let error = transition(&h, &manager, &company.id, pb::CompanyAction::Reject, None)
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument);
     // A refused move changes nothing.
     let company = h
         .client()
         .await
-        .get_company(authed(pb::GetCompanyRequest { id: company.id.clone() }, &manager))
+        .get_company(authed(
+            pb::GetCompanyRequest {
+                id: company.id.clone(),
+            },
+            &manager,
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -228,49 +338,109 @@ async fn authorization_refusals(db: TestDb) {
 
     // Another firm: NOT_FOUND, exactly as for an id that does not exist.
     let mut client = h.client().await;
-    let other = client.get_company(authed(pb::GetCompanyRequest { id: company.id.clone() }, &firm_b)).await.unwrap_err();
+    let other = client
+        .get_company(authed(
+            pb::GetCompanyRequest {
+                id: company.id.clone(),
+            },
+            &firm_b,
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(other.code(), Code::NotFound);
     let missing = client
-        .get_company(authed(pb::GetCompanyRequest { id: axv_platform::ids::new_id() }, &firm_b))
+        .get_company(authed(
+            pb::GetCompanyRequest {
+                id: axv_platform::ids::new_id(),
+            },
+            &firm_b,
+        ))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
     assert_eq!(other.message(), missing.message());
     let update = client
-        .update_company(authed(pb::UpdateCompanyRequest { id: company.id.clone(), input: Some(company_input("124-81-00998", "탈취")) }, &firm_b))
+        .update_company(authed(
+            pb::UpdateCompanyRequest {
+                id: company.id.clone(),
+                input: Some(company_input("124-81-00998", "탈취")),
+            },
+            &firm_b,
+        ))
         .await
         .unwrap_err();
     assert_eq!(update.code(), Code::NotFound);
-    let submit = transition(&h, &firm_b, &company.id, pb::CompanyAction::Submit, None).await.unwrap_err();
+    let submit = transition(&h, &firm_b, &company.id, pb::CompanyAction::Submit, None)
+        .await
+        .unwrap_err();
     assert_eq!(submit.code(), Code::NotFound);
     let join = client
-        .add_company_member(authed(pb::AddCompanyMemberRequest { company_id: company.id.clone(), email: "b@firm.kr".into() }, &firm_b))
+        .add_company_member(authed(
+            pb::AddCompanyMemberRequest {
+                company_id: company.id.clone(),
+                email: "b@firm.kr".into(),
+            },
+            &firm_b,
+        ))
         .await
         .unwrap_err();
     assert_eq!(join.code(), Code::NotFound);
-    let listed = client.list_companies(authed(pb::ListCompaniesRequest::default(), &firm_b)).await.unwrap().into_inner();
+    let listed = client
+        .list_companies(authed(pb::ListCompaniesRequest::default(), &firm_b))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(listed.total_count, 0);
     let batch = client
-        .batch_get_companies(authed(pb::BatchGetCompaniesRequest { ids: vec![company.id.clone()] }, &firm_b))
+        .batch_get_companies(authed(
+            pb::BatchGetCompaniesRequest {
+                ids: vec![company.id.clone()],
+            },
+            &firm_b,
+        ))
         .await
         .unwrap()
         .into_inner();
     assert!(batch.companies.is_empty());
 
     // The firm's own member may not review its own application: FORBIDDEN.
-    transition(&h, &firm_a, &company.id, pb::CompanyAction::Submit, None).await.unwrap();
-    let review = transition(&h, &firm_a, &company.id, pb::CompanyAction::StartReview, None).await.unwrap_err();
+    transition(&h, &firm_a, &company.id, pb::CompanyAction::Submit, None)
+        .await
+        .unwrap();
+    let review = transition(
+        &h,
+        &firm_a,
+        &company.id,
+        pb::CompanyAction::StartReview,
+        None,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(review.code(), Code::PermissionDenied);
     // Nor may a dashboard or an operator.
     for role in [Role::Dashboard, Role::Operator] {
         let token = h.staff_token(role);
-        let error = transition(&h, &token, &company.id, pb::CompanyAction::StartReview, None).await.unwrap_err();
-        assert_eq!(error.code(), Code::NotFound, "{role}: a submitted company is not public");
+        let error = transition(
+            &h,
+            &token,
+            &company.id,
+            pb::CompanyAction::StartReview,
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            error.code(),
+            Code::NotFound,
+            "{role}: a submitted company is not public"
+        );
     }
 
     // No token where one is needed.
     let anonymous = client
-        .create_company(pb::CreateCompanyRequest { input: Some(company_input("220-81-62517", "익명")) })
+        .create_company(pb::CreateCompanyRequest {
+            input: Some(company_input("220-81-62517", "익명")),
+        })
         .await
         .unwrap_err();
     assert_eq!(anonymous.code(), Code::Unauthenticated);
@@ -278,9 +448,17 @@ async fn authorization_refusals(db: TestDb) {
     assert_eq!(me.code(), Code::Unauthenticated);
 
     // Forged: signed by a key the platform never had.
-    let forger = TokenIssuer::new(SigningKey::generate(), TEST_ISSUER, TEST_AUDIENCE, Duration::from_secs(900));
+    let forger = TokenIssuer::new(
+        SigningKey::generate(),
+        TEST_ISSUER,
+        TEST_AUDIENCE,
+        Duration::from_secs(900),
+    );
     let forged = forger.issue("someone", Role::Admin, vec![]).unwrap().token;
-    let error = client.get_me(authed(pb::GetMeRequest {}, &forged)).await.unwrap_err();
+    let error = client
+        .get_me(authed(pb::GetMeRequest {}, &forged))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
     // Tampered: the firm's own token with its payload edited.
     let mut parts: Vec<String> = firm_a.split('.').map(str::to_owned).collect();
@@ -290,26 +468,56 @@ async fn authorization_refusals(db: TestDb) {
         let payload = String::from_utf8(engine.decode(&parts[1]).unwrap()).unwrap();
         engine.encode(payload.replace("FIRM_MEMBER", "ADMIN"))
     };
-    let error = client.get_me(authed(pb::GetMeRequest {}, &parts.join("."))).await.unwrap_err();
+    let error = client
+        .get_me(authed(pb::GetMeRequest {}, &parts.join(".")))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
-    // Expired: a token that lived for a second, used after it died.
-    let key_pem = h.platform.issuer.key().to_pkcs8_pem().unwrap();
-    let short = TokenIssuer::new(SigningKey::from_pkcs8_pem(&key_pem).unwrap(), TEST_ISSUER, TEST_AUDIENCE, Duration::from_secs(1));
-    let expired = short.issue("someone", Role::Admin, vec![]).unwrap().token;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    // The verifier's leeway is 30 s; wait that out only if the issuer does not backdate.
-    let error = client.get_me(authed(pb::GetMeRequest {}, &expired)).await;
-    if let Err(error) = error {
-        assert_eq!(error.code(), Code::Unauthenticated);
-    }
+    // Expired: signed by the platform's own key, but an hour past its exp.
+    let now = chrono::Utc::now().timestamp();
+    let expired = h
+        .platform
+        .issuer
+        .sign(&axv_auth::Claims {
+            sub: "someone".into(),
+            role: Role::Admin,
+            companies: vec![],
+            iss: TEST_ISSUER.into(),
+            aud: TEST_AUDIENCE.into(),
+            exp: now - 3600,
+            iat: now - 7200,
+            nbf: now - 7200,
+            jti: axv_platform::ids::new_id(),
+        })
+        .unwrap();
+    let error = client
+        .get_me(authed(pb::GetMeRequest {}, &expired))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::Unauthenticated);
 
     // Dashboards see approved companies' public fields only.
     let manager = h.staff_token(Role::ProgramManager);
-    transition(&h, &manager, &company.id, pb::CompanyAction::StartReview, None).await.unwrap();
-    transition(&h, &manager, &company.id, pb::CompanyAction::Approve, None).await.unwrap();
+    transition(
+        &h,
+        &manager,
+        &company.id,
+        pb::CompanyAction::StartReview,
+        None,
+    )
+    .await
+    .unwrap();
+    transition(&h, &manager, &company.id, pb::CompanyAction::Approve, None)
+        .await
+        .unwrap();
     let dashboard = h.staff_token(Role::Dashboard);
     let public = client
-        .get_company(authed(pb::GetCompanyRequest { id: company.id.clone() }, &dashboard))
+        .get_company(authed(
+            pb::GetCompanyRequest {
+                id: company.id.clone(),
+            },
+            &dashboard,
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -322,7 +530,15 @@ async fn authorization_refusals(db: TestDb) {
     assert_eq!(public.employees, None);
     assert!(public.history.is_empty());
     // Still NOT_FOUND for the other firm: firms see only their own.
-    let other = client.get_company(authed(pb::GetCompanyRequest { id: company.id.clone() }, &firm_b)).await.unwrap_err();
+    let other = client
+        .get_company(authed(
+            pb::GetCompanyRequest {
+                id: company.id.clone(),
+            },
+            &firm_b,
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(other.code(), Code::NotFound);
     h.stop().await;
 }
@@ -334,7 +550,9 @@ async fn tokens_rotate_and_reuse_revokes_the_family(db: TestDb) {
     let first = signed_up.tokens.unwrap().refresh_token;
 
     let second = client
-        .refresh_token(pb::RefreshTokenRequest { refresh_token: first.clone() })
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: first.clone(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -342,29 +560,58 @@ async fn tokens_rotate_and_reuse_revokes_the_family(db: TestDb) {
         .unwrap();
     assert_ne!(second.refresh_token, first);
     // Presenting the used one again: refused, and the family (the fresh one too) is revoked.
-    let reuse = client.refresh_token(pb::RefreshTokenRequest { refresh_token: first }).await.unwrap_err();
+    let reuse = client
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: first,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(reuse.code(), Code::Unauthenticated);
     let after = client
-        .refresh_token(pb::RefreshTokenRequest { refresh_token: second.refresh_token.clone() })
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: second.refresh_token.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(after.code(), Code::Unauthenticated);
-    let garbage = client.refresh_token(pb::RefreshTokenRequest { refresh_token: "nope".into() }).await.unwrap_err();
+    let garbage = client
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: "nope".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(garbage.code(), Code::Unauthenticated);
 
     // Login, then logout: the access token is refused from then on, and so is its refresh token.
     let login = client
-        .login(pb::LoginRequest { email: "ROTATE@firm.kr".into(), password: "correct horse battery".into() })
+        .login(pb::LoginRequest {
+            email: "ROTATE@firm.kr".into(),
+            password: "correct horse battery".into(),
+        })
         .await
         .unwrap()
         .into_inner()
         .tokens
         .unwrap();
-    client.get_me(authed(pb::GetMeRequest {}, &login.access_token)).await.unwrap();
-    client.logout(authed(pb::LogoutRequest {}, &login.access_token)).await.unwrap();
-    let revoked = client.get_me(authed(pb::GetMeRequest {}, &login.access_token)).await.unwrap_err();
+    client
+        .get_me(authed(pb::GetMeRequest {}, &login.access_token))
+        .await
+        .unwrap();
+    client
+        .logout(authed(pb::LogoutRequest {}, &login.access_token))
+        .await
+        .unwrap();
+    let revoked = client
+        .get_me(authed(pb::GetMeRequest {}, &login.access_token))
+        .await
+        .unwrap_err();
     assert_eq!(revoked.code(), Code::Unauthenticated);
-    let refresh = client.refresh_token(pb::RefreshTokenRequest { refresh_token: login.refresh_token }).await.unwrap_err();
+    let refresh = client
+        .refresh_token(pb::RefreshTokenRequest {
+            refresh_token: login.refresh_token,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(refresh.code(), Code::Unauthenticated);
     h.stop().await;
 }
@@ -375,12 +622,20 @@ async fn accounts_and_login_limits(db: TestDb) {
     h.sign_up("limit@firm.kr").await;
     // Email is unique case-insensitively.
     let duplicate = client
-        .sign_up(pb::SignUpRequest { email: "LIMIT@firm.kr".into(), password: "another long password".into(), name: "x".into() })
+        .sign_up(pb::SignUpRequest {
+            email: "LIMIT@firm.kr".into(),
+            password: "another long password".into(),
+            name: "x".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(duplicate.code(), Code::AlreadyExists);
     let short = client
-        .sign_up(pb::SignUpRequest { email: "short@firm.kr".into(), password: "short".into(), name: "x".into() })
+        .sign_up(pb::SignUpRequest {
+            email: "short@firm.kr".into(),
+            password: "short".into(),
+            name: "x".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(short.code(), Code::InvalidArgument);
@@ -388,27 +643,46 @@ async fn accounts_and_login_limits(db: TestDb) {
 
     for _ in 0..axv_onboarding::service::LOGIN_FAILURES_PER_EMAIL {
         let wrong = client
-            .login(pb::LoginRequest { email: "limit@firm.kr".into(), password: "wrong password!!".into() })
+            .login(pb::LoginRequest {
+                email: "limit@firm.kr".into(),
+                password: "wrong password!!".into(),
+            })
             .await
             .unwrap_err();
         assert_eq!(wrong.code(), Code::Unauthenticated);
     }
     // Now even the right password is refused until the window passes.
     let limited = client
-        .login(pb::LoginRequest { email: "limit@firm.kr".into(), password: "correct horse battery".into() })
+        .login(pb::LoginRequest {
+            email: "limit@firm.kr".into(),
+            password: "correct horse battery".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(limited.code(), Code::ResourceExhausted);
     assert!(limited.metadata().get("retry-after").is_some());
     // Per client address too: many emails from one address.
     for n in 0..axv_onboarding::service::LOGIN_FAILURES_PER_ADDRESS {
-        let mut request = Request::new(pb::LoginRequest { email: format!("nobody{n}@firm.kr"), password: "wrong password!!".into() });
-        request.metadata_mut().insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
+        let mut request = Request::new(pb::LoginRequest {
+            email: format!("nobody{n}@firm.kr"),
+            password: "wrong password!!".into(),
+        });
+        request
+            .metadata_mut()
+            .insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
         let _ = client.login(request).await;
     }
-    let mut request = Request::new(pb::LoginRequest { email: "fresh@firm.kr".into(), password: "wrong password!!".into() });
-    request.metadata_mut().insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
-    assert_eq!(client.login(request).await.unwrap_err().code(), Code::ResourceExhausted);
+    let mut request = Request::new(pb::LoginRequest {
+        email: "fresh@firm.kr".into(),
+        password: "wrong password!!".into(),
+    });
+    request
+        .metadata_mut()
+        .insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
+    assert_eq!(
+        client.login(request).await.unwrap_err().code(),
+        Code::ResourceExhausted
+    );
     h.stop().await;
 }
 
@@ -417,43 +691,92 @@ async fn members_listing_and_pagination(db: TestDb) {
     let (firm, _) = h.sign_up("owner@firm.kr").await;
     let (colleague, _) = h.sign_up("colleague@firm.kr").await;
     let manager = h.staff_token(Role::ProgramManager);
-    let numbers = ["124-81-00998", "220-81-62517", "101-81-00001", "101-81-00016", "101-81-00020"];
+    let numbers = [
+        "124-81-00998",
+        "220-81-62517",
+        "101-81-00001",
+        "101-81-00016",
+        "101-81-00020",
+    ];
     let mut ids = Vec::new();
     for (n, number) in numbers.iter().enumerate() {
-        ids.push(create_company(&h, &firm, number, &format!("광주기업{n}")).await.id);
+        ids.push(
+            create_company(&h, &firm, number, &format!("광주기업{n}"))
+                .await
+                .id,
+        );
     }
     let mut client = h.client().await;
     // A duplicate registration number is a conflict.
     let duplicate = client
-        .create_company(authed(pb::CreateCompanyRequest { input: Some(company_input("124-81-00998", "중복")) }, &firm))
+        .create_company(authed(
+            pb::CreateCompanyRequest {
+                input: Some(company_input("124-81-00998", "중복")),
+            },
+            &firm,
+        ))
         .await
         .unwrap_err();
     assert_eq!(duplicate.code(), Code::AlreadyExists);
 
     // The colleague sees nothing until added, then sees the company.
     assert_eq!(
-        client.get_company(authed(pb::GetCompanyRequest { id: ids[0].clone() }, &colleague)).await.unwrap_err().code(),
+        client
+            .get_company(authed(
+                pb::GetCompanyRequest { id: ids[0].clone() },
+                &colleague
+            ))
+            .await
+            .unwrap_err()
+            .code(),
         Code::NotFound
     );
     client
-        .add_company_member(authed(pb::AddCompanyMemberRequest { company_id: ids[0].clone(), email: "Colleague@firm.kr".into() }, &firm))
+        .add_company_member(authed(
+            pb::AddCompanyMemberRequest {
+                company_id: ids[0].clone(),
+                email: "Colleague@firm.kr".into(),
+            },
+            &firm,
+        ))
         .await
         .unwrap();
-    client.get_company(authed(pb::GetCompanyRequest { id: ids[0].clone() }, &colleague)).await.unwrap();
+    client
+        .get_company(authed(
+            pb::GetCompanyRequest { id: ids[0].clone() },
+            &colleague,
+        ))
+        .await
+        .unwrap();
     let members = client
-        .list_company_members(authed(pb::ListCompanyMembersRequest { company_id: ids[0].clone() }, &colleague))
+        .list_company_members(authed(
+            pb::ListCompanyMembersRequest {
+                company_id: ids[0].clone(),
+            },
+            &colleague,
+        ))
         .await
         .unwrap()
         .into_inner()
         .members;
-    assert_eq!(members.iter().map(|m| m.email.as_str()).collect::<Vec<_>>(), ["owner@firm.kr", "colleague@firm.kr"]);
+    assert_eq!(
+        members.iter().map(|m| m.email.as_str()).collect::<Vec<_>>(),
+        ["owner@firm.kr", "colleague@firm.kr"]
+    );
 
     // Pages of two, in creation order, with the total on every page.
     let mut seen = Vec::new();
     let mut token = String::new();
     loop {
         let page = client
-            .list_companies(authed(pb::ListCompaniesRequest { filter: None, page_size: 2, page_token: token.clone() }, &manager))
+            .list_companies(authed(
+                pb::ListCompaniesRequest {
+                    filter: None,
+                    page_size: 2,
+                    page_token: token.clone(),
+                },
+                &manager,
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -466,22 +789,41 @@ async fn members_listing_and_pagination(db: TestDb) {
     }
     assert_eq!(seen, ids);
     let too_big = client
-        .list_companies(authed(pb::ListCompaniesRequest { filter: None, page_size: 101, page_token: String::new() }, &manager))
+        .list_companies(authed(
+            pb::ListCompaniesRequest {
+                filter: None,
+                page_size: 101,
+                page_token: String::new(),
+            },
+            &manager,
+        ))
         .await
         .unwrap_err();
     assert_eq!(too_big.code(), Code::InvalidArgument);
     let bad_token = client
-        .list_companies(authed(pb::ListCompaniesRequest { filter: None, page_size: 2, page_token: "garbage".into() }, &manager))
+        .list_companies(authed(
+            pb::ListCompaniesRequest {
+                filter: None,
+                page_size: 2,
+                page_token: "garbage".into(),
+            },
+            &manager,
+        ))
         .await
         .unwrap_err();
     assert_eq!(bad_token.code(), Code::InvalidArgument);
 
     // Filters: text on either name, status.
-    transition(&h, &firm, &ids[2], pb::CompanyAction::Submit, None).await.unwrap();
+    transition(&h, &firm, &ids[2], pb::CompanyAction::Submit, None)
+        .await
+        .unwrap();
     let filtered = client
         .list_companies(authed(
             pb::ListCompaniesRequest {
-                filter: Some(pb::CompanyFilter { statuses: vec![pb::CompanyStatus::Submitted.into()], ..Default::default() }),
+                filter: Some(pb::CompanyFilter {
+                    statuses: vec![pb::CompanyStatus::Submitted.into()],
+                    ..Default::default()
+                }),
                 page_size: 10,
                 page_token: String::new(),
             },
@@ -490,11 +832,21 @@ async fn members_listing_and_pagination(db: TestDb) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(filtered.companies.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![ids[2].clone()]);
+    assert_eq!(
+        filtered
+            .companies
+            .iter()
+            .map(|c| c.id.clone())
+            .collect::<Vec<_>>(),
+        vec![ids[2].clone()]
+    );
     let text = client
         .list_companies(authed(
             pb::ListCompaniesRequest {
-                filter: Some(pb::CompanyFilter { text: Some("기업3".into()), ..Default::default() }),
+                filter: Some(pb::CompanyFilter {
+                    text: Some("기업3".into()),
+                    ..Default::default()
+                }),
                 page_size: 10,
                 page_token: String::new(),
             },
@@ -507,7 +859,10 @@ async fn members_listing_and_pagination(db: TestDb) {
     let english = client
         .list_companies(authed(
             pb::ListCompaniesRequest {
-                filter: Some(pb::CompanyFilter { text: Some("gwangju VISION".into()), ..Default::default() }),
+                filter: Some(pb::CompanyFilter {
+                    text: Some("gwangju VISION".into()),
+                    ..Default::default()
+                }),
                 page_size: 10,
                 page_token: String::new(),
             },
@@ -520,7 +875,14 @@ async fn members_listing_and_pagination(db: TestDb) {
     // Batch get: one call, ids in any order, unknown and malformed ids simply absent.
     let batch = client
         .batch_get_companies(authed(
-            pb::BatchGetCompaniesRequest { ids: vec![ids[4].clone(), "not-an-id".into(), axv_platform::ids::new_id(), ids[1].clone()] },
+            pb::BatchGetCompaniesRequest {
+                ids: vec![
+                    ids[4].clone(),
+                    "not-an-id".into(),
+                    axv_platform::ids::new_id(),
+                    ids[1].clone(),
+                ],
+            },
             &firm,
         ))
         .await
@@ -541,7 +903,9 @@ on_both_backends!(
 
 #[tokio::test]
 async fn health_reports_serving_and_reflection_lists_services() {
-    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
@@ -549,29 +913,57 @@ async fn health_reports_serving_and_reflection_lists_services() {
     let h = Harness::start(TestDb::sqlite()).await;
     let mut health = HealthClient::new(h.channel().await);
     for service in ["", "axv.onboarding.v1.OnboardingService"] {
-        let status = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(status.status(), ServingStatus::Serving, "{service:?}");
     }
 
     let mut reflection = ServerReflectionClient::new(h.channel().await);
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut responses = reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
     let response = responses.message().await.unwrap().unwrap();
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected reflection response");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in ["axv.onboarding.v1.OnboardingService", "grpc.health.v1.Health"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    for expected in [
+        "axv.onboarding.v1.OnboardingService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
     }
     // And the descriptors themselves are served, so grpcurl can call methods.
     let request = ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(MessageRequest::FileContainingSymbol("axv.onboarding.v1.OnboardingService".into())),
+        message_request: Some(MessageRequest::FileContainingSymbol(
+            "axv.onboarding.v1.OnboardingService".into(),
+        )),
     };
-    let mut responses = reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
     let response = responses.message().await.unwrap().unwrap();
-    assert!(matches!(response.message_response, Some(MessageResponse::FileDescriptorResponse(_))));
+    assert!(matches!(
+        response.message_response,
+        Some(MessageResponse::FileDescriptorResponse(_))
+    ));
 
     // Shutdown: health turns NOT_SERVING, then the server drains and stops.
     h.shutdown.cancel();

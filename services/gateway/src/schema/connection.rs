@@ -28,16 +28,27 @@ macro_rules! connection {
 
         impl $connection {
             /// Builds a connection from a service's page; each node's cursor is its id's cursor.
-            pub fn from_page(nodes: Vec<(String, $node)>, next_page_token: String, total: i64) -> Self {
+            pub fn from_page(
+                nodes: Vec<(String, $node)>,
+                next_page_token: String,
+                total: i64,
+            ) -> Self {
                 let edges: Vec<$edge> = nodes
                     .into_iter()
-                    .map(|(id, node)| $edge { cursor: axv_platform::pagination::encode_cursor(&id), node })
+                    .map(|(id, node)| $edge {
+                        cursor: axv_platform::pagination::encode_cursor(&id),
+                        node,
+                    })
                     .collect();
                 let page_info = $crate::schema::connection::PageInfo {
                     has_next_page: !next_page_token.is_empty(),
                     end_cursor: edges.last().map(|edge| edge.cursor.clone()),
                 };
-                $connection { edges, page_info, total_count: i32::try_from(total).unwrap_or(i32::MAX) }
+                $connection {
+                    edges,
+                    page_info,
+                    total_count: i32::try_from(total).unwrap_or(i32::MAX),
+                }
             }
         }
     };

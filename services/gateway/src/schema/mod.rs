@@ -26,7 +26,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_depth: 12, max_complexity: 5_000, max_aliases: 30, max_batch: 5, introspection: true }
+        Self {
+            max_depth: 12,
+            max_complexity: 5_000,
+            max_aliases: 30,
+            max_batch: 5,
+            introspection: true,
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The onboarding part of the contract: accounts, the viewer, companies and their review.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader};
+use async_graphql::{
+    Context, Enum, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
+};
 use axv_proto::onboarding::v1 as pb;
 
 use super::{
@@ -37,15 +39,52 @@ macro_rules! mirror_enum {
     };
 }
 
-mirror_enum!(Role, pb::Role { FirmMember, ProgramManager, Operator, Dashboard, Admin });
-mirror_enum!(Sector, pb::Sector {
-    Mobility, ArtificialIntelligence, CultureContent, Energy, Healthcare, PhotonicsAppliances,
-    SmartComponents, Semiconductors, Data,
-});
-mirror_enum!(GwangjuPresence, pb::GwangjuPresence { Headquarters, Branch, ResearchLab, Planned, None });
-mirror_enum!(CompanyStatus, pb::CompanyStatus {
-    Draft, Submitted, UnderReview, ChangesRequested, Approved, Rejected, Suspended,
-});
+mirror_enum!(
+    Role,
+    pb::Role {
+        FirmMember,
+        ProgramManager,
+        Operator,
+        Dashboard,
+        Admin
+    }
+);
+mirror_enum!(
+    Sector,
+    pb::Sector {
+        Mobility,
+        ArtificialIntelligence,
+        CultureContent,
+        Energy,
+        Healthcare,
+        PhotonicsAppliances,
+        SmartComponents,
+        Semiconductors,
+        Data,
+    }
+);
+mirror_enum!(
+    GwangjuPresence,
+    pb::GwangjuPresence {
+        Headquarters,
+        Branch,
+        ResearchLab,
+        Planned,
+        None
+    }
+);
+mirror_enum!(
+    CompanyStatus,
+    pb::CompanyStatus {
+        Draft,
+        Submitted,
+        UnderReview,
+        ChangesRequested,
+        Approved,
+        Rejected,
+        Suspended,
+    }
+);
 
 #[derive(SimpleObject, Clone, Debug)]
 pub struct User {
@@ -77,7 +116,10 @@ pub struct AuthPayload {
 impl AuthPayload {
     fn from_pb(user: Option<pb::User>, tokens: Option<pb::TokenPair>) -> Result<Self> {
         let (Some(user), Some(tokens)) = (user, tokens) else {
-            return Err(crate::errors::error(axv_platform::ErrorCode::Internal, "incomplete session"));
+            return Err(crate::errors::error(
+                axv_platform::ErrorCode::Internal,
+                "incomplete session",
+            ));
         };
         Ok(AuthPayload {
             access_token: tokens.access_token,
@@ -117,7 +159,8 @@ impl Company {
         self.0.name_en.as_deref()
     }
     async fn sector(&self) -> Result<Sector> {
-        Sector::from_pb(self.0.sector).ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "sector"))
+        Sector::from_pb(self.0.sector)
+            .ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "sector"))
     }
     async fn presence(&self) -> Result<GwangjuPresence> {
         GwangjuPresence::from_pb(self.0.presence)
@@ -133,7 +176,8 @@ impl Company {
         self.0.contact_email.as_deref()
     }
     async fn status(&self) -> Result<CompanyStatus> {
-        CompanyStatus::from_pb(self.0.status).ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "status"))
+        CompanyStatus::from_pb(self.0.status)
+            .ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "status"))
     }
     /// Every transition, oldest first; empty for callers who see only public fields.
     async fn history(&self) -> Vec<StatusChange> {
@@ -164,8 +208,16 @@ impl Viewer {
     /// The companies the viewer belongs to.
     async fn companies(&self, ctx: &Context<'_>) -> Result<Vec<Company>> {
         let loader = ctx.data::<DataLoader<CompanyLoader>>()?;
-        let mut found = loader.load_many(self.company_ids.iter().cloned()).await.map_err(|e| (*e).clone())?;
-        Ok(self.company_ids.iter().filter_map(|id| found.remove(id)).map(Company).collect())
+        let mut found = loader
+            .load_many(self.company_ids.iter().cloned())
+            .await
+            .map_err(|e| (*e).clone())?;
+        Ok(self
+            .company_ids
+            .iter()
+            .filter_map(|id| found.remove(id))
+            .map(Company)
+            .collect())
     }
 }
 
@@ -215,11 +267,16 @@ pub struct CompanyFilter {
 }
 
 fn parts(ctx: &Context<'_>) -> Result<(Clients, RequestContext)> {
-    Ok((ctx.data::<Clients>()?.clone(), ctx.data::<RequestContext>()?.clone()))
+    Ok((
+        ctx.data::<Clients>()?.clone(),
+        ctx.data::<RequestContext>()?.clone(),
+    ))
 }
 
 fn company_of(response: Option<pb::Company>) -> Result<Company> {
-    response.map(Company).ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "missing company"))
+    response
+        .map(Company)
+        .ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "missing company"))
 }
 
 connection!(CompanyConnection, CompanyEdge, Company);
@@ -235,9 +292,18 @@ impl OnboardingQuery {
         if rc.caller.is_none() {
             return Ok(None);
         }
-        let me = clients.onboarding.clone().get_me(request(&rc, pb::GetMeRequest {})).await.map_err(from_status)?.into_inner();
+        let me = clients
+            .onboarding
+            .clone()
+            .get_me(request(&rc, pb::GetMeRequest {}))
+            .await
+            .map_err(from_status)?
+            .into_inner();
         let user = me.user.map(User::from_pb).ok_or_else(unauthenticated)?;
-        Ok(Some(Viewer { user, company_ids: me.company_ids }))
+        Ok(Some(Viewer {
+            user,
+            company_ids: me.company_ids,
+        }))
     }
 
     async fn company(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Company>> {
@@ -262,7 +328,8 @@ impl OnboardingQuery {
         let (clients, rc) = parts(ctx)?;
         let size = page_size(first)?;
         if let Some(after) = &after {
-            axv_platform::pagination::decode_cursor(after).map_err(|_| bad_input("after is not a cursor from this API"))?;
+            axv_platform::pagination::decode_cursor(after)
+                .map_err(|_| bad_input("after is not a cursor from this API"))?;
         }
         let filter = filter.unwrap_or_default();
         let response = clients
@@ -272,8 +339,18 @@ impl OnboardingQuery {
                 &rc,
                 pb::ListCompaniesRequest {
                     filter: Some(pb::CompanyFilter {
-                        statuses: filter.statuses.unwrap_or_default().into_iter().map(|s| pb::CompanyStatus::from(s).into()).collect(),
-                        sectors: filter.sectors.unwrap_or_default().into_iter().map(|s| pb::Sector::from(s).into()).collect(),
+                        statuses: filter
+                            .statuses
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|s| pb::CompanyStatus::from(s).into())
+                            .collect(),
+                        sectors: filter
+                            .sectors
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|s| pb::Sector::from(s).into())
+                            .collect(),
                         presences: filter
                             .presences
                             .unwrap_or_default()
@@ -289,8 +366,16 @@ impl OnboardingQuery {
             .await
             .map_err(from_status)?
             .into_inner();
-        let nodes = response.companies.into_iter().map(|c| (c.id.clone(), Company(c))).collect();
-        Ok(CompanyConnection::from_page(nodes, response.next_page_token, response.total_count))
+        let nodes = response
+            .companies
+            .into_iter()
+            .map(|c| (c.id.clone(), Company(c)))
+            .collect();
+        Ok(CompanyConnection::from_page(
+            nodes,
+            response.next_page_token,
+            response.total_count,
+        ))
     }
 }
 
@@ -308,7 +393,14 @@ impl OnboardingMutation {
         let response = clients
             .onboarding
             .clone()
-            .transition_company(request(&rc, pb::TransitionCompanyRequest { id: id.0, action: action.into(), note }))
+            .transition_company(request(
+                &rc,
+                pb::TransitionCompanyRequest {
+                    id: id.0,
+                    action: action.into(),
+                    note,
+                },
+            ))
             .await
             .map_err(from_status)?;
         company_of(response.into_inner().company)
@@ -322,14 +414,26 @@ impl OnboardingMutation {
         let r = clients
             .onboarding
             .clone()
-            .sign_up(request(&rc, pb::SignUpRequest { email: input.email, password: input.password, name: input.name }))
+            .sign_up(request(
+                &rc,
+                pb::SignUpRequest {
+                    email: input.email,
+                    password: input.password,
+                    name: input.name,
+                },
+            ))
             .await
             .map_err(from_status)?
             .into_inner();
         AuthPayload::from_pb(r.user, r.tokens)
     }
 
-    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> Result<AuthPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> Result<AuthPayload> {
         let (clients, rc) = parts(ctx)?;
         let r = clients
             .onboarding
@@ -359,7 +463,12 @@ impl OnboardingMutation {
         if rc.caller.is_none() {
             return Err(unauthenticated());
         }
-        clients.onboarding.clone().logout(request(&rc, pb::LogoutRequest {})).await.map_err(from_status)?;
+        clients
+            .onboarding
+            .clone()
+            .logout(request(&rc, pb::LogoutRequest {}))
+            .await
+            .map_err(from_status)?;
         Ok(true)
     }
 
@@ -369,19 +478,35 @@ impl OnboardingMutation {
         let response = clients
             .onboarding
             .clone()
-            .create_company(request(&rc, pb::CreateCompanyRequest { input: Some(input.into()) }))
+            .create_company(request(
+                &rc,
+                pb::CreateCompanyRequest {
+                    input: Some(input.into()),
+                },
+            ))
             .await
             .map_err(from_status)?;
         company_of(response.into_inner().company)
     }
 
     /// Only while the company is DRAFT or CHANGES_REQUESTED.
-    async fn update_company(&self, ctx: &Context<'_>, id: ID, input: CompanyInput) -> Result<Company> {
+    async fn update_company(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: CompanyInput,
+    ) -> Result<Company> {
         let (clients, rc) = parts(ctx)?;
         let response = clients
             .onboarding
             .clone()
-            .update_company(request(&rc, pb::UpdateCompanyRequest { id: id.0, input: Some(input.into()) }))
+            .update_company(request(
+                &rc,
+                pb::UpdateCompanyRequest {
+                    id: id.0,
+                    input: Some(input.into()),
+                },
+            ))
             .await
             .map_err(from_status)?;
         company_of(response.into_inner().company)
@@ -395,7 +520,12 @@ impl OnboardingMutation {
         Self::transition(ctx, id, pb::CompanyAction::StartReview, None).await
     }
 
-    async fn approve_company(&self, ctx: &Context<'_>, id: ID, note: Option<String>) -> Result<Company> {
+    async fn approve_company(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        note: Option<String>,
+    ) -> Result<Company> {
         Self::transition(ctx, id, pb::CompanyAction::Approve, note).await
     }
 
@@ -403,7 +533,12 @@ impl OnboardingMutation {
         Self::transition(ctx, id, pb::CompanyAction::Reject, Some(note)).await
     }
 
-    async fn request_company_changes(&self, ctx: &Context<'_>, id: ID, note: String) -> Result<Company> {
+    async fn request_company_changes(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        note: String,
+    ) -> Result<Company> {
         Self::transition(ctx, id, pb::CompanyAction::RequestChanges, Some(note)).await
     }
 
@@ -411,23 +546,41 @@ impl OnboardingMutation {
         Self::transition(ctx, id, pb::CompanyAction::Suspend, Some(note)).await
     }
 
-    async fn reinstate_company(&self, ctx: &Context<'_>, id: ID, note: Option<String>) -> Result<Company> {
+    async fn reinstate_company(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        note: Option<String>,
+    ) -> Result<Company> {
         Self::transition(ctx, id, pb::CompanyAction::Reinstate, note).await
     }
 
     /// Adds an existing firm member's account to a company the caller belongs to.
-    async fn add_company_member(&self, ctx: &Context<'_>, company_id: ID, email: String) -> Result<User> {
+    async fn add_company_member(
+        &self,
+        ctx: &Context<'_>,
+        company_id: ID,
+        email: String,
+    ) -> Result<User> {
         let (clients, rc) = parts(ctx)?;
         let response = clients
             .onboarding
             .clone()
-            .add_company_member(request(&rc, pb::AddCompanyMemberRequest { company_id: company_id.0, email }))
+            .add_company_member(request(
+                &rc,
+                pb::AddCompanyMemberRequest {
+                    company_id: company_id.0,
+                    email,
+                },
+            ))
             .await
             .map_err(from_status)?;
         response
             .into_inner()
             .member
             .map(User::from_pb)
-            .ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::Internal, "missing member"))
+            .ok_or_else(|| {
+                crate::errors::error(axv_platform::ErrorCode::Internal, "missing member")
+            })
     }
 }

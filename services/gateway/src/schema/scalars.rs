@@ -43,9 +43,8 @@ impl Date {
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(text) => {
-                Date::parse_text(text).ok_or_else(|| InputValueError::custom("expected a date YYYY-MM-DD"))
-            }
+            Value::String(text) => Date::parse_text(text)
+                .ok_or_else(|| InputValueError::custom("expected a date YYYY-MM-DD")),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
@@ -62,7 +61,10 @@ pub struct Long(pub i64);
 impl ScalarType for Long {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::Number(n) => n.as_i64().map(Long).ok_or_else(|| InputValueError::custom("expected a 64-bit integer")),
+            Value::Number(n) => n
+                .as_i64()
+                .map(Long)
+                .ok_or_else(|| InputValueError::custom("expected a 64-bit integer")),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
