@@ -466,6 +466,18 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
+    pub async fn company_by_business_number(
+        &self,
+        business_number: &str,
+    ) -> Result<Option<CompanyRecord>, OnboardingError> {
+        let row = sqlx::query(&format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE business_number = $1"))
+            .bind(business_number)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(row.as_ref().map(company_from_row).transpose()?)
+    }
+
     pub async fn is_member(
         &self,
         company_id: &str,

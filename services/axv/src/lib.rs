@@ -1,0 +1,116 @@
+//! What the `axv` binary composes: the components, how `axv up` runs them all in one process
+//! (each a real gRPC server on its own loopback port, the gateway a real gRPC client), and the
+//! demo data.
+
+pub mod demo;
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axv_gateway::{Limits, ServiceUrls};
+use axv_platform::{config::Platform, grpc::RunningServer, shutdown::CancellationToken};
+
+/// GraphQL limits and switches, as flags and `AXV_GRAPHQL_*` variables.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GraphqlArgs {
+    /// Whether the schema can be introspected (and field suggestions given).
+    #[arg(long, env = "AXV_GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphql_introspection: bool,
+    #[arg(long, env = "AXV_GRAPHQL_MAX_DEPTH", default_value_t = 12, value_parser = clap::value_parser!(u16).range(2..=64))]
+    pub graphql_max_depth: u16,
+    #[arg(long, env = "AXV_GRAPHQL_MAX_COMPLEXITY", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub graphql_max_complexity: u32,
+    #[arg(long, env = "AXV_GRAPHQL_MAX_ALIASES", default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub graphql_max_aliases: u16,
+    #[arg(long, env = "AXV_GRAPHQL_MAX_BATCH", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub graphql_max_batch: u16,
+}
+
+impl Default for GraphqlArgs {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            graphql_introspection: limits.introspection,
+            graphql_max_depth: limits.max_depth as u16,
+            graphql_max_complexity: limits.max_complexity as u32,
+            graphql_max_aliases: limits.max_aliases as u16,
+            graphql_max_batch: limits.max_batch as u16,
+        }
+    }
+}
+
+impl GraphqlArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_depth: usize::from(self.graphql_max_depth),
+            max_complexity: self.graphql_max_complexity as usize,
+            max_aliases: usize::from(self.graphql_max_aliases),
+            max_batch: usize::from(self.graphql_max_batch),
+            introspection: self.graphql_introspection,
+        }
+    }
+}
+
+/// Starts onboarding's gRPC server on `addr` (with its outbox relay).
+pub async fn start_onboarding(platform: &Platform, addr: &str, shutdown: &CancellationToken) -> anyhow::Result<RunningServer> {
+    let listener = axv_platform::grpc::bind(addr).await.context("onboarding listen address")?;
+    let service = axv_onboarding::build(platform).await.context("onboarding database")?.start(platform, shutdown.clone());
+    Ok(axv_platform::grpc::spawn(listener, service, platform.verifier.clone(), shutdown.clone())?)
+}
+
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn start_gateway(
+    platform: &Platform,
+    listen: &str,
+    urls: &ServiceUrls,
+    limits: Limits,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<RunningGateway> {
+    let state = axv_gateway::AppState::new(urls, platform.verifier.clone(), limits).context("service URLs")?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("--listen: cannot bind {listen}"))?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(axv_gateway::serve(listener, state, shutdown.clone()));
+    Ok(RunningGateway { addr, task })
+}
+
+/// Every component in one process.
+pub struct RunningPlatform {
+    pub gateway: RunningGateway,
+    pub onboarding: RunningServer,
+}
+
+impl RunningPlatform {
+    pub fn graphql_url(&self) -> String {
+        format!("http://{}/graphql", self.gateway.addr)
+    }
+
+    /// Waits until every component has shut down.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.gateway.task.await.context("gateway task")?.context("gateway")?;
+        self.onboarding.task.await.context("onboarding task")?.context("onboarding")?;
+        Ok(())
+    }
+}
+
+/// `axv up`: every service on its own loopback port, the gateway on `listen`.
+pub async fn start_all(
+    platform: &Platform,
+    listen: &str,
+    limits: Limits,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<RunningPlatform> {
+    let onboarding = start_onboarding(platform, "127.0.0.1:0", shutdown).await?;
+    let urls = ServiceUrls { onboarding: onboarding.url() };
+    let gateway = start_gateway(platform, listen, &urls, limits, shutdown).await?;
+    Ok(RunningPlatform { gateway, onboarding })
+}
+
+/// Seeds the demo data through the onboarding library (same rules as the API).
+pub async fn seed_demo(platform: &Platform) -> anyhow::Result<usize> {
+    let onboarding = axv_onboarding::build(platform).await.context("onboarding database")?;
+    Ok(demo::seed(&onboarding.service).await?)
+}
