@@ -27,6 +27,8 @@ struct DemoCompany {
     status: CompanyStatus,
 }
 
+// A row of the table below; positional so the table reads as one firm per line.
+#[allow(clippy::too_many_arguments)]
 const fn company(
     business_number: &'static str,
     name_ko: &'static str,
@@ -37,7 +39,16 @@ const fn company(
     founded_on: &'static str,
     status: CompanyStatus,
 ) -> DemoCompany {
-    DemoCompany { business_number, name_ko, name_en, sector, presence, employees, founded_on, status }
+    DemoCompany {
+        business_number,
+        name_ko,
+        name_en,
+        sector,
+        presence,
+        employees,
+        founded_on,
+        status,
+    }
 }
 
 use CompanyStatus as S;
@@ -45,21 +56,156 @@ use GwangjuPresence as P;
 use Sector as I;
 
 const COMPANIES: &[DemoCompany] = &[
-    company("101-81-00001", "빛고을모빌리티", "Bitgoeul Mobility", I::Mobility, P::Headquarters, 48, "2018-04-02", S::Approved),
-    company("101-81-00016", "광주에이아이랩", "Gwangju AI Lab", I::ArtificialIntelligence, P::Headquarters, 65, "2019-09-17", S::Approved),
-    company("101-81-00020", "무등콘텐츠스튜디오", "Mudeung Content Studio", I::CultureContent, P::Headquarters, 23, "2020-01-06", S::UnderReview),
-    company("101-81-00035", "첨단에너지솔루션", "Cheomdan Energy Solutions", I::Energy, P::Branch, 112, "2015-06-30", S::Approved),
-    company("305-81-00447", "영산강헬스케어", "Yeongsan Healthcare AI", I::Healthcare, P::ResearchLab, 37, "2021-03-15", S::Submitted),
-    company("410-86-12347", "광산포토닉스", "Gwangsan Photonics", I::PhotonicsAppliances, P::Headquarters, 84, "2012-11-01", S::ChangesRequested),
-    company("621-81-00771", "하남스마트부품", "Hanam Smart Components", I::SmartComponents, P::Headquarters, 140, "2010-02-22", S::Rejected),
-    company("130-86-00116", "첨단반도체설계", "Cheomdan Semiconductor Design", I::Semiconductors, P::ResearchLab, 56, "2017-08-08", S::Suspended),
-    company("208-81-00054", "상무데이터", "Sangmu Data", I::Data, P::Planned, 9, "2023-05-20", S::Draft),
-    company("409-81-00996", "서창자율주행", "Seochang Autonomous Driving", I::Mobility, P::ResearchLab, 31, "2020-10-12", S::Approved),
-    company("112-86-00103", "광주NPU테크", "Gwangju NPU Tech", I::Semiconductors, P::Headquarters, 44, "2019-02-01", S::Approved),
-    company("214-88-01232", "치평메디컬AI", "Chipyeong Medical AI", I::Healthcare, P::Headquarters, 27, "2021-07-19", S::Approved),
-    company("617-86-00011", "송정스마트그리드", "Songjeong Smart Grid", I::Energy, P::Headquarters, 73, "2016-05-09", S::Approved),
-    company("301-81-00557", "양림미디어랩", "Yangnim Media Lab", I::CultureContent, P::Branch, 15, "2022-02-14", S::Approved),
-    company("510-81-00660", "첨단데이터댐", "Cheomdan Data Dam", I::Data, P::Headquarters, 52, "2018-12-03", S::Approved),
+    company(
+        "101-81-00001",
+        "빛고을모빌리티",
+        "Bitgoeul Mobility",
+        I::Mobility,
+        P::Headquarters,
+        48,
+        "2018-04-02",
+        S::Approved,
+    ),
+    company(
+        "101-81-00016",
+        "광주에이아이랩",
+        "Gwangju AI Lab",
+        I::ArtificialIntelligence,
+        P::Headquarters,
+        65,
+        "2019-09-17",
+        S::Approved,
+    ),
+    company(
+        "101-81-00020",
+        "무등콘텐츠스튜디오",
+        "Mudeung Content Studio",
+        I::CultureContent,
+        P::Headquarters,
+        23,
+        "2020-01-06",
+        S::UnderReview,
+    ),
+    company(
+        "101-81-00035",
+        "첨단에너지솔루션",
+        "Cheomdan Energy Solutions",
+        I::Energy,
+        P::Branch,
+        112,
+        "2015-06-30",
+        S::Approved,
+    ),
+    company(
+        "305-81-00447",
+        "영산강헬스케어",
+        "Yeongsan Healthcare AI",
+        I::Healthcare,
+        P::ResearchLab,
+        37,
+        "2021-03-15",
+        S::Submitted,
+    ),
+    company(
+        "410-86-12347",
+        "광산포토닉스",
+        "Gwangsan Photonics",
+        I::PhotonicsAppliances,
+        P::Headquarters,
+        84,
+        "2012-11-01",
+        S::ChangesRequested,
+    ),
+    company(
+        "621-81-00771",
+        "하남스마트부품",
+        "Hanam Smart Components",
+        I::SmartComponents,
+        P::Headquarters,
+        140,
+        "2010-02-22",
+        S::Rejected,
+    ),
+    company(
+        "130-86-00116",
+        "첨단반도체설계",
+        "Cheomdan Semiconductor Design",
+        I::Semiconductors,
+        P::ResearchLab,
+        56,
+        "2017-08-08",
+        S::Suspended,
+    ),
+    company(
+        "208-81-00054",
+        "상무데이터",
+        "Sangmu Data",
+        I::Data,
+        P::Planned,
+        9,
+        "2023-05-20",
+        S::Draft,
+    ),
+    company(
+        "409-81-00996",
+        "서창자율주행",
+        "Seochang Autonomous Driving",
+        I::Mobility,
+        P::ResearchLab,
+        31,
+        "2020-10-12",
+        S::Approved,
+    ),
+    company(
+        "112-86-00103",
+        "광주NPU테크",
+        "Gwangju NPU Tech",
+        I::Semiconductors,
+        P::Headquarters,
+        44,
+        "2019-02-01",
+        S::Approved,
+    ),
+    company(
+        "214-88-01232",
+        "치평메디컬AI",
+        "Chipyeong Medical AI",
+        I::Healthcare,
+        P::Headquarters,
+        27,
+        "2021-07-19",
+        S::Approved,
+    ),
+    company(
+        "617-86-00011",
+        "송정스마트그리드",
+        "Songjeong Smart Grid",
+        I::Energy,
+        P::Headquarters,
+        73,
+        "2016-05-09",
+        S::Approved,
+    ),
+    company(
+        "301-81-00557",
+        "양림미디어랩",
+        "Yangnim Media Lab",
+        I::CultureContent,
+        P::Branch,
+        15,
+        "2022-02-14",
+        S::Approved,
+    ),
+    company(
+        "510-81-00660",
+        "첨단데이터댐",
+        "Cheomdan Data Dam",
+        I::Data,
+        P::Headquarters,
+        52,
+        "2018-12-03",
+        S::Approved,
+    ),
 ];
 
 /// The steps from DRAFT to `target`, with the note a refusal carries.
@@ -70,10 +216,19 @@ fn path_to(target: CompanyStatus) -> Vec<(CompanyAction, Option<&'static str>)> 
         S::Draft => return vec![],
         S::Submitted => return vec![(A::Submit, None)],
         S::UnderReview => vec![],
-        S::ChangesRequested => vec![(A::RequestChanges, Some("광주 사업장 임대차계약서를 첨부해 주세요."))],
+        S::ChangesRequested => vec![(
+            A::RequestChanges,
+            Some("광주 사업장 임대차계약서를 첨부해 주세요."),
+        )],
         S::Approved => vec![(A::Approve, Some("전략산업 요건 충족"))],
-        S::Rejected => vec![(A::Reject, Some("광주 소재 사업장 계획이 확인되지 않습니다."))],
-        S::Suspended => vec![(A::Approve, None), (A::Suspend, Some("정기 점검 서류 미제출"))],
+        S::Rejected => vec![(
+            A::Reject,
+            Some("광주 소재 사업장 계획이 확인되지 않습니다."),
+        )],
+        S::Suspended => vec![
+            (A::Approve, None),
+            (A::Suspend, Some("정기 점검 서류 미제출")),
+        ],
     };
     review.into_iter().chain(extra).collect()
 }
@@ -90,22 +245,52 @@ fn caller(user_id: &str, role: Role) -> Caller {
     }
 }
 
-async fn ensure_account(service: &Onboarding, email: &str, name: &str, role: Role) -> Result<String, OnboardingError> {
+async fn ensure_account(
+    service: &Onboarding,
+    email: &str,
+    name: &str,
+    role: Role,
+) -> Result<String, OnboardingError> {
     if let Some(user) = service.store().user_by_email(email).await? {
         return Ok(user.id);
     }
-    Ok(service.create_account(email, DEMO_PASSWORD, name, role).await?.user.id)
+    Ok(service
+        .create_account(email, DEMO_PASSWORD, name, role)
+        .await?
+        .user
+        .id)
 }
 
 /// Seeds the demo accounts and companies; returns how many companies it created.
 pub async fn seed(service: &Onboarding) -> Result<usize, OnboardingError> {
-    let firm = caller(&ensure_account(service, FIRM_EMAIL, "김민준 (데모 기업)", Role::FirmMember).await?, Role::FirmMember);
-    let manager = caller(&ensure_account(service, MANAGER_EMAIL, "이서연 (광주시 AI산업과)", Role::ProgramManager).await?, Role::ProgramManager);
+    let firm = caller(
+        &ensure_account(service, FIRM_EMAIL, "김민준 (데모 기업)", Role::FirmMember).await?,
+        Role::FirmMember,
+    );
+    let manager = caller(
+        &ensure_account(
+            service,
+            MANAGER_EMAIL,
+            "이서연 (광주시 AI산업과)",
+            Role::ProgramManager,
+        )
+        .await?,
+        Role::ProgramManager,
+    );
     ensure_account(service, ADMIN_EMAIL, "플랫폼 관리자", Role::Admin).await?;
     let mut created = 0;
     for demo in COMPANIES {
-        let digits: String = demo.business_number.chars().filter(char::is_ascii_digit).collect();
-        if service.store().company_by_business_number(&digits).await?.is_some() {
+        let digits: String = demo
+            .business_number
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        if service
+            .store()
+            .company_by_business_number(&digits)
+            .await?
+            .is_some()
+        {
             continue;
         }
         let input = CompanyInput {
@@ -116,12 +301,21 @@ pub async fn seed(service: &Onboarding) -> Result<usize, OnboardingError> {
             presence: Some(demo.presence),
             employees: Some(demo.employees),
             founded_on: Some(demo.founded_on.to_owned()),
-            contact_email: format!("contact@{}.demo.axv.kr", demo.name_en.to_lowercase().replace(' ', "-")),
+            contact_email: format!(
+                "contact@{}.demo.axv.kr",
+                demo.name_en.to_lowercase().replace(' ', "-")
+            ),
         };
         let company = service.create_company(Some(&firm), input).await?;
         for (action, note) in path_to(demo.status) {
-            let actor = if action == CompanyAction::Submit { &firm } else { &manager };
-            service.transition(Some(actor), &company.company.id, action, note).await?;
+            let actor = if action == CompanyAction::Submit {
+                &firm
+            } else {
+                &manager
+            };
+            service
+                .transition(Some(actor), &company.company.id, action, note)
+                .await?;
         }
         created += 1;
     }
@@ -145,7 +339,11 @@ mod tests {
     #[test]
     fn paths_end_where_they_should() {
         for status in CompanyStatus::ALL {
-            let end = path_to(*status).iter().try_fold(CompanyStatus::Draft, |state, (action, _)| action.apply(state));
+            let end = path_to(*status)
+                .iter()
+                .try_fold(CompanyStatus::Draft, |state, (action, _)| {
+                    action.apply(state)
+                });
             assert_eq!(end.ok(), Some(*status));
         }
     }
@@ -153,7 +351,11 @@ mod tests {
     #[test]
     fn business_numbers_are_valid() {
         for demo in COMPANIES {
-            assert!(axv_onboarding::domain::BusinessNumber::parse(demo.business_number).is_ok(), "{}", demo.business_number);
+            assert!(
+                axv_onboarding::domain::BusinessNumber::parse(demo.business_number).is_ok(),
+                "{}",
+                demo.business_number
+            );
         }
     }
 }

@@ -52,10 +52,24 @@ impl GraphqlArgs {
 }
 
 /// Starts onboarding's gRPC server on `addr` (with its outbox relay).
-pub async fn start_onboarding(platform: &Platform, addr: &str, shutdown: &CancellationToken) -> anyhow::Result<RunningServer> {
-    let listener = axv_platform::grpc::bind(addr).await.context("onboarding listen address")?;
-    let service = axv_onboarding::build(platform).await.context("onboarding database")?.start(platform, shutdown.clone());
-    Ok(axv_platform::grpc::spawn(listener, service, platform.verifier.clone(), shutdown.clone())?)
+pub async fn start_onboarding(
+    platform: &Platform,
+    addr: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<RunningServer> {
+    let listener = axv_platform::grpc::bind(addr)
+        .await
+        .context("onboarding listen address")?;
+    let service = axv_onboarding::build(platform)
+        .await
+        .context("onboarding database")?
+        .start(platform, shutdown.clone());
+    Ok(axv_platform::grpc::spawn(
+        listener,
+        service,
+        platform.verifier.clone(),
+        shutdown.clone(),
+    )?)
 }
 
 pub struct RunningGateway {
@@ -70,8 +84,11 @@ pub async fn start_gateway(
     limits: Limits,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningGateway> {
-    let state = axv_gateway::AppState::new(urls, platform.verifier.clone(), limits).context("service URLs")?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("--listen: cannot bind {listen}"))?;
+    let state = axv_gateway::AppState::new(urls, platform.verifier.clone(), limits)
+        .context("service URLs")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen: cannot bind {listen}"))?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(axv_gateway::serve(listener, state, shutdown.clone()));
     Ok(RunningGateway { addr, task })
@@ -90,8 +107,16 @@ impl RunningPlatform {
 
     /// Waits until every component has shut down.
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.gateway.task.await.context("gateway task")?.context("gateway")?;
-        self.onboarding.task.await.context("onboarding task")?.context("onboarding")?;
+        self.gateway
+            .task
+            .await
+            .context("gateway task")?
+            .context("gateway")?;
+        self.onboarding
+            .task
+            .await
+            .context("onboarding task")?
+            .context("onboarding")?;
         Ok(())
     }
 }
@@ -104,13 +129,20 @@ pub async fn start_all(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningPlatform> {
     let onboarding = start_onboarding(platform, "127.0.0.1:0", shutdown).await?;
-    let urls = ServiceUrls { onboarding: onboarding.url() };
+    let urls = ServiceUrls {
+        onboarding: onboarding.url(),
+    };
     let gateway = start_gateway(platform, listen, &urls, limits, shutdown).await?;
-    Ok(RunningPlatform { gateway, onboarding })
+    Ok(RunningPlatform {
+        gateway,
+        onboarding,
+    })
 }
 
 /// Seeds the demo data through the onboarding library (same rules as the API).
 pub async fn seed_demo(platform: &Platform) -> anyhow::Result<usize> {
-    let onboarding = axv_onboarding::build(platform).await.context("onboarding database")?;
+    let onboarding = axv_onboarding::build(platform)
+        .await
+        .context("onboarding database")?;
     Ok(demo::seed(&onboarding.service).await?)
 }

@@ -70,7 +70,11 @@ struct ServeArgs {
     #[arg(long, env = "AXV_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
     http_listen: String,
     /// Where the gateway reaches onboarding.
-    #[arg(long, env = "AXV_ONBOARDING_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "AXV_ONBOARDING_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     onboarding_url: String,
     /// `/metrics` and `/healthz` of gRPC-only processes.
     #[arg(long, env = "AXV_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
@@ -147,7 +151,9 @@ async fn main() -> ExitCode {
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let platform = args.platform.build().await?;
     if args.demo {
-        let created = axv::seed_demo(&platform).await.context("seeding demo data")?;
+        let created = axv::seed_demo(&platform)
+            .await
+            .context("seeding demo data")?;
         tracing::info!(created, "demo data seeded");
     }
     let shutdown = CancellationToken::new();
@@ -159,7 +165,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         format!("SQLite under {}", args.platform.data_dir.display())
     };
     println!("AX Valley platform is up ({storage}).");
-    println!("  GraphQL (and GraphiQL in a browser): {}", running.graphql_url());
+    println!(
+        "  GraphQL (and GraphiQL in a browser): {}",
+        running.graphql_url()
+    );
     println!("  onboarding gRPC: {}", running.onboarding.url());
     if args.demo {
         println!("  demo logins (password {}):", axv::demo::DEMO_PASSWORD);
@@ -184,15 +193,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for component in &args.components {
         match component {
             Component::Onboarding => {
-                let server = axv::start_onboarding(&platform, &args.onboarding_listen, &shutdown).await?;
+                let server =
+                    axv::start_onboarding(&platform, &args.onboarding_listen, &shutdown).await?;
                 println!("onboarding gRPC listening on {}", server.addr);
                 tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
             }
             Component::Gateway => {
                 has_http = true;
-                let urls = ServiceUrls { onboarding: args.onboarding_url.clone() };
-                let gateway =
-                    axv::start_gateway(&platform, &args.http_listen, &urls, args.graphql.limits(), &shutdown).await?;
+                let urls = ServiceUrls {
+                    onboarding: args.onboarding_url.clone(),
+                };
+                let gateway = axv::start_gateway(
+                    &platform,
+                    &args.http_listen,
+                    &urls,
+                    args.graphql.limits(),
+                    &shutdown,
+                )
+                .await?;
                 println!("gateway listening on http://{}/graphql", gateway.addr);
                 tasks.push(tokio::spawn(async move { Ok(gateway.task.await??) }));
             }
@@ -206,9 +224,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let app = axum::Router::new()
-                .route("/metrics", axum::routing::get(|| async { axv_telemetry::metrics::render() }))
+                .route(
+                    "/metrics",
+                    axum::routing::get(|| async { axv_telemetry::metrics::render() }),
+                )
                 .route("/healthz", axum::routing::get(|| async { "ok" }));
-            axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await?;
             Ok(())
         }));
     }
@@ -220,7 +243,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     let platform = args.platform.build().await?;
-    axv_onboarding::database(&platform).await.context("onboarding migrations")?.close().await;
+    axv_onboarding::database(&platform)
+        .await
+        .context("onboarding migrations")?
+        .close()
+        .await;
     println!("migrations applied");
     Ok(())
 }
@@ -229,7 +256,13 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let platform = args.platform.build().await?;
     let created = axv::seed_demo(&platform).await?;
     println!("demo data: {created} companies created (existing ones kept)");
-    println!("demo logins, password {}: {}, {}, {}", axv::demo::DEMO_PASSWORD, axv::demo::FIRM_EMAIL, axv::demo::MANAGER_EMAIL, axv::demo::ADMIN_EMAIL);
+    println!(
+        "demo logins, password {}: {}, {}, {}",
+        axv::demo::DEMO_PASSWORD,
+        axv::demo::FIRM_EMAIL,
+        axv::demo::MANAGER_EMAIL,
+        axv::demo::ADMIN_EMAIL
+    );
     Ok(())
 }
 

@@ -470,11 +470,13 @@ impl Store {
         &self,
         business_number: &str,
     ) -> Result<Option<CompanyRecord>, OnboardingError> {
-        let row = sqlx::query(&format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE business_number = $1"))
-            .bind(business_number)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(StoreError::from)?;
+        let row = sqlx::query(&format!(
+            "SELECT {COMPANY_COLUMNS} FROM companies WHERE business_number = $1"
+        ))
+        .bind(business_number)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
         Ok(row.as_ref().map(company_from_row).transpose()?)
     }
 

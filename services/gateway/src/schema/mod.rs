@@ -40,7 +40,9 @@ pub fn build(limits: &Limits) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        .limit_directives(10);
+        .limit_directives(10)
+        // Part of the contract before any field of this part uses it.
+        .register_output_type::<scalars::Long>();
     if !limits.introspection {
         // Suggestions ("did you mean ...?") would leak the schema that introspection hides.
         builder = builder.disable_introspection().disable_suggestions();

@@ -1,0 +1,682 @@
+//! The platform end to end through HTTP GraphQL: the onboarding journey, every refusal a client
+//! can meet, and GraphQL over HTTP as its spec says.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axv_auth::Role;
+use axv_e2e::{CREATE_COMPANY, PASSWORD, TestPlatform, business_number, company_input, error_code};
+use axv_gateway::Limits;
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+
+const COMPANY: &str = "query($id: ID!) { company(id: $id) { id nameKo status businessNumber history { from to by note } } }";
+
+async fn create_company(p: &TestPlatform, token: &str, number: &str, name: &str) -> String {
+    let created = p
+        .graphql(
+            Some(token),
+            CREATE_COMPANY,
+            json!({ "input": company_input(number, name) }),
+        )
+        .await;
+    assert_eq!(
+        created["data"]["createCompany"]["status"], "DRAFT",
+        "{created}"
+    );
+    created["data"]["createCompany"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn act(p: &TestPlatform, token: &str, mutation: &str, id: &str, note: Option<&str>) -> Value {
+    let (signature, call) = match note {
+        Some(_) => (
+            "($id: ID!, $note: String!)",
+            format!("{mutation}(id: $id, note: $note)"),
+        ),
+        None => ("($id: ID!)", format!("{mutation}(id: $id)")),
+    };
+    let query = format!("mutation{signature} {{ {call} {{ id status }} }}");
+    p.graphql(Some(token), &query, json!({ "id": id, "note": note }))
+        .await
+}
+
+fn status_of(response: &Value, mutation: &str) -> String {
+    response["data"][mutation]["status"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{response}"))
+        .to_owned()
+}
+
+async fn review_journey(p: &TestPlatform) {
+    let firm = p.sign_up("ceo@journey.kr").await;
+    let manager = p.token(Role::ProgramManager);
+    let id = create_company(p, &firm, "124-81-00998", "광주여정").await;
+
+    assert_eq!(
+        status_of(
+            &act(p, &firm, "submitCompany", &id, None).await,
+            "submitCompany"
+        ),
+        "SUBMITTED"
+    );
+    assert_eq!(
+        status_of(
+            &act(p, &manager, "startCompanyReview", &id, None).await,
+            "startCompanyReview"
+        ),
+        "UNDER_REVIEW"
+    );
+    let changes = act(
+        p,
+        &manager,
+        "requestCompanyChanges",
+        &id,
+        Some("직원 수를 확인해 주세요"),
+    )
+    .await;
+    assert_eq!(
+        status_of(&changes, "requestCompanyChanges"),
+        "CHANGES_REQUESTED"
+    );
+
+    let mut input = company_input("124-81-00998", "광주여정 주식회사");
+    input["employees"] = json!(15);
+    let updated = p
+        .graphql(
+            Some(&firm),
+            "mutation($id: ID!, $input: CompanyInput!) { updateCompany(id: $id, input: $input) { nameKo employees } }",
+            json!({ "id": id, "input": input }),
+        )
+        .await;
+    assert_eq!(
+        updated["data"]["updateCompany"]["nameKo"], "광주여정 주식회사",
+        "{updated}"
+    );
+    assert_eq!(updated["data"]["updateCompany"]["employees"], 15);
+
+    assert_eq!(
+        status_of(
+            &act(p, &firm, "submitCompany", &id, None).await,
+            "submitCompany"
+        ),
+        "SUBMITTED"
+    );
+    act(p, &manager, "startCompanyReview", &id, None).await;
+    assert_eq!(
+        status_of(
+            &act(p, &manager, "approveCompany", &id, None).await,
+            "approveCompany"
+        ),
+        "APPROVED"
+    );
+
+    let seen = p.graphql(Some(&firm), COMPANY, json!({ "id": id })).await;
+    let company = &seen["data"]["company"];
+    assert_eq!(company["status"], "APPROVED", "{seen}");
+    assert_eq!(company["businessNumber"], "1248100998");
+    let history: Vec<(Value, Value)> = company["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["from"].clone(), h["to"].clone()))
+        .collect();
+    let expected: Vec<(Value, Value)> = [
+        (Value::Null, "DRAFT"),
+        (json!("DRAFT"), "SUBMITTED"),
+        (json!("SUBMITTED"), "UNDER_REVIEW"),
+        (json!("UNDER_REVIEW"), "CHANGES_REQUESTED"),
+        (json!("CHANGES_REQUESTED"), "SUBMITTED"),
+        (json!("SUBMITTED"), "UNDER_REVIEW"),
+        (json!("UNDER_REVIEW"), "APPROVED"),
+    ]
+    .into_iter()
+    .map(|(from, to)| (from, json!(to)))
+    .collect();
+    assert_eq!(history, expected);
+    assert_eq!(company["history"][3]["note"], "직원 수를 확인해 주세요");
+
+    let me = p
+        .graphql(
+            Some(&firm),
+            "{ me { user { email role } companies { id status } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(me["data"]["me"]["user"]["email"], "ceo@journey.kr");
+    assert_eq!(
+        me["data"]["me"]["companies"][0]["status"], "APPROVED",
+        "{me}"
+    );
+}
+
+#[tokio::test]
+async fn onboarding_journey_through_graphql() {
+    let p = TestPlatform::start().await;
+    review_journey(&p).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn onboarding_journey_on_the_embedded_default() {
+    let p = TestPlatform::start_embedded().await;
+    review_journey(&p).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn refusals_carry_their_codes() {
+    let p = TestPlatform::start().await;
+    let firm_a = p.sign_up("a@refusals.kr").await;
+    let firm_b = p.sign_up("b@refusals.kr").await;
+    let id = create_company(&p, &firm_a, "220-81-62517", "에이기업").await;
+
+    // Another firm's company does not exist for firm B.
+    let other = p.graphql(Some(&firm_b), COMPANY, json!({ "id": id })).await;
+    assert_eq!(error_code(&other), Some("NOT_FOUND"), "{other}");
+    assert!(
+        other["errors"][0]["extensions"]["traceId"].is_string()
+            || other["errors"][0]["extensions"].get("traceId").is_none()
+    );
+
+    // A firm member may not approve, even its own company.
+    act(&p, &firm_a, "submitCompany", &id, None).await;
+    let approve = act(&p, &firm_a, "approveCompany", &id, None).await;
+    assert_eq!(error_code(&approve), Some("FORBIDDEN"), "{approve}");
+    let skip = act(
+        &p,
+        &p.token(Role::ProgramManager),
+        "approveCompany",
+        &id,
+        None,
+    )
+    .await;
+    assert_eq!(error_code(&skip), Some("FAILED_PRECONDITION"), "{skip}");
+
+    // No token where one is needed.
+    let anonymous = p
+        .graphql(
+            None,
+            CREATE_COMPANY,
+            json!({ "input": company_input("101-81-00001", "익명") }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&anonymous),
+        Some("UNAUTHENTICATED"),
+        "{anonymous}"
+    );
+    let logout = p.graphql(None, "mutation { logout }", json!({})).await;
+    assert_eq!(error_code(&logout), Some("UNAUTHENTICATED"));
+    let me = p.graphql(None, "{ me { user { id } } }", json!({})).await;
+    assert_eq!(
+        me["data"]["me"],
+        Value::Null,
+        "anonymous me is null, not an error: {me}"
+    );
+
+    // Bad input names the field.
+    let bad = p
+        .graphql(
+            Some(&firm_a),
+            CREATE_COMPANY,
+            json!({ "input": company_input("120-81-47522", "체크섬") }),
+        )
+        .await;
+    assert_eq!(error_code(&bad), Some("BAD_USER_INPUT"));
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("businessNumber"),
+        "{bad}"
+    );
+
+    // Forged, tampered and expired tokens are refused at the door with 401.
+    let forger = axv_auth::TokenIssuer::new(
+        axv_auth::SigningKey::generate(),
+        axv_platform::testing::TEST_ISSUER,
+        axv_platform::testing::TEST_AUDIENCE,
+        std::time::Duration::from_secs(600),
+    );
+    let forged = forger.issue("intruder", Role::Admin, vec![]).unwrap().token;
+    let now = chrono::Utc::now().timestamp();
+    let expired = p
+        .platform
+        .issuer
+        .sign(&axv_auth::Claims {
+            sub: "late".into(),
+            role: Role::ProgramManager,
+            companies: vec![],
+            iss: axv_platform::testing::TEST_ISSUER.into(),
+            aud: axv_platform::testing::TEST_AUDIENCE.into(),
+            exp: now - 3600,
+            iat: now - 7200,
+            nbf: now - 7200,
+            jti: axv_platform::ids::new_id(),
+        })
+        .unwrap();
+    for token in [forged.as_str(), expired.as_str(), "not.a.jwt"] {
+        let response = p
+            .http
+            .post(p.url())
+            .bearer_auth(token)
+            .json(&json!({ "query": "{ me { user { id } } }" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+    }
+
+    // Page size 1..100.
+    let manager = p.token(Role::ProgramManager);
+    for first in [0, 101, -1] {
+        let page = p
+            .graphql(
+                Some(&manager),
+                "query($first: Int) { companies(first: $first) { totalCount } }",
+                json!({ "first": first }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&page),
+            Some("BAD_USER_INPUT"),
+            "first={first}: {page}"
+        );
+    }
+    let forged_cursor = p
+        .graphql(
+            Some(&manager),
+            "{ companies(after: \"bm90LWEtY3Vyc29y\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&forged_cursor), Some("BAD_USER_INPUT"));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_refresh_rotate_and_log_out() {
+    let p = TestPlatform::start().await;
+    p.sign_up("session@firm.kr").await;
+    const LOGIN: &str = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken expiresAt user { email } } }";
+    let login = p
+        .graphql(
+            None,
+            LOGIN,
+            json!({ "e": "Session@Firm.kr", "p": PASSWORD }),
+        )
+        .await;
+    let access = login["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh = login["data"]["login"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(login["data"]["login"]["expiresAt"].as_str().unwrap())
+            .is_ok()
+    );
+
+    const REFRESH: &str =
+        "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }";
+    let rotated = p.graphql(None, REFRESH, json!({ "t": refresh })).await;
+    let next_refresh = rotated["data"]["refreshToken"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(next_refresh, refresh);
+    let reuse = p.graphql(None, REFRESH, json!({ "t": refresh })).await;
+    assert_eq!(error_code(&reuse), Some("UNAUTHENTICATED"));
+    let family = p.graphql(None, REFRESH, json!({ "t": next_refresh })).await;
+    assert_eq!(
+        error_code(&family),
+        Some("UNAUTHENTICATED"),
+        "reuse revokes the family"
+    );
+
+    let wrong = p
+        .graphql(
+            None,
+            LOGIN,
+            json!({ "e": "session@firm.kr", "p": "wrong password here" }),
+        )
+        .await;
+    assert_eq!(error_code(&wrong), Some("UNAUTHENTICATED"));
+
+    let out = p
+        .graphql(Some(&access), "mutation { logout }", json!({}))
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    let after = p
+        .http
+        .post(p.url())
+        .bearer_auth(&access)
+        .json(&json!({ "query": "{ me { user { id } } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        StatusCode::UNAUTHORIZED,
+        "a logged-out token is refused"
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn graphql_over_http_as_the_spec_says() {
+    let p = TestPlatform::start_embedded().await;
+    let url = p.url();
+    const GQL_JSON: &str = "application/graphql-response+json";
+
+    // A mutation over GET is refused with 405.
+    let get_mutation = p
+        .http
+        .get(&url)
+        .query(&[("query", "mutation { logout }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_mutation.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // A query over GET runs.
+    let get_query = p
+        .http
+        .get(&url)
+        .query(&[("query", "{ companies { totalCount } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_query.status(), StatusCode::OK);
+    let body: Value = get_query.json().await.unwrap();
+    assert_eq!(body["data"]["companies"]["totalCount"], 0);
+
+    // POST without a content type, or with broken JSON.
+    let no_type = p
+        .http
+        .post(&url)
+        .body(r#"{"query":"{ me { user { id } } }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let broken = p
+        .http
+        .post(&url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{\"query\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+
+    // Media types: the new one gets 400 for a document that cannot run, the legacy one 200.
+    let invalid = json!({ "query": "{ nosuchfield }" });
+    let new_type = p
+        .http
+        .post(&url)
+        .header(header::ACCEPT, GQL_JSON)
+        .json(&invalid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new_type.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(new_type.headers()[header::CONTENT_TYPE], GQL_JSON);
+    let legacy = p
+        .http
+        .post(&url)
+        .header(header::ACCEPT, "application/json")
+        .json(&invalid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(legacy.status(), StatusCode::OK);
+    assert_eq!(legacy.headers()[header::CONTENT_TYPE], "application/json");
+    let legacy_body: Value = legacy.json().await.unwrap();
+    assert_eq!(error_code(&legacy_body), Some("BAD_USER_INPUT"));
+    let unparsable = p
+        .http
+        .post(&url)
+        .header(header::ACCEPT, GQL_JSON)
+        .json(&json!({ "query": "{ companies " }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unparsable.status(), StatusCode::BAD_REQUEST);
+    // An execution error is still 200 with the new media type: the document ran.
+    let runs = p
+        .http
+        .post(&url)
+        .header(header::ACCEPT, GQL_JSON)
+        .json(
+            &json!({ "query": "{ company(id: \"0190a0a0-0000-7000-8000-000000000000\") { id } }" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(runs.status(), StatusCode::OK);
+
+    // Body limit: 1 MiB.
+    let huge = json!({ "query": format!("{{ companies {{ totalCount }} }} #{}", "x".repeat(1024 * 1024)) });
+    let too_big = p.http.post(&url).json(&huge).send().await.unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Batches: a few operations at most.
+    let batch: Vec<Value> = (0..3)
+        .map(|_| json!({ "query": "{ companies { totalCount } }" }))
+        .collect();
+    let ok: Value = p
+        .http
+        .post(&url)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ok.as_array().unwrap().len(), 3);
+    let many: Vec<Value> = (0..6)
+        .map(|_| json!({ "query": "{ companies { totalCount } }" }))
+        .collect();
+    assert_eq!(
+        p.http.post(&url).json(&many).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    // Aliases are bounded.
+    let aliases: String = (0..31)
+        .map(|n| format!("a{n}: companies {{ totalCount }} "))
+        .collect();
+    let aliased: Value = p
+        .http
+        .post(&url)
+        .json(&json!({ "query": format!("{{ {aliases} }}") }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        aliased["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aliases"),
+        "{aliased}"
+    );
+
+    // GraphiQL for a browser.
+    let page = p
+        .http
+        .get(&url)
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+
+    // Operational endpoints.
+    assert_eq!(
+        p.http
+            .get(format!("{}/healthz", p.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let ready = p
+        .http
+        .get(format!("{}/readyz", p.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let metrics = p
+        .http
+        .get(format!("{}/metrics", p.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("grpc_server_handled_total"), "{metrics}");
+    assert!(metrics.contains("http_requests_total"));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn depth_and_complexity_limits() {
+    let limits = Limits {
+        max_depth: 4,
+        max_complexity: 60,
+        ..Limits::default()
+    };
+    let p = TestPlatform::start_with_limits(limits).await;
+    let manager = p.token(Role::ProgramManager);
+    let deep = p
+        .graphql(
+            Some(&manager),
+            "{ companies(first: 1) { edges { node { history { to } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&deep), Some("BAD_USER_INPUT"), "{deep}");
+    assert!(
+        deep["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("nested"),
+        "{deep}"
+    );
+    let costly = p
+        .graphql(
+            Some(&manager),
+            "{ companies(first: 100) { edges { node { id nameKo } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&costly), Some("BAD_USER_INPUT"), "{costly}");
+    assert!(
+        costly["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("complex"),
+        "{costly}"
+    );
+    let fine = p
+        .graphql(
+            Some(&manager),
+            "{ companies(first: 5) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert!(fine["errors"].is_null(), "{fine}");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn introspection_can_be_switched_off() {
+    let p = TestPlatform::start_with_limits(Limits {
+        introspection: false,
+        ..Limits::default()
+    })
+    .await;
+    let schema = p
+        .graphql(None, "{ __schema { types { name } } }", json!({}))
+        .await;
+    assert!(
+        schema["data"].is_null() || schema["data"]["__schema"].is_null(),
+        "{schema}"
+    );
+    // No "did you mean" hints that would leak the schema instead.
+    let typo = p
+        .graphql(None, "{ compani { totalCount } }", json!({}))
+        .await;
+    assert!(
+        !typo["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Did you mean"),
+        "{typo}"
+    );
+    p.stop().await;
+
+    let open = TestPlatform::start_embedded().await;
+    let schema = open
+        .graphql(None, "{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert_eq!(schema["data"]["__schema"]["queryType"]["name"], "Query");
+    let typo = open
+        .graphql(None, "{ compani { totalCount } }", json!({}))
+        .await;
+    assert!(
+        typo["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Did you mean"),
+        "{typo}"
+    );
+    open.stop().await;
+}
+
+#[tokio::test]
+async fn dashboards_and_anonymous_callers_see_public_fields_of_approved_companies() {
+    let p = TestPlatform::start().await;
+    let firm = p.sign_up("public@firm.kr").await;
+    let manager = p.token(Role::ProgramManager);
+    let approved = create_company(&p, &firm, &business_number(7), "공개기업").await;
+    let draft = create_company(&p, &firm, &business_number(8), "비공개기업").await;
+    act(&p, &firm, "submitCompany", &approved, None).await;
+    act(&p, &manager, "startCompanyReview", &approved, None).await;
+    act(&p, &manager, "approveCompany", &approved, None).await;
+
+    for token in [Some(p.token(Role::Dashboard)), None] {
+        let list = p.graphql(token.as_deref(), "{ companies { totalCount edges { node { id nameKo businessNumber history { to } } } } }", json!({})).await;
+        assert_eq!(list["data"]["companies"]["totalCount"], 1, "{list}");
+        let node = &list["data"]["companies"]["edges"][0]["node"];
+        assert_eq!(node["nameKo"], "공개기업");
+        assert_eq!(node["businessNumber"], Value::Null);
+        assert_eq!(node["history"], json!([]));
+        let hidden = p
+            .graphql(token.as_deref(), COMPANY, json!({ "id": draft }))
+            .await;
+        assert_eq!(error_code(&hidden), Some("NOT_FOUND"));
+    }
+    p.stop().await;
+}

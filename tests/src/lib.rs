@@ -1,0 +1,169 @@
+//! The end-to-end harness: the platform as `axv up` starts it (every service a real gRPC server
+//! on a free loopback port, the gateway a real gRPC client) with its own database and Redis
+//! prefix, driven through HTTP GraphQL as a client would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axv::RunningPlatform;
+use axv_auth::Role;
+use axv_gateway::Limits;
+use axv_platform::{
+    config::Platform,
+    events::{InProcessBus, RedisStreamBus, SharedBus},
+    kv::{MemoryKv, RedisKv, SharedKv},
+    shutdown::CancellationToken,
+    testing::{TestDb, platform_with, redis_available, redis_test_url, unique_prefix},
+};
+use serde_json::{Value, json};
+
+pub struct TestPlatform {
+    pub platform: Platform,
+    pub running: RunningPlatform,
+    pub shutdown: CancellationToken,
+    pub http: reqwest::Client,
+    _db: TestDb,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestPlatform {
+    /// Postgres and Redis where they answer (required in CI), else the embedded default.
+    pub async fn start() -> Self {
+        Self::start_with_limits(Limits::default()).await
+    }
+
+    pub async fn start_with_limits(limits: Limits) -> Self {
+        let db = match TestDb::postgres().await {
+            Some(db) => db,
+            None => TestDb::sqlite(),
+        };
+        let (kv, bus): (SharedKv, SharedBus) = if redis_available().await {
+            let prefix = unique_prefix();
+            (
+                Arc::new(RedisKv::connect(&redis_test_url(), &prefix).await.unwrap()),
+                Arc::new(
+                    RedisStreamBus::connect(&redis_test_url(), &prefix)
+                        .await
+                        .unwrap(),
+                ),
+            )
+        } else {
+            (
+                Arc::new(MemoryKv::default()),
+                Arc::new(InProcessBus::default()),
+            )
+        };
+        Self::start_on(db, kv, bus, limits).await
+    }
+
+    /// SQLite files and in-process cache and bus: exactly what `axv up` uses with nothing set.
+    pub async fn start_embedded() -> Self {
+        Self::start_on(
+            TestDb::sqlite(),
+            Arc::new(MemoryKv::default()),
+            Arc::new(InProcessBus::default()),
+            Limits::default(),
+        )
+        .await
+    }
+
+    async fn start_on(db: TestDb, kv: SharedKv, bus: SharedBus, limits: Limits) -> Self {
+        let platform = platform_with(db.config.clone(), kv, bus);
+        let shutdown = CancellationToken::new();
+        let running = axv::start_all(&platform, "127.0.0.1:0", limits, &shutdown)
+            .await
+            .unwrap();
+        Self {
+            platform,
+            running,
+            shutdown,
+            http: reqwest::Client::new(),
+            _db: db,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.running.graphql_url()
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.running.gateway.addr)
+    }
+
+    /// POSTs a GraphQL request and returns the JSON body.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(self.url())
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// A token for a staff role, as an operator would mint with `axv token`.
+    pub fn token(&self, role: Role) -> String {
+        self.platform
+            .issuer
+            .issue(&axv_platform::ids::new_id(), role, vec![])
+            .unwrap()
+            .token
+    }
+
+    /// Signs a firm member up through GraphQL; returns the access token.
+    pub async fn sign_up(&self, email: &str) -> String {
+        let response = self
+            .graphql(
+                None,
+                "mutation($input: SignUpInput!) { signUp(input: $input) { accessToken user { role } } }",
+                json!({ "input": { "email": email, "password": PASSWORD, "name": "홍길동" } }),
+            )
+            .await;
+        assert_eq!(
+            response["data"]["signUp"]["user"]["role"], "FIRM_MEMBER",
+            "{response}"
+        );
+        response["data"]["signUp"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.running.wait().await.unwrap();
+    }
+}
+
+/// The first error's `extensions.code`.
+pub fn error_code(response: &Value) -> Option<&str> {
+    response["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// A valid Korean business registration number made from `seed` (the checksum digit computed).
+pub fn business_number(seed: u32) -> String {
+    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
+    let body = format!("{:09}", 100_000_000 + seed % 800_000_000);
+    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
+    let mut sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
+    sum += (digits[8] * 5) / 10;
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+pub fn company_input(business_number: &str, name_ko: &str) -> Value {
+    json!({
+        "businessNumber": business_number,
+        "nameKo": name_ko,
+        "nameEn": "Test Firm",
+        "sector": "ARTIFICIAL_INTELLIGENCE",
+        "presence": "HEADQUARTERS",
+        "employees": 12,
+        "foundedOn": "2020-01-01",
+        "contactEmail": "ceo@test.kr",
+    })
+}
+
+pub const CREATE_COMPANY: &str =
+    "mutation($input: CompanyInput!) { createCompany(input: $input) { id status } }";
