@@ -327,3 +327,95 @@ impl axv_auth::RevocationList for KvRevocations {
             .map_err(|e| axv_auth::AuthError::Store(e.to_string()))
     }
 }
+
+/// Idempotency keys (the IETF `Idempotency-Key` semantics): the first request with a key runs,
+/// its result is kept and returned to retries; a retry while the first still runs is told so,
+/// and the same key with a different request is refused.
+#[derive(Clone)]
+pub struct IdempotencyStore {
+    kv: SharedKv,
+    /// How long a finished result is kept for retries.
+    keep: Duration,
+    /// How long a started request holds its key before a crash is assumed.
+    lock: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller runs the request and must call `complete` (or `abandon`).
+    Started,
+    /// The first request with this key is still running.
+    InProgress,
+    /// The first request finished; here is what it answered.
+    Completed(Vec<u8>),
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IdempotencyRecord {
+    fingerprint: String,
+    response: Option<Vec<u8>>,
+}
+
+impl IdempotencyStore {
+    pub fn new(kv: SharedKv, keep: Duration, lock: Duration) -> Self {
+        Self { kv, keep, lock }
+    }
+
+    fn key(scope: &str, key: &str) -> String {
+        format!("idem:{scope}:{key}")
+    }
+
+    /// `scope` separates callers (a key is per caller); `fingerprint` identifies the request.
+    pub async fn begin(&self, scope: &str, key: &str, fingerprint: &str) -> Result<Claim, KvError> {
+        let stored = Self::key(scope, key);
+        let pending = serde_json::to_vec(&IdempotencyRecord {
+            fingerprint: fingerprint.to_owned(),
+            response: None,
+        })
+        .map_err(|e| KvError::Malformed(e.to_string()))?;
+        // Two rounds: the record may expire between a failed claim and the read.
+        for _ in 0..2 {
+            if self.kv.set_if_absent(&stored, &pending, self.lock).await? {
+                return Ok(Claim::Started);
+            }
+            let Some(bytes) = self.kv.get(&stored).await? else {
+                continue;
+            };
+            let record: IdempotencyRecord =
+                serde_json::from_slice(&bytes).map_err(|e| KvError::Malformed(e.to_string()))?;
+            return Ok(if record.fingerprint != fingerprint {
+                Claim::Mismatch
+            } else {
+                match record.response {
+                    Some(response) => Claim::Completed(response),
+                    None => Claim::InProgress,
+                }
+            });
+        }
+        Ok(Claim::InProgress)
+    }
+
+    pub async fn complete(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        response: &[u8],
+    ) -> Result<(), KvError> {
+        let record = serde_json::to_vec(&IdempotencyRecord {
+            fingerprint: fingerprint.to_owned(),
+            response: Some(response.to_vec()),
+        })
+        .map_err(|e| KvError::Malformed(e.to_string()))?;
+        self.kv
+            .set(&Self::key(scope, key), &record, self.keep)
+            .await
+    }
+
+    /// Releases the key of a request that could not run, so a retry may.
+    pub async fn abandon(&self, scope: &str, key: &str) -> Result<(), KvError> {
+        self.kv.delete(&Self::key(scope, key)).await
+    }
+}

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use axv_platform::{
     db::Database,
     events::{Event, InProcessBus, RedisStreamBus, SharedBus},
-    kv::{KeyValue, MemoryKv, RateLimiter, RedisKv, SharedKv},
+    kv::{Claim, IdempotencyStore, KeyValue, MemoryKv, RateLimiter, RedisKv, SharedKv},
     on_both_backends,
     outbox::{Outbox, relay_once},
     testing::{TestDb, redis_available, redis_test_url, unique_prefix},
@@ -139,6 +139,42 @@ async fn kv_semantics(kv: SharedKv) {
     assert!(limiter.is_exhausted("k", 3, ttl).await.unwrap().is_some());
     limiter.reset("k").await.unwrap();
     assert!(limiter.is_exhausted("k", 3, ttl).await.unwrap().is_none());
+
+    let idempotency = IdempotencyStore::new(kv.clone(), ttl, Duration::from_secs(5));
+    assert_eq!(
+        idempotency.begin("user-1", "key-1", "f1").await.unwrap(),
+        Claim::Started
+    );
+    assert_eq!(
+        idempotency.begin("user-1", "key-1", "f1").await.unwrap(),
+        Claim::InProgress
+    );
+    assert_eq!(
+        idempotency.begin("user-1", "key-1", "f2").await.unwrap(),
+        Claim::Mismatch
+    );
+    // Keys are per caller.
+    assert_eq!(
+        idempotency.begin("user-2", "key-1", "f2").await.unwrap(),
+        Claim::Started
+    );
+    idempotency
+        .complete("user-1", "key-1", "f1", b"result")
+        .await
+        .unwrap();
+    assert_eq!(
+        idempotency.begin("user-1", "key-1", "f1").await.unwrap(),
+        Claim::Completed(b"result".to_vec())
+    );
+    assert_eq!(
+        idempotency.begin("user-1", "key-1", "other").await.unwrap(),
+        Claim::Mismatch
+    );
+    idempotency.abandon("user-2", "key-1").await.unwrap();
+    assert_eq!(
+        idempotency.begin("user-2", "key-1", "f3").await.unwrap(),
+        Claim::Started
+    );
 }
 
 #[tokio::test]

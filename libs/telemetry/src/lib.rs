@@ -220,11 +220,13 @@ pub fn init_with_config(config: TelemetryConfig) -> Result<TelemetryGuard, Telem
             value: config.log_filter.clone(),
             reason: error.to_string(),
         })?;
+    // Without an endpoint spans are still made (and exported nowhere), so every request has a
+    // trace id for its logs and error responses, and `traceparent` still crosses services.
     let provider = match &config.otlp_endpoint {
         Some(endpoint) if !endpoint.trim().is_empty() => {
             Some(otlp_provider(endpoint.trim(), &config.service_name)?)
         }
-        _ => None,
+        _ => Some(SdkTracerProvider::builder().build()),
     };
     set_propagator();
 

@@ -63,6 +63,10 @@ struct ServeArgs {
     /// Components to run in this process.
     #[arg(required = true, value_enum)]
     components: Vec<Component>,
+    /// The address of the one component served (gRPC for a service, HTTP for the gateway);
+    /// overrides the per-component addresses below.
+    #[arg(long, env = "AXV_LISTEN")]
+    listen: Option<String>,
     /// onboarding's gRPC address.
     #[arg(long, env = "AXV_ONBOARDING_LISTEN", default_value = "0.0.0.0:50051")]
     onboarding_listen: String,
@@ -186,6 +190,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("configuration is valid");
         return Ok(());
     }
+    if args.listen.is_some() && args.components.len() > 1 {
+        anyhow::bail!(
+            "--listen (AXV_LISTEN) names one address; with several components use the per-component flags"
+        );
+    }
+    let onboarding_listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| args.onboarding_listen.clone());
+    let http_listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| args.http_listen.clone());
     let shutdown = CancellationToken::new();
     axv_platform::shutdown::cancel_on_signal(shutdown.clone());
     let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
@@ -194,7 +211,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         match component {
             Component::Onboarding => {
                 let server =
-                    axv::start_onboarding(&platform, &args.onboarding_listen, &shutdown).await?;
+                    axv::start_onboarding(&platform, &onboarding_listen, &shutdown).await?;
                 println!("onboarding gRPC listening on {}", server.addr);
                 tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
             }
@@ -205,7 +222,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 };
                 let gateway = axv::start_gateway(
                     &platform,
-                    &args.http_listen,
+                    &http_listen,
                     &urls,
                     args.graphql.limits(),
                     &shutdown,

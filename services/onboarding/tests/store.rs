@@ -1,0 +1,299 @@
+//! Onboarding's store against both backends: constraints, optimistic state changes, listing,
+//! and refresh-token rotation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axv_auth::Role;
+use axv_onboarding::{
+    OnboardingError,
+    domain::{CompanyAction, CompanyDraft, CompanyInput, CompanyStatus, GwangjuPresence, Sector},
+    store::{CompanyFilter, ListScope, NewRefreshToken, RefreshOutcome, Store},
+};
+use axv_platform::{on_both_backends, outbox::Outbox, testing::TestDb};
+
+async fn store(test: &TestDb) -> Store {
+    let platform = axv_platform::testing::platform(test.config.clone());
+    let db = axv_onboarding::database(&platform).await.unwrap();
+    Store::new(db, Outbox::default())
+}
+
+fn draft(number: &str, name: &str, sector: Sector) -> CompanyDraft {
+    let input = CompanyInput {
+        business_number: number.into(),
+        name_ko: name.into(),
+        name_en: Some(format!("{name} Inc")),
+        sector: Some(sector),
+        presence: Some(GwangjuPresence::Headquarters),
+        employees: Some(3),
+        founded_on: None,
+        contact_email: "a@b.kr".into(),
+    };
+    CompanyDraft::validate(input, chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()).unwrap()
+}
+
+async fn constraints_and_transitions(test: TestDb) {
+    let store = store(&test).await;
+    let user = store
+        .create_user("a@b.kr", "A", Role::FirmMember, "hash")
+        .await
+        .unwrap();
+    let duplicate = store
+        .create_user("a@b.kr", "A2", Role::FirmMember, "hash")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(duplicate, OnboardingError::Conflict(_)),
+        "{duplicate:?}"
+    );
+    assert_eq!(
+        store.user_by_email("a@b.kr").await.unwrap().unwrap().id,
+        user.id
+    );
+
+    let company = store
+        .create_company(&draft("124-81-00998", "가나다", Sector::Energy), &user.id)
+        .await
+        .unwrap();
+    assert_eq!(company.status, CompanyStatus::Draft);
+    let same_number = store
+        .create_company(&draft("1248100998", "중복", Sector::Data), &user.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(same_number, OnboardingError::Conflict(_)),
+        "{same_number:?}"
+    );
+    assert!(store.is_member(&company.id, &user.id).await.unwrap());
+    assert_eq!(
+        store.company_ids_of(&user.id).await.unwrap(),
+        vec![company.id.clone()]
+    );
+
+    let submitted = store
+        .transition(&company.id, CompanyAction::Submit, &user.id, None, |_| {
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(submitted.status, CompanyStatus::Submitted);
+    // Refused by the state machine: nothing is written.
+    let refused = store
+        .transition(&company.id, CompanyAction::Approve, "pm", None, |_| Ok(()))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, OnboardingError::InvalidTransition { .. }));
+    // Refused by the caller's check: nothing is written either.
+    let vetoed = store
+        .transition(&company.id, CompanyAction::StartReview, "pm", None, |_| {
+            Err(OnboardingError::Forbidden("no".into()))
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(vetoed, OnboardingError::Forbidden(_)));
+    let history = store
+        .histories(std::slice::from_ref(&company.id))
+        .await
+        .unwrap()
+        .remove(&company.id)
+        .unwrap();
+    let steps: Vec<(Option<String>, String)> =
+        history.into_iter().map(|h| (h.from, h.to)).collect();
+    assert_eq!(
+        steps,
+        vec![
+            (None, "DRAFT".to_owned()),
+            (Some("DRAFT".to_owned()), "SUBMITTED".to_owned())
+        ]
+    );
+
+    // Editing is only for DRAFT and CHANGES_REQUESTED.
+    let locked = store
+        .update_company(&company.id, &draft("124-81-00998", "수정", Sector::Energy))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        locked,
+        OnboardingError::NotEditable(CompanyStatus::Submitted)
+    ));
+
+    // Events were written with the changes, in the same transactions.
+    let (events,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox")
+        .fetch_one(store.database().pool())
+        .await
+        .unwrap();
+    assert_eq!(events, 2, "company.created and company.submitted");
+}
+
+async fn listing(test: TestDb) {
+    let store = store(&test).await;
+    let owner = store
+        .create_user("o@b.kr", "O", Role::FirmMember, "h")
+        .await
+        .unwrap();
+    let other = store
+        .create_user("x@b.kr", "X", Role::FirmMember, "h")
+        .await
+        .unwrap();
+    let numbers = [
+        "124-81-00998",
+        "220-81-62517",
+        "101-81-00001",
+        "101-81-00016",
+    ];
+    let mut ids = Vec::new();
+    for (n, number) in numbers.iter().enumerate() {
+        let sector = if n % 2 == 0 {
+            Sector::Energy
+        } else {
+            Sector::Data
+        };
+        ids.push(
+            store
+                .create_company(&draft(number, &format!("회사_{n}%"), sector), &owner.id)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    store
+        .create_company(
+            &draft("101-81-00020", "남의회사", Sector::Energy),
+            &other.id,
+        )
+        .await
+        .unwrap();
+
+    let (page, total) = store
+        .list_companies(
+            &ListScope::MemberOf(owner.id.clone()),
+            &CompanyFilter::default(),
+            None,
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 4);
+    assert_eq!(
+        page.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        ids[..3].to_vec()
+    );
+    let (rest, _) = store
+        .list_companies(
+            &ListScope::MemberOf(owner.id.clone()),
+            &CompanyFilter::default(),
+            Some(&ids[2]),
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        ids[3..].to_vec()
+    );
+
+    let energy = CompanyFilter {
+        sectors: vec![Sector::Energy],
+        ..CompanyFilter::default()
+    };
+    let (_, total) = store
+        .list_companies(&ListScope::All, &energy, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    // LIKE wildcards in the search text are taken literally.
+    let percent = CompanyFilter {
+        text: Some("_1%".into()),
+        ..CompanyFilter::default()
+    };
+    let (found, _) = store
+        .list_companies(&ListScope::All, &percent, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        vec![ids[1].clone()]
+    );
+    let (public, total) = store
+        .list_companies(&ListScope::PublicOnly, &CompanyFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert!(
+        public.is_empty() && total == 0,
+        "no company is approved yet"
+    );
+}
+
+async fn refresh_rotation(test: TestDb) {
+    let store = store(&test).await;
+    let user = store
+        .create_user("r@b.kr", "R", Role::FirmMember, "h")
+        .await
+        .unwrap();
+    let far = axv_platform::ids::now_ms() + 3_600_000;
+    store
+        .insert_refresh_token(NewRefreshToken {
+            family_id: "fam",
+            user_id: &user.id,
+            token_hash: "h1",
+            access_jti: "j1",
+            expires_at: far,
+        })
+        .await
+        .unwrap();
+    let next = |n: &'static str| {
+        move |_: &_, _: Vec<String>, _: &str| Ok((n, format!("h{n}"), format!("j{n}"), far))
+    };
+    assert!(matches!(
+        store.rotate_refresh_token("h1", next("2")).await.unwrap(),
+        RefreshOutcome::Rotated("2")
+    ));
+    assert!(matches!(
+        store.rotate_refresh_token("nope", next("x")).await.unwrap(),
+        RefreshOutcome::Unknown
+    ));
+    // h1 again: reuse, and the family (h2 included) is revoked.
+    assert!(matches!(
+        store.rotate_refresh_token("h1", next("3")).await.unwrap(),
+        RefreshOutcome::Reused
+    ));
+    assert!(matches!(
+        store.rotate_refresh_token("h2", next("4")).await.unwrap(),
+        RefreshOutcome::Reused
+    ));
+
+    store
+        .insert_refresh_token(NewRefreshToken {
+            family_id: "old",
+            user_id: &user.id,
+            token_hash: "e1",
+            access_jti: "je",
+            expires_at: 1,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.rotate_refresh_token("e1", next("5")).await.unwrap(),
+        RefreshOutcome::Expired
+    ));
+
+    store
+        .insert_refresh_token(NewRefreshToken {
+            family_id: "out",
+            user_id: &user.id,
+            token_hash: "l1",
+            access_jti: "jl",
+            expires_at: far,
+        })
+        .await
+        .unwrap();
+    store.revoke_family_of_access("jl").await.unwrap();
+    assert!(matches!(
+        store.rotate_refresh_token("l1", next("6")).await.unwrap(),
+        RefreshOutcome::Reused
+    ));
+}
+
+on_both_backends!(
+    constraints_and_transitions_on => constraints_and_transitions,
+    listing_on => listing,
+    refresh_rotation_on => refresh_rotation,
+);
