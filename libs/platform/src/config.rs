@@ -59,6 +59,10 @@ pub struct PlatformArgs {
     /// PKCS#8 PEM Ed25519 key that signs access tokens; default: generated once under the data dir.
     #[arg(long, env = "AXV_JWT_SIGNING_KEY_FILE")]
     pub jwt_signing_key_file: Option<PathBuf>,
+    /// The signing key itself (PKCS#8 PEM), for secret stores that hand keys over as variables;
+    /// takes precedence over the file.
+    #[arg(long, env = "AXV_JWT_SIGNING_KEY", hide_env_values = true)]
+    pub jwt_signing_key: Option<Secret>,
     /// Earlier signing keys (PEM files, comma-separated), still accepted for verification
     /// so a key rotation logs nobody out.
     #[arg(long, env = "AXV_JWT_PREVIOUS_KEY_FILES", value_delimiter = ',')]
@@ -138,6 +142,10 @@ impl PlatformArgs {
     }
 
     pub fn signing_key(&self) -> Result<SigningKey, ConfigError> {
+        if let Some(pem) = &self.jwt_signing_key {
+            return SigningKey::from_pkcs8_pem(pem.expose())
+                .map_err(|e| invalid("AXV_JWT_SIGNING_KEY", e));
+        }
         match &self.jwt_signing_key_file {
             Some(path) => {
                 SigningKey::load(path).map_err(|e| invalid("AXV_JWT_SIGNING_KEY_FILE", e))

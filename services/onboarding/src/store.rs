@@ -188,22 +188,26 @@ impl Store {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, OnboardingError> {
-        let row =
-            sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(StoreError::from)?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        self.user_where("email", email).await
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, OnboardingError> {
-        let row =
-            sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(StoreError::from)?;
+        self.user_where("id", id).await
+    }
+
+    /// The user whose unique `column` (a fixed name, never input) equals `value`.
+    async fn user_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<UserRecord>, OnboardingError> {
+        let row = sqlx::query(&format!(
+            "SELECT id, email, name, role, password_hash FROM users WHERE {column} = $1"
+        ))
+        .bind(value)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
