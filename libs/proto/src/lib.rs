@@ -15,6 +15,12 @@ pub mod common {
     }
 }
 
+pub mod vouchers {
+    pub mod v1 {
+        tonic::include_proto!("axv.vouchers.v1");
+    }
+}
+
 pub mod onboarding {
     pub mod v1 {
         tonic::include_proto!("axv.onboarding.v1");
