@@ -51,6 +51,28 @@ impl GraphqlArgs {
     }
 }
 
+/// Starts the vouchers gRPC server on `addr` (with its relay, sweeper and listener).
+pub async fn start_vouchers(
+    platform: &Platform,
+    addr: &str,
+    onboarding_url: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<RunningServer> {
+    let listener = axv_platform::grpc::bind(addr)
+        .await
+        .context("vouchers listen address")?;
+    let service = axv_vouchers::build(platform, onboarding_url)
+        .await
+        .context("vouchers database")?
+        .start(platform, shutdown.clone());
+    Ok(axv_platform::grpc::spawn(
+        listener,
+        service,
+        platform.verifier.clone(),
+        shutdown.clone(),
+    )?)
+}
+
 /// Starts onboarding's gRPC server on `addr` (with its outbox relay).
 pub async fn start_onboarding(
     platform: &Platform,
@@ -98,6 +120,7 @@ pub async fn start_gateway(
 pub struct RunningPlatform {
     pub gateway: RunningGateway,
     pub onboarding: RunningServer,
+    pub vouchers: RunningServer,
 }
 
 impl RunningPlatform {
@@ -117,6 +140,11 @@ impl RunningPlatform {
             .await
             .context("onboarding task")?
             .context("onboarding")?;
+        self.vouchers
+            .task
+            .await
+            .context("vouchers task")?
+            .context("vouchers")?;
         Ok(())
     }
 }
@@ -129,13 +157,16 @@ pub async fn start_all(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningPlatform> {
     let onboarding = start_onboarding(platform, "127.0.0.1:0", shutdown).await?;
+    let vouchers = start_vouchers(platform, "127.0.0.1:0", &onboarding.url(), shutdown).await?;
     let urls = ServiceUrls {
         onboarding: onboarding.url(),
+        vouchers: vouchers.url(),
     };
     let gateway = start_gateway(platform, listen, &urls, limits, shutdown).await?;
     Ok(RunningPlatform {
         gateway,
         onboarding,
+        vouchers,
     })
 }
 

@@ -55,6 +55,7 @@ struct UpArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Component {
     Onboarding,
+    Vouchers,
     Gateway,
 }
 
@@ -73,7 +74,17 @@ struct ServeArgs {
     /// The gateway's HTTP address.
     #[arg(long, env = "AXV_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
     http_listen: String,
-    /// Where the gateway reaches onboarding.
+    /// The vouchers service's gRPC address.
+    #[arg(long, env = "AXV_VOUCHERS_LISTEN", default_value = "0.0.0.0:50052")]
+    vouchers_listen: String,
+    /// Where the gateway reaches the vouchers service.
+    #[arg(
+        long,
+        env = "AXV_VOUCHERS_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    vouchers_url: String,
+    /// Where the gateway and the other services reach onboarding.
     #[arg(
         long,
         env = "AXV_ONBOARDING_URL",
@@ -174,6 +185,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         running.graphql_url()
     );
     println!("  onboarding gRPC: {}", running.onboarding.url());
+    println!("  vouchers gRPC:   {}", running.vouchers.url());
     if args.demo {
         println!("  demo logins (password {}):", axv::demo::DEMO_PASSWORD);
         println!("    firm member:       {}", axv::demo::FIRM_EMAIL);
@@ -203,6 +215,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .listen
         .clone()
         .unwrap_or_else(|| args.http_listen.clone());
+    let vouchers_listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| args.vouchers_listen.clone());
     let shutdown = CancellationToken::new();
     axv_platform::shutdown::cancel_on_signal(shutdown.clone());
     let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
@@ -215,10 +231,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 println!("onboarding gRPC listening on {}", server.addr);
                 tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
             }
+            Component::Vouchers => {
+                let server = axv::start_vouchers(
+                    &platform,
+                    &vouchers_listen,
+                    &args.onboarding_url,
+                    &shutdown,
+                )
+                .await?;
+                println!("vouchers gRPC listening on {}", server.addr);
+                tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
+            }
             Component::Gateway => {
                 has_http = true;
                 let urls = ServiceUrls {
                     onboarding: args.onboarding_url.clone(),
+                    vouchers: args.vouchers_url.clone(),
                 };
                 let gateway = axv::start_gateway(
                     &platform,
@@ -263,6 +291,11 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     axv_onboarding::database(&platform)
         .await
         .context("onboarding migrations")?
+        .close()
+        .await;
+    axv_vouchers::database(&platform)
+        .await
+        .context("vouchers migrations")?
         .close()
         .await;
     println!("migrations applied");

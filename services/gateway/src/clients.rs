@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use axv_proto::onboarding::v1::onboarding_service_client::OnboardingServiceClient;
+use axv_proto::{
+    onboarding::v1::onboarding_service_client::OnboardingServiceClient,
+    vouchers::v1::vouchers_service_client::VouchersServiceClient,
+};
 use axv_telemetry::{GrpcClientLayer, GrpcTelemetryService};
 use tonic::transport::{Channel, Endpoint};
 
@@ -18,11 +21,13 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct ServiceUrls {
     pub onboarding: String,
+    pub vouchers: String,
 }
 
 #[derive(Clone)]
 pub struct Clients {
     pub onboarding: OnboardingServiceClient<GrpcChannel>,
+    pub vouchers: VouchersServiceClient<GrpcChannel>,
     /// Raw channels by service name, for readiness checks.
     pub channels: Vec<(&'static str, Channel)>,
 }
@@ -37,12 +42,16 @@ fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
 impl Clients {
     pub fn connect(urls: &ServiceUrls) -> Result<Self, tonic::transport::Error> {
         let onboarding = lazy_channel(&urls.onboarding)?;
-        let traced = tower::ServiceBuilder::new()
-            .layer(GrpcClientLayer::new())
-            .service(onboarding.clone());
+        let vouchers = lazy_channel(&urls.vouchers)?;
+        let traced = |channel: &Channel| {
+            tower::ServiceBuilder::new()
+                .layer(GrpcClientLayer::new())
+                .service(channel.clone())
+        };
         Ok(Self {
-            onboarding: OnboardingServiceClient::new(traced),
-            channels: vec![("onboarding", onboarding)],
+            onboarding: OnboardingServiceClient::new(traced(&onboarding)),
+            vouchers: VouchersServiceClient::new(traced(&vouchers)),
+            channels: vec![("onboarding", onboarding), ("vouchers", vouchers)],
         })
     }
 }

@@ -1,0 +1,677 @@
+//! The vouchers domain: pools, programmes, applications and vouchers as validated values and
+//! state machines, and the ledger's accounts and transfers. Pure: no I/O.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+
+use crate::error::VouchersError;
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(ResourceKind { GpuH100 => "GPU_H100", Npu => "NPU", Storage => "STORAGE" });
+string_enum!(FundingSource { National => "NATIONAL", City => "CITY", Private => "PRIVATE" });
+string_enum!(ApplicationStatus {
+    Submitted => "SUBMITTED",
+    Approved => "APPROVED",
+    Rejected => "REJECTED",
+    Withdrawn => "WITHDRAWN",
+});
+string_enum!(VoucherStatus {
+    Active => "ACTIVE",
+    Exhausted => "EXHAUSTED",
+    Expired => "EXPIRED",
+    Revoked => "REVOKED",
+    Frozen => "FROZEN",
+});
+string_enum!(HoldState { Open => "OPEN", Committed => "COMMITTED", Released => "RELEASED", Expired => "EXPIRED" });
+
+/// The sectors onboarding knows, which programmes may restrict eligibility to.
+pub const SECTORS: &[&str] = &[
+    "MOBILITY",
+    "ARTIFICIAL_INTELLIGENCE",
+    "CULTURE_CONTENT",
+    "ENERGY",
+    "HEALTHCARE",
+    "PHOTONICS_APPLIANCES",
+    "SMART_COMPONENTS",
+    "SEMICONDUCTORS",
+    "DATA",
+];
+
+impl ResourceKind {
+    /// The base unit amounts are counted in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            ResourceKind::GpuH100 => "GPU-second",
+            ResourceKind::Npu => "NPU-second",
+            ResourceKind::Storage => "GB-day",
+        }
+    }
+
+    /// The first part of a voucher code.
+    pub fn code_prefix(self) -> &'static str {
+        match self {
+            ResourceKind::GpuH100 => "gpu",
+            ResourceKind::Npu => "npu",
+            ResourceKind::Storage => "sto",
+        }
+    }
+}
+
+pub fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, VouchersError> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| VouchersError::invalid(field, "must be a date YYYY-MM-DD"))
+}
+
+pub fn validate_name(field: &'static str, name: &str) -> Result<String, VouchersError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(VouchersError::invalid(field, "must be 1 to 200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// A window whose end is not before its start.
+pub fn validate_window(
+    from_field: &'static str,
+    from: &str,
+    until_field: &'static str,
+    until: &str,
+) -> Result<(NaiveDate, NaiveDate), VouchersError> {
+    let from = parse_date(from_field, from)?;
+    let until = parse_date(until_field, until)?;
+    if until < from {
+        return Err(VouchersError::invalid(
+            until_field,
+            format!("must not be before {from_field}"),
+        ));
+    }
+    Ok((from, until))
+}
+
+pub fn validate_positive(field: &'static str, amount: i64) -> Result<i64, VouchersError> {
+    if amount <= 0 {
+        return Err(VouchersError::invalid(field, "must be greater than zero"));
+    }
+    Ok(amount)
+}
+
+pub fn validate_sectors(sectors: &[String]) -> Result<Vec<String>, VouchersError> {
+    let mut out: Vec<String> = Vec::new();
+    for sector in sectors {
+        let sector = sector.trim().to_uppercase();
+        if !SECTORS.contains(&sector.as_str()) {
+            return Err(VouchersError::invalid(
+                "sectors",
+                format!("{sector:?} is not one of the nine industries"),
+            ));
+        }
+        if !out.contains(&sector) {
+            out.push(sector);
+        }
+    }
+    Ok(out)
+}
+
+/// What the programme says about a company applying on `today`, or why it cannot.
+pub struct Eligibility<'a> {
+    pub opens_on: NaiveDate,
+    pub closes_on: NaiveDate,
+    pub sectors: &'a [String],
+    pub max_per_company: i64,
+}
+
+impl Eligibility<'_> {
+    pub fn check(
+        &self,
+        today: NaiveDate,
+        company_status: &str,
+        company_sector: &str,
+        requested: i64,
+        already_granted: i64,
+    ) -> Result<(), VouchersError> {
+        if today < self.opens_on {
+            return Err(VouchersError::NotEligible(format!(
+                "the programme opens on {}",
+                self.opens_on
+            )));
+        }
+        if today > self.closes_on {
+            return Err(VouchersError::NotEligible(format!(
+                "the programme closed on {}",
+                self.closes_on
+            )));
+        }
+        if company_status != "APPROVED" {
+            return Err(VouchersError::NotEligible(format!(
+                "the company is {company_status}; only APPROVED companies may apply"
+            )));
+        }
+        if !self.sectors.is_empty() && !self.sectors.iter().any(|s| s == company_sector) {
+            return Err(VouchersError::NotEligible(format!(
+                "the programme is open to {} only, not {company_sector}",
+                self.sectors.join(", ")
+            )));
+        }
+        let left = self.max_per_company - already_granted;
+        if requested > left {
+            return Err(VouchersError::NotEligible(format!(
+                "the request exceeds the programme's cap: {left} of {} left for this company",
+                self.max_per_company
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The only moves an application makes; all from SUBMITTED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplicationAction {
+    Approve,
+    Reject,
+    Withdraw,
+}
+
+impl ApplicationAction {
+    pub fn apply(self, from: ApplicationStatus) -> Result<ApplicationStatus, VouchersError> {
+        match (self, from) {
+            (ApplicationAction::Approve, ApplicationStatus::Submitted) => {
+                Ok(ApplicationStatus::Approved)
+            }
+            (ApplicationAction::Reject, ApplicationStatus::Submitted) => {
+                Ok(ApplicationStatus::Rejected)
+            }
+            (ApplicationAction::Withdraw, ApplicationStatus::Submitted) => {
+                Ok(ApplicationStatus::Withdrawn)
+            }
+            _ => Err(VouchersError::Precondition(format!(
+                "the application is {from}; only SUBMITTED applications can be decided or withdrawn"
+            ))),
+        }
+    }
+}
+
+/// The amount an approval grants: the request in full, or less (in part), never more.
+pub fn granted_amount(requested: i64, granted: Option<i64>) -> Result<i64, VouchersError> {
+    match granted {
+        None => Ok(requested),
+        Some(amount) if amount <= 0 => Err(VouchersError::invalid(
+            "grantedAmount",
+            "must be greater than zero",
+        )),
+        Some(amount) if amount > requested => Err(VouchersError::invalid(
+            "grantedAmount",
+            format!("must not exceed the requested {requested}"),
+        )),
+        Some(amount) => Ok(amount),
+    }
+}
+
+impl VoucherStatus {
+    /// Whether holds and debits may draw on the voucher (the balance decides the rest).
+    pub fn can_spend(self) -> bool {
+        matches!(self, VoucherStatus::Active | VoucherStatus::Exhausted)
+    }
+
+    /// Whether the voucher is over for good.
+    pub fn is_final(self) -> bool {
+        matches!(self, VoucherStatus::Expired | VoucherStatus::Revoked)
+    }
+
+    /// ACTIVE or EXHAUSTED as the spendable balance says, for vouchers that can spend.
+    pub fn settle(self, balance: i64, held: i64) -> VoucherStatus {
+        if !self.can_spend() {
+            return self;
+        }
+        if balance == 0 && held == 0 {
+            VoucherStatus::Exhausted
+        } else {
+            VoucherStatus::Active
+        }
+    }
+
+    pub fn freeze(self) -> Result<VoucherStatus, VouchersError> {
+        match self {
+            VoucherStatus::Active | VoucherStatus::Exhausted => Ok(VoucherStatus::Frozen),
+            other => Err(VouchersError::Precondition(format!(
+                "a {other} voucher cannot be frozen"
+            ))),
+        }
+    }
+
+    pub fn unfreeze(self, balance: i64, held: i64) -> Result<VoucherStatus, VouchersError> {
+        match self {
+            VoucherStatus::Frozen => Ok(VoucherStatus::Active.settle(balance, held)),
+            other => Err(VouchersError::Precondition(format!(
+                "a {other} voucher is not frozen"
+            ))),
+        }
+    }
+
+    /// Revocation and expiry end any voucher that has not ended yet.
+    pub fn end(self, to: VoucherStatus) -> Result<VoucherStatus, VouchersError> {
+        if self.is_final() {
+            return Err(VouchersError::Precondition(format!(
+                "the voucher is already {self}"
+            )));
+        }
+        Ok(to)
+    }
+}
+
+/// Why a voucher refuses to be drawn on, in the words an operator sees.
+pub fn spend_refusal(
+    status: VoucherStatus,
+    today: NaiveDate,
+    valid_from: NaiveDate,
+    valid_until: NaiveDate,
+) -> Option<String> {
+    match status {
+        VoucherStatus::Revoked => Some("the voucher was revoked".to_owned()),
+        VoucherStatus::Expired => Some("the voucher expired".to_owned()),
+        VoucherStatus::Frozen => {
+            Some("the voucher is frozen while its company is suspended".to_owned())
+        }
+        _ if today > valid_until => Some(format!("the voucher expired on {valid_until}")),
+        _ if today < valid_from => Some(format!("the voucher is valid from {valid_from}")),
+        _ => None,
+    }
+}
+
+/// Whether spending moved the voucher past 80% used, the point its company is warned.
+pub fn crossed_low_balance(granted: i64, used_before: i64, used_after: i64) -> bool {
+    let threshold = granted.saturating_mul(8) / 10;
+    granted > 0 && used_before < threshold && used_after >= threshold
+}
+
+/// The ledger's accounts. Every transfer moves an amount from one to another, so the sum of
+/// all balances is always zero: the pool's capacity account is the only one that goes negative.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Account {
+    /// Where a pool's capacity comes from (the data center's allocation to the programme).
+    Capacity(String),
+    /// A pool's capacity not yet granted.
+    Pool(String),
+    /// A voucher's spendable balance.
+    Voucher(String),
+    /// Reserved for jobs that have not finished.
+    Held(String),
+    Consumed(String),
+    /// What was left when the voucher ended.
+    Expired(String),
+}
+
+impl Account {
+    pub fn id(&self) -> String {
+        match self {
+            Account::Capacity(pool) => format!("capacity:{pool}"),
+            Account::Pool(pool) => format!("pool:{pool}"),
+            Account::Voucher(v) => format!("voucher:{v}"),
+            Account::Held(v) => format!("held:{v}"),
+            Account::Consumed(v) => format!("consumed:{v}"),
+            Account::Expired(v) => format!("expired:{v}"),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Account::Capacity(_) => "capacity",
+            Account::Pool(_) => "pool",
+            Account::Voucher(_) => "voucher",
+            Account::Held(_) => "held",
+            Account::Consumed(_) => "consumed",
+            Account::Expired(_) => "expired",
+        }
+    }
+
+    /// Only the capacity source may go below zero.
+    pub fn may_go_negative(&self) -> bool {
+        matches!(self, Account::Capacity(_))
+    }
+}
+
+string_enum!(TransferKind {
+    Fund => "fund",
+    Grant => "grant",
+    Hold => "hold",
+    Commit => "commit",
+    Release => "release",
+    Debit => "debit",
+    Expiry => "expiry",
+    Revocation => "revocation",
+});
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub kind: TransferKind,
+    pub from: Account,
+    pub to: Account,
+    pub amount: i64,
+    pub reference: Option<String>,
+}
+
+impl Transfer {
+    pub fn new(kind: TransferKind, from: Account, to: Account, amount: i64) -> Self {
+        Self {
+            kind,
+            from,
+            to,
+            amount,
+            reference: None,
+        }
+    }
+
+    pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
+        self.reference = Some(reference.into());
+        self
+    }
+}
+
+/// The net change of each account over a set of transfers, in account-id order: the store
+/// applies them in this order, so two operations never wait on each other's rows in opposite
+/// orders (no deadlocks), and applies each decrease only if the balance covers it.
+pub fn net_deltas(transfers: &[Transfer]) -> Vec<(Account, i64)> {
+    let mut deltas: std::collections::BTreeMap<String, (Account, i64)> =
+        std::collections::BTreeMap::new();
+    for transfer in transfers {
+        deltas
+            .entry(transfer.from.id())
+            .or_insert_with(|| (transfer.from.clone(), 0))
+            .1 -= transfer.amount;
+        deltas
+            .entry(transfer.to.id())
+            .or_insert_with(|| (transfer.to.clone(), 0))
+            .1 += transfer.amount;
+    }
+    deltas
+        .into_values()
+        .filter(|(_, delta)| *delta != 0)
+        .collect()
+}
+
+/// The signed effect of a transfer on a voucher's spendable balance (what ledger entries show).
+pub fn spendable_effect(
+    transfer_from: &str,
+    transfer_to: &str,
+    amount: i64,
+    voucher_id: &str,
+) -> i64 {
+    let spendable = format!("voucher:{voucher_id}");
+    match (transfer_from == spendable, transfer_to == spendable) {
+        (true, false) => -amount,
+        (false, true) => amount,
+        _ => 0,
+    }
+}
+
+/// A voucher code: resource, year and six random characters, e.g. `gpu-2026-k3m9qa`. Only
+/// lowercase letters, digits and '-', so it is a valid Slurm account name as it stands.
+pub fn voucher_code(kind: ResourceKind, year: i32, random: &[u8; 6]) -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let suffix: String = random
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    format!("{}-{year}-{suffix}", kind.code_prefix())
+}
+
+pub fn is_valid_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 64
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !code.starts_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use axv_platform::ErrorCode;
+    use axv_platform::error::DomainError;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn application_moves_only_from_submitted() {
+        use ApplicationAction as A;
+        use ApplicationStatus as S;
+        assert_eq!(A::Approve.apply(S::Submitted).unwrap(), S::Approved);
+        assert_eq!(A::Reject.apply(S::Submitted).unwrap(), S::Rejected);
+        assert_eq!(A::Withdraw.apply(S::Submitted).unwrap(), S::Withdrawn);
+        for action in [A::Approve, A::Reject, A::Withdraw] {
+            for from in [S::Approved, S::Rejected, S::Withdrawn] {
+                assert_eq!(
+                    action.apply(from).unwrap_err().code(),
+                    ErrorCode::FailedPrecondition,
+                    "{action:?} {from}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn partial_approval_never_exceeds_the_request() {
+        assert_eq!(granted_amount(100, None).unwrap(), 100);
+        assert_eq!(granted_amount(100, Some(40)).unwrap(), 40);
+        assert!(granted_amount(100, Some(101)).is_err());
+        assert!(granted_amount(100, Some(0)).is_err());
+    }
+
+    #[test]
+    fn eligibility_says_why() {
+        let sectors = vec!["ENERGY".to_owned()];
+        let program = Eligibility {
+            opens_on: day("2026-01-01"),
+            closes_on: day("2026-12-31"),
+            sectors: &sectors,
+            max_per_company: 1000,
+        };
+        let today = day("2026-06-01");
+        assert!(program.check(today, "APPROVED", "ENERGY", 600, 400).is_ok());
+        let cases = [
+            (day("2025-12-31"), "APPROVED", "ENERGY", 1, 0, "opens"),
+            (day("2027-01-01"), "APPROVED", "ENERGY", 1, 0, "closed"),
+            (today, "SUBMITTED", "ENERGY", 1, 0, "APPROVED"),
+            (today, "APPROVED", "DATA", 1, 0, "ENERGY only"),
+            (today, "APPROVED", "ENERGY", 601, 400, "cap"),
+        ];
+        for (when, status, sector, requested, granted, why) in cases {
+            let error = program
+                .check(when, status, sector, requested, granted)
+                .unwrap_err();
+            assert_eq!(error.code(), ErrorCode::FailedPrecondition);
+            assert!(error.to_string().contains(why), "{error}");
+        }
+        let open = Eligibility {
+            sectors: &[],
+            ..program
+        };
+        assert!(open.check(today, "APPROVED", "DATA", 1, 0).is_ok());
+    }
+
+    #[test]
+    fn voucher_status_machine() {
+        use VoucherStatus as V;
+        assert_eq!(V::Active.freeze().unwrap(), V::Frozen);
+        assert_eq!(V::Exhausted.freeze().unwrap(), V::Frozen);
+        for refused in [V::Frozen, V::Expired, V::Revoked] {
+            assert!(refused.freeze().is_err(), "{refused}");
+        }
+        assert_eq!(V::Frozen.unfreeze(10, 0).unwrap(), V::Active);
+        assert_eq!(V::Frozen.unfreeze(0, 0).unwrap(), V::Exhausted);
+        for refused in [V::Active, V::Exhausted, V::Expired, V::Revoked] {
+            assert!(refused.unfreeze(1, 0).is_err(), "{refused}");
+        }
+        for from in [V::Active, V::Exhausted, V::Frozen] {
+            assert_eq!(from.end(V::Revoked).unwrap(), V::Revoked);
+            assert_eq!(from.end(V::Expired).unwrap(), V::Expired);
+        }
+        for from in [V::Expired, V::Revoked] {
+            assert!(from.end(V::Revoked).is_err());
+            assert!(from.end(V::Expired).is_err());
+            assert_eq!(from.settle(5, 0), from, "final states do not settle");
+        }
+        assert_eq!(V::Active.settle(0, 0), V::Exhausted);
+        assert_eq!(
+            V::Active.settle(0, 5),
+            V::Active,
+            "a hold may still be released"
+        );
+        assert_eq!(V::Exhausted.settle(3, 0), V::Active);
+        assert_eq!(V::Frozen.settle(0, 0), V::Frozen);
+    }
+
+    #[test]
+    fn spending_refusals() {
+        let (from, until) = (day("2026-01-01"), day("2026-12-31"));
+        assert_eq!(
+            spend_refusal(VoucherStatus::Active, day("2026-06-01"), from, until),
+            None
+        );
+        assert_eq!(
+            spend_refusal(VoucherStatus::Exhausted, day("2026-06-01"), from, until),
+            None
+        );
+        assert!(
+            spend_refusal(VoucherStatus::Active, day("2027-01-01"), from, until)
+                .unwrap()
+                .contains("expired")
+        );
+        assert!(
+            spend_refusal(VoucherStatus::Active, day("2025-12-31"), from, until)
+                .unwrap()
+                .contains("valid from")
+        );
+        assert!(
+            spend_refusal(VoucherStatus::Frozen, day("2026-06-01"), from, until)
+                .unwrap()
+                .contains("frozen")
+        );
+        assert!(spend_refusal(VoucherStatus::Revoked, day("2026-06-01"), from, until).is_some());
+        assert!(spend_refusal(VoucherStatus::Expired, day("2026-06-01"), from, until).is_some());
+    }
+
+    #[test]
+    fn low_balance_is_crossed_once() {
+        assert!(crossed_low_balance(1000, 700, 800));
+        assert!(!crossed_low_balance(1000, 800, 900));
+        assert!(!crossed_low_balance(1000, 100, 200));
+        assert!(!crossed_low_balance(0, 0, 0));
+    }
+
+    #[test]
+    fn deltas_net_out_and_sort() {
+        let v = "v1".to_owned();
+        let transfers = vec![
+            Transfer::new(
+                TransferKind::Commit,
+                Account::Held(v.clone()),
+                Account::Consumed(v.clone()),
+                80,
+            ),
+            Transfer::new(
+                TransferKind::Release,
+                Account::Held(v.clone()),
+                Account::Voucher(v.clone()),
+                20,
+            ),
+        ];
+        let deltas = net_deltas(&transfers);
+        let ids: Vec<(String, i64)> = deltas.iter().map(|(a, d)| (a.id(), *d)).collect();
+        assert_eq!(
+            ids,
+            vec![
+                ("consumed:v1".into(), 80),
+                ("held:v1".into(), -100),
+                ("voucher:v1".into(), 20)
+            ]
+        );
+        assert_eq!(
+            deltas.iter().map(|(_, d)| d).sum::<i64>(),
+            0,
+            "double entry sums to zero"
+        );
+        // A transfer and its reverse cancel out entirely.
+        let there_and_back = vec![
+            Transfer::new(
+                TransferKind::Hold,
+                Account::Voucher(v.clone()),
+                Account::Held(v.clone()),
+                5,
+            ),
+            Transfer::new(
+                TransferKind::Release,
+                Account::Held(v.clone()),
+                Account::Voucher(v.clone()),
+                5,
+            ),
+        ];
+        assert!(net_deltas(&there_and_back).is_empty());
+    }
+
+    #[test]
+    fn codes_are_slurm_account_names() {
+        for seed in 0..=255u8 {
+            let code = voucher_code(
+                ResourceKind::GpuH100,
+                2026,
+                &[seed, seed.wrapping_mul(7), 3, 200, 9, seed],
+            );
+            assert!(is_valid_code(&code), "{code}");
+            assert!(code.starts_with("gpu-2026-"));
+            assert_eq!(code.len(), "gpu-2026-".len() + 6);
+        }
+        for bad in ["", "GPU-1", "gpu_1", "-gpu", "gpu 1"] {
+            assert!(!is_valid_code(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ledger_entry_signs() {
+        assert_eq!(spendable_effect("pool:p", "voucher:v", 10, "v"), 10);
+        assert_eq!(spendable_effect("voucher:v", "held:v", 10, "v"), -10);
+        assert_eq!(spendable_effect("held:v", "consumed:v", 10, "v"), 0);
+    }
+
+    #[test]
+    fn validation_names_fields() {
+        assert!(
+            validate_window("validFrom", "2026-01-01", "validUntil", "2025-12-31")
+                .unwrap_err()
+                .to_string()
+                .contains("validUntil")
+        );
+        assert!(validate_positive("capacity", 0).is_err());
+        assert!(validate_sectors(&["energy".into()]).unwrap() == vec!["ENERGY".to_owned()]);
+        assert!(validate_sectors(&["SPACE".into()]).is_err());
+    }
+}

@@ -1,0 +1,604 @@
+//! The tonic service: maps protobuf to the use cases in `service` and errors to `Status`.
+
+use std::time::Duration;
+
+use axv_auth::caller;
+use axv_platform::pagination::{decode_cursor, encode_cursor, page_size};
+use axv_proto::vouchers::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::{ApplicationStatus, FundingSource, ResourceKind, VoucherStatus},
+    error::VouchersError,
+    service::{PoolInput, ProgramInput, Vouchers},
+    store::{
+        ApplicationFilter, ApplicationRecord, PoolRecord, ProgramRecord, VoucherFilter,
+        VoucherRecord,
+        spend::{HoldRecord, UsageInput},
+    },
+};
+
+pub struct VouchersGrpc {
+    service: Vouchers,
+}
+
+impl VouchersGrpc {
+    pub fn new(service: Vouchers) -> Self {
+        Self { service }
+    }
+
+    pub fn into_server(self) -> pb::vouchers_service_server::VouchersServiceServer<Self> {
+        pb::vouchers_service_server::VouchersServiceServer::new(self)
+    }
+}
+
+pub fn kind_to_pb(kind: ResourceKind) -> pb::ResourceKind {
+    match kind {
+        ResourceKind::GpuH100 => pb::ResourceKind::GpuH100,
+        ResourceKind::Npu => pb::ResourceKind::Npu,
+        ResourceKind::Storage => pb::ResourceKind::Storage,
+    }
+}
+
+fn kind_from_pb(value: i32) -> Option<ResourceKind> {
+    match pb::ResourceKind::try_from(value).ok()? {
+        pb::ResourceKind::GpuH100 => Some(ResourceKind::GpuH100),
+        pb::ResourceKind::Npu => Some(ResourceKind::Npu),
+        pb::ResourceKind::Storage => Some(ResourceKind::Storage),
+        pb::ResourceKind::Unspecified => None,
+    }
+}
+
+fn funding_from_pb(value: i32) -> Option<FundingSource> {
+    match pb::FundingSource::try_from(value).ok()? {
+        pb::FundingSource::National => Some(FundingSource::National),
+        pb::FundingSource::City => Some(FundingSource::City),
+        pb::FundingSource::Private => Some(FundingSource::Private),
+        pb::FundingSource::Unspecified => None,
+    }
+}
+
+fn funding_to_pb(funding: FundingSource) -> pb::FundingSource {
+    match funding {
+        FundingSource::National => pb::FundingSource::National,
+        FundingSource::City => pb::FundingSource::City,
+        FundingSource::Private => pb::FundingSource::Private,
+    }
+}
+
+fn application_status_to_pb(status: ApplicationStatus) -> pb::ApplicationStatus {
+    match status {
+        ApplicationStatus::Submitted => pb::ApplicationStatus::Submitted,
+        ApplicationStatus::Approved => pb::ApplicationStatus::Approved,
+        ApplicationStatus::Rejected => pb::ApplicationStatus::Rejected,
+        ApplicationStatus::Withdrawn => pb::ApplicationStatus::Withdrawn,
+    }
+}
+
+fn application_status_from_pb(value: i32) -> Result<ApplicationStatus, VouchersError> {
+    match pb::ApplicationStatus::try_from(value) {
+        Ok(pb::ApplicationStatus::Submitted) => Ok(ApplicationStatus::Submitted),
+        Ok(pb::ApplicationStatus::Approved) => Ok(ApplicationStatus::Approved),
+        Ok(pb::ApplicationStatus::Rejected) => Ok(ApplicationStatus::Rejected),
+        Ok(pb::ApplicationStatus::Withdrawn) => Ok(ApplicationStatus::Withdrawn),
+        _ => Err(VouchersError::invalid(
+            "filter.statuses",
+            "has an unknown status",
+        )),
+    }
+}
+
+fn voucher_status_to_pb(status: VoucherStatus) -> pb::VoucherStatus {
+    match status {
+        VoucherStatus::Active => pb::VoucherStatus::Active,
+        VoucherStatus::Exhausted => pb::VoucherStatus::Exhausted,
+        VoucherStatus::Expired => pb::VoucherStatus::Expired,
+        VoucherStatus::Revoked => pb::VoucherStatus::Revoked,
+        VoucherStatus::Frozen => pb::VoucherStatus::Frozen,
+    }
+}
+
+fn voucher_status_from_pb(value: i32) -> Result<VoucherStatus, VouchersError> {
+    match pb::VoucherStatus::try_from(value) {
+        Ok(pb::VoucherStatus::Active) => Ok(VoucherStatus::Active),
+        Ok(pb::VoucherStatus::Exhausted) => Ok(VoucherStatus::Exhausted),
+        Ok(pb::VoucherStatus::Expired) => Ok(VoucherStatus::Expired),
+        Ok(pb::VoucherStatus::Revoked) => Ok(VoucherStatus::Revoked),
+        Ok(pb::VoucherStatus::Frozen) => Ok(VoucherStatus::Frozen),
+        _ => Err(VouchersError::invalid(
+            "filter.statuses",
+            "has an unknown status",
+        )),
+    }
+}
+
+fn pool_to_pb(pool: PoolRecord) -> pb::ResourcePool {
+    pb::ResourcePool {
+        id: pool.id,
+        name: pool.name,
+        kind: kind_to_pb(pool.kind).into(),
+        unit: pool.unit,
+        capacity: pool.capacity,
+        committed: pool.committed,
+        consumed: pool.consumed,
+        available: pool.available,
+        funding: funding_to_pb(pool.funding).into(),
+        valid_from: pool.valid_from.to_string(),
+        valid_until: pool.valid_until.to_string(),
+    }
+}
+
+fn program_to_pb(program: ProgramRecord) -> pb::Program {
+    pb::Program {
+        id: program.id,
+        name: program.name,
+        pool_id: program.pool_id,
+        opens_on: program.opens_on.to_string(),
+        closes_on: program.closes_on.to_string(),
+        max_per_company: program.max_per_company,
+        sectors: program.sectors,
+    }
+}
+
+fn application_to_pb(a: ApplicationRecord) -> pb::Application {
+    pb::Application {
+        id: a.id,
+        program_id: a.program_id,
+        company_id: a.company_id,
+        requested_amount: a.requested_amount,
+        justification: a.justification,
+        pilot_id: a.pilot_id,
+        status: application_status_to_pb(a.status).into(),
+        voucher_id: a.voucher_id,
+        decision_note: a.decision_note,
+        created_at_ms: a.created_at,
+        decided_at_ms: a.decided_at.unwrap_or(0),
+    }
+}
+
+fn voucher_to_pb(v: VoucherRecord) -> pb::Voucher {
+    pb::Voucher {
+        id: v.id,
+        code: v.code,
+        company_id: v.company_id,
+        pilot_id: v.pilot_id,
+        program_id: v.program_id,
+        pool_id: v.pool_id,
+        kind: kind_to_pb(v.kind).into(),
+        granted: v.granted,
+        held: v.held,
+        consumed: v.consumed,
+        balance: v.balance,
+        valid_from: v.valid_from.to_string(),
+        valid_until: v.valid_until.to_string(),
+        status: voucher_status_to_pb(v.status).into(),
+    }
+}
+
+fn hold_to_pb(h: HoldRecord) -> pb::Hold {
+    pb::Hold {
+        id: h.id,
+        voucher_id: h.voucher_id,
+        amount: h.amount,
+        state: h.state.as_str().to_owned(),
+        expires_at_ms: h.expires_at,
+        committed_amount: h.committed_amount,
+    }
+}
+
+fn paging(size: i32, token: &str) -> Result<(usize, Option<String>), VouchersError> {
+    let size = page_size(i64::from(size)).map_err(|m| VouchersError::invalid("pageSize", m))?;
+    let after =
+        decode_cursor(token).map_err(|e| VouchersError::invalid("pageToken", e.to_string()))?;
+    Ok((size, after))
+}
+
+/// Lists ask for one more row than the page to know whether another page follows.
+fn next_token<T>(rows: &mut Vec<T>, size: usize, id: impl Fn(&T) -> &str) -> String {
+    if rows.len() > size {
+        rows.truncate(size);
+        rows.last()
+            .map(|row| encode_cursor(id(row)))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
+    async fn create_resource_pool(
+        &self,
+        request: Request<pb::CreateResourcePoolRequest>,
+    ) -> Reply<pb::CreateResourcePoolResponse> {
+        let r = request.get_ref();
+        let pool = self
+            .service
+            .create_pool(
+                caller(&request),
+                PoolInput {
+                    name: r.name.clone(),
+                    kind: kind_from_pb(r.kind),
+                    capacity: r.capacity,
+                    funding: funding_from_pb(r.funding),
+                    valid_from: r.valid_from.clone(),
+                    valid_until: r.valid_until.clone(),
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::CreateResourcePoolResponse {
+            pool: Some(pool_to_pb(pool)),
+        }))
+    }
+
+    async fn list_resource_pools(
+        &self,
+        _request: Request<pb::ListResourcePoolsRequest>,
+    ) -> Reply<pb::ListResourcePoolsResponse> {
+        let pools = self.service.pools(None).await?;
+        Ok(Response::new(pb::ListResourcePoolsResponse {
+            pools: pools.into_iter().map(pool_to_pb).collect(),
+        }))
+    }
+
+    async fn batch_get_resource_pools(
+        &self,
+        request: Request<pb::BatchGetResourcePoolsRequest>,
+    ) -> Reply<pb::BatchGetResourcePoolsResponse> {
+        let pools = self.service.pools(Some(&request.get_ref().ids)).await?;
+        Ok(Response::new(pb::BatchGetResourcePoolsResponse {
+            pools: pools.into_iter().map(pool_to_pb).collect(),
+        }))
+    }
+
+    async fn create_program(
+        &self,
+        request: Request<pb::CreateProgramRequest>,
+    ) -> Reply<pb::CreateProgramResponse> {
+        let r = request.get_ref();
+        let program = self
+            .service
+            .create_program(
+                caller(&request),
+                ProgramInput {
+                    pool_id: r.pool_id.clone(),
+                    name: r.name.clone(),
+                    opens_on: r.opens_on.clone(),
+                    closes_on: r.closes_on.clone(),
+                    max_per_company: r.max_per_company,
+                    sectors: r.sectors.clone(),
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::CreateProgramResponse {
+            program: Some(program_to_pb(program)),
+        }))
+    }
+
+    async fn list_programs(
+        &self,
+        _request: Request<pb::ListProgramsRequest>,
+    ) -> Reply<pb::ListProgramsResponse> {
+        let programs = self.service.programs(None).await?;
+        Ok(Response::new(pb::ListProgramsResponse {
+            programs: programs.into_iter().map(program_to_pb).collect(),
+        }))
+    }
+
+    async fn batch_get_programs(
+        &self,
+        request: Request<pb::BatchGetProgramsRequest>,
+    ) -> Reply<pb::BatchGetProgramsResponse> {
+        let programs = self.service.programs(Some(&request.get_ref().ids)).await?;
+        Ok(Response::new(pb::BatchGetProgramsResponse {
+            programs: programs.into_iter().map(program_to_pb).collect(),
+        }))
+    }
+
+    async fn apply_for_voucher(
+        &self,
+        request: Request<pb::ApplyForVoucherRequest>,
+    ) -> Reply<pb::ApplyForVoucherResponse> {
+        let r = request.get_ref();
+        let application = self
+            .service
+            .apply(
+                caller(&request),
+                &r.program_id,
+                &r.company_id,
+                r.requested_amount,
+                &r.justification,
+                r.pilot_id.clone(),
+            )
+            .await?;
+        Ok(Response::new(pb::ApplyForVoucherResponse {
+            application: Some(application_to_pb(application)),
+        }))
+    }
+
+    async fn withdraw_application(
+        &self,
+        request: Request<pb::WithdrawApplicationRequest>,
+    ) -> Reply<pb::WithdrawApplicationResponse> {
+        let application = self
+            .service
+            .withdraw(caller(&request), &request.get_ref().id)
+            .await?;
+        Ok(Response::new(pb::WithdrawApplicationResponse {
+            application: Some(application_to_pb(application)),
+        }))
+    }
+
+    async fn approve_application(
+        &self,
+        request: Request<pb::ApproveApplicationRequest>,
+    ) -> Reply<pb::ApproveApplicationResponse> {
+        let r = request.get_ref();
+        let (application, voucher) = self
+            .service
+            .approve(caller(&request), &r.id, r.granted_amount, r.note.as_deref())
+            .await?;
+        Ok(Response::new(pb::ApproveApplicationResponse {
+            application: Some(application_to_pb(application)),
+            voucher: Some(voucher_to_pb(voucher)),
+        }))
+    }
+
+    async fn reject_application(
+        &self,
+        request: Request<pb::RejectApplicationRequest>,
+    ) -> Reply<pb::RejectApplicationResponse> {
+        let r = request.get_ref();
+        let application = self
+            .service
+            .reject(caller(&request), &r.id, &r.note)
+            .await?;
+        Ok(Response::new(pb::RejectApplicationResponse {
+            application: Some(application_to_pb(application)),
+        }))
+    }
+
+    async fn list_applications(
+        &self,
+        request: Request<pb::ListApplicationsRequest>,
+    ) -> Reply<pb::ListApplicationsResponse> {
+        let r = request.get_ref();
+        let f = r.filter.clone().unwrap_or_default();
+        let filter = ApplicationFilter {
+            statuses: f
+                .statuses
+                .into_iter()
+                .map(application_status_from_pb)
+                .collect::<Result<_, _>>()?,
+            company_ids: f.company_id.map(|c| vec![c]),
+            program_id: f.program_id,
+        };
+        let (size, after) = paging(r.page_size, &r.page_token)?;
+        let (mut rows, total) = self
+            .service
+            .applications(caller(&request), filter, size + 1, after.as_deref())
+            .await?;
+        let next_page_token = next_token(&mut rows, size, |a| &a.id);
+        Ok(Response::new(pb::ListApplicationsResponse {
+            applications: rows.into_iter().map(application_to_pb).collect(),
+            next_page_token,
+            total_count: total,
+        }))
+    }
+
+    async fn get_voucher(
+        &self,
+        request: Request<pb::GetVoucherRequest>,
+    ) -> Reply<pb::GetVoucherResponse> {
+        let voucher = self
+            .service
+            .voucher(caller(&request), &request.get_ref().id)
+            .await?;
+        Ok(Response::new(pb::GetVoucherResponse {
+            voucher: Some(voucher_to_pb(voucher)),
+        }))
+    }
+
+    async fn list_vouchers(
+        &self,
+        request: Request<pb::ListVouchersRequest>,
+    ) -> Reply<pb::ListVouchersResponse> {
+        let r = request.get_ref();
+        let f = r.filter.clone().unwrap_or_default();
+        let filter = VoucherFilter {
+            statuses: f
+                .statuses
+                .into_iter()
+                .map(voucher_status_from_pb)
+                .collect::<Result<_, _>>()?,
+            company_ids: (!f.company_ids.is_empty()).then_some(f.company_ids),
+            program_id: f.program_id,
+            pilot_id: f.pilot_id,
+        };
+        let (size, after) = paging(r.page_size, &r.page_token)?;
+        let (mut rows, total) = self
+            .service
+            .vouchers(caller(&request), filter, size + 1, after.as_deref())
+            .await?;
+        let next_page_token = next_token(&mut rows, size, |v| &v.id);
+        Ok(Response::new(pb::ListVouchersResponse {
+            vouchers: rows.into_iter().map(voucher_to_pb).collect(),
+            next_page_token,
+            total_count: total,
+        }))
+    }
+
+    async fn batch_get_vouchers(
+        &self,
+        request: Request<pb::BatchGetVouchersRequest>,
+    ) -> Reply<pb::BatchGetVouchersResponse> {
+        let vouchers = self
+            .service
+            .vouchers_by_ids(caller(&request), &request.get_ref().ids)
+            .await?;
+        Ok(Response::new(pb::BatchGetVouchersResponse {
+            vouchers: vouchers.into_iter().map(voucher_to_pb).collect(),
+        }))
+    }
+
+    async fn revoke_voucher(
+        &self,
+        request: Request<pb::RevokeVoucherRequest>,
+    ) -> Reply<pb::RevokeVoucherResponse> {
+        let r = request.get_ref();
+        let voucher = self
+            .service
+            .revoke(caller(&request), &r.id, &r.note)
+            .await?;
+        Ok(Response::new(pb::RevokeVoucherResponse {
+            voucher: Some(voucher_to_pb(voucher)),
+        }))
+    }
+
+    async fn list_ledger_entries(
+        &self,
+        request: Request<pb::ListLedgerEntriesRequest>,
+    ) -> Reply<pb::ListLedgerEntriesResponse> {
+        let r = request.get_ref();
+        let (size, after) = paging(r.page_size, &r.page_token)?;
+        let (mut rows, total) = self
+            .service
+            .ledger(caller(&request), &r.voucher_id, size + 1, after.as_deref())
+            .await?;
+        let next_page_token = next_token(&mut rows, size, |e| &e.id);
+        Ok(Response::new(pb::ListLedgerEntriesResponse {
+            entries: rows
+                .into_iter()
+                .map(|e| pb::LedgerEntry {
+                    id: e.id,
+                    at_ms: e.at,
+                    kind: e.kind,
+                    amount: e.amount,
+                    balance_after: e.balance_after,
+                    reference: e.reference,
+                })
+                .collect(),
+            next_page_token,
+            total_count: total,
+        }))
+    }
+
+    async fn record_usage(
+        &self,
+        request: Request<pb::RecordUsageRequest>,
+    ) -> Reply<pb::RecordUsageResponse> {
+        let r = request.get_ref();
+        let outcome = self
+            .service
+            .record_usage(
+                caller(&request),
+                UsageInput {
+                    cluster: &r.cluster,
+                    job_id: &r.job_id,
+                    voucher_code: &r.voucher_code,
+                    amount: r.amount,
+                    started_at: (r.started_at_ms != 0).then_some(r.started_at_ms),
+                    ended_at: (r.ended_at_ms != 0).then_some(r.ended_at_ms),
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::RecordUsageResponse {
+            id: outcome.id,
+            voucher_id: outcome.voucher_id,
+            amount: outcome.amount,
+            duplicate: outcome.duplicate,
+        }))
+    }
+
+    async fn ingest_sacct(
+        &self,
+        request: Request<pb::IngestSacctRequest>,
+    ) -> Reply<pb::IngestSacctResponse> {
+        let r = request.get_ref();
+        let report = self
+            .service
+            .ingest(caller(&request), &r.cluster, &r.sacct)
+            .await?;
+        let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(Response::new(pb::IngestSacctResponse {
+            accepted: count(report.accepted),
+            duplicates: count(report.duplicates),
+            rejected: report
+                .rejected
+                .into_iter()
+                .map(|(line, reason)| pb::RejectedLine {
+                    line: count(line),
+                    reason,
+                })
+                .collect(),
+            amount: report.amount,
+            skipped: count(report.skipped),
+        }))
+    }
+
+    async fn create_hold(
+        &self,
+        request: Request<pb::CreateHoldRequest>,
+    ) -> Reply<pb::CreateHoldResponse> {
+        let r = request.get_ref();
+        let job = (!r.cluster.is_empty() && !r.job_id.is_empty())
+            .then_some((r.cluster.as_str(), r.job_id.as_str()));
+        let timeout = Duration::from_secs(u64::try_from(r.timeout_secs).unwrap_or(0));
+        let hold = self
+            .service
+            .create_hold(
+                caller(&request),
+                &r.hold_id,
+                &r.voucher_code,
+                r.amount,
+                timeout,
+                job,
+            )
+            .await?;
+        Ok(Response::new(pb::CreateHoldResponse {
+            hold: Some(hold_to_pb(hold)),
+        }))
+    }
+
+    async fn commit_hold(
+        &self,
+        request: Request<pb::CommitHoldRequest>,
+    ) -> Reply<pb::CommitHoldResponse> {
+        let r = request.get_ref();
+        let hold = self
+            .service
+            .commit_hold(caller(&request), &r.hold_id, r.amount)
+            .await?;
+        Ok(Response::new(pb::CommitHoldResponse {
+            hold: Some(hold_to_pb(hold)),
+        }))
+    }
+
+    async fn release_hold(
+        &self,
+        request: Request<pb::ReleaseHoldRequest>,
+    ) -> Reply<pb::ReleaseHoldResponse> {
+        let hold = self
+            .service
+            .release_hold(caller(&request), &request.get_ref().hold_id)
+            .await?;
+        Ok(Response::new(pb::ReleaseHoldResponse {
+            hold: Some(hold_to_pb(hold)),
+        }))
+    }
+
+    async fn export_slurm_accounts(
+        &self,
+        request: Request<pb::ExportSlurmAccountsRequest>,
+    ) -> Reply<pb::ExportSlurmAccountsResponse> {
+        let file = self
+            .service
+            .export_slurm_accounts(caller(&request), &request.get_ref().cluster)
+            .await?;
+        Ok(Response::new(pb::ExportSlurmAccountsResponse {
+            sacctmgr_file: file,
+        }))
+    }
+}

@@ -1,0 +1,138 @@
+//! `axv-vouchers`: resource pools, programmes, applications, vouchers with a double-entry
+//! ledger, and usage metering from the data center, served over gRPC.
+//!
+//! - `domain`: states, eligibility, accounts and transfers (pure).
+//! - `sacct` / `slurm_export`: the Slurm formats (pure).
+//! - `store`: SQL for this service's tables; `store::ledger` is the ledger's core.
+//! - `service`: the use cases; `grpc`: the tonic mapping.
+
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod sacct;
+pub mod service;
+pub mod slurm_export;
+pub mod store;
+
+use std::time::Duration;
+
+use axv_platform::{
+    config::Platform,
+    db::{Database, StoreError},
+    events::SharedBus,
+    grpc::GrpcService,
+    outbox::Outbox,
+    shutdown::CancellationToken,
+};
+use futures::StreamExt;
+
+pub use error::VouchersError;
+
+pub const NAME: &str = "vouchers";
+pub const DEFAULT_PORT: u16 = 50052;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How often expired holds and vouchers are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+pub async fn database(platform: &Platform) -> Result<Database, StoreError> {
+    let db = Database::connect(&platform.database, NAME).await?;
+    db.migrate(&MIGRATOR).await?;
+    Ok(db)
+}
+
+pub struct VouchersApp {
+    pub service: service::Vouchers,
+    pub outbox: Outbox,
+    pub db: Database,
+}
+
+/// `onboarding_url`: where company facts and memberships come from.
+pub async fn build(platform: &Platform, onboarding_url: &str) -> Result<VouchersApp, StoreError> {
+    let db = database(platform).await?;
+    let outbox = Outbox::default();
+    let store = store::Store::new(db.clone(), outbox.clone());
+    let channel = axv_platform::grpc::channel(onboarding_url)
+        .map_err(|e| StoreError::Config(format!("onboarding URL {onboarding_url:?}: {e}")))?;
+    let onboarding =
+        axv_proto::onboarding::v1::onboarding_service_client::OnboardingServiceClient::new(channel);
+    Ok(VouchersApp {
+        service: service::Vouchers::new(store, onboarding),
+        outbox,
+        db,
+    })
+}
+
+impl VouchersApp {
+    /// The gRPC routes; the outbox relay, the expiry sweeper and the company-status listener
+    /// run until `shutdown`.
+    pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
+        self.outbox
+            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
+        spawn_sweeper(self.service.store().clone(), shutdown.clone());
+        spawn_company_listener(self.service.store().clone(), platform.bus.clone(), shutdown);
+        GrpcService {
+            routes: tonic::service::Routes::new(
+                grpc::VouchersGrpc::new(self.service).into_server(),
+            ),
+            health_names: vec!["axv.vouchers.v1.VouchersService"],
+        }
+    }
+}
+
+/// One pass of what time does to vouchers: holds past their timeout release themselves and
+/// vouchers past their validity expire. Returns (holds, vouchers) expired.
+pub async fn sweep(store: &store::Store) -> Result<(usize, usize), VouchersError> {
+    let holds = store.expire_holds(axv_platform::ids::now_ms()).await?;
+    let mut vouchers = 0;
+    for id in store.vouchers_due_to_expire(service::today()).await? {
+        match store
+            .end_voucher(&id, domain::VoucherStatus::Expired, Some("validity ended"))
+            .await
+        {
+            Ok(()) => vouchers += 1,
+            Err(error) => tracing::warn!(voucher = %id, %error, "could not expire voucher"),
+        }
+    }
+    Ok((holds, vouchers))
+}
+
+fn spawn_sweeper(store: store::Store, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = sweep(&store).await {
+                tracing::warn!(%error, "voucher sweep failed");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(SWEEP_EVERY) => {}
+            }
+        }
+    });
+}
+
+/// Freezes a suspended company's vouchers and thaws them on reinstatement, from onboarding's
+/// events (each event acted on once).
+fn spawn_company_listener(store: store::Store, bus: SharedBus, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut events = bus.subscribe();
+        loop {
+            let event = tokio::select! {
+                () = shutdown.cancelled() => return,
+                event = events.next() => match event { Some(event) => event, None => return },
+            };
+            let frozen = match event.kind.as_str() {
+                "company.suspended" => true,
+                "company.reinstated" => false,
+                _ => continue,
+            };
+            if let Err(error) = store
+                .set_company_frozen(&event.id, &event.subject_id, frozen)
+                .await
+            {
+                tracing::error!(%error, event = %event.id, "could not apply company status to its vouchers");
+            }
+        }
+    });
+}

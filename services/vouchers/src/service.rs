@@ -1,0 +1,598 @@
+//! The vouchers service's use cases: who may do what, what onboarding says about companies,
+//! and the store doing it.
+
+use std::time::Duration;
+
+use axv_auth::{Caller, Role};
+use axv_platform::{ids::is_valid_id, pagination::MAX_PAGE_SIZE};
+use axv_proto::onboarding::v1 as onboarding;
+use chrono::{NaiveDate, Utc};
+use tonic::transport::Channel;
+
+use crate::{
+    domain::{
+        ApplicationAction, Eligibility, FundingSource, ResourceKind, VoucherStatus, granted_amount,
+        is_valid_code, validate_name, validate_positive, validate_sectors, validate_window,
+    },
+    error::VouchersError,
+    slurm_export,
+    store::{
+        ApplicationFilter, ApplicationRecord, LedgerEntryRecord, NewApplication, NewPool,
+        NewProgram, PoolRecord, ProgramRecord, Store, VoucherFilter, VoucherRecord,
+        spend::{HoldRecord, IngestReport, UsageInput, UsageOutcome},
+    },
+};
+
+pub type OnboardingClient = onboarding::onboarding_service_client::OnboardingServiceClient<Channel>;
+
+/// Gwangju's calendar day: validity windows are local dates.
+pub fn today() -> NaiveDate {
+    match chrono::FixedOffset::east_opt(9 * 3600) {
+        Some(kst) => Utc::now().with_timezone(&kst).date_naive(),
+        None => Utc::now().date_naive(),
+    }
+}
+
+fn require(caller: Option<&Caller>) -> Result<&Caller, VouchersError> {
+    caller.ok_or_else(|| VouchersError::Unauthenticated("authentication required".into()))
+}
+
+fn require_role(caller: Option<&Caller>, roles: &[Role], what: &str) -> Result<(), VouchersError> {
+    let caller = require(caller)?;
+    if roles.contains(&caller.role) {
+        Ok(())
+    } else {
+        Err(VouchersError::Forbidden(format!(
+            "only {} may {what}",
+            roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )))
+    }
+}
+
+const STAFF: &[Role] = &[Role::ProgramManager, Role::Admin];
+const METERING: &[Role] = &[Role::Operator, Role::Admin];
+
+/// A new resource pool as an admin describes it.
+pub struct PoolInput {
+    pub name: String,
+    pub kind: Option<ResourceKind>,
+    pub capacity: i64,
+    pub funding: Option<FundingSource>,
+    pub valid_from: String,
+    pub valid_until: String,
+}
+
+/// A new programme (call) as a manager describes it.
+pub struct ProgramInput {
+    pub pool_id: String,
+    pub name: String,
+    pub opens_on: String,
+    pub closes_on: String,
+    pub max_per_company: i64,
+    pub sectors: Vec<String>,
+}
+
+/// What a caller may see of vouchers and applications.
+enum Scope {
+    Everything,
+    Companies(Vec<String>),
+}
+
+#[derive(Clone)]
+pub struct Vouchers {
+    store: Store,
+    onboarding: OnboardingClient,
+}
+
+impl Vouchers {
+    pub fn new(store: Store, onboarding: OnboardingClient) -> Self {
+        Self { store, onboarding }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn onboarding_request<T>(
+        caller: &Caller,
+        message: T,
+    ) -> Result<tonic::Request<T>, VouchersError> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(Duration::from_secs(5));
+        axv_auth::attach_bearer(&mut request, &caller.raw_token)
+            .map_err(|e| VouchersError::Internal(e.to_string()))?;
+        Ok(request)
+    }
+
+    fn onboarding_error(status: tonic::Status) -> VouchersError {
+        match status.code() {
+            tonic::Code::NotFound => VouchersError::NotFound("company"),
+            tonic::Code::Unauthenticated => {
+                VouchersError::Unauthenticated("authentication required".into())
+            }
+            code => VouchersError::Unavailable(format!("onboarding answered {code:?}")),
+        }
+    }
+
+    /// The caller's companies, from onboarding (membership changes after a token is issued).
+    async fn scope(
+        &self,
+        caller: Option<&Caller>,
+        allowed: &[Role],
+    ) -> Result<Scope, VouchersError> {
+        let caller = require(caller)?;
+        match caller.role {
+            role if allowed.contains(&role) => Ok(Scope::Everything),
+            Role::FirmMember => {
+                let me = self
+                    .onboarding
+                    .clone()
+                    .get_me(Self::onboarding_request(
+                        caller,
+                        onboarding::GetMeRequest {},
+                    )?)
+                    .await
+                    .map_err(Self::onboarding_error)?;
+                Ok(Scope::Companies(me.into_inner().company_ids))
+            }
+            _ => Err(VouchersError::Forbidden(
+                "dashboards see the programme's figures, not vouchers".into(),
+            )),
+        }
+    }
+
+    fn in_scope(scope: &Scope, company_id: &str) -> bool {
+        match scope {
+            Scope::Everything => true,
+            Scope::Companies(ids) => ids.iter().any(|id| id == company_id),
+        }
+    }
+
+    pub async fn create_pool(
+        &self,
+        caller: Option<&Caller>,
+        input: PoolInput,
+    ) -> Result<PoolRecord, VouchersError> {
+        require_role(caller, &[Role::Admin], "create resource pools")?;
+        let (valid_from, valid_until) = validate_window(
+            "validFrom",
+            &input.valid_from,
+            "validUntil",
+            &input.valid_until,
+        )?;
+        self.store
+            .create_pool(NewPool {
+                name: validate_name("name", &input.name)?,
+                kind: input
+                    .kind
+                    .ok_or_else(|| VouchersError::invalid("kind", "is required"))?,
+                capacity: validate_positive("capacity", input.capacity)?,
+                funding: input
+                    .funding
+                    .ok_or_else(|| VouchersError::invalid("funding", "is required"))?,
+                valid_from,
+                valid_until,
+            })
+            .await
+    }
+
+    /// Pools are the programme's public figures.
+    pub async fn pools(&self, ids: Option<&[String]>) -> Result<Vec<PoolRecord>, VouchersError> {
+        self.store.pools(ids).await
+    }
+
+    pub async fn create_program(
+        &self,
+        caller: Option<&Caller>,
+        input: ProgramInput,
+    ) -> Result<ProgramRecord, VouchersError> {
+        require_role(caller, STAFF, "open programmes")?;
+        let pool = self
+            .store
+            .pool(&input.pool_id)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| VouchersError::invalid("poolId", "names no resource pool"))?;
+        let (opens_on, closes_on) =
+            validate_window("opensOn", &input.opens_on, "closesOn", &input.closes_on)?;
+        if closes_on > pool.valid_until {
+            return Err(VouchersError::invalid(
+                "closesOn",
+                format!("must not be after the pool's end, {}", pool.valid_until),
+            ));
+        }
+        self.store
+            .create_program(NewProgram {
+                pool_id: pool.id,
+                name: validate_name("name", &input.name)?,
+                opens_on,
+                closes_on,
+                max_per_company: validate_positive("maxPerCompany", input.max_per_company)?,
+                sectors: validate_sectors(&input.sectors)?,
+            })
+            .await
+    }
+
+    pub async fn programs(
+        &self,
+        ids: Option<&[String]>,
+    ) -> Result<Vec<ProgramRecord>, VouchersError> {
+        self.store.programs(ids).await
+    }
+
+    /// A firm applies for one of its companies; the programme's window, the company's status
+    /// and industry, and the cap decide, and the refusal says which.
+    pub async fn apply(
+        &self,
+        caller: Option<&Caller>,
+        program_id: &str,
+        company_id: &str,
+        requested: i64,
+        justification: &str,
+        pilot_id: Option<String>,
+    ) -> Result<ApplicationRecord, VouchersError> {
+        let who = require(caller)?;
+        if !matches!(who.role, Role::FirmMember | Role::Admin) {
+            return Err(VouchersError::Forbidden(
+                "firms apply for vouchers for their own companies".into(),
+            ));
+        }
+        let requested = validate_positive("requestedAmount", requested)?;
+        let justification = justification.trim();
+        if justification.is_empty() || justification.chars().count() > 5000 {
+            return Err(VouchersError::invalid(
+                "justification",
+                "must be 1 to 5000 characters",
+            ));
+        }
+        if !is_valid_id(program_id) {
+            return Err(VouchersError::NotFound("programme"));
+        }
+        let program = self
+            .store
+            .program(program_id)
+            .await?
+            .ok_or(VouchersError::NotFound("programme"))?;
+        // Onboarding answers NOT_FOUND for a company the caller does not belong to.
+        let company = self
+            .onboarding
+            .clone()
+            .get_company(Self::onboarding_request(
+                who,
+                onboarding::GetCompanyRequest {
+                    id: company_id.to_owned(),
+                },
+            )?)
+            .await
+            .map_err(Self::onboarding_error)?
+            .into_inner()
+            .company
+            .ok_or(VouchersError::NotFound("company"))?;
+        let status = onboarding::CompanyStatus::try_from(company.status)
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("COMPANY_STATUS_")
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        let sector = onboarding::Sector::try_from(company.sector)
+            .map(|s| s.as_str_name().trim_start_matches("SECTOR_").to_owned())
+            .unwrap_or_default();
+        let already = self.store.granted_to(&program.id, company_id).await?;
+        Eligibility {
+            opens_on: program.opens_on,
+            closes_on: program.closes_on,
+            sectors: &program.sectors,
+            max_per_company: program.max_per_company,
+        }
+        .check(today(), &status, &sector, requested, already)?;
+        self.store
+            .create_application(NewApplication {
+                program_id: program.id,
+                company_id: company_id.to_owned(),
+                requested_amount: requested,
+                justification: justification.to_owned(),
+                pilot_id: pilot_id.filter(|p| !p.is_empty()),
+                created_by: who.subject.clone(),
+            })
+            .await
+    }
+
+    async fn visible_application(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> Result<(ApplicationRecord, Scope), VouchersError> {
+        let scope = self.scope(caller, STAFF).await?;
+        let application = if is_valid_id(id) {
+            self.store.application(id).await?
+        } else {
+            None
+        };
+        let application = application
+            .filter(|a| Self::in_scope(&scope, &a.company_id))
+            .ok_or(VouchersError::NotFound("application"))?;
+        Ok((application, scope))
+    }
+
+    pub async fn withdraw(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> Result<ApplicationRecord, VouchersError> {
+        let (application, _) = self.visible_application(caller, id).await?;
+        let who = require(caller)?;
+        self.store
+            .close_application(
+                &application.id,
+                ApplicationAction::Withdraw,
+                &who.subject,
+                None,
+            )
+            .await
+    }
+
+    pub async fn approve(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+        granted: Option<i64>,
+        note: Option<&str>,
+    ) -> Result<(ApplicationRecord, VoucherRecord), VouchersError> {
+        let (application, _) = self.visible_application(caller, id).await?;
+        require_role(caller, STAFF, "approve applications")?;
+        let who = require(caller)?;
+        let granted = granted_amount(application.requested_amount, granted)?;
+        self.store
+            .approve_application(&application.id, granted, &who.subject, note, today())
+            .await
+    }
+
+    pub async fn reject(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+        note: &str,
+    ) -> Result<ApplicationRecord, VouchersError> {
+        let (application, _) = self.visible_application(caller, id).await?;
+        require_role(caller, STAFF, "reject applications")?;
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(VouchersError::invalid("note", "is required when rejecting"));
+        }
+        let who = require(caller)?;
+        self.store
+            .close_application(
+                &application.id,
+                ApplicationAction::Reject,
+                &who.subject,
+                Some(note),
+            )
+            .await
+    }
+
+    pub async fn applications(
+        &self,
+        caller: Option<&Caller>,
+        mut filter: ApplicationFilter,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<ApplicationRecord>, i64), VouchersError> {
+        if let Scope::Companies(own) = self.scope(caller, STAFF).await? {
+            filter.company_ids = Some(match filter.company_ids.take() {
+                Some(asked) => asked.into_iter().filter(|c| own.contains(c)).collect(),
+                None => own,
+            });
+        }
+        self.store
+            .list_applications(&filter, after, page_size.clamp(1, MAX_PAGE_SIZE))
+            .await
+    }
+
+    const VOUCHER_READERS: &'static [Role] = &[Role::ProgramManager, Role::Admin, Role::Operator];
+
+    pub async fn voucher(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> Result<VoucherRecord, VouchersError> {
+        let scope = self.scope(caller, Self::VOUCHER_READERS).await?;
+        let voucher = if is_valid_id(id) {
+            self.store.voucher(id).await?
+        } else {
+            None
+        };
+        voucher
+            .filter(|v| Self::in_scope(&scope, &v.company_id))
+            .ok_or(VouchersError::NotFound("voucher"))
+    }
+
+    pub async fn vouchers_by_ids(
+        &self,
+        caller: Option<&Caller>,
+        ids: &[String],
+    ) -> Result<Vec<VoucherRecord>, VouchersError> {
+        let scope = self.scope(caller, Self::VOUCHER_READERS).await?;
+        let ids: Vec<String> = ids
+            .iter()
+            .filter(|id| is_valid_id(id))
+            .take(500)
+            .cloned()
+            .collect();
+        Ok(self
+            .store
+            .vouchers_by_ids(&ids)
+            .await?
+            .into_iter()
+            .filter(|v| Self::in_scope(&scope, &v.company_id))
+            .collect())
+    }
+
+    pub async fn vouchers(
+        &self,
+        caller: Option<&Caller>,
+        mut filter: VoucherFilter,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<VoucherRecord>, i64), VouchersError> {
+        if let Scope::Companies(own) = self.scope(caller, Self::VOUCHER_READERS).await? {
+            filter.company_ids = Some(match filter.company_ids.take() {
+                Some(asked) => asked.into_iter().filter(|c| own.contains(c)).collect(),
+                None => own,
+            });
+        }
+        self.store
+            .list_vouchers(&filter, after, page_size.clamp(1, MAX_PAGE_SIZE))
+            .await
+    }
+
+    pub async fn ledger(
+        &self,
+        caller: Option<&Caller>,
+        voucher_id: &str,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<LedgerEntryRecord>, i64), VouchersError> {
+        let voucher = self.voucher(caller, voucher_id).await?;
+        self.store
+            .ledger_entries(&voucher.id, after, page_size.clamp(1, MAX_PAGE_SIZE))
+            .await
+    }
+
+    pub async fn revoke(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+        note: &str,
+    ) -> Result<VoucherRecord, VouchersError> {
+        let voucher = self.voucher(caller, id).await?;
+        require_role(caller, STAFF, "revoke vouchers")?;
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(VouchersError::invalid("note", "is required when revoking"));
+        }
+        self.store
+            .end_voucher(&voucher.id, VoucherStatus::Revoked, Some(note))
+            .await?;
+        self.store
+            .voucher(&voucher.id)
+            .await?
+            .ok_or(VouchersError::NotFound("voucher"))
+    }
+
+    fn metering_input(cluster: &str, job_id: &str) -> Result<(), VouchersError> {
+        for (field, value) in [("cluster", cluster), ("jobId", job_id)] {
+            if value.trim().is_empty() || value.len() > 128 {
+                return Err(VouchersError::invalid(field, "must be 1 to 128 characters"));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn record_usage(
+        &self,
+        caller: Option<&Caller>,
+        usage: UsageInput<'_>,
+    ) -> Result<UsageOutcome, VouchersError> {
+        require_role(caller, METERING, "meter usage")?;
+        Self::metering_input(usage.cluster, usage.job_id)?;
+        validate_positive("amount", usage.amount)?;
+        if let (Some(start), Some(end)) = (usage.started_at, usage.ended_at)
+            && end < start
+        {
+            return Err(VouchersError::invalid(
+                "endedAt",
+                "must not be before startedAt",
+            ));
+        }
+        if !is_valid_code(usage.voucher_code) {
+            return Err(VouchersError::NotFound("voucher"));
+        }
+        self.store.record_usage(usage, today()).await
+    }
+
+    pub async fn ingest(
+        &self,
+        caller: Option<&Caller>,
+        cluster: &str,
+        sacct: &str,
+    ) -> Result<IngestReport, VouchersError> {
+        require_role(caller, METERING, "meter usage")?;
+        Self::metering_input(cluster, "batch")?;
+        self.store.ingest_sacct(cluster, sacct, today()).await
+    }
+
+    pub async fn create_hold(
+        &self,
+        caller: Option<&Caller>,
+        hold_id: &str,
+        voucher_code: &str,
+        amount: i64,
+        timeout: Duration,
+        job: Option<(&str, &str)>,
+    ) -> Result<HoldRecord, VouchersError> {
+        require_role(caller, METERING, "reserve compute")?;
+        Self::metering_input("hold", hold_id)?;
+        validate_positive("amount", amount)?;
+        if timeout.is_zero() || timeout > Duration::from_secs(30 * 86_400) {
+            return Err(VouchersError::invalid(
+                "timeoutSecs",
+                "must be between 1 second and 30 days",
+            ));
+        }
+        if !is_valid_code(voucher_code) {
+            return Err(VouchersError::NotFound("voucher"));
+        }
+        let expires_at = axv_platform::ids::now_ms()
+            + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX / 2);
+        self.store
+            .create_hold(hold_id, voucher_code, amount, expires_at, job, today())
+            .await
+    }
+
+    pub async fn commit_hold(
+        &self,
+        caller: Option<&Caller>,
+        hold_id: &str,
+        amount: i64,
+    ) -> Result<HoldRecord, VouchersError> {
+        require_role(caller, METERING, "meter usage")?;
+        self.store.commit_hold(hold_id, amount).await
+    }
+
+    pub async fn release_hold(
+        &self,
+        caller: Option<&Caller>,
+        hold_id: &str,
+    ) -> Result<HoldRecord, VouchersError> {
+        require_role(caller, METERING, "meter usage")?;
+        self.store.release_hold(hold_id).await
+    }
+
+    pub async fn export_slurm_accounts(
+        &self,
+        caller: Option<&Caller>,
+        cluster: &str,
+    ) -> Result<String, VouchersError> {
+        require_role(caller, METERING, "export Slurm accounts")?;
+        Self::metering_input(cluster, "export")?;
+        let accounts: Vec<slurm_export::SlurmAccount> = self
+            .store
+            .spendable_vouchers()
+            .await?
+            .into_iter()
+            .map(|(code, company_id, balance)| slurm_export::SlurmAccount {
+                code,
+                description: format!("company {company_id}"),
+                organization: "axv".to_owned(),
+                gpu_minutes: slurm_export::gpu_minutes(balance),
+            })
+            .collect();
+        Ok(slurm_export::sacctmgr_file(cluster, &accounts))
+    }
+}

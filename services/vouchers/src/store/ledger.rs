@@ -1,0 +1,183 @@
+//! The ledger's core: idempotent operations applying double-entry transfers to account
+//! balances. Every decrease is a conditional update (`balance + delta >= 0`), applied in
+//! account-id order, so no balance goes negative under any concurrency and two operations
+//! never lock rows in opposite orders.
+
+use std::collections::HashMap;
+
+use axv_platform::ids::{new_id, now_ms};
+use sqlx::AnyConnection;
+
+use crate::{
+    domain::{Account, Transfer, net_deltas},
+    error::VouchersError,
+};
+
+/// A decrease the balance could not cover; the caller words the refusal.
+#[derive(Debug)]
+pub struct Insufficient {
+    pub account: Account,
+    pub balance: i64,
+}
+
+pub enum Begun {
+    /// First time: go ahead, then `finish_operation`.
+    New,
+    /// Done before with the same content: its stored result.
+    Done(String),
+}
+
+/// Registers operation `id`; the same id with a different fingerprint is a CONFLICT.
+pub async fn begin_operation(
+    conn: &mut AnyConnection,
+    id: &str,
+    kind: &str,
+    fingerprint: &str,
+) -> Result<Begun, VouchersError> {
+    let inserted = sqlx::query(
+        "INSERT INTO ledger_operations (id, kind, fingerprint, result, created_at) VALUES ($1, $2, $3, '', $4) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(fingerprint)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Begun::New);
+    }
+    let (stored_fingerprint, result): (String, String) =
+        sqlx::query_as("SELECT fingerprint, result FROM ledger_operations WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    if stored_fingerprint != fingerprint {
+        return Err(VouchersError::Conflict(format!(
+            "id {id} was already used for a different request"
+        )));
+    }
+    Ok(Begun::Done(result))
+}
+
+pub async fn finish_operation(
+    conn: &mut AnyConnection,
+    id: &str,
+    result: &str,
+) -> Result<(), VouchersError> {
+    sqlx::query("UPDATE ledger_operations SET result = $1 WHERE id = $2")
+        .bind(result)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn open_account(
+    conn: &mut AnyConnection,
+    account: &Account,
+    pool_id: &str,
+    voucher_id: Option<&str>,
+) -> Result<(), VouchersError> {
+    sqlx::query(
+        "INSERT INTO ledger_accounts (id, kind, pool_id, voucher_id, balance, may_go_negative) VALUES ($1, $2, $3, $4, 0, $5) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(account.id())
+    .bind(account.kind())
+    .bind(pool_id)
+    .bind(voucher_id)
+    .bind(i64::from(account.may_go_negative()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies `transfers` as one unit of operation `operation_id`: either every balance changes or
+/// (with `Err(Ok(Insufficient))`) the caller rolls back. Returns every touched account's new
+/// balance.
+pub async fn apply(
+    conn: &mut AnyConnection,
+    operation_id: &str,
+    transfers: &[Transfer],
+    voucher_id: Option<&str>,
+) -> Result<Result<HashMap<String, i64>, Insufficient>, VouchersError> {
+    let mut balances = HashMap::new();
+    for (account, delta) in net_deltas(transfers) {
+        let id = account.id();
+        let updated: Option<(i64,)> = if delta < 0 && !account.may_go_negative() {
+            sqlx::query_as("UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0 RETURNING balance")
+                .bind(delta)
+                .bind(&id)
+                .fetch_optional(&mut *conn)
+                .await?
+        } else {
+            sqlx::query_as(
+                "UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 RETURNING balance",
+            )
+            .bind(delta)
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await?
+        };
+        match updated {
+            Some((balance,)) => {
+                balances.insert(id, balance);
+            }
+            None => {
+                let current: Option<(i64,)> =
+                    sqlx::query_as("SELECT balance FROM ledger_accounts WHERE id = $1")
+                        .bind(&id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                return match current {
+                    Some((balance,)) => Ok(Err(Insufficient { account, balance })),
+                    None => Err(VouchersError::Internal(format!(
+                        "ledger account {id} does not exist"
+                    ))),
+                };
+            }
+        }
+    }
+    let spendable_after = voucher_id.and_then(|v| balances.get(&format!("voucher:{v}")).copied());
+    let now = now_ms();
+    for transfer in transfers {
+        sqlx::query(
+            "INSERT INTO ledger_transfers (id, operation_id, kind, debit_account, credit_account, amount, voucher_id, \
+             voucher_balance_after, reference, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(new_id())
+        .bind(operation_id)
+        .bind(transfer.kind.as_str())
+        .bind(transfer.from.id())
+        .bind(transfer.to.id())
+        .bind(transfer.amount)
+        .bind(voucher_id)
+        .bind(spendable_after)
+        .bind(transfer.reference.as_deref())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Ok(balances))
+}
+
+/// Current balances of the given accounts (absent ones are zero).
+pub async fn balances(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<HashMap<String, i64>, VouchersError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT id, balance FROM ledger_accounts WHERE id IN ({})",
+        super::placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+    for id in ids {
+        query = query.bind(id);
+    }
+    Ok(query.fetch_all(conn).await?.into_iter().collect())
+}

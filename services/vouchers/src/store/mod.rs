@@ -1,0 +1,915 @@
+//! SQL for the vouchers service's own tables. One set of portable queries for Postgres and
+//! SQLite; every change runs in one transaction with its ledger transfers and outbox events.
+
+pub mod ledger;
+pub mod spend;
+
+use std::collections::HashMap;
+
+use axv_platform::{
+    db::Database,
+    events::Event,
+    ids::{new_id, now_ms},
+    outbox::Outbox,
+};
+use chrono::NaiveDate;
+use sqlx::{AnyConnection, Row, any::AnyRow};
+
+use crate::{
+    domain::{
+        Account, ApplicationAction, ApplicationStatus, FundingSource, ResourceKind, Transfer,
+        TransferKind, VoucherStatus, spendable_effect, voucher_code,
+    },
+    error::VouchersError,
+};
+
+pub const SERVICE: &str = "vouchers";
+
+/// `$from, $from+1, ...` for `count` binds.
+pub fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn corrupt(what: &str, value: &str) -> VouchersError {
+    VouchersError::Internal(format!("stored {what} {value:?} is not valid"))
+}
+
+fn date(row: &AnyRow, column: &str) -> Result<NaiveDate, VouchersError> {
+    let text: String = row.try_get(column)?;
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| corrupt(column, &text))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolRecord {
+    pub id: String,
+    pub name: String,
+    pub kind: ResourceKind,
+    pub unit: String,
+    pub capacity: i64,
+    pub funding: FundingSource,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub committed: i64,
+    pub consumed: i64,
+    pub available: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramRecord {
+    pub id: String,
+    pub pool_id: String,
+    pub name: String,
+    pub opens_on: NaiveDate,
+    pub closes_on: NaiveDate,
+    pub max_per_company: i64,
+    pub sectors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationRecord {
+    pub id: String,
+    pub program_id: String,
+    pub company_id: String,
+    pub requested_amount: i64,
+    pub justification: String,
+    pub pilot_id: Option<String>,
+    pub status: ApplicationStatus,
+    pub voucher_id: Option<String>,
+    pub decision_note: Option<String>,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoucherRecord {
+    pub id: String,
+    pub code: String,
+    pub company_id: String,
+    pub pilot_id: Option<String>,
+    pub program_id: String,
+    pub pool_id: String,
+    pub kind: ResourceKind,
+    pub granted: i64,
+    pub held: i64,
+    pub consumed: i64,
+    pub balance: i64,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub status: VoucherStatus,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEntryRecord {
+    pub id: String,
+    pub at: i64,
+    pub kind: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VoucherFilter {
+    pub statuses: Vec<VoucherStatus>,
+    pub company_ids: Option<Vec<String>>,
+    pub program_id: Option<String>,
+    pub pilot_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApplicationFilter {
+    pub statuses: Vec<ApplicationStatus>,
+    pub company_ids: Option<Vec<String>>,
+    pub program_id: Option<String>,
+}
+
+const APPLICATION_COLUMNS: &str = "id, program_id, company_id, requested_amount, justification, pilot_id, status, \
+     voucher_id, decision_note, created_at, decided_at";
+const VOUCHER_COLUMNS: &str = "id, code, company_id, pilot_id, program_id, pool_id, kind, granted, valid_from, \
+     valid_until, status";
+
+fn application_from_row(row: &AnyRow) -> Result<ApplicationRecord, VouchersError> {
+    let status: String = row.try_get("status")?;
+    Ok(ApplicationRecord {
+        id: row.try_get("id")?,
+        program_id: row.try_get("program_id")?,
+        company_id: row.try_get("company_id")?,
+        requested_amount: row.try_get("requested_amount")?,
+        justification: row.try_get("justification")?,
+        pilot_id: row.try_get("pilot_id")?,
+        status: ApplicationStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        voucher_id: row.try_get("voucher_id")?,
+        decision_note: row.try_get("decision_note")?,
+        created_at: row.try_get("created_at")?,
+        decided_at: row.try_get("decided_at")?,
+    })
+}
+
+fn program_from_row(row: &AnyRow) -> Result<ProgramRecord, VouchersError> {
+    let sectors: String = row.try_get("sectors")?;
+    Ok(ProgramRecord {
+        id: row.try_get("id")?,
+        pool_id: row.try_get("pool_id")?,
+        name: row.try_get("name")?,
+        opens_on: date(row, "opens_on")?,
+        closes_on: date(row, "closes_on")?,
+        max_per_company: row.try_get("max_per_company")?,
+        sectors: sectors
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+/// A voucher row without balances yet.
+fn voucher_from_row(row: &AnyRow) -> Result<VoucherRecord, VouchersError> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    Ok(VoucherRecord {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        company_id: row.try_get("company_id")?,
+        pilot_id: row.try_get("pilot_id")?,
+        program_id: row.try_get("program_id")?,
+        pool_id: row.try_get("pool_id")?,
+        kind: ResourceKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+        granted: row.try_get("granted")?,
+        held: 0,
+        consumed: 0,
+        balance: 0,
+        valid_from: date(row, "valid_from")?,
+        valid_until: date(row, "valid_until")?,
+        status: VoucherStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+    })
+}
+
+/// Fills in balances from the ledger's accounts, in one query for all of them.
+async fn with_balances(
+    conn: &mut AnyConnection,
+    mut vouchers: Vec<VoucherRecord>,
+) -> Result<Vec<VoucherRecord>, VouchersError> {
+    let ids: Vec<String> = vouchers
+        .iter()
+        .flat_map(|v| {
+            [
+                Account::Voucher(v.id.clone()).id(),
+                Account::Held(v.id.clone()).id(),
+                Account::Consumed(v.id.clone()).id(),
+            ]
+        })
+        .collect();
+    let balances = ledger::balances(conn, &ids).await?;
+    for voucher in &mut vouchers {
+        let get = |account: Account| balances.get(&account.id()).copied().unwrap_or(0);
+        voucher.balance = get(Account::Voucher(voucher.id.clone()));
+        voucher.held = get(Account::Held(voucher.id.clone()));
+        voucher.consumed = get(Account::Consumed(voucher.id.clone()));
+    }
+    Ok(vouchers)
+}
+
+/// WHERE clauses and their text binds for list queries.
+#[derive(Default)]
+struct Filters {
+    clauses: Vec<String>,
+    binds: Vec<String>,
+}
+
+impl Filters {
+    fn any_of(&mut self, column: &str, values: Vec<String>) {
+        if values.is_empty() {
+            // An explicit empty set matches nothing.
+            self.clauses.push("1 = 0".to_owned());
+            return;
+        }
+        self.clauses.push(format!(
+            "{column} IN ({})",
+            placeholders(self.binds.len() + 1, values.len())
+        ));
+        self.binds.extend(values);
+    }
+
+    fn equals(&mut self, column: &str, value: String) {
+        self.clauses
+            .push(format!("{column} = ${}", self.binds.len() + 1));
+        self.binds.push(value);
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// A page of `table` in id order after `after`, and the total matching.
+async fn page(
+    db: &Database,
+    table: &str,
+    columns: &str,
+    filters: Filters,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<AnyRow>, i64), VouchersError> {
+    let count_sql = format!("SELECT COUNT(*) FROM {table}{}", filters.sql());
+    let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
+    for bind in &filters.binds {
+        count = count.bind(bind);
+    }
+    let (total,) = count.fetch_one(db.pool()).await?;
+    let mut paged = filters;
+    if let Some(after) = after {
+        paged
+            .clauses
+            .push(format!("id > ${}", paged.binds.len() + 1));
+        paged.binds.push(after.to_owned());
+    }
+    let sql = format!(
+        "SELECT {columns} FROM {table}{} ORDER BY id LIMIT {}",
+        paged.sql(),
+        limit.min(1000)
+    );
+    let mut query = sqlx::query(&sql);
+    for bind in &paged.binds {
+        query = query.bind(bind);
+    }
+    Ok((query.fetch_all(db.pool()).await?, total))
+}
+
+pub struct NewPool {
+    pub name: String,
+    pub kind: ResourceKind,
+    pub capacity: i64,
+    pub funding: FundingSource,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+}
+
+pub struct NewProgram {
+    pub pool_id: String,
+    pub name: String,
+    pub opens_on: NaiveDate,
+    pub closes_on: NaiveDate,
+    pub max_per_company: i64,
+    pub sectors: Vec<String>,
+}
+
+pub struct NewApplication {
+    pub program_id: String,
+    pub company_id: String,
+    pub requested_amount: i64,
+    pub justification: String,
+    pub pilot_id: Option<String>,
+    pub created_by: String,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: Database,
+    pub(crate) outbox: Outbox,
+}
+
+impl Store {
+    pub fn new(db: Database, outbox: Outbox) -> Self {
+        Self { db, outbox }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub async fn create_pool(&self, pool: NewPool) -> Result<PoolRecord, VouchersError> {
+        let id = new_id();
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO resource_pools (id, name, kind, unit, capacity, funding, valid_from, valid_until, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(&pool.name)
+        .bind(pool.kind.as_str())
+        .bind(pool.kind.unit())
+        .bind(pool.capacity)
+        .bind(pool.funding.as_str())
+        .bind(pool.valid_from.to_string())
+        .bind(pool.valid_until.to_string())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let capacity = Account::Capacity(id.clone());
+        let available = Account::Pool(id.clone());
+        ledger::open_account(&mut tx, &capacity, &id, None).await?;
+        ledger::open_account(&mut tx, &available, &id, None).await?;
+        let operation = format!("fund:{id}");
+        ledger::begin_operation(&mut tx, &operation, "fund", &pool.capacity.to_string()).await?;
+        let fund = Transfer::new(TransferKind::Fund, capacity, available, pool.capacity)
+            .with_reference("pool capacity");
+        if ledger::apply(&mut tx, &operation, &[fund], None)
+            .await?
+            .is_err()
+        {
+            return Err(VouchersError::Internal(
+                "funding a new pool was refused".into(),
+            ));
+        }
+        ledger::finish_operation(&mut tx, &operation, "funded").await?;
+        tx.commit().await?;
+        self.pool(&id)
+            .await?
+            .ok_or(VouchersError::NotFound("resource pool"))
+    }
+
+    pub async fn pools(&self, ids: Option<&[String]>) -> Result<Vec<PoolRecord>, VouchersError> {
+        let mut filters = Filters::default();
+        if let Some(ids) = ids {
+            filters.any_of("id", ids.to_vec());
+        }
+        let sql = format!(
+            "SELECT id, name, kind, unit, capacity, funding, valid_from, valid_until FROM resource_pools{} ORDER BY id",
+            filters.sql()
+        );
+        let mut query = sqlx::query(&sql);
+        for bind in &filters.binds {
+            query = query.bind(bind);
+        }
+        let rows = query.fetch_all(self.db.pool()).await?;
+        // Committed, consumed and available come from the ledger, never from a counter.
+        let figures: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT pool_id, kind, SUM(balance) FROM ledger_accounts WHERE kind IN ('pool', 'consumed') GROUP BY pool_id, kind",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        let figures: HashMap<(String, String), i64> =
+            figures.into_iter().map(|(p, k, s)| ((p, k), s)).collect();
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                let kind: String = row.try_get("kind")?;
+                let funding: String = row.try_get("funding")?;
+                let capacity: i64 = row.try_get("capacity")?;
+                let available = figures
+                    .get(&(id.clone(), "pool".to_owned()))
+                    .copied()
+                    .unwrap_or(0);
+                Ok(PoolRecord {
+                    name: row.try_get("name")?,
+                    kind: ResourceKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                    unit: row.try_get("unit")?,
+                    capacity,
+                    funding: FundingSource::parse(&funding)
+                        .ok_or_else(|| corrupt("funding", &funding))?,
+                    valid_from: date(row, "valid_from")?,
+                    valid_until: date(row, "valid_until")?,
+                    committed: capacity - available,
+                    consumed: figures
+                        .get(&(id.clone(), "consumed".to_owned()))
+                        .copied()
+                        .unwrap_or(0),
+                    available,
+                    id,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn pool(&self, id: &str) -> Result<Option<PoolRecord>, VouchersError> {
+        Ok(self.pools(Some(&[id.to_owned()])).await?.into_iter().next())
+    }
+
+    pub async fn create_program(
+        &self,
+        program: NewProgram,
+    ) -> Result<ProgramRecord, VouchersError> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO programs (id, pool_id, name, opens_on, closes_on, max_per_company, sectors, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&id)
+        .bind(&program.pool_id)
+        .bind(&program.name)
+        .bind(program.opens_on.to_string())
+        .bind(program.closes_on.to_string())
+        .bind(program.max_per_company)
+        .bind(program.sectors.join(","))
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await?;
+        self.program(&id)
+            .await?
+            .ok_or(VouchersError::NotFound("programme"))
+    }
+
+    pub async fn programs(
+        &self,
+        ids: Option<&[String]>,
+    ) -> Result<Vec<ProgramRecord>, VouchersError> {
+        let mut filters = Filters::default();
+        if let Some(ids) = ids {
+            filters.any_of("id", ids.to_vec());
+        }
+        let sql = format!(
+            "SELECT id, pool_id, name, opens_on, closes_on, max_per_company, sectors FROM programs{} ORDER BY id",
+            filters.sql()
+        );
+        let mut query = sqlx::query(&sql);
+        for bind in &filters.binds {
+            query = query.bind(bind);
+        }
+        query
+            .fetch_all(self.db.pool())
+            .await?
+            .iter()
+            .map(program_from_row)
+            .collect()
+    }
+
+    pub async fn program(&self, id: &str) -> Result<Option<ProgramRecord>, VouchersError> {
+        Ok(self
+            .programs(Some(&[id.to_owned()]))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// What a company has been granted in a programme so far.
+    pub async fn granted_to(
+        &self,
+        program_id: &str,
+        company_id: &str,
+    ) -> Result<i64, VouchersError> {
+        let granted: Option<(i64,)> = sqlx::query_as(
+            "SELECT granted FROM program_company_totals WHERE program_id = $1 AND company_id = $2",
+        )
+        .bind(program_id)
+        .bind(company_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(granted.map_or(0, |(g,)| g))
+    }
+
+    pub async fn create_application(
+        &self,
+        new: NewApplication,
+    ) -> Result<ApplicationRecord, VouchersError> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO applications (id, program_id, company_id, requested_amount, justification, pilot_id, status, \
+             created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(&new.program_id)
+        .bind(&new.company_id)
+        .bind(new.requested_amount)
+        .bind(&new.justification)
+        .bind(new.pilot_id.as_deref())
+        .bind(ApplicationStatus::Submitted.as_str())
+        .bind(&new.created_by)
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await?;
+        self.application(&id)
+            .await?
+            .ok_or(VouchersError::NotFound("application"))
+    }
+
+    pub async fn application(&self, id: &str) -> Result<Option<ApplicationRecord>, VouchersError> {
+        let row = sqlx::query(&format!(
+            "SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(application_from_row).transpose()
+    }
+
+    pub async fn list_applications(
+        &self,
+        filter: &ApplicationFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<ApplicationRecord>, i64), VouchersError> {
+        let mut filters = Filters::default();
+        if !filter.statuses.is_empty() {
+            filters.any_of(
+                "status",
+                filter
+                    .statuses
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
+            );
+        }
+        if let Some(companies) = &filter.company_ids {
+            filters.any_of("company_id", companies.clone());
+        }
+        if let Some(program) = &filter.program_id {
+            filters.equals("program_id", program.clone());
+        }
+        let (rows, total) = page(
+            &self.db,
+            "applications",
+            APPLICATION_COLUMNS,
+            filters,
+            after,
+            limit,
+        )
+        .await?;
+        Ok((
+            rows.iter()
+                .map(application_from_row)
+                .collect::<Result<_, _>>()?,
+            total,
+        ))
+    }
+
+    /// Rejects or withdraws a SUBMITTED application.
+    pub async fn close_application(
+        &self,
+        id: &str,
+        action: ApplicationAction,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<ApplicationRecord, VouchersError> {
+        let current = self
+            .application(id)
+            .await?
+            .ok_or(VouchersError::NotFound("application"))?;
+        let to = action.apply(current.status)?;
+        let changed = sqlx::query(
+            "UPDATE applications SET status = $1, decision_note = $2, decided_by = $3, decided_at = $4 WHERE id = $5 AND status = $6",
+        )
+        .bind(to.as_str())
+        .bind(note)
+        .bind(actor)
+        .bind(now_ms())
+        .bind(id)
+        .bind(current.status.as_str())
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            return Err(VouchersError::Conflict(
+                "the application changed meanwhile; retry".into(),
+            ));
+        }
+        self.application(id)
+            .await?
+            .ok_or(VouchersError::NotFound("application"))
+    }
+
+    /// Approves in full or in part: checks the programme cap and the pool's capacity, issues
+    /// the voucher and grants it from the pool, all in one transaction.
+    pub async fn approve_application(
+        &self,
+        id: &str,
+        granted: i64,
+        actor: &str,
+        note: Option<&str>,
+        today: NaiveDate,
+    ) -> Result<(ApplicationRecord, VoucherRecord), VouchersError> {
+        let application = self
+            .application(id)
+            .await?
+            .ok_or(VouchersError::NotFound("application"))?;
+        ApplicationAction::Approve.apply(application.status)?;
+        let program = self
+            .program(&application.program_id)
+            .await?
+            .ok_or(VouchersError::NotFound("programme"))?;
+        let pool = self
+            .pool(&program.pool_id)
+            .await?
+            .ok_or(VouchersError::NotFound("resource pool"))?;
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO program_company_totals (program_id, company_id, granted) VALUES ($1, $2, 0) \
+             ON CONFLICT (program_id, company_id) DO NOTHING",
+        )
+        .bind(&program.id)
+        .bind(&application.company_id)
+        .execute(&mut *tx)
+        .await?;
+        let under_cap = sqlx::query(
+            "UPDATE program_company_totals SET granted = granted + $1 WHERE program_id = $2 AND company_id = $3 \
+             AND granted + $1 <= $4",
+        )
+        .bind(granted)
+        .bind(&program.id)
+        .bind(&application.company_id)
+        .bind(program.max_per_company)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if under_cap != 1 {
+            return Err(VouchersError::NotEligible(format!(
+                "granting {granted} would take the company past the programme's cap of {}",
+                program.max_per_company
+            )));
+        }
+        let decided = sqlx::query(
+            "UPDATE applications SET status = $1, decision_note = $2, decided_by = $3, decided_at = $4 WHERE id = $5 AND status = $6",
+        )
+        .bind(ApplicationStatus::Approved.as_str())
+        .bind(note)
+        .bind(actor)
+        .bind(now)
+        .bind(id)
+        .bind(ApplicationStatus::Submitted.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if decided != 1 {
+            return Err(VouchersError::Conflict(
+                "the application changed meanwhile; retry".into(),
+            ));
+        }
+
+        let voucher_id = new_id();
+        let code = unused_code(&mut tx, pool.kind, today).await?;
+        sqlx::query(
+            "INSERT INTO vouchers (id, code, company_id, pilot_id, program_id, pool_id, application_id, kind, granted, \
+             valid_from, valid_until, status, low_balance_notified, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13)",
+        )
+        .bind(&voucher_id)
+        .bind(&code)
+        .bind(&application.company_id)
+        .bind(application.pilot_id.as_deref())
+        .bind(&program.id)
+        .bind(&pool.id)
+        .bind(id)
+        .bind(pool.kind.as_str())
+        .bind(granted)
+        .bind(today.to_string())
+        .bind(pool.valid_until.to_string())
+        .bind(VoucherStatus::Active.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE applications SET voucher_id = $1 WHERE id = $2")
+            .bind(&voucher_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for account in [
+            Account::Voucher(voucher_id.clone()),
+            Account::Held(voucher_id.clone()),
+            Account::Consumed(voucher_id.clone()),
+            Account::Expired(voucher_id.clone()),
+        ] {
+            ledger::open_account(&mut tx, &account, &pool.id, Some(&voucher_id)).await?;
+        }
+        let operation = format!("grant:{id}");
+        ledger::begin_operation(&mut tx, &operation, "grant", &granted.to_string()).await?;
+        let grant = Transfer::new(
+            TransferKind::Grant,
+            Account::Pool(pool.id.clone()),
+            Account::Voucher(voucher_id.clone()),
+            granted,
+        )
+        .with_reference(format!("application {id}"));
+        if let Err(short) = ledger::apply(&mut tx, &operation, &[grant], Some(&voucher_id)).await? {
+            return Err(VouchersError::Precondition(format!(
+                "the pool has only {} {}s left uncommitted; grant less",
+                short.balance, pool.unit
+            )));
+        }
+        ledger::finish_operation(&mut tx, &operation, &voucher_id).await?;
+        let event = Event::new(SERVICE, "voucher.issued", &voucher_id)
+            .for_companies(vec![application.company_id.clone()])
+            .public(true)
+            .with_payload(
+                serde_json::json!({ "code": code, "granted": granted, "kind": pool.kind.as_str() }),
+            );
+        self.outbox.enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        let application = self
+            .application(id)
+            .await?
+            .ok_or(VouchersError::NotFound("application"))?;
+        let voucher = self
+            .voucher(&voucher_id)
+            .await?
+            .ok_or(VouchersError::NotFound("voucher"))?;
+        Ok((application, voucher))
+    }
+
+    pub async fn vouchers_by_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<VoucherRecord>, VouchersError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE id IN ({})",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        let rows = query.fetch_all(&mut *conn).await?;
+        let vouchers = rows
+            .iter()
+            .map(voucher_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        with_balances(&mut conn, vouchers).await
+    }
+
+    pub async fn voucher(&self, id: &str) -> Result<Option<VoucherRecord>, VouchersError> {
+        Ok(self
+            .vouchers_by_ids(&[id.to_owned()])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    pub async fn voucher_by_code(
+        &self,
+        code: &str,
+    ) -> Result<Option<VoucherRecord>, VouchersError> {
+        let found: Option<(String,)> = sqlx::query_as("SELECT id FROM vouchers WHERE code = $1")
+            .bind(code)
+            .fetch_optional(self.db.pool())
+            .await?;
+        match found {
+            Some((id,)) => self.voucher(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_vouchers(
+        &self,
+        filter: &VoucherFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<VoucherRecord>, i64), VouchersError> {
+        let mut filters = Filters::default();
+        if !filter.statuses.is_empty() {
+            filters.any_of(
+                "status",
+                filter
+                    .statuses
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
+            );
+        }
+        if let Some(companies) = &filter.company_ids {
+            filters.any_of("company_id", companies.clone());
+        }
+        if let Some(program) = &filter.program_id {
+            filters.equals("program_id", program.clone());
+        }
+        if let Some(pilot) = &filter.pilot_id {
+            filters.equals("pilot_id", pilot.clone());
+        }
+        let (rows, total) =
+            page(&self.db, "vouchers", VOUCHER_COLUMNS, filters, after, limit).await?;
+        let vouchers = rows
+            .iter()
+            .map(voucher_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut conn = self.db.pool().acquire().await?;
+        Ok((with_balances(&mut conn, vouchers).await?, total))
+    }
+
+    /// The voucher's ledger, oldest first: each entry's effect on the spendable balance.
+    pub async fn ledger_entries(
+        &self,
+        voucher_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LedgerEntryRecord>, i64), VouchersError> {
+        let mut filters = Filters::default();
+        filters.equals("voucher_id", voucher_id.to_owned());
+        let (rows, total) = page(
+            &self.db,
+            "ledger_transfers",
+            "id, kind, debit_account, credit_account, amount, voucher_balance_after, reference, created_at",
+            filters,
+            after,
+            limit,
+        )
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let from: String = row.try_get("debit_account")?;
+                let to: String = row.try_get("credit_account")?;
+                let amount: i64 = row.try_get("amount")?;
+                Ok(LedgerEntryRecord {
+                    id: row.try_get("id")?,
+                    at: row.try_get("created_at")?,
+                    kind: row.try_get("kind")?,
+                    amount: spendable_effect(&from, &to, amount, voucher_id),
+                    balance_after: row
+                        .try_get::<Option<i64>, _>("voucher_balance_after")?
+                        .unwrap_or(0),
+                    reference: row.try_get("reference")?,
+                })
+            })
+            .collect::<Result<Vec<_>, VouchersError>>()
+            .map(|entries| (entries, total))
+    }
+
+    /// The sum of every account's balance: zero, always, in a double-entry ledger.
+    pub async fn ledger_sum(&self) -> Result<i64, VouchersError> {
+        let (sum,): (Option<i64>,) = sqlx::query_as("SELECT SUM(balance) FROM ledger_accounts")
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(sum.unwrap_or(0))
+    }
+
+    /// Accounts whose balance differs from what their transfers add up to (none, always).
+    pub async fn ledger_discrepancies(&self) -> Result<Vec<String>, VouchersError> {
+        let rows: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT a.id, a.balance, \
+             (SELECT SUM(amount) FROM ledger_transfers t WHERE t.credit_account = a.id), \
+             (SELECT SUM(amount) FROM ledger_transfers t WHERE t.debit_account = a.id) \
+             FROM ledger_accounts a",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, balance, credits, debits)| {
+                *balance != credits.unwrap_or(0) - debits.unwrap_or(0)
+            })
+            .map(|(id, ..)| id)
+            .collect())
+    }
+}
+
+/// A fresh voucher code; checked before use so the insert does not fail inside the transaction.
+async fn unused_code(
+    conn: &mut AnyConnection,
+    kind: ResourceKind,
+    today: NaiveDate,
+) -> Result<String, VouchersError> {
+    use chrono::Datelike;
+    for _ in 0..5 {
+        let random: [u8; 6] = rand::random();
+        let code = voucher_code(kind, today.year(), &random);
+        let taken: Option<(String,)> = sqlx::query_as("SELECT id FROM vouchers WHERE code = $1")
+            .bind(&code)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if taken.is_none() {
+            return Ok(code);
+        }
+    }
+    Err(VouchersError::Conflict(
+        "could not find a free voucher code; retry".into(),
+    ))
+}

@@ -1,0 +1,871 @@
+//! Drawing on vouchers: usage debits (single and Slurm batches), holds and their commits and
+//! releases, and the ends of a voucher (revocation, expiry) and its freezing. Each runs in one
+//! transaction that first locks the voucher's row, so everything done to one voucher is
+//! serialised while different vouchers proceed in parallel.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use axv_platform::{
+    events::Event,
+    ids::{new_id, now_ms},
+};
+use chrono::NaiveDate;
+use sqlx::{AnyConnection, Row};
+
+use super::{SERVICE, Store, ledger, placeholders};
+use crate::{
+    domain::{
+        Account, HoldState, Transfer, TransferKind, VoucherStatus, crossed_low_balance,
+        spend_refusal,
+    },
+    error::VouchersError,
+    sacct,
+};
+
+/// A voucher row locked for the rest of the transaction.
+#[derive(Debug, Clone)]
+pub struct Locked {
+    pub id: String,
+    pub code: String,
+    pub company_id: String,
+    pub pool_id: String,
+    pub status: VoucherStatus,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub granted: i64,
+    pub low_balance_notified: bool,
+}
+
+const LOCKED_COLUMNS: &str =
+    "id, code, company_id, pool_id, status, valid_from, valid_until, granted, low_balance_notified";
+
+/// Locks the voucher whose `column` (`id` or `code`, never input) is `value`.
+async fn lock(
+    conn: &mut AnyConnection,
+    column: &'static str,
+    value: &str,
+) -> Result<Option<Locked>, VouchersError> {
+    // A no-op write takes the row lock on Postgres; SQLite's single writer serialises anyway.
+    let row = sqlx::query(&format!(
+        "UPDATE vouchers SET updated_at = $1 WHERE {column} = $2 RETURNING {LOCKED_COLUMNS}"
+    ))
+    .bind(now_ms())
+    .bind(value)
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let status: String = row.try_get("status")?;
+    let day = |column: &str| -> Result<NaiveDate, VouchersError> {
+        let text: String = row.try_get(column)?;
+        NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .map_err(|_| VouchersError::Internal(format!("bad {column}")))
+    };
+    Ok(Some(Locked {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        company_id: row.try_get("company_id")?,
+        pool_id: row.try_get("pool_id")?,
+        status: VoucherStatus::parse(&status)
+            .ok_or_else(|| VouchersError::Internal(format!("bad status {status}")))?,
+        valid_from: day("valid_from")?,
+        valid_until: day("valid_until")?,
+        granted: row.try_get("granted")?,
+        low_balance_notified: row.try_get::<i64, _>("low_balance_notified")? != 0,
+    }))
+}
+
+/// After spending: status follows the balance, and the company hears about 80% used and
+/// about exhaustion, once each.
+async fn settle(
+    store: &Store,
+    conn: &mut AnyConnection,
+    voucher: &Locked,
+    spendable_before: i64,
+) -> Result<(), VouchersError> {
+    let balances = ledger::balances(
+        conn,
+        &[
+            Account::Voucher(voucher.id.clone()).id(),
+            Account::Held(voucher.id.clone()).id(),
+        ],
+    )
+    .await?;
+    let spendable = balances
+        .get(&Account::Voucher(voucher.id.clone()).id())
+        .copied()
+        .unwrap_or(0);
+    let held = balances
+        .get(&Account::Held(voucher.id.clone()).id())
+        .copied()
+        .unwrap_or(0);
+    let status = voucher.status.settle(spendable, held);
+    let companies = vec![voucher.company_id.clone()];
+    if status != voucher.status {
+        sqlx::query("UPDATE vouchers SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(&voucher.id)
+            .execute(&mut *conn)
+            .await?;
+        if status == VoucherStatus::Exhausted {
+            let event = Event::new(SERVICE, "voucher.exhausted", &voucher.id)
+                .for_companies(companies.clone());
+            store.outbox.enqueue(conn, &event).await?;
+        }
+    }
+    let used_before = voucher.granted - spendable_before;
+    let used_after = voucher.granted - spendable;
+    if !voucher.low_balance_notified
+        && crossed_low_balance(voucher.granted, used_before, used_after)
+    {
+        sqlx::query("UPDATE vouchers SET low_balance_notified = 1 WHERE id = $1")
+            .bind(&voucher.id)
+            .execute(&mut *conn)
+            .await?;
+        let event = Event::new(SERVICE, "voucher.low_balance", &voucher.id)
+            .for_companies(companies)
+            .with_payload(serde_json::json!({ "code": voucher.code, "granted": voucher.granted, "balance": spendable }));
+        store.outbox.enqueue(conn, &event).await?;
+    }
+    Ok(())
+}
+
+fn refuse_spending(voucher: &Locked, today: NaiveDate) -> Result<(), VouchersError> {
+    match spend_refusal(
+        voucher.status,
+        today,
+        voucher.valid_from,
+        voucher.valid_until,
+    ) {
+        Some(reason) => Err(VouchersError::Precondition(format!(
+            "{}: {reason}",
+            voucher.code
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn overdraw(voucher: &Locked, short: &ledger::Insufficient, amount: i64) -> VouchersError {
+    VouchersError::Precondition(format!(
+        "{} would be overdrawn: {amount} requested, {} available; nothing was charged",
+        voucher.code, short.balance
+    ))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageOutcome {
+    pub id: String,
+    pub voucher_id: String,
+    pub amount: i64,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRecord {
+    pub id: String,
+    pub voucher_id: String,
+    pub amount: i64,
+    pub state: HoldState,
+    pub expires_at: i64,
+    pub committed_amount: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub skipped: usize,
+    pub rejected: Vec<(usize, String)>,
+    pub amount: i64,
+}
+
+pub struct UsageInput<'a> {
+    pub cluster: &'a str,
+    pub job_id: &'a str,
+    pub voucher_code: &'a str,
+    pub amount: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+async fn hold_by_id(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<HoldRecord>, VouchersError> {
+    let row: Option<(String, String, i64, String, i64, i64)> = sqlx::query_as(
+        "SELECT id, voucher_id, amount, state, expires_at, committed_amount FROM holds WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(
+        |(id, voucher_id, amount, state, expires_at, committed_amount)| {
+            Ok(HoldRecord {
+                state: HoldState::parse(&state)
+                    .ok_or_else(|| VouchersError::Internal(format!("bad hold state {state}")))?,
+                id,
+                voucher_id,
+                amount,
+                expires_at,
+                committed_amount,
+            })
+        },
+    )
+    .transpose()
+}
+
+impl Store {
+    /// One job's usage, idempotent by (cluster, job id): the same job again is a duplicate and
+    /// charges nothing; the same job with other content is a CONFLICT.
+    pub async fn record_usage(
+        &self,
+        usage: UsageInput<'_>,
+        today: NaiveDate,
+    ) -> Result<UsageOutcome, VouchersError> {
+        let mut tx = self.db.pool().begin().await?;
+        let voucher = lock(&mut tx, "code", usage.voucher_code)
+            .await?
+            .ok_or(VouchersError::NotFound("voucher"))?;
+        let existing: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, voucher_id, amount FROM usage_records WHERE cluster = $1 AND job_id = $2",
+        )
+        .bind(usage.cluster)
+        .bind(usage.job_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((id, voucher_id, amount)) = existing {
+            if voucher_id != voucher.id || amount != usage.amount {
+                return Err(VouchersError::Conflict(format!(
+                    "job {} on {} was recorded before with different content",
+                    usage.job_id, usage.cluster
+                )));
+            }
+            return Ok(UsageOutcome {
+                id,
+                voucher_id,
+                amount,
+                duplicate: true,
+            });
+        }
+        refuse_spending(&voucher, today)?;
+        let operation = format!("usage:{}:{}", usage.cluster, usage.job_id);
+        let debit = Transfer::new(
+            TransferKind::Debit,
+            Account::Voucher(voucher.id.clone()),
+            Account::Consumed(voucher.id.clone()),
+            usage.amount,
+        )
+        .with_reference(format!("job {} on {}", usage.job_id, usage.cluster));
+        let balances = match ledger::apply(&mut tx, &operation, &[debit], Some(&voucher.id)).await?
+        {
+            Ok(balances) => balances,
+            Err(short) => return Err(overdraw(&voucher, &short, usage.amount)),
+        };
+        let after = balances
+            .get(&Account::Voucher(voucher.id.clone()).id())
+            .copied()
+            .unwrap_or(0);
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, started_at, ended_at, source, operation_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'api', $8, $9)",
+        )
+        .bind(&id)
+        .bind(usage.cluster)
+        .bind(usage.job_id)
+        .bind(&voucher.id)
+        .bind(usage.amount)
+        .bind(usage.started_at)
+        .bind(usage.ended_at)
+        .bind(&operation)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        settle(self, &mut tx, &voucher, after + usage.amount).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(UsageOutcome {
+            id,
+            voucher_id: voucher.id,
+            amount: usage.amount,
+            duplicate: false,
+        })
+    }
+
+    /// Charges a `sacct --parsable2` text: each finished job once (steps and running jobs are
+    /// not charges; a job seen before is a duplicate), in file order, refusing per line what
+    /// cannot be charged. One transaction; one debit transfer per voucher.
+    pub async fn ingest_sacct(
+        &self,
+        cluster: &str,
+        text: &str,
+        today: NaiveDate,
+    ) -> Result<IngestReport, VouchersError> {
+        let parsed =
+            sacct::parse(text).map_err(|e| VouchersError::invalid("sacct", e.to_string()))?;
+        let mut report = IngestReport {
+            skipped: parsed.skipped,
+            duplicates: parsed.in_file_duplicates,
+            rejected: parsed
+                .rejected
+                .iter()
+                .map(|r| (r.line, r.reason.clone()))
+                .collect(),
+            ..IngestReport::default()
+        };
+        let mut tx = self.db.pool().begin().await?;
+        // Lock every voucher the file names, in code order (no deadlock between two ingestions).
+        let codes: std::collections::BTreeSet<&str> =
+            parsed.jobs.iter().map(|j| j.account.as_str()).collect();
+        let mut vouchers: HashMap<String, Locked> = HashMap::new();
+        for code in codes {
+            if let Some(voucher) = lock(&mut tx, "code", code).await? {
+                vouchers.insert(code.to_owned(), voucher);
+            }
+        }
+        let mut spendable = ledger::balances(
+            &mut tx,
+            &vouchers
+                .values()
+                .map(|v| Account::Voucher(v.id.clone()).id())
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+        let before = spendable.clone();
+
+        // Jobs recorded before, by any path.
+        let mut seen: HashSet<String> = HashSet::new();
+        for chunk in parsed.jobs.chunks(500) {
+            let sql = format!(
+                "SELECT job_id FROM usage_records WHERE cluster = $1 AND job_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String,)>(&sql).bind(cluster);
+            for job in chunk {
+                query = query.bind(&job.job_id);
+            }
+            seen.extend(query.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id));
+        }
+
+        let mut accepted: Vec<(&sacct::SacctJob, String)> = Vec::new();
+        let mut per_voucher: BTreeMap<String, (i64, usize)> = BTreeMap::new();
+        for job in &parsed.jobs {
+            if seen.contains(&job.job_id) {
+                report.duplicates += 1;
+                continue;
+            }
+            let Some(voucher) = vouchers.get(&job.account) else {
+                report
+                    .rejected
+                    .push((job.line, format!("unknown voucher {:?}", job.account)));
+                continue;
+            };
+            if let Some(reason) = spend_refusal(
+                voucher.status,
+                today,
+                voucher.valid_from,
+                voucher.valid_until,
+            ) {
+                report
+                    .rejected
+                    .push((job.line, format!("{}: {reason}", voucher.code)));
+                continue;
+            }
+            let left = spendable
+                .entry(Account::Voucher(voucher.id.clone()).id())
+                .or_insert(0);
+            if job.gpu_seconds > *left {
+                report.rejected.push((
+                    job.line,
+                    format!(
+                        "would overdraw {}: {} needed, {} left",
+                        voucher.code, job.gpu_seconds, left
+                    ),
+                ));
+                continue;
+            }
+            *left -= job.gpu_seconds;
+            seen.insert(job.job_id.clone());
+            let entry = per_voucher.entry(voucher.id.clone()).or_insert((0, 0));
+            entry.0 += job.gpu_seconds;
+            entry.1 += 1;
+            report.accepted += 1;
+            report.amount += job.gpu_seconds;
+            accepted.push((job, voucher.id.clone()));
+        }
+        report.rejected.sort_by_key(|(line, _)| *line);
+
+        let batch = new_id();
+        for (voucher_id, (amount, jobs)) in &per_voucher {
+            if *amount == 0 {
+                continue;
+            }
+            let operation = format!("sacct:{batch}:{voucher_id}");
+            let debit = Transfer::new(
+                TransferKind::Debit,
+                Account::Voucher(voucher_id.clone()),
+                Account::Consumed(voucher_id.clone()),
+                *amount,
+            )
+            .with_reference(format!("{jobs} jobs from sacct on {cluster}"));
+            if ledger::apply(&mut tx, &operation, &[debit], Some(voucher_id))
+                .await?
+                .is_err()
+            {
+                // Balances were read under the voucher locks, so this cannot happen; refuse whole.
+                return Err(VouchersError::Conflict(
+                    "a balance changed during ingestion; retry".into(),
+                ));
+            }
+        }
+        let now = now_ms();
+        for chunk in accepted.chunks(400) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|n| {
+                    let b = n * 7;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, 'sacct', ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, source, operation_id, created_at) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (job, voucher_id) in chunk {
+                query = query
+                    .bind(new_id())
+                    .bind(cluster)
+                    .bind(&job.job_id)
+                    .bind(voucher_id)
+                    .bind(job.gpu_seconds)
+                    .bind(format!("sacct:{batch}:{voucher_id}"))
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for voucher in vouchers
+            .values()
+            .filter(|v| per_voucher.contains_key(&v.id))
+        {
+            let spendable_before = before
+                .get(&Account::Voucher(voucher.id.clone()).id())
+                .copied()
+                .unwrap_or(0);
+            settle(self, &mut tx, voucher, spendable_before).await?;
+        }
+        let companies: Vec<String> = vouchers
+            .values()
+            .filter(|v| per_voucher.contains_key(&v.id))
+            .map(|v| v.company_id.clone())
+            .collect();
+        let event = Event::new(SERVICE, "usage.ingested", &batch)
+            .for_companies(companies)
+            .with_payload(serde_json::json!({ "cluster": cluster, "accepted": report.accepted, "amount": report.amount }));
+        self.outbox.enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(report)
+    }
+
+    /// Reserves `amount` before a job starts; released by itself after `expires_at`.
+    pub async fn create_hold(
+        &self,
+        hold_id: &str,
+        voucher_code: &str,
+        amount: i64,
+        expires_at: i64,
+        job: Option<(&str, &str)>,
+        today: NaiveDate,
+    ) -> Result<HoldRecord, VouchersError> {
+        let mut tx = self.db.pool().begin().await?;
+        let voucher = lock(&mut tx, "code", voucher_code)
+            .await?
+            .ok_or(VouchersError::NotFound("voucher"))?;
+        if let Some(existing) = hold_by_id(&mut tx, hold_id).await? {
+            if existing.voucher_id != voucher.id || existing.amount != amount {
+                return Err(VouchersError::Conflict(format!(
+                    "hold {hold_id} exists with different content"
+                )));
+            }
+            return Ok(existing);
+        }
+        refuse_spending(&voucher, today)?;
+        let operation = format!("hold:{hold_id}");
+        ledger::begin_operation(
+            &mut tx,
+            &operation,
+            "hold",
+            &format!("{}:{amount}", voucher.id),
+        )
+        .await?;
+        let hold = Transfer::new(
+            TransferKind::Hold,
+            Account::Voucher(voucher.id.clone()),
+            Account::Held(voucher.id.clone()),
+            amount,
+        )
+        .with_reference(format!("hold {hold_id}"));
+        let balances = match ledger::apply(&mut tx, &operation, &[hold], Some(&voucher.id)).await? {
+            Ok(balances) => balances,
+            Err(short) => return Err(overdraw(&voucher, &short, amount)),
+        };
+        ledger::finish_operation(&mut tx, &operation, "open").await?;
+        sqlx::query(
+            "INSERT INTO holds (id, voucher_id, amount, state, expires_at, committed_amount, cluster, job_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)",
+        )
+        .bind(hold_id)
+        .bind(&voucher.id)
+        .bind(amount)
+        .bind(HoldState::Open.as_str())
+        .bind(expires_at)
+        .bind(job.map(|(cluster, _)| cluster))
+        .bind(job.map(|(_, job)| job))
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let after = balances
+            .get(&Account::Voucher(voucher.id.clone()).id())
+            .copied()
+            .unwrap_or(0);
+        settle(self, &mut tx, &voucher, after + amount).await?;
+        let hold = hold_by_id(&mut tx, hold_id)
+            .await?
+            .ok_or(VouchersError::NotFound("hold"))?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(hold)
+    }
+
+    /// Charges the actual amount of a held job (at most what was held); the rest goes back.
+    pub async fn commit_hold(
+        &self,
+        hold_id: &str,
+        actual: i64,
+    ) -> Result<HoldRecord, VouchersError> {
+        self.close_hold(hold_id, Some(actual), HoldState::Committed)
+            .await
+    }
+
+    pub async fn release_hold(&self, hold_id: &str) -> Result<HoldRecord, VouchersError> {
+        self.close_hold(hold_id, None, HoldState::Released).await
+    }
+
+    async fn close_hold(
+        &self,
+        hold_id: &str,
+        actual: Option<i64>,
+        to: HoldState,
+    ) -> Result<HoldRecord, VouchersError> {
+        let voucher_id = {
+            let mut conn = self.db.pool().acquire().await?;
+            hold_by_id(&mut conn, hold_id)
+                .await?
+                .ok_or(VouchersError::NotFound("hold"))?
+                .voucher_id
+        };
+        let mut tx = self.db.pool().begin().await?;
+        let voucher = lock(&mut tx, "id", &voucher_id)
+            .await?
+            .ok_or(VouchersError::NotFound("voucher"))?;
+        let hold = hold_by_id(&mut tx, hold_id)
+            .await?
+            .ok_or(VouchersError::NotFound("hold"))?;
+        if hold.state != HoldState::Open {
+            let same =
+                hold.state == to && (actual.is_none() || actual == Some(hold.committed_amount));
+            // Releasing a hold that expired meanwhile is the same outcome.
+            let released = to == HoldState::Released && hold.state == HoldState::Expired;
+            if same || released {
+                return Ok(hold);
+            }
+            return Err(VouchersError::Precondition(format!(
+                "hold {hold_id} is already {}",
+                hold.state
+            )));
+        }
+        let used = actual.unwrap_or(0);
+        if used < 0 || used > hold.amount {
+            return Err(VouchersError::invalid(
+                "amount",
+                format!("must be between 0 and the held {}", hold.amount),
+            ));
+        }
+        let held = Account::Held(voucher.id.clone());
+        let mut transfers = Vec::new();
+        if used > 0 {
+            transfers.push(
+                Transfer::new(
+                    TransferKind::Commit,
+                    held.clone(),
+                    Account::Consumed(voucher.id.clone()),
+                    used,
+                )
+                .with_reference(format!("hold {hold_id}: {used} used")),
+            );
+        }
+        if hold.amount > used {
+            transfers.push(
+                Transfer::new(
+                    TransferKind::Release,
+                    held,
+                    Account::Voucher(voucher.id.clone()),
+                    hold.amount - used,
+                )
+                .with_reference(format!("hold {hold_id}: {} returned", hold.amount - used)),
+            );
+        }
+        let operation = format!("close:{hold_id}");
+        if let ledger::Begun::Done(_) =
+            ledger::begin_operation(&mut tx, &operation, to.as_str(), &format!("{to}:{used}"))
+                .await?
+        {
+            return Err(VouchersError::Conflict(format!(
+                "hold {hold_id} was closed by another request"
+            )));
+        }
+        let spendable_before =
+            ledger::balances(&mut tx, &[Account::Voucher(voucher.id.clone()).id()])
+                .await?
+                .values()
+                .sum::<i64>();
+        if ledger::apply(&mut tx, &operation, &transfers, Some(&voucher.id))
+            .await?
+            .is_err()
+        {
+            return Err(VouchersError::Internal(format!(
+                "hold {hold_id} holds less than recorded"
+            )));
+        }
+        ledger::finish_operation(&mut tx, &operation, to.as_str()).await?;
+        sqlx::query("UPDATE holds SET state = $1, committed_amount = $2 WHERE id = $3")
+            .bind(to.as_str())
+            .bind(used)
+            .bind(hold_id)
+            .execute(&mut *tx)
+            .await?;
+        settle(self, &mut tx, &voucher, spendable_before).await?;
+        let hold = hold_by_id(&mut tx, hold_id)
+            .await?
+            .ok_or(VouchersError::NotFound("hold"))?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(hold)
+    }
+
+    /// Releases holds whose time ran out; returns how many.
+    pub async fn expire_holds(&self, now: i64) -> Result<usize, VouchersError> {
+        let due: Vec<(String,)> = sqlx::query_as("SELECT id FROM holds WHERE state = $1 AND expires_at < $2 ORDER BY expires_at LIMIT 500")
+            .bind(HoldState::Open.as_str())
+            .bind(now)
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut expired = 0;
+        for (id,) in due {
+            match self.close_hold(&id, None, HoldState::Expired).await {
+                Ok(hold) if hold.state == HoldState::Expired => expired += 1,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(hold = %id, %error, "could not expire hold"),
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Ends a voucher: open holds are released, the spendable rest goes back to the pool
+    /// (revocation) or to the voucher's expired account (expiry).
+    pub async fn end_voucher(
+        &self,
+        voucher_id: &str,
+        to: VoucherStatus,
+        note: Option<&str>,
+    ) -> Result<(), VouchersError> {
+        let mut tx = self.db.pool().begin().await?;
+        let voucher = lock(&mut tx, "id", voucher_id)
+            .await?
+            .ok_or(VouchersError::NotFound("voucher"))?;
+        let status = voucher.status.end(to)?;
+        let open: Vec<(String, i64)> =
+            sqlx::query_as("SELECT id, amount FROM holds WHERE voucher_id = $1 AND state = $2")
+                .bind(&voucher.id)
+                .bind(HoldState::Open.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut transfers: Vec<Transfer> = open
+            .iter()
+            .map(|(hold, amount)| {
+                Transfer::new(
+                    TransferKind::Release,
+                    Account::Held(voucher.id.clone()),
+                    Account::Voucher(voucher.id.clone()),
+                    *amount,
+                )
+                .with_reference(format!(
+                    "hold {hold} released: voucher {}",
+                    status.as_str().to_lowercase()
+                ))
+            })
+            .collect();
+        let spendable = ledger::balances(&mut tx, &[Account::Voucher(voucher.id.clone()).id()])
+            .await?
+            .values()
+            .sum::<i64>()
+            + open.iter().map(|(_, amount)| amount).sum::<i64>();
+        if spendable > 0 {
+            let (kind, target) = match status {
+                VoucherStatus::Revoked => (
+                    TransferKind::Revocation,
+                    Account::Pool(voucher.pool_id.clone()),
+                ),
+                _ => (TransferKind::Expiry, Account::Expired(voucher.id.clone())),
+            };
+            let mut transfer = Transfer::new(
+                kind,
+                Account::Voucher(voucher.id.clone()),
+                target,
+                spendable,
+            );
+            if let Some(note) = note {
+                transfer = transfer.with_reference(note);
+            }
+            transfers.push(transfer);
+        }
+        let operation = format!("end:{}", voucher.id);
+        ledger::begin_operation(&mut tx, &operation, status.as_str(), status.as_str()).await?;
+        if ledger::apply(&mut tx, &operation, &transfers, Some(&voucher.id))
+            .await?
+            .is_err()
+        {
+            return Err(VouchersError::Internal(format!(
+                "ending voucher {} was refused by the ledger",
+                voucher.code
+            )));
+        }
+        ledger::finish_operation(&mut tx, &operation, status.as_str()).await?;
+        let hold_state = if status == VoucherStatus::Expired {
+            HoldState::Expired
+        } else {
+            HoldState::Released
+        };
+        sqlx::query("UPDATE holds SET state = $1 WHERE voucher_id = $2 AND state = $3")
+            .bind(hold_state.as_str())
+            .bind(&voucher.id)
+            .bind(HoldState::Open.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE vouchers SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(&voucher.id)
+            .execute(&mut *tx)
+            .await?;
+        let kind = if status == VoucherStatus::Revoked {
+            "voucher.revoked"
+        } else {
+            "voucher.expired"
+        };
+        let event = Event::new(SERVICE, kind, &voucher.id)
+            .for_companies(vec![voucher.company_id.clone()])
+            .with_payload(
+                serde_json::json!({ "code": voucher.code, "returned": spendable, "note": note }),
+            );
+        self.outbox.enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(())
+    }
+
+    /// Vouchers whose validity ended before `today` and that have not ended yet.
+    pub async fn vouchers_due_to_expire(
+        &self,
+        today: NaiveDate,
+    ) -> Result<Vec<String>, VouchersError> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM vouchers WHERE valid_until < $1 AND status IN ('ACTIVE', 'EXHAUSTED', 'FROZEN') ORDER BY id LIMIT 500",
+        )
+        .bind(today.to_string())
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Freezes (or thaws) every voucher of a company, once per event id.
+    pub async fn set_company_frozen(
+        &self,
+        event_id: &str,
+        company_id: &str,
+        frozen: bool,
+    ) -> Result<usize, VouchersError> {
+        let mut tx = self.db.pool().begin().await?;
+        let first = sqlx::query("INSERT INTO processed_events (id, processed_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+            .bind(event_id)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if first == 0 {
+            return Ok(0);
+        }
+        let ids: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM vouchers WHERE company_id = $1 ORDER BY id")
+                .bind(company_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut changed = 0;
+        for (id,) in ids {
+            let Some(voucher) = lock(&mut tx, "id", &id).await? else {
+                continue;
+            };
+            let next = if frozen {
+                voucher.status.freeze()
+            } else {
+                let balances = ledger::balances(
+                    &mut tx,
+                    &[
+                        Account::Voucher(id.clone()).id(),
+                        Account::Held(id.clone()).id(),
+                    ],
+                )
+                .await?;
+                voucher.status.unfreeze(
+                    balances
+                        .get(&Account::Voucher(id.clone()).id())
+                        .copied()
+                        .unwrap_or(0),
+                    balances
+                        .get(&Account::Held(id.clone()).id())
+                        .copied()
+                        .unwrap_or(0),
+                )
+            };
+            // Vouchers already ended (or already in the wanted state) stay as they are.
+            if let Ok(status) = next {
+                sqlx::query("UPDATE vouchers SET status = $1 WHERE id = $2")
+                    .bind(status.as_str())
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                changed += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Active vouchers with what they have left, for the Slurm accounts export.
+    pub async fn spendable_vouchers(&self) -> Result<Vec<(String, String, i64)>, VouchersError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT v.code, v.company_id, a.balance FROM vouchers v JOIN ledger_accounts a ON a.id = 'voucher:' || v.id \
+             WHERE v.status = 'ACTIVE' ORDER BY v.code",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows)
+    }
+}
