@@ -443,6 +443,22 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
         }))
     }
 
+    async fn list_company_vouchers(
+        &self,
+        request: Request<pb::ListCompanyVouchersRequest>,
+    ) -> Reply<pb::ListCompanyVouchersResponse> {
+        let r = request.get_ref();
+        let per_company = usize::try_from(r.per_company).unwrap_or(0).max(1);
+        let (vouchers, totals) = self
+            .service
+            .vouchers_of_companies(caller(&request), &r.company_ids, per_company)
+            .await?;
+        Ok(Response::new(pb::ListCompanyVouchersResponse {
+            vouchers: vouchers.into_iter().map(voucher_to_pb).collect(),
+            totals: totals.into_iter().collect(),
+        }))
+    }
+
     async fn revoke_voucher(
         &self,
         request: Request<pb::RevokeVoucherRequest>,

@@ -433,6 +433,24 @@ impl Vouchers {
             .collect())
     }
 
+    pub async fn vouchers_of_companies(
+        &self,
+        caller: Option<&Caller>,
+        company_ids: &[String],
+        per_company: usize,
+    ) -> Result<(Vec<VoucherRecord>, std::collections::HashMap<String, i64>), VouchersError> {
+        let scope = self.scope(caller, Self::VOUCHER_READERS).await?;
+        let visible: Vec<String> = company_ids
+            .iter()
+            .filter(|c| Self::in_scope(&scope, c))
+            .take(500)
+            .cloned()
+            .collect();
+        self.store
+            .vouchers_of_companies(&visible, per_company.clamp(1, MAX_PAGE_SIZE + 1))
+            .await
+    }
+
     pub async fn vouchers(
         &self,
         caller: Option<&Caller>,

@@ -825,6 +825,46 @@ impl Store {
         Ok((with_balances(&mut conn, vouchers).await?, total))
     }
 
+    /// The first `per_company` vouchers of each company, and each company's total.
+    pub async fn vouchers_of_companies(
+        &self,
+        company_ids: &[String],
+        per_company: usize,
+    ) -> Result<(Vec<VoucherRecord>, HashMap<String, i64>), VouchersError> {
+        if company_ids.is_empty() {
+            return Ok((Vec::new(), HashMap::new()));
+        }
+        let list = placeholders(1, company_ids.len());
+        let mut counts = sqlx::query_as::<_, (String, i64)>(&format!(
+            "SELECT company_id, COUNT(*) FROM vouchers WHERE company_id IN ({list}) GROUP BY company_id"
+        ));
+        let rows_sql = format!(
+            "SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE company_id IN ({list}) ORDER BY company_id, id"
+        );
+        let mut rows = sqlx::query(&rows_sql);
+        for id in company_ids {
+            counts = counts.bind(id);
+            rows = rows.bind(id);
+        }
+        let totals: HashMap<String, i64> = counts
+            .fetch_all(self.db.pool())
+            .await?
+            .into_iter()
+            .collect();
+        let mut taken: HashMap<String, usize> = HashMap::new();
+        let mut vouchers = Vec::new();
+        for row in rows.fetch_all(self.db.pool()).await? {
+            let voucher = voucher_from_row(&row)?;
+            let seen = taken.entry(voucher.company_id.clone()).or_insert(0);
+            if *seen < per_company {
+                *seen += 1;
+                vouchers.push(voucher);
+            }
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        Ok((with_balances(&mut conn, vouchers).await?, totals))
+    }
+
     /// The voucher's ledger, oldest first: each entry's effect on the spendable balance.
     pub async fn ledger_entries(
         &self,
