@@ -835,9 +835,10 @@ impl Store {
             return Ok((Vec::new(), HashMap::new()));
         }
         let list = placeholders(1, company_ids.len());
-        let mut counts = sqlx::query_as::<_, (String, i64)>(&format!(
+        let counts_sql = format!(
             "SELECT company_id, COUNT(*) FROM vouchers WHERE company_id IN ({list}) GROUP BY company_id"
-        ));
+        );
+        let mut counts = sqlx::query_as::<_, (String, i64)>(&counts_sql);
         let rows_sql = format!(
             "SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE company_id IN ({list}) ORDER BY company_id, id"
         );
