@@ -381,7 +381,7 @@ impl Store {
         let rows = query.fetch_all(self.db.pool()).await?;
         // Committed, consumed and available come from the ledger, never from a counter.
         let figures: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT pool_id, kind, SUM(balance) FROM ledger_accounts WHERE kind IN ('pool', 'consumed') GROUP BY pool_id, kind",
+            "SELECT pool_id, kind, CAST(SUM(balance) AS BIGINT) FROM ledger_accounts WHERE kind IN ('pool', 'consumed') GROUP BY pool_id, kind",
         )
         .fetch_all(self.db.pool())
         .await?;
@@ -906,9 +906,10 @@ impl Store {
 
     /// The sum of every account's balance: zero, always, in a double-entry ledger.
     pub async fn ledger_sum(&self) -> Result<i64, VouchersError> {
-        let (sum,): (Option<i64>,) = sqlx::query_as("SELECT SUM(balance) FROM ledger_accounts")
-            .fetch_one(self.db.pool())
-            .await?;
+        let (sum,): (Option<i64>,) =
+            sqlx::query_as("SELECT CAST(SUM(balance) AS BIGINT) FROM ledger_accounts")
+                .fetch_one(self.db.pool())
+                .await?;
         Ok(sum.unwrap_or(0))
     }
 
@@ -916,8 +917,8 @@ impl Store {
     pub async fn ledger_discrepancies(&self) -> Result<Vec<String>, VouchersError> {
         let rows: Vec<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
             "SELECT a.id, a.balance, \
-             (SELECT SUM(amount) FROM ledger_transfers t WHERE t.credit_account = a.id), \
-             (SELECT SUM(amount) FROM ledger_transfers t WHERE t.debit_account = a.id) \
+             (SELECT CAST(SUM(amount) AS BIGINT) FROM ledger_transfers t WHERE t.credit_account = a.id), \
+             (SELECT CAST(SUM(amount) AS BIGINT) FROM ledger_transfers t WHERE t.debit_account = a.id) \
              FROM ledger_accounts a",
         )
         .fetch_all(self.db.pool())

@@ -1,0 +1,686 @@
+//! The vouchers service over real gRPC (with a real onboarding service behind it): every
+//! authorization refusal, eligibility, concurrency on Postgres, freezing through onboarding's
+//! events, and the Slurm export.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use axv_auth::Role;
+use axv_onboarding::domain::{CompanyAction, Sector};
+use axv_platform::testing::TestDb;
+use axv_proto::vouchers::v1 as pb;
+use support::{Harness, authed, caller, issue, pool_and_program, usage};
+use tonic::Code;
+
+async fn apply(
+    h: &Harness,
+    token: &str,
+    program: &str,
+    company: &str,
+    amount: i64,
+) -> Result<pb::Application, tonic::Status> {
+    h.client()
+        .await
+        .apply_for_voucher(authed(
+            pb::ApplyForVoucherRequest {
+                program_id: program.into(),
+                company_id: company.into(),
+                requested_amount: amount,
+                justification: "자율주행 인지 모델 학습".into(),
+                pilot_id: None,
+            },
+            token,
+        ))
+        .await
+        .map(|r| r.into_inner().application.unwrap())
+}
+
+#[tokio::test]
+async fn applications_vouchers_and_every_refusal() {
+    let h = Harness::start(TestDb::sqlite()).await;
+    let manager = h.token(Role::ProgramManager);
+    let admin = h.token(Role::Admin);
+    let operator = h.token(Role::Operator);
+    let dashboard = h.token(Role::Dashboard);
+    let a = h.firm(1, Sector::Mobility, true).await;
+    let b = h.firm(2, Sector::Energy, true).await;
+    let pending = h.firm(3, Sector::Data, false).await;
+    let mut client = h.client().await;
+
+    // Pools: admins only.
+    let pool_request = || pb::CreateResourcePoolRequest {
+        name: "H100".into(),
+        kind: pb::ResourceKind::GpuH100.into(),
+        capacity: 1_000_000,
+        funding: pb::FundingSource::National.into(),
+        valid_from: "2026-01-01".into(),
+        valid_until: "2030-12-31".into(),
+    };
+    assert_eq!(
+        client
+            .create_resource_pool(authed(pool_request(), &manager))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        client
+            .create_resource_pool(pool_request())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+    let pool = client
+        .create_resource_pool(authed(pool_request(), &admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .pool
+        .unwrap();
+    assert_eq!(
+        (pool.unit.as_str(), pool.available, pool.committed),
+        ("GPU-second", 1_000_000, 0)
+    );
+
+    let today = axv_vouchers::service::today();
+    let program_request = |sectors: Vec<String>| pb::CreateProgramRequest {
+        pool_id: pool.id.clone(),
+        name: "2026 AX 실증 바우처".into(),
+        opens_on: (today - chrono::Days::new(1)).to_string(),
+        closes_on: (today + chrono::Days::new(60)).to_string(),
+        max_per_company: 100_000,
+        sectors,
+    };
+    assert_eq!(
+        client
+            .create_program(authed(program_request(vec![]), &a.token))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let program = client
+        .create_program(authed(
+            program_request(vec!["MOBILITY".into(), "DATA".into()]),
+            &manager,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .program
+        .unwrap();
+
+    // Eligibility: the refusal says why.
+    let not_approved = apply(&h, &pending.token, &program.id, &pending.company_id, 10)
+        .await
+        .unwrap_err();
+    assert_eq!(not_approved.code(), Code::FailedPrecondition);
+    assert!(
+        not_approved.message().contains("APPROVED"),
+        "{}",
+        not_approved.message()
+    );
+    let wrong_sector = apply(&h, &b.token, &program.id, &b.company_id, 10)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_sector.code(), Code::FailedPrecondition);
+    assert!(
+        wrong_sector.message().contains("ENERGY"),
+        "{}",
+        wrong_sector.message()
+    );
+    let over_cap = apply(&h, &a.token, &program.id, &a.company_id, 100_001)
+        .await
+        .unwrap_err();
+    assert!(over_cap.message().contains("cap"), "{}", over_cap.message());
+    // Another firm's company does not exist for firm B.
+    assert_eq!(
+        apply(&h, &b.token, &program.id, &a.company_id, 10)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        apply(&h, &operator, &program.id, &a.company_id, 10)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+
+    let application = apply(&h, &a.token, &program.id, &a.company_id, 50_000)
+        .await
+        .unwrap();
+    // Firms neither approve nor see others' applications.
+    let firm_approves = client
+        .approve_application(authed(
+            pb::ApproveApplicationRequest {
+                id: application.id.clone(),
+                granted_amount: None,
+                note: None,
+            },
+            &a.token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(firm_approves.code(), Code::PermissionDenied);
+    let other_firm = client
+        .approve_application(authed(
+            pb::ApproveApplicationRequest {
+                id: application.id.clone(),
+                granted_amount: None,
+                note: None,
+            },
+            &b.token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(other_firm.code(), Code::NotFound);
+    let too_much = client
+        .approve_application(authed(
+            pb::ApproveApplicationRequest {
+                id: application.id.clone(),
+                granted_amount: Some(50_001),
+                note: None,
+            },
+            &manager,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(too_much.code(), Code::InvalidArgument);
+
+    let approved = client
+        .approve_application(authed(
+            pb::ApproveApplicationRequest {
+                id: application.id.clone(),
+                granted_amount: Some(30_000),
+                note: Some("부분 승인".into()),
+            },
+            &manager,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let voucher = approved.voucher.unwrap();
+    assert_eq!((voucher.granted, voucher.balance), (30_000, 30_000));
+    assert!(
+        axv_vouchers::domain::is_valid_code(&voucher.code),
+        "{}",
+        voucher.code
+    );
+    let again = client
+        .approve_application(authed(
+            pb::ApproveApplicationRequest {
+                id: application.id.clone(),
+                granted_amount: None,
+                note: None,
+            },
+            &manager,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+
+    // Reading vouchers.
+    let get = |token: String| {
+        let id = voucher.id.clone();
+        let mut client = client.clone();
+        async move {
+            client
+                .get_voucher(authed(pb::GetVoucherRequest { id }, &token))
+                .await
+        }
+    };
+    assert!(get(a.token.clone()).await.is_ok());
+    assert!(get(operator.clone()).await.is_ok());
+    assert_eq!(
+        get(b.token.clone()).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        get(dashboard.clone()).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let listed = client
+        .list_vouchers(authed(pb::ListVouchersRequest::default(), &b.token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_count, 0, "firm B sees none of A's vouchers");
+    let asked = client
+        .list_vouchers(authed(
+            pb::ListVouchersRequest {
+                filter: Some(pb::VoucherFilter {
+                    company_ids: vec![a.company_id.clone()],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &b.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        asked.total_count, 0,
+        "asking for A's company by id changes nothing"
+    );
+    let batched = client
+        .list_company_vouchers(authed(
+            pb::ListCompanyVouchersRequest {
+                company_ids: vec![a.company_id.clone()],
+                per_company: 10,
+            },
+            &b.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(batched.vouchers.is_empty());
+    assert_eq!(
+        client
+            .list_ledger_entries(authed(
+                pb::ListLedgerEntriesRequest {
+                    voucher_id: voucher.id.clone(),
+                    ..Default::default()
+                },
+                &b.token
+            ))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+
+    // Metering: operators only; idempotent by (cluster, job).
+    assert_eq!(
+        client
+            .record_usage(authed(usage("1", &voucher.code, 10), &a.token))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        client
+            .record_usage(authed(usage("1", &voucher.code, 10), &manager))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let first = client
+        .record_usage(authed(usage("1", &voucher.code, 1_000), &operator))
+        .await
+        .unwrap()
+        .into_inner();
+    let retry = client
+        .record_usage(authed(usage("1", &voucher.code, 1_000), &operator))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.duplicate && retry.duplicate);
+    assert_eq!(first.id, retry.id);
+    let changed = client
+        .record_usage(authed(usage("1", &voucher.code, 999), &operator))
+        .await
+        .unwrap_err();
+    assert_eq!(changed.code(), Code::AlreadyExists);
+    let unknown = client
+        .record_usage(authed(usage("2", "gpu-2026-nosuch", 1), &operator))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    let ledger = client
+        .list_ledger_entries(authed(
+            pb::ListLedgerEntriesRequest {
+                voucher_id: voucher.id.clone(),
+                ..Default::default()
+            },
+            &a.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let entries: Vec<(String, i64, i64)> = ledger
+        .entries
+        .iter()
+        .map(|e| (e.kind.clone(), e.amount, e.balance_after))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("grant".into(), 30_000, 30_000),
+            ("debit".into(), -1_000, 29_000)
+        ]
+    );
+
+    // Withdrawing: the firm, before review.
+    let second = apply(&h, &a.token, &program.id, &a.company_id, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .withdraw_application(authed(
+                pb::WithdrawApplicationRequest {
+                    id: second.id.clone()
+                },
+                &b.token
+            ))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    let withdrawn = client
+        .withdraw_application(authed(
+            pb::WithdrawApplicationRequest {
+                id: second.id.clone(),
+            },
+            &a.token,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        withdrawn.into_inner().application.unwrap().status(),
+        pb::ApplicationStatus::Withdrawn
+    );
+    let reject_after = client
+        .reject_application(authed(
+            pb::RejectApplicationRequest {
+                id: second.id,
+                note: "늦음".into(),
+            },
+            &manager,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reject_after.code(), Code::FailedPrecondition);
+
+    // Revocation: managers, with a note; the rest returns to the pool.
+    assert_eq!(
+        client
+            .revoke_voucher(authed(
+                pb::RevokeVoucherRequest {
+                    id: voucher.id.clone(),
+                    note: "x".into()
+                },
+                &a.token
+            ))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let revoked = client
+        .revoke_voucher(authed(
+            pb::RevokeVoucherRequest {
+                id: voucher.id.clone(),
+                note: "사업 중단".into(),
+            },
+            &manager,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .voucher
+        .unwrap();
+    assert_eq!(
+        (revoked.status(), revoked.balance),
+        (pb::VoucherStatus::Revoked, 0)
+    );
+    let pools = client
+        .list_resource_pools(pb::ListResourcePoolsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .pools;
+    assert_eq!(
+        (pools[0].committed, pools[0].consumed),
+        (1_000, 1_000),
+        "only what was used stays committed"
+    );
+    let after = client
+        .record_usage(authed(usage("3", &voucher.code, 1), &operator))
+        .await
+        .unwrap_err();
+    assert_eq!(after.code(), Code::FailedPrecondition);
+    assert!(after.message().contains("revoked"), "{}", after.message());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn suspension_freezes_vouchers_and_reinstatement_thaws_them() {
+    let h = Harness::start(TestDb::sqlite()).await;
+    let firm = h.firm(11, Sector::Mobility, true).await;
+    let (_, program) = pool_and_program(&h.store, 100_000, 100_000).await;
+    let voucher = issue(&h.store, &program, &firm.company_id, 5_000).await;
+    let operator = h.token(Role::Operator);
+    let mut client = h.client().await;
+    let manager = caller("manager", Role::ProgramManager);
+
+    h.onboarding
+        .transition(
+            Some(&manager),
+            &firm.company_id,
+            CompanyAction::Suspend,
+            Some("서류 미제출"),
+        )
+        .await
+        .unwrap();
+    let frozen =
+        wait_for_status(&h, &voucher.id, axv_vouchers::domain::VoucherStatus::Frozen).await;
+    assert!(frozen, "the voucher froze after company.suspended");
+    let refused = client
+        .record_usage(authed(usage("f1", &voucher.code, 10), &operator))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("frozen"),
+        "{}",
+        refused.message()
+    );
+
+    h.onboarding
+        .transition(
+            Some(&manager),
+            &firm.company_id,
+            CompanyAction::Reinstate,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        wait_for_status(&h, &voucher.id, axv_vouchers::domain::VoucherStatus::Active).await,
+        "thawed after company.reinstated"
+    );
+    client
+        .record_usage(authed(usage("f2", &voucher.code, 10), &operator))
+        .await
+        .unwrap();
+    h.stop().await;
+}
+
+async fn wait_for_status(
+    h: &Harness,
+    id: &str,
+    status: axv_vouchers::domain::VoucherStatus,
+) -> bool {
+    for _ in 0..100 {
+        if h.store.voucher(id).await.unwrap().unwrap().status == status {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn slurm_export_and_holds_over_grpc() {
+    let h = Harness::start(TestDb::sqlite()).await;
+    let firm = h.firm(21, Sector::Data, true).await;
+    let (_, program) = pool_and_program(&h.store, 1_000_000, 1_000_000).await;
+    let voucher = issue(&h.store, &program, &firm.company_id, 360_000).await;
+    let operator = h.token(Role::Operator);
+    let mut client = h.client().await;
+
+    let hold = client
+        .create_hold(authed(
+            pb::CreateHoldRequest {
+                hold_id: "slurm-4242".into(),
+                voucher_code: voucher.code.clone(),
+                amount: 60_000,
+                timeout_secs: 3600,
+                cluster: "h100".into(),
+                job_id: "4242".into(),
+            },
+            &operator,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .hold
+        .unwrap();
+    assert_eq!(hold.state, "OPEN");
+    let committed = client
+        .commit_hold(authed(
+            pb::CommitHoldRequest {
+                hold_id: "slurm-4242".into(),
+                amount: 36_000,
+            },
+            &operator,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        committed.into_inner().hold.unwrap().committed_amount,
+        36_000
+    );
+    assert_eq!(
+        client
+            .release_hold(authed(
+                pb::ReleaseHoldRequest {
+                    hold_id: "slurm-4242".into()
+                },
+                &operator
+            ))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
+
+    let file = client
+        .export_slurm_accounts(authed(
+            pb::ExportSlurmAccountsRequest {
+                cluster: "h100".into(),
+            },
+            &operator,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .sacctmgr_file;
+    // 360,000 - 36,000 GPU-seconds left = 5,400 GPU-minutes.
+    assert!(
+        file.contains(&format!("Account - '{}'", voucher.code)),
+        "{file}"
+    );
+    assert!(file.contains("GrpTRESMins=gres/gpu=5400"), "{file}");
+    assert!(file.contains("Cluster - 'h100'"), "{file}");
+    assert_eq!(
+        client
+            .export_slurm_accounts(authed(
+                pb::ExportSlurmAccountsRequest {
+                    cluster: "h100".into()
+                },
+                &firm.token
+            ))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    h.stop().await;
+}
+
+/// Many clients debit one voucher at once on Postgres: exactly the affordable ones succeed,
+/// the rest are refused whole, and the balance ends at exactly zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_debits_never_overspend_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let h = Harness::start(db).await;
+    let firm = h.firm(31, Sector::Mobility, true).await;
+    let (_, program) = pool_and_program(&h.store, 10_000_000, 10_000_000).await;
+    let affordable = 25;
+    let voucher = issue(&h.store, &program, &firm.company_id, 100 * affordable).await;
+    let operator = h.token(Role::Operator);
+    let client = h.client().await;
+
+    let attempts = 64;
+    let mut tasks = Vec::new();
+    for n in 0..attempts {
+        let mut client = client.clone();
+        let request = authed(usage(&format!("race-{n}"), &voucher.code, 100), &operator);
+        tasks.push(tokio::spawn(
+            async move { client.record_usage(request).await },
+        ));
+    }
+    let mut succeeded = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => succeeded += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert!(status.message().contains("overdrawn"));
+            }
+        }
+    }
+    assert_eq!(succeeded, affordable);
+    let after = h.store.voucher(&voucher.id).await.unwrap().unwrap();
+    assert_eq!((after.balance, after.consumed), (0, 100 * affordable));
+    assert_eq!(after.status, axv_vouchers::domain::VoucherStatus::Exhausted);
+    assert_eq!(h.store.ledger_sum().await.unwrap(), 0);
+    assert!(h.store.ledger_discrepancies().await.unwrap().is_empty());
+
+    // The same jobs retried at once: all duplicates, nothing charged again.
+    let mut retries = Vec::new();
+    for n in 0..affordable {
+        let mut client = client.clone();
+        let request = authed(usage(&format!("race-{n}"), &voucher.code, 100), &operator);
+        retries.push(tokio::spawn(
+            async move { client.record_usage(request).await },
+        ));
+    }
+    let mut duplicates = 0;
+    for task in retries {
+        if let Ok(response) = task.await.unwrap() {
+            duplicates += usize::from(response.into_inner().duplicate);
+        }
+    }
+    let recorded: Vec<(String,)> = sqlx::query_as("SELECT job_id FROM usage_records")
+        .fetch_all(h.store.database().pool())
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), affordable as usize);
+    assert!(duplicates > 0);
+    assert_eq!(
+        h.store
+            .voucher(&voucher.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .consumed,
+        100 * affordable
+    );
+    h.stop().await;
+}

@@ -1,0 +1,546 @@
+//! The ledger against both backends: random sequences of every kind of movement keep every
+//! invariant; holds, usage and ingestion are idempotent; the sacct fixture is charged exactly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::HashMap;
+
+use axv_platform::{on_both_backends, testing::TestDb};
+use axv_vouchers::{
+    domain::{HoldState, VoucherStatus},
+    service::today,
+    store::{Store, spend::UsageInput},
+};
+use support::{issue, pool_and_program};
+
+async fn store(test: &TestDb) -> Store {
+    let platform = axv_platform::testing::platform(test.config.clone());
+    let db = axv_vouchers::database(&platform).await.unwrap();
+    Store::new(db, axv_platform::outbox::Outbox::default())
+}
+
+/// A tiny deterministic PRNG, so a failing sequence can be replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Checks every invariant the ledger promises.
+async fn check_invariants(store: &Store, pool_id: &str, capacity: i64, seed: u64, step: usize) {
+    let context = format!("seed {seed}, step {step}");
+    assert_eq!(
+        store.ledger_sum().await.unwrap(),
+        0,
+        "double entry sums to zero ({context})"
+    );
+    assert!(
+        store.ledger_discrepancies().await.unwrap().is_empty(),
+        "balances equal their transfers ({context})"
+    );
+    let negative: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT id, balance FROM ledger_accounts WHERE balance < 0 AND may_go_negative = 0",
+    )
+    .fetch_all(store.database().pool())
+    .await
+    .unwrap();
+    assert!(
+        negative.is_empty(),
+        "no balance below zero: {negative:?} ({context})"
+    );
+    let pool = store.pool(pool_id).await.unwrap().unwrap();
+    assert!(
+        pool.available >= 0 && pool.committed <= capacity,
+        "pool never over-committed ({context})"
+    );
+    let (vouchers, _) = store
+        .list_vouchers(&Default::default(), None, 1000)
+        .await
+        .unwrap();
+    for voucher in vouchers {
+        assert!(
+            voucher.balance >= 0 && voucher.held >= 0,
+            "{voucher:?} ({context})"
+        );
+        if matches!(
+            voucher.status,
+            VoucherStatus::Active | VoucherStatus::Exhausted
+        ) {
+            assert_eq!(
+                voucher.balance,
+                voucher.granted - voucher.held - voucher.consumed,
+                "balance = granted - held - consumed ({context})"
+            );
+        }
+    }
+}
+
+async fn random_sequences_keep_every_invariant(test: TestDb) {
+    let store = store(&test).await;
+    let capacity = 100_000;
+    let (pool_id, program_id) = pool_and_program(&store, capacity, 40_000).await;
+    for seed in [0x9E37_79B9_7F4A_7C15_u64, 42, 7_777_777] {
+        let mut rng = Rng(seed);
+        let mut vouchers: Vec<(String, String)> = Vec::new();
+        let mut open_holds: Vec<String> = Vec::new();
+        for step in 0..120 {
+            match rng.below(8) {
+                // Grants, some larger than what is left in the pool (refused, whole).
+                0 if vouchers.len() < 12 => {
+                    let company = format!("company-{}", rng.below(6));
+                    let amount = 500 + i64::try_from(rng.below(20_000)).unwrap();
+                    let application = store
+                        .create_application(axv_vouchers::store::NewApplication {
+                            program_id: program_id.clone(),
+                            company_id: company,
+                            requested_amount: amount,
+                            justification: "random".into(),
+                            pilot_id: None,
+                            created_by: "t".into(),
+                        })
+                        .await
+                        .unwrap();
+                    if let Ok((_, voucher)) = store
+                        .approve_application(&application.id, amount, "m", None, today())
+                        .await
+                    {
+                        vouchers.push((voucher.id, voucher.code));
+                    }
+                }
+                1 | 2 if !vouchers.is_empty() => {
+                    let (_, code) =
+                        &vouchers[usize::try_from(rng.below(vouchers.len() as u64)).unwrap()];
+                    // Job ids repeat now and then: a retry must not charge twice.
+                    let job = format!("job-{seed}-{}", rng.below(60));
+                    let amount = 1 + i64::try_from(rng.below(3_000)).unwrap();
+                    let _ = store
+                        .record_usage(
+                            UsageInput {
+                                cluster: "c",
+                                job_id: &job,
+                                voucher_code: code,
+                                amount,
+                                started_at: None,
+                                ended_at: None,
+                            },
+                            today(),
+                        )
+                        .await;
+                }
+                3 if !vouchers.is_empty() => {
+                    let (_, code) =
+                        &vouchers[usize::try_from(rng.below(vouchers.len() as u64)).unwrap()];
+                    let hold = format!("hold-{seed}-{step}");
+                    let amount = 1 + i64::try_from(rng.below(4_000)).unwrap();
+                    if store
+                        .create_hold(&hold, code, amount, i64::MAX / 2, None, today())
+                        .await
+                        .is_ok()
+                    {
+                        open_holds.push(hold);
+                    }
+                }
+                4 if !open_holds.is_empty() => {
+                    let hold = open_holds
+                        .swap_remove(usize::try_from(rng.below(open_holds.len() as u64)).unwrap());
+                    let fraction = i64::try_from(rng.below(101)).unwrap();
+                    let held =
+                        sqlx::query_as::<_, (i64,)>("SELECT amount FROM holds WHERE id = $1")
+                            .bind(&hold)
+                            .fetch_optional(store.database().pool())
+                            .await
+                            .unwrap();
+                    if let Some((held,)) = held {
+                        let _ = store.commit_hold(&hold, held * fraction / 100).await;
+                    }
+                }
+                5 if !open_holds.is_empty() => {
+                    let hold = open_holds
+                        .swap_remove(usize::try_from(rng.below(open_holds.len() as u64)).unwrap());
+                    let _ = store.release_hold(&hold).await;
+                }
+                6 if !vouchers.is_empty() && rng.below(4) == 0 => {
+                    let (id, _) =
+                        &vouchers[usize::try_from(rng.below(vouchers.len() as u64)).unwrap()];
+                    let _ = store.end_voucher(id, VoucherStatus::Expired, None).await;
+                }
+                7 if !vouchers.is_empty() && rng.below(4) == 0 => {
+                    let (id, _) =
+                        &vouchers[usize::try_from(rng.below(vouchers.len() as u64)).unwrap()];
+                    let _ = store
+                        .end_voucher(id, VoucherStatus::Revoked, Some("random revocation"))
+                        .await;
+                }
+                _ => {}
+            }
+            if step % 10 == 9 {
+                check_invariants(&store, &pool_id, capacity, seed, step).await;
+            }
+        }
+        check_invariants(&store, &pool_id, capacity, seed, 120).await;
+    }
+    // The sequences really moved money of every kind (the test cannot pass on refusals alone).
+    let kinds: Vec<(String, i64)> =
+        sqlx::query_as("SELECT kind, COUNT(*) FROM ledger_transfers GROUP BY kind")
+            .fetch_all(store.database().pool())
+            .await
+            .unwrap();
+    let kinds: HashMap<String, i64> = kinds.into_iter().collect();
+    for kind in [
+        "grant",
+        "hold",
+        "commit",
+        "release",
+        "debit",
+        "expiry",
+        "revocation",
+    ] {
+        assert!(
+            kinds.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} transfer happened: {kinds:?}"
+        );
+    }
+}
+
+async fn holds_commit_release_and_retries(test: TestDb) {
+    let store = store(&test).await;
+    let (_, program) = pool_and_program(&store, 10_000, 10_000).await;
+    let voucher = issue(&store, &program, "c1", 1_000).await;
+    let code = voucher.code.clone();
+
+    let hold = store
+        .create_hold(
+            "h1",
+            &code,
+            400,
+            i64::MAX / 2,
+            Some(("h100", "77")),
+            today(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(hold.state, HoldState::Open);
+    // Same id, same content: the same hold, not a second reservation.
+    assert_eq!(
+        store
+            .create_hold("h1", &code, 400, i64::MAX / 2, None, today())
+            .await
+            .unwrap()
+            .id,
+        "h1"
+    );
+    let other = store
+        .create_hold("h1", &code, 300, i64::MAX / 2, None, today())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(other, axv_vouchers::VouchersError::Conflict(_)),
+        "{other:?}"
+    );
+    let v = store.voucher(&voucher.id).await.unwrap().unwrap();
+    assert_eq!((v.balance, v.held), (600, 400));
+
+    // Over the balance: refused whole.
+    assert!(
+        store
+            .create_hold("h2", &code, 601, i64::MAX / 2, None, today())
+            .await
+            .is_err()
+    );
+    // More than held: refused.
+    assert!(store.commit_hold("h1", 401).await.is_err());
+
+    let committed = store.commit_hold("h1", 250).await.unwrap();
+    assert_eq!(
+        (committed.state, committed.committed_amount),
+        (HoldState::Committed, 250)
+    );
+    assert_eq!(
+        store.commit_hold("h1", 250).await.unwrap().state,
+        HoldState::Committed,
+        "a retried commit is the same commit"
+    );
+    assert!(
+        store.commit_hold("h1", 100).await.is_err(),
+        "a different commit is refused"
+    );
+    assert!(
+        store.release_hold("h1").await.is_err(),
+        "a committed hold cannot be released"
+    );
+    let v = store.voucher(&voucher.id).await.unwrap().unwrap();
+    assert_eq!((v.balance, v.held, v.consumed), (750, 0, 250));
+
+    // A hold whose time ran out releases itself.
+    store
+        .create_hold(
+            "h3",
+            &code,
+            700,
+            axv_platform::ids::now_ms() - 1,
+            None,
+            today(),
+        )
+        .await
+        .unwrap();
+    let (holds, _) = axv_vouchers::sweep(&store).await.unwrap();
+    assert_eq!(holds, 1);
+    let v = store.voucher(&voucher.id).await.unwrap().unwrap();
+    assert_eq!((v.balance, v.held), (750, 0));
+    assert_eq!(
+        store.release_hold("h3").await.unwrap().state,
+        HoldState::Expired,
+        "releasing an expired hold is a no-op"
+    );
+
+    // Exhaustion and its status.
+    store
+        .record_usage(
+            UsageInput {
+                cluster: "h100",
+                job_id: "all",
+                voucher_code: &code,
+                amount: 750,
+                started_at: None,
+                ended_at: None,
+            },
+            today(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.voucher(&voucher.id).await.unwrap().unwrap().status,
+        VoucherStatus::Exhausted
+    );
+    let events: Vec<(String,)> = sqlx::query_as("SELECT kind FROM outbox ORDER BY created_at")
+        .fetch_all(store.database().pool())
+        .await
+        .unwrap();
+    let kinds: Vec<String> = events.into_iter().map(|(k,)| k).collect();
+    assert!(kinds.contains(&"voucher.issued".to_owned()));
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "voucher.low_balance").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "voucher.exhausted").count(),
+        1,
+        "{kinds:?}"
+    );
+}
+
+async fn usage_is_charged_once(test: TestDb) {
+    let store = store(&test).await;
+    let (_, program) = pool_and_program(&store, 10_000, 10_000).await;
+    let voucher = issue(&store, &program, "c1", 1_000).await;
+    let record = |amount| UsageInput {
+        cluster: "h100",
+        job_id: "job-1",
+        voucher_code: &voucher.code,
+        amount,
+        started_at: Some(1),
+        ended_at: Some(2),
+    };
+    let first = store.record_usage(record(300), today()).await.unwrap();
+    assert!(!first.duplicate);
+    let retry = store.record_usage(record(300), today()).await.unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.id, first.id, "the retry returns the first result");
+    let changed = store.record_usage(record(301), today()).await.unwrap_err();
+    assert!(matches!(changed, axv_vouchers::VouchersError::Conflict(_)));
+    let v = store.voucher(&voucher.id).await.unwrap().unwrap();
+    assert_eq!((v.balance, v.consumed), (700, 300));
+    // An overdraw is refused whole: nothing is charged.
+    let over = store
+        .record_usage(
+            UsageInput {
+                cluster: "h100",
+                job_id: "job-2",
+                voucher_code: &voucher.code,
+                amount: 701,
+                started_at: None,
+                ended_at: None,
+            },
+            today(),
+        )
+        .await
+        .unwrap_err();
+    assert!(over.to_string().contains("overdrawn"), "{over}");
+    assert_eq!(
+        store.voucher(&voucher.id).await.unwrap().unwrap().balance,
+        700
+    );
+}
+
+fn expected_numbers() -> HashMap<String, String> {
+    include_str!("fixtures/sacct_h100_week.expected")
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+async fn sacct_fixture_is_charged_exactly(test: TestDb) {
+    let store = store(&test).await;
+    let (_, program) = pool_and_program(&store, 100_000_000, 100_000_000).await;
+    let mut codes = HashMap::new();
+    for placeholder in ["V1", "V2", "V3", "EXPIRED"] {
+        let voucher = issue(
+            &store,
+            &program,
+            &format!("company-{placeholder}"),
+            20_000_000,
+        )
+        .await;
+        codes.insert(placeholder, voucher);
+    }
+    store
+        .end_voucher(&codes["EXPIRED"].id, VoucherStatus::Expired, None)
+        .await
+        .unwrap();
+    let mut text = include_str!("fixtures/sacct_h100_week.txt").to_owned();
+    for (placeholder, voucher) in &codes {
+        text = text.replace(&format!("{{{{{placeholder}}}}}"), &voucher.code);
+    }
+    let expected = expected_numbers();
+    let number = |key: &str| -> usize { expected[key].parse().unwrap() };
+    let seconds = |key: &str| -> i64 { expected[key].parse().unwrap() };
+
+    let report = store.ingest_sacct("h100", &text, today()).await.unwrap();
+    let charged_jobs = number("jobs_V1") + number("jobs_V2") + number("jobs_V3");
+    assert_eq!(report.accepted, charged_jobs);
+    assert_eq!(
+        report.amount,
+        seconds("gpu_seconds_V1") + seconds("gpu_seconds_V2") + seconds("gpu_seconds_V3")
+    );
+    assert_eq!(report.skipped, number("skipped"));
+    assert_eq!(report.duplicates, number("in_file_duplicates"));
+    // Malformed lines, plus every job of the expired voucher and of the unknown account.
+    assert_eq!(
+        report.rejected.len(),
+        number("rejected") + number("jobs_EXPIRED") + number("jobs_unknown-acct")
+    );
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|(_, reason)| reason.contains("unknown voucher"))
+    );
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|(_, reason)| reason.contains("expired"))
+    );
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|(_, reason)| reason.contains("ElapsedRaw"))
+    );
+    for placeholder in ["V1", "V2", "V3"] {
+        let voucher = store
+            .voucher(&codes[placeholder].id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            voucher.consumed,
+            seconds(&format!("gpu_seconds_{placeholder}")),
+            "{placeholder}"
+        );
+        assert_eq!(voucher.balance, 20_000_000 - voucher.consumed);
+    }
+
+    // The same file again: every job is a duplicate, nothing is charged twice.
+    let again = store.ingest_sacct("h100", &text, today()).await.unwrap();
+    assert_eq!(again.accepted, 0);
+    assert_eq!(again.amount, 0);
+    assert_eq!(
+        again.duplicates,
+        charged_jobs + number("in_file_duplicates")
+    );
+    let v1 = store.voucher(&codes["V1"].id).await.unwrap().unwrap();
+    assert_eq!(v1.consumed, seconds("gpu_seconds_V1"));
+
+    // Lines that would overdraw are refused one by one; the rest is still charged.
+    let small = issue(&store, &program, "company-small", 150).await;
+    let text = format!(
+        "JobID|JobIDRaw|Account|User|AllocTRES|ElapsedRaw|Start|End|State\n\
+         9001|9001|{code}|kim|gres/gpu=1|100|2026-01-01T00:00:00|2026-01-01T00:01:40|COMPLETED\n\
+         9002|9002|{code}|kim|gres/gpu=1|100|2026-01-01T00:00:00|2026-01-01T00:01:40|COMPLETED\n\
+         9003|9003|{code}|kim|gres/gpu=1|50|2026-01-01T00:00:00|2026-01-01T00:00:50|COMPLETED\n",
+        code = small.code
+    );
+    let report = store.ingest_sacct("h100", &text, today()).await.unwrap();
+    assert_eq!((report.accepted, report.amount), (2, 150));
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].0, 3, "line numbers count the header");
+    assert!(report.rejected[0].1.contains("overdraw"));
+    assert_eq!(store.voucher(&small.id).await.unwrap().unwrap().balance, 0);
+}
+
+async fn grants_respect_cap_and_capacity(test: TestDb) {
+    let store = store(&test).await;
+    let (pool, program) = pool_and_program(&store, 1_000, 600).await;
+    issue(&store, &program, "c1", 500).await;
+    let application = |amount| axv_vouchers::store::NewApplication {
+        program_id: program.clone(),
+        company_id: "c1".into(),
+        requested_amount: amount,
+        justification: "more".into(),
+        pilot_id: None,
+        created_by: "f".into(),
+    };
+    let second = store.create_application(application(200)).await.unwrap();
+    let over_cap = store
+        .approve_application(&second.id, 200, "m", None, today())
+        .await
+        .unwrap_err();
+    assert!(over_cap.to_string().contains("cap"), "{over_cap}");
+    // A refused approval changes nothing: still SUBMITTED, nothing granted.
+    assert_eq!(
+        store.application(&second.id).await.unwrap().unwrap().status,
+        axv_vouchers::domain::ApplicationStatus::Submitted
+    );
+    store
+        .approve_application(&second.id, 100, "m", None, today())
+        .await
+        .unwrap();
+
+    let other = axv_vouchers::store::NewApplication {
+        company_id: "c2".into(),
+        requested_amount: 500,
+        ..application(0)
+    };
+    let third = store.create_application(other).await.unwrap();
+    let over_capacity = store
+        .approve_application(&third.id, 500, "m", None, today())
+        .await
+        .unwrap_err();
+    assert!(
+        over_capacity.to_string().contains("only 400"),
+        "{over_capacity}"
+    );
+    let pool = store.pool(&pool).await.unwrap().unwrap();
+    assert_eq!((pool.committed, pool.available), (600, 400));
+}
+
+on_both_backends!(
+    ledger_invariants => random_sequences_keep_every_invariant,
+    holds => holds_commit_release_and_retries,
+    usage_idempotency => usage_is_charged_once,
+    sacct_fixture => sacct_fixture_is_charged_exactly,
+    cap_and_capacity => grants_respect_cap_and_capacity,
+);
