@@ -339,10 +339,17 @@ pub async fn seed_vouchers(
         service::today,
         store::{NewApplication, NewPool, NewProgram, spend::UsageInput},
     };
-    if store.pools(None).await?.iter().any(|p| p.name == H100_POOL_NAME) {
+    if store
+        .pools(None)
+        .await?
+        .iter()
+        .any(|p| p.name == H100_POOL_NAME)
+    {
         return Ok(0);
     }
-    let year_end = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_else(today).max(today() + chrono::Days::new(180));
+    let year_end = chrono::NaiveDate::from_ymd_opt(2026, 12, 31)
+        .unwrap_or_else(today)
+        .max(today() + chrono::Days::new(180));
     let h100 = store
         .create_pool(NewPool {
             name: H100_POOL_NAME.to_owned(),
@@ -387,7 +394,13 @@ pub async fn seed_vouchers(
     let mut issued = 0;
     for (number, requested, outcome, granted, used) in plan {
         let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-        let Some(company) = onboarding.store().company_by_business_number(&digits).await? else { continue };
+        let Some(company) = onboarding
+            .store()
+            .company_by_business_number(&digits)
+            .await?
+        else {
+            continue;
+        };
         let application = store
             .create_application(NewApplication {
                 program_id: program.id.clone(),
@@ -400,7 +413,15 @@ pub async fn seed_vouchers(
             .await?;
         match outcome {
             "approve" => {
-                let (_, voucher) = store.approve_application(&application.id, granted * HOUR, "demo-manager", Some("적정"), today()).await?;
+                let (_, voucher) = store
+                    .approve_application(
+                        &application.id,
+                        granted * HOUR,
+                        "demo-manager",
+                        Some("적정"),
+                        today(),
+                    )
+                    .await?;
                 // A week of jobs: single records, and one reserved job committed for less.
                 let jobs = 6;
                 for job in 0..jobs {
@@ -419,15 +440,33 @@ pub async fn seed_vouchers(
                         .await?;
                 }
                 let hold_id = format!("{}-reserved", voucher.code);
-                store.create_hold(&hold_id, &voucher.code, 8 * 4 * HOUR, axv_platform::ids::now_ms() + 86_400_000, None, today()).await?;
+                store
+                    .create_hold(
+                        &hold_id,
+                        &voucher.code,
+                        8 * 4 * HOUR,
+                        axv_platform::ids::now_ms() + 86_400_000,
+                        None,
+                        today(),
+                    )
+                    .await?;
                 store.commit_hold(&hold_id, 8 * 3 * HOUR).await?;
                 issued += 1;
             }
             "reject" => {
-                store.close_application(&application.id, ApplicationAction::Reject, "demo-manager", Some("실증 계획이 구체적이지 않습니다.")).await?;
+                store
+                    .close_application(
+                        &application.id,
+                        ApplicationAction::Reject,
+                        "demo-manager",
+                        Some("실증 계획이 구체적이지 않습니다."),
+                    )
+                    .await?;
             }
             "withdraw" => {
-                store.close_application(&application.id, ApplicationAction::Withdraw, "demo", None).await?;
+                store
+                    .close_application(&application.id, ApplicationAction::Withdraw, "demo", None)
+                    .await?;
             }
             _ => {}
         }

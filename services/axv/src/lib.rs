@@ -172,10 +172,17 @@ pub async fn start_all(
 
 /// Seeds the demo data through the services' libraries (the same rules as the API).
 pub async fn seed_demo(platform: &Platform) -> anyhow::Result<usize> {
-    let onboarding = axv_onboarding::build(platform).await.context("onboarding database")?;
+    let onboarding = axv_onboarding::build(platform)
+        .await
+        .context("onboarding database")?;
     let companies = demo::seed(&onboarding.service).await?;
-    let vouchers_db = axv_vouchers::database(platform).await.context("vouchers database")?;
-    let store = axv_vouchers::store::Store::new(vouchers_db, axv_platform::outbox::Outbox::default());
-    demo::seed_vouchers(&store, &onboarding.service).await.map_err(|e| anyhow::anyhow!("seeding vouchers: {e}"))?;
+    let vouchers_db = axv_vouchers::database(platform)
+        .await
+        .context("vouchers database")?;
+    let store =
+        axv_vouchers::store::Store::new(vouchers_db, axv_platform::outbox::Outbox::default());
+    demo::seed_vouchers(&store, &onboarding.service)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding vouchers: {e}"))?;
     Ok(companies)
 }

@@ -18,6 +18,9 @@ use crate::{
     },
 };
 
+/// The largest request accepted (sacct batches); other RPCs are far smaller.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
 pub struct VouchersGrpc {
     service: Vouchers,
 }
@@ -28,7 +31,9 @@ impl VouchersGrpc {
     }
 
     pub fn into_server(self) -> pb::vouchers_service_server::VouchersServiceServer<Self> {
+        // A week of Slurm accounting for a busy cluster runs to tens of megabytes.
         pb::vouchers_service_server::VouchersServiceServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
     }
 }
 
