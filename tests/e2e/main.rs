@@ -8,6 +8,8 @@ use axv_gateway::Limits;
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
+mod vouchers;
+
 const COMPANY: &str = "query($id: ID!) { company(id: $id) { id nameKo status businessNumber history { from to by note } } }";
 
 async fn create_company(p: &TestPlatform, token: &str, number: &str, name: &str) -> String {

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use async_graphql::{
     BatchRequest, BatchResponse,
-    dataloader::DataLoader,
+    dataloader::{DataLoader, Loader},
     parser::types::{
         DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
     },
@@ -24,7 +24,11 @@ use axv_platform::ErrorCode;
 use tracing::Instrument;
 
 use crate::{
-    AppState, context::RequestContext, errors::complete_extensions, loaders::CompanyLoader,
+    AppState,
+    clients::Clients,
+    context::RequestContext,
+    errors::complete_extensions,
+    loaders::{CompanyLoader, CompanyVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader},
 };
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -252,6 +256,41 @@ fn selected_operation_type(
     }
 }
 
+/// The services' batch RPCs take at most this many ids per call.
+const MAX_BATCH_KEYS: usize = 500;
+
+fn loader<T: Loader<String>>(inner: T) -> DataLoader<T> {
+    DataLoader::new(inner, |future| tokio::spawn(future.in_current_span()))
+        .max_batch_size(MAX_BATCH_KEYS)
+}
+
+/// Fresh DataLoaders for one request: what they cache depends on the caller's token.
+fn with_loaders(
+    request: async_graphql::Request,
+    clients: &Clients,
+    ctx: &RequestContext,
+) -> async_graphql::Request {
+    let (clients, ctx) = (clients.clone(), ctx.clone());
+    request
+        .data(loader(CompanyLoader {
+            clients: clients.clone(),
+            ctx: ctx.clone(),
+        }))
+        .data(loader(PoolLoader {
+            clients: clients.clone(),
+            ctx: ctx.clone(),
+        }))
+        .data(loader(ProgramLoader {
+            clients: clients.clone(),
+            ctx: ctx.clone(),
+        }))
+        .data(loader(VoucherLoader {
+            clients: clients.clone(),
+            ctx: ctx.clone(),
+        }))
+        .data(loader(CompanyVouchersLoader { clients, ctx }))
+}
+
 async fn execute(
     state: AppState,
     caller: Option<axv_auth::Caller>,
@@ -321,16 +360,8 @@ async fn execute(
             responses.push(response);
             continue;
         }
-        let loader = DataLoader::new(
-            CompanyLoader {
-                clients: state.clients.clone(),
-                ctx: ctx.clone(),
-            },
-            |future| tokio::spawn(future.in_current_span()),
-        );
-        let request = request
+        let request = with_loaders(request, &state.clients, &ctx)
             .data(ctx.clone())
-            .data(loader)
             .data(state.clients.clone());
         let span = tracing::info_span!(
             "graphql",

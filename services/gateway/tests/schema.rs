@@ -44,6 +44,37 @@ fn contract_names_are_present() {
         "endCursor: String",
         "totalCount: Int!",
         "history: [StatusChange!]!",
+        // The vouchers part.
+        "resourcePools: [ResourcePool!]!",
+        "voucherPrograms: [VoucherProgram!]!",
+        "voucherApplications(filter: VoucherApplicationFilter, first: Int, after: String): VoucherApplicationConnection!",
+        "voucher(id: ID!): Voucher",
+        "vouchers(filter: VoucherFilter, first: Int, after: String): VoucherConnection!",
+        "vouchers(first: Int, after: String): VoucherConnection!",
+        "createResourcePool(input: ResourcePoolInput!): ResourcePool!",
+        "createVoucherProgram(input: VoucherProgramInput!): VoucherProgram!",
+        "applyForVoucher(input: VoucherApplicationInput!): VoucherApplication!",
+        "approveVoucherApplication(id: ID!, grantedAmount: Long, note: String): Voucher!",
+        "rejectVoucherApplication(id: ID!, note: String!): VoucherApplication!",
+        "revokeVoucher(id: ID!, note: String!): Voucher!",
+        "recordUsage(input: UsageInput!): UsageRecord!",
+        "ingestUsage(cluster: String!, sacct: String!): UsageIngestReport!",
+        "pool: ResourcePool!",
+        "program: VoucherProgram!",
+        "company: Company!",
+        "voucher: Voucher",
+        "voucher: Voucher!",
+        "ledger(first: Int, after: String): LedgerEntryConnection!",
+        "balanceAfter: Long!",
+        "duplicate: Boolean!",
+        "rejected: [RejectedLine!]!",
+        "maxPerCompany: Long!",
+        "sectors: [Sector!]!",
+        "sectors: [Sector!]\n",
+        "requestedAmount: Long!",
+        "validFrom: Date!",
+        "startedAt: DateTime!",
+        "endedAt: DateTime!",
     ] {
         assert!(sdl.contains(name), "missing from the schema: {name}");
     }
@@ -57,5 +88,22 @@ fn contract_names_are_present() {
         "UNDER_REVIEW",
     ] {
         assert!(sdl.contains(value), "missing enum value {value}");
+    }
+    // The vouchers part's enums, whole: every value, in the contract's order.
+    for (name, values) in [
+        ("ResourceKind", &["GPU_H100", "NPU", "STORAGE"][..]),
+        ("FundingSource", &["NATIONAL", "CITY", "PRIVATE"]),
+        (
+            "VoucherApplicationStatus",
+            &["SUBMITTED", "APPROVED", "REJECTED", "WITHDRAWN"],
+        ),
+        (
+            "VoucherStatus",
+            &["ACTIVE", "EXHAUSTED", "EXPIRED", "REVOKED", "FROZEN"],
+        ),
+    ] {
+        let body: Vec<String> = values.iter().map(|v| format!("\t{v}\n")).collect();
+        let block = format!("enum {name} {{\n{}}}", body.concat());
+        assert!(sdl.contains(&block), "missing or different: {block}");
     }
 }

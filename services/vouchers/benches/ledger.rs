@@ -116,7 +116,10 @@ async fn run() {
         eprintln!("the ledger benchmark needs Postgres (AXV_TEST_DATABASE_URL)");
         return;
     };
-    let platform = axv_platform::testing::platform(db.config.clone());
+    // The production default pool size is 10; 16 lets commits overlap their WAL flushes.
+    let mut config = db.config.clone();
+    config.max_connections = 16;
+    let platform = axv_platform::testing::platform(config);
     let shutdown = CancellationToken::new();
     // Debits never ask onboarding anything; a lazily connecting address is enough.
     let app = axv_vouchers::build(&platform, "http://127.0.0.1:1")

@@ -54,6 +54,8 @@ fn require_role(caller: Option<&Caller>, roles: &[Role], what: &str) -> Result<(
 }
 
 const STAFF: &[Role] = &[Role::ProgramManager, Role::Admin];
+/// Ids per batch call, as onboarding allows.
+pub const MAX_BATCH: usize = 500;
 const METERING: &[Role] = &[Role::Operator, Role::Admin];
 
 /// A new resource pool as an admin describes it.
@@ -194,12 +196,16 @@ impl Vouchers {
         let pool = self
             .store
             .pool(&input.pool_id)
-            .await
-            .ok()
-            .flatten()
+            .await?
             .ok_or_else(|| VouchersError::invalid("poolId", "names no resource pool"))?;
         let (opens_on, closes_on) =
             validate_window("opensOn", &input.opens_on, "closesOn", &input.closes_on)?;
+        if opens_on < pool.valid_from {
+            return Err(VouchersError::invalid(
+                "opensOn",
+                format!("must not be before the pool's start, {}", pool.valid_from),
+            ));
+        }
         if closes_on > pool.valid_until {
             return Err(VouchersError::invalid(
                 "closesOn",
@@ -418,12 +424,13 @@ impl Vouchers {
         ids: &[String],
     ) -> Result<Vec<VoucherRecord>, VouchersError> {
         let scope = self.scope(caller, Self::VOUCHER_READERS).await?;
-        let ids: Vec<String> = ids
-            .iter()
-            .filter(|id| is_valid_id(id))
-            .take(500)
-            .cloned()
-            .collect();
+        if ids.len() > MAX_BATCH {
+            return Err(VouchersError::invalid(
+                "ids",
+                format!("at most {MAX_BATCH} per call"),
+            ));
+        }
+        let ids: Vec<String> = ids.iter().filter(|id| is_valid_id(id)).cloned().collect();
         Ok(self
             .store
             .vouchers_by_ids(&ids)
@@ -440,10 +447,15 @@ impl Vouchers {
         per_company: usize,
     ) -> Result<(Vec<VoucherRecord>, std::collections::HashMap<String, i64>), VouchersError> {
         let scope = self.scope(caller, Self::VOUCHER_READERS).await?;
+        if company_ids.len() > MAX_BATCH {
+            return Err(VouchersError::invalid(
+                "companyIds",
+                format!("at most {MAX_BATCH} per call"),
+            ));
+        }
         let visible: Vec<String> = company_ids
             .iter()
             .filter(|c| Self::in_scope(&scope, c))
-            .take(500)
             .cloned()
             .collect();
         self.store

@@ -537,7 +537,53 @@ async fn grants_respect_cap_and_capacity(test: TestDb) {
     assert_eq!((pool.committed, pool.available), (600, 400));
 }
 
+async fn sacct_refuses_non_gpu_vouchers(test: TestDb) {
+    use axv_vouchers::domain::{FundingSource, ResourceKind};
+    let store = store(&test).await;
+    let npu = store
+        .create_pool(axv_vouchers::store::NewPool {
+            name: "NPU".into(),
+            kind: ResourceKind::Npu,
+            capacity: 1_000_000,
+            funding: FundingSource::City,
+            valid_from: today(),
+            valid_until: today() + chrono::Days::new(30),
+        })
+        .await
+        .unwrap();
+    let program = store
+        .create_program(axv_vouchers::store::NewProgram {
+            pool_id: npu.id,
+            name: "NPU".into(),
+            opens_on: today(),
+            closes_on: today() + chrono::Days::new(30),
+            max_per_company: 1_000_000,
+            sectors: vec![],
+        })
+        .await
+        .unwrap();
+    let voucher = issue(&store, &program.id, "c1", 10_000).await;
+    assert!(voucher.code.starts_with("npu-"));
+    let text = format!(
+        "JobID|JobIDRaw|Account|User|AllocTRES|ElapsedRaw|Start|End|State\n\
+         1|1|{}|kim|gres/gpu=1|100|2026-01-01T00:00:00|2026-01-01T00:01:40|COMPLETED\n",
+        voucher.code
+    );
+    let report = store.ingest_sacct("h100", &text, today()).await.unwrap();
+    assert_eq!(report.accepted, 0);
+    assert!(
+        report.rejected[0].1.contains("not a GPU voucher"),
+        "{:?}",
+        report.rejected
+    );
+    assert_eq!(
+        store.voucher(&voucher.id).await.unwrap().unwrap().balance,
+        10_000
+    );
+}
+
 on_both_backends!(
+    sacct_non_gpu => sacct_refuses_non_gpu_vouchers,
     ledger_invariants => random_sequences_keep_every_invariant,
     holds => holds_commit_release_and_retries,
     usage_idempotency => usage_is_charged_once,

@@ -3,14 +3,15 @@
 pub mod connection;
 pub mod onboarding;
 pub mod scalars;
+pub mod vouchers;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 #[derive(MergedObject, Default)]
-pub struct Query(onboarding::OnboardingQuery);
+pub struct Query(onboarding::OnboardingQuery, vouchers::VouchersQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(onboarding::OnboardingMutation);
+pub struct Mutation(onboarding::OnboardingMutation, vouchers::VouchersMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -40,9 +41,7 @@ pub fn build(limits: &Limits) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        .limit_directives(10)
-        // Part of the contract before any field of this part uses it.
-        .register_output_type::<scalars::Long>();
+        .limit_directives(10);
     if !limits.introspection {
         // Suggestions ("did you mean ...?") would leak the schema that introspection hides.
         builder = builder.disable_introspection().disable_suggestions();

@@ -1,7 +1,7 @@
 //! The onboarding part of the contract: accounts, the viewer, companies and their review.
 
 use async_graphql::{
-    Context, Enum, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
+    Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
 };
 use axv_proto::onboarding::v1 as pb;
 
@@ -18,7 +18,7 @@ use crate::{
 
 macro_rules! mirror_enum {
     ($name:ident, $pb:ty { $($variant:ident),+ $(,)? }) => {
-        #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+        #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
         pub enum $name { $($variant),+ }
 
         impl From<$name> for $pb {
@@ -38,6 +38,7 @@ macro_rules! mirror_enum {
         }
     };
 }
+pub(crate) use mirror_enum;
 
 mirror_enum!(
     Role,
@@ -193,6 +194,16 @@ impl Company {
             })
             .collect()
     }
+    /// The company's vouchers in issue order; loaded for every company of a list in one call.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn vouchers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<super::vouchers::VoucherConnection> {
+        super::vouchers::company_vouchers(ctx, &self.0.id, first, after).await
+    }
 }
 
 pub struct Viewer {
@@ -266,7 +277,7 @@ pub struct CompanyFilter {
     pub text: Option<String>,
 }
 
-fn parts(ctx: &Context<'_>) -> Result<(Clients, RequestContext)> {
+pub(crate) fn parts(ctx: &Context<'_>) -> Result<(Clients, RequestContext)> {
     Ok((
         ctx.data::<Clients>()?.clone(),
         ctx.data::<RequestContext>()?.clone(),

@@ -15,8 +15,8 @@ use sqlx::{AnyConnection, Row};
 use super::{SERVICE, Store, ledger, placeholders};
 use crate::{
     domain::{
-        Account, HoldState, Transfer, TransferKind, VoucherStatus, crossed_low_balance,
-        spend_refusal,
+        Account, HoldState, ResourceKind, Transfer, TransferKind, VoucherStatus,
+        crossed_low_balance, spend_refusal,
     },
     error::VouchersError,
     sacct,
@@ -34,10 +34,10 @@ pub struct Locked {
     pub valid_until: NaiveDate,
     pub granted: i64,
     pub low_balance_notified: bool,
+    pub kind: ResourceKind,
 }
 
-const LOCKED_COLUMNS: &str =
-    "id, code, company_id, pool_id, status, valid_from, valid_until, granted, low_balance_notified";
+const LOCKED_COLUMNS: &str = "id, code, company_id, pool_id, kind, status, valid_from, valid_until, granted, low_balance_notified";
 
 /// Locks the voucher whose `column` (`id` or `code`, never input) is `value`.
 async fn lock(
@@ -71,33 +71,39 @@ async fn lock(
         valid_until: day("valid_until")?,
         granted: row.try_get("granted")?,
         low_balance_notified: row.try_get::<i64, _>("low_balance_notified")? != 0,
+        kind: {
+            let kind: String = row.try_get("kind")?;
+            ResourceKind::parse(&kind)
+                .ok_or_else(|| VouchersError::Internal(format!("bad kind {kind}")))?
+        },
     }))
 }
 
 /// After spending: status follows the balance, and the company hears about 80% used and
-/// about exhaustion, once each.
+/// about exhaustion, once each. `spendable_after` saves a read when the caller knows it.
 async fn settle(
     store: &Store,
     conn: &mut AnyConnection,
     voucher: &Locked,
     spendable_before: i64,
+    spendable_after: Option<i64>,
 ) -> Result<(), VouchersError> {
-    let balances = ledger::balances(
-        conn,
-        &[
-            Account::Voucher(voucher.id.clone()).id(),
-            Account::Held(voucher.id.clone()).id(),
-        ],
-    )
-    .await?;
-    let spendable = balances
-        .get(&Account::Voucher(voucher.id.clone()).id())
-        .copied()
-        .unwrap_or(0);
-    let held = balances
-        .get(&Account::Held(voucher.id.clone()).id())
-        .copied()
-        .unwrap_or(0);
+    let spendable = match spendable_after {
+        Some(spendable) => spendable,
+        None => ledger::balances(conn, &[Account::Voucher(voucher.id.clone()).id()])
+            .await?
+            .values()
+            .sum(),
+    };
+    // Held amounts matter only at zero: a voucher with a balance is ACTIVE whatever it holds.
+    let held = if spendable == 0 {
+        ledger::balances(conn, &[Account::Held(voucher.id.clone()).id()])
+            .await?
+            .values()
+            .sum()
+    } else {
+        0
+    };
     let status = voucher.status.settle(spendable, held);
     let companies = vec![voucher.company_id.clone()];
     if status != voucher.status {
@@ -225,14 +231,31 @@ impl Store {
         let voucher = lock(&mut tx, "code", usage.voucher_code)
             .await?
             .ok_or(VouchersError::NotFound("voucher"))?;
-        let existing: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT id, voucher_id, amount FROM usage_records WHERE cluster = $1 AND job_id = $2",
+        let operation = format!("usage:{}:{}", usage.cluster, usage.job_id);
+        let id = new_id();
+        // The record first: its unique (cluster, job) key is what makes a retry a duplicate.
+        let inserted: Option<(String,)> = sqlx::query_as(
+            "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, started_at, ended_at, source, operation_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'api', $8, $9) ON CONFLICT (cluster, job_id) DO NOTHING RETURNING id",
         )
+        .bind(&id)
         .bind(usage.cluster)
         .bind(usage.job_id)
+        .bind(&voucher.id)
+        .bind(usage.amount)
+        .bind(usage.started_at)
+        .bind(usage.ended_at)
+        .bind(&operation)
+        .bind(now_ms())
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some((id, voucher_id, amount)) = existing {
+        if inserted.is_none() {
+            let (id, voucher_id, amount): (String, String, i64) =
+                sqlx::query_as("SELECT id, voucher_id, amount FROM usage_records WHERE cluster = $1 AND job_id = $2")
+                    .bind(usage.cluster)
+                    .bind(usage.job_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             if voucher_id != voucher.id || amount != usage.amount {
                 return Err(VouchersError::Conflict(format!(
                     "job {} on {} was recorded before with different content",
@@ -247,7 +270,6 @@ impl Store {
             });
         }
         refuse_spending(&voucher, today)?;
-        let operation = format!("usage:{}:{}", usage.cluster, usage.job_id);
         let debit = Transfer::new(
             TransferKind::Debit,
             Account::Voucher(voucher.id.clone()),
@@ -264,23 +286,7 @@ impl Store {
             .get(&Account::Voucher(voucher.id.clone()).id())
             .copied()
             .unwrap_or(0);
-        let id = new_id();
-        sqlx::query(
-            "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, started_at, ended_at, source, operation_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'api', $8, $9)",
-        )
-        .bind(&id)
-        .bind(usage.cluster)
-        .bind(usage.job_id)
-        .bind(&voucher.id)
-        .bind(usage.amount)
-        .bind(usage.started_at)
-        .bind(usage.ended_at)
-        .bind(&operation)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-        settle(self, &mut tx, &voucher, after + usage.amount).await?;
+        settle(self, &mut tx, &voucher, after + usage.amount, Some(after)).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(UsageOutcome {
@@ -359,6 +365,17 @@ impl Store {
                     .push((job.line, format!("unknown voucher {:?}", job.account)));
                 continue;
             };
+            // sacct charges GPU-seconds; an NPU or storage voucher is not drawn on by it.
+            if voucher.kind != ResourceKind::GpuH100 {
+                report.rejected.push((
+                    job.line,
+                    format!(
+                        "{} is a {} voucher, not a GPU voucher",
+                        voucher.code, voucher.kind
+                    ),
+                ));
+                continue;
+            }
             if let Some(reason) = spend_refusal(
                 voucher.status,
                 today,
@@ -459,7 +476,7 @@ impl Store {
                 .get(&Account::Voucher(voucher.id.clone()).id())
                 .copied()
                 .unwrap_or(0);
-            settle(self, &mut tx, voucher, spendable_before).await?;
+            settle(self, &mut tx, voucher, spendable_before, None).await?;
         }
         let companies: Vec<String> = vouchers
             .values()
@@ -536,7 +553,7 @@ impl Store {
             .get(&Account::Voucher(voucher.id.clone()).id())
             .copied()
             .unwrap_or(0);
-        settle(self, &mut tx, &voucher, after + amount).await?;
+        settle(self, &mut tx, &voucher, after + amount, Some(after)).await?;
         let hold = hold_by_id(&mut tx, hold_id)
             .await?
             .ok_or(VouchersError::NotFound("hold"))?;
@@ -652,7 +669,7 @@ impl Store {
             .bind(hold_id)
             .execute(&mut *tx)
             .await?;
-        settle(self, &mut tx, &voucher, spendable_before).await?;
+        settle(self, &mut tx, &voucher, spendable_before, None).await?;
         let hold = hold_by_id(&mut tx, hold_id)
             .await?
             .ok_or(VouchersError::NotFound("hold"))?;

@@ -1,0 +1,993 @@
+//! The vouchers part of the contract: resource pools, programmes, applications, vouchers with
+//! their ledgers, and usage metering. The vouchers service decides who may see and do what;
+//! resolvers pass the caller's token and map its answers.
+
+use std::ops::Range;
+
+use async_graphql::{
+    Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
+};
+use axv_platform::{ErrorCode, pagination};
+use axv_proto::{onboarding::v1 as onboarding_pb, vouchers::v1 as pb};
+
+use super::{
+    connection::{connection, page_size},
+    onboarding::{Company, Sector, mirror_enum, parts},
+    scalars::{Date, DateTime, Long},
+};
+use crate::{
+    clients::request,
+    errors::{bad_input, error, from_status},
+    loaders::{CompanyLoader, CompanyVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader},
+};
+
+mirror_enum!(
+    ResourceKind,
+    pb::ResourceKind {
+        GpuH100,
+        Npu,
+        Storage
+    }
+);
+mirror_enum!(
+    FundingSource,
+    pb::FundingSource {
+        National,
+        City,
+        Private
+    }
+);
+mirror_enum!(
+    VoucherApplicationStatus,
+    pb::ApplicationStatus {
+        Submitted,
+        Approved,
+        Rejected,
+        Withdrawn
+    }
+);
+mirror_enum!(
+    VoucherStatus,
+    pb::VoucherStatus {
+        Active,
+        Exhausted,
+        Expired,
+        Revoked,
+        Frozen
+    }
+);
+
+fn internal(what: &str) -> async_graphql::Error {
+    error(ErrorCode::Internal, what)
+}
+
+fn date(text: &str, what: &str) -> Result<Date> {
+    Date::parse_text(text).ok_or_else(|| internal(what))
+}
+
+fn date_text(date: Date) -> String {
+    date.0.format("%Y-%m-%d").to_string()
+}
+
+/// The vouchers service spells sectors as onboarding's enum names without the prefix.
+fn sector_name(sector: Sector) -> String {
+    onboarding_pb::Sector::from(sector)
+        .as_str_name()
+        .trim_start_matches("SECTOR_")
+        .to_owned()
+}
+
+fn sector_from_name(name: &str) -> Option<Sector> {
+    onboarding_pb::Sector::from_str_name(&format!("SECTOR_{name}"))
+        .and_then(|s| Sector::from_pb(s.into()))
+}
+
+/// Refuses a cursor this API did not issue before any service is asked.
+fn check_cursor(after: Option<&str>) -> Result<Option<String>> {
+    match after {
+        None => Ok(None),
+        Some(after) => pagination::decode_cursor(after)
+            .map_err(|_| bad_input("after is not a cursor from this API")),
+    }
+}
+
+async fn load_company(ctx: &Context<'_>, id: &str) -> Result<Company> {
+    ctx.data::<DataLoader<CompanyLoader>>()?
+        .load_one(id.to_owned())
+        .await
+        .map_err(|e| (*e).clone())?
+        .map(Company)
+        .ok_or_else(|| error(ErrorCode::NotFound, "company not found"))
+}
+
+async fn load_program(ctx: &Context<'_>, id: &str) -> Result<VoucherProgram> {
+    ctx.data::<DataLoader<ProgramLoader>>()?
+        .load_one(id.to_owned())
+        .await
+        .map_err(|e| (*e).clone())?
+        .map(VoucherProgram)
+        .ok_or_else(|| internal("missing programme"))
+}
+
+async fn load_voucher(ctx: &Context<'_>, id: &str) -> Result<Option<Voucher>> {
+    Ok(ctx
+        .data::<DataLoader<VoucherLoader>>()?
+        .load_one(id.to_owned())
+        .await
+        .map_err(|e| (*e).clone())?
+        .map(Voucher))
+}
+
+/// A pool of the data center's capacity; amounts in `unit`.
+#[derive(Clone, Debug)]
+pub struct ResourcePool(pub pb::ResourcePool);
+
+#[Object]
+impl ResourcePool {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn kind(&self) -> Result<ResourceKind> {
+        ResourceKind::from_pb(self.0.kind).ok_or_else(|| internal("kind"))
+    }
+    /// "GPU-second", "NPU-second" or "GB-day".
+    async fn unit(&self) -> &str {
+        &self.0.unit
+    }
+    async fn capacity(&self) -> Long {
+        Long(self.0.capacity)
+    }
+    /// Granted to vouchers and not returned.
+    async fn committed(&self) -> Long {
+        Long(self.0.committed)
+    }
+    async fn consumed(&self) -> Long {
+        Long(self.0.consumed)
+    }
+    async fn available(&self) -> Long {
+        Long(self.0.available)
+    }
+    async fn funding(&self) -> Result<FundingSource> {
+        FundingSource::from_pb(self.0.funding).ok_or_else(|| internal("funding"))
+    }
+    async fn valid_from(&self) -> Result<Date> {
+        date(&self.0.valid_from, "validFrom")
+    }
+    async fn valid_until(&self) -> Result<Date> {
+        date(&self.0.valid_until, "validUntil")
+    }
+}
+
+/// A call firms apply to, drawing on one pool.
+#[derive(Clone, Debug)]
+pub struct VoucherProgram(pub pb::Program);
+
+#[Object]
+impl VoucherProgram {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn pool(&self, ctx: &Context<'_>) -> Result<ResourcePool> {
+        ctx.data::<DataLoader<PoolLoader>>()?
+            .load_one(self.0.pool_id.clone())
+            .await
+            .map_err(|e| (*e).clone())?
+            .map(ResourcePool)
+            .ok_or_else(|| internal("missing pool"))
+    }
+    async fn opens_on(&self) -> Result<Date> {
+        date(&self.0.opens_on, "opensOn")
+    }
+    async fn closes_on(&self) -> Result<Date> {
+        date(&self.0.closes_on, "closesOn")
+    }
+    async fn max_per_company(&self) -> Long {
+        Long(self.0.max_per_company)
+    }
+    /// The industries that may apply; empty means every one.
+    async fn sectors(&self) -> Vec<Sector> {
+        self.0
+            .sectors
+            .iter()
+            .filter_map(|s| sector_from_name(s))
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct VoucherApplication(pub pb::Application);
+
+#[Object]
+impl VoucherApplication {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn program(&self, ctx: &Context<'_>) -> Result<VoucherProgram> {
+        load_program(ctx, &self.0.program_id).await
+    }
+    async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
+        load_company(ctx, &self.0.company_id).await
+    }
+    async fn requested_amount(&self) -> Long {
+        Long(self.0.requested_amount)
+    }
+    async fn justification(&self) -> &str {
+        &self.0.justification
+    }
+    async fn status(&self) -> Result<VoucherApplicationStatus> {
+        VoucherApplicationStatus::from_pb(self.0.status).ok_or_else(|| internal("status"))
+    }
+    /// The voucher issued on approval.
+    async fn voucher(&self, ctx: &Context<'_>) -> Result<Option<Voucher>> {
+        match &self.0.voucher_id {
+            Some(id) => load_voucher(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    /// The manager's note with the decision.
+    async fn decision_note(&self) -> Option<&str> {
+        self.0.decision_note.as_deref()
+    }
+    async fn created_at(&self) -> DateTime {
+        DateTime::from_millis(self.0.created_at_ms)
+    }
+    /// Null until approved, rejected or withdrawn.
+    async fn decided_at(&self) -> Option<DateTime> {
+        (self.0.decided_at_ms != 0).then(|| DateTime::from_millis(self.0.decided_at_ms))
+    }
+}
+
+/// Compute granted to one company. `pilot` of the contract comes with the pilots part: no
+/// `Pilot` type exists yet.
+#[derive(Clone, Debug)]
+pub struct Voucher(pub pb::Voucher);
+
+#[Object]
+impl Voucher {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The Slurm account jobs are charged to.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
+        load_company(ctx, &self.0.company_id).await
+    }
+    async fn program(&self, ctx: &Context<'_>) -> Result<VoucherProgram> {
+        load_program(ctx, &self.0.program_id).await
+    }
+    async fn kind(&self) -> Result<ResourceKind> {
+        ResourceKind::from_pb(self.0.kind).ok_or_else(|| internal("kind"))
+    }
+    async fn granted(&self) -> Long {
+        Long(self.0.granted)
+    }
+    /// Reserved for running jobs.
+    async fn held(&self) -> Long {
+        Long(self.0.held)
+    }
+    async fn consumed(&self) -> Long {
+        Long(self.0.consumed)
+    }
+    /// What can still be spent: granted - held - consumed while the voucher lives.
+    async fn balance(&self) -> Long {
+        Long(self.0.balance)
+    }
+    async fn valid_from(&self) -> Result<Date> {
+        date(&self.0.valid_from, "validFrom")
+    }
+    async fn valid_until(&self) -> Result<Date> {
+        date(&self.0.valid_until, "validUntil")
+    }
+    async fn status(&self) -> Result<VoucherStatus> {
+        VoucherStatus::from_pb(self.0.status).ok_or_else(|| internal("status"))
+    }
+    /// Every movement of the balance, oldest first. No batch RPC exists for ledgers, so each
+    /// voucher's ledger is one call: the complexity weight keeps lists of them small.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn ledger(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<LedgerEntryConnection> {
+        let (clients, rc) = parts(ctx)?;
+        let size = page_size(first)?;
+        check_cursor(after.as_deref())?;
+        let response = clients
+            .vouchers
+            .clone()
+            .list_ledger_entries(request(
+                &rc,
+                pb::ListLedgerEntriesRequest {
+                    voucher_id: self.0.id.clone(),
+                    page_size: size,
+                    page_token: after.unwrap_or_default(),
+                },
+            ))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        let nodes = response
+            .entries
+            .into_iter()
+            .map(|e| (e.id.clone(), LedgerEntry(e)))
+            .collect();
+        Ok(LedgerEntryConnection::from_page(
+            nodes,
+            response.next_page_token,
+            response.total_count,
+        ))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LedgerEntry(pub pb::LedgerEntry);
+
+#[Object]
+impl LedgerEntry {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn at(&self) -> DateTime {
+        DateTime::from_millis(self.0.at_ms)
+    }
+    /// grant, hold, commit, release, debit, expiry or revocation.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    /// The signed effect on the voucher's spendable balance.
+    async fn amount(&self) -> Long {
+        Long(self.0.amount)
+    }
+    async fn balance_after(&self) -> Long {
+        Long(self.0.balance_after)
+    }
+    async fn reference(&self) -> Option<&str> {
+        self.0.reference.as_deref()
+    }
+}
+
+/// One metered job.
+pub struct UsageRecord {
+    id: String,
+    voucher_id: String,
+    amount: i64,
+    duplicate: bool,
+}
+
+#[Object]
+impl UsageRecord {
+    async fn id(&self) -> ID {
+        ID(self.id.clone())
+    }
+    async fn voucher(&self, ctx: &Context<'_>) -> Result<Voucher> {
+        load_voucher(ctx, &self.voucher_id)
+            .await?
+            .ok_or_else(|| error(ErrorCode::NotFound, "voucher not found"))
+    }
+    async fn amount(&self) -> Long {
+        Long(self.amount)
+    }
+    /// True when this (cluster, jobId) was recorded before; nothing was charged again.
+    async fn duplicate(&self) -> bool {
+        self.duplicate
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RejectedLine {
+    /// 1-based line number in the submitted text.
+    pub line: i32,
+    pub reason: String,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct UsageIngestReport {
+    pub accepted: i32,
+    /// Jobs recorded before (or twice in the text); charged once.
+    pub duplicates: i32,
+    pub rejected: Vec<RejectedLine>,
+    /// Total charged by the accepted lines.
+    pub amount: Long,
+    /// Lines not chargeable: job steps, running or pending jobs, jobs without GPUs.
+    pub skipped: i32,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct ResourcePoolInput {
+    pub name: String,
+    pub kind: ResourceKind,
+    /// In the kind's base unit (GPU-seconds for GPU pools).
+    pub capacity: Long,
+    pub funding: FundingSource,
+    pub valid_from: Date,
+    pub valid_until: Date,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct VoucherProgramInput {
+    pub pool_id: ID,
+    pub name: String,
+    pub opens_on: Date,
+    pub closes_on: Date,
+    pub max_per_company: Long,
+    /// Omitted or empty: every industry may apply.
+    pub sectors: Option<Vec<Sector>>,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct VoucherApplicationInput {
+    pub program_id: ID,
+    pub company_id: ID,
+    pub requested_amount: Long,
+    pub justification: String,
+    pub pilot_id: Option<ID>,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct UsageInput {
+    pub cluster: String,
+    pub job_id: String,
+    pub voucher_code: String,
+    pub amount: Long,
+    pub started_at: DateTime,
+    pub ended_at: DateTime,
+}
+
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct VoucherApplicationFilter {
+    pub statuses: Option<Vec<VoucherApplicationStatus>>,
+    pub company_id: Option<ID>,
+    pub program_id: Option<ID>,
+}
+
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct VoucherFilter {
+    pub statuses: Option<Vec<VoucherStatus>>,
+    pub company_ids: Option<Vec<ID>>,
+    pub program_id: Option<ID>,
+}
+
+connection!(
+    VoucherApplicationConnection,
+    VoucherApplicationEdge,
+    VoucherApplication
+);
+connection!(VoucherConnection, VoucherEdge, Voucher);
+connection!(LedgerEntryConnection, LedgerEntryEdge, LedgerEntry);
+
+/// Which of a company's loaded vouchers (`ids` in id order, the order cursors follow; `total` in
+/// all) a page shows, and whether more follow; `None` when the page reaches past what was loaded.
+fn window(
+    ids: &[&str],
+    total: i64,
+    after: Option<&str>,
+    size: usize,
+) -> Option<(Range<usize>, bool)> {
+    let start = after.map_or(0, |after| ids.partition_point(|id| *id <= after));
+    let end = start.saturating_add(size);
+    let truncated = i64::try_from(ids.len()).unwrap_or(i64::MAX) < total;
+    if truncated && end > ids.len() {
+        return None;
+    }
+    let more = end < ids.len() || truncated;
+    Some((start.min(ids.len())..end.min(ids.len()), more))
+}
+
+/// `Company.vouchers`: pages within the company's first vouchers loaded for the whole level in
+/// one call; only a page reaching past them asks the service for that company alone.
+pub(crate) async fn company_vouchers(
+    ctx: &Context<'_>,
+    company_id: &str,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<VoucherConnection> {
+    let size = usize::try_from(page_size(first)?).unwrap_or(pagination::DEFAULT_PAGE_SIZE);
+    let after_id = check_cursor(after.as_deref())?;
+    let loaded = ctx
+        .data::<DataLoader<CompanyVouchersLoader>>()?
+        .load_one(company_id.to_owned())
+        .await
+        .map_err(|e| (*e).clone())?
+        .unwrap_or_default();
+    let total = loaded
+        .total
+        .max(i64::try_from(loaded.vouchers.len()).unwrap_or(i64::MAX));
+    let ids: Vec<&str> = loaded.vouchers.iter().map(|v| v.id.as_str()).collect();
+    let Some((range, more)) = window(&ids, total, after_id.as_deref(), size) else {
+        return list_vouchers(
+            ctx,
+            pb::VoucherFilter {
+                company_ids: vec![company_id.to_owned()],
+                ..pb::VoucherFilter::default()
+            },
+            first,
+            after,
+        )
+        .await;
+    };
+    let nodes: Vec<(String, Voucher)> = loaded
+        .vouchers
+        .into_iter()
+        .skip(range.start)
+        .take(range.len())
+        .map(|v| (v.id.clone(), Voucher(v)))
+        .collect();
+    // `from_page` only asks whether a next page token exists.
+    let next = match (more, nodes.last()) {
+        (true, Some((id, _))) => pagination::encode_cursor(id),
+        _ => String::new(),
+    };
+    Ok(VoucherConnection::from_page(nodes, next, total))
+}
+
+async fn list_vouchers(
+    ctx: &Context<'_>,
+    filter: pb::VoucherFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<VoucherConnection> {
+    let (clients, rc) = parts(ctx)?;
+    let size = page_size(first)?;
+    check_cursor(after.as_deref())?;
+    let response = clients
+        .vouchers
+        .clone()
+        .list_vouchers(request(
+            &rc,
+            pb::ListVouchersRequest {
+                filter: Some(filter),
+                page_size: size,
+                page_token: after.unwrap_or_default(),
+            },
+        ))
+        .await
+        .map_err(from_status)?
+        .into_inner();
+    let nodes = response
+        .vouchers
+        .into_iter()
+        .map(|v| (v.id.clone(), Voucher(v)))
+        .collect();
+    Ok(VoucherConnection::from_page(
+        nodes,
+        response.next_page_token,
+        response.total_count,
+    ))
+}
+
+#[derive(Default)]
+pub struct VouchersQuery;
+
+#[Object]
+impl VouchersQuery {
+    /// The data center's capacity and what is granted and used of it.
+    async fn resource_pools(&self, ctx: &Context<'_>) -> Result<Vec<ResourcePool>> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .list_resource_pools(request(&rc, pb::ListResourcePoolsRequest {}))
+            .await
+            .map_err(from_status)?;
+        Ok(response
+            .into_inner()
+            .pools
+            .into_iter()
+            .map(ResourcePool)
+            .collect())
+    }
+
+    async fn voucher_programs(&self, ctx: &Context<'_>) -> Result<Vec<VoucherProgram>> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .list_programs(request(&rc, pb::ListProgramsRequest {}))
+            .await
+            .map_err(from_status)?;
+        Ok(response
+            .into_inner()
+            .programs
+            .into_iter()
+            .map(VoucherProgram)
+            .collect())
+    }
+
+    /// Firms see their own companies' applications; managers and admins every one.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn voucher_applications(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<VoucherApplicationFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<VoucherApplicationConnection> {
+        let (clients, rc) = parts(ctx)?;
+        let size = page_size(first)?;
+        check_cursor(after.as_deref())?;
+        let filter = filter.unwrap_or_default();
+        let response = clients
+            .vouchers
+            .clone()
+            .list_applications(request(
+                &rc,
+                pb::ListApplicationsRequest {
+                    filter: Some(pb::ApplicationFilter {
+                        statuses: filter
+                            .statuses
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|s| pb::ApplicationStatus::from(s).into())
+                            .collect(),
+                        company_id: filter.company_id.map(|id| id.0),
+                        program_id: filter.program_id.map(|id| id.0),
+                    }),
+                    page_size: size,
+                    page_token: after.unwrap_or_default(),
+                },
+            ))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        let nodes = response
+            .applications
+            .into_iter()
+            .map(|a| (a.id.clone(), VoucherApplication(a)))
+            .collect();
+        Ok(VoucherApplicationConnection::from_page(
+            nodes,
+            response.next_page_token,
+            response.total_count,
+        ))
+    }
+
+    /// NOT_FOUND for a voucher the caller may not see.
+    async fn voucher(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Voucher>> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .get_voucher(request(&rc, pb::GetVoucherRequest { id: id.0 }))
+            .await
+            .map_err(from_status)?;
+        Ok(response.into_inner().voucher.map(Voucher))
+    }
+
+    /// Firms see their own companies' vouchers; managers, admins and operators every one.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn vouchers(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<VoucherFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<VoucherConnection> {
+        let filter = filter.unwrap_or_default();
+        list_vouchers(
+            ctx,
+            pb::VoucherFilter {
+                statuses: filter
+                    .statuses
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| pb::VoucherStatus::from(s).into())
+                    .collect(),
+                company_ids: filter
+                    .company_ids
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|id| id.0)
+                    .collect(),
+                program_id: filter.program_id.map(|id| id.0),
+                pilot_id: None,
+            },
+            first,
+            after,
+        )
+        .await
+    }
+
+    /// Operators: a `sacctmgr load` file with one Slurm account per spendable voucher, limited
+    /// to its balance.
+    async fn slurm_accounts(&self, ctx: &Context<'_>, cluster: String) -> Result<String> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .export_slurm_accounts(request(&rc, pb::ExportSlurmAccountsRequest { cluster }))
+            .await
+            .map_err(from_status)?;
+        Ok(response.into_inner().sacctmgr_file)
+    }
+}
+
+#[derive(Default)]
+pub struct VouchersMutation;
+
+fn application_of(application: Option<pb::Application>) -> Result<VoucherApplication> {
+    application
+        .map(VoucherApplication)
+        .ok_or_else(|| internal("missing application"))
+}
+
+fn voucher_of(voucher: Option<pb::Voucher>) -> Result<Voucher> {
+    voucher
+        .map(Voucher)
+        .ok_or_else(|| internal("missing voucher"))
+}
+
+#[Object]
+impl VouchersMutation {
+    /// Admins.
+    async fn create_resource_pool(
+        &self,
+        ctx: &Context<'_>,
+        input: ResourcePoolInput,
+    ) -> Result<ResourcePool> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .create_resource_pool(request(
+                &rc,
+                pb::CreateResourcePoolRequest {
+                    name: input.name,
+                    kind: pb::ResourceKind::from(input.kind).into(),
+                    capacity: input.capacity.0,
+                    funding: pb::FundingSource::from(input.funding).into(),
+                    valid_from: date_text(input.valid_from),
+                    valid_until: date_text(input.valid_until),
+                },
+            ))
+            .await
+            .map_err(from_status)?;
+        response
+            .into_inner()
+            .pool
+            .map(ResourcePool)
+            .ok_or_else(|| internal("missing pool"))
+    }
+
+    /// Programme managers and admins.
+    async fn create_voucher_program(
+        &self,
+        ctx: &Context<'_>,
+        input: VoucherProgramInput,
+    ) -> Result<VoucherProgram> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .create_program(request(
+                &rc,
+                pb::CreateProgramRequest {
+                    pool_id: input.pool_id.0,
+                    name: input.name,
+                    opens_on: date_text(input.opens_on),
+                    closes_on: date_text(input.closes_on),
+                    max_per_company: input.max_per_company.0,
+                    sectors: input
+                        .sectors
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(sector_name)
+                        .collect(),
+                },
+            ))
+            .await
+            .map_err(from_status)?;
+        response
+            .into_inner()
+            .program
+            .map(VoucherProgram)
+            .ok_or_else(|| internal("missing programme"))
+    }
+
+    /// For one of the caller's APPROVED companies, within the programme's window and cap.
+    async fn apply_for_voucher(
+        &self,
+        ctx: &Context<'_>,
+        input: VoucherApplicationInput,
+    ) -> Result<VoucherApplication> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .apply_for_voucher(request(
+                &rc,
+                pb::ApplyForVoucherRequest {
+                    program_id: input.program_id.0,
+                    company_id: input.company_id.0,
+                    requested_amount: input.requested_amount.0,
+                    justification: input.justification,
+                    pilot_id: input.pilot_id.map(|id| id.0),
+                },
+            ))
+            .await
+            .map_err(from_status)?;
+        application_of(response.into_inner().application)
+    }
+
+    /// Withdraws a SUBMITTED application.
+    async fn withdraw_voucher_application(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<VoucherApplication> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .withdraw_application(request(&rc, pb::WithdrawApplicationRequest { id: id.0 }))
+            .await
+            .map_err(from_status)?;
+        application_of(response.into_inner().application)
+    }
+
+    /// Approves in full, or in part with `grantedAmount` (at most the requested amount), and
+    /// issues the voucher.
+    async fn approve_voucher_application(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        granted_amount: Option<Long>,
+        note: Option<String>,
+    ) -> Result<Voucher> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .approve_application(request(
+                &rc,
+                pb::ApproveApplicationRequest {
+                    id: id.0,
+                    granted_amount: granted_amount.map(|a| a.0),
+                    note,
+                },
+            ))
+            .await
+            .map_err(from_status)?;
+        voucher_of(response.into_inner().voucher)
+    }
+
+    async fn reject_voucher_application(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        note: String,
+    ) -> Result<VoucherApplication> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .reject_application(request(
+                &rc,
+                pb::RejectApplicationRequest { id: id.0, note },
+            ))
+            .await
+            .map_err(from_status)?;
+        application_of(response.into_inner().application)
+    }
+
+    async fn revoke_voucher(&self, ctx: &Context<'_>, id: ID, note: String) -> Result<Voucher> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .vouchers
+            .clone()
+            .revoke_voucher(request(&rc, pb::RevokeVoucherRequest { id: id.0, note }))
+            .await
+            .map_err(from_status)?;
+        voucher_of(response.into_inner().voucher)
+    }
+
+    /// Operators: one finished job; idempotent by (cluster, jobId).
+    async fn record_usage(&self, ctx: &Context<'_>, input: UsageInput) -> Result<UsageRecord> {
+        let (clients, rc) = parts(ctx)?;
+        let r = clients
+            .vouchers
+            .clone()
+            .record_usage(request(
+                &rc,
+                pb::RecordUsageRequest {
+                    cluster: input.cluster,
+                    job_id: input.job_id,
+                    voucher_code: input.voucher_code,
+                    amount: input.amount.0,
+                    started_at_ms: input.started_at.0.timestamp_millis(),
+                    ended_at_ms: input.ended_at.0.timestamp_millis(),
+                },
+            ))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(UsageRecord {
+            id: r.id,
+            voucher_id: r.voucher_id,
+            amount: r.amount,
+            duplicate: r.duplicate,
+        })
+    }
+
+    /// Operators: `sacct --parsable2` output with its header; each job is charged once, steps
+    /// never on top of their job.
+    async fn ingest_usage(
+        &self,
+        ctx: &Context<'_>,
+        cluster: String,
+        sacct: String,
+    ) -> Result<UsageIngestReport> {
+        let (clients, rc) = parts(ctx)?;
+        let r = clients
+            .vouchers
+            .clone()
+            .ingest_sacct(request(&rc, pb::IngestSacctRequest { cluster, sacct }))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(UsageIngestReport {
+            accepted: r.accepted,
+            duplicates: r.duplicates,
+            rejected: r
+                .rejected
+                .into_iter()
+                .map(|l| RejectedLine {
+                    line: l.line,
+                    reason: l.reason,
+                })
+                .collect(),
+            amount: Long(r.amount),
+            skipped: r.skipped,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const IDS: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+    #[test]
+    fn pages_within_the_loaded_vouchers() {
+        assert_eq!(window(&IDS, 5, None, 2), Some((0..2, true)));
+        assert_eq!(window(&IDS, 5, Some("b"), 2), Some((2..4, true)));
+        assert_eq!(window(&IDS, 5, Some("c"), 2), Some((3..5, false)));
+        assert_eq!(window(&IDS, 5, None, 20), Some((0..5, false)));
+        // A cursor past the last one: an empty last page.
+        assert_eq!(window(&IDS, 5, Some("z"), 2), Some((5..5, false)));
+        // A cursor between ids (its voucher gone since) still pages on from there.
+        assert_eq!(window(&["a", "c"], 2, Some("b"), 2), Some((1..2, false)));
+        assert_eq!(window(&[], 0, None, 20), Some((0..0, false)));
+    }
+
+    #[test]
+    fn asks_the_service_beyond_the_loaded_vouchers() {
+        // Seven in all, five loaded: a page ending at the fifth knows more follow...
+        assert_eq!(window(&IDS, 7, Some("c"), 2), Some((3..5, true)));
+        // ...one reaching past it cannot be served from them.
+        assert_eq!(window(&IDS, 7, Some("c"), 3), None);
+        assert_eq!(window(&IDS, 7, Some("e"), 1), None);
+    }
+
+    #[test]
+    fn sectors_round_trip_through_their_names() {
+        for sector in [Sector::Energy, Sector::ArtificialIntelligence, Sector::Data] {
+            assert_eq!(sector_from_name(&sector_name(sector)), Some(sector));
+        }
+        assert_eq!(
+            sector_name(Sector::PhotonicsAppliances),
+            "PHOTONICS_APPLIANCES"
+        );
+        assert_eq!(sector_from_name("NOPE"), None);
+    }
+}

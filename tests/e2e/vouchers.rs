@@ -1,0 +1,467 @@
+//! The voucher journey through GraphQL only: an admin opens a pool and a programme, a firm
+//! applies, a manager approves in part, an operator meters usage (single records and sacct),
+//! and everyone sees the same balance; with every refusal a caller can meet on the way.
+
+use axv_auth::Role;
+use axv_e2e::{TestPlatform, error_code};
+use chrono::{Duration, FixedOffset, Utc};
+use serde_json::{Value, json};
+
+use super::{act, create_company};
+
+const CAPACITY: i64 = 8 * 3600 * 24 * 30;
+const REQUESTED: i64 = 50_000;
+const GRANTED: i64 = 30_000;
+const RECORDED: i64 = 3_600;
+/// The sacct batch's one chargeable job: gres/gpu=2 for 100 seconds.
+const INGESTED: i64 = 200;
+
+const APPLY: &str = "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id status requestedAmount program { id pool { kind } } company { nameKo } voucher { id } } }";
+const APPROVE: &str = "mutation($id: ID!, $granted: Long, $note: String) { approveVoucherApplication(id: $id, grantedAmount: $granted, note: $note) { id code granted balance status kind company { nameKo } } }";
+const RECORD: &str = "mutation($input: UsageInput!) { recordUsage(input: $input) { id amount duplicate voucher { id balance consumed } } }";
+const INGEST: &str = "mutation($cluster: String!, $sacct: String!) { ingestUsage(cluster: $cluster, sacct: $sacct) { accepted duplicates skipped amount rejected { line reason } } }";
+const VOUCHER: &str = "query($id: ID!) { voucher(id: $id) { id code balance consumed granted held status validFrom validUntil ledger { totalCount edges { node { kind amount balanceAfter reference } } } company { nameKo } } }";
+
+/// Gwangju's calendar day, the one programme windows are in.
+fn seoul_today() -> chrono::NaiveDate {
+    let kst = FixedOffset::east_opt(9 * 3600).unwrap();
+    Utc::now().with_timezone(&kst).date_naive()
+}
+
+fn data<'a>(response: &'a Value, field: &str) -> &'a Value {
+    let value = &response["data"][field];
+    assert!(
+        response["errors"].is_null() && !value.is_null(),
+        "{field}: {response}"
+    );
+    value
+}
+
+fn long(value: &Value) -> i64 {
+    value
+        .as_i64()
+        .unwrap_or_else(|| panic!("not a Long: {value}"))
+}
+
+fn usage(code: &str, job: &str, amount: i64) -> Value {
+    let ended = Utc::now();
+    let started = ended - Duration::seconds(amount);
+    json!({ "input": {
+        "cluster": "gwangju-h100",
+        "jobId": job,
+        "voucherCode": code,
+        "amount": amount,
+        "startedAt": started.to_rfc3339(),
+        "endedAt": ended.to_rfc3339(),
+    } })
+}
+
+async fn voucher_journey(p: &TestPlatform) {
+    let admin = p.token(Role::Admin);
+    let manager = p.token(Role::ProgramManager);
+    let operator = p.token(Role::Operator);
+    let dashboard = p.token(Role::Dashboard);
+    let today = seoul_today();
+
+    // An admin opens an H100 pool and a programme open today.
+    let pool = p
+        .graphql(
+            Some(&admin),
+            "mutation($input: ResourcePoolInput!) { createResourcePool(input: $input) { id kind unit capacity committed consumed available funding validFrom } }",
+            json!({ "input": {
+                "name": "국가AI데이터센터 H100",
+                "kind": "GPU_H100",
+                "capacity": CAPACITY,
+                "funding": "NATIONAL",
+                "validFrom": today.to_string(),
+                "validUntil": (today + Duration::days(365)).to_string(),
+            } }),
+        )
+        .await;
+    let pool = data(&pool, "createResourcePool").clone();
+    assert_eq!(pool["kind"], "GPU_H100");
+    assert_eq!(pool["funding"], "NATIONAL");
+    assert_eq!(long(&pool["capacity"]), CAPACITY);
+    assert_eq!(long(&pool["available"]), CAPACITY);
+    assert_eq!(long(&pool["committed"]), 0);
+    let pool_id = pool["id"].as_str().unwrap().to_owned();
+
+    let program = p
+        .graphql(
+            Some(&admin),
+            "mutation($input: VoucherProgramInput!) { createVoucherProgram(input: $input) { id name opensOn closesOn maxPerCompany sectors pool { id kind } } }",
+            json!({ "input": {
+                "poolId": pool_id,
+                "name": "2025 AX 실증 컴퓨팅 바우처",
+                "opensOn": today.to_string(),
+                "closesOn": (today + Duration::days(30)).to_string(),
+                "maxPerCompany": 100_000,
+                "sectors": ["ARTIFICIAL_INTELLIGENCE", "DATA"],
+            } }),
+        )
+        .await;
+    let program = data(&program, "createVoucherProgram").clone();
+    assert_eq!(program["pool"]["id"], pool_id.as_str());
+    assert_eq!(
+        program["sectors"],
+        json!(["ARTIFICIAL_INTELLIGENCE", "DATA"])
+    );
+    assert_eq!(program["opensOn"], today.to_string());
+    assert_eq!(long(&program["maxPerCompany"]), 100_000);
+    let program_id = program["id"].as_str().unwrap().to_owned();
+
+    // A firm registers a company and gets it approved; a second one stays a draft.
+    let firm = p.sign_up("ceo@voucher.kr").await;
+    let company = create_company(p, &firm, "124-81-00998", "광주바우처").await;
+    let draft = create_company(p, &firm, "220-81-62517", "초안기업").await;
+    act(p, &firm, "submitCompany", &company, None).await;
+    act(p, &manager, "startCompanyReview", &company, None).await;
+    let approved = act(p, &manager, "approveCompany", &company, None).await;
+    assert_eq!(data(&approved, "approveCompany")["status"], "APPROVED");
+
+    let application = |company_id: &str, amount: i64| {
+        json!({ "input": {
+            "programId": program_id,
+            "companyId": company_id,
+            "requestedAmount": amount,
+            "justification": "자율주행 인지 모델 학습",
+        } })
+    };
+
+    // Refusals before applying: no token, and a company not yet approved.
+    let anonymous = p
+        .graphql(None, APPLY, application(&company, REQUESTED))
+        .await;
+    assert_eq!(
+        error_code(&anonymous),
+        Some("UNAUTHENTICATED"),
+        "{anonymous}"
+    );
+    let not_approved = p
+        .graphql(Some(&firm), APPLY, application(&draft, REQUESTED))
+        .await;
+    assert_eq!(
+        error_code(&not_approved),
+        Some("FAILED_PRECONDITION"),
+        "{not_approved}"
+    );
+    let why = not_approved["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains("DRAFT") && why.contains("APPROVED"),
+        "the refusal says why: {why}"
+    );
+
+    // The firm applies.
+    let applied = p
+        .graphql(Some(&firm), APPLY, application(&company, REQUESTED))
+        .await;
+    let applied = data(&applied, "applyForVoucher").clone();
+    assert_eq!(applied["status"], "SUBMITTED");
+    assert_eq!(long(&applied["requestedAmount"]), REQUESTED);
+    assert_eq!(applied["program"]["id"], program_id.as_str());
+    assert_eq!(applied["program"]["pool"]["kind"], "GPU_H100");
+    assert_eq!(applied["company"]["nameKo"], "광주바우처");
+    assert_eq!(applied["voucher"], Value::Null);
+    let application_id = applied["id"].as_str().unwrap().to_owned();
+
+    // A firm may not decide; a manager may not grant more than asked.
+    let self_approve = p
+        .graphql(
+            Some(&firm),
+            APPROVE,
+            json!({ "id": application_id, "granted": null }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&self_approve),
+        Some("FORBIDDEN"),
+        "{self_approve}"
+    );
+    let too_much = p
+        .graphql(
+            Some(&manager),
+            APPROVE,
+            json!({ "id": application_id, "granted": REQUESTED + 1 }),
+        )
+        .await;
+    assert_eq!(error_code(&too_much), Some("BAD_USER_INPUT"), "{too_much}");
+    assert!(
+        too_much["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("grantedAmount"),
+        "{too_much}"
+    );
+
+    // The manager approves in part.
+    let voucher = p
+        .graphql(
+            Some(&manager),
+            APPROVE,
+            json!({ "id": application_id, "granted": GRANTED, "note": "예산 범위 내 일부 승인" }),
+        )
+        .await;
+    let voucher = data(&voucher, "approveVoucherApplication").clone();
+    assert_eq!(long(&voucher["granted"]), GRANTED);
+    assert_eq!(long(&voucher["balance"]), GRANTED);
+    assert_eq!(voucher["status"], "ACTIVE");
+    assert_eq!(voucher["kind"], "GPU_H100");
+    assert_eq!(voucher["company"]["nameKo"], "광주바우처");
+    let code = voucher["code"].as_str().unwrap().to_owned();
+    assert!(!code.is_empty());
+    let voucher_id = voucher["id"].as_str().unwrap().to_owned();
+
+    let applications = p
+        .graphql(
+            Some(&firm),
+            "{ voucherApplications(filter: { statuses: [APPROVED] }) { totalCount edges { node { id status decisionNote voucher { id code } } } } }",
+            json!({}),
+        )
+        .await;
+    let applications = data(&applications, "voucherApplications");
+    assert_eq!(applications["totalCount"], 1, "{applications}");
+    let node = &applications["edges"][0]["node"];
+    assert_eq!(node["id"], application_id.as_str());
+    assert_eq!(node["voucher"]["code"], code.as_str());
+    assert_eq!(node["decisionNote"], "예산 범위 내 일부 승인");
+
+    // An operator meters one job twice: charged once.
+    let first = p
+        .graphql(Some(&operator), RECORD, usage(&code, "1001", RECORDED))
+        .await;
+    let first = data(&first, "recordUsage").clone();
+    assert_eq!(first["duplicate"], false);
+    assert_eq!(long(&first["voucher"]["balance"]), GRANTED - RECORDED);
+    let again = p
+        .graphql(Some(&operator), RECORD, usage(&code, "1001", RECORDED))
+        .await;
+    let again = data(&again, "recordUsage").clone();
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(long(&again["voucher"]["balance"]), GRANTED - RECORDED);
+    assert_eq!(long(&again["voucher"]["consumed"]), RECORDED);
+
+    // Firms do not meter.
+    let firm_meters = p
+        .graphql(Some(&firm), RECORD, usage(&code, "1002", 1))
+        .await;
+    assert_eq!(error_code(&firm_meters), Some("FORBIDDEN"), "{firm_meters}");
+
+    // A sacct batch: one chargeable job, its step, a running job and an unknown account.
+    let sacct = format!(
+        "JobID|JobIDRaw|Account|User|AllocTRES|ElapsedRaw|Start|End|State\n\
+         2001|2001|{code}|kimjh|billing=16,cpu=16,gres/gpu=2,mem=128G,node=1|100|2025-03-01T09:00:00|2025-03-01T09:01:40|COMPLETED\n\
+         2001.batch|2001.batch|{code}|kimjh|cpu=16,gres/gpu=2,mem=128G,node=1|100|2025-03-01T09:00:00|2025-03-01T09:01:40|COMPLETED\n\
+         2002|2002|{code}|kimjh|billing=16,cpu=16,gres/gpu=4,node=1|50|2025-03-01T09:05:00|Unknown|RUNNING\n\
+         2003|2003|unknown-acct|leesy|billing=8,cpu=8,gres/gpu=1,node=1|10|2025-03-01T09:00:00|2025-03-01T09:00:10|COMPLETED\n"
+    );
+    let vars = json!({ "cluster": "gwangju-h100", "sacct": sacct });
+    let report = p.graphql(Some(&operator), INGEST, vars.clone()).await;
+    let report = data(&report, "ingestUsage").clone();
+    assert_eq!(report["accepted"], 1, "{report}");
+    assert_eq!(report["duplicates"], 0, "{report}");
+    assert_eq!(report["skipped"], 2, "{report}");
+    assert_eq!(long(&report["amount"]), INGESTED);
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{report}");
+    assert_eq!(rejected[0]["line"], 5, "{report}");
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown-acct"),
+        "{report}"
+    );
+    let replay = p.graphql(Some(&operator), INGEST, vars).await;
+    let replay = data(&replay, "ingestUsage").clone();
+    assert_eq!(replay["accepted"], 0, "{replay}");
+    assert_eq!(replay["duplicates"], 1, "{replay}");
+    assert_eq!(long(&replay["amount"]), 0);
+
+    // The firm sees its voucher: granted - consumed = balance, the grant and both debits.
+    let consumed = RECORDED + INGESTED;
+    let seen = p
+        .graphql(Some(&firm), VOUCHER, json!({ "id": voucher_id }))
+        .await;
+    let seen = data(&seen, "voucher").clone();
+    assert_eq!(long(&seen["granted"]), GRANTED);
+    assert_eq!(long(&seen["consumed"]), consumed);
+    assert_eq!(long(&seen["held"]), 0);
+    assert_eq!(long(&seen["balance"]), GRANTED - consumed);
+    assert_eq!(seen["status"], "ACTIVE");
+    assert_eq!(seen["company"]["nameKo"], "광주바우처");
+    assert_eq!(seen["ledger"]["totalCount"], 3, "{seen}");
+    let ledger: Vec<(String, i64, i64)> = seen["ledger"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let n = &e["node"];
+            (
+                n["kind"].as_str().unwrap().to_owned(),
+                long(&n["amount"]),
+                long(&n["balanceAfter"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ledger,
+        vec![
+            ("grant".to_owned(), GRANTED, GRANTED),
+            ("debit".to_owned(), -RECORDED, GRANTED - RECORDED),
+            ("debit".to_owned(), -INGESTED, GRANTED - consumed),
+        ]
+    );
+    // Paging the ledger: one entry, then the rest after its cursor.
+    let page = p
+        .graphql(
+            Some(&firm),
+            "query($id: ID!, $after: String) { voucher(id: $id) { ledger(first: 1, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { kind } } } } }",
+            json!({ "id": voucher_id }),
+        )
+        .await;
+    let page = &data(&page, "voucher")["ledger"];
+    assert_eq!(page["pageInfo"]["hasNextPage"], true, "{page}");
+    let rest = p
+        .graphql(
+            Some(&firm),
+            "query($id: ID!, $after: String) { voucher(id: $id) { ledger(first: 5, after: $after) { pageInfo { hasNextPage } edges { node { kind } } } } }",
+            json!({ "id": voucher_id, "after": page["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    let rest = &data(&rest, "voucher")["ledger"];
+    assert_eq!(rest["edges"].as_array().unwrap().len(), 2, "{rest}");
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false);
+
+    // ...and through its companies, loaded for all of them at once.
+    let me = p
+        .graphql(
+            Some(&firm),
+            "{ me { companies { id vouchers { totalCount pageInfo { hasNextPage } edges { node { code balance } } } } } }",
+            json!({}),
+        )
+        .await;
+    let companies = me["data"]["me"]["companies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{me}"));
+    let with = companies
+        .iter()
+        .find(|c| c["id"] == company.as_str())
+        .unwrap();
+    assert_eq!(with["vouchers"]["totalCount"], 1, "{me}");
+    assert_eq!(with["vouchers"]["pageInfo"]["hasNextPage"], false);
+    assert_eq!(with["vouchers"]["edges"][0]["node"]["code"], code.as_str());
+    assert_eq!(
+        long(&with["vouchers"]["edges"][0]["node"]["balance"]),
+        GRANTED - consumed
+    );
+    let without = companies
+        .iter()
+        .find(|c| c["id"] == draft.as_str())
+        .unwrap();
+    assert_eq!(without["vouchers"]["totalCount"], 0, "{me}");
+    assert_eq!(without["vouchers"]["edges"], json!([]));
+
+    // The pool shows the grant as committed and the usage as consumed; pools are public.
+    for token in [Some(dashboard.as_str()), Some(firm.as_str()), None] {
+        let pools = p
+            .graphql(
+                token,
+                "{ resourcePools { id capacity committed consumed available } voucherPrograms { id pool { id } } }",
+                json!({}),
+            )
+            .await;
+        let pools = data(&pools, "resourcePools").as_array().unwrap().clone();
+        let pool = pools.iter().find(|x| x["id"] == pool_id.as_str()).unwrap();
+        assert_eq!(long(&pool["committed"]), GRANTED, "{pool}");
+        assert_eq!(long(&pool["consumed"]), consumed, "{pool}");
+        assert_eq!(long(&pool["available"]), CAPACITY - GRANTED, "{pool}");
+    }
+
+    // Operators and managers read vouchers; the export names the voucher.
+    let listed = p
+        .graphql(
+            Some(&operator),
+            "query($c: [ID!]) { vouchers(filter: { companyIds: $c, statuses: [ACTIVE] }) { totalCount edges { node { code company { nameKo } } } } }",
+            json!({ "c": [company] }),
+        )
+        .await;
+    let listed = data(&listed, "vouchers");
+    assert_eq!(listed["totalCount"], 1, "{listed}");
+    assert_eq!(listed["edges"][0]["node"]["code"], code.as_str());
+    let export = p
+        .graphql(
+            Some(&operator),
+            "{ slurmAccounts(cluster: \"gwangju-h100\") }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        data(&export, "slurmAccounts")
+            .as_str()
+            .unwrap()
+            .contains(&code),
+        "{export}"
+    );
+
+    // Visibility: another firm's voucher does not exist; dashboards see no vouchers.
+    let other = p.sign_up("other@voucher.kr").await;
+    let hidden = p
+        .graphql(Some(&other), VOUCHER, json!({ "id": voucher_id }))
+        .await;
+    assert_eq!(error_code(&hidden), Some("NOT_FOUND"), "{hidden}");
+    let none = p
+        .graphql(Some(&other), "{ vouchers { totalCount } }", json!({}))
+        .await;
+    assert_eq!(data(&none, "vouchers")["totalCount"], 0, "{none}");
+    let board = p
+        .graphql(Some(&dashboard), "{ vouchers { totalCount } }", json!({}))
+        .await;
+    assert_eq!(error_code(&board), Some("FORBIDDEN"), "{board}");
+
+    // A second application, withdrawn by the firm.
+    let second = p
+        .graphql(Some(&firm), APPLY, application(&company, 1_000))
+        .await;
+    let second_id = data(&second, "applyForVoucher")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let withdrawn = p
+        .graphql(
+            Some(&firm),
+            "mutation($id: ID!) { withdrawVoucherApplication(id: $id) { status } }",
+            json!({ "id": second_id }),
+        )
+        .await;
+    assert_eq!(
+        data(&withdrawn, "withdrawVoucherApplication")["status"],
+        "WITHDRAWN"
+    );
+
+    // Page sizes and cursors are checked as everywhere else.
+    for first in [0, 101] {
+        let page = p
+            .graphql(
+                Some(&manager),
+                "query($first: Int) { vouchers(first: $first) { totalCount } }",
+                json!({ "first": first }),
+            )
+            .await;
+        assert_eq!(error_code(&page), Some("BAD_USER_INPUT"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn voucher_journey_through_graphql() {
+    let p = TestPlatform::start().await;
+    voucher_journey(&p).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn voucher_journey_on_the_embedded_default() {
+    let p = TestPlatform::start_embedded().await;
+    voucher_journey(&p).await;
+    p.stop().await;
+}
