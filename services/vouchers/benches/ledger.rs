@@ -118,7 +118,7 @@ async fn run() {
     };
     // The production default pool size is 10; 16 lets commits overlap their WAL flushes.
     let mut config = db.config.clone();
-    config.max_connections = 16;
+    config.max_connections = 8;
     let platform = axv_platform::testing::platform(config);
     let shutdown = CancellationToken::new();
     // Debits never ask onboarding anything; a lazily connecting address is enough.
