@@ -204,3 +204,88 @@ impl Database {
         self.pool.close().await;
     }
 }
+
+/// WHERE clauses with their (text) binds, for list queries whose filters vary, and the one
+/// way every service pages through a table: id order after a cursor, plus the total.
+#[derive(Debug, Default, Clone)]
+pub struct Filters {
+    clauses: Vec<String>,
+    binds: Vec<String>,
+}
+
+impl Filters {
+    /// `column IN (...)`; an explicit empty set matches nothing.
+    pub fn any_of(&mut self, column: &str, values: Vec<String>) {
+        if values.is_empty() {
+            self.clauses.push("1 = 0".to_owned());
+            return;
+        }
+        self.clauses.push(format!(
+            "{column} IN ({})",
+            placeholders(self.binds.len() + 1, values.len())
+        ));
+        self.binds.extend(values);
+    }
+
+    pub fn equals(&mut self, column: &str, value: String) {
+        self.clause(&format!("{column} = {{}}"), value);
+    }
+
+    /// A clause whose every `{}` is the placeholder of `value`.
+    pub fn clause(&mut self, template: &str, value: String) {
+        self.clauses
+            .push(template.replace("{}", &format!("${}", self.binds.len() + 1)));
+        self.binds.push(value);
+    }
+
+    pub fn binds(&self) -> &[String] {
+        &self.binds
+    }
+
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// Up to `limit` rows of `table` in id order after `after`, and how many match in all.
+    /// `table` and `columns` are fixed names, never input.
+    pub async fn page(
+        mut self,
+        db: &Database,
+        table: &str,
+        columns: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<sqlx::any::AnyRow>, i64), StoreError> {
+        let count_sql = format!("SELECT COUNT(*) FROM {table}{}", self.sql());
+        let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
+        for bind in &self.binds {
+            count = count.bind(bind);
+        }
+        let (total,) = count.fetch_one(db.pool()).await?;
+        if let Some(after) = after {
+            self.clause("id > {}", after.to_owned());
+        }
+        let sql = format!(
+            "SELECT {columns} FROM {table}{} ORDER BY id LIMIT {}",
+            self.sql(),
+            limit.min(1000)
+        );
+        let mut query = sqlx::query(&sql);
+        for bind in &self.binds {
+            query = query.bind(bind);
+        }
+        Ok((query.fetch_all(db.pool()).await?, total))
+    }
+}
+
+/// `$from, $from+1, ...` for `count` binds.
+pub fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

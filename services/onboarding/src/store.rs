@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axv_auth::Role;
 use axv_platform::{
-    db::{Database, StoreError},
+    db::{Database, Filters, StoreError, placeholders},
     events::Event,
     ids::{new_id, now_ms},
     outbox::Outbox,
@@ -133,14 +133,6 @@ fn company_from_row(row: &AnyRow) -> Result<CompanyRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
-}
-
-/// `$from, $from+1, ...` for `count` binds.
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl Store {
@@ -580,67 +572,54 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<CompanyRecord>, i64), OnboardingError> {
-        let mut clauses: Vec<String> = Vec::new();
-        let mut binds: Vec<String> = Vec::new();
-        let push_in = |clauses: &mut Vec<String>,
-                       binds: &mut Vec<String>,
-                       column: &str,
-                       values: Vec<String>| {
-            if !values.is_empty() {
-                clauses.push(format!(
-                    "{column} IN ({})",
-                    placeholders(binds.len() + 1, values.len())
-                ));
-                binds.extend(values);
-            }
-        };
+        let mut filters = Filters::default();
         match scope {
             ListScope::All => {}
             ListScope::MemberOf(user_id) => {
-                clauses.push(format!(
-                    "id IN (SELECT company_id FROM company_members WHERE user_id = ${})",
-                    binds.len() + 1
-                ));
-                binds.push(user_id.clone());
+                filters.clause(
+                    "id IN (SELECT company_id FROM company_members WHERE user_id = {})",
+                    user_id.clone(),
+                );
             }
             ListScope::PublicOnly => {
                 let public = CompanyStatus::ALL
                     .iter()
                     .filter(|s| s.is_public())
                     .map(|s| s.as_str().to_owned());
-                push_in(&mut clauses, &mut binds, "status", public.collect());
+                filters.any_of("status", public.collect());
             }
         }
-        push_in(
-            &mut clauses,
-            &mut binds,
-            "status",
-            filter
-                .statuses
-                .iter()
-                .map(|s| s.as_str().to_owned())
-                .collect(),
-        );
-        push_in(
-            &mut clauses,
-            &mut binds,
-            "sector",
-            filter
-                .sectors
-                .iter()
-                .map(|s| s.as_str().to_owned())
-                .collect(),
-        );
-        push_in(
-            &mut clauses,
-            &mut binds,
-            "presence",
-            filter
-                .presences
-                .iter()
-                .map(|s| s.as_str().to_owned())
-                .collect(),
-        );
+        // An empty filter list means "any", not "none".
+        if !filter.statuses.is_empty() {
+            filters.any_of(
+                "status",
+                filter
+                    .statuses
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
+            );
+        }
+        if !filter.sectors.is_empty() {
+            filters.any_of(
+                "sector",
+                filter
+                    .sectors
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
+            );
+        }
+        if !filter.presences.is_empty() {
+            filters.any_of(
+                "presence",
+                filter
+                    .presences
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
+            );
+        }
         if let Some(text) = filter
             .text
             .as_deref()
@@ -652,51 +631,14 @@ impl Store {
                 .replace('\\', "\\\\")
                 .replace('%', "\\%")
                 .replace('_', "\\_");
-            let n = binds.len() + 1;
-            clauses.push(format!(
-                "(LOWER(name_ko) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(name_en, '')) LIKE ${n} ESCAPE '\\')"
-            ));
-            binds.push(format!("%{escaped}%"));
+            filters.clause(
+                "(LOWER(name_ko) LIKE {} ESCAPE '\\' OR LOWER(COALESCE(name_en, '')) LIKE {} ESCAPE '\\')",
+                format!("%{escaped}%"),
+            );
         }
-        let filtered = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", clauses.join(" AND "))
-        };
-
-        let count_sql = format!("SELECT COUNT(*) FROM companies{filtered}");
-        let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
-        for bind in &binds {
-            count = count.bind(bind);
-        }
-        let (total,) = count
-            .fetch_one(self.db.pool())
-            .await
-            .map_err(StoreError::from)?;
-
-        let mut page_clauses = clauses;
-        let mut page_binds = binds;
-        if let Some(after) = after {
-            page_clauses.push(format!("id > ${}", page_binds.len() + 1));
-            page_binds.push(after.to_owned());
-        }
-        let page_filter = if page_clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", page_clauses.join(" AND "))
-        };
-        let page_sql = format!(
-            "SELECT {COMPANY_COLUMNS} FROM companies{page_filter} ORDER BY id LIMIT {}",
-            limit.min(1000)
-        );
-        let mut page = sqlx::query(&page_sql);
-        for bind in &page_binds {
-            page = page.bind(bind);
-        }
-        let rows = page
-            .fetch_all(self.db.pool())
-            .await
-            .map_err(StoreError::from)?;
+        let (rows, total) = filters
+            .page(&self.db, "companies", COMPANY_COLUMNS, after, limit)
+            .await?;
         Ok((
             rows.iter()
                 .map(company_from_row)

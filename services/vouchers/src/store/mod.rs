@@ -7,7 +7,7 @@ pub mod spend;
 use std::collections::HashMap;
 
 use axv_platform::{
-    db::Database,
+    db::{Database, Filters},
     events::Event,
     ids::{new_id, now_ms},
     outbox::Outbox,
@@ -25,13 +25,7 @@ use crate::{
 
 pub const SERVICE: &str = "vouchers";
 
-/// `$from, $from+1, ...` for `count` binds.
-pub fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub use axv_platform::db::placeholders;
 
 fn corrupt(what: &str, value: &str) -> VouchersError {
     VouchersError::Internal(format!("stored {what} {value:?} is not valid"))
@@ -212,76 +206,6 @@ async fn with_balances(
     Ok(vouchers)
 }
 
-/// WHERE clauses and their text binds for list queries.
-#[derive(Default)]
-struct Filters {
-    clauses: Vec<String>,
-    binds: Vec<String>,
-}
-
-impl Filters {
-    fn any_of(&mut self, column: &str, values: Vec<String>) {
-        if values.is_empty() {
-            // An explicit empty set matches nothing.
-            self.clauses.push("1 = 0".to_owned());
-            return;
-        }
-        self.clauses.push(format!(
-            "{column} IN ({})",
-            placeholders(self.binds.len() + 1, values.len())
-        ));
-        self.binds.extend(values);
-    }
-
-    fn equals(&mut self, column: &str, value: String) {
-        self.clauses
-            .push(format!("{column} = ${}", self.binds.len() + 1));
-        self.binds.push(value);
-    }
-
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-}
-
-/// A page of `table` in id order after `after`, and the total matching.
-async fn page(
-    db: &Database,
-    table: &str,
-    columns: &str,
-    filters: Filters,
-    after: Option<&str>,
-    limit: usize,
-) -> Result<(Vec<AnyRow>, i64), VouchersError> {
-    let count_sql = format!("SELECT COUNT(*) FROM {table}{}", filters.sql());
-    let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
-    for bind in &filters.binds {
-        count = count.bind(bind);
-    }
-    let (total,) = count.fetch_one(db.pool()).await?;
-    let mut paged = filters;
-    if let Some(after) = after {
-        paged
-            .clauses
-            .push(format!("id > ${}", paged.binds.len() + 1));
-        paged.binds.push(after.to_owned());
-    }
-    let sql = format!(
-        "SELECT {columns} FROM {table}{} ORDER BY id LIMIT {}",
-        paged.sql(),
-        limit.min(1000)
-    );
-    let mut query = sqlx::query(&sql);
-    for bind in &paged.binds {
-        query = query.bind(bind);
-    }
-    Ok((query.fetch_all(db.pool()).await?, total))
-}
-
 pub struct NewPool {
     pub name: String,
     pub kind: ResourceKind,
@@ -375,7 +299,7 @@ impl Store {
             filters.sql()
         );
         let mut query = sqlx::query(&sql);
-        for bind in &filters.binds {
+        for bind in filters.binds() {
             query = query.bind(bind);
         }
         let rows = query.fetch_all(self.db.pool()).await?;
@@ -459,7 +383,7 @@ impl Store {
             filters.sql()
         );
         let mut query = sqlx::query(&sql);
-        for bind in &filters.binds {
+        for bind in filters.binds() {
             query = query.bind(bind);
         }
         query
@@ -552,15 +476,9 @@ impl Store {
         if let Some(program) = &filter.program_id {
             filters.equals("program_id", program.clone());
         }
-        let (rows, total) = page(
-            &self.db,
-            "applications",
-            APPLICATION_COLUMNS,
-            filters,
-            after,
-            limit,
-        )
-        .await?;
+        let (rows, total) = filters
+            .page(&self.db, "applications", APPLICATION_COLUMNS, after, limit)
+            .await?;
         Ok((
             rows.iter()
                 .map(application_from_row)
@@ -582,23 +500,9 @@ impl Store {
             .await?
             .ok_or(VouchersError::NotFound("application"))?;
         let to = action.apply(current.status)?;
-        let changed = sqlx::query(
-            "UPDATE applications SET status = $1, decision_note = $2, decided_by = $3, decided_at = $4 WHERE id = $5 AND status = $6",
-        )
-        .bind(to.as_str())
-        .bind(note)
-        .bind(actor)
-        .bind(now_ms())
-        .bind(id)
-        .bind(current.status.as_str())
-        .execute(self.db.pool())
-        .await?
-        .rows_affected();
-        if changed != 1 {
-            return Err(VouchersError::Conflict(
-                "the application changed meanwhile; retry".into(),
-            ));
-        }
+        let mut conn = self.db.pool().acquire().await?;
+        decide(&mut conn, id, current.status, to, actor, note).await?;
+        drop(conn);
         self.application(id)
             .await?
             .ok_or(VouchersError::NotFound("application"))
@@ -654,23 +558,15 @@ impl Store {
                 program.max_per_company
             )));
         }
-        let decided = sqlx::query(
-            "UPDATE applications SET status = $1, decision_note = $2, decided_by = $3, decided_at = $4 WHERE id = $5 AND status = $6",
+        decide(
+            &mut tx,
+            id,
+            ApplicationStatus::Submitted,
+            ApplicationStatus::Approved,
+            actor,
+            note,
         )
-        .bind(ApplicationStatus::Approved.as_str())
-        .bind(note)
-        .bind(actor)
-        .bind(now)
-        .bind(id)
-        .bind(ApplicationStatus::Submitted.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if decided != 1 {
-            return Err(VouchersError::Conflict(
-                "the application changed meanwhile; retry".into(),
-            ));
-        }
+        .await?;
 
         let voucher_id = new_id();
         let code = unused_code(&mut tx, pool.kind, today).await?;
@@ -815,8 +711,9 @@ impl Store {
         if let Some(pilot) = &filter.pilot_id {
             filters.equals("pilot_id", pilot.clone());
         }
-        let (rows, total) =
-            page(&self.db, "vouchers", VOUCHER_COLUMNS, filters, after, limit).await?;
+        let (rows, total) = filters
+            .page(&self.db, "vouchers", VOUCHER_COLUMNS, after, limit)
+            .await?;
         let vouchers = rows
             .iter()
             .map(voucher_from_row)
@@ -875,15 +772,7 @@ impl Store {
     ) -> Result<(Vec<LedgerEntryRecord>, i64), VouchersError> {
         let mut filters = Filters::default();
         filters.equals("voucher_id", voucher_id.to_owned());
-        let (rows, total) = page(
-            &self.db,
-            "ledger_transfers",
-            "id, kind, debit_account, credit_account, amount, voucher_balance_after, reference, created_at",
-            filters,
-            after,
-            limit,
-        )
-        .await?;
+        let (rows, total) = filters.page(&self.db, "ledger_transfers", "id, kind, debit_account, credit_account, amount, voucher_balance_after, reference, created_at", after, limit).await?;
         rows.iter()
             .map(|row| {
                 let from: String = row.try_get("debit_account")?;
@@ -930,6 +819,37 @@ impl Store {
             })
             .map(|(id, ..)| id)
             .collect())
+    }
+}
+
+/// Records a decision on an application still in `from`; a racing decision wins, this one is a
+/// CONFLICT.
+async fn decide(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: ApplicationStatus,
+    to: ApplicationStatus,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<(), VouchersError> {
+    let changed = sqlx::query(
+        "UPDATE applications SET status = $1, decision_note = $2, decided_by = $3, decided_at = $4 WHERE id = $5 AND status = $6",
+    )
+    .bind(to.as_str())
+    .bind(note)
+    .bind(actor)
+    .bind(now_ms())
+    .bind(id)
+    .bind(from.as_str())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(VouchersError::Conflict(
+            "the application changed meanwhile; retry".into(),
+        ))
     }
 }
 
