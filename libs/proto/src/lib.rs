@@ -21,6 +21,12 @@ pub mod vouchers {
     }
 }
 
+pub mod pilots {
+    pub mod v1 {
+        tonic::include_proto!("axv.pilots.v1");
+    }
+}
+
 pub mod onboarding {
     pub mod v1 {
         tonic::include_proto!("axv.onboarding.v1");
