@@ -227,6 +227,18 @@ impl Filters {
         self.binds.extend(values);
     }
 
+    /// A clause whose `{}` is the placeholder list of `values` (e.g. a subquery's `IN ({})`);
+    /// an empty set matches nothing.
+    pub fn list_clause(&mut self, template: &str, values: Vec<String>) {
+        if values.is_empty() {
+            self.clauses.push("1 = 0".to_owned());
+            return;
+        }
+        self.clauses
+            .push(template.replace("{}", &placeholders(self.binds.len() + 1, values.len())));
+        self.binds.extend(values);
+    }
+
     pub fn equals(&mut self, column: &str, value: String) {
         self.clause(&format!("{column} = {{}}"), value);
     }

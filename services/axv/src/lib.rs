@@ -73,6 +73,28 @@ pub async fn start_vouchers(
     )?)
 }
 
+/// Starts the pilot registry's gRPC server on `addr`.
+pub async fn start_pilots(
+    platform: &Platform,
+    addr: &str,
+    onboarding_url: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<RunningServer> {
+    let listener = axv_platform::grpc::bind(addr)
+        .await
+        .context("pilots listen address")?;
+    let service = axv_pilots::build(platform, onboarding_url)
+        .await
+        .context("pilots database")?
+        .start(platform, shutdown.clone());
+    Ok(axv_platform::grpc::spawn(
+        listener,
+        service,
+        platform.verifier.clone(),
+        shutdown.clone(),
+    )?)
+}
+
 /// Starts onboarding's gRPC server on `addr` (with its outbox relay).
 pub async fn start_onboarding(
     platform: &Platform,
@@ -121,6 +143,7 @@ pub struct RunningPlatform {
     pub gateway: RunningGateway,
     pub onboarding: RunningServer,
     pub vouchers: RunningServer,
+    pub pilots: RunningServer,
 }
 
 impl RunningPlatform {
@@ -158,15 +181,18 @@ pub async fn start_all(
 ) -> anyhow::Result<RunningPlatform> {
     let onboarding = start_onboarding(platform, "127.0.0.1:0", shutdown).await?;
     let vouchers = start_vouchers(platform, "127.0.0.1:0", &onboarding.url(), shutdown).await?;
+    let pilots = start_pilots(platform, "127.0.0.1:0", &onboarding.url(), shutdown).await?;
     let urls = ServiceUrls {
         onboarding: onboarding.url(),
         vouchers: vouchers.url(),
+        pilots: pilots.url(),
     };
     let gateway = start_gateway(platform, listen, &urls, limits, shutdown).await?;
     Ok(RunningPlatform {
         gateway,
         onboarding,
         vouchers,
+        pilots,
     })
 }
 

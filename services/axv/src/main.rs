@@ -56,6 +56,7 @@ struct UpArgs {
 enum Component {
     Onboarding,
     Vouchers,
+    Pilots,
     Gateway,
 }
 
@@ -77,6 +78,12 @@ struct ServeArgs {
     /// The vouchers service's gRPC address.
     #[arg(long, env = "AXV_VOUCHERS_LISTEN", default_value = "0.0.0.0:50052")]
     vouchers_listen: String,
+    /// The pilot registry's gRPC address.
+    #[arg(long, env = "AXV_PILOTS_LISTEN", default_value = "0.0.0.0:50053")]
+    pilots_listen: String,
+    /// Where the gateway reaches the pilot registry.
+    #[arg(long, env = "AXV_PILOTS_URL", default_value = "http://127.0.0.1:50053")]
+    pilots_url: String,
     /// Where the gateway reaches the vouchers service.
     #[arg(
         long,
@@ -186,6 +193,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     );
     println!("  onboarding gRPC: {}", running.onboarding.url());
     println!("  vouchers gRPC:   {}", running.vouchers.url());
+    println!("  pilots gRPC:     {}", running.pilots.url());
     if args.demo {
         println!("  demo logins (password {}):", axv::demo::DEMO_PASSWORD);
         println!("    firm member:       {}", axv::demo::FIRM_EMAIL);
@@ -219,6 +227,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .listen
         .clone()
         .unwrap_or_else(|| args.vouchers_listen.clone());
+    let pilots_listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| args.pilots_listen.clone());
     let shutdown = CancellationToken::new();
     axv_platform::shutdown::cancel_on_signal(shutdown.clone());
     let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
@@ -242,11 +254,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 println!("vouchers gRPC listening on {}", server.addr);
                 tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
             }
+            Component::Pilots => {
+                let server =
+                    axv::start_pilots(&platform, &pilots_listen, &args.onboarding_url, &shutdown)
+                        .await?;
+                println!("pilots gRPC listening on {}", server.addr);
+                tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
+            }
             Component::Gateway => {
                 has_http = true;
                 let urls = ServiceUrls {
                     onboarding: args.onboarding_url.clone(),
                     vouchers: args.vouchers_url.clone(),
+                    pilots: args.pilots_url.clone(),
                 };
                 let gateway = axv::start_gateway(
                     &platform,
@@ -296,6 +316,11 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     axv_vouchers::database(&platform)
         .await
         .context("vouchers migrations")?
+        .close()
+        .await;
+    axv_pilots::database(&platform)
+        .await
+        .context("pilots migrations")?
         .close()
         .await;
     println!("migrations applied");

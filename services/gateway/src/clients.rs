@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axv_proto::{
     onboarding::v1::onboarding_service_client::OnboardingServiceClient,
+    pilots::v1::pilots_service_client::PilotsServiceClient,
     vouchers::v1::vouchers_service_client::VouchersServiceClient,
 };
 use axv_telemetry::{GrpcClientLayer, GrpcTelemetryService};
@@ -22,12 +23,14 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ServiceUrls {
     pub onboarding: String,
     pub vouchers: String,
+    pub pilots: String,
 }
 
 #[derive(Clone)]
 pub struct Clients {
     pub onboarding: OnboardingServiceClient<GrpcChannel>,
     pub vouchers: VouchersServiceClient<GrpcChannel>,
+    pub pilots: PilotsServiceClient<GrpcChannel>,
     /// Raw channels by service name, for readiness checks.
     pub channels: Vec<(&'static str, Channel)>,
 }
@@ -43,6 +46,7 @@ impl Clients {
     pub fn connect(urls: &ServiceUrls) -> Result<Self, tonic::transport::Error> {
         let onboarding = lazy_channel(&urls.onboarding)?;
         let vouchers = lazy_channel(&urls.vouchers)?;
+        let pilots = lazy_channel(&urls.pilots)?;
         let traced = |channel: &Channel| {
             tower::ServiceBuilder::new()
                 .layer(GrpcClientLayer::new())
@@ -51,7 +55,12 @@ impl Clients {
         Ok(Self {
             onboarding: OnboardingServiceClient::new(traced(&onboarding)),
             vouchers: VouchersServiceClient::new(traced(&vouchers)),
-            channels: vec![("onboarding", onboarding), ("vouchers", vouchers)],
+            pilots: PilotsServiceClient::new(traced(&pilots)),
+            channels: vec![
+                ("onboarding", onboarding),
+                ("vouchers", vouchers),
+                ("pilots", pilots),
+            ],
         })
     }
 }

@@ -1,0 +1,65 @@
+//! `axv-pilots`: the pilot (demonstration) project registry, served over gRPC.
+//!
+//! - `domain`: the pilot's state machine, who may move it, what is public (pure).
+//! - `store`: SQL for this service's own tables.
+//! - `service`: the use cases; `grpc`: the tonic mapping.
+
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod service;
+pub mod store;
+
+use axv_platform::{
+    config::Platform,
+    db::{Database, StoreError},
+    grpc::GrpcService,
+    outbox::Outbox,
+    shutdown::CancellationToken,
+};
+
+pub use error::PilotsError;
+
+pub const NAME: &str = "pilots";
+pub const DEFAULT_PORT: u16 = 50053;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub async fn database(platform: &Platform) -> Result<Database, StoreError> {
+    let db = Database::connect(&platform.database, NAME).await?;
+    db.migrate(&MIGRATOR).await?;
+    Ok(db)
+}
+
+pub struct PilotsApp {
+    pub service: service::Pilots,
+    pub outbox: Outbox,
+    pub db: Database,
+}
+
+/// `onboarding_url`: where company facts and memberships come from.
+pub async fn build(platform: &Platform, onboarding_url: &str) -> Result<PilotsApp, StoreError> {
+    let db = database(platform).await?;
+    let outbox = Outbox::default();
+    let store = store::Store::new(db.clone(), outbox.clone());
+    let channel = axv_platform::grpc::channel(onboarding_url)
+        .map_err(|e| StoreError::Config(format!("onboarding URL {onboarding_url:?}: {e}")))?;
+    let onboarding =
+        axv_proto::onboarding::v1::onboarding_service_client::OnboardingServiceClient::new(channel);
+    Ok(PilotsApp {
+        service: service::Pilots::new(store, onboarding, platform.issuer.clone()),
+        outbox,
+        db,
+    })
+}
+
+impl PilotsApp {
+    pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
+        self.outbox
+            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown);
+        GrpcService {
+            routes: tonic::service::Routes::new(grpc::PilotsGrpc::new(self.service).into_server()),
+            health_names: vec!["axv.pilots.v1.PilotsService"],
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The pilot registry's use cases: who may register, move and read pilots, what onboarding
+//! says about the companies involved, and the store doing it.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use axv_auth::{Caller, Role, TokenIssuer};
+use axv_platform::{ids::is_valid_id, pagination::MAX_PAGE_SIZE};
+use axv_proto::onboarding::v1 as onboarding;
+use chrono::{NaiveDate, Utc};
+use tonic::transport::Channel;
+
+use crate::{
+    domain::{
+        PilotAction, PilotDraft, PilotInput, View, authorize, check_note, parse_date, pilot_view,
+        text,
+    },
+    error::PilotsError,
+    store::{CompanySnapshot, ListScope, PilotFilter, PilotRecord, Store},
+};
+
+pub type OnboardingClient = onboarding::onboarding_service_client::OnboardingServiceClient<Channel>;
+
+pub const MAX_BATCH: usize = 500;
+
+/// Gwangju's calendar day, for due dates.
+pub fn today() -> NaiveDate {
+    match chrono::FixedOffset::east_opt(9 * 3600) {
+        Some(kst) => Utc::now().with_timezone(&kst).date_naive(),
+        None => Utc::now().date_naive(),
+    }
+}
+
+fn require(caller: Option<&Caller>) -> Result<&Caller, PilotsError> {
+    caller.ok_or_else(|| PilotsError::Unauthenticated("authentication required".into()))
+}
+
+/// A pilot as one caller sees it.
+pub struct VisiblePilot {
+    pub pilot: PilotRecord,
+    pub view: View,
+}
+
+#[derive(Clone)]
+pub struct Pilots {
+    store: Store,
+    onboarding: OnboardingClient,
+    /// Signs the service's own short-lived token for looking up companies the caller cannot
+    /// see itself (a partner named by the lead firm).
+    issuer: Arc<TokenIssuer>,
+}
+
+impl Pilots {
+    pub fn new(store: Store, onboarding: OnboardingClient, issuer: Arc<TokenIssuer>) -> Self {
+        Self {
+            store,
+            onboarding,
+            issuer,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn onboarding_request<T>(token: &str, message: T) -> Result<tonic::Request<T>, PilotsError> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(Duration::from_secs(5));
+        axv_auth::attach_bearer(&mut request, token)
+            .map_err(|e| PilotsError::Internal(e.to_string()))?;
+        Ok(request)
+    }
+
+    fn onboarding_error(status: tonic::Status) -> PilotsError {
+        match status.code() {
+            tonic::Code::NotFound => PilotsError::NotFound("company"),
+            tonic::Code::Unauthenticated => {
+                PilotsError::Unauthenticated("authentication required".into())
+            }
+            code => PilotsError::Unavailable(format!("onboarding answered {code:?}")),
+        }
+    }
+
+    /// The firm caller's companies, from onboarding (membership changes after tokens are issued).
+    async fn companies_of(&self, caller: &Caller) -> Result<Vec<String>, PilotsError> {
+        let me = self
+            .onboarding
+            .clone()
+            .get_me(Self::onboarding_request(
+                &caller.raw_token,
+                onboarding::GetMeRequest {},
+            )?)
+            .await
+            .map_err(Self::onboarding_error)?;
+        Ok(me.into_inner().company_ids)
+    }
+
+    /// A company's public fields and status, asked with the service's own identity.
+    async fn company(&self, id: &str) -> Result<(CompanySnapshot, String), PilotsError> {
+        let token = self
+            .issuer
+            .issue("service:pilots", Role::Admin, vec![])
+            .map_err(|e| PilotsError::Internal(e.to_string()))?;
+        let company = self
+            .onboarding
+            .clone()
+            .get_company(Self::onboarding_request(
+                &token.token,
+                onboarding::GetCompanyRequest { id: id.to_owned() },
+            )?)
+            .await
+            .map_err(Self::onboarding_error)?
+            .into_inner()
+            .company
+            .ok_or(PilotsError::NotFound("company"))?;
+        let name = |n: &str, prefix: &str| n.trim_start_matches(prefix).to_owned();
+        let sector = onboarding::Sector::try_from(company.sector)
+            .map(|s| name(s.as_str_name(), "SECTOR_"))
+            .unwrap_or_default();
+        let presence = onboarding::GwangjuPresence::try_from(company.presence)
+            .map(|p| name(p.as_str_name(), "GWANGJU_PRESENCE_"))
+            .unwrap_or_default();
+        let status = onboarding::CompanyStatus::try_from(company.status)
+            .map(|s| name(s.as_str_name(), "COMPANY_STATUS_"))
+            .unwrap_or_default();
+        Ok((
+            CompanySnapshot {
+                id: company.id,
+                name_ko: company.name_ko,
+                sector,
+                presence,
+            },
+            status,
+        ))
+    }
+
+    /// The firm's companies, or `None` for callers that are not firms.
+    async fn firm_companies(
+        &self,
+        caller: Option<&Caller>,
+    ) -> Result<Option<Vec<String>>, PilotsError> {
+        match caller {
+            Some(c) if c.role == Role::FirmMember => Ok(Some(self.companies_of(c).await?)),
+            _ => Ok(None),
+        }
+    }
+
+    fn view_of(
+        caller: Option<&Caller>,
+        own: Option<&[String]>,
+        pilot: &PilotRecord,
+    ) -> Option<View> {
+        let related = own.is_some_and(|own| {
+            pilot
+                .participants
+                .iter()
+                .any(|p| own.contains(&p.company.id))
+        });
+        pilot_view(caller, related, pilot.status)
+    }
+
+    /// The pilot, how the caller sees it, and whether the caller belongs to its lead company.
+    async fn visible(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> Result<(PilotRecord, View, bool), PilotsError> {
+        let pilot = if is_valid_id(id) {
+            self.store.pilot(id).await?
+        } else {
+            None
+        };
+        let pilot = pilot.ok_or(PilotsError::NotFound("pilot"))?;
+        let own = self.firm_companies(caller).await?;
+        let view =
+            Self::view_of(caller, own.as_deref(), &pilot).ok_or(PilotsError::NotFound("pilot"))?;
+        let lead_member = own.is_some_and(|own| own.contains(&pilot.lead.id));
+        Ok((pilot, view, lead_member))
+    }
+
+    pub async fn register(
+        &self,
+        caller: Option<&Caller>,
+        input: PilotInput,
+    ) -> Result<VisiblePilot, PilotsError> {
+        let who = require(caller)?;
+        if !matches!(
+            who.role,
+            Role::FirmMember | Role::ProgramManager | Role::Admin
+        ) {
+            return Err(PilotsError::Forbidden(
+                "firms register pilots for their own companies".into(),
+            ));
+        }
+        let draft = PilotDraft::validate(&input)?;
+        if !is_valid_id(&input.lead_company_id) {
+            return Err(PilotsError::NotFound("company"));
+        }
+        if who.role == Role::FirmMember
+            && !self
+                .companies_of(who)
+                .await?
+                .contains(&input.lead_company_id)
+        {
+            return Err(PilotsError::NotFound("company"));
+        }
+        let (lead, status) = self.company(&input.lead_company_id).await?;
+        if status != "APPROVED" {
+            return Err(PilotsError::Precondition(format!(
+                "the lead company is {status}; only APPROVED companies lead pilots"
+            )));
+        }
+        let pilot = self.store.create(&draft, &lead, &who.subject).await?;
+        Ok(VisiblePilot {
+            pilot,
+            view: View::Full,
+        })
+    }
+
+    pub async fn transition(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+        action: PilotAction,
+        note: Option<&str>,
+    ) -> Result<VisiblePilot, PilotsError> {
+        let who = require(caller)?;
+        let (pilot, _, lead_member) = self.visible(caller, id).await?;
+        authorize(who, lead_member, action)?;
+        let pilot = self
+            .store
+            .transition(&pilot.id, action, &who.subject, |current| {
+                check_note(action, note, current.open_milestones())
+            })
+            .await?;
+        Ok(VisiblePilot {
+            pilot,
+            view: View::Full,
+        })
+    }
+
+    pub async fn get(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> Result<VisiblePilot, PilotsError> {
+        let (pilot, view, _) = self.visible(caller, id).await?;
+        Ok(VisiblePilot { pilot, view })
+    }
+
+    pub async fn batch_get(
+        &self,
+        caller: Option<&Caller>,
+        ids: &[String],
+    ) -> Result<Vec<VisiblePilot>, PilotsError> {
+        if ids.len() > MAX_BATCH {
+            return Err(PilotsError::invalid(
+                "ids",
+                format!("at most {MAX_BATCH} per call"),
+            ));
+        }
+        let ids: Vec<String> = ids.iter().filter(|id| is_valid_id(id)).cloned().collect();
+        let own = self.firm_companies(caller).await?;
+        Ok(self
+            .store
+            .pilots_by_ids(&ids)
+            .await?
+            .into_iter()
+            .filter_map(|pilot| {
+                Self::view_of(caller, own.as_deref(), &pilot)
+                    .map(|view| VisiblePilot { pilot, view })
+            })
+            .collect())
+    }
+
+    pub async fn list(
+        &self,
+        caller: Option<&Caller>,
+        filter: PilotFilter,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<VisiblePilot>, i64), PilotsError> {
+        let (scope, view) = match caller.map(|c| c.role) {
+            Some(Role::ProgramManager | Role::Admin) => (ListScope::All, View::Full),
+            Some(Role::FirmMember) => {
+                let own = self.firm_companies(caller).await?.unwrap_or_default();
+                (ListScope::Related(own), View::Full)
+            }
+            _ => (ListScope::PublicOnly, View::Public),
+        };
+        let (pilots, total) = self
+            .store
+            .list(
+                &scope,
+                &filter,
+                after,
+                page_size.clamp(1, MAX_PAGE_SIZE + 1),
+            )
+            .await?;
+        Ok((
+            pilots
+                .into_iter()
+                .map(|pilot| VisiblePilot { pilot, view })
+                .collect(),
+            total,
+        ))
+    }
+
+    /// For Company.pilots: each company's pilots the caller may see.
+    pub async fn of_companies(
+        &self,
+        caller: Option<&Caller>,
+        company_ids: &[String],
+        per_company: usize,
+    ) -> Result<Vec<(String, Vec<VisiblePilot>, i64)>, PilotsError> {
+        if company_ids.len() > MAX_BATCH {
+            return Err(PilotsError::invalid(
+                "companyIds",
+                format!("at most {MAX_BATCH} per call"),
+            ));
+        }
+        let own = self.firm_companies(caller).await?;
+        let grouped: HashMap<String, (Vec<PilotRecord>, i64)> = self
+            .store
+            .pilots_of_companies(company_ids, per_company.clamp(1, MAX_PAGE_SIZE + 1))
+            .await?;
+        Ok(grouped
+            .into_iter()
+            .map(|(company, (pilots, total))| {
+                let visible: Vec<VisiblePilot> = pilots
+                    .into_iter()
+                    .filter_map(|pilot| {
+                        Self::view_of(caller, own.as_deref(), &pilot)
+                            .map(|view| VisiblePilot { pilot, view })
+                    })
+                    .collect();
+                // Outsiders see only what is public, and the total counts only that.
+                let total = if matches!(
+                    caller.map(|c| c.role),
+                    Some(Role::ProgramManager | Role::Admin)
+                ) {
+                    total
+                } else {
+                    visible.len() as i64
+                };
+                (company, visible, total)
+            })
+            .collect())
+    }
+
+    /// Participants and milestones: the lead company's members and managers, while the pilot
+    /// is not over.
+    async fn editable(
+        &self,
+        caller: Option<&Caller>,
+        pilot_id: &str,
+    ) -> Result<PilotRecord, PilotsError> {
+        let who = require(caller)?;
+        let (pilot, _, lead_member) = self.visible(caller, pilot_id).await?;
+        if !(lead_member || who.is_staff()) {
+            return Err(PilotsError::Forbidden(
+                "only the lead company or a manager may change the pilot".into(),
+            ));
+        }
+        if !pilot.status.is_open() {
+            return Err(PilotsError::Precondition(format!(
+                "the pilot is {}",
+                pilot.status
+            )));
+        }
+        Ok(pilot)
+    }
+
+    pub async fn add_participant(
+        &self,
+        caller: Option<&Caller>,
+        pilot_id: &str,
+        company_id: &str,
+        role: &str,
+    ) -> Result<VisiblePilot, PilotsError> {
+        let pilot = self.editable(caller, pilot_id).await?;
+        let role = text("role", &role.to_lowercase(), 50)?;
+        if role == "lead" {
+            return Err(PilotsError::invalid(
+                "role",
+                "the lead is set at registration",
+            ));
+        }
+        if !is_valid_id(company_id) {
+            return Err(PilotsError::invalid("companyId", "names no company"));
+        }
+        let (company, status) = self.company(company_id).await.map_err(|e| match e {
+            PilotsError::NotFound(_) => PilotsError::invalid("companyId", "names no company"),
+            other => other,
+        })?;
+        if status != "APPROVED" {
+            return Err(PilotsError::Precondition(format!(
+                "the company is {status}; only APPROVED companies take part in pilots"
+            )));
+        }
+        self.store
+            .add_participant(&pilot.id, &company, &role)
+            .await?;
+        self.get(caller, &pilot.id).await
+    }
+
+    pub async fn add_milestone(
+        &self,
+        caller: Option<&Caller>,
+        pilot_id: &str,
+        title: &str,
+        due_on: &str,
+    ) -> Result<VisiblePilot, PilotsError> {
+        let pilot = self.editable(caller, pilot_id).await?;
+        let title = text("title", title, 200)?;
+        let due_on = parse_date("dueOn", due_on)?;
+        self.store.add_milestone(&pilot.id, &title, due_on).await?;
+        self.get(caller, &pilot.id).await
+    }
+
+    pub async fn complete_milestone(
+        &self,
+        caller: Option<&Caller>,
+        pilot_id: &str,
+        milestone_id: &str,
+        evidence: Option<&str>,
+    ) -> Result<VisiblePilot, PilotsError> {
+        let pilot = self.editable(caller, pilot_id).await?;
+        let evidence = match evidence.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(e) => Some(text("evidence", e, 2000)?),
+            None => None,
+        };
+        self.store
+            .complete_milestone(&pilot.id, milestone_id, evidence.as_deref())
+            .await?;
+        self.get(caller, &pilot.id).await
+    }
+}

@@ -1,0 +1,624 @@
+//! SQL for the pilot registry's own tables. Portable queries for Postgres and SQLite; each
+//! change runs in one transaction with its history row and outbox event.
+
+use std::collections::HashMap;
+
+use axv_platform::{
+    db::{Database, Filters, placeholders},
+    events::Event,
+    ids::{new_id, now_ms},
+    outbox::Outbox,
+};
+use chrono::NaiveDate;
+use sqlx::{AnyConnection, Row, any::AnyRow};
+
+use crate::{
+    domain::{PilotAction, PilotDomain, PilotDraft, PilotStatus},
+    error::PilotsError,
+};
+
+pub const SERVICE: &str = "pilots";
+
+/// A company's public fields as the pilot keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompanySnapshot {
+    pub id: String,
+    pub name_ko: String,
+    pub sector: String,
+    pub presence: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantRecord {
+    pub company: CompanySnapshot,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MilestoneRecord {
+    pub id: String,
+    pub title: String,
+    pub due_on: NaiveDate,
+    pub completed_at: Option<i64>,
+    pub evidence: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChangeRecord {
+    pub from: Option<String>,
+    pub to: String,
+    pub at: i64,
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PilotRecord {
+    pub id: String,
+    pub draft: PilotDraft,
+    pub lead: CompanySnapshot,
+    pub status: PilotStatus,
+    pub created_at: i64,
+    pub participants: Vec<ParticipantRecord>,
+    pub milestones: Vec<MilestoneRecord>,
+    pub history: Vec<StatusChangeRecord>,
+}
+
+impl PilotRecord {
+    pub fn open_milestones(&self) -> usize {
+        self.milestones
+            .iter()
+            .filter(|m| m.completed_at.is_none())
+            .count()
+    }
+
+    pub fn company_ids(&self) -> Vec<String> {
+        self.participants
+            .iter()
+            .map(|p| p.company.id.clone())
+            .collect()
+    }
+}
+
+/// Which pilots a listing may include.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListScope {
+    All,
+    /// Pilots any of these companies lead or take part in.
+    Related(Vec<String>),
+    PublicOnly,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PilotFilter {
+    pub domains: Vec<PilotDomain>,
+    pub statuses: Vec<PilotStatus>,
+    pub company_id: Option<String>,
+    pub site: Option<String>,
+    pub active_from: Option<NaiveDate>,
+    pub active_until: Option<NaiveDate>,
+    pub text: Option<String>,
+}
+
+const COLUMNS: &str = "id, title, title_en, summary, domain, lead_company_id, lead_company_name_ko, lead_company_sector, \
+     lead_company_presence, site, starts_on, ends_on, budget_national, budget_city, budget_private, regulatory_sandbox, \
+     sandbox_reference, status, created_at";
+
+fn bad(what: &str, value: &str) -> PilotsError {
+    PilotsError::Internal(format!("stored {what} {value:?} is not valid"))
+}
+
+fn day(row: &AnyRow, column: &str) -> Result<NaiveDate, PilotsError> {
+    let text: String = row.try_get(column)?;
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| bad(column, &text))
+}
+
+fn pilot_from_row(row: &AnyRow) -> Result<PilotRecord, PilotsError> {
+    let domain: String = row.try_get("domain")?;
+    let status: String = row.try_get("status")?;
+    Ok(PilotRecord {
+        id: row.try_get("id")?,
+        draft: PilotDraft {
+            title: row.try_get("title")?,
+            title_en: row.try_get("title_en")?,
+            summary: row.try_get("summary")?,
+            domain: PilotDomain::parse(&domain).ok_or_else(|| bad("domain", &domain))?,
+            site: row.try_get("site")?,
+            starts_on: day(row, "starts_on")?,
+            ends_on: day(row, "ends_on")?,
+            budget_national: row.try_get("budget_national")?,
+            budget_city: row.try_get("budget_city")?,
+            budget_private: row.try_get("budget_private")?,
+            regulatory_sandbox: row.try_get::<i64, _>("regulatory_sandbox")? != 0,
+            sandbox_reference: row.try_get("sandbox_reference")?,
+        },
+        lead: CompanySnapshot {
+            id: row.try_get("lead_company_id")?,
+            name_ko: row.try_get("lead_company_name_ko")?,
+            sector: row.try_get("lead_company_sector")?,
+            presence: row.try_get("lead_company_presence")?,
+        },
+        status: PilotStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
+        created_at: row.try_get("created_at")?,
+        participants: Vec::new(),
+        milestones: Vec::new(),
+        history: Vec::new(),
+    })
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+    outbox: Outbox,
+}
+
+impl Store {
+    pub fn new(db: Database, outbox: Outbox) -> Self {
+        Self { db, outbox }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub async fn create(
+        &self,
+        draft: &PilotDraft,
+        lead: &CompanySnapshot,
+        creator: &str,
+    ) -> Result<PilotRecord, PilotsError> {
+        let id = new_id();
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO pilots ({COLUMNS}, created_by, updated_at) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $19)"
+        ))
+        .bind(&id)
+        .bind(&draft.title)
+        .bind(draft.title_en.as_deref())
+        .bind(&draft.summary)
+        .bind(draft.domain.as_str())
+        .bind(&lead.id)
+        .bind(&lead.name_ko)
+        .bind(&lead.sector)
+        .bind(&lead.presence)
+        .bind(&draft.site)
+        .bind(draft.starts_on.to_string())
+        .bind(draft.ends_on.to_string())
+        .bind(draft.budget_national)
+        .bind(draft.budget_city)
+        .bind(draft.budget_private)
+        .bind(i64::from(draft.regulatory_sandbox))
+        .bind(draft.sandbox_reference.as_deref())
+        .bind(PilotStatus::Draft.as_str())
+        .bind(now)
+        .bind(creator)
+        .execute(&mut *tx)
+        .await?;
+        insert_participant(&mut tx, &id, lead, "lead").await?;
+        record_change(&mut tx, &id, None, PilotStatus::Draft, creator, None).await?;
+        let event =
+            Event::new(SERVICE, "pilot.registered", &id).for_companies(vec![lead.id.clone()]);
+        self.outbox.enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        self.pilot(&id).await?.ok_or(PilotsError::NotFound("pilot"))
+    }
+
+    pub async fn pilot(&self, id: &str) -> Result<Option<PilotRecord>, PilotsError> {
+        Ok(self
+            .pilots_by_ids(&[id.to_owned()])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Pilots with their participants, milestones and history, in three queries for all.
+    pub async fn pilots_by_ids(&self, ids: &[String]) -> Result<Vec<PilotRecord>, PilotsError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM pilots WHERE id IN ({}) ORDER BY id",
+            placeholders(1, ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.db.pool()).await?;
+        let pilots = rows
+            .iter()
+            .map(pilot_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.with_details(pilots).await
+    }
+
+    async fn with_details(
+        &self,
+        mut pilots: Vec<PilotRecord>,
+    ) -> Result<Vec<PilotRecord>, PilotsError> {
+        if pilots.is_empty() {
+            return Ok(pilots);
+        }
+        let ids: Vec<String> = pilots.iter().map(|p| p.id.clone()).collect();
+        let list = placeholders(1, ids.len());
+        let participants_sql = format!(
+            "SELECT pilot_id, company_id, role, name_ko, sector, presence FROM pilot_participants WHERE pilot_id IN ({list}) \
+             ORDER BY added_at, company_id"
+        );
+        let milestones_sql = format!(
+            "SELECT id, pilot_id, title, due_on, completed_at, evidence FROM pilot_milestones WHERE pilot_id IN ({list}) \
+             ORDER BY due_on, id"
+        );
+        let history_sql = format!(
+            "SELECT pilot_id, from_status, to_status, at, actor, note FROM pilot_status_changes WHERE pilot_id IN ({list}) \
+             ORDER BY at, id"
+        );
+        let mut participants = sqlx::query_as::<_, (String, String, String, String, String, String)>(
+            &participants_sql,
+        );
+        let mut milestones = sqlx::query_as::<
+            _,
+            (String, String, String, String, Option<i64>, Option<String>),
+        >(&milestones_sql);
+        let mut history = sqlx::query_as::<
+            _,
+            (String, Option<String>, String, i64, String, Option<String>),
+        >(&history_sql);
+        for id in &ids {
+            participants = participants.bind(id);
+            milestones = milestones.bind(id);
+            history = history.bind(id);
+        }
+        let index: HashMap<String, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(n, id)| (id.clone(), n))
+            .collect();
+        for (pilot_id, company_id, role, name_ko, sector, presence) in
+            participants.fetch_all(self.db.pool()).await?
+        {
+            if let Some(&n) = index.get(&pilot_id) {
+                pilots[n].participants.push(ParticipantRecord {
+                    company: CompanySnapshot {
+                        id: company_id,
+                        name_ko,
+                        sector,
+                        presence,
+                    },
+                    role,
+                });
+            }
+        }
+        for (id, pilot_id, title, due_on, completed_at, evidence) in
+            milestones.fetch_all(self.db.pool()).await?
+        {
+            if let Some(&n) = index.get(&pilot_id) {
+                let due_on = NaiveDate::parse_from_str(&due_on, "%Y-%m-%d")
+                    .map_err(|_| bad("due_on", &due_on))?;
+                pilots[n].milestones.push(MilestoneRecord {
+                    id,
+                    title,
+                    due_on,
+                    completed_at,
+                    evidence,
+                });
+            }
+        }
+        for (pilot_id, from, to, at, actor, note) in history.fetch_all(self.db.pool()).await? {
+            if let Some(&n) = index.get(&pilot_id) {
+                pilots[n].history.push(StatusChangeRecord {
+                    from,
+                    to,
+                    at,
+                    actor,
+                    note,
+                });
+            }
+        }
+        Ok(pilots)
+    }
+
+    pub async fn list(
+        &self,
+        scope: &ListScope,
+        filter: &PilotFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<PilotRecord>, i64), PilotsError> {
+        let mut filters = Filters::default();
+        match scope {
+            ListScope::All => {}
+            ListScope::Related(companies) => {
+                filters.list_clause(
+                    "id IN (SELECT pilot_id FROM pilot_participants WHERE company_id IN ({}))",
+                    companies.clone(),
+                );
+            }
+            ListScope::PublicOnly => {
+                filters.any_of(
+                    "status",
+                    PilotStatus::ALL
+                        .iter()
+                        .filter(|s| s.is_public())
+                        .map(|s| s.as_str().to_owned())
+                        .collect(),
+                );
+            }
+        }
+        if !filter.domains.is_empty() {
+            filters.any_of(
+                "domain",
+                filter
+                    .domains
+                    .iter()
+                    .map(|d| d.as_str().to_owned())
+                    .collect(),
+            );
+        }
+        if !filter.statuses.is_empty() {
+            filters.any_of(
+                "status",
+                filter
+                    .statuses
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
+            );
+        }
+        if let Some(company) = &filter.company_id {
+            filters.clause(
+                "id IN (SELECT pilot_id FROM pilot_participants WHERE company_id = {})",
+                company.clone(),
+            );
+        }
+        let like = |text: &str| {
+            format!(
+                "%{}%",
+                text.trim()
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        };
+        if let Some(site) = filter.site.as_deref().filter(|s| !s.trim().is_empty()) {
+            filters.clause("LOWER(site) LIKE {} ESCAPE '\\'", like(site));
+        }
+        if let Some(text) = filter.text.as_deref().filter(|s| !s.trim().is_empty()) {
+            filters.clause("(LOWER(title) LIKE {} ESCAPE '\\' OR LOWER(COALESCE(title_en, '')) LIKE {} ESCAPE '\\')", like(text));
+        }
+        // Overlap of [starts_on, ends_on] with the asked period; ISO dates compare as text.
+        if let Some(from) = filter.active_from {
+            filters.clause("ends_on >= {}", from.to_string());
+        }
+        if let Some(until) = filter.active_until {
+            filters.clause("starts_on <= {}", until.to_string());
+        }
+        let (rows, total) = filters
+            .page(&self.db, "pilots", COLUMNS, after, limit)
+            .await?;
+        let pilots = rows
+            .iter()
+            .map(pilot_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((self.with_details(pilots).await?, total))
+    }
+
+    /// Each company's pilots (lead or participant), at most `per_company` each, and its total.
+    pub async fn pilots_of_companies(
+        &self,
+        company_ids: &[String],
+        per_company: usize,
+    ) -> Result<HashMap<String, (Vec<PilotRecord>, i64)>, PilotsError> {
+        let mut out: HashMap<String, (Vec<PilotRecord>, i64)> = HashMap::new();
+        if company_ids.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "SELECT company_id, pilot_id FROM pilot_participants WHERE company_id IN ({}) ORDER BY company_id, pilot_id",
+            placeholders(1, company_ids.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for id in company_ids {
+            query = query.bind(id);
+        }
+        let links = query.fetch_all(self.db.pool()).await?;
+        let mut wanted: Vec<String> = Vec::new();
+        let mut per: HashMap<String, Vec<String>> = HashMap::new();
+        for (company, pilot) in links {
+            let entry = out.entry(company.clone()).or_default();
+            entry.1 += 1;
+            let list = per.entry(company).or_default();
+            if list.len() < per_company {
+                list.push(pilot.clone());
+                wanted.push(pilot);
+            }
+        }
+        wanted.sort();
+        wanted.dedup();
+        let pilots: HashMap<String, PilotRecord> = self
+            .pilots_by_ids(&wanted)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        for (company, ids) in per {
+            let entry = out.entry(company).or_default();
+            entry.0 = ids
+                .iter()
+                .filter_map(|id| pilots.get(id).cloned())
+                .collect();
+        }
+        Ok(out)
+    }
+
+    /// Applies `action` if the pilot's state allows and `check` agrees (it sees the pilot as it
+    /// is inside the transaction), recording the change and its event.
+    pub async fn transition(
+        &self,
+        id: &str,
+        action: PilotAction,
+        actor: &str,
+        check: impl FnOnce(&PilotRecord) -> Result<Option<String>, PilotsError>,
+    ) -> Result<PilotRecord, PilotsError> {
+        let current = self
+            .pilot(id)
+            .await?
+            .ok_or(PilotsError::NotFound("pilot"))?;
+        let to = action.apply(current.status)?;
+        let note = check(&current)?;
+        let mut tx = self.db.pool().begin().await?;
+        let changed = sqlx::query(
+            "UPDATE pilots SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(to.as_str())
+        .bind(now_ms())
+        .bind(id)
+        .bind(current.status.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            return Err(PilotsError::Conflict(
+                "the pilot changed meanwhile; retry".into(),
+            ));
+        }
+        record_change(
+            &mut tx,
+            id,
+            Some(current.status),
+            to,
+            actor,
+            note.as_deref(),
+        )
+        .await?;
+        let event = Event::new(SERVICE, action.event_kind(), id)
+            .for_companies(current.company_ids())
+            .public(to.is_public())
+            .with_payload(serde_json::json!({ "from": current.status.as_str(), "to": to.as_str(), "domain": current.draft.domain.as_str() }));
+        self.outbox.enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        self.pilot(id).await?.ok_or(PilotsError::NotFound("pilot"))
+    }
+
+    pub async fn add_participant(
+        &self,
+        pilot_id: &str,
+        company: &CompanySnapshot,
+        role: &str,
+    ) -> Result<(), PilotsError> {
+        let mut conn = self.db.pool().acquire().await?;
+        let exists: Option<(String,)> = sqlx::query_as(
+            "SELECT role FROM pilot_participants WHERE pilot_id = $1 AND company_id = $2",
+        )
+        .bind(pilot_id)
+        .bind(&company.id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some((current,)) = exists {
+            return Err(PilotsError::Conflict(format!(
+                "the company already takes part, as {current}"
+            )));
+        }
+        insert_participant(&mut conn, pilot_id, company, role).await
+    }
+
+    pub async fn add_milestone(
+        &self,
+        pilot_id: &str,
+        title: &str,
+        due_on: NaiveDate,
+    ) -> Result<(), PilotsError> {
+        sqlx::query("INSERT INTO pilot_milestones (id, pilot_id, title, due_on, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(new_id())
+            .bind(pilot_id)
+            .bind(title)
+            .bind(due_on.to_string())
+            .bind(now_ms())
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn complete_milestone(
+        &self,
+        pilot_id: &str,
+        milestone_id: &str,
+        evidence: Option<&str>,
+    ) -> Result<(), PilotsError> {
+        let done = sqlx::query(
+            "UPDATE pilot_milestones SET completed_at = $1, evidence = $2 WHERE id = $3 AND pilot_id = $4 AND completed_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(evidence)
+        .bind(milestone_id)
+        .bind(pilot_id)
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if done == 1 {
+            return Ok(());
+        }
+        let exists: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM pilot_milestones WHERE id = $1 AND pilot_id = $2")
+                .bind(milestone_id)
+                .bind(pilot_id)
+                .fetch_optional(self.db.pool())
+                .await?;
+        match exists {
+            Some(_) => Err(PilotsError::Precondition(
+                "the milestone is already completed".into(),
+            )),
+            None => Err(PilotsError::NotFound("milestone")),
+        }
+    }
+}
+
+async fn insert_participant(
+    conn: &mut AnyConnection,
+    pilot_id: &str,
+    company: &CompanySnapshot,
+    role: &str,
+) -> Result<(), PilotsError> {
+    sqlx::query(
+        "INSERT INTO pilot_participants (pilot_id, company_id, role, name_ko, sector, presence, added_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(pilot_id)
+    .bind(&company.id)
+    .bind(role)
+    .bind(&company.name_ko)
+    .bind(&company.sector)
+    .bind(&company.presence)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn record_change(
+    conn: &mut AnyConnection,
+    pilot_id: &str,
+    from: Option<PilotStatus>,
+    to: PilotStatus,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<(), PilotsError> {
+    sqlx::query(
+        "INSERT INTO pilot_status_changes (id, pilot_id, from_status, to_status, at, actor, note) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(pilot_id)
+    .bind(from.map(PilotStatus::as_str))
+    .bind(to.as_str())
+    .bind(now_ms())
+    .bind(actor)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
