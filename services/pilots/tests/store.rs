@@ -1,0 +1,180 @@
+//! The pilot registry's store against both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axv_pilots::{
+    PilotsError,
+    domain::{PilotAction, PilotDomain, PilotDraft, PilotStatus},
+    store::{CompanySnapshot, ListScope, PilotFilter, Store},
+};
+use axv_platform::{on_both_backends, outbox::Outbox, testing::TestDb};
+use chrono::NaiveDate;
+
+async fn store(test: &TestDb) -> Store {
+    let platform = axv_platform::testing::platform(test.config.clone());
+    Store::new(
+        axv_pilots::database(&platform).await.unwrap(),
+        Outbox::default(),
+    )
+}
+
+fn company(id: &str) -> CompanySnapshot {
+    CompanySnapshot {
+        id: id.into(),
+        name_ko: format!("기업{id}"),
+        sector: "ENERGY".into(),
+        presence: "HEADQUARTERS".into(),
+    }
+}
+
+fn draft(title: &str, domain: PilotDomain, starts: &str, ends: &str) -> PilotDraft {
+    let day = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").unwrap();
+    PilotDraft {
+        title: title.into(),
+        title_en: None,
+        summary: String::new(),
+        domain,
+        site: "광주".into(),
+        starts_on: day(starts),
+        ends_on: day(ends),
+        budget_national: 1,
+        budget_city: 2,
+        budget_private: 3,
+        regulatory_sandbox: false,
+        sandbox_reference: None,
+    }
+}
+
+async fn pilots_participants_milestones_and_lists(test: TestDb) {
+    let store = store(&test).await;
+    let a = store
+        .create(
+            &draft("가", PilotDomain::Energy, "2026-01-01", "2026-03-31"),
+            &company("c1"),
+            "u1",
+        )
+        .await
+        .unwrap();
+    let b = store
+        .create(
+            &draft("나", PilotDomain::Traffic, "2026-06-01", "2026-12-31"),
+            &company("c2"),
+            "u2",
+        )
+        .await
+        .unwrap();
+    store
+        .add_participant(&a.id, &company("c2"), "partner")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .add_participant(&a.id, &company("c2"), "hospital")
+            .await
+            .unwrap_err(),
+        PilotsError::Conflict(_)
+    ));
+
+    let day = NaiveDate::from_ymd_opt(2026, 2, 1).unwrap();
+    store.add_milestone(&a.id, "첫째", day).await.unwrap();
+    let a_now = store.pilot(&a.id).await.unwrap().unwrap();
+    assert_eq!(a_now.participants.len(), 2);
+    assert_eq!(a_now.open_milestones(), 1);
+    let milestone = a_now.milestones[0].id.clone();
+    store
+        .complete_milestone(&a.id, &milestone, Some("evidence"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .complete_milestone(&a.id, &milestone, None)
+            .await
+            .unwrap_err(),
+        PilotsError::Precondition(_)
+    ));
+    assert!(
+        matches!(
+            store
+                .complete_milestone(&b.id, &milestone, None)
+                .await
+                .unwrap_err(),
+            PilotsError::NotFound(_)
+        ),
+        "a milestone of another pilot"
+    );
+
+    // c2 leads b and takes part in a.
+    let (related, total) = store
+        .list(
+            &ListScope::Related(vec!["c2".into()]),
+            &PilotFilter::default(),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(related.len(), 2);
+    let (none, total) = store
+        .list(
+            &ListScope::Related(vec![]),
+            &PilotFilter::default(),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty() && total == 0);
+    let overlap = PilotFilter {
+        active_from: Some(NaiveDate::from_ymd_opt(2026, 3, 15).unwrap()),
+        active_until: Some(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()),
+        ..Default::default()
+    };
+    let (both, _) = store
+        .list(&ListScope::All, &overlap, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 2, "both periods touch 15 March – 1 June");
+    let (public, _) = store
+        .list(&ListScope::PublicOnly, &PilotFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert!(public.is_empty(), "drafts are not in the public registry");
+
+    let grouped = store
+        .pilots_of_companies(&["c1".into(), "c2".into()], 1)
+        .await
+        .unwrap();
+    assert_eq!(grouped["c2"].1, 2);
+    assert_eq!(grouped["c2"].0.len(), 1, "at most per_company each");
+    assert_eq!(grouped["c1"].0[0].id, a.id);
+
+    // A transition records history and its event; a refused one writes nothing.
+    let submitted = store
+        .transition(&a.id, PilotAction::Submit, "u1", |_| Ok(None))
+        .await
+        .unwrap();
+    assert_eq!(submitted.status, PilotStatus::Submitted);
+    let refused = store
+        .transition(&a.id, PilotAction::Start, "u1", |_| Ok(None))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, PilotsError::Precondition(_)));
+    let vetoed = store
+        .transition(&a.id, PilotAction::Approve, "m", |_| {
+            Err(PilotsError::Forbidden("no".into()))
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(vetoed, PilotsError::Forbidden(_)));
+    let now = store.pilot(&a.id).await.unwrap().unwrap();
+    assert_eq!(now.status, PilotStatus::Submitted);
+    assert_eq!(now.history.len(), 2);
+    let (events,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE kind = 'pilot.submitted'")
+            .fetch_one(store.database().pool())
+            .await
+            .unwrap();
+    assert_eq!(events, 1);
+}
+
+on_both_backends!(pilots_store => pilots_participants_milestones_and_lists);
