@@ -464,6 +464,19 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
         }))
     }
 
+    async fn list_pilot_vouchers(
+        &self,
+        request: Request<pb::ListPilotVouchersRequest>,
+    ) -> Reply<pb::ListPilotVouchersResponse> {
+        let vouchers = self
+            .service
+            .vouchers_of_pilots(caller(&request), &request.get_ref().pilot_ids)
+            .await?;
+        Ok(Response::new(pb::ListPilotVouchersResponse {
+            vouchers: vouchers.into_iter().map(voucher_to_pb).collect(),
+        }))
+    }
+
     async fn revoke_voucher(
         &self,
         request: Request<pb::RevokeVoucherRequest>,

@@ -463,6 +463,32 @@ impl Vouchers {
             .await
     }
 
+    pub async fn vouchers_of_pilots(
+        &self,
+        caller: Option<&Caller>,
+        pilot_ids: &[String],
+    ) -> Result<Vec<VoucherRecord>, VouchersError> {
+        let scope = self.scope(caller, Self::VOUCHER_READERS).await?;
+        if pilot_ids.len() > MAX_BATCH {
+            return Err(VouchersError::invalid(
+                "pilotIds",
+                format!("at most {MAX_BATCH} per call"),
+            ));
+        }
+        let ids: Vec<String> = pilot_ids
+            .iter()
+            .filter(|id| is_valid_id(id))
+            .cloned()
+            .collect();
+        Ok(self
+            .store
+            .vouchers_of_pilots(&ids)
+            .await?
+            .into_iter()
+            .filter(|v| Self::in_scope(&scope, &v.company_id))
+            .collect())
+    }
+
     pub async fn vouchers(
         &self,
         caller: Option<&Caller>,

@@ -361,6 +361,60 @@ async fn applications_vouchers_and_every_refusal() {
         ]
     );
 
+    // Vouchers linked to a pilot, for Pilot.vouchers: one call for many pilots.
+    let pilot_id = axv_platform::ids::new_id();
+    let linked = client
+        .apply_for_voucher(authed(
+            pb::ApplyForVoucherRequest {
+                program_id: program.id.clone(),
+                company_id: a.company_id.clone(),
+                requested_amount: 500,
+                justification: "실증 과제용".into(),
+                pilot_id: Some(pilot_id.clone()),
+            },
+            &a.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    let linked_voucher = client
+        .approve_application(authed(
+            pb::ApproveApplicationRequest {
+                id: linked.id,
+                granted_amount: None,
+                note: None,
+            },
+            &manager,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .voucher
+        .unwrap();
+    assert_eq!(linked_voucher.pilot_id.as_deref(), Some(pilot_id.as_str()));
+    let by_pilot = |token: String| {
+        let mut client = client.clone();
+        let ids = vec![pilot_id.clone(), axv_platform::ids::new_id()];
+        async move {
+            client
+                .list_pilot_vouchers(authed(
+                    pb::ListPilotVouchersRequest { pilot_ids: ids },
+                    &token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .vouchers
+        }
+    };
+    assert_eq!(by_pilot(a.token.clone()).await.len(), 1);
+    assert!(
+        by_pilot(b.token.clone()).await.is_empty(),
+        "another firm sees none of them"
+    );
+
     // Withdrawing: the firm, before review.
     let second = apply(&h, &a.token, &program.id, &a.company_id, 1_000)
         .await
@@ -443,8 +497,8 @@ async fn applications_vouchers_and_every_refusal() {
         .pools;
     assert_eq!(
         (pools[0].committed, pools[0].consumed),
-        (1_000, 1_000),
-        "only what was used stays committed"
+        (1_000 + 500, 1_000),
+        "only what was used stays committed (plus the pilot's voucher of 500)"
     );
     let after = client
         .record_usage(authed(usage("3", &voucher.code, 1), &operator))

@@ -722,6 +722,31 @@ impl Store {
         Ok((with_balances(&mut conn, vouchers).await?, total))
     }
 
+    /// Vouchers linked to any of these pilots.
+    pub async fn vouchers_of_pilots(
+        &self,
+        pilot_ids: &[String],
+    ) -> Result<Vec<VoucherRecord>, VouchersError> {
+        if pilot_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE pilot_id IN ({}) ORDER BY id",
+            placeholders(1, pilot_ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in pilot_ids {
+            query = query.bind(id);
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        let rows = query.fetch_all(&mut *conn).await?;
+        let vouchers = rows
+            .iter()
+            .map(voucher_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        with_balances(&mut conn, vouchers).await
+    }
+
     /// The first `per_company` vouchers of each company, and each company's total.
     pub async fn vouchers_of_companies(
         &self,
