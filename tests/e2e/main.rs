@@ -8,6 +8,7 @@ use axv_gateway::Limits;
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
+mod pilots;
 mod vouchers;
 
 const COMPANY: &str = "query($id: ID!) { company(id: $id) { id nameKo status businessNumber history { from to by note } } }";

@@ -333,6 +333,7 @@ const HOUR: i64 = 3_600;
 pub async fn seed_vouchers(
     store: &axv_vouchers::store::Store,
     onboarding: &Onboarding,
+    pilots: &std::collections::HashMap<String, String>,
 ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
     use axv_vouchers::{
         domain::{ApplicationAction, FundingSource, ResourceKind},
@@ -407,7 +408,7 @@ pub async fn seed_vouchers(
                 company_id: company.id.clone(),
                 requested_amount: requested * HOUR,
                 justification: format!("{}: 실증 서비스용 AI 모델 학습 및 추론", company.name_ko),
-                pilot_id: None,
+                pilot_id: pilots.get(&company.business_number).cloned(),
                 created_by: "demo".to_owned(),
             })
             .await?;
@@ -474,6 +475,306 @@ pub async fn seed_vouchers(
     Ok(issued)
 }
 
+/// Demo pilots: one or more per domain, at Gwangju's real testbeds, in every state.
+/// (lead company business number, partner business number, title, domain, site, starts, ends,
+/// budgets national/city/private in KRW, sandbox, target state)
+type DemoPilot = (
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    [i64; 3],
+    bool,
+    &'static str,
+);
+
+const PILOTS: &[DemoPilot] = &[
+    (
+        "409-81-00996",
+        Some("101-81-00001"),
+        "광주 전역 자율주행 셔틀 도심 실증",
+        "AUTONOMOUS_DRIVING",
+        "광주 자율주행 실증지구 (첨단3지구–광산구)",
+        "2025-09-01",
+        "2027-08-31",
+        [3_200_000_000, 800_000_000, 600_000_000],
+        true,
+        "ACTIVE",
+    ),
+    (
+        "214-88-01232",
+        Some("101-81-00016"),
+        "AI 특화 병원 영상판독 보조 실증",
+        "HEALTHCARE",
+        "광주 AI 특화 병원 (동구)",
+        "2025-07-01",
+        "2026-12-31",
+        [1_800_000_000, 400_000_000, 300_000_000],
+        true,
+        "ACTIVE",
+    ),
+    (
+        "617-86-00011",
+        None,
+        "에너지밸리 수요반응 AI 실증",
+        "ENERGY",
+        "빛가람 에너지밸리 연계 광주 남구 실증단지",
+        "2025-03-01",
+        "2026-02-28",
+        [900_000_000, 300_000_000, 200_000_000],
+        false,
+        "COMPLETED",
+    ),
+    (
+        "101-81-00001",
+        None,
+        "교차로 신호 최적화 AI 실증",
+        "TRAFFIC",
+        "광주 상무지구 스마트교차로 12곳",
+        "2026-01-05",
+        "2026-12-31",
+        [700_000_000, 500_000_000, 100_000_000],
+        false,
+        "APPROVED",
+    ),
+    (
+        "101-81-00016",
+        None,
+        "CCTV 이상행동 탐지 AI 실증",
+        "PUBLIC_SAFETY",
+        "광주 북구 안전도시 관제센터",
+        "2026-02-01",
+        "2026-11-30",
+        [500_000_000, 300_000_000, 50_000_000],
+        false,
+        "SUBMITTED",
+    ),
+    (
+        "112-86-00103",
+        Some("510-81-00660"),
+        "국산 NPU 추론 서버 실증",
+        "AI_SEMICONDUCTOR",
+        "국가AI데이터센터 (첨단3지구)",
+        "2025-11-01",
+        "2026-10-31",
+        [2_500_000_000, 0, 1_000_000_000],
+        false,
+        "SUSPENDED",
+    ),
+    (
+        "101-81-00035",
+        None,
+        "가전 조립 휴머노이드 협동 실증",
+        "MANUFACTURING_ROBOTICS",
+        "광주 하남산업단지",
+        "2026-04-01",
+        "2027-03-31",
+        [1_100_000_000, 200_000_000, 700_000_000],
+        true,
+        "DRAFT",
+    ),
+    (
+        "301-81-00557",
+        None,
+        "AI 웹툰 현지화 실증",
+        "CULTURE_CONTENT",
+        "광주 CGI센터",
+        "2025-06-01",
+        "2025-12-31",
+        [300_000_000, 100_000_000, 50_000_000],
+        false,
+        "REJECTED",
+    ),
+    (
+        "510-81-00660",
+        None,
+        "도시 데이터댐 개방형 API 실증",
+        "DATA",
+        "광주 AI 집적단지 데이터센터",
+        "2025-05-01",
+        "2026-04-30",
+        [600_000_000, 200_000_000, 0],
+        false,
+        "CANCELLED",
+    ),
+];
+
+/// Seeds demo pilots; returns the pilot id each lead company's first pilot got (for linking
+/// vouchers). Idempotent: does nothing when demo pilots exist.
+pub async fn seed_pilots(
+    store: &axv_pilots::store::Store,
+    onboarding: &Onboarding,
+) -> Result<std::collections::HashMap<String, String>, Box<dyn std::error::Error + Send + Sync>> {
+    use axv_pilots::{
+        domain::{PilotAction, PilotDomain, PilotDraft, PilotStatus},
+        store::{CompanySnapshot, ListScope, PilotFilter},
+    };
+    let mut linked = std::collections::HashMap::new();
+    let (existing, _) = store
+        .list(&ListScope::All, &PilotFilter::default(), None, 1)
+        .await?;
+    if !existing.is_empty() {
+        return Ok(linked);
+    }
+    let snapshot = |c: &axv_onboarding::store::CompanyRecord| CompanySnapshot {
+        id: c.id.clone(),
+        name_ko: c.name_ko.clone(),
+        sector: c.sector.as_str().to_owned(),
+        presence: c.presence.as_str().to_owned(),
+    };
+    let by_number = |number: &str| {
+        number
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+    };
+    for (
+        lead,
+        partner,
+        title,
+        domain,
+        site,
+        starts,
+        ends,
+        [national, city, private],
+        sandbox,
+        target,
+    ) in PILOTS
+    {
+        let Some(lead) = onboarding
+            .store()
+            .company_by_business_number(&by_number(lead))
+            .await?
+        else {
+            continue;
+        };
+        let (Some(domain), Some(target)) = (PilotDomain::parse(domain), PilotStatus::parse(target))
+        else {
+            continue;
+        };
+        let date = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d");
+        let draft = PilotDraft {
+            title: (*title).to_owned(),
+            title_en: None,
+            summary: format!("{title}: 광주 AX 실증밸리 실증 과제"),
+            domain,
+            site: (*site).to_owned(),
+            starts_on: date(starts)?,
+            ends_on: date(ends)?,
+            budget_national: *national,
+            budget_city: *city,
+            budget_private: *private,
+            regulatory_sandbox: *sandbox,
+            sandbox_reference: sandbox.then(|| "광주 규제자유특구 실증특례".to_owned()),
+        };
+        let pilot = store.create(&draft, &snapshot(&lead), "demo").await?;
+        linked
+            .entry(lead.business_number.clone())
+            .or_insert_with(|| pilot.id.clone());
+        if let Some(partner) = partner
+            && let Some(partner) = onboarding
+                .store()
+                .company_by_business_number(&by_number(partner))
+                .await?
+        {
+            store
+                .add_participant(&pilot.id, &snapshot(&partner), "partner")
+                .await?;
+        }
+        let start = date(starts)?;
+        store
+            .add_milestone(
+                &pilot.id,
+                "실증 장비·데이터 구축",
+                start + chrono::Days::new(60),
+            )
+            .await?;
+        store
+            .add_milestone(
+                &pilot.id,
+                "중간 점검 및 성과 보고",
+                start + chrono::Days::new(180),
+            )
+            .await?;
+        store
+            .add_milestone(&pilot.id, "최종 실증 결과 보고", date(ends)?)
+            .await?;
+        let path: &[(PilotAction, Option<&str>)] = match target {
+            PilotStatus::Draft => &[],
+            PilotStatus::Submitted => &[(PilotAction::Submit, None)],
+            PilotStatus::Approved => &[
+                (PilotAction::Submit, None),
+                (PilotAction::Approve, Some("실증 계획 적정")),
+            ],
+            PilotStatus::Rejected => &[
+                (PilotAction::Submit, None),
+                (
+                    PilotAction::Reject,
+                    Some("실증 지역 협의가 완료되지 않았습니다."),
+                ),
+            ],
+            PilotStatus::Active => &[
+                (PilotAction::Submit, None),
+                (PilotAction::Approve, None),
+                (PilotAction::Start, None),
+            ],
+            PilotStatus::Suspended => &[
+                (PilotAction::Submit, None),
+                (PilotAction::Approve, None),
+                (PilotAction::Start, None),
+                (PilotAction::Suspend, Some("안전 점검을 위한 일시 중지")),
+            ],
+            PilotStatus::Completed => &[
+                (PilotAction::Submit, None),
+                (PilotAction::Approve, None),
+                (PilotAction::Start, None),
+                (PilotAction::Complete, Some("최종 보고 완료")),
+            ],
+            PilotStatus::Cancelled => &[
+                (PilotAction::Submit, None),
+                (PilotAction::Approve, None),
+                (PilotAction::Cancel, Some("참여 기업 사정으로 취소")),
+            ],
+        };
+        // Running pilots have their first milestone done; completed ones all of them.
+        let done = match target {
+            PilotStatus::Active | PilotStatus::Suspended => 1,
+            PilotStatus::Completed => 3,
+            _ => 0,
+        };
+        for (action, note) in path {
+            if *action == PilotAction::Complete || (*action == PilotAction::Suspend && done > 0) {
+                let current = store.pilot(&pilot.id).await?.ok_or("pilot vanished")?;
+                for milestone in current.milestones.iter().take(done) {
+                    store
+                        .complete_milestone(
+                            &pilot.id,
+                            &milestone.id,
+                            Some("https://axv.gwangju.kr/evidence/demo"),
+                        )
+                        .await?;
+                }
+            }
+            let note = note.map(str::to_owned);
+            store
+                .transition(&pilot.id, *action, "demo-manager", move |_| Ok(note))
+                .await?;
+        }
+        if matches!(target, PilotStatus::Active) {
+            let current = store.pilot(&pilot.id).await?.ok_or("pilot vanished")?;
+            if let Some(first) = current.milestones.first() {
+                store
+                    .complete_milestone(&pilot.id, &first.id, Some("장비 도입 검수 완료"))
+                    .await?;
+            }
+        }
+    }
+    Ok(linked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,6 +798,27 @@ mod tests {
                     action.apply(state)
                 });
             assert_eq!(end.ok(), Some(*status));
+        }
+    }
+
+    #[test]
+    fn demo_pilots_cover_every_state_and_every_domain_but_other() {
+        use axv_pilots::domain::{PilotDomain, PilotStatus};
+        for status in PilotStatus::ALL {
+            assert!(PILOTS.iter().any(|p| p.9 == status.as_str()), "{status}");
+        }
+        for domain in PilotDomain::ALL
+            .iter()
+            .filter(|d| **d != PilotDomain::Other)
+        {
+            assert!(PILOTS.iter().any(|p| p.3 == domain.as_str()), "{domain}");
+        }
+        for pilot in PILOTS {
+            assert!(
+                COMPANIES.iter().any(|c| c.business_number == pilot.0),
+                "lead {}",
+                pilot.0
+            );
         }
     }
 

@@ -202,12 +202,19 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<usize> {
         .await
         .context("onboarding database")?;
     let companies = demo::seed(&onboarding.service).await?;
+    let pilots_db = axv_pilots::database(platform)
+        .await
+        .context("pilots database")?;
+    let pilots = axv_pilots::store::Store::new(pilots_db, axv_platform::outbox::Outbox::default());
+    let linked = demo::seed_pilots(&pilots, &onboarding.service)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding pilots: {e}"))?;
     let vouchers_db = axv_vouchers::database(platform)
         .await
         .context("vouchers database")?;
     let store =
         axv_vouchers::store::Store::new(vouchers_db, axv_platform::outbox::Outbox::default());
-    demo::seed_vouchers(&store, &onboarding.service)
+    demo::seed_vouchers(&store, &onboarding.service, &linked)
         .await
         .map_err(|e| anyhow::anyhow!("seeding vouchers: {e}"))?;
     Ok(companies)

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use async_graphql::{
     BatchRequest, BatchResponse,
-    dataloader::{DataLoader, Loader},
+    dataloader::DataLoader,
     parser::types::{
         DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
     },
@@ -28,7 +28,10 @@ use crate::{
     clients::Clients,
     context::RequestContext,
     errors::complete_extensions,
-    loaders::{CompanyLoader, CompanyVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader},
+    loaders::{
+        CompanyLoader, CompanyPilotsLoader, CompanyVouchersLoader, PilotLoader,
+        PilotVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader,
+    },
 };
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -259,7 +262,7 @@ fn selected_operation_type(
 /// The services' batch RPCs take at most this many ids per call.
 const MAX_BATCH_KEYS: usize = 500;
 
-fn loader<T: Loader<String>>(inner: T) -> DataLoader<T> {
+fn loader<T: Send + Sync + 'static>(inner: T) -> DataLoader<T> {
     DataLoader::new(inner, |future| tokio::spawn(future.in_current_span()))
         .max_batch_size(MAX_BATCH_KEYS)
 }
@@ -288,7 +291,19 @@ fn with_loaders(
             clients: clients.clone(),
             ctx: ctx.clone(),
         }))
-        .data(loader(CompanyVouchersLoader { clients, ctx }))
+        .data(loader(CompanyVouchersLoader {
+            clients: clients.clone(),
+            ctx: ctx.clone(),
+        }))
+        .data(loader(PilotLoader {
+            clients: clients.clone(),
+            ctx: ctx.clone(),
+        }))
+        .data(loader(CompanyPilotsLoader {
+            clients: clients.clone(),
+            ctx: ctx.clone(),
+        }))
+        .data(loader(PilotVouchersLoader { clients, ctx }))
 }
 
 async fn execute(

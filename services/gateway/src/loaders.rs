@@ -5,7 +5,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::Loader;
-use axv_proto::{onboarding::v1 as pb, vouchers::v1 as vpb};
+use axv_proto::{onboarding::v1 as pb, pilots::v1 as ppb, vouchers::v1 as vpb};
 
 use crate::{
     clients::{Clients, request},
@@ -196,5 +196,146 @@ impl Loader<String> for CompanyVouchersLoader {
                 .push(voucher);
         }
         Ok(found)
+    }
+}
+
+/// `Voucher.pilot`; pilots the caller may not see are absent.
+pub struct PilotLoader {
+    pub clients: Clients,
+    pub ctx: RequestContext,
+}
+
+impl Loader<String> for PilotLoader {
+    type Value = ppb::Pilot;
+    type Error = Arc<async_graphql::Error>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, ppb::Pilot>, Self::Error> {
+        let response = self
+            .clients
+            .pilots
+            .clone()
+            .batch_get_pilots(request(
+                &self.ctx,
+                ppb::BatchGetPilotsRequest { ids: keys.to_vec() },
+            ))
+            .await
+            .map_err(|status| Arc::new(from_status(status)))?;
+        Ok(response
+            .into_inner()
+            .pilots
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect())
+    }
+}
+
+/// One company's first pilots (in id order) the caller may see, and how many in all.
+#[derive(Clone, Debug, Default)]
+pub struct CompanyPilots {
+    pub pilots: Vec<ppb::Pilot>,
+    pub total: i64,
+}
+
+/// `Company.pilots`: the first [`CompanyPilotsLoader::PER_COMPANY`] pilots (as lead or
+/// participant) of every company on the page in one call; the gateway pages within them.
+pub struct CompanyPilotsLoader {
+    pub clients: Clients,
+    pub ctx: RequestContext,
+}
+
+impl CompanyPilotsLoader {
+    /// One more than the largest page, so a full first page still knows whether more follow.
+    pub const PER_COMPANY: i32 = axv_platform::pagination::MAX_PAGE_SIZE as i32 + 1;
+}
+
+impl Loader<String> for CompanyPilotsLoader {
+    type Value = CompanyPilots;
+    type Error = Arc<async_graphql::Error>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, CompanyPilots>, Self::Error> {
+        let response = self
+            .clients
+            .pilots
+            .clone()
+            .list_company_pilots(request(
+                &self.ctx,
+                ppb::ListCompanyPilotsRequest {
+                    company_ids: keys.to_vec(),
+                    per_company: Self::PER_COMPANY,
+                },
+            ))
+            .await
+            .map_err(|status| Arc::new(from_status(status)))?
+            .into_inner();
+        Ok(response
+            .companies
+            .into_iter()
+            .map(|c| {
+                (
+                    c.company_id,
+                    CompanyPilots {
+                        pilots: c.pilots,
+                        total: c.total,
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+/// A pilot and its companies (lead and participants), the key of [`PilotVouchersLoader`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PilotVouchersKey {
+    pub pilot_id: String,
+    /// Sorted, without duplicates.
+    pub company_ids: Vec<String>,
+}
+
+/// `Pilot.vouchers`: the vouchers the pilot's own companies linked to it, as far as the caller
+/// may see them (a firm sees its own companies' vouchers only), for every pilot of a level in
+/// one `ListPilotVouchers` call. A voucher naming a pilot its company takes no part in (the
+/// vouchers service does not check the link) is left out.
+pub struct PilotVouchersLoader {
+    pub clients: Clients,
+    pub ctx: RequestContext,
+}
+
+impl Loader<PilotVouchersKey> for PilotVouchersLoader {
+    type Value = Vec<vpb::Voucher>;
+    type Error = Arc<async_graphql::Error>;
+
+    async fn load(
+        &self,
+        keys: &[PilotVouchersKey],
+    ) -> Result<HashMap<PilotVouchersKey, Vec<vpb::Voucher>>, Self::Error> {
+        let mut pilot_ids: Vec<String> = keys.iter().map(|k| k.pilot_id.clone()).collect();
+        pilot_ids.sort();
+        pilot_ids.dedup();
+        let vouchers = self
+            .clients
+            .vouchers
+            .clone()
+            .list_pilot_vouchers(request(
+                &self.ctx,
+                vpb::ListPilotVouchersRequest { pilot_ids },
+            ))
+            .await
+            .map_err(|status| Arc::new(from_status(status)))?
+            .into_inner()
+            .vouchers;
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let linked = vouchers
+                    .iter()
+                    .filter(|v| {
+                        v.pilot_id.as_deref() == Some(key.pilot_id.as_str())
+                            && key.company_ids.binary_search(&v.company_id).is_ok()
+                    })
+                    .cloned()
+                    .collect();
+                (key.clone(), linked)
+            })
+            .collect())
     }
 }

@@ -512,19 +512,20 @@ impl Store {
         role: &str,
     ) -> Result<(), PilotsError> {
         let mut conn = self.db.pool().acquire().await?;
-        let exists: Option<(String,)> = sqlx::query_as(
-            "SELECT role FROM pilot_participants WHERE pilot_id = $1 AND company_id = $2",
-        )
-        .bind(pilot_id)
-        .bind(&company.id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some((current,)) = exists {
+        // One statement, so two people adding the same company at once get one row and a CONFLICT.
+        if insert_participant(&mut conn, pilot_id, company, role).await? == 0 {
+            let (current,): (String,) = sqlx::query_as(
+                "SELECT role FROM pilot_participants WHERE pilot_id = $1 AND company_id = $2",
+            )
+            .bind(pilot_id)
+            .bind(&company.id)
+            .fetch_one(&mut *conn)
+            .await?;
             return Err(PilotsError::Conflict(format!(
                 "the company already takes part, as {current}"
             )));
         }
-        insert_participant(&mut conn, pilot_id, company, role).await
+        Ok(())
     }
 
     pub async fn add_milestone(
@@ -578,15 +579,16 @@ impl Store {
     }
 }
 
+/// Adds the company unless it already takes part; returns how many rows it added.
 async fn insert_participant(
     conn: &mut AnyConnection,
     pilot_id: &str,
     company: &CompanySnapshot,
     role: &str,
-) -> Result<(), PilotsError> {
-    sqlx::query(
+) -> Result<u64, PilotsError> {
+    Ok(sqlx::query(
         "INSERT INTO pilot_participants (pilot_id, company_id, role, name_ko, sector, presence, added_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (pilot_id, company_id) DO NOTHING",
     )
     .bind(pilot_id)
     .bind(&company.id)
@@ -596,8 +598,8 @@ async fn insert_participant(
     .bind(&company.presence)
     .bind(now_ms())
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected())
 }
 
 async fn record_change(

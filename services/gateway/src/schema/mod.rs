@@ -2,16 +2,25 @@
 
 pub mod connection;
 pub mod onboarding;
+pub mod pilots;
 pub mod scalars;
 pub mod vouchers;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 #[derive(MergedObject, Default)]
-pub struct Query(onboarding::OnboardingQuery, vouchers::VouchersQuery);
+pub struct Query(
+    onboarding::OnboardingQuery,
+    vouchers::VouchersQuery,
+    pilots::PilotsQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(onboarding::OnboardingMutation, vouchers::VouchersMutation);
+pub struct Mutation(
+    onboarding::OnboardingMutation,
+    vouchers::VouchersMutation,
+    pilots::PilotsMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

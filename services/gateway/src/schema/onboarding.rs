@@ -204,6 +204,17 @@ impl Company {
     ) -> Result<super::vouchers::VoucherConnection> {
         super::vouchers::company_vouchers(ctx, &self.0.id, first, after).await
     }
+    /// The pilots the company leads or takes part in, in registration order; loaded for every
+    /// company of a list in one call.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn pilots(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<super::pilots::PilotConnection> {
+        super::pilots::company_pilots(ctx, &self.0.id, first, after).await
+    }
 }
 
 pub struct Viewer {

@@ -83,7 +83,7 @@ fn sector_from_name(name: &str) -> Option<Sector> {
 }
 
 /// Refuses a cursor this API did not issue before any service is asked.
-fn check_cursor(after: Option<&str>) -> Result<Option<String>> {
+pub(crate) fn check_cursor(after: Option<&str>) -> Result<Option<String>> {
     match after {
         None => Ok(None),
         Some(after) => pagination::decode_cursor(after)
@@ -243,8 +243,7 @@ impl VoucherApplication {
     }
 }
 
-/// Compute granted to one company. `pilot` of the contract comes with the pilots part: no
-/// `Pilot` type exists yet.
+/// Compute granted to one company.
 #[derive(Clone, Debug)]
 pub struct Voucher(pub pb::Voucher);
 
@@ -259,6 +258,13 @@ impl Voucher {
     }
     async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
         load_company(ctx, &self.0.company_id).await
+    }
+    /// The pilot the voucher serves; null when none, or when the caller may not see it.
+    async fn pilot(&self, ctx: &Context<'_>) -> Result<Option<super::pilots::Pilot>> {
+        match self.0.pilot_id.as_deref().filter(|id| !id.is_empty()) {
+            Some(id) => super::pilots::load_pilot(ctx, id).await,
+            None => Ok(None),
+        }
     }
     async fn program(&self, ctx: &Context<'_>) -> Result<VoucherProgram> {
         load_program(ctx, &self.0.program_id).await
@@ -466,7 +472,7 @@ connection!(LedgerEntryConnection, LedgerEntryEdge, LedgerEntry);
 
 /// Which of a company's loaded vouchers (`ids` in id order, the order cursors follow; `total` in
 /// all) a page shows, and whether more follow; `None` when the page reaches past what was loaded.
-fn window(
+pub(crate) fn window(
     ids: &[&str],
     total: i64,
     after: Option<&str>,
