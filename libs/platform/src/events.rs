@@ -72,6 +72,14 @@ pub trait EventBus: Send + Sync + 'static {
     /// Events published from now on. A subscriber that falls too far behind loses the oldest
     /// events rather than holding memory for them.
     fn subscribe(&self) -> BoxStream<'static, Event>;
+
+    /// Events for a named consumer group: with Redis, events published while every member of
+    /// the group was down are delivered when one comes back (consumers deduplicate by id).
+    /// In-process there is no "down" apart from the whole process, so it is `subscribe`.
+    fn subscribe_group(&self, group: &str) -> BoxStream<'static, Event> {
+        let _ = group;
+        self.subscribe()
+    }
 }
 
 pub type SharedBus = Arc<dyn EventBus>;
@@ -141,6 +149,42 @@ pub struct RedisStreamBus {
     client: redis::Client,
     publisher: redis::aio::ConnectionManager,
     stream_key: String,
+}
+
+/// Events a consumer read but did not acknowledge for this long are taken over by another.
+const ORPHAN_AFTER_MS: u64 = 30_000;
+
+/// Hands stream entries to the subscriber and acknowledges each; false once the subscriber is
+/// gone (unacknowledged entries are then claimed by the group's next consumer).
+async fn deliver(
+    conn: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    group: &str,
+    tx: &mpsc::Sender<Event>,
+    entries: Vec<redis::streams::StreamId>,
+) -> bool {
+    for entry in entries {
+        if let Some(data) = entry.get::<String>("event") {
+            match serde_json::from_str::<Event>(&data) {
+                Ok(event) => {
+                    if tx.send(event).await.is_err() {
+                        return false;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "undecodable event skipped"),
+            }
+        }
+        let acked: Result<i64, _> = redis::cmd("XACK")
+            .arg(key)
+            .arg(group)
+            .arg(&entry.id)
+            .query_async(conn)
+            .await;
+        if let Err(error) = acked {
+            tracing::warn!(%error, "event ack failed");
+        }
+    }
+    true
 }
 
 /// Streams are trimmed to about this many entries: the bus is for live delivery, the outbox
@@ -219,7 +263,7 @@ impl EventBus for RedisStreamBus {
                     };
                     for stream in reply.keys {
                         for entry in stream.ids {
-                            last_id = entry.id.clone();
+                            last_id.clone_from(&entry.id);
                             let Some(data) = entry.get::<String>("event") else {
                                 continue;
                             };
@@ -231,6 +275,94 @@ impl EventBus for RedisStreamBus {
                                 }
                                 Err(error) => tracing::warn!(%error, "undecodable event skipped"),
                             }
+                        }
+                    }
+                }
+            }
+        }))
+    }
+
+    fn subscribe_group(&self, group: &str) -> BoxStream<'static, Event> {
+        let client = self.client.clone();
+        let key = self.stream_key.clone();
+        let group = group.to_owned();
+        let consumer = format!("{}-{}", std::process::id(), crate::ids::new_id());
+        Box::pin(async_stream(move |tx: mpsc::Sender<Event>| async move {
+            loop {
+                let mut conn = match client.get_multiplexed_async_connection().await {
+                    Ok(conn) => conn,
+                    Err(error) => {
+                        tracing::warn!(%error, "event group connection failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        if tx.is_closed() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                // The group starts at the stream's end the first time; afterwards Redis keeps
+                // its position, which is what delivers events missed while down.
+                let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(&key)
+                    .arg(&group)
+                    .arg("$")
+                    .arg("MKSTREAM")
+                    .query_async(&mut conn)
+                    .await;
+                if let Err(error) = created
+                    && error.code() != Some("BUSYGROUP")
+                {
+                    tracing::warn!(%error, "cannot create event consumer group; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+                let mut rounds: u32 = 0;
+                loop {
+                    // Now and then, take over what a consumer that died read but never acknowledged.
+                    if rounds.is_multiple_of(30) {
+                        let options = redis::streams::StreamAutoClaimOptions::default().count(256);
+                        let claimed: Result<redis::streams::StreamAutoClaimReply, _> =
+                            redis::AsyncCommands::xautoclaim_options(
+                                &mut conn,
+                                &key,
+                                &group,
+                                &consumer,
+                                ORPHAN_AFTER_MS,
+                                "0-0",
+                                options,
+                            )
+                            .await;
+                        match claimed {
+                            Ok(reply) => {
+                                if !deliver(&mut conn, &key, &group, &tx, reply.claimed).await {
+                                    return;
+                                }
+                            }
+                            Err(error) => tracing::warn!(%error, "claiming orphaned events failed"),
+                        }
+                    }
+                    rounds = rounds.wrapping_add(1);
+                    let options = redis::streams::StreamReadOptions::default()
+                        .group(&group, &consumer)
+                        .count(256)
+                        .block(1000);
+                    let reply: Result<Option<redis::streams::StreamReadReply>, _> =
+                        redis::AsyncCommands::xread_options(&mut conn, &[&key], &[">"], &options)
+                            .await;
+                    if tx.is_closed() {
+                        return;
+                    }
+                    let reply = match reply {
+                        Ok(reply) => reply.unwrap_or_default(),
+                        Err(error) => {
+                            tracing::warn!(%error, "event group read failed; reconnecting");
+                            break;
+                        }
+                    };
+                    for stream in reply.keys {
+                        if !deliver(&mut conn, &key, &group, &tx, stream.ids).await {
+                            return;
                         }
                     }
                 }

@@ -233,3 +233,38 @@ async fn redis_stream_bus_fans_out() {
     ))
     .await;
 }
+
+#[tokio::test]
+async fn redis_consumer_group_gets_events_missed_while_down() {
+    if !redis_available().await {
+        return;
+    }
+    let bus: SharedBus = Arc::new(
+        RedisStreamBus::connect(&redis_test_url(), &unique_prefix())
+            .await
+            .unwrap(),
+    );
+    {
+        // The group is created on first subscription; then the consumer goes away.
+        let mut first = bus.subscribe_group("vouchers");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let seen = Event::new("test", "while.up", "a");
+        bus.publish(&seen).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), first.next())
+            .await
+            .unwrap();
+        assert_eq!(got, Some(seen));
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let missed = Event::new("test", "while.down", "b");
+    bus.publish(&missed).await.unwrap();
+    let mut again = bus.subscribe_group("vouchers");
+    let got = tokio::time::timeout(Duration::from_secs(5), again.next())
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        Some(missed),
+        "the event published while the group had no consumer arrives"
+    );
+}

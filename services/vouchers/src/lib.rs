@@ -116,7 +116,7 @@ fn spawn_sweeper(store: store::Store, shutdown: CancellationToken) {
 /// events (each event acted on once).
 fn spawn_company_listener(store: store::Store, bus: SharedBus, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let mut events = bus.subscribe();
+        let mut events = bus.subscribe_group(NAME);
         loop {
             let event = tokio::select! {
                 () = shutdown.cancelled() => return,
