@@ -56,12 +56,13 @@ pub async fn start_vouchers(
     platform: &Platform,
     addr: &str,
     onboarding_url: &str,
+    pilots_url: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningServer> {
     let listener = axv_platform::grpc::bind(addr)
         .await
         .context("vouchers listen address")?;
-    let service = axv_vouchers::build(platform, onboarding_url)
+    let service = axv_vouchers::build(platform, onboarding_url, pilots_url)
         .await
         .context("vouchers database")?
         .start(platform, shutdown.clone());
@@ -180,8 +181,15 @@ pub async fn start_all(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningPlatform> {
     let onboarding = start_onboarding(platform, "127.0.0.1:0", shutdown).await?;
-    let vouchers = start_vouchers(platform, "127.0.0.1:0", &onboarding.url(), shutdown).await?;
     let pilots = start_pilots(platform, "127.0.0.1:0", &onboarding.url(), shutdown).await?;
+    let vouchers = start_vouchers(
+        platform,
+        "127.0.0.1:0",
+        &onboarding.url(),
+        &pilots.url(),
+        shutdown,
+    )
+    .await?;
     let urls = ServiceUrls {
         onboarding: onboarding.url(),
         vouchers: vouchers.url(),

@@ -81,7 +81,7 @@ struct ServeArgs {
     /// The pilot registry's gRPC address.
     #[arg(long, env = "AXV_PILOTS_LISTEN", default_value = "0.0.0.0:50053")]
     pilots_listen: String,
-    /// Where the gateway reaches the pilot registry.
+    /// Where the gateway and the vouchers service reach the pilot registry.
     #[arg(long, env = "AXV_PILOTS_URL", default_value = "http://127.0.0.1:50053")]
     pilots_url: String,
     /// Where the gateway reaches the vouchers service.
@@ -248,6 +248,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     &platform,
                     &vouchers_listen,
                     &args.onboarding_url,
+                    &args.pilots_url,
                     &shutdown,
                 )
                 .await?;

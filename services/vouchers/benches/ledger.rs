@@ -122,7 +122,7 @@ async fn run() {
     let platform = axv_platform::testing::platform(config);
     let shutdown = CancellationToken::new();
     // Debits never ask onboarding anything; a lazily connecting address is enough.
-    let app = axv_vouchers::build(&platform, "http://127.0.0.1:1")
+    let app = axv_vouchers::build(&platform, "http://127.0.0.1:1", "http://127.0.0.1:1")
         .await
         .unwrap();
     let store = app.service.store().clone();

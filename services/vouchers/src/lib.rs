@@ -48,8 +48,13 @@ pub struct VouchersApp {
     pub db: Database,
 }
 
-/// `onboarding_url`: where company facts and memberships come from.
-pub async fn build(platform: &Platform, onboarding_url: &str) -> Result<VouchersApp, StoreError> {
+/// `onboarding_url`: where company facts and memberships come from; `pilots_url`: where the
+/// pilots that applications name are checked.
+pub async fn build(
+    platform: &Platform,
+    onboarding_url: &str,
+    pilots_url: &str,
+) -> Result<VouchersApp, StoreError> {
     let db = database(platform).await?;
     let outbox = Outbox::default();
     let store = store::Store::new(db.clone(), outbox.clone());
@@ -57,8 +62,11 @@ pub async fn build(platform: &Platform, onboarding_url: &str) -> Result<Vouchers
         .map_err(|e| StoreError::Config(format!("onboarding URL {onboarding_url:?}: {e}")))?;
     let onboarding =
         axv_proto::onboarding::v1::onboarding_service_client::OnboardingServiceClient::new(channel);
+    let channel = axv_platform::grpc::channel(pilots_url)
+        .map_err(|e| StoreError::Config(format!("pilots URL {pilots_url:?}: {e}")))?;
+    let pilots = axv_proto::pilots::v1::pilots_service_client::PilotsServiceClient::new(channel);
     Ok(VouchersApp {
-        service: service::Vouchers::new(store, onboarding),
+        service: service::Vouchers::new(store, onboarding, pilots),
         outbox,
         db,
     })

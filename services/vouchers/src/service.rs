@@ -24,6 +24,7 @@ use crate::{
 };
 
 pub type OnboardingClient = onboarding::onboarding_service_client::OnboardingServiceClient<Channel>;
+pub type PilotsClient = axv_proto::pilots::v1::pilots_service_client::PilotsServiceClient<Channel>;
 
 /// Gwangju's calendar day: validity windows are local dates.
 pub fn today() -> NaiveDate {
@@ -88,11 +89,56 @@ enum Scope {
 pub struct Vouchers {
     store: Store,
     onboarding: OnboardingClient,
+    pilots: PilotsClient,
 }
 
 impl Vouchers {
-    pub fn new(store: Store, onboarding: OnboardingClient) -> Self {
-        Self { store, onboarding }
+    pub fn new(store: Store, onboarding: OnboardingClient, pilots: PilotsClient) -> Self {
+        Self {
+            store,
+            onboarding,
+            pilots,
+        }
+    }
+
+    /// A voucher may name a pilot only if the applying company takes part in it; the caller must
+    /// be able to see the pilot (another firm's pilot is NOT_FOUND).
+    async fn check_pilot(
+        &self,
+        caller: &Caller,
+        pilot_id: &str,
+        company_id: &str,
+    ) -> Result<(), VouchersError> {
+        if !is_valid_id(pilot_id) {
+            return Err(VouchersError::NotFound("pilot"));
+        }
+        let request = axv_proto::pilots::v1::BatchGetPilotsRequest {
+            ids: vec![pilot_id.to_owned()],
+        };
+        let response = self
+            .pilots
+            .clone()
+            .batch_get_pilots(Self::onboarding_request(caller, request)?)
+            .await
+            .map_err(|status| {
+                VouchersError::Unavailable(format!("pilots answered {:?}", status.code()))
+            })?;
+        let pilot = response
+            .into_inner()
+            .pilots
+            .into_iter()
+            .next()
+            .ok_or(VouchersError::NotFound("pilot"))?;
+        if !pilot
+            .participants
+            .iter()
+            .any(|p| p.company_id == company_id)
+        {
+            return Err(VouchersError::NotEligible(
+                "the company does not take part in that pilot".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub fn store(&self) -> &Store {
@@ -289,6 +335,10 @@ impl Vouchers {
         let sector = onboarding::Sector::try_from(company.sector)
             .map(|s| s.as_str_name().trim_start_matches("SECTOR_").to_owned())
             .unwrap_or_default();
+        let pilot_id = pilot_id.filter(|p| !p.is_empty());
+        if let Some(pilot) = &pilot_id {
+            self.check_pilot(who, pilot, company_id).await?;
+        }
         let already = self.store.granted_to(&program.id, company_id).await?;
         Eligibility {
             opens_on: program.opens_on,
@@ -303,7 +353,7 @@ impl Vouchers {
                 company_id: company_id.to_owned(),
                 requested_amount: requested,
                 justification: justification.to_owned(),
-                pilot_id: pilot_id.filter(|p| !p.is_empty()),
+                pilot_id,
                 created_by: who.subject.clone(),
             })
             .await

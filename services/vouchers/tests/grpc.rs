@@ -14,6 +14,29 @@ use axv_proto::vouchers::v1 as pb;
 use support::{Harness, authed, caller, issue, pool_and_program, usage};
 use tonic::Code;
 
+async fn apply_with_pilot(
+    h: &Harness,
+    token: &str,
+    program: &str,
+    company: &str,
+    pilot: &str,
+) -> Result<pb::Application, tonic::Status> {
+    h.client()
+        .await
+        .apply_for_voucher(authed(
+            pb::ApplyForVoucherRequest {
+                program_id: program.into(),
+                company_id: company.into(),
+                requested_amount: 10,
+                justification: "실증".into(),
+                pilot_id: Some(pilot.into()),
+            },
+            token,
+        ))
+        .await
+        .map(|r| r.into_inner().application.unwrap())
+}
+
 async fn apply(
     h: &Harness,
     token: &str,
@@ -361,8 +384,45 @@ async fn applications_vouchers_and_every_refusal() {
         ]
     );
 
-    // Vouchers linked to a pilot, for Pilot.vouchers: one call for many pilots.
-    let pilot_id = axv_platform::ids::new_id();
+    // Vouchers linked to a pilot, for Pilot.vouchers: one call for many pilots. A voucher may
+    // name only a pilot its company takes part in.
+    let firm_a = h.platform.verifier.verify(&a.token).await.unwrap();
+    let pilot_id = h
+        .pilots
+        .register(
+            Some(&firm_a),
+            axv_pilots::domain::PilotInput {
+                title: "자율주행 실증".into(),
+                domain: Some(axv_pilots::domain::PilotDomain::AutonomousDriving),
+                lead_company_id: a.company_id.clone(),
+                site: "첨단3지구".into(),
+                starts_on: "2026-01-01".into(),
+                ends_on: "2026-12-31".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .pilot
+        .id;
+    let unknown_pilot = apply_with_pilot(
+        &h,
+        &a.token,
+        &program.id,
+        &a.company_id,
+        &axv_platform::ids::new_id(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(unknown_pilot.code(), Code::NotFound);
+    let others_pilot = apply_with_pilot(&h, &b.token, &program.id, &b.company_id, &pilot_id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        others_pilot.code(),
+        Code::NotFound,
+        "firm B cannot see A's pilot"
+    );
     let linked = client
         .apply_for_voucher(authed(
             pb::ApplyForVoucherRequest {

@@ -23,6 +23,7 @@ use tonic::{Request, transport::Channel};
 pub struct Harness {
     pub platform: Platform,
     pub onboarding: axv_onboarding::service::Onboarding,
+    pub pilots: axv_pilots::service::Pilots,
     pub store: Store,
     pub vouchers: RunningServer,
     pub shutdown: CancellationToken,
@@ -71,7 +72,19 @@ impl Harness {
             shutdown.clone(),
         )
         .unwrap();
-        let app = axv_vouchers::build(&platform, &onboarding_server.url())
+        let pilots_app = axv_pilots::build(&platform, &onboarding_server.url())
+            .await
+            .unwrap();
+        let pilots_service = pilots_app.service.clone();
+        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
+        let pilots_server = axv_platform::grpc::spawn(
+            listener,
+            pilots_app.start(&platform, shutdown.clone()),
+            platform.verifier.clone(),
+            shutdown.clone(),
+        )
+        .unwrap();
+        let app = axv_vouchers::build(&platform, &onboarding_server.url(), &pilots_server.url())
             .await
             .unwrap();
         let store = app.service.store().clone();
@@ -86,6 +99,7 @@ impl Harness {
         Self {
             platform,
             onboarding,
+            pilots: pilots_service,
             store,
             vouchers,
             shutdown,
