@@ -1,0 +1,1545 @@
+//! Outcome reporting's domain: a report's life as a state machine, its versions, its periods,
+//! its figures, and the programme's aggregate figures with small-group suppression. Pure: no
+//! I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{Datelike, NaiveDate};
+
+/// The service's refusals; the lead maps them to BAD_USER_INPUT, FAILED_PRECONDITION and
+/// FORBIDDEN.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OutcomesError {
+    #[error("{field} {message}")]
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Precondition(String),
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+impl OutcomesError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        OutcomesError::InvalidInput {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+macro_rules! string_enum {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// States and moves
+
+string_enum!(ReportStatus {
+    Draft => "DRAFT",
+    Submitted => "SUBMITTED",
+    Verified => "VERIFIED",
+    Returned => "RETURNED",
+});
+
+string_enum!(ReportAction {
+    Submit => "SUBMIT",
+    Verify => "VERIFY",
+    Return => "RETURN",
+});
+
+impl ReportStatus {
+    /// The firm may change figures only while the report is its own to work on: before the
+    /// first submission, or after a manager sent it back.
+    pub fn is_editable(self) -> bool {
+        matches!(self, ReportStatus::Draft | ReportStatus::Returned)
+    }
+
+    /// Only verified figures reach the programme's totals.
+    pub fn is_counted(self) -> bool {
+        self == ReportStatus::Verified
+    }
+}
+
+/// Refuses a change of figures once the report is out of the firm's hands.
+pub fn check_editable(status: ReportStatus) -> Result<(), OutcomesError> {
+    if status.is_editable() {
+        Ok(())
+    } else {
+        Err(OutcomesError::Precondition(format!(
+            "cannot edit a report that is {status}; only DRAFT or RETURNED reports can be edited"
+        )))
+    }
+}
+
+impl ReportAction {
+    pub fn apply(self, from: ReportStatus) -> Result<ReportStatus, OutcomesError> {
+        use ReportAction as A;
+        use ReportStatus as S;
+        match (self, from) {
+            (A::Submit, S::Draft | S::Returned) => Ok(S::Submitted),
+            (A::Verify, S::Submitted) => Ok(S::Verified),
+            (A::Return, S::Submitted) => Ok(S::Returned),
+            _ => Err(OutcomesError::Precondition(format!(
+                "cannot {} a report that is {from}",
+                self.as_str().to_lowercase()
+            ))),
+        }
+    }
+
+    /// The firm files its own figures; verifying and returning are the manager's judgement.
+    pub fn is_firm_action(self) -> bool {
+        self == ReportAction::Submit
+    }
+
+    /// A returned report must tell the firm what to fix.
+    pub fn requires_note(self) -> bool {
+        self == ReportAction::Return
+    }
+
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            ReportAction::Submit => "report.submitted",
+            ReportAction::Verify => "report.verified",
+            ReportAction::Return => "report.returned",
+        }
+    }
+}
+
+/// Who may make a move on a report it can see. Submitting is left to the reporting company
+/// alone so that a manager never certifies figures the manager filed.
+pub fn authorize(
+    is_manager: bool,
+    is_own_company: bool,
+    action: ReportAction,
+) -> Result<(), OutcomesError> {
+    if action.is_firm_action() {
+        if is_own_company {
+            Ok(())
+        } else {
+            Err(OutcomesError::Forbidden(format!(
+                "only the reporting company may {} its report",
+                action.as_str().to_lowercase()
+            )))
+        }
+    } else if is_manager {
+        Ok(())
+    } else {
+        Err(OutcomesError::Forbidden(format!(
+            "only programme managers may {} a report",
+            action.as_str().to_lowercase()
+        )))
+    }
+}
+
+/// The note a move carries, trimmed; returning needs one so the firm knows what to fix.
+pub fn check_note(
+    action: ReportAction,
+    note: Option<&str>,
+) -> Result<Option<String>, OutcomesError> {
+    let note = note
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    if let Some(text) = &note
+        && text.chars().count() > 2000
+    {
+        return Err(OutcomesError::invalid(
+            "note",
+            "must be at most 2000 characters",
+        ));
+    }
+    if note.is_none() && action.requires_note() {
+        return Err(OutcomesError::invalid(
+            "note",
+            "is required when returning a report",
+        ));
+    }
+    Ok(note)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Versions
+
+/// Only verified figures are amended: anything earlier can still be edited or is still being
+/// reviewed, so a second version would just fork the review.
+pub fn can_amend(status: ReportStatus) -> Result<(), OutcomesError> {
+    if status == ReportStatus::Verified {
+        Ok(())
+    } else {
+        Err(OutcomesError::Precondition(format!(
+            "cannot amend a report that is {status}; only VERIFIED reports are amended"
+        )))
+    }
+}
+
+/// The number of the amendment to create from a lineage's versions: the latest version must be
+/// verified, so a lineage never has two amendments under way at once.
+pub fn amend_version(versions: &[(u32, ReportStatus)]) -> Result<u32, OutcomesError> {
+    let Some(&(latest, status)) = versions.iter().max_by_key(|(v, _)| *v) else {
+        return Err(OutcomesError::Precondition(
+            "cannot amend a report that has no versions".to_owned(),
+        ));
+    };
+    if status != ReportStatus::Verified {
+        return Err(OutcomesError::Precondition(format!(
+            "cannot amend: version {latest} is {status}; finish that one first"
+        )));
+    }
+    latest
+        .checked_add(1)
+        .ok_or_else(|| OutcomesError::Precondition("too many versions".to_owned()))
+}
+
+/// The version of a lineage that counts in figures: the newest verified one. A pending
+/// amendment leaves the verified figures standing until it is itself verified.
+pub fn counted_version(versions: &[(u32, ReportStatus)]) -> Option<u32> {
+    versions
+        .iter()
+        .filter(|(_, status)| status.is_counted())
+        .map(|(version, _)| *version)
+        .max()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Periods
+
+string_enum!(PeriodKind {
+    Quarter => "QUARTER",
+    Half => "HALF",
+    Year => "YEAR",
+});
+
+impl Default for PeriodKind {
+    /// Pilots report quarterly unless agreed otherwise.
+    fn default() -> Self {
+        PeriodKind::Quarter
+    }
+}
+
+impl PeriodKind {
+    pub fn months(self) -> u32 {
+        match self {
+            PeriodKind::Quarter => 3,
+            PeriodKind::Half => 6,
+            PeriodKind::Year => 12,
+        }
+    }
+}
+
+/// The first day of month `month0` (0-based, may run past 11) counted from January of `year`.
+fn month_start(year: i32, month0: u32) -> NaiveDate {
+    let year = year.saturating_add_unsigned(month0 / 12);
+    // Only fails past chrono's last representable year, far outside any programme.
+    NaiveDate::from_ymd_opt(year, month0 % 12 + 1, 1).unwrap_or(NaiveDate::MAX)
+}
+
+/// The calendar quarter, half or year containing `date`, as (first day, last day).
+pub fn period_of(date: NaiveDate, kind: PeriodKind) -> (NaiveDate, NaiveDate) {
+    let len = kind.months();
+    let first0 = date.month0() / len * len;
+    let start = month_start(date.year(), first0);
+    let end = month_start(date.year(), first0 + len)
+        .pred_opt()
+        .unwrap_or(NaiveDate::MAX);
+    (start, end)
+}
+
+pub fn quarter_start(date: NaiveDate) -> NaiveDate {
+    period_of(date, PeriodKind::Quarter).0
+}
+
+pub fn quarter_end(date: NaiveDate) -> NaiveDate {
+    period_of(date, PeriodKind::Quarter).1
+}
+
+/// A report covers exactly one calendar quarter, half or year, so reports line up with the
+/// quarterly cells the published figures are built from.
+pub fn validate_period(start: NaiveDate, end: NaiveDate) -> Result<PeriodKind, OutcomesError> {
+    if end < start {
+        return Err(OutcomesError::invalid(
+            "periodEnd",
+            "must not be before periodStart",
+        ));
+    }
+    for kind in [PeriodKind::Quarter, PeriodKind::Half, PeriodKind::Year] {
+        if period_of(start, kind) == (start, end) {
+            return Ok(kind);
+        }
+    }
+    if quarter_start(start) != start {
+        Err(OutcomesError::invalid(
+            "periodStart",
+            "must be the first day of a calendar quarter, half or year",
+        ))
+    } else {
+        Err(OutcomesError::invalid(
+            "periodEnd",
+            format!("must be the last day of a calendar quarter, half or year starting on {start}"),
+        ))
+    }
+}
+
+/// Whether two periods (inclusive of both ends) share a day.
+pub fn overlaps(a: (NaiveDate, NaiveDate), b: (NaiveDate, NaiveDate)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
+/// The periods of `kind` touching the pilot's life that have ended by `today`: a report is due
+/// at the end of each, including the partial first and last ones.
+pub fn due_periods(
+    pilot_start: NaiveDate,
+    pilot_end: NaiveDate,
+    today: NaiveDate,
+    kind: PeriodKind,
+) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut due = Vec::new();
+    if pilot_end < pilot_start {
+        return due;
+    }
+    let mut period = period_of(pilot_start, kind);
+    while period.0 <= pilot_end && period.1 <= today {
+        due.push(period);
+        match period.1.succ_opt() {
+            Some(next) => period = period_of(next, kind),
+            None => break,
+        }
+    }
+    due
+}
+
+/// The due periods no filed report covers (a half or year report covers the quarters inside
+/// it); `filed` should hold the periods of reports past DRAFT.
+pub fn missing_periods(
+    due: &[(NaiveDate, NaiveDate)],
+    filed: &[(NaiveDate, NaiveDate)],
+) -> Vec<(NaiveDate, NaiveDate)> {
+    due.iter()
+        .copied()
+        .filter(|d| !filed.iter().any(|f| f.0 <= d.0 && d.1 <= f.1))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub models_developed: i64,
+    pub models_improved: i64,
+    pub models_commercialized: i64,
+    pub patents_filed: i64,
+    pub patents_registered: i64,
+    pub papers: i64,
+    pub new_hires: i64,
+    pub revenue_krw: i64,
+    pub investment_krw: i64,
+}
+
+impl Figures {
+    /// Each figure with its API name, in the order the API lists them.
+    pub fn named(&self) -> [(&'static str, i64); 9] {
+        [
+            ("modelsDeveloped", self.models_developed),
+            ("modelsImproved", self.models_improved),
+            ("modelsCommercialized", self.models_commercialized),
+            ("revenueKrw", self.revenue_krw),
+            ("patentsFiled", self.patents_filed),
+            ("patentsRegistered", self.patents_registered),
+            ("papers", self.papers),
+            ("newHires", self.new_hires),
+            ("investmentKrw", self.investment_krw),
+        ]
+    }
+
+    pub fn validate(&self) -> Result<(), OutcomesError> {
+        for (field, value) in self.named() {
+            if value < 0 {
+                return Err(OutcomesError::invalid(field, "must not be negative"));
+            }
+        }
+        let base = self.models_developed.saturating_add(self.models_improved);
+        if self.models_commercialized > base {
+            return Err(OutcomesError::invalid(
+                "modelsCommercialized",
+                format!(
+                    "must not exceed modelsDeveloped + modelsImproved ({base}): a report cannot \
+                     claim more commercialized models than it developed or improved"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Saturating, so a corrupt row cannot wrap a published total negative.
+    pub fn add(&mut self, other: &Figures) {
+        self.models_developed = self.models_developed.saturating_add(other.models_developed);
+        self.models_improved = self.models_improved.saturating_add(other.models_improved);
+        self.models_commercialized = self
+            .models_commercialized
+            .saturating_add(other.models_commercialized);
+        self.patents_filed = self.patents_filed.saturating_add(other.patents_filed);
+        self.patents_registered = self
+            .patents_registered
+            .saturating_add(other.patents_registered);
+        self.papers = self.papers.saturating_add(other.papers);
+        self.new_hires = self.new_hires.saturating_add(other.new_hires);
+        self.revenue_krw = self.revenue_krw.saturating_add(other.revenue_krw);
+        self.investment_krw = self.investment_krw.saturating_add(other.investment_krw);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aggregation
+
+/// Fewer companies than this in a cell and the cell's figures stay out of public numbers.
+pub const MIN_COMPANIES: usize = 3;
+
+string_enum!(Bucket {
+    Month => "MONTH",
+    Quarter => "QUARTER",
+    Year => "YEAR",
+});
+
+impl Bucket {
+    /// The first day of the bucket holding `date`.
+    pub fn start(self, date: NaiveDate) -> NaiveDate {
+        match self {
+            Bucket::Month => month_start(date.year(), date.month0()),
+            Bucket::Quarter => quarter_start(date),
+            Bucket::Year => month_start(date.year(), 0),
+        }
+    }
+}
+
+/// The counted (newest verified) version of one report, with what it is grouped by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountedReport {
+    pub company_id: String,
+    /// Counted for `DomainStats.pilots`.
+    pub pilot_id: String,
+    pub sector: String,
+    pub domain: String,
+    pub period_start: NaiveDate,
+    pub figures: Figures,
+    pub compute_consumed: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsQuery {
+    /// Reports whose period starts on or after this day.
+    pub from: Option<NaiveDate>,
+    /// Reports whose period starts on or before this day.
+    pub to: Option<NaiveDate>,
+    /// Empty means every sector.
+    pub sectors: Vec<String>,
+    /// Empty means every domain.
+    pub domains: Vec<String>,
+    /// Dashboards and anonymous callers: small cells are suppressed.
+    pub public: bool,
+    pub min_companies: usize,
+}
+
+impl Default for StatsQuery {
+    /// Public unless a caller proves otherwise, so forgetting the flag never leaks.
+    fn default() -> Self {
+        Self {
+            from: None,
+            to: None,
+            sectors: Vec::new(),
+            domains: Vec::new(),
+            public: true,
+            min_companies: MIN_COMPANIES,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupStats {
+    pub key: String,
+    /// Distinct companies with selected reports in the group (suppressed cells included: a
+    /// headcount is not a firm's figure).
+    pub companies: usize,
+    /// Distinct pilots with selected reports in the group.
+    pub pilots: usize,
+    /// `None` exactly when `suppressed`.
+    pub figures: Option<Figures>,
+    pub suppressed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// `None` only for a public query whose selection is non-empty but entirely suppressed;
+    /// the API's non-null `outcomes` shows that as zeros.
+    pub totals: Option<Figures>,
+    /// A public query left some selected reports out (the totals are then a lower bound).
+    pub totals_suppressed: bool,
+    pub by_sector: Vec<GroupStats>,
+    pub by_domain: Vec<GroupStats>,
+    /// Per company, sorted by id; always empty for public queries.
+    pub by_company: Vec<(String, Figures)>,
+    /// (bucket start, figures, compute consumed), sorted; buckets without counted reports are
+    /// left out.
+    pub series: Vec<(NaiveDate, Figures, i64)>,
+    pub compute_consumed: i64,
+}
+
+/// The unit of suppression: (sector, domain, quarter of the period's start).
+type Cell<'a> = (&'a str, &'a str, NaiveDate);
+
+fn cell_of(report: &CountedReport) -> Cell<'_> {
+    (
+        report.sector.as_str(),
+        report.domain.as_str(),
+        quarter_start(report.period_start),
+    )
+}
+
+#[derive(Default)]
+struct Group<'a> {
+    companies: BTreeSet<&'a str>,
+    pilots: BTreeSet<&'a str>,
+    counted_companies: BTreeSet<&'a str>,
+    figures: Figures,
+}
+
+impl Group<'_> {
+    fn finish(self, key: &str, public: bool, min_companies: usize) -> GroupStats {
+        // Every counted cell brings at least `min_companies` companies, so this only suppresses
+        // groups made entirely of suppressed cells; it is kept as a direct guard regardless.
+        let suppressed = public && self.counted_companies.len() < min_companies;
+        GroupStats {
+            key: key.to_owned(),
+            companies: self.companies.len(),
+            pilots: self.pilots.len(),
+            figures: (!suppressed).then_some(self.figures),
+            suppressed,
+        }
+    }
+}
+
+/// The programme's figures over counted reports.
+///
+/// Public queries count only cells with at least `min_companies` distinct companies, judged
+/// over every report in the cell whatever the filters. Filters select whole cells (public
+/// from/to snap outward to quarters), so any two public answers differ by whole cells of at
+/// least `min_companies` companies each, and subtracting one filtered query from another never
+/// isolates a firm. Suppressing only small result groups would not do: the total minus a large
+/// group would give away a small one.
+///
+/// A half or year report falls wholly in the bucket and cell where its period starts; figures
+/// are not prorated.
+pub fn aggregate(reports: &[CountedReport], query: &StatsQuery, bucket: Bucket) -> Stats {
+    let public = query.public;
+    let min = query.min_companies;
+
+    let mut cells: BTreeMap<Cell<'_>, BTreeSet<&str>> = BTreeMap::new();
+    for report in reports {
+        cells
+            .entry(cell_of(report))
+            .or_default()
+            .insert(report.company_id.as_str());
+    }
+    let is_counted = |report: &CountedReport| {
+        !public || cells.get(&cell_of(report)).is_some_and(|c| c.len() >= min)
+    };
+
+    let (from, to) = if public {
+        (query.from.map(quarter_start), query.to.map(quarter_end))
+    } else {
+        (query.from, query.to)
+    };
+    let selected = reports.iter().filter(|r| {
+        from.is_none_or(|f| r.period_start >= f)
+            && to.is_none_or(|t| r.period_start <= t)
+            && (query.sectors.is_empty() || query.sectors.contains(&r.sector))
+            && (query.domains.is_empty() || query.domains.contains(&r.domain))
+    });
+
+    let mut any_selected = false;
+    let mut any_left_out = false;
+    let mut any_counted = false;
+    let mut totals = Figures::default();
+    let mut compute: i64 = 0;
+    let mut sectors: BTreeMap<&str, Group<'_>> = BTreeMap::new();
+    let mut domains: BTreeMap<&str, Group<'_>> = BTreeMap::new();
+    let mut companies: BTreeMap<&str, Figures> = BTreeMap::new();
+    let mut series: BTreeMap<NaiveDate, (Figures, i64)> = BTreeMap::new();
+
+    for report in selected {
+        any_selected = true;
+        let counted = is_counted(report);
+        for group in [
+            sectors.entry(report.sector.as_str()).or_default(),
+            domains.entry(report.domain.as_str()).or_default(),
+        ] {
+            group.companies.insert(report.company_id.as_str());
+            group.pilots.insert(report.pilot_id.as_str());
+            if counted {
+                group.counted_companies.insert(report.company_id.as_str());
+                group.figures.add(&report.figures);
+            }
+        }
+        if !counted {
+            any_left_out = true;
+            continue;
+        }
+        any_counted = true;
+        totals.add(&report.figures);
+        compute = compute.saturating_add(report.compute_consumed);
+        if !public {
+            companies
+                .entry(report.company_id.as_str())
+                .or_default()
+                .add(&report.figures);
+        }
+        // Public buckets come from the cell's quarter, so even a month bucket never splits one.
+        let day = if public {
+            quarter_start(report.period_start)
+        } else {
+            report.period_start
+        };
+        let point = series.entry(bucket.start(day)).or_default();
+        point.0.add(&report.figures);
+        point.1 = point.1.saturating_add(report.compute_consumed);
+    }
+
+    Stats {
+        totals: (!public || any_counted || !any_selected).then_some(totals),
+        totals_suppressed: any_left_out,
+        by_sector: sectors
+            .into_iter()
+            .map(|(key, group)| group.finish(key, public, min))
+            .collect(),
+        by_domain: domains
+            .into_iter()
+            .map(|(key, group)| group.finish(key, public, min))
+            .collect(),
+        by_company: companies
+            .into_iter()
+            .map(|(id, figures)| (id.to_owned(), figures))
+            .collect(),
+        series: series
+            .into_iter()
+            .map(|(start, (figures, compute))| (start, figures, compute))
+            .collect(),
+        compute_consumed: compute,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn d(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    fn field_of(err: OutcomesError) -> &'static str {
+        match err {
+            OutcomesError::InvalidInput { field, .. } => field,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    // --- states and moves ------------------------------------------------------------------
+
+    #[test]
+    fn enums_round_trip_through_their_names() {
+        for s in ReportStatus::ALL {
+            assert_eq!(ReportStatus::parse(s.as_str()), Some(*s));
+        }
+        for a in ReportAction::ALL {
+            assert_eq!(ReportAction::parse(a.as_str()), Some(*a));
+        }
+        for k in PeriodKind::ALL {
+            assert_eq!(PeriodKind::parse(k.as_str()), Some(*k));
+        }
+        for b in Bucket::ALL {
+            assert_eq!(Bucket::parse(b.as_str()), Some(*b));
+        }
+        assert_eq!(ReportStatus::Draft.as_str(), "DRAFT");
+        assert_eq!(ReportStatus::Verified.to_string(), "VERIFIED");
+        assert_eq!(ReportStatus::parse("draft"), None);
+        assert_eq!(Bucket::parse("WEEK"), None);
+        assert_eq!(PeriodKind::default(), PeriodKind::Quarter);
+    }
+
+    #[test]
+    fn allowed_transitions() {
+        use ReportAction as A;
+        use ReportStatus as S;
+        assert_eq!(A::Submit.apply(S::Draft), Ok(S::Submitted));
+        assert_eq!(A::Verify.apply(S::Submitted), Ok(S::Verified));
+        assert_eq!(A::Return.apply(S::Submitted), Ok(S::Returned));
+        assert_eq!(A::Submit.apply(S::Returned), Ok(S::Submitted));
+    }
+
+    #[test]
+    fn every_other_transition_is_refused_naming_move_and_state() {
+        use ReportAction as A;
+        use ReportStatus as S;
+        let allowed = [
+            (A::Submit, S::Draft),
+            (A::Verify, S::Submitted),
+            (A::Return, S::Submitted),
+            (A::Submit, S::Returned),
+        ];
+        let mut refused = 0;
+        for &action in A::ALL {
+            for &status in S::ALL {
+                if allowed.contains(&(action, status)) {
+                    continue;
+                }
+                refused += 1;
+                match action.apply(status) {
+                    Err(OutcomesError::Precondition(msg)) => {
+                        let verb = action.as_str().to_lowercase();
+                        assert!(msg.contains(&verb), "{msg}");
+                        assert!(msg.contains(status.as_str()), "{msg}");
+                    }
+                    other => panic!("{action} from {status}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(refused, 8);
+        assert_eq!(
+            A::Verify.apply(S::Draft),
+            Err(OutcomesError::Precondition(
+                "cannot verify a report that is DRAFT".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn action_roles_notes_and_events() {
+        assert!(ReportAction::Submit.is_firm_action());
+        assert!(!ReportAction::Verify.is_firm_action());
+        assert!(!ReportAction::Return.is_firm_action());
+        assert!(ReportAction::Return.requires_note());
+        assert!(!ReportAction::Verify.requires_note());
+        assert!(!ReportAction::Submit.requires_note());
+        assert_eq!(ReportAction::Submit.event_kind(), "report.submitted");
+        assert_eq!(ReportAction::Verify.event_kind(), "report.verified");
+        assert_eq!(ReportAction::Return.event_kind(), "report.returned");
+    }
+
+    #[test]
+    fn editing_only_in_draft_or_returned() {
+        use ReportStatus as S;
+        assert!(S::Draft.is_editable());
+        assert!(S::Returned.is_editable());
+        assert!(!S::Submitted.is_editable());
+        assert!(!S::Verified.is_editable());
+        assert_eq!(check_editable(S::Draft), Ok(()));
+        assert_eq!(check_editable(S::Returned), Ok(()));
+        for s in [S::Submitted, S::Verified] {
+            match check_editable(s) {
+                Err(OutcomesError::Precondition(msg)) => assert!(msg.contains(s.as_str())),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(S::Verified.is_counted());
+        assert!(!S::Submitted.is_counted());
+    }
+
+    #[test]
+    fn authorize_firm_submits_managers_decide() {
+        use ReportAction as A;
+        assert_eq!(authorize(false, true, A::Submit), Ok(()));
+        assert!(matches!(
+            authorize(true, false, A::Submit),
+            Err(OutcomesError::Forbidden(_))
+        ));
+        assert!(matches!(
+            authorize(false, false, A::Submit),
+            Err(OutcomesError::Forbidden(_))
+        ));
+        for a in [A::Verify, A::Return] {
+            assert_eq!(authorize(true, false, a), Ok(()));
+            assert!(matches!(
+                authorize(false, true, a),
+                Err(OutcomesError::Forbidden(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn return_requires_a_note() {
+        use ReportAction as A;
+        assert_eq!(field_of(check_note(A::Return, None).unwrap_err()), "note");
+        assert_eq!(
+            field_of(check_note(A::Return, Some("  ")).unwrap_err()),
+            "note"
+        );
+        assert_eq!(
+            check_note(A::Return, Some(" fix revenue ")),
+            Ok(Some("fix revenue".to_owned()))
+        );
+        assert_eq!(check_note(A::Verify, None), Ok(None));
+        assert_eq!(check_note(A::Verify, Some("ok")), Ok(Some("ok".to_owned())));
+        assert_eq!(check_note(A::Submit, Some("")), Ok(None));
+        let long = "x".repeat(2001);
+        assert_eq!(
+            field_of(check_note(A::Verify, Some(&long)).unwrap_err()),
+            "note"
+        );
+    }
+
+    // --- versions --------------------------------------------------------------------------
+
+    #[test]
+    fn only_verified_reports_are_amended() {
+        use ReportStatus as S;
+        assert_eq!(can_amend(S::Verified), Ok(()));
+        for s in [S::Draft, S::Submitted, S::Returned] {
+            match can_amend(s) {
+                Err(OutcomesError::Precondition(msg)) => assert!(msg.contains(s.as_str())),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn amend_version_follows_a_verified_latest_version() {
+        use ReportStatus as S;
+        assert_eq!(amend_version(&[(1, S::Verified)]), Ok(2));
+        assert_eq!(amend_version(&[(2, S::Verified), (1, S::Verified)]), Ok(3));
+        assert!(matches!(
+            amend_version(&[(1, S::Verified), (2, S::Draft)]),
+            Err(OutcomesError::Precondition(_))
+        ));
+        assert!(matches!(
+            amend_version(&[(1, S::Submitted)]),
+            Err(OutcomesError::Precondition(_))
+        ));
+        assert!(matches!(
+            amend_version(&[]),
+            Err(OutcomesError::Precondition(_))
+        ));
+    }
+
+    #[test]
+    fn counted_version_is_newest_verified() {
+        use ReportStatus as S;
+        assert_eq!(counted_version(&[]), None);
+        assert_eq!(counted_version(&[(1, S::Draft)]), None);
+        assert_eq!(counted_version(&[(1, S::Submitted)]), None);
+        assert_eq!(counted_version(&[(1, S::Returned)]), None);
+        assert_eq!(counted_version(&[(1, S::Verified)]), Some(1));
+        // A pending amendment does not hide the verified figures.
+        assert_eq!(counted_version(&[(1, S::Verified), (2, S::Draft)]), Some(1));
+        assert_eq!(
+            counted_version(&[(1, S::Verified), (2, S::Submitted)]),
+            Some(1)
+        );
+        assert_eq!(
+            counted_version(&[(1, S::Verified), (2, S::Returned)]),
+            Some(1)
+        );
+        // A newer verified version replaces the older one, whatever the input order.
+        assert_eq!(
+            counted_version(&[(2, S::Verified), (1, S::Verified)]),
+            Some(2)
+        );
+        assert_eq!(
+            counted_version(&[(3, S::Draft), (1, S::Verified), (2, S::Verified)]),
+            Some(2)
+        );
+    }
+
+    // --- periods ---------------------------------------------------------------------------
+
+    #[test]
+    fn calendar_quarters_halves_and_years_are_valid() {
+        let q = PeriodKind::Quarter;
+        let h = PeriodKind::Half;
+        let y = PeriodKind::Year;
+        for (start, end, kind) in [
+            ("2024-01-01", "2024-03-31", q),
+            ("2024-04-01", "2024-06-30", q),
+            ("2024-07-01", "2024-09-30", q),
+            ("2024-10-01", "2024-12-31", q),
+            ("2023-01-01", "2023-03-31", q),
+            ("2024-01-01", "2024-06-30", h),
+            ("2024-07-01", "2024-12-31", h),
+            ("2021-01-01", "2021-12-31", y),
+            ("2024-01-01", "2024-12-31", y),
+        ] {
+            assert_eq!(
+                validate_period(d(start), d(end)),
+                Ok(kind),
+                "{start}..{end}"
+            );
+            assert_eq!(period_of(d(start), kind), (d(start), d(end)));
+        }
+    }
+
+    #[test]
+    fn other_periods_are_refused_naming_the_field() {
+        for (start, end, field) in [
+            ("2024-03-31", "2024-01-01", "periodEnd"), // backwards
+            ("2024-01-02", "2024-03-31", "periodStart"),
+            ("2024-02-01", "2024-04-30", "periodStart"), // three months, not a quarter
+            ("2024-01-15", "2024-01-15", "periodStart"),
+            ("2024-01-01", "2024-01-31", "periodEnd"), // a month
+            ("2024-01-01", "2024-03-30", "periodEnd"),
+            ("2024-01-01", "2024-04-01", "periodEnd"),
+            ("2024-04-01", "2024-09-30", "periodEnd"), // six months, not a calendar half
+            ("2024-10-01", "2025-03-31", "periodEnd"), // across the year
+            ("2024-07-01", "2025-06-30", "periodEnd"), // a year, not a calendar year
+            ("2024-01-01", "2024-12-30", "periodEnd"),
+            ("2024-01-01", "2024-01-01", "periodEnd"),
+        ] {
+            let err = validate_period(d(start), d(end)).unwrap_err();
+            assert_eq!(field_of(err), field, "{start}..{end}");
+        }
+    }
+
+    #[test]
+    fn quarter_helpers() {
+        assert_eq!(quarter_start(d("2024-02-29")), d("2024-01-01"));
+        assert_eq!(quarter_end(d("2024-02-29")), d("2024-03-31"));
+        assert_eq!(quarter_start(d("2024-12-31")), d("2024-10-01"));
+        assert_eq!(quarter_end(d("2024-11-05")), d("2024-12-31"));
+        assert_eq!(
+            period_of(d("2024-08-08"), PeriodKind::Half),
+            (d("2024-07-01"), d("2024-12-31"))
+        );
+    }
+
+    #[test]
+    fn overlap_is_inclusive() {
+        let q1 = (d("2024-01-01"), d("2024-03-31"));
+        let q2 = (d("2024-04-01"), d("2024-06-30"));
+        let h1 = (d("2024-01-01"), d("2024-06-30"));
+        let y = (d("2024-01-01"), d("2024-12-31"));
+        let q1_next = (d("2025-01-01"), d("2025-03-31"));
+        assert!(overlaps(q1, q1));
+        assert!(!overlaps(q1, q2));
+        assert!(!overlaps(q2, q1));
+        assert!(overlaps(q1, h1));
+        assert!(overlaps(h1, q2));
+        assert!(overlaps(q2, y));
+        assert!(!overlaps(y, q1_next));
+        // Sharing a single day is an overlap.
+        assert!(overlaps(
+            (d("2024-01-01"), d("2024-04-01")),
+            (d("2024-04-01"), d("2024-06-30"))
+        ));
+    }
+
+    #[test]
+    fn due_periods_are_those_ended_within_the_pilots_life() {
+        let q = PeriodKind::Quarter;
+        let start = d("2024-02-15");
+        let end = d("2024-08-10");
+        let q1 = (d("2024-01-01"), d("2024-03-31"));
+        let q2 = (d("2024-04-01"), d("2024-06-30"));
+        let q3 = (d("2024-07-01"), d("2024-09-30"));
+        assert_eq!(due_periods(start, end, d("2024-03-30"), q), vec![]);
+        assert_eq!(due_periods(start, end, d("2024-03-31"), q), vec![q1]);
+        assert_eq!(due_periods(start, end, d("2024-09-29"), q), vec![q1, q2]);
+        // The partial last quarter is due when it ends, after the pilot ended.
+        assert_eq!(
+            due_periods(start, end, d("2024-09-30"), q),
+            vec![q1, q2, q3]
+        );
+        assert_eq!(
+            due_periods(start, end, d("2030-01-01"), q),
+            vec![q1, q2, q3]
+        );
+        assert_eq!(
+            due_periods(start, end, d("2030-01-01"), PeriodKind::Half),
+            vec![
+                (d("2024-01-01"), d("2024-06-30")),
+                (d("2024-07-01"), d("2024-12-31"))
+            ]
+        );
+        assert_eq!(
+            due_periods(
+                d("2023-05-01"),
+                d("2024-08-10"),
+                d("2025-06-01"),
+                PeriodKind::Year
+            ),
+            vec![
+                (d("2023-01-01"), d("2023-12-31")),
+                (d("2024-01-01"), d("2024-12-31"))
+            ]
+        );
+        assert_eq!(
+            due_periods(d("2024-06-30"), d("2024-07-01"), d("2025-01-01"), q),
+            vec![q2, q3]
+        );
+        // Nonsense pilot dates owe nothing.
+        assert_eq!(due_periods(end, start, d("2030-01-01"), q), vec![]);
+        // Default is quarterly.
+        assert_eq!(
+            due_periods(start, end, d("2024-07-01"), PeriodKind::default()),
+            vec![q1, q2]
+        );
+    }
+
+    #[test]
+    fn missing_periods_skip_covered_ones() {
+        let q1 = (d("2024-01-01"), d("2024-03-31"));
+        let q2 = (d("2024-04-01"), d("2024-06-30"));
+        let q3 = (d("2024-07-01"), d("2024-09-30"));
+        let h1 = (d("2024-01-01"), d("2024-06-30"));
+        assert_eq!(missing_periods(&[q1, q2, q3], &[]), vec![q1, q2, q3]);
+        assert_eq!(missing_periods(&[q1, q2, q3], &[q2]), vec![q1, q3]);
+        assert_eq!(missing_periods(&[q1, q2, q3], &[h1]), vec![q3]);
+    }
+
+    // --- figures ---------------------------------------------------------------------------
+
+    #[test]
+    fn figures_validate_names_each_negative_field() {
+        assert_eq!(Figures::default().validate(), Ok(()));
+        type Setter = fn(&mut Figures);
+        let cases: [(&str, Setter); 9] = [
+            ("modelsDeveloped", |f| f.models_developed = -1),
+            ("modelsImproved", |f| f.models_improved = -1),
+            ("modelsCommercialized", |f| f.models_commercialized = -1),
+            ("patentsFiled", |f| f.patents_filed = -1),
+            ("patentsRegistered", |f| f.patents_registered = -1),
+            ("papers", |f| f.papers = -1),
+            ("newHires", |f| f.new_hires = -1),
+            ("revenueKrw", |f| f.revenue_krw = -1),
+            ("investmentKrw", |f| f.investment_krw = -1),
+        ];
+        for (name, set) in cases {
+            let mut f = Figures {
+                models_developed: 5,
+                ..Figures::default()
+            };
+            set(&mut f);
+            assert_eq!(field_of(f.validate().unwrap_err()), name);
+        }
+    }
+
+    #[test]
+    fn commercialized_cannot_exceed_developed_plus_improved() {
+        let ok = Figures {
+            models_developed: 2,
+            models_improved: 3,
+            models_commercialized: 5,
+            ..Figures::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let too_many = Figures {
+            models_commercialized: 6,
+            ..ok
+        };
+        match too_many.validate() {
+            Err(OutcomesError::InvalidInput { field, message }) => {
+                assert_eq!(field, "modelsCommercialized");
+                assert!(message.contains("(5)"), "{message}");
+                assert!(message.contains("more commercialized"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let none_developed = Figures {
+            models_commercialized: 1,
+            ..Figures::default()
+        };
+        assert!(none_developed.validate().is_err());
+        // Huge counts do not overflow the check.
+        let huge = Figures {
+            models_developed: i64::MAX,
+            models_improved: i64::MAX,
+            models_commercialized: i64::MAX,
+            ..Figures::default()
+        };
+        assert_eq!(huge.validate(), Ok(()));
+    }
+
+    #[test]
+    fn figures_add_field_by_field_and_saturate() {
+        let mut a = Figures {
+            models_developed: 1,
+            models_improved: 2,
+            models_commercialized: 3,
+            patents_filed: 4,
+            patents_registered: 5,
+            papers: 6,
+            new_hires: 7,
+            revenue_krw: 8,
+            investment_krw: i64::MAX - 1,
+        };
+        a.add(&a.clone());
+        assert_eq!(
+            a,
+            Figures {
+                models_developed: 2,
+                models_improved: 4,
+                models_commercialized: 6,
+                patents_filed: 8,
+                patents_registered: 10,
+                papers: 12,
+                new_hires: 14,
+                revenue_krw: 16,
+                investment_krw: i64::MAX,
+            }
+        );
+    }
+
+    // --- aggregation -----------------------------------------------------------------------
+
+    const AI: &str = "ARTIFICIAL_INTELLIGENCE";
+    const MOB: &str = "MOBILITY";
+    const ENERGY: &str = "ENERGY";
+    const HEALTH: &str = "HEALTHCARE";
+    const TRAFFIC: &str = "TRAFFIC";
+
+    fn figs(revenue: i64) -> Figures {
+        Figures {
+            models_developed: revenue,
+            revenue_krw: revenue,
+            ..Figures::default()
+        }
+    }
+
+    fn rep(company: &str, sector: &str, domain: &str, start: &str, revenue: i64) -> CountedReport {
+        CountedReport {
+            company_id: company.to_owned(),
+            pilot_id: format!("pilot-{company}-{domain}"),
+            sector: sector.to_owned(),
+            domain: domain.to_owned(),
+            period_start: d(start),
+            figures: figs(revenue),
+            compute_consumed: revenue,
+        }
+    }
+
+    fn public() -> StatsQuery {
+        StatsQuery::default()
+    }
+
+    fn manager() -> StatsQuery {
+        StatsQuery {
+            public: false,
+            ..StatsQuery::default()
+        }
+    }
+
+    fn with_sectors(mut q: StatsQuery, sectors: &[&str]) -> StatsQuery {
+        q.sectors = sectors.iter().map(|s| (*s).to_owned()).collect();
+        q
+    }
+
+    fn revenue(stats: &Stats) -> i64 {
+        stats.totals.map_or(0, |f| f.revenue_krw)
+    }
+
+    fn group<'a>(groups: &'a [GroupStats], key: &str) -> &'a GroupStats {
+        groups.iter().find(|g| g.key == key).unwrap()
+    }
+
+    /// Five AI companies and one MOBILITY company, all in HEALTHCARE pilots in 2024 Q1.
+    fn five_and_one() -> Vec<CountedReport> {
+        let mut reports: Vec<_> = (1..=5)
+            .map(|i| rep(&format!("a{i}"), AI, HEALTH, "2024-01-01", 1000 * i))
+            .collect();
+        reports.push(rep("b1", MOB, HEALTH, "2024-01-01", 7));
+        reports
+    }
+
+    /// What suppressing only small result groups would publish: the sum of the selection
+    /// unless it holds fewer than three companies.
+    fn naive_revenue(reports: &[CountedReport], sectors: &[&str], domains: &[&str]) -> Option<i64> {
+        let selected: Vec<_> = reports
+            .iter()
+            .filter(|r| sectors.is_empty() || sectors.contains(&r.sector.as_str()))
+            .filter(|r| domains.is_empty() || domains.contains(&r.domain.as_str()))
+            .collect();
+        let companies: BTreeSet<_> = selected.iter().map(|r| &r.company_id).collect();
+        (companies.len() >= MIN_COMPANIES)
+            .then(|| selected.iter().map(|r| r.figures.revenue_krw).sum())
+    }
+
+    #[test]
+    fn only_the_passed_reports_count() {
+        let reports = five_and_one();
+        let all = aggregate(&reports, &manager(), Bucket::Quarter);
+        assert_eq!(revenue(&all), 15_007);
+        assert_eq!(all.compute_consumed, 15_007);
+        let fewer = aggregate(&reports[..2], &manager(), Bucket::Quarter);
+        assert_eq!(revenue(&fewer), 3000);
+        let none = aggregate(&[], &manager(), Bucket::Quarter);
+        assert_eq!(none.totals, Some(Figures::default()));
+        assert!(none.by_sector.is_empty() && none.by_domain.is_empty() && none.series.is_empty());
+        let none_public = aggregate(&[], &public(), Bucket::Quarter);
+        assert_eq!(none_public.totals, Some(Figures::default()));
+        assert!(!none_public.totals_suppressed);
+    }
+
+    #[test]
+    fn public_suppresses_a_two_company_sector() {
+        let mut reports: Vec<_> = (1..=3)
+            .map(|i| rep(&format!("a{i}"), AI, HEALTH, "2024-01-01", 1000))
+            .collect();
+        reports.push(rep("m1", MOB, TRAFFIC, "2024-01-01", 5));
+        reports.push(rep("m2", MOB, TRAFFIC, "2024-01-01", 6));
+        let stats = aggregate(&reports, &public(), Bucket::Quarter);
+        let mobility = group(&stats.by_sector, MOB);
+        assert_eq!(mobility.companies, 2);
+        assert_eq!(mobility.figures, None);
+        assert!(mobility.suppressed);
+        let traffic = group(&stats.by_domain, TRAFFIC);
+        assert!(traffic.suppressed && traffic.figures.is_none());
+        let ai = group(&stats.by_sector, AI);
+        assert!(!ai.suppressed);
+        assert_eq!(ai.figures, Some(figs(3000)));
+        // The totals leave the small cell out too, or total minus AI would give it away.
+        assert_eq!(revenue(&stats), 3000);
+        assert_eq!(stats.compute_consumed, 3000);
+        assert!(stats.totals_suppressed);
+        assert!(stats.by_company.is_empty());
+        assert_eq!(stats.series, vec![(d("2024-01-01"), figs(3000), 3000)]);
+    }
+
+    #[test]
+    fn a_cell_counts_distinct_companies_not_reports() {
+        let reports = vec![
+            rep("a1", AI, HEALTH, "2024-01-01", 1000),
+            rep("a1", AI, HEALTH, "2024-01-01", 1000), // a second pilot of the same firm
+            rep("a2", AI, HEALTH, "2024-01-01", 1000),
+        ];
+        let stats = aggregate(&reports, &public(), Bucket::Quarter);
+        assert_eq!(stats.totals, None);
+        assert!(stats.totals_suppressed);
+        let ai = group(&stats.by_sector, AI);
+        assert_eq!(ai.companies, 2);
+        assert!(ai.suppressed);
+        assert!(stats.series.is_empty());
+        assert_eq!(stats.compute_consumed, 0);
+    }
+
+    #[test]
+    fn the_subtraction_attack_learns_nothing() {
+        let reports = five_and_one();
+        let total = aggregate(&reports, &public(), Bucket::Quarter);
+        let only_ai = aggregate(&reports, &with_sectors(public(), &[AI]), Bucket::Quarter);
+        let only_mob = aggregate(&reports, &with_sectors(public(), &[MOB]), Bucket::Quarter);
+        let mut by_domain = public();
+        by_domain.domains = vec![HEALTH.to_owned()];
+        let only_health = aggregate(&reports, &by_domain, Bucket::Quarter);
+
+        // Total minus sector A is zero: b1's cell never entered either number.
+        assert_eq!(revenue(&total) - revenue(&only_ai), 0);
+        assert_eq!(total.totals, only_ai.totals);
+        assert_eq!(total.compute_consumed, only_ai.compute_consumed);
+        assert_eq!(revenue(&total), 15_000);
+        // Asking for sector B directly gives nothing either.
+        assert_eq!(only_mob.totals, None);
+        assert!(group(&only_mob.by_sector, MOB).suppressed);
+        // The domain group has six companies but publishes only the five-company cell, so the
+        // domain group minus the AI sector group is zero as well.
+        let health = group(&total.by_domain, HEALTH);
+        assert_eq!(health.companies, 6);
+        assert!(!health.suppressed);
+        let ai = group(&total.by_sector, AI);
+        assert_eq!(health.figures, ai.figures);
+        assert_eq!(only_health.totals, total.totals);
+        assert_eq!(total.series, only_ai.series);
+
+        // Why the rule exists: suppressing only groups under three companies publishes the
+        // total (six companies) and sector A (five), and their difference is b1's revenue.
+        let naive_total = naive_revenue(&reports, &[], &[]).unwrap();
+        let naive_ai = naive_revenue(&reports, &[AI], &[]).unwrap();
+        let naive_health = naive_revenue(&reports, &[], &[HEALTH]).unwrap();
+        assert_eq!(naive_revenue(&reports, &[MOB], &[]), None); // B itself looks protected
+        assert_eq!(naive_total - naive_ai, 7); // ...yet b1's revenue falls out
+        assert_eq!(naive_health - naive_ai, 7); // ...even from one query's two groups
+    }
+
+    #[test]
+    fn the_subtraction_attack_fails_for_every_pair_of_public_queries() {
+        // Every firm earns a multiple of 1000 except the victim (7), alone in its cell, so any
+        // published number that is not a multiple of 1000 contains the victim's figures.
+        let mut reports = Vec::new();
+        for i in 1..=4 {
+            reports.push(rep(&format!("a{i}"), AI, HEALTH, "2024-01-01", 1000 * i));
+            reports.push(rep(&format!("a{i}"), AI, HEALTH, "2024-04-01", 2000 * i));
+            reports.push(rep(&format!("a{i}"), AI, TRAFFIC, "2024-07-01", 3000 * i));
+        }
+        for i in 1..=3 {
+            reports.push(rep(&format!("m{i}"), MOB, TRAFFIC, "2024-01-01", 5000 * i));
+        }
+        reports.push(rep("e1", ENERGY, HEALTH, "2024-04-01", 9000));
+        reports.push(rep("e2", ENERGY, HEALTH, "2024-04-01", 11_000)); // a 2-company cell
+        reports.push(rep("victim", MOB, HEALTH, "2024-01-01", 7));
+
+        let sector_sets: Vec<Vec<&str>> = vec![
+            vec![],
+            vec![AI],
+            vec![MOB],
+            vec![ENERGY],
+            vec![AI, MOB],
+            vec![AI, ENERGY],
+            vec![MOB, ENERGY],
+            vec![AI, MOB, ENERGY],
+        ];
+        let domain_sets: Vec<Vec<&str>> = vec![vec![], vec![HEALTH], vec![TRAFFIC]];
+        let dates = [
+            None,
+            Some("2024-01-01"),
+            Some("2024-02-15"),
+            Some("2024-03-31"),
+            Some("2024-04-01"),
+            Some("2024-05-20"),
+            Some("2024-07-01"),
+        ];
+        let mut published = Vec::new();
+        let mut queries = 0;
+        for sectors in &sector_sets {
+            for domains in &domain_sets {
+                for from in dates {
+                    for to in dates {
+                        let query = StatsQuery {
+                            from: from.map(d),
+                            to: to.map(d),
+                            sectors: sectors.iter().map(|s| (*s).to_owned()).collect(),
+                            domains: domains.iter().map(|s| (*s).to_owned()).collect(),
+                            ..public()
+                        };
+                        for bucket in Bucket::ALL {
+                            let stats = aggregate(&reports, &query, *bucket);
+                            queries += 1;
+                            published.push(revenue(&stats));
+                            published.push(stats.compute_consumed);
+                            for g in stats.by_sector.iter().chain(&stats.by_domain) {
+                                published.extend(g.figures.map(|f| f.revenue_krw));
+                            }
+                            for (_, f, compute) in &stats.series {
+                                published.push(f.revenue_krw);
+                                published.push(*compute);
+                            }
+                            assert!(stats.by_company.is_empty());
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(queries, 8 * 3 * 7 * 7 * 3);
+        // Every published number, and so every difference of two, is a sum of whole big cells.
+        for a in &published {
+            assert_eq!(a % 1000, 0, "a published figure contains the victim's: {a}");
+        }
+
+        // The naive rule over the same filters leaks: some two answers differ by exactly 7.
+        let mut naive = Vec::new();
+        for sectors in &sector_sets {
+            for domains in &domain_sets {
+                naive.extend(naive_revenue(&reports, sectors, domains));
+            }
+        }
+        let leaked = naive.iter().any(|a| naive.iter().any(|b| a - b == 7));
+        assert!(leaked);
+    }
+
+    #[test]
+    fn public_from_and_to_snap_outward_to_whole_quarters() {
+        let reports: Vec<_> = (1..=3)
+            .map(|i| rep(&format!("a{i}"), AI, HEALTH, "2024-04-01", 1000))
+            .collect();
+        let mid_q2 = StatsQuery {
+            from: Some(d("2024-05-15")),
+            to: Some(d("2024-05-16")),
+            ..public()
+        };
+        assert_eq!(
+            revenue(&aggregate(&reports, &mid_q2, Bucket::Quarter)),
+            3000
+        );
+        // A manager's filter is taken literally.
+        let literal = StatsQuery {
+            public: false,
+            ..mid_q2.clone()
+        };
+        assert_eq!(revenue(&aggregate(&reports, &literal, Bucket::Quarter)), 0);
+        // to snaps to the quarter's end, from to its start.
+        let to_q1 = StatsQuery {
+            to: Some(d("2024-03-01")),
+            ..public()
+        };
+        assert_eq!(revenue(&aggregate(&reports, &to_q1, Bucket::Quarter)), 0);
+        let from_q3 = StatsQuery {
+            from: Some(d("2024-07-01")),
+            ..public()
+        };
+        assert_eq!(revenue(&aggregate(&reports, &from_q3, Bucket::Quarter)), 0);
+    }
+
+    #[test]
+    fn public_filters_never_split_a_cell_even_with_odd_period_starts() {
+        // Valid periods start on a quarter's first day; should one not, the cell still holds.
+        let reports = vec![
+            rep("a1", AI, HEALTH, "2024-01-01", 1000),
+            rep("a2", AI, HEALTH, "2024-01-01", 2000),
+            rep("a3", AI, HEALTH, "2024-02-01", 4000),
+        ];
+        let from_feb = StatsQuery {
+            from: Some(d("2024-02-01")),
+            ..public()
+        };
+        // Without snapping this would publish a3 alone.
+        assert_eq!(
+            revenue(&aggregate(&reports, &from_feb, Bucket::Quarter)),
+            7000
+        );
+        let months = aggregate(&reports, &public(), Bucket::Month);
+        assert_eq!(months.series, vec![(d("2024-01-01"), figs(7000), 7000)]);
+        // Managers see the months as filed.
+        let months = aggregate(&reports, &manager(), Bucket::Month);
+        assert_eq!(
+            months.series,
+            vec![
+                (d("2024-01-01"), figs(3000), 3000),
+                (d("2024-02-01"), figs(4000), 4000)
+            ]
+        );
+    }
+
+    #[test]
+    fn managers_see_everything() {
+        let reports = five_and_one();
+        let stats = aggregate(&reports, &manager(), Bucket::Quarter);
+        assert_eq!(revenue(&stats), 15_007);
+        assert!(!stats.totals_suppressed);
+        let mob = group(&stats.by_sector, MOB);
+        assert!(!mob.suppressed);
+        assert_eq!(mob.figures, Some(figs(7)));
+        assert_eq!(mob.companies, 1);
+        let ids: Vec<_> = stats.by_company.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["a1", "a2", "a3", "a4", "a5", "b1"]);
+        assert_eq!(stats.by_company[5].1, figs(7));
+        let only_mob = aggregate(&reports, &with_sectors(manager(), &[MOB]), Bucket::Quarter);
+        assert_eq!(revenue(&only_mob), 7);
+        assert_eq!(only_mob.by_company, vec![("b1".to_owned(), figs(7))]);
+    }
+
+    #[test]
+    fn groups_are_sorted_and_count_companies_and_pilots() {
+        let mut reports = five_and_one();
+        reports.push(rep("a1", AI, ENERGY, "2024-01-01", 1));
+        let mut second_pilot = rep("a1", AI, HEALTH, "2024-04-01", 1);
+        second_pilot.pilot_id = "pilot-a1-other".to_owned();
+        reports.push(second_pilot);
+        let stats = aggregate(&reports, &manager(), Bucket::Quarter);
+        let sectors: Vec<_> = stats.by_sector.iter().map(|g| g.key.as_str()).collect();
+        assert_eq!(sectors, [AI, MOB]);
+        let domains: Vec<_> = stats.by_domain.iter().map(|g| g.key.as_str()).collect();
+        assert_eq!(domains, [ENERGY, HEALTH]);
+        let health = group(&stats.by_domain, HEALTH);
+        assert_eq!(health.companies, 6);
+        assert_eq!(health.pilots, 7);
+        assert_eq!(group(&stats.by_sector, AI).companies, 5);
+    }
+
+    #[test]
+    fn series_buckets_by_month_quarter_and_year() {
+        let mut reports = Vec::new();
+        for start in ["2023-10-01", "2024-01-01", "2024-04-01", "2024-07-01"] {
+            for i in 1..=3 {
+                reports.push(rep(&format!("a{i}"), AI, HEALTH, start, 100));
+            }
+        }
+        reports.reverse(); // input order does not matter
+        for query in [public(), manager()] {
+            let quarters = aggregate(&reports, &query, Bucket::Quarter).series;
+            let starts: Vec<_> = quarters.iter().map(|p| p.0).collect();
+            assert_eq!(
+                starts,
+                [
+                    d("2023-10-01"),
+                    d("2024-01-01"),
+                    d("2024-04-01"),
+                    d("2024-07-01")
+                ]
+            );
+            assert!(quarters.iter().all(|p| p.1 == figs(300) && p.2 == 300));
+            let years = aggregate(&reports, &query, Bucket::Year).series;
+            assert_eq!(
+                years,
+                vec![
+                    (d("2023-01-01"), figs(300), 300),
+                    (d("2024-01-01"), figs(900), 900)
+                ]
+            );
+            let months = aggregate(&reports, &query, Bucket::Month).series;
+            assert_eq!(months.len(), 4);
+            assert_eq!(months[1].0, d("2024-01-01"));
+        }
+        assert_eq!(Bucket::Month.start(d("2024-02-29")), d("2024-02-01"));
+        assert_eq!(Bucket::Quarter.start(d("2024-02-29")), d("2024-01-01"));
+        assert_eq!(Bucket::Year.start(d("2024-02-29")), d("2024-01-01"));
+    }
+
+    #[test]
+    fn a_small_cell_elsewhere_in_time_is_suppressed_alone() {
+        // The same five firms are published for Q1; b1 alone in Q2 is not, so Q1..Q2 minus Q1
+        // is zero.
+        let mut reports = five_and_one();
+        reports.push(rep("b1", MOB, HEALTH, "2024-04-01", 70));
+        let q1 = StatsQuery {
+            to: Some(d("2024-03-31")),
+            ..public()
+        };
+        let q1_q2 = StatsQuery {
+            to: Some(d("2024-06-30")),
+            ..public()
+        };
+        let a = aggregate(&reports, &q1, Bucket::Quarter);
+        let b = aggregate(&reports, &q1_q2, Bucket::Quarter);
+        assert_eq!(a.totals, b.totals);
+        assert_eq!(a.compute_consumed, b.compute_consumed);
+    }
+
+    #[test]
+    fn min_companies_is_the_querys() {
+        let reports = five_and_one();
+        let strict = StatsQuery {
+            min_companies: 6,
+            ..public()
+        };
+        let stats = aggregate(&reports, &strict, Bucket::Quarter);
+        assert_eq!(stats.totals, None);
+        assert!(group(&stats.by_sector, AI).suppressed);
+        let lax = StatsQuery {
+            min_companies: 1,
+            ..public()
+        };
+        assert_eq!(revenue(&aggregate(&reports, &lax, Bucket::Quarter)), 15_007);
+        assert!(StatsQuery::default().public);
+        assert_eq!(StatsQuery::default().min_companies, 3);
+    }
+}
