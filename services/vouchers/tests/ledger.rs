@@ -72,6 +72,23 @@ async fn check_invariants(store: &Store, pool_id: &str, capacity: i64, seed: u64
             voucher.balance >= 0 && voucher.held >= 0,
             "{voucher:?} ({context})"
         );
+        // The ledger reads as a running account: each entry's balance is the previous plus its
+        // amount, ending at the voucher's balance.
+        let (entries, _) = store.ledger_entries(&voucher.id, None, 1000).await.unwrap();
+        let mut running = 0;
+        for entry in &entries {
+            running += entry.amount;
+            assert_eq!(
+                entry.balance_after, running,
+                "{entry:?} of {} ({context})",
+                voucher.code
+            );
+        }
+        assert_eq!(
+            running, voucher.balance,
+            "ledger of {} ends at its balance ({context})",
+            voucher.code
+        );
         if matches!(
             voucher.status,
             VoucherStatus::Active | VoucherStatus::Exhausted
@@ -280,13 +297,61 @@ async fn holds_commit_release_and_retries(test: TestDb) {
     );
     let v = store.voucher(&voucher.id).await.unwrap().unwrap();
     assert_eq!((v.balance, v.held, v.consumed), (750, 0, 250));
+    // The held job was recorded once: it comes back from sacct or as a usage record as a
+    // duplicate, never as a second charge.
+    let sacct = format!(
+        "JobID|JobIDRaw|Account|User|AllocTRES|ElapsedRaw|Start|End|State\n\
+         77|77|{code}|kim|gres/gpu=1|250|2026-01-01T00:00:00|2026-01-01T00:04:10|COMPLETED\n"
+    );
+    let again = store.ingest_sacct("h100", &sacct, today()).await.unwrap();
+    assert_eq!((again.accepted, again.duplicates), (0, 1));
+    let usage = UsageInput {
+        cluster: "h100",
+        job_id: "77",
+        voucher_code: &code,
+        amount: 250,
+        started_at: None,
+        ended_at: None,
+    };
+    assert!(store.record_usage(usage, today()).await.unwrap().duplicate);
+    // A job charged through another path first: committing its hold charges nothing more.
+    let other = UsageInput {
+        cluster: "h100",
+        job_id: "88",
+        voucher_code: &code,
+        amount: 100,
+        started_at: None,
+        ended_at: None,
+    };
+    store.record_usage(other, today()).await.unwrap();
+    store
+        .create_hold(
+            "h88",
+            &code,
+            100,
+            i64::MAX / 2,
+            Some(("h100", "88")),
+            today(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .commit_hold("h88", 100)
+            .await
+            .unwrap()
+            .committed_amount,
+        0
+    );
+    let v = store.voucher(&voucher.id).await.unwrap().unwrap();
+    assert_eq!((v.balance, v.held, v.consumed), (650, 0, 350));
 
     // A hold whose time ran out releases itself.
     store
         .create_hold(
             "h3",
             &code,
-            700,
+            600,
             axv_platform::ids::now_ms() - 1,
             None,
             today(),
@@ -296,7 +361,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
     let (holds, _) = axv_vouchers::sweep(&store).await.unwrap();
     assert_eq!(holds, 1);
     let v = store.voucher(&voucher.id).await.unwrap().unwrap();
-    assert_eq!((v.balance, v.held), (750, 0));
+    assert_eq!((v.balance, v.held), (650, 0));
     assert_eq!(
         store.release_hold("h3").await.unwrap().state,
         HoldState::Expired,
@@ -310,7 +375,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
                 cluster: "h100",
                 job_id: "all",
                 voucher_code: &code,
-                amount: 750,
+                amount: 650,
                 started_at: None,
                 ended_at: None,
             },

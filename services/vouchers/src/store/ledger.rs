@@ -140,9 +140,33 @@ pub async fn apply(
             }
         }
     }
-    let spendable_after = voucher_id.and_then(|v| balances.get(&format!("voucher:{v}")).copied());
+    // Each entry shows the spendable balance right after it, so a voucher's ledger reads as a
+    // running account even when one operation moves money in several steps.
+    let effect = |t: &Transfer, v: &str| {
+        crate::domain::spendable_effect(&t.from.id(), &t.to.id(), t.amount, v)
+    };
+    let mut running = match voucher_id {
+        Some(v) => {
+            let after = match balances.get(&format!("voucher:{v}")) {
+                Some(balance) => *balance,
+                None => {
+                    let (balance,): (i64,) =
+                        sqlx::query_as("SELECT balance FROM ledger_accounts WHERE id = $1")
+                            .bind(format!("voucher:{v}"))
+                            .fetch_one(&mut *conn)
+                            .await?;
+                    balance
+                }
+            };
+            Some(after - transfers.iter().map(|t| effect(t, v)).sum::<i64>())
+        }
+        None => None,
+    };
     let now = now_ms();
     for transfer in transfers {
+        if let (Some(balance), Some(v)) = (running.as_mut(), voucher_id) {
+            *balance += effect(transfer, v);
+        }
         sqlx::query(
             "INSERT INTO ledger_transfers (id, operation_id, kind, debit_account, credit_account, amount, voucher_id, \
              voucher_balance_after, reference, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -154,7 +178,7 @@ pub async fn apply(
         .bind(transfer.to.id())
         .bind(transfer.amount)
         .bind(voucher_id)
-        .bind(spendable_after)
+        .bind(running)
         .bind(transfer.reference.as_deref())
         .bind(now)
         .execute(&mut *conn)

@@ -320,12 +320,32 @@ impl Store {
         };
         let mut tx = self.db.pool().begin().await?;
         // Lock every voucher the file names, in code order (no deadlock between two ingestions).
-        let codes: std::collections::BTreeSet<&str> =
-            parsed.jobs.iter().map(|j| j.account.as_str()).collect();
+        // Lock every voucher the file names in id order, the order every other path locks
+        // vouchers in, so an ingestion and a freeze never wait on each other in a cycle.
+        let codes: Vec<String> = parsed
+            .jobs
+            .iter()
+            .map(|j| j.account.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut ids: Vec<String> = Vec::new();
+        for chunk in codes.chunks(500) {
+            let sql = format!(
+                "SELECT id FROM vouchers WHERE code IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String,)>(&sql);
+            for code in chunk {
+                query = query.bind(code);
+            }
+            ids.extend(query.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id));
+        }
+        ids.sort();
         let mut vouchers: HashMap<String, Locked> = HashMap::new();
-        for code in codes {
-            if let Some(voucher) = lock(&mut tx, "code", code).await? {
-                vouchers.insert(code.to_owned(), voucher);
+        for id in ids {
+            if let Some(voucher) = lock(&mut tx, "id", &id).await? {
+                vouchers.insert(voucher.code.clone(), voucher);
             }
         }
         let mut spendable = ledger::balances(
@@ -451,8 +471,11 @@ impl Store {
                     )
                 })
                 .collect();
+            // A job recorded meanwhile by another path for a voucher this file does not name is
+            // the one race the voucher locks cannot see: refuse the batch rather than charge twice.
             let sql = format!(
-                "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, source, operation_id, created_at) VALUES {}",
+                "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, source, operation_id, created_at) VALUES {} \
+                 ON CONFLICT (cluster, job_id) DO NOTHING",
                 rows.join(", ")
             );
             let mut query = sqlx::query(&sql);
@@ -466,7 +489,12 @@ impl Store {
                     .bind(format!("sacct:{batch}:{voucher_id}"))
                     .bind(now);
             }
-            query.execute(&mut *tx).await?;
+            let inserted = query.execute(&mut *tx).await?.rows_affected();
+            if inserted != chunk.len() as u64 {
+                return Err(VouchersError::Conflict(
+                    "some jobs were recorded meanwhile by another request; retry the batch".into(),
+                ));
+            }
         }
         for voucher in vouchers
             .values()
@@ -609,12 +637,41 @@ impl Store {
                 hold.state
             )));
         }
-        let used = actual.unwrap_or(0);
+        let mut used = actual.unwrap_or(0);
         if used < 0 || used > hold.amount {
             return Err(VouchersError::invalid(
                 "amount",
                 format!("must be between 0 and the held {}", hold.amount),
             ));
+        }
+        // A held job is a job like any other: recorded once by (cluster, job id), so a later
+        // sacct line or usage record for it is a duplicate, and one charged already through
+        // another path is not charged again here.
+        if to == HoldState::Committed && used > 0 {
+            let job: Option<(Option<String>, Option<String>)> =
+                sqlx::query_as("SELECT cluster, job_id FROM holds WHERE id = $1")
+                    .bind(hold_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((Some(cluster), Some(job_id))) = job {
+                let recorded: Option<(String,)> = sqlx::query_as(
+                    "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, source, operation_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'hold', $6, $7) ON CONFLICT (cluster, job_id) DO NOTHING RETURNING id",
+                )
+                .bind(new_id())
+                .bind(&cluster)
+                .bind(&job_id)
+                .bind(&voucher.id)
+                .bind(used)
+                .bind(format!("close:{hold_id}"))
+                .bind(now_ms())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if recorded.is_none() {
+                    tracing::info!(hold = hold_id, job = %job_id, "held job was already charged; the hold is released instead");
+                    used = 0;
+                }
+            }
         }
         let held = Account::Held(voucher.id.clone());
         let mut transfers = Vec::new();
