@@ -434,8 +434,15 @@ fn caller_from_claims(
         _ if is_own => return Err(AuthError::MissingClaim("jti")),
         _ => hex::encode(Sha256::digest(token.as_bytes())),
     };
+    // An external issuer's subjects live in its own namespace: its `sub` can never name one of
+    // the platform's own users (whose ids are bare UUIDs).
+    let subject = if is_own {
+        subject.to_owned()
+    } else {
+        format!("{issuer}|{subject}")
+    };
     Ok(Caller {
-        subject: subject.to_owned(),
+        subject,
         role,
         company_ids,
         token_id,

@@ -478,7 +478,8 @@ async fn accepts_oidc_tokens_from_a_jwks_endpoint() {
         &rsa_encoding_key(rsa_key()),
     );
     let caller = verifier.verify(&rs).await.unwrap();
-    assert_eq!(caller.subject, "idp-user-1");
+    // Namespaced by issuer, so an external `sub` can never name a platform user.
+    assert_eq!(caller.subject, format!("{IDP}|idp-user-1"));
     assert_eq!(caller.role, Role::Dashboard);
     assert_eq!(caller.issuer, IDP);
     assert_eq!(caller.token_id, "idp-jti-1");
@@ -563,7 +564,7 @@ async fn picks_up_a_rotated_oidc_key() {
         &ec_encoding_key(&new),
     );
     let caller = verifier.verify(&token).await.unwrap();
-    assert_eq!(caller.subject, "idp-user-1");
+    assert_eq!(caller.subject, format!("{IDP}|idp-user-1"));
     assert_eq!(jwks.hits(), 2);
 
     // A clone shares the cache.

@@ -189,7 +189,7 @@ pub async fn graphql_post(
     .await
 }
 
-/// The end client's address: the first `X-Forwarded-For` hop when a trusted proxy sits in front
+/// The end client's address: the last `X-Forwarded-For` hop when a trusted proxy sits in front
 /// (`AXV_TRUST_FORWARDED_FOR`), else the TCP peer.
 fn client_address(
     headers: &HeaderMap,
@@ -199,7 +199,9 @@ fn client_address(
     let forwarded = headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        // The right-most hop is the one the trusted proxy appended; anything left of it came
+        // from the client and could be anything.
+        .and_then(|v| v.rsplit(',').next())
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty());
     if trust_forwarded_for() {

@@ -455,8 +455,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Applies `action` if the pilot's state allows and `check` agrees (it sees the pilot as it
-    /// is inside the transaction), recording the change and its event.
+    /// Applies `action` if the pilot's state allows and `check` agrees, recording the change and
+    /// its event. `check` sees the pilot as read just before the transaction; the status update
+    /// is guarded by that status, so a racing move makes this one a CONFLICT (milestone counts
+    /// may be a moment old, which is harmless for the note rule).
     pub async fn transition(
         &self,
         id: &str,

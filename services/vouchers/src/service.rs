@@ -404,6 +404,31 @@ impl Vouchers {
         require_role(caller, STAFF, "approve applications")?;
         let who = require(caller)?;
         let granted = granted_amount(application.requested_amount, granted)?;
+        // The company may have been suspended since it applied: no voucher for it then.
+        let company = self
+            .onboarding
+            .clone()
+            .get_company(Self::onboarding_request(
+                who,
+                onboarding::GetCompanyRequest {
+                    id: application.company_id.clone(),
+                },
+            )?)
+            .await
+            .map_err(Self::onboarding_error)?
+            .into_inner()
+            .company
+            .ok_or(VouchersError::NotFound("company"))?;
+        if company.status() != onboarding::CompanyStatus::Approved {
+            let status = company
+                .status()
+                .as_str_name()
+                .trim_start_matches("COMPANY_STATUS_")
+                .to_owned();
+            return Err(VouchersError::NotEligible(format!(
+                "the company is {status} now; vouchers go to APPROVED companies only"
+            )));
+        }
         self.store
             .approve_application(&application.id, granted, &who.subject, note, today())
             .await

@@ -475,6 +475,42 @@ async fn applications_vouchers_and_every_refusal() {
         "another firm sees none of them"
     );
 
+    // A company suspended after applying gets no voucher.
+    let pending_application = apply(&h, &a.token, &program.id, &a.company_id, 100)
+        .await
+        .unwrap();
+    let staff = caller("manager", Role::ProgramManager);
+    h.onboarding
+        .transition(
+            Some(&staff),
+            &a.company_id,
+            CompanyAction::Suspend,
+            Some("점검"),
+        )
+        .await
+        .unwrap();
+    let suspended = client
+        .approve_application(authed(
+            pb::ApproveApplicationRequest {
+                id: pending_application.id.clone(),
+                granted_amount: None,
+                note: None,
+            },
+            &manager,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(suspended.code(), Code::FailedPrecondition);
+    assert!(
+        suspended.message().contains("SUSPENDED"),
+        "{}",
+        suspended.message()
+    );
+    h.onboarding
+        .transition(Some(&staff), &a.company_id, CompanyAction::Reinstate, None)
+        .await
+        .unwrap();
+
     // Withdrawing: the firm, before review.
     let second = apply(&h, &a.token, &program.id, &a.company_id, 1_000)
         .await

@@ -296,8 +296,9 @@ impl Voucher {
         VoucherStatus::from_pb(self.0.status).ok_or_else(|| internal("status"))
     }
     /// Every movement of the balance, oldest first. No batch RPC exists for ledgers, so each
-    /// voucher's ledger is one call: the complexity weight keeps lists of them small.
-    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    /// voucher's ledger is one call: its fixed weight of 100 lets a query hold a few dozen
+    /// ledgers at most within the complexity budget.
+    #[graphql(complexity = "100 + first.unwrap_or(20).max(1) as usize * child_complexity")]
     async fn ledger(
         &self,
         ctx: &Context<'_>,
