@@ -513,6 +513,30 @@ async fn graphql_over_http_as_the_spec_says() {
         "{aliased}"
     );
 
+    // Aliases inside a fragment count at every spread of it.
+    let fragment: String = (0..8)
+        .map(|n| format!("a{n}: companies {{ totalCount }} "))
+        .collect();
+    let spreads = "x1: companies { edges { node { id } } } ...F ...F ...F ...F";
+    let query = format!("{{ {spreads} }} fragment F on Query {{ {fragment} }}");
+    let spread: Value = p
+        .http
+        .post(&url)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        spread["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("aliases"),
+        "{spread}"
+    );
+
     // GraphiQL for a browser.
     let page = p
         .http

@@ -222,29 +222,43 @@ fn trust_forwarded_for() -> bool {
 /// Counts aliases in the selected operation and every fragment, so one request cannot ask for
 /// the same expensive field hundreds of times under different names.
 fn count_aliases(document: &ExecutableDocument) -> usize {
-    fn walk(set: &SelectionSet) -> usize {
+    /// Aliases as executed: a fragment counts again at every spread of it. A fragment already
+    /// on the current path is not entered again (such cycles fail validation anyway).
+    fn walk<'a>(
+        document: &'a ExecutableDocument,
+        set: &'a SelectionSet,
+        path: &mut Vec<&'a str>,
+    ) -> usize {
         set.items
             .iter()
             .map(|item| match &item.node {
                 Selection::Field(field) => {
-                    usize::from(field.node.alias.is_some()) + walk(&field.node.selection_set.node)
+                    usize::from(field.node.alias.is_some())
+                        + walk(document, &field.node.selection_set.node, path)
                 }
-                Selection::InlineFragment(fragment) => walk(&fragment.node.selection_set.node),
-                Selection::FragmentSpread(_) => 0,
+                Selection::InlineFragment(fragment) => {
+                    walk(document, &fragment.node.selection_set.node, path)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    match document.fragments.get(&spread.node.fragment_name.node) {
+                        Some(fragment) if !path.contains(&name) && path.len() < 32 => {
+                            path.push(name);
+                            let count = walk(document, &fragment.node.selection_set.node, path);
+                            path.pop();
+                            count
+                        }
+                        _ => 0,
+                    }
+                }
             })
             .sum()
     }
-    let operations: usize = document
+    document
         .operations
         .iter()
-        .map(|(_, op)| walk(&op.node.selection_set.node))
-        .sum();
-    let fragments: usize = document
-        .fragments
-        .values()
-        .map(|f| walk(&f.node.selection_set.node))
-        .sum();
-    operations + fragments
+        .map(|(_, op)| walk(document, &op.node.selection_set.node, &mut Vec::new()))
+        .sum()
 }
 
 fn selected_operation_type(
