@@ -27,6 +27,12 @@ pub mod pilots {
     }
 }
 
+pub mod outcomes {
+    pub mod v1 {
+        tonic::include_proto!("axv.outcomes.v1");
+    }
+}
+
 pub mod onboarding {
     pub mod v1 {
         tonic::include_proto!("axv.onboarding.v1");

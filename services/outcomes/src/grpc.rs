@@ -1,0 +1,285 @@
+//! The tonic service: protobuf <-> the use cases in `service`, errors -> `Status`.
+
+use axv_auth::caller;
+use axv_platform::pagination::{decode_cursor, encode_cursor, page_size};
+use axv_proto::{common::v1 as common, outcomes::v1 as pb};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::{Figures, ReportAction, ReportStatus},
+    error::ReportsError,
+    service::{Outcomes, ReportInput},
+    store::{ReportFilter, ReportRecord},
+};
+
+pub struct OutcomesGrpc {
+    service: Outcomes,
+}
+
+impl OutcomesGrpc {
+    pub fn new(service: Outcomes) -> Self {
+        Self { service }
+    }
+
+    pub fn into_server(self) -> pb::outcomes_service_server::OutcomesServiceServer<Self> {
+        pb::outcomes_service_server::OutcomesServiceServer::new(self)
+    }
+}
+
+macro_rules! mirror {
+    ($to:ident, $from:ident, $domain:ident, $pb:ty { $($variant:ident),+ $(,)? }) => {
+        pub fn $to(value: $domain) -> $pb {
+            match value { $($domain::$variant => <$pb>::$variant),+ }
+        }
+
+        pub fn $from(value: i32) -> Option<$domain> {
+            match <$pb>::try_from(value).ok()? {
+                $(<$pb>::$variant => Some($domain::$variant),)+
+                _ => None,
+            }
+        }
+    };
+}
+
+mirror!(
+    status_to_pb,
+    status_from_pb,
+    ReportStatus,
+    pb::ReportStatus {
+        Draft,
+        Submitted,
+        Verified,
+        Returned,
+    }
+);
+mirror!(
+    action_to_pb,
+    action_from_pb,
+    ReportAction,
+    pb::ReportAction {
+        Submit,
+        Verify,
+        Return,
+    }
+);
+
+pub fn report_to_pb(r: ReportRecord) -> pb::OutcomeReport {
+    let f = r.draft.figures;
+    pb::OutcomeReport {
+        id: r.id,
+        lineage_id: r.lineage_id,
+        version: i32::try_from(r.version).unwrap_or(i32::MAX),
+        pilot_id: r.subject.pilot_id,
+        company_id: r.subject.company_id,
+        period_start: r.draft.period_start.to_string(),
+        period_end: r.draft.period_end.to_string(),
+        models_developed: f.models_developed,
+        models_improved: f.models_improved,
+        models_commercialized: f.models_commercialized,
+        patents_filed: f.patents_filed,
+        patents_registered: f.patents_registered,
+        papers: f.papers,
+        new_hires: f.new_hires,
+        revenue_krw: f.revenue_krw,
+        investment_krw: f.investment_krw,
+        compute_consumed: r.compute_consumed,
+        evidence: r.draft.evidence,
+        status: status_to_pb(r.status).into(),
+        history: r
+            .history
+            .into_iter()
+            .map(|h| common::StatusChange {
+                from: h.from.unwrap_or_default(),
+                to: h.to,
+                at_ms: h.at,
+                by: h.actor,
+                note: h.note,
+            })
+            .collect(),
+        created_at_ms: r.created_at,
+        sector: r.subject.sector,
+        domain: r.subject.domain,
+    }
+}
+
+fn input_from_pb(input: Option<pb::ReportInput>) -> Result<ReportInput, ReportsError> {
+    let i = input.ok_or_else(|| ReportsError::invalid("input", "is required"))?;
+    Ok(ReportInput {
+        pilot_id: i.pilot_id,
+        period_start: i.period_start,
+        period_end: i.period_end,
+        figures: Figures {
+            models_developed: i.models_developed,
+            models_improved: i.models_improved,
+            models_commercialized: i.models_commercialized,
+            patents_filed: i.patents_filed,
+            patents_registered: i.patents_registered,
+            papers: i.papers,
+            new_hires: i.new_hires,
+            revenue_krw: i.revenue_krw,
+            investment_krw: i.investment_krw,
+        },
+        evidence: i.evidence,
+    })
+}
+
+fn filter_from_pb(f: pb::ReportFilter) -> Result<ReportFilter, ReportsError> {
+    Ok(ReportFilter {
+        pilot_id: f.pilot_id.filter(|p| !p.is_empty()),
+        company_id: f.company_id.filter(|c| !c.is_empty()),
+        statuses: f
+            .statuses
+            .into_iter()
+            .map(|s| {
+                status_from_pb(s).ok_or_else(|| {
+                    ReportsError::invalid("filter.statuses", "has an unknown status")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl pb::outcomes_service_server::OutcomesService for OutcomesGrpc {
+    async fn create_report(
+        &self,
+        request: Request<pb::CreateReportRequest>,
+    ) -> Reply<pb::CreateReportResponse> {
+        let input = input_from_pb(request.get_ref().input.clone())?;
+        let report = self.service.create(caller(&request), input).await?;
+        Ok(Response::new(pb::CreateReportResponse {
+            report: Some(report_to_pb(report)),
+        }))
+    }
+
+    async fn update_report(
+        &self,
+        request: Request<pb::UpdateReportRequest>,
+    ) -> Reply<pb::UpdateReportResponse> {
+        let r = request.get_ref();
+        let input = input_from_pb(r.input.clone())?;
+        let report = self.service.update(caller(&request), &r.id, input).await?;
+        Ok(Response::new(pb::UpdateReportResponse {
+            report: Some(report_to_pb(report)),
+        }))
+    }
+
+    async fn transition_report(
+        &self,
+        request: Request<pb::TransitionReportRequest>,
+    ) -> Reply<pb::TransitionReportResponse> {
+        let r = request.get_ref();
+        let action = action_from_pb(r.action)
+            .ok_or_else(|| ReportsError::invalid("action", "must be SUBMIT, VERIFY or RETURN"))?;
+        let report = self
+            .service
+            .transition(caller(&request), &r.id, action, r.note.as_deref())
+            .await?;
+        Ok(Response::new(pb::TransitionReportResponse {
+            report: Some(report_to_pb(report)),
+        }))
+    }
+
+    async fn amend_report(
+        &self,
+        request: Request<pb::AmendReportRequest>,
+    ) -> Reply<pb::AmendReportResponse> {
+        let report = self
+            .service
+            .amend(caller(&request), &request.get_ref().id)
+            .await?;
+        Ok(Response::new(pb::AmendReportResponse {
+            report: Some(report_to_pb(report)),
+        }))
+    }
+
+    async fn get_report(
+        &self,
+        request: Request<pb::GetReportRequest>,
+    ) -> Reply<pb::GetReportResponse> {
+        let report = self
+            .service
+            .get(caller(&request), &request.get_ref().id)
+            .await?;
+        Ok(Response::new(pb::GetReportResponse {
+            report: Some(report_to_pb(report)),
+        }))
+    }
+
+    async fn list_reports(
+        &self,
+        request: Request<pb::ListReportsRequest>,
+    ) -> Reply<pb::ListReportsResponse> {
+        let r = request.get_ref();
+        let filter = filter_from_pb(r.filter.clone().unwrap_or_default())?;
+        let size =
+            page_size(i64::from(r.page_size)).map_err(|m| ReportsError::invalid("pageSize", m))?;
+        let after = decode_cursor(&r.page_token)
+            .map_err(|e| ReportsError::invalid("pageToken", e.to_string()))?;
+        let (mut reports, total) = self
+            .service
+            .list(caller(&request), filter, size + 1, after.as_deref())
+            .await?;
+        let next_page_token = if reports.len() > size {
+            reports.truncate(size);
+            reports
+                .last()
+                .map(|r| encode_cursor(&r.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListReportsResponse {
+            reports: reports.into_iter().map(report_to_pb).collect(),
+            next_page_token,
+            total_count: total,
+        }))
+    }
+
+    async fn batch_get_reports(
+        &self,
+        request: Request<pb::BatchGetReportsRequest>,
+    ) -> Reply<pb::BatchGetReportsResponse> {
+        let reports = self
+            .service
+            .batch_get(caller(&request), &request.get_ref().ids)
+            .await?;
+        Ok(Response::new(pb::BatchGetReportsResponse {
+            reports: reports.into_iter().map(report_to_pb).collect(),
+        }))
+    }
+
+    async fn list_pilot_reports(
+        &self,
+        request: Request<pb::ListPilotReportsRequest>,
+    ) -> Reply<pb::ListPilotReportsResponse> {
+        let grouped = self
+            .service
+            .of_pilots(caller(&request), &request.get_ref().pilot_ids)
+            .await?;
+        Ok(Response::new(pb::ListPilotReportsResponse {
+            pilots: grouped
+                .into_iter()
+                .map(|(pilot_id, reports)| pb::PilotReports {
+                    pilot_id,
+                    reports: reports.into_iter().map(report_to_pb).collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_report_versions(
+        &self,
+        request: Request<pb::ListReportVersionsRequest>,
+    ) -> Reply<pb::ListReportVersionsResponse> {
+        let reports = self
+            .service
+            .versions(caller(&request), &request.get_ref().lineage_id)
+            .await?;
+        Ok(Response::new(pb::ListReportVersionsResponse {
+            reports: reports.into_iter().map(report_to_pb).collect(),
+        }))
+    }
+}
