@@ -74,6 +74,32 @@ pub async fn start_vouchers(
     )?)
 }
 
+/// Starts the outcomes reports gRPC server on `addr` (with its relay).
+pub async fn start_outcomes(
+    platform: &Platform,
+    addr: &str,
+    onboarding_url: &str,
+    pilots_url: &str,
+    vouchers_url: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<RunningServer> {
+    let listener = axv_platform::grpc::bind(addr)
+        .await
+        .context("outcomes listen address")?;
+    let service = axv_outcomes::build(platform, onboarding_url, pilots_url)
+        .await
+        .context("outcomes database")?
+        .with_vouchers(vouchers_url)
+        .context("outcomes vouchers URL")?
+        .start(platform, shutdown.clone());
+    Ok(axv_platform::grpc::spawn(
+        listener,
+        service,
+        platform.verifier.clone(),
+        shutdown.clone(),
+    )?)
+}
+
 /// Starts the pilot registry's gRPC server on `addr`.
 pub async fn start_pilots(
     platform: &Platform,
@@ -145,6 +171,7 @@ pub struct RunningPlatform {
     pub onboarding: RunningServer,
     pub vouchers: RunningServer,
     pub pilots: RunningServer,
+    pub outcomes: RunningServer,
 }
 
 impl RunningPlatform {
@@ -169,6 +196,16 @@ impl RunningPlatform {
             .await
             .context("vouchers task")?
             .context("vouchers")?;
+        self.pilots
+            .task
+            .await
+            .context("pilots task")?
+            .context("pilots")?;
+        self.outcomes
+            .task
+            .await
+            .context("outcomes task")?
+            .context("outcomes")?;
         Ok(())
     }
 }
@@ -190,10 +227,20 @@ pub async fn start_all(
         shutdown,
     )
     .await?;
+    let outcomes = start_outcomes(
+        platform,
+        "127.0.0.1:0",
+        &onboarding.url(),
+        &pilots.url(),
+        &vouchers.url(),
+        shutdown,
+    )
+    .await?;
     let urls = ServiceUrls {
         onboarding: onboarding.url(),
         vouchers: vouchers.url(),
         pilots: pilots.url(),
+        outcomes: outcomes.url(),
     };
     let gateway = start_gateway(platform, listen, &urls, limits, shutdown).await?;
     Ok(RunningPlatform {
@@ -201,6 +248,7 @@ pub async fn start_all(
         onboarding,
         vouchers,
         pilots,
+        outcomes,
     })
 }
 

@@ -27,7 +27,7 @@ enum Command {
     /// Run the whole platform in one process: every service and the GraphQL gateway.
     Up(UpArgs),
     /// Run the named components only (one per Kubernetes Deployment).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply every component's database migrations, then exit.
     Migrate(MigrateArgs),
     /// Load data into the database.
@@ -57,6 +57,7 @@ enum Component {
     Onboarding,
     Vouchers,
     Pilots,
+    Outcomes,
     Gateway,
 }
 
@@ -84,6 +85,16 @@ struct ServeArgs {
     /// Where the gateway and the vouchers service reach the pilot registry.
     #[arg(long, env = "AXV_PILOTS_URL", default_value = "http://127.0.0.1:50053")]
     pilots_url: String,
+    /// The outcomes reports service's gRPC address.
+    #[arg(long, env = "AXV_OUTCOMES_LISTEN", default_value = "0.0.0.0:50054")]
+    outcomes_listen: String,
+    /// Where the gateway reaches the outcomes reports service.
+    #[arg(
+        long,
+        env = "AXV_OUTCOMES_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
+    outcomes_url: String,
     /// Where the gateway reaches the vouchers service.
     #[arg(
         long,
@@ -152,7 +163,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Up(args) => up(args).await,
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Seed(args) => seed(args).await,
         Command::Token(args) => token(args).await,
@@ -194,6 +205,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("  onboarding gRPC: {}", running.onboarding.url());
     println!("  vouchers gRPC:   {}", running.vouchers.url());
     println!("  pilots gRPC:     {}", running.pilots.url());
+    println!("  outcomes gRPC:   {}", running.outcomes.url());
     if args.demo {
         println!("  demo logins (password {}):", axv::demo::DEMO_PASSWORD);
         println!("    firm member:       {}", axv::demo::FIRM_EMAIL);
@@ -231,6 +243,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .listen
         .clone()
         .unwrap_or_else(|| args.pilots_listen.clone());
+    let outcomes_listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| args.outcomes_listen.clone());
     let shutdown = CancellationToken::new();
     axv_platform::shutdown::cancel_on_signal(shutdown.clone());
     let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
@@ -262,12 +278,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 println!("pilots gRPC listening on {}", server.addr);
                 tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
             }
+            Component::Outcomes => {
+                let server = axv::start_outcomes(
+                    &platform,
+                    &outcomes_listen,
+                    &args.onboarding_url,
+                    &args.pilots_url,
+                    &args.vouchers_url,
+                    &shutdown,
+                )
+                .await?;
+                println!("outcomes gRPC listening on {}", server.addr);
+                tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
+            }
             Component::Gateway => {
                 has_http = true;
                 let urls = ServiceUrls {
                     onboarding: args.onboarding_url.clone(),
                     vouchers: args.vouchers_url.clone(),
                     pilots: args.pilots_url.clone(),
+                    outcomes: args.outcomes_url.clone(),
                 };
                 let gateway = axv::start_gateway(
                     &platform,
@@ -322,6 +352,11 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     axv_pilots::database(&platform)
         .await
         .context("pilots migrations")?
+        .close()
+        .await;
+    axv_outcomes::database(&platform)
+        .await
+        .context("outcomes migrations")?
         .close()
         .await;
     println!("migrations applied");

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axv_proto::{
     onboarding::v1::onboarding_service_client::OnboardingServiceClient,
+    outcomes::v1::outcomes_service_client::OutcomesServiceClient,
     pilots::v1::pilots_service_client::PilotsServiceClient,
     vouchers::v1::vouchers_service_client::VouchersServiceClient,
 };
@@ -24,6 +25,7 @@ pub struct ServiceUrls {
     pub onboarding: String,
     pub vouchers: String,
     pub pilots: String,
+    pub outcomes: String,
 }
 
 #[derive(Clone)]
@@ -31,6 +33,7 @@ pub struct Clients {
     pub onboarding: OnboardingServiceClient<GrpcChannel>,
     pub vouchers: VouchersServiceClient<GrpcChannel>,
     pub pilots: PilotsServiceClient<GrpcChannel>,
+    pub outcomes: OutcomesServiceClient<GrpcChannel>,
     /// Raw channels by service name, for readiness checks.
     pub channels: Vec<(&'static str, Channel)>,
 }
@@ -47,6 +50,7 @@ impl Clients {
         let onboarding = lazy_channel(&urls.onboarding)?;
         let vouchers = lazy_channel(&urls.vouchers)?;
         let pilots = lazy_channel(&urls.pilots)?;
+        let outcomes = lazy_channel(&urls.outcomes)?;
         let traced = |channel: &Channel| {
             tower::ServiceBuilder::new()
                 .layer(GrpcClientLayer::new())
@@ -56,10 +60,12 @@ impl Clients {
             onboarding: OnboardingServiceClient::new(traced(&onboarding)),
             vouchers: VouchersServiceClient::new(traced(&vouchers)),
             pilots: PilotsServiceClient::new(traced(&pilots)),
+            outcomes: OutcomesServiceClient::new(traced(&outcomes)),
             channels: vec![
                 ("onboarding", onboarding),
                 ("vouchers", vouchers),
                 ("pilots", pilots),
+                ("outcomes", outcomes),
             ],
         })
     }

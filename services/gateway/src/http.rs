@@ -29,7 +29,7 @@ use crate::{
     context::RequestContext,
     errors::complete_extensions,
     loaders::{
-        CompanyLoader, CompanyPilotsLoader, CompanyVouchersLoader, PilotLoader,
+        CompanyLoader, CompanyPilotsLoader, CompanyVouchersLoader, PilotLoader, PilotReportsLoader,
         PilotVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader,
     },
 };
@@ -319,7 +319,11 @@ fn with_loaders(
             clients: clients.clone(),
             ctx: ctx.clone(),
         }))
-        .data(loader(PilotVouchersLoader { clients, ctx }))
+        .data(loader(PilotVouchersLoader {
+            clients: clients.clone(),
+            ctx: ctx.clone(),
+        }))
+        .data(loader(PilotReportsLoader { clients, ctx }))
 }
 
 async fn execute(

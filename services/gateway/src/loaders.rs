@@ -5,7 +5,9 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::Loader;
-use axv_proto::{onboarding::v1 as pb, pilots::v1 as ppb, vouchers::v1 as vpb};
+use axv_proto::{
+    onboarding::v1 as pb, outcomes::v1 as opb, pilots::v1 as ppb, vouchers::v1 as vpb,
+};
 
 use crate::{
     clients::{Clients, request},
@@ -336,6 +338,41 @@ impl Loader<PilotVouchersKey> for PilotVouchersLoader {
                     .collect();
                 (key.clone(), linked)
             })
+            .collect())
+    }
+}
+
+/// `Pilot.outcomeReports`: each pilot's reports the caller may see (absent pilots have none).
+pub struct PilotReportsLoader {
+    pub clients: Clients,
+    pub ctx: RequestContext,
+}
+
+impl Loader<String> for PilotReportsLoader {
+    type Value = Vec<opb::OutcomeReport>;
+    type Error = Arc<async_graphql::Error>;
+
+    async fn load(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, Vec<opb::OutcomeReport>>, Self::Error> {
+        let response = self
+            .clients
+            .outcomes
+            .clone()
+            .list_pilot_reports(request(
+                &self.ctx,
+                opb::ListPilotReportsRequest {
+                    pilot_ids: keys.to_vec(),
+                },
+            ))
+            .await
+            .map_err(|status| Arc::new(from_status(status)))?;
+        Ok(response
+            .into_inner()
+            .pilots
+            .into_iter()
+            .map(|p| (p.pilot_id, p.reports))
             .collect())
     }
 }

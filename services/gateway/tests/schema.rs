@@ -120,6 +120,35 @@ fn contract_names_are_present() {
         "companyId: ID",
         "activeFrom: Date",
         "activeUntil: Date",
+        // The outcomes part.
+        "outcomeReport(id: ID!): OutcomeReport",
+        "outcomeReports(filter: OutcomeReportFilter, first: Int, after: String): OutcomeReportConnection!",
+        "createOutcomeReport(input: OutcomeReportInput!): OutcomeReport!",
+        "submitOutcomeReport(id: ID!): OutcomeReport!",
+        "verifyOutcomeReport(id: ID!, note: String): OutcomeReport!",
+        "returnOutcomeReport(id: ID!, note: String!): OutcomeReport!",
+        "outcomeReports: [OutcomeReport!]!",
+        "input OutcomeReportInput {",
+        "pilotId: ID!",
+        "periodStart: Date!",
+        "periodEnd: Date!",
+        "modelsDeveloped: Int!",
+        "modelsImproved: Int!",
+        "modelsCommercialized: Int!",
+        "revenueKrw: Long!",
+        "patentsFiled: Int!",
+        "patentsRegistered: Int!",
+        "papers: Int!",
+        "newHires: Int!",
+        "investmentKrw: Long!",
+        "type OutcomeReport {",
+        "pilot: Pilot!",
+        "computeConsumed: Long!",
+        "status: ReportStatus!",
+        "version: Int!",
+        "input OutcomeReportFilter {",
+        "pilotId: ID\n",
+        "statuses: [ReportStatus!]",
     ] {
         assert!(sdl.contains(name), "missing from the schema: {name}");
     }
@@ -173,6 +202,10 @@ fn contract_names_are_present() {
                 "SUSPENDED",
                 "CANCELLED",
             ],
+        ),
+        (
+            "ReportStatus",
+            &["DRAFT", "SUBMITTED", "VERIFIED", "RETURNED"],
         ),
     ] {
         let body: Vec<String> = values.iter().map(|v| format!("\t{v}\n")).collect();

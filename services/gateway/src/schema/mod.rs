@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod onboarding;
+pub mod outcomes;
 pub mod pilots;
 pub mod scalars;
 pub mod vouchers;
@@ -13,6 +14,7 @@ pub struct Query(
     onboarding::OnboardingQuery,
     vouchers::VouchersQuery,
     pilots::PilotsQuery,
+    outcomes::OutcomesQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -20,6 +22,7 @@ pub struct Mutation(
     onboarding::OnboardingMutation,
     vouchers::VouchersMutation,
     pilots::PilotsMutation,
+    outcomes::OutcomesMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

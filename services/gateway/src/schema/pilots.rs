@@ -11,6 +11,7 @@ use axv_proto::{onboarding::v1 as onboarding_pb, pilots::v1 as pb};
 use super::{
     connection::{connection, page_size},
     onboarding::{Company, StatusChange, mirror_enum, parts},
+    outcomes::OutcomeReport,
     scalars::{Date, DateTime, Long},
     vouchers::{Voucher, check_cursor, window},
 };
@@ -18,7 +19,8 @@ use crate::{
     clients::request,
     errors::{error, from_status},
     loaders::{
-        CompanyLoader, CompanyPilotsLoader, PilotLoader, PilotVouchersKey, PilotVouchersLoader,
+        CompanyLoader, CompanyPilotsLoader, PilotLoader, PilotReportsLoader, PilotVouchersKey,
+        PilotVouchersLoader,
     },
 };
 
@@ -51,15 +53,15 @@ mirror_enum!(
     }
 );
 
-fn internal(what: &str) -> async_graphql::Error {
+pub(crate) fn internal(what: &str) -> async_graphql::Error {
     error(ErrorCode::Internal, what)
 }
 
-fn date(text: &str, what: &str) -> Result<Date> {
+pub(crate) fn date(text: &str, what: &str) -> Result<Date> {
     Date::parse_text(text).ok_or_else(|| internal(what))
 }
 
-fn date_text(date: Date) -> String {
+pub(crate) fn date_text(date: Date) -> String {
     date.0.format("%Y-%m-%d").to_string()
 }
 
@@ -234,8 +236,22 @@ impl Pilot {
             .map(Voucher)
             .collect())
     }
-    // `outcomeReports: [OutcomeReport!]!` of the contract comes with the outcomes part: no
-    // `OutcomeReport` type exists yet.
+    /// The pilot's outcome reports the caller may see (current versions); empty for public
+    /// callers.
+    async fn outcome_reports(&self, ctx: &Context<'_>) -> Result<Vec<OutcomeReport>> {
+        if !self.0.full_view {
+            return Ok(Vec::new());
+        }
+        Ok(ctx
+            .data::<DataLoader<PilotReportsLoader>>()?
+            .load_one(self.0.id.clone())
+            .await
+            .map_err(|e| (*e).clone())?
+            .unwrap_or_default()
+            .into_iter()
+            .map(OutcomeReport)
+            .collect())
+    }
     /// Every transition, oldest first; empty for public callers.
     async fn history(&self) -> Vec<StatusChange> {
         self.0

@@ -1,0 +1,350 @@
+//! The outcomes part of the contract: each pilot's outcome reports per period, reviewed by the
+//! programme's managers. The outcomes service decides who may see and do what (a report another
+//! firm may not see is NOT_FOUND); resolvers pass the caller's token and map its answers.
+
+use async_graphql::{Context, ID, InputObject, Object, Result, dataloader::DataLoader};
+use axv_platform::ErrorCode;
+use axv_proto::outcomes::v1 as pb;
+
+use super::{
+    connection::{connection, page_size},
+    onboarding::{Company, StatusChange, mirror_enum, parts},
+    pilots::{Pilot, date, date_text, internal, load_pilot},
+    scalars::{Date, DateTime, Long},
+    vouchers::check_cursor,
+};
+use crate::{
+    clients::request,
+    errors::{bad_input, error, from_status},
+    loaders::CompanyLoader,
+};
+
+mirror_enum!(
+    ReportStatus,
+    pb::ReportStatus {
+        Draft,
+        Submitted,
+        Verified,
+        Returned,
+    }
+);
+
+/// A count the contract gives as `Int`: larger than an `Int` can hold is an internal error.
+fn int(value: i64, what: &str) -> Result<i32> {
+    i32::try_from(value).map_err(|_| internal(what))
+}
+
+/// One version of an outcome report, as the caller may see it.
+#[derive(Clone, Debug)]
+pub struct OutcomeReport(pub pb::OutcomeReport);
+
+#[Object]
+impl OutcomeReport {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// NOT_FOUND when the caller may no longer see the pilot.
+    async fn pilot(&self, ctx: &Context<'_>) -> Result<Pilot> {
+        load_pilot(ctx, &self.0.pilot_id)
+            .await?
+            .ok_or_else(|| error(ErrorCode::NotFound, "pilot not found"))
+    }
+    /// The pilot's lead company, which reports.
+    async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
+        ctx.data::<DataLoader<CompanyLoader>>()?
+            .load_one(self.0.company_id.clone())
+            .await
+            .map_err(|e| (*e).clone())?
+            .map(Company)
+            .ok_or_else(|| error(ErrorCode::NotFound, "company not found"))
+    }
+    /// One calendar quarter, half or year.
+    async fn period_start(&self) -> Result<Date> {
+        date(&self.0.period_start, "periodStart")
+    }
+    async fn period_end(&self) -> Result<Date> {
+        date(&self.0.period_end, "periodEnd")
+    }
+    async fn models_developed(&self) -> Result<i32> {
+        int(self.0.models_developed, "modelsDeveloped")
+    }
+    async fn models_improved(&self) -> Result<i32> {
+        int(self.0.models_improved, "modelsImproved")
+    }
+    async fn models_commercialized(&self) -> Result<i32> {
+        int(self.0.models_commercialized, "modelsCommercialized")
+    }
+    /// KRW.
+    async fn revenue_krw(&self) -> Long {
+        Long(self.0.revenue_krw)
+    }
+    async fn patents_filed(&self) -> Result<i32> {
+        int(self.0.patents_filed, "patentsFiled")
+    }
+    async fn patents_registered(&self) -> Result<i32> {
+        int(self.0.patents_registered, "patentsRegistered")
+    }
+    async fn papers(&self) -> Result<i32> {
+        int(self.0.papers, "papers")
+    }
+    async fn new_hires(&self) -> Result<i32> {
+        int(self.0.new_hires, "newHires")
+    }
+    /// KRW.
+    async fn investment_krw(&self) -> Long {
+        Long(self.0.investment_krw)
+    }
+    /// Compute (voucher) consumption in the period, taken when the report is submitted.
+    async fn compute_consumed(&self) -> Long {
+        Long(self.0.compute_consumed)
+    }
+    /// Text or links backing the figures.
+    async fn evidence(&self) -> Option<&str> {
+        Some(self.0.evidence.as_str()).filter(|s| !s.is_empty())
+    }
+    async fn status(&self) -> Result<ReportStatus> {
+        ReportStatus::from_pb(self.0.status).ok_or_else(|| internal("status"))
+    }
+    /// 1 for the first version; an amendment of a VERIFIED report is the next one.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// Every transition of this version, oldest first.
+    async fn history(&self) -> Vec<StatusChange> {
+        self.0
+            .history
+            .iter()
+            .map(|h| StatusChange {
+                from: (!h.from.is_empty()).then(|| h.from.clone()),
+                to: h.to.clone(),
+                at: DateTime::from_millis(h.at_ms),
+                by: ID(h.by.clone()),
+                note: h.note.clone(),
+            })
+            .collect()
+    }
+    async fn created_at(&self) -> DateTime {
+        DateTime::from_millis(self.0.created_at_ms)
+    }
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct OutcomeReportInput {
+    /// A pilot the caller's company leads.
+    pub pilot_id: ID,
+    /// One calendar quarter, half or year.
+    pub period_start: Date,
+    pub period_end: Date,
+    pub models_developed: i32,
+    pub models_improved: i32,
+    pub models_commercialized: i32,
+    /// KRW.
+    pub revenue_krw: Long,
+    pub patents_filed: i32,
+    pub patents_registered: i32,
+    pub papers: i32,
+    pub new_hires: i32,
+    /// KRW.
+    pub investment_krw: Long,
+    /// Text or links backing the figures.
+    pub evidence: Option<String>,
+}
+
+impl From<OutcomeReportInput> for pb::ReportInput {
+    fn from(input: OutcomeReportInput) -> Self {
+        pb::ReportInput {
+            pilot_id: input.pilot_id.0,
+            period_start: date_text(input.period_start),
+            period_end: date_text(input.period_end),
+            models_developed: input.models_developed.into(),
+            models_improved: input.models_improved.into(),
+            models_commercialized: input.models_commercialized.into(),
+            patents_filed: input.patents_filed.into(),
+            patents_registered: input.patents_registered.into(),
+            papers: input.papers.into(),
+            new_hires: input.new_hires.into(),
+            revenue_krw: input.revenue_krw.0,
+            investment_krw: input.investment_krw.0,
+            evidence: input.evidence.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct OutcomeReportFilter {
+    pub pilot_id: Option<ID>,
+    pub company_id: Option<ID>,
+    pub statuses: Option<Vec<ReportStatus>>,
+}
+
+impl From<OutcomeReportFilter> for pb::ReportFilter {
+    fn from(filter: OutcomeReportFilter) -> Self {
+        pb::ReportFilter {
+            pilot_id: filter.pilot_id.map(|id| id.0),
+            company_id: filter.company_id.map(|id| id.0),
+            statuses: filter
+                .statuses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| pb::ReportStatus::from(s).into())
+                .collect(),
+        }
+    }
+}
+
+connection!(OutcomeReportConnection, OutcomeReportEdge, OutcomeReport);
+
+fn report_of(report: Option<pb::OutcomeReport>) -> Result<OutcomeReport> {
+    report
+        .map(OutcomeReport)
+        .ok_or_else(|| internal("missing report"))
+}
+
+#[derive(Default)]
+pub struct OutcomesQuery;
+
+#[Object]
+impl OutcomesQuery {
+    /// NOT_FOUND for a report the caller may not see.
+    async fn outcome_report(&self, ctx: &Context<'_>, id: ID) -> Result<Option<OutcomeReport>> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .outcomes
+            .clone()
+            .get_report(request(&rc, pb::GetReportRequest { id: id.0 }))
+            .await
+            .map_err(from_status)?;
+        Ok(response.into_inner().report.map(OutcomeReport))
+    }
+
+    /// Firms see their own companies' reports; managers and admins every one.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn outcome_reports(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OutcomeReportFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<OutcomeReportConnection> {
+        let (clients, rc) = parts(ctx)?;
+        let size = page_size(first)?;
+        check_cursor(after.as_deref())?;
+        let response = clients
+            .outcomes
+            .clone()
+            .list_reports(request(
+                &rc,
+                pb::ListReportsRequest {
+                    filter: Some(filter.unwrap_or_default().into()),
+                    page_size: size,
+                    page_token: after.unwrap_or_default(),
+                },
+            ))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        let nodes = response
+            .reports
+            .into_iter()
+            .map(|r| (r.id.clone(), OutcomeReport(r)))
+            .collect();
+        Ok(OutcomeReportConnection::from_page(
+            nodes,
+            response.next_page_token,
+            response.total_count,
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct OutcomesMutation;
+
+impl OutcomesMutation {
+    async fn transition(
+        ctx: &Context<'_>,
+        id: ID,
+        action: pb::ReportAction,
+        note: Option<String>,
+    ) -> Result<OutcomeReport> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .outcomes
+            .clone()
+            .transition_report(request(
+                &rc,
+                pb::TransitionReportRequest {
+                    id: id.0,
+                    action: action.into(),
+                    note,
+                },
+            ))
+            .await
+            .map_err(from_status)?;
+        report_of(response.into_inner().report)
+    }
+}
+
+#[Object]
+impl OutcomesMutation {
+    /// The pilot's lead company: a DRAFT report for one period.
+    async fn create_outcome_report(
+        &self,
+        ctx: &Context<'_>,
+        input: OutcomeReportInput,
+    ) -> Result<OutcomeReport> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .outcomes
+            .clone()
+            .create_report(request(
+                &rc,
+                pb::CreateReportRequest {
+                    input: Some(input.into()),
+                },
+            ))
+            .await
+            .map_err(from_status)?;
+        report_of(response.into_inner().report)
+    }
+
+    /// The lead company: DRAFT or RETURNED -> SUBMITTED.
+    async fn submit_outcome_report(&self, ctx: &Context<'_>, id: ID) -> Result<OutcomeReport> {
+        Self::transition(ctx, id, pb::ReportAction::Submit, None).await
+    }
+
+    /// Managers: SUBMITTED -> VERIFIED.
+    async fn verify_outcome_report(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        note: Option<String>,
+    ) -> Result<OutcomeReport> {
+        Self::transition(ctx, id, pb::ReportAction::Verify, note).await
+    }
+
+    /// Managers: SUBMITTED -> RETURNED, saying why.
+    async fn return_outcome_report(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        note: String,
+    ) -> Result<OutcomeReport> {
+        if note.trim().is_empty() {
+            return Err(bad_input("note must say why the report is returned"));
+        }
+        Self::transition(ctx, id, pb::ReportAction::Return, Some(note)).await
+    }
+
+    /// The lead company: a new DRAFT version of a VERIFIED report (which keeps counting until
+    /// the new one is verified).
+    async fn amend_outcome_report(&self, ctx: &Context<'_>, id: ID) -> Result<OutcomeReport> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .outcomes
+            .clone()
+            .amend_report(request(&rc, pb::AmendReportRequest { id: id.0 }))
+            .await
+            .map_err(from_status)?;
+        report_of(response.into_inner().report)
+    }
+}
