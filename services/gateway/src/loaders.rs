@@ -15,128 +15,77 @@ use crate::{
     errors::from_status,
 };
 
-pub struct CompanyLoader {
-    pub clients: Clients,
-    pub ctx: RequestContext,
+/// A loader over one batch-get-by-id RPC: ids the caller may not see (or that do not exist)
+/// are simply absent from the answer.
+macro_rules! batch_loader {
+    ($(#[$doc:meta])* $name:ident: $value:ty, $client:ident.$rpc:ident($request:ty) -> $field:ident) => {
+        $(#[$doc])*
+        pub struct $name {
+            pub clients: Clients,
+            pub ctx: RequestContext,
+        }
+
+        impl Loader<String> for $name {
+            type Value = $value;
+            type Error = Arc<async_graphql::Error>;
+
+            async fn load(&self, keys: &[String]) -> Result<HashMap<String, $value>, Self::Error> {
+                let response = self
+                    .clients
+                    .$client
+                    .clone()
+                    .$rpc(request(&self.ctx, <$request>::from_ids(keys)))
+                    .await
+                    .map_err(|status| Arc::new(from_status(status)))?;
+                Ok(response.into_inner().$field.into_iter().map(|v| (v.id.clone(), v)).collect())
+            }
+        }
+    };
 }
 
-impl Loader<String> for CompanyLoader {
-    type Value = pb::Company;
-    type Error = Arc<async_graphql::Error>;
-
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, pb::Company>, Self::Error> {
-        let response = self
-            .clients
-            .onboarding
-            .clone()
-            .batch_get_companies(request(
-                &self.ctx,
-                pb::BatchGetCompaniesRequest { ids: keys.to_vec() },
-            ))
-            .await
-            .map_err(|status| Arc::new(from_status(status)))?;
-        Ok(response
-            .into_inner()
-            .companies
-            .into_iter()
-            .map(|c| (c.id.clone(), c))
-            .collect())
-    }
+/// Batch requests built from the loader's keys.
+trait FromIds {
+    fn from_ids(ids: &[String]) -> Self;
 }
 
-/// `VoucherProgram.pool`.
-pub struct PoolLoader {
-    pub clients: Clients,
-    pub ctx: RequestContext,
+macro_rules! from_ids {
+    ($($request:ty),+) => {
+        $(impl FromIds for $request {
+            fn from_ids(ids: &[String]) -> Self {
+                Self { ids: ids.to_vec() }
+            }
+        })+
+    };
 }
 
-impl Loader<String> for PoolLoader {
-    type Value = vpb::ResourcePool;
-    type Error = Arc<async_graphql::Error>;
+from_ids!(
+    pb::BatchGetCompaniesRequest,
+    vpb::BatchGetResourcePoolsRequest,
+    vpb::BatchGetProgramsRequest,
+    vpb::BatchGetVouchersRequest,
+    ppb::BatchGetPilotsRequest
+);
 
-    async fn load(
-        &self,
-        keys: &[String],
-    ) -> Result<HashMap<String, vpb::ResourcePool>, Self::Error> {
-        let response = self
-            .clients
-            .vouchers
-            .clone()
-            .batch_get_resource_pools(request(
-                &self.ctx,
-                vpb::BatchGetResourcePoolsRequest { ids: keys.to_vec() },
-            ))
-            .await
-            .map_err(|status| Arc::new(from_status(status)))?;
-        Ok(response
-            .into_inner()
-            .pools
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect())
-    }
-}
-
-/// `VoucherApplication.program` and `Voucher.program`.
-pub struct ProgramLoader {
-    pub clients: Clients,
-    pub ctx: RequestContext,
-}
-
-impl Loader<String> for ProgramLoader {
-    type Value = vpb::Program;
-    type Error = Arc<async_graphql::Error>;
-
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, vpb::Program>, Self::Error> {
-        let response = self
-            .clients
-            .vouchers
-            .clone()
-            .batch_get_programs(request(
-                &self.ctx,
-                vpb::BatchGetProgramsRequest { ids: keys.to_vec() },
-            ))
-            .await
-            .map_err(|status| Arc::new(from_status(status)))?;
-        Ok(response
-            .into_inner()
-            .programs
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect())
-    }
-}
-
-/// `VoucherApplication.voucher` and `UsageRecord.voucher`; vouchers the caller may not see are
-/// absent.
-pub struct VoucherLoader {
-    pub clients: Clients,
-    pub ctx: RequestContext,
-}
-
-impl Loader<String> for VoucherLoader {
-    type Value = vpb::Voucher;
-    type Error = Arc<async_graphql::Error>;
-
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, vpb::Voucher>, Self::Error> {
-        let response = self
-            .clients
-            .vouchers
-            .clone()
-            .batch_get_vouchers(request(
-                &self.ctx,
-                vpb::BatchGetVouchersRequest { ids: keys.to_vec() },
-            ))
-            .await
-            .map_err(|status| Arc::new(from_status(status)))?;
-        Ok(response
-            .into_inner()
-            .vouchers
-            .into_iter()
-            .map(|v| (v.id.clone(), v))
-            .collect())
-    }
-}
+batch_loader!(
+    /// `Viewer.companies`, `Voucher.company`, `Pilot.leadCompany` and the like.
+    CompanyLoader: pb::Company, onboarding.batch_get_companies(pb::BatchGetCompaniesRequest) -> companies
+);
+batch_loader!(
+    /// `VoucherProgram.pool`.
+    PoolLoader: vpb::ResourcePool, vouchers.batch_get_resource_pools(vpb::BatchGetResourcePoolsRequest) -> pools
+);
+batch_loader!(
+    /// `VoucherApplication.program` and `Voucher.program`.
+    ProgramLoader: vpb::Program, vouchers.batch_get_programs(vpb::BatchGetProgramsRequest) -> programs
+);
+batch_loader!(
+    /// `VoucherApplication.voucher` and `UsageRecord.voucher`.
+    VoucherLoader: vpb::Voucher, vouchers.batch_get_vouchers(vpb::BatchGetVouchersRequest) -> vouchers
+);
+batch_loader!(
+    /// `Voucher.pilot` and `OutcomeReport.pilot`.
+    PilotLoader: ppb::Pilot, pilots.batch_get_pilots(ppb::BatchGetPilotsRequest) -> pilots
+);
 
 /// One company's first vouchers (in id order) and how many it has in all.
 #[derive(Clone, Debug, Default)]
@@ -198,36 +147,6 @@ impl Loader<String> for CompanyVouchersLoader {
                 .push(voucher);
         }
         Ok(found)
-    }
-}
-
-/// `Voucher.pilot`; pilots the caller may not see are absent.
-pub struct PilotLoader {
-    pub clients: Clients,
-    pub ctx: RequestContext,
-}
-
-impl Loader<String> for PilotLoader {
-    type Value = ppb::Pilot;
-    type Error = Arc<async_graphql::Error>;
-
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, ppb::Pilot>, Self::Error> {
-        let response = self
-            .clients
-            .pilots
-            .clone()
-            .batch_get_pilots(request(
-                &self.ctx,
-                ppb::BatchGetPilotsRequest { ids: keys.to_vec() },
-            ))
-            .await
-            .map_err(|status| Arc::new(from_status(status)))?;
-        Ok(response
-            .into_inner()
-            .pilots
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect())
     }
 }
 
