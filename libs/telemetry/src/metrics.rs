@@ -27,6 +27,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// `http_request_duration_seconds{route,method,status}`
     pub http_duration: HistogramVec,
+    /// `cache_requests_total{cache,result}`, result `hit` or `miss`.
+    pub cache_requests: IntCounterVec,
 }
 
 impl Metrics {
@@ -68,8 +70,15 @@ impl Metrics {
             "Time to produce the HTTP response head, in seconds.",
             HTTP_LABELS,
         );
+        let cache_requests = counter(
+            &registry,
+            "cache_requests_total",
+            "Cache lookups, by cache and result (hit or miss).",
+            &["cache", "result"],
+        );
         Self {
             registry,
+            cache_requests,
             grpc_server_handled,
             grpc_server_duration,
             grpc_client_handled,
@@ -77,6 +86,18 @@ impl Metrics {
             http_requests,
             http_duration,
         }
+    }
+}
+
+impl Metrics {
+    pub fn cache_hit(&self, cache: &str) {
+        self.cache_requests.with_label_values(&[cache, "hit"]).inc();
+    }
+
+    pub fn cache_miss(&self, cache: &str) {
+        self.cache_requests
+            .with_label_values(&[cache, "miss"])
+            .inc();
     }
 }
 

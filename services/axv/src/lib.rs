@@ -155,7 +155,12 @@ pub async fn start_gateway(
     limits: Limits,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningGateway> {
-    let state = axv_gateway::AppState::new(urls, platform.verifier.clone(), limits)
+    let stats = axv_gateway::stats_cache::StatsCache::new(
+        platform.kv.clone(),
+        axv_gateway::stats_cache::StatsCache::DEFAULT_TTL,
+    );
+    stats.spawn_invalidator(platform.bus.clone(), shutdown.clone());
+    let state = axv_gateway::AppState::new(urls, platform.verifier.clone(), limits, stats)
         .context("service URLs")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

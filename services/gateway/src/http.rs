@@ -191,7 +191,7 @@ pub async fn graphql_post(
 
 /// The end client's address: the last `X-Forwarded-For` hop when a trusted proxy sits in front
 /// (`AXV_TRUST_FORWARDED_FOR`), else the TCP peer.
-fn client_address(
+pub(crate) fn client_address(
     headers: &HeaderMap,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> String {
@@ -397,7 +397,8 @@ async fn execute(
         }
         let request = with_loaders(request, &state.clients, &ctx)
             .data(ctx.clone())
-            .data(state.clients.clone());
+            .data(state.clients.clone())
+            .data(state.stats.clone());
         let span = tracing::info_span!(
             "graphql",
             otel.name = request.operation_name.as_deref().unwrap_or("graphql")

@@ -4,9 +4,11 @@
 pub mod clients;
 pub mod context;
 pub mod errors;
+pub mod export;
 pub mod http;
 pub mod loaders;
 pub mod schema;
+pub mod stats_cache;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -27,6 +29,7 @@ pub struct AppState {
     pub clients: clients::Clients,
     pub verifier: Arc<Verifier>,
     pub limits: Limits,
+    pub stats: stats_cache::StatsCache,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Verifier> {
@@ -40,12 +43,14 @@ impl AppState {
         urls: &ServiceUrls,
         verifier: Arc<Verifier>,
         limits: Limits,
+        stats: stats_cache::StatsCache,
     ) -> Result<Self, tonic::transport::Error> {
         Ok(Self {
             schema: schema::build(&limits),
             clients: clients::Clients::connect(urls)?,
             verifier,
             limits,
+            stats,
         })
     }
 }
@@ -56,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics))
+        .route("/export/stats.csv", get(export::stats_csv))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(axv_telemetry::http_middleware))
         .with_state(state)

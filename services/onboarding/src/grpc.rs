@@ -405,4 +405,25 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
             members: members.iter().map(user_to_pb).collect(),
         }))
     }
+
+    // No caller check: headcounts name no company, so anonymous callers are answered too.
+    async fn count_companies(
+        &self,
+        request: Request<pb::CountCompaniesRequest>,
+    ) -> Reply<pb::CountCompaniesResponse> {
+        let sectors = request
+            .into_inner()
+            .sectors
+            .into_iter()
+            .map(|value| {
+                sector_from_pb(value)
+                    .ok_or_else(|| OnboardingError::invalid("sectors", "has an unknown sector"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let counts = self.service.count(&sectors).await?;
+        Ok(Response::new(pb::CountCompaniesResponse {
+            registered: counts.registered,
+            approved: counts.approved,
+        }))
+    }
 }

@@ -9,12 +9,12 @@ use chrono::Utc;
 
 use crate::{
     domain::{
-        CompanyAction, CompanyDraft, CompanyInput, Email, View, authorize_transition, company_view,
-        normalize_note, validate_name, validate_password,
+        CompanyAction, CompanyDraft, CompanyInput, Email, Sector, View, authorize_transition,
+        company_view, normalize_note, validate_name, validate_password,
     },
     error::OnboardingError,
     store::{
-        CompanyFilter, CompanyRecord, ListScope, NewRefreshToken, RefreshOutcome,
+        CompanyCounts, CompanyFilter, CompanyRecord, ListScope, NewRefreshToken, RefreshOutcome,
         StatusChangeRecord, Store, UserRecord,
     },
 };
@@ -458,6 +458,11 @@ impl Onboarding {
             next_after,
             total,
         })
+    }
+
+    /// Public headcounts: no company is named, so every caller may ask, anonymous included.
+    pub async fn count(&self, sectors: &[Sector]) -> Result<CompanyCounts, OnboardingError> {
+        self.store.count_companies(sectors).await
     }
 
     pub async fn transition(

@@ -69,6 +69,15 @@ pub struct CompanyFilter {
     pub text: Option<String>,
 }
 
+/// Public headcounts of companies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompanyCounts {
+    /// Companies that have applied: any status but DRAFT.
+    pub registered: i64,
+    /// Companies APPROVED now.
+    pub approved: i64,
+}
+
 /// id, family_id, user_id, expires_at, used_at, revoked_at
 type RefreshRow = (String, String, String, i64, Option<i64>, Option<i64>);
 
@@ -645,6 +654,41 @@ impl Store {
                 .collect::<Result<_, _>>()?,
             total,
         ))
+    }
+
+    /// How many companies in `sectors` (empty: every sector) have applied, and how many of them
+    /// are approved now; one statement, so both figures come from the same snapshot.
+    pub async fn count_companies(
+        &self,
+        sectors: &[Sector],
+    ) -> Result<CompanyCounts, OnboardingError> {
+        let mut filters = Filters::default();
+        // Approved companies are a subset of applied ones, so one scan counts both.
+        filters.clause("status <> {}", CompanyStatus::Draft.as_str().to_owned());
+        if !sectors.is_empty() {
+            filters.any_of(
+                "sector",
+                sectors.iter().map(|s| s.as_str().to_owned()).collect(),
+            );
+        }
+        let sql = format!(
+            "SELECT COUNT(*), COUNT(CASE WHEN status = ${} THEN 1 END) FROM companies{}",
+            filters.binds().len() + 1,
+            filters.sql()
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
+        for bind in filters.binds() {
+            query = query.bind(bind);
+        }
+        let (registered, approved) = query
+            .bind(CompanyStatus::Approved.as_str())
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(CompanyCounts {
+            registered,
+            approved,
+        })
     }
 
     /// Applies `action` if the company's current state allows it and `authorize` agrees, records

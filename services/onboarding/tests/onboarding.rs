@@ -892,7 +892,135 @@ async fn members_listing_and_pagination(db: TestDb) {
     h.stop().await;
 }
 
+/// A valid ten-digit business number (checksum included) for each `seed`.
+fn business_number(seed: u32) -> String {
+    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
+    let body = format!("{:09}", 500_000_000 + seed);
+    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
+    let mut sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
+    sum += (digits[8] * 5) / 10;
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// Headcounts name no firm: anyone may ask, anonymous included, with or without a sector.
+async fn public_headcounts(db: TestDb) {
+    use pb::CompanyAction as A;
+    let h = Harness::start(db).await;
+    let (firm, _) = h.sign_up("counted@firm.kr").await;
+    let manager = h.staff_token(Role::ProgramManager);
+    let mut client = h.client().await;
+    let counter = client.clone();
+    let count = move |sectors: Vec<pb::Sector>, token: Option<String>| {
+        let mut client = counter.clone();
+        async move {
+            let message = pb::CountCompaniesRequest {
+                sectors: sectors.into_iter().map(i32::from).collect(),
+            };
+            let request = match &token {
+                Some(token) => authed(message, token),
+                None => Request::new(message),
+            };
+            client.count_companies(request).await.map(|r| {
+                let r = r.into_inner();
+                (r.registered, r.approved)
+            })
+        }
+    };
+    assert_eq!(count(vec![], None).await.unwrap(), (0, 0));
+
+    let approve: &[A] = &[A::Submit, A::StartReview, A::Approve];
+    let journeys: [(pb::Sector, &[A]); 8] = [
+        (pb::Sector::ArtificialIntelligence, &[]),
+        (pb::Sector::ArtificialIntelligence, &[A::Submit]),
+        (pb::Sector::ArtificialIntelligence, approve),
+        (pb::Sector::Mobility, approve),
+        (
+            pb::Sector::Mobility,
+            &[A::Submit, A::StartReview, A::Approve, A::Suspend],
+        ),
+        (
+            pb::Sector::Mobility,
+            &[A::Submit, A::StartReview, A::Reject],
+        ),
+        (
+            pb::Sector::Energy,
+            &[A::Submit, A::StartReview, A::RequestChanges],
+        ),
+        (pb::Sector::Mobility, &[]),
+    ];
+    for (n, (sector, actions)) in journeys.into_iter().enumerate() {
+        let mut input = company_input(&business_number(n as u32), &format!("집계기업{n}"));
+        input.sector = sector.into();
+        let id = client
+            .create_company(authed(
+                pb::CreateCompanyRequest { input: Some(input) },
+                &firm,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .company
+            .unwrap()
+            .id;
+        for action in actions {
+            let token = if *action == A::Submit {
+                &firm
+            } else {
+                &manager
+            };
+            transition(&h, token, &id, *action, Some("사유"))
+                .await
+                .unwrap();
+        }
+    }
+
+    // Drafts have not applied; suspended, rejected and returned applications have.
+    let dashboard = h.staff_token(Role::Dashboard);
+    for token in [None, Some(dashboard), Some(firm.clone()), Some(manager)] {
+        assert_eq!(count(vec![], token).await.unwrap(), (6, 2));
+    }
+    assert_eq!(
+        count(vec![pb::Sector::Mobility], None).await.unwrap(),
+        (3, 1)
+    );
+    assert_eq!(
+        count(vec![pb::Sector::ArtificialIntelligence], None)
+            .await
+            .unwrap(),
+        (2, 1)
+    );
+    assert_eq!(
+        count(
+            vec![pb::Sector::Mobility, pb::Sector::ArtificialIntelligence],
+            None
+        )
+        .await
+        .unwrap(),
+        (5, 2)
+    );
+    assert_eq!(count(vec![pb::Sector::Energy], None).await.unwrap(), (1, 0));
+    assert_eq!(count(vec![pb::Sector::Data], None).await.unwrap(), (0, 0));
+
+    // A sector that is not one of the nine is bad input naming the field.
+    for bad in [pb::Sector::Unspecified as i32, 99] {
+        let error = client
+            .count_companies(pb::CountCompaniesRequest { sectors: vec![bad] })
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), Code::InvalidArgument);
+        assert!(error.message().contains("sectors"), "{}", error.message());
+    }
+    // Anonymous means no token at all; a token that does not verify is still refused.
+    let error = client
+        .count_companies(authed(pb::CountCompaniesRequest::default(), "not-a-jwt"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::Unauthenticated);
+    h.stop().await;
+}
+
 on_both_backends!(
+    headcounts => public_headcounts,
     review_journey_sqlite_and_postgres => review_journey,
     refused_transitions => refused_transitions_are_failed_precondition,
     authorization => authorization_refusals,

@@ -6,7 +6,7 @@ use axv_auth::Role;
 use axv_onboarding::{
     OnboardingError,
     domain::{CompanyAction, CompanyDraft, CompanyInput, CompanyStatus, GwangjuPresence, Sector},
-    store::{CompanyFilter, ListScope, NewRefreshToken, RefreshOutcome, Store},
+    store::{CompanyCounts, CompanyFilter, ListScope, NewRefreshToken, RefreshOutcome, Store},
 };
 use axv_platform::{on_both_backends, outbox::Outbox, testing::TestDb};
 
@@ -292,8 +292,82 @@ async fn refresh_rotation(test: TestDb) {
     ));
 }
 
+/// A valid ten-digit business number (checksum included) for each `seed`.
+fn business_number(seed: u32) -> String {
+    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
+    let body = format!("{:09}", 400_000_000 + seed);
+    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
+    let mut sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
+    sum += (digits[8] * 5) / 10;
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+async fn headcounts(test: TestDb) {
+    use CompanyAction as A;
+    let store = store(&test).await;
+    let owner = store
+        .create_user("count@b.kr", "C", Role::FirmMember, "h")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_companies(&[]).await.unwrap(),
+        CompanyCounts::default()
+    );
+    let approve: &[CompanyAction] = &[A::Submit, A::StartReview, A::Approve];
+    let journeys: [(Sector, &[CompanyAction]); 8] = [
+        (Sector::ArtificialIntelligence, &[]),
+        (Sector::ArtificialIntelligence, &[A::Submit]),
+        (Sector::ArtificialIntelligence, approve),
+        (Sector::Mobility, approve),
+        (
+            Sector::Mobility,
+            &[A::Submit, A::StartReview, A::Approve, A::Suspend],
+        ),
+        (Sector::Mobility, &[A::Submit, A::StartReview, A::Reject]),
+        (
+            Sector::Energy,
+            &[A::Submit, A::StartReview, A::RequestChanges],
+        ),
+        (Sector::Mobility, &[]),
+    ];
+    for (n, (sector, actions)) in journeys.into_iter().enumerate() {
+        let id = store
+            .create_company(
+                &draft(&business_number(n as u32), &format!("집계{n}"), sector),
+                &owner.id,
+            )
+            .await
+            .unwrap()
+            .id;
+        for action in actions {
+            store
+                .transition(&id, *action, "m", Some("사유"), |_| Ok(()))
+                .await
+                .unwrap();
+        }
+    }
+    let count = |sectors: Vec<Sector>| {
+        let store = store.clone();
+        async move {
+            let c = store.count_companies(&sectors).await.unwrap();
+            (c.registered, c.approved)
+        }
+    };
+    // Drafts have not applied; suspended, rejected and returned ones have.
+    assert_eq!(count(vec![]).await, (6, 2));
+    assert_eq!(count(vec![Sector::Mobility]).await, (3, 1));
+    assert_eq!(count(vec![Sector::ArtificialIntelligence]).await, (2, 1));
+    assert_eq!(
+        count(vec![Sector::Mobility, Sector::ArtificialIntelligence]).await,
+        (5, 2)
+    );
+    assert_eq!(count(vec![Sector::Energy]).await, (1, 0));
+    assert_eq!(count(vec![Sector::Data]).await, (0, 0));
+}
+
 on_both_backends!(
     constraints_and_transitions_on => constraints_and_transitions,
     listing_on => listing,
     refresh_rotation_on => refresh_rotation,
+    headcounts_on => headcounts,
 );

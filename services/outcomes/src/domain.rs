@@ -651,6 +651,123 @@ pub fn aggregate(reports: &[CountedReport], query: &StatsQuery, bucket: Bucket) 
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Compute vouchers in the public figures
+
+/// What the vouchers service reports for one company and issue quarter, with the company's
+/// sector from onboarding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoucherCell {
+    pub company_id: String,
+    pub sector: String,
+    pub quarter_start: NaiveDate,
+    pub vouchers: i64,
+    pub granted: i64,
+    pub consumed: i64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VoucherTotals {
+    pub vouchers: i64,
+    pub granted: i64,
+    pub consumed: i64,
+}
+
+/// Voucher figures over `rows` (already limited to whole quarters of the period asked for),
+/// restricted to `sectors` (empty: all). Public totals keep only (sector, issue quarter) cells
+/// of at least `min_companies` companies, the same rule as the outcome figures, so no grant
+/// can be read out by subtracting two answers.
+pub fn voucher_totals(
+    rows: &[VoucherCell],
+    sectors: &[String],
+    public: bool,
+    min_companies: usize,
+) -> VoucherTotals {
+    let mut cells: BTreeMap<(&str, NaiveDate), BTreeSet<&str>> = BTreeMap::new();
+    for row in rows {
+        cells
+            .entry((row.sector.as_str(), row.quarter_start))
+            .or_default()
+            .insert(row.company_id.as_str());
+    }
+    let mut totals = VoucherTotals::default();
+    for row in rows {
+        if !sectors.is_empty() && !sectors.contains(&row.sector) {
+            continue;
+        }
+        let companies = cells
+            .get(&(row.sector.as_str(), row.quarter_start))
+            .map_or(0, BTreeSet::len);
+        if public && companies < min_companies {
+            continue;
+        }
+        totals.vouchers = totals.vouchers.saturating_add(row.vouchers);
+        totals.granted = totals.granted.saturating_add(row.granted);
+        totals.consumed = totals.consumed.saturating_add(row.consumed);
+    }
+    totals
+}
+
+// ---------------------------------------------------------------------------------------------
+// Due reports
+
+/// What outcomes knows of an ACTIVE pilot, learned from the pilots service's events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PilotSchedule {
+    pub pilot_id: String,
+    pub company_id: String,
+    pub title: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueReport {
+    pub pilot_id: String,
+    pub company_id: String,
+    pub title: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    /// The period ended without a filed report.
+    pub overdue: bool,
+}
+
+/// The reports `pilot` owes on `today`: each period that ended before today without a filed
+/// report (overdue), and the running period unless already filed (due on its last day).
+/// `filed` holds the periods of the pilot's reports past DRAFT.
+pub fn due_reports(
+    pilot: &PilotSchedule,
+    filed: &[(NaiveDate, NaiveDate)],
+    today: NaiveDate,
+    kind: PeriodKind,
+) -> Vec<DueReport> {
+    let due = |(period_start, period_end): (NaiveDate, NaiveDate), overdue| DueReport {
+        pilot_id: pilot.pilot_id.clone(),
+        company_id: pilot.company_id.clone(),
+        title: pilot.title.clone(),
+        period_start,
+        period_end,
+        overdue,
+    };
+    let mut out: Vec<DueReport> = match today.pred_opt() {
+        Some(yesterday) => {
+            let ended = due_periods(pilot.starts_on, pilot.ends_on, yesterday, kind);
+            missing_periods(&ended, filed)
+                .into_iter()
+                .map(|period| due(period, true))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    if pilot.starts_on <= today && today <= pilot.ends_on {
+        let running = period_of(today, kind);
+        if !missing_periods(&[running], filed).is_empty() {
+            out.push(due(running, false));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -1541,5 +1658,121 @@ mod tests {
         assert_eq!(revenue(&aggregate(&reports, &lax, Bucket::Quarter)), 15_007);
         assert!(StatsQuery::default().public);
         assert_eq!(StatsQuery::default().min_companies, 3);
+    }
+
+    // --- vouchers in public figures ----------------------------------------------------------
+
+    fn cell(company: &str, sector: &str, quarter: &str, granted: i64) -> VoucherCell {
+        VoucherCell {
+            company_id: company.into(),
+            sector: sector.into(),
+            quarter_start: d(quarter),
+            vouchers: 1,
+            granted,
+            consumed: granted / 2,
+        }
+    }
+
+    #[test]
+    fn voucher_cells_under_three_companies_stay_out_of_public_totals() {
+        let rows = vec![
+            cell("a", "AI", "2024-01-01", 100),
+            cell("b", "AI", "2024-01-01", 200),
+            cell("c", "AI", "2024-01-01", 300),
+            cell("d", "ENERGY", "2024-01-01", 7_000),
+            cell("e", "ENERGY", "2024-04-01", 9_000),
+        ];
+        let all = voucher_totals(&rows, &[], true, 3);
+        assert_eq!(all.granted, 600);
+        assert_eq!(all.vouchers, 3);
+        assert_eq!(all.consumed, 50 + 100 + 150);
+        // Filtering to the lone firm's sector gives nothing away either.
+        let energy = voucher_totals(&rows, &["ENERGY".into()], true, 3);
+        assert_eq!(energy, VoucherTotals::default());
+        let ai = voucher_totals(&rows, &["AI".into()], true, 3);
+        assert_eq!(all.granted - ai.granted, 0);
+        // Staff see everything.
+        assert_eq!(voucher_totals(&rows, &[], false, 3).granted, 16_600);
+        assert_eq!(
+            voucher_totals(&rows, &["ENERGY".into()], false, 3).granted,
+            16_000
+        );
+    }
+
+    // --- due reports ---------------------------------------------------------------------
+
+    fn schedule(start: &str, end: &str) -> PilotSchedule {
+        PilotSchedule {
+            pilot_id: "p".into(),
+            company_id: "c".into(),
+            title: "t".into(),
+            starts_on: d(start),
+            ends_on: d(end),
+        }
+    }
+
+    fn periods(due: &[DueReport]) -> Vec<(String, bool)> {
+        due.iter()
+            .map(|r| (format!("{}..{}", r.period_start, r.period_end), r.overdue))
+            .collect()
+    }
+
+    #[test]
+    fn ended_quarters_without_reports_are_overdue_and_the_running_one_is_due() {
+        let pilot = schedule("2024-02-15", "2025-06-30");
+        let due = due_reports(&pilot, &[], d("2024-08-10"), PeriodKind::Quarter);
+        assert_eq!(
+            periods(&due),
+            vec![
+                ("2024-01-01..2024-03-31".into(), true),
+                ("2024-04-01..2024-06-30".into(), true),
+                ("2024-07-01..2024-09-30".into(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn filed_periods_are_not_due_and_a_year_report_covers_its_quarters() {
+        let pilot = schedule("2024-01-01", "2025-12-31");
+        let filed = [(d("2024-01-01"), d("2024-03-31"))];
+        let due = due_reports(&pilot, &filed, d("2024-07-01"), PeriodKind::Quarter);
+        assert_eq!(
+            periods(&due),
+            vec![
+                ("2024-04-01..2024-06-30".into(), true),
+                ("2024-07-01..2024-09-30".into(), false),
+            ]
+        );
+        let year = [(d("2024-01-01"), d("2024-12-31"))];
+        assert!(due_reports(&pilot, &year, d("2024-12-01"), PeriodKind::Quarter).is_empty());
+    }
+
+    #[test]
+    fn a_period_is_overdue_only_after_its_last_day() {
+        let pilot = schedule("2024-01-01", "2024-12-31");
+        let on_last_day = due_reports(&pilot, &[], d("2024-03-31"), PeriodKind::Quarter);
+        assert_eq!(
+            periods(&on_last_day),
+            vec![("2024-01-01..2024-03-31".into(), false)]
+        );
+        let next_day = due_reports(&pilot, &[], d("2024-04-01"), PeriodKind::Quarter);
+        assert_eq!(
+            periods(&next_day)[0],
+            ("2024-01-01..2024-03-31".into(), true)
+        );
+    }
+
+    #[test]
+    fn nothing_is_due_before_a_pilot_starts_and_nothing_new_after_it_ends() {
+        let pilot = schedule("2024-05-01", "2024-08-31");
+        assert!(due_reports(&pilot, &[], d("2024-04-30"), PeriodKind::Quarter).is_empty());
+        let after = due_reports(&pilot, &[], d("2025-03-01"), PeriodKind::Quarter);
+        assert_eq!(
+            periods(&after),
+            vec![
+                ("2024-04-01..2024-06-30".into(), true),
+                ("2024-07-01..2024-09-30".into(), true),
+            ]
+        );
     }
 }

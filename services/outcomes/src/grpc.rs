@@ -6,9 +6,10 @@ use axv_proto::{common::v1 as common, outcomes::v1 as pb};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{Figures, ReportAction, ReportStatus},
+    domain::{Figures, GroupStats, ReportAction, ReportStatus, Stats},
     error::ReportsError,
     service::{Outcomes, ReportInput},
+    stats::{ProgramStats, StatsFilter},
     store::{ReportFilter, ReportRecord},
 };
 
@@ -281,5 +282,119 @@ impl pb::outcomes_service_server::OutcomesService for OutcomesGrpc {
         Ok(Response::new(pb::ListReportVersionsResponse {
             reports: reports.into_iter().map(report_to_pb).collect(),
         }))
+    }
+
+    async fn get_program_stats(
+        &self,
+        request: Request<pb::GetProgramStatsRequest>,
+    ) -> Reply<pb::GetProgramStatsResponse> {
+        let f = request.get_ref().filter.clone().unwrap_or_default();
+        let filter = StatsFilter {
+            from: f.from.filter(|d| !d.is_empty()),
+            to: f.to.filter(|d| !d.is_empty()),
+            sectors: f.sectors,
+            domains: f.domains,
+        };
+        let stats = self
+            .service
+            .program_stats(caller(&request), &filter)
+            .await?;
+        Ok(Response::new(stats_to_pb(stats)))
+    }
+
+    async fn list_due_reports(
+        &self,
+        request: Request<pb::ListDueReportsRequest>,
+    ) -> Reply<pb::ListDueReportsResponse> {
+        let due = self
+            .service
+            .due_reports(caller(&request), request.get_ref().overdue_only)
+            .await?;
+        Ok(Response::new(pb::ListDueReportsResponse {
+            reports: due
+                .into_iter()
+                .map(|d| pb::DueReport {
+                    pilot_id: d.pilot_id,
+                    company_id: d.company_id,
+                    pilot_title: d.title,
+                    period_start: d.period_start.to_string(),
+                    period_end: d.period_end.to_string(),
+                    overdue: d.overdue,
+                })
+                .collect(),
+        }))
+    }
+}
+
+pub fn figures_to_pb(f: &Figures) -> pb::Figures {
+    pb::Figures {
+        models_developed: f.models_developed,
+        models_improved: f.models_improved,
+        models_commercialized: f.models_commercialized,
+        revenue_krw: f.revenue_krw,
+        patents_filed: f.patents_filed,
+        patents_registered: f.patents_registered,
+        papers: f.papers,
+        new_hires: f.new_hires,
+        investment_krw: f.investment_krw,
+    }
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn groups_to_pb(groups: &[GroupStats]) -> Vec<pb::GroupStats> {
+    groups
+        .iter()
+        .map(|g| pb::GroupStats {
+            key: g.key.clone(),
+            companies: count(g.companies),
+            pilots: count(g.pilots),
+            figures: g.figures.as_ref().map(figures_to_pb),
+            suppressed: g.suppressed,
+        })
+        .collect()
+}
+
+fn series_to_pb(stats: &Stats) -> Vec<pb::PeriodStats> {
+    stats
+        .series
+        .iter()
+        .map(|(start, figures, compute)| pb::PeriodStats {
+            period_start: start.to_string(),
+            figures: Some(figures_to_pb(figures)),
+            compute_consumed: *compute,
+        })
+        .collect()
+}
+
+pub fn stats_to_pb(stats: ProgramStats) -> pb::GetProgramStatsResponse {
+    let outcomes = &stats.outcomes;
+    pb::GetProgramStatsResponse {
+        companies: stats.companies,
+        approved_companies: stats.approved_companies,
+        pilots: stats.pilots,
+        active_pilots: stats.active_pilots,
+        vouchers_issued: stats.vouchers.vouchers,
+        compute_granted: stats.vouchers.granted,
+        compute_consumed: stats.vouchers.consumed,
+        // A wholly suppressed public answer shows as zeros, flagged as suppressed.
+        outcomes: Some(figures_to_pb(&outcomes.totals.unwrap_or_default())),
+        outcomes_suppressed: outcomes.totals_suppressed,
+        by_sector: groups_to_pb(&outcomes.by_sector),
+        by_domain: groups_to_pb(&outcomes.by_domain),
+        by_company: outcomes
+            .by_company
+            .iter()
+            .map(|(company_id, figures)| pb::CompanyStats {
+                company_id: company_id.clone(),
+                figures: Some(figures_to_pb(figures)),
+            })
+            .collect(),
+        by_month: series_to_pb(&stats.by_month),
+        by_quarter: series_to_pb(outcomes),
+        by_year: series_to_pb(&stats.by_year),
+        public: stats.public,
     }
 }

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod service;
+pub mod stats;
 pub mod store;
 
 use axv_platform::{
@@ -17,10 +18,13 @@ use axv_platform::{
     config::Platform,
     db::{Database, StoreError},
     error::DomainError,
+    events::{Event, SharedBus},
     grpc::GrpcService,
     outbox::Outbox,
     shutdown::CancellationToken,
 };
+
+use futures::StreamExt;
 
 pub use domain::OutcomesError;
 pub use error::ReportsError;
@@ -79,7 +83,8 @@ pub async fn build(
                 onboarding,
             ),
             axv_proto::pilots::v1::pilots_service_client::PilotsServiceClient::new(pilots),
-        ),
+        )
+        .with_issuer(platform.issuer.clone()),
         outbox,
         db,
     })
@@ -97,9 +102,11 @@ impl OutcomesApp {
         Ok(self)
     }
 
+    /// The gRPC routes; the outbox relay and the pilot listener run until `shutdown`.
     pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
         self.outbox
-            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown);
+            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
+        spawn_pilot_listener(self.service.store().clone(), platform.bus.clone(), shutdown);
         GrpcService {
             routes: tonic::service::Routes::new(
                 grpc::OutcomesGrpc::new(self.service).into_server(),
@@ -107,4 +114,53 @@ impl OutcomesApp {
             health_names: vec!["axv.outcomes.v1.OutcomesService"],
         }
     }
+}
+
+/// What a pilot event says of the pilot: its schedule and new status. `None` for events that
+/// are not about pilots or lack the schedule (from a pilots service older than this one).
+pub fn pilot_from_event(event: &Event) -> Option<(domain::PilotSchedule, String)> {
+    if !event.kind.starts_with("pilot.") {
+        return None;
+    }
+    let text = |key: &str| event.payload.get(key).and_then(|v| v.as_str());
+    let day =
+        |key: &str| text(key).and_then(|t| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok());
+    let status = match (event.kind.as_str(), text("to")) {
+        (_, Some(to)) => to.to_owned(),
+        ("pilot.registered", None) => "DRAFT".to_owned(),
+        _ => return None,
+    };
+    Some((
+        domain::PilotSchedule {
+            pilot_id: event.subject_id.clone(),
+            company_id: text("leadCompanyId")?.to_owned(),
+            title: text("title").unwrap_or_default().to_owned(),
+            starts_on: day("startsOn")?,
+            ends_on: day("endsOn")?,
+        },
+        status,
+    ))
+}
+
+/// Keeps the schedule of pilots (and so the reports they owe) from the pilots service's
+/// events. Replays are harmless: an event older than the stored one changes nothing.
+fn spawn_pilot_listener(store: store::Store, bus: SharedBus, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut events = bus.subscribe_group(NAME);
+        loop {
+            let event = tokio::select! {
+                () = shutdown.cancelled() => return,
+                event = events.next() => match event { Some(event) => event, None => return },
+            };
+            let Some((schedule, status)) = pilot_from_event(&event) else {
+                continue;
+            };
+            if let Err(error) = store
+                .record_pilot(&schedule, &status, event.occurred_at_ms)
+                .await
+            {
+                tracing::error!(%error, event = %event.id, "could not record the pilot's schedule");
+            }
+        }
+    });
 }

@@ -1,9 +1,9 @@
 //! The outcome reports' use cases: who may file, edit, move and read reports, what the pilots
 //! and onboarding services say about the pilot and the caller, and the store doing it.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use axv_auth::{Caller, Role};
+use axv_auth::{Caller, Role, TokenIssuer};
 use axv_platform::{ids::is_valid_id, pagination::MAX_PAGE_SIZE};
 use axv_proto::{onboarding::v1 as onboarding, pilots::v1 as pilots, vouchers::v1 as vouchers};
 use chrono::NaiveDate;
@@ -32,7 +32,7 @@ pub struct ReportInput {
     pub evidence: String,
 }
 
-fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, ReportsError> {
+pub(crate) fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, ReportsError> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .map_err(|_| ReportsError::invalid(field, "must be a date (YYYY-MM-DD)"))
 }
@@ -81,11 +81,14 @@ impl Reach {
 
 #[derive(Clone)]
 pub struct Outcomes {
-    store: Store,
-    onboarding: OnboardingClient,
-    pilots: PilotsClient,
-    /// Where compute consumption comes from at submission; without it, it is recorded as 0.
-    vouchers: Option<VouchersClient>,
+    pub(crate) store: Store,
+    pub(crate) onboarding: OnboardingClient,
+    pub(crate) pilots: PilotsClient,
+    /// Where compute consumption (at submission) and voucher figures come from; without it,
+    /// both are 0.
+    pub(crate) vouchers: Option<VouchersClient>,
+    /// Signs this service's own staff token for programme-wide reads (see `stats`).
+    pub(crate) issuer: Option<Arc<TokenIssuer>>,
 }
 
 /// Unix milliseconds of the start of `day` in Gwangju (KST, UTC+9).
@@ -115,6 +118,7 @@ impl Outcomes {
             onboarding,
             pilots,
             vouchers: None,
+            issuer: None,
         }
     }
 
@@ -124,11 +128,24 @@ impl Outcomes {
         self
     }
 
+    /// Lets the service read voucher figures and company sectors for `programStats` under its
+    /// own identity.
+    pub fn with_issuer(mut self, issuer: Arc<TokenIssuer>) -> Self {
+        self.issuer = Some(issuer);
+        self
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    fn request<T>(token: &str, message: T) -> Result<tonic::Request<T>, ReportsError> {
+    pub(crate) fn anonymous<T>(message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(Duration::from_secs(5));
+        request
+    }
+
+    pub(crate) fn request<T>(token: &str, message: T) -> Result<tonic::Request<T>, ReportsError> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(Duration::from_secs(5));
         axv_auth::attach_bearer(&mut request, token)
@@ -136,7 +153,7 @@ impl Outcomes {
         Ok(request)
     }
 
-    fn upstream_error(what: &'static str) -> impl Fn(tonic::Status) -> ReportsError {
+    pub(crate) fn upstream_error(what: &'static str) -> impl Fn(tonic::Status) -> ReportsError {
         move |status| match status.code() {
             tonic::Code::NotFound => ReportsError::NotFound(what),
             tonic::Code::Unauthenticated => {
@@ -147,7 +164,7 @@ impl Outcomes {
     }
 
     /// The firm caller's companies, from onboarding (membership changes after tokens are issued).
-    async fn companies_of(&self, caller: &Caller) -> Result<Vec<String>, ReportsError> {
+    pub(crate) async fn companies_of(&self, caller: &Caller) -> Result<Vec<String>, ReportsError> {
         let me = self
             .onboarding
             .clone()

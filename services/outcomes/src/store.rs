@@ -13,7 +13,10 @@ use chrono::NaiveDate;
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use crate::{
-    domain::{Figures, ReportAction, ReportStatus, amend_version, check_editable, overlaps},
+    domain::{
+        CountedReport, Figures, PilotSchedule, ReportAction, ReportStatus, amend_version,
+        check_editable, overlaps,
+    },
     error::ReportsError,
 };
 
@@ -151,6 +154,16 @@ impl Store {
         own_lineage: Option<&str>,
         period: (NaiveDate, NaiveDate),
     ) -> Result<(), ReportsError> {
+        // Serializes writers of one pilot's reports (a row lock on Postgres; SQLite has one
+        // writer anyway) so the check below sees every committed period.
+        sqlx::query(
+            "INSERT INTO pilot_report_locks (pilot_id, touched_at) VALUES ($1, $2) \
+             ON CONFLICT (pilot_id) DO UPDATE SET touched_at = excluded.touched_at",
+        )
+        .bind(pilot_id)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT lineage_id, period_start, period_end FROM outcome_reports WHERE pilot_id = $1",
         )
@@ -353,6 +366,138 @@ impl Store {
             }
         }
         Ok(reports)
+    }
+
+    /// The counted version of every report: its newest VERIFIED one (an amendment in review
+    /// leaves the verified version counting).
+    pub async fn counted_reports(&self) -> Result<Vec<CountedReport>, ReportsError> {
+        let rows = sqlx::query(
+            "SELECT r.pilot_id, r.company_id, r.sector, r.domain, r.period_start, r.models_developed, \
+             r.models_improved, r.models_commercialized, r.patents_filed, r.patents_registered, r.papers, \
+             r.new_hires, r.revenue_krw, r.investment_krw, r.compute_consumed FROM outcome_reports r \
+             WHERE r.status = $1 AND r.version = (SELECT MAX(v.version) FROM outcome_reports v \
+             WHERE v.lineage_id = r.lineage_id AND v.status = $1) ORDER BY r.id",
+        )
+        .bind(ReportStatus::Verified.as_str())
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CountedReport {
+                    company_id: row.try_get("company_id")?,
+                    pilot_id: row.try_get("pilot_id")?,
+                    sector: row.try_get("sector")?,
+                    domain: row.try_get("domain")?,
+                    period_start: day(row, "period_start")?,
+                    figures: Figures {
+                        models_developed: row.try_get("models_developed")?,
+                        models_improved: row.try_get("models_improved")?,
+                        models_commercialized: row.try_get("models_commercialized")?,
+                        patents_filed: row.try_get("patents_filed")?,
+                        patents_registered: row.try_get("patents_registered")?,
+                        papers: row.try_get("papers")?,
+                        new_hires: row.try_get("new_hires")?,
+                        revenue_krw: row.try_get("revenue_krw")?,
+                        investment_krw: row.try_get("investment_krw")?,
+                    },
+                    compute_consumed: row.try_get("compute_consumed")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records what a pilot event says of the pilot, unless a newer event already did.
+    pub async fn record_pilot(
+        &self,
+        schedule: &PilotSchedule,
+        status: &str,
+        event_at_ms: i64,
+    ) -> Result<(), ReportsError> {
+        sqlx::query(
+            "INSERT INTO pilot_schedules (pilot_id, company_id, title, status, starts_on, ends_on, event_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (pilot_id) DO UPDATE SET \
+             company_id = excluded.company_id, title = excluded.title, status = excluded.status, \
+             starts_on = excluded.starts_on, ends_on = excluded.ends_on, event_at = excluded.event_at \
+             WHERE pilot_schedules.event_at <= excluded.event_at",
+        )
+        .bind(&schedule.pilot_id)
+        .bind(&schedule.company_id)
+        .bind(&schedule.title)
+        .bind(status)
+        .bind(schedule.starts_on.to_string())
+        .bind(schedule.ends_on.to_string())
+        .bind(event_at_ms)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Pilots whose last known status is `status`, of `companies` when given.
+    pub async fn pilots_in_status(
+        &self,
+        status: &str,
+        companies: Option<&[String]>,
+    ) -> Result<Vec<PilotSchedule>, ReportsError> {
+        let mut sql = String::from(
+            "SELECT pilot_id, company_id, title, starts_on, ends_on FROM pilot_schedules WHERE status = $1",
+        );
+        if let Some(companies) = companies {
+            if companies.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push_str(&format!(
+                " AND company_id IN ({})",
+                placeholders(2, companies.len())
+            ));
+        }
+        sql.push_str(" ORDER BY pilot_id");
+        let mut query =
+            sqlx::query_as::<_, (String, String, String, String, String)>(&sql).bind(status);
+        for company in companies.unwrap_or_default() {
+            query = query.bind(company);
+        }
+        query
+            .fetch_all(self.db.pool())
+            .await?
+            .into_iter()
+            .map(|(pilot_id, company_id, title, starts_on, ends_on)| {
+                Ok(PilotSchedule {
+                    pilot_id,
+                    company_id,
+                    title,
+                    starts_on: parse_day("starts_on", &starts_on)?,
+                    ends_on: parse_day("ends_on", &ends_on)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Per pilot, the periods of its reports past DRAFT (any version): what was filed.
+    pub async fn filed_periods(
+        &self,
+        pilot_ids: &[String],
+    ) -> Result<HashMap<String, Vec<(NaiveDate, NaiveDate)>>, ReportsError> {
+        let mut out: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
+        if pilot_ids.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "SELECT DISTINCT pilot_id, period_start, period_end FROM outcome_reports \
+             WHERE status <> $1 AND pilot_id IN ({})",
+            placeholders(2, pilot_ids.len())
+        );
+        let mut query =
+            sqlx::query_as::<_, (String, String, String)>(&sql).bind(ReportStatus::Draft.as_str());
+        for id in pilot_ids {
+            query = query.bind(id);
+        }
+        for (pilot, start, end) in query.fetch_all(self.db.pool()).await? {
+            out.entry(pilot).or_default().push((
+                parse_day("period_start", &start)?,
+                parse_day("period_end", &end)?,
+            ));
+        }
+        Ok(out)
     }
 
     pub async fn list(

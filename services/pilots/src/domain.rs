@@ -80,6 +80,17 @@ impl PilotStatus {
         )
     }
 
+    /// Counted in the programme's headcount: managers accepted it, whatever became of it since.
+    pub fn is_taken_on(self) -> bool {
+        matches!(
+            self,
+            PilotStatus::Approved
+                | PilotStatus::Active
+                | PilotStatus::Completed
+                | PilotStatus::Suspended
+        )
+    }
+
     /// Whether the lead firm may still add participants and milestones.
     pub fn is_open(self) -> bool {
         matches!(
@@ -514,6 +525,24 @@ mod tests {
             !PilotStatus::Draft.is_public()
                 && !PilotStatus::Rejected.is_public()
                 && PilotStatus::Active.is_public()
+        );
+    }
+
+    #[test]
+    fn headcount_counts_what_the_programme_took_on() {
+        let taken: Vec<PilotStatus> = PilotStatus::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.is_taken_on())
+            .collect();
+        assert_eq!(
+            taken,
+            [
+                PilotStatus::Approved,
+                PilotStatus::Active,
+                PilotStatus::Completed,
+                PilotStatus::Suspended
+            ]
         );
     }
 

@@ -2,14 +2,14 @@
 
 use axv_auth::caller;
 use axv_platform::pagination::{decode_cursor, encode_cursor, page_size};
-use axv_proto::{common::v1 as common, pilots::v1 as pb};
+use axv_proto::{common::v1 as common, onboarding::v1 as onboarding, pilots::v1 as pb};
 use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{PilotAction, PilotDomain, PilotInput, PilotStatus, View, is_overdue, parse_date},
     error::PilotsError,
     service::{Pilots, VisiblePilot, today},
-    store::PilotFilter,
+    store::{PilotCountFilter, PilotFilter},
 };
 
 pub struct PilotsGrpc {
@@ -215,6 +215,45 @@ fn filter_from_pb(f: pb::PilotFilter) -> Result<PilotFilter, PilotsError> {
     })
 }
 
+/// An onboarding sector name (MOBILITY...), as pilots keep the lead company's; a typo would
+/// otherwise count nothing and look like a real zero.
+fn lead_sector(name: &str) -> Result<String, PilotsError> {
+    let name = name.trim().to_uppercase();
+    match onboarding::Sector::from_str_name(&format!("SECTOR_{name}")) {
+        Some(sector) if sector != onboarding::Sector::Unspecified => Ok(name),
+        _ => Err(PilotsError::invalid(
+            "leadSectors",
+            "has an unknown sector (onboarding's names, e.g. MOBILITY)",
+        )),
+    }
+}
+
+fn count_filter_from_pb(r: pb::CountPilotsRequest) -> Result<PilotCountFilter, PilotsError> {
+    let date = |field, value: Option<String>| {
+        value
+            .filter(|v| !v.is_empty())
+            .map(|v| parse_date(field, &v))
+            .transpose()
+    };
+    Ok(PilotCountFilter {
+        lead_sectors: r
+            .lead_sectors
+            .iter()
+            .map(|s| lead_sector(s))
+            .collect::<Result<_, _>>()?,
+        domains: r
+            .domains
+            .into_iter()
+            .map(|d| {
+                domain_from_pb(d)
+                    .ok_or_else(|| PilotsError::invalid("domains", "has an unknown domain"))
+            })
+            .collect::<Result<_, _>>()?,
+        active_from: date("activeFrom", r.active_from)?,
+        active_until: date("activeUntil", r.active_until)?,
+    })
+}
+
 type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -368,6 +407,19 @@ impl pb::pilots_service_server::PilotsService for PilotsGrpc {
             .await?;
         Ok(Response::new(pb::CompleteMilestoneResponse {
             pilot: Some(pilot_to_pb(pilot)),
+        }))
+    }
+
+    // No caller check: headcounts name no pilot, so anonymous callers are answered too.
+    async fn count_pilots(
+        &self,
+        request: Request<pb::CountPilotsRequest>,
+    ) -> Reply<pb::CountPilotsResponse> {
+        let filter = count_filter_from_pb(request.into_inner())?;
+        let counts = self.service.count(&filter).await?;
+        Ok(Response::new(pb::CountPilotsResponse {
+            pilots: counts.pilots,
+            active: counts.active,
         }))
     }
 }

@@ -15,7 +15,9 @@ use crate::{
         text,
     },
     error::PilotsError,
-    store::{CompanySnapshot, ListScope, PilotFilter, PilotRecord, Store},
+    store::{
+        CompanySnapshot, ListScope, PilotCountFilter, PilotCounts, PilotFilter, PilotRecord, Store,
+    },
 };
 
 pub type OnboardingClient = onboarding::onboarding_service_client::OnboardingServiceClient<Channel>;
@@ -303,6 +305,11 @@ impl Pilots {
                 .collect(),
             total,
         ))
+    }
+
+    /// Public headcounts: no pilot is named, so every caller may ask, anonymous included.
+    pub async fn count(&self, filter: &PilotCountFilter) -> Result<PilotCounts, PilotsError> {
+        self.store.count(filter).await
     }
 
     /// For Company.pilots: each company's pilots the caller may see.

@@ -100,6 +100,55 @@ pub struct PilotFilter {
     pub text: Option<String>,
 }
 
+/// What a public headcount of pilots counts; every empty list means "any".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PilotCountFilter {
+    /// The lead company's sector snapshot (onboarding's names, MOBILITY...).
+    pub lead_sectors: Vec<String>,
+    pub domains: Vec<PilotDomain>,
+    pub active_from: Option<NaiveDate>,
+    pub active_until: Option<NaiveDate>,
+}
+
+/// Public headcounts of pilots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PilotCounts {
+    /// Pilots the programme took on ([`PilotStatus::is_taken_on`]).
+    pub pilots: i64,
+    /// Of those, the ones ACTIVE now.
+    pub active: i64,
+}
+
+/// The payload of every pilot event: the move, and what a consumer needs to keep its own view
+/// of the pilot (outcomes schedules reports of ACTIVE pilots) without calling back.
+fn event_payload(
+    from: Option<PilotStatus>,
+    to: PilotStatus,
+    draft: &PilotDraft,
+    lead: &CompanySnapshot,
+) -> serde_json::Value {
+    serde_json::json!({
+        "from": from.map(PilotStatus::as_str),
+        "to": to.as_str(),
+        "domain": draft.domain.as_str(),
+        "leadCompanyId": lead.id,
+        "sector": lead.sector,
+        "startsOn": draft.starts_on.to_string(),
+        "endsOn": draft.ends_on.to_string(),
+        "title": draft.title,
+    })
+}
+
+/// Overlap of [starts_on, ends_on] with the asked period; ISO dates compare as text.
+fn overlapping(filters: &mut Filters, from: Option<NaiveDate>, until: Option<NaiveDate>) {
+    if let Some(from) = from {
+        filters.clause("ends_on >= {}", from.to_string());
+    }
+    if let Some(until) = until {
+        filters.clause("starts_on <= {}", until.to_string());
+    }
+}
+
 const COLUMNS: &str = "id, title, title_en, summary, domain, lead_company_id, lead_company_name_ko, lead_company_sector, \
      lead_company_presence, site, starts_on, ends_on, budget_national, budget_city, budget_private, regulatory_sandbox, \
      sandbox_reference, status, created_at";
@@ -198,8 +247,9 @@ impl Store {
         .await?;
         insert_participant(&mut tx, &id, lead, "lead").await?;
         record_change(&mut tx, &id, None, PilotStatus::Draft, creator, None).await?;
-        let event =
-            Event::new(SERVICE, "pilot.registered", &id).for_companies(vec![lead.id.clone()]);
+        let event = Event::new(SERVICE, "pilot.registered", &id)
+            .for_companies(vec![lead.id.clone()])
+            .with_payload(event_payload(None, PilotStatus::Draft, draft, lead));
         self.outbox.enqueue(&mut tx, &event).await?;
         tx.commit().await?;
         self.outbox.committed();
@@ -390,13 +440,7 @@ impl Store {
         if let Some(text) = filter.text.as_deref().filter(|s| !s.trim().is_empty()) {
             filters.clause("(LOWER(title) LIKE {} ESCAPE '\\' OR LOWER(COALESCE(title_en, '')) LIKE {} ESCAPE '\\')", like(text));
         }
-        // Overlap of [starts_on, ends_on] with the asked period; ISO dates compare as text.
-        if let Some(from) = filter.active_from {
-            filters.clause("ends_on >= {}", from.to_string());
-        }
-        if let Some(until) = filter.active_until {
-            filters.clause("starts_on <= {}", until.to_string());
-        }
+        overlapping(&mut filters, filter.active_from, filter.active_until);
         let (rows, total) = filters
             .page(&self.db, "pilots", COLUMNS, after, limit)
             .await?;
@@ -405,6 +449,49 @@ impl Store {
             .map(pilot_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((self.with_details(pilots).await?, total))
+    }
+
+    /// How many pilots matching `filter` the programme took on, and how many of them are ACTIVE
+    /// now; one statement, so both figures come from the same snapshot.
+    pub async fn count(&self, filter: &PilotCountFilter) -> Result<PilotCounts, PilotsError> {
+        let mut filters = Filters::default();
+        // ACTIVE is one of the statuses taken on, so one scan counts both.
+        filters.any_of(
+            "status",
+            PilotStatus::ALL
+                .iter()
+                .filter(|s| s.is_taken_on())
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+        );
+        if !filter.lead_sectors.is_empty() {
+            filters.any_of("lead_company_sector", filter.lead_sectors.clone());
+        }
+        if !filter.domains.is_empty() {
+            filters.any_of(
+                "domain",
+                filter
+                    .domains
+                    .iter()
+                    .map(|d| d.as_str().to_owned())
+                    .collect(),
+            );
+        }
+        overlapping(&mut filters, filter.active_from, filter.active_until);
+        let sql = format!(
+            "SELECT COUNT(*), COUNT(CASE WHEN status = ${} THEN 1 END) FROM pilots{}",
+            filters.binds().len() + 1,
+            filters.sql()
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
+        for bind in filters.binds() {
+            query = query.bind(bind);
+        }
+        let (pilots, active) = query
+            .bind(PilotStatus::Active.as_str())
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(PilotCounts { pilots, active })
     }
 
     /// Each company's pilots (lead or participant), at most `per_company` each, and its total.
@@ -500,7 +587,12 @@ impl Store {
         let event = Event::new(SERVICE, action.event_kind(), id)
             .for_companies(current.company_ids())
             .public(to.is_public())
-            .with_payload(serde_json::json!({ "from": current.status.as_str(), "to": to.as_str(), "domain": current.draft.domain.as_str() }));
+            .with_payload(event_payload(
+                Some(current.status),
+                to,
+                &current.draft,
+                &current.lead,
+            ));
         self.outbox.enqueue(&mut tx, &event).await?;
         tx.commit().await?;
         self.outbox.committed();

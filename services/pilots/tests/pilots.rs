@@ -103,6 +103,10 @@ impl Harness {
     }
 
     async fn firm(&self, n: u32, approve: bool) -> Firm {
+        self.firm_in(n, approve, Sector::Mobility).await
+    }
+
+    async fn firm_in(&self, n: u32, approve: bool, sector: Sector) -> Firm {
         let session = self
             .onboarding
             .sign_up(
@@ -122,7 +126,7 @@ impl Harness {
                     business_number: business_number(n),
                     name_ko: format!("실증기업{n}"),
                     name_en: None,
-                    sector: Some(Sector::Mobility),
+                    sector: Some(sector),
                     presence: Some(GwangjuPresence::Headquarters),
                     employees: Some(5),
                     founded_on: None,
@@ -733,7 +737,296 @@ async fn search_and_the_public_registry(db: TestDb) {
     h.shutdown.cancel();
 }
 
+/// Headcounts name no pilot: anyone may ask, anonymous included; only pilots the programme
+/// took on count, by the lead's sector, domain and period.
+async fn public_headcounts(db: TestDb) {
+    use pb::{PilotAction as A, PilotDomain as D};
+    let h = Harness::start(db).await;
+    let mobility = h.firm_in(20, true, Sector::Mobility).await;
+    let health = h.firm_in(21, true, Sector::Healthcare).await;
+    let manager = h.token(Role::ProgramManager);
+    let mut client = h.client().await;
+    let approve: &[A] = &[A::Submit, A::Approve];
+    let start: &[A] = &[A::Submit, A::Approve, A::Start];
+    let journeys: [(&Firm, D, &str, &str, &[A]); 9] = [
+        (
+            &mobility,
+            D::AutonomousDriving,
+            "2026-01-01",
+            "2026-06-30",
+            start,
+        ),
+        (&mobility, D::Traffic, "2026-05-01", "2026-12-31", approve),
+        (
+            &mobility,
+            D::AutonomousDriving,
+            "2027-01-01",
+            "2027-12-31",
+            &[A::Submit, A::Approve, A::Start, A::Complete],
+        ),
+        (
+            &health,
+            D::Healthcare,
+            "2026-03-01",
+            "2026-09-30",
+            &[A::Submit, A::Approve, A::Start, A::Suspend],
+        ),
+        (&health, D::Healthcare, "2026-01-01", "2026-12-31", start),
+        // Never taken on: a draft, one in review, a rejected and a cancelled one.
+        (
+            &mobility,
+            D::AutonomousDriving,
+            "2026-01-01",
+            "2026-12-31",
+            &[],
+        ),
+        (
+            &mobility,
+            D::Traffic,
+            "2026-01-01",
+            "2026-12-31",
+            &[A::Submit],
+        ),
+        (
+            &health,
+            D::Healthcare,
+            "2026-01-01",
+            "2026-12-31",
+            &[A::Submit, A::Reject],
+        ),
+        (
+            &health,
+            D::Healthcare,
+            "2026-01-01",
+            "2026-12-31",
+            &[A::Submit, A::Approve, A::Cancel],
+        ),
+    ];
+    for (n, (lead, domain, starts, ends, actions)) in journeys.into_iter().enumerate() {
+        let mut i = input(&lead.company_id);
+        i.title = format!("집계 과제 {n}");
+        i.domain = domain.into();
+        i.starts_on = starts.into();
+        i.ends_on = ends.into();
+        let id = client
+            .register_pilot(authed(
+                pb::RegisterPilotRequest { input: Some(i) },
+                &lead.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .pilot
+            .unwrap()
+            .id;
+        for action in actions {
+            let token = if matches!(action, A::Submit | A::Start) {
+                &lead.token
+            } else {
+                &manager
+            };
+            act(&mut client, token, &id, *action, Some("사유"))
+                .await
+                .unwrap();
+        }
+    }
+
+    let count = |request: pb::CountPilotsRequest, token: Option<String>| {
+        let mut client = client.clone();
+        async move {
+            let request = match &token {
+                Some(token) => authed(request, token),
+                None => Request::new(request),
+            };
+            client.count_pilots(request).await.map(|r| {
+                let r = r.into_inner();
+                (r.pilots, r.active)
+            })
+        }
+    };
+    let sectors = |names: &[&str]| pb::CountPilotsRequest {
+        lead_sectors: names.iter().map(|n| (*n).to_owned()).collect(),
+        ..Default::default()
+    };
+    let period = |from: Option<&str>, until: Option<&str>| pb::CountPilotsRequest {
+        active_from: from.map(str::to_owned),
+        active_until: until.map(str::to_owned),
+        ..Default::default()
+    };
+    for token in [
+        None,
+        Some(h.token(Role::Dashboard)),
+        Some(mobility.token.clone()),
+        Some(manager.clone()),
+    ] {
+        assert_eq!(
+            count(pb::CountPilotsRequest::default(), token)
+                .await
+                .unwrap(),
+            (5, 2)
+        );
+    }
+    assert_eq!(count(sectors(&["MOBILITY"]), None).await.unwrap(), (3, 1));
+    assert_eq!(
+        count(sectors(&[" healthcare "]), None).await.unwrap(),
+        (2, 1),
+        "names are matched whatever their case"
+    );
+    assert_eq!(
+        count(sectors(&["MOBILITY", "HEALTHCARE"]), None)
+            .await
+            .unwrap(),
+        (5, 2)
+    );
+    assert_eq!(count(sectors(&["ENERGY"]), None).await.unwrap(), (0, 0));
+    let domains = |domains: &[D]| pb::CountPilotsRequest {
+        domains: domains.iter().map(|d| i32::from(*d)).collect(),
+        ..Default::default()
+    };
+    assert_eq!(
+        count(domains(&[D::AutonomousDriving]), None).await.unwrap(),
+        (2, 1)
+    );
+    assert_eq!(
+        count(domains(&[D::Traffic, D::Healthcare]), None)
+            .await
+            .unwrap(),
+        (3, 1)
+    );
+    assert_eq!(
+        count(
+            pb::CountPilotsRequest {
+                domains: vec![D::Healthcare.into()],
+                ..sectors(&["MOBILITY"])
+            },
+            None
+        )
+        .await
+        .unwrap(),
+        (0, 0)
+    );
+    // Overlap with the period, as in ListPilots' filter.
+    assert_eq!(
+        count(period(Some("2026-07-01"), Some("2026-08-31")), None)
+            .await
+            .unwrap(),
+        (3, 1)
+    );
+    assert_eq!(
+        count(period(None, Some("2026-02-28")), None).await.unwrap(),
+        (2, 2)
+    );
+    assert_eq!(
+        count(period(Some("2027-01-01"), None), None).await.unwrap(),
+        (1, 0)
+    );
+    assert_eq!(
+        count(period(Some(""), None), None).await.unwrap(),
+        (5, 2),
+        "an empty date is no bound"
+    );
+
+    // Bad input is INVALID_ARGUMENT naming the field.
+    for (request, field) in [
+        (period(Some("2026-13-01"), None), "activeFrom"),
+        (period(None, Some("soon")), "activeUntil"),
+        (sectors(&["MOBILTY"]), "leadSectors"),
+        (sectors(&["UNSPECIFIED"]), "leadSectors"),
+        (domains(&[D::Unspecified]), "domains"),
+        (
+            pb::CountPilotsRequest {
+                domains: vec![99],
+                ..Default::default()
+            },
+            "domains",
+        ),
+    ] {
+        let error = count(request, None).await.unwrap_err();
+        assert_eq!(error.code(), Code::InvalidArgument, "{field}");
+        assert!(error.message().contains(field), "{}", error.message());
+    }
+    h.shutdown.cancel();
+}
+
+/// Every pilot event carries what a consumer needs to keep its own schedule of the pilot.
+async fn events_carry_the_pilot_schedule(db: TestDb) {
+    use futures::StreamExt;
+    let h = Harness::start(db).await;
+    let mut events = h.platform.bus.subscribe();
+    let lead = h.firm_in(30, true, Sector::Healthcare).await;
+    let manager = h.token(Role::ProgramManager);
+    let mut client = h.client().await;
+    let mut i = input(&lead.company_id);
+    i.title = "AI 응급의료 실증".into();
+    i.domain = pb::PilotDomain::Healthcare.into();
+    i.starts_on = "2026-04-01".into();
+    i.ends_on = "2026-11-30".into();
+    let id = client
+        .register_pilot(authed(
+            pb::RegisterPilotRequest { input: Some(i) },
+            &lead.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .pilot
+        .unwrap()
+        .id;
+    for (token, action) in [
+        (&lead.token, pb::PilotAction::Submit),
+        (&manager, pb::PilotAction::Approve),
+        (&lead.token, pb::PilotAction::Start),
+    ] {
+        act(&mut client, token, &id, action, None).await.unwrap();
+    }
+
+    let mut seen = std::collections::BTreeMap::new();
+    while seen.len() < 4 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+            .await
+            .expect("the relay publishes every pilot event")
+            .unwrap();
+        if event.source != "pilots" || event.subject_id != id {
+            continue;
+        }
+        let p = &event.payload;
+        let kind = event.kind.as_str();
+        assert_eq!(p["leadCompanyId"], lead.company_id.as_str(), "{kind}");
+        assert_eq!(p["sector"], "HEALTHCARE", "{kind}");
+        assert_eq!(p["startsOn"], "2026-04-01", "{kind}");
+        assert_eq!(p["endsOn"], "2026-11-30", "{kind}");
+        assert_eq!(p["title"], "AI 응급의료 실증", "{kind}");
+        assert_eq!(p["domain"], "HEALTHCARE", "{kind}");
+        seen.insert(event.kind.clone(), (p["from"].clone(), p["to"].clone()));
+    }
+    let json = serde_json::Value::from;
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [
+            (
+                "pilot.approved".to_owned(),
+                (json("SUBMITTED"), json("APPROVED"))
+            ),
+            (
+                "pilot.registered".to_owned(),
+                (serde_json::Value::Null, json("DRAFT"))
+            ),
+            (
+                "pilot.started".to_owned(),
+                (json("APPROVED"), json("ACTIVE"))
+            ),
+            (
+                "pilot.submitted".to_owned(),
+                (json("DRAFT"), json("SUBMITTED"))
+            ),
+        ]
+    );
+    h.shutdown.cancel();
+}
+
 on_both_backends!(
     whole_life => whole_life_and_every_refusal,
     search => search_and_the_public_registry,
+    headcounts => public_headcounts,
+    events => events_carry_the_pilot_schedule,
 );

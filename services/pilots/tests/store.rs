@@ -4,7 +4,7 @@
 use axv_pilots::{
     PilotsError,
     domain::{PilotAction, PilotDomain, PilotDraft, PilotStatus},
-    store::{CompanySnapshot, ListScope, PilotFilter, Store},
+    store::{CompanySnapshot, ListScope, PilotCountFilter, PilotCounts, PilotFilter, Store},
 };
 use axv_platform::{on_both_backends, outbox::Outbox, testing::TestDb};
 use chrono::NaiveDate;
@@ -177,4 +177,207 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
     assert_eq!(events, 1);
 }
 
-on_both_backends!(pilots_store => pilots_participants_milestones_and_lists);
+fn company_in(id: &str, sector: &str) -> CompanySnapshot {
+    CompanySnapshot {
+        sector: sector.into(),
+        ..company(id)
+    }
+}
+
+async fn headcounts(test: TestDb) {
+    use PilotAction as A;
+    let store = store(&test).await;
+    assert_eq!(
+        store.count(&PilotCountFilter::default()).await.unwrap(),
+        PilotCounts::default()
+    );
+    let start: &[PilotAction] = &[A::Submit, A::Approve, A::Start];
+    let journeys: [(&str, PilotDomain, &str, &str, &[PilotAction]); 7] = [
+        (
+            "MOBILITY",
+            PilotDomain::Traffic,
+            "2026-01-01",
+            "2026-03-31",
+            start,
+        ),
+        (
+            "MOBILITY",
+            PilotDomain::Traffic,
+            "2026-06-01",
+            "2026-12-31",
+            &[A::Submit, A::Approve],
+        ),
+        (
+            "ENERGY",
+            PilotDomain::Energy,
+            "2026-02-01",
+            "2026-08-31",
+            &[A::Submit, A::Approve, A::Start, A::Complete],
+        ),
+        (
+            "ENERGY",
+            PilotDomain::Energy,
+            "2026-01-01",
+            "2026-12-31",
+            &[A::Submit, A::Approve, A::Start, A::Suspend],
+        ),
+        (
+            "ENERGY",
+            PilotDomain::Energy,
+            "2026-01-01",
+            "2026-12-31",
+            &[],
+        ),
+        (
+            "ENERGY",
+            PilotDomain::Energy,
+            "2026-01-01",
+            "2026-12-31",
+            &[A::Submit, A::Reject],
+        ),
+        (
+            "MOBILITY",
+            PilotDomain::Traffic,
+            "2026-01-01",
+            "2026-12-31",
+            &[A::Cancel],
+        ),
+    ];
+    for (n, (sector, domain, starts, ends, actions)) in journeys.into_iter().enumerate() {
+        let pilot = store
+            .create(
+                &draft(&format!("과제{n}"), domain, starts, ends),
+                &company_in(&format!("c{n}"), sector),
+                "u",
+            )
+            .await
+            .unwrap();
+        for action in actions {
+            store
+                .transition(&pilot.id, *action, "m", |_| Ok(None))
+                .await
+                .unwrap();
+        }
+    }
+    let count = |filter: PilotCountFilter| {
+        let store = store.clone();
+        async move {
+            let c = store.count(&filter).await.unwrap();
+            (c.pilots, c.active)
+        }
+    };
+    let day = |t: &str| Some(NaiveDate::parse_from_str(t, "%Y-%m-%d").unwrap());
+    assert_eq!(count(PilotCountFilter::default()).await, (4, 1));
+    assert_eq!(
+        count(PilotCountFilter {
+            lead_sectors: vec!["ENERGY".into()],
+            ..Default::default()
+        })
+        .await,
+        (2, 0)
+    );
+    assert_eq!(
+        count(PilotCountFilter {
+            domains: vec![PilotDomain::Traffic],
+            ..Default::default()
+        })
+        .await,
+        (2, 1)
+    );
+    assert_eq!(
+        count(PilotCountFilter {
+            lead_sectors: vec!["MOBILITY".into(), "DATA".into()],
+            domains: vec![PilotDomain::Traffic, PilotDomain::Energy],
+            active_from: day("2026-04-01"),
+            active_until: day("2026-05-31"),
+        })
+        .await,
+        (0, 0),
+        "the first ends before April, the second starts in June"
+    );
+    assert_eq!(
+        count(PilotCountFilter {
+            active_from: day("2026-04-01"),
+            active_until: day("2026-05-31"),
+            ..Default::default()
+        })
+        .await,
+        (2, 0)
+    );
+    assert_eq!(
+        count(PilotCountFilter {
+            active_until: day("2026-01-15"),
+            ..Default::default()
+        })
+        .await,
+        (2, 1)
+    );
+}
+
+/// Every pilot event, registration included, carries the lead, its sector, the period and
+/// the title, next to the move itself.
+async fn event_payloads(test: TestDb) {
+    let store = store(&test).await;
+    let pilot = store
+        .create(
+            &draft(
+                "실증 일정",
+                PilotDomain::Healthcare,
+                "2026-04-01",
+                "2026-11-30",
+            ),
+            &company_in("lead", "HEALTHCARE"),
+            "u",
+        )
+        .await
+        .unwrap();
+    for action in [
+        PilotAction::Submit,
+        PilotAction::Approve,
+        PilotAction::Start,
+    ] {
+        store
+            .transition(&pilot.id, action, "m", |_| Ok(None))
+            .await
+            .unwrap();
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kind, payload FROM outbox WHERE subject_id = $1 ORDER BY created_at, id",
+    )
+    .bind(&pilot.id)
+    .fetch_all(store.database().pool())
+    .await
+    .unwrap();
+    let mut moves = Vec::new();
+    for (kind, payload) in rows {
+        let event: axv_platform::events::Event = serde_json::from_str(&payload).unwrap();
+        let p = &event.payload;
+        assert_eq!(p["leadCompanyId"], "lead", "{kind}");
+        assert_eq!(p["sector"], "HEALTHCARE", "{kind}");
+        assert_eq!(p["startsOn"], "2026-04-01", "{kind}");
+        assert_eq!(p["endsOn"], "2026-11-30", "{kind}");
+        assert_eq!(p["title"], "실증 일정", "{kind}");
+        assert_eq!(p["domain"], "HEALTHCARE", "{kind}");
+        moves.push(format!(
+            "{kind} {}->{}",
+            p["from"].as_str().unwrap_or("-"),
+            p["to"].as_str().unwrap_or("?")
+        ));
+    }
+    moves.sort();
+    assert_eq!(
+        moves,
+        [
+            "pilot.approved SUBMITTED->APPROVED",
+            "pilot.registered -->DRAFT",
+            "pilot.started APPROVED->ACTIVE",
+            "pilot.submitted DRAFT->SUBMITTED",
+        ]
+    );
+}
+
+on_both_backends!(
+    pilots_store => pilots_participants_milestones_and_lists,
+    headcounts_on => headcounts,
+    event_payloads_on => event_payloads,
+);

@@ -88,6 +88,54 @@ pub fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, Vouchers
         .map_err(|_| VouchersError::invalid(field, "must be a date YYYY-MM-DD"))
 }
 
+/// Korea's offset from UTC; the programme's calendar days (validity, issue dates) are Seoul's,
+/// and Korea keeps no daylight saving time.
+pub const KST_OFFSET_MS: i64 = 9 * 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The first millisecond of `day` in Seoul.
+pub fn kst_day_start_ms(day: NaiveDate) -> i64 {
+    day.and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+        .timestamp_millis()
+        - KST_OFFSET_MS
+}
+
+/// The Seoul calendar day of a number of days since 1970-01-01, as `kst_day_number` counts.
+pub fn kst_day(day_number: i64) -> Option<NaiveDate> {
+    chrono::DateTime::from_timestamp(day_number.checked_mul(86_400)?, 0).map(|t| t.date_naive())
+}
+
+/// Days since 1970-01-01 in Seoul of a unix-milliseconds instant (what the store groups by).
+pub fn kst_day_number(at_ms: i64) -> i64 {
+    (at_ms + KST_OFFSET_MS).div_euclid(DAY_MS)
+}
+
+/// The first day of the calendar quarter `day` falls in.
+pub fn quarter_start(day: NaiveDate) -> NaiveDate {
+    use chrono::Datelike;
+    let month = (day.month0() / 3) * 3 + 1;
+    NaiveDate::from_ymd_opt(day.year(), month, 1).unwrap_or(day)
+}
+
+/// Optional inclusive issue-date bounds; the end must not be before the start.
+pub fn validate_issue_window(
+    from: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<NaiveDate>, Option<NaiveDate>), VouchersError> {
+    let from = from.map(|t| parse_date("issuedFrom", t)).transpose()?;
+    let until = until.map(|t| parse_date("issuedUntil", t)).transpose()?;
+    if let (Some(from), Some(until)) = (from, until)
+        && until < from
+    {
+        return Err(VouchersError::invalid(
+            "issuedUntil",
+            "must not be before issuedFrom",
+        ));
+    }
+    Ok((from, until))
+}
+
 pub fn validate_name(field: &'static str, name: &str) -> Result<String, VouchersError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -458,6 +506,44 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn quarters_and_seoul_days() {
+        for (d, q) in [
+            ("2026-01-01", "2026-01-01"),
+            ("2026-03-31", "2026-01-01"),
+            ("2026-04-01", "2026-04-01"),
+            ("2026-08-15", "2026-07-01"),
+            ("2026-12-31", "2026-10-01"),
+        ] {
+            assert_eq!(quarter_start(day(d)), day(q), "{d}");
+        }
+        // 2026-03-31T15:00Z is already 2026-04-01 in Seoul: the next quarter.
+        let start = kst_day_start_ms(day("2026-04-01"));
+        assert_eq!(start, 1_774_969_200_000);
+        assert_eq!(kst_day(kst_day_number(start)), Some(day("2026-04-01")));
+        assert_eq!(kst_day(kst_day_number(start - 1)), Some(day("2026-03-31")));
+    }
+
+    #[test]
+    fn issue_windows_name_the_bad_field() {
+        assert_eq!(validate_issue_window(None, None).unwrap(), (None, None));
+        assert_eq!(
+            validate_issue_window(Some("2026-01-01"), Some("2026-01-01")).unwrap(),
+            (Some(day("2026-01-01")), Some(day("2026-01-01")))
+        );
+        for (from, until, field) in [
+            (Some("2026-13-01"), None, "issuedFrom"),
+            (Some(""), None, "issuedFrom"),
+            (None, Some("31/12/2026"), "issuedUntil"),
+            (Some("2026-02-01"), Some("2026-01-31"), "issuedUntil"),
+        ] {
+            match validate_issue_window(from, until) {
+                Err(VouchersError::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{from:?}..{until:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -635,4 +635,40 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
             sacctmgr_file: file,
         }))
     }
+
+    async fn voucher_totals(
+        &self,
+        request: Request<pb::VoucherTotalsRequest>,
+    ) -> Reply<pb::VoucherTotalsResponse> {
+        let r = request.get_ref();
+        let kinds = r
+            .kinds
+            .iter()
+            .map(|k| {
+                kind_from_pb(*k)
+                    .ok_or_else(|| VouchersError::invalid("kinds", "has an unknown kind"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self
+            .service
+            .voucher_totals(
+                caller(&request),
+                r.issued_from.as_deref(),
+                r.issued_until.as_deref(),
+                &kinds,
+            )
+            .await?;
+        Ok(Response::new(pb::VoucherTotalsResponse {
+            rows: rows
+                .into_iter()
+                .map(|t| pb::VoucherTotalsRow {
+                    company_id: t.company_id,
+                    quarter_start: t.quarter_start.to_string(),
+                    vouchers: t.vouchers,
+                    granted: t.granted,
+                    consumed: t.consumed,
+                })
+                .collect(),
+        }))
+    }
 }

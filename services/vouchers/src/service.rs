@@ -12,13 +12,15 @@ use tonic::transport::Channel;
 use crate::{
     domain::{
         ApplicationAction, Eligibility, FundingSource, ResourceKind, VoucherStatus, granted_amount,
-        is_valid_code, validate_name, validate_positive, validate_sectors, validate_window,
+        is_valid_code, validate_issue_window, validate_name, validate_positive, validate_sectors,
+        validate_window,
     },
     error::VouchersError,
     slurm_export,
     store::{
         ApplicationFilter, ApplicationRecord, LedgerEntryRecord, NewApplication, NewPool,
         NewProgram, PoolRecord, ProgramRecord, Store, VoucherFilter, VoucherRecord,
+        VoucherTotalsRecord,
         spend::{HoldRecord, IngestReport, UsageInput, UsageOutcome},
     },
 };
@@ -703,6 +705,20 @@ impl Vouchers {
     ) -> Result<HoldRecord, VouchersError> {
         require_role(caller, METERING, "meter usage")?;
         self.store.release_hold(hold_id).await
+    }
+
+    /// Per-company rows for the programme's published figures. Staff only: the rows are not
+    /// suppressed, so a firm would see its competitors' and a dashboard small cells.
+    pub async fn voucher_totals(
+        &self,
+        caller: Option<&Caller>,
+        issued_from: Option<&str>,
+        issued_until: Option<&str>,
+        kinds: &[ResourceKind],
+    ) -> Result<Vec<VoucherTotalsRecord>, VouchersError> {
+        require_role(caller, STAFF, "read per-company voucher totals")?;
+        let (from, until) = validate_issue_window(issued_from, issued_until)?;
+        self.store.voucher_totals(from, until, kinds).await
     }
 
     pub async fn export_slurm_accounts(

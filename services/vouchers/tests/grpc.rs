@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axv_auth::Role;
 use axv_onboarding::domain::{CompanyAction, Sector};
-use axv_platform::testing::TestDb;
+use axv_platform::{on_both_backends, testing::TestDb};
 use axv_proto::vouchers::v1 as pb;
 use support::{Harness, authed, caller, issue, pool_and_program, usage};
 use tonic::Code;
@@ -834,3 +834,272 @@ async fn concurrent_debits_never_overspend_on_postgres() {
     );
     h.stop().await;
 }
+
+/// Backdates a voucher's issue to `kst` ("YYYY-MM-DD HH:MM", Seoul time).
+async fn issued_at(h: &Harness, voucher_id: &str, kst: &str) {
+    let local = chrono::NaiveDateTime::parse_from_str(kst, "%Y-%m-%d %H:%M").unwrap();
+    let at = local.and_utc().timestamp_millis() - axv_vouchers::domain::KST_OFFSET_MS;
+    sqlx::query("UPDATE vouchers SET created_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(voucher_id)
+        .execute(h.store.database().pool())
+        .await
+        .unwrap();
+}
+
+fn totals_request(from: Option<&str>, until: Option<&str>) -> pb::VoucherTotalsRequest {
+    pb::VoucherTotalsRequest {
+        issued_from: from.map(str::to_owned),
+        issued_until: until.map(str::to_owned),
+        kinds: Vec::new(),
+    }
+}
+
+type TotalsRow = (String, String, i64, i64, i64);
+
+async fn totals(
+    h: &Harness,
+    token: &str,
+    from: Option<&str>,
+    until: Option<&str>,
+) -> Result<Vec<TotalsRow>, tonic::Status> {
+    h.client()
+        .await
+        .voucher_totals(authed(totals_request(from, until), token))
+        .await
+        .map(|r| {
+            r.into_inner()
+                .rows
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.company_id,
+                        r.quarter_start,
+                        r.vouchers,
+                        r.granted,
+                        r.consumed,
+                    )
+                })
+                .collect()
+        })
+}
+
+/// Per-company quarterly totals: quarters by Seoul issue day, every status counted, consumption
+/// only from debits and committed holds, the date filter, and who may read them.
+async fn voucher_totals_by_company_and_quarter(db: TestDb) {
+    let h = Harness::start(db).await;
+    let a = h.firm(41, Sector::Mobility, true).await;
+    let b = h.firm(42, Sector::Data, true).await;
+    let (_, program) = pool_and_program(&h.store, 10_000_000, 10_000_000).await;
+    let operator = h.token(Role::Operator);
+    let manager = h.token(Role::ProgramManager);
+    let mut client = h.client().await;
+
+    let a1 = issue(&h.store, &program, &a.company_id, 100_000).await;
+    let a2 = issue(&h.store, &program, &a.company_id, 50_000).await;
+    let a3 = issue(&h.store, &program, &a.company_id, 20_000).await;
+    let b1 = issue(&h.store, &program, &b.company_id, 10_000).await;
+    let b2 = issue(&h.store, &program, &b.company_id, 30_000).await;
+    // 00:30 on 1 January in Seoul is still 31 December in UTC: Seoul's day decides.
+    issued_at(&h, &a1.id, "2026-01-01 00:30").await;
+    issued_at(&h, &a2.id, "2026-03-31 15:00").await;
+    issued_at(&h, &a3.id, "2025-12-31 23:59").await;
+    issued_at(&h, &b1.id, "2026-02-10 10:00").await;
+    issued_at(&h, &b2.id, "2026-04-01 00:00").await;
+
+    let hold = |id: &str, code: &str, amount: i64| {
+        authed(
+            pb::CreateHoldRequest {
+                hold_id: id.into(),
+                voucher_code: code.into(),
+                amount,
+                timeout_secs: 3600,
+                cluster: "h100".into(),
+                job_id: id.into(),
+            },
+            &operator,
+        )
+    };
+    // a1: a usage record (1,000), a hold of 5,000 committed at 3,000 (2,000 released), and an
+    // open hold of 7,000: 4,000 consumed.
+    client
+        .record_usage(authed(usage("t-1", &a1.code, 1_000), &operator))
+        .await
+        .unwrap();
+    client
+        .create_hold(hold("t-2", &a1.code, 5_000))
+        .await
+        .unwrap();
+    client
+        .commit_hold(authed(
+            pb::CommitHoldRequest {
+                hold_id: "t-2".into(),
+                amount: 3_000,
+            },
+            &operator,
+        ))
+        .await
+        .unwrap();
+    client
+        .create_hold(hold("t-3", &a1.code, 7_000))
+        .await
+        .unwrap();
+    // a2: 500 used and a hold of 4,000 released whole.
+    client
+        .record_usage(authed(usage("t-4", &a2.code, 500), &operator))
+        .await
+        .unwrap();
+    client
+        .create_hold(hold("t-5", &a2.code, 4_000))
+        .await
+        .unwrap();
+    client
+        .release_hold(authed(
+            pb::ReleaseHoldRequest {
+                hold_id: "t-5".into(),
+            },
+            &operator,
+        ))
+        .await
+        .unwrap();
+    // a3 revoked and b1 expired after some use: what they consumed still counts, what went
+    // back does not.
+    client
+        .record_usage(authed(usage("t-6", &a3.code, 2_000), &operator))
+        .await
+        .unwrap();
+    client
+        .revoke_voucher(authed(
+            pb::RevokeVoucherRequest {
+                id: a3.id.clone(),
+                note: "사업 중단".into(),
+            },
+            &manager,
+        ))
+        .await
+        .unwrap();
+    client
+        .record_usage(authed(usage("t-7", &b1.code, 100), &operator))
+        .await
+        .unwrap();
+    h.store
+        .end_voucher(&b1.id, axv_vouchers::domain::VoucherStatus::Expired, None)
+        .await
+        .unwrap();
+
+    let (ca, cb) = (a.company_id.clone(), b.company_id.clone());
+    let row = |c: &str, q: &str, n: i64, granted: i64, consumed: i64| -> TotalsRow {
+        (c.to_owned(), q.to_owned(), n, granted, consumed)
+    };
+    let mut all = vec![
+        row(&ca, "2025-10-01", 1, 20_000, 2_000),
+        row(&ca, "2026-01-01", 2, 150_000, 4_500),
+        row(&cb, "2026-01-01", 1, 10_000, 100),
+        row(&cb, "2026-04-01", 1, 30_000, 0),
+    ];
+    all.sort();
+    assert_eq!(totals(&h, &manager, None, None).await.unwrap(), all);
+    assert_eq!(
+        totals(&h, &h.token(Role::Admin), None, None).await.unwrap(),
+        all
+    );
+    // The figures agree with each voucher's own.
+    let a1_now = h.store.voucher(&a1.id).await.unwrap().unwrap();
+    assert_eq!((a1_now.consumed, a1_now.held), (4_000, 7_000));
+
+    // Inclusive Seoul dates: 23:59 on 31 December and midnight on 1 April fall outside Q1.
+    let mut q1 = vec![
+        row(&ca, "2026-01-01", 2, 150_000, 4_500),
+        row(&cb, "2026-01-01", 1, 10_000, 100),
+    ];
+    q1.sort();
+    assert_eq!(
+        totals(&h, &manager, Some("2026-01-01"), Some("2026-03-31"))
+            .await
+            .unwrap(),
+        q1
+    );
+    assert_eq!(
+        totals(&h, &manager, Some("2026-04-01"), None)
+            .await
+            .unwrap(),
+        vec![row(&cb, "2026-04-01", 1, 30_000, 0)]
+    );
+    assert_eq!(
+        totals(&h, &manager, None, Some("2025-12-31"))
+            .await
+            .unwrap(),
+        vec![row(&ca, "2025-10-01", 1, 20_000, 2_000)]
+    );
+    assert_eq!(
+        totals(&h, &manager, Some("2026-03-31"), Some("2026-03-31"))
+            .await
+            .unwrap(),
+        vec![row(&ca, "2026-01-01", 1, 50_000, 500)]
+    );
+    assert!(
+        totals(&h, &manager, Some("2027-01-01"), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Kinds select pools: these vouchers are all GPU, so a storage-only question finds none.
+    let by_kind = |kinds: Vec<pb::ResourceKind>| {
+        let mut request = totals_request(None, None);
+        request.kinds = kinds.into_iter().map(i32::from).collect();
+        request
+    };
+    let kinds_client = h.client().await;
+    let gpu = kinds_client
+        .clone()
+        .voucher_totals(authed(
+            by_kind(vec![pb::ResourceKind::GpuH100, pb::ResourceKind::Npu]),
+            &manager,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    assert_eq!(
+        gpu.len(),
+        totals(&h, &manager, None, None).await.unwrap().len()
+    );
+    let storage = kinds_client
+        .clone()
+        .voucher_totals(authed(by_kind(vec![pb::ResourceKind::Storage]), &manager))
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    assert!(storage.is_empty());
+
+    for (from, until, field) in [
+        (Some("2026-02-30"), None, "issuedFrom"),
+        (None, Some("next week"), "issuedUntil"),
+        (Some("2026-04-01"), Some("2026-03-31"), "issuedUntil"),
+    ] {
+        let refused = totals(&h, &manager, from, until).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert!(refused.message().contains(field), "{}", refused.message());
+    }
+
+    // Unsuppressed per-company rows: staff only.
+    for token in [a.token.clone(), h.token(Role::Dashboard), operator.clone()] {
+        assert_eq!(
+            totals(&h, &token, None, None).await.unwrap_err().code(),
+            Code::PermissionDenied
+        );
+    }
+    assert_eq!(
+        client
+            .voucher_totals(totals_request(Some("bad"), None))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+    h.stop().await;
+}
+
+on_both_backends!(voucher_totals => voucher_totals_by_company_and_quarter);

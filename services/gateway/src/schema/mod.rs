@@ -5,6 +5,7 @@ pub mod onboarding;
 pub mod outcomes;
 pub mod pilots;
 pub mod scalars;
+pub mod stats;
 pub mod vouchers;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
@@ -15,6 +16,7 @@ pub struct Query(
     vouchers::VouchersQuery,
     pilots::PilotsQuery,
     outcomes::OutcomesQuery,
+    stats::StatsQuery,
 );
 
 #[derive(MergedObject, Default)]

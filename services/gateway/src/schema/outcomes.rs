@@ -17,6 +17,7 @@ use crate::{
     clients::request,
     errors::{bad_input, error, from_status},
     loaders::CompanyLoader,
+    stats_cache::StatsCache,
 };
 
 mirror_enum!(
@@ -280,6 +281,8 @@ impl OutcomesMutation {
             ))
             .await
             .map_err(from_status)?;
+        // The caller sees its own change in programStats at once, before the event arrives.
+        ctx.data::<StatsCache>()?.invalidate().await;
         report_of(response.into_inner().report)
     }
 }

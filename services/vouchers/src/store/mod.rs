@@ -17,8 +17,9 @@ use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use crate::{
     domain::{
-        Account, ApplicationAction, ApplicationStatus, FundingSource, ResourceKind, Transfer,
-        TransferKind, VoucherStatus, spendable_effect, voucher_code,
+        Account, ApplicationAction, ApplicationStatus, FundingSource, KST_OFFSET_MS, ResourceKind,
+        Transfer, TransferKind, VoucherStatus, kst_day, kst_day_start_ms, quarter_start,
+        spendable_effect, voucher_code,
     },
     error::VouchersError,
 };
@@ -103,6 +104,16 @@ pub struct LedgerEntryRecord {
     pub amount: i64,
     pub balance_after: i64,
     pub reference: Option<String>,
+}
+
+/// Vouchers issued to one company in one calendar quarter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoucherTotalsRecord {
+    pub company_id: String,
+    pub quarter_start: NaiveDate,
+    pub vouchers: i64,
+    pub granted: i64,
+    pub consumed: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -786,6 +797,67 @@ impl Store {
         }
         let mut conn = self.db.pool().acquire().await?;
         Ok((with_balances(&mut conn, vouchers).await?, totals))
+    }
+
+    /// Per company and quarter of issue (Seoul days), the vouchers issued between the inclusive
+    /// dates, what they were granted and what has been consumed on them.
+    pub async fn voucher_totals(
+        &self,
+        issued_from: Option<NaiveDate>,
+        issued_until: Option<NaiveDate>,
+        kinds: &[ResourceKind],
+    ) -> Result<Vec<VoucherTotalsRecord>, VouchersError> {
+        let from = issued_from.map_or(i64::MIN, kst_day_start_ms);
+        let until = issued_until
+            .and_then(|d| d.succ_opt())
+            .map_or(i64::MAX, kst_day_start_ms);
+        // Consumed is the voucher's consumed account: only usage debits and hold commits credit
+        // it (held amounts sit in the held account; releases, expiry and revocation move the
+        // spendable balance elsewhere), so it is the same figure GetVoucher shows. Each voucher
+        // has exactly one such account, so the join does not multiply rows. SQL groups by Seoul
+        // day (integer arithmetic, the same on both backends); quarters are folded in Rust.
+        let kind_clause = if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND v.pool_id IN (SELECT id FROM resource_pools WHERE kind IN ({}))",
+                placeholders(3, kinds.len())
+            )
+        };
+        let sql = format!(
+            "SELECT v.company_id, (v.created_at + {KST_OFFSET_MS}) / 86400000 AS day, COUNT(*), \
+             CAST(SUM(v.granted) AS BIGINT), CAST(SUM(COALESCE(c.balance, 0)) AS BIGINT) \
+             FROM vouchers v LEFT JOIN ledger_accounts c ON c.id = 'consumed:' || v.id \
+             WHERE v.created_at >= $1 AND v.created_at < $2{kind_clause} \
+             GROUP BY v.company_id, (v.created_at + {KST_OFFSET_MS}) / 86400000"
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(&sql)
+            .bind(from)
+            .bind(until);
+        for kind in kinds {
+            query = query.bind(kind.as_str());
+        }
+        let rows = query.fetch_all(self.db.pool()).await?;
+        let mut totals: std::collections::BTreeMap<(String, NaiveDate), VoucherTotalsRecord> =
+            std::collections::BTreeMap::new();
+        for (company_id, day, vouchers, granted, consumed) in rows {
+            let quarter = kst_day(day)
+                .map(quarter_start)
+                .ok_or_else(|| corrupt("voucher issue day", &day.to_string()))?;
+            let row = totals
+                .entry((company_id.clone(), quarter))
+                .or_insert_with(|| VoucherTotalsRecord {
+                    company_id,
+                    quarter_start: quarter,
+                    vouchers: 0,
+                    granted: 0,
+                    consumed: 0,
+                });
+            row.vouchers += vouchers;
+            row.granted += granted;
+            row.consumed += consumed;
+        }
+        Ok(totals.into_values().collect())
     }
 
     /// The voucher's ledger, oldest first: each entry's effect on the spendable balance.

@@ -1,0 +1,302 @@
+//! `GET /export/stats.csv`: the `programStats` figures as CSV for spreadsheets, with the same
+//! filters (`from`, `to`, `sectors`, `domains`, comma-separated names) and the same rules: the
+//! caller's bearer token decides suppression, and per-company rows are for managers only.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Extension,
+    extract::{ConnectInfo, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use axv_auth::MaybeCaller;
+use axv_platform::ErrorCode;
+use axv_proto::outcomes::v1 as pb;
+use serde::Deserialize;
+
+use crate::{AppState, context::RequestContext, http::client_address, schema::stats::load_stats};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ExportParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Comma-separated sector names, e.g. `MOBILITY,ENERGY`.
+    pub sectors: Option<String>,
+    /// Comma-separated pilot domain names.
+    pub domains: Option<String>,
+    /// MONTH, QUARTER (default) or YEAR, for the time-series rows.
+    pub bucket: Option<String>,
+}
+
+const HEADER: [&str; 16] = [
+    "group",
+    "key",
+    "companies",
+    "pilots",
+    "suppressed",
+    "modelsDeveloped",
+    "modelsImproved",
+    "modelsCommercialized",
+    "revenueKrw",
+    "patentsFiled",
+    "patentsRegistered",
+    "papers",
+    "newHires",
+    "investmentKrw",
+    "computeGranted",
+    "computeConsumed",
+];
+
+fn list(text: Option<&str>) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn bad_request(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+impl ExportParams {
+    fn filter(&self) -> Result<pb::StatsFilter, String> {
+        let date = |field: &str, text: &Option<String>| match text.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(t) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .map(|d| Some(d.to_string()))
+                .map_err(|_| format!("{field} must be a date (YYYY-MM-DD)")),
+        };
+        Ok(pb::StatsFilter {
+            from: date("from", &self.from)?,
+            to: date("to", &self.to)?,
+            sectors: list(self.sectors.as_deref()),
+            domains: list(self.domains.as_deref()),
+        })
+    }
+}
+
+/// One CSV record: a group's label, counts and figures; empty cells where a figure does not
+/// apply or is suppressed.
+fn record(
+    group: &str,
+    key: &str,
+    counts: (Option<i64>, Option<i64>),
+    suppressed: bool,
+    figures: Option<&pb::Figures>,
+    compute: (Option<i64>, Option<i64>),
+) -> Vec<String> {
+    let cell = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut row = vec![
+        group.to_owned(),
+        key.to_owned(),
+        cell(counts.0),
+        cell(counts.1),
+        suppressed.to_string(),
+    ];
+    let figures = figures.map(|f| {
+        [
+            f.models_developed,
+            f.models_improved,
+            f.models_commercialized,
+            f.revenue_krw,
+            f.patents_filed,
+            f.patents_registered,
+            f.papers,
+            f.new_hires,
+            f.investment_krw,
+        ]
+    });
+    match figures {
+        Some(values) => row.extend(values.iter().map(|v| v.to_string())),
+        None => row.extend(std::iter::repeat_n(String::new(), 9)),
+    }
+    row.push(cell(compute.0));
+    row.push(cell(compute.1));
+    row
+}
+
+/// The CSV document: a header, the totals, then sector, domain, company (managers) and
+/// time-series rows.
+pub fn to_csv(stats: &pb::GetProgramStatsResponse, bucket: &str) -> Result<Vec<u8>, csv::Error> {
+    let series = match bucket {
+        "MONTH" => &stats.by_month,
+        "YEAR" => &stats.by_year,
+        _ => &stats.by_quarter,
+    };
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(HEADER)?;
+    out.write_record(record(
+        "total",
+        "",
+        (Some(stats.companies), Some(stats.pilots)),
+        stats.outcomes_suppressed,
+        stats.outcomes.as_ref(),
+        (Some(stats.compute_granted), Some(stats.compute_consumed)),
+    ))?;
+    for (group, rows) in [("sector", &stats.by_sector), ("domain", &stats.by_domain)] {
+        for g in rows {
+            out.write_record(record(
+                group,
+                &g.key,
+                (Some(g.companies), Some(g.pilots)),
+                g.suppressed,
+                g.figures.as_ref(),
+                (None, None),
+            ))?;
+        }
+    }
+    for c in &stats.by_company {
+        out.write_record(record(
+            "company",
+            &c.company_id,
+            (None, None),
+            false,
+            c.figures.as_ref(),
+            (None, None),
+        ))?;
+    }
+    let group = bucket.to_ascii_lowercase();
+    for p in series {
+        out.write_record(record(
+            &group,
+            &p.period_start,
+            (None, None),
+            false,
+            p.figures.as_ref(),
+            (None, Some(p.compute_consumed)),
+        ))?;
+    }
+    out.into_inner().map_err(|e| e.into_error().into())
+}
+
+pub async fn stats_csv(
+    State(state): State<AppState>,
+    MaybeCaller(caller): MaybeCaller,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Query(params): Query<ExportParams>,
+) -> Response {
+    let filter = match params.filter() {
+        Ok(filter) => filter,
+        Err(message) => return bad_request(&message),
+    };
+    let bucket = params
+        .bucket
+        .as_deref()
+        .unwrap_or("QUARTER")
+        .to_ascii_uppercase();
+    if !matches!(bucket.as_str(), "MONTH" | "QUARTER" | "YEAR") {
+        return bad_request("bucket must be MONTH, QUARTER or YEAR");
+    }
+    let rc = RequestContext {
+        token: caller.as_ref().map(|c| c.raw_token.clone()),
+        caller,
+        client_address: client_address(&headers, connect),
+    };
+    let stats = match load_stats(&state.clients, &rc, &state.stats, filter).await {
+        Ok(stats) => stats,
+        Err(status) => {
+            let code = ErrorCode::from_grpc(status.code());
+            let http = match code {
+                ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+                ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+                ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+                ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            if http.is_server_error() {
+                tracing::error!(grpc_code = ?status.code(), message = status.message(), "stats export failed");
+                return (http, "the figures are unavailable; try again\n").into_response();
+            }
+            return (http, format!("{}\n", status.message())).into_response();
+        }
+    };
+    match to_csv(&stats, &bucket) {
+        Ok(body) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/csv; charset=utf-8"),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment; filename=\"axv-program-stats.csv\""),
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "stats CSV encoding failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn params_become_a_normalized_filter_and_bad_dates_are_refused() {
+        let params = ExportParams {
+            from: Some("2021-01-01".into()),
+            sectors: Some("energy, MOBILITY,,ENERGY".into()),
+            ..Default::default()
+        };
+        let filter = params.filter().unwrap();
+        assert_eq!(filter.from.as_deref(), Some("2021-01-01"));
+        assert_eq!(filter.sectors, vec!["ENERGY", "MOBILITY"]);
+        let bad = ExportParams {
+            to: Some("2021-13-01".into()),
+            ..Default::default()
+        };
+        assert!(bad.filter().unwrap_err().contains("to"));
+    }
+
+    #[test]
+    fn suppressed_groups_have_empty_figure_cells() {
+        let stats = pb::GetProgramStatsResponse {
+            companies: 5,
+            pilots: 2,
+            outcomes: Some(pb::Figures {
+                papers: 9,
+                ..Default::default()
+            }),
+            by_sector: vec![pb::GroupStats {
+                key: "ENERGY".into(),
+                companies: 1,
+                pilots: 1,
+                figures: None,
+                suppressed: true,
+            }],
+            by_quarter: vec![pb::PeriodStats {
+                period_start: "2024-01-01".into(),
+                figures: Some(pb::Figures::default()),
+                compute_consumed: 42,
+            }],
+            ..Default::default()
+        };
+        let text = String::from_utf8(to_csv(&stats, "QUARTER").unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], HEADER.join(","));
+        assert_eq!(lines[1], "total,,5,2,false,0,0,0,0,0,0,9,0,0,0,0");
+        assert_eq!(lines[2], "sector,ENERGY,1,1,true,,,,,,,,,,,");
+        assert_eq!(lines[3], "quarter,2024-01-01,,,false,0,0,0,0,0,0,0,0,0,,42");
+        assert_eq!(lines.len(), 4);
+    }
+}

@@ -1,0 +1,370 @@
+//! `programStats`: the programme's figures for dashboards, the public and managers. The outcomes
+//! service computes them (and suppresses small groups for everyone but staff); the gateway
+//! caches the answers (see `stats_cache`) and maps them to the contract.
+
+use async_graphql::{
+    Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
+};
+use axv_platform::ErrorCode;
+use axv_proto::{onboarding::v1 as onboarding_pb, outcomes::v1 as pb, pilots::v1 as pilots_pb};
+
+use super::{
+    onboarding::{Company, Sector, parts},
+    pilots::{PilotDomain, date, date_text, internal},
+    scalars::{Date, Long},
+};
+use crate::{
+    clients::{Clients, request},
+    context::RequestContext,
+    errors::{bad_input, error, from_status},
+    loaders::CompanyLoader,
+    stats_cache::StatsCache,
+};
+
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct StatsFilter {
+    /// Reports whose period starts on or after this day; pilots active from it; vouchers
+    /// issued from it. Public answers widen the range to whole quarters.
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+    pub sectors: Option<Vec<Sector>>,
+    pub domains: Option<Vec<PilotDomain>>,
+}
+
+fn sector_name(sector: Sector) -> String {
+    onboarding_pb::Sector::from(sector)
+        .as_str_name()
+        .trim_start_matches("SECTOR_")
+        .to_owned()
+}
+
+fn domain_name(domain: PilotDomain) -> String {
+    pilots_pb::PilotDomain::from(domain)
+        .as_str_name()
+        .trim_start_matches("PILOT_DOMAIN_")
+        .to_owned()
+}
+
+fn sector_of(name: &str) -> Option<Sector> {
+    onboarding_pb::Sector::from_str_name(&format!("SECTOR_{name}"))
+        .and_then(|s| Sector::from_pb(s.into()))
+}
+
+fn domain_of(name: &str) -> Option<PilotDomain> {
+    pilots_pb::PilotDomain::from_str_name(&format!("PILOT_DOMAIN_{name}"))
+        .and_then(|d| PilotDomain::from_pb(d.into()))
+}
+
+impl StatsFilter {
+    /// Sorted and deduplicated, so equal questions share one cache entry.
+    pub fn to_pb(&self) -> pb::StatsFilter {
+        let mut sectors: Vec<String> = self
+            .sectors
+            .iter()
+            .flatten()
+            .copied()
+            .map(sector_name)
+            .collect();
+        sectors.sort();
+        sectors.dedup();
+        let mut domains: Vec<String> = self
+            .domains
+            .iter()
+            .flatten()
+            .copied()
+            .map(domain_name)
+            .collect();
+        domains.sort();
+        domains.dedup();
+        pb::StatsFilter {
+            from: self.from.map(date_text),
+            to: self.to.map(date_text),
+            sectors,
+            domains,
+        }
+    }
+}
+
+/// The figures for `filter` as the caller may see them, from the cache when it has them.
+pub async fn load_stats(
+    clients: &Clients,
+    rc: &RequestContext,
+    cache: &StatsCache,
+    filter: pb::StatsFilter,
+) -> std::result::Result<pb::GetProgramStatsResponse, tonic::Status> {
+    let load = async {
+        clients
+            .outcomes
+            .clone()
+            .get_program_stats(request(
+                rc,
+                pb::GetProgramStatsRequest {
+                    filter: Some(filter.clone()),
+                },
+            ))
+            .await
+            .map(tonic::Response::into_inner)
+    };
+    cache.get_or_load(rc.caller.as_ref(), &filter, load).await
+}
+
+fn int(value: i64, what: &str) -> Result<i32> {
+    i32::try_from(value).map_err(|_| internal(what))
+}
+
+/// Sums of the counted (newest verified) reports' figures.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct OutcomeTotals {
+    pub models_developed: i32,
+    pub models_improved: i32,
+    pub models_commercialized: i32,
+    /// KRW.
+    pub revenue_krw: Long,
+    pub patents_filed: i32,
+    pub patents_registered: i32,
+    pub papers: i32,
+    pub new_hires: i32,
+    /// Follow-on investment, KRW.
+    pub investment_krw: Long,
+}
+
+impl OutcomeTotals {
+    pub fn from_pb(f: Option<&pb::Figures>) -> Result<Self> {
+        let f = f.cloned().unwrap_or_default();
+        Ok(Self {
+            models_developed: int(f.models_developed, "modelsDeveloped")?,
+            models_improved: int(f.models_improved, "modelsImproved")?,
+            models_commercialized: int(f.models_commercialized, "modelsCommercialized")?,
+            revenue_krw: Long(f.revenue_krw),
+            patents_filed: int(f.patents_filed, "patentsFiled")?,
+            patents_registered: int(f.patents_registered, "patentsRegistered")?,
+            papers: int(f.papers, "papers")?,
+            new_hires: int(f.new_hires, "newHires")?,
+            investment_krw: Long(f.investment_krw),
+        })
+    }
+}
+
+/// One industry's figures.
+pub struct SectorStats(pb::GroupStats);
+
+#[Object]
+impl SectorStats {
+    async fn sector(&self) -> Result<Sector> {
+        sector_of(&self.0.key).ok_or_else(|| internal("sector"))
+    }
+    /// Companies with verified reports in the group (shown even when suppressed).
+    async fn companies(&self) -> Result<i32> {
+        int(self.0.companies, "companies")
+    }
+    /// `null` when suppressed.
+    async fn outcomes(&self) -> Result<Option<OutcomeTotals>> {
+        self.0
+            .figures
+            .as_ref()
+            .map(|f| OutcomeTotals::from_pb(Some(f)))
+            .transpose()
+    }
+    /// For dashboards and anonymous callers, a group of fewer than 3 companies shows no figures.
+    async fn suppressed(&self) -> bool {
+        self.0.suppressed
+    }
+}
+
+/// One pilot domain's figures.
+pub struct DomainStats(pb::GroupStats);
+
+#[Object]
+impl DomainStats {
+    async fn domain(&self) -> Result<PilotDomain> {
+        domain_of(&self.0.key).ok_or_else(|| internal("domain"))
+    }
+    /// Pilots with verified reports in the group.
+    async fn pilots(&self) -> Result<i32> {
+        int(self.0.pilots, "pilots")
+    }
+    /// `null` when suppressed.
+    async fn outcomes(&self) -> Result<Option<OutcomeTotals>> {
+        self.0
+            .figures
+            .as_ref()
+            .map(|f| OutcomeTotals::from_pb(Some(f)))
+            .transpose()
+    }
+    async fn suppressed(&self) -> bool {
+        self.0.suppressed
+    }
+}
+
+/// One company's figures (managers only).
+pub struct CompanyStats(pb::CompanyStats);
+
+#[Object]
+impl CompanyStats {
+    async fn company_id(&self) -> ID {
+        ID(self.0.company_id.clone())
+    }
+    async fn company(&self, ctx: &Context<'_>) -> Result<Option<Company>> {
+        Ok(ctx
+            .data::<DataLoader<CompanyLoader>>()?
+            .load_one(self.0.company_id.clone())
+            .await
+            .map_err(|e| (*e).clone())?
+            .map(Company))
+    }
+    async fn outcomes(&self) -> Result<OutcomeTotals> {
+        OutcomeTotals::from_pb(self.0.figures.as_ref())
+    }
+}
+
+/// One bucket of the time series.
+pub struct PeriodStats(pb::PeriodStats);
+
+#[Object]
+impl PeriodStats {
+    /// The bucket's first day.
+    async fn period_start(&self) -> Result<Date> {
+        date(&self.0.period_start, "periodStart")
+    }
+    async fn outcomes(&self) -> Result<OutcomeTotals> {
+        OutcomeTotals::from_pb(self.0.figures.as_ref())
+    }
+    /// Compute consumed in the bucket, as the verified reports state it (base units).
+    async fn compute_consumed(&self) -> Long {
+        Long(self.0.compute_consumed)
+    }
+}
+
+pub struct ProgramStats(pub pb::GetProgramStatsResponse);
+
+#[Object]
+impl ProgramStats {
+    /// Companies that applied (past DRAFT) in the filter's sectors.
+    async fn companies(&self) -> Result<i32> {
+        int(self.0.companies, "companies")
+    }
+    async fn approved_companies(&self) -> Result<i32> {
+        int(self.0.approved_companies, "approvedCompanies")
+    }
+    /// Pilots the programme took on whose period overlaps the filter's.
+    async fn pilots(&self) -> Result<i32> {
+        int(self.0.pilots, "pilots")
+    }
+    async fn active_pilots(&self) -> Result<i32> {
+        int(self.0.active_pilots, "activePilots")
+    }
+    /// Vouchers issued in the period (domains do not narrow vouchers: a voucher belongs to a
+    /// firm, not a domain).
+    async fn vouchers_issued(&self) -> Result<i32> {
+        int(self.0.vouchers_issued, "vouchersIssued")
+    }
+    /// Base units (GPU-seconds for GPU pools).
+    async fn compute_granted(&self) -> Long {
+        Long(self.0.compute_granted)
+    }
+    /// Consumed on those vouchers so far, from the ledger.
+    async fn compute_consumed(&self) -> Long {
+        Long(self.0.compute_consumed)
+    }
+    /// VERIFIED reports only, newest verified version of each.
+    async fn outcomes(&self) -> Result<OutcomeTotals> {
+        OutcomeTotals::from_pb(self.0.outcomes.as_ref())
+    }
+    /// True when a public answer left out groups of fewer than 3 companies, so `outcomes` is a
+    /// lower bound.
+    async fn outcomes_suppressed(&self) -> bool {
+        self.0.outcomes_suppressed
+    }
+    async fn by_sector(&self) -> Vec<SectorStats> {
+        self.0.by_sector.iter().cloned().map(SectorStats).collect()
+    }
+    async fn by_domain(&self) -> Vec<DomainStats> {
+        self.0.by_domain.iter().cloned().map(DomainStats).collect()
+    }
+    /// Programme managers and admins only; FORBIDDEN for everyone else.
+    #[graphql(complexity = "50 * child_complexity")]
+    async fn by_company(&self) -> Result<Vec<CompanyStats>> {
+        if self.0.public {
+            return Err(error(
+                ErrorCode::Forbidden,
+                "figures per company are for programme managers",
+            ));
+        }
+        Ok(self
+            .0
+            .by_company
+            .iter()
+            .cloned()
+            .map(CompanyStats)
+            .collect())
+    }
+    /// `bucket`: MONTH, QUARTER or YEAR. Buckets without verified reports are left out. Public
+    /// answers place each report in its quarter, so month buckets are quarters' first months.
+    async fn time_series(&self, bucket: String) -> Result<Vec<PeriodStats>> {
+        let series = match bucket.as_str() {
+            "MONTH" => &self.0.by_month,
+            "QUARTER" => &self.0.by_quarter,
+            "YEAR" => &self.0.by_year,
+            _ => return Err(bad_input("bucket must be MONTH, QUARTER or YEAR")),
+        };
+        Ok(series.iter().cloned().map(PeriodStats).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct StatsQuery;
+
+#[Object]
+impl StatsQuery {
+    /// The programme's figures. Everyone may ask; dashboards and anonymous callers get groups of
+    /// fewer than 3 companies suppressed.
+    async fn program_stats(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<StatsFilter>,
+    ) -> Result<ProgramStats> {
+        let (clients, rc) = parts(ctx)?;
+        let cache = ctx.data::<StatsCache>()?;
+        let filter = filter.unwrap_or_default().to_pb();
+        load_stats(&clients, &rc, cache, filter)
+            .await
+            .map(ProgramStats)
+            .map_err(from_status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_normalized_for_the_cache() {
+        let a = StatsFilter {
+            sectors: Some(vec![Sector::Energy, Sector::Mobility, Sector::Energy]),
+            domains: Some(vec![PilotDomain::Traffic, PilotDomain::Energy]),
+            ..Default::default()
+        };
+        let b = StatsFilter {
+            sectors: Some(vec![Sector::Mobility, Sector::Energy]),
+            domains: Some(vec![PilotDomain::Energy, PilotDomain::Traffic]),
+            ..Default::default()
+        };
+        assert_eq!(a.to_pb(), b.to_pb());
+        assert_eq!(a.to_pb().sectors, vec!["ENERGY", "MOBILITY"]);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for sector in [
+            Sector::Mobility,
+            Sector::ArtificialIntelligence,
+            Sector::Data,
+        ] {
+            assert_eq!(sector_of(&sector_name(sector)), Some(sector));
+        }
+        for domain in [PilotDomain::AutonomousDriving, PilotDomain::Other] {
+            assert_eq!(domain_of(&domain_name(domain)), Some(domain));
+        }
+        assert_eq!(sector_of("NOPE"), None);
+    }
+}

@@ -1,0 +1,309 @@
+//! The programme's figures (`programStats`) and the reports pilots owe: outcome figures from
+//! this service's verified reports, headcounts from onboarding and pilots, voucher figures
+//! from the vouchers service, and small-cell suppression for everyone but staff.
+
+use std::collections::HashMap;
+
+use axv_auth::{Caller, Role};
+use axv_proto::{onboarding::v1 as onboarding, pilots::v1 as pilots, vouchers::v1 as vouchers};
+use chrono::NaiveDate;
+
+use crate::{
+    domain::{
+        Bucket, DueReport, MIN_COMPANIES, PeriodKind, Stats, StatsQuery, VoucherCell,
+        VoucherTotals, aggregate, due_reports, quarter_end, quarter_start, voucher_totals,
+    },
+    error::ReportsError,
+    service::{Outcomes, parse_date},
+};
+
+/// The filter of `programStats`, as it arrives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsFilter {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub sectors: Vec<String>,
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramStats {
+    pub companies: i64,
+    pub approved_companies: i64,
+    pub pilots: i64,
+    pub active_pilots: i64,
+    pub vouchers: VoucherTotals,
+    /// Totals, groups and the quarterly series.
+    pub outcomes: Stats,
+    pub by_month: Stats,
+    pub by_year: Stats,
+    pub public: bool,
+}
+
+fn sector_enum(name: &str) -> Option<onboarding::Sector> {
+    onboarding::Sector::from_str_name(&format!("SECTOR_{name}"))
+        .filter(|s| *s != onboarding::Sector::Unspecified)
+}
+
+fn domain_enum(name: &str) -> Option<pilots::PilotDomain> {
+    pilots::PilotDomain::from_str_name(&format!("PILOT_DOMAIN_{name}"))
+        .filter(|d| *d != pilots::PilotDomain::Unspecified)
+}
+
+fn sector_name(sector: i32) -> String {
+    onboarding::Sector::try_from(sector)
+        .map(|s| s.as_str_name().trim_start_matches("SECTOR_").to_owned())
+        .unwrap_or_default()
+}
+
+/// Today in Gwangju (KST): reporting periods end on Korean calendar days.
+pub fn today() -> NaiveDate {
+    let now = chrono::Utc::now();
+    match chrono::FixedOffset::east_opt(9 * 3600) {
+        Some(kst) => now.with_timezone(&kst).date_naive(),
+        None => now.date_naive(),
+    }
+}
+
+impl StatsFilter {
+    fn query(&self, public: bool) -> Result<StatsQuery, ReportsError> {
+        let from = self
+            .from
+            .as_deref()
+            .map(|d| parse_date("from", d))
+            .transpose()?;
+        let to = self
+            .to
+            .as_deref()
+            .map(|d| parse_date("to", d))
+            .transpose()?;
+        if let (Some(from), Some(to)) = (from, to)
+            && to < from
+        {
+            return Err(ReportsError::invalid("to", "must not be before from"));
+        }
+        for sector in &self.sectors {
+            if sector_enum(sector).is_none() {
+                return Err(ReportsError::invalid(
+                    "sectors",
+                    format!("{sector:?} is not a sector"),
+                ));
+            }
+        }
+        for domain in &self.domains {
+            if domain_enum(domain).is_none() {
+                return Err(ReportsError::invalid(
+                    "domains",
+                    format!("{domain:?} is not a pilot domain"),
+                ));
+            }
+        }
+        Ok(StatsQuery {
+            from,
+            to,
+            sectors: self.sectors.clone(),
+            domains: self.domains.clone(),
+            public,
+            min_companies: MIN_COMPANIES,
+        })
+    }
+}
+
+impl Outcomes {
+    /// A short-lived staff token for this service's own reads of other services' programme
+    /// data (grant figures and company sectors), which anonymous callers may not read
+    /// themselves; only what survives suppression reaches them.
+    fn service_token(&self) -> Result<Option<String>, ReportsError> {
+        self.issuer
+            .as_ref()
+            .map(|issuer| {
+                issuer
+                    .issue("service:outcomes", Role::Admin, Vec::new())
+                    .map(|t| t.token)
+                    .map_err(|e| ReportsError::Internal(format!("service token: {e}")))
+            })
+            .transpose()
+    }
+
+    pub async fn program_stats(
+        &self,
+        caller: Option<&Caller>,
+        filter: &StatsFilter,
+    ) -> Result<ProgramStats, ReportsError> {
+        let public = !caller.is_some_and(Caller::is_staff);
+        let query = filter.query(public)?;
+        let reports = self.store.counted_reports().await?;
+        let (companies, pilots, vouchers) = tokio::join!(
+            self.company_counts(&query),
+            self.pilot_counts(&query),
+            self.voucher_figures(&query),
+        );
+        let (companies, approved_companies) = companies?;
+        let (pilots, active_pilots) = pilots?;
+        Ok(ProgramStats {
+            companies,
+            approved_companies,
+            pilots,
+            active_pilots,
+            vouchers: vouchers?,
+            outcomes: aggregate(&reports, &query, Bucket::Quarter),
+            by_month: aggregate(&reports, &query, Bucket::Month),
+            by_year: aggregate(&reports, &query, Bucket::Year),
+            public,
+        })
+    }
+
+    async fn company_counts(&self, query: &StatsQuery) -> Result<(i64, i64), ReportsError> {
+        let request = onboarding::CountCompaniesRequest {
+            sectors: query
+                .sectors
+                .iter()
+                .filter_map(|s| sector_enum(s))
+                .map(i32::from)
+                .collect(),
+        };
+        let counts = self
+            .onboarding
+            .clone()
+            .count_companies(Self::anonymous(request))
+            .await
+            .map_err(Self::upstream_error("company counts"))?
+            .into_inner();
+        Ok((counts.registered, counts.approved))
+    }
+
+    async fn pilot_counts(&self, query: &StatsQuery) -> Result<(i64, i64), ReportsError> {
+        let request = pilots::CountPilotsRequest {
+            lead_sectors: query.sectors.clone(),
+            domains: query
+                .domains
+                .iter()
+                .filter_map(|d| domain_enum(d))
+                .map(i32::from)
+                .collect(),
+            active_from: query.from.map(|d| d.to_string()),
+            active_until: query.to.map(|d| d.to_string()),
+        };
+        let counts = self
+            .pilots
+            .clone()
+            .count_pilots(Self::anonymous(request))
+            .await
+            .map_err(Self::upstream_error("pilot counts"))?
+            .into_inner();
+        Ok((counts.pilots, counts.active))
+    }
+
+    /// Vouchers issued in the period, judged per (sector, issue quarter) cell for the public.
+    async fn voucher_figures(&self, query: &StatsQuery) -> Result<VoucherTotals, ReportsError> {
+        let (Some(client), Some(token)) = (self.vouchers.clone(), self.service_token()?) else {
+            return Ok(VoucherTotals::default());
+        };
+        let (from, to) = if query.public {
+            (query.from.map(quarter_start), query.to.map(quarter_end))
+        } else {
+            (query.from, query.to)
+        };
+        let rows = client
+            .clone()
+            .voucher_totals(Self::request(
+                &token,
+                vouchers::VoucherTotalsRequest {
+                    issued_from: from.map(|d| d.to_string()),
+                    issued_until: to.map(|d| d.to_string()),
+                    // Compute, not storage: GPU- and NPU-seconds.
+                    kinds: vec![
+                        vouchers::ResourceKind::GpuH100.into(),
+                        vouchers::ResourceKind::Npu.into(),
+                    ],
+                },
+            )?)
+            .await
+            .map_err(Self::upstream_error("voucher totals"))?
+            .into_inner()
+            .rows;
+        let mut ids: Vec<String> = rows.iter().map(|r| r.company_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let sectors = self.sectors_of(&token, ids).await?;
+        let cells = rows
+            .into_iter()
+            .map(|row| {
+                let quarter = parse_date("quarterStart", &row.quarter_start)?;
+                Ok(VoucherCell {
+                    sector: sectors.get(&row.company_id).cloned().unwrap_or_default(),
+                    company_id: row.company_id,
+                    quarter_start: quarter,
+                    vouchers: row.vouchers,
+                    granted: row.granted,
+                    consumed: row.consumed,
+                })
+            })
+            .collect::<Result<Vec<_>, ReportsError>>()?;
+        Ok(voucher_totals(
+            &cells,
+            &query.sectors,
+            query.public,
+            query.min_companies,
+        ))
+    }
+
+    async fn sectors_of(
+        &self,
+        token: &str,
+        ids: Vec<String>,
+    ) -> Result<HashMap<String, String>, ReportsError> {
+        let mut sectors = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::service::MAX_BATCH) {
+            let companies = self
+                .onboarding
+                .clone()
+                .batch_get_companies(Self::request(
+                    token,
+                    onboarding::BatchGetCompaniesRequest {
+                        ids: chunk.to_vec(),
+                    },
+                )?)
+                .await
+                .map_err(Self::upstream_error("companies"))?
+                .into_inner()
+                .companies;
+            sectors.extend(companies.into_iter().map(|c| (c.id, sector_name(c.sector))));
+        }
+        Ok(sectors)
+    }
+
+    /// The reports ACTIVE pilots owe today, by pilot then period.
+    pub async fn due_reports(
+        &self,
+        caller: Option<&Caller>,
+        overdue_only: bool,
+    ) -> Result<Vec<DueReport>, ReportsError> {
+        let caller = caller
+            .ok_or_else(|| ReportsError::Unauthenticated("authentication required".into()))?;
+        let companies = match caller.role {
+            _ if caller.is_staff() => None,
+            Role::FirmMember => Some(self.companies_of(caller).await?),
+            _ => {
+                return Err(ReportsError::Forbidden(
+                    "due reports are for the reporting firms and programme managers".into(),
+                ));
+            }
+        };
+        let active = self
+            .store
+            .pilots_in_status("ACTIVE", companies.as_deref())
+            .await?;
+        let ids: Vec<String> = active.iter().map(|p| p.pilot_id.clone()).collect();
+        let filed = self.store.filed_periods(&ids).await?;
+        let today = today();
+        Ok(active
+            .iter()
+            .flat_map(|pilot| {
+                let filed = filed.get(&pilot.pilot_id).map_or(&[][..], Vec::as_slice);
+                due_reports(pilot, filed, today, PeriodKind::Quarter)
+            })
+            .filter(|due| !overdue_only || due.overdue)
+            .collect())
+    }
+}
