@@ -3,6 +3,7 @@
 //! demo data.
 
 pub mod demo;
+pub mod demo_outcomes;
 
 use std::net::SocketAddr;
 
@@ -278,5 +279,13 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<usize> {
     demo::seed_vouchers(&store, &onboarding.service, &linked)
         .await
         .map_err(|e| anyhow::anyhow!("seeding vouchers: {e}"))?;
+    let outcomes_db = axv_outcomes::database(platform)
+        .await
+        .context("outcomes database")?;
+    let outcomes =
+        axv_outcomes::store::Store::new(outcomes_db, axv_platform::outbox::Outbox::default());
+    demo_outcomes::seed_outcomes(&outcomes, &pilots)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding outcome reports: {e}"))?;
     Ok(companies)
 }

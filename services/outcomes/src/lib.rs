@@ -106,7 +106,12 @@ impl OutcomesApp {
     pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
         self.outbox
             .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
-        spawn_pilot_listener(self.service.store().clone(), platform.bus.clone(), shutdown);
+        spawn_pilot_listener(
+            self.service.store().clone(),
+            platform.bus.clone(),
+            shutdown.clone(),
+        );
+        spawn_pilot_sync(self.service.clone(), shutdown);
         GrpcService {
             routes: tonic::service::Routes::new(
                 grpc::OutcomesGrpc::new(self.service).into_server(),
@@ -161,6 +166,28 @@ fn spawn_pilot_listener(store: store::Store, bus: SharedBus, shutdown: Cancellat
             {
                 tracing::error!(%error, event = %event.id, "could not record the pilot's schedule");
             }
+        }
+    });
+}
+
+/// Catches up on pilots once at start (retrying while the pilots service is not up yet); the
+/// listener keeps the schedule current from then on.
+fn spawn_pilot_sync(service: service::Outcomes, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut wait = std::time::Duration::from_millis(200);
+        loop {
+            match service.sync_pilots().await {
+                Ok(count) => {
+                    tracing::info!(count, "pilot schedules synchronized");
+                    return;
+                }
+                Err(error) => tracing::warn!(%error, "pilot schedules not synchronized yet"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(std::time::Duration::from_secs(30));
         }
     });
 }

@@ -10,8 +10,9 @@ use chrono::NaiveDate;
 
 use crate::{
     domain::{
-        Bucket, DueReport, MIN_COMPANIES, PeriodKind, Stats, StatsQuery, VoucherCell,
-        VoucherTotals, aggregate, due_reports, quarter_end, quarter_start, voucher_totals,
+        Bucket, DueReport, MIN_COMPANIES, PeriodKind, PilotSchedule, Stats, StatsQuery,
+        VoucherCell, VoucherTotals, aggregate, due_reports, quarter_end, quarter_start,
+        voucher_totals,
     },
     error::ReportsError,
     service::{Outcomes, parse_date},
@@ -271,6 +272,56 @@ impl Outcomes {
             sectors.extend(companies.into_iter().map(|c| (c.id, sector_name(c.sector))));
         }
         Ok(sectors)
+    }
+
+    /// Records every pilot as the pilots service has it now, so schedules are right even for
+    /// events this service never saw (it was down, or the in-process bus published them before
+    /// it subscribed). Returns how many pilots were recorded.
+    pub async fn sync_pilots(&self) -> Result<usize, ReportsError> {
+        let Some(token) = self.service_token()? else {
+            return Ok(0);
+        };
+        let seen_at = axv_platform::ids::now_ms();
+        let mut page_token = String::new();
+        let mut recorded = 0;
+        loop {
+            let page = self
+                .pilots
+                .clone()
+                .list_pilots(Self::request(
+                    &token,
+                    pilots::ListPilotsRequest {
+                        filter: None,
+                        page_size: 100,
+                        page_token: page_token.clone(),
+                    },
+                )?)
+                .await
+                .map_err(Self::upstream_error("pilots"))?
+                .into_inner();
+            for pilot in page.pilots {
+                let status = pilots::PilotStatus::try_from(pilot.status)
+                    .map(|s| {
+                        s.as_str_name()
+                            .trim_start_matches("PILOT_STATUS_")
+                            .to_owned()
+                    })
+                    .unwrap_or_default();
+                let schedule = PilotSchedule {
+                    starts_on: parse_date("startsOn", &pilot.starts_on)?,
+                    ends_on: parse_date("endsOn", &pilot.ends_on)?,
+                    pilot_id: pilot.id,
+                    company_id: pilot.lead_company_id,
+                    title: pilot.title,
+                };
+                self.store.record_pilot(&schedule, &status, seen_at).await?;
+                recorded += 1;
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(recorded);
+            }
+            page_token = page.next_page_token;
+        }
     }
 
     /// The reports ACTIVE pilots owe today, by pilot then period.

@@ -3,7 +3,7 @@
 
 use axv_outcomes::{
     ReportsError,
-    domain::{Figures, ReportAction, ReportStatus},
+    domain::{Figures, PilotSchedule, ReportAction, ReportStatus},
     store::{ListScope, ReportDraft, ReportFilter, ReportSubject, Store},
 };
 use axv_platform::{on_both_backends, outbox::Outbox, testing::TestDb};
@@ -177,3 +177,409 @@ async fn reports_versions_and_lists(test: TestDb) {
 }
 
 on_both_backends!(outcomes_store => reports_versions_and_lists);
+
+fn schedule(pilot: &str, company: &str, title: &str) -> PilotSchedule {
+    let day = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").unwrap();
+    PilotSchedule {
+        pilot_id: pilot.into(),
+        company_id: company.into(),
+        title: title.into(),
+        starts_on: day("2026-01-15"),
+        ends_on: day("2027-06-30"),
+    }
+}
+
+/// (lineage, version, papers) of what counts, sorted.
+async fn counted(store: &Store) -> Vec<(String, i64)> {
+    let mut out: Vec<(String, i64)> = store
+        .counted_reports()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.pilot_id, r.figures.papers))
+        .collect();
+    out.sort();
+    out
+}
+
+async fn only_the_newest_verified_version_counts(test: TestDb) {
+    let store = store(&test).await;
+    assert!(store.counted_reports().await.unwrap().is_empty());
+
+    // DRAFT, SUBMITTED and RETURNED reports do not count.
+    let a = store
+        .create(
+            &subject("p1", "c1"),
+            &draft("2026-01-01", "2026-03-31", 1),
+            "u1",
+        )
+        .await
+        .unwrap();
+    let returned = store
+        .create(
+            &subject("p2", "c2"),
+            &draft("2026-01-01", "2026-03-31", 50),
+            "u2",
+        )
+        .await
+        .unwrap();
+    store
+        .create(
+            &subject("p3", "c3"),
+            &draft("2026-01-01", "2026-03-31", 70),
+            "u3",
+        )
+        .await
+        .unwrap();
+    assert!(counted(&store).await.is_empty());
+    store
+        .transition(&a.id, ReportAction::Submit, "u1", None, Some(12))
+        .await
+        .unwrap();
+    store
+        .transition(&returned.id, ReportAction::Submit, "u2", None, Some(0))
+        .await
+        .unwrap();
+    store
+        .transition(&returned.id, ReportAction::Return, "m", Some("증빙 부족"), None)
+        .await
+        .unwrap();
+    assert!(counted(&store).await.is_empty());
+
+    store
+        .transition(&a.id, ReportAction::Verify, "m", None, None)
+        .await
+        .unwrap();
+    let reports = store.counted_reports().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    let v1 = &reports[0];
+    assert_eq!(v1.pilot_id, "p1");
+    assert_eq!(v1.company_id, "c1");
+    assert_eq!(v1.sector, "MOBILITY");
+    assert_eq!(v1.domain, "ENERGY");
+    assert_eq!(
+        v1.period_start,
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+    );
+    assert_eq!(v1.figures, draft("2026-01-01", "2026-03-31", 1).figures);
+    assert_eq!(v1.compute_consumed, 12);
+
+    // An amendment under way leaves version 1 counting, whatever its own state.
+    let v2 = store.amend(&a.id, "u1").await.unwrap();
+    store
+        .update(&v2.id, &draft("2026-01-01", "2026-03-31", 9))
+        .await
+        .unwrap();
+    assert_eq!(counted(&store).await, [("p1".to_owned(), 1)]);
+    store
+        .transition(&v2.id, ReportAction::Submit, "u1", None, Some(20))
+        .await
+        .unwrap();
+    assert_eq!(counted(&store).await, [("p1".to_owned(), 1)]);
+
+    // Once version 2 is verified it replaces version 1.
+    store
+        .transition(&v2.id, ReportAction::Verify, "m", None, None)
+        .await
+        .unwrap();
+    let reports = store.counted_reports().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].figures.papers, 9);
+    assert_eq!(reports[0].compute_consumed, 20);
+
+    // A returned version 3 leaves version 2 counting.
+    let v3 = store.amend(&v2.id, "u1").await.unwrap();
+    assert_eq!(v3.version, 3);
+    store
+        .update(&v3.id, &draft("2026-01-01", "2026-03-31", 30))
+        .await
+        .unwrap();
+    store
+        .transition(&v3.id, ReportAction::Submit, "u1", None, Some(0))
+        .await
+        .unwrap();
+    store
+        .transition(&v3.id, ReportAction::Return, "m", Some("다시"), None)
+        .await
+        .unwrap();
+    assert_eq!(counted(&store).await, [("p1".to_owned(), 9)]);
+
+    // Two verified lineages both count.
+    store
+        .transition(&returned.id, ReportAction::Submit, "u2", None, Some(0))
+        .await
+        .unwrap();
+    store
+        .transition(&returned.id, ReportAction::Verify, "m", None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        counted(&store).await,
+        [("p1".to_owned(), 9), ("p2".to_owned(), 50)]
+    );
+}
+
+async fn pilot_schedules_keep_the_newest_event(test: TestDb) {
+    let store = store(&test).await;
+    let ids = |pilots: Vec<PilotSchedule>| {
+        pilots
+            .into_iter()
+            .map(|p| p.pilot_id)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        store
+            .pilots_in_status("ACTIVE", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store
+        .record_pilot(&schedule("p1", "c1", "v1"), "APPROVED", 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pilots_in_status("APPROVED", None).await.unwrap(),
+        [schedule("p1", "c1", "v1")]
+    );
+    // Newer: applied, with everything the event says.
+    let mut moved = schedule("p1", "c1", "v2");
+    moved.ends_on = NaiveDate::from_ymd_opt(2027, 12, 31).unwrap();
+    store.record_pilot(&moved, "ACTIVE", 200).await.unwrap();
+    assert!(
+        store
+            .pilots_in_status("APPROVED", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.pilots_in_status("ACTIVE", None).await.unwrap(),
+        [moved.clone()]
+    );
+    // Older (late or replayed): ignored entirely.
+    store
+        .record_pilot(&schedule("p1", "c9", "late"), "APPROVED", 150)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pilots_in_status("ACTIVE", None).await.unwrap(),
+        [moved.clone()]
+    );
+    assert!(
+        store
+            .pilots_in_status("APPROVED", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The same event again changes nothing.
+    store.record_pilot(&moved, "ACTIVE", 200).await.unwrap();
+    assert_eq!(
+        store.pilots_in_status("ACTIVE", None).await.unwrap(),
+        [moved.clone()]
+    );
+
+    // Company filter.
+    store
+        .record_pilot(&schedule("p2", "c2", "b"), "ACTIVE", 100)
+        .await
+        .unwrap();
+    store
+        .record_pilot(&schedule("p3", "c3", "c"), "ACTIVE", 100)
+        .await
+        .unwrap();
+    store
+        .record_pilot(&schedule("p4", "c2", "d"), "DRAFT", 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.pilots_in_status("ACTIVE", None).await.unwrap()),
+        ["p1", "p2", "p3"]
+    );
+    assert_eq!(
+        ids(store
+            .pilots_in_status("ACTIVE", Some(&["c2".to_owned()]))
+            .await
+            .unwrap()),
+        ["p2"]
+    );
+    assert_eq!(
+        ids(store
+            .pilots_in_status("ACTIVE", Some(&["c3".to_owned(), "c1".to_owned()]))
+            .await
+            .unwrap()),
+        ["p1", "p3"]
+    );
+    assert!(
+        store
+            .pilots_in_status("ACTIVE", Some(&[]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .pilots_in_status("ACTIVE", Some(&["nobody".to_owned()]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(store
+            .pilots_in_status("DRAFT", Some(&["c2".to_owned()]))
+            .await
+            .unwrap()),
+        ["p4"]
+    );
+
+    // Completed: no longer ACTIVE.
+    store
+        .record_pilot(&moved, "COMPLETED", 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.pilots_in_status("ACTIVE", None).await.unwrap()),
+        ["p2", "p3"]
+    );
+}
+
+async fn filed_periods_are_those_past_draft(test: TestDb) {
+    let store = store(&test).await;
+    let day = |t: &str| NaiveDate::parse_from_str(t, "%Y-%m-%d").unwrap();
+    let quarters = [
+        ("2026-01-01", "2026-03-31"),
+        ("2026-04-01", "2026-06-30"),
+        ("2026-07-01", "2026-09-30"),
+        ("2026-10-01", "2026-12-31"),
+    ];
+    let mut ids = Vec::new();
+    for (start, end) in quarters {
+        ids.push(
+            store
+                .create(&subject("p1", "c1"), &draft(start, end, 1), "u1")
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    // Q1 stays DRAFT; Q2 SUBMITTED; Q3 VERIFIED; Q4 RETURNED.
+    for (id, moves) in ids.iter().zip([
+        &[][..],
+        &[ReportAction::Submit][..],
+        &[ReportAction::Submit, ReportAction::Verify][..],
+        &[ReportAction::Submit, ReportAction::Return][..],
+    ]) {
+        for action in moves {
+            store
+                .transition(id, *action, "u1", Some("메모"), Some(0))
+                .await
+                .unwrap();
+        }
+    }
+    // p2: a verified report with a DRAFT amendment lists its period once.
+    let p2 = store
+        .create(
+            &subject("p2", "c2"),
+            &draft("2026-01-01", "2026-06-30", 1),
+            "u2",
+        )
+        .await
+        .unwrap();
+    for action in [ReportAction::Submit, ReportAction::Verify] {
+        store
+            .transition(&p2.id, action, "u2", None, Some(0))
+            .await
+            .unwrap();
+    }
+    store.amend(&p2.id, "u2").await.unwrap();
+    // p3: only a DRAFT.
+    store
+        .create(
+            &subject("p3", "c3"),
+            &draft("2026-01-01", "2026-03-31", 1),
+            "u3",
+        )
+        .await
+        .unwrap();
+
+    let filed = store
+        .filed_periods(&["p1".into(), "p2".into(), "p3".into(), "p4".into()])
+        .await
+        .unwrap();
+    let mut p1 = filed["p1"].clone();
+    p1.sort();
+    assert_eq!(
+        p1,
+        quarters[1..]
+            .iter()
+            .map(|(s, e)| (day(s), day(e)))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(filed["p2"], [(day("2026-01-01"), day("2026-06-30"))]);
+    assert!(!filed.contains_key("p3"));
+    assert!(!filed.contains_key("p4"));
+    assert_eq!(filed.len(), 2);
+    // Only the pilots asked for.
+    let only_p2 = store.filed_periods(&["p2".into()]).await.unwrap();
+    assert_eq!(only_p2.keys().collect::<Vec<_>>(), ["p2"]);
+    assert!(store.filed_periods(&[]).await.unwrap().is_empty());
+}
+
+/// Concurrent creates of overlapping periods for one pilot: the per-pilot lock lets exactly one
+/// through, the rest see it and are refused as overlapping.
+async fn concurrent_overlapping_creates_admit_one(test: TestDb) {
+    let store = store(&test).await;
+    let periods = [
+        ("2026-01-01", "2026-03-31"),
+        ("2026-01-01", "2026-06-30"),
+        ("2026-01-01", "2026-12-31"),
+        ("2026-01-01", "2026-03-31"),
+        ("2026-01-01", "2026-06-30"),
+        ("2026-01-01", "2026-12-31"),
+        ("2026-01-01", "2026-03-31"),
+        ("2026-01-01", "2026-06-30"),
+    ];
+    for round in 0..3 {
+        let pilot = format!("race-{round}");
+        let tasks: Vec<_> = periods
+            .iter()
+            .map(|(start, end)| {
+                let store = store.clone();
+                let subject = subject(&pilot, "c1");
+                let draft = draft(start, end, 1);
+                tokio::spawn(async move { store.create(&subject, &draft, "u1").await })
+            })
+            .collect();
+        let mut created = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => created += 1,
+                Err(ReportsError::InvalidInput { field, .. }) => assert_eq!(field, "periodStart"),
+                Err(other) => panic!("unexpected error: {other:?}"),
+            }
+        }
+        assert_eq!(created, 1, "round {round}");
+        let (reports, total) = store
+            .list(
+                &ListScope::All,
+                &ReportFilter {
+                    pilot_id: Some(pilot.clone()),
+                    ..ReportFilter::default()
+                },
+                None,
+                20,
+            )
+            .await
+            .unwrap();
+        assert_eq!((reports.len(), total), (1, 1));
+    }
+}
+
+on_both_backends!(
+    counted_reports => only_the_newest_verified_version_counts,
+    pilot_schedules => pilot_schedules_keep_the_newest_event,
+    filed_periods => filed_periods_are_those_past_draft,
+    concurrent_creates => concurrent_overlapping_creates_admit_one,
+);

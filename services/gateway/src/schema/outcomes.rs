@@ -201,6 +201,43 @@ fn report_of(report: Option<pb::OutcomeReport>) -> Result<OutcomeReport> {
         .ok_or_else(|| internal("missing report"))
 }
 
+/// A report an ACTIVE pilot owes: one for each reporting quarter, due on its last day.
+#[derive(Clone, Debug)]
+pub struct DueReport(pub pb::DueReport);
+
+#[Object]
+impl DueReport {
+    async fn pilot_id(&self) -> ID {
+        ID(self.0.pilot_id.clone())
+    }
+    async fn pilot_title(&self) -> &str {
+        &self.0.pilot_title
+    }
+    async fn pilot(&self, ctx: &Context<'_>) -> Result<Option<Pilot>> {
+        load_pilot(ctx, &self.0.pilot_id).await
+    }
+    /// The pilot's lead company, which owes the report.
+    async fn company(&self, ctx: &Context<'_>) -> Result<Option<Company>> {
+        Ok(ctx
+            .data::<DataLoader<CompanyLoader>>()?
+            .load_one(self.0.company_id.clone())
+            .await
+            .map_err(|e| (*e).clone())?
+            .map(Company))
+    }
+    async fn period_start(&self) -> Result<Date> {
+        date(&self.0.period_start, "periodStart")
+    }
+    /// The day the report is due.
+    async fn period_end(&self) -> Result<Date> {
+        date(&self.0.period_end, "periodEnd")
+    }
+    /// The period ended and no report was filed.
+    async fn overdue(&self) -> bool {
+        self.0.overdue
+    }
+}
+
 #[derive(Default)]
 pub struct OutcomesQuery;
 
@@ -216,6 +253,29 @@ impl OutcomesQuery {
             .await
             .map_err(from_status)?;
         Ok(response.into_inner().report.map(OutcomeReport))
+    }
+
+    /// Reports ACTIVE pilots owe (ended quarters without a filed report, and the running
+    /// quarter): managers see every pilot's, firm members their own companies'.
+    #[graphql(complexity = "100 * child_complexity")]
+    async fn due_outcome_reports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] overdue_only: bool,
+    ) -> Result<Vec<DueReport>> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .outcomes
+            .clone()
+            .list_due_reports(request(&rc, pb::ListDueReportsRequest { overdue_only }))
+            .await
+            .map_err(from_status)?;
+        Ok(response
+            .into_inner()
+            .reports
+            .into_iter()
+            .map(DueReport)
+            .collect())
     }
 
     /// Firms see their own companies' reports; managers and admins every one.
