@@ -43,21 +43,104 @@ fn quarter_of(today: NaiveDate) -> (NaiveDate, NaiveDate) {
     (start, next - Duration::days(1))
 }
 
-async fn outcomes_journey(p: &TestPlatform) {
-    let manager = p.token(Role::ProgramManager);
-    let kst = FixedOffset::east_opt(9 * 3600).unwrap();
-    let today = Utc::now().with_timezone(&kst).date_naive();
+const STATS: &str = "query($filter: StatsFilter) { programStats(filter: $filter) { outcomesSuppressed outcomes { modelsDeveloped revenueKrw } bySector { sector companies suppressed outcomes { revenueKrw } } byDomain { domain pilots suppressed } timeSeries(bucket: \"QUARTER\") { periodStart outcomes { revenueKrw } } } }";
+const MANAGER_STATS: &str = "query($filter: StatsFilter) { programStats(filter: $filter) { outcomesSuppressed outcomes { modelsDeveloped revenueKrw } byCompany { companyId outcomes { revenueKrw } } } }";
+const DUE: &str = "query($overdueOnly: Boolean!) { dueOutcomeReports(overdueOnly: $overdueOnly) { pilotId periodStart periodEnd overdue } }";
 
-    // A firm with an approved company; another firm with nothing to do with it.
-    let firm = p.sign_up("lead@outcomes.kr").await;
-    let other = p.sign_up("other@outcomes.kr").await;
-    let company = create_company(p, &firm, &business_number(4101), "광주성과").await;
+async fn stats(p: &TestPlatform, token: Option<&str>, range: (NaiveDate, NaiveDate)) -> Value {
+    stats_query(p, token, STATS, range).await
+}
+
+/// With `byCompany`, which only managers may ask for.
+async fn manager_stats(p: &TestPlatform, token: &str, range: (NaiveDate, NaiveDate)) -> Value {
+    stats_query(p, Some(token), MANAGER_STATS, range).await
+}
+
+async fn stats_query(
+    p: &TestPlatform,
+    token: Option<&str>,
+    query: &str,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Value {
+    let response = p
+        .graphql(
+            token,
+            query,
+            json!({ "filter": { "from": from.to_string(), "to": to.to_string() } }),
+        )
+        .await;
+    data(&response, "programStats").clone()
+}
+
+async fn export(
+    p: &TestPlatform,
+    token: Option<&str>,
+    (from, to): (NaiveDate, NaiveDate),
+) -> String {
+    let mut request = p.http.get(format!(
+        "{}/export/stats.csv?from={from}&to={to}",
+        p.base_url()
+    ));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    response.text().await.unwrap()
+}
+
+/// The pilot's due periods as (start, overdue) once its schedule has arrived (when `arrived`
+/// is true, waits up to 10 s for the event to be applied).
+async fn due_periods(
+    p: &TestPlatform,
+    token: &str,
+    pilot: &str,
+    arrived: bool,
+) -> Vec<(String, bool)> {
+    for _ in 0..100 {
+        let response = p
+            .graphql(Some(token), DUE, json!({ "overdueOnly": false }))
+            .await;
+        let due: Vec<(String, bool)> = data(&response, "dueOutcomeReports")
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["pilotId"] == pilot)
+            .map(|d| {
+                (
+                    d["periodStart"].as_str().unwrap().to_owned(),
+                    d["overdue"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        if !arrived || !due.is_empty() {
+            return due;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the pilot's schedule never arrived");
+}
+
+/// A firm with an approved company leading an ACTIVE healthcare pilot that began 30 days ago.
+async fn active_pilot(
+    p: &TestPlatform,
+    manager: &str,
+    email: &str,
+    seed: u32,
+    today: NaiveDate,
+) -> (String, String, String) {
+    let firm = p.sign_up(email).await;
+    let company = create_company(p, &firm, &business_number(seed), "광주성과").await;
     act(p, &firm, "submitCompany", &company, None).await;
-    act(p, &manager, "startCompanyReview", &company, None).await;
-    let approved = act(p, &manager, "approveCompany", &company, None).await;
+    act(p, manager, "startCompanyReview", &company, None).await;
+    let approved = act(p, manager, "approveCompany", &company, None).await;
     assert_eq!(data(&approved, "approveCompany")["status"], "APPROVED");
-
-    // The firm registers a pilot, a manager approves it, the firm starts it.
     let registered = p
         .graphql(
             Some(&firm),
@@ -78,13 +161,121 @@ async fn outcomes_journey(p: &TestPlatform) {
         .await;
     let pilot = id_of(&data(&registered, "registerPilot")["id"], "pilot id");
     act(p, &firm, "submitPilot", &pilot, None).await;
-    let approved = act(p, &manager, "approvePilot", &pilot, None).await;
+    let approved = act(p, manager, "approvePilot", &pilot, None).await;
     assert_eq!(data(&approved, "approvePilot")["status"], "APPROVED");
     let started = act(p, &firm, "startPilot", &pilot, None).await;
     assert_eq!(data(&started, "startPilot")["status"], "ACTIVE");
+    (firm, company, pilot)
+}
+
+/// A DRAFT report for `period` with 4 models developed and `revenue`; returns its id.
+async fn file_report(
+    p: &TestPlatform,
+    firm: &str,
+    pilot: &str,
+    (start, end): (NaiveDate, NaiveDate),
+    revenue: i64,
+) -> String {
+    let created = p
+        .graphql(
+            Some(firm),
+            CREATE,
+            json!({ "input": {
+                "pilotId": pilot,
+                "periodStart": start.to_string(),
+                "periodEnd": end.to_string(),
+                "modelsDeveloped": 4,
+                "modelsImproved": 0,
+                "modelsCommercialized": 1,
+                "revenueKrw": revenue,
+                "patentsFiled": 0,
+                "patentsRegistered": 0,
+                "papers": 2,
+                "newHires": 1,
+                "investmentKrw": 0,
+            } }),
+        )
+        .await;
+    id_of(&data(&created, "createOutcomeReport")["id"], "report id")
+}
+
+async fn outcomes_journey(p: &TestPlatform) {
+    let manager = p.token(Role::ProgramManager);
+    let kst = FixedOffset::east_opt(9 * 3600).unwrap();
+    let today = Utc::now().with_timezone(&kst).date_naive();
+
+    // A firm with an approved company and an active pilot; another firm with nothing to do
+    // with it; two peers in the same industry and domain whose verified reports make the
+    // quarter's cell two companies strong.
+    let (firm, company, pilot) = active_pilot(p, &manager, "lead@outcomes.kr", 4101, today).await;
+    let other = p.sign_up("other@outcomes.kr").await;
+    let (start, end) = quarter_of(today);
+    for (n, email) in ["peer1@outcomes.kr", "peer2@outcomes.kr"]
+        .iter()
+        .enumerate()
+    {
+        let (peer, _, peer_pilot) = active_pilot(p, &manager, email, 4102 + n as u32, today).await;
+        let id = file_report(p, &peer, &peer_pilot, (start, end), 100_000_000).await;
+        act(p, &peer, "submitOutcomeReport", &id, None).await;
+        let verified = act(p, &manager, "verifyOutcomeReport", &id, None).await;
+        assert_eq!(data(&verified, "verifyOutcomeReport")["status"], "VERIFIED");
+    }
+    let dashboard = p.token(Role::Dashboard);
+    let stats_range = (start, end);
+
+    // Two companies are too few to publish: the public sees the cell suppressed and totals
+    // without it; the manager sees everything.
+    let before = manager_stats(p, &manager, stats_range).await;
+    assert_eq!(
+        before["outcomes"]["revenueKrw"], 200_000_000_i64,
+        "{before}"
+    );
+    assert_eq!(before["byCompany"].as_array().unwrap().len(), 2, "{before}");
+    assert_eq!(before["outcomesSuppressed"], false);
+    for token in [Some(dashboard.as_str()), None] {
+        let public = stats(p, token, stats_range).await;
+        assert_eq!(public["outcomes"]["revenueKrw"], 0, "{public}");
+        assert_eq!(public["outcomesSuppressed"], true, "{public}");
+        let sector = &public["bySector"][0];
+        assert_eq!(sector["sector"], "ARTIFICIAL_INTELLIGENCE");
+        assert_eq!(sector["suppressed"], true);
+        assert!(sector["outcomes"].is_null(), "{public}");
+        assert_eq!(sector["companies"], 2);
+        // Asking for per-company figures is refused without losing the rest of the answer.
+        let refused = p
+            .graphql(
+                token,
+                "{ programStats { companies byCompany { companyId } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");
+        assert!(
+            refused["data"]["programStats"]["companies"]
+                .as_i64()
+                .unwrap()
+                >= 3,
+            "{refused}"
+        );
+    }
+
+    // The running quarter is due from the active pilot (the schedule arrives by event).
+    let due = due_periods(p, &firm, &pilot, true).await;
+    assert!(due.contains(&(start.to_string(), false)), "{due:?}");
+    let others_due = p
+        .graphql(Some(&other), DUE, json!({ "overdueOnly": false }))
+        .await;
+    assert_eq!(
+        data(&others_due, "dueOutcomeReports"),
+        &json!([]),
+        "{others_due}"
+    );
+    let refused = p
+        .graphql(Some(&dashboard), DUE, json!({ "overdueOnly": false }))
+        .await;
+    assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");
 
     // A quarterly report for the current quarter.
-    let (start, end) = quarter_of(today);
     let created = p
         .graphql(
             Some(&firm),
@@ -121,6 +312,9 @@ async fn outcomes_journey(p: &TestPlatform) {
         data(&submitted, "submitOutcomeReport")["status"],
         "SUBMITTED"
     );
+    // Filed: no longer due.
+    let due = due_periods(p, &firm, &pilot, false).await;
+    assert!(!due.iter().any(|(s, _)| s == &start.to_string()), "{due:?}");
 
     // A firm may not verify, even its own report.
     let self_verified = act(p, &firm, "verifyOutcomeReport", &id, None).await;
@@ -140,6 +334,11 @@ async fn outcomes_journey(p: &TestPlatform) {
     )
     .await;
     assert_eq!(data(&returned, "returnOutcomeReport")["status"], "RETURNED");
+    let meanwhile = manager_stats(p, &manager, stats_range).await;
+    assert_eq!(
+        meanwhile["outcomes"]["revenueKrw"], 200_000_000_i64,
+        "{meanwhile}"
+    );
     let resubmitted = act(p, &firm, "submitOutcomeReport", &id, None).await;
     assert_eq!(
         data(&resubmitted, "submitOutcomeReport")["status"],
@@ -147,6 +346,42 @@ async fn outcomes_journey(p: &TestPlatform) {
     );
     let verified = act(p, &manager, "verifyOutcomeReport", &id, None).await;
     assert_eq!(data(&verified, "verifyOutcomeReport")["status"], "VERIFIED");
+
+    // Verified, the report counts: the manager sees it, and the cell now has three companies,
+    // so dashboards and the public see it too.
+    let after = manager_stats(p, &manager, stats_range).await;
+    assert_eq!(after["outcomes"]["revenueKrw"], 320_000_000_i64, "{after}");
+    assert_eq!(after["outcomes"]["modelsDeveloped"], 2 + 2 * 4, "{after}");
+    assert_eq!(after["byCompany"].as_array().unwrap().len(), 3, "{after}");
+    for token in [Some(dashboard.as_str()), None] {
+        let public = stats(p, token, stats_range).await;
+        assert_eq!(
+            public["outcomes"]["revenueKrw"], 320_000_000_i64,
+            "{public}"
+        );
+        assert_eq!(public["outcomesSuppressed"], false, "{public}");
+        let sector = &public["bySector"][0];
+        assert_eq!(sector["suppressed"], false, "{public}");
+        assert_eq!(sector["companies"], 3);
+        assert_eq!(sector["outcomes"]["revenueKrw"], 320_000_000_i64);
+        let domain = &public["byDomain"][0];
+        assert_eq!(domain["domain"], "HEALTHCARE");
+        assert_eq!(domain["pilots"], 3);
+        let series = public["timeSeries"].as_array().unwrap();
+        assert_eq!(series.len(), 1, "{public}");
+        assert_eq!(series[0]["periodStart"], start.to_string().as_str());
+    }
+
+    // The same figures as CSV: the public gets no per-company rows, the manager does.
+    let csv = export(p, None, stats_range).await;
+    assert!(
+        csv.contains("sector,ARTIFICIAL_INTELLIGENCE,3,3,false,10,1,2,320000000,"),
+        "{csv}"
+    );
+    assert!(!csv.contains("\ncompany,"), "{csv}");
+    let csv = export(p, Some(&manager), stats_range).await;
+    assert_eq!(csv.matches("\ncompany,").count(), 3, "{csv}");
+    assert!(csv.contains(&format!("\ncompany,{company},")), "{csv}");
 
     let seen = p.graphql(Some(&firm), REPORT, json!({ "id": id })).await;
     let seen = data(&seen, "outcomeReport");
@@ -187,5 +422,65 @@ async fn outcome_report_journey() {
 async fn outcome_report_journey_on_the_embedded_default() {
     let p = TestPlatform::start_embedded().await;
     outcomes_journey(&p).await;
+    p.stop().await;
+}
+
+/// `axv up --demo`: the anonymous figures for 2021–2024 are the city's published ones, and a
+/// manager can drill down by industry, domain and quarter.
+#[tokio::test]
+async fn the_demo_reproduces_the_published_figures() {
+    let p = TestPlatform::start_embedded().await;
+    axv::seed_demo(&p.platform).await.unwrap();
+    let published = axv::demo_outcomes::PUBLISHED_2021_2024;
+    let query = "query($filter: StatsFilter) { programStats(filter: $filter) { outcomesSuppressed outcomes { modelsDeveloped modelsImproved modelsCommercialized revenueKrw patentsFiled patentsRegistered papers newHires } bySector { sector suppressed outcomes { revenueKrw } } byDomain { domain suppressed outcomes { revenueKrw } } timeSeries(bucket: \"QUARTER\") { periodStart outcomes { revenueKrw } } } }";
+    let period = json!({ "filter": { "from": "2021-01-01", "to": "2024-12-31" } });
+
+    let anonymous = p.graphql(None, query, period.clone()).await;
+    let stats = data(&anonymous, "programStats");
+    let totals = &stats["outcomes"];
+    let sum = |a: &str, b: &str| totals[a].as_i64().unwrap() + totals[b].as_i64().unwrap();
+    assert_eq!(sum("modelsDeveloped", "modelsImproved"), published.models);
+    assert_eq!(totals["modelsCommercialized"], published.commercialized);
+    assert_eq!(totals["revenueKrw"], published.revenue_krw);
+    assert_eq!(sum("patentsFiled", "patentsRegistered"), published.patents);
+    assert_eq!(totals["papers"], published.papers);
+    assert_eq!(totals["newHires"], published.new_hires);
+    assert_eq!(stats["outcomesSuppressed"], false, "{stats}");
+
+    // Drilling down as a manager: every industry and domain, every quarter, adding up.
+    let manager = p.token(Role::ProgramManager);
+    let managed = p.graphql(Some(&manager), query, period).await;
+    let stats = data(&managed, "programStats");
+    assert_eq!(stats["outcomes"], *totals);
+    let revenue_of = |groups: &Value| -> i64 {
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["outcomes"]["revenueKrw"].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(stats["bySector"].as_array().unwrap().len(), 6, "{stats}");
+    assert_eq!(stats["byDomain"].as_array().unwrap().len(), 6, "{stats}");
+    assert_eq!(revenue_of(&stats["bySector"]), published.revenue_krw);
+    assert_eq!(revenue_of(&stats["byDomain"]), published.revenue_krw);
+    let quarters = stats["timeSeries"].as_array().unwrap();
+    assert_eq!(quarters.len(), 16);
+    assert_eq!(quarters[0]["periodStart"], "2021-01-01");
+    assert_eq!(quarters[15]["periodStart"], "2024-10-01");
+    assert_eq!(revenue_of(&stats["timeSeries"]), published.revenue_krw);
+
+    // One industry and domain in one quarter: the drill-down's leaf.
+    let leaf = p
+        .graphql(
+            Some(&manager),
+            query,
+            json!({ "filter": { "from": "2023-04-01", "to": "2023-06-30", "sectors": ["HEALTHCARE"], "domains": ["HEALTHCARE"] } }),
+        )
+        .await;
+    let leaf = data(&leaf, "programStats");
+    assert_eq!(leaf["bySector"].as_array().unwrap().len(), 1, "{leaf}");
+    assert_eq!(leaf["timeSeries"].as_array().unwrap().len(), 1, "{leaf}");
+    assert!(leaf["outcomes"]["revenueKrw"].as_i64().unwrap() > 0);
     p.stop().await;
 }

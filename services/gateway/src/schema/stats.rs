@@ -281,22 +281,24 @@ impl ProgramStats {
     async fn by_domain(&self) -> Vec<DomainStats> {
         self.0.by_domain.iter().cloned().map(DomainStats).collect()
     }
-    /// Programme managers and admins only; FORBIDDEN for everyone else.
+    /// Programme managers and admins only; FORBIDDEN (and null) for everyone else, leaving the
+    /// rest of the answer intact.
     #[graphql(complexity = "50 * child_complexity")]
-    async fn by_company(&self) -> Result<Vec<CompanyStats>> {
+    async fn by_company(&self) -> Result<Option<Vec<CompanyStats>>> {
         if self.0.public {
             return Err(error(
                 ErrorCode::Forbidden,
                 "figures per company are for programme managers",
             ));
         }
-        Ok(self
-            .0
-            .by_company
-            .iter()
-            .cloned()
-            .map(CompanyStats)
-            .collect())
+        Ok(Some(
+            self.0
+                .by_company
+                .iter()
+                .cloned()
+                .map(CompanyStats)
+                .collect(),
+        ))
     }
     /// `bucket`: MONTH, QUARTER or YEAR. Buckets without verified reports are left out. Public
     /// answers place each report in its quarter, so month buckets are quarters' first months.
