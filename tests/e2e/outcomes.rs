@@ -484,3 +484,42 @@ async fn the_demo_reproduces_the_published_figures() {
     assert!(leaf["outcomes"]["revenueKrw"].as_i64().unwrap() > 0);
     p.stop().await;
 }
+
+/// Cached figures follow the events: a company approved through onboarding (which the gateway
+/// does not invalidate for by itself) shows in `programStats` as soon as its event arrives,
+/// long before the cache entry's minute is up.
+async fn stats_cache_follows_events(p: &TestPlatform) {
+    let manager = p.token(Role::ProgramManager);
+    let query = "{ programStats { approvedCompanies } }";
+    let approved = |response: Value| data(&response, "programStats")["approvedCompanies"].clone();
+    assert_eq!(approved(p.graphql(None, query, json!({})).await), 0);
+    // Served from the cache now.
+    assert_eq!(approved(p.graphql(None, query, json!({})).await), 0);
+
+    let firm = p.sign_up("cache@outcomes.kr").await;
+    let company = create_company(p, &firm, &business_number(4201), "광주캐시").await;
+    act(p, &firm, "submitCompany", &company, None).await;
+    act(p, &manager, "startCompanyReview", &company, None).await;
+    act(p, &manager, "approveCompany", &company, None).await;
+    for _ in 0..100 {
+        if approved(p.graphql(None, query, json!({})).await) == 1 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("programStats still served the figures from before the approval");
+}
+
+#[tokio::test]
+async fn stats_cache_is_invalidated_by_events() {
+    let p = TestPlatform::start().await;
+    stats_cache_follows_events(&p).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn stats_cache_is_invalidated_by_events_on_the_embedded_default() {
+    let p = TestPlatform::start_embedded().await;
+    stats_cache_follows_events(&p).await;
+    p.stop().await;
+}
