@@ -281,7 +281,6 @@ impl Outcomes {
         let Some(token) = self.service_token()? else {
             return Ok(0);
         };
-        let seen_at = axv_platform::ids::now_ms();
         let mut page_token = String::new();
         let mut recorded = 0;
         loop {
@@ -314,7 +313,18 @@ impl Outcomes {
                     company_id: pilot.lead_company_id,
                     title: pilot.title,
                 };
-                self.store.record_pilot(&schedule, &status, seen_at).await?;
+                // Stamped with the pilot's own last change (the pilots service's clock, as its
+                // events are), so a move committed while this ran is never undone by an older
+                // read.
+                let changed_at = pilot
+                    .history
+                    .iter()
+                    .map(|h| h.at_ms)
+                    .max()
+                    .unwrap_or(pilot.created_at_ms);
+                self.store
+                    .record_pilot(&schedule, &status, changed_at)
+                    .await?;
                 recorded += 1;
             }
             if page.next_page_token.is_empty() {

@@ -241,7 +241,13 @@ async fn only_the_newest_verified_version_counts(test: TestDb) {
         .await
         .unwrap();
     store
-        .transition(&returned.id, ReportAction::Return, "m", Some("증빙 부족"), None)
+        .transition(
+            &returned.id,
+            ReportAction::Return,
+            "m",
+            Some("증빙 부족"),
+            None,
+        )
         .await
         .unwrap();
     assert!(counted(&store).await.is_empty());
@@ -321,12 +327,8 @@ async fn only_the_newest_verified_version_counts(test: TestDb) {
 
 async fn pilot_schedules_keep_the_newest_event(test: TestDb) {
     let store = store(&test).await;
-    let ids = |pilots: Vec<PilotSchedule>| {
-        pilots
-            .into_iter()
-            .map(|p| p.pilot_id)
-            .collect::<Vec<_>>()
-    };
+    let ids =
+        |pilots: Vec<PilotSchedule>| pilots.into_iter().map(|p| p.pilot_id).collect::<Vec<_>>();
     assert!(
         store
             .pilots_in_status("ACTIVE", None)
@@ -435,10 +437,7 @@ async fn pilot_schedules_keep_the_newest_event(test: TestDb) {
     );
 
     // Completed: no longer ACTIVE.
-    store
-        .record_pilot(&moved, "COMPLETED", 300)
-        .await
-        .unwrap();
+    store.record_pilot(&moved, "COMPLETED", 300).await.unwrap();
     assert_eq!(
         ids(store.pilots_in_status("ACTIVE", None).await.unwrap()),
         ["p2", "p3"]
@@ -577,7 +576,60 @@ async fn concurrent_overlapping_creates_admit_one(test: TestDb) {
     }
 }
 
+/// A writer holding the pilot's lock with an uncommitted overlapping report makes a create wait
+/// for it and then refuse, rather than miss the uncommitted period and insert a second report.
+async fn create_waits_for_the_pilot_lock(test: TestDb) {
+    let store = store(&test).await;
+    let mut writer = store.database().pool().begin().await.unwrap();
+    sqlx::query("INSERT INTO pilot_report_locks (pilot_id, touched_at) VALUES ($1, $2)")
+        .bind("locked")
+        .bind(1_i64)
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO outcome_reports (id, lineage_id, version, pilot_id, company_id, sector, domain, \
+         period_start, period_end, models_developed, models_improved, models_commercialized, \
+         patents_filed, patents_registered, papers, new_hires, revenue_krw, investment_krw, \
+         compute_consumed, evidence, status, created_by, created_at, updated_at) VALUES \
+         ($1, $1, 1, $2, 'c1', 'MOBILITY', 'ENERGY', '2026-01-01', '2026-03-31', 0, 0, 0, 0, 0, 0, \
+         0, 0, 0, 0, '', 'DRAFT', 'u1', 0, 0)",
+    )
+    .bind(axv_platform::ids::new_id())
+    .bind("locked")
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+    let racing = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .create(
+                    &subject("locked", "c1"),
+                    &draft("2026-01-01", "2026-06-30", 1),
+                    "u2",
+                )
+                .await
+        })
+    };
+    // Lets the create reach the lock (without one it would now have passed its check against
+    // the uncommitted period); the outcome below does not depend on how long this takes.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    writer.commit().await.unwrap();
+    match racing.await.unwrap() {
+        Err(ReportsError::InvalidInput { field, .. }) => assert_eq!(field, "periodStart"),
+        other => panic!("expected an overlap, got {other:?}"),
+    }
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM outcome_reports WHERE pilot_id = 'locked'")
+            .fetch_one(store.database().pool())
+            .await
+            .unwrap();
+    assert_eq!(count, 1);
+}
+
 on_both_backends!(
+    pilot_lock => create_waits_for_the_pilot_lock,
     counted_reports => only_the_newest_verified_version_counts,
     pilot_schedules => pilot_schedules_keep_the_newest_event,
     filed_periods => filed_periods_are_those_past_draft,
