@@ -95,6 +95,20 @@ fn parse_day(column: &str, text: &str) -> Result<NaiveDate, ReportsError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad(column, text))
 }
 
+fn figures_from_row(row: &AnyRow) -> Result<Figures, ReportsError> {
+    Ok(Figures {
+        models_developed: row.try_get("models_developed")?,
+        models_improved: row.try_get("models_improved")?,
+        models_commercialized: row.try_get("models_commercialized")?,
+        patents_filed: row.try_get("patents_filed")?,
+        patents_registered: row.try_get("patents_registered")?,
+        papers: row.try_get("papers")?,
+        new_hires: row.try_get("new_hires")?,
+        revenue_krw: row.try_get("revenue_krw")?,
+        investment_krw: row.try_get("investment_krw")?,
+    })
+}
+
 fn report_from_row(row: &AnyRow) -> Result<ReportRecord, ReportsError> {
     let status: String = row.try_get("status")?;
     let version: i64 = row.try_get("version")?;
@@ -111,17 +125,7 @@ fn report_from_row(row: &AnyRow) -> Result<ReportRecord, ReportsError> {
         draft: ReportDraft {
             period_start: day(row, "period_start")?,
             period_end: day(row, "period_end")?,
-            figures: Figures {
-                models_developed: row.try_get("models_developed")?,
-                models_improved: row.try_get("models_improved")?,
-                models_commercialized: row.try_get("models_commercialized")?,
-                patents_filed: row.try_get("patents_filed")?,
-                patents_registered: row.try_get("patents_registered")?,
-                papers: row.try_get("papers")?,
-                new_hires: row.try_get("new_hires")?,
-                revenue_krw: row.try_get("revenue_krw")?,
-                investment_krw: row.try_get("investment_krw")?,
-            },
+            figures: figures_from_row(row)?,
             evidence: row.try_get("evidence")?,
         },
         compute_consumed: row.try_get("compute_consumed")?,
@@ -389,17 +393,7 @@ impl Store {
                     sector: row.try_get("sector")?,
                     domain: row.try_get("domain")?,
                     period_start: day(row, "period_start")?,
-                    figures: Figures {
-                        models_developed: row.try_get("models_developed")?,
-                        models_improved: row.try_get("models_improved")?,
-                        models_commercialized: row.try_get("models_commercialized")?,
-                        patents_filed: row.try_get("patents_filed")?,
-                        patents_registered: row.try_get("patents_registered")?,
-                        papers: row.try_get("papers")?,
-                        new_hires: row.try_get("new_hires")?,
-                        revenue_krw: row.try_get("revenue_krw")?,
-                        investment_krw: row.try_get("investment_krw")?,
-                    },
+                    figures: figures_from_row(row)?,
                     compute_consumed: row.try_get("compute_consumed")?,
                 })
             })

@@ -288,6 +288,23 @@ pub struct CompanyFilter {
     pub text: Option<String>,
 }
 
+/// The company through the request's DataLoader; `None` when the caller may not see it.
+pub(crate) async fn load_company(ctx: &Context<'_>, id: &str) -> Result<Option<Company>> {
+    Ok(ctx
+        .data::<DataLoader<CompanyLoader>>()?
+        .load_one(id.to_owned())
+        .await
+        .map_err(|e| (*e).clone())?
+        .map(Company))
+}
+
+/// Like [`load_company`], for non-null fields: a company the caller may not see is NOT_FOUND.
+pub(crate) async fn require_company(ctx: &Context<'_>, id: &str) -> Result<Company> {
+    load_company(ctx, id)
+        .await?
+        .ok_or_else(|| crate::errors::error(axv_platform::ErrorCode::NotFound, "company not found"))
+}
+
 pub(crate) fn parts(ctx: &Context<'_>) -> Result<(Clients, RequestContext)> {
     Ok((
         ctx.data::<Clients>()?.clone(),

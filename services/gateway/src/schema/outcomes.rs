@@ -2,13 +2,13 @@
 //! programme's managers. The outcomes service decides who may see and do what (a report another
 //! firm may not see is NOT_FOUND); resolvers pass the caller's token and map its answers.
 
-use async_graphql::{Context, ID, InputObject, Object, Result, dataloader::DataLoader};
+use async_graphql::{Context, ID, InputObject, Object, Result};
 use axv_platform::ErrorCode;
 use axv_proto::outcomes::v1 as pb;
 
 use super::{
     connection::{connection, page_size},
-    onboarding::{Company, StatusChange, mirror_enum, parts},
+    onboarding::{Company, StatusChange, load_company, mirror_enum, parts, require_company},
     pilots::{Pilot, date, date_text, internal, load_pilot},
     scalars::{Date, DateTime, Long},
     vouchers::check_cursor,
@@ -16,7 +16,6 @@ use super::{
 use crate::{
     clients::request,
     errors::{bad_input, error, from_status},
-    loaders::CompanyLoader,
     stats_cache::StatsCache,
 };
 
@@ -52,12 +51,7 @@ impl OutcomeReport {
     }
     /// The pilot's lead company, which reports.
     async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
-        ctx.data::<DataLoader<CompanyLoader>>()?
-            .load_one(self.0.company_id.clone())
-            .await
-            .map_err(|e| (*e).clone())?
-            .map(Company)
-            .ok_or_else(|| error(ErrorCode::NotFound, "company not found"))
+        require_company(ctx, &self.0.company_id).await
     }
     /// One calendar quarter, half or year.
     async fn period_start(&self) -> Result<Date> {
@@ -218,12 +212,7 @@ impl DueReport {
     }
     /// The pilot's lead company, which owes the report.
     async fn company(&self, ctx: &Context<'_>) -> Result<Option<Company>> {
-        Ok(ctx
-            .data::<DataLoader<CompanyLoader>>()?
-            .load_one(self.0.company_id.clone())
-            .await
-            .map_err(|e| (*e).clone())?
-            .map(Company))
+        load_company(ctx, &self.0.company_id).await
     }
     async fn period_start(&self) -> Result<Date> {
         date(&self.0.period_start, "periodStart")

@@ -2,14 +2,12 @@
 //! service computes them (and suppresses small groups for everyone but staff); the gateway
 //! caches the answers (see `stats_cache`) and maps them to the contract.
 
-use async_graphql::{
-    Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
-};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use axv_platform::ErrorCode;
 use axv_proto::{onboarding::v1 as onboarding_pb, outcomes::v1 as pb, pilots::v1 as pilots_pb};
 
 use super::{
-    onboarding::{Company, Sector, parts},
+    onboarding::{Company, Sector, load_company, parts},
     pilots::{PilotDomain, date, date_text, internal},
     scalars::{Date, Long},
 };
@@ -17,7 +15,6 @@ use crate::{
     clients::{Clients, request},
     context::RequestContext,
     errors::{bad_input, error, from_status},
-    loaders::CompanyLoader,
     stats_cache::StatsCache,
 };
 
@@ -145,6 +142,14 @@ impl OutcomeTotals {
     }
 }
 
+fn group_outcomes(group: &pb::GroupStats) -> Result<Option<OutcomeTotals>> {
+    group
+        .figures
+        .as_ref()
+        .map(|f| OutcomeTotals::from_pb(Some(f)))
+        .transpose()
+}
+
 /// One industry's figures.
 pub struct SectorStats(pb::GroupStats);
 
@@ -159,11 +164,7 @@ impl SectorStats {
     }
     /// `null` when suppressed.
     async fn outcomes(&self) -> Result<Option<OutcomeTotals>> {
-        self.0
-            .figures
-            .as_ref()
-            .map(|f| OutcomeTotals::from_pb(Some(f)))
-            .transpose()
+        group_outcomes(&self.0)
     }
     /// For dashboards and anonymous callers, a group of fewer than 3 companies shows no figures.
     async fn suppressed(&self) -> bool {
@@ -185,11 +186,7 @@ impl DomainStats {
     }
     /// `null` when suppressed.
     async fn outcomes(&self) -> Result<Option<OutcomeTotals>> {
-        self.0
-            .figures
-            .as_ref()
-            .map(|f| OutcomeTotals::from_pb(Some(f)))
-            .transpose()
+        group_outcomes(&self.0)
     }
     async fn suppressed(&self) -> bool {
         self.0.suppressed
@@ -205,12 +202,7 @@ impl CompanyStats {
         ID(self.0.company_id.clone())
     }
     async fn company(&self, ctx: &Context<'_>) -> Result<Option<Company>> {
-        Ok(ctx
-            .data::<DataLoader<CompanyLoader>>()?
-            .load_one(self.0.company_id.clone())
-            .await
-            .map_err(|e| (*e).clone())?
-            .map(Company))
+        load_company(ctx, &self.0.company_id).await
     }
     async fn outcomes(&self) -> Result<OutcomeTotals> {
         OutcomeTotals::from_pb(self.0.figures.as_ref())

@@ -12,13 +12,13 @@ use axv_proto::{onboarding::v1 as onboarding_pb, vouchers::v1 as pb};
 
 use super::{
     connection::{connection, page_size},
-    onboarding::{Company, Sector, mirror_enum, parts},
+    onboarding::{Company, Sector, mirror_enum, parts, require_company},
     scalars::{Date, DateTime, Long},
 };
 use crate::{
     clients::request,
     errors::{bad_input, error, from_status},
-    loaders::{CompanyLoader, CompanyVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader},
+    loaders::{CompanyVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader},
 };
 
 mirror_enum!(
@@ -89,15 +89,6 @@ pub(crate) fn check_cursor(after: Option<&str>) -> Result<Option<String>> {
         Some(after) => pagination::decode_cursor(after)
             .map_err(|_| bad_input("after is not a cursor from this API")),
     }
-}
-
-async fn load_company(ctx: &Context<'_>, id: &str) -> Result<Company> {
-    ctx.data::<DataLoader<CompanyLoader>>()?
-        .load_one(id.to_owned())
-        .await
-        .map_err(|e| (*e).clone())?
-        .map(Company)
-        .ok_or_else(|| error(ErrorCode::NotFound, "company not found"))
 }
 
 async fn load_program(ctx: &Context<'_>, id: &str) -> Result<VoucherProgram> {
@@ -212,7 +203,7 @@ impl VoucherApplication {
         load_program(ctx, &self.0.program_id).await
     }
     async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
-        load_company(ctx, &self.0.company_id).await
+        require_company(ctx, &self.0.company_id).await
     }
     async fn requested_amount(&self) -> Long {
         Long(self.0.requested_amount)
@@ -257,7 +248,7 @@ impl Voucher {
         &self.0.code
     }
     async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
-        load_company(ctx, &self.0.company_id).await
+        require_company(ctx, &self.0.company_id).await
     }
     /// The pilot the voucher serves; null when none, or when the caller may not see it.
     async fn pilot(&self, ctx: &Context<'_>) -> Result<Option<super::pilots::Pilot>> {
