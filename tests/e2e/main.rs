@@ -8,6 +8,7 @@ use axv_gateway::Limits;
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
+mod gateway;
 mod outcomes;
 mod pilots;
 mod vouchers;
@@ -382,15 +383,17 @@ async fn graphql_over_http_as_the_spec_says() {
     let get_mutation = p
         .http
         .get(&url)
+        .header("apollo-require-preflight", "true")
         .query(&[("query", "mutation { logout }")])
         .send()
         .await
         .unwrap();
     assert_eq!(get_mutation.status(), StatusCode::METHOD_NOT_ALLOWED);
-    // A query over GET runs.
+    // A query over GET runs when it proves it is no cross-site request (see gateway.rs).
     let get_query = p
         .http
         .get(&url)
+        .header("apollo-require-preflight", "true")
         .query(&[("query", "{ companies { totalCount } }")])
         .send()
         .await

@@ -8,7 +8,7 @@ pub mod demo_outcomes;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use axv_gateway::{Limits, ServiceUrls};
+use axv_gateway::{Limits, ServiceUrls, rate_limit::RateLimits};
 use axv_platform::{config::Platform, grpc::RunningServer, shutdown::CancellationToken};
 
 /// GraphQL limits and switches, as flags and `AXV_GRAPHQL_*` variables.
@@ -25,6 +25,28 @@ pub struct GraphqlArgs {
     pub graphql_max_aliases: u16,
     #[arg(long, env = "AXV_GRAPHQL_MAX_BATCH", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub graphql_max_batch: u16,
+    /// Per-minute budgets as `ROLE=REQUESTS/COST` pairs (and `ADDRESS=...` for each client
+    /// address), overriding the defaults, e.g. `DASHBOARD=6000/2000000,ADDRESS=600/200000`.
+    #[arg(long, env = "AXV_RATE_LIMITS", default_value = "", value_parser = parse_rate_limits)]
+    pub rate_limits: RateLimits,
+    /// Requests served at once; more get 503 at once instead of waiting in a queue.
+    #[arg(long, env = "AXV_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
+    /// Browser origins allowed to call the API, comma-separated (CORS).
+    #[arg(long, env = "AXV_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// `automatic` (Apollo's automatic persisted queries) or `safelist` (only the manifest's
+    /// operations run).
+    #[arg(long, env = "AXV_PERSISTED_QUERIES", default_value = "automatic", value_parser = ["automatic", "safelist"])]
+    pub persisted_queries: String,
+    /// The persisted query manifest: Apollo's `{"operations": [{"id", "body"}]}` or a
+    /// `{"<sha256>": "<query>"}` map. Required for `safelist`.
+    #[arg(long, env = "AXV_PERSISTED_QUERIES_FILE")]
+    pub persisted_queries_file: Option<std::path::PathBuf>,
+}
+
+fn parse_rate_limits(text: &str) -> Result<RateLimits, String> {
+    RateLimits::default().with_overrides(text)
 }
 
 impl Default for GraphqlArgs {
@@ -36,19 +58,49 @@ impl Default for GraphqlArgs {
             graphql_max_complexity: limits.max_complexity as u32,
             graphql_max_aliases: limits.max_aliases as u16,
             graphql_max_batch: limits.max_batch as u16,
+            rate_limits: limits.rate_limits,
+            max_in_flight: u32::try_from(limits.max_in_flight).unwrap_or(u32::MAX),
+            cors_origins: limits.cors_origins,
+            persisted_queries: "automatic".to_owned(),
+            persisted_queries_file: None,
         }
     }
 }
 
 impl GraphqlArgs {
-    pub fn limits(&self) -> Limits {
-        Limits {
+    /// The gateway's limits; a manifest that cannot be read, or safelist mode without one,
+    /// fails naming the setting.
+    pub fn limits(&self) -> anyhow::Result<Limits> {
+        let safelist = self.persisted_queries == "safelist";
+        let manifest = match &self.persisted_queries_file {
+            Some(path) => axv_gateway::persisted::load_manifest(path)
+                .map_err(|e| anyhow::anyhow!("AXV_PERSISTED_QUERIES_FILE: {e}"))?,
+            None if safelist => anyhow::bail!(
+                "AXV_PERSISTED_QUERIES=safelist needs AXV_PERSISTED_QUERIES_FILE (the operations that may run)"
+            ),
+            None => Default::default(),
+        };
+        Ok(Limits {
             max_depth: usize::from(self.graphql_max_depth),
             max_complexity: self.graphql_max_complexity as usize,
             max_aliases: usize::from(self.graphql_max_aliases),
             max_batch: usize::from(self.graphql_max_batch),
             introspection: self.graphql_introspection,
-        }
+            rate_limits: self.rate_limits.clone(),
+            max_in_flight: self.max_in_flight as usize,
+            cors_origins: self
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            persisted_queries: if safelist {
+                axv_gateway::persisted::Mode::Safelist
+            } else {
+                axv_gateway::persisted::Mode::Automatic
+            },
+            persisted_manifest: manifest,
+        })
     }
 }
 
@@ -161,8 +213,14 @@ pub async fn start_gateway(
         axv_gateway::stats_cache::StatsCache::DEFAULT_TTL,
     );
     stats.spawn_invalidator(platform.bus.clone(), shutdown.clone());
-    let state = axv_gateway::AppState::new(urls, platform.verifier.clone(), limits, stats)
-        .context("service URLs")?;
+    let state = axv_gateway::AppState::new(
+        urls,
+        platform.verifier.clone(),
+        limits,
+        stats,
+        platform.kv.clone(),
+    )
+    .context("service URLs")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("--listen: cannot bind {listen}"))?;

@@ -191,7 +191,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     let shutdown = CancellationToken::new();
     axv_platform::shutdown::cancel_on_signal(shutdown.clone());
-    let running = axv::start_all(&platform, &args.listen, args.graphql.limits(), &shutdown).await?;
+    let running =
+        axv::start_all(&platform, &args.listen, args.graphql.limits()?, &shutdown).await?;
     let storage = if args.platform.database_url.is_some() {
         "Postgres".to_owned()
     } else {
@@ -303,7 +304,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     &platform,
                     &http_listen,
                     &urls,
-                    args.graphql.limits(),
+                    args.graphql.limits()?,
                     &shutdown,
                 )
                 .await?;

@@ -32,6 +32,8 @@ use crate::{
         CompanyLoader, CompanyPilotsLoader, CompanyVouchersLoader, PilotLoader, PilotReportsLoader,
         PilotVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader,
     },
+    persisted::PersistedError,
+    rate_limit::Limited,
 };
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -90,7 +92,10 @@ pub async fn graphql_get(
     Query(params): Query<GetParams>,
 ) -> Response {
     let graphql_json = wants_graphql_response_json(&headers);
-    let Some(query) = params.query else {
+    let Some(query) = params
+        .query
+        .or_else(|| params.extensions.is_some().then(String::new))
+    else {
         if wants_html(&headers) {
             return Html(
                 async_graphql::http::GraphiQLSource::build()
@@ -107,6 +112,14 @@ pub async fn graphql_get(
             graphql_json,
         );
     };
+    if !crate::csrf::is_preflighted(&headers) {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            crate::csrf::REFUSAL,
+            graphql_json,
+        );
+    }
     let mut request = async_graphql::Request::new(query);
     request.operation_name = params.operation_name;
     if let Some(variables) = params.variables {
@@ -122,15 +135,26 @@ pub async fn graphql_get(
             }
         }
     }
-    if let Some(extensions) = params.extensions
-        && serde_json::from_str::<serde_json::Value>(&extensions).is_err()
-    {
-        return request_error(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadUserInput,
-            "extensions is not JSON",
-            graphql_json,
-        );
+    if let Some(extensions) = params.extensions {
+        match serde_json::from_str::<std::collections::HashMap<String, serde_json::Value>>(
+            &extensions,
+        ) {
+            Ok(extensions) => {
+                for (name, value) in extensions {
+                    if let Ok(value) = async_graphql::Value::from_json(value) {
+                        request.extensions.insert(name, value);
+                    }
+                }
+            }
+            Err(_) => {
+                return request_error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadUserInput,
+                    "extensions is not a JSON object",
+                    graphql_json,
+                );
+            }
+        }
     }
     execute(
         state,
@@ -178,13 +202,34 @@ pub async fn graphql_post(
             );
         }
     };
-    execute(
-        state,
-        caller,
-        client_address(&headers, connect),
-        graphql_json,
-        batch,
-        Method::POST,
+    let key = match crate::idempotency::key_of(&headers) {
+        Ok(key) => key,
+        Err(message) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                message,
+                graphql_json,
+            );
+        }
+    };
+    let address = client_address(&headers, connect);
+    let Some(key) = key else {
+        return execute(state, caller, address, graphql_json, batch, Method::POST).await;
+    };
+    // Keys are per caller: the token's subject, or the address for anonymous callers.
+    let scope = match &caller {
+        Some(caller) => format!("sub:{}", caller.subject),
+        None => format!("addr:{address}"),
+    };
+    let fingerprint = crate::idempotency::fingerprint(&body, &headers);
+    let idempotency = state.idempotency.clone();
+    crate::idempotency::once(
+        &idempotency,
+        &scope,
+        &key,
+        &fingerprint,
+        execute(state, caller, address, graphql_json, batch, Method::POST),
     )
     .await
 }
@@ -348,15 +393,33 @@ async fn execute(
             graphql_json,
         );
     }
+    let charge = state.limiter.charge(caller.as_ref(), &client_address);
+    if let Err(limited) = charge.request().await {
+        return rate_limited(limited, graphql_json);
+    }
     let token = caller.as_ref().map(|c| c.raw_token.clone());
     let ctx = RequestContext {
         caller,
         token,
         client_address,
     };
+    let mut limited_by_cost = None;
     let mut responses = Vec::with_capacity(requests.len());
     let mut any_request_error = false;
     for mut request in requests {
+        if let Err(error) = state.persisted.resolve(&mut request).await {
+            any_request_error = true;
+            let code = match error {
+                PersistedError::NotSafelisted => ErrorCode::Forbidden,
+                PersistedError::Unavailable => ErrorCode::Unavailable,
+                _ => ErrorCode::BadUserInput,
+            };
+            let mut response =
+                async_graphql::Response::from_errors(vec![coded_error(&error.to_string(), code)]);
+            complete_extensions(&mut response.errors, None);
+            responses.push(response);
+            continue;
+        }
         // Parsed here once; async-graphql reuses the parsed document.
         let operation_name = request.operation_name.clone();
         let (aliases, operation) = match request.parsed_query() {
@@ -398,7 +461,8 @@ async fn execute(
         let request = with_loaders(request, &state.clients, &ctx)
             .data(ctx.clone())
             .data(state.clients.clone())
-            .data(state.stats.clone());
+            .data(state.stats.clone())
+            .data(charge.clone());
         let span = tracing::info_span!(
             "graphql",
             otel.name = request.operation_name.as_deref().unwrap_or("graphql")
@@ -412,8 +476,14 @@ async fn execute(
         {
             any_request_error = true;
         }
+        if response.data == async_graphql::Value::Null {
+            limited_by_cost = limited_by_cost.or_else(|| retry_after_of(&response.errors));
+        }
         complete_extensions(&mut response.errors, trace_id.as_deref());
         responses.push(response);
+    }
+    if !is_batch && let Some(retry_after) = limited_by_cost {
+        return rate_limited(Limited { retry_after }, graphql_json);
     }
     let body = if is_batch {
         BatchResponse::Batch(responses)
@@ -444,6 +514,47 @@ async fn execute(
             graphql_json,
         ),
     }
+}
+
+fn coded_error(message: &str, code: ErrorCode) -> async_graphql::ServerError {
+    let mut error = async_graphql::ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code.as_str());
+    error.extensions = Some(extensions);
+    error
+}
+
+/// The wait a cost refusal asked for, if validation refused the operation for its cost.
+fn retry_after_of(errors: &[async_graphql::ServerError]) -> Option<Duration> {
+    errors.iter().find_map(|e| {
+        let extensions = e.extensions.as_ref()?;
+        let code = extensions.get("code")?;
+        if *code != async_graphql::Value::from(ErrorCode::RateLimited.as_str()) {
+            return None;
+        }
+        match extensions.get("retryAfter")? {
+            async_graphql::Value::Number(n) => n.as_u64().map(Duration::from_secs),
+            _ => None,
+        }
+    })
+}
+
+/// 429 with `Retry-After`, for a request over one of its budgets.
+pub(crate) fn rate_limited(limited: Limited, graphql_json: bool) -> Response {
+    let mut response = request_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        &format!(
+            "rate limit reached; retry after {} s",
+            limited.retry_after.as_secs()
+        ),
+        graphql_json,
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(limited.retry_after.as_secs()),
+    );
+    response
 }
 
 pub async fn healthz() -> &'static str {

@@ -3,10 +3,14 @@
 
 pub mod clients;
 pub mod context;
+pub mod csrf;
 pub mod errors;
 pub mod export;
 pub mod http;
+pub mod idempotency;
 pub mod loaders;
+pub mod persisted;
+pub mod rate_limit;
 pub mod schema;
 pub mod stats_cache;
 
@@ -14,7 +18,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, extract::DefaultBodyLimit, routing::get};
 use axv_auth::Verifier;
-use axv_platform::shutdown::CancellationToken;
+use axv_platform::{kv::SharedKv, shutdown::CancellationToken};
 use tokio::net::TcpListener;
 
 pub use clients::ServiceUrls;
@@ -30,6 +34,9 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     pub limits: Limits,
     pub stats: stats_cache::StatsCache,
+    pub limiter: rate_limit::Limiter,
+    pub persisted: persisted::PersistedQueries,
+    pub idempotency: axv_platform::kv::IdempotencyStore,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Verifier> {
@@ -44,11 +51,19 @@ impl AppState {
         verifier: Arc<Verifier>,
         limits: Limits,
         stats: stats_cache::StatsCache,
+        kv: SharedKv,
     ) -> Result<Self, tonic::transport::Error> {
         Ok(Self {
             schema: schema::build(&limits),
             clients: clients::Clients::connect(urls)?,
             verifier,
+            limiter: rate_limit::Limiter::new(kv.clone(), limits.rate_limits.clone()),
+            persisted: persisted::PersistedQueries::new(
+                kv.clone(),
+                limits.persisted_queries.clone(),
+                limits.persisted_manifest.clone(),
+            ),
+            idempotency: idempotency::store(kv),
             limits,
             stats,
         })
@@ -63,8 +78,55 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(http::metrics))
         .route("/export/stats.csv", get(export::stats_csv))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors(&state.limits.cors_origins))
+        // Over `max_in_flight`, requests are refused at once (503) instead of queueing without
+        // bound behind slow ones.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(state.limits.max_in_flight.max(1)),
+        )
         .layer(axum::middleware::from_fn(axv_telemetry::http_middleware))
         .with_state(state)
+}
+
+async fn overloaded(_: tower::BoxError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({ "errors": [{ "message": "the gateway is overloaded; retry shortly", "extensions": { "code": "UNAVAILABLE" } }] });
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// Dashboards on the allowed origins may call the API from browsers (with credentials in the
+/// Authorization header, never cookies); other origins get no CORS grant.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static(idempotency::HEADER),
+            HeaderName::from_static("apollo-require-preflight"),
+            HeaderName::from_static("x-apollo-operation-name"),
+            HeaderName::from_static("traceparent"),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Serves the gateway on `listener` until `shutdown`, letting in-flight requests finish.

@@ -2,250 +2,22 @@
 //! SQLite and Postgres: a report's whole life, its versions, and every refusal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod support;
 
-use axv_auth::{Caller, Role};
-use axv_onboarding::domain::{CompanyAction, CompanyInput, GwangjuPresence, Sector};
-use axv_platform::{
-    config::Platform,
-    grpc::RunningServer,
-    on_both_backends,
-    shutdown::CancellationToken,
-    testing::{TestDb, platform},
-};
-use axv_proto::outcomes::v1::{self as pb, outcomes_service_client::OutcomesServiceClient};
-use axv_proto::pilots::v1::{self as pilots_pb, pilots_service_client::PilotsServiceClient};
-use axv_proto::vouchers::v1::{
-    self as vouchers_pb, vouchers_service_client::VouchersServiceClient,
-};
-use tonic::{Code, Request, transport::Channel};
+use axv_auth::Role;
+use axv_onboarding::domain::Sector;
+use axv_platform::{on_both_backends, testing::TestDb};
+use axv_proto::outcomes::v1 as pb;
+use axv_proto::pilots::v1 as pilots_pb;
+use support::{Harness, PilotSpec, Stage, act, authed, create};
+use tonic::Code;
 
-struct Harness {
-    platform: Platform,
-    onboarding: axv_onboarding::service::Onboarding,
-    pilots: RunningServer,
-    outcomes: RunningServer,
-    vouchers: RunningServer,
-    voucher_store: axv_vouchers::store::Store,
-    shutdown: CancellationToken,
-    _db: TestDb,
-}
-
-fn caller(id: &str, role: Role) -> Caller {
-    Caller {
-        subject: id.into(),
-        role,
-        company_ids: vec![],
-        token_id: String::new(),
-        expires_at: 0,
-        issuer: "t".into(),
-        raw_token: Arc::from(""),
+/// What this file's pilots are registered with: an autonomous-driving shuttle, 2026–2027.
+fn shuttle() -> PilotSpec<'static> {
+    PilotSpec {
+        title: "자율주행 셔틀 실증",
+        ..PilotSpec::standard(pilots_pb::PilotDomain::AutonomousDriving)
     }
-}
-
-fn business_number(seed: u32) -> String {
-    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
-    let body = format!("{:09}", 300_000_000 + seed);
-    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
-    let mut sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
-    sum += (digits[8] * 5) / 10;
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
-struct Firm {
-    token: String,
-    company_id: String,
-}
-
-async fn connect(server: &RunningServer) -> Channel {
-    Channel::from_shared(server.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-impl Harness {
-    async fn start(db: TestDb) -> Self {
-        let platform = platform(db.config.clone());
-        let shutdown = CancellationToken::new();
-        let app = axv_onboarding::build(&platform).await.unwrap();
-        let onboarding = app.service.clone();
-        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let onboarding_server = axv_platform::grpc::spawn(
-            listener,
-            app.start(&platform, shutdown.clone()),
-            platform.verifier.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        let pilots_app = axv_pilots::build(&platform, &onboarding_server.url())
-            .await
-            .unwrap();
-        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let pilots = axv_platform::grpc::spawn(
-            listener,
-            pilots_app.start(&platform, shutdown.clone()),
-            platform.verifier.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        let vouchers_app = axv_vouchers::build(&platform, &onboarding_server.url(), &pilots.url())
-            .await
-            .unwrap();
-        let voucher_store = vouchers_app.service.store().clone();
-        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let vouchers = axv_platform::grpc::spawn(
-            listener,
-            vouchers_app.start(&platform, shutdown.clone()),
-            platform.verifier.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        let outcomes_app = axv_outcomes::build(&platform, &onboarding_server.url(), &pilots.url())
-            .await
-            .unwrap()
-            .with_vouchers(&vouchers.url())
-            .unwrap();
-        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let outcomes = axv_platform::grpc::spawn(
-            listener,
-            outcomes_app.start(&platform, shutdown.clone()),
-            platform.verifier.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        Self {
-            platform,
-            onboarding,
-            pilots,
-            outcomes,
-            vouchers,
-            voucher_store,
-            shutdown,
-            _db: db,
-        }
-    }
-
-    async fn client(&self) -> OutcomesServiceClient<Channel> {
-        OutcomesServiceClient::new(connect(&self.outcomes).await)
-    }
-
-    fn token(&self, role: Role) -> String {
-        self.platform
-            .issuer
-            .issue(&axv_platform::ids::new_id(), role, vec![])
-            .unwrap()
-            .token
-    }
-
-    async fn firm(&self, n: u32) -> Firm {
-        let session = self
-            .onboarding
-            .sign_up(
-                &format!("firm{n}@outcomes.kr"),
-                "correct horse battery",
-                "firm",
-            )
-            .await
-            .unwrap();
-        let firm = caller(&session.user.id, Role::FirmMember);
-        let manager = caller("manager", Role::ProgramManager);
-        let company = self
-            .onboarding
-            .create_company(
-                Some(&firm),
-                CompanyInput {
-                    business_number: business_number(n),
-                    name_ko: format!("성과기업{n}"),
-                    name_en: None,
-                    sector: Some(Sector::Mobility),
-                    presence: Some(GwangjuPresence::Headquarters),
-                    employees: Some(5),
-                    founded_on: None,
-                    contact_email: "a@b.kr".into(),
-                },
-            )
-            .await
-            .unwrap();
-        let id = company.company.id;
-        self.onboarding
-            .transition(Some(&firm), &id, CompanyAction::Submit, None)
-            .await
-            .unwrap();
-        self.onboarding
-            .transition(Some(&manager), &id, CompanyAction::StartReview, None)
-            .await
-            .unwrap();
-        self.onboarding
-            .transition(Some(&manager), &id, CompanyAction::Approve, None)
-            .await
-            .unwrap();
-        Firm {
-            token: session.access.token,
-            company_id: id,
-        }
-    }
-
-    /// A pilot the firm leads, moved as far as `start` says (ACTIVE when true, APPROVED
-    /// otherwise).
-    async fn pilot(&self, lead: &Firm, start: bool) -> String {
-        let mut client = PilotsServiceClient::new(connect(&self.pilots).await);
-        let manager = self.token(Role::ProgramManager);
-        let pilot = client
-            .register_pilot(authed(
-                pilots_pb::RegisterPilotRequest {
-                    input: Some(pilots_pb::PilotInput {
-                        title: "자율주행 셔틀 실증".into(),
-                        title_en: None,
-                        summary: "도심 실증".into(),
-                        domain: pilots_pb::PilotDomain::AutonomousDriving.into(),
-                        lead_company_id: lead.company_id.clone(),
-                        site: "광주 첨단3지구".into(),
-                        starts_on: "2026-01-01".into(),
-                        ends_on: "2027-12-31".into(),
-                        budget_national: 1,
-                        budget_city: 1,
-                        budget_private: 1,
-                        regulatory_sandbox: false,
-                        sandbox_reference: None,
-                    }),
-                },
-                &lead.token,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .pilot
-            .unwrap();
-        let mut moves = vec![
-            (pilots_pb::PilotAction::Submit, lead.token.clone()),
-            (pilots_pb::PilotAction::Approve, manager),
-        ];
-        if start {
-            moves.push((pilots_pb::PilotAction::Start, lead.token.clone()));
-        }
-        for (action, token) in moves {
-            client
-                .transition_pilot(authed(
-                    pilots_pb::TransitionPilotRequest {
-                        id: pilot.id.clone(),
-                        action: action.into(),
-                        note: None,
-                    },
-                    &token,
-                ))
-                .await
-                .unwrap();
-        }
-        pilot.id
-    }
-}
-
-fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    axv_auth::attach_bearer(&mut request, token).unwrap();
-    request
 }
 
 fn input(pilot_id: &str, start: &str, end: &str) -> pb::ReportInput {
@@ -266,49 +38,15 @@ fn input(pilot_id: &str, start: &str, end: &str) -> pb::ReportInput {
     }
 }
 
-async fn create(
-    client: &mut OutcomesServiceClient<Channel>,
-    token: &str,
-    input: pb::ReportInput,
-) -> Result<pb::OutcomeReport, tonic::Status> {
-    client
-        .create_report(authed(
-            pb::CreateReportRequest { input: Some(input) },
-            token,
-        ))
-        .await
-        .map(|r| r.into_inner().report.unwrap())
-}
-
-async fn act(
-    client: &mut OutcomesServiceClient<Channel>,
-    token: &str,
-    id: &str,
-    action: pb::ReportAction,
-    note: Option<&str>,
-) -> Result<pb::OutcomeReport, tonic::Status> {
-    client
-        .transition_report(authed(
-            pb::TransitionReportRequest {
-                id: id.into(),
-                action: action.into(),
-                note: note.map(str::to_owned),
-            },
-            token,
-        ))
-        .await
-        .map(|r| r.into_inner().report.unwrap())
-}
-
 async fn whole_life_versions_and_refusals(db: TestDb) {
     let h = Harness::start(db).await;
-    let lead = h.firm(1).await;
-    let stranger = h.firm(2).await;
+    let lead = h.firm(1, Sector::Mobility, true).await;
+    let stranger = h.firm(2, Sector::Mobility, true).await;
     let manager = h.token(Role::ProgramManager);
     let dashboard = h.token(Role::Dashboard);
-    let pilot = h.pilot(&lead, true).await;
-    let approved_only = h.pilot(&lead, false).await;
-    let strangers_pilot = h.pilot(&stranger, true).await;
+    let pilot = h.pilot(&lead, &shuttle(), Stage::Active).await;
+    let approved_only = h.pilot(&lead, &shuttle(), Stage::Approved).await;
+    let strangers_pilot = h.pilot(&stranger, &shuttle(), Stage::Active).await;
     let mut client = h.client().await;
 
     // Who may file: the lead company, for its ACTIVE/COMPLETED pilot.
@@ -334,7 +72,8 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
         Code::PermissionDenied
     );
     // A pilot the caller's company only takes part in: seen, but not the caller's to report.
-    PilotsServiceClient::new(connect(&h.pilots).await)
+    h.pilots_client()
+        .await
         .add_participant(authed(
             pilots_pb::AddParticipantRequest {
                 pilot_id: pilot.clone(),
@@ -773,81 +512,13 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
     h.shutdown.cancel();
 }
 
-/// A voucher of `amount` linked to `pilot`, for the pilot's lead company.
-async fn pilot_voucher(
-    store: &axv_vouchers::store::Store,
-    company_id: &str,
-    pilot: &str,
-    amount: i64,
-) -> String {
-    use axv_vouchers::{
-        domain::{FundingSource, ResourceKind},
-        service::today,
-        store::{NewApplication, NewPool, NewProgram},
-    };
-    let pool = store
-        .create_pool(NewPool {
-            name: "국가AI데이터센터 H100".into(),
-            kind: ResourceKind::GpuH100,
-            capacity: 10_000,
-            funding: FundingSource::National,
-            valid_from: today() - chrono::Days::new(365),
-            valid_until: today() + chrono::Days::new(365),
-        })
-        .await
-        .unwrap();
-    let program = store
-        .create_program(NewProgram {
-            pool_id: pool.id.clone(),
-            name: "AX 실증 컴퓨팅 바우처".into(),
-            opens_on: today() - chrono::Days::new(30),
-            closes_on: today() + chrono::Days::new(30),
-            max_per_company: amount,
-            sectors: vec![],
-        })
-        .await
-        .unwrap();
-    let application = store
-        .create_application(NewApplication {
-            program_id: program.id,
-            company_id: company_id.into(),
-            requested_amount: amount,
-            justification: "실증 학습".into(),
-            pilot_id: Some(pilot.into()),
-            created_by: "firm".into(),
-        })
-        .await
-        .unwrap();
-    store
-        .approve_application(&application.id, amount, "manager", None, today())
-        .await
-        .unwrap()
-        .1
-        .code
-}
-
 async fn compute_consumed_comes_from_vouchers(db: TestDb) {
     let h = Harness::start(db).await;
-    let lead = h.firm(1).await;
-    let pilot = h.pilot(&lead, true).await;
-    let code = pilot_voucher(&h.voucher_store, &lead.company_id, &pilot, 500).await;
-    let operator = h.token(Role::Operator);
-    let mut vouchers = VouchersServiceClient::new(connect(&h.vouchers).await);
+    let lead = h.firm(1, Sector::Mobility, true).await;
+    let pilot = h.pilot(&lead, &shuttle(), Stage::Active).await;
+    let code = h.voucher(&lead.company_id, &pilot, 500).await;
     for (job, amount) in [("job-1", 30), ("job-2", 12)] {
-        vouchers
-            .record_usage(authed(
-                vouchers_pb::RecordUsageRequest {
-                    cluster: "h100".into(),
-                    job_id: job.into(),
-                    voucher_code: code.clone(),
-                    amount,
-                    started_at_ms: 0,
-                    ended_at_ms: 0,
-                },
-                &operator,
-            ))
-            .await
-            .unwrap();
+        h.record_usage(&code, job, amount).await;
     }
     // The usage was charged now, so it falls in the current quarter and not in an earlier one.
     let today = axv_vouchers::service::today();

@@ -3,316 +3,23 @@
 //! onboarding, pilots and vouchers services behind them, on SQLite and Postgres.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+mod support;
 
-use axv_auth::{Caller, Role};
-use axv_onboarding::domain::{CompanyAction, CompanyInput, GwangjuPresence, Sector};
+use std::time::{Duration, Instant};
+
+use axv_auth::Role;
+use axv_onboarding::domain::Sector;
 use axv_outcomes::{
     domain::{PilotSchedule, quarter_end, quarter_start},
     pilot_from_event,
     stats::today,
 };
-use axv_platform::{
-    config::Platform,
-    events::Event,
-    grpc::RunningServer,
-    on_both_backends,
-    shutdown::CancellationToken,
-    testing::{TestDb, platform},
-};
+use axv_platform::{events::Event, on_both_backends, testing::TestDb};
 use axv_proto::outcomes::v1::{self as pb, outcomes_service_client::OutcomesServiceClient};
-use axv_proto::pilots::v1::{self as pilots_pb, pilots_service_client::PilotsServiceClient};
-use axv_proto::vouchers::v1::{
-    self as vouchers_pb, vouchers_service_client::VouchersServiceClient,
-};
+use axv_proto::pilots::v1 as pilots_pb;
 use chrono::{Days, NaiveDate};
+use support::{Firm, Harness, PilotSpec, Stage, act, authed, caller, create};
 use tonic::{Code, Request, transport::Channel};
-
-struct Harness {
-    platform: Platform,
-    onboarding: axv_onboarding::service::Onboarding,
-    pilots: RunningServer,
-    pilot_store: axv_pilots::store::Store,
-    vouchers: RunningServer,
-    voucher_store: axv_vouchers::store::Store,
-    /// `None` when the outcomes app was built but not started (no server, no listener).
-    outcomes: Option<RunningServer>,
-    service: axv_outcomes::service::Outcomes,
-    shutdown: CancellationToken,
-    _db: TestDb,
-}
-
-fn caller(id: &str, role: Role) -> Caller {
-    Caller {
-        subject: id.into(),
-        role,
-        company_ids: vec![],
-        token_id: String::new(),
-        expires_at: 0,
-        issuer: "t".into(),
-        raw_token: Arc::from(""),
-    }
-}
-
-fn business_number(seed: u32) -> String {
-    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
-    let body = format!("{:09}", 300_000_000 + seed);
-    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
-    let mut sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
-    sum += (digits[8] * 5) / 10;
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
-struct Firm {
-    token: String,
-    company_id: String,
-}
-
-async fn connect(server: &RunningServer) -> Channel {
-    Channel::from_shared(server.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    axv_auth::attach_bearer(&mut request, token).unwrap();
-    request
-}
-
-/// What a pilot is registered with.
-struct PilotSpec<'a> {
-    title: &'a str,
-    domain: pilots_pb::PilotDomain,
-    starts_on: NaiveDate,
-    ends_on: NaiveDate,
-}
-
-impl PilotSpec<'_> {
-    fn standard(domain: pilots_pb::PilotDomain) -> Self {
-        PilotSpec {
-            title: "실증 과제",
-            domain,
-            starts_on: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            ends_on: NaiveDate::from_ymd_opt(2027, 12, 31).unwrap(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Stage {
-    Registered,
-    Approved,
-    Active,
-}
-
-impl Harness {
-    async fn start(db: TestDb) -> Self {
-        Self::start_with(db, true).await
-    }
-
-    async fn start_with(db: TestDb, start_outcomes: bool) -> Self {
-        let platform = platform(db.config.clone());
-        let shutdown = CancellationToken::new();
-        let app = axv_onboarding::build(&platform).await.unwrap();
-        let onboarding = app.service.clone();
-        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let onboarding_server = axv_platform::grpc::spawn(
-            listener,
-            app.start(&platform, shutdown.clone()),
-            platform.verifier.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        let pilots_app = axv_pilots::build(&platform, &onboarding_server.url())
-            .await
-            .unwrap();
-        let pilot_store = pilots_app.service.store().clone();
-        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let pilots = axv_platform::grpc::spawn(
-            listener,
-            pilots_app.start(&platform, shutdown.clone()),
-            platform.verifier.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        let vouchers_app = axv_vouchers::build(&platform, &onboarding_server.url(), &pilots.url())
-            .await
-            .unwrap();
-        let voucher_store = vouchers_app.service.store().clone();
-        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let vouchers = axv_platform::grpc::spawn(
-            listener,
-            vouchers_app.start(&platform, shutdown.clone()),
-            platform.verifier.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        let outcomes_app = axv_outcomes::build(&platform, &onboarding_server.url(), &pilots.url())
-            .await
-            .unwrap()
-            .with_vouchers(&vouchers.url())
-            .unwrap();
-        let service = outcomes_app.service.clone();
-        let outcomes = if start_outcomes {
-            let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-            Some(
-                axv_platform::grpc::spawn(
-                    listener,
-                    outcomes_app.start(&platform, shutdown.clone()),
-                    platform.verifier.clone(),
-                    shutdown.clone(),
-                )
-                .unwrap(),
-            )
-        } else {
-            None
-        };
-        Self {
-            platform,
-            onboarding,
-            pilots,
-            pilot_store,
-            vouchers,
-            voucher_store,
-            outcomes,
-            service,
-            shutdown,
-            _db: db,
-        }
-    }
-
-    async fn client(&self) -> OutcomesServiceClient<Channel> {
-        OutcomesServiceClient::new(connect(self.outcomes.as_ref().unwrap()).await)
-    }
-
-    fn token(&self, role: Role) -> String {
-        self.platform
-            .issuer
-            .issue(&axv_platform::ids::new_id(), role, vec![])
-            .unwrap()
-            .token
-    }
-
-    /// A firm member and its company in `sector`, APPROVED when `approve`, else only SUBMITTED.
-    async fn firm(&self, n: u32, sector: Sector, approve: bool) -> Firm {
-        let session = self
-            .onboarding
-            .sign_up(
-                &format!("firm{n}@stats.kr"),
-                "correct horse battery",
-                "firm",
-            )
-            .await
-            .unwrap();
-        let firm = caller(&session.user.id, Role::FirmMember);
-        let manager = caller("manager", Role::ProgramManager);
-        let company = self
-            .onboarding
-            .create_company(
-                Some(&firm),
-                CompanyInput {
-                    business_number: business_number(n),
-                    name_ko: format!("통계기업{n}"),
-                    name_en: None,
-                    sector: Some(sector),
-                    presence: Some(GwangjuPresence::Headquarters),
-                    employees: Some(5),
-                    founded_on: None,
-                    contact_email: "a@b.kr".into(),
-                },
-            )
-            .await
-            .unwrap();
-        let id = company.company.id;
-        self.onboarding
-            .transition(Some(&firm), &id, CompanyAction::Submit, None)
-            .await
-            .unwrap();
-        if approve {
-            self.onboarding
-                .transition(Some(&manager), &id, CompanyAction::StartReview, None)
-                .await
-                .unwrap();
-            self.onboarding
-                .transition(Some(&manager), &id, CompanyAction::Approve, None)
-                .await
-                .unwrap();
-        }
-        Firm {
-            token: session.access.token,
-            company_id: id,
-        }
-    }
-
-    async fn pilots_client(&self) -> PilotsServiceClient<Channel> {
-        PilotsServiceClient::new(connect(&self.pilots).await)
-    }
-
-    /// A pilot `lead` leads, moved as far as `stage`.
-    async fn pilot(&self, lead: &Firm, spec: &PilotSpec<'_>, stage: Stage) -> String {
-        let mut client = self.pilots_client().await;
-        let manager = self.token(Role::ProgramManager);
-        let pilot = client
-            .register_pilot(authed(
-                pilots_pb::RegisterPilotRequest {
-                    input: Some(pilots_pb::PilotInput {
-                        title: spec.title.into(),
-                        title_en: None,
-                        summary: "실증".into(),
-                        domain: spec.domain.into(),
-                        lead_company_id: lead.company_id.clone(),
-                        site: "광주 첨단3지구".into(),
-                        starts_on: spec.starts_on.to_string(),
-                        ends_on: spec.ends_on.to_string(),
-                        budget_national: 1,
-                        budget_city: 1,
-                        budget_private: 1,
-                        regulatory_sandbox: false,
-                        sandbox_reference: None,
-                    }),
-                },
-                &lead.token,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .pilot
-            .unwrap();
-        let mut moves = Vec::new();
-        if stage >= Stage::Approved {
-            moves.push((pilots_pb::PilotAction::Submit, lead.token.clone()));
-            moves.push((pilots_pb::PilotAction::Approve, manager));
-        }
-        if stage >= Stage::Active {
-            moves.push((pilots_pb::PilotAction::Start, lead.token.clone()));
-        }
-        for (action, token) in moves {
-            self.move_pilot(&pilot.id, action, &token).await;
-        }
-        pilot.id
-    }
-
-    async fn move_pilot(&self, id: &str, action: pilots_pb::PilotAction, token: &str) {
-        self.pilots_client()
-            .await
-            .transition_pilot(authed(
-                pilots_pb::TransitionPilotRequest {
-                    id: id.into(),
-                    action: action.into(),
-                    note: None,
-                },
-                token,
-            ))
-            .await
-            .unwrap();
-    }
-}
 
 /// Figures scaled by `k`, so every company's contribution is recognisable in a sum.
 fn input(pilot_id: &str, start: &str, end: &str, k: i64) -> pb::ReportInput {
@@ -347,42 +54,27 @@ fn figures(k: i64) -> pb::Figures {
     }
 }
 
-async fn create(
-    client: &mut OutcomesServiceClient<Channel>,
-    token: &str,
-    input: pb::ReportInput,
-) -> pb::OutcomeReport {
-    client
-        .create_report(authed(
-            pb::CreateReportRequest { input: Some(input) },
-            token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .report
-        .unwrap()
+/// `message` with `token` as its bearer, or anonymous when there is none.
+fn maybe_authed<T>(message: T, token: Option<&str>) -> Request<T> {
+    match token {
+        Some(token) => authed(message, token),
+        None => Request::new(message),
+    }
 }
 
-async fn act(
+async fn submit(client: &mut OutcomesServiceClient<Channel>, token: &str, id: &str) {
+    act(client, token, id, pb::ReportAction::Submit, None)
+        .await
+        .unwrap();
+}
+
+async fn verify(
     client: &mut OutcomesServiceClient<Channel>,
     token: &str,
     id: &str,
-    action: pb::ReportAction,
 ) -> pb::OutcomeReport {
-    client
-        .transition_report(authed(
-            pb::TransitionReportRequest {
-                id: id.into(),
-                action: action.into(),
-                note: None,
-            },
-            token,
-        ))
+    act(client, token, id, pb::ReportAction::Verify, None)
         .await
-        .unwrap()
-        .into_inner()
-        .report
         .unwrap()
 }
 
@@ -393,13 +85,28 @@ async fn verified(
     manager: &str,
     input: pb::ReportInput,
 ) -> pb::OutcomeReport {
-    let report = create(client, &firm.token, input).await;
-    act(client, &firm.token, &report.id, pb::ReportAction::Submit).await;
-    act(client, manager, &report.id, pb::ReportAction::Verify).await
+    let report = create(client, &firm.token, input).await.unwrap();
+    submit(client, &firm.token, &report.id).await;
+    verify(client, manager, &report.id).await
 }
 
 fn filter() -> pb::StatsFilter {
     pb::StatsFilter::default()
+}
+
+/// A filter on `sectors`, `domains` and the days `from`..=`to` (empty or `None`: no bound).
+fn filter_on(
+    sectors: &[&str],
+    domains: &[&str],
+    from: Option<&str>,
+    to: Option<&str>,
+) -> pb::StatsFilter {
+    pb::StatsFilter {
+        from: from.map(str::to_owned),
+        to: to.map(str::to_owned),
+        sectors: sectors.iter().map(|s| (*s).to_owned()).collect(),
+        domains: domains.iter().map(|s| (*s).to_owned()).collect(),
+    }
 }
 
 async fn stats(
@@ -410,14 +117,34 @@ async fn stats(
     let message = pb::GetProgramStatsRequest {
         filter: Some(filter),
     };
-    let request = match token {
-        Some(token) => authed(message, token),
-        None => Request::new(message),
-    };
     client
-        .get_program_stats(request)
+        .get_program_stats(maybe_authed(message, token))
         .await
         .map(tonic::Response::into_inner)
+}
+
+/// (companies, approved companies) in an answer.
+fn companies(answer: &pb::GetProgramStatsResponse) -> (i64, i64) {
+    (answer.companies, answer.approved_companies)
+}
+
+/// (pilots taken on, active pilots) in an answer.
+fn pilots(answer: &pb::GetProgramStatsResponse) -> (i64, i64) {
+    (answer.pilots, answer.active_pilots)
+}
+
+/// (vouchers issued, compute granted) in an answer.
+fn grants(answer: &pb::GetProgramStatsResponse) -> (i64, i64) {
+    (answer.vouchers_issued, answer.compute_granted)
+}
+
+/// (vouchers issued, compute granted, compute consumed) in an answer.
+fn vouchers(answer: &pb::GetProgramStatsResponse) -> (i64, i64, i64) {
+    (
+        answer.vouchers_issued,
+        answer.compute_granted,
+        answer.compute_consumed,
+    )
 }
 
 fn group(groups: &[pb::GroupStats], key: &str) -> pb::GroupStats {
@@ -433,59 +160,6 @@ fn series(periods: &[pb::PeriodStats]) -> Vec<(String, i64)> {
         .iter()
         .map(|p| (p.period_start.clone(), p.figures.as_ref().unwrap().papers))
         .collect()
-}
-
-/// A voucher of `amount` GPU-seconds for `company_id`, issued now through the vouchers store.
-async fn voucher(
-    store: &axv_vouchers::store::Store,
-    company_id: &str,
-    pilot: &str,
-    amount: i64,
-) -> String {
-    use axv_vouchers::{
-        domain::{FundingSource, ResourceKind},
-        service::today,
-        store::{NewApplication, NewPool, NewProgram},
-    };
-    let pool = store
-        .create_pool(NewPool {
-            name: "국가AI데이터센터 H100".into(),
-            kind: ResourceKind::GpuH100,
-            capacity: 10_000,
-            funding: FundingSource::National,
-            valid_from: today() - Days::new(365),
-            valid_until: today() + Days::new(365),
-        })
-        .await
-        .unwrap();
-    let program = store
-        .create_program(NewProgram {
-            pool_id: pool.id.clone(),
-            name: "AX 실증 컴퓨팅 바우처".into(),
-            opens_on: today() - Days::new(30),
-            closes_on: today() + Days::new(30),
-            max_per_company: amount,
-            sectors: vec![],
-        })
-        .await
-        .unwrap();
-    let application = store
-        .create_application(NewApplication {
-            program_id: program.id,
-            company_id: company_id.into(),
-            requested_amount: amount,
-            justification: "실증 학습".into(),
-            pilot_id: Some(pilot.into()),
-            created_by: "firm".into(),
-        })
-        .await
-        .unwrap();
-    store
-        .approve_application(&application.id, amount, "manager", None, today())
-        .await
-        .unwrap()
-        .1
-        .code
 }
 
 const Q1: (&str, &str) = ("2026-01-01", "2026-03-31");
@@ -530,18 +204,14 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
     }
     verified(&mut client, &a, &manager, input(&pa, Q2.0, Q2.1, 32)).await;
     // A DRAFT and a SUBMITTED report count nowhere.
-    let e_report = create(&mut client, &e.token, input(&pe, Q1.0, Q1.1, 16)).await;
+    let e_report = create(&mut client, &e.token, input(&pe, Q1.0, Q1.1, 16))
+        .await
+        .unwrap();
     let before_submit = (
         stats(&mut client, Some(&manager), filter()).await.unwrap(),
         stats(&mut client, None, filter()).await.unwrap(),
     );
-    act(
-        &mut client,
-        &e.token,
-        &e_report.id,
-        pb::ReportAction::Submit,
-    )
-    .await;
+    submit(&mut client, &e.token, &e_report.id).await;
     // A verified report's DRAFT amendment does not change the figures either.
     let d_reports = client
         .list_reports(authed(
@@ -676,25 +346,12 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
     assert_eq!(series(&public.by_month), [("2026-01-01".to_owned(), 7)]);
     assert_eq!(series(&public.by_year), [("2026-01-01".to_owned(), 7)]);
     // Headcounts are not suppressed.
-    assert_eq!(
-        (
-            public.companies,
-            public.approved_companies,
-            public.pilots,
-            public.active_pilots
-        ),
-        (6, 5, 6, 5)
-    );
+    assert_eq!((companies(&public), pilots(&public)), ((6, 5), (6, 5)));
 
     // The subtraction attack: no difference of two public answers gives a lone firm away.
     let public_with = |sectors: &[&str], domains: &[&str], from: Option<&str>, to: Option<&str>| {
         let mut client = client.clone();
-        let filter = pb::StatsFilter {
-            from: from.map(str::to_owned),
-            to: to.map(str::to_owned),
-            sectors: sectors.iter().map(|s| (*s).to_owned()).collect(),
-            domains: domains.iter().map(|s| (*s).to_owned()).collect(),
-        };
+        let filter = filter_on(sectors, domains, from, to);
         async move { stats(&mut client, None, filter).await.unwrap() }
     };
     let total = public.outcomes.unwrap();
@@ -740,12 +397,7 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
     let staff_with = |sectors: &[&str], from: Option<&str>, to: Option<&str>| {
         let mut client = client.clone();
         let manager = manager.clone();
-        let filter = pb::StatsFilter {
-            from: from.map(str::to_owned),
-            to: to.map(str::to_owned),
-            sectors: sectors.iter().map(|s| (*s).to_owned()).collect(),
-            domains: vec![],
-        };
+        let filter = filter_on(sectors, &[], from, to);
         async move { stats(&mut client, Some(&manager), filter).await.unwrap() }
     };
     assert_eq!(
@@ -758,44 +410,26 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
     );
     let staff_health = staff_with(&["HEALTHCARE"], None, None).await;
     assert_eq!(staff_health.outcomes, Some(figures(8)));
-    assert_eq!(
-        (staff_health.companies, staff_health.approved_companies),
-        (2, 1)
-    );
-    assert_eq!((staff_health.pilots, staff_health.active_pilots), (1, 1));
+    assert_eq!(companies(&staff_health), (2, 1));
+    assert_eq!(pilots(&staff_health), (1, 1));
     let staff_mobility = staff_with(&["MOBILITY"], None, None).await;
-    assert_eq!(
-        (staff_mobility.companies, staff_mobility.approved_companies),
-        (4, 4)
-    );
-    assert_eq!(
-        (staff_mobility.pilots, staff_mobility.active_pilots),
-        (5, 4)
-    );
+    assert_eq!(companies(&staff_mobility), (4, 4));
+    assert_eq!(pilots(&staff_mobility), (5, 4));
     let by_domain = stats(
         &mut client.clone(),
         Some(&manager),
-        pb::StatsFilter {
-            domains: vec!["HEALTHCARE".into()],
-            ..filter()
-        },
+        filter_on(&[], &["HEALTHCARE"], None, None),
     )
     .await
     .unwrap();
-    assert_eq!((by_domain.pilots, by_domain.active_pilots), (1, 1));
+    assert_eq!(pilots(&by_domain), (1, 1));
     assert_eq!(by_domain.outcomes, Some(figures(8)));
     // Pilots whose period does not overlap the filter's are not counted.
     let before_pilots = staff_with(&[], None, Some("2025-12-31")).await;
-    assert_eq!((before_pilots.pilots, before_pilots.active_pilots), (0, 0));
+    assert_eq!(pilots(&before_pilots), (0, 0));
 
     // Once firm E's report is verified it counts: the big cell now has four firms.
-    act(
-        &mut client,
-        &manager,
-        &e_report.id,
-        pb::ReportAction::Verify,
-    )
-    .await;
+    verify(&mut client, &manager, &e_report.id).await;
     let after = stats(&mut client, None, filter()).await.unwrap();
     assert_eq!(after.outcomes, Some(figures(1 + 2 + 4 + 16)));
     assert_eq!(
@@ -808,47 +442,13 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
 
     // Bad filters: INVALID_ARGUMENT naming the field, for anyone.
     for (bad, field) in [
+        (filter_on(&["SPACE"], &[], None, None), "sectors"),
+        (filter_on(&["UNSPECIFIED"], &[], None, None), "sectors"),
+        (filter_on(&[], &["FARMING"], None, None), "domains"),
+        (filter_on(&[], &[], Some("2026-02-30"), None), "from"),
+        (filter_on(&[], &[], None, Some("next week")), "to"),
         (
-            pb::StatsFilter {
-                sectors: vec!["SPACE".into()],
-                ..filter()
-            },
-            "sectors",
-        ),
-        (
-            pb::StatsFilter {
-                sectors: vec!["UNSPECIFIED".into()],
-                ..filter()
-            },
-            "sectors",
-        ),
-        (
-            pb::StatsFilter {
-                domains: vec!["FARMING".into()],
-                ..filter()
-            },
-            "domains",
-        ),
-        (
-            pb::StatsFilter {
-                from: Some("2026-02-30".into()),
-                ..filter()
-            },
-            "from",
-        ),
-        (
-            pb::StatsFilter {
-                to: Some("next week".into()),
-                ..filter()
-            },
-            "to",
-        ),
-        (
-            pb::StatsFilter {
-                from: Some("2026-06-01".into()),
-                to: Some("2026-01-01".into()),
-                ..filter()
-            },
+            filter_on(&[], &[], Some("2026-06-01"), Some("2026-01-01")),
             "to",
         ),
     ] {
@@ -884,108 +484,42 @@ async fn program_stats_voucher_figures(db: TestDb) {
     let manager = h.token(Role::ProgramManager);
     let mut client = h.client().await;
     let none = stats(&mut client, Some(&manager), filter()).await.unwrap();
-    assert_eq!(
-        (
-            none.vouchers_issued,
-            none.compute_granted,
-            none.compute_consumed
-        ),
-        (0, 0, 0)
-    );
+    assert_eq!(vouchers(&none), (0, 0, 0));
 
     let mut codes = Vec::new();
     for ((firm, pilot), amount) in firms.iter().zip([100, 200, 400, 800]) {
-        codes.push(voucher(&h.voucher_store, &firm.company_id, pilot, amount).await);
+        codes.push(h.voucher(&firm.company_id, pilot, amount).await);
     }
     // A second voucher for firm 1 in the same cell.
-    codes.push(voucher(&h.voucher_store, &firms[0].0.company_id, &firms[0].1, 50).await);
-    let operator = h.token(Role::Operator);
-    let mut vouchers = VouchersServiceClient::new(connect(&h.vouchers).await);
-    for (code, job, amount) in [(&codes[0], "job-1", 30), (&codes[3], "job-2", 70)] {
-        vouchers
-            .record_usage(authed(
-                vouchers_pb::RecordUsageRequest {
-                    cluster: "h100".into(),
-                    job_id: job.into(),
-                    voucher_code: code.clone(),
-                    amount,
-                    started_at_ms: 0,
-                    ended_at_ms: 0,
-                },
-                &operator,
-            ))
-            .await
-            .unwrap();
-    }
+    codes.push(h.voucher(&firms[0].0.company_id, &firms[0].1, 50).await);
+    h.record_usage(&codes[0], "job-1", 30).await;
+    h.record_usage(&codes[3], "job-2", 70).await;
 
     let full = stats(&mut client, Some(&manager), filter()).await.unwrap();
-    assert_eq!(
-        (
-            full.vouchers_issued,
-            full.compute_granted,
-            full.compute_consumed
-        ),
-        (5, 1550, 100)
-    );
+    assert_eq!(vouchers(&full), (5, 1550, 100));
     // The public answer: the HEALTHCARE cell has one firm and stays out.
     let public = stats(&mut client, None, filter()).await.unwrap();
-    assert_eq!(
-        (
-            public.vouchers_issued,
-            public.compute_granted,
-            public.compute_consumed
-        ),
-        (4, 750, 30)
-    );
+    assert_eq!(vouchers(&public), (4, 750, 30));
     let dashboard = stats(&mut client, Some(&h.token(Role::Dashboard)), filter())
         .await
         .unwrap();
-    assert_eq!(
-        (
-            dashboard.vouchers_issued,
-            dashboard.compute_granted,
-            dashboard.compute_consumed
-        ),
-        (4, 750, 30)
-    );
-    let sector = |sector: &str| pb::StatsFilter {
-        sectors: vec![sector.into()],
-        ..filter()
-    };
+    assert_eq!(vouchers(&dashboard), (4, 750, 30));
+    let sector = |sector| filter_on(&[sector], &[], None, None);
     let public_health = stats(&mut client, None, sector("HEALTHCARE"))
         .await
         .unwrap();
-    assert_eq!(
-        (public_health.vouchers_issued, public_health.compute_granted),
-        (0, 0)
-    );
+    assert_eq!(grants(&public_health), (0, 0));
     let public_mobility = stats(&mut client, None, sector("MOBILITY")).await.unwrap();
-    assert_eq!(
-        (
-            public_mobility.vouchers_issued,
-            public_mobility.compute_granted
-        ),
-        (4, 750)
-    );
+    assert_eq!(grants(&public_mobility), (4, 750));
     let staff_health = stats(&mut client, Some(&manager), sector("HEALTHCARE"))
         .await
         .unwrap();
-    assert_eq!(
-        (
-            staff_health.vouchers_issued,
-            staff_health.compute_granted,
-            staff_health.compute_consumed
-        ),
-        (1, 800, 70)
-    );
+    assert_eq!(vouchers(&staff_health), (1, 800, 70));
     // Domains do not narrow vouchers.
     let domain = stats(
         &mut client,
         Some(&manager),
-        pb::StatsFilter {
-            domains: vec!["HEALTHCARE".into()],
-            ..filter()
-        },
+        filter_on(&[], &["HEALTHCARE"], None, None),
     )
     .await
     .unwrap();
@@ -1005,17 +539,14 @@ async fn program_stats_voucher_figures(db: TestDb) {
     )
     .await
     .unwrap();
-    assert_eq!((past.vouchers_issued, past.compute_granted), (0, 0));
+    assert_eq!(grants(&past), (0, 0));
     let around = window(today - Days::new(1), today + Days::new(1));
     let current = stats(&mut client, Some(&manager), around.clone())
         .await
         .unwrap();
-    assert_eq!(
-        (current.vouchers_issued, current.compute_granted),
-        (5, 1550)
-    );
+    assert_eq!(grants(&current), (5, 1550));
     let current = stats(&mut client, None, around).await.unwrap();
-    assert_eq!((current.vouchers_issued, current.compute_granted), (4, 750));
+    assert_eq!(grants(&current), (4, 750));
     h.shutdown.cancel();
 }
 
@@ -1025,18 +556,17 @@ async fn due(
     overdue_only: bool,
 ) -> Result<Vec<pb::DueReport>, tonic::Status> {
     let message = pb::ListDueReportsRequest { overdue_only };
-    let request = match token {
-        Some(token) => authed(message, token),
-        None => Request::new(message),
-    };
     client
-        .list_due_reports(request)
+        .list_due_reports(maybe_authed(message, token))
         .await
         .map(|r| r.into_inner().reports)
 }
 
-/// (pilot, period start, period end, overdue) of each due report, in the order given.
-fn rows(reports: &[pb::DueReport]) -> Vec<(String, String, String, bool)> {
+/// (pilot, period start, period end, overdue) of a due report.
+type Row = (String, String, String, bool);
+
+/// The row of each due report, in the order given.
+fn rows(reports: &[pb::DueReport]) -> Vec<Row> {
     reports
         .iter()
         .map(|r| {
@@ -1050,13 +580,35 @@ fn rows(reports: &[pb::DueReport]) -> Vec<(String, String, String, bool)> {
         .collect()
 }
 
-fn row(pilot: &str, start: NaiveDate, overdue: bool) -> (String, String, String, bool) {
+fn row(pilot: &str, start: NaiveDate, overdue: bool) -> Row {
     (
         pilot.to_owned(),
         start.to_string(),
         quarter_end(start).to_string(),
         overdue,
     )
+}
+
+/// A DRAFT report (k = 1) on `pilot` for the quarter starting `start`.
+async fn quarter_report(
+    client: &mut OutcomesServiceClient<Channel>,
+    token: &str,
+    pilot: &str,
+    start: NaiveDate,
+) -> pb::OutcomeReport {
+    let period = (start.to_string(), quarter_end(start).to_string());
+    create(client, token, input(pilot, &period.0, &period.1, 1))
+        .await
+        .unwrap()
+}
+
+/// The rows of the reports due to `token`'s caller.
+async fn due_rows(
+    client: &mut OutcomesServiceClient<Channel>,
+    token: &str,
+    overdue_only: bool,
+) -> Vec<Row> {
+    rows(&due(client, Some(token), overdue_only).await.unwrap())
 }
 
 /// Polls the manager's due reports until `done` holds; the schedule arrives through an
@@ -1091,39 +643,24 @@ async fn due_reports_follow_pilot_events(db: TestDb) {
     let q2 = quarter_start(q1 - Days::new(1));
     let manager = h.token(Role::ProgramManager);
     let mut client = h.client().await;
-    assert!(
-        due(&mut client, Some(&manager), false)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(due_rows(&mut client, &manager, false).await.is_empty());
 
     // A pilot that began mid-quarter two quarters ago, one that begins this quarter, and one
     // approved but not started.
-    let old = h
-        .pilot(
-            &a,
-            &PilotSpec {
-                title: "오래된 실증",
-                domain: pilots_pb::PilotDomain::AutonomousDriving,
-                starts_on: q2 + Days::new(10),
-                ends_on: today + Days::new(400),
-            },
-            Stage::Active,
-        )
-        .await;
-    let new = h
-        .pilot(
-            &b,
-            &PilotSpec {
-                title: "새 실증",
-                domain: pilots_pb::PilotDomain::Healthcare,
-                starts_on: q0,
-                ends_on: today + Days::new(400),
-            },
-            Stage::Active,
-        )
-        .await;
+    let running_from = |title, domain, starts_on| PilotSpec {
+        title,
+        domain,
+        starts_on,
+        ends_on: today + Days::new(400),
+    };
+    let old_spec = running_from(
+        "오래된 실증",
+        pilots_pb::PilotDomain::AutonomousDriving,
+        q2 + Days::new(10),
+    );
+    let new_spec = running_from("새 실증", pilots_pb::PilotDomain::Healthcare, q0);
+    let old = h.pilot(&a, &old_spec, Stage::Active).await;
+    let new = h.pilot(&b, &new_spec, Stage::Active).await;
     let approved = h
         .pilot(
             &a,
@@ -1147,35 +684,17 @@ async fn due_reports_follow_pilot_events(db: TestDb) {
     assert_eq!(all[3].pilot_title, "새 실증");
     // Admins are staff too.
     assert_eq!(
-        rows(
-            &due(&mut client, Some(&h.token(Role::Admin)), false)
-                .await
-                .unwrap()
-        ),
+        due_rows(&mut client, &h.token(Role::Admin), false).await,
         expected
     );
 
     // overdue_only.
-    assert_eq!(
-        rows(&due(&mut client, Some(&manager), true).await.unwrap()),
-        expected[..2]
-    );
+    assert_eq!(due_rows(&mut client, &manager, true).await, expected[..2]);
 
     // Firm members see their own companies' pilots only.
-    assert_eq!(
-        rows(&due(&mut client, Some(&a.token), false).await.unwrap()),
-        expected[..3]
-    );
-    assert_eq!(
-        rows(&due(&mut client, Some(&b.token), false).await.unwrap()),
-        expected[3..]
-    );
-    assert!(
-        due(&mut client, Some(&b.token), true)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(due_rows(&mut client, &a.token, false).await, expected[..3]);
+    assert_eq!(due_rows(&mut client, &b.token, false).await, expected[3..]);
+    assert!(due_rows(&mut client, &b.token, true).await.is_empty());
 
     // Who may not ask.
     for role in [Role::Dashboard, Role::Operator] {
@@ -1194,39 +713,15 @@ async fn due_reports_follow_pilot_events(db: TestDb) {
     );
 
     // A DRAFT is not filed; submitting it is.
-    let report = create(
-        &mut client,
-        &a.token,
-        input(&old, &q2.to_string(), &quarter_end(q2).to_string(), 1),
-    )
-    .await;
-    assert_eq!(
-        rows(&due(&mut client, Some(&a.token), true).await.unwrap()),
-        expected[..2]
-    );
-    act(&mut client, &a.token, &report.id, pb::ReportAction::Submit).await;
-    assert_eq!(
-        rows(&due(&mut client, Some(&a.token), false).await.unwrap()),
-        expected[1..3]
-    );
-    assert_eq!(
-        rows(&due(&mut client, Some(&manager), true).await.unwrap()),
-        expected[1..2]
-    );
+    let report = quarter_report(&mut client, &a.token, &old, q2).await;
+    assert_eq!(due_rows(&mut client, &a.token, true).await, expected[..2]);
+    submit(&mut client, &a.token, &report.id).await;
+    assert_eq!(due_rows(&mut client, &a.token, false).await, expected[1..3]);
+    assert_eq!(due_rows(&mut client, &manager, true).await, expected[1..2]);
     // Filing the running quarter early removes it too.
-    let running = create(
-        &mut client,
-        &b.token,
-        input(&new, &q0.to_string(), &quarter_end(q0).to_string(), 1),
-    )
-    .await;
-    act(&mut client, &b.token, &running.id, pb::ReportAction::Submit).await;
-    assert!(
-        due(&mut client, Some(&b.token), false)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let running = quarter_report(&mut client, &b.token, &new, q0).await;
+    submit(&mut client, &b.token, &running.id).await;
+    assert!(due_rows(&mut client, &b.token, false).await.is_empty());
 
     // A pilot that stops being ACTIVE owes nothing here any more (its event updates the
     // schedule).
@@ -1246,12 +741,7 @@ async fn due_reports_follow_pilot_events(db: TestDb) {
         .execute(pool)
         .await
         .unwrap();
-    assert!(
-        due(&mut client, Some(&manager), false)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(due_rows(&mut client, &manager, false).await.is_empty());
     assert_eq!(h.service.sync_pilots().await.unwrap(), 3);
     let restored = due(&mut client, Some(&manager), false).await.unwrap();
     assert!(!restored.is_empty());
@@ -1333,7 +823,7 @@ async fn sync_pilots_backfills_schedules(db: TestDb) {
     // Pilots made ACTIVE directly in the pilots store, more than one page of them.
     let lead = axv_pilots::store::CompanySnapshot {
         id: a.company_id.clone(),
-        name_ko: "통계기업1".into(),
+        name_ko: "성과기업1".into(),
         sector: "MOBILITY".into(),
         presence: "HEADQUARTERS".into(),
     };
@@ -1402,6 +892,12 @@ fn payload(from: Option<&str>, to: &str) -> serde_json::Value {
     })
 }
 
+/// `payload` with `key` left out.
+fn without(mut payload: serde_json::Value, key: &str) -> serde_json::Value {
+    payload.as_object_mut().unwrap().remove(key);
+    payload
+}
+
 fn expected_schedule() -> PilotSchedule {
     PilotSchedule {
         pilot_id: "pilot-1".into(),
@@ -1420,8 +916,7 @@ fn a_registered_event_gives_a_draft_schedule() {
         Some((expected_schedule(), "DRAFT".to_owned()))
     );
     // An older pilots service's registered event without "to" is still a DRAFT.
-    let mut older = payload(None, "DRAFT");
-    older.as_object_mut().unwrap().remove("to");
+    let older = without(payload(None, "DRAFT"), "to");
     assert_eq!(
         pilot_from_event(&pilot_event("pilot.registered", older)),
         Some((expected_schedule(), "DRAFT".to_owned()))
@@ -1442,8 +937,7 @@ fn a_transition_event_gives_the_new_status() {
         );
     }
     // The title is optional.
-    let mut untitled = payload(Some("APPROVED"), "ACTIVE");
-    untitled.as_object_mut().unwrap().remove("title");
+    let untitled = without(payload(Some("APPROVED"), "ACTIVE"), "title");
     let (schedule, _) = pilot_from_event(&pilot_event("pilot.started", untitled)).unwrap();
     assert_eq!(schedule.title, "");
 }
@@ -1467,8 +961,7 @@ fn other_events_are_not_about_pilots() {
 #[test]
 fn events_missing_the_schedule_are_skipped() {
     for key in ["leadCompanyId", "startsOn", "endsOn"] {
-        let mut partial = payload(Some("APPROVED"), "ACTIVE");
-        partial.as_object_mut().unwrap().remove(key);
+        let partial = without(payload(Some("APPROVED"), "ACTIVE"), key);
         assert_eq!(
             pilot_from_event(&pilot_event("pilot.started", partial)),
             None,
@@ -1476,8 +969,7 @@ fn events_missing_the_schedule_are_skipped() {
         );
     }
     // A transition without "to" says no status.
-    let mut no_status = payload(Some("APPROVED"), "ACTIVE");
-    no_status.as_object_mut().unwrap().remove("to");
+    let no_status = without(payload(Some("APPROVED"), "ACTIVE"), "to");
     assert_eq!(
         pilot_from_event(&pilot_event("pilot.started", no_status)),
         None

@@ -29,7 +29,8 @@ pub struct Mutation(
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Limits that keep one request from costing the services too much.
+/// Limits that keep one request, one client or a crowd from costing the services too much,
+/// and the gateway's policies towards browsers and persisted queries.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_depth: usize,
@@ -37,6 +38,14 @@ pub struct Limits {
     pub max_aliases: usize,
     pub max_batch: usize,
     pub introspection: bool,
+    pub rate_limits: crate::rate_limit::RateLimits,
+    /// Requests served at once; more are refused with 503 at once rather than queued.
+    pub max_in_flight: usize,
+    /// Browser origins allowed to call the API (CORS); empty allows none.
+    pub cors_origins: Vec<String>,
+    pub persisted_queries: crate::persisted::Mode,
+    /// sha256 -> query, from the persisted query manifest.
+    pub persisted_manifest: std::collections::HashMap<String, String>,
 }
 
 impl Default for Limits {
@@ -47,6 +56,11 @@ impl Default for Limits {
             max_aliases: 30,
             max_batch: 5,
             introspection: true,
+            rate_limits: crate::rate_limit::RateLimits::default(),
+            max_in_flight: 1_024,
+            cors_origins: Vec::new(),
+            persisted_queries: crate::persisted::Mode::default(),
+            persisted_manifest: std::collections::HashMap::new(),
         }
     }
 }
@@ -55,7 +69,8 @@ pub fn build(limits: &Limits) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        .limit_directives(10);
+        .limit_directives(10)
+        .extension(crate::rate_limit::CostMeter);
     if !limits.introspection {
         // Suggestions ("did you mean ...?") would leak the schema that introspection hides.
         builder = builder.disable_introspection().disable_suggestions();

@@ -1,0 +1,351 @@
+//! The gateway under real traffic: cross-site requests, CORS, idempotent retries, persisted
+//! queries, rate limits shared by replicas, and partial answers when a service is down.
+
+use axv_auth::Role;
+use axv_e2e::{CREATE_COMPANY, TestPlatform, business_number, company_input, error_code};
+use axv_gateway::{Limits, ServiceUrls, persisted::sha256_hex, rate_limit::RateLimits};
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn cross_site_requests_cannot_run_operations() {
+    let p = TestPlatform::start_embedded().await;
+    let url = p.url();
+    // A GET a page elsewhere could trigger (an <img> or a link) is refused...
+    let plain_get = p
+        .http
+        .get(&url)
+        .query(&[("query", "{ companies { totalCount } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain_get.status(), StatusCode::BAD_REQUEST);
+    let body: Value = plain_get.json().await.unwrap();
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    // ...and so is a form POST (a content type browsers send without asking).
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let form = p
+            .http
+            .post(&url)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(r#"{"query":"mutation { logout }"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    // A bearer token is something only a preflighted (or non-browser) request carries.
+    let with_token = p
+        .http
+        .get(&url)
+        .bearer_auth(p.token(Role::Dashboard))
+        .query(&[("query", "{ companies { totalCount } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), StatusCode::OK);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn cors_grants_only_the_configured_origins() {
+    let p = TestPlatform::start_with_limits(Limits {
+        cors_origins: vec!["https://dashboard.gwangju.go.kr".to_owned()],
+        ..Limits::default()
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        p.http
+            .request(reqwest::Method::OPTIONS, p.url())
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "content-type,authorization,idempotency-key",
+            )
+            .send()
+    };
+    let allowed = preflight("https://dashboard.gwangju.go.kr").await.unwrap();
+    assert_eq!(
+        allowed.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://dashboard.gwangju.go.kr"
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(
+        other
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+    p.stop().await;
+}
+
+async fn post_with_key(
+    p: &TestPlatform,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
+    p.http
+        .post(p.url())
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_idempotent_retry_replays_and_a_reused_key_is_refused() {
+    let p = TestPlatform::start().await;
+    let firm = p.sign_up("retry@gateway.kr").await;
+    let create = json!({ "query": CREATE_COMPANY, "variables": { "input": company_input(&business_number(5101), "재시도") } });
+
+    let first = post_with_key(&p, &firm, "create-5101", &create).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let id = first["data"]["createCompany"]["id"].clone();
+    assert!(id.is_string(), "{first}");
+
+    // The retry gets the first answer without creating a second company.
+    let retry = post_with_key(&p, &firm, "create-5101", &create).await;
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry, first);
+    let mine = p
+        .graphql(Some(&firm), "{ me { companies { id } } }", json!({}))
+        .await;
+    assert_eq!(
+        mine["data"]["me"]["companies"].as_array().unwrap().len(),
+        1,
+        "{mine}"
+    );
+
+    // The same key for another request is refused, and nothing runs.
+    let other = json!({ "query": CREATE_COMPANY, "variables": { "input": company_input(&business_number(5102), "다른요청") } });
+    let reused = post_with_key(&p, &firm, "create-5101", &other).await;
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let reused: Value = reused.json().await.unwrap();
+    assert_eq!(error_code(&reused), Some("BAD_USER_INPUT"), "{reused}");
+
+    // A first answer that was an error is kept too.
+    let duplicate = post_with_key(&p, &firm, "create-5101-again", &create).await;
+    let duplicate: Value = duplicate.json().await.unwrap();
+    assert!(error_code(&duplicate).is_some(), "{duplicate}");
+    let replayed = post_with_key(&p, &firm, "create-5101-again", &create).await;
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_eq!(replayed.json::<Value>().await.unwrap(), duplicate);
+
+    // Keys are per caller: another firm's same key is its own.
+    let stranger = p.sign_up("stranger@gateway.kr").await;
+    let theirs = post_with_key(&p, &stranger, "create-5101", &other).await;
+    assert!(theirs.headers().get("idempotent-replayed").is_none());
+    p.stop().await;
+}
+
+const STATS: &str = "{ programStats { companies } }";
+
+async fn by_hash(p: &TestPlatform, hash: &str, query: Option<&str>) -> Value {
+    let mut body =
+        json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+    if let Some(query) = query {
+        body["query"] = json!(query);
+    }
+    p.http
+        .post(p.url())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn automatic_persisted_queries_miss_register_and_hit() {
+    let p = TestPlatform::start().await;
+    let hash = sha256_hex(STATS);
+    let miss = by_hash(&p, &hash, None).await;
+    assert_eq!(
+        miss["errors"][0]["message"], "PersistedQueryNotFound",
+        "{miss}"
+    );
+    let registered = by_hash(&p, &hash, Some(STATS)).await;
+    assert_eq!(
+        registered["data"]["programStats"]["companies"], 0,
+        "{registered}"
+    );
+    let hit = by_hash(&p, &hash, None).await;
+    assert_eq!(hit["data"]["programStats"]["companies"], 0, "{hit}");
+    // Over GET too, as Apollo clients send hashed queries.
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } }).to_string();
+    let get = p
+        .http
+        .get(p.url())
+        .header("apollo-require-preflight", "true")
+        .query(&[("extensions", extensions.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(get["data"]["programStats"]["companies"], 0, "{get}");
+    // A hash that is not the query's is refused.
+    let lying = by_hash(&p, &sha256_hex("{ other }"), Some(STATS)).await;
+    assert_eq!(error_code(&lying), Some("BAD_USER_INPUT"), "{lying}");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn the_safelist_refuses_unregistered_operations() {
+    let manifest = [(sha256_hex(STATS), STATS.to_owned())]
+        .into_iter()
+        .collect();
+    let p = TestPlatform::start_with_limits(Limits {
+        persisted_queries: axv_gateway::persisted::Mode::Safelist,
+        persisted_manifest: manifest,
+        ..Limits::default()
+    })
+    .await;
+    let hit = by_hash(&p, &sha256_hex(STATS), None).await;
+    assert_eq!(hit["data"]["programStats"]["companies"], 0, "{hit}");
+    let listed_in_full = p.graphql(None, STATS, json!({})).await;
+    assert!(listed_in_full["errors"].is_null(), "{listed_in_full}");
+    let unlisted = p
+        .graphql(None, "{ pilots { totalCount } }", json!({}))
+        .await;
+    assert_eq!(error_code(&unlisted), Some("FORBIDDEN"), "{unlisted}");
+    let taught = by_hash(
+        &p,
+        &sha256_hex("{ pilots { totalCount } }"),
+        Some("{ pilots { totalCount } }"),
+    )
+    .await;
+    assert_eq!(error_code(&taught), Some("FORBIDDEN"), "{taught}");
+    p.stop().await;
+}
+
+/// Two gateway replicas on one store count one budget: what a client spends on one is gone
+/// on the other. Other clients are unaffected.
+#[tokio::test]
+async fn rate_limits_are_shared_by_gateway_replicas() {
+    let limits = Limits {
+        rate_limits: RateLimits::default()
+            .with_overrides("DASHBOARD=3/1000000")
+            .unwrap(),
+        ..Limits::default()
+    };
+    let p = TestPlatform::start_with_limits(limits.clone()).await;
+    let urls = ServiceUrls {
+        onboarding: p.running.onboarding.url(),
+        vouchers: p.running.vouchers.url(),
+        pilots: p.running.pilots.url(),
+        outcomes: p.running.outcomes.url(),
+    };
+    let second = axv::start_gateway(&p.platform, "127.0.0.1:0", &urls, limits, &p.shutdown)
+        .await
+        .unwrap();
+    let second_url = format!("http://{}/graphql", second.addr);
+    let dashboard = p.token(Role::Dashboard);
+    let ask = |url: String, token: String| {
+        let http = p.http.clone();
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": STATS }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        ask(p.url(), dashboard.clone()).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(second_url.clone(), dashboard.clone()).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(p.url(), dashboard.clone()).await.status(),
+        StatusCode::OK
+    );
+    let limited = ask(second_url.clone(), dashboard.clone()).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = limited.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+    // Another dashboard client still gets its answers, on either replica.
+    let other = p.token(Role::Dashboard);
+    assert_eq!(
+        ask(second_url, other.clone()).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(ask(p.url(), other).await.status(), StatusCode::OK);
+    p.stop().await;
+    let _ = second.task.await;
+}
+
+/// One costly query spends the cost budget that many cheap ones would.
+#[tokio::test]
+async fn query_cost_has_its_own_budget() {
+    let p = TestPlatform::start_with_limits(Limits {
+        rate_limits: RateLimits::default()
+            .with_overrides("DASHBOARD=1000/60")
+            .unwrap(),
+        ..Limits::default()
+    })
+    .await;
+    let dashboard = p.token(Role::Dashboard);
+    // Twenty companies with their pilots cost more than 60.
+    let costly =
+        "{ companies(first: 20) { edges { node { nameKo pilots(first: 5) { totalCount } } } } }";
+    let response = p
+        .http
+        .post(p.url())
+        .bearer_auth(&dashboard)
+        .json(&json!({ "query": costly }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().get(header::RETRY_AFTER).is_some());
+    p.stop().await;
+}
+
+/// With the vouchers service gone, what does not need it still answers, and what does gets an
+/// error for its field alone; the response is a 200 with data, never a 500.
+#[tokio::test]
+async fn a_stopped_service_costs_only_its_own_fields() {
+    let p = TestPlatform::start_embedded().await;
+    p.running.vouchers.task.abort();
+    // Let the aborted server drop its listener.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let manager = p.token(Role::ProgramManager);
+    let response = p
+        .http
+        .post(p.url())
+        .bearer_auth(&manager)
+        .json(&json!({ "query": "{ companies { totalCount } pilots { totalCount } voucher(id: \"0190f0f0-0000-7000-8000-000000000000\") { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["companies"]["totalCount"], 0, "{body}");
+    assert_eq!(body["data"]["pilots"]["totalCount"], 0, "{body}");
+    assert_eq!(error_code(&body), Some("UNAVAILABLE"), "{body}");
+    assert_eq!(body["errors"][0]["path"][0], "voucher", "{body}");
+    assert!(body["data"]["voucher"].is_null(), "{body}");
+    // The vouchers task was aborted, so stop without waiting for it.
+    p.shutdown.cancel();
+}
