@@ -349,3 +349,165 @@ async fn a_stopped_service_costs_only_its_own_fields() {
     // The vouchers task was aborted, so stop without waiting for it.
     p.shutdown.cancel();
 }
+
+/// The public registry is cached for anonymous callers and dashboards, and a pilot going
+/// public shows there as soon as its event arrives.
+#[tokio::test]
+async fn the_cached_public_registry_follows_events() {
+    let p = TestPlatform::start().await;
+    let manager = p.token(Role::ProgramManager);
+    let dashboard = p.token(Role::Dashboard);
+    let count = |response: Value| response["data"]["pilots"]["totalCount"].clone();
+    let registry = "{ pilots { totalCount } }";
+    assert_eq!(count(p.graphql(None, registry, json!({})).await), 0);
+    assert_eq!(
+        count(p.graphql(Some(&dashboard), registry, json!({})).await),
+        0
+    );
+
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
+        .date_naive();
+    let (firm, _, _) =
+        super::outcomes::active_pilot(&p, &manager, "registry@gateway.kr", 5301, today).await;
+    // The firm's own view never comes from the public cache.
+    assert_eq!(count(p.graphql(Some(&firm), registry, json!({})).await), 1);
+    for _ in 0..100 {
+        if count(p.graphql(None, registry, json!({})).await) == 1
+            && count(p.graphql(Some(&dashboard), registry, json!({})).await) == 1
+        {
+            p.stop().await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the public registry still served the pilots from before");
+}
+
+async fn token_request(p: &TestPlatform, id: &str, secret: &str) -> reqwest::Response {
+    p.http
+        .post(format!("{}/oauth/token", p.base_url()))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A dashboard client: an admin registers it, it trades its id and secret for a token at
+/// `/oauth/token`, queries with it, and is cut off the moment the admin revokes it.
+#[tokio::test]
+async fn a_dashboard_client_authenticates_and_revocation_is_immediate() {
+    let p = TestPlatform::start().await;
+    let admin = p.token(Role::Admin);
+    let registered = p
+        .graphql(
+            Some(&admin),
+            "mutation { registerApiClient(name: \"광주시 성과 대시보드\", role: DASHBOARD) { clientId secret client { id role revokedAt } } }",
+            json!({}),
+        )
+        .await;
+    let credentials = &registered["data"]["registerApiClient"];
+    let id = credentials["clientId"].as_str().unwrap().to_owned();
+    let secret = credentials["secret"].as_str().unwrap().to_owned();
+    assert_eq!(credentials["client"]["role"], "DASHBOARD", "{registered}");
+
+    // Only an admin registers clients.
+    let manager = p.token(Role::ProgramManager);
+    let refused = p
+        .graphql(
+            Some(&manager),
+            "mutation { registerApiClient(name: \"x\", role: DASHBOARD) { clientId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");
+
+    // The exchange, per RFC 6749 §4.4.
+    let issued = token_request(&p, &id, &secret).await;
+    assert_eq!(issued.status(), StatusCode::OK);
+    assert_eq!(issued.headers()[header::CACHE_CONTROL], "no-store");
+    let issued: Value = issued.json().await.unwrap();
+    assert_eq!(issued["token_type"], "Bearer");
+    assert!(issued["expires_in"].as_i64().unwrap() <= 900, "{issued}");
+    let token = issued["access_token"].as_str().unwrap().to_owned();
+    let wrong = token_request(&p, &id, "axvcs_not-the-secret").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+
+    // The token works as a dashboard's; the secret never shows again.
+    let stats = p
+        .graphql(
+            Some(&token),
+            "{ programStats { companies } me { user { id } } }",
+            json!({}),
+        )
+        .await;
+    assert!(stats["errors"].is_null(), "{stats}");
+    assert!(stats["data"]["me"].is_null(), "{stats}");
+    let listed = p
+        .graphql(
+            Some(&admin),
+            "{ apiClients { id name role lastUsedAt } }",
+            json!({}),
+        )
+        .await;
+    assert!(!listed.to_string().contains(&secret), "{listed}");
+    assert_eq!(
+        listed["data"]["apiClients"][0]["id"],
+        id.as_str(),
+        "{listed}"
+    );
+    assert!(
+        listed["data"]["apiClients"][0]["lastUsedAt"].is_string(),
+        "{listed}"
+    );
+
+    // Revoked: the token already issued stops working at once, and no new one is issued.
+    let revoked = p
+        .graphql(
+            Some(&admin),
+            "mutation($id: ID!) { revokeApiClient(clientId: $id) { revokedAt } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(
+        revoked["data"]["revokeApiClient"]["revokedAt"].is_string(),
+        "{revoked}"
+    );
+    let after = p
+        .graphql(Some(&token), "{ programStats { companies } }", json!({}))
+        .await;
+    assert_eq!(error_code(&after), Some("UNAUTHENTICATED"), "{after}");
+    assert_eq!(
+        token_request(&p, &id, &secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    p.stop().await;
+}
+
+/// The token endpoint has its own, stricter budget per address.
+#[tokio::test]
+async fn the_token_endpoint_is_rate_limited() {
+    let p = TestPlatform::start_with_limits(Limits {
+        rate_limits: RateLimits {
+            token_endpoint_per_address: 3,
+            ..RateLimits::default()
+        },
+        ..Limits::default()
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            token_request(&p, "nobody", "nothing").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = token_request(&p, "nobody", "nothing").await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().get(header::RETRY_AFTER).is_some());
+    p.stop().await;
+}

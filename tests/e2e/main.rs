@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 mod gateway;
 mod outcomes;
 mod pilots;
+mod subscriptions;
 mod vouchers;
 
 const COMPANY: &str = "query($id: ID!) { company(id: $id) { id nameKo status businessNumber history { from to by note } } }";

@@ -128,7 +128,7 @@ async fn due_periods(
 }
 
 /// A firm with an approved company leading an ACTIVE healthcare pilot that began 30 days ago.
-async fn active_pilot(
+pub(crate) async fn active_pilot(
     p: &TestPlatform,
     manager: &str,
     email: &str,
@@ -488,7 +488,7 @@ async fn the_demo_reproduces_the_published_figures() {
 /// Cached figures follow the events: a company approved through onboarding (which the gateway
 /// does not invalidate for by itself) shows in `programStats` as soon as its event arrives,
 /// long before the cache entry's minute is up.
-async fn stats_cache_follows_events(p: &TestPlatform) {
+async fn cache_follows_events(p: &TestPlatform) {
     let manager = p.token(Role::ProgramManager);
     let query = "{ programStats { approvedCompanies } }";
     let approved = |response: Value| data(&response, "programStats")["approvedCompanies"].clone();
@@ -511,15 +511,15 @@ async fn stats_cache_follows_events(p: &TestPlatform) {
 }
 
 #[tokio::test]
-async fn stats_cache_is_invalidated_by_events() {
+async fn cache_is_invalidated_by_events() {
     let p = TestPlatform::start().await;
-    stats_cache_follows_events(&p).await;
+    cache_follows_events(&p).await;
     p.stop().await;
 }
 
 #[tokio::test]
-async fn stats_cache_is_invalidated_by_events_on_the_embedded_default() {
+async fn cache_is_invalidated_by_events_on_the_embedded_default() {
     let p = TestPlatform::start_embedded().await;
-    stats_cache_follows_events(&p).await;
+    cache_follows_events(&p).await;
     p.stop().await;
 }

@@ -55,11 +55,23 @@ impl TokenIssuer {
         role: Role,
         companies: Vec<String>,
     ) -> Result<IssuedToken, AuthError> {
+        self.issue_with_max_ttl(subject, role, companies, self.access_ttl)
+    }
+
+    /// Like [`TokenIssuer::issue`], living `max_ttl` or the issuer's access TTL, whichever
+    /// is shorter (API clients' tokens are capped below a long configured TTL).
+    pub fn issue_with_max_ttl(
+        &self,
+        subject: &str,
+        role: Role,
+        companies: Vec<String>,
+        max_ttl: Duration,
+    ) -> Result<IssuedToken, AuthError> {
         if subject.is_empty() {
             return Err(AuthError::MissingClaim("sub"));
         }
         let now = chrono::Utc::now().timestamp();
-        let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX);
+        let ttl = i64::try_from(self.access_ttl.min(max_ttl).as_secs()).unwrap_or(i64::MAX);
         let claims = Claims {
             sub: subject.to_owned(),
             role,

@@ -1,9 +1,11 @@
 //! Authentication for the AX Valley platform: roles and claims, Ed25519 token signing,
-//! verification of our own and external OIDC tokens (JWKS), revocation, password and
-//! refresh-token primitives, and the tonic/axum glue that puts a [`Caller`] on requests.
+//! verification of our own and external OIDC tokens (JWKS), revocation (per token, and per API
+//! client), password, refresh-token and client-secret primitives, and the tonic/axum glue that
+//! puts a [`Caller`] on requests.
 
 mod axum_extract;
 mod claims;
+pub mod client;
 mod error;
 mod issuer;
 mod keys;
@@ -16,6 +18,11 @@ mod verifier;
 
 pub use axum_extract::{AuthRejection, MaybeCaller, RequireCaller};
 pub use claims::{Caller, Claims};
+pub use client::{
+    CLIENT_SUBJECT_PREFIX, CLIENT_TOKEN_MAX_TTL, ClientSecret, client_secret_matches,
+    client_subject, hash_client_secret, is_client_subject, new_client_secret,
+    subject_revocation_key,
+};
 pub use error::AuthError;
 pub use issuer::{IssuedToken, TokenIssuer};
 pub use keys::{SigningKey, VerificationKey};

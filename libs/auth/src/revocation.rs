@@ -1,4 +1,5 @@
-//! Revoked access tokens, by `jti`.
+//! Revoked access tokens, by `jti`; and revoked API clients, by a subject key
+//! ([`crate::subject_revocation_key`]) that refuses every token of that client.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,6 +9,7 @@ use crate::AuthError;
 /// Where revoked token ids are kept (in-process here; Redis in a multi-replica deployment).
 #[async_trait::async_trait]
 pub trait RevocationList: Send + Sync + 'static {
+    /// `token_id` is a token's `jti`, or a [`crate::subject_revocation_key`].
     async fn is_revoked(&self, token_id: &str) -> Result<bool, AuthError>;
     /// Keeps the revocation until `expires_at` (unix secs), after which the token is dead anyway.
     ///

@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::client::{is_client_subject, subject_revocation_key};
 use crate::{AuthError, Caller, RevocationList, Role, VerificationKey};
 
 /// Tokens longer than this are refused before any parsing (our own are ~500 bytes).
@@ -225,11 +226,33 @@ impl Verifier {
 
         let caller = caller_from_claims(&claims, expected_issuer, is_own, token)?;
         if let Some(list) = &self.revocations
-            && list.is_revoked(&caller.token_id).await?
+            && self.is_revoked(list.as_ref(), &caller, is_own).await?
         {
             return Err(AuthError::Revoked);
         }
         Ok(caller)
+    }
+
+    /// The token's own `jti`; for the platform's API clients also the client as a whole, so
+    /// that revoking a client refuses the tokens it already holds. Users' tokens pay for one
+    /// lookup only; a client's two lookups run concurrently (one round trip with Redis).
+    async fn is_revoked(
+        &self,
+        list: &dyn RevocationList,
+        caller: &Caller,
+        is_own: bool,
+    ) -> Result<bool, AuthError> {
+        // External issuers' subjects are namespaced (`<issuer>|<sub>`) and never name a client.
+        if is_own && is_client_subject(&caller.subject) {
+            let subject_key = subject_revocation_key(&caller.subject);
+            let (token, subject) = tokio::try_join!(
+                list.is_revoked(&caller.token_id),
+                list.is_revoked(&subject_key)
+            )?;
+            Ok(token || subject)
+        } else {
+            list.is_revoked(&caller.token_id).await
+        }
     }
 
     async fn oidc_key(&self, source: &OidcSource, kid: &str) -> Result<VerificationKey, AuthError> {

@@ -342,6 +342,129 @@ async fn refuses_a_revoked_token() {
     assert!(verifier.verify(&other.token).await.is_ok());
 }
 
+/// A revocation list that records every key it is asked about.
+#[derive(Default)]
+struct Recording {
+    inner: InMemoryRevocations,
+    asked: Mutex<Vec<String>>,
+}
+
+impl Recording {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.asked.lock().unwrap())
+    }
+}
+
+#[async_trait::async_trait]
+impl RevocationList for Recording {
+    async fn is_revoked(&self, token_id: &str) -> Result<bool, AuthError> {
+        self.asked.lock().unwrap().push(token_id.to_owned());
+        self.inner.is_revoked(token_id).await
+    }
+    async fn revoke(&self, token_id: &str, expires_at: i64) -> Result<(), AuthError> {
+        self.inner.revoke(token_id, expires_at).await
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_client_refuses_the_tokens_it_already_holds() {
+    let (issuer, verifier) = platform();
+    let revocations = Arc::new(Recording::default());
+    let verifier = verifier.with_revocations(revocations.clone());
+    let client = client_subject("client-1");
+    let first = issuer.issue(&client, Role::Dashboard, vec![]).unwrap();
+    let second = issuer.issue(&client, Role::Dashboard, vec![]).unwrap();
+    let other = issuer
+        .issue(&client_subject("client-2"), Role::Operator, vec![])
+        .unwrap();
+    let user = issuer.issue("user-1", Role::Admin, vec![]).unwrap();
+    for token in [&first, &second, &other, &user] {
+        assert!(verifier.verify(&token.token).await.is_ok());
+    }
+    revocations.take();
+
+    revocations
+        .revoke(
+            &subject_revocation_key(&client),
+            now() + CLIENT_TOKEN_MAX_TTL.as_secs() as i64,
+        )
+        .await
+        .unwrap();
+    // Every token of the revoked client, issued before the revocation, is refused at once...
+    for token in [&first, &second] {
+        assert!(matches!(
+            refused(&verifier, &token.token).await,
+            AuthError::Revoked
+        ));
+    }
+    // ...and nobody else's.
+    assert_eq!(
+        verifier.verify(&other.token).await.unwrap().subject,
+        "client:client-2"
+    );
+    assert!(verifier.verify(&user.token).await.is_ok());
+}
+
+#[tokio::test]
+async fn only_client_tokens_pay_for_the_subject_lookup() {
+    let (issuer, verifier) = platform();
+    let revocations = Arc::new(Recording::default());
+    let verifier = verifier.with_revocations(revocations.clone());
+
+    let user = issuer.issue("user-1", Role::Admin, vec![]).unwrap();
+    verifier.verify(&user.token).await.unwrap();
+    assert_eq!(revocations.take(), vec![user.jti.clone()]);
+
+    let client = issuer
+        .issue(&client_subject("c-9"), Role::Dashboard, vec![])
+        .unwrap();
+    verifier.verify(&client.token).await.unwrap();
+    let mut asked = revocations.take();
+    asked.sort();
+    let mut expected = vec![client.jti.clone(), "subject:client:c-9".to_owned()];
+    expected.sort();
+    assert_eq!(asked, expected);
+
+    // A user whose id merely contains the prefix elsewhere is an ordinary user.
+    let lookalike = issuer.issue("user-client:1", Role::Admin, vec![]).unwrap();
+    verifier.verify(&lookalike.token).await.unwrap();
+    assert_eq!(revocations.take(), vec![lookalike.jti]);
+}
+
+#[tokio::test]
+async fn a_revoked_client_token_is_refused_by_its_jti_too() {
+    let (issuer, verifier) = platform();
+    let revocations = Arc::new(InMemoryRevocations::default());
+    let verifier = verifier.with_revocations(revocations.clone());
+    let token = issuer
+        .issue(&client_subject("c-1"), Role::Operator, vec![])
+        .unwrap();
+    revocations
+        .revoke(&token.jti, token.expires_at)
+        .await
+        .unwrap();
+    assert!(matches!(
+        refused(&verifier, &token.token).await,
+        AuthError::Revoked
+    ));
+}
+
+#[tokio::test]
+async fn client_tokens_are_capped_at_the_client_ttl() {
+    let long = TokenIssuer::new(SigningKey::generate(), ISS, AUD, Duration::from_secs(3600));
+    let capped = long
+        .issue_with_max_ttl("client:c", Role::Dashboard, vec![], CLIENT_TOKEN_MAX_TTL)
+        .unwrap();
+    let lifetime = capped.expires_at - now();
+    assert!((899..=900).contains(&lifetime), "{lifetime}");
+    // A shorter configured TTL wins over the cap.
+    let short = TokenIssuer::new(SigningKey::generate(), ISS, AUD, Duration::from_secs(120));
+    let token = short
+        .issue_with_max_ttl("client:c", Role::Dashboard, vec![], CLIENT_TOKEN_MAX_TTL)
+        .unwrap();
+    assert!((119..=120).contains(&(token.expires_at - now())));
+}
+
 #[tokio::test]
 async fn refuses_garbage() {
     let (_, verifier) = platform();
@@ -462,6 +585,32 @@ fn idp_claims() -> Value {
         "sub": "idp-user-1", "role": "DASHBOARD", "iss": IDP, "aud": ["axv-oidc", "account"],
         "exp": now() + 300, "iat": now(), "jti": "idp-jti-1",
     })
+}
+
+/// An identity provider's `sub` that happens to look like a client's names no client: it is
+/// namespaced by its issuer, and revoking the client of that name does not touch it.
+#[tokio::test]
+async fn an_oidc_subject_is_never_taken_for_a_client() {
+    let ec = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let jwks = Jwks::serve(vec![ec_jwk(&ec, "ec-1")]).await;
+    let revocations = Arc::new(Recording::default());
+    let (_, verifier) = platform();
+    let verifier = verifier
+        .with_oidc_issuer(jwks.issuer(IDP))
+        .with_revocations(revocations.clone());
+    revocations
+        .revoke(&subject_revocation_key("client:x"), now() + 900)
+        .await
+        .unwrap();
+    let token = sign(
+        Algorithm::ES256,
+        Some("ec-1"),
+        &with(idp_claims(), "sub", json!("client:x")),
+        &ec_encoding_key(&ec),
+    );
+    let caller = verifier.verify(&token).await.unwrap();
+    assert_eq!(caller.subject, format!("{IDP}|client:x"));
+    assert_eq!(revocations.take(), vec!["idp-jti-1".to_owned()]);
 }
 
 #[tokio::test]

@@ -208,9 +208,9 @@ pub async fn start_gateway(
     limits: Limits,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningGateway> {
-    let stats = axv_gateway::stats_cache::StatsCache::new(
+    let stats = axv_gateway::cache::ResponseCache::new(
         platform.kv.clone(),
-        axv_gateway::stats_cache::StatsCache::DEFAULT_TTL,
+        axv_gateway::cache::ResponseCache::DEFAULT_TTL,
     );
     stats.spawn_invalidator(platform.bus.clone(), shutdown.clone());
     let state = axv_gateway::AppState::new(
@@ -219,6 +219,7 @@ pub async fn start_gateway(
         limits,
         stats,
         platform.kv.clone(),
+        axv_gateway::events::EventHub::start(platform.bus.clone(), shutdown.clone()),
     )
     .context("service URLs")?;
     let listener = tokio::net::TcpListener::bind(listen)

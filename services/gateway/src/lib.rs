@@ -1,18 +1,20 @@
 //! `axv-gateway`: the public GraphQL API. Resolvers call the services over gRPC with the
 //! caller's token; nested fields load through per-request DataLoaders over the batch RPCs.
 
+pub mod cache;
 pub mod clients;
 pub mod context;
 pub mod csrf;
 pub mod errors;
+pub mod events;
 pub mod export;
 pub mod http;
 pub mod idempotency;
 pub mod loaders;
+pub mod oauth;
 pub mod persisted;
 pub mod rate_limit;
 pub mod schema;
-pub mod stats_cache;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -33,10 +35,11 @@ pub struct AppState {
     pub clients: clients::Clients,
     pub verifier: Arc<Verifier>,
     pub limits: Limits,
-    pub stats: stats_cache::StatsCache,
+    pub stats: cache::ResponseCache,
     pub limiter: rate_limit::Limiter,
     pub persisted: persisted::PersistedQueries,
     pub idempotency: axv_platform::kv::IdempotencyStore,
+    pub events: events::EventHub,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Verifier> {
@@ -50,8 +53,9 @@ impl AppState {
         urls: &ServiceUrls,
         verifier: Arc<Verifier>,
         limits: Limits,
-        stats: stats_cache::StatsCache,
+        stats: cache::ResponseCache,
         kv: SharedKv,
+        events: events::EventHub,
     ) -> Result<Self, tonic::transport::Error> {
         Ok(Self {
             schema: schema::build(&limits),
@@ -66,27 +70,35 @@ impl AppState {
             idempotency: idempotency::store(kv),
             limits,
             stats,
+            events,
         })
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Request/response routes share the in-flight limit: over `max_in_flight`, requests are
+    // refused at once (503) instead of queueing without bound behind slow ones.
+    let requests = Router::new()
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
-        .route("/healthz", get(http::healthz))
-        .route("/readyz", get(http::readyz))
-        .route("/metrics", get(http::metrics))
         .route("/export/stats.csv", get(export::stats_csv))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(cors(&state.limits.cors_origins))
-        // Over `max_in_flight`, requests are refused at once (503) instead of queueing without
-        // bound behind slow ones.
+        .route("/oauth/token", axum::routing::post(oauth::token))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
                 .load_shed()
                 .concurrency_limit(state.limits.max_in_flight.max(1)),
-        )
+        );
+    // Long-lived streams would hold in-flight slots for hours, so they stay outside the limit
+    // (the broadcast ring bounds what each one costs); probes must answer under load too.
+    Router::new()
+        .merge(requests)
+        .route("/graphql/ws", get(events::graphql_ws))
+        .route("/events", get(events::sse))
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .route("/metrics", get(http::metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors(&state.limits.cors_origins))
         .layer(axum::middleware::from_fn(axv_telemetry::http_middleware))
         .with_state(state)
 }

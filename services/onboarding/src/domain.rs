@@ -393,6 +393,29 @@ pub fn normalize_note(
     Ok(note)
 }
 
+/// The roles an API client may be given: machines read aggregates (DASHBOARD) or push metered
+/// usage (OPERATOR); staff and firm roles belong to people.
+pub fn api_client_role(role: Option<Role>) -> Result<Role, OnboardingError> {
+    match role {
+        Some(role @ (Role::Dashboard | Role::Operator)) => Ok(role),
+        _ => Err(OnboardingError::invalid(
+            "role",
+            "must be DASHBOARD or OPERATOR",
+        )),
+    }
+}
+
+/// Only admins manage API clients (ARCHITECTURE.md, "Who uses it").
+pub fn authorize_api_client_admin(caller: &Caller) -> Result<(), OnboardingError> {
+    if caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(OnboardingError::Forbidden(
+            "only admins manage API clients".into(),
+        ))
+    }
+}
+
 impl From<&OnboardingError> for ErrorCode {
     fn from(error: &OnboardingError) -> Self {
         axv_platform::error::DomainError::code(error)
@@ -694,6 +717,38 @@ mod tests {
             change(&mut bad);
             let error = CompanyDraft::validate(bad, today).unwrap_err();
             assert!(error.to_string().starts_with(field), "{field}: {error}");
+        }
+    }
+
+    #[test]
+    fn api_clients_are_dashboards_or_operators_managed_by_admins() {
+        assert_eq!(
+            api_client_role(Some(Role::Dashboard)).unwrap(),
+            Role::Dashboard
+        );
+        assert_eq!(
+            api_client_role(Some(Role::Operator)).unwrap(),
+            Role::Operator
+        );
+        for role in [
+            None,
+            Some(Role::Admin),
+            Some(Role::ProgramManager),
+            Some(Role::FirmMember),
+        ] {
+            let error = api_client_role(role).unwrap_err();
+            assert_eq!(ErrorCode::from(&error), ErrorCode::BadUserInput, "{role:?}");
+            assert!(error.to_string().starts_with("role "), "{error}");
+        }
+        assert!(authorize_api_client_admin(&caller(Role::Admin)).is_ok());
+        for role in [
+            Role::ProgramManager,
+            Role::FirmMember,
+            Role::Dashboard,
+            Role::Operator,
+        ] {
+            let error = authorize_api_client_admin(&caller(role)).unwrap_err();
+            assert_eq!(ErrorCode::from(&error), ErrorCode::Forbidden, "{role:?}");
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::{
     domain::{CompanyAction, CompanyInput, CompanyStatus, GwangjuPresence, Sector, View},
     error::OnboardingError,
     service::{Onboarding, Session, VisibleCompany},
-    store::{CompanyFilter, UserRecord},
+    store::{ApiClientRecord, CompanyFilter, UserRecord},
 };
 
 pub struct OnboardingGrpc {
@@ -35,6 +35,18 @@ pub fn role_to_pb(role: Role) -> pb::Role {
         Role::Dashboard => pb::Role::Dashboard,
         Role::Admin => pb::Role::Admin,
     }
+}
+
+/// `None` for UNSPECIFIED or an unknown number.
+pub fn role_from_pb(value: i32) -> Option<Role> {
+    Some(match pb::Role::try_from(value).ok()? {
+        pb::Role::Unspecified => return None,
+        pb::Role::FirmMember => Role::FirmMember,
+        pb::Role::ProgramManager => Role::ProgramManager,
+        pb::Role::Operator => Role::Operator,
+        pb::Role::Dashboard => Role::Dashboard,
+        pb::Role::Admin => Role::Admin,
+    })
 }
 
 pub fn sector_to_pb(sector: Sector) -> pb::Sector {
@@ -134,6 +146,18 @@ fn user_to_pb(user: &UserRecord) -> pb::User {
         email: user.email.clone(),
         name: user.name.clone(),
         role: role_to_pb(user.role).into(),
+    }
+}
+
+fn api_client_to_pb(client: ApiClientRecord) -> pb::ApiClient {
+    pb::ApiClient {
+        id: client.id,
+        name: client.name,
+        role: role_to_pb(client.role).into(),
+        created_at_ms: client.created_at,
+        created_by: client.created_by,
+        last_used_at_ms: client.last_used_at,
+        revoked_at_ms: client.revoked_at,
     }
 }
 
@@ -424,6 +448,63 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
         Ok(Response::new(pb::CountCompaniesResponse {
             registered: counts.registered,
             approved: counts.approved,
+        }))
+    }
+
+    async fn register_api_client(
+        &self,
+        request: Request<pb::RegisterApiClientRequest>,
+    ) -> Reply<pb::RegisterApiClientResponse> {
+        let caller = who(&request);
+        let r = request.into_inner();
+        let (client, secret) = self
+            .service
+            .register_api_client(caller.as_ref(), &r.name, role_from_pb(r.role))
+            .await?;
+        Ok(Response::new(pb::RegisterApiClientResponse {
+            client: Some(api_client_to_pb(client)),
+            client_secret: secret,
+        }))
+    }
+
+    async fn list_api_clients(
+        &self,
+        request: Request<pb::ListApiClientsRequest>,
+    ) -> Reply<pb::ListApiClientsResponse> {
+        let clients = self.service.api_clients(caller(&request)).await?;
+        Ok(Response::new(pb::ListApiClientsResponse {
+            clients: clients.into_iter().map(api_client_to_pb).collect(),
+        }))
+    }
+
+    async fn revoke_api_client(
+        &self,
+        request: Request<pb::RevokeApiClientRequest>,
+    ) -> Reply<pb::RevokeApiClientResponse> {
+        let client = self
+            .service
+            .revoke_api_client(caller(&request), &request.get_ref().id)
+            .await?;
+        Ok(Response::new(pb::RevokeApiClientResponse {
+            client: Some(api_client_to_pb(client)),
+        }))
+    }
+
+    // No caller check: presenting the client's credentials is the authentication.
+    async fn exchange_client_credentials(
+        &self,
+        request: Request<pb::ExchangeClientCredentialsRequest>,
+    ) -> Reply<pb::ExchangeClientCredentialsResponse> {
+        let r = request.into_inner();
+        let token = self
+            .service
+            .exchange_client_credentials(&r.client_id, &r.client_secret)
+            .await?;
+        let now = chrono::Utc::now().timestamp();
+        Ok(Response::new(pb::ExchangeClientCredentialsResponse {
+            access_token: token.token,
+            expires_at_ms: token.expires_at.saturating_mul(1000),
+            expires_in_secs: (token.expires_at - now).max(0),
         }))
     }
 }

@@ -3,19 +3,23 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use axv_auth::{Caller, IssuedToken, RevocationList, Role, TokenIssuer};
+use axv_auth::{
+    CLIENT_TOKEN_MAX_TTL, Caller, IssuedToken, RevocationList, Role, TokenIssuer,
+    client_secret_matches, client_subject, subject_revocation_key,
+};
 use axv_platform::{ids::is_valid_id, kv::RateLimiter};
 use chrono::Utc;
 
 use crate::{
     domain::{
-        CompanyAction, CompanyDraft, CompanyInput, Email, Sector, View, authorize_transition,
-        company_view, normalize_note, validate_name, validate_password,
+        CompanyAction, CompanyDraft, CompanyInput, Email, Sector, View, api_client_role,
+        authorize_api_client_admin, authorize_transition, company_view, normalize_note,
+        validate_name, validate_password,
     },
     error::OnboardingError,
     store::{
-        CompanyCounts, CompanyFilter, CompanyRecord, ListScope, NewRefreshToken, RefreshOutcome,
-        StatusChangeRecord, Store, UserRecord,
+        ApiClientRecord, CompanyCounts, CompanyFilter, CompanyRecord, ListScope, NewRefreshToken,
+        RefreshOutcome, StatusChangeRecord, Store, UserRecord,
     },
 };
 
@@ -523,6 +527,111 @@ impl Onboarding {
             return Err(OnboardingError::NotFound("company"));
         }
         self.store.members_of(company_id).await
+    }
+}
+
+/// The one answer to every refused token exchange: which part was wrong is not told.
+const INVALID_CLIENT: &str = "invalid client credentials";
+/// Longer secrets than this are refused unread (ours are 49 characters).
+const MAX_CLIENT_SECRET_LEN: usize = 256;
+
+/// API clients (OAuth 2.0 client credentials, RFC 6749 §4.4).
+impl Onboarding {
+    /// Registers a client; returns it and its secret, which is shown this once and stored only
+    /// as a digest (see [`axv_auth::hash_client_secret`] for why a digest and not Argon2id).
+    pub async fn register_api_client(
+        &self,
+        caller: Option<&Caller>,
+        name: &str,
+        role: Option<Role>,
+    ) -> Result<(ApiClientRecord, String), OnboardingError> {
+        let caller = require(caller)?;
+        authorize_api_client_admin(caller)?;
+        let name = validate_name("name", name, 100)?;
+        let role = api_client_role(role)?;
+        let secret = axv_auth::new_client_secret();
+        let client = self
+            .store
+            .create_api_client(&name, role, &secret.hash, &caller.subject)
+            .await?;
+        tracing::info!(client_id = %client.id, role = %role, by = %caller.subject, "API client registered");
+        Ok((client, secret.secret))
+    }
+
+    pub async fn api_clients(
+        &self,
+        caller: Option<&Caller>,
+    ) -> Result<Vec<ApiClientRecord>, OnboardingError> {
+        authorize_api_client_admin(require(caller)?)?;
+        self.store.api_clients().await
+    }
+
+    /// Revokes the client: its next exchange is refused (the store's guard), and so, at once, is
+    /// every token it holds: its subject goes on the revocation list (Redis in a multi-replica
+    /// deployment, so every service and gateway replica sees it) for as long as any token issued
+    /// to a client can live. Revoking again re-asserts that entry, so a retry after a failed
+    /// revocation-list write completes the revocation.
+    pub async fn revoke_api_client(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> Result<ApiClientRecord, OnboardingError> {
+        let caller = require(caller)?;
+        authorize_api_client_admin(caller)?;
+        if !is_valid_id(id) {
+            return Err(OnboardingError::NotFound("API client"));
+        }
+        let client = self.store.revoke_api_client(id, &caller.subject).await?;
+        let until = Utc::now().timestamp()
+            + i64::try_from(CLIENT_TOKEN_MAX_TTL.as_secs()).unwrap_or(i64::MAX / 2);
+        self.revocations
+            .revoke(&subject_revocation_key(&client_subject(&client.id)), until)
+            .await
+            .map_err(internal)?;
+        tracing::info!(client_id = %id, by = %caller.subject, "API client revoked");
+        Ok(client)
+    }
+
+    /// The client-credentials grant: a short-lived access token for a registered, unrevoked
+    /// client presenting its secret. Every refusal is the same UNAUTHENTICATED.
+    pub async fn exchange_client_credentials(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<IssuedToken, OnboardingError> {
+        let refused = || OnboardingError::Unauthenticated(INVALID_CLIENT.into());
+        if !is_valid_id(client_id)
+            || client_secret.is_empty()
+            || client_secret.len() > MAX_CLIENT_SECRET_LEN
+        {
+            return Err(refused());
+        }
+        let Some((client, secret_hash)) = self.store.api_client_credentials(client_id).await?
+        else {
+            tracing::info!(client_id, "token exchange refused: unknown client");
+            return Err(refused());
+        };
+        // Checked before looking at revocation, so a revoked client's secret costs the same.
+        let secret_ok = client_secret_matches(client_secret, &secret_hash);
+        if !secret_ok || client.revoked_at.is_some() {
+            tracing::info!(
+                client_id,
+                "token exchange refused: wrong secret or revoked client"
+            );
+            return Err(refused());
+        }
+        // Guarded on `revoked_at`: a revocation that committed since the read above wins.
+        if !self.store.touch_api_client(&client.id).await? {
+            return Err(refused());
+        }
+        self.issuer
+            .issue_with_max_ttl(
+                &client_subject(&client.id),
+                client.role,
+                Vec::new(),
+                CLIENT_TOKEN_MAX_TTL,
+            )
+            .map_err(internal)
     }
 }
 

@@ -78,6 +78,19 @@ pub struct CompanyCounts {
     pub approved: i64,
 }
 
+/// An API client as admins see it. Its secret's digest is deliberately not part of it, so no
+/// listing can carry it by accident; only [`Store::api_client_credentials`] reads the digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiClientRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: i64,
+    pub created_by: String,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
 /// id, family_id, user_id, expires_at, used_at, revoked_at
 type RefreshRow = (String, String, String, i64, Option<i64>, Option<i64>);
 
@@ -120,6 +133,21 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
         name: row.try_get("name")?,
         role: role.parse().map_err(|_| corrupt("role", &role))?,
         password_hash: row.try_get("password_hash")?,
+    })
+}
+
+const API_CLIENT_COLUMNS: &str = "id, name, role, created_at, created_by, last_used_at, revoked_at";
+
+fn api_client_from_row(row: &AnyRow) -> Result<ApiClientRecord, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(ApiClientRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: role.parse().map_err(|_| corrupt("role", &role))?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
     })
 }
 
@@ -377,7 +405,10 @@ impl Store {
             now,
         )
         .await?;
-        let event = Event::new(SERVICE, "company.created", &id).for_companies(vec![id.clone()]);
+        // memberIds lets live subscribers learn their new company without a lookup.
+        let event = Event::new(SERVICE, "company.created", &id)
+            .for_companies(vec![id.clone()])
+            .with_payload(serde_json::json!({ "memberIds": [creator_id] }));
         self.outbox.enqueue(&mut tx, &event).await?;
         let company = fetch_company(&mut tx, &id)
             .await?
@@ -507,7 +538,8 @@ impl Store {
         user_id: &str,
         added_by: &str,
     ) -> Result<(), OnboardingError> {
-        sqlx::query(
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let added = sqlx::query(
             "INSERT INTO company_members (company_id, user_id, added_at, added_by) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (company_id, user_id) DO NOTHING",
         )
@@ -515,9 +547,20 @@ impl Store {
         .bind(user_id)
         .bind(now_ms())
         .bind(added_by)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
-        .map_err(StoreError::from)?;
+        .map_err(StoreError::from)?
+        .rows_affected();
+        if added == 1 {
+            let event = Event::new(SERVICE, "company.member_added", company_id)
+                .for_companies(vec![company_id.to_owned()])
+                .with_payload(serde_json::json!({ "memberIds": [user_id] }));
+            self.outbox.enqueue(&mut tx, &event).await?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        if added == 1 {
+            self.outbox.committed();
+        }
         Ok(())
     }
 
@@ -739,6 +782,147 @@ impl Store {
         tx.commit().await.map_err(StoreError::from)?;
         self.outbox.committed();
         Ok(company)
+    }
+}
+
+/// API clients (OAuth 2.0 client credentials).
+impl Store {
+    /// Registers a client whose secret has the digest `secret_hash`, with its event.
+    pub async fn create_api_client(
+        &self,
+        name: &str,
+        role: Role,
+        secret_hash: &str,
+        created_by: &str,
+    ) -> Result<ApiClientRecord, OnboardingError> {
+        let client = ApiClientRecord {
+            id: new_id(),
+            name: name.to_owned(),
+            role,
+            created_at: now_ms(),
+            created_by: created_by.to_owned(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        sqlx::query(
+            "INSERT INTO api_clients (id, name, role, secret_hash, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&client.id)
+        .bind(&client.name)
+        .bind(client.role.as_str())
+        .bind(secret_hash)
+        .bind(client.created_at)
+        .bind(&client.created_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let event = Event::new(SERVICE, "api_client.registered", &client.id)
+            .with_payload(serde_json::json!({ "role": client.role.as_str() }));
+        self.outbox.enqueue(&mut tx, &event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.outbox.committed();
+        Ok(client)
+    }
+
+    /// Every client, revoked ones included, in registration order.
+    pub async fn api_clients(&self) -> Result<Vec<ApiClientRecord>, OnboardingError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {API_CLIENT_COLUMNS} FROM api_clients ORDER BY created_at, id"
+        ))
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(rows
+            .iter()
+            .map(api_client_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn api_client(&self, id: &str) -> Result<Option<ApiClientRecord>, OnboardingError> {
+        let row = sqlx::query(&format!(
+            "SELECT {API_CLIENT_COLUMNS} FROM api_clients WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(row.as_ref().map(api_client_from_row).transpose()?)
+    }
+
+    /// The client and its secret's stored digest, for a token exchange only.
+    pub async fn api_client_credentials(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ApiClientRecord, String)>, OnboardingError> {
+        let row = sqlx::query(&format!(
+            "SELECT {API_CLIENT_COLUMNS}, secret_hash FROM api_clients WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let hash: String = row.try_get("secret_hash").map_err(StoreError::from)?;
+        Ok(Some((api_client_from_row(&row)?, hash)))
+    }
+
+    /// Records a successful exchange; false when the client is unknown or was revoked meanwhile
+    /// (the update is guarded on `revoked_at`, so no exchange succeeds after a revocation commits).
+    pub async fn touch_api_client(&self, id: &str) -> Result<bool, OnboardingError> {
+        let updated = sqlx::query(
+            "UPDATE api_clients SET last_used_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.db.pool())
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Marks the client revoked, with its event; a client revoked before is returned unchanged.
+    pub async fn revoke_api_client(
+        &self,
+        id: &str,
+        revoked_by: &str,
+    ) -> Result<ApiClientRecord, OnboardingError> {
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let changed = sqlx::query(
+            "UPDATE api_clients SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(revoked_by)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
+        if changed == 1 {
+            let event = Event::new(SERVICE, "api_client.revoked", id);
+            self.outbox.enqueue(&mut tx, &event).await?;
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {API_CLIENT_COLUMNS} FROM api_clients WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let client = row
+            .as_ref()
+            .map(api_client_from_row)
+            .transpose()?
+            .ok_or(OnboardingError::NotFound("API client"))?;
+        tx.commit().await.map_err(StoreError::from)?;
+        if changed == 1 {
+            self.outbox.committed();
+        }
+        Ok(client)
     }
 }
 

@@ -26,6 +26,11 @@ struct Harness {
 impl Harness {
     async fn start(db: TestDb) -> Self {
         let platform = platform(db.config.clone());
+        Self::start_on(db, platform).await
+    }
+
+    /// With a platform of the test's choosing (e.g. its key-value store on Redis).
+    async fn start_on(db: TestDb, platform: Platform) -> Self {
         let shutdown = CancellationToken::new();
         let service = axv_onboarding::build(&platform)
             .await
@@ -1019,6 +1024,295 @@ async fn public_headcounts(db: TestDb) {
     h.stop().await;
 }
 
+// ---------------------------------------------------------------- API clients
+
+async fn register_client(
+    h: &Harness,
+    admin: &str,
+    name: &str,
+    role: pb::Role,
+) -> (pb::ApiClient, String) {
+    let response = h
+        .client()
+        .await
+        .register_api_client(authed(
+            pb::RegisterApiClientRequest {
+                name: name.into(),
+                role: role.into(),
+            },
+            admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    (response.client.unwrap(), response.client_secret)
+}
+
+async fn exchange(
+    h: &Harness,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<pb::ExchangeClientCredentialsResponse, tonic::Status> {
+    h.client()
+        .await
+        .exchange_client_credentials(pb::ExchangeClientCredentialsRequest {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn list_clients(h: &Harness, token: &str) -> Result<Vec<pb::ApiClient>, tonic::Status> {
+    h.client()
+        .await
+        .list_api_clients(authed(pb::ListApiClientsRequest {}, token))
+        .await
+        .map(|r| r.into_inner().clients)
+}
+
+async fn revoke_client(h: &Harness, token: &str, id: &str) -> Result<pb::ApiClient, tonic::Status> {
+    h.client()
+        .await
+        .revoke_api_client(authed(pb::RevokeApiClientRequest { id: id.into() }, token))
+        .await
+        .map(|r| r.into_inner().client.unwrap())
+}
+
+/// An authenticated call any valid token may make (dashboards read the public listing).
+async fn list_companies_with(h: &Harness, token: &str) -> Result<i64, tonic::Status> {
+    h.client()
+        .await
+        .list_companies(authed(pb::ListCompaniesRequest::default(), token))
+        .await
+        .map(|r| r.into_inner().total_count)
+}
+
+fn assert_invalid_client(result: Result<pb::ExchangeClientCredentialsResponse, tonic::Status>) {
+    let status = result.expect_err("the exchange should be refused");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    // One message for every refusal: nothing says whether the id or the secret was wrong.
+    assert_eq!(status.message(), "invalid client credentials");
+}
+
+async fn api_client_lifecycle(db: TestDb) {
+    let h = Harness::start(db).await;
+    let admin = h.staff_token(Role::Admin);
+
+    let (dashboard, dashboard_secret) =
+        register_client(&h, &admin, "  광주시 성과 대시보드 ", pb::Role::Dashboard).await;
+    assert_eq!(dashboard.name, "광주시 성과 대시보드");
+    assert_eq!(dashboard.role(), pb::Role::Dashboard);
+    assert!(dashboard.last_used_at_ms.is_none() && dashboard.revoked_at_ms.is_none());
+    assert!(dashboard_secret.len() >= 40, "{dashboard_secret}");
+    let (operator, operator_secret) =
+        register_client(&h, &admin, "NAIDC Slurm exporter", pb::Role::Operator).await;
+    assert_ne!(dashboard_secret, operator_secret);
+
+    // Only DASHBOARD and OPERATOR; names are required. Nothing is registered for a refusal.
+    let mut client = h.client().await;
+    for (name, role) in [
+        ("Admin bot", pb::Role::Admin),
+        ("Manager bot", pb::Role::ProgramManager),
+        ("Firm bot", pb::Role::FirmMember),
+        ("No role", pb::Role::Unspecified),
+        ("   ", pb::Role::Dashboard),
+    ] {
+        let status = client
+            .register_api_client(authed(
+                pb::RegisterApiClientRequest {
+                    name: name.into(),
+                    role: role.into(),
+                },
+                &admin,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{name}: {status:?}");
+    }
+    let status = client
+        .register_api_client(authed(
+            pb::RegisterApiClientRequest {
+                name: "Unknown role".into(),
+                role: 42,
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    // Listing shows both, in registration order, and never a secret (nor its digest).
+    let listed = client
+        .list_api_clients(authed(pb::ListApiClientsRequest {}, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.clients, vec![dashboard.clone(), operator.clone()]);
+    let wire = prost::Message::encode_to_vec(&listed);
+    let printed = format!("{listed:?}");
+    for secret in [&dashboard_secret, &operator_secret] {
+        let digest = axv_auth::hash_client_secret(secret);
+        for needle in [secret.as_str(), digest.as_str()] {
+            assert!(!printed.contains(needle));
+            assert!(!wire.windows(needle.len()).any(|w| w == needle.as_bytes()));
+        }
+    }
+
+    // The exchange: a short-lived token for the client's role, subject client:<id>, no companies.
+    let issued = exchange(&h, &dashboard.id, &dashboard_secret)
+        .await
+        .unwrap();
+    assert!(
+        (1..=900).contains(&issued.expires_in_secs),
+        "{}",
+        issued.expires_in_secs
+    );
+    let caller = h
+        .platform
+        .verifier
+        .verify(&issued.access_token)
+        .await
+        .unwrap();
+    assert_eq!(caller.subject, format!("client:{}", dashboard.id));
+    assert_eq!(caller.role, Role::Dashboard);
+    assert!(caller.company_ids.is_empty());
+    assert_eq!(caller.expires_at * 1000, issued.expires_at_ms);
+    let operator_token = exchange(&h, &operator.id, &operator_secret)
+        .await
+        .unwrap()
+        .access_token;
+    let op = h.platform.verifier.verify(&operator_token).await.unwrap();
+    assert_eq!(op.role, Role::Operator);
+    // A second exchange gives a second token; both are valid.
+    let second = exchange(&h, &dashboard.id, &dashboard_secret)
+        .await
+        .unwrap()
+        .access_token;
+    assert_ne!(second, issued.access_token);
+    assert_eq!(
+        list_companies_with(&h, &issued.access_token).await.unwrap(),
+        0
+    );
+    assert_eq!(list_companies_with(&h, &second).await.unwrap(), 0);
+    // The exchange is recorded.
+    let listed = list_clients(&h, &admin).await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .all(|c| c.last_used_at_ms.is_some_and(|at| at >= c.created_at_ms))
+    );
+
+    // Refusals, all alike: wrong secret, another client's secret, unknown or malformed id, empty.
+    assert_invalid_client(exchange(&h, &dashboard.id, "axvcs_wrong").await);
+    assert_invalid_client(exchange(&h, &dashboard.id, &operator_secret).await);
+    assert_invalid_client(exchange(&h, &axv_platform::ids::new_id(), &dashboard_secret).await);
+    assert_invalid_client(exchange(&h, "dashboard", &dashboard_secret).await);
+    assert_invalid_client(exchange(&h, &dashboard.id, "").await);
+    assert_invalid_client(exchange(&h, "", "").await);
+    assert_invalid_client(exchange(&h, &dashboard.id, &"x".repeat(10_000)).await);
+
+    // Revocation: recorded, the client can no longer exchange, and the tokens it already holds
+    // are refused by the verifier right away.
+    let revoked = revoke_client(&h, &admin, &dashboard.id).await.unwrap();
+    let revoked_at = revoked.revoked_at_ms.unwrap();
+    assert!(revoked_at >= dashboard.created_at_ms);
+    for token in [&issued.access_token, &second] {
+        let status = list_companies_with(&h, token).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        let status = list_clients(&h, token).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        assert!(matches!(
+            h.platform.verifier.verify(token).await,
+            Err(axv_auth::AuthError::Revoked)
+        ));
+    }
+    assert_invalid_client(exchange(&h, &dashboard.id, &dashboard_secret).await);
+    // The other client is untouched.
+    assert_eq!(list_companies_with(&h, &operator_token).await.unwrap(), 0);
+    assert!(exchange(&h, &operator.id, &operator_secret).await.is_ok());
+    // Revoking again changes nothing; an unknown id is NOT_FOUND.
+    let again = revoke_client(&h, &admin, &dashboard.id).await.unwrap();
+    assert_eq!(again.revoked_at_ms, Some(revoked_at));
+    for id in [axv_platform::ids::new_id(), "nope".to_owned()] {
+        let status = revoke_client(&h, &admin, &id).await.unwrap_err();
+        assert_eq!(status.code(), Code::NotFound);
+    }
+    let listed = list_clients(&h, &admin).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].revoked_at_ms, Some(revoked_at));
+    assert_eq!(listed[1].revoked_at_ms, None);
+    h.stop().await;
+}
+
+async fn api_clients_are_managed_by_admins_only(db: TestDb) {
+    let h = Harness::start(db).await;
+    let admin = h.staff_token(Role::Admin);
+    let (target, secret) = register_client(&h, &admin, "Target", pb::Role::Dashboard).await;
+    let client_token = exchange(&h, &target.id, &secret)
+        .await
+        .unwrap()
+        .access_token;
+    let (firm, _) = h.sign_up("ceo@apiclients.kr").await;
+    let refused_roles = [
+        ("firm member", firm),
+        ("manager", h.staff_token(Role::ProgramManager)),
+        ("dashboard", h.staff_token(Role::Dashboard)),
+        ("operator", h.staff_token(Role::Operator)),
+        ("dashboard client", client_token),
+    ];
+    fn request<T>(message: T, token: Option<&str>) -> Request<T> {
+        match token {
+            Some(token) => authed(message, token),
+            None => Request::new(message),
+        }
+    }
+    let mut client = h.client().await;
+    for (who, token) in refused_roles
+        .iter()
+        .map(|(who, token)| (*who, Some(token.as_str())))
+        .chain([("no token", None)])
+    {
+        let expected = if token.is_some() {
+            Code::PermissionDenied
+        } else {
+            Code::Unauthenticated
+        };
+        let status = client
+            .register_api_client(request(
+                pb::RegisterApiClientRequest {
+                    name: "Sneaky".into(),
+                    role: pb::Role::Dashboard.into(),
+                },
+                token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), expected, "register by {who}");
+        let status = client
+            .list_api_clients(request(pb::ListApiClientsRequest {}, token))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), expected, "list by {who}");
+        let status = client
+            .revoke_api_client(request(
+                pb::RevokeApiClientRequest {
+                    id: target.id.clone(),
+                },
+                token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), expected, "revoke by {who}");
+    }
+    // Nothing changed: one client, still usable.
+    let listed = list_clients(&h, &admin).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].revoked_at_ms.is_none());
+    assert!(exchange(&h, &target.id, &secret).await.is_ok());
+    h.stop().await;
+}
+
 on_both_backends!(
     headcounts => public_headcounts,
     review_journey_sqlite_and_postgres => review_journey,
@@ -1027,7 +1321,51 @@ on_both_backends!(
     refresh_rotation => tokens_rotate_and_reuse_revokes_the_family,
     accounts_and_limits => accounts_and_login_limits,
     members_and_listing => members_listing_and_pagination,
+    api_client_lifecycle_on => api_client_lifecycle,
+    api_client_admin_only => api_clients_are_managed_by_admins_only,
 );
+
+/// With Redis, a revocation made through one replica is seen by every other replica's verifier
+/// (here: a second verifier with its own connection, as another service or gateway would have).
+#[tokio::test]
+async fn revoking_a_client_reaches_every_replica_through_redis() {
+    if !axv_platform::testing::redis_available().await {
+        return;
+    }
+    let db = TestDb::sqlite();
+    let url = axv_platform::testing::redis_test_url();
+    let prefix = axv_platform::testing::unique_prefix();
+    let kv = axv_platform::kv::connect(Some(&url), &prefix)
+        .await
+        .unwrap();
+    let platform = axv_platform::testing::platform_with(
+        db.config.clone(),
+        kv,
+        std::sync::Arc::new(axv_platform::events::InProcessBus::default()),
+    );
+    let other_replica = platform
+        .issuer
+        .verifier()
+        .with_revocations(std::sync::Arc::new(axv_platform::kv::KvRevocations::new(
+            axv_platform::kv::connect(Some(&url), &prefix)
+                .await
+                .unwrap(),
+        )));
+    let h = Harness::start_on(db, platform).await;
+    let admin = h.staff_token(Role::Admin);
+    let (client, secret) = register_client(&h, &admin, "Replicated", pb::Role::Dashboard).await;
+    let token = exchange(&h, &client.id, &secret)
+        .await
+        .unwrap()
+        .access_token;
+    assert!(other_replica.verify(&token).await.is_ok());
+    revoke_client(&h, &admin, &client.id).await.unwrap();
+    assert!(matches!(
+        other_replica.verify(&token).await,
+        Err(axv_auth::AuthError::Revoked)
+    ));
+    h.stop().await;
+}
 
 #[tokio::test]
 async fn health_reports_serving_and_reflection_lists_services() {

@@ -1,5 +1,5 @@
 //! Onboarding's store against both backends: constraints, optimistic state changes, listing,
-//! and refresh-token rotation.
+//! refresh-token rotation, and API clients.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axv_auth::Role;
@@ -365,9 +365,103 @@ async fn headcounts(test: TestDb) {
     assert_eq!(count(vec![Sector::Data]).await, (0, 0));
 }
 
+async fn api_clients(test: TestDb) {
+    let store = store(&test).await;
+    assert!(store.api_clients().await.unwrap().is_empty());
+    let dashboard = store
+        .create_api_client("시청 대시보드", Role::Dashboard, "digest-1", "admin-1")
+        .await
+        .unwrap();
+    let operator = store
+        .create_api_client("NAIDC Slurm", Role::Operator, "digest-2", "admin-1")
+        .await
+        .unwrap();
+    assert_eq!(dashboard.role, Role::Dashboard);
+    assert_eq!(dashboard.created_by, "admin-1");
+    assert!(dashboard.last_used_at.is_none() && dashboard.revoked_at.is_none());
+
+    // Listed in registration order, exactly as stored (the digest is not part of a record).
+    let listed = store.api_clients().await.unwrap();
+    assert_eq!(listed, vec![dashboard.clone(), operator.clone()]);
+    assert_eq!(
+        store.api_client(&operator.id).await.unwrap(),
+        Some(operator.clone())
+    );
+    assert_eq!(store.api_client("no-such-id").await.unwrap(), None);
+    let (found, digest) = store
+        .api_client_credentials(&dashboard.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found, digest.as_str()), (dashboard.clone(), "digest-1"));
+    assert!(
+        store
+            .api_client_credentials("no-such-id")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A successful exchange is recorded.
+    assert!(store.touch_api_client(&dashboard.id).await.unwrap());
+    let used = store.api_client(&dashboard.id).await.unwrap().unwrap();
+    assert!(
+        used.last_used_at
+            .is_some_and(|at| at >= dashboard.created_at)
+    );
+    assert!(!store.touch_api_client("no-such-id").await.unwrap());
+
+    // Revoked: recorded once; revoking again answers the client unchanged.
+    let revoked = store
+        .revoke_api_client(&dashboard.id, "admin-2")
+        .await
+        .unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(revoked.last_used_at, used.last_used_at);
+    let again = store
+        .revoke_api_client(&dashboard.id, "admin-3")
+        .await
+        .unwrap();
+    assert_eq!(again, revoked);
+    // No exchange of a revoked client is recorded (the guard token exchanges rely on).
+    assert!(!store.touch_api_client(&dashboard.id).await.unwrap());
+    assert!(
+        store
+            .api_client(&operator.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    let missing = store
+        .revoke_api_client(&axv_platform::ids::new_id(), "admin-2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, OnboardingError::NotFound(_)),
+        "{missing:?}"
+    );
+
+    // Two registrations and one revocation were written as events, with the changes.
+    let kinds: Vec<(String,)> = sqlx::query_as("SELECT kind FROM outbox ORDER BY created_at, id")
+        .fetch_all(store.database().pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds.into_iter().map(|(k,)| k).collect::<Vec<_>>(),
+        vec![
+            "api_client.registered",
+            "api_client.registered",
+            "api_client.revoked"
+        ]
+    );
+}
+
 on_both_backends!(
     constraints_and_transitions_on => constraints_and_transitions,
     listing_on => listing,
     refresh_rotation_on => refresh_rotation,
     headcounts_on => headcounts,
+    api_clients_on => api_clients,
 );

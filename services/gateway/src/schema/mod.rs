@@ -1,14 +1,16 @@
 //! The GraphQL schema: one query and one mutation root merged from each domain's part.
 
+pub mod api_clients;
 pub mod connection;
 pub mod onboarding;
 pub mod outcomes;
 pub mod pilots;
 pub mod scalars;
 pub mod stats;
+pub mod subscriptions;
 pub mod vouchers;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -17,6 +19,7 @@ pub struct Query(
     pilots::PilotsQuery,
     outcomes::OutcomesQuery,
     stats::StatsQuery,
+    api_clients::ApiClientsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -25,9 +28,10 @@ pub struct Mutation(
     vouchers::VouchersMutation,
     pilots::PilotsMutation,
     outcomes::OutcomesMutation,
+    api_clients::ApiClientsMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, subscriptions::SubscriptionRoot>;
 
 /// Limits that keep one request, one client or a crowd from costing the services too much,
 /// and the gateway's policies towards browsers and persisted queries.
@@ -66,11 +70,15 @@ impl Default for Limits {
 }
 
 pub fn build(limits: &Limits) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .limit_directives(10)
-        .extension(crate::rate_limit::CostMeter);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscriptions::SubscriptionRoot,
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .limit_directives(10)
+    .extension(crate::rate_limit::CostMeter);
     if !limits.introspection {
         // Suggestions ("did you mean ...?") would leak the schema that introspection hides.
         builder = builder.disable_introspection().disable_suggestions();

@@ -328,7 +328,12 @@ impl OnboardingQuery {
     /// The signed-in user and their companies; null when anonymous.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<Viewer>> {
         let (clients, rc) = parts(ctx)?;
-        if rc.caller.is_none() {
+        // API clients (dashboards, operators' tools) are no user: like anonymous callers.
+        if rc
+            .caller
+            .as_ref()
+            .is_none_or(|c| axv_auth::is_client_subject(&c.subject))
+        {
             return Ok(None);
         }
         let me = clients

@@ -14,9 +14,9 @@ use super::{
     vouchers::check_cursor,
 };
 use crate::{
+    cache::ResponseCache,
     clients::request,
     errors::{bad_input, error, from_status},
-    stats_cache::StatsCache,
 };
 
 mirror_enum!(
@@ -331,7 +331,7 @@ impl OutcomesMutation {
             .await
             .map_err(from_status)?;
         // The caller sees its own change in programStats at once, before the event arrives.
-        ctx.data::<StatsCache>()?.invalidate().await;
+        ctx.data::<ResponseCache>()?.invalidate().await;
         report_of(response.into_inner().report)
     }
 }

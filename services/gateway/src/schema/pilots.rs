@@ -415,20 +415,28 @@ async fn list_pilots(
     let (clients, rc) = parts(ctx)?;
     let size = page_size(first)?;
     check_cursor(after.as_deref())?;
-    let response = clients
-        .pilots
-        .clone()
-        .list_pilots(request(
-            &rc,
-            pb::ListPilotsRequest {
-                filter: Some(filter),
-                page_size: size,
-                page_token: after.unwrap_or_default(),
-            },
-        ))
-        .await
-        .map_err(from_status)?
-        .into_inner();
+    let question = pb::ListPilotsRequest {
+        filter: Some(filter),
+        page_size: size,
+        page_token: after.unwrap_or_default(),
+    };
+    let load = async {
+        clients
+            .pilots
+            .clone()
+            .list_pilots(request(&rc, question.clone()))
+            .await
+            .map(tonic::Response::into_inner)
+    };
+    // The public registry is the same for every anonymous caller and dashboard, and polled.
+    let response = if crate::cache::is_public(rc.caller.as_ref()) {
+        ctx.data::<crate::cache::ResponseCache>()?
+            .get_or_load("public_pilots", rc.caller.as_ref(), &question, load)
+            .await
+    } else {
+        load.await
+    }
+    .map_err(from_status)?;
     let nodes = response
         .pilots
         .into_iter()

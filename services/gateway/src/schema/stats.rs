@@ -1,6 +1,6 @@
 //! `programStats`: the programme's figures for dashboards, the public and managers. The outcomes
 //! service computes them (and suppresses small groups for everyone but staff); the gateway
-//! caches the answers (see `stats_cache`) and maps them to the contract.
+//! caches the answers (see `cache`) and maps them to the contract.
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use axv_platform::ErrorCode;
@@ -12,10 +12,10 @@ use super::{
     scalars::{Date, Long},
 };
 use crate::{
+    cache::ResponseCache,
     clients::{Clients, request},
     context::RequestContext,
     errors::{bad_input, error, from_status},
-    stats_cache::StatsCache,
 };
 
 #[derive(InputObject, Debug, Clone, Default)]
@@ -86,7 +86,7 @@ impl StatsFilter {
 pub async fn load_stats(
     clients: &Clients,
     rc: &RequestContext,
-    cache: &StatsCache,
+    cache: &ResponseCache,
     filter: pb::StatsFilter,
 ) -> std::result::Result<pb::GetProgramStatsResponse, tonic::Status> {
     let load = async {
@@ -102,7 +102,9 @@ pub async fn load_stats(
             .await
             .map(tonic::Response::into_inner)
     };
-    cache.get_or_load(rc.caller.as_ref(), &filter, load).await
+    cache
+        .get_or_load("program_stats", rc.caller.as_ref(), &filter, load)
+        .await
 }
 
 fn int(value: i64, what: &str) -> Result<i32> {
@@ -318,7 +320,7 @@ impl StatsQuery {
         filter: Option<StatsFilter>,
     ) -> Result<ProgramStats> {
         let (clients, rc) = parts(ctx)?;
-        let cache = ctx.data::<StatsCache>()?;
+        let cache = ctx.data::<ResponseCache>()?;
         let filter = filter.unwrap_or_default().to_pb();
         load_stats(&clients, &rc, cache, filter)
             .await

@@ -1,7 +1,7 @@
-//! `programStats` answers cached in the shared key-value store (Redis, or in-process), so
-//! dashboards polling the figures do not recompute them per request.
+//! Answers cached in the shared key-value store (Redis, or in-process): `programStats` and the
+//! public pilot registry, which dashboards poll, so they are not recomputed per request.
 //!
-//! Entries are keyed by a generation number. Any event that can change the figures (reports,
+//! Entries are keyed by a generation number. Any event that can change them (reports,
 //! vouchers and usage, companies, pilots) and the gateway's own report mutations bump it, which
 //! retires every entry at once without listing keys. The TTL bounds what no event announces
 //! (single usage records).
@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use axv_auth::Caller;
 use axv_platform::{events::SharedBus, kv::SharedKv, shutdown::CancellationToken};
-use axv_proto::outcomes::v1 as pb;
 use futures::StreamExt;
 use prost::Message;
 
@@ -29,7 +28,7 @@ const GENERATION_KEY: &str = "stats:generation";
 const GENERATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Clone)]
-pub struct StatsCache {
+pub struct ResponseCache {
     kv: SharedKv,
     ttl: Duration,
 }
@@ -39,8 +38,9 @@ pub fn invalidates(kind: &str) -> bool {
     INVALIDATING_PREFIXES.iter().any(|p| kind.starts_with(p))
 }
 
-/// Who the answer was computed for: staff get per-company figures and no suppression, everyone
-/// else the same public answer (the outcomes service draws the same line).
+/// Who the answer was computed for: staff see everything, everyone else the same public
+/// answer (the services draw the same line). Callers whose answers are their own (firm members,
+/// operators) must not be served from the cache at all; see [`is_public`].
 fn audience(caller: Option<&Caller>) -> &'static str {
     if caller.is_some_and(Caller::is_staff) {
         "staff"
@@ -49,11 +49,16 @@ fn audience(caller: Option<&Caller>) -> &'static str {
     }
 }
 
+/// Anonymous callers and dashboards: the callers every service answers alike.
+pub fn is_public(caller: Option<&Caller>) -> bool {
+    caller.is_none_or(|c| c.role == axv_auth::Role::Dashboard)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl StatsCache {
+impl ResponseCache {
     pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
     pub fn new(kv: SharedKv, ttl: Duration) -> Self {
@@ -70,42 +75,46 @@ impl StatsCache {
         }
     }
 
-    /// The cached answer for this caller class and filter, or `load`'s, which is then cached.
-    /// The filter should be normalized (sorted, deduplicated) so equal questions share entries.
-    pub async fn get_or_load<F>(
+    /// The cached answer in `namespace` for this caller class and `question`, or `load`'s,
+    /// which is then cached. The question should be normalized (sorted, deduplicated) so equal
+    /// questions share entries; errors are never cached.
+    pub async fn get_or_load<Q, A, F>(
         &self,
+        namespace: &str,
         caller: Option<&Caller>,
-        filter: &pb::StatsFilter,
+        question: &Q,
         load: F,
-    ) -> Result<pb::GetProgramStatsResponse, tonic::Status>
+    ) -> Result<A, tonic::Status>
     where
-        F: Future<Output = Result<pb::GetProgramStatsResponse, tonic::Status>>,
+        Q: Message,
+        A: Message + Default,
+        F: Future<Output = Result<A, tonic::Status>>,
     {
         let Some(generation) = self.generation().await else {
             return load.await;
         };
         let key = format!(
-            "stats:{generation}:{}:{}",
+            "{namespace}:{generation}:{}:{}",
             audience(caller),
-            hex(&filter.encode_to_vec())
+            hex(&question.encode_to_vec())
         );
         match self.kv.get(&key).await {
-            Ok(Some(bytes)) => match pb::GetProgramStatsResponse::decode(bytes.as_slice()) {
-                Ok(stats) => {
-                    axv_telemetry::metrics::global().cache_hit("program_stats");
-                    return Ok(stats);
+            Ok(Some(bytes)) => match A::decode(bytes.as_slice()) {
+                Ok(answer) => {
+                    axv_telemetry::metrics::global().cache_hit(namespace);
+                    return Ok(answer);
                 }
-                Err(error) => tracing::warn!(%error, "undecodable stats cache entry"),
+                Err(error) => tracing::warn!(%error, namespace, "undecodable cache entry"),
             },
             Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "stats cache read failed"),
+            Err(error) => tracing::warn!(%error, namespace, "cache read failed"),
         }
-        axv_telemetry::metrics::global().cache_miss("program_stats");
-        let stats = load.await?;
-        if let Err(error) = self.kv.set(&key, &stats.encode_to_vec(), self.ttl).await {
-            tracing::warn!(%error, "stats cache write failed");
+        axv_telemetry::metrics::global().cache_miss(namespace);
+        let answer = load.await?;
+        if let Err(error) = self.kv.set(&key, &answer.encode_to_vec(), self.ttl).await {
+            tracing::warn!(%error, namespace, "cache write failed");
         }
-        Ok(stats)
+        Ok(answer)
     }
 
     /// Retires every cached answer.
@@ -144,6 +153,7 @@ mod tests {
     };
 
     use axv_platform::kv::MemoryKv;
+    use axv_proto::outcomes::v1 as pb;
 
     use super::*;
 
@@ -173,7 +183,7 @@ mod tests {
 
     #[tokio::test]
     async fn answers_are_reused_until_invalidated() {
-        let cache = StatsCache::new(Arc::new(MemoryKv::default()), Duration::from_secs(60));
+        let cache = ResponseCache::new(Arc::new(MemoryKv::default()), Duration::from_secs(60));
         let loads = AtomicUsize::new(0);
         let load = |n| {
             loads.fetch_add(1, Ordering::SeqCst);
@@ -181,12 +191,18 @@ mod tests {
         };
         let filter = pb::StatsFilter::default();
         assert_eq!(
-            cache.get_or_load(None, &filter, load(1)).await.unwrap(),
+            cache
+                .get_or_load("stats", None, &filter, load(1))
+                .await
+                .unwrap(),
             stats(1)
         );
         // Served from the cache: the second loader's answer is never used.
         assert_eq!(
-            cache.get_or_load(None, &filter, load(2)).await.unwrap(),
+            cache
+                .get_or_load("stats", None, &filter, load(2))
+                .await
+                .unwrap(),
             stats(1)
         );
         // Another filter is another entry.
@@ -195,12 +211,18 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            cache.get_or_load(None, &other, load(3)).await.unwrap(),
+            cache
+                .get_or_load("stats", None, &other, load(3))
+                .await
+                .unwrap(),
             stats(3)
         );
         cache.invalidate().await;
         assert_eq!(
-            cache.get_or_load(None, &filter, load(4)).await.unwrap(),
+            cache
+                .get_or_load("stats", None, &filter, load(4))
+                .await
+                .unwrap(),
             stats(4)
         );
         assert_eq!(loads.load(Ordering::SeqCst), 4);
@@ -208,16 +230,16 @@ mod tests {
 
     #[tokio::test]
     async fn errors_are_not_cached() {
-        let cache = StatsCache::new(Arc::new(MemoryKv::default()), Duration::from_secs(60));
+        let cache = ResponseCache::new(Arc::new(MemoryKv::default()), Duration::from_secs(60));
         let filter = pb::StatsFilter::default();
-        let failed = cache
-            .get_or_load(None, &filter, async {
+        let failed: Result<pb::GetProgramStatsResponse, _> = cache
+            .get_or_load("stats", None, &filter, async {
                 Err(tonic::Status::unavailable("down"))
             })
             .await;
         assert!(failed.is_err());
         let ok = cache
-            .get_or_load(None, &filter, async { Ok(stats(7)) })
+            .get_or_load("stats", None, &filter, async { Ok(stats(7)) })
             .await
             .unwrap();
         assert_eq!(ok, stats(7));
@@ -225,10 +247,10 @@ mod tests {
 
     #[tokio::test]
     async fn staff_and_public_answers_are_kept_apart() {
-        let cache = StatsCache::new(Arc::new(MemoryKv::default()), Duration::from_secs(60));
+        let cache = ResponseCache::new(Arc::new(MemoryKv::default()), Duration::from_secs(60));
         let filter = pb::StatsFilter::default();
         cache
-            .get_or_load(None, &filter, async { Ok(stats(1)) })
+            .get_or_load("stats", None, &filter, async { Ok(stats(1)) })
             .await
             .unwrap();
         let key = axv_auth::SigningKey::generate();
@@ -238,7 +260,7 @@ mod tests {
             .unwrap();
         let manager = issuer.verifier().verify(&token.token).await.unwrap();
         let staff = cache
-            .get_or_load(Some(&manager), &filter, async { Ok(stats(2)) })
+            .get_or_load("stats", Some(&manager), &filter, async { Ok(stats(2)) })
             .await
             .unwrap();
         assert_eq!(staff, stats(2));

@@ -1,0 +1,244 @@
+//! Live events: a firm subscribed over WebSocket (`graphql-transport-ws`) sees the voucher a
+//! manager issues to it, and its own company's events; another firm and a dashboard do not see
+//! what is not theirs or not public. The same stream as server-sent events.
+
+use std::time::Duration;
+
+use axv_auth::Role;
+use axv_e2e::{TestPlatform, business_number};
+use chrono::{FixedOffset, Utc};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
+};
+
+use super::{act, create_company};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects, authenticates in `connection_init` and subscribes to `kinds`.
+async fn subscribe(p: &TestPlatform, token: Option<&str>, kinds: &[&str]) -> Socket {
+    let mut request = format!("ws://{}/graphql/ws", p.running.gateway.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let payload = match token {
+        Some(token) => json!({ "Authorization": format!("Bearer {token}") }),
+        None => json!({}),
+    };
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": payload }),
+    )
+    .await;
+    let ack = receive(&mut socket, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": {
+            "query": "subscription($kinds: [String!]) { programEvents(kinds: $kinds) { id kind at subjectId } }",
+            "variables": { "kinds": kinds },
+        } }),
+    )
+    .await;
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next protocol message, or `None` after `wait` without one.
+async fn receive(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(wait, socket.next())
+            .await
+            .ok()??
+            .ok()?;
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).ok();
+        }
+    }
+}
+
+/// The events delivered within `wait`.
+async fn events(socket: &mut Socket, wait: Duration) -> Vec<Value> {
+    let mut got = Vec::new();
+    while let Some(message) = receive(socket, wait).await {
+        if message["type"] == "next" {
+            got.push(message["payload"]["data"]["programEvents"].clone());
+        }
+    }
+    got
+}
+
+/// An approved company of a new firm; returns (firm token, company id).
+async fn approved_firm(
+    p: &TestPlatform,
+    manager: &str,
+    email: &str,
+    seed: u32,
+) -> (String, String) {
+    let firm = p.sign_up(email).await;
+    let company = create_company(p, &firm, &business_number(seed), "광주실시간").await;
+    act(p, &firm, "submitCompany", &company, None).await;
+    act(p, manager, "startCompanyReview", &company, None).await;
+    act(p, manager, "approveCompany", &company, None).await;
+    (firm, company)
+}
+
+async fn live_events(p: &TestPlatform) {
+    let admin = p.token(Role::Admin);
+    let manager = p.token(Role::ProgramManager);
+    let today = Utc::now()
+        .with_timezone(&FixedOffset::east_opt(9 * 3600).unwrap())
+        .date_naive();
+    let (firm_a, company_a) = approved_firm(p, &manager, "a@live.kr", 6101).await;
+    let (firm_b, _) = approved_firm(p, &manager, "b@live.kr", 6102).await;
+
+    let mut a = subscribe(p, Some(&firm_a), &["voucher.issued", "company.*"]).await;
+    let mut b = subscribe(p, Some(&firm_b), &["company.*"]).await;
+    let mut dashboard = subscribe(p, Some(&p.token(Role::Dashboard)), &["company.*"]).await;
+
+    // A manager (another client) issues firm A a voucher.
+    let pool = p
+        .graphql(
+            Some(&admin),
+            "mutation($input: ResourcePoolInput!) { createResourcePool(input: $input) { id } }",
+            json!({ "input": { "name": "H100", "kind": "GPU_H100", "capacity": 10_000_000,
+                "funding": "NATIONAL", "validFrom": today.to_string(),
+                "validUntil": (today + chrono::Duration::days(365)).to_string() } }),
+        )
+        .await;
+    let pool = pool["data"]["createResourcePool"]["id"].clone();
+    let program = p
+        .graphql(
+            Some(&admin),
+            "mutation($input: VoucherProgramInput!) { createVoucherProgram(input: $input) { id } }",
+            json!({ "input": { "poolId": pool, "name": "실시간 바우처", "opensOn": today.to_string(),
+                "closesOn": (today + chrono::Duration::days(30)).to_string(), "maxPerCompany": 100_000 } }),
+        )
+        .await;
+    let program = program["data"]["createVoucherProgram"]["id"].clone();
+    let applied = p
+        .graphql(
+            Some(&firm_a),
+            "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }",
+            json!({ "input": { "programId": program, "companyId": company_a,
+                "requestedAmount": 36_000, "justification": "실시간 이벤트 확인" } }),
+        )
+        .await;
+    let application = applied["data"]["applyForVoucher"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let approved = p
+        .graphql(
+            Some(&manager),
+            "mutation($id: ID!) { approveVoucherApplication(id: $id) { id } }",
+            json!({ "id": application }),
+        )
+        .await;
+    let voucher = approved["data"]["approveVoucherApplication"]["id"].clone();
+    assert!(voucher.is_string(), "{approved}");
+
+    // Firm A registers a second company: an event about A alone.
+    let private = create_company(p, &firm_a, &business_number(6103), "비공개").await;
+
+    let seen_by_a = events(&mut a, Duration::from_secs(3)).await;
+    assert!(
+        seen_by_a
+            .iter()
+            .any(|e| e["kind"] == "voucher.issued" && e["subjectId"] == voucher),
+        "{seen_by_a:?}"
+    );
+    assert!(
+        seen_by_a
+            .iter()
+            .any(|e| e["kind"] == "company.created" && e["subjectId"] == private.as_str()),
+        "{seen_by_a:?}"
+    );
+    // Firm B and the dashboard subscribed to company events see none of A's private ones.
+    let seen_by_b = events(&mut b, Duration::from_millis(500)).await;
+    assert!(
+        !seen_by_b.iter().any(|e| e["subjectId"] == private.as_str()),
+        "{seen_by_b:?}"
+    );
+    let seen_by_dashboard = events(&mut dashboard, Duration::from_millis(500)).await;
+    assert!(
+        !seen_by_dashboard
+            .iter()
+            .any(|e| e["subjectId"] == private.as_str()),
+        "{seen_by_dashboard:?}"
+    );
+
+    // The same events as server-sent events, for clients without WebSocket.
+    let mut stream = p
+        .http
+        .get(format!("{}/events?kinds=company.*", p.base_url()))
+        .bearer_auth(&firm_a)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let other = create_company(p, &firm_a, &business_number(6104), "이벤트스트림").await;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !text.contains(other.as_str()) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("the event arrives over SSE")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: company.created"), "{text}");
+
+    // A forged token is refused at connection_init.
+    let mut request = format!("ws://{}/graphql/ws", p.running.gateway.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut forged, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    send(
+        &mut forged,
+        json!({ "type": "connection_init", "payload": { "Authorization": "Bearer not.a.token" } }),
+    )
+    .await;
+    let answer = receive(&mut forged, Duration::from_secs(5)).await;
+    assert!(
+        answer.is_none_or(|a| a["type"] != "connection_ack"),
+        "a forged token was accepted"
+    );
+}
+
+#[tokio::test]
+async fn live_events_reach_only_who_may_see_them() {
+    let p = TestPlatform::start().await;
+    live_events(&p).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn live_events_on_the_embedded_default() {
+    let p = TestPlatform::start_embedded().await;
+    live_events(&p).await;
+    p.stop().await;
+}

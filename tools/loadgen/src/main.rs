@@ -1,0 +1,1115 @@
+//! `gateway_load`: a load generator (not a timed test) for the whole platform as it ships.
+//!
+//! It starts the release `axv up --demo` as a child process on a fresh Postgres database and a
+//! private Redis key prefix, mints a DASHBOARD token with `axv token`, and then, with
+//! `BENCH_CLIENTS` (50) concurrent clients in a closed loop for `BENCH_SECS` (20 s) after
+//! `BENCH_WARMUP_SECS` (3 s) of warm-up, drives:
+//!
+//! 1. the dashboard query: `programStats` (totals, by sector, by domain, quarterly series) and
+//!    a page of 20 pilots with their lead companies and vouchers, through the gateway;
+//! 2. `pilot(id)` through the gateway;
+//! 3. the same `GetPilot` straight to the pilots service's gRPC port (tonic).
+//!
+//! It samples the child's resident memory every 100 ms and the CPU time of the child (per
+//! thread), Postgres, Redis and itself, and prints one Markdown table.
+//!
+//! ```sh
+//! cargo build --release -p axv && cargo run --release -p axv-loadgen
+//! ```
+//!
+//! Settings: `AXV_BIN` (default `$CARGO_TARGET_DIR/release/axv`), `AXV_TEST_DATABASE_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`; a database `axv_bench_<random>` is
+//! created there and dropped at the end), `AXV_TEST_REDIS_URL` or `REDIS_URL` (default
+//! `redis://127.0.0.1:6379`; keys go under `axvbench:<random>:` and are deleted at the end).
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, anyhow, bail};
+use axv_proto::pilots::v1::{GetPilotRequest, pilots_service_client::PilotsServiceClient};
+use hdrhistogram::Histogram;
+use tonic::{metadata::AsciiMetadataValue, transport::Channel};
+
+/// Generous budgets so the bench client is never rate limited (the limiter still counts in
+/// Redis on every request, as in production).
+const RATE_LIMITS: &str = "DASHBOARD=100000000/100000000000,ADDRESS=100000000/100000000000";
+
+const TOTALS: &str = "fragment Totals on OutcomeTotals { modelsDeveloped modelsImproved \
+    modelsCommercialized revenueKrw patentsFiled patentsRegistered papers newHires investmentKrw }";
+
+/// What a dashboard's landing page asks for. `leadCompany { vouchers(first: 5) }` is left
+/// out: the gateway refuses it to dashboards (FORBIDDEN, "dashboards see the programme's
+/// figures, not vouchers"); `Pilot.vouchers` answers (empty for dashboards) and stays in.
+const DASHBOARD_QUERY: &str = r#"query Dashboard {
+  programStats {
+    companies approvedCompanies pilots activePilots vouchersIssued computeGranted computeConsumed
+    outcomesSuppressed
+    outcomes { ...Totals }
+    bySector { sector companies suppressed outcomes { ...Totals } }
+    byDomain { domain pilots suppressed outcomes { ...Totals } }
+    timeSeries(bucket: "QUARTER") { periodStart computeConsumed outcomes { ...Totals } }
+  }
+  pilots(first: 20) {
+    totalCount
+    edges { node {
+      id title domain status site startsOn endsOn
+      leadCompany { nameKo sector }
+      vouchers { code kind status granted consumed balance }
+    } }
+  }
+}
+"#;
+
+const PILOT_QUERY: &str = "query Pilot($id: ID!) { pilot(id: $id) { id title } }";
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .with_context(|| format!("{name}={v:?} is not a number")),
+        _ => Ok(default),
+    }
+}
+
+/// `postgres://.../<db>?opts` with the database replaced.
+fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let (server, _) = base
+        .rsplit_once('/')
+        .filter(|(server, _)| server.contains("://") && !server.ends_with('/'))
+        .ok_or_else(|| anyhow!("{url:?} does not name a database"))?;
+    Ok(match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    })
+}
+
+fn psql(admin_url: &str, sql: &str) -> anyhow::Result<String> {
+    let out = Command::new("psql")
+        .args([admin_url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+        .output()
+        .context("running psql (is the Postgres client installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn axv_binary() -> anyhow::Result<PathBuf> {
+    let path = match std::env::var_os("AXV_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+            target.join("release").join("axv")
+        }
+    };
+    if !path.is_file() {
+        bail!(
+            "{} not found: build it first with `cargo build --release -p axv` (or set AXV_BIN)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc readings
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// (name, user + system ticks) from a `/proc/.../stat` file.
+fn stat_ticks(path: &Path) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
+/// CPU time of processes, threads of the child, and the whole machine, in clock ticks.
+#[derive(Debug, Clone, Default)]
+struct CpuSnapshot {
+    at: Option<Instant>,
+    machine_busy: u64,
+    axv: u64,
+    postgres: u64,
+    redis: u64,
+    loadgen: u64,
+    /// Per thread name of the child (threads of one pool summed).
+    axv_threads: HashMap<String, u64>,
+}
+
+fn machine_busy_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0;
+    };
+    let Some(line) = stat.lines().next() else {
+        return 0;
+    };
+    let values: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let total: u64 = values.iter().take(8).sum();
+    let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
+    total.saturating_sub(idle)
+}
+
+fn cpu_snapshot(child: u32) -> CpuSnapshot {
+    let mut snapshot = CpuSnapshot {
+        at: Some(Instant::now()),
+        machine_busy: machine_busy_ticks(),
+        ..CpuSnapshot::default()
+    };
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Some((comm, ticks)) = stat_ticks(&entry.path().join("stat")) else {
+                continue;
+            };
+            if pid == child {
+                snapshot.axv = ticks;
+            } else if pid == std::process::id() {
+                snapshot.loadgen = ticks;
+            } else if comm == "postgres" {
+                snapshot.postgres += ticks;
+            } else if comm == "redis-server" {
+                snapshot.redis += ticks;
+            }
+        }
+    }
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{child}/task")) {
+        for task in tasks.flatten() {
+            if let Some((comm, ticks)) = stat_ticks(&task.path().join("stat")) {
+                *snapshot.axv_threads.entry(comm).or_default() += ticks;
+            }
+        }
+    }
+    snapshot
+}
+
+/// Percent of one core each consumer used between two snapshots.
+#[derive(Debug, Clone, Default)]
+struct CpuUse {
+    machine: f64,
+    axv: f64,
+    postgres: f64,
+    redis: f64,
+    loadgen: f64,
+    other: f64,
+    /// Thread name, percent of one core, threads with that name.
+    axv_threads: Vec<(String, f64, usize)>,
+}
+
+fn cpu_use(before: &CpuSnapshot, after: &CpuSnapshot, ticks_per_sec: f64, child: u32) -> CpuUse {
+    let secs = match (before.at, after.at) {
+        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64().max(1e-3),
+        _ => 1.0,
+    };
+    let pct = |a: u64, b: u64| b.saturating_sub(a) as f64 / ticks_per_sec / secs * 100.0;
+    let machine = pct(before.machine_busy, after.machine_busy);
+    let axv = pct(before.axv, after.axv);
+    let postgres = pct(before.postgres, after.postgres);
+    let redis = pct(before.redis, after.redis);
+    let loadgen = pct(before.loadgen, after.loadgen);
+    let counts = thread_counts(child);
+    let mut axv_threads: Vec<(String, f64, usize)> = after
+        .axv_threads
+        .iter()
+        .map(|(name, &ticks)| {
+            let earlier = before.axv_threads.get(name).copied().unwrap_or(0);
+            (
+                name.clone(),
+                pct(earlier, ticks),
+                counts.get(name).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    axv_threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    CpuUse {
+        machine,
+        axv,
+        postgres,
+        redis,
+        loadgen,
+        other: (machine - axv - postgres - redis - loadgen).max(0.0),
+        axv_threads,
+    }
+}
+
+fn thread_counts(pid: u32) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Some((comm, _)) = stat_ticks(&task.path().join("stat")) {
+                *counts.entry(comm).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kib| kib / 1024.0 / 1024.0)
+        .unwrap_or(0.0);
+    format!("{cpus} CPUs (nproc), {model}, {memory_gib:.1} GiB RAM")
+}
+
+// ---------------------------------------------------------------------------------------------
+// the child
+
+struct Platform {
+    child: Child,
+    pid: u32,
+    graphql_url: String,
+    base_url: String,
+    pilots_grpc: String,
+    stderr_path: PathBuf,
+}
+
+impl Platform {
+    fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    fn stderr_lines(&self) -> usize {
+        std::fs::read_to_string(&self.stderr_path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// SIGTERM (graceful shutdown closes the database pools), SIGKILL after 15 s.
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Setup {
+    bin: PathBuf,
+    env: Vec<(&'static str, String)>,
+    data_dir: PathBuf,
+}
+
+impl Setup {
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.bin);
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        // Telemetry export would only add noise (and a collector may not be running).
+        command
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        command
+    }
+
+    async fn start(&self, listen: &str) -> anyhow::Result<Platform> {
+        let stderr_path = self.data_dir.join("axv.stderr");
+        let stderr = std::fs::File::create(&stderr_path)?;
+        let mut child = self
+            .command()
+            .args(["up", "--demo", "--listen", listen, "--data-dir"])
+            .arg(&self.data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))?;
+        let pid = child.id();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("no stdout pipe"))?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        // Reads (and so drains) the child's stdout for its whole life.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let mut platform = Platform {
+            child,
+            pid,
+            graphql_url: String::new(),
+            base_url: format!("http://{listen}"),
+            pilots_grpc: String::new(),
+            stderr_path,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+        loop {
+            let line = match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(line)) => line,
+                Ok(None) => bail!(
+                    "axv up exited before it was up:\n{}",
+                    platform.stderr_tail()
+                ),
+                Err(_) => {
+                    platform.stop();
+                    bail!(
+                        "axv up did not come up in 180 s:\n{}",
+                        platform.stderr_tail()
+                    )
+                }
+            };
+            let url = || {
+                line.split_whitespace()
+                    .last()
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            if line.contains("GraphQL") {
+                platform.graphql_url = url();
+            } else if line.trim_start().starts_with("pilots gRPC:") {
+                platform.pilots_grpc = url();
+            } else if line.starts_with("Ctrl-C stops it") {
+                break;
+            }
+        }
+        if platform.pilots_grpc.is_empty() || platform.graphql_url.is_empty() {
+            platform.stop();
+            bail!("axv up did not print its GraphQL and pilots gRPC URLs");
+        }
+        // Keep draining stdout.
+        tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        Ok(platform)
+    }
+
+    fn token(&self, role: &str) -> anyhow::Result<String> {
+        let out = self
+            .command()
+            .args(["token", "--role", role, "--data-dir"])
+            .arg(&self.data_dir)
+            .output()
+            .context("running axv token")?;
+        if !out.status.success() {
+            bail!("axv token: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if token.is_empty() {
+            bail!("axv token printed nothing");
+        }
+        Ok(token)
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, base_url: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match http.get(format!("{base_url}/readyz")).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("/readyz not ready in 60 s: {last}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// load
+
+#[derive(Clone)]
+enum Op {
+    Graphql {
+        http: reqwest::Client,
+        url: String,
+        auth: String,
+        body: Vec<u8>,
+    },
+    Grpc {
+        client: PilotsServiceClient<Channel>,
+        auth: AsciiMetadataValue,
+        id: String,
+    },
+}
+
+impl Op {
+    fn graphql(
+        http: &reqwest::Client,
+        url: &str,
+        token: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> anyhow::Result<Self> {
+        Ok(Op::Graphql {
+            http: http.clone(),
+            url: url.to_owned(),
+            auth: format!("Bearer {token}"),
+            body: serde_json::to_vec(&serde_json::json!({
+                "query": query,
+                "variables": variables,
+            }))?,
+        })
+    }
+
+    /// One request; `Err` carries what went wrong.
+    async fn once(&mut self) -> Result<(), String> {
+        match self {
+            Op::Graphql {
+                http,
+                url,
+                auth,
+                body,
+            } => {
+                let response = http
+                    .post(url.as_str())
+                    .header("authorization", auth.as_str())
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .map_err(|e| format!("transport: {e}"))?;
+                let status = response.status();
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("reading body: {e}"))?;
+                if !status.is_success() {
+                    return Err(format!(
+                        "HTTP {status}: {}",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+                    ));
+                }
+                if let Some(at) = find(&bytes, b"\"errors\"") {
+                    let tail = &bytes[at..];
+                    return Err(format!(
+                        "GraphQL {}",
+                        String::from_utf8_lossy(&tail[..tail.len().min(600)])
+                    ));
+                }
+                Ok(())
+            }
+            Op::Grpc { client, auth, id } => {
+                let mut request = tonic::Request::new(GetPilotRequest { id: id.clone() });
+                request.metadata_mut().insert("authorization", auth.clone());
+                client
+                    .get_pilot(request)
+                    .await
+                    .map(|_| ())
+                    .map_err(|status| format!("gRPC {:?}: {}", status.code(), status.message()))
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+struct Phase {
+    name: String,
+    requests: u64,
+    errors: u64,
+    first_error: Option<String>,
+    measured: Duration,
+    histogram: Histogram<u64>,
+    peak_rss_kib: u64,
+    cpu: CpuUse,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.measured.as_secs_f64()
+    }
+
+    fn ms(&self, quantile: f64) -> f64 {
+        self.histogram.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.histogram.max() as f64 / 1000.0
+    }
+}
+
+struct Load {
+    clients: usize,
+    warmup: Duration,
+    measure: Duration,
+    pid: u32,
+    ticks_per_sec: f64,
+    peak_rss: Arc<AtomicU64>,
+}
+
+impl Load {
+    async fn run(&self, name: &str, op: Op) -> anyhow::Result<Phase> {
+        eprintln!(
+            "  {name}: {} clients, {:?} warm-up + {:?}",
+            self.clients, self.warmup, self.measure
+        );
+        let started = Instant::now();
+        let measure_from = started + self.warmup;
+        let stop_at = measure_from + self.measure;
+        let mut tasks = Vec::with_capacity(self.clients);
+        for _ in 0..self.clients {
+            let mut op = op.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut histogram = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)
+                    .map_err(|e| e.to_string())?;
+                let (mut errors, mut first_error) = (0u64, None);
+                loop {
+                    let begin = Instant::now();
+                    if begin >= stop_at {
+                        break;
+                    }
+                    let result = op.once().await;
+                    let took = begin.elapsed();
+                    if begin < measure_from {
+                        continue;
+                    }
+                    match result {
+                        Ok(()) => histogram.saturating_record(took.as_micros() as u64),
+                        Err(error) => {
+                            errors += 1;
+                            first_error.get_or_insert(error);
+                        }
+                    }
+                }
+                Ok::<_, String>((histogram, errors, first_error))
+            }));
+        }
+        tokio::time::sleep_until(measure_from.into()).await;
+        self.peak_rss.store(0, Ordering::Relaxed);
+        let cpu_before = cpu_snapshot(self.pid);
+        tokio::time::sleep_until(stop_at.into()).await;
+        let cpu_after = cpu_snapshot(self.pid);
+        let peak_rss_kib = self.peak_rss.load(Ordering::Relaxed);
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+        let (mut errors, mut first_error) = (0, None);
+        for task in tasks {
+            let (h, e, first) = task.await?.map_err(|e| anyhow!(e))?;
+            histogram.add(&h)?;
+            errors += e;
+            if first_error.is_none() {
+                first_error = first;
+            }
+        }
+        let cpu = cpu_use(&cpu_before, &cpu_after, self.ticks_per_sec, self.pid);
+        Ok(Phase {
+            name: name.to_owned(),
+            requests: histogram.len(),
+            errors,
+            first_error,
+            measured: self.measure,
+            histogram,
+            peak_rss_kib,
+            cpu,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Report {
+    machine: String,
+    postgres_version: String,
+    clients: usize,
+    warmup: Duration,
+    measure: Duration,
+    dashboard: Phase,
+    gateway: Phase,
+    direct: Phase,
+    rss_idle_kib: u64,
+    rss_after_kib: u64,
+    stderr_lines: usize,
+}
+
+fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+fn latency_row(phase: &Phase) -> String {
+    format!(
+        "{:.1} / {:.1} / {:.1} / {:.1}",
+        phase.ms(0.50),
+        phase.ms(0.90),
+        phase.ms(0.99),
+        phase.max_ms()
+    )
+}
+
+fn cpu_row(phase: &Phase) -> String {
+    let c = &phase.cpu;
+    format!(
+        "{:.0}% / {:.0}% / {:.0}% / {:.0}% / {:.0}% (machine {:.0}%)",
+        c.axv, c.postgres, c.redis, c.loadgen, c.other, c.machine
+    )
+}
+
+fn print_report(r: &Report) {
+    let d = &r.dashboard;
+    let g = &r.gateway;
+    let x = &r.direct;
+    let p50_ratio = g.ms(0.50) / x.ms(0.50).max(1e-3);
+    let p99_ratio = g.ms(0.99) / x.ms(0.99).max(1e-3);
+    let rate_ratio = x.rate() / g.rate().max(1e-3);
+    let peak = d.peak_rss_kib.max(g.peak_rss_kib).max(x.peak_rss_kib);
+    let secs = r.measure.as_secs_f64();
+    println!();
+    println!(
+        "`axv up --demo` (release) on Postgres and Redis, {} concurrent clients in a closed loop, \
+         {:.0} s measured after {:.0} s warm-up per row; latencies in ms.",
+        r.clients,
+        secs,
+        r.warmup.as_secs_f64()
+    );
+    println!();
+    println!("| measurement | result | goal |");
+    println!("|---|---:|---|");
+    println!(
+        "| dashboard query (`programStats` + 20 pilots with lead companies and vouchers): requests/s | {} | ≥ 1,000: {} |",
+        thousands(d.rate()),
+        verdict(d.rate() >= 1000.0)
+    );
+    println!(
+        "| dashboard query: p50 / p90 / p99 / max | {} | p99 < 50: {} |",
+        latency_row(d),
+        verdict(d.ms(0.99) < 50.0)
+    );
+    println!(
+        "| dashboard query: errors / requests | {} / {} | |",
+        d.errors,
+        thousands(d.requests as f64)
+    );
+    println!(
+        "| `pilot(id) {{ id title }}` through the gateway: requests/s | {} | |",
+        thousands(g.rate())
+    );
+    println!(
+        "| `pilot(id)` through the gateway: p50 / p90 / p99 / max | {} | |",
+        latency_row(g)
+    );
+    println!(
+        "| `GetPilot` straight to the pilots gRPC port: requests/s | {} | |",
+        thousands(x.rate())
+    );
+    println!(
+        "| `GetPilot` direct: p50 / p90 / p99 / max | {} | |",
+        latency_row(x)
+    );
+    println!(
+        "| gateway overhead: p50 ratio / p99 ratio / throughput ratio (gateway ÷ direct) | {p50_ratio:.1}x / {p99_ratio:.1}x / {rate_ratio:.1}x | < 1.5x: {} |",
+        verdict(p50_ratio < 1.5)
+    );
+    println!(
+        "| errors / requests: gateway `pilot(id)`, direct `GetPilot` | {} / {}, {} / {} | |",
+        g.errors,
+        thousands(g.requests as f64),
+        x.errors,
+        thousands(x.requests as f64)
+    );
+    println!(
+        "| `axv up` resident memory: idle after start | {:.1} MB | < 150 MB: {} |",
+        mib(r.rss_idle_kib),
+        verdict(mib(r.rss_idle_kib) < 150.0)
+    );
+    println!(
+        "| `axv up` resident memory: peak under load (dashboard / `pilot` / direct) | {:.1} MB ({:.1} / {:.1} / {:.1}) | < 150 MB: {} |",
+        mib(peak),
+        mib(d.peak_rss_kib),
+        mib(g.peak_rss_kib),
+        mib(x.peak_rss_kib),
+        verdict(mib(peak) < 150.0)
+    );
+    println!(
+        "| `axv up` resident memory: 3 s after the load | {:.1} MB | |",
+        mib(r.rss_after_kib)
+    );
+    println!(
+        "| CPU during the dashboard load, % of one core: axv / Postgres / Redis / load generator / other | {} | |",
+        cpu_row(d)
+    );
+    println!(
+        "| CPU during `pilot(id)` through the gateway | {} | |",
+        cpu_row(g)
+    );
+    println!("| CPU during direct `GetPilot` | {} | |", cpu_row(x));
+    println!(
+        "| machine | {}; Postgres {} | |",
+        r.machine, r.postgres_version
+    );
+    println!();
+    for phase in [d, g, x] {
+        let top: Vec<String> = phase
+            .cpu
+            .axv_threads
+            .iter()
+            .filter(|(_, pct, _)| *pct >= 1.0)
+            .take(6)
+            .map(|(name, pct, n)| format!("{name} ×{n}: {pct:.0}%"))
+            .collect();
+        println!(
+            "axv threads by CPU during {}: {}",
+            phase.name,
+            if top.is_empty() {
+                "(none above 1%)".to_owned()
+            } else {
+                top.join(", ")
+            }
+        );
+    }
+    for phase in [d, g, x] {
+        if let Some(error) = &phase.first_error {
+            println!("first error in {}: {error}", phase.name);
+        }
+    }
+    if r.stderr_lines > 0 {
+        println!(
+            "axv wrote {} lines to stderr (RUST_LOG=warn) during the run",
+            r.stderr_lines
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result<Report> {
+    let clients = usize::try_from(env_number("BENCH_CLIENTS", 50)?)?;
+    let warmup = Duration::from_secs(env_number("BENCH_WARMUP_SECS", 3)?);
+    let measure = Duration::from_secs(env_number("BENCH_SECS", 20)?.max(1));
+    let listen = format!("127.0.0.1:{}", free_port()?);
+
+    eprintln!("starting `axv up --demo` on {listen} ...");
+    let started = Instant::now();
+    let p = platform.insert(setup.start(&listen).await?);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(clients * 2)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    wait_ready(&http, &p.base_url).await?;
+    eprintln!("  up and ready in {:.1} s", started.elapsed().as_secs_f64());
+
+    let peak_rss = Arc::new(AtomicU64::new(0));
+    let sampling = Arc::new(AtomicBool::new(true));
+    {
+        let (peak, sampling, pid) = (peak_rss.clone(), sampling.clone(), p.pid);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            while sampling.load(Ordering::Relaxed) {
+                tick.tick().await;
+                if let Some(rss) = rss_kib(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_idle_kib = rss_kib(p.pid).ok_or_else(|| anyhow!("axv up is gone"))?;
+
+    let token = setup.token("DASHBOARD")?;
+
+    // Check the dashboard query answers cleanly, and find a pilot for the simple query.
+    let mut dashboard = Op::graphql(
+        &http,
+        &p.graphql_url,
+        &token,
+        &format!("{DASHBOARD_QUERY}\n{TOTALS}"),
+        serde_json::json!({}),
+    )?;
+    dashboard
+        .once()
+        .await
+        .map_err(|e| anyhow!("the dashboard query fails: {e}"))?;
+    let answer: serde_json::Value = http
+        .post(&p.graphql_url)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "query": format!("{DASHBOARD_QUERY}\n{TOTALS}") }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let pilots = answer["data"]["pilots"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let pilot_vouchers = pilots
+        .iter()
+        .filter(|e| {
+            e["node"]["vouchers"]
+                .as_array()
+                .is_some_and(|v| !v.is_empty())
+        })
+        .count();
+    eprintln!(
+        "  dashboard query answers: {} pilots of {} on the page, {} pilots with vouchers visible, {} sectors, {} domains, {} quarters; {} bytes",
+        pilots.len(),
+        answer["data"]["pilots"]["totalCount"],
+        pilot_vouchers,
+        answer["data"]["programStats"]["bySector"]
+            .as_array()
+            .map_or(0, Vec::len),
+        answer["data"]["programStats"]["byDomain"]
+            .as_array()
+            .map_or(0, Vec::len),
+        answer["data"]["programStats"]["timeSeries"]
+            .as_array()
+            .map_or(0, Vec::len),
+        answer.to_string().len()
+    );
+    let pilot_id = pilots
+        .first()
+        .and_then(|e| e["node"]["id"].as_str())
+        .ok_or_else(|| anyhow!("the dashboard sees no pilots: {answer}"))?
+        .to_owned();
+
+    let mut gateway_pilot = Op::graphql(
+        &http,
+        &p.graphql_url,
+        &token,
+        PILOT_QUERY,
+        serde_json::json!({ "id": pilot_id }),
+    )?;
+    gateway_pilot
+        .once()
+        .await
+        .map_err(|e| anyhow!("pilot(id) fails: {e}"))?;
+    let channel = tonic::transport::Endpoint::from_shared(p.pilots_grpc.clone())?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {}", p.pilots_grpc))?;
+    let mut direct = Op::Grpc {
+        client: PilotsServiceClient::new(channel),
+        auth: AsciiMetadataValue::try_from(format!("Bearer {token}"))?,
+        id: pilot_id,
+    };
+    direct
+        .once()
+        .await
+        .map_err(|e| anyhow!("GetPilot fails: {e}"))?;
+
+    let load = Load {
+        clients,
+        warmup,
+        measure,
+        pid: p.pid,
+        ticks_per_sec: ticks_per_second(),
+        peak_rss,
+    };
+    eprintln!("driving load:");
+    let dashboard = load.run("the dashboard query", dashboard).await?;
+    let gateway = load
+        .run("`pilot(id)` through the gateway", gateway_pilot)
+        .await?;
+    let direct = load.run("direct `GetPilot`", direct).await?;
+    sampling.store(false, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_after_kib = rss_kib(p.pid).ok_or_else(|| anyhow!("axv up is gone"))?;
+
+    Ok(Report {
+        machine: machine(),
+        postgres_version: String::new(),
+        clients,
+        warmup,
+        measure,
+        dashboard,
+        gateway,
+        direct,
+        rss_idle_kib,
+        rss_after_kib,
+        stderr_lines: p.stderr_lines(),
+    })
+}
+
+fn redis_cleanup(redis_url: &str, prefix: &str) -> String {
+    let scan = Command::new("redis-cli")
+        .args([
+            "-u",
+            redis_url,
+            "--scan",
+            "--pattern",
+            &format!("{prefix}*"),
+        ])
+        .output();
+    let keys: Vec<String> = match scan {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => return format!("redis-cli unavailable: keys under {prefix:?} were left in Redis"),
+    };
+    for chunk in keys.chunks(200) {
+        let _ = Command::new("redis-cli")
+            .args(["-u", redis_url, "DEL"])
+            .args(chunk)
+            .output();
+    }
+    format!("deleted {} Redis keys under {prefix:?}", keys.len())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("gateway_load: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let bin = axv_binary()?;
+    let admin_url = env_or(
+        "AXV_TEST_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    );
+    let redis_url = std::env::var("AXV_TEST_REDIS_URL")
+        .or_else(|_| std::env::var("REDIS_URL"))
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let suffix = format!(
+        "{:x}{:x}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let database = format!("axv_bench_{suffix}");
+    let prefix = format!("axvbench:{suffix}:");
+    let postgres_version = psql(&admin_url, "SHOW server_version")?;
+    psql(&admin_url, &format!("CREATE DATABASE {database}"))?;
+    eprintln!("created database {database}; Redis prefix {prefix:?}");
+    let data_dir = tempfile::Builder::new().prefix("axv-bench-").tempdir()?;
+    let setup = Setup {
+        bin,
+        env: vec![
+            ("DATABASE_URL", with_database(&admin_url, &database)?),
+            ("REDIS_URL", redis_url.clone()),
+            ("AXV_REDIS_PREFIX", prefix.clone()),
+            ("AXV_DATA_DIR", data_dir.path().display().to_string()),
+            ("AXV_RATE_LIMITS", RATE_LIMITS.to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ],
+        data_dir: data_dir.path().to_owned(),
+    };
+
+    let mut platform = None;
+    let result = bench(&setup, &mut platform).await;
+
+    // Clean up whatever happened.
+    if let Some(mut p) = platform {
+        if result.is_err() {
+            eprintln!("axv stderr (last lines):\n{}", p.stderr_tail());
+        }
+        p.stop();
+    }
+    match psql(
+        &admin_url,
+        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+    ) {
+        Ok(_) => eprintln!("dropped database {database}"),
+        Err(e) => eprintln!("could not drop database {database}: {e:#}"),
+    }
+    eprintln!("{}", redis_cleanup(&redis_url, &prefix));
+
+    let mut report = result?;
+    report.postgres_version = postgres_version;
+    print_report(&report);
+    Ok(())
+}
