@@ -187,6 +187,11 @@ async fn deliver(
     true
 }
 
+/// How long a read waits on Redis for new events before asking again.
+const BLOCK_MS: usize = 1000;
+/// Longer than a blocking read, so an idle read is not mistaken for a dead connection.
+const READ_REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Streams are trimmed to about this many entries: the bus is for live delivery, the outbox
 /// tables are the record.
 const STREAM_MAX_LEN: usize = 100_000;
@@ -229,7 +234,12 @@ impl EventBus for RedisStreamBus {
             let mut last_id = "$".to_owned();
             loop {
                 let mut conn = match client.get_multiplexed_async_connection().await {
-                    Ok(conn) => conn,
+                    Ok(mut conn) => {
+                        // The client's default reply timeout (500 ms) is shorter than a
+                        // blocking read waits; without this every idle read fails.
+                        conn.set_response_timeout(READ_REPLY_TIMEOUT);
+                        conn
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "event stream connection failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -239,10 +249,29 @@ impl EventBus for RedisStreamBus {
                         continue;
                     }
                 };
+                if last_id == "$" {
+                    // "Only new events" pinned to the stream's current end, so events published
+                    // while a later read reconnects are still delivered.
+                    let newest: Result<redis::streams::StreamRangeReply, _> =
+                        redis::AsyncCommands::xrevrange_count(&mut conn, &key, "+", "-", 1).await;
+                    match newest {
+                        Ok(reply) => {
+                            last_id = reply
+                                .ids
+                                .first()
+                                .map_or_else(|| "0-0".to_owned(), |entry| entry.id.clone());
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "event stream position unknown; reconnecting");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    }
+                }
                 loop {
                     let options = redis::streams::StreamReadOptions::default()
                         .count(256)
-                        .block(1000);
+                        .block(BLOCK_MS);
                     let reply: Result<Option<redis::streams::StreamReadReply>, _> =
                         redis::AsyncCommands::xread_options(
                             &mut conn,
@@ -290,7 +319,12 @@ impl EventBus for RedisStreamBus {
         Box::pin(async_stream(move |tx: mpsc::Sender<Event>| async move {
             loop {
                 let mut conn = match client.get_multiplexed_async_connection().await {
-                    Ok(conn) => conn,
+                    Ok(mut conn) => {
+                        // The client's default reply timeout (500 ms) is shorter than a
+                        // blocking read waits; without this every idle read fails.
+                        conn.set_response_timeout(READ_REPLY_TIMEOUT);
+                        conn
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "event group connection failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -346,7 +380,7 @@ impl EventBus for RedisStreamBus {
                     let options = redis::streams::StreamReadOptions::default()
                         .group(&group, &consumer)
                         .count(256)
-                        .block(1000);
+                        .block(BLOCK_MS);
                     let reply: Result<Option<redis::streams::StreamReadReply>, _> =
                         redis::AsyncCommands::xread_options(&mut conn, &[&key], &[">"], &options)
                             .await;

@@ -268,3 +268,32 @@ async fn redis_consumer_group_gets_events_missed_while_down() {
         "the event published while the group had no consumer arrives"
     );
 }
+
+/// A subscriber idle for longer than several blocking reads still gets every event of a later
+/// burst, in order: idle reads are not mistaken for dead connections, and its position in the
+/// stream is pinned, so no event falls into a reconnect gap.
+#[tokio::test]
+async fn an_idle_redis_subscriber_misses_nothing() {
+    if !redis_available().await {
+        return;
+    }
+    let bus: SharedBus = Arc::new(
+        RedisStreamBus::connect(&redis_test_url(), &unique_prefix())
+            .await
+            .unwrap(),
+    );
+    let mut stream = bus.subscribe();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let burst: Vec<Event> = (0..50)
+        .map(|n| Event::new("test", "burst", n.to_string()))
+        .collect();
+    for event in &burst {
+        bus.publish(event).await.unwrap();
+    }
+    for expected in &burst {
+        let got = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .unwrap();
+        assert_eq!(got.as_ref(), Some(expected));
+    }
+}
