@@ -177,24 +177,33 @@ impl Limiter {
 }
 
 impl Charge {
-    /// Counts one request against every budget.
+    /// Counts one request against every budget (the counters are hit concurrently: one round
+    /// trip's latency, not one per budget).
     pub async fn request(&self) -> Result<(), Limited> {
-        for (key, budget) in &self.keys {
-            self.limiter
-                .hit(&format!("req:{key}"), budget.requests, 1)
-                .await?;
-        }
-        Ok(())
+        self.hit_all("req", 1, |budget| budget.requests).await
     }
 
     /// Counts a validated operation's cost against every budget.
     pub async fn cost(&self, cost: i64) -> Result<(), Limited> {
-        for (key, budget) in &self.keys {
-            self.limiter
-                .hit(&format!("cost:{key}"), budget.cost, cost)
-                .await?;
-        }
-        Ok(())
+        self.hit_all("cost", cost, |budget| budget.cost).await
+    }
+
+    async fn hit_all(
+        &self,
+        kind: &str,
+        amount: i64,
+        limit: impl Fn(&Budget) -> i64,
+    ) -> Result<(), Limited> {
+        let hits = self.keys.iter().map(|(key, budget)| {
+            let key = format!("{kind}:{key}");
+            let limit = limit(budget);
+            async move { self.limiter.hit(&key, limit, amount).await }
+        });
+        futures::future::join_all(hits)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>, Limited>>()
+            .map(|_| ())
     }
 }
 
