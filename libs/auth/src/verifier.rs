@@ -53,7 +53,17 @@ pub struct Verifier {
     leeway: u64,
     jwks_refetch_interval: Duration,
     http: Arc<tokio::sync::OnceCell<reqwest::Client>>,
+    /// Tokens whose signature and claims were checked already (by SHA-256 of the token), so a
+    /// token used for many requests is parsed and its signature verified once. Expiry and
+    /// revocation are still checked on every use.
+    verified: Arc<std::sync::Mutex<VerifiedTokens>>,
 }
+
+/// SHA-256 of a token -> its caller and whether it is one of the platform's own.
+type VerifiedTokens = HashMap<[u8; 32], (Caller, bool)>;
+
+/// Verified tokens remembered at most; past this the memory is simply started afresh.
+const MAX_VERIFIED: usize = 10_000;
 
 struct OidcSource {
     config: OidcIssuer,
@@ -109,6 +119,7 @@ impl Verifier {
             leeway: DEFAULT_LEEWAY_SECS,
             jwks_refetch_interval: DEFAULT_JWKS_REFETCH_INTERVAL,
             http: Arc::default(),
+            verified: Arc::default(),
         }
     }
 
@@ -165,6 +176,43 @@ impl Verifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(AuthError::Malformed);
         }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let remembered = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|verified| verified.get(&digest).cloned());
+        let (caller, is_own) = match remembered {
+            Some((caller, is_own)) => {
+                let now = chrono::Utc::now().timestamp();
+                let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
+                if caller.expires_at.saturating_add(leeway) <= now {
+                    return Err(AuthError::Expired);
+                }
+                (caller, is_own)
+            }
+            None => {
+                let (caller, is_own) = self.verify_signed(token).await?;
+                if let Ok(mut verified) = self.verified.lock() {
+                    if verified.len() >= MAX_VERIFIED {
+                        verified.clear();
+                    }
+                    verified.insert(digest, (caller.clone(), is_own));
+                }
+                (caller, is_own)
+            }
+        };
+        if let Some(list) = &self.revocations
+            && self.is_revoked(list.as_ref(), &caller, is_own).await?
+        {
+            return Err(AuthError::Revoked);
+        }
+        Ok(caller)
+    }
+
+    /// The signature, algorithm, issuer, audience and times of `token`, and whether it is one
+    /// of the platform's own.
+    async fn verify_signed(&self, token: &str) -> Result<(Caller, bool), AuthError> {
         let (header, unverified) = peek(token)?;
 
         // The header's alg is only ever checked against the key's pinned algorithm; it
@@ -225,12 +273,7 @@ impl Verifier {
                 .claims;
 
         let caller = caller_from_claims(&claims, expected_issuer, is_own, token)?;
-        if let Some(list) = &self.revocations
-            && self.is_revoked(list.as_ref(), &caller, is_own).await?
-        {
-            return Err(AuthError::Revoked);
-        }
-        Ok(caller)
+        Ok((caller, is_own))
     }
 
     /// The token's own `jti`; for the platform's API clients also the client as a whole, so

@@ -1087,3 +1087,18 @@ async fn axum_extractors() {
         (http::StatusCode::UNAUTHORIZED, required)
     );
 }
+
+/// A token verified once is remembered, but its expiry still counts on every later use.
+#[tokio::test]
+async fn a_remembered_token_still_expires() {
+    let (issuer, verifier) = platform();
+    let verifier = verifier.with_leeway(0);
+    let token = sign_own(&issuer, &with(claims(), "exp", json!(now() + 1)));
+    assert!(verifier.verify(&token).await.is_ok());
+    assert!(verifier.verify(&token).await.is_ok());
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert!(matches!(
+        refused(&verifier, &token).await,
+        AuthError::Expired
+    ));
+}
