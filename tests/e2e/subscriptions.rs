@@ -19,7 +19,7 @@ use super::{act, create_company};
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Connects, authenticates in `connection_init` and subscribes to `kinds`.
-async fn subscribe(p: &TestPlatform, token: Option<&str>, kinds: &[&str]) -> Socket {
+async fn connect(p: &TestPlatform) -> Socket {
     let mut request = format!("ws://{}/graphql/ws", p.running.gateway.addr)
         .into_client_request()
         .unwrap();
@@ -27,7 +27,11 @@ async fn subscribe(p: &TestPlatform, token: Option<&str>, kinds: &[&str]) -> Soc
         "sec-websocket-protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+async fn subscribe(p: &TestPlatform, token: Option<&str>, kinds: &[&str]) -> Socket {
+    let mut socket = connect(p).await;
     let payload = match token {
         Some(token) => json!({ "Authorization": format!("Bearer {token}") }),
         None => json!({}),
@@ -209,14 +213,7 @@ async fn live_events(p: &TestPlatform) {
     assert!(text.contains("event: company.created"), "{text}");
 
     // A forged token is refused at connection_init.
-    let mut request = format!("ws://{}/graphql/ws", p.running.gateway.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut forged, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut forged = connect(p).await;
     send(
         &mut forged,
         json!({ "type": "connection_init", "payload": { "Authorization": "Bearer not.a.token" } }),

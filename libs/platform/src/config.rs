@@ -155,6 +155,45 @@ impl PlatformArgs {
         }
     }
 
+    /// Checks every setting without connecting anything or writing any file: URLs parse and
+    /// name a supported scheme, keys load, issuers' JWKS URLs are http(s). The error names the
+    /// setting. Reading the key files is the only I/O.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            check_database_url(url.expose()).map_err(|e| invalid("DATABASE_URL", e))?;
+        }
+        if let Some(url) = &self.redis_url {
+            check_redis_url(url.expose()).map_err(|e| invalid("REDIS_URL", e))?;
+        }
+        if self.redis_prefix.is_empty() {
+            return Err(invalid("AXV_REDIS_PREFIX", "must not be empty"));
+        }
+        if self.jwt_signing_key.is_some() || self.jwt_signing_key_file.is_some() {
+            self.signing_key()?;
+        } else {
+            // Without a key setting one is generated under the data dir at start; an existing
+            // one must be usable, but nothing is written here.
+            let path = self.data_dir.join("jwt-signing-key.pem");
+            if path.exists() {
+                SigningKey::load(&path).map_err(|e| invalid("AXV_DATA_DIR", e))?;
+            }
+        }
+        for path in &self.jwt_previous_key_files {
+            SigningKey::load(path).map_err(|e| invalid("AXV_JWT_PREVIOUS_KEY_FILES", e))?;
+        }
+        if self.jwt_issuer.trim().is_empty() {
+            return Err(invalid("AXV_JWT_ISSUER", "must not be empty"));
+        }
+        if self.jwt_audience.trim().is_empty() {
+            return Err(invalid("AXV_JWT_AUDIENCE", "must not be empty"));
+        }
+        for (issuer, jwks_url, _) in &self.oidc_issuers.clone().unwrap_or_default().0 {
+            check_http_url(jwks_url)
+                .map_err(|e| invalid("AXV_OIDC_ISSUERS", format!("{issuer}: jwks_url {e}")))?;
+        }
+        Ok(())
+    }
+
     /// Connects what the settings name and fails, naming the setting, when something is unusable.
     pub async fn build(&self) -> Result<Platform, ConfigError> {
         let redis_url = self.redis_url.as_ref().map(Secret::expose);
@@ -194,5 +233,68 @@ impl PlatformArgs {
             verifier: Arc::new(verifier),
             refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
         })
+    }
+}
+
+/// `postgres://` or `postgresql://` (parsed as the driver will), or `sqlite:`.
+fn check_database_url(url: &str) -> Result<(), String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+        // This build has no TLS for Postgres: a URL demanding it could never connect.
+        use sqlx::postgres::PgSslMode;
+        if matches!(
+            options.get_ssl_mode(),
+            PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
+        ) {
+            return Err(
+                "sslmode requires TLS, which this build does not include; use sslmode=disable or prefer on a private network".into(),
+            );
+        }
+        Ok(())
+    } else if url.starts_with("sqlite:") {
+        sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else {
+        Err("must start with postgres:// (or sqlite:)".into())
+    }
+}
+
+/// A `redis://` URL the client accepts (parsing only, no connection).
+fn check_redis_url(url: &str) -> Result<(), String> {
+    redis::Client::open(url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// An absolute `http://` or `https://` URL with a host.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("{url:?}: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.authority().is_some() => Ok(()),
+        _ => Err(format!("{url:?}: expected http://host:port")),
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert!(check_database_url("postgres://u:p@db:5432/axv").is_ok());
+        assert!(check_database_url("postgresql://db/axv?sslmode=prefer").is_ok());
+        assert!(check_database_url("sqlite://x.db?mode=rwc").is_ok());
+        assert!(check_database_url("mysql://db/axv").is_err());
+        assert!(check_database_url("postgres://db/axv?sslmode=require").is_err());
+    }
+
+    #[test]
+    fn redis_and_http_urls() {
+        assert!(check_redis_url("redis://redis:6379").is_ok());
+        assert!(check_redis_url("http://redis:6379").is_err());
+        assert!(check_http_url("http://onboarding:50051").is_ok());
+        assert!(check_http_url("onboarding:50051").is_err());
+        assert!(check_http_url("ftp://x").is_err());
     }
 }

@@ -29,6 +29,9 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     /// `cache_requests_total{cache,result}`, result `hit` or `miss`.
     pub cache_requests: IntCounterVec,
+    /// `graphql_operation_duration_seconds{operation,type,outcome}`; `outcome` is `ok` or
+    /// `error` (any error in the response).
+    pub graphql_duration: HistogramVec,
 }
 
 impl Metrics {
@@ -76,9 +79,16 @@ impl Metrics {
             "Cache lookups, by cache and result (hit or miss).",
             &["cache", "result"],
         );
+        let graphql_duration = histogram(
+            &registry,
+            "graphql_operation_duration_seconds",
+            "Time to execute one GraphQL operation, by operation name, type and outcome.",
+            &["operation", "type", "outcome"],
+        );
         Self {
             registry,
             cache_requests,
+            graphql_duration,
             grpc_server_handled,
             grpc_server_duration,
             grpc_client_handled,

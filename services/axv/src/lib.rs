@@ -2,8 +2,10 @@
 //! (each a real gRPC server on its own loopback port, the gateway a real gRPC client), and the
 //! demo data.
 
+pub mod check;
 pub mod demo;
 pub mod demo_outcomes;
+pub mod probe;
 
 use std::net::SocketAddr;
 

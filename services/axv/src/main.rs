@@ -2,14 +2,14 @@
 //! pattern of Loki/Mimir's `-target`): `axv up` runs everything in one process, `axv serve
 //! <component>...` runs the named components as each Kubernetes Deployment does.
 
-use std::process::ExitCode;
+use std::{collections::BTreeSet, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use axv::GraphqlArgs;
 use axv_auth::Role;
 use axv_gateway::ServiceUrls;
 use axv_platform::{config::PlatformArgs, shutdown::CancellationToken};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +36,29 @@ enum Command {
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL) the gateway serves.
     Schema,
+    /// Write a new token signing key (Ed25519, PKCS#8 PEM, mode 0600) unless FILE exists;
+    /// print its key id either way.
+    Keygen(KeygenArgs),
+    /// Probe a running component (for container health checks); exits 0 when it is healthy.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct KeygenArgs {
+    /// Where the key goes (its directory is created).
+    file: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct HealthcheckArgs {
+    /// `http://host:port/path` (healthy on a 2xx answer) or `grpc://host:port[/service]`
+    /// (healthy when the standard gRPC health service answers SERVING); every one named must
+    /// pass. Default: the gateway's `/healthz` on AXV_HTTP_LISTEN's port or a service's on
+    /// AXV_METRICS_LISTEN's port, whichever answers.
+    targets: Vec<String>,
+    /// Seconds each probe may take.
+    #[arg(long, default_value_t = 3)]
+    timeout_secs: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -112,7 +135,9 @@ struct ServeArgs {
     /// `/metrics` and `/healthz` of gRPC-only processes.
     #[arg(long, env = "AXV_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
     metrics_listen: String,
-    /// Validate the configuration, connect nothing, and exit.
+    /// Check every setting (flags and environment, files they name included), connect and
+    /// start nothing, print `configuration OK` or the bad setting's name, and exit (non-zero on
+    /// a bad or unknown `AXV_*` setting).
     #[arg(long)]
     check_config: bool,
     #[command(flatten)]
@@ -123,6 +148,9 @@ struct ServeArgs {
 
 #[derive(Debug, clap::Args)]
 struct MigrateArgs {
+    /// Check the settings as `axv serve --check-config` does, migrate nothing, and exit.
+    #[arg(long)]
+    check_config: bool,
     #[command(flatten)]
     platform: PlatformArgs,
 }
@@ -154,6 +182,10 @@ struct TokenArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Probes run every few seconds: no logging or trace export set-up for them.
+    if let Command::Healthcheck(args) = &cli.command {
+        return healthcheck(args).await;
+    }
     let _telemetry = match axv_telemetry::init("axv") {
         Ok(guard) => guard,
         Err(error) => {
@@ -171,6 +203,8 @@ async fn main() -> ExitCode {
             print!("{}", axv_gateway::schema::sdl());
             Ok(())
         }
+        Command::Keygen(args) => keygen(&args),
+        Command::Healthcheck(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -217,17 +251,81 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     running.wait().await
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let platform = args.platform.build().await?;
-    if args.check_config {
-        println!("configuration is valid");
-        return Ok(());
+/// Every variable some flag of the binary reads, and those read outside the flags.
+fn known_settings() -> BTreeSet<String> {
+    fn walk(command: &clap::Command, names: &mut BTreeSet<String>) {
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                names.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, names);
+        }
     }
+    let mut names: BTreeSet<String> = axv::check::OTHER_SETTINGS
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    walk(&Cli::command(), &mut names);
+    names
+}
+
+/// `axv serve --check-config`: what a start would refuse, without starting anything.
+fn check_serve_config(args: &ServeArgs) -> anyhow::Result<()> {
+    use axv::check;
+    let known = known_settings();
+    check::no_unknown_settings(&known)?;
+    if let Some(listen) = &args.listen {
+        check::listen_address("AXV_LISTEN", listen)?;
+    }
+    for (setting, value) in [
+        ("AXV_ONBOARDING_LISTEN", &args.onboarding_listen),
+        ("AXV_VOUCHERS_LISTEN", &args.vouchers_listen),
+        ("AXV_PILOTS_LISTEN", &args.pilots_listen),
+        ("AXV_OUTCOMES_LISTEN", &args.outcomes_listen),
+        ("AXV_HTTP_LISTEN", &args.http_listen),
+        ("AXV_METRICS_LISTEN", &args.metrics_listen),
+    ] {
+        check::listen_address(setting, value)?;
+    }
+    for (setting, value) in [
+        ("AXV_ONBOARDING_URL", &args.onboarding_url),
+        ("AXV_VOUCHERS_URL", &args.vouchers_url),
+        ("AXV_PILOTS_URL", &args.pilots_url),
+        ("AXV_OUTCOMES_URL", &args.outcomes_url),
+    ] {
+        check::service_url(setting, value)?;
+    }
+    check::trust_forwarded_for()?;
+    args.platform.check()?;
+    args.graphql.limits()?;
+    let components: Vec<String> = args
+        .components
+        .iter()
+        .filter_map(|c| c.to_possible_value().map(|v| v.get_name().to_owned()))
+        .collect();
+    check::report(&format!("serve {}", components.join(" ")), &known);
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.listen.is_some() && args.components.len() > 1 {
         anyhow::bail!(
             "--listen (AXV_LISTEN) names one address; with several components use the per-component flags"
         );
     }
+    if args.check_config {
+        return check_serve_config(&args);
+    }
+    let unknown = axv::check::unknown_settings(&known_settings());
+    if !unknown.is_empty() {
+        tracing::warn!(
+            unknown = unknown.join(", "),
+            "ignoring environment variables that are not settings of this axv"
+        );
+    }
+    let platform = args.platform.build().await?;
     let onboarding_listen = args
         .listen
         .clone()
@@ -339,6 +437,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    if args.check_config {
+        let known = known_settings();
+        axv::check::no_unknown_settings(&known)?;
+        args.platform.check()?;
+        axv::check::report("migrate", &known);
+        return Ok(());
+    }
     let platform = args.platform.build().await?;
     axv_onboarding::database(&platform)
         .await
@@ -384,4 +489,47 @@ async fn token(args: TokenArgs) -> anyhow::Result<()> {
     let issued = platform.issuer.issue(&subject, args.role, args.company)?;
     println!("{}", issued.token);
     Ok(())
+}
+
+fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
+    let existed = args.file.exists();
+    let key = axv_auth::SigningKey::load_or_generate(&args.file)
+        .with_context(|| format!("key file {}", args.file.display()))?;
+    let verb = if existed { "kept" } else { "wrote" };
+    println!("{verb} {} (kid {})", args.file.display(), key.kid());
+    Ok(())
+}
+
+async fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
+    let timeout = Duration::from_secs(args.timeout_secs.max(1));
+    if args.targets.is_empty() {
+        // Whichever of the process's own ports answers.
+        let mut failures = Vec::new();
+        for target in axv::probe::default_targets() {
+            match axv::probe::probe(&target, timeout).await {
+                Ok(status) => {
+                    println!("{target}: {status}");
+                    return ExitCode::SUCCESS;
+                }
+                Err(error) => failures.push(format!("{error:#}")),
+            }
+        }
+        eprintln!("axv healthcheck: {}", failures.join("; "));
+        return ExitCode::FAILURE;
+    }
+    let mut healthy = true;
+    for target in &args.targets {
+        match axv::probe::probe(target, timeout).await {
+            Ok(status) => println!("{target}: {status}"),
+            Err(error) => {
+                eprintln!("axv healthcheck: {error:#}");
+                healthy = false;
+            }
+        }
+    }
+    if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

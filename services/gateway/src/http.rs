@@ -467,7 +467,14 @@ async fn execute(
             "graphql",
             otel.name = request.operation_name.as_deref().unwrap_or("graphql")
         );
+        let started = std::time::Instant::now();
         let mut response = state.schema.execute(request).instrument(span.clone()).await;
+        record_operation(
+            operation_name.as_deref(),
+            operation,
+            !response.errors.is_empty(),
+            started.elapsed(),
+        );
         let trace_id = span.in_scope(axv_telemetry::current_trace_id);
         // A response with no data at all means the document never ran (invalid or over a limit).
         if response.data == async_graphql::Value::Null
@@ -514,6 +521,48 @@ async fn execute(
             graphql_json,
         ),
     }
+}
+
+/// Operation names are chosen by clients; past this many distinct ones, new names are counted
+/// as `other` so a client cannot grow the metrics without bound.
+const MAX_OPERATION_LABELS: usize = 200;
+
+fn operation_label(name: Option<&str>) -> String {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let Some(name) = name.filter(|n| {
+        !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    }) else {
+        return "anonymous".to_owned();
+    };
+    let Ok(mut seen) = SEEN.get_or_init(Default::default).lock() else {
+        return "other".to_owned();
+    };
+    if seen.contains(name) || seen.len() < MAX_OPERATION_LABELS {
+        seen.insert(name.to_owned());
+        name.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+fn record_operation(
+    name: Option<&str>,
+    operation: Option<OperationType>,
+    failed: bool,
+    elapsed: Duration,
+) {
+    let kind = match operation {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "unknown",
+    };
+    let label = operation_label(name);
+    axv_telemetry::metrics::global()
+        .graphql_duration
+        .with_label_values(&[label.as_str(), kind, if failed { "error" } else { "ok" }])
+        .observe(elapsed.as_secs_f64());
 }
 
 fn coded_error(message: &str, code: ErrorCode) -> async_graphql::ServerError {
@@ -601,4 +650,18 @@ pub async fn metrics() -> Response {
         axv_telemetry::metrics::render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_labels_are_names_or_anonymous() {
+        assert_eq!(operation_label(Some("DashboardStats")), "DashboardStats");
+        assert_eq!(operation_label(None), "anonymous");
+        assert_eq!(operation_label(Some("")), "anonymous");
+        assert_eq!(operation_label(Some("no spaces please")), "anonymous");
+        assert_eq!(operation_label(Some(&"x".repeat(65))), "anonymous");
+    }
 }

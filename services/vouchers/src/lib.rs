@@ -9,6 +9,7 @@
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod sacct;
 pub mod service;
 pub mod slurm_export;
@@ -35,6 +36,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How often expired holds and vouchers are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How often the pools' gauges are read from the ledger.
+const POOL_GAUGES_EVERY: Duration = Duration::from_secs(15);
 
 pub async fn database(platform: &Platform) -> Result<Database, StoreError> {
     let db = Database::connect(&platform.database, NAME).await?;
@@ -79,6 +82,7 @@ impl VouchersApp {
         self.outbox
             .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
         spawn_sweeper(self.service.store().clone(), shutdown.clone());
+        spawn_pool_gauges(self.service.store().clone(), shutdown.clone());
         spawn_company_listener(self.service.store().clone(), platform.bus.clone(), shutdown);
         GrpcService {
             routes: tonic::service::Routes::new(
@@ -115,6 +119,23 @@ fn spawn_sweeper(store: store::Store, shutdown: CancellationToken) {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(SWEEP_EVERY) => {}
+            }
+        }
+    });
+}
+
+/// Keeps `axv_pool_*` gauges current: one read of the pools' ledger figures per interval.
+fn spawn_pool_gauges(store: store::Store, shutdown: CancellationToken) {
+    metrics::init();
+    tokio::spawn(async move {
+        loop {
+            match store.pools(None).await {
+                Ok(pools) => metrics::set_pools(&pools),
+                Err(error) => tracing::warn!(%error, "could not read pool figures for metrics"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(POOL_GAUGES_EVERY) => {}
             }
         }
     });

@@ -647,6 +647,58 @@ async fn sacct_refuses_non_gpu_vouchers(test: TestDb) {
     );
 }
 
+/// `axv_ledger_transfers_total{kind}` as `/metrics` shows it now.
+fn transfers_counted(kind: &str) -> u64 {
+    let series = format!("axv_ledger_transfers_total{{kind=\"{kind}\"}} ");
+    axv_telemetry::metrics::render()
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+/// Transfers are counted when they commit (refused ones are not), and the pool gauges show the
+/// ledger's figures. Other tests of this binary run meanwhile, so counts only grow by at least.
+#[tokio::test]
+async fn metrics_follow_the_ledger() {
+    let test = TestDb::sqlite();
+    let store = store(&test).await;
+    axv_vouchers::metrics::init();
+    let (grants, debits) = (transfers_counted("grant"), transfers_counted("debit"));
+    let (_, program) = pool_and_program(&store, 10_000, 10_000).await;
+    let voucher = issue(&store, &program, "c1", 1_000).await;
+    store
+        .record_usage(
+            UsageInput {
+                cluster: "h100",
+                job_id: "metrics-1",
+                voucher_code: &voucher.code,
+                amount: 400,
+                started_at: None,
+                ended_at: None,
+            },
+            today(),
+        )
+        .await
+        .unwrap();
+    assert!(transfers_counted("grant") > grants);
+    assert!(transfers_counted("debit") > debits);
+
+    let pools = store.pools(None).await.unwrap();
+    axv_vouchers::metrics::set_pools(&pools);
+    let pool = &pools[0];
+    let text = axv_telemetry::metrics::render();
+    let gauge = |name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name) && line.contains(&format!("pool=\"{}\"", pool.id)))
+            .and_then(|line| line.rsplit(' ').next())
+            .map(|value| value.parse::<i64>().unwrap())
+    };
+    assert_eq!(gauge("axv_pool_capacity{"), Some(10_000));
+    assert_eq!(gauge("axv_pool_committed{"), Some(1_000));
+    assert_eq!(gauge("axv_pool_consumed{"), Some(400));
+    assert_eq!(gauge("axv_pool_available{"), Some(9_000));
+}
+
 on_both_backends!(
     sacct_non_gpu => sacct_refuses_non_gpu_vouchers,
     ledger_invariants => random_sequences_keep_every_invariant,

@@ -285,7 +285,8 @@ impl Store {
         ledger::begin_operation(&mut tx, &operation, "fund", &pool.capacity.to_string()).await?;
         let fund = Transfer::new(TransferKind::Fund, capacity, available, pool.capacity)
             .with_reference("pool capacity");
-        if ledger::apply(&mut tx, &operation, &[fund], None)
+        let transfers = [fund];
+        if ledger::apply(&mut tx, &operation, &transfers, None)
             .await?
             .is_err()
         {
@@ -295,6 +296,7 @@ impl Store {
         }
         ledger::finish_operation(&mut tx, &operation, "funded").await?;
         tx.commit().await?;
+        crate::metrics::transfers_committed(&transfers);
         self.pool(&id)
             .await?
             .ok_or(VouchersError::NotFound("resource pool"))
@@ -623,7 +625,10 @@ impl Store {
             granted,
         )
         .with_reference(format!("application {id}"));
-        if let Err(short) = ledger::apply(&mut tx, &operation, &[grant], Some(&voucher_id)).await? {
+        let transfers = [grant];
+        if let Err(short) =
+            ledger::apply(&mut tx, &operation, &transfers, Some(&voucher_id)).await?
+        {
             return Err(VouchersError::Precondition(format!(
                 "the pool has only {} {}s left uncommitted; grant less",
                 short.balance, pool.unit
@@ -639,6 +644,7 @@ impl Store {
         self.outbox.enqueue(&mut tx, &event).await?;
         tx.commit().await?;
         self.outbox.committed();
+        crate::metrics::transfers_committed(&transfers);
         let application = self
             .application(id)
             .await?

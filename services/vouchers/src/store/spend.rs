@@ -277,11 +277,12 @@ impl Store {
             usage.amount,
         )
         .with_reference(format!("job {} on {}", usage.job_id, usage.cluster));
-        let balances = match ledger::apply(&mut tx, &operation, &[debit], Some(&voucher.id)).await?
-        {
-            Ok(balances) => balances,
-            Err(short) => return Err(overdraw(&voucher, &short, usage.amount)),
-        };
+        let transfers = [debit];
+        let balances =
+            match ledger::apply(&mut tx, &operation, &transfers, Some(&voucher.id)).await? {
+                Ok(balances) => balances,
+                Err(short) => return Err(overdraw(&voucher, &short, usage.amount)),
+            };
         let after = balances
             .get(&Account::Voucher(voucher.id.clone()).id())
             .copied()
@@ -289,6 +290,7 @@ impl Store {
         settle(self, &mut tx, &voucher, after + usage.amount, Some(after)).await?;
         tx.commit().await?;
         self.outbox.committed();
+        crate::metrics::transfers_committed(&transfers);
         Ok(UsageOutcome {
             id,
             voucher_id: voucher.id,
@@ -432,10 +434,12 @@ impl Store {
         report.rejected.sort_by_key(|(line, _)| *line);
 
         let batch = new_id();
+        let mut debits = 0;
         for (voucher_id, (amount, jobs)) in &per_voucher {
             if *amount == 0 {
                 continue;
             }
+            debits += 1;
             let operation = format!("sacct:{batch}:{voucher_id}");
             let debit = Transfer::new(
                 TransferKind::Debit,
@@ -517,6 +521,7 @@ impl Store {
         self.outbox.enqueue(&mut tx, &event).await?;
         tx.commit().await?;
         self.outbox.committed();
+        crate::metrics::transfers_of_kind_committed(TransferKind::Debit, debits);
         Ok(report)
     }
 
@@ -558,10 +563,12 @@ impl Store {
             amount,
         )
         .with_reference(format!("hold {hold_id}"));
-        let balances = match ledger::apply(&mut tx, &operation, &[hold], Some(&voucher.id)).await? {
-            Ok(balances) => balances,
-            Err(short) => return Err(overdraw(&voucher, &short, amount)),
-        };
+        let transfers = [hold];
+        let balances =
+            match ledger::apply(&mut tx, &operation, &transfers, Some(&voucher.id)).await? {
+                Ok(balances) => balances,
+                Err(short) => return Err(overdraw(&voucher, &short, amount)),
+            };
         ledger::finish_operation(&mut tx, &operation, "open").await?;
         sqlx::query(
             "INSERT INTO holds (id, voucher_id, amount, state, expires_at, committed_amount, cluster, job_id, created_at) \
@@ -587,6 +594,7 @@ impl Store {
             .ok_or(VouchersError::NotFound("hold"))?;
         tx.commit().await?;
         self.outbox.committed();
+        crate::metrics::transfers_committed(&transfers);
         Ok(hold)
     }
 
@@ -732,6 +740,7 @@ impl Store {
             .ok_or(VouchersError::NotFound("hold"))?;
         tx.commit().await?;
         self.outbox.committed();
+        crate::metrics::transfers_committed(&transfers);
         Ok(hold)
     }
 
@@ -852,6 +861,7 @@ impl Store {
         self.outbox.enqueue(&mut tx, &event).await?;
         tx.commit().await?;
         self.outbox.committed();
+        crate::metrics::transfers_committed(&transfers);
         Ok(())
     }
 
