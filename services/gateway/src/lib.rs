@@ -78,16 +78,13 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     // Request/response routes share the in-flight limit: over `max_in_flight`, requests are
     // refused at once (503) instead of queueing without bound behind slow ones.
-    let requests = Router::new()
-        .route("/graphql", get(http::graphql_get).post(http::graphql_post))
-        .route("/export/stats.csv", get(export::stats_csv))
-        .route("/oauth/token", axum::routing::post(oauth::token))
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .concurrency_limit(state.limits.max_in_flight.max(1)),
-        );
+    let requests = limit_in_flight(
+        Router::new()
+            .route("/graphql", get(http::graphql_get).post(http::graphql_post))
+            .route("/export/stats.csv", get(export::stats_csv))
+            .route("/oauth/token", axum::routing::post(oauth::token)),
+        state.limits.max_in_flight,
+    );
     // Long-lived streams would hold in-flight slots for hours, so they stay outside the limit
     // (the broadcast ring bounds what each one costs); probes must answer under load too.
     Router::new()
@@ -101,6 +98,16 @@ pub fn router(state: AppState) -> Router {
         .layer(cors(&state.limits.cors_origins))
         .layer(axum::middleware::from_fn(axv_telemetry::http_middleware))
         .with_state(state)
+}
+
+/// Refuses requests beyond `max` at once (503) instead of queueing them.
+fn limit_in_flight<S: Clone + Send + Sync + 'static>(router: Router<S>, max: usize) -> Router<S> {
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+            .load_shed()
+            .concurrency_limit(max.max(1)),
+    )
 }
 
 async fn overloaded(_: tower::BoxError) -> axum::response::Response {
@@ -153,4 +160,55 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// Over the in-flight limit a request is refused at once with 503, not queued; once the
+    /// running one finishes, requests are served again.
+    #[tokio::test]
+    async fn load_beyond_the_in_flight_limit_is_shed() {
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let released = Arc::new(tokio::sync::Mutex::new(Some(released)));
+        let router: Router = limit_in_flight(
+            Router::new().route(
+                "/slow",
+                get(move || {
+                    let released = released.clone();
+                    async move {
+                        let wait = released.lock().await.take();
+                        if let Some(wait) = wait {
+                            let _ = wait.await;
+                        }
+                        "done"
+                    }
+                }),
+            ),
+            1,
+        )
+        // As in `router`: the state is given once, so the layer wraps each route once (without
+        // it axum would layer a fresh limit per request).
+        .with_state(());
+        let request = || Request::get("/slow").body(Body::empty()).unwrap();
+        let first = tokio::spawn(router.clone().oneshot(request()));
+        // Let the first request take the only slot.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let shed = router.clone().oneshot(request()).await.unwrap();
+        assert_eq!(shed.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shed.headers()["retry-after"], "1");
+        release.send(()).unwrap();
+        assert_eq!(
+            first.await.unwrap().unwrap().status(),
+            axum::http::StatusCode::OK
+        );
+        let again = router.oneshot(request()).await.unwrap();
+        assert_eq!(again.status(), axum::http::StatusCode::OK);
+    }
 }
