@@ -41,6 +41,20 @@ pub fn page_size(requested: i64) -> Result<usize, String> {
     }
 }
 
+/// The next page's token for a list fetched with one row more than `size` (to learn whether
+/// another page follows): trims `rows` to the page and returns the last row's cursor, or an
+/// empty token on the last page.
+pub fn next_page_token<T>(rows: &mut Vec<T>, size: usize, id: impl Fn(&T) -> &str) -> String {
+    if rows.len() > size {
+        rows.truncate(size);
+        rows.last()
+            .map(|row| encode_cursor(id(row)))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -68,5 +82,24 @@ mod tests {
         assert_eq!(page_size(100), Ok(100));
         assert!(page_size(101).is_err());
         assert!(page_size(-1).is_err());
+    }
+
+    #[test]
+    fn the_extra_row_decides_the_next_token() {
+        let ids = [
+            crate::ids::new_id(),
+            crate::ids::new_id(),
+            crate::ids::new_id(),
+        ];
+        let mut full: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let token = next_page_token(&mut full, 2, |id| id);
+        assert_eq!(full.len(), 2);
+        assert_eq!(
+            decode_cursor(&token).unwrap().as_deref(),
+            Some(ids[1].as_str())
+        );
+        let mut last: Vec<&str> = ids[..2].iter().map(String::as_str).collect();
+        assert_eq!(next_page_token(&mut last, 2, |id| id), "");
+        assert_eq!(last.len(), 2);
     }
 }

@@ -1,7 +1,7 @@
 //! The tonic service: protobuf <-> the use cases in `service`, errors -> `Status`.
 
 use axv_auth::caller;
-use axv_platform::pagination::{decode_cursor, encode_cursor, page_size};
+use axv_platform::pagination::{decode_cursor, next_page_token, page_size};
 use axv_proto::{common::v1 as common, outcomes::v1 as pb};
 use tonic::{Request, Response, Status};
 
@@ -223,15 +223,7 @@ impl pb::outcomes_service_server::OutcomesService for OutcomesGrpc {
             .service
             .list(caller(&request), filter, size + 1, after.as_deref())
             .await?;
-        let next_page_token = if reports.len() > size {
-            reports.truncate(size);
-            reports
-                .last()
-                .map(|r| encode_cursor(&r.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page_token(&mut reports, size, |r| &r.id);
         Ok(Response::new(pb::ListReportsResponse {
             reports: reports.into_iter().map(report_to_pb).collect(),
             next_page_token,

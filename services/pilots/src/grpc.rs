@@ -1,7 +1,7 @@
 //! The tonic service: protobuf <-> the use cases in `service`, errors -> `Status`.
 
 use axv_auth::caller;
-use axv_platform::pagination::{decode_cursor, encode_cursor, page_size};
+use axv_platform::pagination::{decode_cursor, next_page_token, page_size};
 use axv_proto::{common::v1 as common, onboarding::v1 as onboarding, pilots::v1 as pb};
 use tonic::{Request, Response, Status};
 
@@ -312,15 +312,7 @@ impl pb::pilots_service_server::PilotsService for PilotsGrpc {
             .service
             .list(caller(&request), filter, size + 1, after.as_deref())
             .await?;
-        let next_page_token = if pilots.len() > size {
-            pilots.truncate(size);
-            pilots
-                .last()
-                .map(|p| encode_cursor(&p.pilot.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page_token(&mut pilots, size, |p| &p.pilot.id);
         Ok(Response::new(pb::ListPilotsResponse {
             pilots: pilots.into_iter().map(pilot_to_pb).collect(),
             next_page_token,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axv_auth::caller;
-use axv_platform::pagination::{decode_cursor, encode_cursor, page_size};
+use axv_platform::pagination::{decode_cursor, next_page_token, page_size};
 use axv_proto::vouchers::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -198,18 +198,6 @@ fn paging(size: i32, token: &str) -> Result<(usize, Option<String>), VouchersErr
     Ok((size, after))
 }
 
-/// Lists ask for one more row than the page to know whether another page follows.
-fn next_token<T>(rows: &mut Vec<T>, size: usize, id: impl Fn(&T) -> &str) -> String {
-    if rows.len() > size {
-        rows.truncate(size);
-        rows.last()
-            .map(|row| encode_cursor(id(row)))
-            .unwrap_or_default()
-    } else {
-        String::new()
-    }
-}
-
 type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -385,7 +373,7 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
             .service
             .applications(caller(&request), filter, size + 1, after.as_deref())
             .await?;
-        let next_page_token = next_token(&mut rows, size, |a| &a.id);
+        let next_page_token = next_page_token(&mut rows, size, |a| &a.id);
         Ok(Response::new(pb::ListApplicationsResponse {
             applications: rows.into_iter().map(application_to_pb).collect(),
             next_page_token,
@@ -427,7 +415,7 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
             .service
             .vouchers(caller(&request), filter, size + 1, after.as_deref())
             .await?;
-        let next_page_token = next_token(&mut rows, size, |v| &v.id);
+        let next_page_token = next_page_token(&mut rows, size, |v| &v.id);
         Ok(Response::new(pb::ListVouchersResponse {
             vouchers: rows.into_iter().map(voucher_to_pb).collect(),
             next_page_token,
@@ -501,7 +489,7 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
             .service
             .ledger(caller(&request), &r.voucher_id, size + 1, after.as_deref())
             .await?;
-        let next_page_token = next_token(&mut rows, size, |e| &e.id);
+        let next_page_token = next_page_token(&mut rows, size, |e| &e.id);
         Ok(Response::new(pb::ListLedgerEntriesResponse {
             entries: rows
                 .into_iter()
