@@ -214,14 +214,15 @@ pub async fn start_gateway(
         platform.kv.clone(),
         axv_gateway::cache::ResponseCache::DEFAULT_TTL,
     );
-    stats.spawn_invalidator(platform.bus.clone(), shutdown.clone());
+    let events = axv_gateway::events::EventHub::start(platform.bus.clone(), shutdown.clone());
+    stats.spawn_invalidator(&events, shutdown.clone());
     let state = axv_gateway::AppState::new(
         urls,
         platform.verifier.clone(),
         limits,
         stats,
         platform.kv.clone(),
-        axv_gateway::events::EventHub::start(platform.bus.clone(), shutdown.clone()),
+        events,
     )
     .context("service URLs")?;
     let listener = tokio::net::TcpListener::bind(listen)

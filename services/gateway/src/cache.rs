@@ -9,9 +9,11 @@
 use std::time::Duration;
 
 use axv_auth::Caller;
-use axv_platform::{events::SharedBus, kv::SharedKv, shutdown::CancellationToken};
-use futures::StreamExt;
+use axv_platform::{kv::SharedKv, shutdown::CancellationToken};
 use prost::Message;
+use tokio::sync::broadcast;
+
+use crate::events::EventHub;
 
 /// Kinds of events after which cached figures may be wrong.
 const INVALIDATING_PREFIXES: [&str; 6] = [
@@ -125,18 +127,23 @@ impl ResponseCache {
     }
 
     /// Invalidates on every event that can change the figures, until `shutdown`.
-    pub fn spawn_invalidator(&self, bus: SharedBus, shutdown: CancellationToken) {
+    pub fn spawn_invalidator(&self, hub: &EventHub, shutdown: CancellationToken) {
         let cache = self.clone();
+        // The gateway's one reader of the bus feeds this as it feeds subscribers.
+        let mut events = hub.receiver();
         tokio::spawn(async move {
             // Every gateway replica sees every event; each bump is harmless.
-            let mut events = bus.subscribe();
             loop {
                 let event = tokio::select! {
                     () = shutdown.cancelled() => return,
-                    event = events.next() => match event { Some(event) => event, None => return },
+                    event = events.recv() => event,
                 };
-                if invalidates(&event.kind) {
-                    cache.invalidate().await;
+                match event {
+                    Ok(event) if invalidates(&event.kind) => cache.invalidate().await,
+                    Ok(_) => {}
+                    // Events were skipped, any of which may have changed the figures.
+                    Err(broadcast::error::RecvError::Lagged(_)) => cache.invalidate().await,
+                    Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
         });
