@@ -27,6 +27,8 @@ OUT = ROOT / "target" / "deploy-check"
 K8S_VERSIONS = ["1.30.0", "1.35.0"]
 # Secrets the manifests use but do not contain (deploy/README.md says how to create them).
 EXTERNAL_SECRETS = {"axv-jwt": {"jwt-signing-key.pem"}, "axv-tls": set()}
+# ConfigMaps the operator creates (deploy/README.md): the CA bundles for TLS to Postgres/Redis.
+EXTERNAL_CONFIG_MAPS = {"axv-ca"}
 # The longest call a draining server may still be serving: the 30 s timeout of the channels
 # between services (libs/platform/src/grpc.rs); the gateway's own calls stop at 10 s.
 LONGEST_CALL_SECS = 30
@@ -235,6 +237,9 @@ def check_rendered(name: str, docs: list[dict]) -> None:
             secret = (volume.get("secret") or {}).get("secretName")
             if secret and secret not in secret_keys:
                 fail(where(kind, f"{workload_name} mounts unknown Secret {secret}"))
+            config_map = (volume.get("configMap") or {}).get("name")
+            if config_map and config_map not in config_maps and config_map not in EXTERNAL_CONFIG_MAPS:
+                fail(where(kind, f"{workload_name} mounts unknown ConfigMap {config_map}"))
         if kind == "Deployment":
             selector = by_kind[kind][workload_name]["spec"]["selector"]
             if not selects(selector, template["metadata"].get("labels", {})):

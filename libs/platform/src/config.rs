@@ -11,6 +11,7 @@ use crate::{
     db::DatabaseConfig,
     events::{self, SharedBus},
     kv::{self, KvRevocations, SharedKv},
+    redis_client,
 };
 
 /// A value that must never be printed (URLs with passwords, keys).
@@ -50,9 +51,14 @@ pub struct PlatformArgs {
     pub database_url: Option<Secret>,
     #[arg(long, env = "AXV_DB_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
-    /// Redis URL; unset means in-process cache, rate limits and event bus.
+    /// Redis URL; unset means in-process cache, rate limits and event bus. `rediss://` is TLS,
+    /// verified against the system's trust store or `AXV_REDIS_CA_FILE`.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<Secret>,
+    /// PEM bundle of the CA(s) that sign a `rediss://` server's certificate, trusted instead of
+    /// the system's store (e.g. a private CA).
+    #[arg(long, env = "AXV_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
     /// Prefix of every Redis key this deployment writes.
     #[arg(long, env = "AXV_REDIS_PREFIX", default_value = "axv:")]
     pub redis_prefix: String,
@@ -155,16 +161,47 @@ impl PlatformArgs {
         }
     }
 
+    /// The Redis client the settings describe (none: in-process primitives). Reads the CA
+    /// bundle; connects nothing.
+    fn redis_client(&self) -> Result<Option<redis::Client>, ConfigError> {
+        let Some(url) = &self.redis_url else {
+            if self.redis_ca_file.is_some() {
+                return Err(invalid("AXV_REDIS_CA_FILE", "is set but REDIS_URL is not"));
+            }
+            return Ok(None);
+        };
+        check_redis_url(url.expose()).map_err(|e| invalid("REDIS_URL", e))?;
+        let ca = match &self.redis_ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    invalid("AXV_REDIS_CA_FILE", format!("{}: {e}", path.display()))
+                })?;
+                if !redis_client::has_certificate(&pem) {
+                    return Err(invalid(
+                        "AXV_REDIS_CA_FILE",
+                        format!("{}: no PEM certificate in it", path.display()),
+                    ));
+                }
+                Some(pem)
+            }
+            None => None,
+        };
+        redis_client::open(url.expose(), ca.as_deref())
+            .map(Some)
+            .map_err(|e| match ca {
+                Some(_) => invalid("AXV_REDIS_CA_FILE", e),
+                None => invalid("REDIS_URL", e),
+            })
+    }
+
     /// Checks every setting without connecting anything or writing any file: URLs parse and
-    /// name a supported scheme, keys load, issuers' JWKS URLs are http(s). The error names the
-    /// setting. Reading the key files is the only I/O.
+    /// name a supported scheme, keys and CA bundles load, issuers' JWKS URLs are http(s). The
+    /// error names the setting. Reading key and certificate files is the only I/O.
     pub fn check(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.database_url {
             check_database_url(url.expose()).map_err(|e| invalid("DATABASE_URL", e))?;
         }
-        if let Some(url) = &self.redis_url {
-            check_redis_url(url.expose()).map_err(|e| invalid("REDIS_URL", e))?;
-        }
+        self.redis_client()?;
         if self.redis_prefix.is_empty() {
             return Err(invalid("AXV_REDIS_PREFIX", "must not be empty"));
         }
@@ -196,11 +233,11 @@ impl PlatformArgs {
 
     /// Connects what the settings name and fails, naming the setting, when something is unusable.
     pub async fn build(&self) -> Result<Platform, ConfigError> {
-        let redis_url = self.redis_url.as_ref().map(Secret::expose);
-        let kv = kv::connect(redis_url, &self.redis_prefix)
+        let redis = self.redis_client()?;
+        let kv = kv::connect(redis.clone(), &self.redis_prefix)
             .await
             .map_err(|e| invalid("REDIS_URL", e))?;
-        let bus = events::connect(redis_url, &self.redis_prefix)
+        let bus = events::connect(redis, &self.redis_prefix)
             .await
             .map_err(|e| invalid("REDIS_URL", e))?;
         let key = self.signing_key()?;
@@ -236,19 +273,17 @@ impl PlatformArgs {
     }
 }
 
-/// `postgres://` or `postgresql://` (parsed as the driver will), or `sqlite:`.
+/// `postgres://` or `postgresql://` (parsed as the driver will), or `sqlite:`. A Postgres URL's
+/// `sslrootcert` file, when named, must be readable: `verify-ca`/`verify-full` trust it instead
+/// of the system's store.
 fn check_database_url(url: &str) -> Result<(), String> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| e.to_string())?;
-        // This build has no TLS for Postgres: a URL demanding it could never connect.
-        use sqlx::postgres::PgSslMode;
-        if matches!(
-            options.get_ssl_mode(),
-            PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull
-        ) {
-            return Err(
-                "sslmode requires TLS, which this build does not include; use sslmode=disable or prefer on a private network".into(),
-            );
+        sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+        if let Some(path) = query_parameter(url, "sslrootcert") {
+            let pem = std::fs::read(&path).map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            if !redis_client::has_certificate(&pem) {
+                return Err(format!("sslrootcert {path}: no PEM certificate in it"));
+            }
         }
         Ok(())
     } else if url.starts_with("sqlite:") {
@@ -260,11 +295,30 @@ fn check_database_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// A `redis://` URL the client accepts (parsing only, no connection).
+/// A query parameter of a URL, as written (certificate paths need no percent-decoding).
+fn query_parameter(url: &str, name: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A `redis://` or `rediss://` URL the client accepts (parsing only, no connection). TLS
+/// without verifying the server (`#insecure`) is refused: it would hand the cache, rate limits
+/// and token revocations to whoever answers.
 fn check_redis_url(url: &str) -> Result<(), String> {
-    redis::Client::open(url)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    if let redis::ConnectionAddr::TcpTls { insecure: true, .. } =
+        client.get_connection_info().addr()
+    {
+        return Err(
+            "rediss:// with #insecure does not verify the server; give AXV_REDIS_CA_FILE instead"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// An absolute `http://` or `https://` URL with a host.
@@ -278,6 +332,8 @@ pub fn check_http_url(url: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod check_tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -286,13 +342,42 @@ mod check_tests {
         assert!(check_database_url("postgresql://db/axv?sslmode=prefer").is_ok());
         assert!(check_database_url("sqlite://x.db?mode=rwc").is_ok());
         assert!(check_database_url("mysql://db/axv").is_err());
-        assert!(check_database_url("postgres://db/axv?sslmode=require").is_err());
+        assert!(check_database_url("postgres://db/axv?sslmode=require").is_ok());
+        assert!(
+            check_database_url(
+                "postgres://db/axv?sslmode=verify-full&sslrootcert=/nonexistent.pem"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn database_ca_bundles_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let url = format!(
+            "postgres://db/axv?sslmode=verify-full&sslrootcert={}",
+            empty.display()
+        );
+        assert!(
+            check_database_url(&url)
+                .unwrap_err()
+                .contains("no PEM certificate")
+        );
+        assert_eq!(
+            query_parameter("postgres://db/axv?a=1&sslrootcert=/ca.pem", "sslrootcert").as_deref(),
+            Some("/ca.pem")
+        );
+        assert_eq!(query_parameter("postgres://db/axv", "sslrootcert"), None);
     }
 
     #[test]
     fn redis_and_http_urls() {
         assert!(check_redis_url("redis://redis:6379").is_ok());
         assert!(check_redis_url("http://redis:6379").is_err());
+        assert!(check_redis_url("rediss://cache.example:6379").is_ok());
+        assert!(check_redis_url("rediss://cache.example:6379/#insecure").is_err());
         assert!(check_http_url("http://onboarding:50051").is_ok());
         assert!(check_http_url("onboarding:50051").is_err());
         assert!(check_http_url("ftp://x").is_err());

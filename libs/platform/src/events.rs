@@ -84,9 +84,9 @@ pub trait EventBus: Send + Sync + 'static {
 
 pub type SharedBus = Arc<dyn EventBus>;
 
-pub async fn connect(redis_url: Option<&str>, prefix: &str) -> Result<SharedBus, BusError> {
-    Ok(match redis_url {
-        Some(url) => Arc::new(RedisStreamBus::connect(url, prefix).await?),
+pub async fn connect(redis: Option<redis::Client>, prefix: &str) -> Result<SharedBus, BusError> {
+    Ok(match redis {
+        Some(client) => Arc::new(RedisStreamBus::with_client(client, prefix).await?),
         None => Arc::new(InProcessBus::default()),
     })
 }
@@ -198,7 +198,10 @@ const STREAM_MAX_LEN: usize = 100_000;
 
 impl RedisStreamBus {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, BusError> {
-        let client = redis::Client::open(url)?;
+        Self::with_client(redis::Client::open(url)?, prefix).await
+    }
+
+    pub async fn with_client(client: redis::Client, prefix: &str) -> Result<Self, BusError> {
         let publisher = redis::aio::ConnectionManager::new(client.clone()).await?;
         Ok(Self {
             client,

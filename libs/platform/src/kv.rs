@@ -41,11 +41,11 @@ pub trait KeyValue: Send + Sync + 'static {
 
 pub type SharedKv = Arc<dyn KeyValue>;
 
-/// Redis, or the in-process map when no URL is given. Every key gets `prefix`, so tests and
+/// Redis, or the in-process map when no client is given. Every key gets `prefix`, so tests and
 /// deployments sharing one Redis never see each other's keys.
-pub async fn connect(redis_url: Option<&str>, prefix: &str) -> Result<SharedKv, KvError> {
-    Ok(match redis_url {
-        Some(url) => Arc::new(RedisKv::connect(url, prefix).await?),
+pub async fn connect(redis: Option<redis::Client>, prefix: &str) -> Result<SharedKv, KvError> {
+    Ok(match redis {
+        Some(client) => Arc::new(RedisKv::with_client(client, prefix).await?),
         None => Arc::new(MemoryKv::default()),
     })
 }
@@ -58,7 +58,10 @@ pub struct RedisKv {
 
 impl RedisKv {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
-        let client = redis::Client::open(url)?;
+        Self::with_client(redis::Client::open(url)?, prefix).await
+    }
+
+    pub async fn with_client(client: redis::Client, prefix: &str) -> Result<Self, KvError> {
         let conn = ConnectionManager::new(client).await?;
         Ok(Self {
             conn,

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod kv;
 pub mod outbox;
 pub mod pagination;
+pub mod redis_client;
 pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;

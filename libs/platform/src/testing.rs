@@ -9,6 +9,8 @@ use sqlx::{ConnectOptions, Connection, Executor};
 
 use crate::db::{Backend, DatabaseConfig};
 
+pub mod tls;
+
 pub struct TestDb {
     pub backend: Backend,
     pub config: DatabaseConfig,

@@ -22,6 +22,7 @@ const FILE_SETTINGS: &[&str] = &[
     "AXV_JWT_SIGNING_KEY_FILE",
     "AXV_JWT_PREVIOUS_KEY_FILES",
     "AXV_PERSISTED_QUERIES_FILE",
+    "AXV_REDIS_CA_FILE",
 ];
 
 fn root() -> PathBuf {
@@ -132,8 +133,39 @@ impl Container {
     }
 }
 
+/// Makes the file `setting` names at `path` under `scratch` (a real key, a real CA bundle, an
+/// empty manifest), after checking that the container mounts `path`; returns the local path.
+fn mounted_file(container: &Container, scratch: &Path, setting: &str, path: &str) -> String {
+    assert!(
+        container
+            .mounts
+            .iter()
+            .any(|mount| Path::new(path).starts_with(mount)),
+        "{}: {setting}={path} is on no volume the container mounts ({:?})",
+        container.origin,
+        container.mounts
+    );
+    let local = scratch.join(path.trim_start_matches('/'));
+    std::fs::create_dir_all(local.parent().unwrap()).unwrap();
+    if setting.contains("KEY") {
+        let made = Command::new(env!("CARGO_BIN_EXE_axv"))
+            .arg("keygen")
+            .arg(&local)
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "keygen: {made:?}");
+    } else if setting.contains("CA_FILE") || setting.contains("sslrootcert") {
+        let pki = axv_platform::testing::tls::TestPki::new("deployment test CA");
+        std::fs::copy(pki.ca_file(), &local).unwrap();
+    } else {
+        std::fs::write(&local, "{}").unwrap();
+    }
+    local.display().to_string()
+}
+
 /// Runs the container's command with `--check-config` and exactly its environment; the files
-/// its settings name are made (a real key, an empty manifest) at the same paths under a
+/// its settings name are made (see [`mounted_file`]) at the same paths under a
 /// temporary root, after checking that the container mounts those paths.
 fn assert_accepted(container: &Container) {
     let Some(args) = container.check_args() else {
@@ -146,32 +178,23 @@ fn assert_accepted(container: &Container) {
         let Some(value) = env.get(*setting).cloned() else {
             continue;
         };
-        let mut local_paths = Vec::new();
-        for path in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            assert!(
-                container
-                    .mounts
-                    .iter()
-                    .any(|mount| Path::new(path).starts_with(mount)),
-                "{origin}: {setting}={path} is on no volume the container mounts ({:?})",
-                container.mounts
-            );
-            let local = scratch.path().join(path.trim_start_matches('/'));
-            std::fs::create_dir_all(local.parent().unwrap()).unwrap();
-            if setting.contains("KEY") {
-                let made = Command::new(env!("CARGO_BIN_EXE_axv"))
-                    .arg("keygen")
-                    .arg(&local)
-                    .env_clear()
-                    .output()
-                    .unwrap();
-                assert!(made.status.success(), "keygen: {made:?}");
-            } else {
-                std::fs::write(&local, "{}").unwrap();
-            }
-            local_paths.push(local.display().to_string());
-        }
+        let local_paths: Vec<String> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|path| mounted_file(container, scratch.path(), setting, path))
+            .collect();
         env.insert((*setting).to_owned(), local_paths.join(","));
+    }
+    // The CA bundle a DATABASE_URL names (sslrootcert) must be in the container as well.
+    if let Some(url) = env.get("DATABASE_URL").cloned()
+        && let Some((_, query)) = url.split_once('?')
+        && let Some(path) = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("sslrootcert="))
+    {
+        let local = mounted_file(container, scratch.path(), "DATABASE_URL sslrootcert", path);
+        env.insert("DATABASE_URL".into(), url.replace(path, &local));
     }
     // The data dir is where a container may write; here, a scratch directory.
     if env.contains_key("AXV_DATA_DIR") {
@@ -346,7 +369,9 @@ fn kubernetes_containers(overlay: Option<&str>) -> Vec<Container> {
     if let Some(overlay) = overlay {
         config.extend(env_file(format!("deploy/k8s/{overlay}/config.env")));
     }
-    let secrets = env_file("deploy/k8s/axv-secrets.example.env");
+    // The Secret as its example has it, optional settings (commented out there) included.
+    let mut secrets = env_file("deploy/k8s/axv-secrets.example.env");
+    secrets.extend(commented_settings("deploy/k8s/axv-secrets.example.env"));
     let mut containers = Vec::new();
     let base = root().join("deploy/k8s/base");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&base)
@@ -501,12 +526,24 @@ fn a_bad_setting_is_named() {
         )
     };
     assert!(run(&[]).0);
+    // TLS as managed Postgres and Redis require it.
+    assert!(
+        run(&[
+            ("DATABASE_URL", "postgres://db/axv?sslmode=require"),
+            ("REDIS_URL", "rediss://cache:6379"),
+        ])
+        .0
+    );
     for (setting, value) in [
         ("AXV_ONBORDING_URL", "http://onboarding:50051"),
         ("AXV_PILOTS_URL", "pilots:50053"),
         ("DATABASE_URL", "mysql://db/axv"),
-        ("DATABASE_URL", "postgres://db/axv?sslmode=require"),
-        ("REDIS_URL", "rediss://cache:6379"),
+        (
+            "DATABASE_URL",
+            "postgres://db/axv?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        ),
+        ("REDIS_URL", "rediss://cache:6379/#insecure"),
+        ("AXV_REDIS_CA_FILE", "/nonexistent/ca.pem"),
         ("AXV_METRICS_LISTEN", "9464"),
         ("AXV_DB_MAX_CONNECTIONS", "0"),
         ("AXV_JWT_SIGNING_KEY_FILE", "/nonexistent/key.pem"),

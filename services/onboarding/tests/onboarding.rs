@@ -1335,9 +1335,11 @@ async fn revoking_a_client_reaches_every_replica_through_redis() {
     let db = TestDb::sqlite();
     let url = axv_platform::testing::redis_test_url();
     let prefix = axv_platform::testing::unique_prefix();
-    let kv = axv_platform::kv::connect(Some(&url), &prefix)
-        .await
-        .unwrap();
+    let kv: axv_platform::kv::SharedKv = std::sync::Arc::new(
+        axv_platform::kv::RedisKv::connect(&url, &prefix)
+            .await
+            .unwrap(),
+    );
     let platform = axv_platform::testing::platform_with(
         db.config.clone(),
         kv,
@@ -1347,9 +1349,11 @@ async fn revoking_a_client_reaches_every_replica_through_redis() {
         .issuer
         .verifier()
         .with_revocations(std::sync::Arc::new(axv_platform::kv::KvRevocations::new(
-            axv_platform::kv::connect(Some(&url), &prefix)
-                .await
-                .unwrap(),
+            std::sync::Arc::new(
+                axv_platform::kv::RedisKv::connect(&url, &prefix)
+                    .await
+                    .unwrap(),
+            ),
         )));
     let h = Harness::start_on(db, platform).await;
     let admin = h.staff_token(Role::Admin);
