@@ -3,6 +3,8 @@
 //! request extensions, and graceful shutdown (health turns NOT_SERVING, the listener stops
 //! accepting, in-flight calls drain, then the server returns).
 
+pub mod balanced;
+
 use std::{net::SocketAddr, sync::Arc};
 
 use axv_auth::{AuthLayer, Verifier};
@@ -108,10 +110,14 @@ pub fn spawn(
     Ok(RunningServer { addr, task })
 }
 
-/// A lazily-connecting channel to another service, with client tracing and metrics.
+/// A lazily-connecting channel to another service, spreading calls over all its instances
+/// ([`balanced`]).
 pub fn channel(url: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .timeout(std::time::Duration::from_secs(30))
-        .connect_lazy())
+    balanced::channel(
+        url,
+        balanced::ChannelSettings {
+            connect_timeout: std::time::Duration::from_secs(5),
+            request_timeout: std::time::Duration::from_secs(30),
+        },
+    )
 }

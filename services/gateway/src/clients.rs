@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use axv_platform::grpc::balanced;
 use axv_proto::{
     onboarding::v1::onboarding_service_client::OnboardingServiceClient,
     outcomes::v1::outcomes_service_client::OutcomesServiceClient,
@@ -10,7 +11,7 @@ use axv_proto::{
     vouchers::v1::vouchers_service_client::VouchersServiceClient,
 };
 use axv_telemetry::{GrpcClientLayer, GrpcTelemetryService};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::context::RequestContext;
 
@@ -38,11 +39,15 @@ pub struct Clients {
     pub channels: Vec<(&'static str, Channel)>,
 }
 
+/// Calls are spread over every instance of the service (see `axv_platform::grpc::balanced`).
 fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(CALL_TIMEOUT)
-        .connect_lazy())
+    balanced::channel(
+        url,
+        balanced::ChannelSettings {
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: CALL_TIMEOUT,
+        },
+    )
 }
 
 impl Clients {
