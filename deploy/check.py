@@ -502,7 +502,44 @@ def check_collector() -> None:
                     fail(f"otel-collector.yaml: {pipeline} uses undefined {section[:-1]} {component}")
 
 
+def check_dockerfile() -> None:
+    """Build arguments in scope: an ARG before the first FROM reaches only FROM lines, so a
+    stage using one must declare it again (BuildKit's UndefinedVar); a variable no ARG or ENV
+    defines expands to nothing without an error, leaving e.g. a wrong image label."""
+    step("Dockerfile: variables in scope")
+    lines = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+    global_args: set[str] = set()
+    stage: set[str] | None = None
+    stages = 0
+    for line in lines:
+        words = line.split(None, 1)
+        if not words or words[0].startswith("#"):
+            continue
+        instruction, rest = words[0].upper(), (words[1] if len(words) > 1 else "")
+        used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", rest))
+        if instruction == "FROM":
+            stages += 1
+            for name in used - global_args:
+                fail(f"Dockerfile: FROM uses ${name}, which no ARG before the first FROM declares")
+            stage = set()
+            continue
+        if instruction == "ARG":
+            name = rest.split("=", 1)[0].strip()
+            (global_args if stage is None else stage).add(name)
+            continue
+        if stage is None:
+            continue
+        if instruction == "ENV":
+            stage.update(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=", rest))
+        if instruction in ("RUN", "CMD", "ENTRYPOINT", "HEALTHCHECK"):
+            continue  # expanded by the shell at run time, not by the builder
+        for name in sorted(used - stage):
+            fail(f"Dockerfile: {instruction} uses ${name}, not declared by ARG or ENV in its stage")
+    print(f"   {stages} stages")
+
+
 def main() -> int:
+    check_dockerfile()
     check_yamllint()
     check_compose()
     check_kubernetes()

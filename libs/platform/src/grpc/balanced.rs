@@ -94,7 +94,8 @@ impl ChannelSettings {
 pub fn channel(url: &str, settings: ChannelSettings) -> Result<Channel, tonic::transport::Error> {
     let named = settings.endpoint(url.to_owned())?;
     let uri = named.uri().clone();
-    let (Some(host), Ok(handle)) = (uri.host(), tokio::runtime::Handle::try_current()) else {
+    // The resolver is a task: without a runtime (or a host) there is only the one channel.
+    let (Some(host), Ok(_)) = (uri.host(), tokio::runtime::Handle::try_current()) else {
         return Ok(named.connect_lazy());
     };
     let default_port = if uri.scheme_str() == Some("https") {
@@ -110,7 +111,6 @@ pub fn channel(url: &str, settings: ChannelSettings) -> Result<Channel, tonic::t
             .to_owned(),
         port: uri.port_u16().unwrap_or(default_port),
     };
-    let _runtime = handle.enter();
     Ok(balanced(named, settings, resolver, REFRESH))
 }
 
