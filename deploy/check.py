@@ -538,8 +538,16 @@ def check_dockerfile() -> None:
     print(f"   {stages} stages")
 
 
+def check_scripts() -> None:
+    step("shellcheck: deploy/*.sh and .ci/")
+    scripts = sorted(DEPLOY.glob("*.sh")) + sorted(p for p in (ROOT / ".ci").iterdir() if p.is_file())
+    if run(["shellcheck", "--severity=warning", *map(str, scripts)], "shellcheck"):
+        print(f"   {len(scripts)} scripts")
+
+
 def main() -> int:
     check_dockerfile()
+    check_scripts()
     check_yamllint()
     check_compose()
     check_kubernetes()

@@ -57,20 +57,37 @@ fn through(db: &TestDb, front: SocketAddr, tls: &str) -> DatabaseConfig {
     }
 }
 
-async fn postgres_front(db: &TestDb, pki: &TestPki) -> TlsTerminator {
+/// A fresh test database behind a TLS terminator with a fresh CA (None: no Postgres, outside CI).
+async fn postgres_behind_tls() -> Option<(TestDb, TestPki, TlsTerminator)> {
+    let db = TestDb::postgres().await?;
+    let pki = TestPki::new("axv test CA");
     let url = db.config.url.clone().unwrap();
     let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
     let upstream = resolve(options.get_host(), options.get_port()).await;
-    TlsTerminator::start(pki, Protocol::Postgres, upstream).await
+    let front = TlsTerminator::start(&pki, Protocol::Postgres, upstream).await;
+    Some((db, pki, front))
+}
+
+/// The test Redis behind a TLS terminator with a fresh CA (None: no Redis, outside CI).
+async fn redis_behind_tls() -> Option<(redis::Client, TestPki, TlsTerminator)> {
+    if !redis_available().await {
+        return None;
+    }
+    let upstream_client = redis::Client::open(redis_test_url().as_str()).unwrap();
+    let upstream = match upstream_client.get_connection_info().addr() {
+        redis::ConnectionAddr::Tcp(host, port) => resolve(host, *port).await,
+        other => panic!("the test Redis is plain TCP, not {other:?}"),
+    };
+    let pki = TestPki::new("axv test CA");
+    let front = TlsTerminator::start(&pki, Protocol::Direct, upstream).await;
+    Some((upstream_client, pki, front))
 }
 
 #[tokio::test]
 async fn postgres_over_tls_verified_against_the_operators_ca() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some((db, pki, front)) = postgres_behind_tls().await else {
         return;
     };
-    let pki = TestPki::new("axv test CA");
-    let front = postgres_front(&db, &pki).await;
     let config = through(
         &db,
         front.addr,
@@ -90,11 +107,9 @@ async fn postgres_over_tls_verified_against_the_operators_ca() {
 
 #[tokio::test]
 async fn postgres_refuses_what_is_not_verified_tls() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some((db, _, front)) = postgres_behind_tls().await else {
         return;
     };
-    let pki = TestPki::new("axv test CA");
-    let front = postgres_front(&db, &pki).await;
 
     // Plaintext to a server that requires TLS: the server's refusal reaches the caller.
     let Err(plain) =
@@ -129,16 +144,9 @@ async fn postgres_refuses_what_is_not_verified_tls() {
 
 #[tokio::test]
 async fn redis_over_tls_carries_the_cache_and_the_event_bus() {
-    if !redis_available().await {
+    let Some((upstream, pki, front)) = redis_behind_tls().await else {
         return;
-    }
-    let upstream_url = redis::Client::open(redis_test_url().as_str()).unwrap();
-    let upstream = match upstream_url.get_connection_info().addr() {
-        redis::ConnectionAddr::Tcp(host, port) => resolve(host, *port).await,
-        other => panic!("the test Redis is plain TCP, not {other:?}"),
     };
-    let pki = TestPki::new("axv test CA");
-    let front = TlsTerminator::start(&pki, Protocol::Direct, upstream).await;
     let data_dir = tempfile::tempdir().unwrap();
     let prefix = unique_prefix();
     let args = platform_args(&[
@@ -164,10 +172,7 @@ async fn redis_over_tls_carries_the_cache_and_the_event_bus() {
         Some(&b"over tls"[..])
     );
     // Written to the real Redis behind the terminator.
-    let mut plain = upstream_url
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut plain = upstream.get_multiplexed_async_connection().await.unwrap();
     let stored: Option<Vec<u8>> = redis::cmd("GET")
         .arg(format!("{prefix}tls:key"))
         .query_async(&mut plain)
@@ -199,19 +204,9 @@ async fn redis_over_tls_carries_the_cache_and_the_event_bus() {
 
 #[tokio::test]
 async fn redis_refuses_what_is_not_verified_tls() {
-    if !redis_available().await {
+    let Some((_, pki, front)) = redis_behind_tls().await else {
         return;
-    }
-    let upstream = match redis::Client::open(redis_test_url().as_str())
-        .unwrap()
-        .get_connection_info()
-        .addr()
-    {
-        redis::ConnectionAddr::Tcp(host, port) => resolve(host, *port).await,
-        other => panic!("the test Redis is plain TCP, not {other:?}"),
     };
-    let pki = TestPki::new("axv test CA");
-    let front = TlsTerminator::start(&pki, Protocol::Direct, upstream).await;
     let data_dir = tempfile::tempdir().unwrap();
     let data_dir = data_dir.path().display().to_string();
     let stranger = TestPki::new("someone else's CA");
