@@ -57,6 +57,11 @@ fn through(db: &TestDb, front: SocketAddr, tls: &str) -> DatabaseConfig {
     }
 }
 
+/// The URL parameters of a server verified (chain and name) against `ca`'s bundle.
+fn verified_by(ca: &TestPki) -> String {
+    format!("sslmode=verify-full&sslrootcert={}", ca.ca_file().display())
+}
+
 /// A fresh test database behind a TLS terminator with a fresh CA (None: no Postgres, outside CI).
 async fn postgres_behind_tls() -> Option<(TestDb, TestPki, TlsTerminator)> {
     let db = TestDb::postgres().await?;
@@ -88,14 +93,7 @@ async fn postgres_over_tls_verified_against_the_operators_ca() {
     let Some((db, pki, front)) = postgres_behind_tls().await else {
         return;
     };
-    let config = through(
-        &db,
-        front.addr,
-        &format!(
-            "sslmode=verify-full&sslrootcert={}",
-            pki.ca_file().display()
-        ),
-    );
+    let config = through(&db, front.addr, &verified_by(&pki));
     let database = Database::connect(&config, "tls_check").await.unwrap();
     let answer: i32 = sqlx::query_scalar("SELECT 41 + 1")
         .fetch_one(database.pool())
@@ -121,14 +119,7 @@ async fn postgres_refuses_what_is_not_verified_tls() {
 
     // A certificate from a CA the operator did not name is not trusted.
     let stranger = TestPki::new("someone else's CA");
-    let config = through(
-        &db,
-        front.addr,
-        &format!(
-            "sslmode=verify-full&sslrootcert={}",
-            stranger.ca_file().display()
-        ),
-    );
+    let config = through(&db, front.addr, &verified_by(&stranger));
     let Err(unverified) = Database::connect(&config, "tls_check").await else {
         panic!("an unknown issuer is refused");
     };
