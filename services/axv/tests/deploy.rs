@@ -610,3 +610,45 @@ fn the_image_builds_like_ci() {
         assert!(read(format!("deploy/k8s/base/{file}")).contains("runAsUser: 10001"));
     }
 }
+
+#[test]
+fn every_setting_is_documented_in_the_readme() {
+    let readme = read("README.md");
+    let mut settings = BTreeSet::new();
+    for command in [
+        "up",
+        "serve",
+        "migrate",
+        "seed",
+        "token",
+        "schema",
+        "keygen",
+        "healthcheck",
+    ] {
+        let help = Command::new(env!("CARGO_BIN_EXE_axv"))
+            .args([command, "--help"])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(help.status.success(), "axv {command} --help");
+        for rest in String::from_utf8_lossy(&help.stdout)
+            .split("[env: ")
+            .skip(1)
+        {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            settings.insert(name);
+        }
+    }
+    assert!(settings.contains("DATABASE_URL") && settings.contains("AXV_REDIS_CA_FILE"));
+    let undocumented: Vec<_> = settings
+        .iter()
+        .filter(|name| !readme.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "settings missing from README.md's configuration table: {undocumented:?}"
+    );
+}
