@@ -5,10 +5,10 @@
 
 use axv_auth::Role;
 use axv_e2e::{TestPlatform, business_number, error_code};
-use chrono::{Duration, FixedOffset, Utc};
+use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use super::{act, create_company};
+use super::{act, create_company, issue_voucher};
 
 const SITE: &str = "광주 첨단3지구 자율주행 실증지구";
 const TITLE: &str = "첨단3지구 자율주행 셔틀 실증";
@@ -51,75 +51,6 @@ async fn approved_company(
     let approved = act(p, manager, "approveCompany", &id, None).await;
     assert_eq!(data(&approved, "approveCompany")["status"], "APPROVED");
     id
-}
-
-/// A voucher for `company`'s pilot: an admin opens a pool and a programme, the firm applies
-/// naming the pilot, a manager approves.
-async fn pilot_voucher(
-    p: &TestPlatform,
-    firm: &str,
-    manager: &str,
-    company: &str,
-    pilot: &str,
-) -> String {
-    let admin = p.token(Role::Admin);
-    let kst = FixedOffset::east_opt(9 * 3600).unwrap();
-    let today = Utc::now().with_timezone(&kst).date_naive();
-    let pool = p
-        .graphql(
-            Some(&admin),
-            "mutation($input: ResourcePoolInput!) { createResourcePool(input: $input) { id } }",
-            json!({ "input": {
-                "name": "국가AI데이터센터 H100",
-                "kind": "GPU_H100",
-                "capacity": 10_000_000,
-                "funding": "NATIONAL",
-                "validFrom": today.to_string(),
-                "validUntil": (today + Duration::days(365)).to_string(),
-            } }),
-        )
-        .await;
-    let pool = str_of(&data(&pool, "createResourcePool")["id"], "pool id").to_owned();
-    let program = p
-        .graphql(
-            Some(&admin),
-            "mutation($input: VoucherProgramInput!) { createVoucherProgram(input: $input) { id } }",
-            json!({ "input": {
-                "poolId": pool,
-                "name": "자율주행 실증 컴퓨팅 바우처",
-                "opensOn": today.to_string(),
-                "closesOn": (today + Duration::days(30)).to_string(),
-                "maxPerCompany": 100_000,
-            } }),
-        )
-        .await;
-    let program = str_of(&data(&program, "createVoucherProgram")["id"], "program id").to_owned();
-    let applied = p
-        .graphql(
-            Some(firm),
-            "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }",
-            json!({ "input": {
-                "programId": program,
-                "companyId": company,
-                "requestedAmount": 36_000,
-                "justification": "셔틀 인지 모델 학습",
-                "pilotId": pilot,
-            } }),
-        )
-        .await;
-    let application = str_of(&data(&applied, "applyForVoucher")["id"], "application id").to_owned();
-    let approved = p
-        .graphql(
-            Some(manager),
-            "mutation($id: ID!) { approveVoucherApplication(id: $id) { id } }",
-            json!({ "id": application }),
-        )
-        .await;
-    str_of(
-        &data(&approved, "approveVoucherApplication")["id"],
-        "voucher id",
-    )
-    .to_owned()
 }
 
 fn pilot_input(lead: &str, starts_on: &str, ends_on: &str) -> Value {
@@ -257,7 +188,7 @@ async fn pilot_journey(p: &TestPlatform) {
     assert_eq!(data(&started, "startPilot")["status"], "ACTIVE");
 
     // A's voucher for the pilot shows on it, in a list of pilots too (one call for them all).
-    let voucher = pilot_voucher(p, &firm_a, &manager, &company_a, &id).await;
+    let voucher = issue_voucher(p, &firm_a, &manager, &company_a, Some(&id)).await;
     let b_pilot = p
         .graphql(
             Some(&firm_b),

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use axv_auth::Role;
 use axv_e2e::{TestPlatform, business_number};
-use chrono::{FixedOffset, Utc};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::{
@@ -14,7 +13,7 @@ use tokio_tungstenite::{
     tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
 };
 
-use super::{act, create_company};
+use super::{act, create_company, issue_voucher};
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -101,11 +100,7 @@ async fn approved_firm(
 }
 
 async fn live_events(p: &TestPlatform) {
-    let admin = p.token(Role::Admin);
     let manager = p.token(Role::ProgramManager);
-    let today = Utc::now()
-        .with_timezone(&FixedOffset::east_opt(9 * 3600).unwrap())
-        .date_naive();
     let (firm_a, company_a) = approved_firm(p, &manager, "a@live.kr", 6101).await;
     let (firm_b, _) = approved_firm(p, &manager, "b@live.kr", 6102).await;
 
@@ -114,46 +109,7 @@ async fn live_events(p: &TestPlatform) {
     let mut dashboard = subscribe(p, Some(&p.token(Role::Dashboard)), &["company.*"]).await;
 
     // A manager (another client) issues firm A a voucher.
-    let pool = p
-        .graphql(
-            Some(&admin),
-            "mutation($input: ResourcePoolInput!) { createResourcePool(input: $input) { id } }",
-            json!({ "input": { "name": "H100", "kind": "GPU_H100", "capacity": 10_000_000,
-                "funding": "NATIONAL", "validFrom": today.to_string(),
-                "validUntil": (today + chrono::Duration::days(365)).to_string() } }),
-        )
-        .await;
-    let pool = pool["data"]["createResourcePool"]["id"].clone();
-    let program = p
-        .graphql(
-            Some(&admin),
-            "mutation($input: VoucherProgramInput!) { createVoucherProgram(input: $input) { id } }",
-            json!({ "input": { "poolId": pool, "name": "실시간 바우처", "opensOn": today.to_string(),
-                "closesOn": (today + chrono::Duration::days(30)).to_string(), "maxPerCompany": 100_000 } }),
-        )
-        .await;
-    let program = program["data"]["createVoucherProgram"]["id"].clone();
-    let applied = p
-        .graphql(
-            Some(&firm_a),
-            "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }",
-            json!({ "input": { "programId": program, "companyId": company_a,
-                "requestedAmount": 36_000, "justification": "실시간 이벤트 확인" } }),
-        )
-        .await;
-    let application = applied["data"]["applyForVoucher"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let approved = p
-        .graphql(
-            Some(&manager),
-            "mutation($id: ID!) { approveVoucherApplication(id: $id) { id } }",
-            json!({ "id": application }),
-        )
-        .await;
-    let voucher = approved["data"]["approveVoucherApplication"]["id"].clone();
-    assert!(voucher.is_string(), "{approved}");
+    let voucher = issue_voucher(p, &firm_a, &manager, &company_a, None).await;
 
     // Firm A registers a second company: an event about A alone.
     let private = create_company(p, &firm_a, &business_number(6103), "비공개").await;
