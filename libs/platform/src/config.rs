@@ -3,7 +3,13 @@
 //! bad, and [`PlatformArgs::build`] fails at start, naming the setting, when a file or URL
 //! cannot be used.
 
-use std::{fmt, path::PathBuf, str::FromStr, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::Arc,
+    time::Duration,
+};
 
 use axv_auth::{OidcIssuer, SigningKey, TokenIssuer, Verifier};
 
@@ -172,18 +178,7 @@ impl PlatformArgs {
         };
         check_redis_url(url.expose()).map_err(|e| invalid("REDIS_URL", e))?;
         let ca = match &self.redis_ca_file {
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    invalid("AXV_REDIS_CA_FILE", format!("{}: {e}", path.display()))
-                })?;
-                if !redis_client::has_certificate(&pem) {
-                    return Err(invalid(
-                        "AXV_REDIS_CA_FILE",
-                        format!("{}: no PEM certificate in it", path.display()),
-                    ));
-                }
-                Some(pem)
-            }
+            Some(path) => Some(read_ca_bundle(path).map_err(|e| invalid("AXV_REDIS_CA_FILE", e))?),
             None => None,
         };
         redis_client::open(url.expose(), ca.as_deref())
@@ -280,10 +275,7 @@ fn check_database_url(url: &str) -> Result<(), String> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| e.to_string())?;
         if let Some(path) = query_parameter(url, "sslrootcert") {
-            let pem = std::fs::read(&path).map_err(|e| format!("sslrootcert {path}: {e}"))?;
-            if !redis_client::has_certificate(&pem) {
-                return Err(format!("sslrootcert {path}: no PEM certificate in it"));
-            }
+            read_ca_bundle(Path::new(&path)).map_err(|e| format!("sslrootcert {e}"))?;
         }
         Ok(())
     } else if url.starts_with("sqlite:") {
@@ -292,6 +284,21 @@ fn check_database_url(url: &str) -> Result<(), String> {
             .map_err(|e| e.to_string())
     } else {
         Err("must start with postgres:// (or sqlite:)".into())
+    }
+}
+
+/// A PEM CA bundle that holds at least one certificate (an empty trust store would refuse
+/// every server, which is better reported at start than at the first connection).
+fn read_ca_bundle(path: &Path) -> Result<Vec<u8>, String> {
+    const CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if pem
+        .windows(CERTIFICATE.len())
+        .any(|window| window == CERTIFICATE)
+    {
+        Ok(pem)
+    } else {
+        Err(format!("{}: no PEM certificate in it", path.display()))
     }
 }
 
@@ -370,6 +377,25 @@ mod check_tests {
             Some("/ca.pem")
         );
         assert_eq!(query_parameter("postgres://db/axv", "sslrootcert"), None);
+    }
+
+    #[test]
+    fn a_ca_bundle_needs_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (junk, bundle) = (dir.path().join("junk.pem"), dir.path().join("ca.pem"));
+        std::fs::write(&junk, "not a certificate").unwrap();
+        std::fs::write(
+            &bundle,
+            "junk\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(
+            read_ca_bundle(&junk)
+                .unwrap_err()
+                .contains("no PEM certificate")
+        );
+        assert!(read_ca_bundle(&bundle).is_ok());
+        assert!(read_ca_bundle(&dir.path().join("missing.pem")).is_err());
     }
 
     #[test]

@@ -20,15 +20,6 @@ pub fn open(url: &str, root_ca_pem: Option<&[u8]>) -> RedisResult<Client> {
     }
 }
 
-/// Whether a CA bundle holds at least one certificate (an empty store would refuse every
-/// server, which is better reported at start than at the first connection).
-pub fn has_certificate(pem: &[u8]) -> bool {
-    pem.windows(CERTIFICATE_HEADER.len())
-        .any(|window| window == CERTIFICATE_HEADER)
-}
-
-const CERTIFICATE_HEADER: &[u8] = b"-----BEGIN CERTIFICATE-----";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,13 +29,5 @@ mod tests {
         assert!(open("redis://127.0.0.1:6379", None).is_ok());
         assert!(open("rediss://redis.example:6380", None).is_ok());
         assert!(open("redis://127.0.0.1:6379", Some(b"")).is_err());
-    }
-
-    #[test]
-    fn a_bundle_without_certificates_is_recognised() {
-        assert!(!has_certificate(b"not a certificate"));
-        assert!(has_certificate(
-            b"junk\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-        ));
     }
 }
