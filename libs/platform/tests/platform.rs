@@ -24,6 +24,15 @@ async fn outbox_db(test: &TestDb) -> Database {
     db
 }
 
+/// A bus on the test Redis with a key prefix of its own.
+async fn redis_bus() -> SharedBus {
+    Arc::new(
+        RedisStreamBus::connect(&redis_test_url(), &unique_prefix())
+            .await
+            .unwrap(),
+    )
+}
+
 async fn next_event(stream: &mut futures::stream::BoxStream<'static, Event>) -> Option<Event> {
     tokio::time::timeout(Duration::from_millis(300), stream.next())
         .await
@@ -226,12 +235,7 @@ async fn redis_stream_bus_fans_out() {
     if !redis_available().await {
         return;
     }
-    bus_delivers(Arc::new(
-        RedisStreamBus::connect(&redis_test_url(), &unique_prefix())
-            .await
-            .unwrap(),
-    ))
-    .await;
+    bus_delivers(redis_bus().await).await;
 }
 
 #[tokio::test]
@@ -239,11 +243,7 @@ async fn redis_consumer_group_gets_events_missed_while_down() {
     if !redis_available().await {
         return;
     }
-    let bus: SharedBus = Arc::new(
-        RedisStreamBus::connect(&redis_test_url(), &unique_prefix())
-            .await
-            .unwrap(),
-    );
+    let bus = redis_bus().await;
     {
         // The group is created on first subscription; then the consumer goes away.
         let mut first = bus.subscribe_group("vouchers");
@@ -277,11 +277,7 @@ async fn an_idle_redis_subscriber_misses_nothing() {
     if !redis_available().await {
         return;
     }
-    let bus: SharedBus = Arc::new(
-        RedisStreamBus::connect(&redis_test_url(), &unique_prefix())
-            .await
-            .unwrap(),
-    );
+    let bus = redis_bus().await;
     let mut stream = bus.subscribe();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let burst: Vec<Event> = (0..50)
