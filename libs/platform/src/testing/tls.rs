@@ -26,7 +26,7 @@ use tokio_rustls::TlsAcceptor;
 /// A throwaway CA and a server certificate it signed for `localhost` and 127.0.0.1. The CA
 /// bundle is written to a file, as operators hand it to `sslrootcert` / `AXV_REDIS_CA_FILE`.
 pub struct TestPki {
-    pub ca_file: PathBuf,
+    ca_file: PathBuf,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: PrivatePkcs8KeyDer<'static>,
     _dir: tempfile::TempDir,
