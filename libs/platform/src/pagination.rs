@@ -41,17 +41,76 @@ pub fn page_size(requested: i64) -> Result<usize, String> {
     }
 }
 
-/// The next page's token for a list fetched with one row more than `size` (to learn whether
-/// another page follows): trims `rows` to the page and returns the last row's cursor, or an
-/// empty token on the last page.
-pub fn next_page_token<T>(rows: &mut Vec<T>, size: usize, id: impl Fn(&T) -> &str) -> String {
-    if rows.len() > size {
-        rows.truncate(size);
-        rows.last()
-            .map(|row| encode_cursor(id(row)))
-            .unwrap_or_default()
-    } else {
-        String::new()
+/// One page asked of a list: its size (validated) and the row it starts after. The store reads
+/// `fetch_limit()` rows, one more than the page, and `finish` turns that extra row into the next
+/// page's token. Every list goes through this one type because the extra row is easy to lose:
+/// a layer in between that clamps the limit to the page size makes every page look like the last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    size: usize,
+    after: Option<String>,
+}
+
+/// Which part of a page request is wrong, with the proto/GraphQL field it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PageRequestError {
+    #[error("must be between 1 and {MAX_PAGE_SIZE}")]
+    Size,
+    #[error("{0}")]
+    Cursor(InvalidCursor),
+}
+
+impl PageRequestError {
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Size => "pageSize",
+            Self::Cursor(_) => "pageToken",
+        }
+    }
+}
+
+impl PageRequest {
+    /// From a list request's `page_size` (0 = the default) and `page_token` (empty = the start).
+    pub fn parse(size: i32, token: &str) -> Result<Self, PageRequestError> {
+        let size = page_size(i64::from(size)).map_err(|_| PageRequestError::Size)?;
+        let after = decode_cursor(token).map_err(PageRequestError::Cursor)?;
+        Ok(Self { size, after })
+    }
+
+    /// The first `size` rows (clamped to 1..=MAX_PAGE_SIZE), for callers inside the platform.
+    pub fn first(size: usize) -> Self {
+        Self {
+            size: size.clamp(1, MAX_PAGE_SIZE),
+            after: None,
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    pub fn after(&self) -> Option<&str> {
+        self.after.as_deref()
+    }
+
+    /// How many rows the store reads: the page and one more.
+    pub fn fetch_limit(&self) -> usize {
+        self.size + 1
+    }
+
+    /// Trims rows read with `fetch_limit()` to the page; the next page's token is the last kept
+    /// row's cursor, or empty when nothing follows.
+    pub fn finish<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> &str) -> (Vec<T>, String) {
+        if rows.len() > self.size {
+            rows.truncate(self.size);
+            let token = rows
+                .last()
+                .map(|row| encode_cursor(id(row)))
+                .unwrap_or_default();
+            (rows, token)
+        } else {
+            (rows, String::new())
+        }
     }
 }
 
@@ -59,6 +118,44 @@ pub fn next_page_token<T>(rows: &mut Vec<T>, size: usize, id: impl Fn(&T) -> &st
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|_| crate::ids::new_id()).collect()
+    }
+
+    #[test]
+    fn a_page_reads_one_row_more_and_finishes_with_a_token_only_when_more_follow() {
+        let page = PageRequest::parse(100, "").unwrap();
+        assert_eq!(page.fetch_limit(), 101);
+        let (rows, token) = page.finish(ids(101), |id| id);
+        assert_eq!(rows.len(), 100);
+        assert_eq!(
+            decode_cursor(&token).unwrap().as_deref(),
+            rows.last().map(String::as_str)
+        );
+        let (rows, token) = page.finish(ids(100), |id| id);
+        assert_eq!((rows.len(), token.as_str()), (100, ""));
+        let (rows, token) = PageRequest::parse(0, "").unwrap().finish(ids(5), |id| id);
+        assert_eq!((rows.len(), token.as_str()), (5, ""));
+    }
+
+    #[test]
+    fn page_requests_refuse_bad_sizes_and_tokens_naming_the_field() {
+        assert_eq!(PageRequest::parse(0, "").unwrap().size(), DEFAULT_PAGE_SIZE);
+        for bad in [-1, 101, i32::MAX] {
+            assert_eq!(PageRequest::parse(bad, "").unwrap_err().field(), "pageSize");
+        }
+        assert_eq!(
+            PageRequest::parse(10, "garbage").unwrap_err().field(),
+            "pageToken"
+        );
+        let id = crate::ids::new_id();
+        assert_eq!(
+            PageRequest::parse(10, &encode_cursor(&id)).unwrap().after(),
+            Some(id.as_str())
+        );
+        assert_eq!(PageRequest::first(1_000).size(), MAX_PAGE_SIZE);
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_forgeries() {
@@ -82,24 +179,5 @@ mod tests {
         assert_eq!(page_size(100), Ok(100));
         assert!(page_size(101).is_err());
         assert!(page_size(-1).is_err());
-    }
-
-    #[test]
-    fn the_extra_row_decides_the_next_token() {
-        let ids = [
-            crate::ids::new_id(),
-            crate::ids::new_id(),
-            crate::ids::new_id(),
-        ];
-        let mut full: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let token = next_page_token(&mut full, 2, |id| id);
-        assert_eq!(full.len(), 2);
-        assert_eq!(
-            decode_cursor(&token).unwrap().as_deref(),
-            Some(ids[1].as_str())
-        );
-        let mut last: Vec<&str> = ids[..2].iter().map(String::as_str).collect();
-        assert_eq!(next_page_token(&mut last, 2, |id| id), "");
-        assert_eq!(last.len(), 2);
     }
 }

@@ -2,7 +2,7 @@
 //! Thin on purpose; every rule lives in `domain` and `service`.
 
 use axv_auth::{Caller, Role, caller};
-use axv_platform::pagination::{decode_cursor, encode_cursor, page_size};
+use axv_platform::pagination::PageRequest;
 use axv_proto::{common::v1 as common, onboarding::v1 as pb};
 use tonic::{Request, Response, Status};
 
@@ -355,20 +355,15 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
                     OnboardingError::invalid("filter.presences", "has an unknown presence")
                 })?);
         }
-        let page_size = page_size(i64::from(r.page_size))
-            .map_err(|m| OnboardingError::invalid("pageSize", m))?;
-        let after = decode_cursor(&r.page_token)
-            .map_err(|e| OnboardingError::invalid("pageToken", e.to_string()))?;
+        let request_page = PageRequest::parse(r.page_size, &r.page_token)
+            .map_err(|e| OnboardingError::invalid(e.field(), e.to_string()))?;
         let page = self
             .service
-            .list(caller.as_ref(), filter, page_size, after.as_deref())
+            .list(caller.as_ref(), filter, &request_page)
             .await?;
         Ok(Response::new(pb::ListCompaniesResponse {
             companies: page.companies.into_iter().map(company_to_pb).collect(),
-            next_page_token: page
-                .next_after
-                .map(|id| encode_cursor(&id))
-                .unwrap_or_default(),
+            next_page_token: page.next_page_token,
             total_count: page.total,
         }))
     }

@@ -28,7 +28,7 @@ pub const LOGIN_FAILURES_PER_EMAIL: i64 = 5;
 pub const LOGIN_FAILURES_PER_ADDRESS: i64 = 20;
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-use axv_platform::pagination::MAX_PAGE_SIZE;
+use axv_platform::pagination::PageRequest;
 pub const MAX_BATCH: usize = 500;
 
 /// What a successful sign-in hands back.
@@ -49,7 +49,8 @@ pub struct VisibleCompany {
 
 pub struct CompanyPage {
     pub companies: Vec<VisibleCompany>,
-    pub next_after: Option<String>,
+    /// Empty on the last page.
+    pub next_page_token: String,
     pub total: i64,
 }
 
@@ -418,10 +419,8 @@ impl Onboarding {
         &self,
         caller: Option<&Caller>,
         filter: CompanyFilter,
-        page_size: usize,
-        after: Option<&str>,
+        page: &PageRequest,
     ) -> Result<CompanyPage, OnboardingError> {
-        let size = page_size.clamp(1, MAX_PAGE_SIZE);
         let (scope, view) = match caller.map(|c| c.role) {
             Some(Role::ProgramManager | Role::Admin) => (ListScope::All, View::Full),
             Some(Role::FirmMember) => {
@@ -430,16 +429,11 @@ impl Onboarding {
             }
             Some(Role::Dashboard | Role::Operator) | None => (ListScope::PublicOnly, View::Public),
         };
-        let (mut companies, total) = self
+        let (companies, total) = self
             .store
-            .list_companies(&scope, &filter, after, size + 1)
+            .list_companies(&scope, &filter, page.after(), page.fetch_limit())
             .await?;
-        let next_after = if companies.len() > size {
-            companies.truncate(size);
-            companies.last().map(|c| c.id.clone())
-        } else {
-            None
-        };
+        let (companies, next_page_token) = page.finish(companies, |c| &c.id);
         let full_ids: Vec<String> = if view == View::Full {
             companies.iter().map(|c| c.id.clone()).collect()
         } else {
@@ -459,7 +453,7 @@ impl Onboarding {
             .collect();
         Ok(CompanyPage {
             companies,
-            next_after,
+            next_page_token,
             total,
         })
     }

@@ -130,6 +130,15 @@ impl ReportAction {
     }
 }
 
+/// A report states what a finished period produced, so it can be submitted from the day after
+/// its period ends (Gwangju's calendar); a draft may be prepared before.
+pub fn submission_refusal(period_end: NaiveDate, today: NaiveDate) -> Option<String> {
+    (today <= period_end).then(|| {
+        let from = period_end.succ_opt().unwrap_or(period_end);
+        format!("the period ends on {period_end}: the report can be submitted from {from}")
+    })
+}
+
 /// Who may make a move on a report it can see. Submitting is left to the reporting company
 /// alone so that a manager never certifies figures the manager filed.
 pub fn authorize(
@@ -663,14 +672,20 @@ pub struct VoucherCell {
     pub quarter_start: NaiveDate,
     pub vouchers: i64,
     pub granted: i64,
+    /// Everything the vouchers' jobs used: charged usage and overage.
     pub consumed: i64,
+    /// Of which usage beyond the vouchers' balances (never charged).
+    pub overage: i64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VoucherTotals {
     pub vouchers: i64,
     pub granted: i64,
+    /// Everything the vouchers' jobs used: charged usage and overage.
     pub consumed: i64,
+    /// Of which usage beyond the vouchers' balances (never charged).
+    pub overage: i64,
 }
 
 /// Voucher figures over `rows` (already limited to whole quarters of the period asked for),
@@ -704,6 +719,7 @@ pub fn voucher_totals(
         totals.vouchers = totals.vouchers.saturating_add(row.vouchers);
         totals.granted = totals.granted.saturating_add(row.granted);
         totals.consumed = totals.consumed.saturating_add(row.consumed);
+        totals.overage = totals.overage.saturating_add(row.overage);
     }
     totals
 }
@@ -1670,6 +1686,7 @@ mod tests {
             vouchers: 1,
             granted,
             consumed: granted / 2,
+            overage: granted / 10,
         }
     }
 
@@ -1686,6 +1703,7 @@ mod tests {
         assert_eq!(all.granted, 600);
         assert_eq!(all.vouchers, 3);
         assert_eq!(all.consumed, 50 + 100 + 150);
+        assert_eq!(all.overage, 10 + 20 + 30);
         // Filtering to the lone firm's sector gives nothing away either.
         let energy = voucher_totals(&rows, &["ENERGY".into()], true, 3);
         assert_eq!(energy, VoucherTotals::default());
@@ -1774,5 +1792,16 @@ mod tests {
                 ("2024-07-01..2024-09-30".into(), true),
             ]
         );
+    }
+
+    #[test]
+    fn a_report_is_submitted_only_once_its_period_has_ended() {
+        let end = d("2027-03-31");
+        assert!(submission_refusal(end, d("2027-04-01")).is_none());
+        assert!(submission_refusal(end, d("2030-01-01")).is_none());
+        for today in [d("2027-03-31"), d("2027-01-01"), d("2026-12-06")] {
+            let refusal = submission_refusal(end, today).unwrap();
+            assert!(refusal.contains("2027-04-01"), "{refusal}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The tonic service: protobuf <-> the use cases in `service`, errors -> `Status`.
 
 use axv_auth::caller;
-use axv_platform::pagination::{decode_cursor, next_page_token, page_size};
+use axv_platform::pagination::PageRequest;
 use axv_proto::{common::v1 as common, outcomes::v1 as pb};
 use tonic::{Request, Response, Status};
 
@@ -215,15 +215,10 @@ impl pb::outcomes_service_server::OutcomesService for OutcomesGrpc {
     ) -> Reply<pb::ListReportsResponse> {
         let r = request.get_ref();
         let filter = filter_from_pb(r.filter.clone().unwrap_or_default())?;
-        let size =
-            page_size(i64::from(r.page_size)).map_err(|m| ReportsError::invalid("pageSize", m))?;
-        let after = decode_cursor(&r.page_token)
-            .map_err(|e| ReportsError::invalid("pageToken", e.to_string()))?;
-        let (mut reports, total) = self
-            .service
-            .list(caller(&request), filter, size + 1, after.as_deref())
-            .await?;
-        let next_page_token = next_page_token(&mut reports, size, |r| &r.id);
+        let page = PageRequest::parse(r.page_size, &r.page_token)
+            .map_err(|e| ReportsError::invalid(e.field(), e.to_string()))?;
+        let (reports, total) = self.service.list(caller(&request), filter, &page).await?;
+        let (reports, next_page_token) = page.finish(reports, |r| &r.id);
         Ok(Response::new(pb::ListReportsResponse {
             reports: reports.into_iter().map(report_to_pb).collect(),
             next_page_token,
@@ -371,6 +366,7 @@ pub fn stats_to_pb(stats: ProgramStats) -> pb::GetProgramStatsResponse {
         vouchers_issued: stats.vouchers.vouchers,
         compute_granted: stats.vouchers.granted,
         compute_consumed: stats.vouchers.consumed,
+        compute_overage: stats.vouchers.overage,
         // A wholly suppressed public answer shows as zeros, flagged as suppressed.
         outcomes: Some(figures_to_pb(&outcomes.totals.unwrap_or_default())),
         outcomes_suppressed: outcomes.totals_suppressed,

@@ -4,13 +4,13 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axv_auth::{Caller, Role, TokenIssuer};
-use axv_platform::{ids::is_valid_id, pagination::MAX_PAGE_SIZE};
+use axv_platform::{ids::is_valid_id, pagination::PageRequest};
 use axv_proto::{onboarding::v1 as onboarding, pilots::v1 as pilots, vouchers::v1 as vouchers};
 use chrono::NaiveDate;
 use tonic::transport::Channel;
 
 use crate::{
-    domain::{Figures, ReportAction, authorize, check_note, validate_period},
+    domain::{Figures, ReportAction, authorize, check_note, submission_refusal, validate_period},
     error::ReportsError,
     store::{ListScope, ReportDraft, ReportFilter, ReportRecord, ReportSubject, Store},
 };
@@ -96,19 +96,6 @@ fn kst_midnight_ms(day: NaiveDate) -> i64 {
     day.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc().timestamp_millis() - 9 * 3_600_000)
         .unwrap_or(0)
-}
-
-/// The compute a voucher consumed in `[from_ms, until_ms)`, from its ledger as the vouchers
-/// service shows it: debits, plus holds net of what their release returned (a commit moves
-/// held compute to consumed and leaves the spendable balance as it was).
-pub fn consumed_in(entries: &[vouchers::LedgerEntry], from_ms: i64, until_ms: i64) -> i64 {
-    let spent: i64 = entries
-        .iter()
-        .filter(|e| (from_ms..until_ms).contains(&e.at_ms))
-        .filter(|e| matches!(e.kind.as_str(), "debit" | "hold" | "release"))
-        .map(|e| e.amount)
-        .fold(0_i64, i64::saturating_add);
-    spent.saturating_neg().max(0)
 }
 
 impl Outcomes {
@@ -334,31 +321,24 @@ impl Outcomes {
             .map_err(&lookup)?
             .into_inner()
             .vouchers;
-        let mut total: i64 = 0;
-        for voucher in list {
-            let mut entries = Vec::new();
-            let mut page_token = String::new();
-            loop {
-                let page = client
-                    .list_ledger_entries(Self::request(
-                        &caller.raw_token,
-                        vouchers::ListLedgerEntriesRequest {
-                            voucher_id: voucher.id.clone(),
-                            page_size: i32::try_from(MAX_PAGE_SIZE).unwrap_or(100),
-                            page_token: page_token.clone(),
-                        },
-                    )?)
-                    .await
-                    .map_err(&lookup)?
-                    .into_inner();
-                entries.extend(page.entries);
-                if page.next_page_token.is_empty() || page.next_page_token == page_token {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
-            total = total.saturating_add(consumed_in(&entries, from_ms, until_ms));
-        }
+        // Summed by the vouchers service: a voucher's ledger may run to thousands of entries.
+        let consumption = client
+            .voucher_consumption(Self::request(
+                &caller.raw_token,
+                vouchers::VoucherConsumptionRequest {
+                    voucher_ids: list.into_iter().map(|v| v.id).collect(),
+                    from_ms,
+                    until_ms,
+                },
+            )?)
+            .await
+            .map_err(&lookup)?
+            .into_inner()
+            .vouchers;
+        let total = consumption
+            .iter()
+            .map(|c| c.consumed.saturating_add(c.overage))
+            .fold(0_i64, i64::saturating_add);
         Ok(Some(total))
     }
 
@@ -377,6 +357,12 @@ impl Outcomes {
         let note = check_note(action, note)?;
         // Checked before asking the vouchers service, so a refused move costs no lookup.
         action.apply(report.status)?;
+        if action == ReportAction::Submit
+            && let Some(refusal) =
+                submission_refusal(report.draft.period_end, crate::stats::today())
+        {
+            return Err(ReportsError::Precondition(refusal));
+        }
         let consumed = if action == ReportAction::Submit {
             self.compute_consumed(who, &report).await?
         } else {
@@ -437,20 +423,14 @@ impl Outcomes {
         &self,
         caller: Option<&Caller>,
         filter: ReportFilter,
-        page_size: usize,
-        after: Option<&str>,
+        page: &PageRequest,
     ) -> Result<(Vec<ReportRecord>, i64), ReportsError> {
         let scope = match self.reach(caller).await? {
             Reach::All => ListScope::All,
             Reach::Companies(own) => ListScope::Companies(own),
         };
         self.store
-            .list(
-                &scope,
-                &filter,
-                after,
-                page_size.clamp(1, MAX_PAGE_SIZE + 1),
-            )
+            .list(&scope, &filter, page.after(), page.fetch_limit())
             .await
     }
 
@@ -502,33 +482,6 @@ impl Outcomes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(kind: &str, amount: i64, at_ms: i64) -> vouchers::LedgerEntry {
-        vouchers::LedgerEntry {
-            id: String::new(),
-            at_ms,
-            kind: kind.into(),
-            amount,
-            balance_after: 0,
-            reference: None,
-        }
-    }
-
-    #[test]
-    fn consumption_counts_debits_and_holds_net_of_releases_in_the_period() {
-        let entries = [
-            entry("grant", 500, 5),
-            entry("debit", -30, 10),
-            entry("hold", -50, 20),
-            entry("commit", 0, 30),
-            entry("release", 20, 30),
-            entry("debit", -7, 100),
-            entry("revocation", -393, 40),
-        ];
-        assert_eq!(consumed_in(&entries, 0, 100), 60);
-        assert_eq!(consumed_in(&entries, 100, 200), 7);
-        assert_eq!(consumed_in(&entries, 200, 300), 0);
-    }
 
     #[test]
     fn periods_start_at_midnight_in_gwangju() {

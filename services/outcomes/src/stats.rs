@@ -237,7 +237,9 @@ impl Outcomes {
                     quarter_start: quarter,
                     vouchers: row.vouchers,
                     granted: row.granted,
-                    consumed: row.consumed,
+                    // The jobs ran either way: usage beyond the balance is consumption too.
+                    consumed: row.consumed.saturating_add(row.overage),
+                    overage: row.overage,
                 })
             })
             .collect::<Result<Vec<_>, ReportsError>>()?;

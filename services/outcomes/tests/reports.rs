@@ -516,35 +516,46 @@ async fn compute_consumed_comes_from_vouchers(db: TestDb) {
     let h = Harness::start(db).await;
     let lead = h.firm(1, Sector::Mobility, true).await;
     let pilot = h.pilot(&lead, &shuttle(), Stage::Active).await;
-    let code = h.voucher(&lead.company_id, &pilot, 500).await;
-    for (job, amount) in [("job-1", 30), ("job-2", 12)] {
+    let code = h.voucher(&lead.company_id, &pilot, 3_000).await;
+    // A long ledger: 2,000 one-second jobs, then two more, then one beyond the balance
+    // (charged up to it, the rest overage: the job ran, so it is consumption too).
+    h.record_many_usages(&code, 2_000).await;
+    for (job, amount) in [("job-1", 30), ("job-2", 12), ("job-3", 1_500)] {
         h.record_usage(&code, job, amount).await;
     }
-    // The usage was charged now, so it falls in the current quarter and not in an earlier one.
+    // Metered in the last quarter, which has ended, so its report can be submitted.
     let today = axv_vouchers::service::today();
-    let (start, end) = (
-        axv_outcomes::domain::quarter_start(today),
-        axv_outcomes::domain::quarter_end(today),
-    );
+    let last = axv_outcomes::domain::quarter_start(today)
+        .pred_opt()
+        .unwrap();
+    let (start, end) = (axv_outcomes::domain::quarter_start(last), last);
+    let metered = start
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    h.backdate_usage(&code, metered).await;
     let mut client = h.client().await;
-    let current = create(
+    let report = create(
         &mut client,
         &lead.token,
         input(&pilot, &start.to_string(), &end.to_string()),
     )
     .await
     .unwrap();
-    assert_eq!(current.compute_consumed, 0);
+    assert_eq!(report.compute_consumed, 0);
     let submitted = act(
         &mut client,
         &lead.token,
-        &current.id,
+        &report.id,
         pb::ReportAction::Submit,
         None,
     )
     .await
     .unwrap();
-    assert_eq!(submitted.compute_consumed, 42);
+    assert_eq!(submitted.compute_consumed, 2_000 + 30 + 12 + 1_500);
+
+    // The quarter before saw none of it.
     let before = start.pred_opt().unwrap();
     let earlier = create(
         &mut client,
@@ -567,6 +578,31 @@ async fn compute_consumed_comes_from_vouchers(db: TestDb) {
     .await
     .unwrap();
     assert_eq!(submitted.compute_consumed, 0);
+
+    // The current quarter has not ended: its report is a draft until it does.
+    let current = create(
+        &mut client,
+        &lead.token,
+        input(
+            &pilot,
+            &axv_outcomes::domain::quarter_start(today).to_string(),
+            &axv_outcomes::domain::quarter_end(today).to_string(),
+        ),
+    )
+    .await
+    .unwrap();
+    let early = act(
+        &mut client,
+        &lead.token,
+        &current.id,
+        pb::ReportAction::Submit,
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(early.code(), tonic::Code::FailedPrecondition);
+    let from = axv_outcomes::domain::quarter_end(today).succ_opt().unwrap();
+    assert!(early.message().contains(&from.to_string()), "{early:?}");
     h.shutdown.cancel();
 }
 

@@ -1,7 +1,7 @@
 //! The tonic service: protobuf <-> the use cases in `service`, errors -> `Status`.
 
 use axv_auth::caller;
-use axv_platform::pagination::{decode_cursor, next_page_token, page_size};
+use axv_platform::pagination::PageRequest;
 use axv_proto::{common::v1 as common, onboarding::v1 as onboarding, pilots::v1 as pb};
 use tonic::{Request, Response, Status};
 
@@ -304,15 +304,10 @@ impl pb::pilots_service_server::PilotsService for PilotsGrpc {
     ) -> Reply<pb::ListPilotsResponse> {
         let r = request.get_ref();
         let filter = filter_from_pb(r.filter.clone().unwrap_or_default())?;
-        let size =
-            page_size(i64::from(r.page_size)).map_err(|m| PilotsError::invalid("pageSize", m))?;
-        let after = decode_cursor(&r.page_token)
-            .map_err(|e| PilotsError::invalid("pageToken", e.to_string()))?;
-        let (mut pilots, total) = self
-            .service
-            .list(caller(&request), filter, size + 1, after.as_deref())
-            .await?;
-        let next_page_token = next_page_token(&mut pilots, size, |p| &p.pilot.id);
+        let page = PageRequest::parse(r.page_size, &r.page_token)
+            .map_err(|e| PilotsError::invalid(e.field(), e.to_string()))?;
+        let (pilots, total) = self.service.list(caller(&request), filter, &page).await?;
+        let (pilots, next_page_token) = page.finish(pilots, |p| &p.pilot.id);
         Ok(Response::new(pb::ListPilotsResponse {
             pilots: pilots.into_iter().map(pilot_to_pb).collect(),
             next_page_token,

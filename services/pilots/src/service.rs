@@ -4,7 +4,10 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axv_auth::{Caller, Role, TokenIssuer};
-use axv_platform::{ids::is_valid_id, pagination::MAX_PAGE_SIZE};
+use axv_platform::{
+    ids::is_valid_id,
+    pagination::{MAX_PAGE_SIZE, PageRequest},
+};
 use axv_proto::onboarding::v1 as onboarding;
 use chrono::{NaiveDate, Utc};
 use tonic::transport::Channel;
@@ -278,8 +281,7 @@ impl Pilots {
         &self,
         caller: Option<&Caller>,
         filter: PilotFilter,
-        page_size: usize,
-        after: Option<&str>,
+        page: &PageRequest,
     ) -> Result<(Vec<VisiblePilot>, i64), PilotsError> {
         let (scope, view) = match caller.map(|c| c.role) {
             Some(Role::ProgramManager | Role::Admin) => (ListScope::All, View::Full),
@@ -291,12 +293,7 @@ impl Pilots {
         };
         let (pilots, total) = self
             .store
-            .list(
-                &scope,
-                &filter,
-                after,
-                page_size.clamp(1, MAX_PAGE_SIZE + 1),
-            )
+            .list(&scope, &filter, page.after(), page.fetch_limit())
             .await?;
         Ok((
             pilots

@@ -351,6 +351,14 @@ pub fn spend_refusal(
     }
 }
 
+/// A job's usage against what the voucher can still spend: the part charged (up to the balance,
+/// never below zero) and the overage, the rest that ran without funding. The job is recorded
+/// whole either way; the data center's machines ran it whether or not the voucher could pay.
+pub fn split_usage(amount: i64, spendable: i64) -> (i64, i64) {
+    let charged = amount.min(spendable.max(0)).max(0);
+    (charged, amount - charged)
+}
+
 /// Whether spending moved the voucher past 80% used, the point its company is warned.
 pub fn crossed_low_balance(granted: i64, used_before: i64, used_after: i64) -> bool {
     let threshold = granted.saturating_mul(8) / 10;
@@ -759,5 +767,16 @@ mod tests {
         assert!(validate_positive("capacity", 0).is_err());
         assert!(validate_sectors(&["energy".into()]).unwrap() == vec!["ENERGY".to_owned()]);
         assert!(validate_sectors(&["SPACE".into()]).is_err());
+    }
+
+    #[test]
+    fn usage_is_charged_up_to_the_balance_and_the_rest_is_overage() {
+        assert_eq!(split_usage(100, 500), (100, 0));
+        assert_eq!(split_usage(500, 500), (500, 0));
+        assert_eq!(split_usage(700, 500), (500, 200));
+        assert_eq!(split_usage(700, 0), (0, 700));
+        // A negative balance is never produced, but if one were read it charges nothing.
+        assert_eq!(split_usage(700, -5), (0, 700));
+        assert_eq!(split_usage(0, 10), (0, 0));
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axv_auth::caller;
-use axv_platform::pagination::{decode_cursor, next_page_token, page_size};
+use axv_platform::pagination::PageRequest;
 use axv_proto::vouchers::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -177,6 +177,7 @@ fn voucher_to_pb(v: VoucherRecord) -> pb::Voucher {
         valid_from: v.valid_from.to_string(),
         valid_until: v.valid_until.to_string(),
         status: voucher_status_to_pb(v.status).into(),
+        overage: v.overage,
     }
 }
 
@@ -191,11 +192,8 @@ fn hold_to_pb(h: HoldRecord) -> pb::Hold {
     }
 }
 
-fn paging(size: i32, token: &str) -> Result<(usize, Option<String>), VouchersError> {
-    let size = page_size(i64::from(size)).map_err(|m| VouchersError::invalid("pageSize", m))?;
-    let after =
-        decode_cursor(token).map_err(|e| VouchersError::invalid("pageToken", e.to_string()))?;
-    Ok((size, after))
+fn paging(size: i32, token: &str) -> Result<PageRequest, VouchersError> {
+    PageRequest::parse(size, token).map_err(|e| VouchersError::invalid(e.field(), e.to_string()))
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -368,12 +366,12 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
             company_ids: f.company_id.map(|c| vec![c]),
             program_id: f.program_id,
         };
-        let (size, after) = paging(r.page_size, &r.page_token)?;
-        let (mut rows, total) = self
+        let page = paging(r.page_size, &r.page_token)?;
+        let (rows, total) = self
             .service
-            .applications(caller(&request), filter, size + 1, after.as_deref())
+            .applications(caller(&request), filter, &page)
             .await?;
-        let next_page_token = next_page_token(&mut rows, size, |a| &a.id);
+        let (rows, next_page_token) = page.finish(rows, |a| &a.id);
         Ok(Response::new(pb::ListApplicationsResponse {
             applications: rows.into_iter().map(application_to_pb).collect(),
             next_page_token,
@@ -410,12 +408,12 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
             program_id: f.program_id,
             pilot_id: f.pilot_id,
         };
-        let (size, after) = paging(r.page_size, &r.page_token)?;
-        let (mut rows, total) = self
+        let page = paging(r.page_size, &r.page_token)?;
+        let (rows, total) = self
             .service
-            .vouchers(caller(&request), filter, size + 1, after.as_deref())
+            .vouchers(caller(&request), filter, &page)
             .await?;
-        let next_page_token = next_page_token(&mut rows, size, |v| &v.id);
+        let (rows, next_page_token) = page.finish(rows, |v| &v.id);
         Ok(Response::new(pb::ListVouchersResponse {
             vouchers: rows.into_iter().map(voucher_to_pb).collect(),
             next_page_token,
@@ -479,17 +477,38 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
         }))
     }
 
+    async fn voucher_consumption(
+        &self,
+        request: Request<pb::VoucherConsumptionRequest>,
+    ) -> Reply<pb::VoucherConsumptionResponse> {
+        let r = request.get_ref();
+        let rows = self
+            .service
+            .consumption(caller(&request), &r.voucher_ids, r.from_ms, r.until_ms)
+            .await?;
+        Ok(Response::new(pb::VoucherConsumptionResponse {
+            vouchers: rows
+                .into_iter()
+                .map(|c| pb::VoucherConsumption {
+                    voucher_id: c.voucher_id,
+                    consumed: c.consumed,
+                    overage: c.overage,
+                })
+                .collect(),
+        }))
+    }
+
     async fn list_ledger_entries(
         &self,
         request: Request<pb::ListLedgerEntriesRequest>,
     ) -> Reply<pb::ListLedgerEntriesResponse> {
         let r = request.get_ref();
-        let (size, after) = paging(r.page_size, &r.page_token)?;
-        let (mut rows, total) = self
+        let page = paging(r.page_size, &r.page_token)?;
+        let (rows, total) = self
             .service
-            .ledger(caller(&request), &r.voucher_id, size + 1, after.as_deref())
+            .ledger(caller(&request), &r.voucher_id, &page)
             .await?;
-        let next_page_token = next_page_token(&mut rows, size, |e| &e.id);
+        let (rows, next_page_token) = page.finish(rows, |e| &e.id);
         Ok(Response::new(pb::ListLedgerEntriesResponse {
             entries: rows
                 .into_iter()
@@ -531,6 +550,7 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
             voucher_id: outcome.voucher_id,
             amount: outcome.amount,
             duplicate: outcome.duplicate,
+            overage: outcome.overage,
         }))
     }
 
@@ -557,6 +577,8 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
                 .collect(),
             amount: report.amount,
             skipped: count(report.skipped),
+            overage: report.overage,
+            overage_jobs: count(report.overage_jobs),
         }))
     }
 
@@ -655,6 +677,7 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
                     vouchers: t.vouchers,
                     granted: t.granted,
                     consumed: t.consumed,
+                    overage: t.overage,
                 })
                 .collect(),
         }))

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use axv_auth::{Caller, Role};
-use axv_platform::{ids::is_valid_id, pagination::MAX_PAGE_SIZE};
+use axv_platform::{
+    ids::is_valid_id,
+    pagination::{MAX_PAGE_SIZE, PageRequest},
+};
 use axv_proto::onboarding::v1 as onboarding;
 use chrono::{NaiveDate, Utc};
 use tonic::transport::Channel;
@@ -18,8 +21,8 @@ use crate::{
     error::VouchersError,
     slurm_export,
     store::{
-        ApplicationFilter, ApplicationRecord, LedgerEntryRecord, NewApplication, NewPool,
-        NewProgram, PoolRecord, ProgramRecord, Store, VoucherFilter, VoucherRecord,
+        ApplicationFilter, ApplicationRecord, ConsumptionRecord, LedgerEntryRecord, NewApplication,
+        NewPool, NewProgram, PoolRecord, ProgramRecord, Store, VoucherFilter, VoucherRecord,
         VoucherTotalsRecord,
         spend::{HoldRecord, IngestReport, UsageInput, UsageOutcome},
     },
@@ -463,8 +466,7 @@ impl Vouchers {
         &self,
         caller: Option<&Caller>,
         mut filter: ApplicationFilter,
-        page_size: usize,
-        after: Option<&str>,
+        page: &PageRequest,
     ) -> Result<(Vec<ApplicationRecord>, i64), VouchersError> {
         if let Scope::Companies(own) = self.scope(caller, STAFF).await? {
             filter.company_ids = Some(match filter.company_ids.take() {
@@ -473,7 +475,7 @@ impl Vouchers {
             });
         }
         self.store
-            .list_applications(&filter, after, page_size.clamp(1, MAX_PAGE_SIZE))
+            .list_applications(&filter, page.after(), page.fetch_limit())
             .await
     }
 
@@ -570,8 +572,7 @@ impl Vouchers {
         &self,
         caller: Option<&Caller>,
         mut filter: VoucherFilter,
-        page_size: usize,
-        after: Option<&str>,
+        page: &PageRequest,
     ) -> Result<(Vec<VoucherRecord>, i64), VouchersError> {
         if let Scope::Companies(own) = self.scope(caller, Self::VOUCHER_READERS).await? {
             filter.company_ids = Some(match filter.company_ids.take() {
@@ -580,7 +581,7 @@ impl Vouchers {
             });
         }
         self.store
-            .list_vouchers(&filter, after, page_size.clamp(1, MAX_PAGE_SIZE))
+            .list_vouchers(&filter, page.after(), page.fetch_limit())
             .await
     }
 
@@ -588,13 +589,41 @@ impl Vouchers {
         &self,
         caller: Option<&Caller>,
         voucher_id: &str,
-        page_size: usize,
-        after: Option<&str>,
+        page: &PageRequest,
     ) -> Result<(Vec<LedgerEntryRecord>, i64), VouchersError> {
         let voucher = self.voucher(caller, voucher_id).await?;
         self.store
-            .ledger_entries(&voucher.id, after, page_size.clamp(1, MAX_PAGE_SIZE))
+            .ledger_entries(&voucher.id, page.after(), page.fetch_limit())
             .await
+    }
+
+    /// What the vouchers consumed in `[from_ms, until_ms)`, for those the caller may see (the
+    /// compute a report states). Vouchers it may not see are left out, as in a batch get.
+    pub async fn consumption(
+        &self,
+        caller: Option<&Caller>,
+        voucher_ids: &[String],
+        from_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<ConsumptionRecord>, VouchersError> {
+        if from_ms > until_ms {
+            return Err(VouchersError::invalid(
+                "untilMs",
+                "must not be before fromMs",
+            ));
+        }
+        let visible: Vec<String> = self
+            .vouchers_by_ids(caller, voucher_ids)
+            .await?
+            .into_iter()
+            .map(|v| v.id)
+            .collect();
+        let asked: Vec<String> = voucher_ids
+            .iter()
+            .filter(|id| visible.contains(id))
+            .cloned()
+            .collect();
+        self.store.consumption(&asked, from_ms, until_ms).await
     }
 
     pub async fn revoke(

@@ -256,9 +256,14 @@ impl ProgramStats {
     async fn compute_granted(&self) -> Long {
         Long(self.0.compute_granted)
     }
-    /// Consumed on those vouchers so far, from the ledger.
+    /// Consumed on those vouchers so far: what the ledger charged plus the usage that ran
+    /// beyond their balances.
     async fn compute_consumed(&self) -> Long {
         Long(self.0.compute_consumed)
+    }
+    /// Of `computeConsumed`, the usage beyond the vouchers' balances (recorded, never charged).
+    async fn compute_overage(&self) -> Long {
+        Long(self.0.compute_overage)
     }
     /// VERIFIED reports only, newest verified version of each.
     async fn outcomes(&self) -> Result<OutcomeTotals> {

@@ -277,6 +277,12 @@ impl Voucher {
     async fn balance(&self) -> Long {
         Long(self.0.balance)
     }
+    /// Usage recorded beyond the balance: the jobs ran, the voucher could not pay for the
+    /// rest. Never charged (the balance never goes negative); counted in the programme's
+    /// consumption figures.
+    async fn overage(&self) -> Long {
+        Long(self.0.overage)
+    }
     async fn valid_from(&self) -> Result<Date> {
         date(&self.0.valid_from, "validFrom")
     }
@@ -359,6 +365,7 @@ pub struct UsageRecord {
     voucher_id: String,
     amount: i64,
     duplicate: bool,
+    overage: i64,
 }
 
 #[Object]
@@ -371,12 +378,18 @@ impl UsageRecord {
             .await?
             .ok_or_else(|| error(ErrorCode::NotFound, "voucher not found"))
     }
+    /// Charged to the voucher: the job's usage up to the balance.
     async fn amount(&self) -> Long {
         Long(self.amount)
     }
     /// True when this (cluster, jobId) was recorded before; nothing was charged again.
     async fn duplicate(&self) -> bool {
         self.duplicate
+    }
+    /// The rest of the job's usage, beyond the balance: recorded as the voucher's overage,
+    /// never charged.
+    async fn overage(&self) -> Long {
+        Long(self.overage)
     }
 }
 
@@ -397,6 +410,11 @@ pub struct UsageIngestReport {
     pub amount: Long,
     /// Lines not chargeable: job steps, running or pending jobs, jobs without GPUs.
     pub skipped: i32,
+    /// Usage of accepted jobs beyond their vouchers' balances: recorded as each voucher's
+    /// overage, not charged (not in `amount`).
+    pub overage: Long,
+    /// Accepted jobs charged only in part, or not at all, for want of balance.
+    pub overage_jobs: i32,
 }
 
 #[derive(InputObject, Debug, Clone)]
@@ -912,6 +930,7 @@ impl VouchersMutation {
             voucher_id: r.voucher_id,
             amount: r.amount,
             duplicate: r.duplicate,
+            overage: r.overage,
         })
     }
 
@@ -944,6 +963,8 @@ impl VouchersMutation {
                 .collect(),
             amount: Long(r.amount),
             skipped: r.skipped,
+            overage: Long(r.overage),
+            overage_jobs: r.overage_jobs,
         })
     }
 }

@@ -343,6 +343,46 @@ impl Harness {
             .code
     }
 
+    /// `jobs` usage records of one GPU-second each on the voucher `code`, through the vouchers
+    /// store (a long ledger, quickly).
+    pub async fn record_many_usages(&self, code: &str, jobs: usize) {
+        for n in 0..jobs {
+            self.voucher_store
+                .record_usage(
+                    axv_vouchers::store::spend::UsageInput {
+                        cluster: "h100",
+                        job_id: &format!("bulk-{n}"),
+                        voucher_code: code,
+                        amount: 1,
+                        started_at: None,
+                        ended_at: None,
+                    },
+                    axv_vouchers::service::today(),
+                )
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Moves every ledger movement and usage record of the voucher `code` to `at_ms`, as if
+    /// the usage had been metered then (reports are filed for periods that have ended).
+    pub async fn backdate_usage(&self, code: &str, at_ms: i64) {
+        let pool = self.voucher_store.database().pool();
+        for sql in [
+            "UPDATE ledger_transfers SET created_at = $1 WHERE kind <> 'grant' \
+             AND voucher_id = (SELECT id FROM vouchers WHERE code = $2)",
+            "UPDATE usage_records SET created_at = $1 \
+             WHERE voucher_id = (SELECT id FROM vouchers WHERE code = $2)",
+        ] {
+            sqlx::query(sql)
+                .bind(at_ms)
+                .bind(code)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+
     /// Charges `amount` GPU-seconds of `job` to the voucher `code`, as the cluster's operator.
     pub async fn record_usage(&self, code: &str, job: &str, amount: i64) {
         VouchersServiceClient::new(connect(&self.vouchers).await)

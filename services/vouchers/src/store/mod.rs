@@ -94,6 +94,8 @@ pub struct VoucherRecord {
     pub valid_from: NaiveDate,
     pub valid_until: NaiveDate,
     pub status: VoucherStatus,
+    /// Usage beyond the balance: recorded, never charged.
+    pub overage: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +116,16 @@ pub struct VoucherTotalsRecord {
     pub vouchers: i64,
     pub granted: i64,
     pub consumed: i64,
+    /// Usage beyond those vouchers' balances.
+    pub overage: i64,
+}
+
+/// What one voucher consumed in a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumptionRecord {
+    pub voucher_id: String,
+    pub consumed: i64,
+    pub overage: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -134,7 +146,7 @@ pub struct ApplicationFilter {
 const APPLICATION_COLUMNS: &str = "id, program_id, company_id, requested_amount, justification, pilot_id, status, \
      voucher_id, decision_note, created_at, decided_at";
 const VOUCHER_COLUMNS: &str = "id, code, company_id, pilot_id, program_id, pool_id, kind, granted, valid_from, \
-     valid_until, status";
+     valid_until, status, overage";
 
 fn application_from_row(row: &AnyRow) -> Result<ApplicationRecord, VouchersError> {
     let status: String = row.try_get("status")?;
@@ -189,6 +201,7 @@ fn voucher_from_row(row: &AnyRow) -> Result<VoucherRecord, VouchersError> {
         valid_from: date(row, "valid_from")?,
         valid_until: date(row, "valid_until")?,
         status: VoucherStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        overage: row.try_get("overage")?,
     })
 }
 
@@ -832,12 +845,13 @@ impl Store {
         };
         let sql = format!(
             "SELECT v.company_id, (v.created_at + {KST_OFFSET_MS}) / 86400000 AS day, COUNT(*), \
-             CAST(SUM(v.granted) AS BIGINT), CAST(SUM(COALESCE(c.balance, 0)) AS BIGINT) \
+             CAST(SUM(v.granted) AS BIGINT), CAST(SUM(COALESCE(c.balance, 0)) AS BIGINT), \
+             CAST(SUM(v.overage) AS BIGINT) \
              FROM vouchers v LEFT JOIN ledger_accounts c ON c.id = 'consumed:' || v.id \
              WHERE v.created_at >= $1 AND v.created_at < $2{kind_clause} \
              GROUP BY v.company_id, (v.created_at + {KST_OFFSET_MS}) / 86400000"
         );
-        let mut query = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(&sql)
+        let mut query = sqlx::query_as::<_, (String, i64, i64, i64, i64, i64)>(&sql)
             .bind(from)
             .bind(until);
         for kind in kinds {
@@ -846,7 +860,7 @@ impl Store {
         let rows = query.fetch_all(self.db.pool()).await?;
         let mut totals: std::collections::BTreeMap<(String, NaiveDate), VoucherTotalsRecord> =
             std::collections::BTreeMap::new();
-        for (company_id, day, vouchers, granted, consumed) in rows {
+        for (company_id, day, vouchers, granted, consumed, overage) in rows {
             let quarter = kst_day(day)
                 .map(quarter_start)
                 .ok_or_else(|| corrupt("voucher issue day", &day.to_string()))?;
@@ -858,12 +872,57 @@ impl Store {
                     vouchers: 0,
                     granted: 0,
                     consumed: 0,
+                    overage: 0,
                 });
             row.vouchers += vouchers;
             row.granted += granted;
             row.consumed += consumed;
+            row.overage += overage;
         }
         Ok(totals.into_values().collect())
+    }
+
+    /// What each voucher consumed in `[from_ms, until_ms)`: debits, plus holds net of what their
+    /// release returned (a commit moves held compute to consumed and leaves the spendable
+    /// balance as it was), and the overage recorded then. Summed in SQL, whatever the ledger's
+    /// length.
+    pub async fn consumption(
+        &self,
+        voucher_ids: &[String],
+        from_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<ConsumptionRecord>, VouchersError> {
+        let mut out = Vec::with_capacity(voucher_ids.len());
+        for voucher_id in voucher_ids {
+            let spendable = Account::Voucher(voucher_id.clone()).id();
+            let (spent,): (Option<i64>,) = sqlx::query_as(
+                "SELECT CAST(SUM(CASE WHEN debit_account = $2 THEN amount \
+                 WHEN credit_account = $2 THEN -amount ELSE 0 END) AS BIGINT) \
+                 FROM ledger_transfers WHERE voucher_id = $1 AND kind IN ('debit', 'hold', 'release') \
+                 AND created_at >= $3 AND created_at < $4",
+            )
+            .bind(voucher_id)
+            .bind(&spendable)
+            .bind(from_ms)
+            .bind(until_ms)
+            .fetch_one(self.db.pool())
+            .await?;
+            let (overage,): (Option<i64>,) = sqlx::query_as(
+                "SELECT CAST(SUM(overage) AS BIGINT) FROM usage_records \
+                 WHERE voucher_id = $1 AND created_at >= $2 AND created_at < $3",
+            )
+            .bind(voucher_id)
+            .bind(from_ms)
+            .bind(until_ms)
+            .fetch_one(self.db.pool())
+            .await?;
+            out.push(ConsumptionRecord {
+                voucher_id: voucher_id.clone(),
+                consumed: spent.unwrap_or(0).max(0),
+                overage: overage.unwrap_or(0),
+            });
+        }
+        Ok(out)
     }
 
     /// The voucher's ledger, oldest first: each entry's effect on the spendable balance.

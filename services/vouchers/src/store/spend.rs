@@ -16,7 +16,7 @@ use super::{SERVICE, Store, ledger, placeholders};
 use crate::{
     domain::{
         Account, HoldState, ResourceKind, Transfer, TransferKind, VoucherStatus,
-        crossed_low_balance, spend_refusal,
+        crossed_low_balance, spend_refusal, split_usage,
     },
     error::VouchersError,
     sacct,
@@ -150,6 +150,19 @@ fn refuse_spending(voucher: &Locked, today: NaiveDate) -> Result<(), VouchersErr
     }
 }
 
+async fn add_overage(
+    conn: &mut AnyConnection,
+    voucher_id: &str,
+    overage: i64,
+) -> Result<(), VouchersError> {
+    sqlx::query("UPDATE vouchers SET overage = overage + $1 WHERE id = $2")
+        .bind(overage)
+        .bind(voucher_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 fn overdraw(voucher: &Locked, short: &ledger::Insufficient, amount: i64) -> VouchersError {
     VouchersError::Precondition(format!(
         "{} would be overdrawn: {amount} requested, {} available; nothing was charged",
@@ -161,8 +174,11 @@ fn overdraw(voucher: &Locked, short: &ledger::Insufficient, amount: i64) -> Vouc
 pub struct UsageOutcome {
     pub id: String,
     pub voucher_id: String,
+    /// Charged to the voucher.
     pub amount: i64,
     pub duplicate: bool,
+    /// The job's usage beyond the balance.
+    pub overage: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +197,12 @@ pub struct IngestReport {
     pub duplicates: usize,
     pub skipped: usize,
     pub rejected: Vec<(usize, String)>,
+    /// Charged to vouchers.
     pub amount: i64,
+    /// Usage of accepted jobs beyond their vouchers' balances.
+    pub overage: i64,
+    /// Accepted jobs charged only in part, or not at all.
+    pub overage_jobs: usize,
 }
 
 pub struct UsageInput<'a> {
@@ -233,16 +254,23 @@ impl Store {
             .ok_or(VouchersError::NotFound("voucher"))?;
         let operation = format!("usage:{}:{}", usage.cluster, usage.job_id);
         let id = new_id();
+        let spendable_before =
+            ledger::balances(&mut tx, &[Account::Voucher(voucher.id.clone()).id()])
+                .await?
+                .values()
+                .sum::<i64>();
+        let (charged, overage) = split_usage(usage.amount, spendable_before);
         // The record first: its unique (cluster, job) key is what makes a retry a duplicate.
         let inserted: Option<(String,)> = sqlx::query_as(
-            "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, started_at, ended_at, source, operation_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'api', $8, $9) ON CONFLICT (cluster, job_id) DO NOTHING RETURNING id",
+            "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, overage, started_at, ended_at, source, operation_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'api', $9, $10) ON CONFLICT (cluster, job_id) DO NOTHING RETURNING id",
         )
         .bind(&id)
         .bind(usage.cluster)
         .bind(usage.job_id)
         .bind(&voucher.id)
-        .bind(usage.amount)
+        .bind(charged)
+        .bind(overage)
         .bind(usage.started_at)
         .bind(usage.ended_at)
         .bind(&operation)
@@ -250,13 +278,14 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_none() {
-            let (id, voucher_id, amount): (String, String, i64) =
-                sqlx::query_as("SELECT id, voucher_id, amount FROM usage_records WHERE cluster = $1 AND job_id = $2")
-                    .bind(usage.cluster)
-                    .bind(usage.job_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if voucher_id != voucher.id || amount != usage.amount {
+            let (id, voucher_id, amount, overage): (String, String, i64, i64) = sqlx::query_as(
+                "SELECT id, voucher_id, amount, overage FROM usage_records WHERE cluster = $1 AND job_id = $2",
+            )
+            .bind(usage.cluster)
+            .bind(usage.job_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if voucher_id != voucher.id || amount.saturating_add(overage) != usage.amount {
                 return Err(VouchersError::Conflict(format!(
                     "job {} on {} was recorded before with different content",
                     usage.job_id, usage.cluster
@@ -267,35 +296,48 @@ impl Store {
                 voucher_id,
                 amount,
                 duplicate: true,
+                overage,
             });
         }
         refuse_spending(&voucher, today)?;
-        let debit = Transfer::new(
-            TransferKind::Debit,
-            Account::Voucher(voucher.id.clone()),
-            Account::Consumed(voucher.id.clone()),
-            usage.amount,
+        let mut transfers = Vec::new();
+        if charged > 0 {
+            transfers.push(
+                Transfer::new(
+                    TransferKind::Debit,
+                    Account::Voucher(voucher.id.clone()),
+                    Account::Consumed(voucher.id.clone()),
+                    charged,
+                )
+                .with_reference(format!("job {} on {}", usage.job_id, usage.cluster)),
+            );
+            if let Err(short) =
+                ledger::apply(&mut tx, &operation, &transfers, Some(&voucher.id)).await?
+            {
+                // The balance was read under the voucher's lock, so this cannot happen.
+                return Err(overdraw(&voucher, &short, charged));
+            }
+        }
+        if overage > 0 {
+            add_overage(&mut tx, &voucher.id, overage).await?;
+        }
+        settle(
+            self,
+            &mut tx,
+            &voucher,
+            spendable_before,
+            Some(spendable_before - charged),
         )
-        .with_reference(format!("job {} on {}", usage.job_id, usage.cluster));
-        let transfers = [debit];
-        let balances =
-            match ledger::apply(&mut tx, &operation, &transfers, Some(&voucher.id)).await? {
-                Ok(balances) => balances,
-                Err(short) => return Err(overdraw(&voucher, &short, usage.amount)),
-            };
-        let after = balances
-            .get(&Account::Voucher(voucher.id.clone()).id())
-            .copied()
-            .unwrap_or(0);
-        settle(self, &mut tx, &voucher, after + usage.amount, Some(after)).await?;
+        .await?;
         tx.commit().await?;
         self.outbox.committed();
         crate::metrics::transfers_committed(&transfers);
         Ok(UsageOutcome {
             id,
             voucher_id: voucher.id,
-            amount: usage.amount,
+            amount: charged,
             duplicate: false,
+            overage,
         })
     }
 
@@ -374,8 +416,9 @@ impl Store {
             seen.extend(query.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id));
         }
 
-        let mut accepted: Vec<(&sacct::SacctJob, String)> = Vec::new();
-        let mut per_voucher: BTreeMap<String, (i64, usize)> = BTreeMap::new();
+        let mut accepted: Vec<(&sacct::SacctJob, String, i64, i64)> = Vec::new();
+        // Per voucher: charged, jobs, overage.
+        let mut per_voucher: BTreeMap<String, (i64, usize, i64)> = BTreeMap::new();
         for job in &parsed.jobs {
             if seen.contains(&job.job_id) {
                 report.duplicates += 1;
@@ -412,30 +455,29 @@ impl Store {
             let left = spendable
                 .entry(Account::Voucher(voucher.id.clone()).id())
                 .or_insert(0);
-            if job.gpu_seconds > *left {
-                report.rejected.push((
-                    job.line,
-                    format!(
-                        "would overdraw {}: {} needed, {} left",
-                        voucher.code, job.gpu_seconds, left
-                    ),
-                ));
-                continue;
-            }
-            *left -= job.gpu_seconds;
+            let (charged, overage) = split_usage(job.gpu_seconds, *left);
+            *left -= charged;
             seen.insert(job.job_id.clone());
-            let entry = per_voucher.entry(voucher.id.clone()).or_insert((0, 0));
-            entry.0 += job.gpu_seconds;
+            let entry = per_voucher.entry(voucher.id.clone()).or_insert((0, 0, 0));
+            entry.0 += charged;
             entry.1 += 1;
+            entry.2 += overage;
             report.accepted += 1;
-            report.amount += job.gpu_seconds;
-            accepted.push((job, voucher.id.clone()));
+            report.amount += charged;
+            if overage > 0 {
+                report.overage += overage;
+                report.overage_jobs += 1;
+            }
+            accepted.push((job, voucher.id.clone(), charged, overage));
         }
         report.rejected.sort_by_key(|(line, _)| *line);
 
         let batch = new_id();
         let mut debits = 0;
-        for (voucher_id, (amount, jobs)) in &per_voucher {
+        for (voucher_id, (amount, jobs, overage)) in &per_voucher {
+            if *overage > 0 {
+                add_overage(&mut tx, voucher_id, *overage).await?;
+            }
             if *amount == 0 {
                 continue;
             }
@@ -462,34 +504,36 @@ impl Store {
         for chunk in accepted.chunks(400) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|n| {
-                    let b = n * 7;
+                    let b = n * 8;
                     format!(
-                        "(${}, ${}, ${}, ${}, ${}, 'sacct', ${}, ${})",
+                        "(${}, ${}, ${}, ${}, ${}, ${}, 'sacct', ${}, ${})",
                         b + 1,
                         b + 2,
                         b + 3,
                         b + 4,
                         b + 5,
                         b + 6,
-                        b + 7
+                        b + 7,
+                        b + 8
                     )
                 })
                 .collect();
             // A job recorded meanwhile by another path for a voucher this file does not name is
             // the one race the voucher locks cannot see: refuse the batch rather than charge twice.
             let sql = format!(
-                "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, source, operation_id, created_at) VALUES {} \
+                "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, overage, source, operation_id, created_at) VALUES {} \
                  ON CONFLICT (cluster, job_id) DO NOTHING",
                 rows.join(", ")
             );
             let mut query = sqlx::query(&sql);
-            for (job, voucher_id) in chunk {
+            for (job, voucher_id, charged, overage) in chunk {
                 query = query
                     .bind(new_id())
                     .bind(cluster)
                     .bind(&job.job_id)
                     .bind(voucher_id)
-                    .bind(job.gpu_seconds)
+                    .bind(charged)
+                    .bind(overage)
                     .bind(format!("sacct:{batch}:{voucher_id}"))
                     .bind(now);
             }
@@ -517,7 +561,7 @@ impl Store {
             .collect();
         let event = Event::new(SERVICE, "usage.ingested", &batch)
             .for_companies(companies)
-            .with_payload(serde_json::json!({ "cluster": cluster, "accepted": report.accepted, "amount": report.amount }));
+            .with_payload(serde_json::json!({ "cluster": cluster, "accepted": report.accepted, "amount": report.amount, "overage": report.overage }));
         self.outbox.enqueue(&mut tx, &event).await?;
         tx.commit().await?;
         self.outbox.committed();
