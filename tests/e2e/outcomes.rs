@@ -150,7 +150,8 @@ pub(crate) async fn active_pilot(
                 "domain": "HEALTHCARE",
                 "leadCompanyId": company,
                 "site": "광주 첨단의료단지",
-                "startsOn": (today - Duration::days(30)).to_string(),
+                // Started long enough ago to have a whole quarter behind it to report on.
+                "startsOn": (today - Duration::days(200)).to_string(),
                 "endsOn": (today + Duration::days(365)).to_string(),
                 "budgetNational": 500_000_000_i64,
                 "budgetCity": 100_000_000_i64,
@@ -209,7 +210,8 @@ async fn outcomes_journey(p: &TestPlatform) {
     // quarter's cell two companies strong.
     let (firm, company, pilot) = active_pilot(p, &manager, "lead@outcomes.kr", 4101, today).await;
     let other = p.sign_up("other@outcomes.kr").await;
-    let (start, end) = quarter_of(today);
+    // Reports are filed for a quarter that has ended: the last one.
+    let (start, end) = quarter_of(quarter_of(today).0 - Duration::days(1));
     for (n, email) in ["peer1@outcomes.kr", "peer2@outcomes.kr"]
         .iter()
         .enumerate()
@@ -259,9 +261,9 @@ async fn outcomes_journey(p: &TestPlatform) {
         );
     }
 
-    // The running quarter is due from the active pilot (the schedule arrives by event).
+    // The last quarter is overdue from the active pilot (the schedule arrives by event).
     let due = due_periods(p, &firm, &pilot, true).await;
-    assert!(due.contains(&(start.to_string(), false)), "{due:?}");
+    assert!(due.contains(&(start.to_string(), true)), "{due:?}");
     let others_due = p
         .graphql(Some(&other), DUE, json!({ "overdueOnly": false }))
         .await;
@@ -275,7 +277,20 @@ async fn outcomes_journey(p: &TestPlatform) {
         .await;
     assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");
 
-    // A quarterly report for the current quarter.
+    // The running quarter's report can be prepared, not submitted before the quarter ends.
+    let (running, running_end) = quarter_of(today);
+    let early = file_report(p, &firm, &pilot, (running, running_end), 1).await;
+    let refused = act(p, &firm, "submitOutcomeReport", &early, None).await;
+    assert_eq!(
+        error_code(&refused),
+        Some("FAILED_PRECONDITION"),
+        "{refused}"
+    );
+    let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    let from = (running_end + Duration::days(1)).to_string();
+    assert!(message.contains(&from), "{refused}");
+
+    // A quarterly report for the last quarter.
     let created = p
         .graphql(
             Some(&firm),
@@ -334,6 +349,30 @@ async fn outcomes_journey(p: &TestPlatform) {
     )
     .await;
     assert_eq!(data(&returned, "returnOutcomeReport")["status"], "RETURNED");
+    // The firm corrects the returned report before resubmitting; nobody else can.
+    let corrected = json!({ "id": id, "input": {
+        "pilotId": pilot,
+        "periodStart": start.to_string(),
+        "periodEnd": end.to_string(),
+        "modelsDeveloped": 2,
+        "modelsImproved": 1,
+        "modelsCommercialized": 0,
+        "revenueKrw": 120_000_000_i64,
+        "patentsFiled": 1,
+        "patentsRegistered": 0,
+        "papers": 1,
+        "newHires": 3,
+        "investmentKrw": 350_000_000_i64,
+        "evidence": "매출 증빙: 세금계산서 12건",
+    } });
+    const UPDATE: &str = "mutation($id: ID!, $input: OutcomeReportInput!) { updateOutcomeReport(id: $id, input: $input) { id status investmentKrw evidence } }";
+    let edited = p.graphql(Some(&firm), UPDATE, corrected.clone()).await;
+    let edited = data(&edited, "updateOutcomeReport");
+    assert_eq!(edited["status"], "RETURNED");
+    assert_eq!(edited["investmentKrw"], 350_000_000_i64);
+    assert_eq!(edited["evidence"], "매출 증빙: 세금계산서 12건");
+    let stranger = p.graphql(Some(&other), UPDATE, corrected.clone()).await;
+    assert_eq!(error_code(&stranger), Some("NOT_FOUND"), "{stranger}");
     let meanwhile = manager_stats(p, &manager, stats_range).await;
     assert_eq!(
         meanwhile["outcomes"]["revenueKrw"], 200_000_000_i64,
@@ -343,6 +382,12 @@ async fn outcomes_journey(p: &TestPlatform) {
     assert_eq!(
         data(&resubmitted, "submitOutcomeReport")["status"],
         "SUBMITTED"
+    );
+    let submitted_edit = p.graphql(Some(&firm), UPDATE, corrected).await;
+    assert_eq!(
+        error_code(&submitted_edit),
+        Some("FAILED_PRECONDITION"),
+        "{submitted_edit}"
     );
     let verified = act(p, &manager, "verifyOutcomeReport", &id, None).await;
     assert_eq!(data(&verified, "verifyOutcomeReport")["status"], "VERIFIED");
@@ -394,7 +439,7 @@ async fn outcomes_journey(p: &TestPlatform) {
         "{seen}"
     );
 
-    // The pilot shows its verified report.
+    // The pilot shows its verified report, and the running quarter's draft.
     let on_pilot = p
         .graphql(Some(&firm), PILOT_REPORTS, json!({ "id": pilot }))
         .await;
@@ -402,9 +447,10 @@ async fn outcomes_journey(p: &TestPlatform) {
         .as_array()
         .unwrap()
         .clone();
-    assert_eq!(reports.len(), 1, "{on_pilot}");
+    assert_eq!(reports.len(), 2, "{on_pilot}");
     assert_eq!(reports[0]["status"], "VERIFIED");
     assert_eq!(reports[0]["version"], 1);
+    assert_eq!(reports[1]["status"], "DRAFT");
 
     // Another firm does not see it.
     let hidden = p.graphql(Some(&other), REPORT, json!({ "id": id })).await;

@@ -14,6 +14,7 @@ const SITE: &str = "광주 첨단3지구 자율주행 실증지구";
 const TITLE: &str = "첨단3지구 자율주행 셔틀 실증";
 
 const REGISTER: &str = "mutation($input: PilotInput!) { registerPilot(input: $input) { id title domain status site startsOn endsOn budgetNational budgetCity budgetPrivate regulatorySandbox leadCompany { id nameKo } participants { role company { id } } } }";
+const UPDATE: &str = "mutation($id: ID!, $input: PilotInput!) { updatePilot(id: $id, input: $input) { id status site budgetCity } }";
 const ADD_PARTICIPANT: &str = "mutation($pilot: ID!, $company: ID!, $role: String!) { addPilotParticipant(pilotId: $pilot, companyId: $company, role: $role) { id participants { role company { id nameKo } } } }";
 const ADD_MILESTONE: &str = "mutation($pilot: ID!, $input: MilestoneInput!) { addMilestone(pilotId: $pilot, input: $input) { id milestones { id title dueOn completedAt evidence overdue } } }";
 const COMPLETE_MILESTONE: &str = "mutation($pilot: ID!, $milestone: ID!, $evidence: String) { completeMilestone(pilotId: $pilot, milestoneId: $milestone, evidence: $evidence) { id milestones { id completedAt evidence } } }";
@@ -38,7 +39,7 @@ fn str_of<'a>(value: &'a Value, what: &str) -> &'a str {
 }
 
 /// A firm's company, submitted, reviewed and approved by `manager`.
-async fn approved_company(
+pub(crate) async fn approved_company(
     p: &TestPlatform,
     firm: &str,
     manager: &str,
@@ -148,6 +149,22 @@ async fn pilot_journey(p: &TestPlatform) {
     assert_eq!(pilot["leadCompany"]["nameKo"], "광주자율주행");
     let id = str_of(&pilot["id"], "id").to_owned();
 
+    // While it is a draft, A edits it; nobody else may, and the lead company stays.
+    let mut edited = pilot_input(&company_a, &starts_on, &ends_on);
+    edited["input"]["budgetCity"] = json!(350_000_000_i64);
+    let mut update = edited.clone();
+    update["id"] = json!(id);
+    let updated = p.graphql(Some(&firm_a), UPDATE, update.clone()).await;
+    assert_eq!(data(&updated, "updatePilot")["site"], SITE);
+    assert_eq!(data(&updated, "updatePilot")["budgetCity"], 350_000_000_i64);
+    assert_eq!(data(&updated, "updatePilot")["status"], "DRAFT");
+    let outsider = p.graphql(Some(&firm_c), UPDATE, update.clone()).await;
+    assert_eq!(error_code(&outsider), Some("NOT_FOUND"), "{outsider}");
+    let mut other_lead = update.clone();
+    other_lead["input"]["leadCompanyId"] = json!(company_b);
+    let moved = p.graphql(Some(&firm_a), UPDATE, other_lead).await;
+    assert_eq!(error_code(&moved), Some("BAD_USER_INPUT"), "{moved}");
+
     // A brings B in as its partner.
     let joined = p
         .graphql(
@@ -176,6 +193,12 @@ async fn pilot_journey(p: &TestPlatform) {
     // Submitted by A, approved by a manager (not by a firm), started by A.
     let submitted = act(p, &firm_a, "submitPilot", &id, None).await;
     assert_eq!(data(&submitted, "submitPilot")["status"], "SUBMITTED");
+    let late_edit = p.graphql(Some(&firm_a), UPDATE, update).await;
+    assert_eq!(
+        error_code(&late_edit),
+        Some("FAILED_PRECONDITION"),
+        "{late_edit}"
+    );
     let self_approved = act(p, &firm_a, "approvePilot", &id, None).await;
     assert_eq!(
         error_code(&self_approved),

@@ -465,3 +465,144 @@ async fn voucher_journey_on_the_embedded_default() {
     voucher_journey(&p).await;
     p.stop().await;
 }
+
+/// Every list pages on: 200 applications, 101 vouchers and a ledger of 101 entries each say
+/// that another page follows exactly until the last one (the extra row used to be clamped
+/// away, so every first page claimed to be the last).
+#[tokio::test]
+async fn long_lists_page_to_their_end() {
+    let p = TestPlatform::start_with_limits(axv_gateway::Limits {
+        rate_limits: axv_gateway::rate_limit::RateLimits {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let admin = p.token(Role::Admin);
+    let manager = p.token(Role::ProgramManager);
+    let operator = p.token(Role::Operator);
+    let firm = p.sign_up("pages@vouchers.kr").await;
+    let company = super::pilots::approved_company(&p, &firm, &manager, 5501, "페이지기업").await;
+    let today = seoul_today();
+    let pool = p
+        .graphql(
+            Some(&admin),
+            "mutation($input: ResourcePoolInput!) { createResourcePool(input: $input) { id } }",
+            json!({ "input": { "name": "H100", "kind": "GPU_H100", "capacity": CAPACITY, "funding": "CITY",
+                "validFrom": today.to_string(), "validUntil": (today + Duration::days(365)).to_string() } }),
+        )
+        .await;
+    let program = p
+        .graphql(
+            Some(&admin),
+            "mutation($input: VoucherProgramInput!) { createVoucherProgram(input: $input) { id } }",
+            json!({ "input": { "poolId": data(&pool, "createResourcePool")["id"], "name": "페이지 바우처",
+                "opensOn": today.to_string(), "closesOn": (today + Duration::days(30)).to_string(),
+                "maxPerCompany": CAPACITY } }),
+        )
+        .await;
+    let program = data(&program, "createVoucherProgram")["id"].clone();
+    let mut applications = Vec::new();
+    for _ in 0..200 {
+        let applied = p
+            .graphql(
+                Some(&firm),
+                APPLY,
+                json!({ "input": { "programId": program, "companyId": company,
+                    "requestedAmount": 100, "justification": "페이지" } }),
+            )
+            .await;
+        applications.push(data(&applied, "applyForVoucher")["id"].clone());
+    }
+    let mut vouchers = Vec::new();
+    for id in &applications[..101] {
+        let approved = p
+            .graphql(Some(&manager), APPROVE, json!({ "id": id }))
+            .await;
+        vouchers.push(data(&approved, "approveVoucherApplication")["code"].clone());
+    }
+    for n in 0..100 {
+        let recorded = p
+            .graphql(
+                Some(&operator),
+                RECORD,
+                json!({ "input": { "cluster": "h100", "jobId": format!("page-{n}"),
+                    "voucherCode": vouchers[0], "amount": 1,
+                    "startedAt": "2026-01-01T00:00:00Z", "endedAt": "2026-01-01T00:00:01Z" } }),
+            )
+            .await;
+        data(&recorded, "recordUsage");
+    }
+    let voucher_id = p
+        .graphql(
+            Some(&firm),
+            "{ vouchers(first: 1) { edges { node { id code } } } }",
+            json!({}),
+        )
+        .await;
+    let first_voucher = data(&voucher_id, "vouchers")["edges"][0]["node"].clone();
+    assert_eq!(first_voucher["code"], vouchers[0]);
+
+    // (page sizes seen, total) for a connection reached by `path` from the query's data.
+    async fn pages(
+        p: &TestPlatform,
+        token: &str,
+        query: &str,
+        variables: Value,
+        path: &[&str],
+    ) -> (Vec<usize>, i64) {
+        let mut sizes = Vec::new();
+        let mut after = Value::Null;
+        loop {
+            let mut vars = variables.clone();
+            vars["after"] = after.clone();
+            let response = p.graphql(Some(token), query, vars).await;
+            assert!(response["errors"].is_null(), "{response}");
+            let mut connection = &response["data"];
+            for step in path {
+                connection = &connection[step];
+            }
+            let edges = connection["edges"].as_array().unwrap().len();
+            sizes.push(edges);
+            if connection["pageInfo"]["hasNextPage"] != true {
+                return (sizes, connection["totalCount"].as_i64().unwrap());
+            }
+            after = connection["pageInfo"]["endCursor"].clone();
+            assert!(sizes.len() < 10, "{response}");
+        }
+    }
+    let page = "totalCount pageInfo { hasNextPage endCursor } edges { node { id } }";
+    for token in [&firm, &manager] {
+        let applications = pages(
+            &p,
+            token,
+            &format!("query($after: String) {{ voucherApplications(first: 100, after: $after) {{ {page} }} }}"),
+            json!({}),
+            &["voucherApplications"],
+        )
+        .await;
+        assert_eq!(applications, (vec![100, 100], 200));
+        let listed = pages(
+            &p,
+            token,
+            &format!(
+                "query($after: String) {{ vouchers(first: 100, after: $after) {{ {page} }} }}"
+            ),
+            json!({}),
+            &["vouchers"],
+        )
+        .await;
+        assert_eq!(listed, (vec![100, 1], 101));
+        let ledger = pages(
+            &p,
+            token,
+            &format!("query($id: ID!, $after: String) {{ voucher(id: $id) {{ ledger(first: 100, after: $after) {{ {page} }} }} }}"),
+            json!({ "id": first_voucher["id"] }),
+            &["voucher", "ledger"],
+        )
+        .await;
+        assert_eq!(ledger, (vec![100, 1], 101));
+    }
+    p.stop().await;
+}

@@ -69,6 +69,11 @@ string_enum!(PilotAction {
 });
 
 impl PilotStatus {
+    /// The lead company may still change what it asks for: only before it is submitted.
+    pub fn is_editable(self) -> bool {
+        self == PilotStatus::Draft
+    }
+
     /// Shown in the public registry (to dashboards and anonymous callers).
     pub fn is_public(self) -> bool {
         matches!(
@@ -627,5 +632,22 @@ mod tests {
             today
         ));
         assert!(!is_overdue(today, false, today));
+    }
+
+    #[test]
+    fn only_a_draft_pilot_is_editable() {
+        use PilotStatus as S;
+        for status in [
+            S::Submitted,
+            S::Approved,
+            S::Rejected,
+            S::Active,
+            S::Completed,
+            S::Suspended,
+            S::Cancelled,
+        ] {
+            assert!(!status.is_editable(), "{status}");
+        }
+        assert!(S::Draft.is_editable());
     }
 }

@@ -269,6 +269,20 @@ impl pb::pilots_service_server::PilotsService for PilotsGrpc {
         }))
     }
 
+    async fn update_pilot(
+        &self,
+        request: Request<pb::UpdatePilotRequest>,
+    ) -> Reply<pb::UpdatePilotResponse> {
+        let input = input_from_pb(request.get_ref().input.clone())?;
+        let pilot = self
+            .service
+            .update(caller(&request), &request.get_ref().id, input)
+            .await?;
+        Ok(Response::new(pb::UpdatePilotResponse {
+            pilot: Some(pilot_to_pb(pilot)),
+        }))
+    }
+
     async fn transition_pilot(
         &self,
         request: Request<pb::TransitionPilotRequest>,

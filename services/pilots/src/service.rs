@@ -221,6 +221,40 @@ impl Pilots {
         })
     }
 
+    /// The lead company's members edit a DRAFT pilot; the lead company cannot change.
+    pub async fn update(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+        input: PilotInput,
+    ) -> Result<VisiblePilot, PilotsError> {
+        require(caller)?;
+        let (pilot, _, lead_member) = self.visible(caller, id).await?;
+        if !lead_member {
+            return Err(PilotsError::Forbidden(
+                "only the lead company's members edit its pilot".into(),
+            ));
+        }
+        let draft = PilotDraft::validate(&input)?;
+        if input.lead_company_id != pilot.lead.id {
+            return Err(PilotsError::invalid(
+                "leadCompanyId",
+                "cannot change; register a new pilot for another lead company",
+            ));
+        }
+        if !pilot.status.is_editable() {
+            return Err(PilotsError::Precondition(format!(
+                "only a DRAFT pilot can be edited; this one is {}",
+                pilot.status
+            )));
+        }
+        let pilot = self.store.update(&pilot.id, &draft, &pilot.lead).await?;
+        Ok(VisiblePilot {
+            pilot,
+            view: View::Full,
+        })
+    }
+
     pub async fn transition(
         &self,
         caller: Option<&Caller>,

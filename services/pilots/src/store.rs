@@ -256,6 +256,64 @@ impl Store {
         self.pilot(&id).await?.ok_or(PilotsError::NotFound("pilot"))
     }
 
+    /// Replaces a DRAFT pilot's fields (the lead company stays). Refused once it was
+    /// submitted, even by a request racing the submission.
+    pub async fn update(
+        &self,
+        id: &str,
+        draft: &PilotDraft,
+        lead: &CompanySnapshot,
+    ) -> Result<PilotRecord, PilotsError> {
+        let mut tx = self.db.pool().begin().await?;
+        let updated = sqlx::query(
+            "UPDATE pilots SET title = $2, title_en = $3, summary = $4, domain = $5, site = $6, \
+             starts_on = $7, ends_on = $8, budget_national = $9, budget_city = $10, \
+             budget_private = $11, regulatory_sandbox = $12, sandbox_reference = $13, updated_at = $14 \
+             WHERE id = $1 AND status = $15",
+        )
+        .bind(id)
+        .bind(&draft.title)
+        .bind(draft.title_en.as_deref())
+        .bind(&draft.summary)
+        .bind(draft.domain.as_str())
+        .bind(&draft.site)
+        .bind(draft.starts_on.to_string())
+        .bind(draft.ends_on.to_string())
+        .bind(draft.budget_national)
+        .bind(draft.budget_city)
+        .bind(draft.budget_private)
+        .bind(i64::from(draft.regulatory_sandbox))
+        .bind(draft.sandbox_reference.as_deref())
+        .bind(now_ms())
+        .bind(PilotStatus::Draft.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            tx.rollback().await?;
+            let current = self
+                .pilot(id)
+                .await?
+                .ok_or(PilotsError::NotFound("pilot"))?;
+            return Err(PilotsError::Precondition(format!(
+                "only a DRAFT pilot can be edited; this one is {}",
+                current.status
+            )));
+        }
+        let event = Event::new(SERVICE, "pilot.updated", id)
+            .for_companies(vec![lead.id.clone()])
+            .with_payload(event_payload(
+                Some(PilotStatus::Draft),
+                PilotStatus::Draft,
+                draft,
+                lead,
+            ));
+        self.outbox.enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        self.pilot(id).await?.ok_or(PilotsError::NotFound("pilot"))
+    }
+
     pub async fn pilot(&self, id: &str) -> Result<Option<PilotRecord>, PilotsError> {
         Ok(self
             .pilots_by_ids(&[id.to_owned()])

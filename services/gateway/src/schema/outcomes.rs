@@ -359,6 +359,30 @@ impl OutcomesMutation {
         report_of(response.into_inner().report)
     }
 
+    /// The lead company edits its DRAFT or RETURNED report (a returned one is then submitted
+    /// again). `input.pilotId` must be the report's own pilot.
+    async fn update_outcome_report(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: OutcomeReportInput,
+    ) -> Result<OutcomeReport> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .outcomes
+            .clone()
+            .update_report(request(
+                &rc,
+                pb::UpdateReportRequest {
+                    id: id.0,
+                    input: Some(input.into()),
+                },
+            ))
+            .await
+            .map_err(from_status)?;
+        report_of(response.into_inner().report)
+    }
+
     /// The lead company: DRAFT or RETURNED -> SUBMITTED.
     async fn submit_outcome_report(&self, ctx: &Context<'_>, id: ID) -> Result<OutcomeReport> {
         Self::transition(ctx, id, pb::ReportAction::Submit, None).await

@@ -579,6 +579,25 @@ impl PilotsMutation {
         pilot_of(response.into_inner().pilot)
     }
 
+    /// The lead company edits its DRAFT pilot. The lead company cannot change: `input.leadCompanyId`
+    /// must be the pilot's own.
+    async fn update_pilot(&self, ctx: &Context<'_>, id: ID, input: PilotInput) -> Result<Pilot> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .pilots
+            .clone()
+            .update_pilot(request(
+                &rc,
+                pb::UpdatePilotRequest {
+                    id: id.0,
+                    input: Some(input.into()),
+                },
+            ))
+            .await
+            .map_err(from_status)?;
+        pilot_of(response.into_inner().pilot)
+    }
+
     /// The lead company: DRAFT -> SUBMITTED.
     async fn submit_pilot(&self, ctx: &Context<'_>, id: ID) -> Result<Pilot> {
         Self::transition(ctx, id, pb::PilotAction::Submit, None).await
