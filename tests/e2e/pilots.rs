@@ -491,3 +491,82 @@ async fn pilot_journey_on_the_embedded_default() {
     pilot_journey(&p).await;
     p.stop().await;
 }
+
+/// Korean typed on macOS arrives decomposed (NFD): it is stored composed, and every search
+/// finds it whichever way the name or the search term was typed, in either case or width.
+#[tokio::test]
+async fn decomposed_korean_is_stored_composed_and_found() {
+    use unicode_normalization::UnicodeNormalization;
+    let p = TestPlatform::start().await;
+    let manager = p.token(Role::ProgramManager);
+    let firm = p.sign_up("nfd@pilot.kr").await;
+    let composed = "빛고을에이아이";
+    let decomposed: String = composed.nfd().collect();
+    assert_ne!(decomposed, composed);
+    let company = approved_company(&p, &firm, &manager, 3301, &decomposed).await;
+    let stored = p
+        .graphql(
+            Some(&manager),
+            "query($id: ID!) { company(id: $id) { nameKo } }",
+            json!({ "id": company }),
+        )
+        .await;
+    assert_eq!(data(&stored, "company")["nameKo"], composed);
+
+    let today = Utc::now().date_naive();
+    let mut input = pilot_input(
+        &company,
+        &today.to_string(),
+        &(today + Duration::days(90)).to_string(),
+    );
+    input["input"]["title"] = json!(format!("{decomposed} AI 교통 실증"));
+    input["input"]["site"] = json!("광주 ＡＩ 집적단지".nfd().collect::<String>());
+    let registered = p.graphql(Some(&firm), REGISTER, input).await;
+    assert_eq!(
+        data(&registered, "registerPilot")["title"],
+        format!("{composed} AI 교통 실증")
+    );
+
+    let companies = "query($text: String!) { companies(filter: { text: $text }) { totalCount } }";
+    let pilots = "query($text: String, $site: String) { pilots(filter: { text: $text, site: $site }) { totalCount } }";
+    for term in [
+        composed.to_owned(),
+        decomposed.clone(),
+        "에이아이".nfd().collect(),
+    ] {
+        let found = p
+            .graphql(Some(&manager), companies, json!({ "text": term }))
+            .await;
+        assert_eq!(
+            data(&found, "companies")["totalCount"],
+            1,
+            "{term:?}: {found}"
+        );
+        let found = p
+            .graphql(Some(&firm), pilots, json!({ "text": term }))
+            .await;
+        assert_eq!(data(&found, "pilots")["totalCount"], 1, "{term:?}: {found}");
+    }
+    // Case and width: the English name "Test Firm" and the title's "AI" and the site's "ＡＩ".
+    for term in ["TEST firm", "ｔｅｓｔ ＦＩＲＭ"] {
+        let found = p
+            .graphql(Some(&manager), companies, json!({ "text": term }))
+            .await;
+        assert_eq!(
+            data(&found, "companies")["totalCount"],
+            1,
+            "{term:?}: {found}"
+        );
+    }
+    for (text, site) in [("ａｉ 교통", "ai 집적"), ("Ai 교통", "ＡＩ")] {
+        let found = p
+            .graphql(Some(&firm), pilots, json!({ "text": text, "site": site }))
+            .await;
+        assert_eq!(
+            data(&found, "pilots")["totalCount"],
+            1,
+            "{text:?} {site:?}: {found}"
+        );
+    }
+    p.stop().await;
+}

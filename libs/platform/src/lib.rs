@@ -17,5 +17,6 @@ pub mod redis_client;
 pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod text;
 
 pub use error::ErrorCode;

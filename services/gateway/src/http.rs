@@ -420,6 +420,7 @@ async fn execute(
             responses.push(response);
             continue;
         }
+        normalize_text(&mut request);
         // Parsed here once; async-graphql reuses the parsed document.
         let operation_name = request.operation_name.clone();
         let (aliases, operation) = match request.parsed_query() {
@@ -664,4 +665,19 @@ mod tests {
         assert_eq!(operation_label(Some("no spaces please")), "anonymous");
         assert_eq!(operation_label(Some(&"x".repeat(65))), "anonymous");
     }
+}
+
+/// Every string a request carries, inline in the document or in its variables, in NFC: Korean
+/// typed on macOS arrives decomposed, and would otherwise be stored as it came and never found.
+fn normalize_text(request: &mut async_graphql::Request) {
+    fn walk(value: &mut async_graphql::Value) {
+        match value {
+            async_graphql::Value::String(text) => *text = axv_platform::text::nfc(text),
+            async_graphql::Value::List(items) => items.iter_mut().for_each(walk),
+            async_graphql::Value::Object(fields) => fields.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    request.query = axv_platform::text::nfc(&request.query);
+    request.variables.values_mut().for_each(walk);
 }

@@ -49,6 +49,7 @@ pub async fn build(platform: &Platform) -> Result<Onboarding, StoreError> {
     let db = database(platform).await?;
     let outbox = Outbox::default();
     let store = store::Store::new(db.clone(), outbox.clone());
+    store.backfill_search_keys().await?;
     let service = service::Onboarding::new(
         store,
         platform.issuer.clone(),

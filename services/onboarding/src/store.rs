@@ -177,6 +177,26 @@ impl Store {
         Self { db, outbox }
     }
 
+    /// Search keys for companies stored before they existed; a no-op once every row has one.
+    pub async fn backfill_search_keys(&self) -> Result<usize, StoreError> {
+        let rows: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT id, name_ko, name_en FROM companies WHERE search_key IS NULL")
+                .fetch_all(self.db.pool())
+                .await?;
+        for (id, name_ko, name_en) in &rows {
+            let key = axv_platform::text::search_key(&format!(
+                "{name_ko}\n{}",
+                name_en.as_deref().unwrap_or_default()
+            ));
+            sqlx::query("UPDATE companies SET search_key = $1 WHERE id = $2")
+                .bind(key)
+                .bind(id)
+                .execute(self.db.pool())
+                .await?;
+        }
+        Ok(rows.len())
+    }
+
     pub fn database(&self) -> &Database {
         &self.db
     }
@@ -360,8 +380,8 @@ impl Store {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         let inserted = sqlx::query(
             "INSERT INTO companies (id, business_number, name_ko, name_en, sector, presence, employees, \
-             founded_on, contact_email, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+             founded_on, contact_email, status, created_at, updated_at, search_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
         )
         .bind(&id)
         .bind(draft.business_number.as_str())
@@ -374,6 +394,7 @@ impl Store {
         .bind(draft.contact_email.as_str())
         .bind(CompanyStatus::Draft.as_str())
         .bind(now)
+        .bind(company_search_key(draft))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from);
@@ -433,7 +454,8 @@ impl Store {
         }
         let updated = sqlx::query(
             "UPDATE companies SET business_number = $1, name_ko = $2, name_en = $3, sector = $4, presence = $5, \
-             employees = $6, founded_on = $7, contact_email = $8, updated_at = $9 WHERE id = $10 AND status = $11",
+             employees = $6, founded_on = $7, contact_email = $8, updated_at = $9, search_key = $12 \
+             WHERE id = $10 AND status = $11",
         )
         .bind(draft.business_number.as_str())
         .bind(&draft.name_ko)
@@ -446,6 +468,7 @@ impl Store {
         .bind(now_ms())
         .bind(id)
         .bind(current.status.as_str())
+        .bind(company_search_key(draft))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from);
@@ -678,14 +701,9 @@ impl Store {
             .map(str::trim)
             .filter(|t| !t.is_empty())
         {
-            let escaped = text
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
             filters.clause(
-                "(LOWER(name_ko) LIKE {} ESCAPE '\\' OR LOWER(COALESCE(name_en, '')) LIKE {} ESCAPE '\\')",
-                format!("%{escaped}%"),
+                "search_key LIKE {} ESCAPE '\\'",
+                axv_platform::text::contains_pattern(text),
             );
         }
         let (rows, total) = filters
@@ -1001,4 +1019,13 @@ async fn record_change(
     .await
     .map_err(StoreError::from)?;
     Ok(())
+}
+
+/// Both names in the form search compares (case-, width- and composition-blind).
+fn company_search_key(draft: &CompanyDraft) -> String {
+    axv_platform::text::search_key(&format!(
+        "{}\n{}",
+        draft.name_ko,
+        draft.name_en.as_deref().unwrap_or_default()
+    ))
 }

@@ -42,6 +42,10 @@ pub async fn build(platform: &Platform, onboarding_url: &str) -> Result<PilotsAp
     let db = database(platform).await?;
     let outbox = Outbox::default();
     let store = store::Store::new(db.clone(), outbox.clone());
+    store
+        .backfill_search_keys()
+        .await
+        .map_err(|e| StoreError::Config(format!("filling in pilot search keys: {e}")))?;
     let channel = axv_platform::grpc::channel(onboarding_url)
         .map_err(|e| StoreError::Config(format!("onboarding URL {onboarding_url:?}: {e}")))?;
     let onboarding =

@@ -8,6 +8,7 @@ use axv_platform::{
     events::Event,
     ids::{new_id, now_ms},
     outbox::Outbox,
+    text::{contains_pattern, search_key},
 };
 use chrono::NaiveDate;
 use sqlx::{AnyConnection, Row, any::AnyRow};
@@ -210,6 +211,28 @@ impl Store {
         &self.db
     }
 
+    /// Search keys for pilots stored before they existed; a no-op once every row has one.
+    pub async fn backfill_search_keys(&self) -> Result<usize, PilotsError> {
+        let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT id, title, title_en, site FROM pilots WHERE search_key IS NULL OR site_key IS NULL",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        for (id, title, title_en, site) in &rows {
+            let titles = search_key(&format!(
+                "{title}\n{}",
+                title_en.as_deref().unwrap_or_default()
+            ));
+            sqlx::query("UPDATE pilots SET search_key = $1, site_key = $2 WHERE id = $3")
+                .bind(titles)
+                .bind(search_key(site))
+                .bind(id)
+                .execute(self.db.pool())
+                .await?;
+        }
+        Ok(rows.len())
+    }
+
     pub async fn create(
         &self,
         draft: &PilotDraft,
@@ -220,8 +243,8 @@ impl Store {
         let now = now_ms();
         let mut tx = self.db.pool().begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO pilots ({COLUMNS}, created_by, updated_at) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $19)"
+            "INSERT INTO pilots ({COLUMNS}, created_by, updated_at, search_key, site_key) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $19, $21, $22)"
         ))
         .bind(&id)
         .bind(&draft.title)
@@ -243,6 +266,8 @@ impl Store {
         .bind(PilotStatus::Draft.as_str())
         .bind(now)
         .bind(creator)
+        .bind(title_search_key(draft))
+        .bind(search_key(&draft.site))
         .execute(&mut *tx)
         .await?;
         insert_participant(&mut tx, &id, lead, "lead").await?;
@@ -268,8 +293,8 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE pilots SET title = $2, title_en = $3, summary = $4, domain = $5, site = $6, \
              starts_on = $7, ends_on = $8, budget_national = $9, budget_city = $10, \
-             budget_private = $11, regulatory_sandbox = $12, sandbox_reference = $13, updated_at = $14 \
-             WHERE id = $1 AND status = $15",
+             budget_private = $11, regulatory_sandbox = $12, sandbox_reference = $13, updated_at = $14, \
+             search_key = $16, site_key = $17 WHERE id = $1 AND status = $15",
         )
         .bind(id)
         .bind(&draft.title)
@@ -286,6 +311,8 @@ impl Store {
         .bind(draft.sandbox_reference.as_deref())
         .bind(now_ms())
         .bind(PilotStatus::Draft.as_str())
+        .bind(title_search_key(draft))
+        .bind(search_key(&draft.site))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -482,21 +509,11 @@ impl Store {
                 company.clone(),
             );
         }
-        let like = |text: &str| {
-            format!(
-                "%{}%",
-                text.trim()
-                    .to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        };
         if let Some(site) = filter.site.as_deref().filter(|s| !s.trim().is_empty()) {
-            filters.clause("LOWER(site) LIKE {} ESCAPE '\\'", like(site));
+            filters.clause("site_key LIKE {} ESCAPE '\\'", contains_pattern(site));
         }
         if let Some(text) = filter.text.as_deref().filter(|s| !s.trim().is_empty()) {
-            filters.clause("(LOWER(title) LIKE {} ESCAPE '\\' OR LOWER(COALESCE(title_en, '')) LIKE {} ESCAPE '\\')", like(text));
+            filters.clause("search_key LIKE {} ESCAPE '\\'", contains_pattern(text));
         }
         overlapping(&mut filters, filter.active_from, filter.active_until);
         let (rows, total) = filters
@@ -775,4 +792,13 @@ async fn record_change(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Both titles in the form search compares (case-, width- and composition-blind).
+fn title_search_key(draft: &PilotDraft) -> String {
+    search_key(&format!(
+        "{}\n{}",
+        draft.title,
+        draft.title_en.as_deref().unwrap_or_default()
+    ))
 }
