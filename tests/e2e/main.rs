@@ -502,6 +502,10 @@ async fn graphql_over_http_as_the_spec_says() {
         .unwrap();
     assert_eq!(new_type.status(), StatusCode::BAD_REQUEST);
     assert_eq!(new_type.headers()[header::CONTENT_TYPE], GQL_JSON);
+    // A document that never ran has no `data` entry at all (not even null).
+    let new_body: Value = new_type.json().await.unwrap();
+    assert!(new_body.get("data").is_none(), "{new_body}");
+    assert_eq!(error_code(&new_body), Some("BAD_USER_INPUT"));
     let legacy = p
         .http
         .post(&url)
@@ -523,6 +527,8 @@ async fn graphql_over_http_as_the_spec_says() {
         .await
         .unwrap();
     assert_eq!(unparsable.status(), StatusCode::BAD_REQUEST);
+    let unparsable: Value = unparsable.json().await.unwrap();
+    assert!(unparsable.get("data").is_none(), "{unparsable}");
     // An execution error is still 200 with the new media type: the document ran.
     let runs = p
         .http
@@ -535,11 +541,15 @@ async fn graphql_over_http_as_the_spec_says() {
         .await
         .unwrap();
     assert_eq!(runs.status(), StatusCode::OK);
+    let runs: Value = runs.json().await.unwrap();
+    assert!(runs.get("data").is_some(), "{runs}");
 
     // Body limit: 1 MiB.
     let huge = json!({ "query": format!("{{ companies {{ totalCount }} }} #{}", "x".repeat(1024 * 1024)) });
     let too_big = p.http.post(&url).json(&huge).send().await.unwrap();
     assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let too_big: Value = too_big.json().await.unwrap();
+    assert_eq!(error_code(&too_big), Some("BAD_USER_INPUT"), "{too_big}");
 
     // Batches: a few operations at most.
     let batch: Vec<Value> = (0..3)

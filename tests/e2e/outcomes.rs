@@ -92,7 +92,12 @@ async fn export(
             .unwrap()
             .starts_with("text/csv")
     );
-    response.text().await.unwrap()
+    let bytes = response.bytes().await.unwrap();
+    // The byte order mark Excel needs to read UTF-8 (Korean names) rather than CP949.
+    let body = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or_else(|| panic!("no UTF-8 BOM: {bytes:?}"));
+    String::from_utf8(body.to_vec()).unwrap()
 }
 
 /// The pilot's due periods as (start, overdue) once its schedule has arrived (when `arrived`
@@ -420,13 +425,27 @@ async fn outcomes_journey(p: &TestPlatform) {
     // The same figures as CSV: the public gets no per-company rows, the manager does.
     let csv = export(p, None, stats_range).await;
     assert!(
-        csv.contains("sector,ARTIFICIAL_INTELLIGENCE,3,3,false,10,1,2,320000000,"),
+        csv.contains("sector,ARTIFICIAL_INTELLIGENCE,,3,3,false,10,1,2,320000000,"),
         "{csv}"
     );
     assert!(!csv.contains("\ncompany,"), "{csv}");
     let csv = export(p, Some(&manager), stats_range).await;
     assert_eq!(csv.matches("\ncompany,").count(), 3, "{csv}");
-    assert!(csv.contains(&format!("\ncompany,{company},")), "{csv}");
+    let named = p
+        .graphql(
+            Some(&manager),
+            "query($id: ID!) { company(id: $id) { nameKo } }",
+            json!({ "id": company }),
+        )
+        .await;
+    let name = data(&named, "company")["nameKo"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csv.contains(&format!("\ncompany,{company},{name},")),
+        "{csv}"
+    );
 
     let seen = p.graphql(Some(&firm), REPORT, json!({ "id": id })).await;
     let seen = data(&seen, "outcomeReport");

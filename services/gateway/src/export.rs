@@ -2,7 +2,7 @@
 //! filters (`from`, `to`, `sectors`, `domains`, comma-separated names) and the same rules: the
 //! caller's bearer token decides suppression, and per-company rows are for managers only.
 
-use std::net::SocketAddr;
+use std::{collections::HashMap, net::SocketAddr};
 
 use axum::{
     Extension,
@@ -29,9 +29,10 @@ pub struct ExportParams {
     pub bucket: Option<String>,
 }
 
-const HEADER: [&str; 16] = [
+const HEADER: [&str; 17] = [
     "group",
     "key",
+    "name",
     "companies",
     "pilots",
     "suppressed",
@@ -91,6 +92,7 @@ impl ExportParams {
 fn record(
     group: &str,
     key: &str,
+    name: &str,
     counts: (Option<i64>, Option<i64>),
     suppressed: bool,
     figures: Option<&pb::Figures>,
@@ -100,6 +102,7 @@ fn record(
     let mut row = vec![
         group.to_owned(),
         key.to_owned(),
+        name.to_owned(),
         cell(counts.0),
         cell(counts.1),
         suppressed.to_string(),
@@ -126,18 +129,27 @@ fn record(
     row
 }
 
-/// The CSV document: a header, the totals, then sector, domain, company (managers) and
-/// time-series rows.
-pub fn to_csv(stats: &pb::GetProgramStatsResponse, bucket: &str) -> Result<Vec<u8>, csv::Error> {
+/// Excel reads a CSV file as the system's legacy code page (CP949 in Korea) unless it starts
+/// with a UTF-8 byte order mark, and shows Korean names as mojibake.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The CSV document: a byte order mark, a header, the totals, then sector, domain, company
+/// (managers; `names` gives each company's Korean name) and time-series rows.
+pub fn to_csv(
+    stats: &pb::GetProgramStatsResponse,
+    bucket: &str,
+    names: &HashMap<String, String>,
+) -> Result<Vec<u8>, csv::Error> {
     let series = match bucket {
         "MONTH" => &stats.by_month,
         "YEAR" => &stats.by_year,
         _ => &stats.by_quarter,
     };
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut out = csv::Writer::from_writer(UTF8_BOM.to_vec());
     out.write_record(HEADER)?;
     out.write_record(record(
         "total",
+        "",
         "",
         (Some(stats.companies), Some(stats.pilots)),
         stats.outcomes_suppressed,
@@ -149,6 +161,7 @@ pub fn to_csv(stats: &pb::GetProgramStatsResponse, bucket: &str) -> Result<Vec<u
             out.write_record(record(
                 group,
                 &g.key,
+                "",
                 (Some(g.companies), Some(g.pilots)),
                 g.suppressed,
                 g.figures.as_ref(),
@@ -160,6 +173,7 @@ pub fn to_csv(stats: &pb::GetProgramStatsResponse, bucket: &str) -> Result<Vec<u
         out.write_record(record(
             "company",
             &c.company_id,
+            names.get(&c.company_id).map_or("", String::as_str),
             (None, None),
             false,
             c.figures.as_ref(),
@@ -171,6 +185,7 @@ pub fn to_csv(stats: &pb::GetProgramStatsResponse, bucket: &str) -> Result<Vec<u
         out.write_record(record(
             &group,
             &p.period_start,
+            "",
             (None, None),
             false,
             p.figures.as_ref(),
@@ -223,7 +238,18 @@ pub async fn stats_csv(
             return (http, format!("{}\n", status.message())).into_response();
         }
     };
-    match to_csv(&stats, &bucket) {
+    let names = match company_names(&state, &rc, &stats).await {
+        Ok(names) => names,
+        Err(status) => {
+            tracing::error!(grpc_code = ?status.code(), message = status.message(), "company names for the export failed");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the figures are unavailable; try again\n",
+            )
+                .into_response();
+        }
+    };
+    match to_csv(&stats, &bucket, &names) {
         Ok(body) => (
             [
                 (
@@ -243,6 +269,37 @@ pub async fn stats_csv(
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
         }
     }
+}
+
+/// The Korean names of the companies in a manager's per-company rows, by id.
+async fn company_names(
+    state: &AppState,
+    rc: &RequestContext,
+    stats: &pb::GetProgramStatsResponse,
+) -> Result<HashMap<String, String>, tonic::Status> {
+    let ids: Vec<String> = stats
+        .by_company
+        .iter()
+        .map(|c| c.company_id.clone())
+        .collect();
+    let mut names = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::http::MAX_BATCH_KEYS) {
+        let companies = state
+            .clients
+            .onboarding
+            .clone()
+            .batch_get_companies(crate::clients::request(
+                rc,
+                axv_proto::onboarding::v1::BatchGetCompaniesRequest {
+                    ids: chunk.to_vec(),
+                },
+            ))
+            .await?
+            .into_inner()
+            .companies;
+        names.extend(companies.into_iter().map(|c| (c.id, c.name_ko)));
+    }
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -284,6 +341,10 @@ mod tests {
                 figures: None,
                 suppressed: true,
             }],
+            by_company: vec![pb::CompanyStats {
+                company_id: "c-1".into(),
+                figures: Some(pb::Figures::default()),
+            }],
             by_quarter: vec![pb::PeriodStats {
                 period_start: "2024-01-01".into(),
                 figures: Some(pb::Figures::default()),
@@ -291,12 +352,25 @@ mod tests {
             }],
             ..Default::default()
         };
-        let text = String::from_utf8(to_csv(&stats, "QUARTER").unwrap()).unwrap();
+        let names = HashMap::from([("c-1".to_owned(), "광주에이아이".to_owned())]);
+        let bytes = to_csv(&stats, "QUARTER", &names).unwrap();
+        assert!(
+            bytes.starts_with(UTF8_BOM),
+            "Excel needs the BOM to read UTF-8"
+        );
+        let text = String::from_utf8(bytes[UTF8_BOM.len()..].to_vec()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], HEADER.join(","));
-        assert_eq!(lines[1], "total,,5,2,false,0,0,0,0,0,0,9,0,0,0,0");
-        assert_eq!(lines[2], "sector,ENERGY,1,1,true,,,,,,,,,,,");
-        assert_eq!(lines[3], "quarter,2024-01-01,,,false,0,0,0,0,0,0,0,0,0,,42");
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[1], "total,,,5,2,false,0,0,0,0,0,0,9,0,0,0,0");
+        assert_eq!(lines[2], "sector,ENERGY,,1,1,true,,,,,,,,,,,");
+        assert_eq!(
+            lines[3],
+            "company,c-1,광주에이아이,,,false,0,0,0,0,0,0,0,0,0,,"
+        );
+        assert_eq!(
+            lines[4],
+            "quarter,2024-01-01,,,,false,0,0,0,0,0,0,0,0,0,,42"
+        );
+        assert_eq!(lines.len(), 5);
     }
 }

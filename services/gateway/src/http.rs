@@ -172,9 +172,26 @@ pub async fn graphql_post(
     MaybeCaller(caller): MaybeCaller,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let graphql_json = wants_graphql_response_json(&headers);
+    // Over the body limit (or a broken upload): answered in GraphQL's JSON like any other
+    // refusal, so API clients read `extensions.code` instead of axum's plain text.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "the request body is over {} MiB; send sacct files to /usage/sacct",
+                    crate::MAX_BODY_BYTES / (1024 * 1024)
+                )
+            } else {
+                "the request body could not be read".to_owned()
+            };
+            return request_error(status, ErrorCode::BadUserInput, &message, graphql_json);
+        }
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -321,7 +338,7 @@ fn selected_operation_type(
 }
 
 /// The services' batch RPCs take at most this many ids per call.
-const MAX_BATCH_KEYS: usize = 500;
+pub(crate) const MAX_BATCH_KEYS: usize = 500;
 
 fn loader<T: Send + Sync + 'static>(inner: T) -> DataLoader<T> {
     DataLoader::new(inner, |future| tokio::spawn(future.in_current_span()))
@@ -405,10 +422,12 @@ async fn execute(
     };
     let mut limited_by_cost = None;
     let mut responses = Vec::with_capacity(requests.len());
-    let mut any_request_error = false;
+    // Per response: whether the document never ran (parse, validation or a limit), so the
+    // answer carries no `data` entry at all, as GraphQL over HTTP requires.
+    let mut request_errors = Vec::with_capacity(requests.len());
     for mut request in requests {
         if let Err(error) = state.persisted.resolve(&mut request).await {
-            any_request_error = true;
+            request_errors.push(true);
             let code = match error {
                 PersistedError::NotSafelisted => ErrorCode::Forbidden,
                 PersistedError::Unavailable => ErrorCode::Unavailable,
@@ -429,7 +448,7 @@ async fn execute(
                 selected_operation_type(document, operation_name.as_deref()),
             ),
             Err(error) => {
-                any_request_error = true;
+                request_errors.push(true);
                 let mut response = async_graphql::Response::from_errors(vec![error]);
                 complete_extensions(&mut response.errors, None);
                 responses.push(response);
@@ -446,7 +465,7 @@ async fn execute(
                 .into_response();
         }
         if aliases > state.limits.max_aliases {
-            any_request_error = true;
+            request_errors.push(true);
             let message = format!(
                 "too many aliases ({aliases}); at most {}",
                 state.limits.max_aliases
@@ -478,12 +497,11 @@ async fn execute(
         );
         let trace_id = span.in_scope(axv_telemetry::current_trace_id);
         // A response with no data at all means the document never ran (invalid or over a limit).
-        if response.data == async_graphql::Value::Null
-            && response.errors.iter().all(|e| e.path.is_empty())
-            && !response.errors.is_empty()
-        {
-            any_request_error = true;
-        }
+        request_errors.push(
+            response.data == async_graphql::Value::Null
+                && response.errors.iter().all(|e| e.path.is_empty())
+                && !response.errors.is_empty(),
+        );
         if response.data == async_graphql::Value::Null {
             limited_by_cost = limited_by_cost.or_else(|| retry_after_of(&response.errors));
         }
@@ -493,6 +511,7 @@ async fn execute(
     if !is_batch && let Some(retry_after) = limited_by_cost {
         return rate_limited(Limited { retry_after }, graphql_json);
     }
+    let any_request_error = request_errors.iter().any(|e| *e);
     let body = if is_batch {
         BatchResponse::Batch(responses)
     } else {
@@ -508,7 +527,10 @@ async fn execute(
     } else {
         "application/json"
     };
-    match serde_json::to_vec(&body) {
+    match serde_json::to_value(&body)
+        .map(|body| without_data_on_request_errors(body, &request_errors))
+        .and_then(|body| serde_json::to_vec(&body))
+    {
         Ok(json) => (
             status,
             [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
@@ -522,6 +544,31 @@ async fn execute(
             graphql_json,
         ),
     }
+}
+
+/// Drops the `data` entry of each answer whose document never ran.
+fn without_data_on_request_errors(
+    mut body: serde_json::Value,
+    request_errors: &[bool],
+) -> serde_json::Value {
+    let strip = |answer: &mut serde_json::Value| {
+        if let Some(fields) = answer.as_object_mut() {
+            fields.remove("data");
+        }
+    };
+    match &mut body {
+        serde_json::Value::Array(answers) => answers
+            .iter_mut()
+            .zip(request_errors)
+            .filter(|(_, failed)| **failed)
+            .for_each(|(answer, _)| strip(answer)),
+        answer => {
+            if request_errors.first() == Some(&true) {
+                strip(answer);
+            }
+        }
+    }
+    body
 }
 
 /// Operation names are chosen by clients; past this many distinct ones, new names are counted
