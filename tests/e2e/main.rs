@@ -720,6 +720,89 @@ async fn depth_and_complexity_limits() {
     p.stop().await;
 }
 
+/// The standard introspection query (graphql-js' `getIntrospectionQuery`, as GraphiQL and code
+/// generators send it) nests deeper than ordinary queries may: it is answered wherever
+/// introspection is on, while the depth limit still refuses everything else; and GraphiQL
+/// loads nothing from another origin.
+#[tokio::test]
+async fn graphiql_and_code_generators_work_offline() {
+    let p = TestPlatform::start_embedded().await;
+    let standard = include_str!("fixtures/introspection_query.graphql");
+    let schema = p.graphql(None, standard, json!({})).await;
+    assert!(schema["errors"].is_null(), "{schema}");
+    let types = schema["data"]["__schema"]["types"].as_array().unwrap();
+    assert!(
+        types.iter().any(|t| t["name"] == "ProgramStats"),
+        "{schema}"
+    );
+    // Depth stays limited for anything that is not introspection alone.
+    let mixed = p
+        .graphql(
+            None,
+            &format!("{{ __typename {} }}", "pilots { edges { node { leadCompany { vouchers { edges { node { company { vouchers { edges { node { company { vouchers { edges { node { id } } } } } } } } } } } } } } } }"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&mixed), Some("BAD_USER_INPUT"), "{mixed}");
+
+    // GraphiQL: the page and every file it names come from this origin, under a strict CSP.
+    let page = p
+        .http
+        .get(p.url())
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("://"),
+        "an absolute URL in GraphiQL's page: {html}"
+    );
+    let assets: Vec<&str> = html
+        .split('"')
+        .filter(|part| part.starts_with("/graphql/assets/"))
+        .collect();
+    assert_eq!(assets.len(), 6, "{html}");
+    for asset in assets {
+        let response = p
+            .http
+            .get(format!("{}{asset}", p.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        let kind = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let expected = if asset.ends_with(".js") {
+            "text/javascript"
+        } else {
+            "text/css"
+        };
+        assert!(kind.starts_with(expected), "{asset}: {kind}");
+        let body = response.text().await.unwrap();
+        assert!(
+            !body.contains("unpkg.com") && !body.contains("cdn.jsdelivr"),
+            "{asset}"
+        );
+    }
+    let missing = p
+        .http
+        .get(format!("{}/graphql/assets/../Cargo.toml", p.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn introspection_can_be_switched_off() {
     let p = TestPlatform::start_with_limits(Limits {

@@ -17,7 +17,7 @@ use axum::{
     body::Bytes,
     extract::{ConnectInfo, Query, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use axv_auth::MaybeCaller;
 use axv_platform::ErrorCode;
@@ -97,13 +97,7 @@ pub async fn graphql_get(
         .or_else(|| params.extensions.is_some().then(String::new))
     else {
         if wants_html(&headers) {
-            return Html(
-                async_graphql::http::GraphiQLSource::build()
-                    .endpoint("/graphql")
-                    .title("AX Valley GraphQL")
-                    .finish(),
-            )
-            .into_response();
+            return crate::graphiql::page();
         }
         return request_error(
             StatusCode::BAD_REQUEST,
@@ -323,18 +317,37 @@ fn count_aliases(document: &ExecutableDocument) -> usize {
         .sum()
 }
 
+fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
+    }
+}
+
 fn selected_operation_type(
     document: &ExecutableDocument,
     name: Option<&str>,
 ) -> Option<OperationType> {
-    match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
-        }
-        _ => None,
-    }
+    selected_operation(document, name).map(|op| op.node.ty)
+}
+
+/// Whether the operation to run is a query whose every root field is introspection
+/// (`__schema`, `__type`, `__typename`). Fragments at the root count as "no": the check stays
+/// conservative, so nothing else can reach the introspection schema's looser depth limit.
+fn asks_introspection_only(document: &ExecutableDocument, name: Option<&str>) -> bool {
+    use async_graphql::parser::types::Selection;
+    selected_operation(document, name).is_some_and(|op| {
+        op.node.ty == OperationType::Query
+            && !op.node.selection_set.node.items.is_empty()
+            && op.node.selection_set.node.items.iter().all(|item| {
+                matches!(&item.node, Selection::Field(field) if field.node.name.node.starts_with("__"))
+            })
+    })
 }
 
 /// The services' batch RPCs take at most this many ids per call.
@@ -442,10 +455,11 @@ async fn execute(
         normalize_text(&mut request);
         // Parsed here once; async-graphql reuses the parsed document.
         let operation_name = request.operation_name.clone();
-        let (aliases, operation) = match request.parsed_query() {
+        let (aliases, operation, introspection_only) = match request.parsed_query() {
             Ok(document) => (
                 count_aliases(document),
                 selected_operation_type(document, operation_name.as_deref()),
+                asks_introspection_only(document, operation_name.as_deref()),
             ),
             Err(error) => {
                 request_errors.push(true);
@@ -488,7 +502,11 @@ async fn execute(
             otel.name = request.operation_name.as_deref().unwrap_or("graphql")
         );
         let started = std::time::Instant::now();
-        let mut response = state.schema.execute(request).instrument(span.clone()).await;
+        let schema = match &state.introspection {
+            Some(introspection) if introspection_only => introspection,
+            _ => &state.schema,
+        };
+        let mut response = schema.execute(request).instrument(span.clone()).await;
         record_operation(
             operation_name.as_deref(),
             operation,

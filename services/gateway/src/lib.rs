@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod errors;
 pub mod events;
 pub mod export;
+pub mod graphiql;
 pub mod http;
 pub mod idempotency;
 pub mod loaders;
@@ -32,6 +33,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: schema::AppSchema,
+    /// Runs introspection-only requests (see `schema::build_introspection`).
+    pub introspection: Option<schema::AppSchema>,
     pub clients: clients::Clients,
     pub verifier: Arc<Verifier>,
     pub limits: Limits,
@@ -59,6 +62,7 @@ impl AppState {
     ) -> Result<Self, tonic::transport::Error> {
         Ok(Self {
             schema: schema::build(&limits),
+            introspection: schema::build_introspection(&limits),
             clients: clients::Clients::connect(urls)?,
             verifier,
             limiter: rate_limit::Limiter::new(kv.clone(), limits.rate_limits.clone()),
@@ -81,6 +85,7 @@ pub fn router(state: AppState) -> Router {
     let requests = limit_in_flight(
         Router::new()
             .route("/graphql", get(http::graphql_get).post(http::graphql_post))
+            .route("/graphql/assets/{file}", get(graphiql::asset))
             .route("/export/stats.csv", get(export::stats_csv))
             .route("/oauth/token", axum::routing::post(oauth::token)),
         state.limits.max_in_flight,

@@ -86,6 +86,29 @@ pub fn build(limits: &Limits) -> AppSchema {
     builder.finish()
 }
 
+/// How deep the standard introspection query nests (`ofType` seven levels down, as GraphiQL
+/// and code generators ask), with room to spare; ordinary queries keep `Limits::max_depth`.
+const INTROSPECTION_DEPTH: usize = 32;
+
+/// A schema that answers introspection only, with a depth limit the standard introspection
+/// query fits in; `None` where introspection is switched off. Requests whose every root field
+/// is `__schema`, `__type` or `__typename` run here, so GraphiQL's documentation and code
+/// generators work without opening the depth limit to anything else.
+pub fn build_introspection(limits: &Limits) -> Option<AppSchema> {
+    limits.introspection.then(|| {
+        Schema::build(
+            Query::default(),
+            Mutation::default(),
+            subscriptions::SubscriptionRoot,
+        )
+        .introspection_only()
+        .limit_depth(INTROSPECTION_DEPTH)
+        .limit_complexity(limits.max_complexity.max(2_000))
+        .limit_directives(10)
+        .finish()
+    })
+}
+
 /// The SDL checked in as `schema.graphql`.
 pub fn sdl() -> String {
     build(&Limits::default()).sdl()

@@ -1,0 +1,22 @@
+// Bootstraps GraphiQL for the AX Valley gateway. Loaded by index.html as an external script
+// (no inline script, so it runs under `script-src 'self'`). Expects the globals React,
+// ReactDOM and GraphiQL from the vendored UMD bundles loaded before it.
+(function () {
+  'use strict';
+  var root = document.getElementById('graphiql');
+  if (!root || !window.React || !window.ReactDOM || !window.GraphiQL) {
+    return;
+  }
+  var wsScheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  var fetcher = window.GraphiQL.createFetcher({
+    url: '/graphql',
+    // graphql-ws is bundled in graphiql.min.js; the socket opens only for subscriptions.
+    subscriptionUrl: wsScheme + '//' + window.location.host + '/graphql/ws',
+  });
+  window.ReactDOM.createRoot(root).render(
+    window.React.createElement(window.GraphiQL, {
+      fetcher: fetcher,
+      defaultEditorToolsVisibility: true,
+    })
+  );
+})();
