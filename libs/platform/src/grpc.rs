@@ -57,11 +57,11 @@ pub async fn serve(
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(axv_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let routes = service.routes.add_service(health).add_service(reflection);
+    let routes = service
+        .routes
+        .add_service(health)
+        .add_service(reflection(&service.health_names).build_v1()?)
+        .add_service(reflection(&service.health_names).build_v1alpha()?);
     let names = service.health_names.clone();
     let drained = async move {
         shutdown.cancelled().await;
@@ -82,6 +82,22 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drained)
         .await?;
     Ok(())
+}
+
+/// Reflection listing exactly what this server serves: its own services, health and reflection
+/// (every proto of the platform is registered, so any message type still resolves). Both
+/// protocol versions are served: v1alpha is what Python's grpcio-reflection and many grpcurl
+/// builds still ask for.
+fn reflection(served: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(axv_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+    served
+        .iter()
+        .fold(builder, |builder, name| builder.with_service_name(*name))
 }
 
 /// A server running in the background, as `axv up` and the tests use it.

@@ -1407,15 +1407,43 @@ async fn health_reports_serving_and_reflection_lists_services() {
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected reflection response");
     };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in [
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    // Exactly what this server serves: not the other services whose protos it knows.
+    let served = [
         "axv.onboarding.v1.OnboardingService",
         "grpc.health.v1.Health",
-    ] {
-        assert!(
-            names.iter().any(|n| n == expected),
-            "{expected} missing from {names:?}"
-        );
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+    assert_eq!(names, served);
+
+    // The older protocol, which Python's grpcio-reflection and many grpcurl builds speak.
+    {
+        use tonic_reflection::pb::v1alpha::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut alpha = ServerReflectionClient::new(h.channel().await);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let response = alpha
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner()
+            .message()
+            .await
+            .unwrap()
+            .unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("unexpected v1alpha reflection response");
+        };
+        let mut alpha_names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        alpha_names.sort();
+        assert_eq!(alpha_names, served);
     }
     // And the descriptors themselves are served, so grpcurl can call methods.
     let request = ServerReflectionRequest {
