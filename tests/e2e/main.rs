@@ -56,48 +56,19 @@ async fn issue_voucher(
     company: &str,
     pilot: Option<&str>,
 ) -> String {
-    let admin = p.token(Role::Admin);
-    let kst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
-    let today = chrono::Utc::now().with_timezone(&kst).date_naive();
     let id_of = |response: &Value, field: &str| -> String {
         response["data"][field]["id"]
             .as_str()
             .unwrap_or_else(|| panic!("{field}: {response}"))
             .to_owned()
     };
-    let pool = p
-        .graphql(
-            Some(&admin),
-            "mutation($input: ResourcePoolInput!) { createResourcePool(input: $input) { id } }",
-            json!({ "input": {
-                "name": "국가AI데이터센터 H100",
-                "kind": "GPU_H100",
-                "capacity": 10_000_000,
-                "funding": "NATIONAL",
-                "validFrom": today.to_string(),
-                "validUntil": (today + chrono::Duration::days(365)).to_string(),
-            } }),
-        )
-        .await;
-    let program = p
-        .graphql(
-            Some(&admin),
-            "mutation($input: VoucherProgramInput!) { createVoucherProgram(input: $input) { id } }",
-            json!({ "input": {
-                "poolId": id_of(&pool, "createResourcePool"),
-                "name": "실증 컴퓨팅 바우처",
-                "opensOn": today.to_string(),
-                "closesOn": (today + chrono::Duration::days(30)).to_string(),
-                "maxPerCompany": 100_000,
-            } }),
-        )
-        .await;
+    let program = p.open_programme().await;
     let applied = p
         .graphql(
             Some(firm),
             "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }",
             json!({ "input": {
-                "programId": id_of(&program, "createVoucherProgram"),
+                "programId": program,
                 "companyId": company,
                 "requestedAmount": 36_000,
                 "justification": "실증 모델 학습",

@@ -38,22 +38,6 @@ fn str_of<'a>(value: &'a Value, what: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{what} is not a string: {value}"))
 }
 
-/// A firm's company, submitted, reviewed and approved by `manager`.
-pub(crate) async fn approved_company(
-    p: &TestPlatform,
-    firm: &str,
-    manager: &str,
-    seed: u32,
-    name: &str,
-) -> String {
-    let id = create_company(p, firm, &business_number(seed), name).await;
-    act(p, firm, "submitCompany", &id, None).await;
-    act(p, manager, "startCompanyReview", &id, None).await;
-    let approved = act(p, manager, "approveCompany", &id, None).await;
-    assert_eq!(data(&approved, "approveCompany")["status"], "APPROVED");
-    id
-}
-
 fn pilot_input(lead: &str, starts_on: &str, ends_on: &str) -> Value {
     json!({ "input": {
         "title": TITLE,
@@ -81,8 +65,8 @@ async fn pilot_journey(p: &TestPlatform) {
     let firm_a = p.sign_up("lead@pilot.kr").await;
     let firm_b = p.sign_up("partner@pilot.kr").await;
     let firm_c = p.sign_up("outsider@pilot.kr").await;
-    let company_a = approved_company(p, &firm_a, &manager, 3101, "광주자율주행").await;
-    let company_b = approved_company(p, &firm_b, &manager, 3102, "빛고을센서").await;
+    let company_a = p.approved_company(&firm_a, 3101, "광주자율주행").await;
+    let company_b = p.approved_company(&firm_b, 3102, "빛고을센서").await;
     let draft_a = create_company(p, &firm_a, &business_number(3103), "초안모빌리티").await;
 
     // Refusals before anything exists.
@@ -503,7 +487,7 @@ async fn decomposed_korean_is_stored_composed_and_found() {
     let composed = "빛고을에이아이";
     let decomposed: String = composed.nfd().collect();
     assert_ne!(decomposed, composed);
-    let company = approved_company(&p, &firm, &manager, 3301, &decomposed).await;
+    let company = p.approved_company(&firm, 3301, &decomposed).await;
     let stored = p
         .graphql(
             Some(&manager),

@@ -483,7 +483,7 @@ async fn long_lists_page_to_their_end() {
     let manager = p.token(Role::ProgramManager);
     let operator = p.token(Role::Operator);
     let firm = p.sign_up("pages@vouchers.kr").await;
-    let company = super::pilots::approved_company(&p, &firm, &manager, 5501, "페이지기업").await;
+    let company = p.approved_company(&firm, 5501, "페이지기업").await;
     let today = seoul_today();
     let pool = p
         .graphql(

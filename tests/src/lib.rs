@@ -131,6 +131,80 @@ impl TestPlatform {
             .to_owned()
     }
 
+    /// A company of `firm`'s, created, submitted and approved by a programme manager; its id.
+    pub async fn approved_company(&self, firm: &str, seed: u32, name_ko: &str) -> String {
+        let created = self
+            .graphql(
+                Some(firm),
+                CREATE_COMPANY,
+                json!({ "input": company_input(&business_number(seed), name_ko) }),
+            )
+            .await;
+        let id = created["data"]["createCompany"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createCompany: {created}"))
+            .to_owned();
+        let manager = self.token(Role::ProgramManager);
+        for (token, mutation) in [
+            (firm, "submitCompany"),
+            (manager.as_str(), "startCompanyReview"),
+            (manager.as_str(), "approveCompany"),
+        ] {
+            let moved = self
+                .graphql(
+                    Some(token),
+                    &format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ status }} }}"),
+                    json!({ "id": id }),
+                )
+                .await;
+            assert!(moved["errors"].is_null(), "{mutation}: {moved}");
+        }
+        id
+    }
+
+    /// An admin's H100 pool of 10,000,000 GPU-seconds and a programme open from today for 30
+    /// days with a cap of 100,000 per company; the programme's id.
+    pub async fn open_programme(&self) -> String {
+        let admin = self.token(Role::Admin);
+        let kst = chrono::FixedOffset::east_opt(9 * 3600)
+            .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap());
+        let today = chrono::Utc::now().with_timezone(&kst).date_naive();
+        let id_of = |response: &Value, field: &str| -> String {
+            response["data"][field]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{field}: {response}"))
+                .to_owned()
+        };
+        let pool = self
+            .graphql(
+                Some(&admin),
+                "mutation($input: ResourcePoolInput!) { createResourcePool(input: $input) { id } }",
+                json!({ "input": {
+                    "name": "국가AI데이터센터 H100",
+                    "kind": "GPU_H100",
+                    "capacity": 10_000_000,
+                    "funding": "NATIONAL",
+                    "validFrom": today.to_string(),
+                    "validUntil": (today + chrono::Duration::days(365)).to_string(),
+                } }),
+            )
+            .await;
+        let program = self
+            .graphql(
+                Some(&admin),
+                "mutation($input: VoucherProgramInput!) { createVoucherProgram(input: $input) { id } }",
+                json!({ "input": {
+                    "poolId": id_of(&pool, "createResourcePool"),
+                    "name": "실증 컴퓨팅 바우처",
+                    "opensOn": today.to_string(),
+                    "closesOn": (today + chrono::Duration::days(30)).to_string(),
+                    "maxPerCompany": 100_000,
+                } }),
+            )
+            .await;
+        id_of(&program, "createVoucherProgram")
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.running.wait().await.unwrap();

@@ -126,6 +126,22 @@ pub fn spawn(
     Ok(RunningServer { addr, task })
 }
 
+/// How long a call to another service may take before the caller gives up on it.
+pub const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A call to another service: the deadline, the current trace context (W3C `traceparent`, so
+/// the callee's spans join the request's trace instead of starting a new one) and, when given,
+/// the bearer token the call acts with.
+pub fn outbound<T>(token: Option<&str>, message: T) -> Result<tonic::Request<T>, tonic::Status> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(OUTBOUND_TIMEOUT);
+    axv_telemetry::propagation::inject_metadata(request.metadata_mut());
+    if let Some(token) = token {
+        axv_auth::attach_bearer(&mut request, token)?;
+    }
+    Ok(request)
+}
+
 /// A lazily-connecting channel to another service, spreading calls over all its instances
 /// ([`balanced`]).
 pub fn channel(url: &str) -> Result<tonic::transport::Channel, tonic::transport::Error> {

@@ -7,10 +7,12 @@
 //! exporter; it installs a *thread-default* subscriber so tests in one binary do not fight over
 //! the global one.
 
+pub mod components;
 mod grpc;
 mod http_layer;
 pub mod metrics;
 pub mod propagation;
+pub mod sql_spans;
 
 use std::{io::IsTerminal, str::FromStr, sync::Mutex};
 
@@ -19,7 +21,7 @@ use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     EnvFilter, Layer as _, Registry,
-    filter::{LevelFilter, Targets},
+    filter::{FilterExt as _, LevelFilter, Targets},
     layer::SubscriberExt,
     util::SubscriberInitExt,
 };
@@ -135,6 +137,7 @@ impl TelemetryConfig {
 #[derive(Debug, Default)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    router: Option<components::ComponentTracer>,
 }
 
 impl TelemetryGuard {
@@ -146,10 +149,22 @@ impl TelemetryGuard {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        let Some(provider) = self.provider.take() else {
+        let mut providers: Vec<SdkTracerProvider> = self
+            .router
+            .take()
+            .map(|router| router.providers())
+            .unwrap_or_default();
+        providers.extend(self.provider.take());
+        if providers.is_empty() {
             return;
+        }
+        let shutdown = move || {
+            providers
+                .iter()
+                .map(SdkTracerProvider::shutdown)
+                .find(Result::is_err)
+                .unwrap_or(Ok(()))
         };
-        let shutdown = move || provider.shutdown();
         // The OTLP exporter's channel is driven by the Tokio runtime; blocking a multi-thread
         // worker without `block_in_place` could stall the very task that sends the last batch.
         let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
@@ -213,56 +228,81 @@ pub fn init_with_config(config: TelemetryConfig) -> Result<TelemetryGuard, Telem
         return Ok(TelemetryGuard::noop());
     }
 
-    let filter = EnvFilter::builder()
-        .parse(&config.log_filter)
-        .map_err(|error| TelemetryError::InvalidSetting {
-            name: ENV_LOG_FILTER,
-            value: config.log_filter.clone(),
-            reason: error.to_string(),
-        })?;
+    // `RUST_LOG` filters logs and exported spans, each layer on its own: a global filter would
+    // also hide sqlx's statement events (DEBUG) from the SQL span layer.
+    let env_filter = || {
+        EnvFilter::builder()
+            .parse(&config.log_filter)
+            .map_err(|error| TelemetryError::InvalidSetting {
+                name: ENV_LOG_FILTER,
+                value: config.log_filter.clone(),
+                reason: error.to_string(),
+            })
+    };
+    let log_filter = env_filter()?;
     // Without an endpoint spans are still made (and exported nowhere), so every request has a
     // trace id for its logs and error responses, and `traceparent` still crosses services.
-    let provider = match &config.otlp_endpoint {
-        Some(endpoint) if !endpoint.trim().is_empty() => {
-            Some(otlp_provider(endpoint.trim(), &config.service_name)?)
-        }
-        _ => Some(SdkTracerProvider::builder().build()),
+    let endpoint = config
+        .otlp_endpoint
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned);
+    let provider = match &endpoint {
+        Some(endpoint) => Some(otlp_provider(endpoint, &config.service_name)?.build()),
+        None => Some(SdkTracerProvider::builder().build()),
     };
+    // Each component's spans under its own `service.name` (see `components`).
+    let router = provider.as_ref().map(|provider| {
+        components::ComponentTracer::new(
+            TRACER_NAME,
+            provider,
+            Box::new(move |component| {
+                let name = format!("axv-{component}");
+                match &endpoint {
+                    Some(endpoint) => otlp_provider(endpoint, &name).unwrap_or_else(|error| {
+                        tracing::warn!(%error, component, "no span export for this component");
+                        SdkTracerProvider::builder()
+                    }),
+                    None => SdkTracerProvider::builder(),
+                }
+            }),
+        )
+    });
     set_propagator();
 
     let ansi = std::io::stderr().is_terminal();
-    let (pretty, json) = match config.log_format {
-        LogFormat::Pretty => (
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(ansi),
-            ),
-            None,
+    let logs = match config.log_format {
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            // The span list carries every enclosing span's fields, so the request span's
+            // `trace_id` is on each line even inside nested spans.
+            .with_current_span(false)
+            .with_span_list(true)
+            .boxed(),
+    }
+    .with_filter(log_filter);
+    let otel = match &router {
+        Some(router) => Some(
+            tracing_opentelemetry::layer()
+                .with_tracer(router.clone())
+                .with_filter(env_filter()?.and(otel_noise_filter(LevelFilter::TRACE))),
         ),
-        LogFormat::Json => (
-            None,
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr)
-                    // The span list carries every enclosing span's fields, so the request
-                    // span's `trace_id` is on each line even inside nested spans.
-                    .with_current_span(false)
-                    .with_span_list(true),
-            ),
-        ),
+        None => None,
     };
-    let otel = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(TRACER_NAME))
-            .with_filter(otel_noise_filter(LevelFilter::TRACE))
+    let sql = router.as_ref().map(|router| {
+        sql_spans::SqlSpanLayer::new(router.clone(), database_system())
+            .with_filter(sql_spans::filter())
     });
     let installed = Registry::default()
-        .with(filter)
-        .with(pretty)
-        .with(json)
+        .with(logs)
         .with(otel)
+        .with(sql)
         .try_init();
 
     match (installed, provider) {
@@ -271,7 +311,7 @@ pub fn init_with_config(config: TelemetryConfig) -> Result<TelemetryGuard, Telem
             if let Some(provider) = &provider {
                 opentelemetry::global::set_tracer_provider(provider.clone());
             }
-            Ok(TelemetryGuard { provider })
+            Ok(TelemetryGuard { provider, router })
         }
         // Someone else owns the global subscriber (e.g. a test harness): keep theirs, export
         // nothing of ours.
@@ -307,7 +347,10 @@ pub fn init_with_tracer_provider(
             .with_test_writer()
             .with_filter(filter)
     });
-    let subscriber = Registry::default().with(otel).with(logs);
+    let sql =
+        sql_spans::SqlSpanLayer::new(provider.tracer(service_name.to_owned()), database_system())
+            .with_filter(sql_spans::filter());
+    let subscriber = Registry::default().with(otel).with(sql).with(logs);
     ScopedTelemetryGuard {
         subscriber: Some(tracing::subscriber::set_default(subscriber)),
         provider,
@@ -340,6 +383,15 @@ fn set_propagator() {
 
 /// Keeps the exporter's own transport (tonic, h2, hyper) and OpenTelemetry internals out of
 /// the exported spans: exporting them would make every export produce more to export.
+/// The database the process's SQL spans are for, by the platform's convention: Postgres when
+/// `DATABASE_URL` names it, else the embedded SQLite.
+fn database_system() -> &'static str {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => "postgresql",
+        _ => "sqlite",
+    }
+}
+
 fn otel_noise_filter(level: LevelFilter) -> Targets {
     Targets::new().with_default(level).with_targets(
         [
@@ -356,7 +408,10 @@ fn otel_noise_filter(level: LevelFilter) -> Targets {
     )
 }
 
-fn otlp_provider(endpoint: &str, service_name: &str) -> Result<SdkTracerProvider, TelemetryError> {
+fn otlp_provider(
+    endpoint: &str,
+    service_name: &str,
+) -> Result<opentelemetry_sdk::trace::TracerProviderBuilder, TelemetryError> {
     let name = otlp_endpoint_var();
     validate_endpoint(name, endpoint)?;
     // tonic's lazy channel spawns its connection task onto the current runtime.
@@ -378,8 +433,7 @@ fn otlp_provider(endpoint: &str, service_name: &str) -> Result<SdkTracerProvider
         .build();
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(resource)
-        .build())
+        .with_resource(resource))
 }
 
 /// The variable the endpoint came from, for error messages.

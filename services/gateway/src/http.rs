@@ -718,20 +718,6 @@ pub async fn metrics() -> Response {
         .into_response()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operation_labels_are_names_or_anonymous() {
-        assert_eq!(operation_label(Some("DashboardStats")), "DashboardStats");
-        assert_eq!(operation_label(None), "anonymous");
-        assert_eq!(operation_label(Some("")), "anonymous");
-        assert_eq!(operation_label(Some("no spaces please")), "anonymous");
-        assert_eq!(operation_label(Some(&"x".repeat(65))), "anonymous");
-    }
-}
-
 /// Every string a request carries, inline in the document or in its variables, in NFC: Korean
 /// typed on macOS arrives decomposed, and would otherwise be stored as it came and never found.
 fn normalize_text(request: &mut async_graphql::Request) {
@@ -745,4 +731,18 @@ fn normalize_text(request: &mut async_graphql::Request) {
     }
     request.query = axv_platform::text::nfc(&request.query);
     request.variables.values_mut().for_each(walk);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_labels_are_names_or_anonymous() {
+        assert_eq!(operation_label(Some("DashboardStats")), "DashboardStats");
+        assert_eq!(operation_label(None), "anonymous");
+        assert_eq!(operation_label(Some("")), "anonymous");
+        assert_eq!(operation_label(Some("no spaces please")), "anonymous");
+        assert_eq!(operation_label(Some(&"x".repeat(65))), "anonymous");
+    }
 }

@@ -1,7 +1,7 @@
 //! The outcome reports' use cases: who may file, edit, move and read reports, what the pilots
 //! and onboarding services say about the pilot and the caller, and the store doing it.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use axv_auth::{Caller, Role, TokenIssuer};
 use axv_platform::{ids::is_valid_id, pagination::PageRequest};
@@ -126,18 +126,14 @@ impl Outcomes {
         &self.store
     }
 
-    pub(crate) fn anonymous<T>(message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(Duration::from_secs(5));
-        request
+    pub(crate) fn anonymous<T>(message: T) -> Result<tonic::Request<T>, ReportsError> {
+        axv_platform::grpc::outbound(None, message)
+            .map_err(|e| ReportsError::Internal(e.to_string()))
     }
 
     pub(crate) fn request<T>(token: &str, message: T) -> Result<tonic::Request<T>, ReportsError> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(Duration::from_secs(5));
-        axv_auth::attach_bearer(&mut request, token)
-            .map_err(|e| ReportsError::Internal(e.to_string()))?;
-        Ok(request)
+        axv_platform::grpc::outbound(Some(token), message)
+            .map_err(|e| ReportsError::Internal(e.to_string()))
     }
 
     pub(crate) fn upstream_error(what: &'static str) -> impl Fn(tonic::Status) -> ReportsError {

@@ -166,7 +166,7 @@ impl Outcomes {
         let counts = self
             .onboarding
             .clone()
-            .count_companies(Self::anonymous(request))
+            .count_companies(Self::anonymous(request)?)
             .await
             .map_err(Self::upstream_error("company counts"))?
             .into_inner();
@@ -188,7 +188,7 @@ impl Outcomes {
         let counts = self
             .pilots
             .clone()
-            .count_pilots(Self::anonymous(request))
+            .count_pilots(Self::anonymous(request)?)
             .await
             .map_err(Self::upstream_error("pilot counts"))?
             .into_inner();

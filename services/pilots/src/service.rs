@@ -1,7 +1,7 @@
 //! The pilot registry's use cases: who may register, move and read pilots, what onboarding
 //! says about the companies involved, and the store doing it.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use axv_auth::{Caller, Role, TokenIssuer};
 use axv_platform::{
@@ -68,11 +68,8 @@ impl Pilots {
     }
 
     fn onboarding_request<T>(token: &str, message: T) -> Result<tonic::Request<T>, PilotsError> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(Duration::from_secs(5));
-        axv_auth::attach_bearer(&mut request, token)
-            .map_err(|e| PilotsError::Internal(e.to_string()))?;
-        Ok(request)
+        axv_platform::grpc::outbound(Some(token), message)
+            .map_err(|e| PilotsError::Internal(e.to_string()))
     }
 
     fn onboarding_error(status: tonic::Status) -> PilotsError {

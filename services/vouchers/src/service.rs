@@ -154,11 +154,8 @@ impl Vouchers {
         caller: &Caller,
         message: T,
     ) -> Result<tonic::Request<T>, VouchersError> {
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(Duration::from_secs(5));
-        axv_auth::attach_bearer(&mut request, &caller.raw_token)
-            .map_err(|e| VouchersError::Internal(e.to_string()))?;
-        Ok(request)
+        axv_platform::grpc::outbound(Some(&caller.raw_token), message)
+            .map_err(|e| VouchersError::Internal(e.to_string()))
     }
 
     fn onboarding_error(status: tonic::Status) -> VouchersError {
