@@ -118,6 +118,28 @@ pub fn validate_name(
     Ok(name.to_owned())
 }
 
+/// A member's user name on the data center's Slurm cluster, as `sacctmgr` and POSIX accept it:
+/// a lowercase letter or `_` first, then lowercase letters, digits, `_`, `.` or `-`, at most 32.
+/// Empty clears it.
+pub fn validate_cluster_user(name: &str) -> Result<Option<String>, OnboardingError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+    if !first_ok || !rest_ok || name.len() > 32 {
+        return Err(OnboardingError::invalid(
+            "clusterUserName",
+            "must start with a lowercase letter or _ and hold only lowercase letters, digits, _, . or -, at most 32",
+        ));
+    }
+    Ok(Some(name.to_owned()))
+}
+
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -749,6 +771,30 @@ mod tests {
         ] {
             let error = authorize_api_client_admin(&caller(role)).unwrap_err();
             assert_eq!(ErrorCode::from(&error), ErrorCode::Forbidden, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn cluster_user_names_follow_posix_and_slurm() {
+        assert_eq!(
+            validate_cluster_user(" kim.gj ").unwrap().as_deref(),
+            Some("kim.gj")
+        );
+        assert_eq!(
+            validate_cluster_user("_svc-01").unwrap().as_deref(),
+            Some("_svc-01")
+        );
+        assert_eq!(validate_cluster_user("").unwrap(), None);
+        for bad in [
+            "Kim",
+            "1kim",
+            "kim gj",
+            "김",
+            "kim:x",
+            "k'",
+            &"a".repeat(33),
+        ] {
+            assert!(validate_cluster_user(bad).is_err(), "{bad}");
         }
     }
 }

@@ -146,6 +146,7 @@ fn user_to_pb(user: &UserRecord) -> pb::User {
         email: user.email.clone(),
         name: user.name.clone(),
         role: role_to_pb(user.role).into(),
+        cluster_user: user.cluster_user.clone(),
     }
 }
 
@@ -283,6 +284,43 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
         Ok(Response::new(pb::GetMeResponse {
             user: Some(user_to_pb(&user)),
             company_ids,
+        }))
+    }
+
+    async fn update_me(
+        &self,
+        request: Request<pb::UpdateMeRequest>,
+    ) -> Reply<pb::UpdateMeResponse> {
+        let r = request.get_ref();
+        let user = self
+            .service
+            .update_me(
+                caller(&request),
+                r.name.as_deref(),
+                r.cluster_user.as_deref(),
+            )
+            .await?;
+        Ok(Response::new(pb::UpdateMeResponse {
+            user: Some(user_to_pb(&user)),
+        }))
+    }
+
+    async fn list_cluster_users(
+        &self,
+        request: Request<pb::ListClusterUsersRequest>,
+    ) -> Reply<pb::ListClusterUsersResponse> {
+        let users = self
+            .service
+            .cluster_users(caller(&request), &request.get_ref().company_ids)
+            .await?;
+        Ok(Response::new(pb::ListClusterUsersResponse {
+            users: users
+                .into_iter()
+                .map(|(company_id, cluster_user)| pb::ClusterUser {
+                    company_id,
+                    cluster_user,
+                })
+                .collect(),
         }))
     }
 

@@ -14,7 +14,7 @@ use crate::{
     domain::{
         CompanyAction, CompanyDraft, CompanyInput, Email, Sector, View, api_client_role,
         authorize_api_client_admin, authorize_transition, company_view, normalize_note,
-        validate_name, validate_password,
+        validate_cluster_user, validate_name, validate_password,
     },
     error::OnboardingError,
     store::{
@@ -269,6 +269,53 @@ impl Onboarding {
             .ok_or(OnboardingError::NotFound("user"))?;
         let companies = self.store.company_ids_of(&user.id).await?;
         Ok((user, companies))
+    }
+
+    /// A person changes their own name and cluster user name (empty clears it).
+    pub async fn update_me(
+        &self,
+        caller: Option<&Caller>,
+        name: Option<&str>,
+        cluster_user: Option<&str>,
+    ) -> Result<UserRecord, OnboardingError> {
+        let caller = require(caller)?;
+        let current = self
+            .store
+            .user_by_id(&caller.subject)
+            .await?
+            .ok_or(OnboardingError::NotFound("user"))?;
+        let name = match name {
+            Some(name) => validate_name("name", name, 100)?,
+            None => current.name.clone(),
+        };
+        let cluster_user = match cluster_user {
+            Some(given) => validate_cluster_user(given)?,
+            None => current.cluster_user.clone(),
+        };
+        self.store
+            .update_user(&current.id, &name, cluster_user.as_deref())
+            .await?;
+        Ok(UserRecord {
+            name,
+            cluster_user,
+            ..current
+        })
+    }
+
+    /// Members' cluster user names per company, for the data center's sacctmgr export: staff
+    /// and operators only (a firm reads its own members through `members`).
+    pub async fn cluster_users(
+        &self,
+        caller: Option<&Caller>,
+        company_ids: &[String],
+    ) -> Result<Vec<(String, String)>, OnboardingError> {
+        let caller = require(caller)?;
+        if !(caller.is_staff() || caller.role == Role::Operator) {
+            return Err(OnboardingError::Forbidden(
+                "cluster user names are for the data center's operators and staff".into(),
+            ));
+        }
+        self.store.cluster_users_of(company_ids).await
     }
 
     fn today() -> chrono::NaiveDate {

@@ -26,6 +26,8 @@ pub struct UserRecord {
     pub name: String,
     pub role: Role,
     pub password_hash: String,
+    /// The member's user name on the Slurm cluster, when given.
+    pub cluster_user: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,8 +135,11 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
         name: row.try_get("name")?,
         role: role.parse().map_err(|_| corrupt("role", &role))?,
         password_hash: row.try_get("password_hash")?,
+        cluster_user: row.try_get("cluster_user")?,
     })
 }
+
+const USER_COLUMNS: &str = "id, email, name, role, password_hash, cluster_user";
 
 const API_CLIENT_COLUMNS: &str = "id, name, role, created_at, created_by, last_used_at, revoked_at";
 
@@ -228,6 +233,7 @@ impl Store {
                 name: name.to_owned(),
                 role,
                 password_hash: password_hash.to_owned(),
+                cluster_user: None,
             }),
             Err(e) if e.is_unique_on("users.email", "users_email_key") => Err(
                 OnboardingError::Conflict("an account with this email already exists".into()),
@@ -251,7 +257,7 @@ impl Store {
         value: &str,
     ) -> Result<Option<UserRecord>, OnboardingError> {
         let row = sqlx::query(&format!(
-            "SELECT id, email, name, role, password_hash FROM users WHERE {column} = $1"
+            "SELECT {USER_COLUMNS} FROM users WHERE {column} = $1"
         ))
         .bind(value)
         .fetch_optional(self.db.pool())
@@ -323,12 +329,11 @@ impl Store {
             tx.commit().await.map_err(StoreError::from)?;
             return Ok(RefreshOutcome::Expired);
         }
-        let user_row =
-            sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE id = $1")
-                .bind(&user_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+        let user_row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(&user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
         let user = user_from_row(&user_row)?;
         let companies: Vec<(String,)> = sqlx::query_as(
             "SELECT company_id FROM company_members WHERE user_id = $1 ORDER BY company_id",
@@ -587,9 +592,52 @@ impl Store {
         Ok(())
     }
 
+    /// Changes a person's own name and cluster user name.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        name: &str,
+        cluster_user: Option<&str>,
+    ) -> Result<(), OnboardingError> {
+        sqlx::query("UPDATE users SET name = $1, cluster_user = $2 WHERE id = $3")
+            .bind(name)
+            .bind(cluster_user)
+            .bind(id)
+            .execute(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// (company id, cluster user name) of every member of these companies who gave one.
+    pub async fn cluster_users_of(
+        &self,
+        company_ids: &[String],
+    ) -> Result<Vec<(String, String)>, OnboardingError> {
+        let mut found = Vec::new();
+        for chunk in company_ids.chunks(500) {
+            let sql = format!(
+                "SELECT m.company_id, u.cluster_user FROM company_members m JOIN users u ON u.id = m.user_id \
+                 WHERE u.cluster_user IS NOT NULL AND m.company_id IN ({}) ORDER BY m.company_id, u.cluster_user",
+                axv_platform::db::placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            found.extend(
+                query
+                    .fetch_all(self.db.pool())
+                    .await
+                    .map_err(StoreError::from)?,
+            );
+        }
+        Ok(found)
+    }
+
     pub async fn members_of(&self, company_id: &str) -> Result<Vec<UserRecord>, OnboardingError> {
         let rows = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.role, u.password_hash FROM users u \
+            "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.cluster_user FROM users u \
              JOIN company_members m ON m.user_id = u.id WHERE m.company_id = $1 ORDER BY m.added_at, u.id",
         )
         .bind(company_id)

@@ -1,7 +1,7 @@
 //! The vouchers service's use cases: who may do what, what onboarding says about companies,
 //! and the store doing it.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use axv_auth::{Caller, Role};
 use axv_platform::{
@@ -15,8 +15,8 @@ use tonic::transport::Channel;
 use crate::{
     domain::{
         ApplicationAction, Eligibility, FundingSource, ResourceKind, VoucherStatus, granted_amount,
-        is_valid_code, validate_issue_window, validate_name, validate_positive, validate_sectors,
-        validate_window,
+        is_valid_code, spend_refusal, validate_issue_window, validate_name, validate_positive,
+        validate_sectors, validate_window,
     },
     error::VouchersError,
     slurm_export,
@@ -754,16 +754,62 @@ impl Vouchers {
     ) -> Result<String, VouchersError> {
         require_role(caller, METERING, "export Slurm accounts")?;
         Self::metering_input(cluster, "export")?;
-        let accounts: Vec<slurm_export::SlurmAccount> = self
-            .store
-            .spendable_vouchers()
-            .await?
+        let who = caller
+            .ok_or_else(|| VouchersError::Unauthenticated("authentication required".into()))?;
+        let vouchers = self.store.gpu_vouchers_for_slurm().await?;
+        let mut company_ids: Vec<String> = vouchers.iter().map(|v| v.company_id.clone()).collect();
+        company_ids.sort();
+        company_ids.dedup();
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut users: HashMap<String, Vec<String>> = HashMap::new();
+        let mut onboarding = self.onboarding.clone();
+        for chunk in company_ids.chunks(MAX_BATCH) {
+            let companies = onboarding
+                .batch_get_companies(Self::onboarding_request(
+                    who,
+                    onboarding::BatchGetCompaniesRequest {
+                        ids: chunk.to_vec(),
+                    },
+                )?)
+                .await
+                .map_err(Self::onboarding_error)?
+                .into_inner()
+                .companies;
+            names.extend(companies.into_iter().map(|c| (c.id, c.name_ko)));
+            let members = onboarding
+                .list_cluster_users(Self::onboarding_request(
+                    who,
+                    onboarding::ListClusterUsersRequest {
+                        company_ids: chunk.to_vec(),
+                    },
+                )?)
+                .await
+                .map_err(Self::onboarding_error)?
+                .into_inner()
+                .users;
+            for member in members {
+                users
+                    .entry(member.company_id)
+                    .or_default()
+                    .push(member.cluster_user);
+            }
+        }
+        let today = today();
+        let accounts: Vec<slurm_export::SlurmAccount> = vouchers
             .into_iter()
-            .map(|(code, company_id, balance)| slurm_export::SlurmAccount {
-                code,
-                description: format!("company {company_id}"),
-                organization: "axv".to_owned(),
-                gpu_minutes: slurm_export::gpu_minutes(balance),
+            .map(|v| {
+                let spendable =
+                    spend_refusal(v.status, today, v.valid_from, v.valid_until).is_none();
+                slurm_export::SlurmAccount {
+                    description: names
+                        .get(&v.company_id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("company {}", v.company_id)),
+                    organization: "axv".to_owned(),
+                    gpu_minutes: slurm_export::lifetime_gpu_minutes(spendable, v.granted),
+                    users: users.get(&v.company_id).cloned().unwrap_or_default(),
+                    code: v.code,
+                }
             })
             .collect();
         Ok(slurm_export::sacctmgr_file(cluster, &accounts))

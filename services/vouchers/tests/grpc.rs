@@ -738,12 +738,13 @@ async fn slurm_export_and_holds_over_grpc() {
         .unwrap()
         .into_inner()
         .sacctmgr_file;
-    // 360,000 - 36,000 GPU-seconds left = 5,400 GPU-minutes.
+    // The limit is the granted total (360,000 GPU-seconds = 6,000 GPU-minutes): Slurm counts
+    // the usage against it itself.
     assert!(
         file.contains(&format!("Account - '{}'", voucher.code)),
         "{file}"
     );
-    assert!(file.contains("GrpTRESMins=gres/gpu=5400"), "{file}");
+    assert!(file.contains("GrpTRESMins=gres/gpu=6000"), "{file}");
     assert!(file.contains("Cluster - 'h100'"), "{file}");
     assert_eq!(
         client
@@ -1104,3 +1105,145 @@ async fn voucher_totals_by_company_and_quarter(db: TestDb) {
 }
 
 on_both_backends!(voucher_totals => voucher_totals_by_company_and_quarter);
+
+/// `sacctmgr` against the real slurmdbd `.ci/slurmdbd` starts (`SLURM_CONF` set); skipped
+/// where there is none, required in CI.
+fn sacctmgr(args: &[&str]) -> Option<String> {
+    if std::env::var_os("SLURM_CONF").is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI runs .ci/slurmdbd: SLURM_CONF must be set"
+        );
+        return None;
+    }
+    let output = std::process::Command::new("sacctmgr")
+        .args(args)
+        .output()
+        .expect("sacctmgr runs");
+    assert!(
+        output.status.success(),
+        "sacctmgr {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The export loaded into a real Slurm accounting database twice, with usage in between: the
+/// account limits Slurm holds equal the vouchers' granted totals both times (never the
+/// remainder, which Slurm would count usage against a second time), a revoked voucher drops
+/// to zero, members who gave a cluster user name are users of their company's accounts, and
+/// the description is the company's Korean name.
+#[tokio::test]
+async fn slurm_limits_equal_the_vouchers_after_every_reload() {
+    if sacctmgr(&["--version"]).is_none() {
+        return;
+    }
+    let cluster = std::env::var("AXV_TEST_SLURM_CLUSTER").unwrap_or_else(|_| "axvtest".into());
+    let h = Harness::start(TestDb::sqlite()).await;
+    let firm = h.firm(41, Sector::ArtificialIntelligence, true).await;
+    let user = format!("u{}", &axv_platform::ids::new_id()[24..]).to_lowercase();
+    h.onboarding
+        .update_me(
+            Some(&caller(&firm.user_id, Role::FirmMember)),
+            None,
+            Some(&user),
+        )
+        .await
+        .unwrap();
+    let (_, program) = pool_and_program(&h.store, 10_000_000, 10_000_000).await;
+    let kept = issue(&h.store, &program, &firm.company_id, 360_000).await;
+    let revoked = issue(&h.store, &program, &firm.company_id, 120_000).await;
+    let operator = h.token(Role::Operator);
+    let mut client = h.client().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let limit_of = |code: &str| {
+        sacctmgr(&[
+            "-nP",
+            "show",
+            "assoc",
+            &format!("cluster={cluster}"),
+            &format!("account={code}"),
+            "user=",
+            "format=account,grptresmins",
+        ])
+        .unwrap()
+        .trim()
+        .to_owned()
+    };
+    for round in 0..2 {
+        if round == 1 {
+            // Usage metered meanwhile, and one voucher revoked.
+            client
+                .record_usage(authed(usage("slurm-1", &kept.code, 36_000), &operator))
+                .await
+                .unwrap();
+            client
+                .revoke_voucher(authed(
+                    pb::RevokeVoucherRequest {
+                        id: revoked.id.clone(),
+                        note: "사업 중단".into(),
+                    },
+                    &h.token(Role::ProgramManager),
+                ))
+                .await
+                .unwrap();
+        }
+        let file = client
+            .export_slurm_accounts(authed(
+                pb::ExportSlurmAccountsRequest {
+                    cluster: cluster.clone(),
+                },
+                &operator,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .sacctmgr_file;
+        let path = dir.path().join(format!("round-{round}.cfg"));
+        std::fs::write(&path, &file).unwrap();
+        sacctmgr(&["-i", "load", &format!("file={}", path.display())]).unwrap();
+
+        assert_eq!(
+            limit_of(&kept.code),
+            format!("{}|gres/gpu=6000", kept.code),
+            "round {round}"
+        );
+        let revoked_limit = if round == 0 { 2_000 } else { 0 };
+        assert_eq!(
+            limit_of(&revoked.code),
+            format!("{}|gres/gpu={revoked_limit}", revoked.code),
+            "round {round}"
+        );
+    }
+    let described = sacctmgr(&[
+        "-nP",
+        "show",
+        "account",
+        &format!("name={}", kept.code),
+        "format=account,descr",
+    ])
+    .unwrap();
+    assert_eq!(described.trim(), format!("{}|바우처기업41", kept.code));
+    let users = sacctmgr(&[
+        "-nP",
+        "show",
+        "assoc",
+        &format!("cluster={cluster}"),
+        &format!("account={}", kept.code),
+        "format=user",
+    ])
+    .unwrap();
+    assert!(users.lines().any(|u| u == user), "{user} not in {users:?}");
+
+    sacctmgr(&["-i", "delete", "user", &format!("name={user}")]).unwrap();
+    sacctmgr(&[
+        "-i",
+        "delete",
+        "account",
+        &format!("name={},{}", kept.code, revoked.code),
+    ])
+    .unwrap();
+    h.stop().await;
+}

@@ -93,6 +93,9 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub role: Role,
+    /// The person's user name on the data center's Slurm cluster, when given: the operators'
+    /// sacctmgr export makes it a user of each of the company's voucher accounts.
+    pub cluster_user_name: Option<String>,
 }
 
 impl User {
@@ -102,6 +105,7 @@ impl User {
             email: user.email,
             name: user.name,
             role: Role::from_pb(user.role).unwrap_or(Role::FirmMember),
+            cluster_user_name: user.cluster_user,
         }
     }
 }
@@ -241,6 +245,15 @@ impl Viewer {
             .map(Company)
             .collect())
     }
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct UpdateMeInput {
+    /// Unset keeps the current name.
+    pub name: Option<String>,
+    /// The user name you run jobs under on the data center's Slurm cluster; empty clears it.
+    /// Lowercase letters, digits, `_`, `.` and `-`, starting with a letter or `_`.
+    pub cluster_user_name: Option<String>,
 }
 
 #[derive(InputObject, Debug, Clone)]
@@ -453,6 +466,25 @@ impl OnboardingMutation {
 
 #[Object]
 impl OnboardingMutation {
+    /// The signed-in person changes their own name and cluster user name.
+    async fn update_me(&self, ctx: &Context<'_>, input: UpdateMeInput) -> Result<User> {
+        let (clients, rc) = parts(ctx)?;
+        let r = clients
+            .onboarding
+            .clone()
+            .update_me(request(
+                &rc,
+                pb::UpdateMeRequest {
+                    name: input.name,
+                    cluster_user: input.cluster_user_name,
+                },
+            ))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        r.user.map(User::from_pb).ok_or_else(unauthenticated)
+    }
+
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
         let (clients, rc) = parts(ctx)?;
         let r = clients

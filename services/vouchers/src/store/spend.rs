@@ -170,6 +170,17 @@ fn overdraw(voucher: &Locked, short: &ledger::Insufficient, amount: i64) -> Vouc
     ))
 }
 
+/// A GPU voucher as the Slurm export sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlurmVoucher {
+    pub code: String,
+    pub company_id: String,
+    pub status: VoucherStatus,
+    pub granted: i64,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageOutcome {
     pub id: String,
@@ -987,13 +998,32 @@ impl Store {
     }
 
     /// Active vouchers with what they have left, for the Slurm accounts export.
-    pub async fn spendable_vouchers(&self) -> Result<Vec<(String, String, i64)>, VouchersError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT v.code, v.company_id, a.balance FROM vouchers v JOIN ledger_accounts a ON a.id = 'voucher:' || v.id \
-             WHERE v.status = 'ACTIVE' ORDER BY v.code",
+    /// Every GPU voucher ever issued, by code, as the sacctmgr export needs it: an account the
+    /// cluster knows stays there until it is limited to zero.
+    pub async fn gpu_vouchers_for_slurm(&self) -> Result<Vec<SlurmVoucher>, VouchersError> {
+        let rows: Vec<(String, String, String, i64, String, String)> = sqlx::query_as(
+            "SELECT code, company_id, status, granted, valid_from, valid_until FROM vouchers \
+             WHERE kind = $1 ORDER BY code",
         )
+        .bind(ResourceKind::GpuH100.as_str())
         .fetch_all(self.db.pool())
         .await?;
-        Ok(rows)
+        rows.into_iter()
+            .map(|(code, company_id, status, granted, from, until)| {
+                let day = |text: &str| {
+                    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                        .map_err(|_| VouchersError::Internal(format!("bad validity date {text}")))
+                };
+                Ok(SlurmVoucher {
+                    status: VoucherStatus::parse(&status)
+                        .ok_or_else(|| VouchersError::Internal(format!("bad status {status}")))?,
+                    valid_from: day(&from)?,
+                    valid_until: day(&until)?,
+                    code,
+                    company_id,
+                    granted,
+                })
+            })
+            .collect()
     }
 }
