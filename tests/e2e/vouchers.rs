@@ -606,3 +606,132 @@ async fn long_lists_page_to_their_end() {
     }
     p.stop().await;
 }
+
+/// The operators' path for real files: a sacct file of about 12 MB, gzip-compressed, uploaded
+/// by `axv usage push` signed in as an API client with the OPERATOR role, streamed through the
+/// gateway to the vouchers service; the same file plain is all duplicates; a truncated gzip
+/// charges nothing; strangers and firms are refused with JSON codes before the body is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sacct_files_of_tens_of_megabytes_stream_in_gzip_or_plain() {
+    use std::io::Write as _;
+    let p = TestPlatform::start().await;
+    let admin = p.token(Role::Admin);
+    let manager = p.token(Role::ProgramManager);
+    let firm = p.sign_up("upload@vouchers.kr").await;
+    let company = p.approved_company(&firm, 5601, "업로드기업").await;
+    let voucher_id = super::issue_voucher(&p, &firm, &manager, &company, None).await;
+    let voucher = p
+        .graphql(Some(&manager), VOUCHER, json!({ "id": voucher_id }))
+        .await;
+    let code = data(&voucher, "voucher")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let text = axv_vouchers::sacct::synthetic(30_000, &[code.as_str()], 7);
+    assert!(text.len() > 10 * 1024 * 1024, "{} bytes", text.len());
+    let expected = axv_vouchers::sacct::parse(&text).unwrap();
+    let gpu_seconds: i64 = expected.jobs.iter().map(|j| j.gpu_seconds).sum();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("sacct.txt");
+    std::fs::write(&plain, &text).unwrap();
+    let gzipped = dir.path().join("sacct.txt.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).unwrap();
+    let compressed = encoder.finish().unwrap();
+    std::fs::write(&gzipped, &compressed).unwrap();
+
+    let registered = p
+        .graphql(
+            Some(&admin),
+            "mutation { registerApiClient(name: \"데이터센터 과금 배치\", role: OPERATOR) { clientId secret } }",
+            json!({}),
+        )
+        .await;
+    let credentials = data(&registered, "registerApiClient");
+    let args = |file: &std::path::Path| axv::usage_push::PushArgs {
+        file: file.to_owned(),
+        cluster: "h100".into(),
+        url: p.base_url(),
+        client_id: credentials["clientId"].as_str().map(str::to_owned),
+        client_secret: credentials["secret"].as_str().map(str::to_owned),
+        token: None,
+    };
+    // A truncated gzip file: refused whole, nothing charged.
+    let truncated = dir.path().join("cut.txt.gz");
+    std::fs::write(&truncated, &compressed[..compressed.len() / 2]).unwrap();
+    let cut = axv::usage_push::push(&args(&truncated)).await.unwrap_err();
+    assert!(format!("{cut:#}").contains("BAD_USER_INPUT"), "{cut:#}");
+    let untouched = p
+        .graphql(Some(&manager), VOUCHER, json!({ "id": voucher_id }))
+        .await;
+    assert_eq!(data(&untouched, "voucher")["consumed"], 0, "{untouched}");
+
+    let report = axv::usage_push::push(&args(&gzipped)).await.unwrap();
+    assert_eq!(report.accepted as usize, expected.jobs.len());
+    assert_eq!(report.skipped as usize, expected.skipped);
+    assert_eq!(report.amount + report.overage, gpu_seconds);
+    // The voucher's 36,000 GPU-seconds are charged; the rest ran beyond it.
+    assert_eq!(report.amount, 36_000);
+    let summary = axv::usage_push::describe(&report);
+    assert!(summary.contains("10.00 GPU-hours charged"), "{summary}");
+    let charged = p
+        .graphql(
+            Some(&manager),
+            "query($id: ID!) { voucher(id: $id) { consumed balance overage status } }",
+            json!({ "id": voucher_id }),
+        )
+        .await;
+    let charged = data(&charged, "voucher");
+    assert_eq!(charged["consumed"], 36_000, "{charged}");
+    assert_eq!(charged["balance"], 0, "{charged}");
+    assert_eq!(charged["overage"], report.overage, "{charged}");
+    assert_eq!(charged["status"], "EXHAUSTED", "{charged}");
+    // The programme's figures count what ran, overage included, and say how much was unfunded.
+    let stats = p
+        .graphql(
+            Some(&manager),
+            "{ programStats { computeGranted computeConsumed computeOverage } }",
+            json!({}),
+        )
+        .await;
+    let stats = data(&stats, "programStats");
+    assert_eq!(stats["computeConsumed"], gpu_seconds, "{stats}");
+    assert_eq!(stats["computeOverage"], report.overage, "{stats}");
+
+    // The same jobs again, plain and with a token: all already recorded.
+    let operator = p.token(Role::Operator);
+    let again = axv::usage_push::push(&axv::usage_push::PushArgs {
+        token: Some(operator),
+        client_id: None,
+        client_secret: None,
+        ..args(&plain)
+    })
+    .await
+    .unwrap();
+    assert_eq!((again.accepted, again.amount), (0, 0));
+    assert_eq!(
+        again.duplicates as usize,
+        report.accepted as usize + expected.in_file_duplicates
+    );
+
+    for (token, status, code) in [
+        (None, 401, "UNAUTHENTICATED"),
+        (Some(firm.as_str()), 403, "FORBIDDEN"),
+    ] {
+        // A few lines are enough: the refusal comes before the body is read.
+        let head: String = text.lines().take(20).map(|l| format!("{l}\n")).collect();
+        let mut request = p
+            .http
+            .post(format!("{}/usage/sacct?cluster=h100", p.base_url()))
+            .body(head);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), Some(code), "{body}");
+    }
+    p.stop().await;
+}

@@ -6,6 +6,7 @@ pub mod check;
 pub mod demo;
 pub mod demo_outcomes;
 pub mod probe;
+pub mod usage_push;
 
 use std::net::SocketAddr;
 

@@ -41,6 +41,16 @@ enum Command {
     Keygen(KeygenArgs),
     /// Probe a running component (for container health checks); exits 0 when it is healthy.
     Healthcheck(HealthcheckArgs),
+    /// Metered usage from the data center.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsageCommand {
+    /// Upload a `sacct --parsable2` file (plain or gzip) to a running gateway, as an API client
+    /// with the OPERATOR role; prints what was charged and every refused line.
+    Push(axv::usage_push::PushArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -205,6 +215,9 @@ async fn main() -> ExitCode {
         }
         Command::Keygen(args) => keygen(&args),
         Command::Healthcheck(_) => Ok(()),
+        Command::Usage(UsageCommand::Push(args)) => axv::usage_push::push(&args)
+            .await
+            .map(|report| print!("{}", axv::usage_push::describe(&report))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

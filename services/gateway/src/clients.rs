@@ -19,6 +19,8 @@ pub type GrpcChannel = GrpcTelemetryService<Channel>;
 
 /// Every downstream call gets this deadline, so one slow service cannot hold requests forever.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// A sacct file of tens of megabytes over a slow office link takes minutes, not seconds.
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Where the gateway finds each service.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub struct ServiceUrls {
 pub struct Clients {
     pub onboarding: OnboardingServiceClient<GrpcChannel>,
     pub vouchers: VouchersServiceClient<GrpcChannel>,
+    /// The vouchers service for streamed uploads, on a channel with [`UPLOAD_TIMEOUT`].
+    pub vouchers_uploads: VouchersServiceClient<GrpcChannel>,
     pub pilots: PilotsServiceClient<GrpcChannel>,
     pub outcomes: OutcomesServiceClient<GrpcChannel>,
     /// Raw channels by service name, for readiness checks.
@@ -40,22 +44,23 @@ pub struct Clients {
 }
 
 /// Calls are spread over every instance of the service (see `axv_platform::grpc::balanced`).
-fn lazy_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+fn lazy_channel(url: &str, request_timeout: Duration) -> Result<Channel, tonic::transport::Error> {
     balanced::channel(
         url,
         balanced::ChannelSettings {
             connect_timeout: Duration::from_secs(3),
-            request_timeout: CALL_TIMEOUT,
+            request_timeout,
         },
     )
 }
 
 impl Clients {
     pub fn connect(urls: &ServiceUrls) -> Result<Self, tonic::transport::Error> {
-        let onboarding = lazy_channel(&urls.onboarding)?;
-        let vouchers = lazy_channel(&urls.vouchers)?;
-        let pilots = lazy_channel(&urls.pilots)?;
-        let outcomes = lazy_channel(&urls.outcomes)?;
+        let onboarding = lazy_channel(&urls.onboarding, CALL_TIMEOUT)?;
+        let vouchers = lazy_channel(&urls.vouchers, CALL_TIMEOUT)?;
+        let uploads = lazy_channel(&urls.vouchers, UPLOAD_TIMEOUT)?;
+        let pilots = lazy_channel(&urls.pilots, CALL_TIMEOUT)?;
+        let outcomes = lazy_channel(&urls.outcomes, CALL_TIMEOUT)?;
         let traced = |channel: &Channel| {
             tower::ServiceBuilder::new()
                 .layer(GrpcClientLayer::new())
@@ -64,6 +69,7 @@ impl Clients {
         Ok(Self {
             onboarding: OnboardingServiceClient::new(traced(&onboarding)),
             vouchers: VouchersServiceClient::new(traced(&vouchers)),
+            vouchers_uploads: VouchersServiceClient::new(traced(&uploads)),
             pilots: PilotsServiceClient::new(traced(&pilots)),
             outcomes: OutcomesServiceClient::new(traced(&outcomes)),
             channels: vec![
@@ -78,8 +84,13 @@ impl Clients {
 
 /// A request to a service on behalf of the GraphQL caller.
 pub fn request<T>(ctx: &RequestContext, message: T) -> tonic::Request<T> {
+    request_within(ctx, message, CALL_TIMEOUT)
+}
+
+/// [`request`] with its own deadline.
+pub fn request_within<T>(ctx: &RequestContext, message: T, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request.set_timeout(CALL_TIMEOUT);
+    request.set_timeout(timeout);
     if let Some(token) = &ctx.token {
         // The token was verified already; a value that is not a valid header cannot be one.
         let _ = axv_auth::attach_bearer(&mut request, token);

@@ -62,12 +62,12 @@ fn list(text: Option<&str>) -> Vec<String> {
 }
 
 fn bad_request(message: &str) -> Response {
-    (
+    crate::http::request_error(
         StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{message}\n"),
+        ErrorCode::BadUserInput,
+        message,
+        false,
     )
-        .into_response()
 }
 
 impl ExportParams {
@@ -221,33 +221,11 @@ pub async fn stats_csv(
     };
     let stats = match load_stats(&state.clients, &rc, &state.stats, filter).await {
         Ok(stats) => stats,
-        Err(status) => {
-            let code = ErrorCode::from_grpc(status.code());
-            let http = match code {
-                ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
-                ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-                ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-                ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            if http.is_server_error() {
-                tracing::error!(grpc_code = ?status.code(), message = status.message(), "stats export failed");
-                return (http, "the figures are unavailable; try again\n").into_response();
-            }
-            return (http, format!("{}\n", status.message())).into_response();
-        }
+        Err(status) => return crate::http::status_error(&status),
     };
     let names = match company_names(&state, &rc, &stats).await {
         Ok(names) => names,
-        Err(status) => {
-            tracing::error!(grpc_code = ?status.code(), message = status.message(), "company names for the export failed");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the figures are unavailable; try again\n",
-            )
-                .into_response();
-        }
+        Err(status) => return crate::http::status_error(&status),
     };
     match to_csv(&stats, &bucket, &names) {
         Ok(body) => (

@@ -53,7 +53,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 /// An error response for a request that never reached execution.
-fn request_error(
+pub(crate) fn request_error(
     status: StatusCode,
     code: ErrorCode,
     message: &str,
@@ -73,6 +73,33 @@ fn request_error(
         body.to_string(),
     )
         .into_response()
+}
+
+/// A service's refusal as the JSON error an API client reads (`extensions.code`), with the
+/// HTTP status that goes with the code; internal details stay in the log.
+pub(crate) fn status_error(status: &tonic::Status) -> Response {
+    let code = ErrorCode::from_grpc(status.code());
+    let http = match code {
+        ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::FailedPrecondition => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if http.is_server_error() {
+        tracing::error!(grpc_code = ?status.code(), message = status.message(), "request failed");
+        let message = if http == StatusCode::SERVICE_UNAVAILABLE {
+            "a service is unavailable; try again shortly"
+        } else {
+            "internal error"
+        };
+        return request_error(http, code, message, false);
+    }
+    request_error(http, code, status.message(), false)
 }
 
 #[derive(serde::Deserialize)]

@@ -16,6 +16,7 @@ pub mod oauth;
 pub mod persisted;
 pub mod rate_limit;
 pub mod schema;
+pub mod usage_upload;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -87,7 +88,11 @@ pub fn router(state: AppState) -> Router {
             .route("/graphql", get(http::graphql_get).post(http::graphql_post))
             .route("/graphql/assets/{file}", get(graphiql::asset))
             .route("/export/stats.csv", get(export::stats_csv))
-            .route("/oauth/token", axum::routing::post(oauth::token)),
+            .route("/oauth/token", axum::routing::post(oauth::token))
+            .route(
+                "/usage/sacct",
+                axum::routing::post(usage_upload::sacct_upload),
+            ),
         state.limits.max_in_flight,
     );
     // Long-lived streams would hold in-flight slots for hours, so they stay outside the limit
@@ -159,6 +164,14 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold small writes back by tens of
+    // milliseconds on every round trip (and for seconds over a streamed upload).
+    let listener = listener.tap_io(|socket| {
+        if let Err(error) = socket.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set on an accepted connection");
+        }
+    });
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),

@@ -14,7 +14,7 @@ use crate::{
     store::{
         ApplicationFilter, ApplicationRecord, PoolRecord, ProgramRecord, VoucherFilter,
         VoucherRecord,
-        spend::{HoldRecord, UsageInput},
+        spend::{HoldRecord, IngestReport, UsageInput},
     },
 };
 
@@ -189,6 +189,30 @@ fn hold_to_pb(h: HoldRecord) -> pb::Hold {
         state: h.state.as_str().to_owned(),
         expires_at_ms: h.expires_at,
         committed_amount: h.committed_amount,
+    }
+}
+
+/// The most a streamed sacct file may hold, uncompressed: a month of a large cluster's jobs is
+/// a few tens of megabytes.
+pub const MAX_SACCT_BYTES: usize = 512 * 1024 * 1024;
+
+fn ingest_report_to_pb(report: IngestReport) -> pb::IngestSacctResponse {
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    pb::IngestSacctResponse {
+        accepted: count(report.accepted),
+        duplicates: count(report.duplicates),
+        rejected: report
+            .rejected
+            .into_iter()
+            .map(|(line, reason)| pb::RejectedLine {
+                line: count(line),
+                reason,
+            })
+            .collect(),
+        amount: report.amount,
+        skipped: count(report.skipped),
+        overage: report.overage,
+        overage_jobs: count(report.overage_jobs),
     }
 }
 
@@ -563,23 +587,56 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
             .service
             .ingest(caller(&request), &r.cluster, &r.sacct)
             .await?;
-        let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-        Ok(Response::new(pb::IngestSacctResponse {
-            accepted: count(report.accepted),
-            duplicates: count(report.duplicates),
-            rejected: report
-                .rejected
-                .into_iter()
-                .map(|(line, reason)| pb::RejectedLine {
-                    line: count(line),
-                    reason,
-                })
-                .collect(),
-            amount: report.amount,
-            skipped: count(report.skipped),
-            overage: report.overage,
-            overage_jobs: count(report.overage_jobs),
-        }))
+        Ok(Response::new(ingest_report_to_pb(report)))
+    }
+
+    async fn ingest_sacct_stream(
+        &self,
+        request: Request<tonic::Streaming<pb::IngestSacctChunk>>,
+    ) -> Reply<pb::IngestSacctResponse> {
+        let who = caller(&request).cloned();
+        let mut chunks = request.into_inner();
+        let first = chunks
+            .message()
+            .await?
+            .ok_or_else(|| VouchersError::invalid("sacct", "the upload is empty"))?;
+        let cluster = first.cluster.clone();
+        // Refused before reading the rest.
+        Vouchers::may_ingest(who.as_ref(), &cluster)?;
+        let mut reader = crate::sacct::SacctReader::default();
+        let sacct_error =
+            |e: crate::sacct::SacctError| VouchersError::invalid("sacct", e.to_string());
+        let mut received = first.data.len();
+        let mut complete = first.complete;
+        reader.push_bytes(&first.data).map_err(sacct_error)?;
+        while let Some(chunk) = chunks.message().await? {
+            complete |= chunk.complete;
+            received = received.saturating_add(chunk.data.len());
+            if received > MAX_SACCT_BYTES {
+                return Err(VouchersError::invalid(
+                    "sacct",
+                    format!(
+                        "is over {} MiB; split the file",
+                        MAX_SACCT_BYTES / (1024 * 1024)
+                    ),
+                )
+                .into());
+            }
+            reader.push_bytes(&chunk.data).map_err(sacct_error)?;
+        }
+        if !complete {
+            return Err(VouchersError::invalid(
+                "sacct",
+                "the upload ended before the end of the file; nothing was charged",
+            )
+            .into());
+        }
+        let parsed = reader.finish().map_err(sacct_error)?;
+        let report = self
+            .service
+            .ingest_read(who.as_ref(), &cluster, parsed)
+            .await?;
+        Ok(Response::new(ingest_report_to_pb(report)))
     }
 
     async fn create_hold(

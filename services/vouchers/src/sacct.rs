@@ -51,6 +51,8 @@ pub struct ParsedSacct {
 pub enum SacctError {
     #[error("the sacct text is empty")]
     Empty,
+    #[error("line {0} is longer than 1 MiB; is this sacct --parsable2 output?")]
+    LineTooLong(usize),
     #[error(
         "the header line lacks {0}; run sacct --parsable2 with at least \
          JobID,JobIDRaw,Account,User,AllocTRES,ElapsedRaw,Start,End,State"
@@ -92,6 +94,9 @@ const FINISHED: [&str; 9] = [
     "BOOT_FAIL",
     "DEADLINE",
 ];
+
+/// Longer than any real sacct line; past it the input is not sacct output.
+const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// Positions of the required columns in the header.
 struct Columns {
@@ -175,33 +180,93 @@ enum Outcome {
 /// Parses `sacct --parsable2` (or `--parsable`) text. Only a missing header or missing columns
 /// fail the whole text; bad data lines are reported in [`ParsedSacct::rejected`].
 pub fn parse(text: &str) -> Result<ParsedSacct, SacctError> {
-    // Files saved by Windows editors may start with a byte-order mark.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text
-        .split('\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines.next().ok_or(SacctError::Empty)?;
-    let cols = Columns::from_header(header)?;
+    let mut reader = SacctReader::default();
+    for line in text.split('\n') {
+        reader.push_line(line)?;
+    }
+    reader.finish()
+}
 
-    let mut out = ParsedSacct::default();
-    let mut seen = HashSet::new();
-    for (line, text) in lines {
-        match classify(&cols, line, text) {
+/// Reads `sacct` output a line at a time, so a file of tens of megabytes arriving in pieces is
+/// never held whole: only the jobs it names are kept.
+#[derive(Default)]
+pub struct SacctReader {
+    /// The start of a line whose end has not arrived yet.
+    carry: Vec<u8>,
+    columns: Option<Columns>,
+    /// Physical lines read so far (blank ones included), for the line numbers reported.
+    line: usize,
+    seen: HashSet<String>,
+    out: ParsedSacct,
+}
+
+impl SacctReader {
+    /// One physical line, without its `\n` (a `\r` before it is dropped here).
+    pub fn push_line(&mut self, text: &str) -> Result<(), SacctError> {
+        self.line += 1;
+        let mut text = text.strip_suffix('\r').unwrap_or(text);
+        if self.line == 1 {
+            // Files saved by Windows editors may start with a byte-order mark.
+            text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        }
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        let Some(cols) = &self.columns else {
+            self.columns = Some(Columns::from_header(text)?);
+            return Ok(());
+        };
+        match classify(cols, self.line, text) {
             Outcome::Job(job) => {
-                if seen.contains(&job.job_id) {
-                    out.in_file_duplicates += 1;
+                if self.seen.contains(&job.job_id) {
+                    self.out.in_file_duplicates += 1;
                 } else {
-                    seen.insert(job.job_id.clone());
-                    out.jobs.push(job);
+                    self.seen.insert(job.job_id.clone());
+                    self.out.jobs.push(job);
                 }
             }
-            Outcome::Skip => out.skipped += 1,
-            Outcome::Reject(reason) => out.rejected.push(RejectedLine { line, reason }),
+            Outcome::Skip => self.out.skipped += 1,
+            Outcome::Reject(reason) => self.out.rejected.push(RejectedLine {
+                line: self.line,
+                reason,
+            }),
+        }
+        Ok(())
+    }
+
+    /// The next piece of the text as it arrives; a line may span pieces. Bytes that are not
+    /// UTF-8 become U+FFFD, so such a line is refused with its number rather than the file.
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), SacctError> {
+        let mut rest = bytes;
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            let (line, after) = rest.split_at(end);
+            if self.carry.is_empty() {
+                self.push_line(&String::from_utf8_lossy(line))?;
+            } else {
+                self.carry.extend_from_slice(line);
+                let whole = std::mem::take(&mut self.carry);
+                self.push_line(&String::from_utf8_lossy(&whole))?;
+            }
+            rest = &after[1..];
+        }
+        self.carry.extend_from_slice(rest);
+        if self.carry.len() > MAX_LINE_BYTES {
+            return Err(SacctError::LineTooLong(self.line + 1));
+        }
+        Ok(())
+    }
+
+    /// What the lines held; `Empty` when no header came.
+    pub fn finish(mut self) -> Result<ParsedSacct, SacctError> {
+        if !self.carry.is_empty() {
+            let last = std::mem::take(&mut self.carry);
+            self.push_line(&String::from_utf8_lossy(&last))?;
+        }
+        match self.columns {
+            Some(_) => Ok(self.out),
+            None => Err(SacctError::Empty),
         }
     }
-    Ok(out)
 }
 
 fn classify(cols: &Columns, line: usize, text: &str) -> Outcome {
@@ -1087,5 +1152,33 @@ COMPLETED|train|100|v1|1|gres/gpu=4|leesy|E|h100|S|900|900_3
         assert_eq!(timestamp(1_772_409_600 + 86_399), "2026-03-02T23:59:59");
         assert_eq!(timestamp(951_782_400), "2000-02-29T00:00:00");
         assert_eq!(timestamp(0), "1970-01-01T00:00:00");
+    }
+
+    #[test]
+    fn pieces_split_anywhere_read_as_the_whole_text() {
+        let text = include_str!("../tests/fixtures/sacct_h100_week.txt");
+        let whole = parse(text).unwrap();
+        for piece in [1, 7, 64, 4096] {
+            let mut reader = SacctReader::default();
+            for chunk in text.as_bytes().chunks(piece) {
+                reader.push_bytes(chunk).unwrap();
+            }
+            assert_eq!(reader.finish().unwrap(), whole, "pieces of {piece}");
+        }
+        // Korean split inside a character still arrives whole.
+        let mut reader = SacctReader::default();
+        let korean = "JobID|JobIDRaw|Account|User|AllocTRES|ElapsedRaw|Start|End|State\n\
+                      1|1|gpu-2026-aaaaaa|김|gres/gpu=1|60|2026-01-01T00:00:00|2026-01-01T00:01:00|COMPLETED\n";
+        for chunk in korean.as_bytes().chunks(3) {
+            reader.push_bytes(chunk).unwrap();
+        }
+        assert_eq!(reader.finish().unwrap().jobs[0].user, "김");
+    }
+
+    #[test]
+    fn a_line_without_end_is_refused() {
+        let mut reader = SacctReader::default();
+        let long = vec![b'x'; MAX_LINE_BYTES + 1];
+        assert_eq!(reader.push_bytes(&long), Err(SacctError::LineTooLong(1)));
     }
 }

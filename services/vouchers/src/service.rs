@@ -686,6 +686,23 @@ impl Vouchers {
         self.store.ingest_sacct(cluster, sacct, today()).await
     }
 
+    /// Who may stream a sacct file in, checked before a byte of it is read.
+    pub fn may_ingest(caller: Option<&Caller>, cluster: &str) -> Result<(), VouchersError> {
+        require_role(caller, METERING, "meter usage")?;
+        Self::metering_input(cluster, "batch")
+    }
+
+    /// A sacct file read while it streamed in; the caller checked [`Self::may_ingest`].
+    pub async fn ingest_read(
+        &self,
+        caller: Option<&Caller>,
+        cluster: &str,
+        parsed: crate::sacct::ParsedSacct,
+    ) -> Result<IngestReport, VouchersError> {
+        Self::may_ingest(caller, cluster)?;
+        self.store.ingest_parsed(cluster, parsed, today()).await
+    }
+
     pub async fn create_hold(
         &self,
         caller: Option<&Caller>,

@@ -363,6 +363,16 @@ impl Store {
     ) -> Result<IngestReport, VouchersError> {
         let parsed =
             sacct::parse(text).map_err(|e| VouchersError::invalid("sacct", e.to_string()))?;
+        self.ingest_parsed(cluster, parsed, today).await
+    }
+
+    /// [`Self::ingest_sacct`] for a file already read (streamed in by [`sacct::SacctReader`]).
+    pub async fn ingest_parsed(
+        &self,
+        cluster: &str,
+        parsed: sacct::ParsedSacct,
+        today: NaiveDate,
+    ) -> Result<IngestReport, VouchersError> {
         let mut report = IngestReport {
             skipped: parsed.skipped,
             duplicates: parsed.in_file_duplicates,
