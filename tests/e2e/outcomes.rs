@@ -296,25 +296,22 @@ async fn outcomes_journey(p: &TestPlatform) {
     assert!(message.contains(&from), "{refused}");
 
     // A quarterly report for the last quarter.
+    let report_input = json!({
+        "pilotId": pilot,
+        "periodStart": start.to_string(),
+        "periodEnd": end.to_string(),
+        "modelsDeveloped": 2,
+        "modelsImproved": 1,
+        "modelsCommercialized": 0,
+        "revenueKrw": 120_000_000_i64,
+        "patentsFiled": 1,
+        "patentsRegistered": 0,
+        "papers": 1,
+        "newHires": 3,
+        "investmentKrw": 300_000_000_i64,
+    });
     let created = p
-        .graphql(
-            Some(&firm),
-            CREATE,
-            json!({ "input": {
-                "pilotId": pilot,
-                "periodStart": start.to_string(),
-                "periodEnd": end.to_string(),
-                "modelsDeveloped": 2,
-                "modelsImproved": 1,
-                "modelsCommercialized": 0,
-                "revenueKrw": 120_000_000_i64,
-                "patentsFiled": 1,
-                "patentsRegistered": 0,
-                "papers": 1,
-                "newHires": 3,
-                "investmentKrw": 300_000_000_i64,
-            } }),
-        )
+        .graphql(Some(&firm), CREATE, json!({ "input": report_input }))
         .await;
     let report = data(&created, "createOutcomeReport").clone();
     assert_eq!(report["status"], "DRAFT");
@@ -355,21 +352,10 @@ async fn outcomes_journey(p: &TestPlatform) {
     .await;
     assert_eq!(data(&returned, "returnOutcomeReport")["status"], "RETURNED");
     // The firm corrects the returned report before resubmitting; nobody else can.
-    let corrected = json!({ "id": id, "input": {
-        "pilotId": pilot,
-        "periodStart": start.to_string(),
-        "periodEnd": end.to_string(),
-        "modelsDeveloped": 2,
-        "modelsImproved": 1,
-        "modelsCommercialized": 0,
-        "revenueKrw": 120_000_000_i64,
-        "patentsFiled": 1,
-        "patentsRegistered": 0,
-        "papers": 1,
-        "newHires": 3,
-        "investmentKrw": 350_000_000_i64,
-        "evidence": "매출 증빙: 세금계산서 12건",
-    } });
+    let mut fixed = report_input.clone();
+    fixed["investmentKrw"] = json!(350_000_000_i64);
+    fixed["evidence"] = json!("매출 증빙: 세금계산서 12건");
+    let corrected = json!({ "id": id, "input": fixed });
     const UPDATE: &str = "mutation($id: ID!, $input: OutcomeReportInput!) { updateOutcomeReport(id: $id, input: $input) { id status investmentKrw evidence } }";
     let edited = p.graphql(Some(&firm), UPDATE, corrected.clone()).await;
     let edited = data(&edited, "updateOutcomeReport");

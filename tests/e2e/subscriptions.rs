@@ -73,6 +73,16 @@ async fn receive(socket: &mut Socket, wait: Duration) -> Option<Value> {
     }
 }
 
+/// The next message that is not the `complete` of an earlier answer.
+async fn reply(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    loop {
+        let message = receive(socket, wait).await?;
+        if message["type"] != "complete" {
+            return Some(message);
+        }
+    }
+}
+
 /// The events delivered within `wait`.
 async fn events(socket: &mut Socket, wait: Duration) -> Vec<Value> {
     let mut got = Vec::new();
@@ -193,5 +203,119 @@ async fn live_events_reach_only_who_may_see_them() {
 async fn live_events_on_the_embedded_default() {
     let p = TestPlatform::start_embedded().await;
     live_events(&p).await;
+    p.stop().await;
+}
+
+/// The socket serves subscriptions only, with the HTTP guards: a query or mutation is refused
+/// (and changes nothing), aliases are limited, each subscription started counts against the
+/// caller's rate limit, and every refusal carries `extensions.code`.
+#[tokio::test]
+async fn the_socket_runs_subscriptions_only_under_the_http_guards() {
+    let p = TestPlatform::start_with_limits(axv_gateway::Limits {
+        rate_limits: axv_gateway::rate_limit::RateLimits {
+            per_address: axv_gateway::rate_limit::Budget {
+                requests: 5,
+                cost: 1_000_000,
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let mut socket = connect(&p).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": {} }),
+    )
+    .await;
+    let ack = receive(&mut socket, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    // A refusal arrives as an `error` message, or as a `next` carrying only errors (what the
+    // protocol does for an operation it answers once).
+    let first_error = |message: &Value| match message["type"].as_str() {
+        Some("error") => message["payload"][0].clone(),
+        _ => {
+            assert!(message["payload"]["data"].is_null(), "{message}");
+            message["payload"]["errors"][0].clone()
+        }
+    };
+    let ask = |id: &str, query: String| json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+
+    // A mutation: refused, and no account was made.
+    send(
+        &mut socket,
+        ask("m", "mutation { signUp(input: { email: \"ws@ws.kr\", password: \"correct horse battery staple\", name: \"소켓\" }) { accessToken } }".into()),
+    )
+    .await;
+    let refused = reply(&mut socket, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        first_error(&refused)["extensions"]["code"],
+        "BAD_USER_INPUT",
+        "{refused}"
+    );
+    assert!(
+        first_error(&refused)["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST /graphql"),
+        "{refused}"
+    );
+    let login = p
+        .graphql(
+            None,
+            "mutation { login(email: \"ws@ws.kr\", password: \"correct horse battery staple\") { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        login["data"].is_null() || login["data"]["login"].is_null(),
+        "{login}"
+    );
+
+    // A query, and a subscription with too many aliases.
+    send(&mut socket, ask("q", "{ companies { totalCount } }".into())).await;
+    let refused = reply(&mut socket, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        first_error(&refused)["extensions"]["code"],
+        "BAD_USER_INPUT",
+        "{refused}"
+    );
+    let aliased: String = (0..200)
+        .map(|n| format!("a{n}: programEvents {{ id }} "))
+        .collect();
+    send(
+        &mut socket,
+        ask("a", format!("subscription {{ {aliased} }}")),
+    )
+    .await;
+    let refused = reply(&mut socket, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        first_error(&refused)["extensions"]["code"],
+        "BAD_USER_INPUT",
+        "{refused}"
+    );
+    assert!(
+        first_error(&refused)["message"]
+            .as_str()
+            .unwrap()
+            .contains("aliases"),
+        "{refused}"
+    );
+
+    // Subscriptions count against the address's budget of 5 requests a minute (the login
+    // above was one of them).
+    let mut codes = Vec::new();
+    for n in 0..6 {
+        let id = format!("s{n}");
+        send(
+            &mut socket,
+            ask(&id, "subscription { programEvents { id } }".into()),
+        )
+        .await;
+        if let Some(message) = reply(&mut socket, Duration::from_millis(500)).await {
+            codes.push(first_error(&message)["extensions"]["code"].clone());
+        }
+    }
+    assert!(codes.contains(&json!("RATE_LIMITED")), "{codes:?}");
     p.stop().await;
 }

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use axv_platform::{
     db::Database,
-    events::{Event, InProcessBus, RedisStreamBus, SharedBus},
+    events::{Event, EventHandler, InProcessBus, MAX_ATTEMPTS, RedisStreamBus, SharedBus},
     kv::{Claim, IdempotencyStore, KeyValue, MemoryKv, RateLimiter, RedisKv, SharedKv},
     on_both_backends,
     outbox::{Outbox, relay_once},
@@ -14,6 +14,7 @@ use axv_platform::{
 };
 use futures::StreamExt;
 use sqlx::Executor;
+use tokio_util::sync::CancellationToken;
 
 const OUTBOX_DDL: &str = "CREATE TABLE outbox (id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject_id TEXT NOT NULL, \
      payload TEXT NOT NULL, created_at BIGINT NOT NULL, published_at BIGINT, lease_until BIGINT)";
@@ -238,35 +239,316 @@ async fn redis_stream_bus_fans_out() {
     bus_delivers(redis_bus().await).await;
 }
 
+/// A consumer group's handler for tests: records what it handled, after failing the first
+/// `failures` attempts (`u32::MAX`: always), or hanging on the first `hangs`.
+#[derive(Default)]
+struct Recorder {
+    handled: std::sync::Mutex<Vec<Event>>,
+    attempts: std::sync::atomic::AtomicU32,
+    failures: u32,
+    hangs: u32,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for Recorder {
+    async fn handle(&self, event: &Event) -> Result<(), String> {
+        let attempt = self
+            .attempts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if attempt < self.hangs {
+            std::future::pending::<()>().await;
+        }
+        if attempt < self.failures {
+            return Err(format!("attempt {attempt} fails"));
+        }
+        self.handled.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn handled(&self) -> Vec<Event> {
+        self.handled.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 15 s) until `n` events were handled.
+    async fn wait_for(&self, n: usize) -> Vec<Event> {
+        for _ in 0..300 {
+            if self.handled().len() >= n {
+                return self.handled();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("handled {:?}, expected {n}", self.handled());
+    }
+}
+
+fn consume(bus: &SharedBus, group: &str, handler: Arc<Recorder>) -> CancellationToken {
+    bus.declare_group(group);
+    let stop = CancellationToken::new();
+    let (bus, group, token) = (bus.clone(), group.to_owned(), stop.clone());
+    tokio::spawn(async move { bus.consume(&group, handler, token).await });
+    stop
+}
+
+async fn concrete_redis_bus() -> RedisStreamBus {
+    RedisStreamBus::connect(&redis_test_url(), &unique_prefix())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn redis_consumer_group_gets_events_missed_while_down() {
     if !redis_available().await {
         return;
     }
     let bus = redis_bus().await;
-    {
-        // The group is created on first subscription; then the consumer goes away.
-        let mut first = bus.subscribe_group("vouchers");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let seen = Event::new("test", "while.up", "a");
-        bus.publish(&seen).await.unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(5), first.next())
-            .await
-            .unwrap();
-        assert_eq!(got, Some(seen));
-    }
+    let first = Arc::new(Recorder::default());
+    // The group is created when the first consumer starts; then the consumer goes away.
+    let stop = consume(&bus, "vouchers", first.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = Event::new("test", "while.up", "a");
+    bus.publish(&seen).await.unwrap();
+    assert_eq!(first.wait_for(1).await, vec![seen]);
+    stop.cancel();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let missed = Event::new("test", "while.down", "b");
     bus.publish(&missed).await.unwrap();
-    let mut again = bus.subscribe_group("vouchers");
-    let got = tokio::time::timeout(Duration::from_secs(5), again.next())
-        .await
-        .unwrap();
+    let again = Arc::new(Recorder::default());
+    let stop = consume(&bus, "vouchers", again.clone());
     assert_eq!(
-        got,
-        Some(missed),
+        again.wait_for(1).await,
+        vec![missed],
         "the event published while the group had no consumer arrives"
     );
+    stop.cancel();
+}
+
+/// A handler that fails is retried (with backoff) until it succeeds; only then is the event
+/// acknowledged, and it is handled exactly once.
+async fn failures_are_retried_until_handled(bus: SharedBus) {
+    let handler = Arc::new(Recorder {
+        failures: 2,
+        ..Recorder::default()
+    });
+    let stop = consume(&bus, "retry", handler.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let event = Event::new("test", "company.suspended", "c1");
+    bus.publish(&event).await.unwrap();
+    assert_eq!(handler.wait_for(1).await, vec![event]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(handler.handled().len(), 1);
+    assert_eq!(
+        handler.attempts.load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn in_process_failures_are_retried_until_handled() {
+    failures_are_retried_until_handled(Arc::new(InProcessBus::default())).await;
+}
+
+#[tokio::test]
+async fn redis_failures_are_retried_until_handled() {
+    if !redis_available().await {
+        return;
+    }
+    failures_are_retried_until_handled(redis_bus().await).await;
+}
+
+/// An event every attempt fails on is parked, counted and acknowledged, and the events behind
+/// it still arrive.
+#[tokio::test]
+async fn poison_events_are_parked_visibly_on_redis() {
+    if !redis_available().await {
+        return;
+    }
+    let concrete = concrete_redis_bus().await;
+    let dead_key = format!("{}:dead", concrete.stream_key());
+    let bus: SharedBus = Arc::new(concrete);
+    let counter = || {
+        axv_telemetry::metrics::global()
+            .events_dead_lettered
+            .with_label_values(&["poisoned-redis"])
+            .get()
+    };
+    let before = counter();
+    let handler = Arc::new(Recorder {
+        failures: MAX_ATTEMPTS,
+        ..Recorder::default()
+    });
+    let stop = consume(&bus, "poisoned-redis", handler.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let poison = Event::new("test", "poison", "p");
+    let next = Event::new("test", "after", "q");
+    bus.publish(&poison).await.unwrap();
+    bus.publish(&next).await.unwrap();
+    assert_eq!(handler.wait_for(1).await, vec![next]);
+    assert_eq!(counter(), before + 1);
+    let mut conn = redis::Client::open(redis_test_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let parked: redis::streams::StreamRangeReply =
+        redis::AsyncCommands::xrange_all(&mut conn, &dead_key)
+            .await
+            .unwrap();
+    assert_eq!(parked.ids.len(), 1);
+    let parked_event: Event =
+        serde_json::from_str(&parked.ids[0].get::<String>("event").unwrap()).unwrap();
+    assert_eq!(parked_event, poison);
+    assert_eq!(
+        parked.ids[0].get::<String>("group").as_deref(),
+        Some("poisoned-redis")
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn poison_events_are_parked_visibly_in_process() {
+    let concrete = Arc::new(InProcessBus::default());
+    let bus: SharedBus = concrete.clone();
+    let handler = Arc::new(Recorder {
+        failures: MAX_ATTEMPTS,
+        ..Recorder::default()
+    });
+    let stop = consume(&bus, "poisoned", handler.clone());
+    let poison = Event::new("test", "poison", "p");
+    let next = Event::new("test", "after", "q");
+    bus.publish(&poison).await.unwrap();
+    bus.publish(&next).await.unwrap();
+    assert_eq!(handler.wait_for(1).await, vec![next]);
+    let dead = concrete.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event, poison);
+    stop.cancel();
+}
+
+/// A consumer that read an event and died before handling it (it hangs, then its task is gone)
+/// never acknowledged it: another consumer of the group takes it over and handles it.
+#[tokio::test]
+async fn an_event_read_by_a_consumer_that_died_is_taken_over() {
+    if !redis_available().await {
+        return;
+    }
+    let bus: SharedBus = Arc::new(
+        concrete_redis_bus()
+            .await
+            .with_orphan_after(Duration::from_millis(300)),
+    );
+    let dying = Arc::new(Recorder {
+        hangs: 1,
+        ..Recorder::default()
+    });
+    let stop_dying = consume(&bus, "takeover", dying.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let event = Event::new("test", "company.suspended", "c1");
+    bus.publish(&event).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(dying.attempts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    stop_dying.cancel();
+    let survivor = Arc::new(Recorder::default());
+    let stop = consume(&bus, "takeover", survivor.clone());
+    assert_eq!(survivor.wait_for(1).await, vec![event]);
+    assert!(dying.handled().is_empty());
+    stop.cancel();
+}
+
+/// In-process, a group whose handler is slow gets every event of a burst far larger than the
+/// live subscribers' buffer.
+#[tokio::test]
+async fn an_in_process_group_never_drops_events() {
+    let bus: SharedBus = Arc::new(InProcessBus::default());
+    let handler = Arc::new(Recorder::default());
+    let stop = consume(&bus, "slow", handler.clone());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for n in 0..5_000 {
+        bus.publish(&Event::new("test", "burst", n.to_string()))
+            .await
+            .unwrap();
+    }
+    let handled = handler.wait_for(5_000).await;
+    assert_eq!(handled.len(), 5_000);
+    assert!(
+        handled
+            .iter()
+            .enumerate()
+            .all(|(n, e)| e.subject_id == n.to_string())
+    );
+    stop.cancel();
+}
+
+/// Trimming drops only what every group has handled: a group that stopped keeps its unread
+/// events on the stream.
+#[tokio::test]
+async fn trimming_keeps_what_a_group_has_not_handled() {
+    if !redis_available().await {
+        return;
+    }
+    let concrete = Arc::new(
+        concrete_redis_bus()
+            .await
+            .with_retention(Duration::from_millis(0)),
+    );
+    let bus: SharedBus = concrete.clone();
+    let early = Arc::new(Recorder::default());
+    let stop_early = consume(&bus, "stopped", early.clone());
+    let steady = Arc::new(Recorder::default());
+    let stop_steady = consume(&bus, "steady", steady.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in 0..10 {
+        bus.publish(&Event::new("test", "first", n.to_string()))
+            .await
+            .unwrap();
+    }
+    early.wait_for(10).await;
+    stop_early.cancel();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for n in 0..20 {
+        bus.publish(&Event::new("test", "second", n.to_string()))
+            .await
+            .unwrap();
+    }
+    steady.wait_for(30).await;
+    concrete.trim().await.unwrap();
+    let kinds = || async {
+        let mut conn = redis::Client::open(redis_test_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let kept: redis::streams::StreamRangeReply =
+            redis::AsyncCommands::xrange_all(&mut conn, concrete.stream_key())
+                .await
+                .unwrap();
+        kept.ids
+            .iter()
+            .filter_map(|e| e.get::<String>("event"))
+            .filter_map(|data| serde_json::from_str::<Event>(&data).ok())
+            .map(|e| e.kind)
+            .collect::<Vec<String>>()
+    };
+    let kept = kinds().await;
+    // Everything both groups handled goes (the stopped group's last one marks its place);
+    // what the stopped group never read stays.
+    assert_eq!(kept.iter().filter(|k| *k == "first").count(), 1, "{kept:?}");
+    assert_eq!(
+        kept.iter().filter(|k| *k == "second").count(),
+        20,
+        "{kept:?}"
+    );
+    stop_steady.cancel();
+    // Once that group has caught up, they go too.
+    let caught_up = Arc::new(Recorder::default());
+    let stop = consume(&bus, "stopped", caught_up.clone());
+    caught_up.wait_for(20).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    concrete.trim().await.unwrap();
+    assert_eq!(kinds().await.len(), 1);
+    stop.cancel();
 }
 
 /// A subscriber idle for longer than several blocking reads still gets every event of a later

@@ -32,6 +32,12 @@ pub struct Metrics {
     /// `graphql_operation_duration_seconds{operation,type,outcome}`; `outcome` is `ok` or
     /// `error` (any error in the response).
     pub graphql_duration: HistogramVec,
+    /// `events_dead_lettered_total{group}`: events a consumer group gave up on after every
+    /// attempt, parked for an operator (alert on any).
+    pub events_dead_lettered: IntCounterVec,
+    /// `events_trimmed_unread_total`: events dropped from the bus before some consumer group
+    /// handled them (only past the stream's hard cap; alert on any).
+    pub events_trimmed_unread: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -85,8 +91,23 @@ impl Metrics {
             "Time to execute one GraphQL operation, by operation name, type and outcome.",
             &["operation", "type", "outcome"],
         );
+        let events_dead_lettered = counter(
+            &registry,
+            "events_dead_lettered_total",
+            "Events a consumer group parked as dead after every attempt failed.",
+            &["group"],
+        );
+        let events_trimmed_unread = counter(
+            &registry,
+            "events_trimmed_unread_total",
+            "Events dropped from the bus before every consumer group had handled them.",
+            &[],
+        )
+        .with_label_values(&[] as &[&str]);
         Self {
             registry,
+            events_dead_lettered,
+            events_trimmed_unread,
             cache_requests,
             graphql_duration,
             grpc_server_handled,

@@ -543,6 +543,7 @@ pub async fn seed_vouchers(
                                 ended_at: None,
                             },
                             today(),
+                            &Default::default(),
                         )
                         .await?;
                 }

@@ -286,6 +286,11 @@ pub async fn start_all(
     limits: Limits,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningPlatform> {
+    // The consumer groups keep events from before their listeners first run: onboarding's and
+    // the pilots' relays publish what their outboxes still hold as soon as they start.
+    for group in [axv_vouchers::NAME, axv_outcomes::NAME] {
+        platform.bus.declare_group(group);
+    }
     let onboarding = start_onboarding(platform, "127.0.0.1:0", shutdown).await?;
     let pilots = start_pilots(platform, "127.0.0.1:0", &onboarding.url(), shutdown).await?;
     let vouchers = start_vouchers(

@@ -202,21 +202,27 @@ async fn authenticate(
 pub async fn graphql_ws(
     State(state): State<AppState>,
     protocol: GraphQLProtocol,
+    connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let address = crate::http::client_address(&headers, connect);
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let schema = state.schema.clone();
+            let schema = state.websocket.clone();
             GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let caller = authenticate(&state, &payload).await?;
+                    // Each subscription started is charged as an HTTP request would be.
+                    let charge = state.limiter.charge(caller.as_ref(), &address);
                     let rc = RequestContext {
                         token: caller.as_ref().map(|c| c.raw_token.clone()),
                         caller,
-                        client_address: String::new(),
+                        client_address: address,
                     };
                     let mut data = Data::default();
+                    data.insert(charge);
                     data.insert(rc);
                     data.insert(state.clients.clone());
                     data.insert(state.events.clone());

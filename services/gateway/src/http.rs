@@ -304,7 +304,7 @@ fn trust_forwarded_for() -> bool {
 
 /// Counts aliases in the selected operation and every fragment, so one request cannot ask for
 /// the same expensive field hundreds of times under different names.
-fn count_aliases(document: &ExecutableDocument) -> usize {
+pub(crate) fn count_aliases(document: &ExecutableDocument) -> usize {
     /// Aliases as executed: a fragment counts again at every spread of it. A fragment already
     /// on the current path is not entered again (such cycles fail validation anyway).
     fn walk<'a>(

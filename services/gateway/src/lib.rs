@@ -17,6 +17,7 @@ pub mod persisted;
 pub mod rate_limit;
 pub mod schema;
 pub mod usage_upload;
+pub mod ws_guard;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub schema: schema::AppSchema,
     /// Runs introspection-only requests (see `schema::build_introspection`).
     pub introspection: Option<schema::AppSchema>,
+    /// Runs `/graphql/ws`: subscriptions only (see `ws_guard`).
+    pub websocket: schema::AppSchema,
     pub clients: clients::Clients,
     pub verifier: Arc<Verifier>,
     pub limits: Limits,
@@ -64,6 +67,7 @@ impl AppState {
         Ok(Self {
             schema: schema::build(&limits),
             introspection: schema::build_introspection(&limits),
+            websocket: schema::build_for_websocket(&limits),
             clients: clients::Clients::connect(urls)?,
             verifier,
             limiter: rate_limit::Limiter::new(kv.clone(), limits.rate_limits.clone()),

@@ -18,13 +18,12 @@ use axv_platform::{
     config::Platform,
     db::{Database, StoreError},
     error::DomainError,
-    events::{Event, SharedBus},
+    events::{Event, EventHandler, SharedBus},
     grpc::GrpcService,
     outbox::Outbox,
     shutdown::CancellationToken,
 };
-
-use futures::StreamExt;
+use std::sync::Arc;
 
 pub use domain::OutcomesError;
 pub use error::ReportsError;
@@ -104,6 +103,7 @@ impl OutcomesApp {
 
     /// The gRPC routes; the outbox relay and the pilot listener run until `shutdown`.
     pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
+        platform.bus.declare_group(NAME);
         self.outbox
             .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
         spawn_pilot_listener(
@@ -149,24 +149,27 @@ pub fn pilot_from_event(event: &Event) -> Option<(domain::PilotSchedule, String)
 
 /// Keeps the schedule of pilots (and so the reports they owe) from the pilots service's
 /// events. Replays are harmless: an event older than the stored one changes nothing.
+struct PilotSchedules {
+    store: store::Store,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for PilotSchedules {
+    async fn handle(&self, event: &Event) -> Result<(), String> {
+        let Some((schedule, status)) = pilot_from_event(event) else {
+            return Ok(());
+        };
+        self.store
+            .record_pilot(&schedule, &status, event.occurred_at_ms)
+            .await
+            .map_err(|error| format!("could not record the pilot's schedule: {error}"))
+    }
+}
+
 fn spawn_pilot_listener(store: store::Store, bus: SharedBus, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let mut events = bus.subscribe_group(NAME);
-        loop {
-            let event = tokio::select! {
-                () = shutdown.cancelled() => return,
-                event = events.next() => match event { Some(event) => event, None => return },
-            };
-            let Some((schedule, status)) = pilot_from_event(&event) else {
-                continue;
-            };
-            if let Err(error) = store
-                .record_pilot(&schedule, &status, event.occurred_at_ms)
-                .await
-            {
-                tracing::error!(%error, event = %event.id, "could not record the pilot's schedule");
-            }
-        }
+        bus.consume(NAME, Arc::new(PilotSchedules { store }), shutdown)
+            .await;
     });
 }
 

@@ -15,17 +15,22 @@ pub mod service;
 pub mod slurm_export;
 pub mod store;
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
 
 use axv_platform::{
     config::Platform,
     db::{Database, StoreError},
-    events::SharedBus,
+    events::{Event, EventHandler},
     grpc::GrpcService,
     outbox::Outbox,
     shutdown::CancellationToken,
 };
-use futures::StreamExt;
 
 pub use error::VouchersError;
 
@@ -49,6 +54,26 @@ pub struct VouchersApp {
     pub service: service::Vouchers,
     pub outbox: Outbox,
     pub db: Database,
+    /// Faults to inject into the company-standing handler (fault tests only; none by default).
+    pub event_faults: Arc<EventFaults>,
+}
+
+/// Faults a test injects into the company-standing handler, each used up once it happened.
+#[derive(Debug, Default)]
+pub struct EventFaults {
+    /// The next handlings to fail with a transient error.
+    pub fail: AtomicU32,
+    /// The next handlings to hang for ever, as a process killed between receiving an event and
+    /// handling it: the event is never acknowledged by this consumer.
+    pub hang: AtomicU32,
+}
+
+impl EventFaults {
+    fn take(counter: &AtomicU32) -> bool {
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 /// `onboarding_url`: where company facts and memberships come from; `pilots_url`: where the
@@ -72,6 +97,7 @@ pub async fn build(
         service: service::Vouchers::new(store, onboarding, pilots),
         outbox,
         db,
+        event_faults: Arc::default(),
     })
 }
 
@@ -79,11 +105,17 @@ impl VouchersApp {
     /// The gRPC routes; the outbox relay, the expiry sweeper and the company-status listener
     /// run until `shutdown`.
     pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
+        platform.bus.declare_group(NAME);
         self.outbox
             .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
         spawn_sweeper(self.service.store().clone(), shutdown.clone());
         spawn_pool_gauges(self.service.store().clone(), shutdown.clone());
-        spawn_company_listener(self.service.store().clone(), platform.bus.clone(), shutdown);
+        let standing = Arc::new(CompanyStanding {
+            store: self.service.store().clone(),
+            faults: self.event_faults.clone(),
+        });
+        let bus = platform.bus.clone();
+        tokio::spawn(async move { bus.consume(NAME, standing, shutdown).await });
         GrpcService {
             routes: tonic::service::Routes::new(
                 grpc::VouchersGrpc::new(self.service).into_server(),
@@ -142,26 +174,30 @@ fn spawn_pool_gauges(store: store::Store, shutdown: CancellationToken) {
 }
 
 /// Freezes a suspended company's vouchers and thaws them on reinstatement, from onboarding's
-/// events (each event acted on once).
-fn spawn_company_listener(store: store::Store, bus: SharedBus, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut events = bus.subscribe_group(NAME);
-        loop {
-            let event = tokio::select! {
-                () = shutdown.cancelled() => return,
-                event = events.next() => match event { Some(event) => event, None => return },
-            };
-            let frozen = match event.kind.as_str() {
-                "company.suspended" => true,
-                "company.reinstated" => false,
-                _ => continue,
-            };
-            if let Err(error) = store
-                .set_company_frozen(&event.id, &event.subject_id, frozen)
-                .await
-            {
-                tracing::error!(%error, event = %event.id, "could not apply company status to its vouchers");
-            }
+/// events (each event acted on once; the bus retries a failure and acknowledges only success).
+struct CompanyStanding {
+    store: store::Store,
+    faults: Arc<EventFaults>,
+}
+
+#[async_trait::async_trait]
+impl EventHandler for CompanyStanding {
+    async fn handle(&self, event: &Event) -> Result<(), String> {
+        let frozen = match event.kind.as_str() {
+            "company.suspended" => true,
+            "company.reinstated" => false,
+            _ => return Ok(()),
+        };
+        if EventFaults::take(&self.faults.hang) {
+            std::future::pending::<()>().await;
         }
-    });
+        if EventFaults::take(&self.faults.fail) {
+            return Err("injected transient failure".to_owned());
+        }
+        self.store
+            .set_company_frozen(&event.id, &event.subject_id, frozen)
+            .await
+            .map(|_| ())
+            .map_err(|error| format!("could not apply company status to its vouchers: {error}"))
+    }
 }

@@ -1,7 +1,10 @@
 //! The vouchers service's use cases: who may do what, what onboarding says about companies,
 //! and the store doing it.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use axv_auth::{Caller, Role};
 use axv_platform::{
@@ -672,7 +675,48 @@ impl Vouchers {
         if !is_valid_code(usage.voucher_code) {
             return Err(VouchersError::NotFound("voucher"));
         }
-        self.store.record_usage(usage, today()).await
+        let company = self
+            .store
+            .voucher_by_code(usage.voucher_code)
+            .await?
+            .map(|v| v.company_id)
+            .ok_or(VouchersError::NotFound("voucher"))?;
+        let barred = self.barred_companies(caller, &[company]).await?;
+        self.store.record_usage(usage, today(), &barred).await
+    }
+
+    /// Which of `company_ids` onboarding does not show as APPROVED now. Spending checks the
+    /// company's standing itself, not only the voucher's FROZEN flag (set by an event that may
+    /// still be on its way), so a suspension stops spending the moment it commits.
+    async fn barred_companies(
+        &self,
+        caller: Option<&Caller>,
+        company_ids: &[String],
+    ) -> Result<HashSet<String>, VouchersError> {
+        let who = caller
+            .ok_or_else(|| VouchersError::Unauthenticated("authentication required".into()))?;
+        let mut barred: HashSet<String> = company_ids.iter().cloned().collect();
+        let mut onboarding = self.onboarding.clone();
+        let unique: Vec<String> = barred.iter().cloned().collect();
+        for chunk in unique.chunks(MAX_BATCH) {
+            let companies = onboarding
+                .batch_get_companies(Self::onboarding_request(
+                    who,
+                    onboarding::BatchGetCompaniesRequest {
+                        ids: chunk.to_vec(),
+                    },
+                )?)
+                .await
+                .map_err(Self::onboarding_error)?
+                .into_inner()
+                .companies;
+            for company in companies {
+                if company.status() == onboarding::CompanyStatus::Approved {
+                    barred.remove(&company.id);
+                }
+            }
+        }
+        Ok(barred)
     }
 
     pub async fn ingest(
@@ -683,7 +727,9 @@ impl Vouchers {
     ) -> Result<IngestReport, VouchersError> {
         require_role(caller, METERING, "meter usage")?;
         Self::metering_input(cluster, "batch")?;
-        self.store.ingest_sacct(cluster, sacct, today()).await
+        let parsed = crate::sacct::parse(sacct)
+            .map_err(|e| VouchersError::invalid("sacct", e.to_string()))?;
+        self.ingest_read(caller, cluster, parsed).await
     }
 
     /// Who may stream a sacct file in, checked before a byte of it is read.
@@ -700,7 +746,18 @@ impl Vouchers {
         parsed: crate::sacct::ParsedSacct,
     ) -> Result<IngestReport, VouchersError> {
         Self::may_ingest(caller, cluster)?;
-        self.store.ingest_parsed(cluster, parsed, today()).await
+        let codes: Vec<String> = parsed
+            .jobs
+            .iter()
+            .map(|j| j.account.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let companies = self.store.companies_of_codes(&codes).await?;
+        let barred = self.barred_companies(caller, &companies).await?;
+        self.store
+            .ingest_parsed(cluster, parsed, today(), &barred)
+            .await
     }
 
     pub async fn create_hold(
@@ -723,6 +780,21 @@ impl Vouchers {
         }
         if !is_valid_code(voucher_code) {
             return Err(VouchersError::NotFound("voucher"));
+        }
+        let company = self
+            .store
+            .voucher_by_code(voucher_code)
+            .await?
+            .map(|v| v.company_id)
+            .ok_or(VouchersError::NotFound("voucher"))?;
+        if !self
+            .barred_companies(caller, std::slice::from_ref(&company))
+            .await?
+            .is_empty()
+        {
+            return Err(VouchersError::Precondition(format!(
+                "{voucher_code}: its company is not in good standing (suspended); nothing was reserved"
+            )));
         }
         let expires_at = axv_platform::ids::now_ms()
             + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX / 2);

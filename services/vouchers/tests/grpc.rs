@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axv_auth::Role;
 use axv_onboarding::domain::{CompanyAction, Sector};
-use axv_platform::{on_both_backends, testing::TestDb};
+use axv_platform::{on_both_backends, shutdown::CancellationToken, testing::TestDb};
 use axv_proto::vouchers::v1 as pb;
 use support::{Harness, authed, caller, issue, pool_and_program, usage};
 use tonic::Code;
@@ -1245,5 +1245,121 @@ async fn slurm_limits_equal_the_vouchers_after_every_reload() {
         &format!("name={},{}", kept.code, revoked.code),
     ])
     .unwrap();
+    h.stop().await;
+}
+
+/// The freeze must not depend on a perfect day. On Postgres and Redis: the company-standing
+/// handler fails once (a transient error), and another company's suspension is read by a
+/// consumer that dies before handling it. Both vouchers still end FROZEN (the failure is
+/// retried, the dead consumer's event taken over by the group's next one), and no debit is
+/// accepted after either suspension committed, even before the freeze lands, because spending
+/// also asks onboarding for the company's standing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspension_freezes_vouchers_through_failed_and_dead_handlers() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    if !axv_platform::testing::redis_available().await {
+        assert!(std::env::var("CI").is_err(), "CI provides Redis");
+        return;
+    }
+    let url = axv_platform::testing::redis_test_url();
+    let prefix = axv_platform::testing::unique_prefix();
+    let bus = axv_platform::events::RedisStreamBus::connect(&url, &prefix)
+        .await
+        .unwrap()
+        .with_orphan_after(Duration::from_millis(500));
+    let kv = axv_platform::kv::RedisKv::connect(&url, &prefix)
+        .await
+        .unwrap();
+    let platform = axv_platform::testing::platform_with(
+        db.config.clone(),
+        std::sync::Arc::new(kv),
+        std::sync::Arc::new(bus),
+    );
+    let h = Harness::start_on(db, platform).await;
+    let operator = h.token(Role::Operator);
+    let manager = caller("manager", Role::ProgramManager);
+    let mut client = h.client().await;
+    let (_, program) = pool_and_program(&h.store, 1_000_000, 1_000_000).await;
+    let suspend = |company: String| {
+        let onboarding = h.onboarding.clone();
+        let manager = manager.clone();
+        async move {
+            onboarding
+                .transition(
+                    Some(&manager),
+                    &company,
+                    CompanyAction::Suspend,
+                    Some("감사 중"),
+                )
+                .await
+                .unwrap();
+        }
+    };
+
+    // 1. The handler fails once.
+    let firm = h.firm(51, Sector::Energy, true).await;
+    let voucher = issue(&h.store, &program, &firm.company_id, 50_000).await;
+    h.faults.fail.store(1, std::sync::atomic::Ordering::SeqCst);
+    suspend(firm.company_id.clone()).await;
+    let refused = client
+        .record_usage(authed(usage("after-1", &voucher.code, 10), &operator))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        wait_for_status(&h, &voucher.id, axv_vouchers::domain::VoucherStatus::Frozen).await,
+        "frozen after the retried handling"
+    );
+    assert_eq!(
+        h.faults.fail.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the fault happened"
+    );
+
+    // 2. The consumer that reads the next suspension dies (hangs for ever, never acknowledging)
+    // and another consumer of the group, in a second vouchers process, takes the event over.
+    let firm = h.firm(52, Sector::Energy, true).await;
+    let voucher = issue(&h.store, &program, &firm.company_id, 50_000).await;
+    h.faults.hang.store(1, std::sync::atomic::Ordering::SeqCst);
+    suspend(firm.company_id.clone()).await;
+    for _ in 0..100 {
+        if h.faults.hang.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        h.faults.hang.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the first consumer read it"
+    );
+    let second = axv_vouchers::build(&h.platform, &h.onboarding_url, &h.pilots_url)
+        .await
+        .unwrap();
+    let stop_second = CancellationToken::new();
+    let _routes = second.start(&h.platform, stop_second.clone());
+    for n in 0..3 {
+        let refused = client
+            .record_usage(authed(
+                usage(&format!("after-2-{n}"), &voucher.code, 10),
+                &operator,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        wait_for_status(&h, &voucher.id, axv_vouchers::domain::VoucherStatus::Frozen).await,
+        "frozen by the consumer that took the event over"
+    );
+    let charged = h.store.voucher(&voucher.id).await.unwrap().unwrap();
+    assert_eq!(
+        charged.consumed, 0,
+        "nothing was debited after the suspension"
+    );
+    stop_second.cancel();
     h.stop().await;
 }

@@ -151,6 +151,7 @@ async fn random_sequences_keep_every_invariant(test: TestDb) {
                                 ended_at: None,
                             },
                             today(),
+                            &Default::default(),
                         )
                         .await;
                 }
@@ -313,7 +314,13 @@ async fn holds_commit_release_and_retries(test: TestDb) {
         started_at: None,
         ended_at: None,
     };
-    assert!(store.record_usage(usage, today()).await.unwrap().duplicate);
+    assert!(
+        store
+            .record_usage(usage, today(), &Default::default())
+            .await
+            .unwrap()
+            .duplicate
+    );
     // A job charged through another path first: committing its hold charges nothing more.
     let other = UsageInput {
         cluster: "h100",
@@ -323,7 +330,10 @@ async fn holds_commit_release_and_retries(test: TestDb) {
         started_at: None,
         ended_at: None,
     };
-    store.record_usage(other, today()).await.unwrap();
+    store
+        .record_usage(other, today(), &Default::default())
+        .await
+        .unwrap();
     store
         .create_hold(
             "h88",
@@ -380,6 +390,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
                 ended_at: None,
             },
             today(),
+            &Default::default(),
         )
         .await
         .unwrap();
@@ -417,12 +428,21 @@ async fn usage_is_charged_once(test: TestDb) {
         started_at: Some(1),
         ended_at: Some(2),
     };
-    let first = store.record_usage(record(300), today()).await.unwrap();
+    let first = store
+        .record_usage(record(300), today(), &Default::default())
+        .await
+        .unwrap();
     assert!(!first.duplicate);
-    let retry = store.record_usage(record(300), today()).await.unwrap();
+    let retry = store
+        .record_usage(record(300), today(), &Default::default())
+        .await
+        .unwrap();
     assert!(retry.duplicate);
     assert_eq!(retry.id, first.id, "the retry returns the first result");
-    let changed = store.record_usage(record(301), today()).await.unwrap_err();
+    let changed = store
+        .record_usage(record(301), today(), &Default::default())
+        .await
+        .unwrap_err();
     assert!(matches!(changed, axv_vouchers::VouchersError::Conflict(_)));
     let v = store.voucher(&voucher.id).await.unwrap().unwrap();
     assert_eq!((v.balance, v.consumed), (700, 300));
@@ -439,6 +459,7 @@ async fn usage_is_charged_once(test: TestDb) {
                 ended_at: None,
             },
             today(),
+            &Default::default(),
         )
         .await
         .unwrap();
@@ -455,12 +476,18 @@ async fn usage_is_charged_once(test: TestDb) {
         started_at: None,
         ended_at: None,
     };
-    let first = store.record_usage(late(), today()).await.unwrap();
+    let first = store
+        .record_usage(late(), today(), &Default::default())
+        .await
+        .unwrap();
     assert_eq!(
         (first.amount, first.overage, first.duplicate),
         (0, 50, false)
     );
-    let retry = store.record_usage(late(), today()).await.unwrap();
+    let retry = store
+        .record_usage(late(), today(), &Default::default())
+        .await
+        .unwrap();
     assert_eq!((retry.duplicate, retry.overage), (true, 50));
     let v = store.voucher(&voucher.id).await.unwrap().unwrap();
     assert_eq!((v.balance, v.overage), (0, 51));
@@ -799,6 +826,7 @@ async fn metrics_follow_the_ledger() {
                 ended_at: None,
             },
             today(),
+            &Default::default(),
         )
         .await
         .unwrap();

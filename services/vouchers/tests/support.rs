@@ -27,6 +27,10 @@ pub struct Harness {
     pub store: Store,
     pub vouchers: RunningServer,
     pub shutdown: CancellationToken,
+    /// Faults to inject into the vouchers service's company-standing handler.
+    pub faults: std::sync::Arc<axv_vouchers::EventFaults>,
+    pub onboarding_url: String,
+    pub pilots_url: String,
     _db: TestDb,
 }
 
@@ -61,6 +65,11 @@ pub struct Firm {
 impl Harness {
     pub async fn start(db: TestDb) -> Self {
         let platform = platform(db.config.clone());
+        Self::start_on(db, platform).await
+    }
+
+    /// On a platform of the test's making (e.g. a Redis event bus).
+    pub async fn start_on(db: TestDb, platform: Platform) -> Self {
         let shutdown = CancellationToken::new();
         let onboarding_app = axv_onboarding::build(&platform).await.unwrap();
         let onboarding = onboarding_app.service.clone();
@@ -88,6 +97,7 @@ impl Harness {
             .await
             .unwrap();
         let store = app.service.store().clone();
+        let faults = app.event_faults.clone();
         let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
         let vouchers = axv_platform::grpc::spawn(
             listener,
@@ -103,6 +113,9 @@ impl Harness {
             store,
             vouchers,
             shutdown,
+            faults,
+            onboarding_url: onboarding_server.url(),
+            pilots_url: pilots_server.url(),
             _db: db,
         }
     }

@@ -70,6 +70,22 @@ impl Default for Limits {
 }
 
 pub fn build(limits: &Limits) -> AppSchema {
+    builder(limits).finish()
+}
+
+/// The schema `/graphql/ws` runs: subscriptions only, charged and limited as HTTP requests are
+/// (see `ws_guard`).
+pub fn build_for_websocket(limits: &Limits) -> AppSchema {
+    builder(limits)
+        .extension(crate::ws_guard::SubscriptionsOnly {
+            max_aliases: limits.max_aliases,
+        })
+        .finish()
+}
+
+fn builder(
+    limits: &Limits,
+) -> async_graphql::SchemaBuilder<Query, Mutation, subscriptions::SubscriptionRoot> {
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
@@ -83,7 +99,7 @@ pub fn build(limits: &Limits) -> AppSchema {
         // Suggestions ("did you mean ...?") would leak the schema that introspection hides.
         builder = builder.disable_introspection().disable_suggestions();
     }
-    builder.finish()
+    builder
 }
 
 /// How deep the standard introspection query nests (`ofType` seven levels down, as GraphiQL

@@ -358,6 +358,7 @@ impl Harness {
                         ended_at: None,
                     },
                     axv_vouchers::service::today(),
+                    &Default::default(),
                 )
                 .await
                 .unwrap();

@@ -254,10 +254,13 @@ async fn hold_by_id(
 impl Store {
     /// One job's usage, idempotent by (cluster, job id): the same job again is a duplicate and
     /// charges nothing; the same job with other content is a CONFLICT.
+    /// `barred`: companies not in good standing now; their vouchers are not charged (a retry of
+    /// a job recorded before is still answered as a duplicate).
     pub async fn record_usage(
         &self,
         usage: UsageInput<'_>,
         today: NaiveDate,
+        barred: &HashSet<String>,
     ) -> Result<UsageOutcome, VouchersError> {
         let mut tx = self.db.pool().begin().await?;
         let voucher = lock(&mut tx, "code", usage.voucher_code)
@@ -311,6 +314,12 @@ impl Store {
             });
         }
         refuse_spending(&voucher, today)?;
+        if barred.contains(&voucher.company_id) {
+            return Err(VouchersError::Precondition(format!(
+                "{}: its company is not in good standing (suspended); nothing was charged",
+                voucher.code
+            )));
+        }
         let mut transfers = Vec::new();
         if charged > 0 {
             transfers.push(
@@ -363,15 +372,18 @@ impl Store {
     ) -> Result<IngestReport, VouchersError> {
         let parsed =
             sacct::parse(text).map_err(|e| VouchersError::invalid("sacct", e.to_string()))?;
-        self.ingest_parsed(cluster, parsed, today).await
+        self.ingest_parsed(cluster, parsed, today, &HashSet::new())
+            .await
     }
 
     /// [`Self::ingest_sacct`] for a file already read (streamed in by [`sacct::SacctReader`]).
+    /// `barred`: companies not in good standing now; their jobs are refused line by line.
     pub async fn ingest_parsed(
         &self,
         cluster: &str,
         parsed: sacct::ParsedSacct,
         today: NaiveDate,
+        barred: &HashSet<String>,
     ) -> Result<IngestReport, VouchersError> {
         let mut report = IngestReport {
             skipped: parsed.skipped,
@@ -471,6 +483,16 @@ impl Store {
                 report
                     .rejected
                     .push((job.line, format!("{}: {reason}", voucher.code)));
+                continue;
+            }
+            if barred.contains(&voucher.company_id) {
+                report.rejected.push((
+                    job.line,
+                    format!(
+                        "{}: its company is not in good standing (suspended)",
+                        voucher.code
+                    ),
+                ));
                 continue;
             }
             let left = spendable
@@ -1008,6 +1030,29 @@ impl Store {
     }
 
     /// Active vouchers with what they have left, for the Slurm accounts export.
+    /// The companies whose vouchers carry these codes (unknown codes are left out).
+    pub async fn companies_of_codes(&self, codes: &[String]) -> Result<Vec<String>, VouchersError> {
+        let mut companies = HashSet::new();
+        for chunk in codes.chunks(500) {
+            let sql = format!(
+                "SELECT DISTINCT company_id FROM vouchers WHERE code IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String,)>(&sql);
+            for code in chunk {
+                query = query.bind(code);
+            }
+            companies.extend(
+                query
+                    .fetch_all(self.db.pool())
+                    .await?
+                    .into_iter()
+                    .map(|(c,)| c),
+            );
+        }
+        Ok(companies.into_iter().collect())
+    }
+
     /// Every GPU voucher ever issued, by code, as the sacctmgr export needs it: an account the
     /// cluster knows stays there until it is limited to zero.
     pub async fn gpu_vouchers_for_slurm(&self) -> Result<Vec<SlurmVoucher>, VouchersError> {
