@@ -511,3 +511,57 @@ async fn the_token_endpoint_is_rate_limited() {
     assert!(limited.headers().get(header::RETRY_AFTER).is_some());
     p.stop().await;
 }
+
+/// The CSV export counts against the caller's budgets like the query it stands for, and
+/// accounts are created from one address only so fast (each costs an Argon2id hash).
+#[tokio::test]
+async fn exports_and_sign_ups_are_rate_limited() {
+    let p = TestPlatform::start_with_limits(Limits {
+        rate_limits: RateLimits {
+            per_address: axv_gateway::rate_limit::Budget {
+                requests: 3,
+                cost: 1_000_000,
+            },
+            sign_ups_per_address: 2,
+            ..RateLimits::default()
+        },
+        ..Limits::default()
+    })
+    .await;
+    let url = format!("{}/export/stats.csv", p.base_url());
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(p.http.get(&url).send().await.unwrap().status());
+    }
+    assert_eq!(statuses[..3], [StatusCode::OK; 3], "{statuses:?}");
+    let limited = p.http.get(&url).send().await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().get(header::RETRY_AFTER).is_some());
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+    p.stop().await;
+
+    // A fresh platform (fresh budgets): two accounts from this address, then no more.
+    let p = TestPlatform::start_with_limits(Limits {
+        rate_limits: RateLimits {
+            sign_ups_per_address: 2,
+            ..RateLimits::default()
+        },
+        ..Limits::default()
+    })
+    .await;
+    let sign_up = |n: u32| {
+        p.graphql(
+            None,
+            "mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }",
+            json!({ "input": { "email": format!("many{n}@signup.kr"), "password": axv_e2e::PASSWORD, "name": "홍길동" } }),
+        )
+    };
+    for n in 0..2 {
+        let made = sign_up(n).await;
+        assert!(made["errors"].is_null(), "{made}");
+    }
+    let refused = sign_up(2).await;
+    assert_eq!(error_code(&refused), Some("RATE_LIMITED"), "{refused}");
+    p.stop().await;
+}

@@ -627,7 +627,7 @@ async fn graphql_over_http_as_the_spec_says() {
     assert_eq!(ready.status(), StatusCode::OK);
     let metrics = p
         .http
-        .get(format!("{}/metrics", p.base_url()))
+        .get(format!("http://{}/metrics", p.metrics.addr))
         .send()
         .await
         .unwrap()
@@ -636,6 +636,14 @@ async fn graphql_over_http_as_the_spec_says() {
         .unwrap();
     assert!(metrics.contains("grpc_server_handled_total"), "{metrics}");
     assert!(metrics.contains("http_requests_total"));
+    // Not on the public port, where anyone would read pool names and consumption.
+    let public = p
+        .http
+        .get(format!("{}/metrics", p.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
     p.stop().await;
 }
 

@@ -22,6 +22,8 @@ pub struct TestPlatform {
     pub running: RunningPlatform,
     pub shutdown: CancellationToken,
     pub http: reqwest::Client,
+    /// Where `/metrics` is served, apart from the gateway.
+    pub metrics: axv::RunningMetrics,
     _db: TestDb,
 }
 
@@ -74,11 +76,13 @@ impl TestPlatform {
         let running = axv::start_all(&platform, "127.0.0.1:0", limits, &shutdown)
             .await
             .unwrap();
+        let metrics = axv::start_metrics("127.0.0.1:0", &shutdown).await.unwrap();
         Self {
             platform,
             running,
             shutdown,
             http: reqwest::Client::new(),
+            metrics,
             _db: db,
         }
     }

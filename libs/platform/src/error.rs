@@ -70,7 +70,12 @@ impl ErrorCode {
             Code::AlreadyExists | Code::Aborted => ErrorCode::Conflict,
             Code::FailedPrecondition => ErrorCode::FailedPrecondition,
             Code::ResourceExhausted => ErrorCode::RateLimited,
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => ErrorCode::Unavailable,
+            // tonic reports a call cut off in flight (a replica dying, its connection reset) as
+            // Unknown; no service of ours answers Unknown itself (every error has its code),
+            // so it is the transport, and worth a retry.
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+                ErrorCode::Unavailable
+            }
             _ => ErrorCode::Internal,
         }
     }

@@ -160,3 +160,43 @@ async fn a_service_url_resolves_through_dns() {
     call_many(&channel, 20).await;
     assert_eq!(a.take_calls(), 20);
 }
+
+/// A call in flight when its replica dies (a stream the server is answering when the
+/// connection to it goes away, as when the pod is killed) comes back as UNAVAILABLE, something
+/// to retry, never as INTERNAL.
+#[tokio::test]
+async fn a_call_cut_off_by_a_dying_replica_is_unavailable() {
+    let instance = Instance::start().await;
+    // The "replica" is reached through a TCP relay whose connections die with it.
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_addr = relay.local_addr().unwrap();
+    let server = instance.addr;
+    let relaying = tokio::spawn(async move {
+        let (mut client, _) = relay.accept().await.unwrap();
+        let mut upstream = tokio::net::TcpStream::connect(server).await.unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    });
+    let channel = Endpoint::from_shared(format!("http://{relay_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut watch = HealthClient::new(channel)
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(watch.message().await.unwrap().is_some());
+    relaying.abort();
+    let cut = match tokio::time::timeout(Duration::from_secs(10), watch.message()).await {
+        Ok(Err(status)) => status,
+        other => panic!("the stream should fail when its replica dies: {other:?}"),
+    };
+    assert_eq!(
+        axv_platform::ErrorCode::from_grpc(cut.code()),
+        axv_platform::ErrorCode::Unavailable,
+        "{cut:?}"
+    );
+}

@@ -199,6 +199,45 @@ pub async fn start_onboarding(
     )?)
 }
 
+/// Prometheus' `/metrics` (and `/healthz`) on a listener of their own. They are never on the
+/// public HTTP port: pool names, capacities, consumption and operation names are for the
+/// operators' monitoring, not for whoever reaches the ingress.
+pub struct RunningMetrics {
+    pub addr: SocketAddr,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn start_metrics(
+    listen: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<RunningMetrics> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("AXV_METRICS_LISTEN: cannot bind {listen}"))?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    axv_telemetry::metrics::render(),
+                )
+            }),
+        )
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+    });
+    Ok(RunningMetrics { addr, task })
+}
+
 pub struct RunningGateway {
     pub addr: SocketAddr,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,

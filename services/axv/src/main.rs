@@ -79,6 +79,9 @@ struct UpArgs {
     /// Where the gateway serves HTTP (GraphQL at /graphql).
     #[arg(long, env = "AXV_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// `/metrics` and `/healthz` for Prometheus, apart from the public port.
+    #[arg(long, env = "AXV_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    metrics_listen: String,
     #[command(flatten)]
     graphql: GraphqlArgs,
     #[command(flatten)]
@@ -142,7 +145,7 @@ struct ServeArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     onboarding_url: String,
-    /// `/metrics` and `/healthz` of gRPC-only processes.
+    /// `/metrics` and `/healthz` (never on the gateway's public port).
     #[arg(long, env = "AXV_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
     metrics_listen: String,
     /// Check every setting (flags and environment, files they name included), connect and
@@ -240,6 +243,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     axv_platform::shutdown::cancel_on_signal(shutdown.clone());
     let running =
         axv::start_all(&platform, &args.listen, args.graphql.limits()?, &shutdown).await?;
+    let metrics = axv::start_metrics(&args.metrics_listen, &shutdown).await?;
     let storage = if args.platform.database_url.is_some() {
         "Postgres".to_owned()
     } else {
@@ -254,6 +258,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("  vouchers gRPC:   {}", running.vouchers.url());
     println!("  pilots gRPC:     {}", running.pilots.url());
     println!("  outcomes gRPC:   {}", running.outcomes.url());
+    println!("  metrics:         http://{}/metrics", metrics.addr);
     if args.demo {
         println!("  demo logins (password {}):", axv::demo::DEMO_PASSWORD);
         println!("    firm member:       {}", axv::demo::FIRM_EMAIL);
@@ -261,7 +266,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         println!("    admin:             {}", axv::demo::ADMIN_EMAIL);
     }
     println!("Ctrl-C stops it.");
-    running.wait().await
+    running.wait().await?;
+    metrics.task.await??;
+    Ok(())
 }
 
 /// Every variable some flag of the binary reads, and those read outside the flags.
@@ -362,7 +369,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     axv_platform::shutdown::cancel_on_signal(shutdown.clone());
     let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
-    let mut has_http = false;
     for component in &args.components {
         match component {
             Component::Onboarding => {
@@ -404,7 +410,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
             }
             Component::Gateway => {
-                has_http = true;
                 let urls = ServiceUrls {
                     onboarding: args.onboarding_url.clone(),
                     vouchers: args.vouchers_url.clone(),
@@ -424,25 +429,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if !has_http {
-        // gRPC-only processes still expose metrics for Prometheus.
-        let listener = tokio::net::TcpListener::bind(&args.metrics_listen)
-            .await
-            .with_context(|| format!("AXV_METRICS_LISTEN: cannot bind {}", args.metrics_listen))?;
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let app = axum::Router::new()
-                .route(
-                    "/metrics",
-                    axum::routing::get(|| async { axv_telemetry::metrics::render() }),
-                )
-                .route("/healthz", axum::routing::get(|| async { "ok" }));
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await?;
-            Ok(())
-        }));
-    }
+    // Every process, the gateway's included, serves its metrics on their own port.
+    let metrics = axv::start_metrics(&args.metrics_listen, &shutdown).await?;
+    tasks.push(tokio::spawn(async move { Ok(metrics.task.await??) }));
     for task in tasks {
         task.await.context("component task")??;
     }

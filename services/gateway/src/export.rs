@@ -29,6 +29,10 @@ pub struct ExportParams {
     pub bucket: Option<String>,
 }
 
+/// What an export is charged against the cost budget: about what the same `programStats`
+/// query (totals, groups and a time series) costs through GraphQL.
+const EXPORT_COST: i64 = 500;
+
 const HEADER: [&str; 17] = [
     "group",
     "key",
@@ -214,10 +218,19 @@ pub async fn stats_csv(
     if !matches!(bucket.as_str(), "MONTH" | "QUARTER" | "YEAR") {
         return bad_request("bucket must be MONTH, QUARTER or YEAR");
     }
+    let address = client_address(&headers, connect);
+    // Each export is a full programStats computation: charged as a request with that cost.
+    let charge = state.limiter.charge(caller.as_ref(), &address);
+    if let Err(limited) = charge.request().await {
+        return crate::http::rate_limited(limited, false);
+    }
+    if let Err(limited) = charge.cost(EXPORT_COST).await {
+        return crate::http::rate_limited(limited, false);
+    }
     let rc = RequestContext {
         token: caller.as_ref().map(|c| c.raw_token.clone()),
         caller,
-        client_address: client_address(&headers, connect),
+        client_address: address,
     };
     let stats = match load_stats(&state.clients, &rc, &state.stats, filter).await {
         Ok(stats) => stats,

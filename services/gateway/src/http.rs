@@ -734,17 +734,6 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(serde_json::Value::Object(report))).into_response()
 }
 
-pub async fn metrics() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        )],
-        axv_telemetry::metrics::render(),
-    )
-        .into_response()
-}
-
 /// Every string a request carries, inline in the document or in its variables, in NFC: Korean
 /// typed on macOS arrives decomposed, and would otherwise be stored as it came and never found.
 fn normalize_text(request: &mut async_graphql::Request) {

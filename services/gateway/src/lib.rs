@@ -107,7 +107,6 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events::sse))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
-        .route("/metrics", get(http::metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors(&state.limits.cors_origins))
         .layer(axum::middleware::from_fn(axv_telemetry::http_middleware))

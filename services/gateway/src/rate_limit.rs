@@ -55,6 +55,8 @@ pub struct RateLimits {
     pub per_address: Budget,
     /// `/oauth/token` requests per address.
     pub token_endpoint_per_address: i64,
+    /// Accounts created (`signUp`) per address: each costs an Argon2id hash.
+    pub sign_ups_per_address: i64,
     /// Off only for load tests against a trusted client.
     pub enabled: bool,
 }
@@ -78,6 +80,7 @@ impl Default for RateLimits {
                 cost: 2_000_000,
             },
             token_endpoint_per_address: 30,
+            sign_ups_per_address: 10,
             enabled: true,
         }
     }
@@ -124,6 +127,7 @@ pub struct Limiter {
 pub struct Charge {
     limiter: Limiter,
     keys: Vec<(String, Budget)>,
+    address: String,
 }
 
 impl Limiter {
@@ -145,6 +149,7 @@ impl Limiter {
         Charge {
             limiter: self.clone(),
             keys,
+            address: address.to_owned(),
         }
     }
 
@@ -181,6 +186,17 @@ impl Charge {
     /// trip's latency, not one per budget).
     pub async fn request(&self) -> Result<(), Limited> {
         self.hit_all("req", 1, |budget| budget.requests).await
+    }
+
+    /// One account created from this request's address (`signUp`), on a budget of its own.
+    pub async fn sign_up(&self) -> Result<(), Limited> {
+        self.limiter
+            .hit(
+                &format!("signup:{}", self.address),
+                self.limiter.limits.sign_ups_per_address,
+                1,
+            )
+            .await
     }
 
     /// Counts a validated operation's cost against every budget.

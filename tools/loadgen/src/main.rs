@@ -335,6 +335,8 @@ struct Platform {
     pid: u32,
     graphql_url: String,
     base_url: String,
+    /// `/metrics` is served apart from the gateway's public port.
+    metrics_url: String,
     pilots_grpc: String,
     stderr_path: PathBuf,
 }
@@ -402,9 +404,12 @@ impl Setup {
     async fn start(&self, listen: &str) -> anyhow::Result<Platform> {
         let stderr_path = self.data_dir.join("axv.stderr");
         let stderr = std::fs::File::create(&stderr_path)?;
+        let metrics_listen = format!("127.0.0.1:{}", free_port()?);
         let mut child = self
             .command()
-            .args(["up", "--demo", "--listen", listen, "--data-dir"])
+            .args(["up", "--demo", "--listen", listen, "--metrics-listen"])
+            .arg(&metrics_listen)
+            .arg("--data-dir")
             .arg(&self.data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -429,6 +434,7 @@ impl Setup {
             pid,
             graphql_url: String::new(),
             base_url: format!("http://{listen}"),
+            metrics_url: format!("http://{metrics_listen}/metrics"),
             pilots_grpc: String::new(),
             stderr_path,
         };
@@ -643,8 +649,8 @@ fn per_request(before: &str, after: &str, requests: u64) -> Vec<(String, f64)> {
     out
 }
 
-async fn metrics(http: &reqwest::Client, base_url: &str) -> String {
-    match http.get(format!("{base_url}/metrics")).send().await {
+async fn metrics(http: &reqwest::Client, metrics_url: &str) -> String {
+    match http.get(metrics_url).send().await {
         Ok(response) => response.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     }
@@ -689,7 +695,7 @@ struct Load {
     ticks_per_sec: f64,
     peak_rss: Arc<AtomicU64>,
     http: reqwest::Client,
-    base_url: String,
+    metrics_url: String,
 }
 
 impl Load {
@@ -732,10 +738,10 @@ impl Load {
         tokio::time::sleep_until(measure_from.into()).await;
         self.peak_rss.store(0, Ordering::Relaxed);
         let cpu_before = cpu_snapshot(self.pid);
-        let metrics_before = metrics(&self.http, &self.base_url).await;
+        let metrics_before = metrics(&self.http, &self.metrics_url).await;
         tokio::time::sleep_until(stop_at.into()).await;
         let cpu_after = cpu_snapshot(self.pid);
-        let metrics_after = metrics(&self.http, &self.base_url).await;
+        let metrics_after = metrics(&self.http, &self.metrics_url).await;
         let peak_rss_kib = self.peak_rss.load(Ordering::Relaxed);
         let mut histogram = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
         let (mut errors, mut first_error) = (0, None);
@@ -1087,7 +1093,7 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         ticks_per_sec: ticks_per_second(),
         peak_rss,
         http: http.clone(),
-        base_url: p.base_url.clone(),
+        metrics_url: p.metrics_url.clone(),
     };
     eprintln!("driving load:");
     let dashboard = load.run("the dashboard query", dashboard).await?;

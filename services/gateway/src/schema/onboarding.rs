@@ -485,7 +485,19 @@ impl OnboardingMutation {
         r.user.map(User::from_pb).ok_or_else(unauthenticated)
     }
 
+    /// Accounts are limited per client address (`signUp` has a budget of its own).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
+        if let Some(charge) = ctx.data_opt::<crate::rate_limit::Charge>()
+            && let Err(limited) = charge.sign_up().await
+        {
+            return Err(crate::errors::error(
+                axv_platform::ErrorCode::RateLimited,
+                format!(
+                    "too many accounts were created from this address; retry after {} s",
+                    limited.retry_after.as_secs()
+                ),
+            ));
+        }
         let (clients, rc) = parts(ctx)?;
         let r = clients
             .onboarding
