@@ -852,3 +852,96 @@ async fn dashboards_and_anonymous_callers_see_public_fields_of_approved_companie
     }
     p.stop().await;
 }
+
+/// Input that cannot be what it claims is the caller's mistake, named, never INTERNAL: control
+/// characters in any text (a NUL would reach Postgres), numbers that do not fit their type,
+/// impossible dates, amounts and figures beyond any real programme's.
+#[tokio::test]
+async fn impossible_input_is_bad_user_input_naming_the_field() {
+    let p = TestPlatform::start().await;
+    let firm = p.sign_up("bounds@input.kr").await;
+    let manager = p.token(Role::ProgramManager);
+    let company = p.approved_company(&firm, 902, "경계기업").await;
+    let program = p.open_programme().await;
+    // (caller, document, variables, what the message must name; empty: only the code counts)
+    let apply =
+        "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }";
+    let cases: Vec<(Option<&str>, String, Value, &str)> = vec![
+        (
+            None,
+            "query($text: String) { companies(filter: { text: $text }) { totalCount } }".into(),
+            json!({ "text": "광주\u{0}에이아이" }),
+            "text",
+        ),
+        (
+            Some(&firm),
+            CREATE_COMPANY.into(),
+            json!({ "input": company_input(&business_number(901), "광주\u{1}에이아이") }),
+            "nameKo",
+        ),
+        (
+            None,
+            "{ companies(filter: { text: \"a\\u0000b\" }) { totalCount } }".into(),
+            json!({}),
+            "text",
+        ),
+        (
+            Some(&manager),
+            "query($first: Int) { companies(first: $first) { totalCount } }".into(),
+            json!({ "first": 2_147_483_648_i64 }),
+            "",
+        ),
+        (
+            Some(&manager),
+            "{ companies(first: 2147483648) { totalCount } }".into(),
+            json!({}),
+            "",
+        ),
+        (
+            Some(&manager),
+            "query($f: StatsFilter) { programStats(filter: $f) { companies } }".into(),
+            json!({ "f": { "from": "2024-02-30" } }),
+            "",
+        ),
+        (
+            Some(&manager),
+            "{ programStats(filter: { from: \"2024-02-30\" }) { companies } }".into(),
+            json!({}),
+            "",
+        ),
+        (
+            Some(&firm),
+            apply.into(),
+            json!({ "input": { "programId": program, "companyId": company,
+                "requestedAmount": "9223372036854775808", "justification": "x" } }),
+            "",
+        ),
+        (
+            Some(&firm),
+            apply.into(),
+            json!({ "input": { "programId": program, "companyId": company,
+                "requestedAmount": 9_223_372_036_854_775_807_i64, "justification": "x" } }),
+            "requestedAmount",
+        ),
+        (
+            Some(&firm),
+            "mutation($input: PilotInput!) { registerPilot(input: $input) { id } }".into(),
+            json!({ "input": { "title": "경계 실증", "domain": "ENERGY", "leadCompanyId": company,
+                "site": "광주", "startsOn": "2027-01-01", "endsOn": "2027-12-31",
+                "budgetNational": 9_223_372_036_854_775_807_i64, "budgetCity": 0, "budgetPrivate": 0,
+                "regulatorySandbox": false } }),
+            "budgetNational",
+        ),
+    ];
+    for (token, query, variables, field) in cases {
+        let answer = p.graphql(token, &query, variables.clone()).await;
+        assert_eq!(
+            error_code(&answer),
+            Some("BAD_USER_INPUT"),
+            "{query} {variables}: {answer}"
+        );
+        let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{field} not named: {answer}");
+    }
+    p.stop().await;
+}

@@ -41,7 +41,17 @@ pub fn complete_extensions(errors: &mut [ServerError], trace_id: Option<&str>) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            let code = if error.path.is_empty() {
+            // Without a path the document never ran; with one, an argument that failed to
+            // coerce (async-graphql's own wording) is still the caller's input.
+            let coercion = [
+                "Failed to parse",
+                "Invalid value for argument",
+                "Expected input type",
+            ]
+            .iter()
+            .any(|start| error.message.starts_with(start))
+                || error.message.contains("(occurred while parsing");
+            let code = if error.path.is_empty() || coercion {
                 ErrorCode::BadUserInput
             } else {
                 ErrorCode::Internal

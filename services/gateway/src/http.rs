@@ -482,12 +482,28 @@ async fn execute(
         normalize_text(&mut request);
         // Parsed here once; async-graphql reuses the parsed document.
         let operation_name = request.operation_name.clone();
+        let control = control_character_in_variables(&request.variables);
         let (aliases, operation, introspection_only) = match request.parsed_query() {
-            Ok(document) => (
-                count_aliases(document),
-                selected_operation_type(document, operation_name.as_deref()),
-                asks_introspection_only(document, operation_name.as_deref()),
-            ),
+            Ok(document) => {
+                if let Some(path) = control.or_else(|| control_character_in_document(document)) {
+                    request_errors.push(true);
+                    let message = format!(
+                        "{path} contains a control character; remove it (tabs and line breaks are fine)"
+                    );
+                    let mut response = async_graphql::Response::from_errors(vec![coded_error(
+                        &message,
+                        ErrorCode::BadUserInput,
+                    )]);
+                    complete_extensions(&mut response.errors, None);
+                    responses.push(response);
+                    continue;
+                }
+                (
+                    count_aliases(document),
+                    selected_operation_type(document, operation_name.as_deref()),
+                    asks_introspection_only(document, operation_name.as_deref()),
+                )
+            }
             Err(error) => {
                 request_errors.push(true);
                 let mut response = async_graphql::Response::from_errors(vec![error]);
@@ -732,6 +748,78 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, axum::Json(serde_json::Value::Object(report))).into_response()
+}
+
+/// Characters no text of the platform may hold: C0 controls but tab, line feed and carriage
+/// return, and DEL. A NUL would reach Postgres, which refuses it (and SQLite would store it).
+fn is_forbidden_control(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) && (c < '\u{80}' || c.is_ascii())
+}
+
+/// The path (`input.nameKo`) of the first variable string holding a forbidden control
+/// character.
+fn control_character_in_variables(variables: &async_graphql::Variables) -> Option<String> {
+    fn walk(value: &async_graphql::Value, path: &str) -> Option<String> {
+        match value {
+            async_graphql::Value::String(text) => text
+                .chars()
+                .any(is_forbidden_control)
+                .then(|| path.to_owned()),
+            async_graphql::Value::List(items) => items.iter().find_map(|item| walk(item, path)),
+            async_graphql::Value::Object(fields) => fields
+                .iter()
+                .find_map(|(name, value)| walk(value, &format!("{path}.{name}"))),
+            _ => None,
+        }
+    }
+    variables
+        .iter()
+        .find_map(|(name, value)| walk(value, name.as_str()))
+}
+
+/// The same for strings written inline in the document (`filter.text`).
+fn control_character_in_document(document: &ExecutableDocument) -> Option<String> {
+    fn value(v: &async_graphql::Value, path: &str) -> Option<String> {
+        match v {
+            async_graphql::Value::String(text) => text
+                .chars()
+                .any(is_forbidden_control)
+                .then(|| path.to_owned()),
+            async_graphql::Value::List(items) => items.iter().find_map(|item| value(item, path)),
+            async_graphql::Value::Object(fields) => fields
+                .iter()
+                .find_map(|(name, v)| value(v, &format!("{path}.{name}"))),
+            _ => None,
+        }
+    }
+    fn set(selection: &SelectionSet) -> Option<String> {
+        selection.items.iter().find_map(|item| match &item.node {
+            Selection::Field(field) => field
+                .node
+                .arguments
+                .iter()
+                .find_map(|(name, v)| {
+                    // Variables in it are checked with the variables.
+                    let written = v.node.clone().into_const_with(|_| {
+                        Ok::<_, std::convert::Infallible>(async_graphql::Value::Null)
+                    });
+                    written.ok().and_then(|w| value(&w, name.node.as_str()))
+                })
+                .or_else(|| set(&field.node.selection_set.node)),
+            Selection::InlineFragment(fragment) => set(&fragment.node.selection_set.node),
+            Selection::FragmentSpread(_) => None,
+        })
+    }
+    document
+        .operations
+        .iter()
+        .find_map(|(_, operation)| set(&operation.node.selection_set.node))
+        .or_else(|| {
+            document
+                .fragments
+                .values()
+                .find_map(|fragment| set(&fragment.node.selection_set.node))
+        })
 }
 
 /// Every string a request carries, inline in the document or in its variables, in NFC: Korean

@@ -369,6 +369,12 @@ pub struct Figures {
     pub investment_krw: i64,
 }
 
+/// The most one report may claim of a count (models, patents, papers, hires): far beyond a
+/// quarter of any pilot, and small enough that the programme's sums stay inside GraphQL's Int.
+pub const MAX_COUNT: i64 = 10_000;
+/// The most one report may claim in won (revenue, investment): 1,000조.
+pub const MAX_KRW: i64 = 1_000_000_000_000_000;
+
 impl Figures {
     /// Each figure with its API name, in the order the API lists them.
     pub fn named(&self) -> [(&'static str, i64); 9] {
@@ -389,6 +395,17 @@ impl Figures {
         for (field, value) in self.named() {
             if value < 0 {
                 return Err(OutcomesError::invalid(field, "must not be negative"));
+            }
+            let max = if field.ends_with("Krw") {
+                MAX_KRW
+            } else {
+                MAX_COUNT
+            };
+            if value > max {
+                return Err(OutcomesError::invalid(
+                    field,
+                    format!("must be at most {max}"),
+                ));
             }
         }
         let base = self.models_developed.saturating_add(self.models_improved);
@@ -1204,14 +1221,14 @@ mod tests {
             ..Figures::default()
         };
         assert!(none_developed.validate().is_err());
-        // Huge counts do not overflow the check.
-        let huge = Figures {
-            models_developed: i64::MAX,
-            models_improved: i64::MAX,
-            models_commercialized: i64::MAX,
+        // The largest counts allowed pass the check.
+        let largest = Figures {
+            models_developed: MAX_COUNT,
+            models_improved: MAX_COUNT,
+            models_commercialized: MAX_COUNT,
             ..Figures::default()
         };
-        assert_eq!(huge.validate(), Ok(()));
+        assert_eq!(largest.validate(), Ok(()));
     }
 
     #[test]
@@ -1802,6 +1819,42 @@ mod tests {
         for today in [d("2027-03-31"), d("2027-01-01"), d("2026-12-06")] {
             let refusal = submission_refusal(end, today).unwrap();
             assert!(refusal.contains("2027-04-01"), "{refusal}");
+        }
+    }
+
+    #[test]
+    fn figures_are_bounded_before_they_reach_the_database() {
+        let fine = Figures {
+            papers: MAX_COUNT,
+            revenue_krw: MAX_KRW,
+            ..Figures::default()
+        };
+        assert!(fine.validate().is_ok());
+        for (field, figures) in [
+            (
+                "papers",
+                Figures {
+                    papers: i64::from(i32::MAX),
+                    ..Figures::default()
+                },
+            ),
+            (
+                "revenueKrw",
+                Figures {
+                    revenue_krw: i64::MAX,
+                    ..Figures::default()
+                },
+            ),
+            (
+                "newHires",
+                Figures {
+                    new_hires: MAX_COUNT + 1,
+                    ..Figures::default()
+                },
+            ),
+        ] {
+            let refused = figures.validate().unwrap_err();
+            assert!(refused.to_string().contains(field), "{refused}");
         }
     }
 }

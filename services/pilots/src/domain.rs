@@ -33,6 +33,9 @@ macro_rules! string_enum {
     };
 }
 
+/// The most a budget line may be, in won (1,000조): bounded before SQL so sums stay in `i64`.
+pub const MAX_BUDGET_KRW: i64 = 1_000_000_000_000_000;
+
 string_enum!(PilotDomain {
     AutonomousDriving => "AUTONOMOUS_DRIVING",
     Healthcare => "HEALTHCARE",
@@ -299,6 +302,12 @@ impl PilotDraft {
         ] {
             if amount < 0 {
                 return Err(PilotsError::invalid(field, "must not be negative"));
+            }
+            if amount > MAX_BUDGET_KRW {
+                return Err(PilotsError::invalid(
+                    field,
+                    format!("must be at most {MAX_BUDGET_KRW}"),
+                ));
             }
         }
         let optional =

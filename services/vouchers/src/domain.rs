@@ -162,9 +162,20 @@ pub fn validate_window(
     Ok((from, until))
 }
 
+/// The most any amount of compute may be, in base units: 10^13 GPU-seconds is about 2.8
+/// billion GPU-hours, beyond the National AI Data Center's whole life. Bounded before SQL, so
+/// sums stay far inside `i64`.
+pub const MAX_AMOUNT: i64 = 10_000_000_000_000;
+
 pub fn validate_positive(field: &'static str, amount: i64) -> Result<i64, VouchersError> {
     if amount <= 0 {
         return Err(VouchersError::invalid(field, "must be greater than zero"));
+    }
+    if amount > MAX_AMOUNT {
+        return Err(VouchersError::invalid(
+            field,
+            format!("must be at most {MAX_AMOUNT}"),
+        ));
     }
     Ok(amount)
 }
@@ -778,5 +789,14 @@ mod tests {
         // A negative balance is never produced, but if one were read it charges nothing.
         assert_eq!(split_usage(700, -5), (0, 700));
         assert_eq!(split_usage(0, 10), (0, 0));
+    }
+
+    #[test]
+    fn amounts_are_bounded_before_they_reach_the_database() {
+        assert_eq!(validate_positive("amount", MAX_AMOUNT).unwrap(), MAX_AMOUNT);
+        for bad in [0, -1, MAX_AMOUNT + 1, i64::MAX] {
+            let refused = validate_positive("amount", bad).unwrap_err();
+            assert!(refused.to_string().contains("amount"), "{refused}");
+        }
     }
 }
