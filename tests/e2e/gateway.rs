@@ -197,6 +197,17 @@ async fn automatic_persisted_queries_miss_register_and_hit() {
     // A hash that is not the query's is refused.
     let lying = by_hash(&p, &sha256_hex("{ other }"), Some(STATS)).await;
     assert_eq!(error_code(&lying), Some("BAD_USER_INPUT"), "{lying}");
+    // Text that is no valid query of this schema is not remembered for its hash.
+    for junk in ["not graphql at all", "{ noSuchField }"] {
+        let junk_hash = sha256_hex(junk);
+        let sent = by_hash(&p, &junk_hash, Some(junk)).await;
+        assert_eq!(error_code(&sent), Some("BAD_USER_INPUT"), "{sent}");
+        let later = by_hash(&p, &junk_hash, None).await;
+        assert_eq!(
+            later["errors"][0]["message"], "PersistedQueryNotFound",
+            "{later}"
+        );
+    }
     p.stop().await;
 }
 

@@ -466,19 +466,24 @@ async fn execute(
     // answer carries no `data` entry at all, as GraphQL over HTTP requires.
     let mut request_errors = Vec::with_capacity(requests.len());
     for mut request in requests {
-        if let Err(error) = state.persisted.resolve(&mut request).await {
-            request_errors.push(true);
-            let code = match error {
-                PersistedError::NotSafelisted => ErrorCode::Forbidden,
-                PersistedError::Unavailable => ErrorCode::Unavailable,
-                _ => ErrorCode::BadUserInput,
-            };
-            let mut response =
-                async_graphql::Response::from_errors(vec![coded_error(&error.to_string(), code)]);
-            complete_extensions(&mut response.errors, None);
-            responses.push(response);
-            continue;
-        }
+        let to_learn = match state.persisted.resolve(&mut request).await {
+            Ok(to_learn) => to_learn,
+            Err(error) => {
+                request_errors.push(true);
+                let code = match error {
+                    PersistedError::NotSafelisted => ErrorCode::Forbidden,
+                    PersistedError::Unavailable => ErrorCode::Unavailable,
+                    _ => ErrorCode::BadUserInput,
+                };
+                let mut response = async_graphql::Response::from_errors(vec![coded_error(
+                    &error.to_string(),
+                    code,
+                )]);
+                complete_extensions(&mut response.errors, None);
+                responses.push(response);
+                continue;
+            }
+        };
         normalize_text(&mut request);
         // Parsed here once; async-graphql reuses the parsed document.
         let operation_name = request.operation_name.clone();
@@ -558,11 +563,16 @@ async fn execute(
         );
         let trace_id = span.in_scope(axv_telemetry::current_trace_id);
         // A response with no data at all means the document never ran (invalid or over a limit).
-        request_errors.push(
-            response.data == async_graphql::Value::Null
-                && response.errors.iter().all(|e| e.path.is_empty())
-                && !response.errors.is_empty(),
-        );
+        let never_ran = response.data == async_graphql::Value::Null
+            && response.errors.iter().all(|e| e.path.is_empty())
+            && !response.errors.is_empty();
+        request_errors.push(never_ran);
+        // Only a document that parsed and validated is remembered for its hash.
+        if let Some(document) = to_learn
+            && !never_ran
+        {
+            state.persisted.learn(document).await;
+        }
         if response.data == async_graphql::Value::Null {
             limited_by_cost = limited_by_cost.or_else(|| retry_after_of(&response.errors));
         }

@@ -12,6 +12,11 @@ use sha2::{Digest, Sha256};
 
 /// How long a learned query is kept after it was last registered.
 const LEARNED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longer documents still run but are not remembered: real operations are far shorter, and
+/// every learned byte is memory (in-process) or Redis space an anonymous caller chose.
+pub const MAX_LEARNED_BYTES: usize = 8 * 1024;
+/// How many documents one process remembers; past it, its oldest is forgotten.
+pub const MAX_LEARNED: usize = 5_000;
 
 /// The message Apollo clients look for to resend the query text.
 pub const NOT_FOUND: &str = "PersistedQueryNotFound";
@@ -46,6 +51,15 @@ pub struct PersistedQueries {
     mode: Mode,
     /// sha256 (lowercase hex) -> query text.
     manifest: Arc<HashMap<String, String>>,
+    /// What this process learned, oldest first, so the store stays bounded.
+    learned: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+}
+
+/// A document to remember once it has parsed and validated (see [`PersistedQueries::learn`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToLearn {
+    hash: String,
+    query: String,
 }
 
 pub fn sha256_hex(text: &str) -> String {
@@ -127,6 +141,7 @@ impl PersistedQueries {
             kv,
             mode,
             manifest: Arc::new(manifest),
+            learned: Arc::default(),
         }
     }
 
@@ -134,12 +149,14 @@ impl PersistedQueries {
         format!("apq:{hash}")
     }
 
-    /// Fills in the query of a request sent by hash, learns new hashes, and in safelist mode
-    /// refuses anything not in the manifest.
+    /// Fills in the query of a request sent by hash, and in safelist mode refuses anything not
+    /// in the manifest. A new hash sent with its text comes back as [`ToLearn`]: the caller
+    /// learns it only if the document ran (it parsed and validated), so no one can store text
+    /// that is not a query of this schema.
     pub async fn resolve(
         &self,
         request: &mut async_graphql::Request,
-    ) -> Result<(), PersistedError> {
+    ) -> Result<Option<ToLearn>, PersistedError> {
         let hash = requested_hash(&request.extensions)?;
         let has_text = !request.query.trim().is_empty();
         match (hash, has_text) {
@@ -149,7 +166,7 @@ impl PersistedQueries {
                 {
                     return Err(PersistedError::NotSafelisted);
                 }
-                Ok(())
+                Ok(None)
             }
             (Some(hash), true) => {
                 if sha256_hex(&request.query) != hash {
@@ -159,24 +176,20 @@ impl PersistedQueries {
                     Mode::Safelist if !self.manifest.contains_key(&hash) => {
                         Err(PersistedError::NotSafelisted)
                     }
-                    Mode::Safelist => Ok(()),
+                    Mode::Safelist => Ok(None),
+                    Mode::Automatic if self.manifest.contains_key(&hash) => Ok(None),
                     Mode::Automatic => {
-                        // Learning is best effort: the query runs either way.
-                        if let Err(error) = self
-                            .kv
-                            .set(&Self::key(&hash), request.query.as_bytes(), LEARNED_TTL)
-                            .await
-                        {
-                            tracing::warn!(%error, "could not remember a persisted query");
-                        }
-                        Ok(())
+                        Ok((request.query.len() <= MAX_LEARNED_BYTES).then(|| ToLearn {
+                            hash,
+                            query: request.query.clone(),
+                        }))
                     }
                 }
             }
             (Some(hash), false) => {
                 if let Some(query) = self.manifest.get(&hash) {
                     request.query = query.clone();
-                    return Ok(());
+                    return Ok(None);
                 }
                 if self.mode == Mode::Safelist {
                     return Err(PersistedError::NotSafelisted);
@@ -188,8 +201,39 @@ impl PersistedQueries {
                     .map_err(|_| PersistedError::Unavailable)?
                     .ok_or(PersistedError::NotFound)?;
                 request.query = String::from_utf8(stored).map_err(|_| PersistedError::NotFound)?;
-                Ok(())
+                Ok(None)
             }
+        }
+    }
+
+    /// Remembers a document that ran. Best effort: it runs either way.
+    pub async fn learn(&self, document: ToLearn) {
+        let forgotten = match self.learned.lock() {
+            Ok(mut learned) => {
+                learned.push_back(document.hash.clone());
+                if learned.len() > MAX_LEARNED {
+                    learned.pop_front()
+                } else {
+                    None
+                }
+            }
+            Err(_) => return,
+        };
+        if let Some(oldest) = forgotten
+            && let Err(error) = self.kv.delete(&Self::key(&oldest)).await
+        {
+            tracing::warn!(%error, "could not forget a persisted query");
+        }
+        if let Err(error) = self
+            .kv
+            .set(
+                &Self::key(&document.hash),
+                document.query.as_bytes(),
+                LEARNED_TTL,
+            )
+            .await
+        {
+            tracing::warn!(%error, "could not remember a persisted query");
         }
     }
 }
@@ -227,9 +271,15 @@ mod tests {
         let mut miss = by_hash(&hash, "");
         assert_eq!(apq.resolve(&mut miss).await, Err(PersistedError::NotFound));
         let mut register = by_hash(&hash, QUERY);
-        assert_eq!(apq.resolve(&mut register).await, Ok(()));
+        let learn = apq.resolve(&mut register).await.unwrap().unwrap();
+        // Not remembered until the caller saw it run.
+        assert_eq!(
+            apq.resolve(&mut by_hash(&hash, "")).await,
+            Err(PersistedError::NotFound)
+        );
+        apq.learn(learn).await;
         let mut hit = by_hash(&hash, "");
-        assert_eq!(apq.resolve(&mut hit).await, Ok(()));
+        assert_eq!(apq.resolve(&mut hit).await, Ok(None));
         assert_eq!(hit.query, QUERY);
         // A hash that is not the text's is refused, and so is a malformed extension.
         let mut lying = by_hash(&sha256_hex("{ other }"), QUERY);
@@ -244,7 +294,41 @@ mod tests {
         );
         // Plain queries run as always.
         let mut plain = async_graphql::Request::new("{ viewer { user { id } } }");
-        assert_eq!(apq.resolve(&mut plain).await, Ok(()));
+        assert_eq!(apq.resolve(&mut plain).await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn what_is_learned_is_bounded_in_size_and_number() {
+        let apq = PersistedQueries::new(
+            Arc::new(MemoryKv::default()),
+            Mode::Automatic,
+            HashMap::new(),
+        );
+        let long = format!(
+            "{{ programStats {{ companies }} }} #{}",
+            "x".repeat(MAX_LEARNED_BYTES)
+        );
+        let mut register = by_hash(&sha256_hex(&long), &long);
+        assert_eq!(
+            apq.resolve(&mut register).await,
+            Ok(None),
+            "runs, is not learned"
+        );
+        let first = "{ a0: programStats { companies } }";
+        for n in 0..=MAX_LEARNED {
+            let query = format!("{{ a{n}: programStats {{ companies }} }}");
+            let mut register = by_hash(&sha256_hex(&query), &query);
+            let learn = apq.resolve(&mut register).await.unwrap().unwrap();
+            apq.learn(learn).await;
+        }
+        let mut oldest = by_hash(&sha256_hex(first), "");
+        assert_eq!(
+            apq.resolve(&mut oldest).await,
+            Err(PersistedError::NotFound)
+        );
+        let newest = format!("{{ a{MAX_LEARNED}: programStats {{ companies }} }}");
+        let mut hit = by_hash(&sha256_hex(&newest), "");
+        assert_eq!(apq.resolve(&mut hit).await, Ok(None));
     }
 
     #[tokio::test]
@@ -256,10 +340,10 @@ mod tests {
         .unwrap();
         let apq = PersistedQueries::new(Arc::new(MemoryKv::default()), Mode::Safelist, manifest);
         let mut hit = by_hash(&sha256_hex(QUERY), "");
-        assert_eq!(apq.resolve(&mut hit).await, Ok(()));
+        assert_eq!(apq.resolve(&mut hit).await, Ok(None));
         assert_eq!(hit.query, QUERY);
         let mut full = async_graphql::Request::new(QUERY);
-        assert_eq!(apq.resolve(&mut full).await, Ok(()));
+        assert_eq!(apq.resolve(&mut full).await, Ok(None));
         let other = "{ pilots { totalCount } }";
         let mut plain = async_graphql::Request::new(other);
         assert_eq!(
