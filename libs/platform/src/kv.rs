@@ -287,6 +287,11 @@ impl RateLimiter {
         Ok((used >= limit).then_some(left))
     }
 
+    /// How much of `key`'s budget the current window has used (nothing is counted).
+    pub async fn used(&self, key: &str, window: Duration) -> Result<i64, KvError> {
+        Ok(self.kv.increment(&format!("rl:{key}"), 0, window).await?.0)
+    }
+
     pub async fn reset(&self, key: &str) -> Result<(), KvError> {
         self.kv.delete(&format!("rl:{key}")).await
     }

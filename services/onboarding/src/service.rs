@@ -24,7 +24,13 @@ use crate::{
 };
 
 /// Failed logins allowed per email, and per client address, in one window.
+/// Failures one address may make on one account before that pair is refused for the window.
 pub const LOGIN_FAILURES_PER_EMAIL: i64 = 5;
+/// Failures on one account from everywhere after which every further attempt on it is slowed
+/// (never refused, so an attacker elsewhere cannot lock the owner out).
+pub const LOGIN_FAILURES_BEFORE_DELAY: i64 = 5;
+/// The longest a slowed attempt waits.
+pub const LOGIN_MAX_DELAY: Duration = Duration::from_secs(8);
 pub const LOGIN_FAILURES_PER_ADDRESS: i64 = 20;
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
@@ -151,8 +157,11 @@ impl Onboarding {
         self.start_session(user).await
     }
 
-    /// Checks the password; failures are counted per email and per client address, and a caller
-    /// over either budget is refused before the password is even checked.
+    /// Checks the password. Failures are counted per (account, address) and per address, and a
+    /// caller over either budget is refused before the password is even checked; so an attacker
+    /// elsewhere exhausts only their own budgets, not the owner's. Failures on the account from
+    /// everywhere slow every further attempt on it progressively instead (see
+    /// [`login_delay`]).
     pub async fn login(
         &self,
         email: &str,
@@ -160,10 +169,11 @@ impl Onboarding {
         client_address: &str,
     ) -> Result<Session, OnboardingError> {
         let email = Email::parse("email", email)?;
-        let email_key = format!("login:email:{}", email.as_str());
+        let pair_key = format!("login:pair:{}:{client_address}", email.as_str());
+        let account_key = format!("login:email:{}", email.as_str());
         let address_key = format!("login:addr:{client_address}");
         for (key, limit) in [
-            (&email_key, LOGIN_FAILURES_PER_EMAIL),
+            (&pair_key, LOGIN_FAILURES_PER_EMAIL),
             (&address_key, LOGIN_FAILURES_PER_ADDRESS),
         ] {
             if let Some(wait) = self
@@ -177,6 +187,14 @@ impl Onboarding {
                 });
             }
         }
+        let account_failures = self
+            .limiter
+            .used(&account_key, LOGIN_WINDOW)
+            .await
+            .map_err(internal)?;
+        if let Some(delay) = login_delay(account_failures) {
+            tokio::time::sleep(delay).await;
+        }
         let user = self.store.user_by_email(email.as_str()).await?;
         let ok = match &user {
             Some(user) => verify_blocking(password.to_owned(), user.password_hash.clone()).await?,
@@ -188,12 +206,13 @@ impl Onboarding {
         };
         match user {
             Some(user) if ok => {
-                self.limiter.reset(&email_key).await.map_err(internal)?;
+                self.limiter.reset(&pair_key).await.map_err(internal)?;
                 self.start_session(user).await
             }
             _ => {
                 for (key, limit) in [
-                    (&email_key, LOGIN_FAILURES_PER_EMAIL),
+                    (&pair_key, LOGIN_FAILURES_PER_EMAIL),
+                    (&account_key, i64::MAX),
                     (&address_key, LOGIN_FAILURES_PER_ADDRESS),
                 ] {
                     self.limiter
@@ -684,6 +703,18 @@ fn dummy_hash() -> String {
 }
 
 // Argon2 is deliberately slow; keep it off the async worker threads.
+/// How long an attempt on an account waits after `failures` failures on it from anywhere in
+/// the window: nothing for the first few, then 0.25 s doubling per failure, at most
+/// [`LOGIN_MAX_DELAY`]. It slows guessing across many addresses without locking anyone out.
+pub fn login_delay(failures: i64) -> Option<Duration> {
+    let over = failures.checked_sub(LOGIN_FAILURES_BEFORE_DELAY)?;
+    if over < 0 {
+        return None;
+    }
+    let millis = 250_u64.saturating_mul(1_u64 << over.min(16));
+    Some(Duration::from_millis(millis).min(LOGIN_MAX_DELAY))
+}
+
 async fn hash_blocking(password: String) -> Result<String, OnboardingError> {
     tokio::task::spawn_blocking(move || axv_auth::hash_password(&password))
         .await
@@ -695,4 +726,25 @@ async fn verify_blocking(password: String, hash: String) -> Result<bool, Onboard
     tokio::task::spawn_blocking(move || axv_auth::verify_password(&password, &hash))
         .await
         .map_err(internal)
+}
+
+#[cfg(test)]
+mod login_delay_tests {
+    use super::*;
+
+    #[test]
+    fn delays_start_after_a_few_failures_double_and_cap() {
+        assert_eq!(login_delay(0), None);
+        assert_eq!(login_delay(LOGIN_FAILURES_BEFORE_DELAY - 1), None);
+        assert_eq!(
+            login_delay(LOGIN_FAILURES_BEFORE_DELAY),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            login_delay(LOGIN_FAILURES_BEFORE_DELAY + 2),
+            Some(Duration::from_millis(1000))
+        );
+        assert_eq!(login_delay(1_000), Some(LOGIN_MAX_DELAY));
+        assert_eq!(login_delay(i64::MAX), Some(LOGIN_MAX_DELAY));
+    }
 }

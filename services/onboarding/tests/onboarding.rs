@@ -656,7 +656,7 @@ async fn accounts_and_login_limits(db: TestDb) {
             .unwrap_err();
         assert_eq!(wrong.code(), Code::Unauthenticated);
     }
-    // Now even the right password is refused until the window passes.
+    // Now even the right password is refused from that address until the window passes...
     let limited = client
         .login(pb::LoginRequest {
             email: "limit@firm.kr".into(),
@@ -666,6 +666,20 @@ async fn accounts_and_login_limits(db: TestDb) {
         .unwrap_err();
     assert_eq!(limited.code(), Code::ResourceExhausted);
     assert!(limited.metadata().get("retry-after").is_some());
+    // ...but the owner elsewhere is not locked out by it, only slowed.
+    let mut owner = Request::new(pb::LoginRequest {
+        email: "limit@firm.kr".into(),
+        password: "correct horse battery".into(),
+    });
+    owner
+        .metadata_mut()
+        .insert("x-forwarded-for", "198.51.100.9".parse().unwrap());
+    let started = std::time::Instant::now();
+    client.login(owner).await.unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "attempts on a much-failed account are slowed"
+    );
     // Per client address too: many emails from one address.
     for n in 0..axv_onboarding::service::LOGIN_FAILURES_PER_ADDRESS {
         let mut request = Request::new(pb::LoginRequest {
