@@ -11,6 +11,7 @@ pub mod events;
 pub mod grpc;
 pub mod ids;
 pub mod kv;
+pub mod net;
 pub mod outbox;
 pub mod pagination;
 pub mod redis_client;

@@ -12,6 +12,7 @@ use anyhow::bail;
 pub const OTHER_SETTINGS: &[&str] = &[
     "AXV_LOG_FORMAT",
     "AXV_TRUST_FORWARDED_FOR",
+    "AXV_TRUSTED_PROXIES",
     "RUST_LOG",
     "OTEL_SERVICE_NAME",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -51,6 +52,19 @@ pub fn trust_forwarded_for() -> anyhow::Result<()> {
         Err(std::env::VarError::NotUnicode(_)) => {
             bail!("AXV_TRUST_FORWARDED_FOR: not valid UTF-8")
         }
+    }
+}
+
+/// The services read `AXV_TRUSTED_PROXIES` themselves and fall back to loopback on a value
+/// that does not parse; that would count every client behind the gateway as one, so it is
+/// refused here.
+pub fn trusted_proxies() -> anyhow::Result<()> {
+    match std::env::var(axv_platform::net::TRUSTED_PROXIES_VAR) {
+        Err(std::env::VarError::NotPresent) => Ok(()),
+        Ok(value) => axv_platform::net::parse_trusted_proxies(&value)
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("AXV_TRUSTED_PROXIES: {e}")),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("AXV_TRUSTED_PROXIES: not valid UTF-8"),
     }
 }
 

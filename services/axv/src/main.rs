@@ -318,6 +318,7 @@ fn check_serve_config(args: &ServeArgs) -> anyhow::Result<()> {
         check::service_url(setting, value)?;
     }
     check::trust_forwarded_for()?;
+    check::trusted_proxies()?;
     args.platform.check()?;
     args.graphql.limits()?;
     let components: Vec<String> = args

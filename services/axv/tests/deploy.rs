@@ -549,6 +549,7 @@ fn a_bad_setting_is_named() {
         ("AXV_JWT_SIGNING_KEY_FILE", "/nonexistent/key.pem"),
         ("AXV_OIDC_ISSUERS", "[{\"issuer\":\"x\"}]"),
         ("AXV_TRUST_FORWARDED_FOR", "yes"),
+        ("AXV_TRUSTED_PROXIES", "the gateway"),
         ("AXV_LOG_FORMAT", "xml"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
     ] {

@@ -225,18 +225,17 @@ fn company_input(input: Option<pb::CompanyInput>) -> Result<CompanyInput, Onboar
     })
 }
 
-/// The client's address for rate limiting: the gateway forwards the end client's address in
-/// `x-forwarded-for` (services are reachable only from the gateway), else the peer itself.
+/// The client's address for rate limiting: what the gateway forwards in `x-forwarded-for`
+/// when the peer is a trusted proxy (`AXV_TRUSTED_PROXIES`), else the peer itself.
 fn client_address<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .or_else(|| request.remote_addr().map(|a| a.ip().to_string()))
-        .unwrap_or_else(|| "unknown".to_owned())
+    axv_platform::net::client_address(
+        request.remote_addr().map(|a| a.ip()),
+        request
+            .metadata()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
+        axv_platform::net::trusted_proxies(),
+    )
 }
 
 fn who<T>(request: &Request<T>) -> Option<Caller> {
