@@ -383,6 +383,29 @@ async fn sessions_refresh_rotate_and_log_out() {
         Some("UNAUTHENTICATED"),
         "reuse revokes the family"
     );
+    // ...and the access tokens issued in it, at once rather than when they expire.
+    let rotated_access = rotated["data"]["refreshToken"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for token in [&access, &rotated_access] {
+        let me = p
+            .graphql(Some(token), "{ me { user { id } } }", json!({}))
+            .await;
+        assert_eq!(error_code(&me), Some("UNAUTHENTICATED"), "{me}");
+    }
+    // A new session for the rest.
+    let login = p
+        .graphql(
+            None,
+            LOGIN,
+            json!({ "e": "session@firm.kr", "p": PASSWORD }),
+        )
+        .await;
+    let access = login["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let wrong = p
         .graphql(

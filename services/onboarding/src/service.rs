@@ -253,8 +253,19 @@ impl Onboarding {
                 access,
                 refresh_token,
             }),
-            RefreshOutcome::Reused => {
+            RefreshOutcome::Reused(access_jtis) => {
                 tracing::warn!("refresh token reused; its family is revoked");
+                // Whoever holds a copy may hold the family's access tokens too: they go now,
+                // not when they expire.
+                let expires_at = chrono::Utc::now().timestamp().saturating_add(
+                    i64::try_from(self.issuer.access_ttl().as_secs()).unwrap_or(i64::MAX / 2),
+                );
+                for jti in &access_jtis {
+                    self.revocations
+                        .revoke(jti, expires_at)
+                        .await
+                        .map_err(internal)?;
+                }
                 Err(OnboardingError::Unauthenticated(
                     "refresh token is no longer valid".into(),
                 ))

@@ -100,8 +100,9 @@ type RefreshRow = (String, String, String, i64, Option<i64>, Option<i64>);
 #[derive(Debug)]
 pub enum RefreshOutcome<T> {
     Rotated(T),
-    /// Already used or revoked: the whole family is now revoked.
-    Reused,
+    /// Already used or revoked: the whole family is now revoked. Carries the ids of the access
+    /// tokens issued in the family, which must be refused too.
+    Reused(Vec<String>),
     Expired,
     Unknown,
 }
@@ -322,8 +323,16 @@ impl Store {
         };
         if claimed != 1 {
             revoke_family(&mut tx, &family_id, now).await?;
+            let issued: Vec<(String,)> =
+                sqlx::query_as("SELECT access_jti FROM refresh_tokens WHERE family_id = $1")
+                    .bind(&family_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
             tx.commit().await.map_err(StoreError::from)?;
-            return Ok(RefreshOutcome::Reused);
+            return Ok(RefreshOutcome::Reused(
+                issued.into_iter().map(|(jti,)| jti).collect(),
+            ));
         }
         if expires_at <= now {
             tx.commit().await.map_err(StoreError::from)?;

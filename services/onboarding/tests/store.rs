@@ -250,14 +250,18 @@ async fn refresh_rotation(test: TestDb) {
         store.rotate_refresh_token("nope", next("x")).await.unwrap(),
         RefreshOutcome::Unknown
     ));
-    // h1 again: reuse, and the family (h2 included) is revoked.
-    assert!(matches!(
-        store.rotate_refresh_token("h1", next("3")).await.unwrap(),
-        RefreshOutcome::Reused
-    ));
+    // h1 again: reuse, and the family (h2 included) is revoked; the access tokens issued in it
+    // are named, so they can be refused at once.
+    match store.rotate_refresh_token("h1", next("3")).await.unwrap() {
+        RefreshOutcome::Reused(mut jtis) => {
+            jtis.sort();
+            assert_eq!(jtis.len(), 2, "{jtis:?}");
+        }
+        _ => panic!("h1 was used before"),
+    }
     assert!(matches!(
         store.rotate_refresh_token("h2", next("4")).await.unwrap(),
-        RefreshOutcome::Reused
+        RefreshOutcome::Reused(_)
     ));
 
     store
@@ -288,7 +292,7 @@ async fn refresh_rotation(test: TestDb) {
     store.revoke_family_of_access("jl").await.unwrap();
     assert!(matches!(
         store.rotate_refresh_token("l1", next("6")).await.unwrap(),
-        RefreshOutcome::Reused
+        RefreshOutcome::Reused(_)
     ));
 }
 
