@@ -319,3 +319,63 @@ async fn the_socket_runs_subscriptions_only_under_the_http_guards() {
     assert!(codes.contains(&json!("RATE_LIMITED")), "{codes:?}");
     p.stop().await;
 }
+
+/// A stream lives no longer than the session it was opened with: after the manager signs out,
+/// the open stream delivers nothing more and ends (over SSE and over WebSocket alike).
+#[tokio::test]
+async fn streams_end_with_the_session() {
+    let p = TestPlatform::start().await;
+    let manager = p.token(Role::ProgramManager);
+    let firm = p.sign_up("stream-end@firm.kr").await;
+    let mut sse = p
+        .http
+        .get(format!("{}/events?kinds=company.*", p.base_url()))
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    let mut socket = subscribe(&p, Some(&manager), &["company.*"]).await;
+    // Before: a non-public event reaches the manager.
+    let before = create_company(&p, &firm, &business_number(6201), "세션전").await;
+    let delivered = events(&mut socket, Duration::from_secs(2)).await;
+    assert!(
+        delivered.iter().any(|e| e["subjectId"] == before.as_str()),
+        "{delivered:?}"
+    );
+    let out = p
+        .graphql(Some(&manager), "mutation { logout }", json!({}))
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    // After: nothing private arrives, and the streams end.
+    let after = create_company(&p, &firm, &business_number(6202), "세션후").await;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match tokio::time::timeout_at(deadline, sse.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Ok(None)) | Ok(Err(_)) => break,
+            Err(_) => panic!("the SSE stream outlived its session: {text}"),
+        }
+    }
+    assert!(!text.contains(after.as_str()), "{text}");
+    let mut closed = false;
+    let mut leaked = Vec::new();
+    while let Some(message) = receive(&mut socket, Duration::from_secs(15)).await {
+        match message["type"].as_str() {
+            Some("next") => leaked.push(message),
+            Some("complete") | Some("error") => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        !leaked
+            .iter()
+            .any(|m| m["payload"]["data"]["programEvents"]["subjectId"] == after.as_str()),
+        "{leaked:?}"
+    );
+    assert!(closed, "the subscription ends with the session");
+    p.stop().await;
+}

@@ -33,13 +33,22 @@ const RING: usize = 1024;
 #[derive(Clone)]
 pub struct EventHub {
     sender: broadcast::Sender<Arc<Event>>,
+    /// Re-verifies a signed-in subscriber's token while its stream is open (revocation).
+    verifier: Option<Arc<axv_auth::Verifier>>,
 }
+
+/// How often an open stream asks again whether its token was revoked (sign-out, a revoked API
+/// client): a revoked session hears nothing more after at most this long.
+const SESSION_RECHECK: Duration = Duration::from_secs(10);
 
 impl EventHub {
     /// Reads the bus until `shutdown`, fanning each event out to every subscriber.
     pub fn start(bus: SharedBus, shutdown: CancellationToken) -> Self {
         let (sender, _) = broadcast::channel(RING);
-        let hub = Self { sender };
+        let hub = Self {
+            sender,
+            verifier: None,
+        };
         let fan_out = hub.sender.clone();
         tokio::spawn(async move {
             let mut events = bus.subscribe();
@@ -57,6 +66,12 @@ impl EventHub {
 
     pub fn receiver(&self) -> broadcast::Receiver<Arc<Event>> {
         self.sender.subscribe()
+    }
+
+    /// Streams of signed-in subscribers end when their token is revoked.
+    pub fn with_verifier(mut self, verifier: Arc<axv_auth::Verifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
     }
 }
 
@@ -98,6 +113,28 @@ pub struct Subscriber {
     kinds: Vec<String>,
     /// The subscriber's user id, to learn of companies it joins while subscribed.
     user_id: Option<String>,
+    /// A signed-in subscriber's token and when it expires: the stream ends then, or as soon as
+    /// the token is found revoked.
+    session: Option<Session>,
+}
+
+struct Session {
+    token: Arc<str>,
+    expires_at: i64,
+    verifier: Option<Arc<axv_auth::Verifier>>,
+}
+
+impl Session {
+    /// Whether the token still holds: not expired, not revoked.
+    async fn holds(&self) -> bool {
+        if chrono::Utc::now().timestamp() >= self.expires_at {
+            return false;
+        }
+        match &self.verifier {
+            Some(verifier) => verifier.verify(&self.token).await.is_ok(),
+            None => true,
+        }
+    }
 }
 
 async fn companies_of(clients: &Clients, rc: &RequestContext) -> HashSet<String> {
@@ -137,6 +174,11 @@ impl Subscriber {
             audience,
             kinds,
             user_id: rc.caller.as_ref().map(|c| c.subject.clone()),
+            session: rc.caller.as_ref().map(|c| Session {
+                token: c.raw_token.clone(),
+                expires_at: c.expires_at,
+                verifier: hub.verifier.clone(),
+            }),
         }
     }
 
@@ -155,11 +197,32 @@ impl Subscriber {
         wanted(&self.kinds, &event.kind) && self.audience.sees(event)
     }
 
-    /// The events this subscriber may see, as they come.
+    /// The events this subscriber may see, as they come; for a signed-in subscriber, until its
+    /// token expires or is revoked (checked before each event and every [`SESSION_RECHECK`]).
     pub fn into_stream(self) -> impl Stream<Item = Arc<Event>> + Send {
         futures::stream::unfold(self, |mut subscriber| async move {
             loop {
-                match subscriber.receiver.recv().await {
+                let received = match &subscriber.session {
+                    Some(session) => {
+                        let left = session.expires_at - chrono::Utc::now().timestamp();
+                        let wait = SESSION_RECHECK
+                            .min(Duration::from_secs(u64::try_from(left.max(0)).unwrap_or(0)));
+                        tokio::select! {
+                            received = subscriber.receiver.recv() => Some(received),
+                            () = tokio::time::sleep(wait) => None,
+                        }
+                    }
+                    None => Some(subscriber.receiver.recv().await),
+                };
+                if let Some(session) = &subscriber.session
+                    && !session.holds().await
+                {
+                    return None;
+                }
+                let Some(received) = received else {
+                    continue;
+                };
+                match received {
                     Ok(event) => {
                         if subscriber.admits(&event) {
                             return Some((event, subscriber));
@@ -316,6 +379,7 @@ mod tests {
             audience: Audience::Firm(HashSet::new()),
             kinds: Vec::new(),
             user_id: Some("user-1".into()),
+            session: None,
         };
         let created = event("company.created", &["new"], false)
             .with_payload(serde_json::json!({ "memberIds": ["user-1"] }));
@@ -340,7 +404,10 @@ mod tests {
     #[tokio::test]
     async fn a_slow_subscriber_skips_instead_of_holding_events() {
         let (sender, _) = broadcast::channel(4);
-        let hub = EventHub { sender };
+        let hub = EventHub {
+            sender,
+            verifier: None,
+        };
         let rc = RequestContext::default();
         let clients = Clients::connect(&crate::ServiceUrls {
             onboarding: "http://127.0.0.1:9".into(),

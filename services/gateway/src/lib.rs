@@ -69,6 +69,7 @@ impl AppState {
             introspection: schema::build_introspection(&limits),
             websocket: schema::build_for_websocket(&limits),
             clients: clients::Clients::connect(urls)?,
+            events: events.with_verifier(verifier.clone()),
             verifier,
             limiter: rate_limit::Limiter::new(kv.clone(), limits.rate_limits.clone()),
             persisted: persisted::PersistedQueries::new(
@@ -79,7 +80,6 @@ impl AppState {
             idempotency: idempotency::store(kv),
             limits,
             stats,
-            events,
         })
     }
 }
