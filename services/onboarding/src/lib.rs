@@ -8,6 +8,7 @@
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod revocations;
 pub mod service;
 pub mod store;
 
@@ -17,7 +18,7 @@ use axv_platform::{
     config::Platform,
     db::{Database, StoreError},
     grpc::GrpcService,
-    kv::{KvRevocations, RateLimiter},
+    kv::RateLimiter,
     outbox::Outbox,
     shutdown::CancellationToken,
 };
@@ -43,6 +44,8 @@ pub struct Onboarding {
     pub service: service::Onboarding,
     pub outbox: Outbox,
     pub db: Database,
+    /// Durable revocations, refilled into the cache when it loses them.
+    pub revocations: Arc<revocations::DurableRevocations>,
 }
 
 pub async fn build(platform: &Platform) -> Result<Onboarding, StoreError> {
@@ -50,10 +53,14 @@ pub async fn build(platform: &Platform) -> Result<Onboarding, StoreError> {
     let outbox = Outbox::default();
     let store = store::Store::new(db.clone(), outbox.clone());
     store.backfill_search_keys().await?;
+    let revocations = Arc::new(revocations::DurableRevocations::new(
+        store.clone(),
+        platform.kv.clone(),
+    ));
     let service = service::Onboarding::new(
         store,
         platform.issuer.clone(),
-        Arc::new(KvRevocations::new(platform.kv.clone())),
+        revocations.clone(),
         RateLimiter::new(platform.kv.clone()),
         platform.refresh_token_ttl,
     );
@@ -61,6 +68,7 @@ pub async fn build(platform: &Platform) -> Result<Onboarding, StoreError> {
         service,
         outbox,
         db,
+        revocations,
     })
 }
 
@@ -68,7 +76,8 @@ impl Onboarding {
     /// The gRPC routes, and the relay publishing this service's events until `shutdown`.
     pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
         self.outbox
-            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown);
+            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
+        self.revocations.clone().spawn_reseeder(shutdown);
         GrpcService {
             routes: tonic::service::Routes::new(
                 grpc::OnboardingGrpc::new(self.service).into_server(),

@@ -601,6 +601,44 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps a revocation until `expires_at` (the longest asked for wins).
+    pub async fn record_revocation(
+        &self,
+        token_id: &str,
+        expires_at: i64,
+    ) -> Result<(), OnboardingError> {
+        sqlx::query(
+            "INSERT INTO revocations (token_id, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (token_id) DO UPDATE SET expires_at = \
+             CASE WHEN excluded.expires_at > revocations.expires_at THEN excluded.expires_at ELSE revocations.expires_at END",
+        )
+        .bind(token_id)
+        .bind(expires_at)
+        .execute(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Revocations of tokens that expire after `after` (unix secs); older ones are dropped.
+    pub async fn live_revocations(
+        &self,
+        after: i64,
+    ) -> Result<Vec<(String, i64)>, OnboardingError> {
+        sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
+            .bind(after)
+            .execute(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT token_id, expires_at FROM revocations WHERE expires_at >= $1")
+                .bind(after)
+                .fetch_all(self.db.pool())
+                .await
+                .map_err(StoreError::from)?;
+        Ok(rows)
+    }
+
     /// Changes a person's own name and cluster user name.
     pub async fn update_user(
         &self,

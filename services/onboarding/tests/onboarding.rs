@@ -1385,6 +1385,104 @@ async fn revoking_a_client_reaches_every_replica_through_redis() {
     h.stop().await;
 }
 
+/// Revocations are kept in onboarding's database, Redis only caching them: after Redis comes
+/// back empty (a restart without persistence), a signed-out session's token and a revoked API
+/// client's are refused again within moments, by every replica.
+#[tokio::test]
+async fn revocations_survive_an_emptied_redis() {
+    if !axv_platform::testing::redis_available().await {
+        assert!(std::env::var("CI").is_err(), "CI provides Redis");
+        return;
+    }
+    let db = match TestDb::postgres().await {
+        Some(db) => db,
+        None => TestDb::sqlite(),
+    };
+    let url = axv_platform::testing::redis_test_url();
+    let prefix = axv_platform::testing::unique_prefix();
+    let kv: axv_platform::kv::SharedKv = std::sync::Arc::new(
+        axv_platform::kv::RedisKv::connect(&url, &prefix)
+            .await
+            .unwrap(),
+    );
+    let platform = axv_platform::testing::platform_with(
+        db.config.clone(),
+        kv,
+        std::sync::Arc::new(axv_platform::events::InProcessBus::default()),
+    );
+    let replica = platform
+        .issuer
+        .verifier()
+        .with_revocations(std::sync::Arc::new(axv_platform::kv::KvRevocations::new(
+            std::sync::Arc::new(
+                axv_platform::kv::RedisKv::connect(&url, &prefix)
+                    .await
+                    .unwrap(),
+            ),
+        )));
+    let h = Harness::start_on(db, platform).await;
+    let admin = h.staff_token(Role::Admin);
+    let (client, secret) = register_client(&h, &admin, "Durable", pb::Role::Dashboard).await;
+    let client_token = exchange(&h, &client.id, &secret)
+        .await
+        .unwrap()
+        .access_token;
+    let (session_token, _) = h.sign_up("durable@firm.kr").await;
+    assert!(replica.verify(&session_token).await.is_ok());
+    revoke_client(&h, &admin, &client.id).await.unwrap();
+    h.client()
+        .await
+        .logout(authed(pb::LogoutRequest {}, &session_token))
+        .await
+        .unwrap();
+    for token in [&client_token, &session_token] {
+        assert!(matches!(
+            replica.verify(token).await,
+            Err(axv_auth::AuthError::Revoked)
+        ));
+    }
+
+    // Redis loses everything under this deployment's prefix, as a restart without persistence.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    let _: i64 = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + 5 * axv_onboarding::revocations::RESEED_EVERY;
+    loop {
+        let mut refused = 0;
+        for token in [&client_token, &session_token] {
+            if matches!(
+                replica.verify(token).await,
+                Err(axv_auth::AuthError::Revoked)
+            ) {
+                refused += 1;
+            }
+        }
+        if refused == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "revocations were not restored to the emptied cache"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn health_reports_serving_and_reflection_lists_services() {
     use tonic_health::pb::{
