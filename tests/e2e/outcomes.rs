@@ -574,3 +574,80 @@ async fn cache_is_invalidated_by_events_on_the_embedded_default() {
     cache_follows_events(&p).await;
     p.stop().await;
 }
+
+/// What a suspension freezes, decided per operation: members cannot be added, and a firm
+/// changes nothing on its pilots (milestones, evidence); what happened before the suspension
+/// is still reported (outcome reports for ended quarters stay possible); reinstatement lifts
+/// it all.
+#[tokio::test]
+async fn a_suspension_freezes_what_it_should() {
+    let p = TestPlatform::start().await;
+    let manager = p.token(Role::ProgramManager);
+    let kst = FixedOffset::east_opt(9 * 3600).unwrap();
+    let today = Utc::now().with_timezone(&kst).date_naive();
+    let (firm, company, pilot) =
+        active_pilot(&p, &manager, "frozen@outcomes.kr", 4301, today).await;
+    p.sign_up("colleague@outcomes.kr").await;
+    const MILESTONE: &str = "mutation($p: ID!, $i: MilestoneInput!) { addMilestone(pilotId: $p, input: $i) { milestones { id } } }";
+    let milestone = |title: &str| json!({ "p": pilot, "i": { "title": title, "dueOn": (today + Duration::days(60)).to_string() } });
+    let added = p
+        .graphql(Some(&firm), MILESTONE, milestone("착수 보고"))
+        .await;
+    let milestone_id = data(&added, "addMilestone")["milestones"][0]["id"].clone();
+
+    let suspended = p
+        .graphql(
+            Some(&manager),
+            "mutation($id: ID!) { suspendCompany(id: $id, note: \"감사 중\") { status } }",
+            json!({ "id": company }),
+        )
+        .await;
+    assert_eq!(data(&suspended, "suspendCompany")["status"], "SUSPENDED");
+
+    let member = p
+        .graphql(
+            Some(&firm),
+            "mutation($c: ID!) { addCompanyMember(companyId: $c, email: \"colleague@outcomes.kr\") { id } }",
+            json!({ "c": company }),
+        )
+        .await;
+    assert_eq!(error_code(&member), Some("FAILED_PRECONDITION"), "{member}");
+    let more = p
+        .graphql(Some(&firm), MILESTONE, milestone("중간 보고"))
+        .await;
+    assert_eq!(error_code(&more), Some("FAILED_PRECONDITION"), "{more}");
+    let evidence = p
+        .graphql(
+            Some(&firm),
+            "mutation($p: ID!, $m: ID!) { completeMilestone(pilotId: $p, milestoneId: $m, evidence: \"보고서\") { id } }",
+            json!({ "p": pilot, "m": milestone_id }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&evidence),
+        Some("FAILED_PRECONDITION"),
+        "{evidence}"
+    );
+    // Reporting on a quarter that has ended still works: the programme wants its outcomes.
+    let last = quarter_of(quarter_of(today).0 - Duration::days(1));
+    let report = file_report(&p, &firm, &pilot, last, 1_000).await;
+    let submitted = act(&p, &firm, "submitOutcomeReport", &report, None).await;
+    assert_eq!(
+        data(&submitted, "submitOutcomeReport")["status"],
+        "SUBMITTED"
+    );
+
+    let reinstated = p
+        .graphql(
+            Some(&manager),
+            "mutation($id: ID!) { reinstateCompany(id: $id) { status } }",
+            json!({ "id": company }),
+        )
+        .await;
+    assert_eq!(data(&reinstated, "reinstateCompany")["status"], "APPROVED");
+    let again = p
+        .graphql(Some(&firm), MILESTONE, milestone("중간 보고"))
+        .await;
+    assert!(again["errors"].is_null(), "{again}");
+    p.stop().await;
+}

@@ -26,6 +26,9 @@ pub enum OnboardingError {
     },
     #[error("the application can only be changed while DRAFT or CHANGES_REQUESTED; it is {0}")]
     NotEditable(CompanyStatus),
+    /// Refused in the object's present state, for the reason given.
+    #[error("{0}")]
+    Precondition(String),
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
     #[error("internal: {0}")]
@@ -49,9 +52,9 @@ impl DomainError for OnboardingError {
             OnboardingError::Forbidden(_) => ErrorCode::Forbidden,
             OnboardingError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             OnboardingError::Conflict(_) => ErrorCode::Conflict,
-            OnboardingError::InvalidTransition { .. } | OnboardingError::NotEditable(_) => {
-                ErrorCode::FailedPrecondition
-            }
+            OnboardingError::InvalidTransition { .. }
+            | OnboardingError::NotEditable(_)
+            | OnboardingError::Precondition(_) => ErrorCode::FailedPrecondition,
             OnboardingError::RateLimited { .. } => ErrorCode::RateLimited,
             OnboardingError::Internal(_) => ErrorCode::Internal,
         }

@@ -565,9 +565,16 @@ impl Onboarding {
         email: &str,
     ) -> Result<UserRecord, OnboardingError> {
         let caller = require(caller)?;
-        let (_, view, is_member) = self.visible(Some(caller), company_id).await?;
+        let (company, view, is_member) = self.visible(Some(caller), company_id).await?;
         if view != View::Full || !(is_member || caller.is_staff()) {
             return Err(OnboardingError::NotFound("company"));
+        }
+        // A suspended company's membership is frozen with it: nobody new joins until it is
+        // reinstated.
+        if company.status == crate::domain::CompanyStatus::Suspended {
+            return Err(OnboardingError::Precondition(
+                "the company is suspended: members can be added once it is reinstated".into(),
+            ));
         }
         let email = Email::parse("email", email)?;
         let user = self

@@ -33,6 +33,15 @@ macro_rules! string_enum {
     };
 }
 
+/// What a firm may not do to a pilot while its lead company is suspended: every change (edit,
+/// participants, milestones, evidence, submitting, starting). Managers still decide on it
+/// (suspend, cancel, complete), and everyone may still read it.
+pub fn lead_suspended_refusal(lead_status: &str) -> Option<String> {
+    (lead_status == "SUSPENDED").then(|| {
+        "the lead company is suspended: its pilots are frozen until it is reinstated".to_owned()
+    })
+}
+
 /// The most a budget line may be, in won (1,000조): bounded before SQL so sums stay in `i64`.
 pub const MAX_BUDGET_KRW: i64 = 1_000_000_000_000_000;
 
@@ -658,5 +667,13 @@ mod tests {
             assert!(!status.is_editable(), "{status}");
         }
         assert!(S::Draft.is_editable());
+    }
+
+    #[test]
+    fn a_suspended_lead_freezes_its_firms_changes() {
+        assert!(lead_suspended_refusal("SUSPENDED").is_some());
+        for status in ["APPROVED", "DRAFT", "REJECTED"] {
+            assert!(lead_suspended_refusal(status).is_none(), "{status}");
+        }
     }
 }

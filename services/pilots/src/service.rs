@@ -14,8 +14,8 @@ use tonic::transport::Channel;
 
 use crate::{
     domain::{
-        PilotAction, PilotDraft, PilotInput, View, authorize, check_note, parse_date, pilot_view,
-        text,
+        PilotAction, PilotDraft, PilotInput, View, authorize, check_note, lead_suspended_refusal,
+        parse_date, pilot_view, text,
     },
     error::PilotsError,
     store::{
@@ -245,6 +245,7 @@ impl Pilots {
                 pilot.status
             )));
         }
+        self.refuse_if_lead_suspended(&pilot).await?;
         let pilot = self.store.update(&pilot.id, &draft, &pilot.lead).await?;
         Ok(VisiblePilot {
             pilot,
@@ -262,6 +263,9 @@ impl Pilots {
         let who = require(caller)?;
         let (pilot, _, lead_member) = self.visible(caller, id).await?;
         authorize(who, lead_member, action)?;
+        if !who.is_staff() {
+            self.refuse_if_lead_suspended(&pilot).await?;
+        }
         let pilot = self
             .store
             .transition(&pilot.id, action, &who.subject, |current| {
@@ -402,7 +406,19 @@ impl Pilots {
                 pilot.status
             )));
         }
+        if !who.is_staff() {
+            self.refuse_if_lead_suspended(&pilot).await?;
+        }
         Ok(pilot)
+    }
+
+    /// A firm changes nothing on a pilot whose lead company is suspended.
+    async fn refuse_if_lead_suspended(&self, pilot: &PilotRecord) -> Result<(), PilotsError> {
+        let (_, status) = self.company(&pilot.lead.id).await?;
+        match lead_suspended_refusal(&status) {
+            Some(refusal) => Err(PilotsError::Precondition(refusal)),
+            None => Ok(()),
+        }
     }
 
     pub async fn add_participant(
