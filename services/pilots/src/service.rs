@@ -436,14 +436,17 @@ impl Pilots {
                 "the lead is set at registration",
             ));
         }
+        let staff = caller.is_some_and(Caller::is_staff);
         if !is_valid_id(company_id) {
-            return Err(PilotsError::invalid("companyId", "names no company"));
+            return Err(PilotsError::NotFound("company"));
         }
-        let (company, status) = self.company(company_id).await.map_err(|e| match e {
-            PilotsError::NotFound(_) => PilotsError::invalid("companyId", "names no company"),
-            other => other,
-        })?;
+        let (company, status) = self.company(company_id).await?;
         if status != "APPROVED" {
+            // A firm learns nothing of a company the public does not see: not that it exists,
+            // nor its state. The same answer as for no company at all.
+            if !staff {
+                return Err(PilotsError::NotFound("company"));
+            }
             return Err(PilotsError::Precondition(format!(
                 "the company is {status}; only APPROVED companies take part in pilots"
             )));

@@ -333,6 +333,38 @@ async fn whole_life_and_every_refusal(db: TestDb) {
             .code(),
         Code::AlreadyExists
     );
+    // A company the public does not see answers a firm exactly as no company at all: no
+    // oracle of its existence or state. A manager is told why.
+    let draft = &unapproved;
+    let add = |company: &str, token: &str| {
+        authed(
+            pb::AddParticipantRequest {
+                pilot_id: id.clone(),
+                company_id: company.to_owned(),
+                role: "partner".into(),
+            },
+            token,
+        )
+    };
+    let hidden = client
+        .add_participant(add(&draft.company_id, &lead.token))
+        .await
+        .unwrap_err();
+    let missing = client
+        .add_participant(add(&axv_platform::ids::new_id(), &lead.token))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (hidden.code(), hidden.message()),
+        (Code::NotFound, missing.message())
+    );
+    assert_eq!(missing.code(), Code::NotFound);
+    let told = client
+        .add_participant(add(&draft.company_id, &manager))
+        .await
+        .unwrap_err();
+    assert_eq!(told.code(), Code::FailedPrecondition);
+    assert!(told.message().contains("DRAFT"), "{}", told.message());
 
     // Moves: the firm submits and starts; managers decide; refused moves are preconditions.
     assert_eq!(
