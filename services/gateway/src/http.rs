@@ -766,42 +766,33 @@ fn is_forbidden_control(c: char) -> bool {
     (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) && (c < '\u{80}' || c.is_ascii())
 }
 
-/// The path (`input.nameKo`) of the first variable string holding a forbidden control
+/// The path (`input.nameKo`) of the first string in `value` holding a forbidden control
 /// character.
-fn control_character_in_variables(variables: &async_graphql::Variables) -> Option<String> {
-    fn walk(value: &async_graphql::Value, path: &str) -> Option<String> {
-        match value {
-            async_graphql::Value::String(text) => text
-                .chars()
-                .any(is_forbidden_control)
-                .then(|| path.to_owned()),
-            async_graphql::Value::List(items) => items.iter().find_map(|item| walk(item, path)),
-            async_graphql::Value::Object(fields) => fields
-                .iter()
-                .find_map(|(name, value)| walk(value, &format!("{path}.{name}"))),
-            _ => None,
-        }
+fn control_character_in(value: &async_graphql::Value, path: &str) -> Option<String> {
+    match value {
+        async_graphql::Value::String(text) => text
+            .chars()
+            .any(is_forbidden_control)
+            .then(|| path.to_owned()),
+        async_graphql::Value::List(items) => items
+            .iter()
+            .find_map(|item| control_character_in(item, path)),
+        async_graphql::Value::Object(fields) => fields
+            .iter()
+            .find_map(|(name, value)| control_character_in(value, &format!("{path}.{name}"))),
+        _ => None,
     }
+}
+
+/// The same over a request's variables.
+fn control_character_in_variables(variables: &async_graphql::Variables) -> Option<String> {
     variables
         .iter()
-        .find_map(|(name, value)| walk(value, name.as_str()))
+        .find_map(|(name, value)| control_character_in(value, name.as_str()))
 }
 
 /// The same for strings written inline in the document (`filter.text`).
 fn control_character_in_document(document: &ExecutableDocument) -> Option<String> {
-    fn value(v: &async_graphql::Value, path: &str) -> Option<String> {
-        match v {
-            async_graphql::Value::String(text) => text
-                .chars()
-                .any(is_forbidden_control)
-                .then(|| path.to_owned()),
-            async_graphql::Value::List(items) => items.iter().find_map(|item| value(item, path)),
-            async_graphql::Value::Object(fields) => fields
-                .iter()
-                .find_map(|(name, v)| value(v, &format!("{path}.{name}"))),
-            _ => None,
-        }
-    }
     fn set(selection: &SelectionSet) -> Option<String> {
         selection.items.iter().find_map(|item| match &item.node {
             Selection::Field(field) => field
@@ -813,7 +804,9 @@ fn control_character_in_document(document: &ExecutableDocument) -> Option<String
                     let written = v.node.clone().into_const_with(|_| {
                         Ok::<_, std::convert::Infallible>(async_graphql::Value::Null)
                     });
-                    written.ok().and_then(|w| value(&w, name.node.as_str()))
+                    written
+                        .ok()
+                        .and_then(|w| control_character_in(&w, name.node.as_str()))
                 })
                 .or_else(|| set(&field.node.selection_set.node)),
             Selection::InlineFragment(fragment) => set(&fragment.node.selection_set.node),

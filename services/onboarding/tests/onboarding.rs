@@ -1339,6 +1339,33 @@ on_both_backends!(
     api_client_admin_only => api_clients_are_managed_by_admins_only,
 );
 
+/// A harness whose key-value store is the test Redis under a prefix of its own, a verifier
+/// of another replica (its own connection, as another service or gateway would have), and the
+/// prefix.
+async fn on_redis(db: TestDb) -> (Harness, axv_auth::Verifier, String) {
+    let url = axv_platform::testing::redis_test_url();
+    let prefix = axv_platform::testing::unique_prefix();
+    let redis = || async {
+        std::sync::Arc::new(
+            axv_platform::kv::RedisKv::connect(&url, &prefix)
+                .await
+                .unwrap(),
+        )
+    };
+    let platform = axv_platform::testing::platform_with(
+        db.config.clone(),
+        redis().await,
+        std::sync::Arc::new(axv_platform::events::InProcessBus::default()),
+    );
+    let replica = platform
+        .issuer
+        .verifier()
+        .with_revocations(std::sync::Arc::new(axv_platform::kv::KvRevocations::new(
+            redis().await,
+        )));
+    (Harness::start_on(db, platform).await, replica, prefix)
+}
+
 /// With Redis, a revocation made through one replica is seen by every other replica's verifier
 /// (here: a second verifier with its own connection, as another service or gateway would have).
 #[tokio::test]
@@ -1346,30 +1373,7 @@ async fn revoking_a_client_reaches_every_replica_through_redis() {
     if !axv_platform::testing::redis_available().await {
         return;
     }
-    let db = TestDb::sqlite();
-    let url = axv_platform::testing::redis_test_url();
-    let prefix = axv_platform::testing::unique_prefix();
-    let kv: axv_platform::kv::SharedKv = std::sync::Arc::new(
-        axv_platform::kv::RedisKv::connect(&url, &prefix)
-            .await
-            .unwrap(),
-    );
-    let platform = axv_platform::testing::platform_with(
-        db.config.clone(),
-        kv,
-        std::sync::Arc::new(axv_platform::events::InProcessBus::default()),
-    );
-    let other_replica = platform
-        .issuer
-        .verifier()
-        .with_revocations(std::sync::Arc::new(axv_platform::kv::KvRevocations::new(
-            std::sync::Arc::new(
-                axv_platform::kv::RedisKv::connect(&url, &prefix)
-                    .await
-                    .unwrap(),
-            ),
-        )));
-    let h = Harness::start_on(db, platform).await;
+    let (h, other_replica, _) = on_redis(TestDb::sqlite()).await;
     let admin = h.staff_token(Role::Admin);
     let (client, secret) = register_client(&h, &admin, "Replicated", pb::Role::Dashboard).await;
     let token = exchange(&h, &client.id, &secret)
@@ -1398,29 +1402,8 @@ async fn revocations_survive_an_emptied_redis() {
         Some(db) => db,
         None => TestDb::sqlite(),
     };
+    let (h, replica, prefix) = on_redis(db).await;
     let url = axv_platform::testing::redis_test_url();
-    let prefix = axv_platform::testing::unique_prefix();
-    let kv: axv_platform::kv::SharedKv = std::sync::Arc::new(
-        axv_platform::kv::RedisKv::connect(&url, &prefix)
-            .await
-            .unwrap(),
-    );
-    let platform = axv_platform::testing::platform_with(
-        db.config.clone(),
-        kv,
-        std::sync::Arc::new(axv_platform::events::InProcessBus::default()),
-    );
-    let replica = platform
-        .issuer
-        .verifier()
-        .with_revocations(std::sync::Arc::new(axv_platform::kv::KvRevocations::new(
-            std::sync::Arc::new(
-                axv_platform::kv::RedisKv::connect(&url, &prefix)
-                    .await
-                    .unwrap(),
-            ),
-        )));
-    let h = Harness::start_on(db, platform).await;
     let admin = h.staff_token(Role::Admin);
     let (client, secret) = register_client(&h, &admin, "Durable", pb::Role::Dashboard).await;
     let client_token = exchange(&h, &client.id, &secret)
