@@ -59,6 +59,19 @@ impl TestPlatform {
         Self::start_on(db, kv, bus, limits).await
     }
 
+    /// The embedded database with the key-value store and the event bus on the Redis at `url`
+    /// (a server the test runs, e.g. to stop it).
+    pub async fn start_with_redis(url: &str) -> Self {
+        let prefix = unique_prefix();
+        Self::start_on(
+            TestDb::sqlite(),
+            Arc::new(RedisKv::connect(url, &prefix).await.unwrap()),
+            Arc::new(RedisStreamBus::connect(url, &prefix).await.unwrap()),
+            Limits::default(),
+        )
+        .await
+    }
+
     /// SQLite files and in-process cache and bus: exactly what `axv up` uses with nothing set.
     pub async fn start_embedded() -> Self {
         Self::start_on(

@@ -28,9 +28,12 @@ impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         let (status, code) = if self.0.is_client_error() {
             (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
+        } else if self.0.is_unavailable() {
+            tracing::warn!(error = %self.0, "could not verify bearer token");
+            (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
         } else {
             tracing::warn!(error = %self.0, "could not verify bearer token");
-            (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR")
+            (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")
         };
         let body = json!({
             "errors": [{"message": self.0.public_message(), "extensions": {"code": code}}]

@@ -48,12 +48,20 @@ impl AuthError {
         )
     }
 
+    /// True when a store the check needs (the revocation list, an issuer's keys) did not
+    /// answer: nothing is wrong with the credential, and a retry may pass. Refused, never let
+    /// through (a revoked token must not slip in while Redis is down).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, AuthError::Store(_) | AuthError::Jwks(_))
+    }
+
     /// The message a client may see: deliberately generic so that probing tokens
     /// teaches an attacker nothing about keys, issuers or clocks.
     pub fn public_message(&self) -> &'static str {
         match self {
             AuthError::MissingToken => "authentication required",
             e if e.is_client_error() => "invalid or expired token",
+            e if e.is_unavailable() => "sign-in checks are unavailable; try again shortly",
             _ => "internal error",
         }
     }
@@ -62,6 +70,8 @@ impl AuthError {
     pub fn to_status(&self) -> tonic::Status {
         if self.is_client_error() {
             tonic::Status::unauthenticated(self.public_message())
+        } else if self.is_unavailable() {
+            tonic::Status::unavailable(self.public_message())
         } else {
             tonic::Status::internal(self.public_message())
         }

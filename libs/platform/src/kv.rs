@@ -20,6 +20,9 @@ pub enum KvError {
     Poisoned,
     #[error("stored value is malformed: {0}")]
     Malformed(String),
+    /// Redis did not answer in time, or failed repeatedly and is not asked for a while.
+    #[error("redis unavailable: {0}")]
+    Unavailable(&'static str),
 }
 
 #[async_trait]
@@ -54,6 +57,56 @@ pub async fn connect(redis: Option<redis::Client>, prefix: &str) -> Result<Share
 pub struct RedisKv {
     conn: ConnectionManager,
     prefix: String,
+    breaker: Arc<Breaker>,
+}
+
+/// How long one Redis call may take: far above a healthy round trip, far below what a person
+/// waits for before giving up.
+pub const REDIS_CALL_TIMEOUT: Duration = Duration::from_millis(500);
+/// Consecutive failures that open the circuit.
+const TRIP_AFTER: u32 = 3;
+/// How long an open circuit answers at once without asking Redis; then one call tries.
+const OPEN_FOR: Duration = Duration::from_secs(5);
+
+/// A circuit breaker: while Redis is down, calls fail at once instead of each waiting out the
+/// timeout, so every caller gets its answer (refused or let through, as each use decides) fast.
+#[derive(Default)]
+struct Breaker {
+    failures: std::sync::atomic::AtomicU32,
+    open_until: Mutex<Option<Instant>>,
+}
+
+impl Breaker {
+    fn is_open(&self) -> bool {
+        let Ok(mut open) = self.open_until.lock() else {
+            return false;
+        };
+        match *open {
+            Some(until) if Instant::now() < until => true,
+            Some(_) => {
+                // Half-open: let this call try.
+                *open = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn succeeded(&self) {
+        self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn failed(&self) {
+        let failures = self
+            .failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if failures >= TRIP_AFTER
+            && let Ok(mut open) = self.open_until.lock()
+        {
+            *open = Some(Instant::now() + OPEN_FOR);
+        }
+    }
 }
 
 impl RedisKv {
@@ -66,7 +119,44 @@ impl RedisKv {
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
+            breaker: Arc::default(),
         })
+    }
+
+    /// Runs one Redis call under the timeout and the breaker. A call that fails on a broken
+    /// connection (Redis restarted while this process was idle) is tried once more on the
+    /// reconnected one, so the first caller after a restart is not the one to pay for it.
+    async fn call<T, F, Fut>(&self, run: F) -> Result<T, KvError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = Result<T, redis::RedisError>>,
+    {
+        if self.breaker.is_open() {
+            return Err(KvError::Unavailable("circuit open after repeated failures"));
+        }
+        for attempt in 0..2 {
+            match tokio::time::timeout(REDIS_CALL_TIMEOUT, run(self.conn.clone())).await {
+                Ok(Ok(value)) => {
+                    self.breaker.succeeded();
+                    return Ok(value);
+                }
+                Ok(Err(error))
+                    if attempt == 0 && (error.is_io_error() || error.is_connection_dropped()) =>
+                {
+                    continue;
+                }
+                Ok(Err(error)) => {
+                    self.breaker.failed();
+                    return Err(KvError::Redis(error));
+                }
+                Err(_) => {
+                    self.breaker.failed();
+                    return Err(KvError::Unavailable("no answer in time"));
+                }
+            }
+        }
+        self.breaker.failed();
+        Err(KvError::Unavailable("connection lost"))
     }
 
     fn key(&self, key: &str) -> String {
@@ -81,45 +171,63 @@ fn millis(ttl: Duration) -> u64 {
 #[async_trait]
 impl KeyValue for RedisKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        let mut conn = self.conn.clone();
-        Ok(redis::cmd("GET")
-            .arg(self.key(key))
-            .query_async(&mut conn)
-            .await?)
+        let key = self.key(key);
+        self.call(|mut conn| {
+            let key = key.clone();
+            async move { redis::cmd("GET").arg(key).query_async(&mut conn).await }
+        })
+        .await
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), KvError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("PX")
-            .arg(millis(ttl))
-            .query_async::<()>(&mut conn)
-            .await?;
-        Ok(())
+        let key = self.key(key);
+        self.call(|mut conn| {
+            let key = key.clone();
+            async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .query_async::<()>(&mut conn)
+                    .await
+            }
+        })
+        .await
     }
 
     async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, KvError> {
-        let mut conn = self.conn.clone();
-        let reply: Option<String> = redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("NX")
-            .arg("PX")
-            .arg(millis(ttl))
-            .query_async(&mut conn)
+        let key = self.key(key);
+        let reply: Option<String> = self
+            .call(|mut conn| {
+                let key = key.clone();
+                async move {
+                    redis::cmd("SET")
+                        .arg(key)
+                        .arg(value)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(millis(ttl))
+                        .query_async(&mut conn)
+                        .await
+                }
+            })
             .await?;
         Ok(reply.is_some())
     }
 
     async fn delete(&self, key: &str) -> Result<(), KvError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("DEL")
-            .arg(self.key(key))
-            .query_async::<()>(&mut conn)
-            .await?;
-        Ok(())
+        let key = self.key(key);
+        self.call(|mut conn| {
+            let key = key.clone();
+            async move {
+                redis::cmd("DEL")
+                    .arg(key)
+                    .query_async::<()>(&mut conn)
+                    .await
+            }
+        })
+        .await
     }
 
     async fn increment(
@@ -142,12 +250,19 @@ impl KeyValue for RedisKv {
                   return {v, ttl}",
             )
         });
-        let mut conn = self.conn.clone();
-        let (value, ttl_ms): (i64, i64) = script
-            .key(self.key(key))
-            .arg(by)
-            .arg(millis(ttl))
-            .invoke_async(&mut conn)
+        let key = self.key(key);
+        let (value, ttl_ms): (i64, i64) = self
+            .call(|mut conn| {
+                let key = key.clone();
+                async move {
+                    script
+                        .key(key)
+                        .arg(by)
+                        .arg(millis(ttl))
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
             .await?;
         Ok((
             value,

@@ -31,6 +31,9 @@ pub enum OnboardingError {
     Precondition(String),
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
+    /// A store the operation needs did not answer; a retry may pass.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -56,6 +59,7 @@ impl DomainError for OnboardingError {
             | OnboardingError::NotEditable(_)
             | OnboardingError::Precondition(_) => ErrorCode::FailedPrecondition,
             OnboardingError::RateLimited { .. } => ErrorCode::RateLimited,
+            OnboardingError::Unavailable(_) => ErrorCode::Unavailable,
             OnboardingError::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -77,6 +77,13 @@ fn internal(error: impl std::fmt::Display) -> OnboardingError {
     OnboardingError::Internal(error.to_string())
 }
 
+/// Sign-ins fail closed when failures cannot be counted (Redis down): guessing must not get
+/// cheaper during an outage. The caller is told to retry.
+fn counting_unavailable(error: impl std::fmt::Display) -> OnboardingError {
+    tracing::warn!(%error, "sign-in failures cannot be counted; sign-in refused");
+    OnboardingError::Unavailable("sign-in is unavailable for a moment; try again shortly".into())
+}
+
 impl Onboarding {
     pub fn new(
         store: Store,
@@ -180,7 +187,7 @@ impl Onboarding {
                 .limiter
                 .is_exhausted(key, limit, LOGIN_WINDOW)
                 .await
-                .map_err(internal)?
+                .map_err(counting_unavailable)?
             {
                 return Err(OnboardingError::RateLimited {
                     retry_after_secs: wait.as_secs().max(1),
@@ -191,7 +198,7 @@ impl Onboarding {
             .limiter
             .used(&account_key, LOGIN_WINDOW)
             .await
-            .map_err(internal)?;
+            .map_err(counting_unavailable)?;
         if let Some(delay) = login_delay(account_failures) {
             tokio::time::sleep(delay).await;
         }
@@ -206,7 +213,10 @@ impl Onboarding {
         };
         match user {
             Some(user) if ok => {
-                self.limiter.reset(&pair_key).await.map_err(internal)?;
+                self.limiter
+                    .reset(&pair_key)
+                    .await
+                    .map_err(counting_unavailable)?;
                 self.start_session(user).await
             }
             _ => {
@@ -218,7 +228,7 @@ impl Onboarding {
                     self.limiter
                         .hit(key, limit, LOGIN_WINDOW, 1)
                         .await
-                        .map_err(internal)?;
+                        .map_err(counting_unavailable)?;
                 }
                 Err(OnboardingError::Unauthenticated(
                     "invalid email or password".into(),
