@@ -486,8 +486,11 @@ fn errors_map_to_generic_statuses() {
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     assert_eq!(status.message(), "invalid or expired token");
     let status = AuthError::Jwks("GET https://idp/jwks: connection refused".into()).to_status();
-    assert_eq!(status.code(), tonic::Code::Internal);
+    assert_eq!(status.code(), tonic::Code::Unavailable);
     assert!(!status.message().contains("idp"));
+    let status = AuthError::Store("redis unavailable".into()).to_status();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert!(!status.message().contains("redis"));
     assert_eq!(
         AuthError::Revoked.to_status().code(),
         tonic::Code::Unauthenticated
@@ -821,7 +824,7 @@ async fn refuses_a_key_of_another_issuer() {
 }
 
 #[tokio::test]
-async fn an_unreachable_jwks_is_an_internal_error() {
+async fn an_unreachable_jwks_is_unavailable_not_a_bad_token() {
     // Bind and drop a listener to get a port nobody listens on.
     let addr = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -843,7 +846,8 @@ async fn an_unreachable_jwks_is_an_internal_error() {
     );
     let err = refused(&verifier, &token).await;
     assert!(matches!(err, AuthError::Jwks(_)), "{err:?}");
-    assert_eq!(err.to_status().code(), tonic::Code::Internal);
+    // The issuer's keys could not be fetched: retryable, and nothing against the token.
+    assert_eq!(err.to_status().code(), tonic::Code::Unavailable);
 }
 
 // ---------------------------------------------------------------- passwords and refresh tokens
