@@ -240,6 +240,15 @@ async fn the_socket_runs_subscriptions_only_under_the_http_guards() {
         }
     };
     let ask = |id: &str, query: String| json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+    // A BAD_USER_INPUT refusal whose message says `why`.
+    let refused_for = |message: &Value, why: &str| {
+        let error = first_error(message);
+        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{message}");
+        assert!(
+            error["message"].as_str().unwrap().contains(why),
+            "{message}"
+        );
+    };
 
     // A mutation: refused, and no account was made.
     send(
@@ -248,18 +257,7 @@ async fn the_socket_runs_subscriptions_only_under_the_http_guards() {
     )
     .await;
     let refused = reply(&mut socket, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(
-        first_error(&refused)["extensions"]["code"],
-        "BAD_USER_INPUT",
-        "{refused}"
-    );
-    assert!(
-        first_error(&refused)["message"]
-            .as_str()
-            .unwrap()
-            .contains("POST /graphql"),
-        "{refused}"
-    );
+    refused_for(&refused, "POST /graphql");
     let login = p
         .graphql(
             None,
@@ -275,11 +273,7 @@ async fn the_socket_runs_subscriptions_only_under_the_http_guards() {
     // A query, and a subscription with too many aliases.
     send(&mut socket, ask("q", "{ companies { totalCount } }".into())).await;
     let refused = reply(&mut socket, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(
-        first_error(&refused)["extensions"]["code"],
-        "BAD_USER_INPUT",
-        "{refused}"
-    );
+    refused_for(&refused, "POST /graphql");
     let aliased: String = (0..200)
         .map(|n| format!("a{n}: programEvents {{ id }} "))
         .collect();
@@ -289,18 +283,7 @@ async fn the_socket_runs_subscriptions_only_under_the_http_guards() {
     )
     .await;
     let refused = reply(&mut socket, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(
-        first_error(&refused)["extensions"]["code"],
-        "BAD_USER_INPUT",
-        "{refused}"
-    );
-    assert!(
-        first_error(&refused)["message"]
-            .as_str()
-            .unwrap()
-            .contains("aliases"),
-        "{refused}"
-    );
+    refused_for(&refused, "aliases");
 
     // Subscriptions count against the address's budget of 5 requests a minute (the login
     // above was one of them).

@@ -675,14 +675,44 @@ impl Vouchers {
         if !is_valid_code(usage.voucher_code) {
             return Err(VouchersError::NotFound("voucher"));
         }
-        let company = self
-            .store
-            .voucher_by_code(usage.voucher_code)
-            .await?
-            .map(|v| v.company_id)
-            .ok_or(VouchersError::NotFound("voucher"))?;
+        let company = self.company_of_code(usage.voucher_code).await?;
         let barred = self.barred_companies(caller, &[company]).await?;
         self.store.record_usage(usage, today(), &barred).await
+    }
+
+    /// The company whose voucher carries `code`.
+    async fn company_of_code(&self, code: &str) -> Result<String, VouchersError> {
+        self.store
+            .voucher_by_code(code)
+            .await?
+            .map(|v| v.company_id)
+            .ok_or(VouchersError::NotFound("voucher"))
+    }
+
+    /// The companies among `ids` that onboarding shows `who`, in batches as it allows.
+    async fn companies(
+        &self,
+        who: &Caller,
+        ids: &[String],
+    ) -> Result<Vec<onboarding::Company>, VouchersError> {
+        let mut found = Vec::with_capacity(ids.len());
+        let mut onboarding = self.onboarding.clone();
+        for chunk in ids.chunks(MAX_BATCH) {
+            found.extend(
+                onboarding
+                    .batch_get_companies(Self::onboarding_request(
+                        who,
+                        onboarding::BatchGetCompaniesRequest {
+                            ids: chunk.to_vec(),
+                        },
+                    )?)
+                    .await
+                    .map_err(Self::onboarding_error)?
+                    .into_inner()
+                    .companies,
+            );
+        }
+        Ok(found)
     }
 
     /// Which of `company_ids` onboarding does not show as APPROVED now. Spending checks the
@@ -696,24 +726,10 @@ impl Vouchers {
         let who = caller
             .ok_or_else(|| VouchersError::Unauthenticated("authentication required".into()))?;
         let mut barred: HashSet<String> = company_ids.iter().cloned().collect();
-        let mut onboarding = self.onboarding.clone();
         let unique: Vec<String> = barred.iter().cloned().collect();
-        for chunk in unique.chunks(MAX_BATCH) {
-            let companies = onboarding
-                .batch_get_companies(Self::onboarding_request(
-                    who,
-                    onboarding::BatchGetCompaniesRequest {
-                        ids: chunk.to_vec(),
-                    },
-                )?)
-                .await
-                .map_err(Self::onboarding_error)?
-                .into_inner()
-                .companies;
-            for company in companies {
-                if company.status() == onboarding::CompanyStatus::Approved {
-                    barred.remove(&company.id);
-                }
+        for company in self.companies(who, &unique).await? {
+            if company.status() == onboarding::CompanyStatus::Approved {
+                barred.remove(&company.id);
             }
         }
         Ok(barred)
@@ -781,12 +797,7 @@ impl Vouchers {
         if !is_valid_code(voucher_code) {
             return Err(VouchersError::NotFound("voucher"));
         }
-        let company = self
-            .store
-            .voucher_by_code(voucher_code)
-            .await?
-            .map(|v| v.company_id)
-            .ok_or(VouchersError::NotFound("voucher"))?;
+        let company = self.company_of_code(voucher_code).await?;
         if !self
             .barred_companies(caller, std::slice::from_ref(&company))
             .await?
@@ -849,22 +860,15 @@ impl Vouchers {
         let mut company_ids: Vec<String> = vouchers.iter().map(|v| v.company_id.clone()).collect();
         company_ids.sort();
         company_ids.dedup();
-        let mut names: HashMap<String, String> = HashMap::new();
+        let names: HashMap<String, String> = self
+            .companies(who, &company_ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.name_ko))
+            .collect();
         let mut users: HashMap<String, Vec<String>> = HashMap::new();
         let mut onboarding = self.onboarding.clone();
         for chunk in company_ids.chunks(MAX_BATCH) {
-            let companies = onboarding
-                .batch_get_companies(Self::onboarding_request(
-                    who,
-                    onboarding::BatchGetCompaniesRequest {
-                        ids: chunk.to_vec(),
-                    },
-                )?)
-                .await
-                .map_err(Self::onboarding_error)?
-                .into_inner()
-                .companies;
-            names.extend(companies.into_iter().map(|c| (c.id, c.name_ko)));
             let members = onboarding
                 .list_cluster_users(Self::onboarding_request(
                     who,
