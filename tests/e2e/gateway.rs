@@ -34,6 +34,25 @@ async fn cross_site_requests_cannot_run_operations() {
             .unwrap();
         assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
+    // A browser following such a link instead gets GraphiQL holding the query, unrun.
+    let navigation = p
+        .http
+        .get(&url)
+        .header(header::ACCEPT, "text/html")
+        .query(&[("query", "{ companies { totalCount } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(navigation.status(), StatusCode::OK);
+    assert!(
+        navigation.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = navigation.text().await.unwrap();
+    assert!(page.contains("id=\"graphiql\""), "{page}");
+    assert!(!page.contains("\"data\""), "{page}");
     // A bearer token is something only a preflighted (or non-browser) request carries.
     let with_token = p
         .http

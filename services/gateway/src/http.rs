@@ -134,6 +134,11 @@ pub async fn graphql_get(
         );
     };
     if !crate::csrf::is_preflighted(&headers) {
+        // A person following a shared link: open GraphiQL holding the query (init.js reads it
+        // from the address) rather than run it unasked or answer with a refusal in JSON.
+        if wants_html(&headers) {
+            return crate::graphiql::page();
+        }
         return request_error(
             StatusCode::BAD_REQUEST,
             ErrorCode::BadUserInput,

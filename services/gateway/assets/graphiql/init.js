@@ -13,10 +13,14 @@
     // graphql-ws is bundled in graphiql.min.js; the socket opens only for subscriptions.
     subscriptionUrl: wsScheme + '//' + window.location.host + '/graphql/ws',
   });
-  window.ReactDOM.createRoot(root).render(
-    window.React.createElement(window.GraphiQL, {
-      fetcher: fetcher,
-      defaultEditorToolsVisibility: true,
-    })
-  );
+  // A shared link (/graphql?query=...&variables=...) opens with its query in the editor.
+  var shared = new URLSearchParams(window.location.search);
+  var props = { fetcher: fetcher, defaultEditorToolsVisibility: true };
+  if (shared.has('query')) {
+    props.query = shared.get('query');
+  }
+  if (shared.has('variables')) {
+    props.variables = shared.get('variables');
+  }
+  window.ReactDOM.createRoot(root).render(window.React.createElement(window.GraphiQL, props));
 })();
