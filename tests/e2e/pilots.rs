@@ -15,7 +15,8 @@ const TITLE: &str = "첨단3지구 자율주행 셔틀 실증";
 
 const REGISTER: &str = "mutation($input: PilotInput!) { registerPilot(input: $input) { id title domain status site startsOn endsOn budgetNational budgetCity budgetPrivate regulatorySandbox leadCompany { id nameKo } participants { role company { id } } } }";
 const UPDATE: &str = "mutation($id: ID!, $input: PilotInput!) { updatePilot(id: $id, input: $input) { id status site budgetCity } }";
-const ADD_PARTICIPANT: &str = "mutation($pilot: ID!, $company: ID!, $role: String!) { addPilotParticipant(pilotId: $pilot, companyId: $company, role: $role) { id participants { role company { id nameKo } } } }";
+const ADD_PARTICIPANT: &str = "mutation($pilot: ID!, $company: ID!, $role: String!) { addPilotParticipant(pilotId: $pilot, companyId: $company, role: $role) { id participants { role state company { id nameKo } } } }";
+const ACCEPT_INVITATION: &str = "mutation($pilot: ID!, $company: ID!) { acceptPilotInvitation(pilotId: $pilot, companyId: $company) { id participants { role state company { id } } } }";
 const ADD_MILESTONE: &str = "mutation($pilot: ID!, $input: MilestoneInput!) { addMilestone(pilotId: $pilot, input: $input) { id milestones { id title dueOn completedAt evidence overdue } } }";
 const COMPLETE_MILESTONE: &str = "mutation($pilot: ID!, $milestone: ID!, $evidence: String) { completeMilestone(pilotId: $pilot, milestoneId: $milestone, evidence: $evidence) { id milestones { id completedAt evidence } } }";
 const COMPLETE: &str =
@@ -173,6 +174,55 @@ async fn pilot_journey(p: &TestPlatform) {
             .any(|r| r["role"] == "lead" && r["company"]["id"] == company_a.as_str()),
         "{joined}"
     );
+
+    // B is invited, not enrolled: A cannot accept for it, nor can a stranger; B's member can.
+    assert!(
+        participants
+            .iter()
+            .any(|r| r["state"] == "INVITED" && r["company"]["id"] == company_b.as_str()),
+        "{joined}"
+    );
+    let invitation = json!({ "pilot": id, "company": company_b });
+    let program = p.open_programme().await;
+    let premature = p
+        .graphql(
+            Some(&firm_b),
+            "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }",
+            json!({ "input": {
+                "programId": program,
+                "companyId": company_b,
+                "requestedAmount": 3_600,
+                "justification": "초대만 받은 실증",
+                "pilotId": id,
+            } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&premature),
+        Some("FAILED_PRECONDITION"),
+        "an invited company does not take part yet: {premature}"
+    );
+    for (who, caller) in [("the lead", &firm_a), ("a stranger", &firm_c)] {
+        let refused = p
+            .graphql(Some(caller), ACCEPT_INVITATION, invitation.clone())
+            .await;
+        assert_eq!(error_code(&refused), Some("NOT_FOUND"), "{who}: {refused}");
+    }
+    let accepted = p
+        .graphql(Some(&firm_b), ACCEPT_INVITATION, invitation.clone())
+        .await;
+    assert!(
+        data(&accepted, "acceptPilotInvitation")["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["state"] == "ACCEPTED" && r["company"]["id"] == company_b.as_str()),
+        "{accepted}"
+    );
+    let twice = p
+        .graphql(Some(&firm_b), ACCEPT_INVITATION, invitation)
+        .await;
+    assert_eq!(error_code(&twice), Some("FAILED_PRECONDITION"), "{twice}");
 
     // Submitted by A, approved by a manager (not by a firm), started by A.
     let submitted = act(p, &firm_a, "submitPilot", &id, None).await;

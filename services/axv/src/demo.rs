@@ -952,7 +952,7 @@ pub async fn seed_pilots(
     onboarding: &Onboarding,
 ) -> Result<std::collections::HashMap<String, String>, Box<dyn std::error::Error + Send + Sync>> {
     use axv_pilots::{
-        domain::{PilotAction, PilotDomain, PilotDraft, PilotStatus},
+        domain::{ParticipantState, PilotAction, PilotDomain, PilotDraft, PilotStatus},
         store::{CompanySnapshot, ListScope, PilotFilter},
     };
     let mut linked = std::collections::HashMap::new();
@@ -1024,7 +1024,13 @@ pub async fn seed_pilots(
                 .await?
         {
             store
-                .add_participant(&pilot.id, &snapshot(&partner), "partner")
+                .add_participant(
+                    &pilot,
+                    &snapshot(&partner),
+                    "partner",
+                    ParticipantState::Accepted,
+                    "demo",
+                )
                 .await?;
         }
         let start = date(starts)?;

@@ -80,6 +80,48 @@ string_enum!(PilotAction {
     Cancel => "CANCEL",
 });
 
+string_enum!(ParticipantState {
+    Invited => "INVITED",
+    Accepted => "ACCEPTED",
+    Declined => "DECLINED",
+});
+
+impl ParticipantState {
+    /// The partner's members answer an invitation once: INVITED -> ACCEPTED or DECLINED.
+    /// Anything else is refused (an answer already given stands; a new invitation asks again).
+    pub fn answer(self, accept: bool) -> Result<ParticipantState, PilotsError> {
+        match self {
+            ParticipantState::Invited if accept => Ok(ParticipantState::Accepted),
+            ParticipantState::Invited => Ok(ParticipantState::Declined),
+            ParticipantState::Accepted => Err(PilotsError::Precondition(
+                "the company already takes part in the pilot".into(),
+            )),
+            ParticipantState::Declined => Err(PilotsError::Precondition(
+                "the company declined this invitation; the lead company may invite it again".into(),
+            )),
+        }
+    }
+
+    /// Whether the company sees the pilot as its own: invited (to decide) or taking part.
+    pub fn sees_pilot(self) -> bool {
+        self != ParticipantState::Declined
+    }
+
+    /// Only a company that accepted takes part: in the registry, the company's pilots, the
+    /// vouchers it may link.
+    pub fn takes_part(self) -> bool {
+        self == ParticipantState::Accepted
+    }
+
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            ParticipantState::Invited => "pilot.participant_invited",
+            ParticipantState::Accepted => "pilot.invitation_accepted",
+            ParticipantState::Declined => "pilot.invitation_declined",
+        }
+    }
+}
+
 impl PilotStatus {
     /// The lead company may still change what it asks for: only before it is submitted.
     pub fn is_editable(self) -> bool {
@@ -675,5 +717,22 @@ mod tests {
         for status in ["APPROVED", "DRAFT", "REJECTED"] {
             assert!(lead_suspended_refusal(status).is_none(), "{status}");
         }
+    }
+
+    #[test]
+    fn an_invitation_is_answered_once() {
+        use ParticipantState::*;
+        assert_eq!(Invited.answer(true).ok(), Some(Accepted));
+        assert_eq!(Invited.answer(false).ok(), Some(Declined));
+        for answered in [Accepted, Declined] {
+            for accept in [true, false] {
+                assert!(
+                    matches!(answered.answer(accept), Err(PilotsError::Precondition(_))),
+                    "{answered} answered again"
+                );
+            }
+        }
+        assert!(Invited.sees_pilot() && Accepted.sees_pilot() && !Declined.sees_pilot());
+        assert!(!Invited.takes_part() && Accepted.takes_part() && !Declined.takes_part());
     }
 }

@@ -6,7 +6,10 @@ use axv_proto::{common::v1 as common, onboarding::v1 as onboarding, pilots::v1 a
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{PilotAction, PilotDomain, PilotInput, PilotStatus, View, is_overdue, parse_date},
+    domain::{
+        ParticipantState, PilotAction, PilotDomain, PilotInput, PilotStatus, View, is_overdue,
+        parse_date,
+    },
     error::PilotsError,
     service::{Pilots, VisiblePilot, today},
     store::{PilotCountFilter, PilotFilter},
@@ -74,6 +77,16 @@ mirror!(
     }
 );
 mirror!(
+    participant_state_to_pb,
+    participant_state_from_pb,
+    ParticipantState,
+    pb::ParticipantState {
+        Invited,
+        Accepted,
+        Declined,
+    }
+);
+mirror!(
     action_to_pb,
     action_from_pb,
     PilotAction,
@@ -135,6 +148,7 @@ fn pilot_to_pb(visible: VisiblePilot) -> pb::Pilot {
                 name_ko: r.company.name_ko,
                 sector: r.company.sector,
                 presence: r.company.presence,
+                state: participant_state_to_pb(r.state).into(),
             })
             .collect();
         out.milestones = p
@@ -374,6 +388,26 @@ impl pb::pilots_service_server::PilotsService for PilotsGrpc {
             .add_participant(caller(&request), &r.pilot_id, &r.company_id, &r.role)
             .await?;
         Ok(Response::new(pb::AddParticipantResponse {
+            pilot: Some(pilot_to_pb(pilot)),
+        }))
+    }
+
+    async fn answer_invitation(
+        &self,
+        request: Request<pb::AnswerInvitationRequest>,
+    ) -> Reply<pb::AnswerInvitationResponse> {
+        let r = request.get_ref();
+        let pilot = self
+            .service
+            .answer_invitation(
+                caller(&request),
+                &r.pilot_id,
+                &r.company_id,
+                r.accept,
+                r.note.as_deref(),
+            )
+            .await?;
+        Ok(Response::new(pb::AnswerInvitationResponse {
             pilot: Some(pilot_to_pb(pilot)),
         }))
     }

@@ -14,8 +14,8 @@ use tonic::transport::Channel;
 
 use crate::{
     domain::{
-        PilotAction, PilotDraft, PilotInput, View, authorize, check_note, lead_suspended_refusal,
-        parse_date, pilot_view, text,
+        ParticipantState, PilotAction, PilotDraft, PilotInput, View, authorize, check_note,
+        lead_suspended_refusal, parse_date, pilot_view, text,
     },
     error::PilotsError,
     store::{
@@ -155,7 +155,7 @@ impl Pilots {
             pilot
                 .participants
                 .iter()
-                .any(|p| own.contains(&p.company.id))
+                .any(|p| p.state.sees_pilot() && own.contains(&p.company.id))
         });
         pilot_view(caller, related, pilot.status)
     }
@@ -451,10 +451,76 @@ impl Pilots {
                 "the company is {status}; only APPROVED companies take part in pilots"
             )));
         }
+        // The partner consents: it takes part only once one of its members accepts.
         self.store
-            .add_participant(&pilot.id, &company, &role)
+            .add_participant(
+                &pilot,
+                &company,
+                &role,
+                ParticipantState::Invited,
+                &require(caller)?.subject,
+            )
             .await?;
         self.get(caller, &pilot.id).await
+    }
+
+    /// A member of the invited company accepts or declines, while the pilot is not over and
+    /// the company is in good standing. Anyone else learns nothing (NOT_FOUND), managers
+    /// included: the consent is the company's own.
+    pub async fn answer_invitation(
+        &self,
+        caller: Option<&Caller>,
+        pilot_id: &str,
+        company_id: &str,
+        accept: bool,
+        note: Option<&str>,
+    ) -> Result<VisiblePilot, PilotsError> {
+        let who = require(caller)?;
+        if who.role != Role::FirmMember {
+            return Err(PilotsError::Forbidden(
+                "only the invited company's members answer its invitation".into(),
+            ));
+        }
+        let (pilot, view, _) = self.visible(caller, pilot_id).await?;
+        let member = is_valid_id(company_id)
+            && self
+                .companies_of(who)
+                .await?
+                .iter()
+                .any(|c| c == company_id);
+        let invited = pilot
+            .participant(company_id)
+            .filter(|p| member && p.role != "lead")
+            .ok_or(PilotsError::NotFound("invitation"))?;
+        let answer = invited.state.answer(accept)?;
+        if !pilot.status.is_open() {
+            return Err(PilotsError::Precondition(format!(
+                "the pilot is {}",
+                pilot.status
+            )));
+        }
+        let note = match note.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => Some(text("note", n, 2000)?),
+            None => None,
+        };
+        if accept {
+            let (_, status) = self.company(company_id).await?;
+            if status != "APPROVED" {
+                return Err(PilotsError::Precondition(format!(
+                    "the company is {status}; only APPROVED companies take part in pilots"
+                )));
+            }
+        }
+        self.store
+            .answer_invitation(&pilot, company_id, answer, &who.subject, note.as_deref())
+            .await?;
+        // As the caller saw it when answering: a company that declined sees it no more after.
+        let pilot = self
+            .store
+            .pilot(&pilot.id)
+            .await?
+            .ok_or(PilotsError::NotFound("pilot"))?;
+        Ok(VisiblePilot { pilot, view })
     }
 
     pub async fn add_milestone(

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use crate::{
-    domain::{PilotAction, PilotDomain, PilotDraft, PilotStatus},
+    domain::{ParticipantState, PilotAction, PilotDomain, PilotDraft, PilotStatus},
     error::PilotsError,
 };
 
@@ -33,6 +33,7 @@ pub struct CompanySnapshot {
 pub struct ParticipantRecord {
     pub company: CompanySnapshot,
     pub role: String,
+    pub state: ParticipantState,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,11 +74,20 @@ impl PilotRecord {
             .count()
     }
 
+    /// The companies that see the pilot as their own: the lead, those taking part and those
+    /// invited (a company that declined is out).
     pub fn company_ids(&self) -> Vec<String> {
         self.participants
             .iter()
+            .filter(|p| p.state.sees_pilot())
             .map(|p| p.company.id.clone())
             .collect()
+    }
+
+    pub fn participant(&self, company_id: &str) -> Option<&ParticipantRecord> {
+        self.participants
+            .iter()
+            .find(|p| p.company.id == company_id)
     }
 }
 
@@ -122,6 +132,31 @@ pub struct PilotCounts {
 
 /// The payload of every pilot event: the move, and what a consumer needs to keep its own view
 /// of the pilot (outcomes schedules reports of ACTIVE pilots) without calling back.
+/// An invitation or its answer, told to the lead and the invited company (never public).
+fn participant_event(
+    pilot: &PilotRecord,
+    company_id: &str,
+    role: &str,
+    state: ParticipantState,
+    actor: &str,
+    note: Option<&str>,
+) -> Event {
+    let mut companies = vec![pilot.lead.id.clone(), company_id.to_owned()];
+    companies.dedup();
+    Event::new(SERVICE, state.event_kind(), &pilot.id)
+        .for_companies(companies)
+        .public(false)
+        .with_payload(serde_json::json!({
+            "companyId": company_id,
+            "role": role,
+            "state": state.as_str(),
+            "by": actor,
+            "note": note,
+            "title": pilot.draft.title,
+            "leadCompanyId": pilot.lead.id,
+        }))
+}
+
 fn event_payload(
     from: Option<PilotStatus>,
     to: PilotStatus,
@@ -380,7 +415,7 @@ impl Store {
         let ids: Vec<String> = pilots.iter().map(|p| p.id.clone()).collect();
         let list = placeholders(1, ids.len());
         let participants_sql = format!(
-            "SELECT pilot_id, company_id, role, name_ko, sector, presence FROM pilot_participants WHERE pilot_id IN ({list}) \
+            "SELECT pilot_id, company_id, role, name_ko, sector, presence, state FROM pilot_participants WHERE pilot_id IN ({list}) \
              ORDER BY added_at, company_id"
         );
         let milestones_sql = format!(
@@ -391,9 +426,10 @@ impl Store {
             "SELECT pilot_id, from_status, to_status, at, actor, note FROM pilot_status_changes WHERE pilot_id IN ({list}) \
              ORDER BY at, id"
         );
-        let mut participants = sqlx::query_as::<_, (String, String, String, String, String, String)>(
-            &participants_sql,
-        );
+        let mut participants = sqlx::query_as::<
+            _,
+            (String, String, String, String, String, String, String),
+        >(&participants_sql);
         let mut milestones = sqlx::query_as::<
             _,
             (String, String, String, String, Option<i64>, Option<String>),
@@ -412,10 +448,11 @@ impl Store {
             .enumerate()
             .map(|(n, id)| (id.clone(), n))
             .collect();
-        for (pilot_id, company_id, role, name_ko, sector, presence) in
+        for (pilot_id, company_id, role, name_ko, sector, presence, state) in
             participants.fetch_all(self.db.pool()).await?
         {
             if let Some(&n) = index.get(&pilot_id) {
+                let state = ParticipantState::parse(&state).ok_or_else(|| bad("state", &state))?;
                 pilots[n].participants.push(ParticipantRecord {
                     company: CompanySnapshot {
                         id: company_id,
@@ -424,6 +461,7 @@ impl Store {
                         presence,
                     },
                     role,
+                    state,
                 });
             }
         }
@@ -468,7 +506,7 @@ impl Store {
             ListScope::All => {}
             ListScope::Related(companies) => {
                 filters.list_clause(
-                    "id IN (SELECT pilot_id FROM pilot_participants WHERE company_id IN ({}))",
+                    "id IN (SELECT pilot_id FROM pilot_participants WHERE company_id IN ({}) AND state <> 'DECLINED')",
                     companies.clone(),
                 );
             }
@@ -505,7 +543,7 @@ impl Store {
         }
         if let Some(company) = &filter.company_id {
             filters.clause(
-                "id IN (SELECT pilot_id FROM pilot_participants WHERE company_id = {})",
+                "id IN (SELECT pilot_id FROM pilot_participants WHERE company_id = {} AND state = 'ACCEPTED')",
                 company.clone(),
             );
         }
@@ -580,7 +618,8 @@ impl Store {
             return Ok(out);
         }
         let sql = format!(
-            "SELECT company_id, pilot_id FROM pilot_participants WHERE company_id IN ({}) ORDER BY company_id, pilot_id",
+            "SELECT company_id, pilot_id FROM pilot_participants WHERE company_id IN ({}) AND state = 'ACCEPTED' \
+             ORDER BY company_id, pilot_id",
             placeholders(1, company_ids.len())
         );
         let mut query = sqlx::query_as::<_, (String, String)>(&sql);
@@ -674,26 +713,95 @@ impl Store {
         self.pilot(id).await?.ok_or(PilotsError::NotFound("pilot"))
     }
 
+    /// Adds `company` to the consortium in `state` (a firm's partner is INVITED until it
+    /// answers), with its event, in one transaction. A company that declined may be invited
+    /// again; any other company already there is a CONFLICT.
     pub async fn add_participant(
         &self,
-        pilot_id: &str,
+        pilot: &PilotRecord,
         company: &CompanySnapshot,
         role: &str,
+        state: ParticipantState,
+        actor: &str,
     ) -> Result<(), PilotsError> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut tx = self.db.pool().begin().await?;
         // One statement, so two people adding the same company at once get one row and a CONFLICT.
-        if insert_participant(&mut conn, pilot_id, company, role).await? == 0 {
-            let (current,): (String,) = sqlx::query_as(
-                "SELECT role FROM pilot_participants WHERE pilot_id = $1 AND company_id = $2",
+        let added = sqlx::query(
+            "INSERT INTO pilot_participants (pilot_id, company_id, role, name_ko, sector, presence, added_at, state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (pilot_id, company_id) DO UPDATE SET role = excluded.role, added_at = excluded.added_at, \
+             state = excluded.state, answered_at = NULL, answered_by = NULL, note = NULL \
+             WHERE pilot_participants.state = 'DECLINED'",
+        )
+        .bind(&pilot.id)
+        .bind(&company.id)
+        .bind(role)
+        .bind(&company.name_ko)
+        .bind(&company.sector)
+        .bind(&company.presence)
+        .bind(now_ms())
+        .bind(state.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if added == 0 {
+            let (role, current): (String, String) = sqlx::query_as(
+                "SELECT role, state FROM pilot_participants WHERE pilot_id = $1 AND company_id = $2",
             )
-            .bind(pilot_id)
+            .bind(&pilot.id)
             .bind(&company.id)
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut *tx)
             .await?;
-            return Err(PilotsError::Conflict(format!(
-                "the company already takes part, as {current}"
-            )));
+            return Err(PilotsError::Conflict(if current == "INVITED" {
+                format!("the company is already invited, as {role}")
+            } else {
+                format!("the company already takes part, as {role}")
+            }));
         }
+        let event = participant_event(pilot, &company.id, role, state, actor, None);
+        self.outbox.enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(())
+    }
+
+    /// Records the partner's answer to its invitation, guarded by the INVITED state so a racing
+    /// answer makes this one a CONFLICT.
+    pub async fn answer_invitation(
+        &self,
+        pilot: &PilotRecord,
+        company_id: &str,
+        answer: ParticipantState,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<(), PilotsError> {
+        let mut tx = self.db.pool().begin().await?;
+        let changed = sqlx::query(
+            "UPDATE pilot_participants SET state = $1, answered_at = $2, answered_by = $3, note = $4 \
+             WHERE pilot_id = $5 AND company_id = $6 AND state = 'INVITED'",
+        )
+        .bind(answer.as_str())
+        .bind(now_ms())
+        .bind(actor)
+        .bind(note)
+        .bind(&pilot.id)
+        .bind(company_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(PilotsError::Conflict(
+                "the invitation was answered meanwhile".into(),
+            ));
+        }
+        let role = pilot
+            .participant(company_id)
+            .map(|p| p.role.as_str())
+            .unwrap_or_default();
+        let event = participant_event(pilot, company_id, role, answer, actor, note);
+        self.outbox.enqueue(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.outbox.committed();
         Ok(())
     }
 
@@ -748,7 +856,7 @@ impl Store {
     }
 }
 
-/// Adds the company unless it already takes part; returns how many rows it added.
+/// The lead company's row, written with the pilot.
 async fn insert_participant(
     conn: &mut AnyConnection,
     pilot_id: &str,

@@ -333,6 +333,148 @@ async fn whole_life_and_every_refusal(db: TestDb) {
             .code(),
         Code::AlreadyExists
     );
+
+    // The partner is invited, not enrolled: it sees the pilot to decide, but does not take part
+    // (its list of pilots stays empty) until one of its members accepts.
+    let partner_state = |pilot: &pb::Pilot| {
+        pilot
+            .participants
+            .iter()
+            .find(|p| p.company_id == partner.company_id)
+            .map(|p| p.state())
+    };
+    assert_eq!(
+        partner_state(&with_partner),
+        Some(pb::ParticipantState::Invited)
+    );
+    let partners_pilots = |client: &mut PilotsServiceClient<Channel>| {
+        let mut client = client.clone();
+        let request = authed(
+            pb::ListCompanyPilotsRequest {
+                company_ids: vec![partner.company_id.clone()],
+                per_company: 10,
+            },
+            &partner.token,
+        );
+        async move {
+            client
+                .list_company_pilots(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .companies
+                .first()
+                .map_or(0, |c| c.pilots.len())
+        }
+    };
+    assert_eq!(
+        partners_pilots(&mut client).await,
+        0,
+        "invited is not taking part"
+    );
+    let reader = client.clone();
+    let seen = |token: &str| {
+        let mut client = reader.clone();
+        let request = authed(pb::GetPilotRequest { id: id.clone() }, token);
+        async move {
+            client
+                .get_pilot(request)
+                .await
+                .map(|r| r.into_inner().pilot.unwrap())
+        }
+    };
+    let invited_view = seen(&partner.token).await.unwrap();
+    assert!(
+        invited_view.full_view,
+        "the invited company reads what it is asked to join"
+    );
+    let answer = |company: &str, accept: bool, token: &str| {
+        authed(
+            pb::AnswerInvitationRequest {
+                pilot_id: id.clone(),
+                company_id: company.to_owned(),
+                accept,
+                note: None,
+            },
+            token,
+        )
+    };
+    // Only the invited company's own members answer: the lead may not accept for it, a stranger
+    // learns nothing, a manager is refused (the consent is the company's).
+    for (token, company, expected) in [
+        (&lead.token, &partner.company_id, Code::NotFound),
+        (&lead.token, &lead.company_id, Code::NotFound),
+        (&stranger.token, &partner.company_id, Code::NotFound),
+        (&manager, &partner.company_id, Code::PermissionDenied),
+    ] {
+        let refused = client
+            .answer_invitation(answer(company, true, token))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), expected, "{}", refused.message());
+    }
+    // Declined, then invited again, then accepted; an answer given stands.
+    let declined = client
+        .answer_invitation(authed(
+            pb::AnswerInvitationRequest {
+                pilot_id: id.clone(),
+                company_id: partner.company_id.clone(),
+                accept: false,
+                note: Some("내부 검토 중".into()),
+            },
+            &partner.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .pilot;
+    assert_eq!(
+        declined.as_ref().and_then(partner_state),
+        Some(pb::ParticipantState::Declined)
+    );
+    assert_eq!(
+        seen(&partner.token).await.unwrap_err().code(),
+        Code::NotFound,
+        "a company that declined no longer sees the pilot"
+    );
+    let again = client
+        .answer_invitation(answer(&partner.company_id, true, &partner.token))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::NotFound, "declined: nothing to answer");
+    let reinvited = client
+        .add_participant(join(&lead.token))
+        .await
+        .unwrap()
+        .into_inner()
+        .pilot
+        .unwrap();
+    assert_eq!(
+        partner_state(&reinvited),
+        Some(pb::ParticipantState::Invited)
+    );
+    let accepted = client
+        .answer_invitation(answer(&partner.company_id, true, &partner.token))
+        .await
+        .unwrap()
+        .into_inner()
+        .pilot
+        .unwrap();
+    assert_eq!(
+        partner_state(&accepted),
+        Some(pb::ParticipantState::Accepted)
+    );
+    assert_eq!(partners_pilots(&mut client).await, 1);
+    let twice = client
+        .answer_invitation(answer(&partner.company_id, false, &partner.token))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        twice.code(),
+        Code::FailedPrecondition,
+        "{}",
+        twice.message()
+    );
     // A company the public does not see answers a firm exactly as no company at all: no
     // oracle of its existence or state. A manager is told why.
     let draft = &unapproved;

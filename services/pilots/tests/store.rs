@@ -3,7 +3,10 @@
 
 use axv_pilots::{
     PilotsError,
-    domain::{PilotAction, PilotDomain, PilotDraft, PilotStatus},
+    domain::{
+        ParticipantState::{Accepted, Declined, Invited},
+        PilotAction, PilotDomain, PilotDraft, PilotStatus,
+    },
     store::{CompanySnapshot, ListScope, PilotCountFilter, PilotCounts, PilotFilter, Store},
 };
 use axv_platform::{on_both_backends, outbox::Outbox, testing::TestDb};
@@ -63,16 +66,83 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
         .await
         .unwrap();
     store
-        .add_participant(&a.id, &company("c2"), "partner")
+        .add_participant(&a, &company("c2"), "partner", Invited, "u1")
         .await
         .unwrap();
     assert!(matches!(
         store
-            .add_participant(&a.id, &company("c2"), "hospital")
+            .add_participant(&a, &company("c2"), "hospital", Invited, "u1")
             .await
             .unwrap_err(),
         PilotsError::Conflict(_)
     ));
+    // Invited, c2 sees the pilot but does not take part: not in its list of pilots, nor found
+    // by company; once it accepts, it is in both.
+    let c2_pilots = |store: &Store| {
+        let store = store.clone();
+        async move {
+            let of = store
+                .pilots_of_companies(&["c2".to_owned()], 10)
+                .await
+                .unwrap();
+            let by_company = PilotFilter {
+                company_id: Some("c2".into()),
+                ..PilotFilter::default()
+            };
+            let (found, _) = store
+                .list(&ListScope::All, &by_company, None, 10)
+                .await
+                .unwrap();
+            let related = ListScope::Related(vec!["c2".into()]);
+            let (seen, _) = store
+                .list(&related, &PilotFilter::default(), None, 10)
+                .await
+                .unwrap();
+            (
+                of.get("c2").map_or(0, |(_, total)| *total),
+                found.len(),
+                seen.len(),
+            )
+        }
+    };
+    assert_eq!(
+        c2_pilots(&store).await,
+        (1, 1, 2),
+        "invited: its own pilot only, seeing both"
+    );
+    let a_invited = store.pilot(&a.id).await.unwrap().unwrap();
+    assert!(matches!(
+        store
+            .answer_invitation(&a_invited, "c9", Accepted, "u9", None)
+            .await
+            .unwrap_err(),
+        PilotsError::Conflict(_)
+    ));
+    store
+        .answer_invitation(&a_invited, "c2", Declined, "u2", Some("no"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c2_pilots(&store).await,
+        (1, 1, 1),
+        "declined: no longer sees it"
+    );
+    store
+        .add_participant(&a, &company("c2"), "partner", Invited, "u1")
+        .await
+        .unwrap();
+    store
+        .answer_invitation(&a_invited, "c2", Accepted, "u2", None)
+        .await
+        .unwrap();
+    assert_eq!(c2_pilots(&store).await, (2, 2, 2), "accepted: takes part");
+    let kinds: Vec<(String,)> = sqlx::query_as(
+        "SELECT kind FROM outbox WHERE kind LIKE 'pilot.%invit%' ORDER BY created_at, kind",
+    )
+    .fetch_all(store.database().pool())
+    .await
+    .unwrap();
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
 
     let day = NaiveDate::from_ymd_opt(2026, 2, 1).unwrap();
     store.add_milestone(&a.id, "첫째", day).await.unwrap();

@@ -137,11 +137,11 @@ impl Vouchers {
             .into_iter()
             .next()
             .ok_or(VouchersError::NotFound("pilot"))?;
-        if !pilot
-            .participants
-            .iter()
-            .any(|p| p.company_id == company_id)
-        {
+        if !pilot.participants.iter().any(|p| {
+            p.company_id == company_id
+                && p.state() == axv_proto::pilots::v1::ParticipantState::Accepted
+        }) {
+            // An invited company takes part only once it has accepted.
             return Err(VouchersError::NotEligible(
                 "the company does not take part in that pilot".into(),
             ));

@@ -52,6 +52,14 @@ mirror_enum!(
         Cancelled,
     }
 );
+mirror_enum!(
+    ParticipantState,
+    pb::ParticipantState {
+        Invited,
+        Accepted,
+        Declined,
+    }
+);
 
 pub(crate) fn internal(what: &str) -> async_graphql::Error {
     error(ErrorCode::Internal, what)
@@ -160,7 +168,8 @@ impl Pilot {
         })
         .await
     }
-    /// The consortium, the lead company included (role "lead"); empty for public callers.
+    /// The consortium, the lead company included (role "lead"), with each partner's answer
+    /// to its invitation (only ACCEPTED companies take part); empty for public callers.
     async fn participants(&self) -> Vec<PilotParticipant> {
         self.0
             .participants
@@ -288,6 +297,10 @@ impl PilotParticipant {
     /// lead, partner, hospital, university, public agency...
     async fn role(&self) -> &str {
         &self.0.role
+    }
+    /// A partner is INVITED until one of its members accepts or declines; the lead is ACCEPTED.
+    async fn state(&self) -> Result<ParticipantState> {
+        ParticipantState::from_pb(self.0.state).ok_or_else(|| internal("state"))
     }
 }
 
@@ -558,6 +571,31 @@ impl PilotsMutation {
             .map_err(from_status)?;
         pilot_of(response.into_inner().pilot)
     }
+
+    async fn answer_invitation(
+        ctx: &Context<'_>,
+        pilot_id: ID,
+        company_id: ID,
+        accept: bool,
+        note: Option<String>,
+    ) -> Result<Pilot> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .pilots
+            .clone()
+            .answer_invitation(request(
+                &rc,
+                pb::AnswerInvitationRequest {
+                    pilot_id: pilot_id.0,
+                    company_id: company_id.0,
+                    accept,
+                    note,
+                },
+            ))
+            .await
+            .map_err(from_status)?;
+        pilot_of(response.into_inner().pilot)
+    }
 }
 
 #[Object]
@@ -650,7 +688,9 @@ impl PilotsMutation {
     }
 
     /// The lead company or a manager, while the pilot is not over; the company must be
-    /// APPROVED. `role` is free text (partner, hospital, university...), not "lead".
+    /// APPROVED. `role` is free text (partner, hospital, university...), not "lead". The
+    /// company is INVITED: it takes part once one of its members calls
+    /// `acceptPilotInvitation`. A company that declined may be invited again.
     async fn add_pilot_participant(
         &self,
         ctx: &Context<'_>,
@@ -673,6 +713,29 @@ impl PilotsMutation {
             .await
             .map_err(from_status)?;
         pilot_of(response.into_inner().pilot)
+    }
+
+    /// A member of the invited company, while the pilot is not over and the company is
+    /// APPROVED: the company takes part from now on. NOT_FOUND for anyone else.
+    async fn accept_pilot_invitation(
+        &self,
+        ctx: &Context<'_>,
+        pilot_id: ID,
+        company_id: ID,
+    ) -> Result<Pilot> {
+        Self::answer_invitation(ctx, pilot_id, company_id, true, None).await
+    }
+
+    /// A member of the invited company, while the pilot is not over; `note` tells the lead
+    /// company why. NOT_FOUND for anyone else.
+    async fn decline_pilot_invitation(
+        &self,
+        ctx: &Context<'_>,
+        pilot_id: ID,
+        company_id: ID,
+        note: Option<String>,
+    ) -> Result<Pilot> {
+        Self::answer_invitation(ctx, pilot_id, company_id, false, note).await
     }
 
     /// The lead company or a manager, while the pilot is not over.
