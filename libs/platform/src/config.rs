@@ -87,6 +87,10 @@ pub struct PlatformArgs {
     pub access_token_ttl_secs: u64,
     #[arg(long, env = "AXV_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 86_400, value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
     pub refresh_token_ttl_secs: u64,
+    /// The day after each quarter's end on which the public figures' calendar release is
+    /// published (the 45th by default); 0: no calendar, managers publish every release.
+    #[arg(long, env = "AXV_RELEASE_DAYS_AFTER_QUARTER", default_value_t = 45, value_parser = clap::value_parser!(u32).range(0..=366))]
+    pub release_days_after_quarter: u32,
     /// External OIDC issuers whose tokens are accepted, as JSON:
     /// `[{"issuer":"https://...","jwks_url":"https://.../jwks","audience":"axv"}]`.
     #[arg(long, env = "AXV_OIDC_ISSUERS", value_parser = parse_oidc_issuers)]
@@ -139,6 +143,8 @@ pub struct Platform {
     pub issuer: Arc<TokenIssuer>,
     pub verifier: Arc<Verifier>,
     pub refresh_token_ttl: Duration,
+    /// See [`PlatformArgs::release_days_after_quarter`]; 0 turns the calendar off.
+    pub release_days_after_quarter: u32,
 }
 
 impl PlatformArgs {
@@ -264,6 +270,7 @@ impl PlatformArgs {
             issuer: Arc::new(issuer),
             verifier: Arc::new(verifier),
             refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
+            release_days_after_quarter: self.release_days_after_quarter,
         })
     }
 }

@@ -16,7 +16,8 @@ use tokio::sync::broadcast;
 use crate::events::EventHub;
 
 /// Kinds of events after which cached figures may be wrong.
-const INVALIDATING_PREFIXES: [&str; 6] = [
+const INVALIDATING_PREFIXES: [&str; 7] = [
+    "stats.",
     "report.",
     "voucher.",
     "usage.",

@@ -1,6 +1,8 @@
 //! `GET /export/stats.csv`: the `programStats` figures as CSV for spreadsheets, with the same
 //! filters (`from`, `to`, `sectors`, `domains`, comma-separated names) and the same rules: the
 //! caller's bearer token decides suppression, and per-company rows are for managers only.
+//! Public exports come from the latest release: its number and date are the first row
+//! (`release`) and the `X-Axv-Release` / `X-Axv-Release-Date` headers.
 
 use std::{collections::HashMap, net::SocketAddr};
 
@@ -137,8 +139,9 @@ fn record(
 /// with a UTF-8 byte order mark, and shows Korean names as mojibake.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The CSV document: a byte order mark, a header, the totals, then sector, domain, company
-/// (managers; `names` gives each company's Korean name) and time-series rows.
+/// The CSV document: a byte order mark, a header, the release it comes from (public exports),
+/// the totals, then sector, domain, company (managers; `names` gives each company's Korean
+/// name) and time-series rows.
 pub fn to_csv(
     stats: &pb::GetProgramStatsResponse,
     bucket: &str,
@@ -151,6 +154,18 @@ pub fn to_csv(
     };
     let mut out = csv::Writer::from_writer(UTF8_BOM.to_vec());
     out.write_record(HEADER)?;
+    if let Some(release) = &stats.release {
+        // `key` the release's number, `name` its date.
+        out.write_record(record(
+            "release",
+            &release.number.to_string(),
+            &release.date,
+            (None, None),
+            false,
+            None,
+            (None, None),
+        ))?;
+    }
     out.write_record(record(
         "total",
         "",
@@ -232,7 +247,7 @@ pub async fn stats_csv(
         caller,
         client_address: address,
     };
-    let stats = match load_stats(&state.clients, &rc, &state.stats, filter).await {
+    let stats = match load_stats(&state.clients, &rc, &state.stats, filter, None).await {
         Ok(stats) => stats,
         Err(status) => return crate::http::status_error(&status),
     };
@@ -241,20 +256,30 @@ pub async fn stats_csv(
         Err(status) => return crate::http::status_error(&status),
     };
     match to_csv(&stats, &bucket, &names) {
-        Ok(body) => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/csv; charset=utf-8"),
-                ),
-                (
-                    header::CONTENT_DISPOSITION,
-                    HeaderValue::from_static("attachment; filename=\"axv-program-stats.csv\""),
-                ),
-            ],
-            body,
-        )
-            .into_response(),
+        Ok(body) => {
+            let mut response = (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/csv; charset=utf-8"),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        HeaderValue::from_static("attachment; filename=\"axv-program-stats.csv\""),
+                    ),
+                ],
+                body,
+            )
+                .into_response();
+            if let Some(release) = &stats.release {
+                let headers = response.headers_mut();
+                headers.insert("x-axv-release", HeaderValue::from(release.number));
+                if let Ok(date) = HeaderValue::from_str(&release.date) {
+                    headers.insert("x-axv-release-date", date);
+                }
+            }
+            response
+        }
         Err(error) => {
             tracing::error!(%error, "stats CSV encoding failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()

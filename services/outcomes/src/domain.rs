@@ -356,7 +356,7 @@ pub fn missing_periods(
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Figures {
     pub models_developed: i64,
     pub models_improved: i64,
@@ -463,7 +463,7 @@ impl Bucket {
 }
 
 /// The counted (newest verified) version of one report, with what it is grouped by.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CountedReport {
     pub company_id: String,
     /// Counted for `DomainStats.pilots`.
@@ -682,7 +682,7 @@ pub fn aggregate(reports: &[CountedReport], query: &StatsQuery, bucket: Bucket) 
 
 /// What the vouchers service reports for one company and issue quarter, with the company's
 /// sector from onboarding.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VoucherCell {
     pub company_id: String,
     pub sector: String,

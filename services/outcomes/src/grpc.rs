@@ -8,8 +8,9 @@ use tonic::{Request, Response, Status};
 use crate::{
     domain::{Figures, GroupStats, ReportAction, ReportStatus, Stats},
     error::ReportsError,
+    releases::store::ReleaseInfo,
     service::{Outcomes, ReportInput},
-    stats::{ProgramStats, StatsFilter},
+    stats::{ProgramStats, ReleaseOf, StatsFilter, StatsView},
     store::{ReportFilter, ReportRecord},
 };
 
@@ -282,11 +283,68 @@ impl pb::outcomes_service_server::OutcomesService for OutcomesGrpc {
             sectors: f.sectors,
             domains: f.domains,
         };
+        let view = match request.get_ref().view() {
+            pb::StatsView::Unspecified => StatsView::Default,
+            pb::StatsView::Live => StatsView::Live,
+            pb::StatsView::Released => StatsView::Released,
+            pb::StatsView::Preview => StatsView::Preview,
+        };
         let stats = self
             .service
-            .program_stats(caller(&request), &filter)
+            .program_stats(caller(&request), &filter, view)
             .await?;
         Ok(Response::new(stats_to_pb(stats)))
+    }
+
+    async fn publish_release(
+        &self,
+        request: Request<pb::PublishReleaseRequest>,
+    ) -> Reply<pb::PublishReleaseResponse> {
+        let info = self
+            .service
+            .publish_release_early(caller(&request), &request.get_ref().note)
+            .await?;
+        Ok(Response::new(pb::PublishReleaseResponse {
+            release: Some(release_to_pb(&ReleaseOf {
+                info,
+                preview: false,
+            })),
+        }))
+    }
+
+    async fn list_releases(
+        &self,
+        request: Request<pb::ListReleasesRequest>,
+    ) -> Reply<pb::ListReleasesResponse> {
+        let r = request.get_ref();
+        let before = match r.page_token.as_str() {
+            "" => None,
+            token => Some(token.parse::<i64>().map_err(|_| {
+                ReportsError::invalid("pageToken", "is not a token this listing gave")
+            })?),
+        };
+        let size = match r.page_size {
+            0 => 20,
+            n => usize::try_from(n.clamp(1, 100)).unwrap_or(20),
+        };
+        let (releases, total) = self.service.releases(before, size).await?;
+        let next_page_token = match releases.last() {
+            Some(last) if releases.len() == size && last.number > 1 => last.number.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListReleasesResponse {
+            releases: releases
+                .into_iter()
+                .map(|info| {
+                    release_to_pb(&ReleaseOf {
+                        info,
+                        preview: false,
+                    })
+                })
+                .collect(),
+            next_page_token,
+            total_count: total,
+        }))
     }
 
     async fn list_due_reports(
@@ -356,6 +414,28 @@ fn series_to_pb(stats: &Stats) -> Vec<pb::PeriodStats> {
         .collect()
 }
 
+pub fn release_to_pb(release: &ReleaseOf) -> pb::Release {
+    let info: &ReleaseInfo = &release.info;
+    pb::Release {
+        number: info.number,
+        date: info.date.to_string(),
+        published_at_ms: info.published_at,
+        note: info.note.clone(),
+        scheduled: info.schedule_key.is_some(),
+        held_cells: info
+            .held
+            .iter()
+            .map(|cell| pb::HeldCell {
+                figure: cell.figure.as_str().to_owned(),
+                sector: cell.sector.clone(),
+                domain: cell.domain.clone(),
+                quarter_start: cell.quarter_start.map(|q| q.to_string()),
+            })
+            .collect(),
+        preview: release.preview,
+    }
+}
+
 pub fn stats_to_pb(stats: ProgramStats) -> pb::GetProgramStatsResponse {
     let outcomes = &stats.outcomes;
     pb::GetProgramStatsResponse {
@@ -384,5 +464,6 @@ pub fn stats_to_pb(stats: ProgramStats) -> pb::GetProgramStatsResponse {
         by_quarter: series_to_pb(outcomes),
         by_year: series_to_pb(&stats.by_year),
         public: stats.public,
+        release: stats.release.as_ref().map(release_to_pb),
     }
 }

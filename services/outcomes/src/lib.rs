@@ -5,10 +5,13 @@
 //!   rules, and aggregation whose public figures resist the subtraction attack.
 //! - `store`: SQL for this service's own tables.
 //! - `service`: the use cases; `grpc`: the tonic mapping.
+//! - `releases`: the public figures come only from releases, whose held revisions keep any two
+//!   public answers from differing by fewer than three firms' figures.
 
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod releases;
 pub mod service;
 pub mod stats;
 pub mod store;
@@ -111,6 +114,13 @@ impl OutcomesApp {
             platform.bus.clone(),
             shutdown.clone(),
         );
+        if platform.release_days_after_quarter > 0 {
+            releases::service::spawn_calendar(
+                self.service.clone(),
+                platform.release_days_after_quarter,
+                shutdown.clone(),
+            );
+        }
         spawn_pilot_sync(self.service.clone(), shutdown);
         GrpcService {
             routes: tonic::service::Routes::new(

@@ -15,6 +15,10 @@ use crate::{
         voucher_totals,
     },
     error::ReportsError,
+    releases::{
+        rules::{Basis, company_counts, pilot_counts, vouchers_issued_in},
+        store::ReleaseInfo,
+    },
     service::{Outcomes, parse_date},
 };
 
@@ -25,6 +29,28 @@ pub struct StatsFilter {
     pub to: Option<String>,
     pub sectors: Vec<String>,
     pub domains: Vec<String>,
+}
+
+/// Which figures a `programStats` answer comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatsView {
+    /// Live for staff, the latest release for everyone else.
+    #[default]
+    Default,
+    /// Staff only: exact figures now.
+    Live,
+    /// The latest release, as the public sees it.
+    Released,
+    /// Staff only: the release that would be published now, as the public would see it.
+    Preview,
+}
+
+/// The release an answer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseOf {
+    pub info: ReleaseInfo,
+    /// Not published: what the next release would be.
+    pub preview: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +65,8 @@ pub struct ProgramStats {
     pub by_month: Stats,
     pub by_year: Stats,
     pub public: bool,
+    /// `None` for staff's live answers, and for public ones before the first release.
+    pub release: Option<ReleaseOf>,
 }
 
 fn sector_enum(name: &str) -> Option<onboarding::Sector> {
@@ -110,11 +138,46 @@ impl StatsFilter {
     }
 }
 
+/// A public answer from a release's basis: the same aggregation as the live one, with
+/// small-cell suppression, over the rows the release holds.
+pub fn stats_from_basis(
+    basis: &Basis,
+    query: &StatsQuery,
+    release: Option<ReleaseOf>,
+) -> ProgramStats {
+    let (companies, approved_companies) = company_counts(&basis.companies, &query.sectors);
+    let (pilots, active_pilots) = pilot_counts(
+        &basis.pilots,
+        &query.sectors,
+        &query.domains,
+        query.from,
+        query.to,
+    );
+    let vouchers = voucher_totals(
+        &vouchers_issued_in(&basis.vouchers, query.from, query.to),
+        &query.sectors,
+        query.public,
+        query.min_companies,
+    );
+    ProgramStats {
+        companies,
+        approved_companies,
+        pilots,
+        active_pilots,
+        vouchers,
+        outcomes: aggregate(&basis.outcomes, query, Bucket::Quarter),
+        by_month: aggregate(&basis.outcomes, query, Bucket::Month),
+        by_year: aggregate(&basis.outcomes, query, Bucket::Year),
+        public: query.public,
+        release,
+    }
+}
+
 impl Outcomes {
     /// A short-lived staff token for this service's own reads of other services' programme
     /// data (grant figures and company sectors), which anonymous callers may not read
     /// themselves; only what survives suppression reaches them.
-    fn service_token(&self) -> Result<Option<String>, ReportsError> {
+    pub(crate) fn service_token(&self) -> Result<Option<String>, ReportsError> {
         self.issuer
             .as_ref()
             .map(|issuer| {
@@ -126,12 +189,69 @@ impl Outcomes {
             .transpose()
     }
 
+    /// The figures for `filter`: live and exact for staff, from the latest release for
+    /// everyone else (and for staff who ask for it, or for the preview of the next one).
     pub async fn program_stats(
         &self,
         caller: Option<&Caller>,
         filter: &StatsFilter,
+        view: StatsView,
     ) -> Result<ProgramStats, ReportsError> {
-        let public = !caller.is_some_and(Caller::is_staff);
+        let staff = caller.is_some_and(Caller::is_staff);
+        let view = match view {
+            StatsView::Default if staff => StatsView::Live,
+            StatsView::Default => StatsView::Released,
+            other => other,
+        };
+        if !staff && view != StatsView::Released {
+            return Err(ReportsError::Forbidden(
+                "live figures and the preview of the next release are for programme staff; \
+                 the public figures come from the latest release"
+                    .into(),
+            ));
+        }
+        match view {
+            StatsView::Released => {
+                let query = filter.query(true)?;
+                Ok(match self.store.releases().latest().await? {
+                    Some(release) => stats_from_basis(
+                        &release.basis,
+                        &query,
+                        Some(ReleaseOf {
+                            info: release.info,
+                            preview: false,
+                        }),
+                    ),
+                    None => stats_from_basis(&Basis::default(), &query, None),
+                })
+            }
+            StatsView::Preview => {
+                let query = filter.query(true)?;
+                let preview = self.preview_release().await?;
+                let info = ReleaseInfo {
+                    number: preview.number,
+                    date: today(),
+                    published_at: 0,
+                    published_by: String::new(),
+                    note: String::new(),
+                    schedule_key: None,
+                    held: preview.next.held,
+                };
+                Ok(stats_from_basis(
+                    &preview.next.basis,
+                    &query,
+                    Some(ReleaseOf {
+                        info,
+                        preview: true,
+                    }),
+                ))
+            }
+            StatsView::Live | StatsView::Default => self.live_stats(filter).await,
+        }
+    }
+
+    async fn live_stats(&self, filter: &StatsFilter) -> Result<ProgramStats, ReportsError> {
+        let public = false;
         let query = filter.query(public)?;
         let reports = self.store.counted_reports().await?;
         let (companies, pilots, vouchers) = tokio::join!(
@@ -151,6 +271,7 @@ impl Outcomes {
             by_month: aggregate(&reports, &query, Bucket::Month),
             by_year: aggregate(&reports, &query, Bucket::Year),
             public,
+            release: None,
         })
     }
 
@@ -197,13 +318,29 @@ impl Outcomes {
 
     /// Vouchers issued in the period, judged per (sector, issue quarter) cell for the public.
     async fn voucher_figures(&self, query: &StatsQuery) -> Result<VoucherTotals, ReportsError> {
-        let (Some(client), Some(token)) = (self.vouchers.clone(), self.service_token()?) else {
-            return Ok(VoucherTotals::default());
-        };
         let (from, to) = if query.public {
             (query.from.map(quarter_start), query.to.map(quarter_end))
         } else {
             (query.from, query.to)
+        };
+        let cells = self.voucher_cells(from, to).await?;
+        Ok(voucher_totals(
+            &cells,
+            &query.sectors,
+            query.public,
+            query.min_companies,
+        ))
+    }
+
+    /// What the vouchers service reports per company and issue quarter for vouchers issued in
+    /// [from, to], with each company's sector; empty without the vouchers service.
+    pub(crate) async fn voucher_cells(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Vec<VoucherCell>, ReportsError> {
+        let (Some(client), Some(token)) = (self.vouchers.clone(), self.service_token()?) else {
+            return Ok(Vec::new());
         };
         let rows = client
             .clone()
@@ -227,8 +364,7 @@ impl Outcomes {
         ids.sort();
         ids.dedup();
         let sectors = self.sectors_of(&token, ids).await?;
-        let cells = rows
-            .into_iter()
+        rows.into_iter()
             .map(|row| {
                 let quarter = parse_date("quarterStart", &row.quarter_start)?;
                 Ok(VoucherCell {
@@ -242,13 +378,7 @@ impl Outcomes {
                     overage: row.overage,
                 })
             })
-            .collect::<Result<Vec<_>, ReportsError>>()?;
-        Ok(voucher_totals(
-            &cells,
-            &query.sectors,
-            query.public,
-            query.min_companies,
-        ))
+            .collect::<Result<Vec<_>, ReportsError>>()
     }
 
     async fn sectors_of(

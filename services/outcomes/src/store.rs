@@ -151,6 +151,11 @@ impl Store {
         &self.db
     }
 
+    /// The releases of the public figures, in the same database.
+    pub fn releases(&self) -> crate::releases::store::ReleaseStore {
+        crate::releases::store::ReleaseStore::new(self.db.clone(), self.outbox.clone())
+    }
+
     /// Refuses a period overlapping another lineage's report of the same pilot.
     async fn check_overlap(
         conn: &mut AnyConnection,

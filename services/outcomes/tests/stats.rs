@@ -116,11 +116,34 @@ async fn stats(
 ) -> Result<pb::GetProgramStatsResponse, tonic::Status> {
     let message = pb::GetProgramStatsRequest {
         filter: Some(filter),
+        ..Default::default()
     };
     client
         .get_program_stats(maybe_authed(message, token))
         .await
         .map(tonic::Response::into_inner)
+}
+
+/// Publishes the next release of the public figures as `manager`.
+async fn publish(client: &mut OutcomesServiceClient<Channel>, manager: &str) -> pb::Release {
+    client
+        .publish_release(authed(
+            pb::PublishReleaseRequest {
+                note: "시험 공표".into(),
+            },
+            manager,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap()
+}
+
+/// The answer without the release it came from, to compare two releases' figures.
+fn figures_of(mut answer: pb::GetProgramStatsResponse) -> pb::GetProgramStatsResponse {
+    answer.release = None;
+    answer
 }
 
 /// (companies, approved companies) in an answer.
@@ -198,11 +221,21 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
     assert!(!empty.outcomes_suppressed);
     assert!(empty.by_sector.is_empty());
     assert!(empty.public);
+    assert_eq!(
+        empty.release, None,
+        "no release yet: the public sees nothing"
+    );
 
     for (firm, pilot, k) in [(&a, &pa, 1), (&b, &pb_, 2), (&c, &pc, 4), (&d, &pd, 8)] {
         verified(&mut client, firm, &manager, input(pilot, Q1.0, Q1.1, k)).await;
     }
     verified(&mut client, &a, &manager, input(&pa, Q2.0, Q2.1, 32)).await;
+    let first = publish(&mut client, &manager).await;
+    assert_eq!(first.number, 1);
+    assert!(
+        first.held_cells.is_empty(),
+        "the first release holds nothing back"
+    );
     // A DRAFT and a SUBMITTED report count nowhere.
     let e_report = create(&mut client, &e.token, input(&pe, Q1.0, Q1.1, 16))
         .await
@@ -253,8 +286,13 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
         .await
         .unwrap();
 
+    let second = publish(&mut client, &manager).await;
+    assert_eq!(second.number, 2);
+    assert!(second.held_cells.is_empty(), "nothing counted changed");
+
     // Programme managers: everything, per company, nothing suppressed.
     let full = stats(&mut client, Some(&manager), filter()).await.unwrap();
+    assert_eq!(full.release, None, "staff get live figures");
     assert_eq!(
         before_submit.0, full,
         "a SUBMITTED report or a DRAFT amendment changed the figures"
@@ -311,7 +349,8 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
 
     // Dashboards and anonymous callers: the same public answer, the lone firms' cells out.
     let public = stats(&mut client, None, filter()).await.unwrap();
-    assert_eq!(before_submit.1, public);
+    assert_eq!(public.release.as_ref().map(|r| r.number), Some(2));
+    assert_eq!(figures_of(before_submit.1), figures_of(public.clone()));
     assert_eq!(
         stats(&mut client, Some(&dashboard), filter())
             .await
@@ -428,16 +467,118 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
     let before_pilots = staff_with(&[], None, Some("2025-12-31")).await;
     assert_eq!(pilots(&before_pilots), (0, 0));
 
-    // Once firm E's report is verified it counts: the big cell now has four firms.
+    // Once firm E's report is verified it counts for staff at once; the public answer comes
+    // from the release, and even the next release holds E back: the big cell would change by
+    // one firm's figures, which the difference of two answers would give away.
     verify(&mut client, &manager, &e_report.id).await;
     let after = stats(&mut client, None, filter()).await.unwrap();
-    assert_eq!(after.outcomes, Some(figures(1 + 2 + 4 + 16)));
+    assert_eq!(after.outcomes, Some(figures(1 + 2 + 4)));
+    let third = publish(&mut client, &manager).await;
+    assert_eq!(
+        third.held_cells,
+        [pb::HeldCell {
+            figure: "OUTCOMES".into(),
+            sector: "MOBILITY".into(),
+            domain: Some("AUTONOMOUS_DRIVING".into()),
+            quarter_start: Some(Q1.0.into()),
+        }]
+    );
+    let after = stats(&mut client, None, filter()).await.unwrap();
+    assert_eq!(after.outcomes, Some(figures(1 + 2 + 4)));
+    assert_eq!(after.release.map(|r| r.held_cells.len()), Some(1));
     assert_eq!(
         stats(&mut client, Some(&manager), filter())
             .await
             .unwrap()
             .outcomes,
         Some(figures(1 + 2 + 4 + 8 + 16 + 32))
+    );
+    // Staff see the latest release as the public does, and preview the next one.
+    let reader = client.clone();
+    let viewed = |view: pb::StatsView, token: Option<&str>| {
+        let mut client = reader.clone();
+        let request = maybe_authed(
+            pb::GetProgramStatsRequest {
+                filter: Some(filter()),
+                view: view.into(),
+            },
+            token,
+        );
+        async move {
+            client
+                .get_program_stats(request)
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let released = viewed(pb::StatsView::Released, Some(&manager))
+        .await
+        .unwrap();
+    assert_eq!(
+        released,
+        viewed(pb::StatsView::Released, None).await.unwrap()
+    );
+    let preview = viewed(pb::StatsView::Preview, Some(&manager))
+        .await
+        .unwrap();
+    let next = preview.release.clone().unwrap();
+    assert!(next.preview && next.number == 4 && next.held_cells.len() == 1);
+    assert_eq!(figures_of(preview).outcomes, released.outcomes);
+    // Everyone else: the release only, and no publishing.
+    for token in [None, Some(dashboard.as_str()), Some(d.token.as_str())] {
+        for view in [pb::StatsView::Live, pb::StatsView::Preview] {
+            let refused = viewed(view, token).await.unwrap_err();
+            assert_eq!(refused.code(), Code::PermissionDenied, "{view:?} {token:?}");
+        }
+        let refused = client
+            .publish_release(maybe_authed(
+                pb::PublishReleaseRequest { note: "x".into() },
+                token,
+            ))
+            .await
+            .unwrap_err();
+        let expected = if token.is_none() {
+            Code::Unauthenticated
+        } else {
+            Code::PermissionDenied
+        };
+        assert_eq!(refused.code(), expected, "{token:?}");
+    }
+    let no_note = client
+        .publish_release(authed(
+            pb::PublishReleaseRequest { note: " ".into() },
+            &manager,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(no_note.code(), Code::InvalidArgument);
+    let listed = client
+        .list_releases(Request::new(pb::ListReleasesRequest {
+            page_size: 2,
+            page_token: String::new(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_count, 3);
+    assert_eq!(
+        listed.releases.iter().map(|r| r.number).collect::<Vec<_>>(),
+        [3, 2]
+    );
+    let rest = client
+        .list_releases(Request::new(pb::ListReleasesRequest {
+            page_size: 2,
+            page_token: listed.next_page_token,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.releases.len(), 1);
+    assert!(rest.next_page_token.is_empty());
+    // The calendar: a manager's release on or after the quarter's release day counts as it.
+    assert_eq!(
+        h.service.publish_due_calendar_release(1).await.unwrap(),
+        None
     );
 
     // Bad filters: INVALID_ARGUMENT naming the field, for anyone.
@@ -485,6 +626,21 @@ async fn program_stats_voucher_figures(db: TestDb) {
     let mut client = h.client().await;
     let none = stats(&mut client, Some(&manager), filter()).await.unwrap();
     assert_eq!(vouchers(&none), (0, 0, 0));
+    // The calendar: the release for the quarter that ended is due (on its first day after),
+    // published once, however many times (or replicas) ask.
+    let calendar = h.service.publish_due_calendar_release(1).await.unwrap();
+    let calendar = calendar.expect("the last quarter's calendar release was due");
+    assert_eq!(calendar.number, 1);
+    assert!(calendar.schedule_key.is_some() && calendar.note.contains("정기 공표"));
+    assert_eq!(
+        h.service.publish_due_calendar_release(1).await.unwrap(),
+        None
+    );
+    let public = stats(&mut client, None, filter()).await.unwrap();
+    assert_eq!(
+        public.release.map(|r| (r.number, r.scheduled)),
+        Some((1, true))
+    );
 
     let mut codes = Vec::new();
     for ((firm, pilot), amount) in firms.iter().zip([100, 200, 400, 800]) {
@@ -497,6 +653,7 @@ async fn program_stats_voucher_figures(db: TestDb) {
 
     let full = stats(&mut client, Some(&manager), filter()).await.unwrap();
     assert_eq!(vouchers(&full), (5, 1550, 100));
+    publish(&mut client, &manager).await;
     // The public answer: the HEALTHCARE cell has one firm and stays out.
     let public = stats(&mut client, None, filter()).await.unwrap();
     assert_eq!(vouchers(&public), (4, 750, 30));

@@ -28,6 +28,7 @@ pub struct Mutation(
     vouchers::VouchersMutation,
     pilots::PilotsMutation,
     outcomes::OutcomesMutation,
+    stats::StatsMutation,
     api_clients::ApiClientsMutation,
 );
 

@@ -2,14 +2,15 @@
 //! service computes them (and suppresses small groups for everyone but staff); the gateway
 //! caches the answers (see `cache`) and maps them to the contract.
 
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use axv_platform::ErrorCode;
 use axv_proto::{onboarding::v1 as onboarding_pb, outcomes::v1 as pb, pilots::v1 as pilots_pb};
 
 use super::{
+    connection::{PageInfo, connection, page_size},
     onboarding::{Company, Sector, load_company, parts},
     pilots::{PilotDomain, date, date_text, internal},
-    scalars::{Date, Long},
+    scalars::{Date, DateTime, Long},
 };
 use crate::{
     cache::ResponseCache,
@@ -82,30 +83,136 @@ impl StatsFilter {
     }
 }
 
+/// Which figures `programStats` answers from.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StatsView {
+    /// Staff only (their default): the exact figures now.
+    Live,
+    /// The latest release, as the public sees it (everyone else's default and only choice).
+    Released,
+    /// Staff only: the release that would be published now, as the public would see it.
+    Preview,
+}
+
+impl From<StatsView> for pb::StatsView {
+    fn from(view: StatsView) -> Self {
+        match view {
+            StatsView::Live => pb::StatsView::Live,
+            StatsView::Released => pb::StatsView::Released,
+            StatsView::Preview => pb::StatsView::Preview,
+        }
+    }
+}
+
 /// The figures for `filter` as the caller may see them, from the cache when it has them.
 pub async fn load_stats(
     clients: &Clients,
     rc: &RequestContext,
     cache: &ResponseCache,
     filter: pb::StatsFilter,
+    view: Option<StatsView>,
 ) -> std::result::Result<pb::GetProgramStatsResponse, tonic::Status> {
+    let question = pb::GetProgramStatsRequest {
+        filter: Some(filter),
+        view: view.map_or(pb::StatsView::Unspecified, pb::StatsView::from) as i32,
+    };
     let load = async {
         clients
             .outcomes
             .clone()
-            .get_program_stats(request(
-                rc,
-                pb::GetProgramStatsRequest {
-                    filter: Some(filter.clone()),
-                },
-            ))
+            .get_program_stats(request(rc, question.clone()))
             .await
             .map(tonic::Response::into_inner)
     };
     cache
-        .get_or_load("program_stats", rc.caller.as_ref(), &filter, load)
+        .get_or_load("program_stats", rc.caller.as_ref(), &question, load)
         .await
 }
+
+/// Which figures a cell a release holds back carries.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum HeldFigure {
+    /// Outcome figures of verified reports, by industry, domain and quarter.
+    Outcomes,
+    /// Vouchers issued, compute granted and consumed, by industry and issue quarter.
+    Vouchers,
+    /// Companies that applied and were approved, by industry.
+    Companies,
+    /// Pilots taken on and active, by the lead company's industry and the domain.
+    Pilots,
+}
+
+/// A cell whose live changes a release holds back until enough companies' changes travel
+/// together; named without its values.
+pub struct HeldCell(pb::HeldCell);
+
+#[Object]
+impl HeldCell {
+    async fn figure(&self) -> Result<HeldFigure> {
+        match self.0.figure.as_str() {
+            "OUTCOMES" => Ok(HeldFigure::Outcomes),
+            "VOUCHERS" => Ok(HeldFigure::Vouchers),
+            "COMPANIES" => Ok(HeldFigure::Companies),
+            "PILOTS" => Ok(HeldFigure::Pilots),
+            _ => Err(internal("figure")),
+        }
+    }
+    /// `null` for a sector this gateway does not know (none today).
+    async fn sector(&self) -> Option<Sector> {
+        sector_of(&self.0.sector)
+    }
+    /// Outcome and pilot cells only.
+    async fn domain(&self) -> Option<PilotDomain> {
+        self.0.domain.as_deref().and_then(domain_of)
+    }
+    /// The quarter's first day; outcome and voucher cells only.
+    async fn quarter_start(&self) -> Result<Option<Date>> {
+        self.0
+            .quarter_start
+            .as_deref()
+            .map(|d| date(d, "quarterStart"))
+            .transpose()
+    }
+}
+
+/// A release of the public figures: every public answer (anonymous callers, dashboards, the
+/// public CSV) comes from the latest one.
+pub struct Release(pub pb::Release);
+
+#[Object]
+impl Release {
+    /// 1, 2, 3... in the order they were published.
+    async fn number(&self) -> Result<i32> {
+        int(self.0.number, "number")
+    }
+    /// The day it was published (KST).
+    async fn date(&self) -> Result<Date> {
+        date(&self.0.date, "date")
+    }
+    /// `null` for a preview.
+    async fn published_at(&self) -> Option<DateTime> {
+        (!self.0.preview).then(|| DateTime::from_millis(self.0.published_at_ms))
+    }
+    /// Why it was published (a calendar release says which quarter it follows).
+    async fn note(&self) -> &str {
+        &self.0.note
+    }
+    /// Published by the calendar after a quarter (else early, by a programme manager).
+    async fn scheduled(&self) -> bool {
+        self.0.scheduled
+    }
+    /// Not published: what the next release would be if published now (staff only).
+    async fn preview(&self) -> bool {
+        self.0.preview
+    }
+    /// Cells whose live figures changed by fewer than three companies since the releases
+    /// before: they keep their released values until more changes travel with them.
+    async fn held_cells(&self) -> Vec<HeldCell> {
+        self.0.held_cells.iter().cloned().map(HeldCell).collect()
+    }
+}
+
+connection!(ReleaseConnection, ReleaseEdge, Release);
 
 fn int(value: i64, what: &str) -> Result<i32> {
     i32::try_from(value).map_err(|_| internal(what))
@@ -269,6 +376,11 @@ impl ProgramStats {
     async fn outcomes(&self) -> Result<OutcomeTotals> {
         OutcomeTotals::from_pb(self.0.outcomes.as_ref())
     }
+    /// The release the answer comes from: set for every public answer (once a release exists)
+    /// and for staff asking for RELEASED or PREVIEW; `null` for staff's live answers.
+    async fn release(&self) -> Option<Release> {
+        self.0.release.clone().map(Release)
+    }
     /// True when a public answer left out groups of fewer than 3 companies, so `outcomes` is a
     /// lower bound.
     async fn outcomes_suppressed(&self) -> bool {
@@ -317,20 +429,93 @@ pub struct StatsQuery;
 
 #[Object]
 impl StatsQuery {
-    /// The programme's figures. Everyone may ask; dashboards and anonymous callers get groups of
-    /// fewer than 3 companies suppressed.
+    /// The programme's figures. Everyone may ask. Dashboards and anonymous callers get the
+    /// latest release, with groups of fewer than 3 companies suppressed; staff get live, exact
+    /// figures unless they ask for `view: RELEASED` or `PREVIEW` (FORBIDDEN for others).
     async fn program_stats(
         &self,
         ctx: &Context<'_>,
         filter: Option<StatsFilter>,
+        view: Option<StatsView>,
     ) -> Result<ProgramStats> {
         let (clients, rc) = parts(ctx)?;
         let cache = ctx.data::<ResponseCache>()?;
         let filter = filter.unwrap_or_default().to_pb();
-        load_stats(&clients, &rc, cache, filter)
+        load_stats(&clients, &rc, cache, filter, view)
             .await
             .map(ProgramStats)
             .map_err(from_status)
+    }
+
+    /// Published releases of the public figures, newest first. Anyone may ask.
+    async fn releases(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ReleaseConnection> {
+        let (clients, rc) = parts(ctx)?;
+        let page_token = match after.as_deref() {
+            None | Some("") => String::new(),
+            Some(cursor) => cursor
+                .parse::<u32>()
+                .map_err(|_| bad_input("after is not a cursor this listing gave"))?
+                .to_string(),
+        };
+        let response = clients
+            .outcomes
+            .clone()
+            .list_releases(request(
+                &rc,
+                pb::ListReleasesRequest {
+                    page_size: page_size(first)?,
+                    page_token,
+                },
+            ))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        let edges: Vec<ReleaseEdge> = response
+            .releases
+            .into_iter()
+            .map(|release| ReleaseEdge {
+                cursor: release.number.to_string(),
+                node: Release(release),
+            })
+            .collect();
+        Ok(ReleaseConnection {
+            page_info: PageInfo {
+                has_next_page: !response.next_page_token.is_empty(),
+                end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+            },
+            edges,
+            total_count: int(response.total_count, "totalCount")?,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct StatsMutation;
+
+#[Object]
+impl StatsMutation {
+    /// Programme managers and admins: publish the next release of the public figures now,
+    /// before the calendar's (the 45th day after each quarter). `note` says why; cells changed
+    /// by fewer than three companies are held as in every release.
+    async fn publish_release(&self, ctx: &Context<'_>, note: String) -> Result<Release> {
+        let (clients, rc) = parts(ctx)?;
+        let response = clients
+            .outcomes
+            .clone()
+            .publish_release(request(&rc, pb::PublishReleaseRequest { note }))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        ctx.data::<ResponseCache>()?.invalidate().await;
+        response
+            .release
+            .map(Release)
+            .ok_or_else(|| internal("release"))
     }
 }
 
