@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 mod gateway;
 mod outcomes;
 mod pilots;
+mod releases;
 mod subscriptions;
 mod vouchers;
 

@@ -43,9 +43,25 @@ fn quarter_of(today: NaiveDate) -> (NaiveDate, NaiveDate) {
     (start, next - Duration::days(1))
 }
 
-const STATS: &str = "query($filter: StatsFilter) { programStats(filter: $filter) { outcomesSuppressed outcomes { modelsDeveloped revenueKrw } bySector { sector companies suppressed outcomes { revenueKrw } } byDomain { domain pilots suppressed } timeSeries(bucket: \"QUARTER\") { periodStart outcomes { revenueKrw } } } }";
+const STATS: &str = "query($filter: StatsFilter) { programStats(filter: $filter) { release { number } outcomesSuppressed outcomes { modelsDeveloped revenueKrw } bySector { sector companies suppressed outcomes { revenueKrw } } byDomain { domain pilots suppressed } timeSeries(bucket: \"QUARTER\") { periodStart outcomes { revenueKrw } } } }";
 const MANAGER_STATS: &str = "query($filter: StatsFilter) { programStats(filter: $filter) { outcomesSuppressed outcomes { modelsDeveloped revenueKrw } byCompany { companyId outcomes { revenueKrw } } } }";
 const DUE: &str = "query($overdueOnly: Boolean!) { dueOutcomeReports(overdueOnly: $overdueOnly) { pilotId periodStart periodEnd overdue } }";
+
+pub(crate) const RELEASE_FIELDS: &str = "number date publishedAt note scheduled preview heldCells { figure sector domain quarterStart }";
+
+/// Publishes the next release of the public figures as `manager`.
+pub(crate) async fn publish_release(p: &TestPlatform, manager: &str, note: &str) -> Value {
+    let response = p
+        .graphql(
+            Some(manager),
+            &format!(
+                "mutation($note: String!) {{ publishRelease(note: $note) {{ {RELEASE_FIELDS} }} }}"
+            ),
+            json!({ "note": note }),
+        )
+        .await;
+    data(&response, "publishRelease").clone()
+}
 
 async fn stats(p: &TestPlatform, token: Option<&str>, range: (NaiveDate, NaiveDate)) -> Value {
     stats_query(p, token, STATS, range).await
@@ -175,7 +191,7 @@ pub(crate) async fn active_pilot(
 }
 
 /// A DRAFT report for `period` with 4 models developed and `revenue`; returns its id.
-async fn file_report(
+pub(crate) async fn file_report(
     p: &TestPlatform,
     firm: &str,
     pilot: &str,
@@ -229,6 +245,13 @@ async fn outcomes_journey(p: &TestPlatform) {
     }
     let dashboard = p.token(Role::Dashboard);
     let stats_range = (start, end);
+
+    // The public figures come from releases: none yet, so nothing; the manager publishes one.
+    let unreleased = stats(p, None, stats_range).await;
+    assert_eq!(unreleased["outcomes"]["revenueKrw"], 0, "{unreleased}");
+    assert!(unreleased["release"].is_null(), "{unreleased}");
+    let first = publish_release(p, &manager, "2분기 조기 공표").await;
+    assert_eq!(first["number"], 1, "{first}");
 
     // Two companies are too few to publish: the public sees the cell suppressed and totals
     // without it; the manager sees everything.
@@ -382,9 +405,16 @@ async fn outcomes_journey(p: &TestPlatform) {
     );
     let verified = act(p, &manager, "verifyOutcomeReport", &id, None).await;
     assert_eq!(data(&verified, "verifyOutcomeReport")["status"], "VERIFIED");
+    // The public answer stays the release's until the next one.
+    let unchanged = stats(p, None, stats_range).await;
+    assert_eq!(unchanged["outcomesSuppressed"], true, "{unchanged}");
+    assert_eq!(unchanged["release"]["number"], 1, "{unchanged}");
+    let second = publish_release(p, &manager, "검증 반영").await;
+    assert_eq!(second["heldCells"], json!([]), "{second}");
 
     // Verified, the report counts: the manager sees it, and the cell now has three companies,
-    // so dashboards and the public see it too.
+    // so once released dashboards and the public see it too (a suppressed cell that published
+    // nothing may publish the sum of three).
     let after = manager_stats(p, &manager, stats_range).await;
     assert_eq!(after["outcomes"]["revenueKrw"], 320_000_000_i64, "{after}");
     assert_eq!(after["outcomes"]["modelsDeveloped"], 2 + 2 * 4, "{after}");
@@ -408,8 +438,14 @@ async fn outcomes_journey(p: &TestPlatform) {
         assert_eq!(series[0]["periodStart"], start.to_string().as_str());
     }
 
-    // The same figures as CSV: the public gets no per-company rows, the manager does.
+    // The same figures as CSV: the public gets no per-company rows, the manager does. The
+    // public file names its release.
     let csv = export(p, None, stats_range).await;
+    let released_on = second["date"].as_str().unwrap();
+    assert!(
+        csv.contains(&format!("\nrelease,2,{released_on},")),
+        "{csv}"
+    );
     assert!(
         csv.contains("sector,ARTIFICIAL_INTELLIGENCE,,3,3,false,10,1,2,320000000,"),
         "{csv}"
@@ -482,8 +518,12 @@ async fn outcome_report_journey_on_the_embedded_default() {
 async fn the_demo_reproduces_the_published_figures() {
     let p = TestPlatform::start_embedded().await;
     axv::seed_demo(&p.platform).await.unwrap();
+    // `axv up --demo` has its calendar publish the release at start; the test platform runs
+    // no calendar, so a manager publishes it.
+    let manager = p.token(Role::ProgramManager);
+    let release = publish_release(&p, &manager, "데모 공표").await;
     let published = axv::demo_outcomes::PUBLISHED_2021_2024;
-    let query = "query($filter: StatsFilter) { programStats(filter: $filter) { outcomesSuppressed outcomes { modelsDeveloped modelsImproved modelsCommercialized revenueKrw patentsFiled patentsRegistered papers newHires } bySector { sector suppressed outcomes { revenueKrw } } byDomain { domain suppressed outcomes { revenueKrw } } timeSeries(bucket: \"QUARTER\") { periodStart outcomes { revenueKrw } } } }";
+    let query = "query($filter: StatsFilter) { programStats(filter: $filter) { release { number } outcomesSuppressed outcomes { modelsDeveloped modelsImproved modelsCommercialized revenueKrw patentsFiled patentsRegistered papers newHires } bySector { sector suppressed outcomes { revenueKrw } } byDomain { domain suppressed outcomes { revenueKrw } } timeSeries(bucket: \"QUARTER\") { periodStart outcomes { revenueKrw } } } }";
     let period = json!({ "filter": { "from": "2021-01-01", "to": "2024-12-31" } });
 
     let anonymous = p.graphql(None, query, period.clone()).await;
@@ -497,12 +537,21 @@ async fn the_demo_reproduces_the_published_figures() {
     assert_eq!(totals["papers"], published.papers);
     assert_eq!(totals["newHires"], published.new_hires);
     assert_eq!(stats["outcomesSuppressed"], false, "{stats}");
+    assert_eq!(stats["release"]["number"], release["number"], "{stats}");
+    assert_eq!(
+        release["heldCells"],
+        json!([]),
+        "the first release holds nothing back"
+    );
 
     // Drilling down as a manager: every industry and domain, every quarter, adding up.
-    let manager = p.token(Role::ProgramManager);
     let managed = p.graphql(Some(&manager), query, period).await;
     let stats = data(&managed, "programStats");
     assert_eq!(stats["outcomes"], *totals);
+    assert!(
+        stats["release"].is_null(),
+        "managers see live figures: {stats}"
+    );
     let revenue_of = |groups: &Value| -> i64 {
         groups
             .as_array()
@@ -537,28 +586,43 @@ async fn the_demo_reproduces_the_published_figures() {
 }
 
 /// Cached figures follow the events: a company approved through onboarding (which the gateway
-/// does not invalidate for by itself) shows in `programStats` as soon as its event arrives,
-/// long before the cache entry's minute is up.
+/// does not invalidate for by itself) shows in a manager's live `programStats` as soon as its
+/// event arrives, long before the cache entry's minute is up.
 async fn cache_follows_events(p: &TestPlatform) {
     let manager = p.token(Role::ProgramManager);
     let query = "{ programStats { approvedCompanies } }";
     let approved = |response: Value| data(&response, "programStats")["approvedCompanies"].clone();
-    assert_eq!(approved(p.graphql(None, query, json!({})).await), 0);
+    assert_eq!(
+        approved(p.graphql(Some(&manager), query, json!({})).await),
+        0
+    );
     // Served from the cache now.
-    assert_eq!(approved(p.graphql(None, query, json!({})).await), 0);
+    assert_eq!(
+        approved(p.graphql(Some(&manager), query, json!({})).await),
+        0
+    );
 
     let firm = p.sign_up("cache@outcomes.kr").await;
     let company = create_company(p, &firm, &business_number(4201), "광주캐시").await;
     act(p, &firm, "submitCompany", &company, None).await;
     act(p, &manager, "startCompanyReview", &company, None).await;
     act(p, &manager, "approveCompany", &company, None).await;
+    let mut followed = false;
     for _ in 0..100 {
-        if approved(p.graphql(None, query, json!({})).await) == 1 {
-            return;
+        if approved(p.graphql(Some(&manager), query, json!({})).await) == 1 {
+            followed = true;
+            break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("programStats still served the figures from before the approval");
+    assert!(
+        followed,
+        "programStats still served the figures from before the approval"
+    );
+    // The public answer is the release's: nothing until one is published, then the company.
+    assert_eq!(approved(p.graphql(None, query, json!({})).await), 0);
+    publish_release(p, &manager, "승인 반영").await;
+    assert_eq!(approved(p.graphql(None, query, json!({})).await), 1);
 }
 
 #[tokio::test]

@@ -156,6 +156,26 @@ pub async fn start_outcomes(
     )?)
 }
 
+/// `axv stats check-disclosure`: checks the releases numbered `numbers` (all when empty)
+/// pairwise in the outcomes database; returns the releases checked and what it found.
+pub async fn check_disclosure(
+    platform: &Platform,
+    numbers: &[i64],
+) -> anyhow::Result<(
+    Vec<i64>,
+    Vec<axv_outcomes::releases::service::PairDisclosure>,
+)> {
+    let db = axv_outcomes::database(platform)
+        .await
+        .context("outcomes database")?;
+    let store = axv_outcomes::store::Store::new(db, axv_platform::outbox::Outbox::default());
+    let found = axv_outcomes::releases::service::check_published(&store.releases(), numbers)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.database().clone().close().await;
+    Ok(found)
+}
+
 /// Starts the pilot registry's gRPC server on `addr`.
 pub async fn start_pilots(
     platform: &Platform,

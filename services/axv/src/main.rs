@@ -44,6 +44,25 @@ enum Command {
     /// Metered usage from the data center.
     #[command(subcommand)]
     Usage(UsageCommand),
+    /// The releases of the public figures.
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StatsCommand {
+    /// Prove of the releases named (every published one when none) that any two differ, cell
+    /// by cell, either not at all or by at least three companies' figures; prints each cell
+    /// that does not and exits non-zero if there is one.
+    CheckDisclosure(CheckDisclosureArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckDisclosureArgs {
+    /// Release numbers, e.g. `3 4`.
+    releases: Vec<i64>,
+    #[command(flatten)]
+    platform: PlatformArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +237,7 @@ async fn main() -> ExitCode {
         }
         Command::Keygen(args) => keygen(&args),
         Command::Healthcheck(_) => Ok(()),
+        Command::Stats(StatsCommand::CheckDisclosure(args)) => check_disclosure(args).await,
         Command::Usage(UsageCommand::Push(args)) => axv::usage_push::push(&args)
             .await
             .map(|report| print!("{}", axv::usage_push::describe(&report))),
@@ -470,6 +490,33 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
         .await;
     println!("migrations applied");
     Ok(())
+}
+
+async fn check_disclosure(args: CheckDisclosureArgs) -> anyhow::Result<()> {
+    let platform = args.platform.build().await?;
+    let (checked, found) = axv::check_disclosure(&platform, &args.releases).await?;
+    if checked.len() < 2 {
+        println!("{} release(s) published: nothing to compare", checked.len());
+        return Ok(());
+    }
+    let pairs = checked.len() * (checked.len() - 1) / 2;
+    for pair in &found {
+        println!(
+            "releases {} and {}: {}",
+            pair.earlier, pair.later, pair.disclosure
+        );
+    }
+    if found.is_empty() {
+        println!(
+            "releases {checked:?}: every one of the {pairs} pairs differs only in cells changed by at least 3 companies"
+        );
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} cell(s) would isolate fewer than 3 companies",
+            found.len()
+        )
+    }
 }
 
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {

@@ -293,3 +293,45 @@ pub fn spawn_calendar(service: Outcomes, days_after_quarter: u32, shutdown: Canc
         }
     });
 }
+
+/// A cell two published releases show differently by fewer than three companies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairDisclosure {
+    pub earlier: i64,
+    pub later: i64,
+    pub disclosure: super::rules::Disclosure,
+}
+
+/// Checks the named releases against each other (every published one when `numbers` is
+/// empty), each pair in both directions of time: empty means no two public answers from them
+/// differ by fewer than three companies' figures. An unknown number is NOT_FOUND.
+pub async fn check_published(
+    releases: &super::store::ReleaseStore,
+    numbers: &[i64],
+) -> Result<(Vec<i64>, Vec<PairDisclosure>), ReportsError> {
+    let all = releases.all().await?;
+    for number in numbers {
+        if !all.iter().any(|r| r.info.number == *number) {
+            return Err(ReportsError::NotFound("release"));
+        }
+    }
+    let chosen: Vec<_> = all
+        .iter()
+        .filter(|r| numbers.is_empty() || numbers.contains(&r.info.number))
+        .collect();
+    let mut found = Vec::new();
+    for (i, earlier) in chosen.iter().enumerate() {
+        for later in &chosen[i + 1..] {
+            found.extend(
+                check_disclosure(&earlier.basis, &later.basis)
+                    .into_iter()
+                    .map(|disclosure| PairDisclosure {
+                        earlier: earlier.info.number,
+                        later: later.info.number,
+                        disclosure,
+                    }),
+            );
+        }
+    }
+    Ok((chosen.iter().map(|r| r.info.number).collect(), found))
+}
