@@ -157,6 +157,9 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
         .expose_headers([
             header::RETRY_AFTER,
             HeaderName::from_static("idempotent-replayed"),
+            // Which release a public CSV export comes from, for dashboards in a browser.
+            HeaderName::from_static("x-axv-release"),
+            HeaderName::from_static("x-axv-release-date"),
         ])
         .max_age(std::time::Duration::from_secs(600))
 }

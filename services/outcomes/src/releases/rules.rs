@@ -330,6 +330,18 @@ pub fn check_disclosure(a: &Basis, b: &Basis) -> Vec<Disclosure> {
     out
 }
 
+/// The first cell by which `next` would differ from one of the `earlier` releases (oldest
+/// first) by fewer than three companies, with that release's index: what makes publishing
+/// refuse. `None` for every release [`next_release`] builds.
+pub fn first_disclosure(earlier: &[Basis], next: &Basis) -> Option<(usize, Disclosure)> {
+    earlier.iter().enumerate().find_map(|(index, release)| {
+        check_disclosure(release, next)
+            .into_iter()
+            .next()
+            .map(|found| (index, found))
+    })
+}
+
 /// Companies past DRAFT and APPROVED ones, in `sectors` (empty: all).
 pub fn company_counts(rows: &[CompanyRow], sectors: &[String]) -> (i64, i64) {
     let selected = rows
@@ -475,7 +487,7 @@ mod tests {
         for (a, b) in [(&first, &second), (&second, &third), (&first, &third)] {
             assert!(check_disclosure(&a.basis, &b.basis).is_empty());
         }
-        // The check catches what the rule would never publish.
+        // The check catches what the rule would never publish, and publishing refuses it.
         let leaky = outcomes(cell(4, 100));
         let found = check_disclosure(&first.basis, &leaky);
         assert_eq!(found.len(), 1);
@@ -485,6 +497,14 @@ mod tests {
             "{}",
             found[0]
         );
+        let earlier = [
+            first.basis.clone(),
+            second.basis.clone(),
+            third.basis.clone(),
+        ];
+        let refused = first_disclosure(&earlier, &leaky).unwrap();
+        assert_eq!(refused.0, 0, "refused against the first release");
+        assert_eq!(first_disclosure(&earlier, &third.basis), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use axv_proto::{onboarding::v1 as onboarding, pilots::v1 as pilots};
 use super::{
     rules::{
         Basis, CompanyRow, DEFAULT_DAYS_AFTER_QUARTER, NextRelease, PilotRow, calendar_due,
-        check_disclosure, next_release,
+        check_disclosure, first_disclosure, next_release,
     },
     store::{NewRelease, ReleaseInfo},
 };
@@ -169,15 +169,12 @@ impl Outcomes {
         let live = self.live_basis().await?;
         let bases: Vec<Basis> = earlier.iter().map(|r| r.basis.clone()).collect();
         let next = next_release(&bases, &live);
-        for release in &earlier {
-            let found = check_disclosure(&release.basis, &next.basis);
-            if let Some(first) = found.first() {
-                tracing::error!(release = release.info.number, cell = %first, "release refused by the disclosure check");
-                return Err(ReportsError::Internal(format!(
-                    "the release was not published: against release {}, {first}",
-                    release.info.number
-                )));
-            }
+        if let Some((index, found)) = first_disclosure(&bases, &next.basis) {
+            let against = earlier.get(index).map_or(0, |r| r.info.number);
+            tracing::error!(release = against, cell = %found, "release refused by the disclosure check");
+            return Err(ReportsError::Internal(format!(
+                "the release was not published: against release {against}, {found}"
+            )));
         }
         let after = earlier.last().map_or(0, |r| r.info.number);
         let info = releases
