@@ -182,6 +182,19 @@ async fn differencing_recovers_nothing(p: &TestPlatform) {
     assert_eq!(data(&rest, "releases")["edges"][0]["node"]["number"], 1);
     assert_eq!(data(&rest, "releases")["pageInfo"]["hasNextPage"], false);
 
+    // Staff preview the next release as the public would see it.
+    let preview = p
+        .graphql(
+            Some(&manager),
+            "{ programStats(view: PREVIEW) { outcomes { revenueKrw } release { number preview publishedAt heldCells { figure } } } }",
+            json!({}),
+        )
+        .await;
+    let preview = data(&preview, "programStats");
+    assert_eq!(preview["release"]["number"], 4, "{preview}");
+    assert_eq!(preview["release"]["preview"], true);
+    assert!(preview["release"]["publishedAt"].is_null());
+
     // Only staff publish or see live figures; everyone else is told so.
     let firm = p.sign_up("curious@release.kr").await;
     for token in [None, Some(firm.as_str())] {
