@@ -263,11 +263,30 @@ pub struct RunningGateway {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// The web console served on the gateway's own listener (one origin for pages and API).
+#[derive(Debug, Clone, Copy)]
+pub struct ConsoleOnGateway {
+    /// People reach it over TLS: its session cookie is `__Host-` and Secure.
+    pub secure: bool,
+}
+
+/// Where a console beside a gateway bound at `addr` reaches its GraphQL: over loopback when
+/// the gateway listens on every address.
+pub fn graphql_url_of(addr: std::net::SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    format!("http://{host}/graphql")
+}
+
 pub async fn start_gateway(
     platform: &Platform,
     listen: &str,
     urls: &ServiceUrls,
     limits: Limits,
+    console: Option<ConsoleOnGateway>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningGateway> {
     let stats = axv_gateway::cache::ResponseCache::new(
@@ -289,7 +308,50 @@ pub async fn start_gateway(
         .await
         .with_context(|| format!("--listen: cannot bind {listen}"))?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(axv_gateway::serve(listener, state, shutdown.clone()));
+    let pages = console.map(|console| {
+        axv_console::router(axv_console::Console::new(
+            graphql_url_of(addr),
+            platform.kv.clone(),
+            console.secure,
+        ))
+    });
+    let task = tokio::spawn(axv_gateway::serve_with(
+        listener,
+        state,
+        pages,
+        shutdown.clone(),
+    ));
+    Ok(RunningGateway { addr, task })
+}
+
+/// `axv serve console`: the web console alone on `listen`, a client of the gateway at
+/// `graphql_url`.
+pub async fn start_console(
+    platform: &Platform,
+    listen: &str,
+    graphql_url: &str,
+    secure: bool,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<RunningGateway> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("console listen address {listen}"))?;
+    let addr = listener.local_addr()?;
+    let app = axv_console::router(axv_console::Console::new(
+        graphql_url,
+        platform.kv.clone(),
+        secure,
+    ))
+    .layer(axum::middleware::from_fn(axv_telemetry::http_middleware));
+    let shutdown = shutdown.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    });
     Ok(RunningGateway { addr, task })
 }
 
@@ -375,7 +437,9 @@ pub async fn start_all(
         pilots: pilots.url(),
         outcomes: outcomes.url(),
     };
-    let gateway = start_gateway(platform, listen, &urls, limits, shutdown).await?;
+    // One origin for the console's pages and the API.
+    let console = Some(ConsoleOnGateway { secure: false });
+    let gateway = start_gateway(platform, listen, &urls, limits, console, shutdown).await?;
     Ok(RunningPlatform {
         gateway,
         onboarding,

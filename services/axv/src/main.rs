@@ -114,6 +114,8 @@ enum Component {
     Pilots,
     Outcomes,
     Gateway,
+    /// The web console alone, a client of the gateway at `--gateway-url`.
+    Console,
 }
 
 #[derive(Debug, clap::Args)]
@@ -167,6 +169,20 @@ struct ServeArgs {
     /// `/metrics` and `/healthz` (never on the gateway's public port).
     #[arg(long, env = "AXV_METRICS_LISTEN", default_value = "0.0.0.0:9464")]
     metrics_listen: String,
+    /// The web console's HTTP address (`axv serve console`).
+    #[arg(long, env = "AXV_CONSOLE_LISTEN", default_value = "0.0.0.0:8081")]
+    console_listen: String,
+    /// Where the console reaches the gateway's GraphQL.
+    #[arg(
+        long,
+        env = "AXV_GATEWAY_URL",
+        default_value = "http://127.0.0.1:8080/graphql"
+    )]
+    gateway_url: String,
+    /// The address people use for the platform, e.g. `https://axv.gwangju.go.kr`; with
+    /// `https`, the console's session cookie is `__Host-` and Secure.
+    #[arg(long, env = "AXV_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Check every setting (flags and environment, files they name included), connect and
     /// start nothing, print `configuration OK` or the bad setting's name, and exit (non-zero on
     /// a bad or unknown `AXV_*` setting).
@@ -326,8 +342,20 @@ fn check_serve_config(args: &ServeArgs) -> anyhow::Result<()> {
         ("AXV_OUTCOMES_LISTEN", &args.outcomes_listen),
         ("AXV_HTTP_LISTEN", &args.http_listen),
         ("AXV_METRICS_LISTEN", &args.metrics_listen),
+        ("AXV_CONSOLE_LISTEN", &args.console_listen),
     ] {
         check::listen_address(setting, value)?;
+    }
+    if !args.gateway_url.starts_with("http://") && !args.gateway_url.starts_with("https://") {
+        anyhow::bail!(
+            "AXV_GATEWAY_URL: must be an http:// or https:// URL of the gateway's /graphql"
+        );
+    }
+    if let Some(url) = &args.public_url
+        && !url.starts_with("http://")
+        && !url.starts_with("https://")
+    {
+        anyhow::bail!("AXV_PUBLIC_URL: must be an http:// or https:// URL");
     }
     for (setting, value) in [
         ("AXV_ONBOARDING_URL", &args.onboarding_url),
@@ -442,11 +470,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     &http_listen,
                     &urls,
                     args.graphql.limits()?,
+                    None,
                     &shutdown,
                 )
                 .await?;
                 println!("gateway listening on http://{}/graphql", gateway.addr);
                 tasks.push(tokio::spawn(async move { Ok(gateway.task.await??) }));
+            }
+            Component::Console => {
+                let listen = args
+                    .listen
+                    .clone()
+                    .unwrap_or_else(|| args.console_listen.clone());
+                let secure = args
+                    .public_url
+                    .as_deref()
+                    .is_some_and(|url| url.starts_with("https://"));
+                let console =
+                    axv::start_console(&platform, &listen, &args.gateway_url, secure, &shutdown)
+                        .await?;
+                println!("console listening on http://{}/", console.addr);
+                tasks.push(tokio::spawn(async move { Ok(console.task.await??) }));
             }
         }
     }

@@ -170,6 +170,17 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// The same, with `pages` (the web console) served beside the API on the same origin: the API
+/// keeps its paths, and every other path is the pages'.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    pages: Option<Router>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt as _;
     // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold small writes back by tens of
     // milliseconds on every round trip (and for seconds over a streamed upload).
@@ -178,9 +189,13 @@ pub async fn serve(
             tracing::debug!(%error, "TCP_NODELAY not set on an accepted connection");
         }
     });
+    let mut app = router(state);
+    if let Some(pages) = pages {
+        app = app.merge(pages.layer(axum::middleware::from_fn(axv_telemetry::http_middleware)));
+    }
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await

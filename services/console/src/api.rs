@@ -1,0 +1,198 @@
+//! The console's only way to the platform: the gateway's GraphQL, with operations typed at
+//! compile time against the checked-in schema (`queries/*.graphql`), each call carrying the
+//! signed-in person's own token, so every rule and limit is the API's.
+
+use graphql_client::{GraphQLQuery, Response};
+use serde::Deserialize;
+
+// The schema's custom scalars, as they travel in JSON.
+pub type Date = String;
+pub type DateTime = String;
+pub type Long = i64;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/home.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct HomeStats;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/pilots.graphql",
+    response_derives = "Debug, Clone",
+    variables_derives = "Debug, Clone, Default"
+)]
+pub struct PublicPilots;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/pilots.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct PublicPilot;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/account.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct SignUp;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/account.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct Login;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/account.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct Refresh;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/account.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct Logout;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/account.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct UpdateName;
+
+/// What the API refused, as its catalogue names it: the console turns `code` (and `field`)
+/// into a sentence in the person's language.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    /// The input field a BAD_USER_INPUT names, when it names one.
+    pub field: Option<String>,
+    /// The gateway's trace id, for the error page.
+    pub trace_id: Option<String>,
+}
+
+impl ApiError {
+    fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            code: "UNAVAILABLE".into(),
+            message: message.into(),
+            field: None,
+            trace_id: None,
+        }
+    }
+
+    /// Whether a BAD_USER_INPUT message is about `field` (the services word them
+    /// "<field> <what is wrong>").
+    pub fn is_about(&self, field: &str) -> bool {
+        self.code == "BAD_USER_INPUT"
+            && (self.field.as_deref() == Some(field)
+                || self.message.split_whitespace().next() == Some(field))
+    }
+
+    /// The Fluent key of the sentence shown for this refusal.
+    pub fn message_key(&self) -> &'static str {
+        match self.code.as_str() {
+            "BAD_USER_INPUT" => "error-bad-input",
+            "UNAUTHENTICATED" => "error-unauthenticated",
+            "FORBIDDEN" => "error-forbidden",
+            "NOT_FOUND" => "error-not-found",
+            "CONFLICT" => "error-conflict",
+            "FAILED_PRECONDITION" => "error-precondition",
+            "RATE_LIMITED" => "error-rate-limited",
+            "NOT_ELIGIBLE" => "error-not-eligible",
+            "UNAVAILABLE" => "error-unavailable",
+            _ => "error-internal",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorExtensions {
+    code: Option<String>,
+    field: Option<String>,
+    #[serde(rename = "traceId")]
+    trace_id: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Api {
+    /// `url`: the gateway's GraphQL endpoint, e.g. `http://127.0.0.1:8080/graphql`.
+    pub fn new(url: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            url: url.into(),
+        }
+    }
+
+    /// Runs one operation as `token`'s bearer (anonymous without one), telling the gateway the
+    /// person's address for its per-address limits.
+    pub async fn run<Q: GraphQLQuery>(
+        &self,
+        token: Option<&str>,
+        client_address: &str,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData, ApiError> {
+        let body = Q::build_query(variables);
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("x-forwarded-for", client_address)
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::unavailable(format!("the gateway did not answer: {e}")))?;
+        let status = response.status();
+        let answer: Response<Q::ResponseData> = response.json().await.map_err(|e| {
+            ApiError::unavailable(format!("the gateway answered {status} unreadably: {e}"))
+        })?;
+        if let Some(error) = answer.errors.as_ref().and_then(|errors| errors.first()) {
+            let extensions: Option<ErrorExtensions> = error
+                .extensions
+                .as_ref()
+                .and_then(|e| serde_json::to_value(e).ok())
+                .and_then(|v| serde_json::from_value(v).ok());
+            return Err(ApiError {
+                code: extensions
+                    .as_ref()
+                    .and_then(|e| e.code.clone())
+                    .unwrap_or_else(|| "INTERNAL".into()),
+                field: extensions.as_ref().and_then(|e| e.field.clone()),
+                trace_id: extensions.and_then(|e| e.trace_id),
+                message: error.message.clone(),
+            });
+        }
+        answer.data.ok_or_else(|| {
+            ApiError::unavailable(format!("the gateway answered {status} without data"))
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! Numbers as people read them: thousands separators, won in 억/만 for Korean readers, compute
+//! in GPU-hours (the API keeps base units: seconds), dates in Korea's time zone.
+
+use crate::i18n::Lang;
+
+/// 1234567 -> "1,234,567".
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Won, short: "₩996억", "₩1조 2,345억", "₩3,500만" in Korean; "₩99.6B", "₩35.0M" in English.
+pub fn won_short(krw: i64, lang: Lang) -> String {
+    const EOK: i64 = 100_000_000;
+    const JO: i64 = 10_000 * EOK;
+    const MAN: i64 = 10_000;
+    let sign = if krw < 0 { "-" } else { "" };
+    let krw = krw.unsigned_abs() as i64;
+    match lang {
+        Lang::Ko => {
+            if krw >= JO {
+                let (jo, eok) = (krw / JO, (krw % JO) / EOK);
+                if eok == 0 {
+                    format!("{sign}₩{}조", grouped(jo))
+                } else {
+                    format!("{sign}₩{}조 {}억", grouped(jo), grouped(eok))
+                }
+            } else if krw >= EOK {
+                format!("{sign}₩{}억", grouped((krw + EOK / 2) / EOK))
+            } else if krw >= MAN {
+                format!("{sign}₩{}만", grouped(krw / MAN))
+            } else {
+                format!("{sign}₩{}", grouped(krw))
+            }
+        }
+        Lang::En => {
+            let (value, unit) = if krw >= 1_000_000_000_000 {
+                (krw as f64 / 1e12, "T")
+            } else if krw >= 1_000_000_000 {
+                (krw as f64 / 1e9, "B")
+            } else if krw >= 1_000_000 {
+                (krw as f64 / 1e6, "M")
+            } else {
+                return format!("{sign}₩{}", grouped(krw));
+            };
+            format!("{sign}₩{value:.1}{unit}")
+        }
+    }
+}
+
+/// Won in full, for tables: "₩99,600,000,000".
+pub fn won(krw: i64) -> String {
+    format!("₩{}", grouped(krw))
+}
+
+/// Seconds of compute as whole hours: 36000 -> "10".
+pub fn hours(seconds: i64) -> String {
+    grouped(seconds / 3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(-1_234_567), "-1,234,567");
+        assert_eq!(won_short(99_600_000_000, Lang::Ko), "₩996억");
+        assert_eq!(won_short(1_234_500_000_000, Lang::Ko), "₩1조 2,345억");
+        assert_eq!(won_short(35_000_000, Lang::Ko), "₩3,500만");
+        assert_eq!(won_short(5_000, Lang::Ko), "₩5,000");
+        assert_eq!(won_short(99_600_000_000, Lang::En), "₩99.6B");
+        assert_eq!(won_short(35_000_000, Lang::En), "₩35.0M");
+        assert_eq!(won(1_710_000_000), "₩1,710,000,000");
+        assert_eq!(hours(36_000 * 100), "1,000");
+    }
+}

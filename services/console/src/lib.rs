@@ -1,0 +1,318 @@
+//! `axv-console`: the platform's face for people. Server-rendered pages (askama, with htmx for
+//! partial updates; every form also works as a plain POST without JavaScript), in Korean first
+//! and English, styled with the KRDS component kit and the Pretendard GOV font, all embedded in
+//! the binary. It is one more client of the gateway's public GraphQL contract (`api`), calling
+//! it with the signed-in person's own token, so it has no rules of its own to drift.
+//!
+//! - `assets`: embedded static files under content-hashed names.
+//! - `i18n`: Fluent messages and the person's language; `format`: numbers, won and hours.
+//! - `session`: server-side sessions, CSRF; `api`: typed GraphQL operations.
+//! - `charts`: SVG charts with their tables; `pages/*`: one module per part of the site.
+
+pub mod api;
+pub mod assets;
+pub mod charts;
+pub mod format;
+pub mod i18n;
+pub mod pages;
+pub mod session;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use askama::Template;
+use axum::{
+    Router,
+    extract::{ConnectInfo, FromRef, FromRequestParts},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+use axv_platform::kv::SharedKv;
+
+use crate::{
+    api::{Api, ApiError},
+    assets::Assets,
+    i18n::Lang,
+    session::{Session, Sessions},
+};
+
+/// What the console needs: where the gateway's GraphQL is, where sessions live, and whether
+/// people reach it over TLS.
+#[derive(Clone)]
+pub struct Console {
+    pub api: Api,
+    pub sessions: Sessions,
+    pub assets: Arc<Assets>,
+}
+
+impl Console {
+    /// `graphql_url`: the gateway's endpoint; `secure`: people reach the console over TLS.
+    pub fn new(graphql_url: impl Into<String>, kv: SharedKv, secure: bool) -> Self {
+        Self {
+            api: Api::new(graphql_url),
+            sessions: Sessions::new(kv, secure),
+            assets: Assets::load(),
+        }
+    }
+}
+
+impl FromRef<Console> for Arc<Assets> {
+    fn from_ref(console: &Console) -> Self {
+        console.assets.clone()
+    }
+}
+
+pub fn router(console: Console) -> Router {
+    Router::new()
+        .route("/", get(pages::home::page))
+        .route("/how-to-take-part", get(pages::home::how_to))
+        .route("/pilots", get(pages::pilots::registry))
+        .route("/pilots/{id}", get(pages::pilots::pilot))
+        .route(
+            "/signup",
+            get(pages::account::signup_form).post(pages::account::signup),
+        )
+        .route(
+            "/login",
+            get(pages::account::login_form).post(pages::account::login),
+        )
+        .route("/logout", post(pages::account::logout))
+        .route(
+            "/account",
+            get(pages::account::account).post(pages::account::update_account),
+        )
+        .route("/lang/{code}", get(pages::switch_language))
+        .route("/assets/{*file}", get(assets::serve))
+        .fallback(pages::not_found)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(console)
+}
+
+/// Nothing on a console page may come from another origin or run inline.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+async fn security_headers(request: axum::extract::Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        // Pages carry the person's name and CSRF token.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// One request as the pages see it: the person's language, session and address.
+pub struct Visit {
+    pub lang: Lang,
+    pub session: Option<Session>,
+    pub client_address: String,
+    pub path: String,
+    pub headers: HeaderMap,
+}
+
+impl FromRequestParts<Console> for Visit {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        console: &Console,
+    ) -> Result<Self, Self::Rejection> {
+        let client_address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(
+                || "unknown".to_owned(),
+                |ConnectInfo(addr)| addr.ip().to_string(),
+            );
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        Ok(Visit {
+            lang: Lang::from_headers(&parts.headers),
+            session: console.sessions.load(&parts.headers).await,
+            client_address,
+            path,
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl Visit {
+    /// The session, started now if the visitor has none (a form needs its CSRF token).
+    pub fn session_or_start(&mut self) -> &mut Session {
+        self.session.get_or_insert_with(Sessions::start)
+    }
+
+    /// The signed-in person's access token, refreshed first when it is about to expire. A
+    /// refresh the API refuses signs the person out (the session stays, for its notice).
+    pub async fn token(&mut self, console: &Console) -> Option<String> {
+        let session = self.session.as_mut()?;
+        let user = session.user.as_ref()?;
+        let now = chrono::Utc::now().timestamp_millis();
+        if user.access_expires_at - now > 60_000 {
+            return Some(user.access_token.clone());
+        }
+        let refreshed = console
+            .api
+            .run::<api::Refresh>(
+                None,
+                &self.client_address,
+                api::refresh::Variables {
+                    refresh_token: user.refresh_token.clone(),
+                },
+            )
+            .await;
+        match refreshed {
+            Ok(data) => {
+                let auth = data.refresh_token;
+                session.user = Some(pages::account::signed_in(
+                    auth.access_token,
+                    auth.refresh_token,
+                    &auth.expires_at,
+                    auth.user.id,
+                    auth.user.name,
+                    auth.user.email,
+                    format!("{:?}", auth.user.role),
+                ));
+                if let Err(error) = console.sessions.save(session).await {
+                    tracing::warn!(%error, "refreshed session not saved");
+                }
+                session.user.as_ref().map(|u| u.access_token.clone())
+            }
+            Err(error) if error.code == "UNAVAILABLE" => Some(user.access_token.clone()),
+            Err(_) => {
+                session.user = None;
+                session.notice = Some("notice-session-expired".into());
+                let _ = console.sessions.save(session).await;
+                None
+            }
+        }
+    }
+
+    /// The frame every page shares. Takes the session's one-time notice.
+    pub fn layout(&mut self, console: &Console, title: String, section: &'static str) -> Layout {
+        let lang = self.lang;
+        let notice = self
+            .session
+            .as_mut()
+            .and_then(|s| s.notice.take())
+            .map(|key| lang.t(&key));
+        Layout {
+            lang,
+            title,
+            section,
+            path: self.path.clone(),
+            user_name: self
+                .session
+                .as_ref()
+                .and_then(|s| s.user.as_ref())
+                .map(|u| u.name.clone()),
+            csrf: self
+                .session
+                .as_ref()
+                .map(|s| s.csrf.clone())
+                .unwrap_or_default(),
+            notice,
+            assets: console.assets.clone(),
+        }
+    }
+
+    /// Sends `page` with the session (saved, its cookie set) when there is one.
+    pub async fn respond(
+        &self,
+        console: &Console,
+        status: StatusCode,
+        page: Html<String>,
+    ) -> Response {
+        let mut response = (status, page).into_response();
+        if let Some(session) = &self.session {
+            match console.sessions.save(session).await {
+                Ok(()) => {
+                    response
+                        .headers_mut()
+                        .insert(header::SET_COOKIE, console.sessions.set_cookie(session));
+                }
+                Err(error) => tracing::warn!(%error, "session not saved"),
+            }
+        }
+        response
+    }
+
+    /// A redirect after a POST, with the session saved and its cookie set.
+    pub async fn redirect(&self, console: &Console, to: &str) -> Response {
+        let mut response = (
+            StatusCode::SEE_OTHER,
+            [(
+                header::LOCATION,
+                HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")),
+            )],
+        )
+            .into_response();
+        if let Some(session) = &self.session {
+            if let Err(error) = console.sessions.save(session).await {
+                tracing::warn!(%error, "session not saved");
+            }
+            response
+                .headers_mut()
+                .insert(header::SET_COOKIE, console.sessions.set_cookie(session));
+        }
+        response
+    }
+
+    /// The sentence for an API refusal, in the person's language.
+    pub fn explain(&self, error: &ApiError) -> String {
+        self.lang
+            .t_with(error.message_key(), &[("detail", error.message.clone())])
+    }
+}
+
+/// What every page's frame shows.
+pub struct Layout {
+    pub lang: Lang,
+    pub title: String,
+    /// Which main-menu entry is current.
+    pub section: &'static str,
+    pub path: String,
+    pub user_name: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub assets: Arc<Assets>,
+}
+
+impl Layout {
+    pub fn t(&self, key: &str) -> String {
+        self.lang.t(key)
+    }
+
+    pub fn asset(&self, path: &str) -> &str {
+        self.assets.url(path)
+    }
+}
+
+/// Renders a template, or a plain error if the template itself fails (it cannot at run time
+/// for what compiles, but never panic on a person's request).
+pub fn render(template: &impl Template) -> Html<String> {
+    match template.render() {
+        Ok(html) => Html(html),
+        Err(error) => {
+            tracing::error!(%error, "template failed");
+            Html("<!DOCTYPE html><title>Error</title><p>internal error</p>".to_owned())
+        }
+    }
+}

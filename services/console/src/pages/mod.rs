@@ -1,0 +1,120 @@
+//! The pages, one module per part of the site, and the pages every part shares: 404, the error
+//! page with its trace id, and the language switch.
+
+pub mod account;
+pub mod home;
+pub mod pilots;
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+
+use crate::{
+    Console, Layout, Visit,
+    api::ApiError,
+    i18n::{LANG_COOKIE, Lang},
+    render,
+};
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage {
+    layout: Layout,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    message: String,
+    trace_id: Option<String>,
+}
+
+pub async fn not_found(State(console): State<Console>, mut visit: Visit) -> Response {
+    not_found_page(&console, &mut visit).await
+}
+
+/// The 404 page: for an unknown address, and for anything the API says is NOT_FOUND (another
+/// firm's company, voucher, pilot or report looks exactly like none at all).
+pub async fn not_found_page(console: &Console, visit: &mut Visit) -> Response {
+    let title = visit.lang.t("not-found-title");
+    let layout = visit.layout(console, title, "");
+    visit
+        .respond(
+            console,
+            StatusCode::NOT_FOUND,
+            render(&NotFoundPage { layout }),
+        )
+        .await
+}
+
+/// The page for an API refusal a form cannot show beside a field: 404 for NOT_FOUND, the error
+/// page (with the trace id) for the rest.
+pub async fn error_page(console: &Console, visit: &mut Visit, error: &ApiError) -> Response {
+    if error.code == "NOT_FOUND" {
+        return not_found_page(console, visit).await;
+    }
+    let status = match error.code.as_str() {
+        "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
+        "FORBIDDEN" => StatusCode::FORBIDDEN,
+        "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
+        "UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+        "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
+        "CONFLICT" | "FAILED_PRECONDITION" | "NOT_ELIGIBLE" => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status == StatusCode::INTERNAL_SERVER_ERROR || status == StatusCode::SERVICE_UNAVAILABLE {
+        tracing::warn!(code = %error.code, message = %error.message, trace_id = ?error.trace_id, "page failed");
+    }
+    let message = visit.explain(error);
+    let title = visit.lang.t("error-title");
+    let layout = visit.layout(console, title, "");
+    let page = ErrorPage {
+        layout,
+        message,
+        trace_id: error.trace_id.clone(),
+    };
+    visit.respond(console, status, render(&page)).await
+}
+
+#[derive(Deserialize)]
+pub struct Back {
+    back: Option<String>,
+}
+
+/// Keeps the chosen language in a cookie and goes back to the page (on this site only).
+pub async fn switch_language(Path(code): Path<String>, Query(back): Query<Back>) -> Response {
+    let lang = Lang::parse(&code).unwrap_or_default();
+    let back = back
+        .back
+        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
+        .unwrap_or_else(|| "/".to_owned());
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+        lang.code()
+    );
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (
+                header::LOCATION,
+                HeaderValue::from_str(&back).unwrap_or(HeaderValue::from_static("/")),
+            ),
+            (
+                header::SET_COOKIE,
+                HeaderValue::from_str(&cookie).unwrap_or(HeaderValue::from_static("")),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+/// An enum value of the API as the Fluent key of its label: `("domain", "AUTONOMOUS_DRIVING")`
+/// -> `domain-autonomous-driving`.
+pub fn label_key(prefix: &str, value: &str) -> String {
+    format!("{prefix}-{}", value.to_ascii_lowercase().replace('_', "-"))
+}

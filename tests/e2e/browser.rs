@@ -1,0 +1,463 @@
+//! The console in a real browser: Debian's Chromium driven over WebDriver (chromedriver), on
+//! the embedded default and on Postgres with Redis, clicking and typing as a person does. Every
+//! page visited passes axe-core with no serious or critical violation, loads nothing from
+//! another origin, and is saved as a screenshot under the target directory.
+//!
+//! Without `chromedriver` on the PATH these tests skip, except in CI (`CI=true`), where
+//! `.ci/run` installs it.
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use axv_auth::Role;
+use axv_e2e::TestPlatform;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use super::outcomes::publish_release;
+
+const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
+
+/// A headless Chromium behind its own chromedriver.
+struct Browser {
+    client: Client,
+    driver: Child,
+    base: String,
+    /// Screenshots are named `<test>-<n>-<page>.png`.
+    test: &'static str,
+    shots: usize,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(9515)
+}
+
+impl Browser {
+    /// `None` when there is no chromedriver here (and this is not CI).
+    async fn start(base: String, test: &'static str, javascript: bool) -> Option<Self> {
+        let port = free_port();
+        let driver = match Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(error) => {
+                assert!(
+                    std::env::var("CI").is_err(),
+                    "CI runs .ci/run, which installs chromium-driver: {error}"
+                );
+                eprintln!("skipping the browser test: no chromedriver ({error})");
+                return None;
+            }
+        };
+        let mut prefs = json!({});
+        if !javascript {
+            prefs = json!({ "profile.managed_default_content_settings.javascript": 2 });
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--window-size=1400,1000",
+                    "--lang=ko-KR",
+                ],
+                "prefs": prefs,
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_error = None;
+        for _ in 0..50 {
+            match ClientBuilder::rustls()
+                .map(|mut builder| {
+                    builder.capabilities(capabilities.clone());
+                    builder
+                })
+                .map_err(|e| e.to_string())
+            {
+                Ok(builder) => match builder.connect(&url).await {
+                    Ok(client) => {
+                        return Some(Self {
+                            client,
+                            driver,
+                            base,
+                            test,
+                            shots: 0,
+                        });
+                    }
+                    Err(error) => last_error = Some(error.to_string()),
+                },
+                Err(error) => last_error = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start: {last_error:?}");
+    }
+
+    async fn goto(&mut self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+
+    async fn page_text(&self) -> String {
+        self.text("body").await
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let field = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        field.clear().await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        field
+            .send_keys(value)
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+    }
+
+    async fn value(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .prop("value")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+    }
+
+    async fn click_link(&self, text: &str) {
+        self.client
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap_or_else(|e| panic!("link {text}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("link {text}: {e}"));
+    }
+
+    async fn path(&self) -> String {
+        let url = self
+            .client
+            .current_url()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut path = url.path().to_owned();
+        if let Some(query) = url.query() {
+            path.push('?');
+            path.push_str(query);
+        }
+        path
+    }
+
+    /// Waits until the page's text contains `text` (htmx swaps and redirects take a moment).
+    async fn wait_for(&self, text: &str) {
+        for _ in 0..50 {
+            if self.page_text().await.contains(text) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{text:?} never appeared: {}", self.page_text().await);
+    }
+
+    /// The checks every page passes: axe-core (no serious or critical violation), nothing
+    /// loaded from another origin, and a screenshot for people to look at.
+    async fn check_page(&mut self, name: &str) {
+        self.shots += 1;
+        let png = self.client.screenshot().await.unwrap_or_default();
+        let dir = std::path::Path::new(
+            &std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+        )
+        .join("console-screenshots");
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(
+            dir.join(format!("{}-{:02}-{name}.png", self.test, self.shots)),
+            png,
+        );
+        // With JavaScript off nothing can run in the page, axe included.
+        let enabled = self
+            .client
+            .execute("return 1", vec![])
+            .await
+            .is_ok_and(|v| v == json!(1));
+        if !enabled {
+            return;
+        }
+        let resources = self
+            .client
+            .execute(
+                "return performance.getEntriesByType('resource').map(e => e.name)",
+                vec![],
+            )
+            .await
+            .unwrap_or(Value::Null);
+        for resource in resources.as_array().into_iter().flatten() {
+            let url = resource.as_str().unwrap_or_default();
+            assert!(
+                url.starts_with(&self.base),
+                "{name} loaded {url} from another origin"
+            );
+        }
+        self.client
+            .execute(AXE, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("axe did not load on {name}: {e}"));
+        let results = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                    .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.html).slice(0, 3) }))))
+                    .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("axe did not run on {name}: {e}"));
+        let serious: Vec<&Value> = results
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect();
+        assert!(serious.is_empty(), "{name}: {serious:#?}");
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// An anonymous visitor reads the figures of the latest release, the registry, a pilot, and
+/// meets the 404 page for a pilot that does not exist.
+async fn anonymous_visitor(p: &TestPlatform, test: &'static str) {
+    axv::seed_demo(&p.platform).await.unwrap();
+    let manager = p.token(Role::ProgramManager);
+    publish_release(p, &manager, "데모 공표").await;
+    let Some(mut b) = Browser::start(p.base_url(), test, true).await else {
+        return;
+    };
+    b.goto("/").await;
+    assert_eq!(b.text("h1").await, "광주 AX 실증밸리 성과");
+    let release = b.text("#release").await;
+    assert!(release.contains("제1차 공표"), "{release}");
+    let figures = b.text(".figures").await;
+    assert!(figures.contains("₩996억"), "{figures}");
+    assert!(figures.contains("2,173명"), "{figures}");
+    assert!(b.page_text().await.contains("연도별 매출"));
+    b.check_page("home").await;
+
+    b.click_link("실증사업").await;
+    b.wait_for("실증사업 현황").await;
+    let count = b.text("#registry-results [role=status]").await;
+    assert!(count.starts_with("총 "), "{count}");
+    b.check_page("registry").await;
+    // Filtering refreshes the results in place (htmx) and keeps the address shareable.
+    b.fill("#q", "자율주행").await;
+    b.click("form.registry-filters button[type=submit]").await;
+    b.wait_for("자율주행").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(b.path().await.contains("q=%EC%9E%90"), "{}", b.path().await);
+    let first = b
+        .client
+        .find(Locator::Css("#registry-results tbody a"))
+        .await
+        .unwrap();
+    let title = first.text().await.unwrap();
+    first.click().await.unwrap();
+    b.wait_for("주관 기업").await;
+    assert_eq!(b.text("h1").await, title);
+    b.check_page("pilot").await;
+
+    b.goto("/pilots/0191c3a0-0000-7000-8000-000000000000").await;
+    assert_eq!(b.text("h1").await, "페이지를 찾을 수 없습니다");
+    b.check_page("not-found").await;
+
+    // The same page in English, one click away.
+    b.goto("/").await;
+    b.click_link("English").await;
+    b.wait_for("What Gwangju's AX Valley achieved").await;
+    assert!(b.text(".figures").await.contains("₩99.6B"));
+    b.check_page("home-en").await;
+    b.close().await;
+}
+
+/// A new person signs up (a mistyped confirmation first), signs out, fails a sign-in, and
+/// signs in; what was typed survives every refusal except passwords.
+async fn a_person_signs_up_and_in(p: &TestPlatform, test: &'static str, javascript: bool) {
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.goto("/").await;
+    b.click_link("회원가입").await;
+    b.wait_for("비밀번호 확인").await;
+    b.fill("#name", "김광주").await;
+    b.fill("#email", "kim@browser.kr").await;
+    b.fill("#password", "correct horse battery").await;
+    b.fill("#password_confirm", "correct horse batterx").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("두 비밀번호가 같지 않습니다").await;
+    assert_eq!(b.value("#name").await, "김광주");
+    assert_eq!(b.value("#email").await, "kim@browser.kr");
+    assert_eq!(
+        b.value("#password").await,
+        "",
+        "passwords are never sent back"
+    );
+    b.check_page("signup-refused").await;
+    // The API's own refusal (too short a password) is shown beside the field.
+    b.fill("#password", "short").await;
+    b.fill("#password_confirm", "short").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("입력값을 확인해 주세요").await;
+    assert!(
+        b.text("#password-error").await.contains("password"),
+        "{}",
+        b.page_text().await
+    );
+    assert_eq!(b.value("#email").await, "kim@browser.kr");
+    b.fill("#password", "correct horse battery").await;
+    b.fill("#password_confirm", "correct horse battery").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("가입을 환영합니다").await;
+    assert_eq!(b.path().await, "/account");
+    assert!(b.page_text().await.contains("kim@browser.kr"));
+    assert!(b.page_text().await.contains("기업 회원"));
+    b.check_page("account").await;
+
+    b.click(".site-actions form button").await;
+    b.wait_for("로그아웃했습니다").await;
+    b.check_page("signed-out").await;
+    b.goto("/account").await;
+    assert_eq!(b.path().await, "/login", "my account needs a sign-in");
+
+    b.fill("#email", "kim@browser.kr").await;
+    b.fill("#password", "wrong password here").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("이메일 또는 비밀번호가 맞지 않습니다").await;
+    assert_eq!(b.value("#email").await, "kim@browser.kr");
+    b.check_page("login-refused").await;
+    b.fill("#password", "correct horse battery").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("로그인했습니다").await;
+    assert!(b.text(".site-actions").await.contains("김광주"));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn anonymous_visitor_on_the_embedded_default() {
+    let p = TestPlatform::start_embedded().await;
+    anonymous_visitor(&p, "anonymous-embedded").await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn anonymous_visitor_on_postgres_and_redis() {
+    let p = TestPlatform::start().await;
+    anonymous_visitor(&p, "anonymous-postgres").await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn sign_up_and_in_with_javascript() {
+    let p = TestPlatform::start().await;
+    a_person_signs_up_and_in(&p, "accounts-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn sign_up_and_in_without_javascript() {
+    let p = TestPlatform::start_embedded().await;
+    a_person_signs_up_and_in(&p, "accounts-nojs", false).await;
+    p.stop().await;
+}
+
+/// A form replayed without the session's CSRF token, or from another site, changes nothing.
+#[tokio::test]
+async fn forged_forms_change_nothing() {
+    let p = TestPlatform::start_embedded().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let forged = http
+        .post(format!("{}/signup", p.base_url()))
+        .form(&[
+            ("name", "위조"),
+            ("email", "forged@browser.kr"),
+            ("password", "correct horse battery"),
+            ("password_confirm", "correct horse battery"),
+            ("csrf", "guess"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let page = forged.text().await.unwrap();
+    assert!(page.contains("forged@browser.kr"), "what was typed is kept");
+    // Nobody was signed up: the e-mail is still free.
+    let login = p
+        .graphql(
+            None,
+            "mutation { login(email: \"forged@browser.kr\", password: \"correct horse battery\") { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        login["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{login}"
+    );
+    // Pages carry a strict Content-Security-Policy.
+    let home = http
+        .get(format!("{}/signup", p.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let csp = home.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    p.stop().await;
+}
