@@ -276,7 +276,7 @@ async fn rate_limits_are_shared_by_gateway_replicas() {
         pilots: p.running.pilots.url(),
         outcomes: p.running.outcomes.url(),
     };
-    let second = axv::start_gateway(&p.platform, "127.0.0.1:0", &urls, limits, &p.shutdown)
+    let second = axv::start_gateway(&p.platform, "127.0.0.1:0", &urls, limits, None, &p.shutdown)
         .await
         .unwrap();
     let second_url = format!("http://{}/graphql", second.addr);
