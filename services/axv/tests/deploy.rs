@@ -328,9 +328,16 @@ fn compose_environment_is_accepted() {
         .collect();
     assert_eq!(
         serving,
-        ["gateway", "onboarding", "outcomes", "pilots", "vouchers"]
-            .map(String::from)
-            .into(),
+        [
+            "console",
+            "gateway",
+            "onboarding",
+            "outcomes",
+            "pilots",
+            "vouchers"
+        ]
+        .map(String::from)
+        .into(),
         "every component runs in its own container"
     );
     assert!(containers.iter().any(|c| c.args == ["migrate"]));
@@ -461,7 +468,15 @@ fn kubernetes_environment_is_accepted() {
         .collect();
     assert_eq!(
         serving,
-        ["gateway", "onboarding", "outcomes", "pilots", "vouchers"].into()
+        [
+            "console",
+            "gateway",
+            "onboarding",
+            "outcomes",
+            "pilots",
+            "vouchers"
+        ]
+        .into()
     );
     assert!(base.iter().any(|c| c.args == ["migrate"]));
     for container in &base {
