@@ -13,11 +13,11 @@ use std::{
 };
 
 use axv_auth::Role;
-use axv_e2e::TestPlatform;
+use axv_e2e::{PASSWORD, TestPlatform, business_number};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use super::outcomes::publish_release;
+use super::{act, outcomes::publish_release};
 
 const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
 
@@ -75,7 +75,8 @@ impl Browser {
                     "--no-sandbox",
                     "--disable-gpu",
                     "--disable-dev-shm-usage",
-                    "--window-size=1400,1000",
+                    // Tall enough that a form's buttons are on screen without scrolling.
+                    "--window-size=1400,1800",
                     "--lang=ko-KR",
                 ],
                 "prefs": prefs,
@@ -377,6 +378,106 @@ async fn a_person_signs_up_and_in(p: &TestPlatform, test: &'static str, javascri
     b.wait_for("로그인했습니다").await;
     assert!(b.text(".site-actions").await.contains("김광주"));
     b.close().await;
+}
+
+impl Browser {
+    async fn sign_in(&mut self, email: &str) {
+        self.goto("/login").await;
+        self.fill("#email", email).await;
+        self.fill("#password", PASSWORD).await;
+        self.click("form.form-narrow button[type=submit]").await;
+        self.wait_for("로그인했습니다").await;
+    }
+}
+
+/// A firm registers its company: a mistyped business number is caught as it is typed (and
+/// again by the server), the draft is saved, submitted, approved by a manager, and the firm
+/// follows it on the timeline. Another firm opening its address gets the 404 page.
+async fn a_firm_registers_its_company(p: &TestPlatform, test: &'static str, javascript: bool) {
+    p.sign_up("owner@company.kr").await;
+    p.sign_up("other@company.kr").await;
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in("owner@company.kr").await;
+    b.click_link("내 기업").await;
+    b.wait_for("아직 등록한 기업이 없습니다").await;
+    b.check_page("companies-empty").await;
+    b.click_link("기업 등록").await;
+    b.wait_for("사업자등록번호").await;
+    b.fill("#business_number", "120-81-47522").await;
+    if javascript {
+        // Checked as it is typed.
+        b.wait_for("검증 숫자가 맞지 않습니다").await;
+    }
+    b.fill("#name_ko", "광주비전랩").await;
+    b.fill("#employees", "스물").await;
+    b.click("button[value=draft]").await;
+    b.wait_for("표시된 항목을 고쳐 주세요").await;
+    assert!(b.page_text().await.contains("검증 숫자가 맞지 않습니다"));
+    assert!(
+        b.page_text()
+            .await
+            .contains("0 이상의 정수로 입력해 주세요")
+    );
+    assert_eq!(
+        b.value("#name_ko").await,
+        "광주비전랩",
+        "what was typed is kept"
+    );
+    b.check_page("company-refused").await;
+    let number = business_number(7701);
+    b.fill("#business_number", &number).await;
+    if javascript {
+        b.wait_for("올바른 번호입니다").await;
+    }
+    b.fill("#employees", "20").await;
+    b.click("button[value=draft]").await;
+    b.wait_for("임시 저장했습니다").await;
+    let path = b.path().await;
+    let id = path.trim_start_matches("/companies/").to_owned();
+    assert!(b.page_text().await.contains("작성 중"));
+    b.check_page("company-draft").await;
+    b.click("form[action$=submit] button").await;
+    b.wait_for("제출했습니다").await;
+    assert!(b.page_text().await.contains("제출됨"));
+
+    let manager = p.token(Role::ProgramManager);
+    act(p, &manager, "startCompanyReview", &id, None).await;
+    act(p, &manager, "approveCompany", &id, Some("서류 확인 완료")).await;
+    b.goto(&format!("/companies/{id}")).await;
+    let text = b.page_text().await;
+    assert!(
+        text.contains("승인") && text.contains("서류 확인 완료"),
+        "{text}"
+    );
+    b.check_page("company-approved").await;
+    b.close().await;
+
+    // Another firm's address is a 404 page, exactly like an address that does not exist.
+    let Some(mut other) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    other.sign_in("other@company.kr").await;
+    other.goto(&format!("/companies/{id}")).await;
+    assert_eq!(other.text("h1").await, "페이지를 찾을 수 없습니다");
+    other.goto(&format!("/companies/{id}/edit")).await;
+    assert_eq!(other.text("h1").await, "페이지를 찾을 수 없습니다");
+    other.close().await;
+}
+
+#[tokio::test]
+async fn a_firm_registers_its_company_with_javascript() {
+    let p = TestPlatform::start().await;
+    a_firm_registers_its_company(&p, "company-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_firm_registers_its_company_without_javascript() {
+    let p = TestPlatform::start_embedded().await;
+    a_firm_registers_its_company(&p, "company-nojs", false).await;
+    p.stop().await;
 }
 
 #[tokio::test]

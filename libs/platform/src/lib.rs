@@ -4,6 +4,7 @@
 //! server bootstrap (health, reflection, tracing, metrics, auth, graceful shutdown) and the one
 //! error catalogue shared by gRPC and GraphQL.
 
+pub mod business_number;
 pub mod config;
 pub mod db;
 pub mod error;

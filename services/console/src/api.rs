@@ -196,3 +196,53 @@ impl Api {
         })
     }
 }
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/companies.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct MyCompanies;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/companies.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct CompanyDetail;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/companies.graphql",
+    response_derives = "Debug, Clone",
+    variables_derives = "Debug, Clone"
+)]
+pub struct CreateCompany;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/companies.graphql",
+    response_derives = "Debug, Clone",
+    variables_derives = "Debug, Clone"
+)]
+pub struct UpdateCompany;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/companies.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct SubmitCompany;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/companies.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct AddCompanyMember;

@@ -88,3 +88,26 @@ mod tests {
         assert_eq!(hours(36_000 * 100), "1,000");
     }
 }
+
+/// An RFC 3339 instant as Korea's wall clock: `2026-12-07 09:05` (KST).
+pub fn kst(instant: &str) -> String {
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(instant) else {
+        return instant.to_owned();
+    };
+    match chrono::FixedOffset::east_opt(9 * 3600) {
+        Some(offset) => at
+            .with_timezone(&offset)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        None => instant.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod kst_tests {
+    #[test]
+    fn instants_read_in_korean_time() {
+        assert_eq!(super::kst("2026-12-06T16:40:57.163Z"), "2026-12-07 01:40");
+        assert_eq!(super::kst("not a time"), "not a time");
+    }
+}

@@ -82,6 +82,25 @@ pub fn router(console: Console) -> Router {
             "/account",
             get(pages::account::account).post(pages::account::update_account),
         )
+        .route(
+            "/companies",
+            get(pages::companies::list).post(pages::companies::create),
+        )
+        .route("/companies/new", get(pages::companies::new_form))
+        .route(
+            "/companies/check-business-number",
+            post(pages::companies::check_business_number),
+        )
+        .route("/companies/{id}", get(pages::companies::detail))
+        .route(
+            "/companies/{id}/edit",
+            get(pages::companies::edit_form).post(pages::companies::update),
+        )
+        .route("/companies/{id}/submit", post(pages::companies::submit))
+        .route(
+            "/companies/{id}/members",
+            post(pages::companies::add_member),
+        )
         .route("/lang/{code}", get(pages::switch_language))
         .route("/assets/{*file}", get(assets::serve))
         .fallback(pages::not_found)
@@ -223,6 +242,11 @@ impl Visit {
                 .as_ref()
                 .and_then(|s| s.user.as_ref())
                 .map(|u| u.name.clone()),
+            firm_member: self
+                .session
+                .as_ref()
+                .and_then(|s| s.user.as_ref())
+                .is_some_and(|u| u.role == "FIRM_MEMBER"),
             csrf: self
                 .session
                 .as_ref()
@@ -290,6 +314,8 @@ pub struct Layout {
     pub section: &'static str,
     pub path: String,
     pub user_name: Option<String>,
+    /// A firm member: the header offers "내 기업".
+    pub firm_member: bool,
     pub csrf: String,
     pub notice: Option<String>,
     pub assets: Arc<Assets>,

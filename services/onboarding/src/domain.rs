@@ -14,28 +14,22 @@ use crate::error::OnboardingError;
 pub struct BusinessNumber(String);
 
 impl BusinessNumber {
-    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
-
     /// Accepts dashes or spaces between groups (`124-81-00998`).
     pub fn parse(input: &str) -> Result<Self, OnboardingError> {
-        let digits: String = input.chars().filter(|c| *c != '-' && *c != ' ').collect();
-        let bad = |message: &str| OnboardingError::invalid("businessNumber", message);
-        if digits.len() != 10 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(bad("must be 10 digits, dashes allowed (e.g. 124-81-00998)"));
-        }
-        let d: Vec<u32> = digits.chars().filter_map(|c| c.to_digit(10)).collect();
-        let mut sum: u32 = d
-            .iter()
-            .zip(Self::WEIGHTS)
-            .map(|(digit, weight)| digit * weight)
-            .sum();
-        // The ninth digit's weighted value contributes its tens digit once more.
-        sum += (d[8] * 5) / 10;
-        let check = (10 - sum % 10) % 10;
-        if check != d[9] {
-            return Err(bad("checksum does not match; check the number for typos"));
-        }
-        Ok(Self(digits))
+        use axv_platform::business_number::{BusinessNumberError, check};
+        check(input).map(Self).map_err(|error| {
+            OnboardingError::invalid(
+                "businessNumber",
+                match error {
+                    BusinessNumberError::Shape => {
+                        "must be 10 digits, dashes allowed (e.g. 124-81-00998)"
+                    }
+                    BusinessNumberError::Checksum => {
+                        "checksum does not match; check the number for typos"
+                    }
+                },
+            )
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -44,7 +38,7 @@ impl BusinessNumber {
 
     /// `124-81-00998`, the way it is printed on a registration certificate.
     pub fn formatted(&self) -> String {
-        format!("{}-{}-{}", &self.0[..3], &self.0[3..5], &self.0[5..])
+        axv_platform::business_number::formatted(&self.0)
     }
 }
 

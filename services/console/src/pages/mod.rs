@@ -2,6 +2,7 @@
 //! page with its trace id, and the language switch.
 
 pub mod account;
+pub mod companies;
 pub mod home;
 pub mod pilots;
 
