@@ -481,9 +481,7 @@ async fn show_company(
         ),
         (
             lang.t("company-employees"),
-            company
-                .employees
-                .map_or_else(dash, |n| crate::format::grouped(n)),
+            company.employees.map_or_else(dash, crate::format::grouped),
         ),
         (
             lang.t("company-contact-email"),
