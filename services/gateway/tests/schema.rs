@@ -16,7 +16,7 @@ fn served_schema_matches_schema_graphql() {
     );
 }
 
-/// Names the public contract (../shared/API.md) binds, for the part this gateway serves.
+/// Names the public contract binds (integrators depend on them), for the part this gateway serves.
 #[test]
 fn contract_names_are_present() {
     let sdl = axv_gateway::schema::sdl();
