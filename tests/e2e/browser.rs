@@ -466,6 +466,152 @@ async fn a_firm_registers_its_company(p: &TestPlatform, test: &'static str, java
     other.close().await;
 }
 
+/// A firm applies for a voucher in GPU-hours beside the programme's cap and what is left, a
+/// mistake first; a manager grants it; the firm reads its balance and ledger in hours and
+/// downloads the ledger for Excel. Another firm's voucher is a 404 page.
+async fn a_firm_applies_for_a_voucher(p: &TestPlatform, test: &'static str, javascript: bool) {
+    let firm = p.sign_up("gpu@voucher.kr").await;
+    p.approved_company(&firm, 7801, "광주GPU랩").await;
+    p.sign_up("stranger@voucher.kr").await;
+    p.open_programme().await;
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in("gpu@voucher.kr").await;
+    b.click_link("바우처").await;
+    b.wait_for("아직 발급된 바우처가 없습니다").await;
+    b.click_link("바우처 신청").await;
+    b.wait_for("접수 중인 공모").await;
+    let programmes = b.text("table.data").await;
+    // The cap (100,000 GPU-seconds) in hours, and all of it left for the company.
+    assert!(programmes.contains("27.8시간"), "{programmes}");
+    assert!(programmes.contains("광주GPU랩 남은 한도"), "{programmes}");
+    b.check_page("voucher-apply").await;
+    b.fill("#hours", "열 시간").await;
+    b.fill("#justification", "자율주행 인지 모델 학습").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("1 이상의 정수 시간으로 입력해 주세요").await;
+    assert_eq!(b.value("#justification").await, "자율주행 인지 모델 학습");
+    b.fill("#hours", "10").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("신청했습니다").await;
+    assert!(b.page_text().await.contains("검토 중"));
+
+    // A manager approves it through the API (the manager's pages are part 2).
+    let manager = p.token(Role::ProgramManager);
+    let pending = p
+        .graphql(
+            Some(&manager),
+            "{ voucherApplications(filter: { statuses: [SUBMITTED] }) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let application = pending["data"]["voucherApplications"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let approved = p
+        .graphql(
+            Some(&manager),
+            "mutation($id: ID!) { approveVoucherApplication(id: $id) { id code } }",
+            json!({ "id": application }),
+        )
+        .await;
+    let voucher = approved["data"]["approveVoucherApplication"].clone();
+    assert!(voucher["id"].is_string(), "{approved}");
+    let (id, code) = (
+        voucher["id"].as_str().unwrap().to_owned(),
+        voucher["code"].as_str().unwrap().to_owned(),
+    );
+    let operator = p.token(Role::Operator);
+    let ended = chrono::Utc::now();
+    let used = p
+        .graphql(
+            Some(&operator),
+            "mutation($input: UsageInput!) { recordUsage(input: $input) { id } }",
+            json!({ "input": {
+                "cluster": "gwangju-h100",
+                "jobId": "4242",
+                "voucherCode": code,
+                "amount": 5_400,
+                "startedAt": (ended - chrono::Duration::seconds(5_400)).to_rfc3339(),
+                "endedAt": ended.to_rfc3339(),
+            } }),
+        )
+        .await;
+    assert!(used["errors"].is_null(), "{used}");
+
+    b.goto("/vouchers").await;
+    b.click_link(&code).await;
+    b.wait_for("사용 내역").await;
+    let figures = b.text(".figures").await;
+    assert!(figures.contains("10시간"), "granted: {figures}");
+    assert!(
+        figures.contains("8.5시간"),
+        "balance after 1.5 h: {figures}"
+    );
+    let ledger = b.page_text().await;
+    assert!(
+        ledger.contains("-1.5") && ledger.contains("4242"),
+        "{ledger}"
+    );
+    b.check_page("voucher").await;
+    // The ledger as CSV, in the same session.
+    let cookie = b
+        .client
+        .get_named_cookie("axv_session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    let csv = p
+        .http
+        .get(format!("{}/vouchers/{id}/ledger.csv", p.base_url()))
+        .header("cookie", format!("axv_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let bytes = csv.bytes().await.unwrap();
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBF"),
+        "a byte order mark for Excel"
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("사용,-1.5,8.5,job 4242 on gwangju-h100"),
+        "{text}"
+    );
+    b.close().await;
+
+    let Some(mut other) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    other.sign_in("stranger@voucher.kr").await;
+    other.goto(&format!("/vouchers/{id}")).await;
+    assert_eq!(other.text("h1").await, "페이지를 찾을 수 없습니다");
+    other.close().await;
+}
+
+#[tokio::test]
+async fn a_firm_applies_for_a_voucher_with_javascript() {
+    let p = TestPlatform::start().await;
+    a_firm_applies_for_a_voucher(&p, "voucher-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_firm_applies_for_a_voucher_without_javascript() {
+    let p = TestPlatform::start_embedded().await;
+    a_firm_applies_for_a_voucher(&p, "voucher-nojs", false).await;
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn a_firm_registers_its_company_with_javascript() {
     let p = TestPlatform::start().await;

@@ -246,3 +246,35 @@ pub struct SubmitCompany;
     response_derives = "Debug, Clone"
 )]
 pub struct AddCompanyMember;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/vouchers.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct VoucherHome;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/vouchers.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct ApplyChoices;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/vouchers.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct ApplyForVoucher;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../gateway/schema.graphql",
+    query_path = "queries/vouchers.graphql",
+    response_derives = "Debug, Clone"
+)]
+pub struct VoucherDetail;

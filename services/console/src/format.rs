@@ -89,6 +89,15 @@ mod tests {
     }
 }
 
+/// Today in Korea, `YYYY-MM-DD` (programmes open and close on Korean calendar days).
+pub fn today_kst() -> String {
+    let now = chrono::Utc::now();
+    match chrono::FixedOffset::east_opt(9 * 3600) {
+        Some(offset) => now.with_timezone(&offset).format("%Y-%m-%d").to_string(),
+        None => now.format("%Y-%m-%d").to_string(),
+    }
+}
+
 /// An RFC 3339 instant as Korea's wall clock: `2026-12-07 09:05` (KST).
 pub fn kst(instant: &str) -> String {
     let Ok(at) = chrono::DateTime::parse_from_rfc3339(instant) else {
@@ -109,5 +118,22 @@ mod kst_tests {
     fn instants_read_in_korean_time() {
         assert_eq!(super::kst("2026-12-06T16:40:57.163Z"), "2026-12-07 01:40");
         assert_eq!(super::kst("not a time"), "not a time");
+    }
+}
+
+/// Seconds of compute as hours with one decimal, for ledger lines: 5400 -> "1.5".
+pub fn hours_precise(seconds: i64) -> String {
+    let tenths = (seconds.unsigned_abs() as i64 * 10 + 1800) / 3600;
+    let sign = if seconds < 0 && tenths > 0 { "-" } else { "" };
+    format!("{sign}{}.{}", grouped(tenths / 10), tenths % 10)
+}
+
+#[cfg(test)]
+mod hours_tests {
+    #[test]
+    fn ledger_hours_keep_a_decimal() {
+        assert_eq!(super::hours_precise(5_400), "1.5");
+        assert_eq!(super::hours_precise(-3_600 * 1_234), "-1,234.0");
+        assert_eq!(super::hours_precise(0), "0.0");
     }
 }

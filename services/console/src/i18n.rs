@@ -187,6 +187,51 @@ mod tests {
         assert!(missing.is_empty(), "{missing:?}");
     }
 
+    /// Every value of the API's enums the pages show has its label (the schema adds values
+    /// over time; a page must never print `DOMAIN-NEW_THING`).
+    #[test]
+    fn every_enum_value_shown_has_a_label() {
+        let schema = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../gateway/schema.graphql"
+        ))
+        .unwrap();
+        let ko = keys("ko");
+        for (enum_name, prefix) in [
+            ("PilotDomain", "domain"),
+            ("PilotStatus", "status"),
+            ("Sector", "sector"),
+            ("GwangjuPresence", "presence"),
+            ("CompanyStatus", "company-status"),
+            ("Role", "role"),
+            ("VoucherStatus", "voucher-status"),
+            ("VoucherApplicationStatus", "application-status"),
+            ("ResourceKind", "resource"),
+        ] {
+            let start = schema
+                .find(&format!("enum {enum_name} {{"))
+                .unwrap_or_else(|| panic!("enum {enum_name}"));
+            let body = &schema[start..];
+            let body = &body[body.find('{').unwrap() + 1..body.find('}').unwrap()];
+            let mut in_doc = false;
+            for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                let quotes = "\"\"\"";
+                if line.starts_with(quotes) {
+                    // `"""text"""` on one line opens and closes a description.
+                    if !(line.len() > 6 && line.ends_with(quotes)) {
+                        in_doc = !in_doc;
+                    }
+                    continue;
+                }
+                if in_doc {
+                    continue;
+                }
+                let key = crate::pages::label_key(prefix, line);
+                assert!(ko.contains(&key), "no label {key} for {enum_name}.{line}");
+            }
+        }
+    }
+
     #[test]
     fn the_choice_wins_then_the_browser_then_korean() {
         let mut headers = HeaderMap::new();

@@ -101,6 +101,16 @@ pub fn router(console: Console) -> Router {
             "/companies/{id}/members",
             post(pages::companies::add_member),
         )
+        .route("/vouchers", get(pages::vouchers::list))
+        .route(
+            "/vouchers/apply",
+            get(pages::vouchers::apply_form).post(pages::vouchers::apply),
+        )
+        .route("/vouchers/{id}", get(pages::vouchers::detail))
+        .route(
+            "/vouchers/{id}/ledger.csv",
+            get(pages::vouchers::ledger_csv),
+        )
         .route("/lang/{code}", get(pages::switch_language))
         .route("/assets/{*file}", get(assets::serve))
         .fallback(pages::not_found)

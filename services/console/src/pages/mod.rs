@@ -5,6 +5,7 @@ pub mod account;
 pub mod companies;
 pub mod home;
 pub mod pilots;
+pub mod vouchers;
 
 use askama::Template;
 use axum::{
