@@ -654,6 +654,78 @@ async fn sign_up_and_in_without_javascript() {
     p.stop().await;
 }
 
+/// The session's access token expires every 15 minutes: the console refreshes it without the
+/// person noticing; once the refresh token is refused too, the person is told to sign in again.
+#[tokio::test]
+async fn sessions_refresh_silently_and_end_clearly() {
+    use sha2::Digest as _;
+    let p = TestPlatform::start().await;
+    p.sign_up("refresh@browser.kr").await;
+    let Some(mut b) = Browser::start(p.base_url(), "session", true).await else {
+        p.stop().await;
+        return;
+    };
+    b.sign_in("refresh@browser.kr").await;
+    let id = b
+        .client
+        .get_named_cookie("axv_session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    let key = format!(
+        "console:session:{}",
+        hex::encode(sha2::Sha256::digest(id.as_bytes()))
+    );
+    let stored = |kv: axv_platform::kv::SharedKv, key: String| async move {
+        let bytes = kv.get(&key).await.unwrap().unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    let mut session = stored(p.platform.kv.clone(), key.clone()).await;
+    let old_token = session["user"]["access_token"].clone();
+    // The access token has expired.
+    session["user"]["access_expires_at"] = json!(0);
+    p.platform
+        .kv
+        .set(
+            &key,
+            &serde_json::to_vec(&session).unwrap(),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    b.goto("/account").await;
+    assert_eq!(b.path().await, "/account", "refreshed, still signed in");
+    assert!(b.page_text().await.contains("refresh@browser.kr"));
+    let refreshed = stored(p.platform.kv.clone(), key.clone()).await;
+    assert_ne!(refreshed["user"]["access_token"], old_token);
+    // Now the refresh token is no good either (revoked, say): signed out, and told so.
+    let mut session = refreshed;
+    session["user"]["access_expires_at"] = json!(0);
+    session["user"]["refresh_token"] = json!("no-longer-valid");
+    p.platform
+        .kv
+        .set(
+            &key,
+            &serde_json::to_vec(&session).unwrap(),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    b.goto("/account").await;
+    b.wait_for("로그인 시간이 지났습니다").await;
+    assert_eq!(b.path().await, "/login");
+    b.check_page("session-expired").await;
+    // Signing in again comes back to the page the person was on.
+    b.fill("#email", "refresh@browser.kr").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("로그인했습니다").await;
+    assert_eq!(b.path().await, "/account");
+    b.close().await;
+    p.stop().await;
+}
+
 /// A form replayed without the session's CSRF token, or from another site, changes nothing.
 #[tokio::test]
 async fn forged_forms_change_nothing() {

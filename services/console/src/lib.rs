@@ -150,6 +150,8 @@ pub struct Visit {
     pub session: Option<Session>,
     pub client_address: String,
     pub path: String,
+    /// Only a GET page is somewhere to come back to after signing in.
+    pub is_get: bool,
     pub headers: HeaderMap,
 }
 
@@ -177,6 +179,7 @@ impl FromRequestParts<Console> for Visit {
             session: console.sessions.load(&parts.headers).await,
             client_address,
             path,
+            is_get: parts.method == axum::http::Method::GET,
             headers: parts.headers.clone(),
         })
     }
@@ -232,6 +235,18 @@ impl Visit {
                 None
             }
         }
+    }
+
+    /// The signed-in person's token, or the sign-in page, which brings the person back here
+    /// (a GET page; after a POST, the page the form is on).
+    pub async fn require_sign_in(&mut self, console: &Console) -> Result<String, Response> {
+        if let Some(token) = self.token(console).await {
+            return Ok(token);
+        }
+        let back = self.is_get.then(|| self.path.clone());
+        let session = self.session_or_start();
+        session.return_to = back;
+        Err(self.redirect(console, "/login").await)
     }
 
     /// The frame every page shares. Takes the session's one-time notice.

@@ -36,6 +36,9 @@ pub struct Session {
     pub user: Option<SignedIn>,
     /// A one-time notice (a Fluent key) for the next page shown.
     pub notice: Option<String>,
+    /// Where to go back to after signing in (a path on this site).
+    #[serde(default)]
+    pub return_to: Option<String>,
 }
 
 fn random_token() -> String {
@@ -107,6 +110,7 @@ impl Sessions {
             csrf: random_token(),
             user: None,
             notice: None,
+            return_to: None,
         }
     }
 

@@ -373,7 +373,12 @@ pub async fn login(
                 format!("{:?}", auth.user.role),
             ));
             session.notice = Some("notice-signed-in".into());
-            visit.redirect(&console, "/").await
+            let back = session
+                .return_to
+                .take()
+                .filter(|path| path.starts_with('/') && !path.starts_with("//"))
+                .unwrap_or_else(|| "/".to_owned());
+            visit.redirect(&console, &back).await
         }
         Err(error) if matches!(error.code.as_str(), "UNAUTHENTICATED" | "BAD_USER_INPUT") => {
             let message = Some(lang.t("login-failed"));
@@ -476,8 +481,8 @@ async fn show_account(
 }
 
 pub async fn account(State(console): State<Console>, mut visit: Visit) -> Response {
-    if visit.token(&console).await.is_none() {
-        return visit.redirect(&console, "/login").await;
+    if let Err(response) = visit.require_sign_in(&console).await {
+        return response;
     }
     show_account(&console, &mut visit, None, None, StatusCode::OK).await
 }

@@ -140,14 +140,6 @@ struct CompanyPage {
     member_email: String,
 }
 
-/// The signed-in person's token, or the sign-in page.
-async fn signed_in(console: &Console, visit: &mut Visit) -> Result<String, Response> {
-    match visit.token(console).await {
-        Some(token) => Ok(token),
-        None => Err(visit.redirect(console, "/login").await),
-    }
-}
-
 fn fresh(visit: &Visit, csrf: &str) -> bool {
     visit
         .session
@@ -156,7 +148,7 @@ fn fresh(visit: &Visit, csrf: &str) -> bool {
 }
 
 pub async fn list(State(console): State<Console>, mut visit: Visit) -> Response {
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -218,7 +210,7 @@ async fn show_form(
 }
 
 pub async fn new_form(State(console): State<Console>, mut visit: Visit) -> Response {
-    if let Err(response) = signed_in(&console, &mut visit).await {
+    if let Err(response) = visit.require_sign_in(&console).await {
         return response;
     }
     let form = CompanyForm {
@@ -356,7 +348,7 @@ pub async fn create(
     Form(mut form): Form<CompanyForm>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -519,7 +511,7 @@ pub async fn detail(
     mut visit: Visit,
     Path(id): Path<String>,
 ) -> Response {
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -544,7 +536,7 @@ pub async fn edit_form(
     mut visit: Visit,
     Path(id): Path<String>,
 ) -> Response {
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -581,7 +573,7 @@ pub async fn update(
 ) -> Response {
     let lang = visit.lang;
     let action = format!("/companies/{id}/edit");
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -682,7 +674,7 @@ pub async fn submit(
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -732,7 +724,7 @@ pub async fn add_member(
     Form(form): Form<MemberForm>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };

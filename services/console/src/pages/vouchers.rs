@@ -129,15 +129,8 @@ struct VoucherPage {
     next_page: Option<String>,
 }
 
-async fn signed_in(console: &Console, visit: &mut Visit) -> Result<String, Response> {
-    match visit.token(console).await {
-        Some(token) => Ok(token),
-        None => Err(visit.redirect(console, "/login").await),
-    }
-}
-
 pub async fn list(State(console): State<Console>, mut visit: Visit) -> Response {
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -294,7 +287,7 @@ async fn show_apply(
 }
 
 pub async fn apply_form(State(console): State<Console>, mut visit: Visit) -> Response {
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -319,7 +312,7 @@ pub async fn apply(
     Form(form): Form<ApplyForm>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -479,7 +472,7 @@ pub async fn detail(
     Query(page): Query<LedgerPage>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -573,7 +566,7 @@ pub async fn ledger_csv(
     Path(id): Path<String>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match signed_in(&console, &mut visit).await {
+    let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
     };
