@@ -166,7 +166,10 @@ pub async fn list(State(console): State<Console>, mut visit: Visit) -> Response 
         .map(|c| CompanyRow {
             id: c.id,
             name: c.name_ko,
-            business_number: c.business_number.unwrap_or_default(),
+            business_number: c
+                .business_number
+                .map(|n| axv_platform::business_number::formatted(&n))
+                .unwrap_or_default(),
             sector: lang.t(&label_key("sector", &format!("{:?}", c.sector))),
             status: lang.t(&label_key("company-status", &format!("{:?}", c.status))),
         })
@@ -457,7 +460,10 @@ async fn show_company(
     let details = vec![
         (
             lang.t("company-business-number"),
-            company.business_number.clone().unwrap_or_else(dash),
+            company
+                .business_number
+                .as_deref()
+                .map_or_else(dash, axv_platform::business_number::formatted),
         ),
         (
             lang.t("company-name-en"),
