@@ -186,6 +186,13 @@ impl FromRequestParts<Console> for Visit {
 }
 
 impl Visit {
+    /// Whether a POST is the session's own (its CSRF token, from this site).
+    pub fn posted_by_session(&self, csrf: &str) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| session::is_same_site_post(s, csrf, &self.headers))
+    }
+
     /// The session, started now if the visitor has none (a form needs its CSRF token).
     pub fn session_or_start(&mut self) -> &mut Session {
         self.session.get_or_insert_with(Sessions::start)
@@ -212,16 +219,7 @@ impl Visit {
             .await;
         match refreshed {
             Ok(data) => {
-                let auth = data.refresh_token;
-                session.user = Some(pages::account::signed_in(
-                    auth.access_token,
-                    auth.refresh_token,
-                    &auth.expires_at,
-                    auth.user.id,
-                    auth.user.name,
-                    auth.user.email,
-                    format!("{:?}", auth.user.role),
-                ));
+                session.user = Some(data.refresh_token.into());
                 if let Err(error) = console.sessions.save(session).await {
                     tracing::warn!(%error, "refreshed session not saved");
                 }

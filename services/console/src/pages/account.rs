@@ -12,7 +12,7 @@ use crate::{
     api::{self, ApiError},
     i18n::Lang,
     render,
-    session::{Sessions, SignedIn, is_same_site_post},
+    session::{Sessions, SignedIn},
 };
 
 /// One input of a form as the template shows it.
@@ -81,7 +81,7 @@ struct AccountPage {
 }
 
 /// The session's record of a sign-in from the API's answer.
-pub fn signed_in(
+fn signed_in(
     access_token: String,
     refresh_token: String,
     expires_at: &str,
@@ -103,6 +103,45 @@ pub fn signed_in(
         refresh_token,
         access_expires_at,
     }
+}
+
+/// Each operation answering with an `AuthPayload` (signing up, in, refreshing) gets its own
+/// generated type; each becomes the session's record the same way.
+macro_rules! signed_in_from {
+    ($($payload:ty),+ $(,)?) => {$(
+        impl From<$payload> for SignedIn {
+            fn from(auth: $payload) -> Self {
+                signed_in(
+                    auth.access_token,
+                    auth.refresh_token,
+                    &auth.expires_at,
+                    auth.user.id,
+                    auth.user.name,
+                    auth.user.email,
+                    format!("{:?}", auth.user.role),
+                )
+            }
+        }
+    )+};
+}
+
+signed_in_from!(
+    api::sign_up::SignUpSignUp,
+    api::login::LoginLogin,
+    api::refresh::RefreshRefreshToken,
+);
+
+/// Signs the session in as `user`, under a fresh id (no session fixation), with `notice`.
+fn start_signed_in<'a>(
+    visit: &'a mut Visit,
+    user: SignedIn,
+    notice: &str,
+) -> &'a mut crate::session::Session {
+    let session = visit.session_or_start();
+    Sessions::renew(session);
+    session.user = Some(user);
+    session.notice = Some(notice.into());
+    session
 }
 
 /// Puts a refusal beside the field it is about, else above the form.
@@ -198,10 +237,7 @@ pub async fn signup(
     Form(form): Form<SignUpForm>,
 ) -> Response {
     let lang = visit.lang;
-    let fresh = visit
-        .session
-        .as_ref()
-        .is_some_and(|s| is_same_site_post(s, &form.csrf, &visit.headers));
+    let fresh = visit.posted_by_session(&form.csrf);
     if !fresh {
         let notice = Some(lang.t("notice-stale-form"));
         return show_signup(
@@ -246,19 +282,7 @@ pub async fn signup(
         .await;
     match answer {
         Ok(data) => {
-            let auth = data.sign_up;
-            let session = visit.session_or_start();
-            Sessions::renew(session);
-            session.user = Some(signed_in(
-                auth.access_token,
-                auth.refresh_token,
-                &auth.expires_at,
-                auth.user.id,
-                auth.user.name,
-                auth.user.email,
-                format!("{:?}", auth.user.role),
-            ));
-            session.notice = Some("notice-signed-up".into());
+            start_signed_in(&mut visit, data.sign_up.into(), "notice-signed-up");
             visit.redirect(&console, "/account").await
         }
         Err(error)
@@ -332,10 +356,7 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let lang = visit.lang;
-    let fresh = visit
-        .session
-        .as_ref()
-        .is_some_and(|s| is_same_site_post(s, &form.csrf, &visit.headers));
+    let fresh = visit.posted_by_session(&form.csrf);
     if !fresh {
         let notice = Some(lang.t("notice-stale-form"));
         return show_login(
@@ -360,19 +381,7 @@ pub async fn login(
         .await;
     match answer {
         Ok(data) => {
-            let auth = data.login;
-            let session = visit.session_or_start();
-            Sessions::renew(session);
-            session.user = Some(signed_in(
-                auth.access_token,
-                auth.refresh_token,
-                &auth.expires_at,
-                auth.user.id,
-                auth.user.name,
-                auth.user.email,
-                format!("{:?}", auth.user.role),
-            ));
-            session.notice = Some("notice-signed-in".into());
+            let session = start_signed_in(&mut visit, data.login.into(), "notice-signed-in");
             let back = session
                 .return_to
                 .take()
@@ -417,10 +426,7 @@ pub async fn logout(
     mut visit: Visit,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let fresh = visit
-        .session
-        .as_ref()
-        .is_some_and(|s| is_same_site_post(s, &form.csrf, &visit.headers));
+    let fresh = visit.posted_by_session(&form.csrf);
     if !fresh {
         // A forged sign-out changes nothing; go home.
         return visit.redirect(&console, "/").await;
@@ -493,10 +499,7 @@ pub async fn update_account(
     Form(form): Form<AccountForm>,
 ) -> Response {
     let lang = visit.lang;
-    let fresh = visit
-        .session
-        .as_ref()
-        .is_some_and(|s| is_same_site_post(s, &form.csrf, &visit.headers));
+    let fresh = visit.posted_by_session(&form.csrf);
     let Some(token) = visit.token(&console).await else {
         return visit.redirect(&console, "/login").await;
     };

@@ -12,14 +12,13 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{error_page, label_key, not_found_page};
+use super::{Choice, choices, enum_value, error_page, label_key, not_found_page};
 use crate::{
     Console, Layout, Visit,
     api::{self, ApiError, company_detail, create_company, my_companies},
     format::kst,
     i18n::Lang,
     render,
-    session::is_same_site_post,
 };
 
 const SECTORS: [&str; 9] = [
@@ -34,23 +33,6 @@ const SECTORS: [&str; 9] = [
     "DATA",
 ];
 const PRESENCES: [&str; 5] = ["HEADQUARTERS", "BRANCH", "RESEARCH_LAB", "PLANNED", "NONE"];
-
-pub struct Choice {
-    pub value: &'static str,
-    pub label: String,
-    pub selected: bool,
-}
-
-fn choices(lang: Lang, prefix: &str, values: &[&'static str], chosen: &str) -> Vec<Choice> {
-    values
-        .iter()
-        .map(|value| Choice {
-            value,
-            label: lang.t(&label_key(prefix, value)),
-            selected: *value == chosen,
-        })
-        .collect()
-}
 
 /// What the person typed, kept through every refusal.
 #[derive(Deserialize, Default, Clone)]
@@ -138,13 +120,6 @@ struct CompanyPage {
     editable: bool,
     history: Vec<HistoryEntry>,
     member_email: String,
-}
-
-fn fresh(visit: &Visit, csrf: &str) -> bool {
-    visit
-        .session
-        .as_ref()
-        .is_some_and(|s| is_same_site_post(s, csrf, &visit.headers))
 }
 
 pub async fn list(State(console): State<Console>, mut visit: Visit) -> Response {
@@ -291,11 +266,9 @@ fn input_of(lang: Lang, form: &mut CompanyForm) -> Option<create_company::Compan
             }
         },
     };
-    let sector = serde_json::from_value(serde_json::Value::String(form.sector.clone())).ok();
-    let presence = serde_json::from_value(serde_json::Value::String(form.presence.clone())).ok();
     let (Some(sector), Some(presence)) = (
-        sector.filter(|_| SECTORS.contains(&form.sector.as_str())),
-        presence.filter(|_| PRESENCES.contains(&form.presence.as_str())),
+        enum_value(&SECTORS, &form.sector),
+        enum_value(&PRESENCES, &form.presence),
     ) else {
         return None;
     };
@@ -328,6 +301,29 @@ fn place(lang: Lang, error: &ApiError, form: &mut CompanyForm) -> String {
     sentence
 }
 
+/// After a company was saved: submits it too when that was the button pressed, then shows it
+/// with a notice of what was done.
+async fn saved(
+    console: &Console,
+    visit: &mut Visit,
+    token: &str,
+    id: &str,
+    action: &str,
+) -> Response {
+    let notice = if action == "submit" {
+        match submit_company(console, visit, token, id).await {
+            Ok(()) => "notice-company-submitted",
+            Err(error) => return error_page(console, visit, &error).await,
+        }
+    } else {
+        "notice-company-saved"
+    };
+    if let Some(session) = visit.session.as_mut() {
+        session.notice = Some(notice.into());
+    }
+    visit.redirect(console, &format!("/companies/{id}")).await
+}
+
 async fn submit_company(
     console: &Console,
     visit: &Visit,
@@ -355,7 +351,7 @@ pub async fn create(
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !fresh(&visit, &form.csrf) {
+    if !visit.posted_by_session(&form.csrf) {
         let notice = Some(lang.t("notice-stale-form"));
         return show_form(
             &console,
@@ -403,18 +399,7 @@ pub async fn create(
         }
         Err(error) => return error_page(&console, &mut visit, &error).await,
     };
-    let notice = if form.action == "submit" {
-        match submit_company(&console, &visit, &token, &id).await {
-            Ok(()) => "notice-company-submitted",
-            Err(error) => return error_page(&console, &mut visit, &error).await,
-        }
-    } else {
-        "notice-company-saved"
-    };
-    if let Some(session) = visit.session.as_mut() {
-        session.notice = Some(notice.into());
-    }
-    visit.redirect(&console, &format!("/companies/{id}")).await
+    saved(&console, &mut visit, &token, &id, &form.action).await
 }
 
 async fn load(
@@ -583,7 +568,7 @@ pub async fn update(
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !fresh(&visit, &form.csrf) {
+    if !visit.posted_by_session(&form.csrf) {
         let notice = Some(lang.t("notice-stale-form"));
         return show_form(
             &console,
@@ -607,17 +592,17 @@ pub async fn update(
         )
         .await;
     };
-    // The same input type, generated once per operation.
+    // The same GraphQL input type, generated once per operation; `input_of` checked both
+    // enum values, so the fallbacks are never taken.
     let input = api::update_company::CompanyInput {
         business_number: input.business_number,
         name_ko: input.name_ko,
         name_en: input.name_en,
-        sector: serde_json::from_value(serde_json::Value::String(form.sector.clone()))
+        sector: enum_value(&SECTORS, &form.sector)
             .unwrap_or(api::update_company::Sector::Other(form.sector.clone())),
-        presence: serde_json::from_value(serde_json::Value::String(form.presence.clone()))
-            .unwrap_or(api::update_company::GwangjuPresence::Other(
-                form.presence.clone(),
-            )),
+        presence: enum_value(&PRESENCES, &form.presence).unwrap_or(
+            api::update_company::GwangjuPresence::Other(form.presence.clone()),
+        ),
         employees: input.employees,
         founded_on: None,
         contact_email: input.contact_email,
@@ -654,18 +639,7 @@ pub async fn update(
         }
         Err(error) => return error_page(&console, &mut visit, &error).await,
     }
-    let notice = if form.action == "submit" {
-        match submit_company(&console, &visit, &token, &id).await {
-            Ok(()) => "notice-company-submitted",
-            Err(error) => return error_page(&console, &mut visit, &error).await,
-        }
-    } else {
-        "notice-company-saved"
-    };
-    if let Some(session) = visit.session.as_mut() {
-        session.notice = Some(notice.into());
-    }
-    visit.redirect(&console, &format!("/companies/{id}")).await
+    saved(&console, &mut visit, &token, &id, &form.action).await
 }
 
 #[derive(Deserialize, Default)]
@@ -684,7 +658,7 @@ pub async fn submit(
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !fresh(&visit, &form.csrf) {
+    if !visit.posted_by_session(&form.csrf) {
         return visit.redirect(&console, &format!("/companies/{id}")).await;
     }
     match submit_company(&console, &visit, &token, &id).await {
@@ -734,7 +708,7 @@ pub async fn add_member(
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !fresh(&visit, &form.csrf) {
+    if !visit.posted_by_session(&form.csrf) {
         return visit.redirect(&console, &format!("/companies/{id}")).await;
     }
     let added = console

@@ -120,3 +120,31 @@ pub async fn switch_language(Path(code): Path<String>, Query(back): Query<Back>)
 pub fn label_key(prefix: &str, value: &str) -> String {
     format!("{prefix}-{}", value.to_ascii_lowercase().replace('_', "-"))
 }
+
+/// One entry of a select.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// A select of the API enum's `values`, labelled from `prefix-<value>`, `chosen` selected.
+pub fn choices(lang: Lang, prefix: &str, values: &[&str], chosen: &str) -> Vec<Choice> {
+    values
+        .iter()
+        .map(|value| Choice {
+            value: (*value).to_owned(),
+            label: lang.t(&label_key(prefix, value)),
+            selected: *value == chosen,
+        })
+        .collect()
+}
+
+/// An API enum's value from its name (`"HEALTHCARE"`), when the page offers it among
+/// `allowed`: anything else typed into an address or a form is not sent on.
+pub fn enum_value<T: serde::de::DeserializeOwned>(allowed: &[&str], value: &str) -> Option<T> {
+    allowed
+        .contains(&value)
+        .then(|| serde_json::from_value(serde_json::Value::String(value.to_owned())).ok())
+        .flatten()
+}

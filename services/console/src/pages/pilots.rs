@@ -10,7 +10,7 @@ use axum::{
 use axum_htmx::HxRequest;
 use serde::Deserialize;
 
-use super::{error_page, label_key, not_found_page};
+use super::{Choice, choices, enum_value, error_page, label_key, not_found_page};
 use crate::{
     Console, Layout, Visit,
     api::{self, public_pilot, public_pilots},
@@ -43,12 +43,6 @@ pub struct RegistryQuery {
     #[serde(default)]
     pub status: String,
     pub after: Option<String>,
-}
-
-pub struct Choice {
-    pub value: &'static str,
-    pub label: String,
-    pub selected: bool,
 }
 
 pub struct RegistryRow {
@@ -97,21 +91,6 @@ struct PilotPage {
     period: String,
 }
 
-fn choices(lang: Lang, prefix: &str, values: &[&'static str], chosen: &str) -> Vec<Choice> {
-    values
-        .iter()
-        .map(|value| Choice {
-            value,
-            label: lang.t(&label_key(prefix, value)),
-            selected: *value == chosen,
-        })
-        .collect()
-}
-
-fn enum_value<T: serde::de::DeserializeOwned>(value: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
-}
-
 /// The registry's address for these filters and page.
 fn link(query: &RegistryQuery, after: Option<&str>) -> String {
     let mut params = Vec::new();
@@ -153,14 +132,8 @@ pub async fn registry(
 ) -> Response {
     let lang = visit.lang;
     // Only values the page offers; anything else typed into the address means "any".
-    let domain = DOMAINS
-        .contains(&query.domain.as_str())
-        .then(|| enum_value::<public_pilots::PilotDomain>(&query.domain))
-        .flatten();
-    let status = STATUSES
-        .contains(&query.status.as_str())
-        .then(|| enum_value::<public_pilots::PilotStatus>(&query.status))
-        .flatten();
+    let domain = enum_value::<public_pilots::PilotDomain>(&DOMAINS, &query.domain);
+    let status = enum_value::<public_pilots::PilotStatus>(&STATUSES, &query.status);
     let filter = public_pilots::PilotFilter {
         domains: domain.map(|d| vec![d]),
         statuses: status.map(|s| vec![s]),

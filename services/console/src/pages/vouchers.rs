@@ -11,14 +11,13 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{error_page, label_key, not_found_page};
+use super::{Choice, error_page, label_key, not_found_page};
 use crate::{
     Console, Layout, Visit,
     api::{self, apply_choices, apply_for_voucher, voucher_detail, voucher_home},
     format::{grouped, hours, hours_precise, kst},
     i18n::Lang,
     render,
-    session::is_same_site_post,
 };
 
 /// Compute is granted in seconds; people think in hours. Storage is in GB-days as it is.
@@ -63,13 +62,6 @@ struct VouchersPage {
     layout: Layout,
     vouchers: Vec<VoucherRow>,
     applications: Vec<ApplicationRow>,
-}
-
-/// One entry of a select.
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
 }
 
 pub struct ProgramRow {
@@ -296,11 +288,7 @@ pub async fn apply_form(State(console): State<Console>, mut visit: Visit) -> Res
         &mut visit,
         &token,
         ApplyForm::default(),
-        Refusal {
-            notice: None,
-            hours: None,
-            justification: None,
-        },
+        Refusal::default(),
         StatusCode::OK,
     )
     .await
@@ -316,10 +304,7 @@ pub async fn apply(
         Ok(token) => token,
         Err(response) => return response,
     };
-    let fresh = visit
-        .session
-        .as_ref()
-        .is_some_and(|s| is_same_site_post(s, &form.csrf, &visit.headers));
+    let fresh = visit.posted_by_session(&form.csrf);
     if !fresh {
         let notice = Some(lang.t("notice-stale-form"));
         return show_apply(
