@@ -485,7 +485,12 @@ async fn a_firm_applies_for_a_voucher(p: &TestPlatform, test: &'static str, java
     let programmes = b.text("table.data").await;
     // The cap (100,000 GPU-seconds) in hours, and all of it left for the company.
     assert!(programmes.contains("27.8시간"), "{programmes}");
-    assert!(programmes.contains("광주GPU랩 남은 한도"), "{programmes}");
+    assert!(programmes.contains("광주GPU랩"), "{programmes}");
+    assert_eq!(
+        programmes.matches("27.8시간").count(),
+        2,
+        "cap and what is left: {programmes}"
+    );
     b.check_page("voucher-apply").await;
     b.fill("#hours", "열 시간").await;
     b.fill("#justification", "자율주행 인지 모델 학습").await;

@@ -70,8 +70,8 @@ pub struct ProgramRow {
     pub selected: bool,
     pub period: String,
     pub cap: String,
-    /// What each company may still be granted in it.
-    pub left: Vec<String>,
+    /// Each company, and what it may still be granted in it.
+    pub left: Vec<(String, String)>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -95,7 +95,6 @@ struct ApplyPage {
     error: Option<String>,
     companies: Vec<Choice>,
     programs: Vec<ProgramRow>,
-    left_headings: Vec<String>,
     form: ApplyForm,
     hours_error: Option<String>,
     justification_error: Option<String>,
@@ -241,19 +240,12 @@ async fn show_apply(
                 left: companies
                     .iter()
                     .map(|c| {
-                        amount(
-                            lang,
-                            &kind,
-                            (p.max_per_company - granted(&c.id, &p.id)).max(0),
-                        )
+                        let left = (p.max_per_company - granted(&c.id, &p.id)).max(0);
+                        (c.name_ko.clone(), amount(lang, &kind, left))
                     })
                     .collect(),
             }
         })
-        .collect();
-    let left_headings = companies
-        .iter()
-        .map(|c| lang.t_with("voucher-left-for", &[("company", c.name_ko.clone())]))
         .collect();
     let companies = companies
         .into_iter()
@@ -270,7 +262,6 @@ async fn show_apply(
         error: refusal.notice,
         companies,
         programs,
-        left_headings,
         form,
         hours_error: refusal.hours,
         justification_error: refusal.justification,
