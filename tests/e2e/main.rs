@@ -970,3 +970,156 @@ async fn impossible_input_is_bad_user_input_naming_the_field() {
     }
     p.stop().await;
 }
+
+/// What the console's account page and a firm's pilot page need from the API: a password
+/// change that ends every other sign-in, a language kept on the account, names for the people
+/// in a history, and a directory where a firm finds a partner company by name.
+#[tokio::test]
+async fn password_change_language_names_and_the_company_directory() {
+    let p = TestPlatform::start().await;
+    const LOGIN: &str = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken } }";
+    const CHANGE: &str = "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) { accessToken refreshToken user { email } } }";
+    let first = p.sign_up("pw@firm.kr").await;
+    let other = p
+        .graphql(None, LOGIN, json!({ "e": "pw@firm.kr", "p": PASSWORD }))
+        .await;
+    let other_refresh = other["data"]["login"]["refreshToken"].as_str().unwrap();
+
+    let wrong = p
+        .graphql(
+            Some(&first),
+            CHANGE,
+            json!({ "c": "not the password", "n": "a brand new passphrase" }),
+        )
+        .await;
+    assert_eq!(error_code(&wrong), Some("BAD_USER_INPUT"), "{wrong}");
+    assert_eq!(wrong["errors"][0]["extensions"]["field"], "currentPassword");
+    let short = p
+        .graphql(Some(&first), CHANGE, json!({ "c": PASSWORD, "n": "short" }))
+        .await;
+    assert_eq!(short["errors"][0]["extensions"]["field"], "newPassword");
+    let anonymous = p
+        .graphql(
+            None,
+            CHANGE,
+            json!({ "c": PASSWORD, "n": "a brand new passphrase" }),
+        )
+        .await;
+    assert_eq!(error_code(&anonymous), Some("UNAUTHENTICATED"));
+
+    let changed = p
+        .graphql(
+            Some(&first),
+            CHANGE,
+            json!({ "c": PASSWORD, "n": "a brand new passphrase" }),
+        )
+        .await;
+    let fresh = changed["data"]["changePassword"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{changed}"))
+        .to_owned();
+    // Every earlier sign-in ends, the caller's own old token included; the new one works.
+    for token in [
+        &first,
+        other["data"]["login"]["accessToken"].as_str().unwrap(),
+    ] {
+        let me = p
+            .graphql(Some(token), "{ me { user { id } } }", json!({}))
+            .await;
+        assert_eq!(error_code(&me), Some("UNAUTHENTICATED"), "{me}");
+    }
+    let refreshed = p
+        .graphql(
+            None,
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+            json!({ "t": other_refresh }),
+        )
+        .await;
+    assert_eq!(error_code(&refreshed), Some("UNAUTHENTICATED"));
+    let old = p
+        .graphql(None, LOGIN, json!({ "e": "pw@firm.kr", "p": PASSWORD }))
+        .await;
+    assert_eq!(error_code(&old), Some("UNAUTHENTICATED"));
+    let new = p
+        .graphql(
+            None,
+            LOGIN,
+            json!({ "e": "pw@firm.kr", "p": "a brand new passphrase" }),
+        )
+        .await;
+    assert!(new["data"]["login"]["accessToken"].is_string(), "{new}");
+
+    // The language is the person's own setting.
+    const LANGUAGE: &str =
+        "mutation($l: String) { updateMe(input: { language: $l }) { language name } }";
+    let english = p
+        .graphql(Some(&fresh), LANGUAGE, json!({ "l": "en" }))
+        .await;
+    assert_eq!(english["data"]["updateMe"]["language"], "en", "{english}");
+    assert_eq!(english["data"]["updateMe"]["name"], "홍길동");
+    let me = p
+        .graphql(Some(&fresh), "{ me { user { language } } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["me"]["user"]["language"], "en");
+    let japanese = p
+        .graphql(Some(&fresh), LANGUAGE, json!({ "l": "ja" }))
+        .await;
+    assert_eq!(japanese["errors"][0]["extensions"]["field"], "language");
+    let cleared = p.graphql(Some(&fresh), LANGUAGE, json!({ "l": "" })).await;
+    assert_eq!(cleared["data"]["updateMe"]["language"], Value::Null);
+
+    // Names in a history: the firm member who submitted; a token of no account has none.
+    let company = p.approved_company(&fresh, 41, "광주모빌리티").await;
+    let history = p
+        .graphql(
+            Some(&fresh),
+            "query($id: ID!) { company(id: $id) { history { to by byName } } }",
+            json!({ "id": company }),
+        )
+        .await;
+    let entries = history["data"]["company"]["history"].as_array().unwrap();
+    let submitted = entries.iter().find(|h| h["to"] == "SUBMITTED").unwrap();
+    assert_eq!(submitted["byName"], "홍길동", "{history}");
+    let approved = entries.iter().find(|h| h["to"] == "APPROVED").unwrap();
+    assert_eq!(approved["byName"], Value::Null, "{history}");
+
+    // The directory: another firm finds the approved company by name, public fields only;
+    // drafts are not in it, and its own `companies` still lists only its own.
+    let partner = p.sign_up("partner@firm.kr").await;
+    let draft = create_company(&p, &partner, &business_number(42), "광주초안").await;
+    const DIRECTORY: &str = "query($t: String) { companyDirectory(filter: { text: $t, statuses: [DRAFT] }) { totalCount edges { node { id nameKo businessNumber status history { to } } } } }";
+    let found = p
+        .graphql(Some(&partner), DIRECTORY, json!({ "t": "광주" }))
+        .await;
+    assert_eq!(
+        found["data"]["companyDirectory"]["totalCount"], 0,
+        "{found}"
+    );
+    let found = p
+        .graphql(
+            Some(&partner),
+            &DIRECTORY.replace("statuses: [DRAFT]", ""),
+            json!({ "t": "모빌리티" }),
+        )
+        .await;
+    let node = &found["data"]["companyDirectory"]["edges"][0]["node"];
+    assert_eq!(
+        found["data"]["companyDirectory"]["totalCount"], 1,
+        "{found}"
+    );
+    assert_eq!(node["id"], company.as_str());
+    assert_eq!(node["businessNumber"], Value::Null);
+    assert_eq!(node["history"], json!([]));
+    let own = p
+        .graphql(
+            Some(&partner),
+            "{ companies { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        own["data"]["companies"]["edges"],
+        json!([{ "node": { "id": draft } }])
+    );
+    p.stop().await;
+}

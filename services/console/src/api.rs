@@ -10,71 +10,6 @@ pub type Date = String;
 pub type DateTime = String;
 pub type Long = i64;
 
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/home.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct HomeStats;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/pilots.graphql",
-    response_derives = "Debug, Clone",
-    variables_derives = "Debug, Clone, Default"
-)]
-pub struct PublicPilots;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/pilots.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct PublicPilot;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/account.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct SignUp;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/account.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct Login;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/account.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct Refresh;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/account.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct Logout;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/account.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct UpdateName;
-
 /// What the API refused, as its catalogue names it: the console turns `code` (and `field`)
 /// into a sentence in the person's language.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -197,84 +132,77 @@ impl Api {
     }
 }
 
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/companies.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct MyCompanies;
+/// One typed operation per name, from the `.graphql` file of its page, checked at compile time
+/// against the gateway's checked-in schema.
+macro_rules! operations {
+    ($file:tt: $($name:ident),+ $(,)?) => {$(
+        #[derive(GraphQLQuery)]
+        #[graphql(
+            schema_path = "../gateway/schema.graphql",
+            query_path = $file,
+            response_derives = "Debug, Clone",
+            variables_derives = "Debug, Clone"
+        )]
+        pub struct $name;
+    )+};
+}
 
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/companies.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct CompanyDetail;
+operations!("queries/home.graphql": HomeStats);
+operations!("queries/pilots.graphql": PublicPilot);
+operations!(
+    "queries/account.graphql": SignUp,
+    Login,
+    Refresh,
+    Logout,
+    UpdateName,
+    MyAccount,
+    ChangePassword,
+);
+operations!(
+    "queries/companies.graphql": MyCompanies,
+    CompanyDetail,
+    CreateCompany,
+    UpdateCompany,
+    SubmitCompany,
+    AddCompanyMember,
+);
+operations!(
+    "queries/vouchers.graphql": VoucherHome,
+    ApplyChoices,
+    ApplyForVoucher,
+    VoucherDetail,
+);
+operations!(
+    "queries/my_pilots.graphql": MyPilots,
+    PilotWork,
+    RegisterPilot,
+    UpdatePilot,
+    SubmitPilot,
+    StartPilot,
+    PartnerSearch,
+    InvitePartner,
+    AcceptInvitation,
+    DeclineInvitation,
+    AddMilestone,
+    CompleteMilestone,
+);
+operations!(
+    "queries/reports.graphql": ReportHome,
+    ReportDetail,
+    ReportVersions,
+    ReportPilot,
+    CreateReport,
+    UpdateReport,
+    SubmitReport,
+    AmendReport,
+);
 
+/// The registry's filters start empty.
 #[derive(GraphQLQuery)]
 #[graphql(
     schema_path = "../gateway/schema.graphql",
-    query_path = "queries/companies.graphql",
+    query_path = "queries/pilots.graphql",
     response_derives = "Debug, Clone",
-    variables_derives = "Debug, Clone"
+    variables_derives = "Debug, Clone, Default"
 )]
-pub struct CreateCompany;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/companies.graphql",
-    response_derives = "Debug, Clone",
-    variables_derives = "Debug, Clone"
-)]
-pub struct UpdateCompany;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/companies.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct SubmitCompany;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/companies.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct AddCompanyMember;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/vouchers.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct VoucherHome;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/vouchers.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct ApplyChoices;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/vouchers.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct ApplyForVoucher;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../gateway/schema.graphql",
-    query_path = "queries/vouchers.graphql",
-    response_derives = "Debug, Clone"
-)]
-pub struct VoucherDetail;
+pub struct PublicPilots;

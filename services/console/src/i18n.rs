@@ -19,6 +19,14 @@ static_loader! {
 /// The cookie that keeps the language the person chose.
 pub const LANG_COOKIE: &str = "axv_lang";
 
+/// The cookie that keeps a chosen language for a year.
+pub fn language_cookie(lang: Lang) -> String {
+    format!(
+        "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+        lang.code()
+    )
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Lang {
     #[default]
@@ -62,8 +70,16 @@ impl Lang {
 
     /// The person's choice, else the first of Accept-Language's languages the console speaks.
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self::from_headers_or(headers, None)
+    }
+
+    /// The language switch's cookie, else the person's `setting`, else `Accept-Language`.
+    pub fn from_headers_or(headers: &HeaderMap, setting: Option<Lang>) -> Self {
         if let Some(chosen) = cookie(headers, LANG_COOKIE).and_then(|c| Lang::parse(&c)) {
             return chosen;
+        }
+        if let Some(setting) = setting {
+            return setting;
         }
         let accepted = headers
             .get(axum::http::header::ACCEPT_LANGUAGE)

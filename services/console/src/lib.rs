@@ -111,6 +111,45 @@ pub fn router(console: Console) -> Router {
             "/vouchers/{id}/ledger.csv",
             get(pages::vouchers::ledger_csv),
         )
+        .route(
+            "/my-pilots",
+            get(pages::my_pilots::list).post(pages::my_pilots::create),
+        )
+        .route("/my-pilots/new", get(pages::my_pilots::new_form))
+        .route("/my-pilots/{id}", get(pages::my_pilots::detail))
+        .route(
+            "/my-pilots/{id}/edit",
+            get(pages::my_pilots::edit_form).post(pages::my_pilots::update),
+        )
+        .route("/my-pilots/{id}/submit", post(pages::my_pilots::submit))
+        .route("/my-pilots/{id}/start", post(pages::my_pilots::start))
+        .route("/my-pilots/{id}/partners", get(pages::my_pilots::partners))
+        .route(
+            "/my-pilots/{id}/participants",
+            post(pages::my_pilots::invite),
+        )
+        .route("/my-pilots/{id}/invitation", post(pages::my_pilots::answer))
+        .route(
+            "/my-pilots/{id}/milestones",
+            post(pages::my_pilots::add_milestone),
+        )
+        .route(
+            "/my-pilots/{id}/milestones/{milestone}/complete",
+            post(pages::my_pilots::complete_milestone),
+        )
+        .route(
+            "/reports",
+            get(pages::reports::list).post(pages::reports::create),
+        )
+        .route("/reports/new", get(pages::reports::new_form))
+        .route("/reports/{id}", get(pages::reports::detail))
+        .route(
+            "/reports/{id}/edit",
+            get(pages::reports::edit_form).post(pages::reports::update),
+        )
+        .route("/reports/{id}/submit", post(pages::reports::submit))
+        .route("/reports/{id}/amend", post(pages::reports::amend))
+        .route("/account/password", post(pages::account::change_password))
         .route("/lang/{code}", get(pages::switch_language))
         .route("/assets/{*file}", get(assets::serve))
         .fallback(pages::not_found)
@@ -153,6 +192,8 @@ pub struct Visit {
     /// Only a GET page is somewhere to come back to after signing in.
     pub is_get: bool,
     pub headers: HeaderMap,
+    /// A language the person just chose, for the language cookie.
+    chosen_language: Option<Option<Lang>>,
 }
 
 impl FromRequestParts<Console> for Visit {
@@ -174,13 +215,21 @@ impl FromRequestParts<Console> for Visit {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
+        let session = console.sessions.load(&parts.headers).await;
+        // The header's switch (a cookie) first, then the person's setting, then the browser.
+        let chosen = session
+            .as_ref()
+            .and_then(|s| s.user.as_ref())
+            .and_then(|u| u.language.as_deref())
+            .and_then(Lang::parse);
         Ok(Visit {
-            lang: Lang::from_headers(&parts.headers),
-            session: console.sessions.load(&parts.headers).await,
+            lang: Lang::from_headers_or(&parts.headers, chosen),
+            session,
             client_address,
             path,
             is_get: parts.method == axum::http::Method::GET,
             headers: parts.headers.clone(),
+            chosen_language: None,
         })
     }
 }
@@ -247,6 +296,40 @@ impl Visit {
         Err(self.redirect(console, "/login").await)
     }
 
+    /// The signed-in person's token for a POST; without one, what they typed is kept in the
+    /// session (`fields`, never passwords) and the sign-in page shown, after which they send
+    /// it again with one click.
+    pub async fn require_sign_in_to_post(
+        &mut self,
+        console: &Console,
+        form: &impl serde::Serialize,
+    ) -> Result<String, Response> {
+        if let Some(token) = self.token(console).await {
+            return Ok(token);
+        }
+        let action = self.path.clone();
+        let session = self.session_or_start();
+        session.pending_form = Some(session::PendingForm::of(action, form));
+        session.notice = Some("notice-form-kept".into());
+        Err(self.redirect(console, "/login").await)
+    }
+
+    /// The language the person chose (`None`: the browser's), for this page and the cookie.
+    pub fn choose_language(&mut self, lang: Option<Lang>) {
+        if let Some(lang) = lang {
+            self.lang = lang;
+        }
+        self.chosen_language = Some(lang);
+    }
+
+    fn language_cookie(&self) -> Option<HeaderValue> {
+        let cookie = match self.chosen_language? {
+            Some(lang) => i18n::language_cookie(lang),
+            None => format!("{}=; Path=/; SameSite=Lax; Max-Age=0", i18n::LANG_COOKIE),
+        };
+        HeaderValue::from_str(&cookie).ok()
+    }
+
     /// The frame every page shares. Takes the session's one-time notice.
     pub fn layout(&mut self, console: &Console, title: String, section: &'static str) -> Layout {
         let lang = self.lang;
@@ -288,12 +371,15 @@ impl Visit {
         page: Html<String>,
     ) -> Response {
         let mut response = (status, page).into_response();
+        if let Some(cookie) = self.language_cookie() {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
         if let Some(session) = &self.session {
             match console.sessions.save(session).await {
                 Ok(()) => {
                     response
                         .headers_mut()
-                        .insert(header::SET_COOKIE, console.sessions.set_cookie(session));
+                        .append(header::SET_COOKIE, console.sessions.set_cookie(session));
                 }
                 Err(error) => tracing::warn!(%error, "session not saved"),
             }
@@ -311,13 +397,16 @@ impl Visit {
             )],
         )
             .into_response();
+        if let Some(cookie) = self.language_cookie() {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
         if let Some(session) = &self.session {
             if let Err(error) = console.sessions.save(session).await {
                 tracing::warn!(%error, "session not saved");
             }
             response
                 .headers_mut()
-                .insert(header::SET_COOKIE, console.sessions.set_cookie(session));
+                .append(header::SET_COOKIE, console.sessions.set_cookie(session));
         }
         response
     }

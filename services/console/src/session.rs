@@ -22,6 +22,9 @@ pub struct SignedIn {
     pub name: String,
     pub email: String,
     pub role: String,
+    /// The language the person chose on their account, if any.
+    #[serde(default)]
+    pub language: Option<String>,
     pub access_token: String,
     pub refresh_token: String,
     /// Unix milliseconds.
@@ -39,6 +42,35 @@ pub struct Session {
     /// Where to go back to after signing in (a path on this site).
     #[serde(default)]
     pub return_to: Option<String>,
+    /// A form that arrived after the sign-in had ended: kept so that, once signed in again,
+    /// the person sends it with one click instead of typing it again.
+    #[serde(default)]
+    pub pending_form: Option<PendingForm>,
+}
+
+/// What a person typed into a form (never a password), and where it was going.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PendingForm {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl PendingForm {
+    /// The text fields of `form` as it arrived, without its CSRF token and passwords.
+    pub fn of(action: String, form: &impl Serialize) -> Self {
+        let fields = match serde_json::to_value(form) {
+            Ok(serde_json::Value::Object(map)) => map
+                .into_iter()
+                .filter(|(name, _)| name != "csrf" && !name.contains("password"))
+                .filter_map(|(name, value)| match value {
+                    serde_json::Value::String(text) => Some((name, text)),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Self { action, fields }
+    }
 }
 
 fn random_token() -> String {
@@ -111,6 +143,7 @@ impl Sessions {
             user: None,
             notice: None,
             return_to: None,
+            pending_form: None,
         }
     }
 

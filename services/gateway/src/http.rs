@@ -30,7 +30,7 @@ use crate::{
     errors::complete_extensions,
     loaders::{
         CompanyLoader, CompanyPilotsLoader, CompanyVouchersLoader, PilotLoader, PilotReportsLoader,
-        PilotVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader,
+        PilotVouchersLoader, PoolLoader, ProgramLoader, UserNameLoader, VoucherLoader,
     },
     persisted::PersistedError,
     rate_limit::Limited,
@@ -399,6 +399,10 @@ fn with_loaders(
     let (clients, ctx) = (clients.clone(), ctx.clone());
     request
         .data(loader(CompanyLoader {
+            clients: clients.clone(),
+            ctx: ctx.clone(),
+        }))
+        .data(loader(UserNameLoader {
             clients: clients.clone(),
             ctx: ctx.clone(),
         }))

@@ -60,12 +60,17 @@ macro_rules! from_ids {
 
 from_ids!(
     pb::BatchGetCompaniesRequest,
+    pb::BatchGetUserNamesRequest,
     vpb::BatchGetResourcePoolsRequest,
     vpb::BatchGetProgramsRequest,
     vpb::BatchGetVouchersRequest,
     ppb::BatchGetPilotsRequest
 );
 
+batch_loader!(
+    /// `StatusChange.byName`: the people behind the "who" of every history on the page.
+    UserNameLoader: pb::UserName, onboarding.batch_get_user_names(pb::BatchGetUserNamesRequest) -> names
+);
 batch_loader!(
     /// `Viewer.companies`, `Voucher.company`, `Pilot.leadCompany` and the like.
     CompanyLoader: pb::Company, onboarding.batch_get_companies(pb::BatchGetCompaniesRequest) -> companies

@@ -78,20 +78,34 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 256;
 
 pub fn validate_password(password: &str) -> Result<(), OnboardingError> {
+    validate_password_of("password", password)
+}
+
+/// The password rule for the input field `field` (`newPassword` when changing one).
+pub fn validate_password_of(field: &'static str, password: &str) -> Result<(), OnboardingError> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS {
         return Err(OnboardingError::invalid(
-            "password",
+            field,
             "must be at least 12 characters",
         ));
     }
     if chars > MAX_PASSWORD_CHARS {
         return Err(OnboardingError::invalid(
-            "password",
+            field,
             "must be at most 256 characters",
         ));
     }
     Ok(())
+}
+
+/// The console languages a person may choose; empty clears the choice.
+pub fn validate_language(language: &str) -> Result<Option<String>, OnboardingError> {
+    match language.trim() {
+        "" => Ok(None),
+        code @ ("ko" | "en") => Ok(Some(code.to_owned())),
+        _ => Err(OnboardingError::invalid("language", "must be ko or en")),
+    }
 }
 
 pub fn validate_name(
@@ -766,6 +780,23 @@ mod tests {
             let error = authorize_api_client_admin(&caller(role)).unwrap_err();
             assert_eq!(ErrorCode::from(&error), ErrorCode::Forbidden, "{role:?}");
         }
+    }
+
+    #[test]
+    fn languages_are_korean_or_english() {
+        assert_eq!(validate_language(" en ").unwrap().as_deref(), Some("en"));
+        assert_eq!(validate_language("ko").unwrap().as_deref(), Some("ko"));
+        assert_eq!(validate_language("").unwrap(), None);
+        for bad in ["EN", "ja", "ko-KR", "english"] {
+            assert!(validate_language(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_new_password_is_refused_on_its_own_field() {
+        let refused = validate_password_of("newPassword", "short").unwrap_err();
+        assert!(refused.to_string().contains("newPassword"), "{refused}");
+        assert!(validate_password_of("newPassword", "long enough password").is_ok());
     }
 
     #[test]

@@ -147,6 +147,7 @@ fn user_to_pb(user: &UserRecord) -> pb::User {
         name: user.name.clone(),
         role: role_to_pb(user.role).into(),
         cluster_user: user.cluster_user.clone(),
+        language: user.language.clone(),
     }
 }
 
@@ -297,10 +298,40 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
                 caller(&request),
                 r.name.as_deref(),
                 r.cluster_user.as_deref(),
+                r.language.as_deref(),
             )
             .await?;
         Ok(Response::new(pb::UpdateMeResponse {
             user: Some(user_to_pb(&user)),
+        }))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Reply<pb::ChangePasswordResponse> {
+        let r = request.get_ref();
+        let session = self
+            .service
+            .change_password(caller(&request), &r.current_password, &r.new_password)
+            .await?;
+        let (user, tokens) = session_parts(session);
+        Ok(Response::new(pb::ChangePasswordResponse { user, tokens }))
+    }
+
+    async fn batch_get_user_names(
+        &self,
+        request: Request<pb::BatchGetUserNamesRequest>,
+    ) -> Reply<pb::BatchGetUserNamesResponse> {
+        let names = self
+            .service
+            .user_names(caller(&request), &request.get_ref().ids)
+            .await?;
+        Ok(Response::new(pb::BatchGetUserNamesResponse {
+            names: names
+                .into_iter()
+                .map(|(id, name)| pb::UserName { id, name })
+                .collect(),
         }))
     }
 
@@ -396,7 +427,7 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
             .map_err(|e| OnboardingError::invalid(e.field(), e.to_string()))?;
         let page = self
             .service
-            .list(caller.as_ref(), filter, &request_page)
+            .list(caller.as_ref(), filter, &request_page, r.directory)
             .await?;
         Ok(Response::new(pb::ListCompaniesResponse {
             companies: page.companies.into_iter().map(company_to_pb).collect(),

@@ -14,7 +14,8 @@ use crate::{
     domain::{
         CompanyAction, CompanyDraft, CompanyInput, Email, Sector, View, api_client_role,
         authorize_api_client_admin, authorize_transition, company_view, normalize_note,
-        validate_cluster_user, validate_name, validate_password,
+        validate_cluster_user, validate_language, validate_name, validate_password,
+        validate_password_of,
     },
     error::OnboardingError,
     store::{
@@ -311,12 +312,13 @@ impl Onboarding {
         Ok((user, companies))
     }
 
-    /// A person changes their own name and cluster user name (empty clears it).
+    /// A person changes their own name, cluster user name and language (empty clears those).
     pub async fn update_me(
         &self,
         caller: Option<&Caller>,
         name: Option<&str>,
         cluster_user: Option<&str>,
+        language: Option<&str>,
     ) -> Result<UserRecord, OnboardingError> {
         let caller = require(caller)?;
         let current = self
@@ -332,14 +334,87 @@ impl Onboarding {
             Some(given) => validate_cluster_user(given)?,
             None => current.cluster_user.clone(),
         };
+        let language = match language {
+            Some(given) => validate_language(given)?,
+            None => current.language.clone(),
+        };
         self.store
-            .update_user(&current.id, &name, cluster_user.as_deref())
+            .update_user(
+                &current.id,
+                &name,
+                cluster_user.as_deref(),
+                language.as_deref(),
+            )
             .await?;
         Ok(UserRecord {
             name,
             cluster_user,
+            language,
             ..current
         })
+    }
+
+    /// A person changes their own password, proving they know the current one. Every other
+    /// sign-in ends (a stolen session does not outlive the change); the caller carries on with
+    /// a new session.
+    pub async fn change_password(
+        &self,
+        caller: Option<&Caller>,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<Session, OnboardingError> {
+        let caller = require(caller)?;
+        let user = self
+            .store
+            .user_by_id(&caller.subject)
+            .await?
+            .ok_or(OnboardingError::NotFound("user"))?;
+        if !verify_blocking(current_password.to_owned(), user.password_hash.clone()).await? {
+            return Err(OnboardingError::invalid(
+                "currentPassword",
+                "is not your current password",
+            ));
+        }
+        validate_password_of("newPassword", new_password)?;
+        let hash = hash_blocking(new_password.to_owned()).await?;
+        let live = self.store.replace_password(&user.id, &hash).await?;
+        let expires_at = chrono::Utc::now().timestamp().saturating_add(
+            i64::try_from(self.issuer.access_ttl().as_secs()).unwrap_or(i64::MAX / 2),
+        );
+        for jti in live.iter().chain(std::iter::once(&caller.token_id)) {
+            self.revocations
+                .revoke(jti, expires_at)
+                .await
+                .map_err(internal)?;
+        }
+        self.start_session(UserRecord {
+            password_hash: hash,
+            ..user
+        })
+        .await
+    }
+
+    /// The names behind account ids, for any signed-in caller; ids of no person are absent.
+    pub async fn user_names(
+        &self,
+        caller: Option<&Caller>,
+        ids: &[String],
+    ) -> Result<Vec<(String, String)>, OnboardingError> {
+        require(caller)?;
+        if ids.len() > MAX_BATCH {
+            return Err(OnboardingError::invalid(
+                "ids",
+                format!("at most {MAX_BATCH} per call"),
+            ));
+        }
+        let unique: Vec<String> = ids
+            .iter()
+            .filter(|id| is_valid_id(id))
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        self.store.user_names(&unique).await
     }
 
     /// Members' cluster user names per company, for the data center's sacctmgr export: staff
@@ -502,13 +577,17 @@ impl Onboarding {
             .collect())
     }
 
+    /// Each role's companies; with `directory`, every caller gets the public directory of
+    /// APPROVED companies (a firm finding a partner by name), which anonymous callers always get.
     pub async fn list(
         &self,
         caller: Option<&Caller>,
         filter: CompanyFilter,
         page: &PageRequest,
+        directory: bool,
     ) -> Result<CompanyPage, OnboardingError> {
         let (scope, view) = match caller.map(|c| c.role) {
+            _ if directory => (ListScope::PublicOnly, View::Public),
             Some(Role::ProgramManager | Role::Admin) => (ListScope::All, View::Full),
             Some(Role::FirmMember) => {
                 let subject = caller.map(|c| c.subject.clone()).unwrap_or_default();

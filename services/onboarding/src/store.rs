@@ -28,6 +28,8 @@ pub struct UserRecord {
     pub password_hash: String,
     /// The member's user name on the Slurm cluster, when given.
     pub cluster_user: Option<String>,
+    /// The console's language the person chose ("ko" or "en").
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,10 +139,11 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
         role: role.parse().map_err(|_| corrupt("role", &role))?,
         password_hash: row.try_get("password_hash")?,
         cluster_user: row.try_get("cluster_user")?,
+        language: row.try_get("language")?,
     })
 }
 
-const USER_COLUMNS: &str = "id, email, name, role, password_hash, cluster_user";
+const USER_COLUMNS: &str = "id, email, name, role, password_hash, cluster_user, language";
 
 const API_CLIENT_COLUMNS: &str = "id, name, role, created_at, created_by, last_used_at, revoked_at";
 
@@ -235,6 +238,7 @@ impl Store {
                 role,
                 password_hash: password_hash.to_owned(),
                 cluster_user: None,
+                language: None,
             }),
             Err(e) if e.is_unique_on("users.email", "users_email_key") => Err(
                 OnboardingError::Conflict("an account with this email already exists".into()),
@@ -366,6 +370,65 @@ impl Store {
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(RefreshOutcome::Rotated(result))
+    }
+
+    /// A new password for `user_id`: every refresh family of the person is revoked in the same
+    /// transaction. Answers the access token ids those families issued that may still be live,
+    /// for the caller to refuse at once.
+    pub async fn replace_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<Vec<String>, OnboardingError> {
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let live: Vec<(String,)> = sqlx::query_as(
+            "SELECT access_jti FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL AND expires_at >= $2",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(live.into_iter().map(|(jti,)| jti).collect())
+    }
+
+    /// (id, name) of the people among `ids`; unknown ids are absent.
+    pub async fn user_names(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String)>, OnboardingError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT id, name FROM users WHERE id IN ({placeholders}) ORDER BY id");
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        Ok(query
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(StoreError::from)?)
     }
 
     /// Revokes the refresh family the access token `access_jti` was issued with.
@@ -639,16 +702,18 @@ impl Store {
         Ok(rows)
     }
 
-    /// Changes a person's own name and cluster user name.
+    /// Changes a person's own name, cluster user name and language.
     pub async fn update_user(
         &self,
         id: &str,
         name: &str,
         cluster_user: Option<&str>,
+        language: Option<&str>,
     ) -> Result<(), OnboardingError> {
-        sqlx::query("UPDATE users SET name = $1, cluster_user = $2 WHERE id = $3")
+        sqlx::query("UPDATE users SET name = $1, cluster_user = $2, language = $3 WHERE id = $4")
             .bind(name)
             .bind(cluster_user)
+            .bind(language)
             .bind(id)
             .execute(self.db.pool())
             .await

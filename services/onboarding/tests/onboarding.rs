@@ -793,6 +793,7 @@ async fn members_listing_and_pagination(db: TestDb) {
                     filter: None,
                     page_size: 2,
                     page_token: token.clone(),
+                    ..Default::default()
                 },
                 &manager,
             ))
@@ -813,6 +814,7 @@ async fn members_listing_and_pagination(db: TestDb) {
                 filter: None,
                 page_size: 101,
                 page_token: String::new(),
+                ..Default::default()
             },
             &manager,
         ))
@@ -825,6 +827,7 @@ async fn members_listing_and_pagination(db: TestDb) {
                 filter: None,
                 page_size: 2,
                 page_token: "garbage".into(),
+                ..Default::default()
             },
             &manager,
         ))

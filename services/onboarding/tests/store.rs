@@ -296,6 +296,79 @@ async fn refresh_rotation(test: TestDb) {
     ));
 }
 
+/// A new password revokes every refresh family of the person (not another person's) and names
+/// the access tokens they issued; names and the chosen language are kept per account.
+async fn password_names_and_language(test: TestDb) {
+    let store = store(&test).await;
+    let kim = store
+        .create_user("kim@b.kr", "김민지", Role::FirmMember, "old")
+        .await
+        .unwrap();
+    let lee = store
+        .create_user("lee@b.kr", "이서준", Role::FirmMember, "h")
+        .await
+        .unwrap();
+    let far = axv_platform::ids::now_ms() + 3_600_000;
+    for (family, user, hash, jti) in [
+        ("office", &kim.id, "k1", "jk1"),
+        ("phone", &kim.id, "k2", "jk2"),
+        ("lee", &lee.id, "l1", "jl1"),
+    ] {
+        store
+            .insert_refresh_token(NewRefreshToken {
+                family_id: family,
+                user_id: user,
+                token_hash: hash,
+                access_jti: jti,
+                expires_at: far,
+            })
+            .await
+            .unwrap();
+    }
+    let mut live = store.replace_password(&kim.id, "new").await.unwrap();
+    live.sort();
+    assert_eq!(live, ["jk1", "jk2"]);
+    assert_eq!(
+        store
+            .user_by_id(&kim.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "new"
+    );
+    let next = |_: &_, _: Vec<String>, _: &str| Ok(((), "n".to_owned(), "jn".to_owned(), far));
+    for hash in ["k1", "k2"] {
+        assert!(matches!(
+            store.rotate_refresh_token(hash, next).await.unwrap(),
+            RefreshOutcome::Reused(_)
+        ));
+    }
+    assert!(matches!(
+        store.rotate_refresh_token("l1", next).await.unwrap(),
+        RefreshOutcome::Rotated(())
+    ));
+
+    let names = store
+        .user_names(&[lee.id.clone(), kim.id.clone(), "client:x".into()])
+        .await
+        .unwrap();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&(kim.id.clone(), "김민지".to_owned())));
+    assert!(store.user_names(&[]).await.unwrap().is_empty());
+
+    store
+        .update_user(&kim.id, "김민지", None, Some("en"))
+        .await
+        .unwrap();
+    let kim = store.user_by_id(&kim.id).await.unwrap().unwrap();
+    assert_eq!(kim.language.as_deref(), Some("en"));
+    assert_eq!(
+        store.user_by_id(&lee.id).await.unwrap().unwrap().language,
+        None
+    );
+}
+
 /// A valid ten-digit business number (checksum included) for each `seed`.
 fn business_number(seed: u32) -> String {
     const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
@@ -466,6 +539,7 @@ on_both_backends!(
     constraints_and_transitions_on => constraints_and_transitions,
     listing_on => listing,
     refresh_rotation_on => refresh_rotation,
+    password_names_and_language_on => password_names_and_language,
     headcounts_on => headcounts,
     api_clients_on => api_clients,
 );

@@ -4,71 +4,18 @@
 
 use askama::Template;
 use axum::{Form, extract::State, http::StatusCode, response::Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::error_page;
+use super::{
+    Choice, error_page,
+    form::{Field, Fields, FormPage, place_error},
+};
 use crate::{
-    Console, Layout, Visit,
-    api::{self, ApiError},
+    Console, Layout, Visit, api,
     i18n::Lang,
     render,
-    session::{Sessions, SignedIn},
+    session::{PendingForm, Sessions, SignedIn},
 };
-
-/// One input of a form as the template shows it.
-pub struct Field {
-    pub name: &'static str,
-    pub label: String,
-    pub kind: &'static str,
-    pub value: String,
-    pub autocomplete: &'static str,
-    pub required: bool,
-    pub hint: Option<String>,
-    pub error: Option<String>,
-}
-
-impl Field {
-    fn new(
-        lang: Lang,
-        name: &'static str,
-        label_key: &str,
-        kind: &'static str,
-        autocomplete: &'static str,
-    ) -> Self {
-        Self {
-            name,
-            label: lang.t(label_key),
-            kind,
-            value: String::new(),
-            autocomplete,
-            required: true,
-            hint: None,
-            error: None,
-        }
-    }
-
-    fn value(mut self, value: &str) -> Self {
-        self.value = value.to_owned();
-        self
-    }
-
-    fn hint(mut self, hint: String) -> Self {
-        self.hint = Some(hint);
-        self
-    }
-}
-
-#[derive(Template)]
-#[template(path = "form.html")]
-struct FormPage {
-    layout: Layout,
-    heading: String,
-    action: &'static str,
-    submit: String,
-    error: Option<String>,
-    fields: Vec<Field>,
-    aside: Option<(String, String, &'static str)>,
-}
 
 #[derive(Template)]
 #[template(path = "account.html")]
@@ -78,31 +25,16 @@ struct AccountPage {
     role: String,
     error: Option<String>,
     fields: Vec<Field>,
+    password_error: Option<String>,
+    password_fields: Vec<Field>,
 }
 
-/// The session's record of a sign-in from the API's answer.
-fn signed_in(
-    access_token: String,
-    refresh_token: String,
-    expires_at: &str,
-    user_id: String,
-    name: String,
-    email: String,
-    role: String,
-) -> SignedIn {
-    let access_expires_at = chrono::DateTime::parse_from_rfc3339(expires_at)
+/// An access token's expiry as the session keeps it (unix milliseconds).
+fn expiry_millis(expires_at: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(expires_at)
         .map(|t| t.timestamp_millis())
         // Unknown expiry: refresh at the next request rather than trust a stale token.
-        .unwrap_or(0);
-    SignedIn {
-        user_id,
-        name,
-        email,
-        role,
-        access_token,
-        refresh_token,
-        access_expires_at,
-    }
+        .unwrap_or(0)
 }
 
 /// Each operation answering with an `AuthPayload` (signing up, in, refreshing) gets its own
@@ -111,15 +43,16 @@ macro_rules! signed_in_from {
     ($($payload:ty),+ $(,)?) => {$(
         impl From<$payload> for SignedIn {
             fn from(auth: $payload) -> Self {
-                signed_in(
-                    auth.access_token,
-                    auth.refresh_token,
-                    &auth.expires_at,
-                    auth.user.id,
-                    auth.user.name,
-                    auth.user.email,
-                    format!("{:?}", auth.user.role),
-                )
+                SignedIn {
+                    access_expires_at: expiry_millis(&auth.expires_at),
+                    access_token: auth.access_token,
+                    refresh_token: auth.refresh_token,
+                    user_id: auth.user.id,
+                    name: auth.user.name,
+                    email: auth.user.email,
+                    role: format!("{:?}", auth.user.role),
+                    language: auth.user.language,
+                }
             }
         }
     )+};
@@ -129,31 +62,24 @@ signed_in_from!(
     api::sign_up::SignUpSignUp,
     api::login::LoginLogin,
     api::refresh::RefreshRefreshToken,
+    api::change_password::ChangePasswordChangePassword,
 );
 
-/// Signs the session in as `user`, under a fresh id (no session fixation), with `notice`.
+/// Signs the session in as `user`, under a fresh id (no session fixation), with `notice`, in
+/// the language the person chose on their account.
 fn start_signed_in<'a>(
     visit: &'a mut Visit,
     user: SignedIn,
     notice: &str,
 ) -> &'a mut crate::session::Session {
+    if let Some(lang) = user.language.as_deref().and_then(Lang::parse) {
+        visit.choose_language(Some(lang));
+    }
     let session = visit.session_or_start();
     Sessions::renew(session);
     session.user = Some(user);
     session.notice = Some(notice.into());
     session
-}
-
-/// Puts a refusal beside the field it is about, else above the form.
-fn place_error(lang: Lang, error: &ApiError, fields: &mut [Field]) -> Option<String> {
-    let sentence = lang.t_with(error.message_key(), &[("detail", error.message.clone())]);
-    for field in fields.iter_mut() {
-        if error.is_about(field.name) {
-            field.error = Some(error.message.clone());
-            return Some(sentence);
-        }
-    }
-    Some(sentence)
 }
 
 #[derive(Deserialize, Default)]
@@ -210,11 +136,18 @@ async fn show_signup(
     let page = FormPage {
         layout,
         heading: title,
-        action: "/signup",
+        intro: None,
+        action: "/signup".into(),
+        hidden: Vec::new(),
         submit: lang.t("signup-submit"),
+        draft: None,
         error,
         fields,
-        aside: Some((lang.t("signup-have-account"), lang.t("nav-login"), "/login")),
+        aside: Some((
+            lang.t("signup-have-account"),
+            lang.t("nav-login"),
+            "/login".into(),
+        )),
     };
     visit.respond(console, status, render(&page)).await
 }
@@ -253,9 +186,7 @@ pub async fn signup(
     let mut fields = signup_fields(lang, &form);
     if form.password != form.password_confirm {
         let message = lang.t("signup-mismatch");
-        if let Some(field) = fields.iter_mut().find(|f| f.name == "password_confirm") {
-            field.error = Some(message.clone());
-        }
+        fields.set_error("password_confirm", message.clone());
         return show_signup(
             &console,
             &mut visit,
@@ -291,7 +222,7 @@ pub async fn signup(
                 "BAD_USER_INPUT" | "CONFLICT" | "RATE_LIMITED"
             ) =>
         {
-            let message = place_error(lang, &error, &mut fields);
+            let message = Some(place_error(lang, &error, &mut fields, &[]));
             let status = if error.code == "RATE_LIMITED" {
                 StatusCode::TOO_MANY_REQUESTS
             } else {
@@ -301,6 +232,22 @@ pub async fn signup(
         }
         Err(error) => error_page(&console, &mut visit, &error).await,
     }
+}
+
+#[derive(Template)]
+#[template(path = "resubmit.html")]
+struct ResubmitPage {
+    layout: Layout,
+    pending: PendingForm,
+}
+
+/// After signing in again: the form that arrived once the session had ended, ready to send
+/// with the new session's CSRF token.
+async fn show_pending(console: &Console, visit: &mut Visit, pending: PendingForm) -> Response {
+    let title = visit.lang.t("resubmit-title");
+    let layout = visit.layout(console, title, "");
+    let page = ResubmitPage { layout, pending };
+    visit.respond(console, StatusCode::OK, render(&page)).await
 }
 
 #[derive(Deserialize, Default)]
@@ -337,11 +284,18 @@ async fn show_login(
     let page = FormPage {
         layout,
         heading: title,
-        action: "/login",
+        intro: None,
+        action: "/login".into(),
+        hidden: Vec::new(),
         submit: lang.t("login-submit"),
+        draft: None,
         error,
         fields,
-        aside: Some((lang.t("login-no-account"), lang.t("nav-signup"), "/signup")),
+        aside: Some((
+            lang.t("login-no-account"),
+            lang.t("nav-signup"),
+            "/signup".into(),
+        )),
     };
     visit.respond(console, status, render(&page)).await
 }
@@ -382,6 +336,9 @@ pub async fn login(
     match answer {
         Ok(data) => {
             let session = start_signed_in(&mut visit, data.login.into(), "notice-signed-in");
+            if let Some(pending) = session.pending_form.take() {
+                return show_pending(&console, &mut visit, pending).await;
+            }
             let back = session
                 .return_to
                 .take()
@@ -447,50 +404,142 @@ pub async fn logout(
     visit.redirect(&console, "/").await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 pub struct AccountForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    language: String,
+}
+
+#[derive(Deserialize, Serialize, Default)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_confirm: String,
+}
+
+/// "" lets the browser's language decide.
+const LANGUAGES: [&str; 3] = ["", "ko", "en"];
+
+fn account_fields(lang: Lang, name: &str, language: &str) -> Vec<Field> {
+    let languages = LANGUAGES
+        .iter()
+        .map(|code| Choice {
+            value: (*code).to_owned(),
+            label: lang.t(&format!(
+                "account-language-{}",
+                if code.is_empty() { "browser" } else { code }
+            )),
+            selected: *code == language,
+        })
+        .collect();
+    vec![
+        Field::new(lang, "name", "account-name", "text", "name").value(name),
+        Field::select(lang, "language", "account-language", languages),
+    ]
+}
+
+fn password_fields(lang: Lang) -> Vec<Field> {
+    vec![
+        Field::new(
+            lang,
+            "current_password",
+            "account-current-password",
+            "password",
+            "current-password",
+        ),
+        Field::new(
+            lang,
+            "new_password",
+            "account-new-password",
+            "password",
+            "new-password",
+        )
+        .hint(lang.t("signup-password-hint")),
+        Field::new(
+            lang,
+            "new_password_confirm",
+            "account-new-password-confirm",
+            "password",
+            "new-password",
+        ),
+    ]
+}
+
+/// The account page; `edited`: the first form as typed, with its error.
+struct AccountView {
+    fields: Option<Vec<Field>>,
+    error: Option<String>,
+    password_fields: Option<Vec<Field>>,
+    password_error: Option<String>,
 }
 
 async fn show_account(
     console: &Console,
     visit: &mut Visit,
-    name: Option<&str>,
-    error: Option<String>,
+    token: &str,
+    view: AccountView,
     status: StatusCode,
 ) -> Response {
     let lang = visit.lang;
-    let Some(user) = visit.session.as_ref().and_then(|s| s.user.clone()) else {
-        return visit.redirect(console, "/login").await;
+    let answer = console
+        .api
+        .run::<api::MyAccount>(
+            Some(token),
+            &visit.client_address,
+            api::my_account::Variables,
+        )
+        .await;
+    let user = match answer {
+        Ok(data) => match data.me {
+            Some(me) => me.user,
+            None => return visit.redirect(console, "/login").await,
+        },
+        Err(error) => return error_page(console, visit, &error).await,
     };
-    let mut fields = vec![
-        Field::new(lang, "name", "account-name", "text", "name").value(name.unwrap_or(&user.name)),
-    ];
-    if let Some(message) = &error
-        && name.is_some()
-    {
-        fields[0].error = Some(message.clone());
-    }
+    let fields = view.fields.unwrap_or_else(|| {
+        account_fields(
+            lang,
+            &user.name,
+            user.language.as_deref().unwrap_or_default(),
+        )
+    });
     let title = lang.t("account-title");
     let layout = visit.layout(console, title, "");
     let page = AccountPage {
         layout,
         email: user.email,
-        role: lang.t(&super::label_key("role", &user.role)),
-        error,
+        role: lang.t(&super::label_key("role", &format!("{:?}", user.role))),
+        error: view.error,
         fields,
+        password_error: view.password_error,
+        password_fields: view
+            .password_fields
+            .unwrap_or_else(|| password_fields(lang)),
     };
     visit.respond(console, status, render(&page)).await
 }
 
 pub async fn account(State(console): State<Console>, mut visit: Visit) -> Response {
-    if let Err(response) = visit.require_sign_in(&console).await {
-        return response;
-    }
-    show_account(&console, &mut visit, None, None, StatusCode::OK).await
+    let token = match visit.require_sign_in(&console).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let view = AccountView {
+        fields: None,
+        error: None,
+        password_fields: None,
+        password_error: None,
+    };
+    show_account(&console, &mut visit, &token, view, StatusCode::OK).await
 }
 
 pub async fn update_account(
@@ -499,20 +548,19 @@ pub async fn update_account(
     Form(form): Form<AccountForm>,
 ) -> Response {
     let lang = visit.lang;
-    let fresh = visit.posted_by_session(&form.csrf);
-    let Some(token) = visit.token(&console).await else {
-        return visit.redirect(&console, "/login").await;
+    let token = match visit.require_sign_in_to_post(&console, &form).await {
+        Ok(token) => token,
+        Err(response) => return response,
     };
-    if !fresh {
-        let notice = Some(lang.t("notice-stale-form"));
-        return show_account(
-            &console,
-            &mut visit,
-            Some(&form.name),
-            notice,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+    let mut fields = account_fields(lang, &form.name, &form.language);
+    if !visit.posted_by_session(&form.csrf) {
+        let view = AccountView {
+            fields: Some(fields),
+            error: Some(lang.t("notice-stale-form")),
+            password_fields: None,
+            password_error: None,
+        };
+        return show_account(&console, &mut visit, &token, view, StatusCode::FORBIDDEN).await;
     }
     let answer = console
         .api
@@ -521,6 +569,7 @@ pub async fn update_account(
             &visit.client_address,
             api::update_name::Variables {
                 name: form.name.trim().to_owned(),
+                language: Some(form.language.clone()),
             },
         )
         .await;
@@ -529,21 +578,96 @@ pub async fn update_account(
             if let Some(session) = visit.session.as_mut() {
                 if let Some(user) = session.user.as_mut() {
                     user.name = data.update_me.name;
+                    user.language = data.update_me.language.clone();
                 }
                 session.notice = Some("account-saved".into());
+            }
+            let chosen = data.update_me.language.as_deref().and_then(Lang::parse);
+            visit.choose_language(chosen);
+            visit.redirect(&console, "/account").await
+        }
+        Err(error) if error.code == "BAD_USER_INPUT" => {
+            let message = place_error(lang, &error, &mut fields, &[]);
+            let view = AccountView {
+                fields: Some(fields),
+                error: Some(message),
+                password_fields: None,
+                password_error: None,
+            };
+            show_account(&console, &mut visit, &token, view, StatusCode::BAD_REQUEST).await
+        }
+        Err(error) => error_page(&console, &mut visit, &error).await,
+    }
+}
+
+/// A new password: the current one proves it is the person; every other sign-in ends and this
+/// session carries on with the new tokens.
+pub async fn change_password(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let lang = visit.lang;
+    let token = match visit.require_sign_in_to_post(&console, &form).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let mut fields = password_fields(lang);
+    let refuse = |fields: Vec<Field>, error: String| AccountView {
+        fields: None,
+        error: None,
+        password_fields: Some(fields),
+        password_error: Some(error),
+    };
+    if !visit.posted_by_session(&form.csrf) {
+        let view = refuse(fields, lang.t("notice-stale-form"));
+        return show_account(&console, &mut visit, &token, view, StatusCode::FORBIDDEN).await;
+    }
+    if form.new_password != form.new_password_confirm {
+        let message = lang.t("signup-mismatch");
+        fields.set_error("new_password_confirm", message.clone());
+        let view = refuse(fields, message);
+        return show_account(&console, &mut visit, &token, view, StatusCode::BAD_REQUEST).await;
+    }
+    let answer = console
+        .api
+        .run::<api::ChangePassword>(
+            Some(&token),
+            &visit.client_address,
+            api::change_password::Variables {
+                current_password: form.current_password.clone(),
+                new_password: form.new_password.clone(),
+            },
+        )
+        .await;
+    match answer {
+        Ok(data) => {
+            let user: SignedIn = data.change_password.into();
+            if let Some(session) = visit.session.as_mut() {
+                Sessions::renew(session);
+                session.user = Some(user);
+                session.notice = Some("notice-password-changed".into());
             }
             visit.redirect(&console, "/account").await
         }
         Err(error) if error.code == "BAD_USER_INPUT" => {
-            let message = Some(visit.explain(&error));
-            show_account(
-                &console,
-                &mut visit,
-                Some(&form.name),
-                message,
-                StatusCode::BAD_REQUEST,
-            )
-            .await
+            let message = place_error(
+                lang,
+                &error,
+                &mut fields,
+                &[
+                    ("currentPassword", "current_password"),
+                    ("newPassword", "new_password"),
+                ],
+            );
+            let message = if error.is_about("currentPassword") {
+                fields.set_error("current_password", lang.t("account-current-password-wrong"));
+                lang.t("account-current-password-wrong")
+            } else {
+                message
+            };
+            let view = refuse(fields, message);
+            show_account(&console, &mut visit, &token, view, StatusCode::BAD_REQUEST).await
         }
         Err(error) => error_page(&console, &mut visit, &error).await,
     }

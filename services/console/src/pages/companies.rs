@@ -10,13 +10,12 @@ use axum::{
     http::StatusCode,
     response::{Html, Response},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{Choice, choices, enum_value, error_page, label_key, not_found_page};
+use super::{Choice, HistoryEntry, choices, enum_value, error_page, label_key, not_found_page};
 use crate::{
     Console, Layout, Visit,
     api::{self, ApiError, company_detail, create_company, my_companies},
-    format::kst,
     i18n::Lang,
     render,
 };
@@ -35,7 +34,7 @@ const SECTORS: [&str; 9] = [
 const PRESENCES: [&str; 5] = ["HEADQUARTERS", "BRANCH", "RESEARCH_LAB", "PLANNED", "NONE"];
 
 /// What the person typed, kept through every refusal.
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Serialize, Default, Clone)]
 pub struct CompanyForm {
     #[serde(default)]
     csrf: String,
@@ -100,12 +99,6 @@ struct CompanyFormPage {
 struct BusinessNumberCheck {
     ok: bool,
     message: String,
-}
-
-pub struct HistoryEntry {
-    pub to: String,
-    pub at: String,
-    pub note: Option<String>,
 }
 
 #[derive(Template)]
@@ -347,7 +340,7 @@ pub async fn create(
     Form(mut form): Form<CompanyForm>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match visit.require_sign_in(&console).await {
+    let token = match visit.require_sign_in_to_post(&console, &form).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -474,10 +467,15 @@ async fn show_company(
     let history = company
         .history
         .iter()
-        .map(|h| HistoryEntry {
-            to: lang.t(&label_key("company-status", &h.to)),
-            at: kst(&h.at),
-            note: h.note.clone().filter(|n| !n.is_empty()),
+        .map(|h| {
+            HistoryEntry::new(
+                lang,
+                "company-status",
+                &h.to,
+                &h.at,
+                h.by_name.clone(),
+                h.note.clone(),
+            )
         })
         .collect();
     let page = CompanyPage {
@@ -564,7 +562,7 @@ pub async fn update(
 ) -> Response {
     let lang = visit.lang;
     let action = format!("/companies/{id}/edit");
-    let token = match visit.require_sign_in(&console).await {
+    let token = match visit.require_sign_in_to_post(&console, &form).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -642,7 +640,7 @@ pub async fn update(
     saved(&console, &mut visit, &token, &id, &form.action).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 pub struct CsrfOnly {
     #[serde(default)]
     csrf: String,
@@ -654,7 +652,7 @@ pub async fn submit(
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let token = match visit.require_sign_in(&console).await {
+    let token = match visit.require_sign_in_to_post(&console, &form).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -689,7 +687,7 @@ pub async fn submit(
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 pub struct MemberForm {
     #[serde(default)]
     csrf: String,
@@ -704,7 +702,7 @@ pub async fn add_member(
     Form(form): Form<MemberForm>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match visit.require_sign_in(&console).await {
+    let token = match visit.require_sign_in_to_post(&console, &form).await {
         Ok(token) => token,
         Err(response) => return response,
     };

@@ -3,8 +3,11 @@
 
 pub mod account;
 pub mod companies;
+pub mod form;
 pub mod home;
+pub mod my_pilots;
 pub mod pilots;
+pub mod reports;
 pub mod vouchers;
 
 use askama::Template;
@@ -18,7 +21,7 @@ use serde::Deserialize;
 use crate::{
     Console, Layout, Visit,
     api::ApiError,
-    i18n::{LANG_COOKIE, Lang},
+    i18n::{Lang, language_cookie},
     render,
 };
 
@@ -95,10 +98,7 @@ pub async fn switch_language(Path(code): Path<String>, Query(back): Query<Back>)
         .back
         .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
         .unwrap_or_else(|| "/".to_owned());
-    let cookie = format!(
-        "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
-        lang.code()
-    );
+    let cookie = language_cookie(lang);
     (
         StatusCode::SEE_OTHER,
         [
@@ -113,6 +113,40 @@ pub async fn switch_language(Path(code): Path<String>, Query(back): Query<Back>)
         ],
     )
         .into_response()
+}
+
+/// One step of a status timeline: the new status's label, when, who (by name) and the note.
+pub struct HistoryEntry {
+    pub to: String,
+    pub at: String,
+    pub by: Option<String>,
+    pub note: Option<String>,
+}
+
+impl HistoryEntry {
+    /// `label_prefix`: the Fluent prefix of the statuses' labels (`company-status`).
+    pub fn new(
+        lang: Lang,
+        label_prefix: &str,
+        to: &str,
+        at: &str,
+        by: Option<String>,
+        note: Option<String>,
+    ) -> Self {
+        Self {
+            to: lang.t(&label_key(label_prefix, to)),
+            at: crate::format::kst(at),
+            by,
+            note: note.filter(|n| !n.is_empty()),
+        }
+    }
+}
+
+/// A timeline on its own, for a page with several (one per report version).
+#[derive(Template)]
+#[template(path = "timeline.html")]
+pub struct Timeline {
+    pub history: Vec<HistoryEntry>,
 }
 
 /// An enum value of the API as the Fluent key of its label: `("domain", "AUTONOMOUS_DRIVING")`

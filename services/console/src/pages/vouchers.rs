@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Choice, error_page, label_key, not_found_page};
 use crate::{
@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// Compute is granted in seconds; people think in hours. Storage is in GB-days as it is.
-fn amount(lang: Lang, kind: &str, base: i64) -> String {
+pub(crate) fn amount(lang: Lang, kind: &str, base: i64) -> String {
     if kind == "STORAGE" {
         lang.t_with("unit-gb-days", &[("n", grouped(base))])
     } else {
@@ -74,7 +74,7 @@ pub struct ProgramRow {
     pub left: Vec<(String, String)>,
 }
 
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Serialize, Default, Clone)]
 pub struct ApplyForm {
     #[serde(default)]
     csrf: String,
@@ -86,6 +86,15 @@ pub struct ApplyForm {
     hours: String,
     #[serde(default)]
     justification: String,
+    /// A pilot the voucher's compute serves; empty for none.
+    #[serde(default)]
+    pilot_id: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ApplyQuery {
+    /// Coming from a pilot's page: that pilot chosen.
+    pilot: Option<String>,
 }
 
 #[derive(Template)]
@@ -95,6 +104,7 @@ struct ApplyPage {
     error: Option<String>,
     companies: Vec<Choice>,
     programs: Vec<ProgramRow>,
+    pilots: Vec<Choice>,
     form: ApplyForm,
     hours_error: Option<String>,
     justification_error: Option<String>,
@@ -247,6 +257,29 @@ async fn show_apply(
             }
         })
         .collect();
+    // Pilots one of the person's companies leads or has accepted to take part in.
+    let mut pilots = vec![Choice {
+        value: String::new(),
+        label: lang.t("voucher-pilot-none"),
+        selected: form.pilot_id.is_empty(),
+    }];
+    pilots.extend(
+        data.pilots
+            .edges
+            .into_iter()
+            .map(|e| e.node)
+            .filter(|p| {
+                p.participants.iter().any(|part| {
+                    companies.iter().any(|c| c.id == part.company.id)
+                        && matches!(part.state, apply_choices::ParticipantState::ACCEPTED)
+                })
+            })
+            .map(|p| Choice {
+                selected: p.id == form.pilot_id,
+                value: p.id,
+                label: p.title,
+            }),
+    );
     let companies = companies
         .into_iter()
         .map(|c| Choice {
@@ -262,6 +295,7 @@ async fn show_apply(
         error: refusal.notice,
         companies,
         programs,
+        pilots,
         form,
         hours_error: refusal.hours,
         justification_error: refusal.justification,
@@ -269,7 +303,11 @@ async fn show_apply(
     visit.respond(console, status, render(&page)).await
 }
 
-pub async fn apply_form(State(console): State<Console>, mut visit: Visit) -> Response {
+pub async fn apply_form(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Query(query): Query<ApplyQuery>,
+) -> Response {
     let token = match visit.require_sign_in(&console).await {
         Ok(token) => token,
         Err(response) => return response,
@@ -278,7 +316,10 @@ pub async fn apply_form(State(console): State<Console>, mut visit: Visit) -> Res
         &console,
         &mut visit,
         &token,
-        ApplyForm::default(),
+        ApplyForm {
+            pilot_id: query.pilot.unwrap_or_default(),
+            ..ApplyForm::default()
+        },
         Refusal::default(),
         StatusCode::OK,
     )
@@ -291,7 +332,7 @@ pub async fn apply(
     Form(form): Form<ApplyForm>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match visit.require_sign_in(&console).await {
+    let token = match visit.require_sign_in_to_post(&console, &form).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -361,7 +402,7 @@ pub async fn apply(
                     company_id: form.company_id.clone(),
                     requested_amount: requested,
                     justification: form.justification.trim().to_owned(),
-                    pilot_id: None,
+                    pilot_id: Some(form.pilot_id.clone()).filter(|p| !p.is_empty()),
                 },
             },
         )

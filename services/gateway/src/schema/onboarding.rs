@@ -13,7 +13,7 @@ use crate::{
     clients::{Clients, request},
     context::RequestContext,
     errors::{bad_input, from_status, unauthenticated},
-    loaders::CompanyLoader,
+    loaders::{CompanyLoader, UserNameLoader},
 };
 
 macro_rules! mirror_enum {
@@ -96,6 +96,9 @@ pub struct User {
     /// The person's user name on the data center's Slurm cluster, when given: the operators'
     /// sacctmgr export makes it a user of each of the company's voucher accounts.
     pub cluster_user_name: Option<String>,
+    /// The console's language the person chose (`ko` or `en`); `null` lets the browser's
+    /// language decide.
+    pub language: Option<String>,
 }
 
 impl User {
@@ -106,6 +109,7 @@ impl User {
             name: user.name,
             role: Role::from_pb(user.role).unwrap_or(Role::FirmMember),
             cluster_user_name: user.cluster_user,
+            language: user.language,
         }
     }
 }
@@ -136,12 +140,44 @@ impl AuthPayload {
 }
 
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct StatusChange {
     pub from: Option<String>,
     pub to: String,
     pub at: DateTime,
     pub by: ID,
     pub note: Option<String>,
+}
+
+impl StatusChange {
+    /// Every service's history entry looks the same.
+    pub fn from_pb(change: &axv_proto::common::v1::StatusChange) -> Self {
+        StatusChange {
+            from: (!change.from.is_empty()).then(|| change.from.clone()),
+            to: change.to.clone(),
+            at: DateTime::from_millis(change.at_ms),
+            by: ID(change.by.clone()),
+            note: change.note.clone(),
+        }
+    }
+}
+
+#[async_graphql::ComplexObject]
+impl StatusChange {
+    /// The name of the person who made the change; `null` for an API client or the system
+    /// (and for anonymous callers).
+    async fn by_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let (_, rc) = parts(ctx)?;
+        if rc.caller.is_none() || !axv_platform::ids::is_valid_id(&self.by) {
+            return Ok(None);
+        }
+        let loader = ctx.data::<DataLoader<UserNameLoader>>()?;
+        Ok(loader
+            .load_one(self.by.0.clone())
+            .await
+            .map_err(|e| (*e).clone())?
+            .map(|found| found.name))
+    }
 }
 
 /// A company as the caller may see it: outside the company and the programme office only the
@@ -186,17 +222,7 @@ impl Company {
     }
     /// Every transition, oldest first; empty for callers who see only public fields.
     async fn history(&self) -> Vec<StatusChange> {
-        self.0
-            .history
-            .iter()
-            .map(|h| StatusChange {
-                from: (!h.from.is_empty()).then(|| h.from.clone()),
-                to: h.to.clone(),
-                at: DateTime::from_millis(h.at_ms),
-                by: ID(h.by.clone()),
-                note: h.note.clone(),
-            })
-            .collect()
+        self.0.history.iter().map(StatusChange::from_pb).collect()
     }
     /// The company's vouchers in issue order; loaded for every company of a list in one call.
     #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
@@ -254,6 +280,8 @@ pub struct UpdateMeInput {
     /// The user name you run jobs under on the data center's Slurm cluster; empty clears it.
     /// Lowercase letters, digits, `_`, `.` and `-`, starting with a letter or `_`.
     pub cluster_user_name: Option<String>,
+    /// The console's language: `ko` or `en`; empty clears the choice.
+    pub language: Option<String>,
 }
 
 #[derive(InputObject, Debug, Clone)]
@@ -382,58 +410,83 @@ impl OnboardingQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<CompanyConnection> {
-        let (clients, rc) = parts(ctx)?;
-        let size = page_size(first)?;
-        if let Some(after) = &after {
-            axv_platform::pagination::decode_cursor(after)
-                .map_err(|_| bad_input("after is not a cursor from this API"))?;
-        }
-        let filter = filter.unwrap_or_default();
-        let response = clients
-            .onboarding
-            .clone()
-            .list_companies(request(
-                &rc,
-                pb::ListCompaniesRequest {
-                    filter: Some(pb::CompanyFilter {
-                        statuses: filter
-                            .statuses
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|s| pb::CompanyStatus::from(s).into())
-                            .collect(),
-                        sectors: filter
-                            .sectors
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|s| pb::Sector::from(s).into())
-                            .collect(),
-                        presences: filter
-                            .presences
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|p| pb::GwangjuPresence::from(p).into())
-                            .collect(),
-                        text: filter.text,
-                    }),
-                    page_size: size,
-                    page_token: after.unwrap_or_default(),
-                },
-            ))
-            .await
-            .map_err(from_status)?
-            .into_inner();
-        let nodes = response
-            .companies
-            .into_iter()
-            .map(|c| (c.id.clone(), Company(c)))
-            .collect();
-        Ok(CompanyConnection::from_page(
-            nodes,
-            response.next_page_token,
-            response.total_count,
-        ))
+        list_companies(ctx, filter, first, after, false).await
     }
+
+    /// APPROVED companies' public fields (names, sector), for any caller: how a firm finds a
+    /// partner company by name to invite to its pilot. `filter.statuses` cannot widen it.
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn company_directory(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<CompanyFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<CompanyConnection> {
+        list_companies(ctx, filter, first, after, true).await
+    }
+}
+
+/// `companies` and `companyDirectory`: one page of the onboarding service's list.
+async fn list_companies(
+    ctx: &Context<'_>,
+    filter: Option<CompanyFilter>,
+    first: Option<i32>,
+    after: Option<String>,
+    directory: bool,
+) -> Result<CompanyConnection> {
+    let (clients, rc) = parts(ctx)?;
+    let size = page_size(first)?;
+    if let Some(after) = &after {
+        axv_platform::pagination::decode_cursor(after)
+            .map_err(|_| bad_input("after is not a cursor from this API"))?;
+    }
+    let filter = filter.unwrap_or_default();
+    let response = clients
+        .onboarding
+        .clone()
+        .list_companies(request(
+            &rc,
+            pb::ListCompaniesRequest {
+                filter: Some(pb::CompanyFilter {
+                    statuses: filter
+                        .statuses
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|s| pb::CompanyStatus::from(s).into())
+                        .collect(),
+                    sectors: filter
+                        .sectors
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|s| pb::Sector::from(s).into())
+                        .collect(),
+                    presences: filter
+                        .presences
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| pb::GwangjuPresence::from(p).into())
+                        .collect(),
+                    text: filter.text,
+                }),
+                page_size: size,
+                page_token: after.unwrap_or_default(),
+                directory,
+            },
+        ))
+        .await
+        .map_err(from_status)?
+        .into_inner();
+    let nodes = response
+        .companies
+        .into_iter()
+        .map(|c| (c.id.clone(), Company(c)))
+        .collect();
+    Ok(CompanyConnection::from_page(
+        nodes,
+        response.next_page_token,
+        response.total_count,
+    ))
 }
 
 #[derive(Default)]
@@ -466,7 +519,7 @@ impl OnboardingMutation {
 
 #[Object]
 impl OnboardingMutation {
-    /// The signed-in person changes their own name and cluster user name.
+    /// The signed-in person changes their own name, cluster user name and language.
     async fn update_me(&self, ctx: &Context<'_>, input: UpdateMeInput) -> Result<User> {
         let (clients, rc) = parts(ctx)?;
         let r = clients
@@ -477,12 +530,40 @@ impl OnboardingMutation {
                 pb::UpdateMeRequest {
                     name: input.name,
                     cluster_user: input.cluster_user_name,
+                    language: input.language,
                 },
             ))
             .await
             .map_err(from_status)?
             .into_inner();
         r.user.map(User::from_pb).ok_or_else(unauthenticated)
+    }
+
+    /// The signed-in person changes their own password, giving the current one
+    /// (BAD_USER_INPUT on `currentPassword` when it is wrong, on `newPassword` when it is too
+    /// short). Every other sign-in of the person ends; the answer carries the caller's new
+    /// tokens.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> Result<AuthPayload> {
+        let (clients, rc) = parts(ctx)?;
+        let r = clients
+            .onboarding
+            .clone()
+            .change_password(request(
+                &rc,
+                pb::ChangePasswordRequest {
+                    current_password,
+                    new_password,
+                },
+            ))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        AuthPayload::from_pb(r.user, r.tokens)
     }
 
     /// Accounts are limited per client address (`signUp` has a budget of its own).

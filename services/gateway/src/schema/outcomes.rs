@@ -106,17 +106,7 @@ impl OutcomeReport {
     }
     /// Every transition of this version, oldest first.
     async fn history(&self) -> Vec<StatusChange> {
-        self.0
-            .history
-            .iter()
-            .map(|h| StatusChange {
-                from: (!h.from.is_empty()).then(|| h.from.clone()),
-                to: h.to.clone(),
-                at: DateTime::from_millis(h.at_ms),
-                by: ID(h.by.clone()),
-                note: h.note.clone(),
-            })
-            .collect()
+        self.0.history.iter().map(StatusChange::from_pb).collect()
     }
     async fn created_at(&self) -> DateTime {
         DateTime::from_millis(self.0.created_at_ms)

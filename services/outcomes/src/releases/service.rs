@@ -55,6 +55,7 @@ impl Outcomes {
                         filter: None,
                         page_size: 100,
                         page_token: page_token.clone(),
+                        directory: false,
                     },
                 )?)
                 .await
