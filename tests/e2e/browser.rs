@@ -78,6 +78,8 @@ impl Browser {
                     // Tall enough that a form's buttons are on screen without scrolling.
                     "--window-size=1400,1800",
                     "--lang=ko-KR",
+                    // No smooth scrolling, so a click lands where the button is.
+                    "--force-prefers-reduced-motion",
                 ],
                 "prefs": prefs,
             }),

@@ -63,6 +63,11 @@ impl Field {
 
     pub fn select(lang: Lang, name: &'static str, label_key: &str, options: Vec<Choice>) -> Self {
         let mut field = Self::new(lang, name, label_key, "select", "off");
+        field.value = options
+            .iter()
+            .find(|o| o.selected)
+            .map(|o| o.value.clone())
+            .unwrap_or_default();
         field.options = options;
         field
     }

@@ -166,12 +166,15 @@ fn pilot_fields(lang: Lang, form: &PilotForm, companies: &[(String, String)]) ->
         Field::new(lang, "ends_on", "pilot-form-ends-on", "date", "off").value(&form.ends_on),
         Field::number(lang, "budget_national", "pilot-budget-national")
             .value(&form.budget_national)
+            .not_required()
             .hint(lang.t("pilot-form-won-hint")),
         Field::number(lang, "budget_city", "pilot-budget-city")
             .value(&form.budget_city)
+            .not_required()
             .hint(lang.t("pilot-form-won-hint")),
         Field::number(lang, "budget_private", "pilot-budget-private")
             .value(&form.budget_private)
+            .not_required()
             .hint(lang.t("pilot-form-won-hint")),
         Field::new(
             lang,

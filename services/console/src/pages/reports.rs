@@ -121,7 +121,10 @@ fn report_fields(lang: Lang, form: &ReportForm) -> Vec<Field> {
     let mut fields: Vec<Field> = FIGURES
         .iter()
         .map(|(name, _, label, in_won)| {
-            let field = Field::number(lang, name, label).value(form.figure(name));
+            // Empty is 0: most quarters have no patent or paper to report.
+            let field = Field::number(lang, name, label)
+                .value(form.figure(name))
+                .not_required();
             if *in_won {
                 field.hint(lang.t("pilot-form-won-hint"))
             } else {
@@ -338,10 +341,20 @@ pub async fn new_form(
         Ok(title) => title,
         Err(response) => return response,
     };
+    let zero = || "0".to_owned();
     let form = ReportForm {
         pilot_id: new.pilot,
         period_start: new.start,
         period_end: new.end,
+        models_developed: zero(),
+        models_improved: zero(),
+        models_commercialized: zero(),
+        revenue_krw: zero(),
+        investment_krw: zero(),
+        patents_filed: zero(),
+        patents_registered: zero(),
+        papers: zero(),
+        new_hires: zero(),
         ..ReportForm::default()
     };
     let fields = report_fields(visit.lang, &form);
