@@ -605,6 +605,232 @@ async fn a_firm_applies_for_a_voucher(p: &TestPlatform, test: &'static str, java
     other.close().await;
 }
 
+impl Browser {
+    /// Sets a date field as a date picker would (its typed form depends on the browser's locale).
+    async fn set_date(&self, id: &str, date: chrono::NaiveDate) {
+        self.client
+            .execute(
+                "document.getElementById(arguments[0]).value = arguments[1]",
+                vec![json!(id), json!(date.format("%Y-%m-%d").to_string())],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+    }
+
+    /// The last segment of the page's path: the id of what it shows.
+    async fn id_in_path(&self) -> String {
+        let path = self.path().await;
+        path.split('?')
+            .next()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// A firm runs a pilot from the console: registers it (a mistake first, everything typed
+/// kept), finds a partner company by name and invites it, adds a milestone and submits; the
+/// partner accepts in its own session; once a manager approves, the firm starts the pilot,
+/// records the milestone's evidence, files a quarterly report (a mistake first), and after a
+/// return edits and resubmits it, every version with its review. Another firm opening the
+/// pilot's or the report's address gets the 404 page.
+async fn a_firm_runs_a_pilot_and_reports(p: &TestPlatform, test: &'static str, javascript: bool) {
+    let lead = p.sign_up("lead@pilot.kr").await;
+    p.approved_company(&lead, 7901, "광주로보틱스").await;
+    let partner = p.sign_up("partner@pilot.kr").await;
+    p.approved_company(&partner, 7902, "빛고을의료AI").await;
+    p.sign_up("stranger@pilot.kr").await;
+    let today = chrono::Utc::now().date_naive();
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in("lead@pilot.kr").await;
+    b.click_link("내 실증사업").await;
+    b.wait_for("아직 실증사업이 없습니다").await;
+    b.check_page("my-pilots-empty").await;
+    b.click_link("실증사업 등록").await;
+    b.wait_for("사업명").await;
+    b.fill("#title", "광주 AI 배송로봇 실증").await;
+    b.fill("#site", "광주 첨단3지구").await;
+    b.set_date("starts_on", today - chrono::Duration::days(200))
+        .await;
+    b.set_date("ends_on", today - chrono::Duration::days(300))
+        .await;
+    b.fill("#budget_national", "3억").await;
+    b.fill("#budget_city", "100,000,000").await;
+    b.click("button[value=draft]").await;
+    b.wait_for("표시된 항목을 고쳐 주세요").await;
+    let text = b.page_text().await;
+    assert!(text.contains("종료일은 시작일보다 뒤여야 합니다"), "{text}");
+    assert!(text.contains("0 이상의 정수로 입력해 주세요"), "{text}");
+    assert_eq!(b.value("#title").await, "광주 AI 배송로봇 실증");
+    assert_eq!(b.value("#budget_city").await, "100,000,000");
+    b.check_page("pilot-refused").await;
+    b.fill("#budget_national", "300,000,000").await;
+    b.set_date("ends_on", today + chrono::Duration::days(200))
+        .await;
+    b.click("button[value=draft]").await;
+    b.wait_for("임시 저장했습니다").await;
+    let pilot = b.id_in_path().await;
+    let text = b.page_text().await;
+    assert!(
+        text.contains("₩300,000,000") && text.contains("작성 중"),
+        "{text}"
+    );
+
+    // A partner found by (part of) its name and invited.
+    b.fill("#partner-q", "의료").await;
+    if !javascript {
+        b.click("form[role=search] button").await;
+    }
+    b.wait_for("빛고을의료AI").await;
+    b.check_page("pilot-partner-found").await;
+    b.click("#partner-results button").await;
+    b.wait_for("초대를 보냈습니다").await;
+    assert!(b.page_text().await.contains("초대 중"));
+    b.fill("#milestone-title", "배송로봇 10대 도입").await;
+    b.set_date("milestone-due", today + chrono::Duration::days(30))
+        .await;
+    b.click("form[action$='/milestones'] button").await;
+    b.wait_for("추진 단계를 추가했습니다").await;
+    b.click("form[action$='/submit'] button").await;
+    b.wait_for("심사에 제출했습니다").await;
+    assert!(b.page_text().await.contains("신청됨"));
+    b.check_page("pilot-submitted").await;
+
+    // The partner accepts in its own session.
+    let Some(mut partner_browser) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    partner_browser.sign_in("partner@pilot.kr").await;
+    partner_browser.click_link("내 실증사업").await;
+    partner_browser.wait_for("받은 초대").await;
+    partner_browser.check_page("invitation").await;
+    partner_browser.click("button[value=accept]").await;
+    partner_browser.wait_for("참여를 수락했습니다").await;
+    partner_browser.close().await;
+
+    // A manager approves it (the manager's pages are part 2); the firm starts it.
+    let manager = p.token(Role::ProgramManager);
+    let approved = p
+        .graphql(
+            Some(&manager),
+            "mutation($id: ID!) { approvePilot(id: $id, note: \"예산 확인\") { status } }",
+            json!({ "id": pilot }),
+        )
+        .await;
+    assert_eq!(
+        approved["data"]["approvePilot"]["status"], "APPROVED",
+        "{approved}"
+    );
+    b.goto(&format!("/my-pilots/{pilot}")).await;
+    b.click("form[action$='/start'] button").await;
+    b.wait_for("사업을 시작했습니다").await;
+    let text = b.page_text().await;
+    assert!(
+        text.contains("진행 중") && text.contains("예산 확인") && text.contains("참여"),
+        "{text}"
+    );
+    b.fill("input[name=evidence]", "납품 확인서 2027-001").await;
+    b.click("form[action$='/complete'] button").await;
+    b.wait_for("완료로 기록했습니다").await;
+    assert!(b.page_text().await.contains("납품 확인서 2027-001"));
+    b.check_page("pilot-active").await;
+
+    // The quarterly report: due, filed (a mistake first), returned, edited, resubmitted.
+    b.click_link("성과 보고").await;
+    b.wait_for("제출할 보고").await;
+    b.check_page("reports").await;
+    b.click("td a.krds-btn").await;
+    b.wait_for("보고 기간").await;
+    b.fill("#revenue_krw", "₩120,000,000").await;
+    b.fill("#papers", "두 편").await;
+    b.click("button[value=submit]").await;
+    b.wait_for("표시된 항목을 고쳐 주세요").await;
+    assert_eq!(b.value("#revenue_krw").await, "₩120,000,000");
+    b.fill("#papers", "2").await;
+    b.click("button[value=submit]").await;
+    b.wait_for("제출했습니다").await;
+    let report = b.id_in_path().await;
+    let text = b.page_text().await;
+    assert!(
+        text.contains("₩120,000,000") && text.contains("2건") && text.contains("제출됨"),
+        "{text}"
+    );
+    b.check_page("report-submitted").await;
+    let returned = p
+        .graphql(
+            Some(&manager),
+            "mutation($id: ID!) { returnOutcomeReport(id: $id, note: \"매출 증빙을 붙여 주세요\") { status } }",
+            json!({ "id": report }),
+        )
+        .await;
+    assert_eq!(
+        returned["data"]["returnOutcomeReport"]["status"], "RETURNED",
+        "{returned}"
+    );
+    b.goto(&format!("/reports/{report}")).await;
+    let text = b.page_text().await;
+    assert!(
+        text.contains("보완 요청") && text.contains("매출 증빙을 붙여 주세요"),
+        "{text}"
+    );
+    b.click_link("성과 보고 수정").await;
+    b.wait_for("근거 자료").await;
+    assert_eq!(
+        b.value("#papers").await,
+        "2",
+        "the returned figures are kept"
+    );
+    b.fill("#evidence", "세금계산서 2026-Q3").await;
+    b.click("button[value=submit]").await;
+    b.wait_for("제출했습니다").await;
+    let text = b.page_text().await;
+    assert!(
+        text.contains("세금계산서 2026-Q3") && text.contains("매출 증빙을 붙여 주세요"),
+        "the version keeps its review: {text}"
+    );
+    // Names, not ids, in the history: the firm member who submitted.
+    assert!(text.contains("홍길동"), "{text}");
+    b.check_page("report-resubmitted").await;
+    b.close().await;
+
+    let Some(mut other) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    other.sign_in("stranger@pilot.kr").await;
+    for path in [
+        format!("/my-pilots/{pilot}"),
+        format!("/my-pilots/{pilot}/edit"),
+        format!("/reports/{report}"),
+        format!("/reports/{report}/edit"),
+    ] {
+        other.goto(&path).await;
+        assert_eq!(
+            other.text("h1").await,
+            "페이지를 찾을 수 없습니다",
+            "{path}"
+        );
+    }
+    other.close().await;
+}
+
+#[tokio::test]
+async fn a_firm_runs_a_pilot_and_reports_with_javascript() {
+    let p = TestPlatform::start().await;
+    a_firm_runs_a_pilot_and_reports(&p, "pilot-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_firm_runs_a_pilot_and_reports_without_javascript() {
+    let p = TestPlatform::start_embedded().await;
+    a_firm_runs_a_pilot_and_reports(&p, "pilot-nojs", false).await;
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn a_firm_applies_for_a_voucher_with_javascript() {
     let p = TestPlatform::start().await;

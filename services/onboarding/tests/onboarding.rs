@@ -848,6 +848,7 @@ async fn members_listing_and_pagination(db: TestDb) {
                 }),
                 page_size: 10,
                 page_token: String::new(),
+                directory: false,
             },
             &manager,
         ))
@@ -871,6 +872,7 @@ async fn members_listing_and_pagination(db: TestDb) {
                 }),
                 page_size: 10,
                 page_token: String::new(),
+                directory: false,
             },
             &manager,
         ))
@@ -887,6 +889,7 @@ async fn members_listing_and_pagination(db: TestDb) {
                 }),
                 page_size: 10,
                 page_token: String::new(),
+                directory: false,
             },
             &manager,
         ))
@@ -911,6 +914,120 @@ async fn members_listing_and_pagination(db: TestDb) {
         .unwrap()
         .into_inner();
     assert_eq!(batch.companies.len(), 2);
+    h.stop().await;
+}
+
+/// Over gRPC: a password change needs the current password and ends the other sign-ins; names
+/// are for signed-in callers only; the directory lists approved companies' public fields to a
+/// firm that belongs to none of them.
+async fn passwords_names_and_the_directory(db: TestDb) {
+    let h = Harness::start(db).await;
+    let (firm, signed_up) = h.sign_up("names@firm.kr").await;
+    let (stranger, _) = h.sign_up("stranger@firm.kr").await;
+    let manager = h.staff_token(Role::ProgramManager);
+    let user_id = signed_up.user.unwrap().id;
+    let mut client = h.client().await;
+
+    let anonymous = client
+        .batch_get_user_names(pb::BatchGetUserNamesRequest {
+            ids: vec![user_id.clone()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let names = client
+        .batch_get_user_names(authed(
+            pb::BatchGetUserNamesRequest {
+                ids: vec![user_id.clone(), "client:dashboard".into()],
+            },
+            &stranger,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .names;
+    assert_eq!(
+        names,
+        [pb::UserName {
+            id: user_id,
+            name: "김광주".into()
+        }]
+    );
+
+    let wrong = client
+        .change_password(authed(
+            pb::ChangePasswordRequest {
+                current_password: "not it at all".into(),
+                new_password: "a new long passphrase".into(),
+            },
+            &firm,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::InvalidArgument);
+    assert!(wrong.message().contains("currentPassword"), "{wrong:?}");
+    let changed = client
+        .change_password(authed(
+            pb::ChangePasswordRequest {
+                current_password: "correct horse battery".into(),
+                new_password: "a new long passphrase".into(),
+            },
+            &firm,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let fresh = changed.tokens.unwrap().access_token;
+    let old = client
+        .get_me(authed(pb::GetMeRequest {}, &firm))
+        .await
+        .unwrap_err();
+    assert_eq!(old.code(), Code::Unauthenticated);
+    assert!(
+        client
+            .get_me(authed(pb::GetMeRequest {}, &fresh))
+            .await
+            .is_ok()
+    );
+
+    let approved = create_company(&h, &fresh, &business_number(61), "디렉터리기업")
+        .await
+        .id;
+    for action in [
+        pb::CompanyAction::Submit,
+        pb::CompanyAction::StartReview,
+        pb::CompanyAction::Approve,
+    ] {
+        let token = if action == pb::CompanyAction::Submit {
+            &fresh
+        } else {
+            &manager
+        };
+        transition(&h, token, &approved, action, None)
+            .await
+            .unwrap();
+    }
+    create_company(&h, &fresh, &business_number(62), "디렉터리초안").await;
+    let directory = client
+        .list_companies(authed(
+            pb::ListCompaniesRequest {
+                filter: Some(pb::CompanyFilter {
+                    text: Some("디렉터리".into()),
+                    ..Default::default()
+                }),
+                page_size: 10,
+                page_token: String::new(),
+                directory: true,
+            },
+            &stranger,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(directory.total_count, 1);
+    let listed = &directory.companies[0];
+    assert_eq!(listed.id, approved);
+    assert!(!listed.full_view && listed.business_number.is_none());
     h.stop().await;
 }
 
@@ -1340,6 +1457,7 @@ on_both_backends!(
     members_and_listing => members_listing_and_pagination,
     api_client_lifecycle_on => api_client_lifecycle,
     api_client_admin_only => api_clients_are_managed_by_admins_only,
+    passwords_names_and_directory => passwords_names_and_the_directory,
 );
 
 /// A harness whose key-value store is the test Redis under a prefix of its own, a verifier
