@@ -891,7 +891,6 @@ async fn sign_up_and_in_without_javascript() {
 /// person noticing; once the refresh token is refused too, the person is told to sign in again.
 #[tokio::test]
 async fn sessions_refresh_silently_and_end_clearly() {
-    use sha2::Digest as _;
     let p = TestPlatform::start().await;
     p.sign_up("refresh@browser.kr").await;
     let Some(mut b) = Browser::start(p.base_url(), "session", true).await else {
@@ -899,52 +898,19 @@ async fn sessions_refresh_silently_and_end_clearly() {
         return;
     };
     b.sign_in("refresh@browser.kr").await;
-    let id = b
-        .client
-        .get_named_cookie("axv_session")
-        .await
-        .unwrap()
-        .value()
-        .to_owned();
-    let key = format!(
-        "console:session:{}",
-        hex::encode(sha2::Sha256::digest(id.as_bytes()))
-    );
-    let stored = |kv: axv_platform::kv::SharedKv, key: String| async move {
-        let bytes = kv.get(&key).await.unwrap().unwrap();
-        serde_json::from_slice::<Value>(&bytes).unwrap()
-    };
-    let mut session = stored(p.platform.kv.clone(), key.clone()).await;
-    let old_token = session["user"]["access_token"].clone();
+    let old_token = b.stored_session(&p).await.1["user"]["access_token"].clone();
     // The access token has expired.
-    session["user"]["access_expires_at"] = json!(0);
-    p.platform
-        .kv
-        .set(
-            &key,
-            &serde_json::to_vec(&session).unwrap(),
-            Duration::from_secs(600),
-        )
-        .await
-        .unwrap();
+    b.change_session(&p, |session| {
+        session["user"]["access_expires_at"] = json!(0)
+    })
+    .await;
     b.goto("/account").await;
     assert_eq!(b.path().await, "/account", "refreshed, still signed in");
     assert!(b.page_text().await.contains("refresh@browser.kr"));
-    let refreshed = stored(p.platform.kv.clone(), key.clone()).await;
+    let refreshed = b.stored_session(&p).await.1;
     assert_ne!(refreshed["user"]["access_token"], old_token);
     // Now the refresh token is no good either (revoked, say): signed out, and told so.
-    let mut session = refreshed;
-    session["user"]["access_expires_at"] = json!(0);
-    session["user"]["refresh_token"] = json!("no-longer-valid");
-    p.platform
-        .kv
-        .set(
-            &key,
-            &serde_json::to_vec(&session).unwrap(),
-            Duration::from_secs(600),
-        )
-        .await
-        .unwrap();
+    b.end_sign_in(&p).await;
     b.goto("/account").await;
     b.wait_for("로그인 시간이 지났습니다").await;
     assert_eq!(b.path().await, "/login");
@@ -956,6 +922,120 @@ async fn sessions_refresh_silently_and_end_clearly() {
     b.wait_for("로그인했습니다").await;
     assert_eq!(b.path().await, "/account");
     b.close().await;
+    p.stop().await;
+}
+
+impl Browser {
+    /// The console's stored session for this browser: its key-value key and its content.
+    async fn stored_session(&self, p: &TestPlatform) -> (String, Value) {
+        use sha2::Digest as _;
+        let id = self
+            .client
+            .get_named_cookie("axv_session")
+            .await
+            .unwrap()
+            .value()
+            .to_owned();
+        let key = format!(
+            "console:session:{}",
+            hex::encode(sha2::Sha256::digest(id.as_bytes()))
+        );
+        let bytes = p.platform.kv.get(&key).await.unwrap().unwrap();
+        (key, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    async fn change_session(&self, p: &TestPlatform, change: impl FnOnce(&mut Value)) {
+        let (key, mut session) = self.stored_session(p).await;
+        change(&mut session);
+        p.platform
+            .kv
+            .set(
+                &key,
+                &serde_json::to_vec(&session).unwrap(),
+                Duration::from_secs(600),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The sign-in ends behind the person's back: the access token expired and the refresh
+    /// token no longer valid (revoked, or past its lifetime).
+    async fn end_sign_in(&self, p: &TestPlatform) {
+        self.change_session(p, |session| {
+            session["user"]["access_expires_at"] = json!(0);
+            session["user"]["refresh_token"] = json!("no-longer-valid");
+        })
+        .await;
+    }
+}
+
+/// A form sent after the sign-in ended loses nothing: the person signs in again and sends it
+/// as typed with one click. Then, on the account page, the person switches the console to
+/// English and changes the password (the wrong current one first).
+#[tokio::test]
+async fn what_was_typed_survives_an_ended_sign_in_and_the_account_page_works() {
+    let p = TestPlatform::start_embedded().await;
+    p.sign_up("kept@browser.kr").await;
+    let Some(mut b) = Browser::start(p.base_url(), "kept", false).await else {
+        p.stop().await;
+        return;
+    };
+    b.sign_in("kept@browser.kr").await;
+    b.goto("/companies/new").await;
+    b.fill("#business_number", &business_number(7991)).await;
+    b.fill("#name_ko", "광주보관랩").await;
+    b.fill("#employees", "12").await;
+    b.end_sign_in(&p).await;
+    b.click("button[value=draft]").await;
+    b.wait_for("보내신 내용을 보관했습니다").await;
+    assert_eq!(b.path().await, "/login");
+    b.fill("#email", "kept@browser.kr").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("보관한 내용을 보낼까요?").await;
+    b.check_page("form-kept").await;
+    b.click("form button.primary").await;
+    b.wait_for("임시 저장했습니다").await;
+    let text = b.page_text().await;
+    assert!(text.contains("광주보관랩") && text.contains("12"), "{text}");
+
+    b.goto("/account").await;
+    b.fill("#current_password", "not my password").await;
+    b.fill("#new_password", "a brand new passphrase").await;
+    b.fill("#new_password_confirm", "a brand new passphrase")
+        .await;
+    b.click("form[action='/account/password'] button").await;
+    b.wait_for("현재 비밀번호가 맞지 않습니다").await;
+    b.fill("#current_password", PASSWORD).await;
+    b.fill("#new_password", "a brand new passphrase").await;
+    b.fill("#new_password_confirm", "a brand new passphrase")
+        .await;
+    b.click("form[action='/account/password'] button").await;
+    b.wait_for("비밀번호를 바꿨습니다").await;
+    // Still signed in here, with the new tokens.
+    b.goto("/companies").await;
+    b.wait_for("광주보관랩").await;
+    b.goto("/account").await;
+    b.click("#language option[value=en]").await;
+    b.click("form[action='/account'] button").await;
+    b.wait_for("Saved").await;
+    assert_eq!(b.text("h1").await, "My account");
+    b.check_page("account-english").await;
+    b.close().await;
+    // The old password no longer signs in; the new one does, in the person's language.
+    let Some(mut again) = Browser::start(p.base_url(), "kept", false).await else {
+        p.stop().await;
+        return;
+    };
+    again.goto("/login").await;
+    again.fill("#email", "kept@browser.kr").await;
+    again.fill("#password", PASSWORD).await;
+    again.click("form.form-narrow button[type=submit]").await;
+    again.wait_for("이메일 또는 비밀번호가").await;
+    again.fill("#password", "a brand new passphrase").await;
+    again.click("form.form-narrow button[type=submit]").await;
+    again.wait_for("You are signed in").await;
+    again.close().await;
     p.stop().await;
 }
 
