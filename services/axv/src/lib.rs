@@ -46,6 +46,11 @@ pub struct GraphqlArgs {
     /// `{"<sha256>": "<query>"}` map. Required for `safelist`.
     #[arg(long, env = "AXV_PERSISTED_QUERIES_FILE")]
     pub persisted_queries_file: Option<std::path::PathBuf>,
+    /// A secret shared by the gateway and a separately run console (`axv serve console`): the
+    /// console sends it with each call so the gateway counts the console's visitors by their
+    /// own addresses. `axv up` makes one itself.
+    #[arg(long, env = "AXV_CONSOLE_RELAY_KEY", hide_env_values = true)]
+    pub console_relay_key: Option<String>,
 }
 
 fn parse_rate_limits(text: &str) -> Result<RateLimits, String> {
@@ -66,6 +71,7 @@ impl Default for GraphqlArgs {
             cors_origins: limits.cors_origins,
             persisted_queries: "automatic".to_owned(),
             persisted_queries_file: None,
+            console_relay_key: None,
         }
     }
 }
@@ -103,6 +109,10 @@ impl GraphqlArgs {
                 axv_gateway::persisted::Mode::Automatic
             },
             persisted_manifest: manifest,
+            console_relay_key: self
+                .console_relay_key
+                .clone()
+                .filter(|key| !key.trim().is_empty()),
         })
     }
 }
@@ -289,6 +299,13 @@ pub async fn start_gateway(
     console: Option<ConsoleOnGateway>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningGateway> {
+    let mut limits = limits;
+    // The console on the same listener relays its visitors under a key made now, unless one
+    // was configured (a separate console shares it).
+    if console.is_some() && limits.console_relay_key.is_none() {
+        limits.console_relay_key = Some(axv_auth::new_refresh_secret().token);
+    }
+    let relay_key = limits.console_relay_key.clone();
     let stats = axv_gateway::cache::ResponseCache::new(
         platform.kv.clone(),
         axv_gateway::cache::ResponseCache::DEFAULT_TTL,
@@ -313,6 +330,7 @@ pub async fn start_gateway(
             graphql_url_of(addr),
             platform.kv.clone(),
             console.secure,
+            relay_key,
         ))
     });
     let task = tokio::spawn(axv_gateway::serve_with(
@@ -331,6 +349,7 @@ pub async fn start_console(
     listen: &str,
     graphql_url: &str,
     secure: bool,
+    relay_key: Option<String>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<RunningGateway> {
     let listener = tokio::net::TcpListener::bind(listen)
@@ -341,6 +360,7 @@ pub async fn start_console(
         graphql_url,
         platform.kv.clone(),
         secure,
+        relay_key,
     ))
     .layer(axum::middleware::from_fn(axv_telemetry::http_middleware));
     let shutdown = shutdown.clone();

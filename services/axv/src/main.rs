@@ -486,9 +486,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .public_url
                     .as_deref()
                     .is_some_and(|url| url.starts_with("https://"));
-                let console =
-                    axv::start_console(&platform, &listen, &args.gateway_url, secure, &shutdown)
-                        .await?;
+                let console = axv::start_console(
+                    &platform,
+                    &listen,
+                    &args.gateway_url,
+                    secure,
+                    args.graphql.console_relay_key.clone(),
+                    &shutdown,
+                )
+                .await?;
                 println!("console listening on http://{}/", console.addr);
                 tasks.push(tokio::spawn(async move { Ok(console.task.await??) }));
             }

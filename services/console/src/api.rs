@@ -10,6 +10,9 @@ pub type Date = String;
 pub type DateTime = String;
 pub type Long = i64;
 
+/// The gateway's header for the console's relay key.
+pub const RELAY_HEADER: &str = "x-axv-console-relay";
+
 /// What the API refused, as its catalogue names it: the console turns `code` (and `field`)
 /// into a sentence in the person's language.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,11 +73,14 @@ struct ErrorExtensions {
 pub struct Api {
     http: reqwest::Client,
     url: String,
+    /// Proves to the gateway that the console relays its visitors (their addresses then
+    /// count for the per-address limits, not the console's).
+    relay_key: Option<String>,
 }
 
 impl Api {
     /// `url`: the gateway's GraphQL endpoint, e.g. `http://127.0.0.1:8080/graphql`.
-    pub fn new(url: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<String>, relay_key: Option<String>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
@@ -82,6 +88,7 @@ impl Api {
         Self {
             http,
             url: url.into(),
+            relay_key,
         }
     }
 
@@ -99,6 +106,9 @@ impl Api {
             .post(&self.url)
             .header("x-forwarded-for", client_address)
             .json(&body);
+        if let Some(key) = &self.relay_key {
+            request = request.header(RELAY_HEADER, key);
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

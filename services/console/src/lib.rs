@@ -47,10 +47,16 @@ pub struct Console {
 }
 
 impl Console {
-    /// `graphql_url`: the gateway's endpoint; `secure`: people reach the console over TLS.
-    pub fn new(graphql_url: impl Into<String>, kv: SharedKv, secure: bool) -> Self {
+    /// `graphql_url`: the gateway's endpoint; `secure`: people reach the console over TLS;
+    /// `relay_key`: the gateway's key for the console relaying its visitors' addresses.
+    pub fn new(
+        graphql_url: impl Into<String>,
+        kv: SharedKv,
+        secure: bool,
+        relay_key: Option<String>,
+    ) -> Self {
         Self {
-            api: Api::new(graphql_url),
+            api: Api::new(graphql_url, relay_key),
             sessions: Sessions::new(kv, secure),
             assets: Assets::load(),
         }

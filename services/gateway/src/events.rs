@@ -269,7 +269,8 @@ pub async fn graphql_ws(
     headers: axum::http::HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let address = crate::http::client_address(&headers, connect);
+    let address =
+        crate::http::client_address(&headers, connect, state.limits.console_relay_key.as_deref());
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {

@@ -233,7 +233,7 @@ pub async fn stats_csv(
     if !matches!(bucket.as_str(), "MONTH" | "QUARTER" | "YEAR") {
         return bad_request("bucket must be MONTH, QUARTER or YEAR");
     }
-    let address = client_address(&headers, connect);
+    let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
     // Each export is a full programStats computation: charged as a request with that cost.
     let charge = state.limiter.charge(caller.as_ref(), &address);
     if let Err(limited) = charge.request().await {

@@ -182,10 +182,11 @@ pub async fn graphql_get(
             }
         }
     }
+    let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
     execute(
         state,
         caller,
-        client_address(&headers, connect),
+        address,
         graphql_json,
         BatchRequest::Single(request),
         Method::GET,
@@ -256,7 +257,7 @@ pub async fn graphql_post(
             );
         }
     };
-    let address = client_address(&headers, connect);
+    let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
     let Some(key) = key else {
         return execute(state, caller, address, graphql_json, batch, Method::POST).await;
     };
@@ -277,11 +278,16 @@ pub async fn graphql_post(
     .await
 }
 
+/// The header by which the web console proves it relays a visitor's request.
+pub const CONSOLE_RELAY_HEADER: &str = "x-axv-console-relay";
+
 /// The end client's address: the last `X-Forwarded-For` hop when a trusted proxy sits in front
-/// (`AXV_TRUST_FORWARDED_FOR`), else the TCP peer.
+/// (`AXV_TRUST_FORWARDED_FOR`) or the console relays its visitor (`relay_key`), else the TCP
+/// peer.
 pub(crate) fn client_address(
     headers: &HeaderMap,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    relay_key: Option<&str>,
 ) -> String {
     let peer = connect.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
     let forwarded = headers
@@ -292,12 +298,22 @@ pub(crate) fn client_address(
         .and_then(|v| v.rsplit(',').next())
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty());
-    if trust_forwarded_for() {
+    let relayed = relay_key.is_some_and(|key| {
+        headers
+            .get(CONSOLE_RELAY_HEADER)
+            .is_some_and(|given| constant_time_eq(given.as_bytes(), key.as_bytes()))
+    });
+    if relayed || trust_forwarded_for() {
         forwarded.or(peer)
     } else {
         peer.or(forwarded)
     }
     .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Equal without telling, by timing, how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn trust_forwarded_for() -> bool {
@@ -860,5 +876,35 @@ mod tests {
         assert_eq!(operation_label(Some("")), "anonymous");
         assert_eq!(operation_label(Some("no spaces please")), "anonymous");
         assert_eq!(operation_label(Some(&"x".repeat(65))), "anonymous");
+    }
+
+    /// The console's visitors each count as their own address, but only when the console
+    /// proves it is the console; anyone else's `X-Forwarded-For` is ignored.
+    #[test]
+    fn only_the_console_names_its_visitors_address() {
+        let peer = Some(Extension(ConnectInfo(SocketAddr::from((
+            [127, 0, 0, 1],
+            4000,
+        )))));
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
+        assert_eq!(
+            client_address(&headers, peer.clone(), Some("k3y")),
+            "127.0.0.1"
+        );
+        headers.insert(CONSOLE_RELAY_HEADER, "guess".parse().unwrap());
+        assert_eq!(
+            client_address(&headers, peer.clone(), Some("k3y")),
+            "127.0.0.1"
+        );
+        assert_eq!(client_address(&headers, peer.clone(), None), "127.0.0.1");
+        headers.insert(CONSOLE_RELAY_HEADER, "k3y".parse().unwrap());
+        assert_eq!(
+            client_address(&headers, peer.clone(), Some("k3y")),
+            "203.0.113.7"
+        );
+        // A forged hop in front of the console's: the console's own (right-most) counts.
+        headers.insert("x-forwarded-for", "10.0.0.1, 198.51.100.2".parse().unwrap());
+        assert_eq!(client_address(&headers, peer, Some("k3y")), "198.51.100.2");
     }
 }

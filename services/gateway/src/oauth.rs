@@ -283,7 +283,8 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let address = crate::http::client_address(&headers, connect);
+    let address =
+        crate::http::client_address(&headers, connect, state.limits.console_relay_key.as_deref());
     // Stricter than GraphQL's budgets: this endpoint is where secrets get guessed.
     if let Err(limited) = state.limiter.token_request(&address).await {
         return TokenError::RateLimited(Some(limited.retry_after.as_secs().to_string()))

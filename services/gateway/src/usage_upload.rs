@@ -141,7 +141,7 @@ pub async fn sacct_upload(
     Query(params): Query<UploadParams>,
     body: Body,
 ) -> Response {
-    let address = client_address(&headers, connect);
+    let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
     let charge = state.limiter.charge(caller.as_ref(), &address);
     if let Err(limited) = charge.request().await {
         return rate_limited(limited, false);

@@ -41,7 +41,7 @@ use tonic::{metadata::AsciiMetadataValue, transport::Channel};
 
 /// Generous budgets so the bench client is never rate limited (the limiter still counts in
 /// Redis on every request, as in production).
-const RATE_LIMITS: &str = "DASHBOARD=100000000/100000000000,ADDRESS=100000000/100000000000";
+const RATE_LIMITS: &str = "DASHBOARD=100000000/100000000000,FIRM_MEMBER=100000000/100000000000,ADDRESS=100000000/100000000000";
 
 const TOTALS: &str = "fragment Totals on OutcomeTotals { modelsDeveloped modelsImproved \
     modelsCommercialized revenueKrw patentsFiled patentsRegistered papers newHires investmentKrw }";
@@ -510,6 +510,88 @@ async fn wait_ready(http: &reqwest::Client, base_url: &str) -> anyhow::Result<()
 }
 
 // ---------------------------------------------------------------------------------------------
+// console sessions
+
+/// The demo's firm member (`axv up --demo` creates it).
+const DEMO_FIRM: &str = "firm@demo.axv.kr";
+const DEMO_PASSWORD: &str = "gwangju-demo-2026";
+
+/// `name=value` of the session cookie a console answer sets.
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("axv_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+/// Signs in to the console as a browser does (the sign-in page for its CSRF token, then the
+/// form); returns the signed-in session's cookie.
+async fn console_session(base_url: &str, email: &str, password: &str) -> anyhow::Result<String> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let page = http.get(format!("{base_url}/login")).send().await?;
+    let cookie = session_cookie(&page).ok_or_else(|| anyhow!("/login set no session"))?;
+    let html = page.text().await?;
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or_else(|| anyhow!("/login has no CSRF token"))?
+        .to_owned();
+    let signed_in = http
+        .post(format!("{base_url}/login"))
+        .header("cookie", &cookie)
+        .header("origin", base_url)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await?;
+    if signed_in.status() != reqwest::StatusCode::SEE_OTHER {
+        bail!("signing in answered {}", signed_in.status());
+    }
+    session_cookie(&signed_in).ok_or_else(|| anyhow!("signing in set no session"))
+}
+
+/// The first voucher the demo firm holds, through the API.
+async fn demo_voucher(http: &reqwest::Client, graphql_url: &str) -> anyhow::Result<String> {
+    let login: serde_json::Value = http
+        .post(graphql_url)
+        .json(&serde_json::json!({
+            "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+            "variables": { "e": DEMO_FIRM, "p": DEMO_PASSWORD },
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["data"]["login"]["accessToken"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the demo firm cannot sign in: {login}"))?;
+    let vouchers: serde_json::Value = http
+        .post(graphql_url)
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "query": "{ vouchers(first: 1) { edges { node { id } } } }" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    vouchers["data"]["vouchers"]["edges"][0]["node"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("the demo firm holds no voucher: {vouchers}"))
+}
+
+// ---------------------------------------------------------------------------------------------
 // load
 
 #[derive(Clone)]
@@ -525,9 +607,32 @@ enum Op {
         auth: AsciiMetadataValue,
         id: String,
     },
+    /// A console page as a browser asks for it: client `i` is session `cookies[i]` (none:
+    /// an anonymous visitor).
+    Page {
+        http: reqwest::Client,
+        url: String,
+        cookies: Arc<Vec<String>>,
+        cookie: Option<String>,
+    },
 }
 
 impl Op {
+    /// What client `i` of a phase sends: pages come with that client's own session.
+    fn for_client(&self, i: usize) -> Op {
+        match self {
+            Op::Page {
+                http, url, cookies, ..
+            } => Op::Page {
+                http: http.clone(),
+                url: url.clone(),
+                cookie: (!cookies.is_empty()).then(|| cookies[i % cookies.len()].clone()),
+                cookies: cookies.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+
     fn graphql(
         http: &reqwest::Client,
         url: &str,
@@ -579,6 +684,30 @@ impl Op {
                     return Err(format!(
                         "GraphQL {}",
                         String::from_utf8_lossy(&tail[..tail.len().min(600)])
+                    ));
+                }
+                Ok(())
+            }
+            Op::Page {
+                http, url, cookie, ..
+            } => {
+                let mut request = http.get(url.as_str()).header("accept", "text/html");
+                if let Some(cookie) = cookie {
+                    request = request.header("cookie", cookie.as_str());
+                }
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| format!("transport: {e}"))?;
+                let status = response.status();
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("reading body: {e}"))?;
+                if !status.is_success() || find(&bytes, b"</html>").is_none() {
+                    return Err(format!(
+                        "HTTP {status}: {}",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
                     ));
                 }
                 Ok(())
@@ -708,8 +837,8 @@ impl Load {
         let measure_from = started + self.warmup;
         let stop_at = measure_from + self.measure;
         let mut tasks = Vec::with_capacity(self.clients);
-        for _ in 0..self.clients {
-            let mut op = op.clone();
+        for i in 0..self.clients {
+            let mut op = op.for_client(i);
             tasks.push(tokio::spawn(async move {
                 let mut histogram = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)
                     .map_err(|e| e.to_string())?;
@@ -780,6 +909,10 @@ struct Report {
     dashboard: Phase,
     gateway: Phase,
     direct: Phase,
+    /// The console's home page, anonymous visitors.
+    home_page: Phase,
+    /// The firm's voucher page, one signed-in session per client.
+    voucher_page: Phase,
     rss_idle_kib: u64,
     rss_after_kib: u64,
     stderr: Vec<(String, usize)>,
@@ -830,7 +963,11 @@ fn print_report(r: &Report) {
     let p50_ratio = g.ms(0.50) / x.ms(0.50).max(1e-3);
     let p99_ratio = g.ms(0.99) / x.ms(0.99).max(1e-3);
     let rate_ratio = x.rate() / g.rate().max(1e-3);
-    let peak = d.peak_rss_kib.max(g.peak_rss_kib).max(x.peak_rss_kib);
+    let peak = [d, g, x, &r.home_page, &r.voucher_page]
+        .iter()
+        .map(|phase| phase.peak_rss_kib)
+        .max()
+        .unwrap_or(0);
     let secs = r.measure.as_secs_f64();
     println!();
     println!(
@@ -878,6 +1015,27 @@ fn print_report(r: &Report) {
         "| gateway overhead: p50 ratio / p99 ratio / throughput ratio (gateway ÷ direct) | {p50_ratio:.1}x / {p99_ratio:.1}x / {rate_ratio:.1}x | < 1.5x: {} |",
         verdict(p50_ratio < 1.5)
     );
+    for (page, phase) in [
+        (
+            "console home page (anonymous; release figures, charts)",
+            &r.home_page,
+        ),
+        (
+            "console voucher page (signed-in sessions; balance, ledger)",
+            &r.voucher_page,
+        ),
+    ] {
+        println!("| {page}: pages/s | {} | |", thousands(phase.rate()));
+        println!(
+            "| {page}: p50 / p90 / p99 / max | {} | |",
+            latency_row(phase)
+        );
+        println!(
+            "| {page}: errors / pages | {} / {} | |",
+            phase.errors,
+            thousands(phase.requests as f64)
+        );
+    }
     println!(
         "| errors / requests: gateway `pilot(id)`, direct `GetPilot` | {} / {}, {} / {} | |",
         g.errors,
@@ -891,11 +1049,13 @@ fn print_report(r: &Report) {
         verdict(mib(r.rss_idle_kib) < 150.0)
     );
     println!(
-        "| `axv up` resident memory: peak under load (dashboard / `pilot` / direct) | {:.1} MB ({:.1} / {:.1} / {:.1}) | < 150 MB: {} |",
+        "| `axv up` resident memory: peak under load (dashboard / `pilot` / direct / home page / voucher page) | {:.1} MB ({:.1} / {:.1} / {:.1} / {:.1} / {:.1}) | < 150 MB: {} |",
         mib(peak),
         mib(d.peak_rss_kib),
         mib(g.peak_rss_kib),
         mib(x.peak_rss_kib),
+        mib(r.home_page.peak_rss_kib),
+        mib(r.voucher_page.peak_rss_kib),
         verdict(mib(peak) < 150.0)
     );
     println!(
@@ -912,11 +1072,19 @@ fn print_report(r: &Report) {
     );
     println!("| CPU during direct `GetPilot` | {} | |", cpu_row(x));
     println!(
+        "| CPU during the console's home page | {} | |",
+        cpu_row(&r.home_page)
+    );
+    println!(
+        "| CPU during the firm's voucher page | {} | |",
+        cpu_row(&r.voucher_page)
+    );
+    println!(
         "| machine | {}; Postgres {} | |",
         r.machine, r.postgres_version
     );
     println!();
-    for phase in [d, g, x] {
+    for phase in [d, g, x, &r.home_page, &r.voucher_page] {
         let top: Vec<String> = phase
             .cpu
             .axv_threads
@@ -935,7 +1103,8 @@ fn print_report(r: &Report) {
             }
         );
     }
-    for phase in [d, g, x] {
+    let phases = [d, g, x, &r.home_page, &r.voucher_page];
+    for phase in phases {
         let work: Vec<String> = phase
             .work
             .iter()
@@ -952,7 +1121,7 @@ fn print_report(r: &Report) {
             }
         );
     }
-    for phase in [d, g, x] {
+    for phase in phases {
         if let Some(error) = &phase.first_error {
             println!("first error in {}: {error}", phase.name);
         }
@@ -1085,6 +1254,35 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         .await
         .map_err(|e| anyhow!("GetPilot fails: {e}"))?;
 
+    // The console: the home page for anonymous visitors, and the firm's voucher page for as
+    // many signed-in sessions as clients.
+    let mut home = Op::Page {
+        http: http.clone(),
+        url: format!("{}/", p.base_url),
+        cookies: Arc::new(Vec::new()),
+        cookie: None,
+    };
+    home.once()
+        .await
+        .map_err(|e| anyhow!("the home page fails: {e}"))?;
+    let voucher = demo_voucher(&http, &p.graphql_url).await?;
+    let mut sessions = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        sessions.push(console_session(&p.base_url, DEMO_FIRM, DEMO_PASSWORD).await?);
+    }
+    let voucher_page = Op::Page {
+        http: http.clone(),
+        url: format!("{}/vouchers/{voucher}", p.base_url),
+        cookies: Arc::new(sessions),
+        cookie: None,
+    };
+    voucher_page
+        .for_client(0)
+        .once()
+        .await
+        .map_err(|e| anyhow!("the voucher page fails: {e}"))?;
+    eprintln!("  {clients} console sessions signed in");
+
     let load = Load {
         clients,
         warmup,
@@ -1101,6 +1299,8 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         .run("`pilot(id)` through the gateway", gateway_pilot)
         .await?;
     let direct = load.run("direct `GetPilot`", direct).await?;
+    let home_page = load.run("the console's home page", home).await?;
+    let voucher_page = load.run("the firm's voucher page", voucher_page).await?;
     sampling.store(false, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_after_kib = rss_kib(p.pid).ok_or_else(|| anyhow!("axv up is gone"))?;
@@ -1114,6 +1314,8 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         dashboard,
         gateway,
         direct,
+        home_page,
+        voucher_page,
         rss_idle_kib,
         rss_after_kib,
         stderr: p.stderr_summary(),

@@ -51,6 +51,10 @@ pub struct Limits {
     pub persisted_queries: crate::persisted::Mode,
     /// sha256 -> query, from the persisted query manifest.
     pub persisted_manifest: std::collections::HashMap<String, String>,
+    /// The web console's relay key: a request carrying it in `x-axv-console-relay` is the
+    /// console calling for a visitor, whose address is its `X-Forwarded-For` (so each visitor
+    /// has its own per-address budget, not the console's one address).
+    pub console_relay_key: Option<String>,
 }
 
 impl Default for Limits {
@@ -66,6 +70,7 @@ impl Default for Limits {
             cors_origins: Vec::new(),
             persisted_queries: crate::persisted::Mode::default(),
             persisted_manifest: std::collections::HashMap::new(),
+            console_relay_key: None,
         }
     }
 }
