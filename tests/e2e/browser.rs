@@ -795,6 +795,59 @@ async fn a_firm_runs_a_pilot_and_reports(p: &TestPlatform, test: &'static str, j
     // Names, not ids, in the history: the firm member who submitted.
     assert!(text.contains("홍길동"), "{text}");
     b.check_page("report-resubmitted").await;
+
+    // A voucher for the pilot, applied for from the pilot's page.
+    p.open_programme().await;
+    b.goto(&format!("/my-pilots/{pilot}")).await;
+    b.click_link("바우처 신청").await;
+    b.wait_for("연결할 실증사업").await;
+    assert_eq!(b.value("#pilot_id").await, pilot, "the pilot is chosen");
+    b.fill("#hours", "5").await;
+    b.fill("#justification", "배송로봇 경로 계획 모델 학습").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("신청했습니다").await;
+    let applications = p
+        .graphql(
+            Some(&lead),
+            "{ voucherApplications { edges { node { requestedAmount pilot { id } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        applications["data"]["voucherApplications"]["edges"][0]["node"],
+        json!({ "requestedAmount": 18_000, "pilot": { "id": pilot } }),
+        "{applications}"
+    );
+
+    // A replayed form without the session's CSRF token changes nothing.
+    let cookie = b
+        .client
+        .get_named_cookie("axv_session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    let forged = p
+        .http
+        .post(format!("{}/my-pilots/{pilot}/milestones", p.base_url()))
+        .header("cookie", format!("axv_session={cookie}"))
+        .form(&[("csrf", "guess"), ("title", "위조 단계"), ("due_on", "2030-01-01")])
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.status().is_redirection() || forged.status().is_success());
+    let milestones = p
+        .graphql(
+            Some(&lead),
+            "query($id: ID!) { pilot(id: $id) { milestones { title } } }",
+            json!({ "id": pilot }),
+        )
+        .await;
+    assert_eq!(
+        milestones["data"]["pilot"]["milestones"],
+        json!([{ "title": "배송로봇 10대 도입" }]),
+        "{milestones}"
+    );
     b.close().await;
 
     let Some(mut other) = Browser::start(p.base_url(), test, javascript).await else {

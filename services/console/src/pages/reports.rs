@@ -592,6 +592,7 @@ struct ReportPage {
     status: String,
     error: Option<String>,
     figures: Vec<(String, String)>,
+    evidence: Option<String>,
     editable: bool,
     amendable: bool,
     versions: Vec<VersionRow>,
@@ -687,10 +688,6 @@ async fn show_report(
             lang.t("report-compute"),
             amount(lang, "GPU_H100", report.compute_consumed),
         ),
-        (
-            lang.t("report-evidence"),
-            report.evidence.clone().unwrap_or_else(|| "-".into()),
-        ),
     ];
     let page = ReportPage {
         layout: visit.layout(console, lang.t("report-title"), "reports"),
@@ -704,6 +701,7 @@ async fn show_report(
         id: report.id,
         error,
         figures,
+        evidence: report.evidence.filter(|e| !e.is_empty()),
         versions,
     };
     visit.respond(console, status, render(&page)).await

@@ -50,6 +50,8 @@ pub struct ApplicationRow {
     pub created: String,
     pub company: String,
     pub program: String,
+    /// The pilot it is for: (id, title).
+    pub pilot: Option<(String, String)>,
     pub requested: String,
     pub status: String,
     pub note: String,
@@ -174,6 +176,7 @@ pub async fn list(State(console): State<Console>, mut visit: Visit) -> Response 
                 created: kst(&a.created_at),
                 company: a.company.name_ko,
                 program: a.program.name,
+                pilot: a.pilot.map(|p| (p.id, p.title)),
                 requested: amount(lang, &kind, a.requested_amount),
                 status: lang.t(&label_key("application-status", &format!("{:?}", a.status))),
                 note: a.decision_note.unwrap_or_default(),

@@ -205,6 +205,10 @@ impl VoucherApplication {
     async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
         require_company(ctx, &self.0.company_id).await
     }
+    /// The pilot the compute is asked for; null when none, or when the caller may not see it.
+    async fn pilot(&self, ctx: &Context<'_>) -> Result<Option<super::pilots::Pilot>> {
+        pilot_of(ctx, self.0.pilot_id.as_deref()).await
+    }
     async fn requested_amount(&self) -> Long {
         Long(self.0.requested_amount)
     }
@@ -234,6 +238,17 @@ impl VoucherApplication {
     }
 }
 
+/// An application's or a voucher's pilot, through the request's DataLoader.
+async fn pilot_of(
+    ctx: &Context<'_>,
+    pilot_id: Option<&str>,
+) -> Result<Option<super::pilots::Pilot>> {
+    match pilot_id.filter(|id| !id.is_empty()) {
+        Some(id) => super::pilots::load_pilot(ctx, id).await,
+        None => Ok(None),
+    }
+}
+
 /// Compute granted to one company.
 #[derive(Clone, Debug)]
 pub struct Voucher(pub pb::Voucher);
@@ -252,10 +267,7 @@ impl Voucher {
     }
     /// The pilot the voucher serves; null when none, or when the caller may not see it.
     async fn pilot(&self, ctx: &Context<'_>) -> Result<Option<super::pilots::Pilot>> {
-        match self.0.pilot_id.as_deref().filter(|id| !id.is_empty()) {
-            Some(id) => super::pilots::load_pilot(ctx, id).await,
-            None => Ok(None),
-        }
+        pilot_of(ctx, self.0.pilot_id.as_deref()).await
     }
     async fn program(&self, ctx: &Context<'_>) -> Result<VoucherProgram> {
         load_program(ctx, &self.0.program_id).await
