@@ -803,7 +803,8 @@ async fn a_firm_runs_a_pilot_and_reports(p: &TestPlatform, test: &'static str, j
     b.wait_for("연결할 실증사업").await;
     assert_eq!(b.value("#pilot_id").await, pilot, "the pilot is chosen");
     b.fill("#hours", "5").await;
-    b.fill("#justification", "배송로봇 경로 계획 모델 학습").await;
+    b.fill("#justification", "배송로봇 경로 계획 모델 학습")
+        .await;
     b.click("form.form-narrow button[type=submit]").await;
     b.wait_for("신청했습니다").await;
     let applications = p
@@ -831,7 +832,11 @@ async fn a_firm_runs_a_pilot_and_reports(p: &TestPlatform, test: &'static str, j
         .http
         .post(format!("{}/my-pilots/{pilot}/milestones", p.base_url()))
         .header("cookie", format!("axv_session={cookie}"))
-        .form(&[("csrf", "guess"), ("title", "위조 단계"), ("due_on", "2030-01-01")])
+        .form(&[
+            ("csrf", "guess"),
+            ("title", "위조 단계"),
+            ("due_on", "2030-01-01"),
+        ])
         .send()
         .await
         .unwrap();

@@ -1148,6 +1148,7 @@ async fn slurm_limits_equal_the_vouchers_after_every_reload() {
             Some(&caller(&firm.user_id, Role::FirmMember)),
             None,
             Some(&user),
+            None,
         )
         .await
         .unwrap();
