@@ -269,7 +269,6 @@ impl Browser {
 /// An anonymous visitor reads the figures of the latest release, the registry, a pilot, and
 /// meets the 404 page for a pilot that does not exist.
 async fn anonymous_visitor(p: &TestPlatform, test: &'static str) {
-    axv::seed_demo(&p.platform).await.unwrap();
     let manager = p.token(Role::ProgramManager);
     publish_release(p, &manager, "데모 공표").await;
     let Some(mut b) = Browser::start(p.base_url(), test, true).await else {
@@ -919,14 +918,14 @@ async fn a_firm_registers_its_company_without_javascript() {
 
 #[tokio::test]
 async fn anonymous_visitor_on_the_embedded_default() {
-    let p = TestPlatform::start_embedded().await;
+    let p = TestPlatform::start_embedded_demo().await;
     anonymous_visitor(&p, "anonymous-embedded").await;
     p.stop().await;
 }
 
 #[tokio::test]
 async fn anonymous_visitor_on_postgres_and_redis() {
-    let p = TestPlatform::start().await;
+    let p = TestPlatform::start_demo().await;
     anonymous_visitor(&p, "anonymous-postgres").await;
     p.stop().await;
 }

@@ -516,8 +516,7 @@ async fn outcome_report_journey_on_the_embedded_default() {
 /// manager can drill down by industry, domain and quarter.
 #[tokio::test]
 async fn the_demo_reproduces_the_published_figures() {
-    let p = TestPlatform::start_embedded().await;
-    axv::seed_demo(&p.platform).await.unwrap();
+    let p = TestPlatform::start_embedded_demo().await;
     // `axv up --demo` has its calendar publish the release at start; the test platform runs
     // no calendar, so a manager publishes it.
     let manager = p.token(Role::ProgramManager);

@@ -36,6 +36,12 @@ impl TestPlatform {
     }
 
     pub async fn start_with_limits(limits: Limits) -> Self {
+        Self::start_where_available(limits, false).await
+    }
+
+    /// Postgres and Redis where they answer, else the embedded default; with `demo`, the demo
+    /// seeded first.
+    async fn start_where_available(limits: Limits, demo: bool) -> Self {
         let db = match TestDb::postgres().await {
             Some(db) => db,
             None => TestDb::sqlite(),
@@ -56,7 +62,7 @@ impl TestPlatform {
                 Arc::new(InProcessBus::default()),
             )
         };
-        Self::start_on(db, kv, bus, limits).await
+        Self::start_seeded(db, kv, bus, limits, demo).await
     }
 
     /// The embedded database with the key-value store and the event bus on the Redis at `url`
@@ -83,8 +89,39 @@ impl TestPlatform {
         .await
     }
 
+    /// `axv up --demo` on the embedded default: the demo seeded before anything starts, as
+    /// `axv up` does (on SQLite a second writer beside running services would race them).
+    pub async fn start_embedded_demo() -> Self {
+        Self::start_seeded(
+            TestDb::sqlite(),
+            Arc::new(MemoryKv::default()),
+            Arc::new(InProcessBus::default()),
+            Limits::default(),
+            true,
+        )
+        .await
+    }
+
+    /// `axv up --demo` on Postgres and Redis where they answer, else the embedded default.
+    pub async fn start_demo() -> Self {
+        Self::start_where_available(Limits::default(), true).await
+    }
+
     async fn start_on(db: TestDb, kv: SharedKv, bus: SharedBus, limits: Limits) -> Self {
+        Self::start_seeded(db, kv, bus, limits, false).await
+    }
+
+    async fn start_seeded(
+        db: TestDb,
+        kv: SharedKv,
+        bus: SharedBus,
+        limits: Limits,
+        demo: bool,
+    ) -> Self {
         let platform = platform_with(db.config.clone(), kv, bus);
+        if demo {
+            axv::seed_demo(&platform).await.unwrap();
+        }
         let shutdown = CancellationToken::new();
         let running = axv::start_all(&platform, "127.0.0.1:0", limits, &shutdown)
             .await

@@ -888,23 +888,17 @@ mod tests {
         )))));
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
-        assert_eq!(
-            client_address(&headers, peer, Some("k3y")),
-            "127.0.0.1"
-        );
+        assert_eq!(client_address(&headers, peer, Some("k3y")), "127.0.0.1");
         headers.insert(CONSOLE_RELAY_HEADER, HeaderValue::from_static("guess"));
-        assert_eq!(
-            client_address(&headers, peer, Some("k3y")),
-            "127.0.0.1"
-        );
+        assert_eq!(client_address(&headers, peer, Some("k3y")), "127.0.0.1");
         assert_eq!(client_address(&headers, peer, None), "127.0.0.1");
         headers.insert(CONSOLE_RELAY_HEADER, HeaderValue::from_static("k3y"));
-        assert_eq!(
-            client_address(&headers, peer, Some("k3y")),
-            "203.0.113.7"
-        );
+        assert_eq!(client_address(&headers, peer, Some("k3y")), "203.0.113.7");
         // A forged hop in front of the console's: the console's own (right-most) counts.
-        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1, 198.51.100.2"));
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("10.0.0.1, 198.51.100.2"),
+        );
         assert_eq!(client_address(&headers, peer, Some("k3y")), "198.51.100.2");
     }
 }
