@@ -78,15 +78,16 @@ pub async fn serve(
         .layer(GrpcServerLayer::new())
         .layer(AuthLayer::new(verifier))
         .add_routes(routes)
-        // TCP_NODELAY on every accepted connection: Nagle's algorithm with delayed ACKs costs
-        // tens of milliseconds per internal hop (tonic's own nodelay setting only applies when
-        // it binds the listener itself).
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            drained,
-        )
+        .serve_with_incoming_shutdown(incoming(listener), drained)
         .await?;
     Ok(())
+}
+
+/// The connections a service accepts, each with TCP_NODELAY: Nagle's algorithm with delayed
+/// ACKs costs tens of milliseconds per internal hop (tonic's own nodelay setting only applies
+/// when it binds the listener itself).
+fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Reflection listing exactly what this server serves: its own services, health and reflection
@@ -157,4 +158,22 @@ pub fn channel(url: &str) -> Result<tonic::transport::Channel, tonic::transport:
             request_timeout: std::time::Duration::from_secs(30),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt as _;
+
+    /// Every connection a service accepts has TCP_NODELAY, read back from the accepted socket.
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay() -> Result<(), Box<dyn std::error::Error>> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut incoming = super::incoming(listener);
+        let client = tokio::spawn(tokio::net::TcpStream::connect(addr));
+        let accepted = incoming.next().await.ok_or("no connection")??;
+        assert!(accepted.nodelay()?, "TCP_NODELAY on the accepted socket");
+        drop(client.await);
+        Ok(())
+    }
 }

@@ -366,7 +366,7 @@ pub async fn start_console(
     let shutdown = shutdown.clone();
     let task = tokio::spawn(async move {
         axum::serve(
-            listener,
+            axv_gateway::accept_with_nodelay(listener),
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -11,6 +11,9 @@ use axv_gateway::ServiceUrls;
 use axv_platform::{config::PlatformArgs, shutdown::CancellationToken};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "axv",

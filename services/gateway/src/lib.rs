@@ -173,6 +173,21 @@ pub async fn serve(
     serve_with(listener, state, None, shutdown).await
 }
 
+/// `listener` with TCP_NODELAY set on every connection it accepts: without it, Nagle's
+/// algorithm and delayed ACKs hold small writes back by tens of milliseconds on every round trip
+/// (and for seconds over a streamed upload).
+pub fn accept_with_nodelay(
+    listener: TcpListener,
+) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt as _;
+    fn set_nodelay(socket: &mut tokio::net::TcpStream) {
+        if let Err(error) = socket.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set on an accepted connection");
+        }
+    }
+    listener.tap_io(set_nodelay as fn(&mut tokio::net::TcpStream))
+}
+
 /// The same, with `pages` (the web console) served beside the API on the same origin: the API
 /// keeps its paths, and every other path is the pages'.
 pub async fn serve_with(
@@ -181,14 +196,7 @@ pub async fn serve_with(
     pages: Option<Router>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt as _;
-    // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold small writes back by tens of
-    // milliseconds on every round trip (and for seconds over a streamed upload).
-    let listener = listener.tap_io(|socket| {
-        if let Err(error) = socket.set_nodelay(true) {
-            tracing::debug!(%error, "TCP_NODELAY not set on an accepted connection");
-        }
-    });
+    let listener = accept_with_nodelay(listener);
     let mut app = router(state);
     if let Some(pages) = pages {
         app = app.merge(pages.layer(axum::middleware::from_fn(axv_telemetry::http_middleware)));
@@ -209,6 +217,23 @@ mod tests {
     use tower::ServiceExt as _;
 
     use super::*;
+
+    /// Every connection the gateway (and the console) accepts has TCP_NODELAY, read back from
+    /// the accepted socket.
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay() {
+        use axum::serve::Listener as _;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = accept_with_nodelay(listener);
+        let client = tokio::spawn(tokio::net::TcpStream::connect(addr));
+        let (accepted, _) = listener.accept().await;
+        assert!(
+            accepted.nodelay().unwrap(),
+            "TCP_NODELAY on the accepted socket"
+        );
+        drop(client.await);
+    }
 
     /// Over the in-flight limit a request is refused at once with 503, not queued; once the
     /// running one finishes, requests are served again.

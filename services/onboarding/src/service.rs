@@ -822,7 +822,19 @@ pub fn login_delay(failures: i64) -> Option<Duration> {
     Some(Duration::from_millis(millis).min(LOGIN_MAX_DELAY))
 }
 
+/// At most one Argon2id computation per core at once, whatever the number of people signing
+/// in together: each takes 19 MiB, and a hundred at once on blocking threads grew the process
+/// to a gigabyte the allocator kept. More at once would not finish sooner anyway.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores.clamp(1, 8))
+    })
+}
+
 async fn hash_blocking(password: String) -> Result<String, OnboardingError> {
+    let _slot = hashing_slots().acquire().await.map_err(internal)?;
     tokio::task::spawn_blocking(move || axv_auth::hash_password(&password))
         .await
         .map_err(internal)?
@@ -830,6 +842,7 @@ async fn hash_blocking(password: String) -> Result<String, OnboardingError> {
 }
 
 async fn verify_blocking(password: String, hash: String) -> Result<bool, OnboardingError> {
+    let _slot = hashing_slots().acquire().await.map_err(internal)?;
     tokio::task::spawn_blocking(move || axv_auth::verify_password(&password, &hash))
         .await
         .map_err(internal)

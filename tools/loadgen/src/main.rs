@@ -512,6 +512,10 @@ async fn wait_ready(http: &reqwest::Client, base_url: &str) -> anyhow::Result<()
 // ---------------------------------------------------------------------------------------------
 // console sessions
 
+/// Sign-ins before the load (the console's sessions among them): memory after a burst of
+/// Argon2id verifications.
+const SIGN_INS: usize = 500;
+
 /// The demo's firm member (`axv up --demo` creates it).
 const DEMO_FIRM: &str = "firm@demo.axv.kr";
 const DEMO_PASSWORD: &str = "gwangju-demo-2026";
@@ -829,15 +833,19 @@ struct Load {
 
 impl Load {
     async fn run(&self, name: &str, op: Op) -> anyhow::Result<Phase> {
+        self.run_clients(name, op, self.clients).await
+    }
+
+    async fn run_clients(&self, name: &str, op: Op, clients: usize) -> anyhow::Result<Phase> {
         eprintln!(
-            "  {name}: {} clients, {:?} warm-up + {:?}",
-            self.clients, self.warmup, self.measure
+            "  {name}: {clients} clients, {:?} warm-up + {:?}",
+            self.warmup, self.measure
         );
         let started = Instant::now();
         let measure_from = started + self.warmup;
         let stop_at = measure_from + self.measure;
-        let mut tasks = Vec::with_capacity(self.clients);
-        for i in 0..self.clients {
+        let mut tasks = Vec::with_capacity(clients);
+        for i in 0..clients {
             let mut op = op.for_client(i);
             tasks.push(tokio::spawn(async move {
                 let mut histogram = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)
@@ -913,6 +921,11 @@ struct Report {
     home_page: Phase,
     /// The firm's voucher page, one signed-in session per client.
     voucher_page: Phase,
+    /// `pilot(id)` and `GetPilot` for one client alone.
+    one_client_pilot: Phase,
+    one_client_direct: Phase,
+    /// After [`SIGN_INS`] sign-ins.
+    rss_after_sign_ins_kib: u64,
     rss_idle_kib: u64,
     rss_after_kib: u64,
     stderr: Vec<(String, usize)>,
@@ -1063,6 +1076,11 @@ fn print_report(r: &Report) {
         mib(r.rss_after_kib)
     );
     println!(
+        "| `axv up` resident memory: after {SIGN_INS} sign-ins | {:.1} MB | < 150 MB: {} |",
+        mib(r.rss_after_sign_ins_kib),
+        verdict(mib(r.rss_after_sign_ins_kib) < 150.0)
+    );
+    println!(
         "| CPU during the dashboard load, % of one core: axv / Postgres / Redis / load generator / other | {} | |",
         cpu_row(d)
     );
@@ -1103,7 +1121,15 @@ fn print_report(r: &Report) {
             }
         );
     }
-    let phases = [d, g, x, &r.home_page, &r.voucher_page];
+    let phases = [
+        d,
+        g,
+        x,
+        &r.one_client_pilot,
+        &r.one_client_direct,
+        &r.home_page,
+        &r.voucher_page,
+    ];
     for phase in phases {
         let work: Vec<String> = phase
             .work
@@ -1282,6 +1308,45 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         .await
         .map_err(|e| anyhow!("the voucher page fails: {e}"))?;
     eprintln!("  {clients} console sessions signed in");
+    // The rest of SIGN_INS sign-ins through the API, as many at once as clients: memory after a
+    // burst of Argon2id verifications.
+    let more = SIGN_INS.saturating_sub(clients);
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..more {
+        let (http, url) = (http.clone(), p.graphql_url.clone());
+        logins.spawn(async move {
+            let answer: serde_json::Value = http
+                .post(&url)
+                .json(&serde_json::json!({
+                    "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+                    "variables": { "e": DEMO_FIRM, "p": DEMO_PASSWORD },
+                }))
+                .send()
+                .await
+                .map_err(|e| anyhow!("sign-in {i}: {e}"))?
+                .json()
+                .await
+                .map_err(|e| anyhow!("sign-in {i}: {e}"))?;
+            answer["data"]["login"]["accessToken"]
+                .as_str()
+                .map(|_| ())
+                .ok_or_else(|| anyhow!("sign-in {i} refused: {answer}"))
+        });
+        if logins.len() >= clients
+            && let Some(done) = logins.join_next().await
+        {
+            done??;
+        }
+    }
+    while let Some(done) = logins.join_next().await {
+        done??;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after_sign_ins_kib = rss_kib(p.pid).ok_or_else(|| anyhow!("axv up is gone"))?;
+    eprintln!(
+        "  {SIGN_INS} sign-ins: resident memory {:.1} MB",
+        mib(rss_after_sign_ins_kib)
+    );
 
     let load = Load {
         clients,
@@ -1295,6 +1360,17 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
     };
     eprintln!("driving load:");
     let dashboard = load.run("the dashboard query", dashboard).await?;
+    // One person at a time: the latency the console mostly sees.
+    let one_client_pilot = load
+        .run_clients(
+            "`pilot(id)` through the gateway, one client",
+            gateway_pilot.clone(),
+            1,
+        )
+        .await?;
+    let one_client_direct = load
+        .run_clients("direct `GetPilot`, one client", direct.clone(), 1)
+        .await?;
     let gateway = load
         .run("`pilot(id)` through the gateway", gateway_pilot)
         .await?;
@@ -1316,6 +1392,9 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         direct,
         home_page,
         voucher_page,
+        one_client_pilot,
+        one_client_direct,
+        rss_after_sign_ins_kib,
         rss_idle_kib,
         rss_after_kib,
         stderr: p.stderr_summary(),
