@@ -1028,6 +1028,16 @@ fn print_report(r: &Report) {
         "| gateway overhead: p50 ratio / p99 ratio / throughput ratio (gateway ÷ direct) | {p50_ratio:.1}x / {p99_ratio:.1}x / {rate_ratio:.1}x | < 1.5x: {} |",
         verdict(p50_ratio < 1.5)
     );
+    let (one, one_direct) = (&r.one_client_pilot, &r.one_client_direct);
+    println!(
+        "| one client: `pilot(id)` through the gateway, p50 / p90 / p99 / max | {} | p50 < 5: {} |",
+        latency_row(one),
+        verdict(one.ms(0.50) < 5.0)
+    );
+    println!(
+        "| one client: `GetPilot` direct, p50 / p90 / p99 / max | {} | |",
+        latency_row(one_direct)
+    );
     for (page, phase) in [
         (
             "console home page (anonymous; release figures, charts)",
