@@ -813,10 +813,11 @@ async fn show_pilot(
         .iter()
         .map(|p| ParticipantRow {
             name: p.company.name_ko.clone(),
-            role: if p.role == "lead" {
-                lang.t("pilot-ours-lead")
-            } else {
-                p.role.clone()
+            // A role is free text; the two the platform itself writes are shown in words.
+            role: match p.role.as_str() {
+                "lead" => lang.t("pilot-ours-lead"),
+                "partner" => lang.t("pilot-invite-role-default"),
+                other => other.to_owned(),
             },
             state: lang.t(&label_key("participant-state", &format!("{:?}", p.state))),
         })
