@@ -320,6 +320,35 @@ impl Visit {
         Err(self.redirect(console, "/login").await)
     }
 
+    /// The token for a form that only acts (no fields to show again): signed in, and posted
+    /// by this session; a forged or stale one changes nothing and goes `back`.
+    pub async fn require_post_from_session(
+        &mut self,
+        console: &Console,
+        form: &impl serde::Serialize,
+        csrf: &str,
+        back: &str,
+    ) -> Result<String, Response> {
+        let token = self.require_sign_in_to_post(console, form).await?;
+        if !self.posted_by_session(csrf) {
+            return Err(self.redirect(console, back).await);
+        }
+        Ok(token)
+    }
+
+    /// A redirect after a POST that tells the person, on the next page, what was done.
+    pub async fn redirect_with_notice(
+        &mut self,
+        console: &Console,
+        notice: &str,
+        to: &str,
+    ) -> Response {
+        if let Some(session) = self.session.as_mut() {
+            session.notice = Some(notice.into());
+        }
+        self.redirect(console, to).await
+    }
+
     /// The language the person chose (`None`: the browser's), for this page and the cookie.
     pub fn choose_language(&mut self, lang: Option<Lang>) {
         if let Some(lang) = lang {

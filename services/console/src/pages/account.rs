@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Choice, error_page,
-    form::{Field, Fields, FormPage, place_error},
+    form::{CsrfOnly, Field, Fields, FormPage, place_error},
 };
 use crate::{
     Console, Layout, Visit, api,
@@ -372,16 +372,10 @@ pub async fn login(
     }
 }
 
-#[derive(Deserialize, Default)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn logout(
     State(console): State<Console>,
     mut visit: Visit,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<CsrfOnly>,
 ) -> Response {
     let fresh = visit.posted_by_session(&form.csrf);
     if !fresh {

@@ -12,7 +12,10 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Choice, HistoryEntry, choices, enum_value, error_page, label_key, not_found_page};
+use super::{
+    Choice, HistoryEntry, choices, enum_value, error_page, form::CsrfOnly, label_key,
+    not_found_page,
+};
 use crate::{
     Console, Layout, Visit,
     api::{self, ApiError, company_detail, create_company, my_companies},
@@ -311,10 +314,9 @@ async fn saved(
     } else {
         "notice-company-saved"
     };
-    if let Some(session) = visit.session.as_mut() {
-        session.notice = Some(notice.into());
-    }
-    visit.redirect(console, &format!("/companies/{id}")).await
+    visit
+        .redirect_with_notice(console, notice, &format!("/companies/{id}"))
+        .await
 }
 
 async fn submit_company(
@@ -640,31 +642,28 @@ pub async fn update(
     saved(&console, &mut visit, &token, &id, &form.action).await
 }
 
-#[derive(Deserialize, Serialize, Default)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn submit(
     State(console): State<Console>,
     mut visit: Visit,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let token = match visit.require_sign_in_to_post(&console, &form).await {
+    let token = match visit
+        .require_post_from_session(&console, &form, &form.csrf, &format!("/companies/{id}"))
+        .await
+    {
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit.redirect(&console, &format!("/companies/{id}")).await;
-    }
     match submit_company(&console, &visit, &token, &id).await {
         Ok(()) => {
-            if let Some(session) = visit.session.as_mut() {
-                session.notice = Some("notice-company-submitted".into());
-            }
-            visit.redirect(&console, &format!("/companies/{id}")).await
+            visit
+                .redirect_with_notice(
+                    &console,
+                    "notice-company-submitted",
+                    &format!("/companies/{id}"),
+                )
+                .await
         }
         Err(error) if error.code == "FAILED_PRECONDITION" => {
             let message = visit.explain(&error);
@@ -702,13 +701,13 @@ pub async fn add_member(
     Form(form): Form<MemberForm>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match visit.require_sign_in_to_post(&console, &form).await {
+    let token = match visit
+        .require_post_from_session(&console, &form, &form.csrf, &format!("/companies/{id}"))
+        .await
+    {
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit.redirect(&console, &format!("/companies/{id}")).await;
-    }
     let added = console
         .api
         .run::<api::AddCompanyMember>(
@@ -722,11 +721,10 @@ pub async fn add_member(
         .await;
     match added {
         Ok(data) => {
-            if let Some(session) = visit.session.as_mut() {
-                session.notice = Some("notice-member-added".into());
-            }
             tracing::debug!(member = %data.add_company_member.id, "member added");
-            visit.redirect(&console, &format!("/companies/{id}")).await
+            visit
+                .redirect_with_notice(&console, "notice-member-added", &format!("/companies/{id}"))
+                .await
         }
         Err(error)
             if matches!(

@@ -3,9 +3,17 @@
 //! they are about, and numbers typed as people type them (`1,200`, `₩3,000,000`).
 
 use askama::Template;
+use serde::{Deserialize, Serialize};
 
 use super::Choice;
 use crate::{Layout, api::ApiError, i18n::Lang};
+
+/// A form that only acts (submit, start, sign out...): its CSRF token and nothing else.
+#[derive(Deserialize, Serialize, Default)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
+}
 
 /// One input of a form as the template shows it, keeping what the person typed.
 pub struct Field {

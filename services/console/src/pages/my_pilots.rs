@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Choice, HistoryEntry, choices, enum_value, error_page,
-    form::{Field, FormPage, check_required, place_error, read_number},
+    form::{CsrfOnly, Field, FormPage, check_required, place_error, read_number},
     label_key, not_found_page,
     vouchers::amount,
 };
@@ -422,10 +422,9 @@ pub async fn new_form(State(console): State<Console>, mut visit: Visit) -> Respo
         Err(response) => return response,
     };
     if companies.is_empty() {
-        if let Some(session) = visit.session.as_mut() {
-            session.notice = Some("pilot-needs-approved-company".into());
-        }
-        return visit.redirect(&console, "/my-pilots").await;
+        return visit
+            .redirect_with_notice(&console, "pilot-needs-approved-company", "/my-pilots")
+            .await;
     }
     let form = PilotForm {
         lead_company_id: companies[0].0.clone(),
@@ -532,11 +531,8 @@ async fn save(console: Console, mut visit: Visit, id: Option<String>, form: Pilo
     } else {
         "notice-pilot-saved"
     };
-    if let Some(session) = visit.session.as_mut() {
-        session.notice = Some(notice.into());
-    }
     visit
-        .redirect(&console, &format!("/my-pilots/{pilot_id}"))
+        .redirect_with_notice(&console, notice, &format!("/my-pilots/{pilot_id}"))
         .await
 }
 
@@ -1020,10 +1016,9 @@ async fn after_action(
 ) -> Response {
     match result {
         Ok(()) => {
-            if let Some(session) = visit.session.as_mut() {
-                session.notice = Some(notice.into());
-            }
-            visit.redirect(console, &format!("/my-pilots/{id}")).await
+            visit
+                .redirect_with_notice(console, notice, &format!("/my-pilots/{id}"))
+                .await
         }
         Err(error)
             if matches!(
@@ -1045,78 +1040,82 @@ async fn after_action(
     }
 }
 
-#[derive(Deserialize, Serialize, Default)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
+/// A step the lead company takes from its pilot's page.
+enum Step {
+    Submit,
+    Start,
+}
+
+async fn take_step(
+    console: Console,
+    mut visit: Visit,
+    id: String,
+    form: CsrfOnly,
+    step: Step,
+) -> Response {
+    let back = format!("/my-pilots/{id}");
+    let token = match visit
+        .require_post_from_session(&console, &form, &form.csrf, &back)
+        .await
+    {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let address = visit.client_address.as_str();
+    let (result, notice) = match step {
+        Step::Submit => (
+            console
+                .api
+                .run::<api::SubmitPilot>(
+                    Some(&token),
+                    address,
+                    api::submit_pilot::Variables { id: id.clone() },
+                )
+                .await
+                .map(|_| ()),
+            "notice-pilot-submitted",
+        ),
+        Step::Start => (
+            console
+                .api
+                .run::<api::StartPilot>(
+                    Some(&token),
+                    address,
+                    api::start_pilot::Variables { id: id.clone() },
+                )
+                .await
+                .map(|_| ()),
+            "notice-pilot-started",
+        ),
+    };
+    after_action(
+        &console,
+        &mut visit,
+        &token,
+        &id,
+        result,
+        notice,
+        PageState::default(),
+    )
+    .await
 }
 
 pub async fn submit(
     State(console): State<Console>,
-    mut visit: Visit,
+    visit: Visit,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let token = match visit.require_sign_in_to_post(&console, &form).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit.redirect(&console, &format!("/my-pilots/{id}")).await;
-    }
-    let result = console
-        .api
-        .run::<api::SubmitPilot>(
-            Some(&token),
-            &visit.client_address,
-            api::submit_pilot::Variables { id: id.clone() },
-        )
-        .await
-        .map(|_| ());
-    after_action(
-        &console,
-        &mut visit,
-        &token,
-        &id,
-        result,
-        "notice-pilot-submitted",
-        PageState::default(),
-    )
-    .await
+    take_step(console, visit, id, form, Step::Submit).await
 }
 
 pub async fn start(
     State(console): State<Console>,
-    mut visit: Visit,
+    visit: Visit,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let token = match visit.require_sign_in_to_post(&console, &form).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit.redirect(&console, &format!("/my-pilots/{id}")).await;
-    }
-    let result = console
-        .api
-        .run::<api::StartPilot>(
-            Some(&token),
-            &visit.client_address,
-            api::start_pilot::Variables { id: id.clone() },
-        )
-        .await
-        .map(|_| ());
-    after_action(
-        &console,
-        &mut visit,
-        &token,
-        &id,
-        result,
-        "notice-pilot-started",
-        PageState::default(),
-    )
-    .await
+    take_step(console, visit, id, form, Step::Start).await
 }
 
 #[derive(Deserialize, Serialize, Default)]
@@ -1139,13 +1138,13 @@ pub async fn invite(
     Form(form): Form<InviteForm>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match visit.require_sign_in_to_post(&console, &form).await {
+    let token = match visit
+        .require_post_from_session(&console, &form, &form.csrf, &format!("/my-pilots/{id}"))
+        .await
+    {
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit.redirect(&console, &format!("/my-pilots/{id}")).await;
-    }
     let role = match form.role.trim() {
         "" => lang.t("pilot-invite-role-default"),
         role => role.to_owned(),
@@ -1201,13 +1200,13 @@ pub async fn answer(
     Path(id): Path<String>,
     Form(form): Form<AnswerForm>,
 ) -> Response {
-    let token = match visit.require_sign_in_to_post(&console, &form).await {
+    let token = match visit
+        .require_post_from_session(&console, &form, &form.csrf, "/my-pilots")
+        .await
+    {
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit.redirect(&console, "/my-pilots").await;
-    }
     let (result, notice, back) = if form.answer == "accept" {
         let result = console
             .api
@@ -1247,12 +1246,7 @@ pub async fn answer(
         )
     };
     match result {
-        Ok(()) => {
-            if let Some(session) = visit.session.as_mut() {
-                session.notice = Some(notice.into());
-            }
-            visit.redirect(&console, &back).await
-        }
+        Ok(()) => visit.redirect_with_notice(&console, notice, &back).await,
         Err(error) => error_page(&console, &mut visit, &error).await,
     }
 }
@@ -1264,13 +1258,13 @@ pub async fn add_milestone(
     Form(mut form): Form<MilestoneForm>,
 ) -> Response {
     let lang = visit.lang;
-    let token = match visit.require_sign_in_to_post(&console, &form).await {
+    let token = match visit
+        .require_post_from_session(&console, &form, &form.csrf, &format!("/my-pilots/{id}"))
+        .await
+    {
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit.redirect(&console, &format!("/my-pilots/{id}")).await;
-    }
     let due = chrono::NaiveDate::parse_from_str(form.due_on.trim(), "%Y-%m-%d");
     let problem = if form.title.trim().is_empty() {
         Some(lang.t("pilot-milestone-needs-title"))
@@ -1339,13 +1333,13 @@ pub async fn complete_milestone(
     Path((id, milestone_id)): Path<(String, String)>,
     Form(form): Form<EvidenceForm>,
 ) -> Response {
-    let token = match visit.require_sign_in_to_post(&console, &form).await {
+    let token = match visit
+        .require_post_from_session(&console, &form, &form.csrf, &format!("/my-pilots/{id}"))
+        .await
+    {
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit.redirect(&console, &format!("/my-pilots/{id}")).await;
-    }
     let result = console
         .api
         .run::<api::CompleteMilestone>(

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     HistoryEntry, Timeline, error_page,
-    form::{Field, FormPage, place_error, read_number},
+    form::{CsrfOnly, Field, FormPage, place_error, read_number},
     label_key, not_found_page,
     vouchers::amount,
 };
@@ -464,11 +464,8 @@ async fn save(
     } else {
         "notice-report-saved"
     };
-    if let Some(session) = visit.session.as_mut() {
-        session.notice = Some(notice.into());
-    }
     visit
-        .redirect(&console, &format!("/reports/{report_id}"))
+        .redirect_with_notice(&console, notice, &format!("/reports/{report_id}"))
         .await
 }
 
@@ -722,12 +719,6 @@ pub async fn detail(
     }
 }
 
-#[derive(Deserialize, Serialize, Default)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// Submitting or amending from the report's page.
 async fn act(
     console: Console,
@@ -736,13 +727,13 @@ async fn act(
     form: CsrfOnly,
     amend: bool,
 ) -> Response {
-    let token = match visit.require_sign_in_to_post(&console, &form).await {
+    let token = match visit
+        .require_post_from_session(&console, &form, &form.csrf, &format!("/reports/{id}"))
+        .await
+    {
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit.redirect(&console, &format!("/reports/{id}")).await;
-    }
     let done = if amend {
         console
             .api
@@ -760,15 +751,12 @@ async fn act(
     };
     match done {
         Ok((next, notice)) => {
-            if let Some(session) = visit.session.as_mut() {
-                session.notice = Some(notice.into());
-            }
             let to = if amend {
                 format!("/reports/{next}/edit")
             } else {
                 format!("/reports/{next}")
             };
-            visit.redirect(&console, &to).await
+            visit.redirect_with_notice(&console, notice, &to).await
         }
         Err(error) if matches!(error.code.as_str(), "FAILED_PRECONDITION" | "CONFLICT") => {
             let message = visit.explain(&error);

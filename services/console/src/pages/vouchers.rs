@@ -412,10 +412,9 @@ pub async fn apply(
         .await;
     match applied {
         Ok(_) => {
-            if let Some(session) = visit.session.as_mut() {
-                session.notice = Some("notice-voucher-applied".into());
-            }
-            visit.redirect(&console, "/vouchers").await
+            visit
+                .redirect_with_notice(&console, "notice-voucher-applied", "/vouchers")
+                .await
         }
         Err(error)
             if matches!(
