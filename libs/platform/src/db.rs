@@ -81,11 +81,24 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// A service's connection pool, already pointed at that service's own schema or file.
+/// A service's connection pools, already pointed at that service's own schema or file: one for
+/// writes (and reads inside them), one for reads alone. On Postgres they are the same pool; on
+/// SQLite the writer is one connection (SQLite has one writer at a time, and one connection
+/// makes every write transaction serialisable, so the invariants hold as on Postgres with row
+/// locks) and the readers are [`sqlite_readers`] read-only connections, which WAL lets read
+/// beside the writer, each seeing what was committed when its statement began.
 #[derive(Clone, Debug)]
 pub struct Database {
     pool: AnyPool,
+    reads: AnyPool,
     backend: Backend,
+}
+
+/// How many read-only connections a SQLite file gets: one per core (more only queue on the
+/// same cores and hold a page cache each), at least two, at most four.
+pub fn sqlite_readers() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores.clamp(2, 4)).unwrap_or(2)
 }
 
 impl Database {
@@ -152,6 +165,7 @@ impl Database {
             .connect_with(options)
             .await?;
         Ok(Self {
+            reads: pool.clone(),
             pool,
             backend: Backend::Postgres,
         })
@@ -159,27 +173,40 @@ impl Database {
 
     async fn connect_sqlite(url: &str) -> Result<Self, StoreError> {
         let options = AnyConnectOptions::from_str(url)?;
-        // One connection: SQLite serialises writers anyway, and a single connection makes every
-        // transaction serialisable, so the same invariants hold as on Postgres with row locks.
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
+        let pool = Self::sqlite_pool(options.clone(), 1, "").await?;
+        // The writer opened the file (and created it, with WAL) first; readers only read, and
+        // `query_only` makes a write sent to them by mistake an error instead of a second writer.
+        let reads = Self::sqlite_pool(options, sqlite_readers(), "PRAGMA query_only = ON;").await?;
+        Ok(Self {
+            pool,
+            reads,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    async fn sqlite_pool(
+        options: AnyConnectOptions,
+        connections: u32,
+        extra_pragmas: &'static str,
+    ) -> Result<AnyPool, StoreError> {
+        Ok(AnyPoolOptions::new()
+            .max_connections(connections)
             .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
                     conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                        format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; {extra_pragmas}"
+                        )
+                        .as_str(),
                     )
                     .await?;
                     Ok(())
                 })
             })
             .connect_with(options)
-            .await?;
-        Ok(Self {
-            pool,
-            backend: Backend::Sqlite,
-        })
+            .await?)
     }
 
     pub async fn migrate(&self, migrator: &Migrator) -> Result<(), StoreError> {
@@ -187,8 +214,14 @@ impl Database {
         Ok(())
     }
 
+    /// For writes, and for reads that must see a transaction's own writes.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// For reads outside a transaction: on SQLite they do not wait for the writer.
+    pub fn reads(&self) -> &AnyPool {
+        &self.reads
     }
 
     pub fn backend(&self) -> Backend {
@@ -201,6 +234,7 @@ impl Database {
     }
 
     pub async fn close(&self) {
+        self.reads.close().await;
         self.pool.close().await;
     }
 }
@@ -277,7 +311,7 @@ impl Filters {
         for bind in &self.binds {
             count = count.bind(bind);
         }
-        let (total,) = count.fetch_one(db.pool()).await?;
+        let (total,) = count.fetch_one(db.reads()).await?;
         if let Some(after) = after {
             self.clause("id > {}", after.to_owned());
         }
@@ -290,7 +324,7 @@ impl Filters {
         for bind in &self.binds {
             query = query.bind(bind);
         }
-        Ok((query.fetch_all(db.pool()).await?, total))
+        Ok((query.fetch_all(db.reads()).await?, total))
     }
 }
 
@@ -300,4 +334,24 @@ pub fn placeholders(from: usize, count: usize) -> String {
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `($1, ..., $columns), ($columns+1, ...)`: the VALUES of a multi-row INSERT of `rows` rows.
+pub fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", placeholders(row * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_rows_number_binds_row_after_row() {
+        assert_eq!(value_rows(1, 2), "($1, $2)");
+        assert_eq!(value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(value_rows(0, 3), "");
+    }
 }

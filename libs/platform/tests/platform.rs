@@ -575,3 +575,52 @@ async fn an_idle_redis_subscriber_misses_nothing() {
         assert_eq!(got.as_ref(), Some(expected));
     }
 }
+
+/// Reads do not wait for a write in progress (on SQLite: the reader pool beside the one
+/// writer, WAL), see only what was committed, and cannot write.
+async fn reads_go_on_beside_an_open_write(test: TestDb) {
+    let db = Database::connect(&test.config, "readstest").await.unwrap();
+    db.pool()
+        .execute("CREATE TABLE things (id TEXT PRIMARY KEY)")
+        .await
+        .unwrap();
+    let mut write = db.pool().begin().await.unwrap();
+    sqlx::query("INSERT INTO things (id) VALUES ('a')")
+        .execute(&mut *write)
+        .await
+        .unwrap();
+    let count = || async {
+        let (n,): (i64,) = tokio::time::timeout(
+            Duration::from_secs(5),
+            sqlx::query_as("SELECT COUNT(*) FROM things").fetch_one(db.reads()),
+        )
+        .await
+        .expect("a read waited for the open write")
+        .unwrap();
+        n
+    };
+    assert_eq!(count().await, 0, "a read saw an uncommitted write");
+    write.commit().await.unwrap();
+    assert_eq!(count().await, 1);
+    if test.backend == axv_platform::db::Backend::Sqlite {
+        assert_eq!(
+            db.reads().options().get_max_connections(),
+            axv_platform::db::sqlite_readers()
+        );
+        assert_eq!(db.pool().options().get_max_connections(), 1);
+        assert!((2..=4).contains(&axv_platform::db::sqlite_readers()));
+        // Several readers at once, each on its own connection.
+        let mut held = Vec::new();
+        for _ in 0..axv_platform::db::sqlite_readers() {
+            held.push(db.reads().acquire().await.unwrap());
+        }
+        assert_eq!(db.reads().size(), axv_platform::db::sqlite_readers());
+        drop(held);
+        let refused = sqlx::query("INSERT INTO things (id) VALUES ('b')")
+            .execute(db.reads())
+            .await;
+        assert!(refused.is_err(), "a reader connection wrote");
+    }
+    db.close().await;
+}
+on_both_backends!(reads_beside_a_write => reads_go_on_beside_an_open_write);

@@ -190,7 +190,7 @@ impl Store {
     pub async fn backfill_search_keys(&self) -> Result<usize, StoreError> {
         let rows: Vec<(String, String, Option<String>)> =
             sqlx::query_as("SELECT id, name_ko, name_en FROM companies WHERE search_key IS NULL")
-                .fetch_all(self.db.pool())
+                .fetch_all(self.db.reads())
                 .await?;
         for (id, name_ko, name_en) in &rows {
             let key = axv_platform::text::search_key(&format!(
@@ -265,7 +265,7 @@ impl Store {
             "SELECT {USER_COLUMNS} FROM users WHERE {column} = $1"
         ))
         .bind(value)
-        .fetch_optional(self.db.pool())
+        .fetch_optional(self.db.reads())
         .await
         .map_err(StoreError::from)?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
@@ -276,7 +276,7 @@ impl Store {
             "SELECT company_id FROM company_members WHERE user_id = $1 ORDER BY company_id",
         )
         .bind(user_id)
-        .fetch_all(self.db.pool())
+        .fetch_all(self.db.reads())
         .await
         .map_err(StoreError::from)?;
         Ok(ids.into_iter().map(|(id,)| id).collect())
@@ -426,7 +426,7 @@ impl Store {
             query = query.bind(id);
         }
         Ok(query
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await
             .map_err(StoreError::from)?)
     }
@@ -573,7 +573,7 @@ impl Store {
     }
 
     pub async fn company(&self, id: &str) -> Result<Option<CompanyRecord>, OnboardingError> {
-        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+        let mut conn = self.db.reads().acquire().await.map_err(StoreError::from)?;
         fetch_company(&mut conn, id).await
     }
 
@@ -593,7 +593,7 @@ impl Store {
             query = query.bind(id);
         }
         let rows = query
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await
             .map_err(StoreError::from)?;
         Ok(rows
@@ -610,7 +610,7 @@ impl Store {
             "SELECT {COMPANY_COLUMNS} FROM companies WHERE business_number = $1"
         ))
         .bind(business_number)
-        .fetch_optional(self.db.pool())
+        .fetch_optional(self.db.reads())
         .await
         .map_err(StoreError::from)?;
         Ok(row.as_ref().map(company_from_row).transpose()?)
@@ -626,7 +626,7 @@ impl Store {
         )
         .bind(company_id)
         .bind(user_id)
-        .fetch_optional(self.db.pool())
+        .fetch_optional(self.db.reads())
         .await
         .map_err(StoreError::from)?;
         Ok(found.is_some())
@@ -696,7 +696,7 @@ impl Store {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT token_id, expires_at FROM revocations WHERE expires_at >= $1")
                 .bind(after)
-                .fetch_all(self.db.pool())
+                .fetch_all(self.db.reads())
                 .await
                 .map_err(StoreError::from)?;
         Ok(rows)
@@ -739,7 +739,7 @@ impl Store {
             }
             found.extend(
                 query
-                    .fetch_all(self.db.pool())
+                    .fetch_all(self.db.reads())
                     .await
                     .map_err(StoreError::from)?,
             );
@@ -753,7 +753,7 @@ impl Store {
              JOIN company_members m ON m.user_id = u.id WHERE m.company_id = $1 ORDER BY m.added_at, u.id",
         )
         .bind(company_id)
-        .fetch_all(self.db.pool())
+        .fetch_all(self.db.reads())
         .await
         .map_err(StoreError::from)?;
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
@@ -781,7 +781,7 @@ impl Store {
             query = query.bind(id);
         }
         for (company_id, from, to, at, actor, note) in query
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await
             .map_err(StoreError::from)?
         {
@@ -903,7 +903,7 @@ impl Store {
         }
         let (registered, approved) = query
             .bind(CompanyStatus::Approved.as_str())
-            .fetch_one(self.db.pool())
+            .fetch_one(self.db.reads())
             .await
             .map_err(StoreError::from)?;
         Ok(CompanyCounts {
@@ -1009,7 +1009,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {API_CLIENT_COLUMNS} FROM api_clients ORDER BY created_at, id"
         ))
-        .fetch_all(self.db.pool())
+        .fetch_all(self.db.reads())
         .await
         .map_err(StoreError::from)?;
         Ok(rows
@@ -1023,7 +1023,7 @@ impl Store {
             "SELECT {API_CLIENT_COLUMNS} FROM api_clients WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.db.pool())
+        .fetch_optional(self.db.reads())
         .await
         .map_err(StoreError::from)?;
         Ok(row.as_ref().map(api_client_from_row).transpose()?)
@@ -1038,7 +1038,7 @@ impl Store {
             "SELECT {API_CLIENT_COLUMNS}, secret_hash FROM api_clients WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.db.pool())
+        .fetch_optional(self.db.reads())
         .await
         .map_err(StoreError::from)?;
         let Some(row) = row else {

@@ -294,7 +294,7 @@ impl Store {
         for id in ids {
             query = query.bind(id);
         }
-        self.with_history(query.fetch_all(self.db.pool()).await?)
+        self.with_history(query.fetch_all(self.db.reads()).await?)
             .await
     }
 
@@ -304,7 +304,7 @@ impl Store {
             "SELECT {COLUMNS} FROM outcome_reports WHERE lineage_id = $1 ORDER BY version"
         ))
         .bind(lineage_id)
-        .fetch_all(self.db.pool())
+        .fetch_all(self.db.reads())
         .await?;
         self.with_history(rows).await
     }
@@ -327,7 +327,7 @@ impl Store {
             query = query.bind(id);
         }
         for report in self
-            .with_history(query.fetch_all(self.db.pool()).await?)
+            .with_history(query.fetch_all(self.db.reads()).await?)
             .await?
         {
             out.entry(report.subject.pilot_id.clone())
@@ -363,7 +363,7 @@ impl Store {
             .enumerate()
             .map(|(n, id)| (id.clone(), n))
             .collect();
-        for (report_id, from, to, at, actor, note) in history.fetch_all(self.db.pool()).await? {
+        for (report_id, from, to, at, actor, note) in history.fetch_all(self.db.reads()).await? {
             if let Some(&n) = index.get(&report_id) {
                 reports[n].history.push(StatusChangeRecord {
                     from,
@@ -388,7 +388,7 @@ impl Store {
              WHERE v.lineage_id = r.lineage_id AND v.status = $1) ORDER BY r.id",
         )
         .bind(ReportStatus::Verified.as_str())
-        .fetch_all(self.db.pool())
+        .fetch_all(self.db.reads())
         .await?;
         rows.iter()
             .map(|row| {
@@ -456,7 +456,7 @@ impl Store {
             query = query.bind(company);
         }
         query
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await?
             .into_iter()
             .map(|(pilot_id, company_id, title, starts_on, ends_on)| {
@@ -490,7 +490,7 @@ impl Store {
         for id in pilot_ids {
             query = query.bind(id);
         }
-        for (pilot, start, end) in query.fetch_all(self.db.pool()).await? {
+        for (pilot, start, end) in query.fetch_all(self.db.reads()).await? {
             out.entry(pilot).or_default().push((
                 parse_day("period_start", &start)?,
                 parse_day("period_end", &end)?,

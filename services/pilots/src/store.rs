@@ -251,7 +251,7 @@ impl Store {
         let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
             "SELECT id, title, title_en, site FROM pilots WHERE search_key IS NULL OR site_key IS NULL",
         )
-        .fetch_all(self.db.pool())
+        .fetch_all(self.db.reads())
         .await?;
         for (id, title, title_en, site) in &rows {
             let titles = search_key(&format!(
@@ -397,7 +397,7 @@ impl Store {
         for id in ids {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(self.db.pool()).await?;
+        let rows = query.fetch_all(self.db.reads()).await?;
         let pilots = rows
             .iter()
             .map(pilot_from_row)
@@ -449,7 +449,7 @@ impl Store {
             .map(|(n, id)| (id.clone(), n))
             .collect();
         for (pilot_id, company_id, role, name_ko, sector, presence, state) in
-            participants.fetch_all(self.db.pool()).await?
+            participants.fetch_all(self.db.reads()).await?
         {
             if let Some(&n) = index.get(&pilot_id) {
                 let state = ParticipantState::parse(&state).ok_or_else(|| bad("state", &state))?;
@@ -466,7 +466,7 @@ impl Store {
             }
         }
         for (id, pilot_id, title, due_on, completed_at, evidence) in
-            milestones.fetch_all(self.db.pool()).await?
+            milestones.fetch_all(self.db.reads()).await?
         {
             if let Some(&n) = index.get(&pilot_id) {
                 let due_on = NaiveDate::parse_from_str(&due_on, "%Y-%m-%d")
@@ -480,7 +480,7 @@ impl Store {
                 });
             }
         }
-        for (pilot_id, from, to, at, actor, note) in history.fetch_all(self.db.pool()).await? {
+        for (pilot_id, from, to, at, actor, note) in history.fetch_all(self.db.reads()).await? {
             if let Some(&n) = index.get(&pilot_id) {
                 pilots[n].history.push(StatusChangeRecord {
                     from,
@@ -602,7 +602,7 @@ impl Store {
         }
         let (pilots, active) = query
             .bind(PilotStatus::Active.as_str())
-            .fetch_one(self.db.pool())
+            .fetch_one(self.db.reads())
             .await?;
         Ok(PilotCounts { pilots, active })
     }
@@ -626,7 +626,7 @@ impl Store {
         for id in company_ids {
             query = query.bind(id);
         }
-        let links = query.fetch_all(self.db.pool()).await?;
+        let links = query.fetch_all(self.db.reads()).await?;
         let mut wanted: Vec<String> = Vec::new();
         let mut per: HashMap<String, Vec<String>> = HashMap::new();
         for (company, pilot) in links {
@@ -845,7 +845,7 @@ impl Store {
             sqlx::query_as("SELECT id FROM pilot_milestones WHERE id = $1 AND pilot_id = $2")
                 .bind(milestone_id)
                 .bind(pilot_id)
-                .fetch_optional(self.db.pool())
+                .fetch_optional(self.db.reads())
                 .await?;
         match exists {
             Some(_) => Err(PilotsError::Precondition(

@@ -2,7 +2,8 @@
 
 use axv_platform::{ErrorCode, db::StoreError, error::DomainError};
 
-#[derive(Debug, thiserror::Error)]
+/// Clone: one batch's failure is every caller's answer in it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum VouchersError {
     #[error("{field} {message}")]
     InvalidInput {

@@ -14,6 +14,7 @@ pub mod sacct;
 pub mod service;
 pub mod slurm_export;
 pub mod store;
+pub mod usage_queue;
 
 use std::{
     sync::{

@@ -3,6 +3,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    sync::Arc,
     time::Duration,
 };
 
@@ -29,6 +30,7 @@ use crate::{
         VoucherTotalsRecord,
         spend::{HoldRecord, IngestReport, UsageInput, UsageOutcome},
     },
+    usage_queue::{QueuedUsage, UsageQueue},
 };
 
 pub type OnboardingClient = onboarding::onboarding_service_client::OnboardingServiceClient<Channel>;
@@ -98,6 +100,7 @@ pub struct Vouchers {
     store: Store,
     onboarding: OnboardingClient,
     pilots: PilotsClient,
+    usage_queue: Arc<UsageQueue>,
 }
 
 impl Vouchers {
@@ -106,6 +109,7 @@ impl Vouchers {
             store,
             onboarding,
             pilots,
+            usage_queue: Arc::default(),
         }
     }
 
@@ -675,9 +679,51 @@ impl Vouchers {
         if !is_valid_code(usage.voucher_code) {
             return Err(VouchersError::NotFound("voucher"));
         }
-        let company = self.company_of_code(usage.voucher_code).await?;
-        let barred = self.barred_companies(caller, &[company]).await?;
-        self.store.record_usage(usage, today(), &barred).await
+        let caller = caller
+            .ok_or_else(|| VouchersError::Unauthenticated("authentication required".into()))?;
+        let ticket = self.usage_queue.push(caller.clone(), usage);
+        self.usage_queue
+            .wait(ticket, |batch| {
+                let this = self.clone();
+                async move { this.commit_usages(batch).await }
+            })
+            .await
+    }
+
+    /// One batch of [`Self::record_usage`]s: every company's standing asked once, then one
+    /// transaction. Whoever may meter sees every company alike (visibility follows the role, not
+    /// the person), so the first caller's view stands for the batch.
+    async fn commit_usages(&self, batch: Vec<QueuedUsage>) {
+        let Some(first) = batch.first() else { return };
+        let codes: Vec<String> = batch
+            .iter()
+            .map(|q| q.voucher_code.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let outcomes = match self.store.companies_of_codes(&codes).await {
+            Ok(companies) => match self.barred_companies(Some(&first.caller), &companies).await {
+                Ok(barred) => {
+                    let inputs: Vec<UsageInput<'_>> =
+                        batch.iter().map(QueuedUsage::input).collect();
+                    self.store.record_usages(&inputs, today(), &barred).await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match outcomes {
+            Ok(outcomes) => {
+                for (queued, outcome) in batch.into_iter().zip(outcomes) {
+                    queued.answer(outcome);
+                }
+            }
+            Err(error) => {
+                for queued in batch {
+                    queued.answer(Err(error.clone()));
+                }
+            }
+        }
     }
 
     /// The company whose voucher carries `code`.

@@ -837,6 +837,97 @@ async fn concurrent_debits_never_overspend_on_postgres() {
     h.stop().await;
 }
 
+/// Two replicas of the vouchers service on one Postgres database take debits for ten vouchers
+/// at once, a third of the jobs sent to both at the same moment (a metering agent retrying on
+/// the other replica): no balance goes below zero, every voucher's consumption is exactly the
+/// charges the replicas answered, and no job is charged twice. Usage that arrives together is
+/// committed in batches, so this is also the batches' test under contention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn debits_across_two_replicas_keep_every_invariant_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let h = Harness::start(db).await;
+    let second = h.another_vouchers_replica().await;
+    let firm = h.firm(32, Sector::Mobility, true).await;
+    let (_, program) = pool_and_program(&h.store, 100_000_000, 100_000_000).await;
+    let mut vouchers = Vec::new();
+    for n in 0..10 {
+        // Some vouchers run dry during the run, some do not.
+        vouchers.push(issue(&h.store, &program, &firm.company_id, 2_000 + 700 * n).await);
+    }
+    let operator = h.token(Role::Operator);
+    let replicas = [h.client().await, support::client_of(&second).await];
+
+    let jobs = 300;
+    let mut tasks = Vec::new();
+    for n in 0..jobs {
+        let voucher = &vouchers[n % vouchers.len()];
+        let amount = 50 + (n as i64 * 37) % 200;
+        let job = format!("two-{n}");
+        let sends = if n % 3 == 0 { vec![0, 1] } else { vec![n % 2] };
+        for replica in sends {
+            let mut client = replicas[replica].clone();
+            let request = authed(usage(&job, &voucher.code, amount), &operator);
+            let (job, voucher_id) = (job.clone(), voucher.id.clone());
+            tasks.push(tokio::spawn(async move {
+                (job, voucher_id, amount, client.record_usage(request).await)
+            }));
+        }
+    }
+    let mut answers: std::collections::HashMap<String, Vec<pb::RecordUsageResponse>> =
+        std::collections::HashMap::new();
+    let mut charged: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for task in tasks {
+        let (job, voucher_id, amount, answer) = task.await.unwrap();
+        let answer = answer
+            .unwrap_or_else(|e| panic!("{job}: {e:?}"))
+            .into_inner();
+        assert_eq!(answer.amount + answer.overage, amount, "{job}");
+        assert_eq!(answer.voucher_id, voucher_id);
+        if !answer.duplicate {
+            *charged.entry(voucher_id).or_default() += answer.amount;
+        }
+        answers.entry(job).or_default().push(answer);
+    }
+    assert_eq!(answers.len(), jobs);
+    for (job, answers) in &answers {
+        // Sent twice: one charge, one duplicate, both the same record.
+        assert_eq!(
+            answers.iter().filter(|a| !a.duplicate).count(),
+            1,
+            "{job}: {answers:?}"
+        );
+        assert!(answers.iter().all(|a| a.id == answers[0].id), "{job}");
+    }
+    let mut exhausted = 0;
+    for voucher in &vouchers {
+        let after = h.store.voucher(&voucher.id).await.unwrap().unwrap();
+        assert!(after.balance >= 0, "{} went below zero", voucher.code);
+        assert_eq!(
+            after.consumed,
+            charged.get(&voucher.id).copied().unwrap_or(0),
+            "{}: consumption is not the charges answered",
+            voucher.code
+        );
+        assert_eq!(after.balance + after.consumed, after.granted);
+        exhausted += usize::from(after.balance == 0);
+    }
+    // The run really drained some vouchers and left others (the test cannot pass on either alone).
+    assert!(
+        exhausted > 0 && exhausted < vouchers.len(),
+        "{exhausted} exhausted"
+    );
+    let (records,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM usage_records")
+        .fetch_one(h.store.database().pool())
+        .await
+        .unwrap();
+    assert_eq!(records, jobs as i64);
+    assert_eq!(h.store.ledger_sum().await.unwrap(), 0);
+    assert!(h.store.ledger_discrepancies().await.unwrap().is_empty());
+    h.stop().await;
+}
+
 /// Backdates a voucher's issue to `kst` ("YYYY-MM-DD HH:MM", Seoul time).
 async fn issued_at(h: &Harness, voucher_id: &str, kst: &str) {
     let local = chrono::NaiveDateTime::parse_from_str(kst, "%Y-%m-%d %H:%M").unwrap();

@@ -494,6 +494,99 @@ async fn usage_is_charged_once(test: TestDb) {
     assert_eq!(store.ledger_sum().await.unwrap(), 0);
 }
 
+/// A batch of usage is answered item by item exactly as each would be alone, in order: a later
+/// job sees the balance the earlier ones left, a job twice in the batch is charged once, and one
+/// refusal spoils nothing else.
+async fn a_batch_is_answered_as_each_usage_alone(test: TestDb) {
+    let store = store(&test).await;
+    let (_, program) = pool_and_program(&store, 10_000, 10_000).await;
+    let a = issue(&store, &program, "c1", 1_000).await;
+    let b = issue(&store, &program, "c2", 500).await;
+    let barred = issue(&store, &program, "c3", 500).await;
+    fn usage<'a>(job: &'a str, code: &'a str, amount: i64) -> UsageInput<'a> {
+        UsageInput {
+            cluster: "h100",
+            job_id: job,
+            voucher_code: code,
+            amount,
+            started_at: None,
+            ended_at: None,
+        }
+    }
+    let code = |v: &axv_vouchers::store::VoucherRecord| v.code.clone();
+    let (a_code, b_code, barred_code) = (code(&a), code(&b), code(&barred));
+    let batch = [
+        usage("j1", &a_code, 300),
+        usage("j2", &a_code, 300),
+        usage("j1", &a_code, 300),
+        usage("j3", &a_code, 600),
+        usage("j4", "gpu-2026-nosuch", 10),
+        usage("j5", &b_code, 100),
+        usage("j1", &a_code, 999),
+        usage("j6", &barred_code, 10),
+    ];
+    let outcomes = store
+        .record_usages(&batch, today(), &["c3".to_owned()].into())
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), batch.len());
+    let ok = |n: usize| outcomes[n].as_ref().unwrap().clone();
+    assert_eq!((ok(0).amount, ok(0).duplicate), (300, false));
+    assert_eq!((ok(1).amount, ok(1).duplicate), (300, false));
+    assert_eq!(
+        (ok(2).id.as_str(), ok(2).duplicate),
+        (ok(0).id.as_str(), true)
+    );
+    assert_eq!(
+        (ok(3).amount, ok(3).overage),
+        (400, 200),
+        "j3 sees what j1 and j2 left"
+    );
+    assert!(matches!(
+        outcomes[4],
+        Err(axv_vouchers::VouchersError::NotFound(_))
+    ));
+    assert_eq!(ok(5).amount, 100);
+    assert!(matches!(
+        outcomes[6],
+        Err(axv_vouchers::VouchersError::Conflict(_))
+    ));
+    assert!(matches!(
+        outcomes[7],
+        Err(axv_vouchers::VouchersError::Precondition(_))
+    ));
+
+    let a_after = store.voucher(&a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (a_after.balance, a_after.consumed, a_after.overage),
+        (0, 1_000, 200)
+    );
+    assert_eq!(a_after.status, VoucherStatus::Exhausted);
+    let b_after = store.voucher(&b.id).await.unwrap().unwrap();
+    assert_eq!((b_after.balance, b_after.consumed), (400, 100));
+    let untouched = store.voucher(&barred.id).await.unwrap().unwrap();
+    assert_eq!(untouched.balance, 500);
+    // The voucher's ledger reads as a running account, one entry per job.
+    let (entries, _) = store.ledger_entries(&a.id, None, 10).await.unwrap();
+    let debits: Vec<(i64, i64)> = entries
+        .iter()
+        .filter(|e| e.kind == "debit")
+        .map(|e| (e.amount, e.balance_after))
+        .collect();
+    assert_eq!(debits, vec![(-300, 700), (-300, 400), (-400, 0)]);
+    // The same batch again: every accepted job a duplicate, nothing charged twice.
+    let again = store
+        .record_usages(&batch, today(), &["c3".to_owned()].into())
+        .await
+        .unwrap();
+    for n in [0, 1, 2, 3, 5] {
+        assert!(again[n].as_ref().unwrap().duplicate, "item {n}");
+    }
+    assert_eq!(store.voucher(&a.id).await.unwrap().unwrap().consumed, 1_000);
+    assert_eq!(store.ledger_sum().await.unwrap(), 0);
+    assert!(store.ledger_discrepancies().await.unwrap().is_empty());
+}
+
 fn expected_numbers() -> HashMap<String, String> {
     include_str!("fixtures/sacct_h100_week.expected")
         .lines()
@@ -854,6 +947,7 @@ on_both_backends!(
     ledger_invariants => random_sequences_keep_every_invariant,
     holds => holds_commit_release_and_retries,
     usage_idempotency => usage_is_charged_once,
+    usage_batches => a_batch_is_answered_as_each_usage_alone,
     sacct_fixture => sacct_fixture_is_charged_exactly,
     cap_and_capacity => grants_respect_cap_and_capacity,
     long_ledgers => long_ledgers_page_and_sum_exactly,

@@ -121,13 +121,23 @@ impl Harness {
     }
 
     pub async fn client(&self) -> VouchersServiceClient<Channel> {
-        VouchersServiceClient::new(
-            Channel::from_shared(self.vouchers.url())
-                .unwrap()
-                .connect()
-                .await
-                .unwrap(),
+        client_of(&self.vouchers).await
+    }
+
+    /// Another replica of the vouchers service on the same database, as a second `axv serve
+    /// vouchers` behind a load balancer would be; stops with the harness.
+    pub async fn another_vouchers_replica(&self) -> RunningServer {
+        let app = axv_vouchers::build(&self.platform, &self.onboarding_url, &self.pilots_url)
+            .await
+            .unwrap();
+        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
+        axv_platform::grpc::spawn(
+            listener,
+            app.start(&self.platform, self.shutdown.clone()),
+            self.platform.verifier.clone(),
+            self.shutdown.clone(),
         )
+        .unwrap()
     }
 
     pub fn token(&self, role: Role) -> String {
@@ -194,6 +204,16 @@ impl Harness {
         self.shutdown.cancel();
         self.vouchers.task.await.unwrap().unwrap();
     }
+}
+
+pub async fn client_of(server: &RunningServer) -> VouchersServiceClient<Channel> {
+    VouchersServiceClient::new(
+        Channel::from_shared(server.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    )
 }
 
 pub fn authed<T>(message: T, token: &str) -> Request<T> {

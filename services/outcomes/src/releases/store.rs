@@ -82,7 +82,7 @@ impl ReleaseStore {
         let sql = format!(
             "SELECT {INFO_COLUMNS}, basis FROM stats_releases ORDER BY number DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql).fetch_optional(self.db.pool()).await?;
+        let row = sqlx::query(&sql).fetch_optional(self.db.reads()).await?;
         row.map(|row| {
             Ok(Release {
                 info: info_from_row(&row)?,
@@ -96,7 +96,7 @@ impl ReleaseStore {
         let sql = format!("SELECT {INFO_COLUMNS}, basis FROM stats_releases WHERE number = $1");
         let row = sqlx::query(&sql)
             .bind(number)
-            .fetch_optional(self.db.pool())
+            .fetch_optional(self.db.reads())
             .await?;
         row.map(|row| {
             Ok(Release {
@@ -111,7 +111,7 @@ impl ReleaseStore {
     /// whole cells of at least three companies.
     pub async fn all(&self) -> Result<Vec<Release>, ReportsError> {
         let sql = format!("SELECT {INFO_COLUMNS}, basis FROM stats_releases ORDER BY number");
-        let rows = sqlx::query(&sql).fetch_all(self.db.pool()).await?;
+        let rows = sqlx::query(&sql).fetch_all(self.db.reads()).await?;
         rows.iter()
             .map(|row| {
                 Ok(Release {
@@ -135,10 +135,10 @@ impl ReleaseStore {
         let rows = sqlx::query(&sql)
             .bind(before.unwrap_or(i64::MAX))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await?;
         let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM stats_releases")
-            .fetch_one(self.db.pool())
+            .fetch_one(self.db.reads())
             .await?;
         Ok((
             rows.iter().map(info_from_row).collect::<Result<_, _>>()?,
@@ -150,7 +150,7 @@ impl ReleaseStore {
         let found: Option<(i64,)> =
             sqlx::query_as("SELECT number FROM stats_releases WHERE schedule_key = $1")
                 .bind(key)
-                .fetch_optional(self.db.pool())
+                .fetch_optional(self.db.reads())
                 .await?;
         Ok(found.is_some())
     }

@@ -103,8 +103,42 @@ pub async fn apply(
     transfers: &[Transfer],
     voucher_id: Option<&str>,
 ) -> Result<Result<HashMap<String, i64>, Insufficient>, VouchersError> {
+    apply_all(
+        conn,
+        &[Operation {
+            id: operation_id,
+            transfers,
+            voucher_id,
+        }],
+    )
+    .await
+}
+
+/// One idempotent unit of [`apply_all`]; `voucher_id` is the voucher whose running balance its
+/// entries show.
+pub struct Operation<'a> {
+    pub id: &'a str,
+    pub transfers: &'a [Transfer],
+    pub voucher_id: Option<&'a str>,
+}
+
+/// Rows per multi-row INSERT of transfers (10 values each, well under every backend's limit).
+const TRANSFERS_PER_INSERT: usize = 200;
+
+/// Applies several operations at once, in order, as [`apply`] applies one: each account moves
+/// once by its net delta (one statement per account however many operations touch it) and the
+/// entries go in with multi-row INSERTs. This is what lets a batch of debits cost a handful of
+/// statements and one commit.
+pub async fn apply_all(
+    conn: &mut AnyConnection,
+    operations: &[Operation<'_>],
+) -> Result<Result<HashMap<String, i64>, Insufficient>, VouchersError> {
+    let all: Vec<Transfer> = operations
+        .iter()
+        .flat_map(|o| o.transfers.iter().cloned())
+        .collect();
     let mut balances = HashMap::new();
-    for (account, delta) in net_deltas(transfers) {
+    for (account, delta) in net_deltas(&all) {
         let id = account.id();
         let updated: Option<(i64,)> = if delta < 0 && !account.may_go_negative() {
             sqlx::query_as("UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0 RETURNING balance")
@@ -141,12 +175,17 @@ pub async fn apply(
         }
     }
     // Each entry shows the spendable balance right after it, so a voucher's ledger reads as a
-    // running account even when one operation moves money in several steps.
+    // running account even when operations move money in several steps: start from the balance
+    // after everything, less every step's effect, and replay.
     let effect = |t: &Transfer, v: &str| {
         crate::domain::spendable_effect(&t.from.id(), &t.to.id(), t.amount, v)
     };
-    let mut running = match voucher_id {
-        Some(v) => {
+    let mut running: HashMap<&str, i64> = HashMap::new();
+    for operation in operations {
+        let Some(v) = operation.voucher_id else {
+            continue;
+        };
+        if !running.contains_key(v) {
             let after = match balances.get(&format!("voucher:{v}")) {
                 Some(balance) => *balance,
                 None => {
@@ -158,31 +197,49 @@ pub async fn apply(
                     balance
                 }
             };
-            Some(after - transfers.iter().map(|t| effect(t, v)).sum::<i64>())
+            running.insert(v, after);
         }
-        None => None,
-    };
+        if let Some(balance) = running.get_mut(v) {
+            *balance -= operation
+                .transfers
+                .iter()
+                .map(|t| effect(t, v))
+                .sum::<i64>();
+        }
+    }
+    let mut entries = Vec::with_capacity(all.len());
+    for operation in operations {
+        for transfer in operation.transfers {
+            let after = operation.voucher_id.and_then(|v| {
+                let balance = running.get_mut(v)?;
+                *balance += effect(transfer, v);
+                Some(*balance)
+            });
+            entries.push((operation, transfer, after));
+        }
+    }
     let now = now_ms();
-    for transfer in transfers {
-        if let (Some(balance), Some(v)) = (running.as_mut(), voucher_id) {
-            *balance += effect(transfer, v);
-        }
-        sqlx::query(
+    for chunk in entries.chunks(TRANSFERS_PER_INSERT) {
+        let sql = format!(
             "INSERT INTO ledger_transfers (id, operation_id, kind, debit_account, credit_account, amount, voucher_id, \
-             voucher_balance_after, reference, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(new_id())
-        .bind(operation_id)
-        .bind(transfer.kind.as_str())
-        .bind(transfer.from.id())
-        .bind(transfer.to.id())
-        .bind(transfer.amount)
-        .bind(voucher_id)
-        .bind(running)
-        .bind(transfer.reference.as_deref())
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+             voucher_balance_after, reference, created_at) VALUES {}",
+            super::value_rows(chunk.len(), 10)
+        );
+        let mut query = sqlx::query(&sql);
+        for (operation, transfer, after) in chunk {
+            query = query
+                .bind(new_id())
+                .bind(operation.id)
+                .bind(transfer.kind.as_str())
+                .bind(transfer.from.id())
+                .bind(transfer.to.id())
+                .bind(transfer.amount)
+                .bind(operation.voucher_id)
+                .bind(*after)
+                .bind(transfer.reference.as_deref())
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(Ok(balances))
 }

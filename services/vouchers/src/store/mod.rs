@@ -26,7 +26,7 @@ use crate::{
 
 pub const SERVICE: &str = "vouchers";
 
-pub use axv_platform::db::placeholders;
+pub use axv_platform::db::{placeholders, value_rows};
 
 fn corrupt(what: &str, value: &str) -> VouchersError {
     VouchersError::Internal(format!("stored {what} {value:?} is not valid"))
@@ -328,12 +328,12 @@ impl Store {
         for bind in filters.binds() {
             query = query.bind(bind);
         }
-        let rows = query.fetch_all(self.db.pool()).await?;
+        let rows = query.fetch_all(self.db.reads()).await?;
         // Committed, consumed and available come from the ledger, never from a counter.
         let figures: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT pool_id, kind, CAST(SUM(balance) AS BIGINT) FROM ledger_accounts WHERE kind IN ('pool', 'consumed') GROUP BY pool_id, kind",
         )
-        .fetch_all(self.db.pool())
+        .fetch_all(self.db.reads())
         .await?;
         let figures: HashMap<(String, String), i64> =
             figures.into_iter().map(|(p, k, s)| ((p, k), s)).collect();
@@ -413,7 +413,7 @@ impl Store {
             query = query.bind(bind);
         }
         query
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await?
             .iter()
             .map(program_from_row)
@@ -439,7 +439,7 @@ impl Store {
         )
         .bind(program_id)
         .bind(company_id)
-        .fetch_optional(self.db.pool())
+        .fetch_optional(self.db.reads())
         .await?;
         Ok(granted.map_or(0, |(g,)| g))
     }
@@ -474,7 +474,7 @@ impl Store {
             "SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.db.pool())
+        .fetch_optional(self.db.reads())
         .await?;
         row.as_ref().map(application_from_row).transpose()
     }
@@ -684,7 +684,7 @@ impl Store {
         for id in ids {
             query = query.bind(id);
         }
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.reads().acquire().await?;
         let rows = query.fetch_all(&mut *conn).await?;
         let vouchers = rows
             .iter()
@@ -707,7 +707,7 @@ impl Store {
     ) -> Result<Option<VoucherRecord>, VouchersError> {
         let found: Option<(String,)> = sqlx::query_as("SELECT id FROM vouchers WHERE code = $1")
             .bind(code)
-            .fetch_optional(self.db.pool())
+            .fetch_optional(self.db.reads())
             .await?;
         match found {
             Some((id,)) => self.voucher(&id).await,
@@ -748,7 +748,7 @@ impl Store {
             .iter()
             .map(voucher_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.reads().acquire().await?;
         Ok((with_balances(&mut conn, vouchers).await?, total))
     }
 
@@ -768,7 +768,7 @@ impl Store {
         for id in pilot_ids {
             query = query.bind(id);
         }
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.reads().acquire().await?;
         let rows = query.fetch_all(&mut *conn).await?;
         let vouchers = rows
             .iter()
@@ -800,13 +800,13 @@ impl Store {
             rows = rows.bind(id);
         }
         let totals: HashMap<String, i64> = counts
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await?
             .into_iter()
             .collect();
         let mut taken: HashMap<String, usize> = HashMap::new();
         let mut vouchers = Vec::new();
-        for row in rows.fetch_all(self.db.pool()).await? {
+        for row in rows.fetch_all(self.db.reads()).await? {
             let voucher = voucher_from_row(&row)?;
             let seen = taken.entry(voucher.company_id.clone()).or_insert(0);
             if *seen < per_company {
@@ -814,7 +814,7 @@ impl Store {
                 vouchers.push(voucher);
             }
         }
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.reads().acquire().await?;
         Ok((with_balances(&mut conn, vouchers).await?, totals))
     }
 
@@ -857,7 +857,7 @@ impl Store {
         for kind in kinds {
             query = query.bind(kind.as_str());
         }
-        let rows = query.fetch_all(self.db.pool()).await?;
+        let rows = query.fetch_all(self.db.reads()).await?;
         let mut totals: std::collections::BTreeMap<(String, NaiveDate), VoucherTotalsRecord> =
             std::collections::BTreeMap::new();
         for (company_id, day, vouchers, granted, consumed, overage) in rows {
@@ -905,7 +905,7 @@ impl Store {
             .bind(&spendable)
             .bind(from_ms)
             .bind(until_ms)
-            .fetch_one(self.db.pool())
+            .fetch_one(self.db.reads())
             .await?;
             let (overage,): (Option<i64>,) = sqlx::query_as(
                 "SELECT CAST(SUM(overage) AS BIGINT) FROM usage_records \
@@ -914,7 +914,7 @@ impl Store {
             .bind(voucher_id)
             .bind(from_ms)
             .bind(until_ms)
-            .fetch_one(self.db.pool())
+            .fetch_one(self.db.reads())
             .await?;
             out.push(ConsumptionRecord {
                 voucher_id: voucher_id.clone(),
@@ -959,7 +959,7 @@ impl Store {
     pub async fn ledger_sum(&self) -> Result<i64, VouchersError> {
         let (sum,): (Option<i64>,) =
             sqlx::query_as("SELECT CAST(SUM(balance) AS BIGINT) FROM ledger_accounts")
-                .fetch_one(self.db.pool())
+                .fetch_one(self.db.reads())
                 .await?;
         Ok(sum.unwrap_or(0))
     }
@@ -972,7 +972,7 @@ impl Store {
              (SELECT CAST(SUM(amount) AS BIGINT) FROM ledger_transfers t WHERE t.debit_account = a.id) \
              FROM ledger_accounts a",
         )
-        .fetch_all(self.db.pool())
+        .fetch_all(self.db.reads())
         .await?;
         Ok(rows
             .into_iter()

@@ -3,7 +3,7 @@
 //! transaction that first locks the voucher's row, so everything done to one voucher is
 //! serialised while different vouchers proceed in parallel.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use axv_platform::{
     events::Event,
@@ -12,7 +12,7 @@ use axv_platform::{
 use chrono::NaiveDate;
 use sqlx::{AnyConnection, Row};
 
-use super::{SERVICE, Store, ledger, placeholders};
+use super::{SERVICE, Store, ledger, placeholders, value_rows};
 use crate::{
     domain::{
         Account, HoldState, ResourceKind, Transfer, TransferKind, VoucherStatus,
@@ -251,6 +251,88 @@ async fn hold_by_id(
     .transpose()
 }
 
+/// Tries of a batch of usage whose jobs other requests were recording at the same moment.
+const RACE_RETRIES: usize = 3;
+
+/// Rows per multi-row INSERT of usage records (11 values each).
+const USAGE_ROWS_PER_INSERT: usize = 200;
+
+/// The ledger operation of one job's usage: what makes it charged once.
+fn usage_operation(usage: &UsageInput<'_>) -> String {
+    format!("usage:{}:{}", usage.cluster, usage.job_id)
+}
+
+/// Locks the vouchers carrying `codes`, in id order (the order every path locks vouchers in, so
+/// no two transactions wait on each other in a cycle); by code. Unknown codes are left out.
+async fn lock_codes<'a>(
+    conn: &mut AnyConnection,
+    codes: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, Locked>, VouchersError> {
+    let codes: Vec<&str> = codes.collect();
+    let mut ids: Vec<String> = Vec::new();
+    for chunk in codes.chunks(500) {
+        let sql = format!(
+            "SELECT id FROM vouchers WHERE code IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(&sql);
+        for code in chunk {
+            query = query.bind(*code);
+        }
+        ids.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id,)| id),
+        );
+    }
+    ids.sort();
+    ids.dedup();
+    let mut vouchers = HashMap::new();
+    for id in ids {
+        if let Some(voucher) = lock(conn, "id", &id).await? {
+            vouchers.insert(voucher.code.clone(), voucher);
+        }
+    }
+    Ok(vouchers)
+}
+
+/// What was recorded before for the (cluster, job) pairs of `usages`.
+async fn recorded_usage(
+    conn: &mut AnyConnection,
+    usages: &[UsageInput<'_>],
+) -> Result<HashMap<(String, String), UsageOutcome>, VouchersError> {
+    let jobs: BTreeSet<&str> = usages.iter().map(|u| u.job_id).collect();
+    let jobs: Vec<&str> = jobs.into_iter().collect();
+    let mut recorded = HashMap::new();
+    for chunk in jobs.chunks(500) {
+        let sql = format!(
+            "SELECT id, cluster, job_id, voucher_id, amount, overage FROM usage_records WHERE job_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String, String, i64, i64)>(&sql);
+        for job in chunk {
+            query = query.bind(*job);
+        }
+        for (id, cluster, job_id, voucher_id, amount, overage) in
+            query.fetch_all(&mut *conn).await?
+        {
+            recorded.insert(
+                (cluster, job_id),
+                UsageOutcome {
+                    id,
+                    voucher_id,
+                    amount,
+                    duplicate: true,
+                    overage,
+                },
+            );
+        }
+    }
+    Ok(recorded)
+}
+
 impl Store {
     /// One job's usage, idempotent by (cluster, job id): the same job again is a duplicate and
     /// charges nothing; the same job with other content is a CONFLICT.
@@ -262,103 +344,194 @@ impl Store {
         today: NaiveDate,
         barred: &HashSet<String>,
     ) -> Result<UsageOutcome, VouchersError> {
-        let mut tx = self.db.pool().begin().await?;
-        let voucher = lock(&mut tx, "code", usage.voucher_code)
+        self.record_usages(std::slice::from_ref(&usage), today, barred)
             .await?
-            .ok_or(VouchersError::NotFound("voucher"))?;
-        let operation = format!("usage:{}:{}", usage.cluster, usage.job_id);
-        let id = new_id();
-        let spendable_before =
-            ledger::balances(&mut tx, &[Account::Voucher(voucher.id.clone()).id()])
-                .await?
-                .values()
-                .sum::<i64>();
-        let (charged, overage) = split_usage(usage.amount, spendable_before);
-        // The record first: its unique (cluster, job) key is what makes a retry a duplicate.
-        let inserted: Option<(String,)> = sqlx::query_as(
-            "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, overage, started_at, ended_at, source, operation_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'api', $9, $10) ON CONFLICT (cluster, job_id) DO NOTHING RETURNING id",
-        )
-        .bind(&id)
-        .bind(usage.cluster)
-        .bind(usage.job_id)
-        .bind(&voucher.id)
-        .bind(charged)
-        .bind(overage)
-        .bind(usage.started_at)
-        .bind(usage.ended_at)
-        .bind(&operation)
-        .bind(now_ms())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if inserted.is_none() {
-            let (id, voucher_id, amount, overage): (String, String, i64, i64) = sqlx::query_as(
-                "SELECT id, voucher_id, amount, overage FROM usage_records WHERE cluster = $1 AND job_id = $2",
-            )
-            .bind(usage.cluster)
-            .bind(usage.job_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if voucher_id != voucher.id || amount.saturating_add(overage) != usage.amount {
-                return Err(VouchersError::Conflict(format!(
-                    "job {} on {} was recorded before with different content",
-                    usage.job_id, usage.cluster
-                )));
+            .pop()
+            .unwrap_or_else(|| Err(VouchersError::Internal("a usage went unanswered".into())))
+    }
+
+    /// Jobs' usage in one transaction and one commit, each answered, in order, as
+    /// [`Self::record_usage`] answers it alone: a later job in the batch sees the balance the
+    /// earlier ones left, and the same job twice is charged once.
+    pub async fn record_usages(
+        &self,
+        usages: &[UsageInput<'_>],
+        today: NaiveDate,
+        barred: &HashSet<String>,
+    ) -> Result<Vec<Result<UsageOutcome, VouchersError>>, VouchersError> {
+        for _ in 0..RACE_RETRIES {
+            if let Some(outcomes) = self.try_record_usages(usages, today, barred).await? {
+                return Ok(outcomes);
             }
-            return Ok(UsageOutcome {
-                id,
-                voucher_id,
-                amount,
-                duplicate: true,
+        }
+        Err(VouchersError::Conflict(
+            "the same jobs are being recorded by other requests; retry".into(),
+        ))
+    }
+
+    /// `None` when a job was recorded meanwhile by a request this one could not see (another
+    /// voucher's lock): everything is rolled back and the caller tries again, when that job is
+    /// visible and answered as a duplicate.
+    async fn try_record_usages(
+        &self,
+        usages: &[UsageInput<'_>],
+        today: NaiveDate,
+        barred: &HashSet<String>,
+    ) -> Result<Option<Vec<Result<UsageOutcome, VouchersError>>>, VouchersError> {
+        let mut tx = self.db.pool().begin().await?;
+        let codes: BTreeSet<&str> = usages.iter().map(|u| u.voucher_code).collect();
+        let vouchers = lock_codes(&mut tx, codes.into_iter()).await?;
+        let mut spendable = ledger::balances(
+            &mut tx,
+            &vouchers
+                .values()
+                .map(|v| Account::Voucher(v.id.clone()).id())
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+        let before = spendable.clone();
+        let mut recorded = recorded_usage(&mut tx, usages).await?;
+
+        let mut outcomes = Vec::with_capacity(usages.len());
+        let mut accepted: Vec<(&UsageInput<'_>, &Locked, UsageOutcome)> = Vec::new();
+        for usage in usages {
+            let Some(voucher) = vouchers.get(usage.voucher_code) else {
+                outcomes.push(Err(VouchersError::NotFound("voucher")));
+                continue;
+            };
+            let key = (usage.cluster.to_owned(), usage.job_id.to_owned());
+            if let Some(earlier) = recorded.get(&key) {
+                outcomes.push(
+                    if earlier.voucher_id != voucher.id
+                        || earlier.amount.saturating_add(earlier.overage) != usage.amount
+                    {
+                        Err(VouchersError::Conflict(format!(
+                            "job {} on {} was recorded before with different content",
+                            usage.job_id, usage.cluster
+                        )))
+                    } else {
+                        Ok(UsageOutcome {
+                            duplicate: true,
+                            ..earlier.clone()
+                        })
+                    },
+                );
+                continue;
+            }
+            if let Err(refused) = refuse_spending(voucher, today) {
+                outcomes.push(Err(refused));
+                continue;
+            }
+            if barred.contains(&voucher.company_id) {
+                outcomes.push(Err(VouchersError::Precondition(format!(
+                    "{}: its company is not in good standing (suspended); nothing was charged",
+                    voucher.code
+                ))));
+                continue;
+            }
+            let left = spendable
+                .entry(Account::Voucher(voucher.id.clone()).id())
+                .or_insert(0);
+            let (charged, overage) = split_usage(usage.amount, *left);
+            *left -= charged;
+            let outcome = UsageOutcome {
+                id: new_id(),
+                voucher_id: voucher.id.clone(),
+                amount: charged,
+                duplicate: false,
                 overage,
-            });
+            };
+            recorded.insert(key, outcome.clone());
+            accepted.push((usage, voucher, outcome.clone()));
+            outcomes.push(Ok(outcome));
         }
-        refuse_spending(&voucher, today)?;
-        if barred.contains(&voucher.company_id) {
-            return Err(VouchersError::Precondition(format!(
-                "{}: its company is not in good standing (suspended); nothing was charged",
-                voucher.code
-            )));
+        if accepted.is_empty() {
+            return Ok(Some(outcomes));
         }
-        let mut transfers = Vec::new();
-        if charged > 0 {
-            transfers.push(
-                Transfer::new(
+
+        let now = now_ms();
+        for chunk in accepted.chunks(USAGE_ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, overage, started_at, ended_at, source, operation_id, created_at) \
+                 VALUES {} ON CONFLICT (cluster, job_id) DO NOTHING",
+                value_rows(chunk.len(), 11)
+            );
+            let mut query = sqlx::query(&sql);
+            for (usage, _, outcome) in chunk {
+                query = query
+                    .bind(&outcome.id)
+                    .bind(usage.cluster)
+                    .bind(usage.job_id)
+                    .bind(&outcome.voucher_id)
+                    .bind(outcome.amount)
+                    .bind(outcome.overage)
+                    .bind(usage.started_at)
+                    .bind(usage.ended_at)
+                    .bind("api")
+                    .bind(usage_operation(usage))
+                    .bind(now);
+            }
+            if query.execute(&mut *tx).await?.rows_affected() != chunk.len() as u64 {
+                return Ok(None);
+            }
+        }
+        let debits: Vec<(String, [Transfer; 1], &str)> = accepted
+            .iter()
+            .filter(|(_, _, outcome)| outcome.amount > 0)
+            .map(|(usage, voucher, outcome)| {
+                let debit = Transfer::new(
                     TransferKind::Debit,
                     Account::Voucher(voucher.id.clone()),
                     Account::Consumed(voucher.id.clone()),
-                    charged,
+                    outcome.amount,
                 )
-                .with_reference(format!("job {} on {}", usage.job_id, usage.cluster)),
-            );
-            if let Err(short) =
-                ledger::apply(&mut tx, &operation, &transfers, Some(&voucher.id)).await?
-            {
-                // The balance was read under the voucher's lock, so this cannot happen.
-                return Err(overdraw(&voucher, &short, charged));
+                .with_reference(format!("job {} on {}", usage.job_id, usage.cluster));
+                (usage_operation(usage), [debit], voucher.id.as_str())
+            })
+            .collect();
+        let operations: Vec<ledger::Operation<'_>> = debits
+            .iter()
+            .map(|(id, transfers, voucher)| ledger::Operation {
+                id,
+                transfers,
+                voucher_id: Some(voucher),
+            })
+            .collect();
+        if ledger::apply_all(&mut tx, &operations).await?.is_err() {
+            // Balances were read under the vouchers' locks, so this cannot happen.
+            return Err(VouchersError::Conflict(
+                "a balance changed while usage was recorded; nothing was charged, retry".into(),
+            ));
+        }
+        // Per voucher charged: its overage, then its status and warnings.
+        let mut overages: BTreeMap<&str, (i64, &Locked)> = BTreeMap::new();
+        for (_, voucher, outcome) in &accepted {
+            overages
+                .entry(voucher.id.as_str())
+                .or_insert((0, voucher))
+                .0 += outcome.overage;
+        }
+        for (voucher_id, (overage, voucher)) in overages {
+            if overage > 0 {
+                add_overage(&mut tx, voucher_id, overage).await?;
             }
+            let account = Account::Voucher(voucher_id.to_owned()).id();
+            let balance =
+                |balances: &HashMap<String, i64>| balances.get(&account).copied().unwrap_or(0);
+            settle(
+                self,
+                &mut tx,
+                voucher,
+                balance(&before),
+                Some(balance(&spendable)),
+            )
+            .await?;
         }
-        if overage > 0 {
-            add_overage(&mut tx, &voucher.id, overage).await?;
-        }
-        settle(
-            self,
-            &mut tx,
-            &voucher,
-            spendable_before,
-            Some(spendable_before - charged),
-        )
-        .await?;
         tx.commit().await?;
         self.outbox.committed();
+        let transfers: Vec<Transfer> = debits.into_iter().map(|(_, [t], _)| t).collect();
         crate::metrics::transfers_committed(&transfers);
-        Ok(UsageOutcome {
-            id,
-            voucher_id: voucher.id,
-            amount: charged,
-            duplicate: false,
-            overage,
-        })
+        Ok(Some(outcomes))
     }
 
     /// Charges a `sacct --parsable2` text: each finished job once (steps and running jobs are
@@ -396,35 +569,8 @@ impl Store {
             ..IngestReport::default()
         };
         let mut tx = self.db.pool().begin().await?;
-        // Lock every voucher the file names, in code order (no deadlock between two ingestions).
-        // Lock every voucher the file names in id order, the order every other path locks
-        // vouchers in, so an ingestion and a freeze never wait on each other in a cycle.
-        let codes: Vec<String> = parsed
-            .jobs
-            .iter()
-            .map(|j| j.account.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut ids: Vec<String> = Vec::new();
-        for chunk in codes.chunks(500) {
-            let sql = format!(
-                "SELECT id FROM vouchers WHERE code IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, (String,)>(&sql);
-            for code in chunk {
-                query = query.bind(code);
-            }
-            ids.extend(query.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id));
-        }
-        ids.sort();
-        let mut vouchers: HashMap<String, Locked> = HashMap::new();
-        for id in ids {
-            if let Some(voucher) = lock(&mut tx, "id", &id).await? {
-                vouchers.insert(voucher.code.clone(), voucher);
-            }
-        }
+        let codes: BTreeSet<&str> = parsed.jobs.iter().map(|j| j.account.as_str()).collect();
+        let vouchers = lock_codes(&mut tx, codes.into_iter()).await?;
         let mut spendable = ledger::balances(
             &mut tx,
             &vouchers
@@ -545,28 +691,12 @@ impl Store {
         }
         let now = now_ms();
         for chunk in accepted.chunks(400) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|n| {
-                    let b = n * 8;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, 'sacct', ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6,
-                        b + 7,
-                        b + 8
-                    )
-                })
-                .collect();
             // A job recorded meanwhile by another path for a voucher this file does not name is
             // the one race the voucher locks cannot see: refuse the batch rather than charge twice.
             let sql = format!(
                 "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, overage, source, operation_id, created_at) VALUES {} \
                  ON CONFLICT (cluster, job_id) DO NOTHING",
-                rows.join(", ")
+                value_rows(chunk.len(), 9)
             );
             let mut query = sqlx::query(&sql);
             for (job, voucher_id, charged, overage) in chunk {
@@ -577,6 +707,7 @@ impl Store {
                     .bind(voucher_id)
                     .bind(charged)
                     .bind(overage)
+                    .bind("sacct")
                     .bind(format!("sacct:{batch}:{voucher_id}"))
                     .bind(now);
             }
@@ -706,7 +837,7 @@ impl Store {
         to: HoldState,
     ) -> Result<HoldRecord, VouchersError> {
         let voucher_id = {
-            let mut conn = self.db.pool().acquire().await?;
+            let mut conn = self.db.reads().acquire().await?;
             hold_by_id(&mut conn, hold_id)
                 .await?
                 .ok_or(VouchersError::NotFound("hold"))?
@@ -836,7 +967,7 @@ impl Store {
         let due: Vec<(String,)> = sqlx::query_as("SELECT id FROM holds WHERE state = $1 AND expires_at < $2 ORDER BY expires_at LIMIT 500")
             .bind(HoldState::Open.as_str())
             .bind(now)
-            .fetch_all(self.db.pool())
+            .fetch_all(self.db.reads())
             .await?;
         let mut expired = 0;
         for (id,) in due {
@@ -961,7 +1092,7 @@ impl Store {
             "SELECT id FROM vouchers WHERE valid_until < $1 AND status IN ('ACTIVE', 'EXHAUSTED', 'FROZEN') ORDER BY id LIMIT 500",
         )
         .bind(today.to_string())
-        .fetch_all(self.db.pool())
+        .fetch_all(self.db.reads())
         .await?;
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
@@ -1044,7 +1175,7 @@ impl Store {
             }
             companies.extend(
                 query
-                    .fetch_all(self.db.pool())
+                    .fetch_all(self.db.reads())
                     .await?
                     .into_iter()
                     .map(|(c,)| c),
@@ -1061,7 +1192,7 @@ impl Store {
              WHERE kind = $1 ORDER BY code",
         )
         .bind(ResourceKind::GpuH100.as_str())
-        .fetch_all(self.db.pool())
+        .fetch_all(self.db.reads())
         .await?;
         rows.into_iter()
             .map(|(code, company_id, status, granted, from, until)| {
