@@ -57,6 +57,10 @@ pub struct PlatformArgs {
     pub database_url: Option<Secret>,
     #[arg(long, env = "AXV_DB_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
+    /// Read-only connections per SQLite file beside its one writer; default one per core (2 to
+    /// 4). 0: reads share the writer's connection and wait for it.
+    #[arg(long, env = "AXV_SQLITE_READERS", value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub sqlite_readers: Option<u32>,
     /// Redis URL; unset means in-process cache, rate limits and event bus. `rediss://` is TLS,
     /// verified against the system's trust store or `AXV_REDIS_CA_FILE`.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
@@ -156,6 +160,7 @@ impl PlatformArgs {
                 .map(|url| url.expose().to_owned()),
             data_dir: self.data_dir.clone(),
             max_connections: self.db_max_connections,
+            sqlite_readers: self.sqlite_readers,
         }
     }
 

@@ -24,6 +24,8 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     pub data_dir: PathBuf,
     pub max_connections: u32,
+    /// Read-only SQLite connections; `None`: [`sqlite_readers`]; 0: reads use the writer.
+    pub sqlite_readers: Option<u32>,
 }
 
 impl DatabaseConfig {
@@ -32,6 +34,7 @@ impl DatabaseConfig {
             url: None,
             data_dir: data_dir.into(),
             max_connections: 10,
+            sqlite_readers: None,
         }
     }
 }
@@ -114,7 +117,9 @@ impl Database {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Self::connect_postgres(url, service, config.max_connections).await
             }
-            Some(url) if url.starts_with("sqlite:") => Self::connect_sqlite(url).await,
+            Some(url) if url.starts_with("sqlite:") => {
+                Self::connect_sqlite(url, config.sqlite_readers).await
+            }
             Some(_) => Err(StoreError::Config(
                 "DATABASE_URL must start with postgres:// or sqlite:".to_owned(),
             )),
@@ -126,7 +131,11 @@ impl Database {
                     ))
                 })?;
                 let file = config.data_dir.join(format!("{service}.db"));
-                Self::connect_sqlite(&format!("sqlite://{}?mode=rwc", file.display())).await
+                Self::connect_sqlite(
+                    &format!("sqlite://{}?mode=rwc", file.display()),
+                    config.sqlite_readers,
+                )
+                .await
             }
         }
     }
@@ -171,12 +180,15 @@ impl Database {
         })
     }
 
-    async fn connect_sqlite(url: &str) -> Result<Self, StoreError> {
+    async fn connect_sqlite(url: &str, readers: Option<u32>) -> Result<Self, StoreError> {
         let options = AnyConnectOptions::from_str(url)?;
         let pool = Self::sqlite_pool(options.clone(), 1, "").await?;
         // The writer opened the file (and created it, with WAL) first; readers only read, and
         // `query_only` makes a write sent to them by mistake an error instead of a second writer.
-        let reads = Self::sqlite_pool(options, sqlite_readers(), "PRAGMA query_only = ON;").await?;
+        let reads = match readers.unwrap_or_else(sqlite_readers) {
+            0 => pool.clone(),
+            n => Self::sqlite_pool(options, n, "PRAGMA query_only = ON;").await?,
+        };
         Ok(Self {
             pool,
             reads,

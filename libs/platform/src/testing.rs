@@ -94,6 +94,7 @@ impl TestDb {
                 url: Some(format!("{server}/{name}{query}")),
                 data_dir: dir.path().to_path_buf(),
                 max_connections: 5,
+                sqlite_readers: None,
             },
             _dir: dir,
         })

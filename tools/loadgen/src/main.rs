@@ -34,6 +34,8 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+mod ledger;
+
 use anyhow::{Context, anyhow, bail};
 use axv_proto::pilots::v1::{GetPilotRequest, pilots_service_client::PilotsServiceClient};
 use hdrhistogram::Histogram;
@@ -70,6 +72,20 @@ const DASHBOARD_QUERY: &str = r#"query Dashboard {
 "#;
 
 const PILOT_QUERY: &str = "query Pilot($id: ID!) { pilot(id: $id) { id title } }";
+
+const VOUCHER_QUERY: &str =
+    "query Voucher($id: ID!) { voucher(id: $id) { id code granted consumed balance status } }";
+
+/// A list with nested fields, all from the pilots service (the peer gateway asks the same).
+const LIST_QUERY: &str = "{ pilots(first: 20) { edges { node { id title domain status \
+    participants { role state } milestones { title dueOn } } } } }";
+
+/// What a programme manager's voucher list asks for.
+const VOUCHER_LIST_QUERY: &str = "{ vouchers(first: 20) { totalCount edges { node { id code kind \
+    status granted consumed balance validUntil } } } }";
+
+/// Clients on the embedded default: a small office, not a dashboard fleet.
+const EMBEDDED_CLIENTS: usize = 8;
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name)
@@ -338,6 +354,7 @@ struct Platform {
     /// `/metrics` is served apart from the gateway's public port.
     metrics_url: String,
     pilots_grpc: String,
+    vouchers_grpc: String,
     stderr_path: PathBuf,
 }
 
@@ -436,6 +453,7 @@ impl Setup {
             base_url: format!("http://{listen}"),
             metrics_url: format!("http://{metrics_listen}/metrics"),
             pilots_grpc: String::new(),
+            vouchers_grpc: String::new(),
             stderr_path,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
@@ -464,11 +482,16 @@ impl Setup {
                 platform.graphql_url = url();
             } else if line.trim_start().starts_with("pilots gRPC:") {
                 platform.pilots_grpc = url();
+            } else if line.trim_start().starts_with("vouchers gRPC:") {
+                platform.vouchers_grpc = url();
             } else if line.starts_with("Ctrl-C stops it") {
                 break;
             }
         }
-        if platform.pilots_grpc.is_empty() || platform.graphql_url.is_empty() {
+        if platform.pilots_grpc.is_empty()
+            || platform.vouchers_grpc.is_empty()
+            || platform.graphql_url.is_empty()
+        {
             platform.stop();
             bail!("axv up did not print its GraphQL and pilots gRPC URLs");
         }
@@ -566,8 +589,8 @@ async fn console_session(base_url: &str, email: &str, password: &str) -> anyhow:
     session_cookie(&signed_in).ok_or_else(|| anyhow!("signing in set no session"))
 }
 
-/// The first voucher the demo firm holds, through the API.
-async fn demo_voucher(http: &reqwest::Client, graphql_url: &str) -> anyhow::Result<String> {
+/// The demo firm's access token and the first voucher it holds, through the API.
+async fn demo_firm(http: &reqwest::Client, graphql_url: &str) -> anyhow::Result<(String, String)> {
     let login: serde_json::Value = http
         .post(graphql_url)
         .json(&serde_json::json!({
@@ -589,10 +612,11 @@ async fn demo_voucher(http: &reqwest::Client, graphql_url: &str) -> anyhow::Resu
         .await?
         .json()
         .await?;
-    vouchers["data"]["vouchers"]["edges"][0]["node"]["id"]
+    let voucher = vouchers["data"]["vouchers"]["edges"][0]["node"]["id"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| anyhow!("the demo firm holds no voucher: {vouchers}"))
+        .ok_or_else(|| anyhow!("the demo firm holds no voucher: {vouchers}"))?;
+    Ok((token.to_owned(), voucher))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -600,12 +624,16 @@ async fn demo_voucher(http: &reqwest::Client, graphql_url: &str) -> anyhow::Resu
 
 #[derive(Clone)]
 enum Op {
+    /// A GraphQL request; `auth: None` for anonymous ones (signing in).
     Graphql {
         http: reqwest::Client,
         url: String,
-        auth: String,
+        auth: Option<String>,
         body: Vec<u8>,
     },
+    /// `RecordUsage` straight to the vouchers service: a new job each time, charged to
+    /// `codes[client % codes.len()]`.
+    Usage(ledger::Debit),
     Grpc {
         client: PilotsServiceClient<Channel>,
         auth: AsciiMetadataValue,
@@ -633,8 +661,22 @@ impl Op {
                 cookie: (!cookies.is_empty()).then(|| cookies[i % cookies.len()].clone()),
                 cookies: cookies.clone(),
             },
+            Op::Usage(debit) => Op::Usage(debit.for_client(i)),
             other => other.clone(),
         }
+    }
+
+    /// `mutation login` for the demo firm: one Argon2id verification per request.
+    fn sign_in(http: &reqwest::Client, url: &str) -> anyhow::Result<Self> {
+        Ok(Op::Graphql {
+            http: http.clone(),
+            url: url.to_owned(),
+            auth: None,
+            body: serde_json::to_vec(&serde_json::json!({
+                "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+                "variables": { "e": DEMO_FIRM, "p": DEMO_PASSWORD },
+            }))?,
+        })
     }
 
     fn graphql(
@@ -647,7 +689,7 @@ impl Op {
         Ok(Op::Graphql {
             http: http.clone(),
             url: url.to_owned(),
-            auth: format!("Bearer {token}"),
+            auth: Some(format!("Bearer {token}")),
             body: serde_json::to_vec(&serde_json::json!({
                 "query": query,
                 "variables": variables,
@@ -664,11 +706,14 @@ impl Op {
                 auth,
                 body,
             } => {
-                let response = http
+                let mut request = http
                     .post(url.as_str())
-                    .header("authorization", auth.as_str())
                     .header("content-type", "application/json")
-                    .body(body.clone())
+                    .body(body.clone());
+                if let Some(auth) = auth {
+                    request = request.header("authorization", auth.as_str());
+                }
+                let response = request
                     .send()
                     .await
                     .map_err(|e| format!("transport: {e}"))?;
@@ -716,6 +761,7 @@ impl Op {
                 }
                 Ok(())
             }
+            Op::Usage(debit) => debit.once().await,
             Op::Grpc { client, auth, id } => {
                 let mut request = tonic::Request::new(GetPilotRequest { id: id.clone() });
                 request.metadata_mut().insert("authorization", auth.clone());
@@ -795,7 +841,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 struct Phase {
     name: String,
+    /// Answered requests of the measured clients (the histogram's count).
     requests: u64,
+    /// Answered requests of the clients loading the platform beside them (sign-ins in a mix).
+    others: u64,
     errors: u64,
     first_error: Option<String>,
     measured: Duration,
@@ -837,20 +886,32 @@ impl Load {
     }
 
     async fn run_clients(&self, name: &str, op: Op, clients: usize) -> anyhow::Result<Phase> {
+        self.run_each(
+            name,
+            (0..clients).map(|i| (op.for_client(i), true)).collect(),
+        )
+        .await
+    }
+
+    /// Closed loop: client `i` sends `ops[i].0` again as soon as it is answered. Only clients
+    /// whose flag is set count in the latencies (the others load the platform beside them);
+    /// every client's errors count.
+    async fn run_each(&self, name: &str, ops: Vec<(Op, bool)>) -> anyhow::Result<Phase> {
         eprintln!(
-            "  {name}: {clients} clients, {:?} warm-up + {:?}",
-            self.warmup, self.measure
+            "  {name}: {} clients, {:?} warm-up + {:?}",
+            ops.len(),
+            self.warmup,
+            self.measure
         );
         let started = Instant::now();
         let measure_from = started + self.warmup;
         let stop_at = measure_from + self.measure;
-        let mut tasks = Vec::with_capacity(clients);
-        for i in 0..clients {
-            let mut op = op.for_client(i);
+        let mut tasks = Vec::with_capacity(ops.len());
+        for (mut op, measured) in ops {
             tasks.push(tokio::spawn(async move {
                 let mut histogram = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)
                     .map_err(|e| e.to_string())?;
-                let (mut errors, mut first_error) = (0u64, None);
+                let (mut errors, mut others, mut first_error) = (0u64, 0u64, None);
                 loop {
                     let begin = Instant::now();
                     if begin >= stop_at {
@@ -862,16 +923,99 @@ impl Load {
                         continue;
                     }
                     match result {
-                        Ok(()) => histogram.saturating_record(took.as_micros() as u64),
+                        Ok(()) if measured => histogram.saturating_record(took.as_micros() as u64),
+                        Ok(()) => others += 1,
                         Err(error) => {
                             errors += 1;
                             first_error.get_or_insert(error);
                         }
                     }
                 }
-                Ok::<_, String>((histogram, errors, first_error))
+                Ok::<_, String>((histogram, errors, others, first_error))
             }));
         }
+        let window = self.observe(measure_from, stop_at).await;
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+        let (mut errors, mut others, mut first_error) = (0, 0, None);
+        for task in tasks {
+            let (h, e, o, first) = task.await?.map_err(|e| anyhow!(e))?;
+            histogram.add(&h)?;
+            errors += e;
+            others += o;
+            if first_error.is_none() {
+                first_error = first;
+            }
+        }
+        Ok(window.phase(name, histogram, errors, others, first_error))
+    }
+
+    /// Open loop: `rate` requests per second at fixed times whatever the answers do, each
+    /// timed from when it was due (so a stall counts against every request that waited behind
+    /// it, as it does for people). Requests still open after the window are abandoned, counted
+    /// as errors.
+    async fn run_open(&self, name: &str, op: Op, rate: f64) -> anyhow::Result<Phase> {
+        eprintln!(
+            "  {name}: {rate:.0} requests/s open loop, {:?} warm-up + {:?}",
+            self.warmup, self.measure
+        );
+        let started = tokio::time::Instant::now();
+        let measure_from = started + self.warmup;
+        let stop_at = measure_from + self.measure;
+        let every = Duration::from_secs_f64(1.0 / rate.max(1.0));
+        let results = Arc::new(std::sync::Mutex::new(Vec::<Result<u64, String>>::new()));
+        let sender = {
+            let results = results.clone();
+            tokio::spawn(async move {
+                let mut due = started;
+                let mut requests = tokio::task::JoinSet::new();
+                while due < stop_at {
+                    tokio::time::sleep_until(due).await;
+                    let (mut op, results, sent) = (op.clone(), results.clone(), due);
+                    requests.spawn(async move {
+                        let result = op.once().await;
+                        if sent >= measure_from {
+                            let took = sent.elapsed().as_micros() as u64;
+                            if let Ok(mut results) = results.lock() {
+                                results.push(result.map(|()| took));
+                            }
+                        }
+                    });
+                    due += every;
+                    while requests.try_join_next().is_some() {}
+                }
+                let abandoned = tokio::time::timeout(Duration::from_secs(10), async {
+                    while requests.join_next().await.is_some() {}
+                })
+                .await
+                .is_err();
+                requests.abort_all();
+                abandoned.then_some(requests.len())
+            })
+        };
+        let window = self.observe(measure_from.into(), stop_at.into()).await;
+        let abandoned = sender.await?.unwrap_or(0) as u64;
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+        let (mut errors, mut first_error) = (abandoned, None);
+        let results = std::mem::take(&mut *results.lock().map_err(|_| anyhow!("poisoned"))?);
+        for result in results {
+            match result {
+                Ok(took) => histogram.saturating_record(took),
+                Err(error) => {
+                    errors += 1;
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if abandoned > 0 {
+            first_error.get_or_insert(format!(
+                "{abandoned} requests unanswered 10 s after the window"
+            ));
+        }
+        Ok(window.phase(name, histogram, errors, 0, first_error))
+    }
+
+    /// CPU, memory and `/metrics` over the measured window.
+    async fn observe(&self, measure_from: Instant, stop_at: Instant) -> Window {
         tokio::time::sleep_until(measure_from.into()).await;
         self.peak_rss.store(0, Ordering::Relaxed);
         let cpu_before = cpu_snapshot(self.pid);
@@ -879,30 +1023,45 @@ impl Load {
         tokio::time::sleep_until(stop_at.into()).await;
         let cpu_after = cpu_snapshot(self.pid);
         let metrics_after = metrics(&self.http, &self.metrics_url).await;
-        let peak_rss_kib = self.peak_rss.load(Ordering::Relaxed);
-        let mut histogram = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
-        let (mut errors, mut first_error) = (0, None);
-        for task in tasks {
-            let (h, e, first) = task.await?.map_err(|e| anyhow!(e))?;
-            histogram.add(&h)?;
-            errors += e;
-            if first_error.is_none() {
-                first_error = first;
-            }
+        Window {
+            measured: self.measure,
+            peak_rss_kib: self.peak_rss.load(Ordering::Relaxed),
+            cpu: cpu_use(&cpu_before, &cpu_after, self.ticks_per_sec, self.pid),
+            metrics_before,
+            metrics_after,
         }
-        let cpu = cpu_use(&cpu_before, &cpu_after, self.ticks_per_sec, self.pid);
-        let work = per_request(&metrics_before, &metrics_after, histogram.len());
-        Ok(Phase {
+    }
+}
+
+struct Window {
+    measured: Duration,
+    peak_rss_kib: u64,
+    cpu: CpuUse,
+    metrics_before: String,
+    metrics_after: String,
+}
+
+impl Window {
+    fn phase(
+        self,
+        name: &str,
+        histogram: Histogram<u64>,
+        errors: u64,
+        others: u64,
+        first_error: Option<String>,
+    ) -> Phase {
+        Phase {
             name: name.to_owned(),
-            work,
+            work: per_request(&self.metrics_before, &self.metrics_after, histogram.len()),
             requests: histogram.len(),
+            others,
             errors,
             first_error,
-            measured: self.measure,
+            measured: self.measured,
             histogram,
-            peak_rss_kib,
-            cpu,
-        })
+            peak_rss_kib: self.peak_rss_kib,
+            cpu: self.cpu,
+        }
     }
 }
 
@@ -924,6 +1083,17 @@ struct Report {
     /// `pilot(id)` and `GetPilot` for one client alone.
     one_client_pilot: Phase,
     one_client_direct: Phase,
+    one_client_voucher: Phase,
+    uncached_dashboard: Phase,
+    pilot_list: Phase,
+    open_loop: Phase,
+    /// The open loop's arrival rate, requests/s.
+    rate: f64,
+    sign_in_mix: Phase,
+    debits_spread: Phase,
+    debits_hot: Phase,
+    /// Voucher lists on SQLite: reads on the writer's connection, then with the reader pool.
+    embedded: Vec<Phase>,
     /// After [`SIGN_INS`] sign-ins.
     rss_after_sign_ins_kib: u64,
     rss_idle_kib: u64,
@@ -967,6 +1137,84 @@ fn cpu_row(phase: &Phase) -> String {
         "{:.0}% / {:.0}% / {:.0}% / {:.0}% / {:.0}% (machine {:.0}%)",
         c.axv, c.postgres, c.redis, c.loadgen, c.other, c.machine
     )
+}
+
+/// A phase's throughput, latencies and errors in one row.
+fn phase_row(what: &str, phase: &Phase, unit: &str, goal: &str) {
+    println!(
+        "| {what}: {unit}/s; p50 / p90 / p99 / max; errors | {}; {}; {} of {} | {goal} |",
+        thousands(phase.rate()),
+        latency_row(phase),
+        phase.errors,
+        thousands((phase.requests + phase.others + phase.errors) as f64),
+    );
+}
+
+fn print_more_rows(r: &Report) {
+    let one = &r.one_client_voucher;
+    println!(
+        "| one client: `voucher(id)` through the gateway (the firm's own token), p50 / p90 / p99 / max | {} | p50 < 5: {} |",
+        latency_row(one),
+        verdict(one.ms(0.50) < 5.0)
+    );
+    phase_row(
+        "dashboard query, uncached (an operator: never served from the cache)",
+        &r.uncached_dashboard,
+        "requests",
+        "",
+    );
+    phase_row(
+        "20 pilots with participants and milestones through the gateway",
+        &r.pilot_list,
+        "requests",
+        "",
+    );
+    let open = &r.open_loop;
+    phase_row(
+        &format!(
+            "`pilot(id)` open loop at {:.0}/s, timed from when each was due",
+            r.rate
+        ),
+        open,
+        "requests",
+        "",
+    );
+    let mix = &r.sign_in_mix;
+    println!(
+        "| `pilot(id)` while {} of {} clients sign in: requests/s; p50 / p90 / p99 / max; sign-ins/s; errors | {}; {}; {:.1}; {} | |",
+        r.clients / 10,
+        r.clients,
+        thousands(mix.rate()),
+        latency_row(mix),
+        mix.others as f64 / mix.measured.as_secs_f64(),
+        mix.errors
+    );
+    let (spread, hot) = (&r.debits_spread, &r.debits_hot);
+    phase_row(
+        &format!("debits (`RecordUsage`, gRPC) over {} vouchers", r.clients),
+        spread,
+        "debits",
+        &format!(
+            "≥ 5,000/s and p99 < 20: {}",
+            verdict(spread.rate() >= 5000.0 && spread.ms(0.99) < 20.0)
+        ),
+    );
+    phase_row(
+        "debits on one voucher",
+        hot,
+        "debits",
+        &format!("≥ 2,000/s: {}", verdict(hot.rate() >= 2000.0)),
+    );
+    if let [shared, pooled] = r.embedded.as_slice() {
+        phase_row(&shared.name, shared, "requests", "");
+        let gain = pooled.rate() / shared.rate().max(1e-3);
+        phase_row(
+            &pooled.name,
+            pooled,
+            "requests",
+            &format!("≥ 2x the row above: {gain:.2}x, {}", verdict(gain >= 2.0)),
+        );
+    }
 }
 
 fn print_report(r: &Report) {
@@ -1025,8 +1273,8 @@ fn print_report(r: &Report) {
         latency_row(x)
     );
     println!(
-        "| gateway overhead: p50 ratio / p99 ratio / throughput ratio (gateway ÷ direct) | {p50_ratio:.1}x / {p99_ratio:.1}x / {rate_ratio:.1}x | < 1.5x: {} |",
-        verdict(p50_ratio < 1.5)
+        "| gateway overhead: p50 ratio / p99 ratio / throughput ratio (gateway ÷ direct) | {p50_ratio:.2}x / {p99_ratio:.2}x / {rate_ratio:.2}x | p50 ≤ 1.3x: {} |",
+        verdict(p50_ratio <= 1.3)
     );
     let (one, one_direct) = (&r.one_client_pilot, &r.one_client_direct);
     println!(
@@ -1059,6 +1307,7 @@ fn print_report(r: &Report) {
             thousands(phase.requests as f64)
         );
     }
+    print_more_rows(r);
     println!(
         "| errors / requests: gateway `pilot(id)`, direct `GetPilot` | {} / {}, {} / {} | |",
         g.errors,
@@ -1131,7 +1380,7 @@ fn print_report(r: &Report) {
             }
         );
     }
-    let phases = [
+    let mut phases = vec![
         d,
         g,
         x,
@@ -1139,8 +1388,16 @@ fn print_report(r: &Report) {
         &r.one_client_direct,
         &r.home_page,
         &r.voucher_page,
+        &r.one_client_voucher,
+        &r.uncached_dashboard,
+        &r.pilot_list,
+        &r.open_loop,
+        &r.sign_in_mix,
+        &r.debits_spread,
+        &r.debits_hot,
     ];
-    for phase in phases {
+    phases.extend(r.embedded.iter());
+    for phase in &phases {
         let work: Vec<String> = phase
             .work
             .iter()
@@ -1157,7 +1414,7 @@ fn print_report(r: &Report) {
             }
         );
     }
-    for phase in phases {
+    for phase in &phases {
         if let Some(error) = &phase.first_error {
             println!("first error in {}: {error}", phase.name);
         }
@@ -1301,7 +1558,7 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
     home.once()
         .await
         .map_err(|e| anyhow!("the home page fails: {e}"))?;
-    let voucher = demo_voucher(&http, &p.graphql_url).await?;
+    let (firm_token, voucher) = demo_firm(&http, &p.graphql_url).await?;
     let mut sessions = Vec::with_capacity(clients);
     for _ in 0..clients {
         sessions.push(console_session(&p.base_url, DEMO_FIRM, DEMO_PASSWORD).await?);
@@ -1382,11 +1639,116 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         .run_clients("direct `GetPilot`, one client", direct.clone(), 1)
         .await?;
     let gateway = load
-        .run("`pilot(id)` through the gateway", gateway_pilot)
+        .run("`pilot(id)` through the gateway", gateway_pilot.clone())
         .await?;
     let direct = load.run("direct `GetPilot`", direct).await?;
     let home_page = load.run("the console's home page", home).await?;
     let voucher_page = load.run("the firm's voucher page", voucher_page).await?;
+
+    // One person opening a voucher: the firm's own token, answered per request.
+    let firm_voucher = Op::graphql(
+        &http,
+        &p.graphql_url,
+        &firm_token,
+        VOUCHER_QUERY,
+        serde_json::json!({ "id": voucher }),
+    )?;
+    firm_voucher
+        .clone()
+        .once()
+        .await
+        .map_err(|e| anyhow!("voucher(id) fails: {e}"))?;
+    let one_client_voucher = load
+        .run_clients(
+            "`voucher(id)` through the gateway, one client",
+            firm_voucher,
+            1,
+        )
+        .await?;
+    // The dashboard query for a caller the response cache never serves (an operator).
+    let operator = setup.token("OPERATOR")?;
+    let uncached = Op::graphql(
+        &http,
+        &p.graphql_url,
+        &operator,
+        &format!("{DASHBOARD_QUERY}\n{TOTALS}"),
+        serde_json::json!({}),
+    )?;
+    uncached
+        .clone()
+        .once()
+        .await
+        .map_err(|e| anyhow!("the uncached dashboard query fails: {e}"))?;
+    let uncached_dashboard = load
+        .run("the dashboard query, uncached (an operator)", uncached)
+        .await?;
+    let list = Op::graphql(
+        &http,
+        &p.graphql_url,
+        &token,
+        LIST_QUERY,
+        serde_json::json!({}),
+    )?;
+    list.clone()
+        .once()
+        .await
+        .map_err(|e| anyhow!("the pilot list fails: {e}"))?;
+    let pilot_list = load
+        .run("20 pilots with participants and milestones", list)
+        .await?;
+    let rate = env_number("BENCH_RATE", 1_000)? as f64;
+    let open_loop = load
+        .run_open("`pilot(id)` open loop", gateway_pilot.clone(), rate)
+        .await?;
+    // People signing in beside people reading: Argon2id on a bounded pool must not stall reads.
+    let signing_in = clients / 10;
+    let sign_in = Op::sign_in(&http, &p.graphql_url)?;
+    let mix: Vec<(Op, bool)> = (0..clients)
+        .map(|i| {
+            if i < signing_in {
+                (sign_in.clone(), false)
+            } else {
+                (gateway_pilot.for_client(i), true)
+            }
+        })
+        .collect();
+    let sign_in_mix = load
+        .run_each(
+            &format!("`pilot(id)` while {signing_in} clients sign in"),
+            mix,
+        )
+        .await?;
+
+    // The ledger: vouchers issued through the API, then debits straight to the vouchers service.
+    let tokens = ledger::Tokens {
+        admin: setup.token("ADMIN")?,
+        manager: setup.token("PROGRAM_MANAGER")?,
+        firm: firm_token.clone(),
+    };
+    let codes = ledger::issue_vouchers(&http, &p.graphql_url, &tokens, clients).await?;
+    eprintln!("  {} vouchers issued for the ledger rows", codes.len());
+    let channel = tonic::transport::Endpoint::from_shared(p.vouchers_grpc.clone())?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {}", p.vouchers_grpc))?;
+    let vouchers =
+        axv_proto::vouchers::v1::vouchers_service_client::VouchersServiceClient::new(channel);
+    let spread = ledger::Debit::new(vouchers.clone(), &operator, codes.clone(), "spread")?;
+    spread
+        .clone()
+        .once()
+        .await
+        .map_err(|e| anyhow!("RecordUsage fails: {e}"))?;
+    let debits_spread = load
+        .run(
+            &format!("debits over {} vouchers", codes.len()),
+            Op::Usage(spread),
+        )
+        .await?;
+    let hot = ledger::Debit::new(vouchers, &operator, codes[..1].to_vec(), "hot")?;
+    let debits_hot = load.run("debits on one voucher", Op::Usage(hot)).await?;
+
     sampling.store(false, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_after_kib = rss_kib(p.pid).ok_or_else(|| anyhow!("axv up is gone"))?;
@@ -1404,11 +1766,99 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         voucher_page,
         one_client_pilot,
         one_client_direct,
+        one_client_voucher,
+        uncached_dashboard,
+        pilot_list,
+        open_loop,
+        rate,
+        sign_in_mix,
+        debits_spread,
+        debits_hot,
+        embedded: Vec::new(),
         rss_after_sign_ins_kib,
         rss_idle_kib,
         rss_after_kib,
         stderr: p.stderr_summary(),
     })
+}
+
+/// The embedded default (SQLite files, in-process cache and bus): the voucher list for a
+/// programme manager at [`EMBEDDED_CLIENTS`] clients, with reads sharing the writer's one
+/// connection (`AXV_SQLITE_READERS=0`, as before the reader pool) and with the reader pool.
+async fn embedded(
+    setup: &Setup,
+    measure: Duration,
+    warmup: Duration,
+) -> anyhow::Result<Vec<Phase>> {
+    let mut phases = Vec::new();
+    for (readers, name) in [
+        (
+            "0",
+            "voucher list, SQLite, reads on the writer's connection",
+        ),
+        ("", "voucher list, SQLite, reader pool"),
+    ] {
+        let data_dir = tempfile::Builder::new()
+            .prefix("axv-bench-sqlite-")
+            .tempdir()?;
+        let mut env: Vec<(&'static str, String)> = setup
+            .env
+            .iter()
+            .filter(|(name, _)| {
+                !matches!(
+                    *name,
+                    "DATABASE_URL" | "REDIS_URL" | "AXV_REDIS_PREFIX" | "AXV_DATA_DIR"
+                )
+            })
+            .cloned()
+            .collect();
+        env.push(("AXV_DATA_DIR", data_dir.path().display().to_string()));
+        if !readers.is_empty() {
+            env.push(("AXV_SQLITE_READERS", readers.to_owned()));
+        }
+        let embedded = Setup {
+            bin: setup.bin.clone(),
+            env,
+            data_dir: data_dir.path().to_owned(),
+        };
+        let listen = format!("127.0.0.1:{}", free_port()?);
+        let mut platform = embedded.start(&listen).await?;
+        let result = async {
+            let http = reqwest::Client::builder()
+                .no_proxy()
+                .tcp_nodelay(true)
+                .timeout(Duration::from_secs(30))
+                .build()?;
+            wait_ready(&http, &platform.base_url).await?;
+            let manager = embedded.token("PROGRAM_MANAGER")?;
+            let list = Op::graphql(
+                &http,
+                &platform.graphql_url,
+                &manager,
+                VOUCHER_LIST_QUERY,
+                serde_json::json!({}),
+            )?;
+            list.clone()
+                .once()
+                .await
+                .map_err(|e| anyhow!("the voucher list fails: {e}"))?;
+            let load = Load {
+                clients: EMBEDDED_CLIENTS,
+                warmup,
+                measure,
+                pid: platform.pid,
+                ticks_per_sec: ticks_per_second(),
+                peak_rss: Arc::new(AtomicU64::new(0)),
+                http: http.clone(),
+                metrics_url: platform.metrics_url.clone(),
+            };
+            load.run(name, list).await
+        }
+        .await;
+        platform.stop();
+        phases.push(result?);
+    }
+    Ok(phases)
 }
 
 fn redis_cleanup(redis_url: &str, prefix: &str) -> String {
@@ -1506,6 +1956,8 @@ async fn run() -> anyhow::Result<()> {
 
     let mut report = result?;
     report.postgres_version = postgres_version;
+    eprintln!("the embedded default:");
+    report.embedded = embedded(&setup, report.measure, report.warmup).await?;
     print_report(&report);
     Ok(())
 }
