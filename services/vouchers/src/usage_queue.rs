@@ -78,7 +78,9 @@ impl UsageQueue {
     }
 
     /// Waits for `ticket`'s answer, committing batches (`commit`, run in a task of its own)
-    /// whenever this caller has the turn and usage is waiting.
+    /// whenever this caller has the turn and usage is waiting. A caller answered by someone
+    /// else's batch leaves the line for the turn at once: were it to take its turn anyway, every
+    /// waiter would commit a batch of one in turn behind it, which is one debit per commit again.
     pub async fn wait<C, F>(
         &self,
         mut ticket: Ticket,
@@ -89,25 +91,27 @@ impl UsageQueue {
         F: Future<Output = ()> + Send + 'static,
     {
         loop {
-            let turn = self.turn.lock().await;
-            // The oldest first; beyond MAX_BATCH, the rest wait for the next turn.
-            let batch: Vec<QueuedUsage> = {
-                let mut waiting = self.lock();
-                let n = waiting.len().min(MAX_BATCH);
-                waiting.drain(..n).collect()
-            };
-            if !batch.is_empty() {
-                // A panic in the batch drops its answers; the callers hear INTERNAL below.
-                let _ = tokio::spawn(commit(batch)).await;
-            }
-            drop(turn);
-            match ticket.0.try_recv() {
-                Ok(outcome) => return outcome,
-                Err(oneshot::error::TryRecvError::Empty) => continue,
-                Err(oneshot::error::TryRecvError::Closed) => {
-                    return Err(VouchersError::Internal(
-                        "recording the usage failed unexpectedly; nothing may have been charged, retry".into(),
-                    ));
+            tokio::select! {
+                biased;
+                answer = &mut ticket.0 => {
+                    return answer.unwrap_or_else(|_| {
+                        Err(VouchersError::Internal(
+                            "recording the usage failed unexpectedly; nothing may have been charged, retry".into(),
+                        ))
+                    });
+                }
+                turn = self.turn.lock() => {
+                    // The oldest first; beyond MAX_BATCH, the rest wait for the next turn.
+                    let batch: Vec<QueuedUsage> = {
+                        let mut waiting = self.lock();
+                        let n = waiting.len().min(MAX_BATCH);
+                        waiting.drain(..n).collect()
+                    };
+                    if !batch.is_empty() {
+                        // A panic in the batch drops its answers; their callers hear INTERNAL.
+                        let _ = tokio::spawn(commit(batch)).await;
+                    }
+                    drop(turn);
                 }
             }
         }
@@ -222,6 +226,50 @@ mod tests {
             assert_eq!(waiting.await.unwrap().unwrap().voucher_id, "batch of 5");
         }
         assert_eq!(batches.load(Ordering::SeqCst), 2);
+    }
+
+    /// Fifty callers in a closed loop (each sends again once answered) while commits take a
+    /// while: batches stay large instead of degenerating into one commit per debit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_in_a_closed_loop_share_commits() {
+        let queue = Arc::new(UsageQueue::default());
+        let batches = Arc::new(AtomicUsize::new(0));
+        let commit = {
+            let batches = batches.clone();
+            move |batch: Vec<QueuedUsage>| {
+                let batches = batches.clone();
+                async move {
+                    batches.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    let outcome = answered(&batch);
+                    for queued in batch {
+                        queued.answer(Ok(outcome.clone()));
+                    }
+                }
+            }
+        };
+        let (callers, rounds) = (50, 10);
+        let mut tasks = Vec::new();
+        for caller_n in 0..callers {
+            let (queue, commit) = (queue.clone(), commit.clone());
+            tasks.push(tokio::spawn(async move {
+                for round in 0..rounds {
+                    let job = format!("{caller_n}-{round}");
+                    let ticket = queue.push(caller(), usage(&job));
+                    queue.wait(ticket, commit.clone()).await.unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let batches = batches.load(Ordering::SeqCst);
+        // 500 debits; one commit each would be 500 batches.
+        assert!(
+            batches <= 60,
+            "{batches} batches for {} debits",
+            callers * rounds
+        );
     }
 
     #[tokio::test]

@@ -11,8 +11,9 @@ use anyhow::{anyhow, bail};
 use axv_proto::vouchers::v1::{RecordUsageRequest, vouchers_service_client::VouchersServiceClient};
 use tonic::{metadata::AsciiMetadataValue, transport::Channel};
 
-/// Large enough that no voucher runs dry during a run (every debit is a real charge).
-const GRANT: i64 = 1_000_000_000_000;
+/// Large enough that no voucher runs dry during a run (every debit is a real charge), small
+/// enough that a pool holds fifty (the API caps amounts at 10^13).
+const GRANT: i64 = 100_000_000_000;
 
 /// One debit per request: a job id never sent before, one GPU-second.
 #[derive(Clone)]

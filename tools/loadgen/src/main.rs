@@ -35,6 +35,7 @@ use std::{
 };
 
 mod ledger;
+mod peer;
 
 use anyhow::{Context, anyhow, bail};
 use axv_proto::pilots::v1::{GetPilotRequest, pilots_service_client::PilotsServiceClient};
@@ -43,7 +44,9 @@ use tonic::{metadata::AsciiMetadataValue, transport::Channel};
 
 /// Generous budgets so the bench client is never rate limited (the limiter still counts in
 /// Redis on every request, as in production).
-const RATE_LIMITS: &str = "DASHBOARD=100000000/100000000000,FIRM_MEMBER=100000000/100000000000,ADDRESS=100000000/100000000000";
+const RATE_LIMITS: &str = "DASHBOARD=100000000/100000000000,FIRM_MEMBER=100000000/100000000000,\
+    PROGRAM_MANAGER=100000000/100000000000,OPERATOR=100000000/100000000000,ADMIN=100000000/100000000000,\
+    ADDRESS=100000000/100000000000";
 
 const TOTALS: &str = "fragment Totals on OutcomeTotals { modelsDeveloped modelsImproved \
     modelsCommercialized revenueKrw patentsFiled patentsRegistered papers newHires investmentKrw }";
@@ -355,6 +358,8 @@ struct Platform {
     metrics_url: String,
     pilots_grpc: String,
     vouchers_grpc: String,
+    /// Every service's gRPC address, by service name (the peer gateway needs them all).
+    grpc: HashMap<String, String>,
     stderr_path: PathBuf,
 }
 
@@ -454,6 +459,7 @@ impl Setup {
             metrics_url: format!("http://{metrics_listen}/metrics"),
             pilots_grpc: String::new(),
             vouchers_grpc: String::new(),
+            grpc: HashMap::new(),
             stderr_path,
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
@@ -478,6 +484,9 @@ impl Setup {
                     .unwrap_or_default()
                     .to_owned()
             };
+            if let Some((service, _)) = line.trim_start().split_once(" gRPC:") {
+                platform.grpc.insert(service.to_owned(), url());
+            }
             if line.contains("GraphQL") {
                 platform.graphql_url = url();
             } else if line.trim_start().starts_with("pilots gRPC:") {
@@ -1086,6 +1095,8 @@ struct Report {
     one_client_voucher: Phase,
     uncached_dashboard: Phase,
     pilot_list: Phase,
+    /// Hive Gateway's single pilot and pilot list, or why it did not run.
+    peer: Result<(Phase, Phase), String>,
     open_loop: Phase,
     /// The open loop's arrival rate, requests/s.
     rate: f64,
@@ -1169,6 +1180,28 @@ fn print_more_rows(r: &Report) {
         "requests",
         "",
     );
+    match &r.peer {
+        Ok((single, list)) => {
+            for (what, ours, theirs) in [
+                ("single object `pilot(id)`", &r.gateway, single),
+                ("20 pilots with nested fields", &r.pilot_list, list),
+            ] {
+                let ratio = ours.rate() / theirs.rate().max(1e-3);
+                println!(
+                    "| {what}, ours vs Hive Gateway (same services, {} clients): requests/s; p50; p99 | {} vs {} ({ratio:.2}x); {:.1} vs {:.1}; {:.1} vs {:.1} | ≥ 2x and p99 lower: {} |",
+                    r.clients,
+                    thousands(ours.rate()),
+                    thousands(theirs.rate()),
+                    ours.ms(0.50),
+                    theirs.ms(0.50),
+                    ours.ms(0.99),
+                    theirs.ms(0.99),
+                    verdict(ratio >= 2.0 && ours.ms(0.99) < theirs.ms(0.99))
+                );
+            }
+        }
+        Err(why) => println!("| Hive Gateway side by side | not run: {why} | |"),
+    }
     let open = &r.open_loop;
     phase_row(
         &format!(
@@ -1205,6 +1238,12 @@ fn print_more_rows(r: &Report) {
         "debits",
         &format!("≥ 2,000/s: {}", verdict(hot.rate() >= 2000.0)),
     );
+    for (what, phase) in [
+        ("debits over many vouchers", spread),
+        ("debits on one voucher", hot),
+    ] {
+        println!("| CPU during {what} | {} | |", cpu_row(phase));
+    }
     if let [shared, pooled] = r.embedded.as_slice() {
         phase_row(&shared.name, shared, "requests", "");
         let gain = pooled.rate() / shared.rate().max(1e-3);
@@ -1214,6 +1253,9 @@ fn print_more_rows(r: &Report) {
             "requests",
             &format!("≥ 2x the row above: {gain:.2}x, {}", verdict(gain >= 2.0)),
         );
+        for phase in [shared, pooled] {
+            println!("| CPU during the {} | {} | |", phase.name, cpu_row(phase));
+        }
     }
 }
 
@@ -1397,6 +1439,9 @@ fn print_report(r: &Report) {
         &r.debits_hot,
     ];
     phases.extend(r.embedded.iter());
+    if let Ok((single, list)) = &r.peer {
+        phases.extend([single, list]);
+    }
     for phase in &phases {
         let work: Vec<String> = phase
             .work
@@ -1540,7 +1585,7 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
     let mut direct = Op::Grpc {
         client: PilotsServiceClient::new(channel),
         auth: AsciiMetadataValue::try_from(format!("Bearer {token}"))?,
-        id: pilot_id,
+        id: pilot_id.clone(),
     };
     direct
         .once()
@@ -1625,6 +1670,28 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         http: http.clone(),
         metrics_url: p.metrics_url.clone(),
     };
+    // The ledger: vouchers issued through the API, then debits straight to the vouchers service.
+    let operator = setup.token("OPERATOR")?;
+    let tokens = ledger::Tokens {
+        admin: setup.token("ADMIN")?,
+        manager: setup.token("PROGRAM_MANAGER")?,
+        firm: firm_token.clone(),
+    };
+    let codes = ledger::issue_vouchers(&http, &p.graphql_url, &tokens, clients).await?;
+    eprintln!("  {} vouchers issued for the ledger rows", codes.len());
+    let channel = tonic::transport::Endpoint::from_shared(p.vouchers_grpc.clone())?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {}", p.vouchers_grpc))?;
+    let vouchers =
+        axv_proto::vouchers::v1::vouchers_service_client::VouchersServiceClient::new(channel);
+    let spread = ledger::Debit::new(vouchers.clone(), &operator, codes.clone(), "spread")?;
+    spread
+        .clone()
+        .once()
+        .await
+        .map_err(|e| anyhow!("RecordUsage fails: {e}"))?;
     eprintln!("driving load:");
     let dashboard = load.run("the dashboard query", dashboard).await?;
     // One person at a time: the latency the console mostly sees.
@@ -1666,7 +1733,6 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         )
         .await?;
     // The dashboard query for a caller the response cache never serves (an operator).
-    let operator = setup.token("OPERATOR")?;
     let uncached = Op::graphql(
         &http,
         &p.graphql_url,
@@ -1682,10 +1748,12 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
     let uncached_dashboard = load
         .run("the dashboard query, uncached (an operator)", uncached)
         .await?;
+    // A manager sees every pilot's participants and milestones (a dashboard sees none).
+    let manager = tokens.manager.clone();
     let list = Op::graphql(
         &http,
         &p.graphql_url,
-        &token,
+        &manager,
         LIST_QUERY,
         serde_json::json!({}),
     )?;
@@ -1696,6 +1764,13 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
     let pilot_list = load
         .run("20 pilots with participants and milestones", list)
         .await?;
+    let peer = if env_or("BENCH_PEER", "1") == "0" {
+        Err("BENCH_PEER=0".to_owned())
+    } else {
+        side_by_side(&load, &http, &p.grpc, &token, &manager, &pilot_id)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    };
     let rate = env_number("BENCH_RATE", 1_000)? as f64;
     let open_loop = load
         .run_open("`pilot(id)` open loop", gateway_pilot.clone(), rate)
@@ -1719,27 +1794,6 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         )
         .await?;
 
-    // The ledger: vouchers issued through the API, then debits straight to the vouchers service.
-    let tokens = ledger::Tokens {
-        admin: setup.token("ADMIN")?,
-        manager: setup.token("PROGRAM_MANAGER")?,
-        firm: firm_token.clone(),
-    };
-    let codes = ledger::issue_vouchers(&http, &p.graphql_url, &tokens, clients).await?;
-    eprintln!("  {} vouchers issued for the ledger rows", codes.len());
-    let channel = tonic::transport::Endpoint::from_shared(p.vouchers_grpc.clone())?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", p.vouchers_grpc))?;
-    let vouchers =
-        axv_proto::vouchers::v1::vouchers_service_client::VouchersServiceClient::new(channel);
-    let spread = ledger::Debit::new(vouchers.clone(), &operator, codes.clone(), "spread")?;
-    spread
-        .clone()
-        .once()
-        .await
-        .map_err(|e| anyhow!("RecordUsage fails: {e}"))?;
     let debits_spread = load
         .run(
             &format!("debits over {} vouchers", codes.len()),
@@ -1769,6 +1823,7 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         one_client_voucher,
         uncached_dashboard,
         pilot_list,
+        peer,
         open_loop,
         rate,
         sign_in_mix,
@@ -1780,6 +1835,46 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         rss_after_kib,
         stderr: p.stderr_summary(),
     })
+}
+
+/// The peer gateway in front of the same services: the single pilot (the dashboard's token,
+/// as our `pilot(id)` row) and the 20-pilot list (the manager's, as ours).
+async fn side_by_side(
+    load: &Load,
+    http: &reqwest::Client,
+    grpc: &HashMap<String, String>,
+    dashboard: &str,
+    manager: &str,
+    pilot_id: &str,
+) -> anyhow::Result<(Phase, Phase)> {
+    let peer = peer::start(grpc, free_port()?).await?;
+    eprintln!("  peer gateway (Hive Gateway, pid {}) ready", peer.pid);
+    let single = Op::graphql(
+        http,
+        &peer.graphql_url,
+        dashboard,
+        peer::PILOT_QUERY,
+        serde_json::json!({ "id": pilot_id }),
+    )?;
+    single
+        .clone()
+        .once()
+        .await
+        .map_err(|e| anyhow!("the peer's pilot query fails: {e}"))?;
+    let list = Op::graphql(
+        http,
+        &peer.graphql_url,
+        manager,
+        peer::LIST_QUERY,
+        serde_json::json!({}),
+    )?;
+    list.clone()
+        .once()
+        .await
+        .map_err(|e| anyhow!("the peer's pilot list fails: {e}"))?;
+    let single = load.run("Hive Gateway: the single pilot", single).await?;
+    let list = load.run("Hive Gateway: 20 pilots", list).await?;
+    Ok((single, list))
 }
 
 /// The embedded default (SQLite files, in-process cache and bus): the voucher list for a

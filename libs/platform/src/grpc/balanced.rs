@@ -82,6 +82,8 @@ pub struct ChannelSettings {
 impl ChannelSettings {
     fn endpoint(&self, uri: String) -> Result<Endpoint, tonic::transport::Error> {
         Ok(Endpoint::from_shared(uri)?
+            // tonic's default, written out: a call must not wait for the previous one's ACK.
+            .tcp_nodelay(true)
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)
             // A pod that vanished without closing its connections is noticed within 40 s.
