@@ -1,12 +1,12 @@
-//! Group commit for usage: debits that arrive while another batch is committing wait for it,
-//! then go in together as one transaction and one commit (one fsync), the way a database
-//! groups its own log writes. One debit alone is never held back: with nothing committing, the
-//! caller commits its own at once.
+//! Group commit for usage: debits that arrive while batches are committing wait for a turn,
+//! then go in together as one transaction and one commit, the way a database groups its own
+//! log writes. One debit alone is never held back: with a turn free, the caller commits its own
+//! at once.
 //!
-//! There is no background task. Whoever takes the commit turn commits everything queued by
-//! then (its own usage among it, or a later caller's), in a task of its own so the batch
-//! completes even if that caller goes away; a caller whose usage someone else took finds its
-//! answer ready when its turn comes.
+//! There is no background task. Whoever takes a turn commits everything queued by then (its
+//! own usage among it, or later callers'), in a task of its own so the batch completes even if
+//! that caller goes away; a caller whose usage someone else took is answered when that batch
+//! commits.
 
 use std::sync::Mutex;
 
@@ -20,6 +20,11 @@ use crate::{
 
 /// The most usages one transaction carries; more wait for the next turn.
 pub const MAX_BATCH: usize = 256;
+
+/// Batches committing at once: while one waits on the database, the next is taken and begun,
+/// so the round trips of one overlap another's (batches on the same voucher still take turns
+/// on its row lock).
+pub const COMMITTERS: usize = 2;
 
 /// One caller's usage, owned while it waits for its batch.
 pub struct QueuedUsage {
@@ -54,10 +59,18 @@ impl QueuedUsage {
 /// A receipt for a queued usage: [`UsageQueue::wait`] turns it into the answer.
 pub struct Ticket(oneshot::Receiver<Result<UsageOutcome, VouchersError>>);
 
-#[derive(Default)]
 pub struct UsageQueue {
     waiting: Mutex<Vec<QueuedUsage>>,
-    turn: tokio::sync::Mutex<()>,
+    turns: tokio::sync::Semaphore,
+}
+
+impl Default for UsageQueue {
+    fn default() -> Self {
+        Self {
+            waiting: Mutex::default(),
+            turns: tokio::sync::Semaphore::new(COMMITTERS),
+        }
+    }
 }
 
 impl UsageQueue {
@@ -100,7 +113,7 @@ impl UsageQueue {
                         ))
                     });
                 }
-                turn = self.turn.lock() => {
+                turn = self.turns.acquire() => {
                     // The oldest first; beyond MAX_BATCH, the rest wait for the next turn.
                     let batch: Vec<QueuedUsage> = {
                         let mut waiting = self.lock();

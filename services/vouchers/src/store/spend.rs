@@ -298,36 +298,41 @@ async fn lock_codes<'a>(
     Ok(vouchers)
 }
 
-/// What was recorded before for the (cluster, job) pairs of `usages`.
+/// What was recorded before for the (cluster, job) pairs of `usages`: one query per cluster, so
+/// the (cluster, job_id) index answers it (job ids alone would scan every record).
 async fn recorded_usage(
     conn: &mut AnyConnection,
     usages: &[UsageInput<'_>],
 ) -> Result<HashMap<(String, String), UsageOutcome>, VouchersError> {
-    let jobs: BTreeSet<&str> = usages.iter().map(|u| u.job_id).collect();
-    let jobs: Vec<&str> = jobs.into_iter().collect();
+    let mut jobs: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for usage in usages {
+        jobs.entry(usage.cluster).or_default().insert(usage.job_id);
+    }
     let mut recorded = HashMap::new();
-    for chunk in jobs.chunks(500) {
-        let sql = format!(
-            "SELECT id, cluster, job_id, voucher_id, amount, overage FROM usage_records WHERE job_id IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let mut query = sqlx::query_as::<_, (String, String, String, String, i64, i64)>(&sql);
-        for job in chunk {
-            query = query.bind(*job);
-        }
-        for (id, cluster, job_id, voucher_id, amount, overage) in
-            query.fetch_all(&mut *conn).await?
-        {
-            recorded.insert(
-                (cluster, job_id),
-                UsageOutcome {
-                    id,
-                    voucher_id,
-                    amount,
-                    duplicate: true,
-                    overage,
-                },
+    for (cluster, jobs) in jobs {
+        let jobs: Vec<&str> = jobs.into_iter().collect();
+        for chunk in jobs.chunks(500) {
+            let sql = format!(
+                "SELECT id, job_id, voucher_id, amount, overage FROM usage_records WHERE cluster = $1 AND job_id IN ({})",
+                placeholders(2, chunk.len())
             );
+            let mut query =
+                sqlx::query_as::<_, (String, String, String, i64, i64)>(&sql).bind(cluster);
+            for job in chunk {
+                query = query.bind(*job);
+            }
+            for (id, job_id, voucher_id, amount, overage) in query.fetch_all(&mut *conn).await? {
+                recorded.insert(
+                    (cluster.to_owned(), job_id),
+                    UsageOutcome {
+                        id,
+                        voucher_id,
+                        amount,
+                        duplicate: true,
+                        overage,
+                    },
+                );
+            }
         }
     }
     Ok(recorded)
