@@ -1,7 +1,8 @@
 //! The ledger's core: idempotent operations applying double-entry transfers to account
-//! balances. Every decrease is a conditional update (`balance + delta >= 0`), applied in
-//! account-id order, so no balance goes negative under any concurrency and two operations
-//! never lock rows in opposite orders.
+//! balances. Accounts move in one UPDATE per operation (or batch), in account-id order, so two
+//! operations never lock rows in opposite orders; a decrease that would take an account that
+//! may not go negative below zero is refused and the whole transaction rolls back, so no
+//! committed balance is ever negative under any concurrency.
 
 use std::collections::HashMap;
 
@@ -125,10 +126,13 @@ pub struct Operation<'a> {
 /// Rows per multi-row INSERT of transfers (10 values each, well under every backend's limit).
 const TRANSFERS_PER_INSERT: usize = 200;
 
+/// Accounts per balance UPDATE (three binds each).
+const ACCOUNTS_PER_UPDATE: usize = 300;
+
 /// Applies several operations at once, in order, as [`apply`] applies one: each account moves
-/// once by its net delta (one statement per account however many operations touch it) and the
-/// entries go in with multi-row INSERTs. This is what lets a batch of debits cost a handful of
-/// statements and one commit.
+/// once by its net delta, every account in one UPDATE, and the entries go in with multi-row
+/// INSERTs. This is what lets a batch of debits cost a handful of statements and one commit.
+/// On `Err(Insufficient)` balances have moved: the caller must roll back (every caller does).
 pub async fn apply_all(
     conn: &mut AnyConnection,
     operations: &[Operation<'_>],
@@ -137,41 +141,40 @@ pub async fn apply_all(
         .iter()
         .flat_map(|o| o.transfers.iter().cloned())
         .collect();
+    let deltas = net_deltas(&all);
     let mut balances = HashMap::new();
-    for (account, delta) in net_deltas(&all) {
+    // Every account in one statement (a CASE picks each one's delta), in id order as the index
+    // walks the list; a decrease no account may take shows as a negative balance, refused below
+    // and rolled back by the caller with everything else.
+    for chunk in deltas.chunks(ACCOUNTS_PER_UPDATE) {
+        let cases: String = (0..chunk.len())
+            .map(|n| format!(" WHEN ${} THEN ${}", 2 * n + 1, 2 * n + 2))
+            .collect();
+        let sql = format!(
+            "UPDATE ledger_accounts SET balance = balance + CASE id{cases} END WHERE id IN ({}) RETURNING id, balance",
+            super::placeholders(2 * chunk.len() + 1, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+        for (account, delta) in chunk {
+            query = query.bind(account.id()).bind(*delta);
+        }
+        for (account, _) in chunk {
+            query = query.bind(account.id());
+        }
+        balances.extend(query.fetch_all(&mut *conn).await?);
+    }
+    for (account, delta) in deltas {
         let id = account.id();
-        let updated: Option<(i64,)> = if delta < 0 && !account.may_go_negative() {
-            sqlx::query_as("UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 AND balance + $1 >= 0 RETURNING balance")
-                .bind(delta)
-                .bind(&id)
-                .fetch_optional(&mut *conn)
-                .await?
-        } else {
-            sqlx::query_as(
-                "UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 RETURNING balance",
-            )
-            .bind(delta)
-            .bind(&id)
-            .fetch_optional(&mut *conn)
-            .await?
+        let Some(&after) = balances.get(&id) else {
+            return Err(VouchersError::Internal(format!(
+                "ledger account {id} does not exist"
+            )));
         };
-        match updated {
-            Some((balance,)) => {
-                balances.insert(id, balance);
-            }
-            None => {
-                let current: Option<(i64,)> =
-                    sqlx::query_as("SELECT balance FROM ledger_accounts WHERE id = $1")
-                        .bind(&id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                return match current {
-                    Some((balance,)) => Ok(Err(Insufficient { account, balance })),
-                    None => Err(VouchersError::Internal(format!(
-                        "ledger account {id} does not exist"
-                    ))),
-                };
-            }
+        if delta < 0 && after < 0 && !account.may_go_negative() {
+            return Ok(Err(Insufficient {
+                account,
+                balance: after - delta,
+            }));
         }
     }
     // Each entry shows the spendable balance right after it, so a voucher's ledger reads as a
