@@ -10,7 +10,7 @@ use axv_platform::{
     ids::{new_id, now_ms},
 };
 use chrono::NaiveDate;
-use sqlx::{AnyConnection, Connection, Row, any::AnyRow};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::{SERVICE, Store, ledger, placeholders, value_rows};
 use crate::{
