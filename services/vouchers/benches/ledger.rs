@@ -7,10 +7,13 @@
 //! at postgres://postgres@127.0.0.1:5432/postgres).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use axv_auth::Role;
-use axv_platform::{shutdown::CancellationToken, testing::TestDb};
+use axv_platform::testing::TestDb;
 use axv_proto::vouchers::v1::{self as pb, vouchers_service_client::VouchersServiceClient};
 use axv_vouchers::{
     domain::{FundingSource, ResourceKind},
@@ -116,29 +119,14 @@ async fn run() {
         eprintln!("the ledger benchmark needs Postgres (AXV_TEST_DATABASE_URL)");
         return;
     };
-    // The production default pool size is 10; 16 lets commits overlap their WAL flushes.
-    let mut config = db.config.clone();
-    config.max_connections = 8;
-    let platform = axv_platform::testing::platform(config);
-    let shutdown = CancellationToken::new();
-    // Debits never ask onboarding anything; a lazily connecting address is enough.
-    let app = axv_vouchers::build(&platform, "http://127.0.0.1:1", "http://127.0.0.1:1")
-        .await
-        .unwrap();
-    let store = app.service.store().clone();
-    let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-    let server = axv_platform::grpc::spawn(
-        listener,
-        app.start(&platform, shutdown.clone()),
-        platform.verifier.clone(),
-        shutdown.clone(),
-    )
-    .unwrap();
-    let operator = platform
-        .issuer
-        .issue("bench-operator", Role::Operator, vec![])
-        .unwrap()
-        .token;
+    // Onboarding, pilots and vouchers over real gRPC, as in the tests: every batch of debits
+    // asks onboarding whether the companies are in good standing.
+    let h = support::Harness::start(db).await;
+    let store = h.store.clone();
+    let firm = h
+        .firm(1, axv_onboarding::domain::Sector::Mobility, true)
+        .await;
+    let operator = h.token(Role::Operator);
 
     let pool = store
         .create_pool(NewPool {
@@ -163,22 +151,16 @@ async fn run() {
         .await
         .unwrap();
     let mut codes = Vec::new();
-    for n in 0..CLIENTS {
+    for _ in 0..CLIENTS {
         codes.push(
-            issue(
-                &store,
-                &program.id,
-                &format!("bench-company-{n}"),
-                1_000_000_000,
-            )
-            .await,
+            issue(&store, &program.id, &firm.company_id, 1_000_000_000).await,
         );
     }
-    let hot = issue(&store, &program.id, "bench-hot", 1_000_000_000).await;
+    let hot = issue(&store, &program.id, &firm.company_id, 1_000_000_000).await;
 
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let channel = Channel::from_shared(server.url())
+        let channel = Channel::from_shared(h.vouchers.url())
             .unwrap()
             .connect()
             .await
@@ -272,6 +254,5 @@ async fn run() {
         0,
         "the ledger still balances"
     );
-    shutdown.cancel();
-    let _ = server.task.await;
+    h.stop().await;
 }
