@@ -152,9 +152,7 @@ async fn run() {
         .unwrap();
     let mut codes = Vec::new();
     for _ in 0..CLIENTS {
-        codes.push(
-            issue(&store, &program.id, &firm.company_id, 1_000_000_000).await,
-        );
+        codes.push(issue(&store, &program.id, &firm.company_id, 1_000_000_000).await);
     }
     let hot = issue(&store, &program.id, &firm.company_id, 1_000_000_000).await;
 

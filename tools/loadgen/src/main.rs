@@ -1,14 +1,15 @@
 //! `gateway_load`: a load generator (not a timed test) for the whole platform as it ships.
 //!
 //! It starts the release `axv up --demo` as a child process on a fresh Postgres database and a
-//! private Redis key prefix, mints a DASHBOARD token with `axv token`, and then, with
-//! `BENCH_CLIENTS` (50) concurrent clients in a closed loop for `BENCH_SECS` (20 s) after
-//! `BENCH_WARMUP_SECS` (3 s) of warm-up, drives:
-//!
-//! 1. the dashboard query: `programStats` (totals, by sector, by domain, quarterly series) and
-//!    a page of 20 pilots with their lead companies and vouchers, through the gateway;
-//! 2. `pilot(id)` through the gateway;
-//! 3. the same `GetPilot` straight to the pilots service's gRPC port (tonic).
+//! private Redis key prefix, mints tokens with `axv token`, and then, with `BENCH_CLIENTS` (50)
+//! concurrent clients in a closed loop for `BENCH_SECS` (20 s) after `BENCH_WARMUP_SECS` (3 s)
+//! of warm-up per row, drives: the dashboard query (cached, and uncached for an operator);
+//! `pilot(id)` through the gateway and `GetPilot` straight to gRPC, also for one client alone;
+//! `voucher(id)` for one client; 20 pilots with nested fields; the same two queries through
+//! Hive Gateway in front of the same services (`peer`, `BENCH_PEER=0` leaves it out);
+//! `pilot(id)` in an open loop at `BENCH_RATE` (1,000/s) and beside clients signing in; the
+//! console's home and voucher pages; ledger debits straight to the vouchers service (`ledger`);
+//! and, on the embedded default, a voucher list with and without the SQLite reader pool.
 //!
 //! It samples the child's resident memory every 100 ms and the CPU time of the child (per
 //! thread), Postgres, Redis and itself, and prints one Markdown table.
