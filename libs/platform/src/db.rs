@@ -185,6 +185,9 @@ impl Database {
         let pool = Self::sqlite_pool(options.clone(), 1, "").await?;
         // The writer opened the file (and created it, with WAL) first; readers only read, and
         // `query_only` makes a write sent to them by mistake an error instead of a second writer.
+        // An in-memory database is private to its connection: readers would see an empty one.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let readers = if in_memory { Some(0) } else { readers };
         let reads = match readers.unwrap_or_else(sqlite_readers) {
             0 => pool.clone(),
             n => Self::sqlite_pool(options, n, "PRAGMA query_only = ON;").await?,

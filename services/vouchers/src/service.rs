@@ -692,38 +692,56 @@ impl Vouchers {
 
     /// One batch of [`Self::record_usage`]s: every company's standing asked once, then one
     /// transaction. Whoever may meter sees every company alike (visibility follows the role, not
-    /// the person), so the first caller's view stands for the batch.
+    /// the person), so the first caller's view stands for the batch. A batch that fails as a
+    /// whole (that caller's token expired, say) is tried again usage by usage, so each caller
+    /// hears its own answer.
     async fn commit_usages(&self, batch: Vec<QueuedUsage>) {
-        let Some(first) = batch.first() else { return };
+        match self.record_batch(&batch).await {
+            Ok(outcomes) => {
+                for (queued, outcome) in batch.into_iter().zip(outcomes) {
+                    queued.answer(outcome);
+                }
+            }
+            Err(error) if batch.len() == 1 => {
+                for queued in batch {
+                    queued.answer(Err(error.clone()));
+                }
+            }
+            Err(_) => {
+                for queued in batch {
+                    let outcome = self
+                        .record_batch(std::slice::from_ref(&queued))
+                        .await
+                        .and_then(|mut outcomes| {
+                            outcomes.pop().unwrap_or_else(|| {
+                                Err(VouchersError::Internal("a usage went unanswered".into()))
+                            })
+                        });
+                    queued.answer(outcome);
+                }
+            }
+        }
+    }
+
+    async fn record_batch(
+        &self,
+        batch: &[QueuedUsage],
+    ) -> Result<Vec<Result<UsageOutcome, VouchersError>>, VouchersError> {
+        let Some(first) = batch.first() else {
+            return Ok(Vec::new());
+        };
         let codes: Vec<String> = batch
             .iter()
             .map(|q| q.voucher_code.clone())
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let outcomes = match self.store.companies_of_codes(&codes).await {
-            Ok(companies) => match self.barred_companies(Some(&first.caller), &companies).await {
-                Ok(barred) => {
-                    let inputs: Vec<UsageInput<'_>> =
-                        batch.iter().map(QueuedUsage::input).collect();
-                    self.store.record_usages(&inputs, today(), &barred).await
-                }
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        match outcomes {
-            Ok(outcomes) => {
-                for (queued, outcome) in batch.into_iter().zip(outcomes) {
-                    queued.answer(outcome);
-                }
-            }
-            Err(error) => {
-                for queued in batch {
-                    queued.answer(Err(error.clone()));
-                }
-            }
-        }
+        let companies = self.store.companies_of_codes(&codes).await?;
+        let barred = self
+            .barred_companies(Some(&first.caller), &companies)
+            .await?;
+        let inputs: Vec<UsageInput<'_>> = batch.iter().map(QueuedUsage::input).collect();
+        self.store.record_usages(&inputs, today(), &barred).await
     }
 
     /// The company whose voucher carries `code`.

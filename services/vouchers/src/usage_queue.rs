@@ -8,7 +8,7 @@
 //! that caller goes away; a caller whose usage someone else took is answered when that batch
 //! commits.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axv_auth::Caller;
 use tokio::sync::oneshot;
@@ -61,14 +61,14 @@ pub struct Ticket(oneshot::Receiver<Result<UsageOutcome, VouchersError>>);
 
 pub struct UsageQueue {
     waiting: Mutex<Vec<QueuedUsage>>,
-    turns: tokio::sync::Semaphore,
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for UsageQueue {
     fn default() -> Self {
         Self {
             waiting: Mutex::default(),
-            turns: tokio::sync::Semaphore::new(COMMITTERS),
+            turns: Arc::new(tokio::sync::Semaphore::new(COMMITTERS)),
         }
     }
 }
@@ -103,28 +103,39 @@ impl UsageQueue {
         C: Fn(Vec<QueuedUsage>) -> F,
         F: Future<Output = ()> + Send + 'static,
     {
+        let lost = || {
+            Err(VouchersError::Internal(
+                "recording the usage failed unexpectedly; nothing may have been charged, retry"
+                    .into(),
+            ))
+        };
         loop {
             tokio::select! {
                 biased;
-                answer = &mut ticket.0 => {
-                    return answer.unwrap_or_else(|_| {
-                        Err(VouchersError::Internal(
-                            "recording the usage failed unexpectedly; nothing may have been charged, retry".into(),
-                        ))
-                    });
-                }
-                turn = self.turns.acquire() => {
+                answer = &mut ticket.0 => return answer.unwrap_or_else(|_| lost()),
+                turn = self.turns.clone().acquire_owned() => {
+                    let Ok(turn) = turn else { return lost() };
                     // The oldest first; beyond MAX_BATCH, the rest wait for the next turn.
                     let batch: Vec<QueuedUsage> = {
                         let mut waiting = self.lock();
                         let n = waiting.len().min(MAX_BATCH);
                         waiting.drain(..n).collect()
                     };
-                    if !batch.is_empty() {
-                        // A panic in the batch drops its answers; their callers hear INTERNAL.
-                        let _ = tokio::spawn(commit(batch)).await;
+                    if batch.is_empty() {
+                        // Nothing queued, this caller's usage among it: a batch has it and
+                        // answers when it commits (taking turns meanwhile would only spin).
+                        drop(turn);
+                        return (&mut ticket.0).await.unwrap_or_else(|_| lost());
                     }
-                    drop(turn);
+                    // The turn goes with the batch, so it is held until the batch is done even
+                    // if this caller goes away. A panic in the batch drops its answers; their
+                    // callers hear INTERNAL.
+                    let batch = commit(batch);
+                    let _ = tokio::spawn(async move {
+                        batch.await;
+                        drop(turn);
+                    })
+                    .await;
                 }
             }
         }

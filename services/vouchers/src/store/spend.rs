@@ -265,35 +265,74 @@ fn usage_operation(usage: &UsageInput<'_>) -> String {
     format!("usage:{}:{}", usage.cluster, usage.job_id)
 }
 
-/// Locks the vouchers carrying `codes` in one statement per 500, in id order on Postgres (the
-/// order every path locks vouchers in, so no two transactions wait on each other in a cycle);
-/// SQLite's one writer needs no row locks. By code; unknown codes are left out.
+/// Vouchers one locking statement names.
+const LOCK_CHUNK: usize = 500;
+
+/// Locks the vouchers carrying `codes`, in id order on Postgres (the order every path locks
+/// vouchers in, so no two transactions wait on each other in a cycle): one statement for up to
+/// [`LOCK_CHUNK`] codes; beyond, every id is looked up first and locked in sorted chunks, so the
+/// order holds across chunks too. SQLite's one writer needs no row locks. By code; unknown
+/// codes are left out.
 async fn lock_codes<'a>(
     conn: &mut AnyConnection,
     codes: impl Iterator<Item = &'a str>,
 ) -> Result<HashMap<String, Locked>, VouchersError> {
     let codes: Vec<&str> = codes.collect();
-    let postgres = conn.backend_name() == "PostgreSQL";
-    let mut vouchers = HashMap::new();
-    for chunk in codes.chunks(500) {
-        let among = placeholders(2, chunk.len());
-        let which = if postgres {
-            format!(
-                "id IN (SELECT id FROM vouchers WHERE code IN ({among}) ORDER BY id FOR UPDATE)"
-            )
-        } else {
-            format!("code IN ({among})")
-        };
-        let sql =
-            format!("UPDATE vouchers SET updated_at = $1 WHERE {which} RETURNING {LOCKED_COLUMNS}");
-        let mut query = sqlx::query(&sql).bind(now_ms());
+    if codes.len() <= LOCK_CHUNK {
+        return lock_where(conn, "code", &codes).await;
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for chunk in codes.chunks(LOCK_CHUNK) {
+        let sql = format!(
+            "SELECT id FROM vouchers WHERE code IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(&sql);
         for code in chunk {
             query = query.bind(*code);
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            let voucher = locked_from_row(&row)?;
-            vouchers.insert(voucher.code.clone(), voucher);
-        }
+        ids.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id,)| id),
+        );
+    }
+    ids.sort();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut vouchers = HashMap::new();
+    for chunk in ids.chunks(LOCK_CHUNK) {
+        vouchers.extend(lock_where(conn, "id", chunk).await?);
+    }
+    Ok(vouchers)
+}
+
+/// Locks, in one statement, the vouchers whose `column` (`id` or `code`, never input) is one of
+/// `values`, in id order on Postgres; by code.
+async fn lock_where(
+    conn: &mut AnyConnection,
+    column: &'static str,
+    values: &[&str],
+) -> Result<HashMap<String, Locked>, VouchersError> {
+    let among = placeholders(2, values.len());
+    let which = if conn.backend_name() == "PostgreSQL" {
+        format!(
+            "id IN (SELECT id FROM vouchers WHERE {column} IN ({among}) ORDER BY id FOR UPDATE)"
+        )
+    } else {
+        format!("{column} IN ({among})")
+    };
+    let sql =
+        format!("UPDATE vouchers SET updated_at = $1 WHERE {which} RETURNING {LOCKED_COLUMNS}");
+    let mut query = sqlx::query(&sql).bind(now_ms());
+    for value in values {
+        query = query.bind(*value);
+    }
+    let mut vouchers = HashMap::new();
+    for row in query.fetch_all(&mut *conn).await? {
+        let voucher = locked_from_row(&row)?;
+        vouchers.insert(voucher.code.clone(), voucher);
     }
     Ok(vouchers)
 }
@@ -455,7 +494,11 @@ impl Store {
         }
 
         let now = now_ms();
-        for chunk in accepted.chunks(USAGE_ROWS_PER_INSERT) {
+        // Rows go in in (cluster, job) order, as sacct ingestion's do, so two transactions
+        // inserting some of the same jobs wait on each other's keys in one order, never a cycle.
+        let mut rows: Vec<&(&UsageInput<'_>, &Locked, UsageOutcome)> = accepted.iter().collect();
+        rows.sort_by_key(|(usage, _, _)| (usage.cluster, usage.job_id));
+        for chunk in rows.chunks(USAGE_ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO usage_records (id, cluster, job_id, voucher_id, amount, overage, started_at, ended_at, source, operation_id, created_at) \
                  VALUES {} ON CONFLICT (cluster, job_id) DO NOTHING",
@@ -695,6 +738,8 @@ impl Store {
             }
         }
         let now = now_ms();
+        // In job order, as usage batches insert theirs: no two inserts wait in a cycle.
+        accepted.sort_by(|a, b| a.0.job_id.cmp(&b.0.job_id));
         for chunk in accepted.chunks(400) {
             // A job recorded meanwhile by another path for a voucher this file does not name is
             // the one race the voucher locks cannot see: refuse the batch rather than charge twice.
