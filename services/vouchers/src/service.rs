@@ -28,7 +28,7 @@ use crate::{
         ApplicationFilter, ApplicationRecord, ConsumptionRecord, LedgerEntryRecord, NewApplication,
         NewPool, NewProgram, PoolRecord, ProgramRecord, Store, VoucherFilter, VoucherRecord,
         VoucherTotalsRecord,
-        spend::{HoldRecord, IngestReport, UsageInput, UsageOutcome},
+        spend::{HoldRecord, IngestReport, Standing, UsageInput, UsageOutcome},
     },
     usage_queue::{QueuedUsage, UsageQueue},
 };
@@ -740,8 +740,9 @@ impl Vouchers {
         let barred = self
             .barred_companies(Some(&first.caller), &companies)
             .await?;
+        let standing = Standing::asked(&companies, barred);
         let inputs: Vec<UsageInput<'_>> = batch.iter().map(QueuedUsage::input).collect();
-        self.store.record_usages(&inputs, today(), &barred).await
+        self.store.record_usages(&inputs, today(), &standing).await
     }
 
     /// The company whose voucher carries `code`.
@@ -834,9 +835,10 @@ impl Vouchers {
             .into_iter()
             .collect();
         let companies = self.store.companies_of_codes(&codes).await?;
-        let barred = self.barred_companies(caller, &companies).await?;
+        let standing =
+            Standing::asked(&companies, self.barred_companies(caller, &companies).await?);
         self.store
-            .ingest_parsed(cluster, parsed, today(), &barred)
+            .ingest_parsed(cluster, parsed, today(), &standing)
             .await
     }
 

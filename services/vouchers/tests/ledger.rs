@@ -10,7 +10,10 @@ use axv_platform::{on_both_backends, pagination::PageRequest, testing::TestDb};
 use axv_vouchers::{
     domain::{HoldState, VoucherStatus},
     service::today,
-    store::{Store, spend::UsageInput},
+    store::{
+        Store,
+        spend::{Standing, UsageInput},
+    },
 };
 use support::{issue, pool_and_program};
 
@@ -526,7 +529,7 @@ async fn a_batch_is_answered_as_each_usage_alone(test: TestDb) {
         usage("j6", &barred_code, 10),
     ];
     let outcomes = store
-        .record_usages(&batch, today(), &["c3".to_owned()].into())
+        .record_usages(&batch, today(), &Standing::barring(["c3".to_owned()]))
         .await
         .unwrap();
     assert_eq!(outcomes.len(), batch.len());
@@ -576,13 +579,29 @@ async fn a_batch_is_answered_as_each_usage_alone(test: TestDb) {
     assert_eq!(debits, vec![(-300, 700), (-300, 400), (-400, 0)]);
     // The same batch again: every accepted job a duplicate, nothing charged twice.
     let again = store
-        .record_usages(&batch, today(), &["c3".to_owned()].into())
+        .record_usages(&batch, today(), &Standing::barring(["c3".to_owned()]))
         .await
         .unwrap();
     for n in [0, 1, 2, 3, 5] {
         assert!(again[n].as_ref().unwrap().duplicate, "item {n}");
     }
     assert_eq!(store.voucher(&a.id).await.unwrap().unwrap().consumed, 1_000);
+    // Standing asked about c2 alone: a voucher of another company (issued after the question)
+    // is not charged, c2's is.
+    let asked = Standing::asked(&["c2".to_owned()], Default::default());
+    let late = store
+        .record_usages(
+            &[usage("j7", &barred_code, 10), usage("j8", &b_code, 10)],
+            today(),
+            &asked,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&late[0], Err(axv_vouchers::VouchersError::Precondition(m)) if m.contains("not checked")),
+        "{late:?}"
+    );
+    assert_eq!(late[1].as_ref().unwrap().amount, 10);
     assert_eq!(store.ledger_sum().await.unwrap(), 0);
     assert!(store.ledger_discrepancies().await.unwrap().is_empty());
 }

@@ -254,6 +254,51 @@ async fn hold_by_id(
     .transpose()
 }
 
+/// What onboarding said, before the transaction, about the companies whose vouchers a request
+/// names: which companies were asked about, and which of them are not in good standing. A
+/// voucher whose company was not asked about (issued after the question) is not charged.
+#[derive(Debug, Clone, Default)]
+pub struct Standing {
+    /// `None`: nothing was asked (paths that check nothing): every company may spend.
+    asked: Option<HashSet<String>>,
+    barred: HashSet<String>,
+}
+
+impl Standing {
+    /// Onboarding was asked about `companies`; `barred` are those not in good standing.
+    pub fn asked(companies: &[String], barred: HashSet<String>) -> Self {
+        Self {
+            asked: Some(companies.iter().cloned().collect()),
+            barred,
+        }
+    }
+
+    /// Nothing asked; `barred` are known not to be in good standing.
+    pub fn barring(barred: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            asked: None,
+            barred: barred.into_iter().collect(),
+        }
+    }
+
+    /// Why `company`'s voucher may not be charged now, if it may not.
+    pub fn refusal(&self, company: &str) -> Option<&'static str> {
+        if self.barred.contains(company) {
+            Some("its company is not in good standing (suspended)")
+        } else if self
+            .asked
+            .as_ref()
+            .is_some_and(|asked| !asked.contains(company))
+        {
+            Some(
+                "its company's standing was not checked yet (a voucher issued a moment ago); retry",
+            )
+        } else {
+            None
+        }
+    }
+}
+
 /// Tries of a batch of usage whose jobs other requests were recording at the same moment.
 const RACE_RETRIES: usize = 3;
 
@@ -380,15 +425,15 @@ async fn recorded_usage(
 impl Store {
     /// One job's usage, idempotent by (cluster, job id): the same job again is a duplicate and
     /// charges nothing; the same job with other content is a CONFLICT.
-    /// `barred`: companies not in good standing now; their vouchers are not charged (a retry of
-    /// a job recorded before is still answered as a duplicate).
+    /// `standing`: what onboarding said of the companies; a company not in good standing is not
+    /// charged (a retry of a job recorded before is still answered as a duplicate).
     pub async fn record_usage(
         &self,
         usage: UsageInput<'_>,
         today: NaiveDate,
-        barred: &HashSet<String>,
+        standing: &Standing,
     ) -> Result<UsageOutcome, VouchersError> {
-        self.record_usages(std::slice::from_ref(&usage), today, barred)
+        self.record_usages(std::slice::from_ref(&usage), today, standing)
             .await?
             .pop()
             .unwrap_or_else(|| Err(VouchersError::Internal("a usage went unanswered".into())))
@@ -401,10 +446,10 @@ impl Store {
         &self,
         usages: &[UsageInput<'_>],
         today: NaiveDate,
-        barred: &HashSet<String>,
+        standing: &Standing,
     ) -> Result<Vec<Result<UsageOutcome, VouchersError>>, VouchersError> {
         for _ in 0..RACE_RETRIES {
-            if let Some(outcomes) = self.try_record_usages(usages, today, barred).await? {
+            if let Some(outcomes) = self.try_record_usages(usages, today, standing).await? {
                 return Ok(outcomes);
             }
         }
@@ -420,7 +465,7 @@ impl Store {
         &self,
         usages: &[UsageInput<'_>],
         today: NaiveDate,
-        barred: &HashSet<String>,
+        standing: &Standing,
     ) -> Result<Option<Vec<Result<UsageOutcome, VouchersError>>>, VouchersError> {
         let mut tx = self.db.pool().begin().await?;
         let codes: BTreeSet<&str> = usages.iter().map(|u| u.voucher_code).collect();
@@ -466,9 +511,9 @@ impl Store {
                 outcomes.push(Err(refused));
                 continue;
             }
-            if barred.contains(&voucher.company_id) {
+            if let Some(reason) = standing.refusal(&voucher.company_id) {
                 outcomes.push(Err(VouchersError::Precondition(format!(
-                    "{}: its company is not in good standing (suspended); nothing was charged",
+                    "{}: {reason}; nothing was charged",
                     voucher.code
                 ))));
                 continue;
@@ -593,18 +638,19 @@ impl Store {
     ) -> Result<IngestReport, VouchersError> {
         let parsed =
             sacct::parse(text).map_err(|e| VouchersError::invalid("sacct", e.to_string()))?;
-        self.ingest_parsed(cluster, parsed, today, &HashSet::new())
+        self.ingest_parsed(cluster, parsed, today, &Standing::default())
             .await
     }
 
     /// [`Self::ingest_sacct`] for a file already read (streamed in by [`sacct::SacctReader`]).
-    /// `barred`: companies not in good standing now; their jobs are refused line by line.
+    /// `standing`: what onboarding said of the companies; jobs of companies not in good standing
+    /// are refused line by line.
     pub async fn ingest_parsed(
         &self,
         cluster: &str,
         parsed: sacct::ParsedSacct,
         today: NaiveDate,
-        barred: &HashSet<String>,
+        standing: &Standing,
     ) -> Result<IngestReport, VouchersError> {
         let mut report = IngestReport {
             skipped: parsed.skipped,
@@ -679,14 +725,10 @@ impl Store {
                     .push((job.line, format!("{}: {reason}", voucher.code)));
                 continue;
             }
-            if barred.contains(&voucher.company_id) {
-                report.rejected.push((
-                    job.line,
-                    format!(
-                        "{}: its company is not in good standing (suspended)",
-                        voucher.code
-                    ),
-                ));
+            if let Some(reason) = standing.refusal(&voucher.company_id) {
+                report
+                    .rejected
+                    .push((job.line, format!("{}: {reason}", voucher.code)));
                 continue;
             }
             let left = spendable
