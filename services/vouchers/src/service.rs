@@ -730,17 +730,12 @@ impl Vouchers {
         let Some(first) = batch.first() else {
             return Ok(Vec::new());
         };
-        let codes: Vec<String> = batch
-            .iter()
-            .map(|q| q.voucher_code.clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let companies = self.store.companies_of_codes(&codes).await?;
-        let barred = self
-            .barred_companies(Some(&first.caller), &companies)
+        let standing = self
+            .standing_of_codes(
+                Some(&first.caller),
+                batch.iter().map(|q| q.voucher_code.as_str()),
+            )
             .await?;
-        let standing = Standing::asked(&companies, barred);
         let inputs: Vec<UsageInput<'_>> = batch.iter().map(QueuedUsage::input).collect();
         self.store.record_usages(&inputs, today(), &standing).await
     }
@@ -778,6 +773,23 @@ impl Vouchers {
             );
         }
         Ok(found)
+    }
+
+    /// What onboarding says now of the companies holding the vouchers `codes` names, asked once
+    /// before the transaction that charges them.
+    async fn standing_of_codes<'a>(
+        &self,
+        caller: Option<&Caller>,
+        codes: impl Iterator<Item = &'a str>,
+    ) -> Result<Standing, VouchersError> {
+        let codes: Vec<String> = codes
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let companies = self.store.companies_of_codes(&codes).await?;
+        let barred = self.barred_companies(caller, &companies).await?;
+        Ok(Standing::asked(&companies, barred))
     }
 
     /// Which of `company_ids` onboarding does not show as APPROVED now. Spending checks the
@@ -827,16 +839,9 @@ impl Vouchers {
         parsed: crate::sacct::ParsedSacct,
     ) -> Result<IngestReport, VouchersError> {
         Self::may_ingest(caller, cluster)?;
-        let codes: Vec<String> = parsed
-            .jobs
-            .iter()
-            .map(|j| j.account.clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let companies = self.store.companies_of_codes(&codes).await?;
-        let standing =
-            Standing::asked(&companies, self.barred_companies(caller, &companies).await?);
+        let standing = self
+            .standing_of_codes(caller, parsed.jobs.iter().map(|j| j.account.as_str()))
+            .await?;
         self.store
             .ingest_parsed(cluster, parsed, today(), &standing)
             .await

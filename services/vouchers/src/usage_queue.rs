@@ -182,6 +182,14 @@ mod tests {
         }
     }
 
+    /// Answers every usage of `batch` alike: the batch's first job and its size.
+    fn answer_all(batch: Vec<QueuedUsage>) {
+        let outcome = answered(&batch);
+        for queued in batch {
+            queued.answer(Ok(outcome.clone()));
+        }
+    }
+
     fn answered(batch: &[QueuedUsage]) -> UsageOutcome {
         UsageOutcome {
             id: batch[0].job_id.clone(),
@@ -198,10 +206,7 @@ mod tests {
         let ticket = queue.push(caller(), usage("j1"));
         let outcome = queue
             .wait(ticket, |batch: Vec<QueuedUsage>| async move {
-                let outcome = answered(&batch);
-                for queued in batch {
-                    queued.answer(Ok(outcome.clone()));
-                }
+                answer_all(batch);
             })
             .await
             .unwrap();
@@ -221,10 +226,7 @@ mod tests {
                     batches.fetch_add(1, Ordering::SeqCst);
                     // The first batch commits slowly, until the others are queued.
                     let _ = hold.wait_for(|released| *released).await;
-                    let outcome = answered(&batch);
-                    for queued in batch {
-                        queued.answer(Ok(outcome.clone()));
-                    }
+                    answer_all(batch);
                 }
             }
         };
@@ -265,10 +267,7 @@ mod tests {
                 async move {
                     batches.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                    let outcome = answered(&batch);
-                    for queued in batch {
-                        queued.answer(Ok(outcome.clone()));
-                    }
+                    answer_all(batch);
                 }
             }
         };
@@ -318,10 +317,7 @@ mod tests {
         let last = tickets.pop().unwrap();
         let outcome = queue
             .wait(last, |batch: Vec<QueuedUsage>| async move {
-                let outcome = answered(&batch);
-                for queued in batch {
-                    queued.answer(Ok(outcome.clone()));
-                }
+                answer_all(batch);
             })
             .await
             .unwrap();

@@ -707,6 +707,14 @@ impl Op {
         })
     }
 
+    /// One request before the load, which must succeed: `what` names it in the error.
+    async fn check(&self, what: &str) -> anyhow::Result<()> {
+        self.clone()
+            .once()
+            .await
+            .map_err(|e| anyhow!("{what}: {e}"))
+    }
+
     /// One request; `Err` carries what went wrong.
     async fn once(&mut self) -> Result<(), String> {
         match self {
@@ -1514,17 +1522,14 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
     let token = setup.token("DASHBOARD")?;
 
     // Check the dashboard query answers cleanly, and find a pilot for the simple query.
-    let mut dashboard = Op::graphql(
+    let dashboard = Op::graphql(
         &http,
         &p.graphql_url,
         &token,
         &format!("{DASHBOARD_QUERY}\n{TOTALS}"),
         serde_json::json!({}),
     )?;
-    dashboard
-        .once()
-        .await
-        .map_err(|e| anyhow!("the dashboard query fails: {e}"))?;
+    dashboard.check("the dashboard query fails").await?;
     let answer: serde_json::Value = http
         .post(&p.graphql_url)
         .bearer_auth(&token)
@@ -1567,43 +1572,35 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         .ok_or_else(|| anyhow!("the dashboard sees no pilots: {answer}"))?
         .to_owned();
 
-    let mut gateway_pilot = Op::graphql(
+    let gateway_pilot = Op::graphql(
         &http,
         &p.graphql_url,
         &token,
         PILOT_QUERY,
         serde_json::json!({ "id": pilot_id }),
     )?;
-    gateway_pilot
-        .once()
-        .await
-        .map_err(|e| anyhow!("pilot(id) fails: {e}"))?;
+    gateway_pilot.check("pilot(id) fails").await?;
     let channel = tonic::transport::Endpoint::from_shared(p.pilots_grpc.clone())?
         .tcp_nodelay(true)
         .connect()
         .await
         .with_context(|| format!("connecting to {}", p.pilots_grpc))?;
-    let mut direct = Op::Grpc {
+    let direct = Op::Grpc {
         client: PilotsServiceClient::new(channel),
         auth: AsciiMetadataValue::try_from(format!("Bearer {token}"))?,
         id: pilot_id.clone(),
     };
-    direct
-        .once()
-        .await
-        .map_err(|e| anyhow!("GetPilot fails: {e}"))?;
+    direct.check("GetPilot fails").await?;
 
     // The console: the home page for anonymous visitors, and the firm's voucher page for as
     // many signed-in sessions as clients.
-    let mut home = Op::Page {
+    let home = Op::Page {
         http: http.clone(),
         url: format!("{}/", p.base_url),
         cookies: Arc::new(Vec::new()),
         cookie: None,
     };
-    home.once()
-        .await
-        .map_err(|e| anyhow!("the home page fails: {e}"))?;
+    home.check("the home page fails").await?;
     let (firm_token, voucher) = demo_firm(&http, &p.graphql_url).await?;
     let mut sessions = Vec::with_capacity(clients);
     for _ in 0..clients {
@@ -1617,9 +1614,8 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
     };
     voucher_page
         .for_client(0)
-        .once()
-        .await
-        .map_err(|e| anyhow!("the voucher page fails: {e}"))?;
+        .check("the voucher page fails")
+        .await?;
     eprintln!("  {clients} console sessions signed in");
     // The rest of SIGN_INS sign-ins through the API, as many at once as clients: memory after a
     // burst of Argon2id verifications.
@@ -1688,11 +1684,7 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
     let vouchers =
         axv_proto::vouchers::v1::vouchers_service_client::VouchersServiceClient::new(channel);
     let spread = ledger::Debit::new(vouchers.clone(), &operator, codes.clone(), "spread")?;
-    spread
-        .clone()
-        .once()
-        .await
-        .map_err(|e| anyhow!("RecordUsage fails: {e}"))?;
+    Op::Usage(spread.clone()).check("RecordUsage fails").await?;
     eprintln!("driving load:");
     let dashboard = load.run("the dashboard query", dashboard).await?;
     // One person at a time: the latency the console mostly sees.
@@ -1721,11 +1713,7 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         VOUCHER_QUERY,
         serde_json::json!({ "id": voucher }),
     )?;
-    firm_voucher
-        .clone()
-        .once()
-        .await
-        .map_err(|e| anyhow!("voucher(id) fails: {e}"))?;
+    firm_voucher.check("voucher(id) fails").await?;
     let one_client_voucher = load
         .run_clients(
             "`voucher(id)` through the gateway, one client",
@@ -1741,11 +1729,7 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         &format!("{DASHBOARD_QUERY}\n{TOTALS}"),
         serde_json::json!({}),
     )?;
-    uncached
-        .clone()
-        .once()
-        .await
-        .map_err(|e| anyhow!("the uncached dashboard query fails: {e}"))?;
+    uncached.check("the uncached dashboard query fails").await?;
     let uncached_dashboard = load
         .run("the dashboard query, uncached (an operator)", uncached)
         .await?;
@@ -1758,10 +1742,7 @@ async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Result
         LIST_QUERY,
         serde_json::json!({}),
     )?;
-    list.clone()
-        .once()
-        .await
-        .map_err(|e| anyhow!("the pilot list fails: {e}"))?;
+    list.check("the pilot list fails").await?;
     let pilot_list = load
         .run("20 pilots with participants and milestones", list)
         .await?;
@@ -1857,11 +1838,7 @@ async fn side_by_side(
         peer::PILOT_QUERY,
         serde_json::json!({ "id": pilot_id }),
     )?;
-    single
-        .clone()
-        .once()
-        .await
-        .map_err(|e| anyhow!("the peer's pilot query fails: {e}"))?;
+    single.check("the peer's pilot query fails").await?;
     let list = Op::graphql(
         http,
         &peer.graphql_url,
@@ -1869,10 +1846,7 @@ async fn side_by_side(
         peer::LIST_QUERY,
         serde_json::json!({}),
     )?;
-    list.clone()
-        .once()
-        .await
-        .map_err(|e| anyhow!("the peer's pilot list fails: {e}"))?;
+    list.check("the peer's pilot list fails").await?;
     let single = load.run("Hive Gateway: the single pilot", single).await?;
     let list = load.run("Hive Gateway: 20 pilots", list).await?;
     Ok((single, list))
@@ -1934,10 +1908,7 @@ async fn embedded(
                 VOUCHER_LIST_QUERY,
                 serde_json::json!({}),
             )?;
-            list.clone()
-                .once()
-                .await
-                .map_err(|e| anyhow!("the voucher list fails: {e}"))?;
+            list.check("the voucher list fails").await?;
             let load = Load {
                 clients: EMBEDDED_CLIENTS,
                 warmup,
