@@ -395,9 +395,7 @@ async fn the_cached_public_registry_follows_events() {
         0
     );
 
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
-        .date_naive();
+    let today = axv_platform::calendar::today_kst();
     let (firm, _, _) =
         super::outcomes::active_pilot(&p, &manager, "registry@gateway.kr", 5301, today).await;
     // The firm's own view never comes from the public cache.

@@ -4,7 +4,8 @@
 
 use axv_auth::Role;
 use axv_e2e::{TestPlatform, business_number, error_code};
-use chrono::{Datelike, Duration, FixedOffset, NaiveDate, Utc};
+use axv_platform::calendar::today_kst;
+use chrono::{Datelike, Duration, NaiveDate};
 use serde_json::{Value, json};
 
 use super::{act, create_company};
@@ -223,8 +224,7 @@ pub(crate) async fn file_report(
 
 async fn outcomes_journey(p: &TestPlatform) {
     let manager = p.token(Role::ProgramManager);
-    let kst = FixedOffset::east_opt(9 * 3600).unwrap();
-    let today = Utc::now().with_timezone(&kst).date_naive();
+    let today = today_kst();
 
     // A firm with an approved company and an active pilot; another firm with nothing to do
     // with it; two peers in the same industry and domain whose verified reports make the
@@ -646,8 +646,7 @@ async fn cache_is_invalidated_by_events_on_the_embedded_default() {
 async fn a_suspension_freezes_what_it_should() {
     let p = TestPlatform::start().await;
     let manager = p.token(Role::ProgramManager);
-    let kst = FixedOffset::east_opt(9 * 3600).unwrap();
-    let today = Utc::now().with_timezone(&kst).date_naive();
+    let today = today_kst();
     let (firm, company, pilot) =
         active_pilot(&p, &manager, "frozen@outcomes.kr", 4301, today).await;
     p.sign_up("colleague@outcomes.kr").await;

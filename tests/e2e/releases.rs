@@ -3,7 +3,8 @@
 
 use axv_auth::Role;
 use axv_e2e::TestPlatform;
-use chrono::{Datelike, Duration, FixedOffset, NaiveDate, Utc};
+use axv_platform::calendar::today_kst;
+use chrono::{Datelike, Duration, NaiveDate};
 use serde_json::{Value, json};
 
 use super::{
@@ -69,9 +70,7 @@ async fn verified_firm(
 
 async fn differencing_recovers_nothing(p: &TestPlatform) {
     let manager = p.token(Role::ProgramManager);
-    let today = Utc::now()
-        .with_timezone(&FixedOffset::east_opt(9 * 3600).unwrap())
-        .date_naive();
+    let today = today_kst();
     let quarter = last_quarter(today);
     for (n, revenue) in [(1, 500_000_000), (2, 600_000_000), (3, 610_000_000)] {
         verified_firm(p, &manager, n, quarter, revenue, today).await;

@@ -4,7 +4,8 @@
 
 use axv_auth::Role;
 use axv_e2e::{TestPlatform, error_code};
-use chrono::{Duration, FixedOffset, Utc};
+use axv_platform::calendar::today_kst;
+use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
 use super::{act, create_company};
@@ -21,12 +22,6 @@ const APPROVE: &str = "mutation($id: ID!, $granted: Long, $note: String) { appro
 const RECORD: &str = "mutation($input: UsageInput!) { recordUsage(input: $input) { id amount duplicate voucher { id balance consumed } } }";
 const INGEST: &str = "mutation($cluster: String!, $sacct: String!) { ingestUsage(cluster: $cluster, sacct: $sacct) { accepted duplicates skipped amount rejected { line reason } } }";
 const VOUCHER: &str = "query($id: ID!) { voucher(id: $id) { id code balance consumed granted held status validFrom validUntil ledger { totalCount edges { node { kind amount balanceAfter reference } } } company { nameKo } } }";
-
-/// Gwangju's calendar day, the one programme windows are in.
-fn seoul_today() -> chrono::NaiveDate {
-    let kst = FixedOffset::east_opt(9 * 3600).unwrap();
-    Utc::now().with_timezone(&kst).date_naive()
-}
 
 fn data<'a>(response: &'a Value, field: &str) -> &'a Value {
     let value = &response["data"][field];
@@ -61,7 +56,7 @@ async fn voucher_journey(p: &TestPlatform) {
     let manager = p.token(Role::ProgramManager);
     let operator = p.token(Role::Operator);
     let dashboard = p.token(Role::Dashboard);
-    let today = seoul_today();
+    let today = today_kst();
 
     // An admin opens an H100 pool and a programme open today.
     let pool = p
@@ -484,7 +479,7 @@ async fn long_lists_page_to_their_end() {
     let operator = p.token(Role::Operator);
     let firm = p.sign_up("pages@vouchers.kr").await;
     let company = p.approved_company(&firm, 5501, "페이지기업").await;
-    let today = seoul_today();
+    let today = today_kst();
     let pool = p
         .graphql(
             Some(&admin),

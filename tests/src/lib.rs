@@ -220,9 +220,7 @@ impl TestPlatform {
     /// days with a cap of 100,000 per company; the programme's id.
     pub async fn open_programme(&self) -> String {
         let admin = self.token(Role::Admin);
-        let kst = chrono::FixedOffset::east_opt(9 * 3600)
-            .unwrap_or(chrono::FixedOffset::east_opt(0).unwrap());
-        let today = chrono::Utc::now().with_timezone(&kst).date_naive();
+        let today = axv_platform::calendar::today_kst();
         let id_of = |response: &Value, field: &str| -> String {
             response["data"][field]["id"]
                 .as_str()

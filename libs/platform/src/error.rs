@@ -2,7 +2,11 @@
 //! to exactly one gRPC code and one GraphQL `extensions.code`, so a client sees the same
 //! answer whichever door it came in through.
 
+use std::convert::Infallible;
+
 use tonic::{Code, Status};
+
+use crate::db::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
@@ -104,6 +108,109 @@ pub trait DomainError: std::error::Error {
             tracing::error!(error = %self, "internal error");
         }
         self.code().status(self.client_message())
+    }
+}
+
+/// A service error: the refusals every service shares, plus the service's own (`E`), each with
+/// its one [`ErrorCode`]. A service without refusals of its own uses `ServiceError` as is.
+/// Clone: one batch's failure is every caller's answer in it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServiceError<E: DomainError = Infallible> {
+    #[error("{field} {message}")]
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The same id was used for a different request, or a racing change won.
+    #[error("{0}")]
+    Conflict(String),
+    /// Refused in the object's present state (or a balance that does not cover it), for the
+    /// reason given.
+    #[error("{0}")]
+    Precondition(String),
+    #[error("too many attempts; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
+    /// A store or service the operation needs did not answer; a retry may pass.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+    /// A refusal only this service makes.
+    #[error(transparent)]
+    Domain(E),
+}
+
+impl<E: DomainError> ServiceError<E> {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::InvalidInput {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl<E: DomainError> DomainError for ServiceError<E> {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::InvalidInput { .. } => ErrorCode::BadUserInput,
+            ServiceError::NotFound(_) => ErrorCode::NotFound,
+            ServiceError::Forbidden(_) => ErrorCode::Forbidden,
+            ServiceError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ServiceError::Conflict(_) => ErrorCode::Conflict,
+            ServiceError::Precondition(_) => ErrorCode::FailedPrecondition,
+            ServiceError::RateLimited { .. } => ErrorCode::RateLimited,
+            ServiceError::Unavailable(_) => ErrorCode::Unavailable,
+            ServiceError::Internal(_) => ErrorCode::Internal,
+            ServiceError::Domain(own) => own.code(),
+        }
+    }
+}
+
+impl<E: DomainError> From<&ServiceError<E>> for ErrorCode {
+    fn from(error: &ServiceError<E>) -> Self {
+        error.code()
+    }
+}
+
+/// For a service with no refusals of its own.
+impl DomainError for Infallible {
+    fn code(&self) -> ErrorCode {
+        match *self {}
+    }
+}
+
+impl<E: DomainError> From<StoreError> for ServiceError<E> {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ServiceError::NotFound("record"),
+            StoreError::UniqueViolation(what) => ServiceError::Conflict(what),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl<E: DomainError> From<sqlx::Error> for ServiceError<E> {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::from(error).into()
+    }
+}
+
+impl<E: DomainError> From<ServiceError<E>> for Status {
+    fn from(error: ServiceError<E>) -> Self {
+        let mut status = error.to_status();
+        // When to come back; the gateway's token endpoint passes it on as HTTP Retry-After.
+        if let ServiceError::RateLimited { retry_after_secs } = error
+            && let Ok(value) = retry_after_secs.to_string().parse()
+        {
+            status.metadata_mut().insert("retry-after", value);
+        }
+        status
     }
 }
 

@@ -5,7 +5,7 @@
 
 pub mod balanced;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 
 use axv_auth::{AuthLayer, Verifier};
 use axv_telemetry::GrpcServerLayer;
@@ -25,6 +25,46 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("{service} database: {source}")]
+    Database {
+        service: &'static str,
+        source: crate::db::StoreError,
+    },
+    #[error("{service} needs to know where {upstream} is")]
+    MissingUpstream {
+        service: &'static str,
+        upstream: &'static str,
+    },
+}
+
+/// Where a component reaches the services it calls, by their names (`onboarding`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct Upstreams(BTreeMap<&'static str, String>);
+
+impl Upstreams {
+    pub fn insert(&mut self, name: &'static str, url: impl Into<String>) {
+        self.0.insert(name, url.into());
+    }
+
+    pub fn with(mut self, name: &'static str, url: impl Into<String>) -> Self {
+        self.insert(name, url);
+        self
+    }
+
+    /// `service`'s URL for `upstream`, or the error naming what is missing.
+    pub fn url(&self, service: &'static str, upstream: &'static str) -> Result<&str, ServeError> {
+        self.0
+            .get(upstream)
+            .map(String::as_str)
+            .ok_or(ServeError::MissingUpstream { service, upstream })
+    }
+}
+
+/// A service serving on its port, and its in-process handle (what the demo seeder and tests
+/// call directly).
+pub struct Running<S> {
+    pub server: RunningServer,
+    pub service: S,
 }
 
 /// Binds `addr` (port 0 for a free port).

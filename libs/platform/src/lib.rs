@@ -5,6 +5,7 @@
 //! error catalogue shared by gRPC and GraphQL.
 
 pub mod business_number;
+pub mod calendar;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod outbox;
 pub mod pagination;
 pub mod redis_client;
 pub mod shutdown;
+pub mod string_enum;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod text;

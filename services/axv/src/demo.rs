@@ -1,6 +1,7 @@
 //! Demo data for `axv up --demo` and `axv seed --demo`: realistic firms of Gwangju across the
 //! nine strategic industries, in every application state. Idempotent: what exists is kept.
 
+use axv_platform::calendar::today_kst;
 use std::sync::Arc;
 
 use axv_auth::{Caller, Role};
@@ -438,7 +439,6 @@ pub async fn seed_vouchers(
 ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
     use axv_vouchers::{
         domain::{ApplicationAction, FundingSource, ResourceKind},
-        service::today,
         store::{NewApplication, NewPool, NewProgram, spend::UsageInput},
     };
     if store
@@ -450,15 +450,15 @@ pub async fn seed_vouchers(
         return Ok(0);
     }
     let year_end = chrono::NaiveDate::from_ymd_opt(2026, 12, 31)
-        .unwrap_or_else(today)
-        .max(today() + chrono::Days::new(180));
+        .unwrap_or_else(today_kst)
+        .max(today_kst() + chrono::Days::new(180));
     let h100 = store
         .create_pool(NewPool {
             name: H100_POOL_NAME.to_owned(),
             kind: ResourceKind::GpuH100,
             capacity: H100_GPUS * 365 * 24 * HOUR,
             funding: FundingSource::National,
-            valid_from: today() - chrono::Days::new(60),
+            valid_from: today_kst() - chrono::Days::new(60),
             valid_until: year_end,
         })
         .await?;
@@ -468,7 +468,7 @@ pub async fn seed_vouchers(
             kind: ResourceKind::Npu,
             capacity: 200 * 365 * 24 * HOUR,
             funding: FundingSource::City,
-            valid_from: today() - chrono::Days::new(60),
+            valid_from: today_kst() - chrono::Days::new(60),
             valid_until: year_end,
         })
         .await?;
@@ -476,8 +476,8 @@ pub async fn seed_vouchers(
         .create_program(NewProgram {
             pool_id: h100.id.clone(),
             name: "2026 AX 실증밸리 컴퓨팅 바우처 1차".to_owned(),
-            opens_on: today() - chrono::Days::new(30),
-            closes_on: today() + chrono::Days::new(60),
+            opens_on: today_kst() - chrono::Days::new(30),
+            closes_on: today_kst() + chrono::Days::new(60),
             max_per_company: 50_000 * HOUR,
             sectors: vec![],
         })
@@ -526,7 +526,7 @@ pub async fn seed_vouchers(
                         granted * HOUR,
                         "demo-manager",
                         Some("적정"),
-                        today(),
+                        today_kst(),
                     )
                     .await?;
                 // A week of jobs: single records, and one reserved job committed for less.
@@ -542,7 +542,7 @@ pub async fn seed_vouchers(
                                 started_at: None,
                                 ended_at: None,
                             },
-                            today(),
+                            today_kst(),
                             &Default::default(),
                         )
                         .await?;
@@ -555,7 +555,7 @@ pub async fn seed_vouchers(
                         8 * 4 * HOUR,
                         axv_platform::ids::now_ms() + 86_400_000,
                         None,
-                        today(),
+                        today_kst(),
                     )
                     .await?;
                 store.commit_hold(&hold_id, 8 * 3 * HOUR).await?;

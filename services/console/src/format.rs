@@ -91,11 +91,7 @@ mod tests {
 
 /// Today in Korea, `YYYY-MM-DD` (programmes open and close on Korean calendar days).
 pub fn today_kst() -> String {
-    let now = chrono::Utc::now();
-    match chrono::FixedOffset::east_opt(9 * 3600) {
-        Some(offset) => now.with_timezone(&offset).format("%Y-%m-%d").to_string(),
-        None => now.format("%Y-%m-%d").to_string(),
-    }
+    axv_platform::calendar::today_kst().to_string()
 }
 
 /// An RFC 3339 instant as Korea's wall clock: `2026-12-07 09:05` (KST).
@@ -103,13 +99,9 @@ pub fn kst(instant: &str) -> String {
     let Ok(at) = chrono::DateTime::parse_from_rfc3339(instant) else {
         return instant.to_owned();
     };
-    match chrono::FixedOffset::east_opt(9 * 3600) {
-        Some(offset) => at
-            .with_timezone(&offset)
-            .format("%Y-%m-%d %H:%M")
-            .to_string(),
-        None => instant.to_owned(),
-    }
+    at.with_timezone(&axv_platform::calendar::KST)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 #[cfg(test)]

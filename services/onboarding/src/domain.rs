@@ -1,13 +1,12 @@
 //! Onboarding's domain: validated values, the company application state machine and who may
 //! do what. Pure: no I/O, so every rule is unit-tested here.
 
-use std::fmt;
+use axv_platform::string_enum;
 
 use axv_auth::{Caller, Role};
-use axv_platform::ErrorCode;
 use chrono::NaiveDate;
 
-use crate::error::OnboardingError;
+use crate::error::{CompanyRefusal, OnboardingError};
 
 /// A Korean business registration number (사업자등록번호): ten digits, the last a checksum.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -148,32 +147,6 @@ pub fn validate_cluster_user(name: &str) -> Result<Option<String>, OnboardingErr
     Ok(Some(name.to_owned()))
 }
 
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
 string_enum!(
     /// Gwangju's nine strategic industries.
     Sector {
@@ -242,7 +215,12 @@ impl CompanyAction {
             (A::RequestChanges, S::UnderReview) => S::ChangesRequested,
             (A::Suspend, S::Approved) => S::Suspended,
             (A::Reinstate, S::Suspended) => S::Approved,
-            _ => return Err(OnboardingError::InvalidTransition { action: self, from }),
+            _ => {
+                return Err(OnboardingError::Domain(CompanyRefusal::InvalidTransition {
+                    action: self,
+                    from,
+                }));
+            }
         };
         Ok(to)
     }
@@ -435,7 +413,7 @@ pub fn api_client_role(role: Option<Role>) -> Result<Role, OnboardingError> {
     }
 }
 
-/// Only admins manage API clients (ARCHITECTURE.md, "Who uses it").
+/// Only admins manage API clients (docs/architecture.md, "Who uses it").
 pub fn authorize_api_client_admin(caller: &Caller) -> Result<(), OnboardingError> {
     if caller.role == Role::Admin {
         Ok(())
@@ -446,16 +424,12 @@ pub fn authorize_api_client_admin(caller: &Caller) -> Result<(), OnboardingError
     }
 }
 
-impl From<&OnboardingError> for ErrorCode {
-    fn from(error: &OnboardingError) -> Self {
-        axv_platform::error::DomainError::code(error)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use std::sync::Arc;
+
+    use axv_platform::ErrorCode;
 
     use super::*;
 

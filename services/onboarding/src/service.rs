@@ -1,6 +1,7 @@
 //! Onboarding's use cases: accounts, tokens, companies and their review. Decides who may do
 //! what (with the rules in `domain`) and drives the store; knows nothing about protobuf.
 
+use axv_platform::calendar::today_kst;
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use axv_auth::{
@@ -82,7 +83,7 @@ fn internal(error: impl std::fmt::Display) -> OnboardingError {
 /// cheaper during an outage. The caller is told to retry.
 fn counting_unavailable(error: impl std::fmt::Display) -> OnboardingError {
     tracing::warn!(%error, "sign-in failures cannot be counted; sign-in refused");
-    OnboardingError::Unavailable("sign-in is unavailable for a moment; try again shortly".into())
+    OnboardingError::Unavailable("sign-in is busy for a moment; try again shortly".into())
 }
 
 impl Onboarding {
@@ -433,10 +434,6 @@ impl Onboarding {
         self.store.cluster_users_of(company_ids).await
     }
 
-    fn today() -> chrono::NaiveDate {
-        Utc::now().date_naive()
-    }
-
     pub async fn create_company(
         &self,
         caller: Option<&Caller>,
@@ -448,7 +445,7 @@ impl Onboarding {
                 "only firm members register companies".into(),
             ));
         }
-        let draft = CompanyDraft::validate(input, Self::today())?;
+        let draft = CompanyDraft::validate(input, today_kst())?;
         let company = self.store.create_company(&draft, &caller.subject).await?;
         self.with_history(company, View::Full).await
     }
@@ -508,7 +505,7 @@ impl Onboarding {
         if view != View::Full || !(is_member || caller.is_staff()) {
             return Err(OnboardingError::NotFound("company"));
         }
-        let draft = CompanyDraft::validate(input, Self::today())?;
+        let draft = CompanyDraft::validate(input, today_kst())?;
         let company = self.store.update_company(id, &draft).await?;
         self.with_history(company, View::Full).await
     }

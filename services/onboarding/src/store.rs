@@ -14,7 +14,7 @@ use sqlx::{Row, any::AnyRow};
 
 use crate::{
     domain::{CompanyAction, CompanyDraft, CompanyStatus, GwangjuPresence, Sector},
-    error::OnboardingError,
+    error::{CompanyRefusal, OnboardingError},
 };
 
 pub const SERVICE: &str = "onboarding";
@@ -527,7 +527,9 @@ impl Store {
             .await?
             .ok_or(OnboardingError::NotFound("company"))?;
         if !current.status.is_editable() {
-            return Err(OnboardingError::NotEditable(current.status));
+            return Err(OnboardingError::Domain(CompanyRefusal::NotEditable(
+                current.status,
+            )));
         }
         let updated = sqlx::query(
             "UPDATE companies SET business_number = $1, name_ko = $2, name_en = $3, sector = $4, presence = $5, \

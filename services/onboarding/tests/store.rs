@@ -6,6 +6,7 @@ use axv_auth::Role;
 use axv_onboarding::{
     OnboardingError,
     domain::{CompanyAction, CompanyDraft, CompanyInput, CompanyStatus, GwangjuPresence, Sector},
+    error::CompanyRefusal,
     store::{CompanyCounts, CompanyFilter, ListScope, NewRefreshToken, RefreshOutcome, Store},
 };
 use axv_platform::{on_both_backends, outbox::Outbox, testing::TestDb};
@@ -80,7 +81,10 @@ async fn constraints_and_transitions(test: TestDb) {
         .transition(&company.id, CompanyAction::Approve, "pm", None, |_| Ok(()))
         .await
         .unwrap_err();
-    assert!(matches!(refused, OnboardingError::InvalidTransition { .. }));
+    assert!(matches!(
+        refused,
+        OnboardingError::Domain(CompanyRefusal::InvalidTransition { .. })
+    ));
     // Refused by the caller's check: nothing is written either.
     let vetoed = store
         .transition(&company.id, CompanyAction::StartReview, "pm", None, |_| {
@@ -112,7 +116,7 @@ async fn constraints_and_transitions(test: TestDb) {
         .unwrap_err();
     assert!(matches!(
         locked,
-        OnboardingError::NotEditable(CompanyStatus::Submitted)
+        OnboardingError::Domain(CompanyRefusal::NotEditable(CompanyStatus::Submitted))
     ));
 
     // Events were written with the changes, in the same transactions.

@@ -2,8 +2,8 @@
 //! its figures, and the programme's aggregate figures with small-group suppression. Pure: no
 //! I/O.
 
+use axv_platform::string_enum;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use chrono::{Datelike, NaiveDate};
 
@@ -29,31 +29,6 @@ impl OutcomesError {
             message: message.into(),
         }
     }
-}
-
-macro_rules! string_enum {
-    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! The outcome reports' use cases: who may file, edit, move and read reports, what the pilots
 //! and onboarding services say about the pilot and the caller, and the store doing it.
 
+use axv_platform::calendar::today_kst;
 use std::{collections::HashMap, sync::Arc};
 
 use axv_auth::{Caller, Role, TokenIssuer};
@@ -354,8 +355,7 @@ impl Outcomes {
         // Checked before asking the vouchers service, so a refused move costs no lookup.
         action.apply(report.status)?;
         if action == ReportAction::Submit
-            && let Some(refusal) =
-                submission_refusal(report.draft.period_end, crate::stats::today())
+            && let Some(refusal) = submission_refusal(report.draft.period_end, today_kst())
         {
             return Err(ReportsError::Precondition(refusal));
         }

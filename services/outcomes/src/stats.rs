@@ -2,6 +2,7 @@
 //! this service's verified reports, headcounts from onboarding and pilots, voucher figures
 //! from the vouchers service, and small-cell suppression for everyone but staff.
 
+use axv_platform::calendar::today_kst;
 use std::collections::HashMap;
 
 use axv_auth::{Caller, Role};
@@ -83,15 +84,6 @@ fn sector_name(sector: i32) -> String {
     onboarding::Sector::try_from(sector)
         .map(|s| s.as_str_name().trim_start_matches("SECTOR_").to_owned())
         .unwrap_or_default()
-}
-
-/// Today in Gwangju (KST): reporting periods end on Korean calendar days.
-pub fn today() -> NaiveDate {
-    let now = chrono::Utc::now();
-    match chrono::FixedOffset::east_opt(9 * 3600) {
-        Some(kst) => now.with_timezone(&kst).date_naive(),
-        None => now.date_naive(),
-    }
 }
 
 impl StatsFilter {
@@ -230,7 +222,7 @@ impl Outcomes {
                 let preview = self.preview_release().await?;
                 let info = ReleaseInfo {
                     number: preview.number,
-                    date: today(),
+                    date: today_kst(),
                     published_at: 0,
                     published_by: String::new(),
                     note: String::new(),
@@ -489,7 +481,7 @@ impl Outcomes {
             .await?;
         let ids: Vec<String> = active.iter().map(|p| p.pilot_id.clone()).collect();
         let filed = self.store.filed_periods(&ids).await?;
-        let today = today();
+        let today = today_kst();
         Ok(active
             .iter()
             .flat_map(|pilot| {

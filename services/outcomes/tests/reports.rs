@@ -6,6 +6,7 @@ mod support;
 
 use axv_auth::Role;
 use axv_onboarding::domain::Sector;
+use axv_platform::calendar::today_kst;
 use axv_platform::{on_both_backends, testing::TestDb};
 use axv_proto::outcomes::v1 as pb;
 use axv_proto::pilots::v1 as pilots_pb;
@@ -524,7 +525,7 @@ async fn compute_consumed_comes_from_vouchers(db: TestDb) {
         h.record_usage(&code, job, amount).await;
     }
     // Metered in the last quarter, which has ended, so its report can be submitted.
-    let today = axv_vouchers::service::today();
+    let today = today_kst();
     let last = axv_outcomes::domain::quarter_start(today)
         .pred_opt()
         .unwrap();

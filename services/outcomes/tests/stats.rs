@@ -5,6 +5,7 @@
 
 mod support;
 
+use axv_platform::calendar::today_kst;
 use std::time::{Duration, Instant};
 
 use axv_auth::Role;
@@ -12,7 +13,6 @@ use axv_onboarding::domain::Sector;
 use axv_outcomes::{
     domain::{PilotSchedule, quarter_end, quarter_start},
     pilot_from_event,
-    stats::today,
 };
 use axv_platform::{events::Event, on_both_backends, testing::TestDb};
 use axv_proto::outcomes::v1::{self as pb, outcomes_service_client::OutcomesServiceClient};
@@ -682,7 +682,7 @@ async fn program_stats_voucher_figures(db: TestDb) {
     .unwrap();
     assert_eq!(domain.vouchers_issued, 5);
     // Issued now: nothing in a window that ended before today, everything in one around today.
-    let today = today();
+    let today = today_kst();
     let window = |from: NaiveDate, to: NaiveDate| pb::StatsFilter {
         from: Some(from.to_string()),
         to: Some(to.to_string()),
@@ -794,7 +794,7 @@ async fn due_reports_follow_pilot_events(db: TestDb) {
     let h = Harness::start(db).await;
     let a = h.firm(1, Sector::Mobility, true).await;
     let b = h.firm(2, Sector::Healthcare, true).await;
-    let today = today();
+    let today = today_kst();
     let q0 = quarter_start(today);
     let q1 = quarter_start(q0 - Days::new(1));
     let q2 = quarter_start(q1 - Days::new(1));

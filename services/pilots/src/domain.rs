@@ -1,37 +1,12 @@
 //! The pilot registry's domain: the pilot's life as a state machine, who may move it, what
 //! the public may see, and validated input. Pure: no I/O.
 
-use std::fmt;
+use axv_platform::string_enum;
 
 use axv_auth::{Caller, Role};
 use chrono::NaiveDate;
 
 use crate::error::PilotsError;
-
-macro_rules! string_enum {
-    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
 
 /// What a firm may not do to a pilot while its lead company is suspended: every change (edit,
 /// participants, milestones, evidence, submitting, starting). Managers still decide on it

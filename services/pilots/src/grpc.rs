@@ -1,6 +1,7 @@
 //! The tonic service: protobuf <-> the use cases in `service`, errors -> `Status`.
 
 use axv_auth::caller;
+use axv_platform::calendar::today_kst;
 use axv_platform::pagination::PageRequest;
 use axv_proto::{common::v1 as common, onboarding::v1 as onboarding, pilots::v1 as pb};
 use tonic::{Request, Response, Status};
@@ -11,7 +12,7 @@ use crate::{
         parse_date,
     },
     error::PilotsError,
-    service::{Pilots, VisiblePilot, today},
+    service::{Pilots, VisiblePilot},
     store::{PilotCountFilter, PilotFilter},
 };
 
@@ -106,7 +107,7 @@ mirror!(
 fn pilot_to_pb(visible: VisiblePilot) -> pb::Pilot {
     let VisiblePilot { pilot: p, view } = visible;
     let full = view == View::Full;
-    let today = today();
+    let today = today_kst();
     let mut out = pb::Pilot {
         id: p.id,
         title: p.draft.title,

@@ -9,7 +9,6 @@ use axv_platform::{
     pagination::{MAX_PAGE_SIZE, PageRequest},
 };
 use axv_proto::onboarding::v1 as onboarding;
-use chrono::{NaiveDate, Utc};
 use tonic::transport::Channel;
 
 use crate::{
@@ -26,14 +25,6 @@ use crate::{
 pub type OnboardingClient = onboarding::onboarding_service_client::OnboardingServiceClient<Channel>;
 
 pub const MAX_BATCH: usize = 500;
-
-/// Gwangju's calendar day, for due dates.
-pub fn today() -> NaiveDate {
-    match chrono::FixedOffset::east_opt(9 * 3600) {
-        Some(kst) => Utc::now().with_timezone(&kst).date_naive(),
-        None => Utc::now().date_naive(),
-    }
-}
 
 fn require(caller: Option<&Caller>) -> Result<&Caller, PilotsError> {
     caller.ok_or_else(|| PilotsError::Unauthenticated("authentication required".into()))

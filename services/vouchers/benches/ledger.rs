@@ -10,6 +10,7 @@
 #[path = "../tests/support.rs"]
 mod support;
 
+use axv_platform::calendar::today_kst;
 use std::time::{Duration, Instant};
 
 use axv_auth::Role;
@@ -17,7 +18,6 @@ use axv_platform::testing::TestDb;
 use axv_proto::vouchers::v1::{self as pb, vouchers_service_client::VouchersServiceClient};
 use axv_vouchers::{
     domain::{FundingSource, ResourceKind},
-    service::today,
     store::{NewApplication, NewPool, NewProgram, Store},
 };
 use tonic::transport::Channel;
@@ -44,7 +44,7 @@ async fn issue(store: &Store, program: &str, company: &str, amount: i64) -> Stri
         .await
         .unwrap();
     store
-        .approve_application(&application.id, amount, "bench", None, today())
+        .approve_application(&application.id, amount, "bench", None, today_kst())
         .await
         .unwrap()
         .1
@@ -134,8 +134,8 @@ async fn run() {
             kind: ResourceKind::GpuH100,
             capacity: i64::MAX / 4,
             funding: FundingSource::National,
-            valid_from: today(),
-            valid_until: today() + chrono::Days::new(30),
+            valid_from: today_kst(),
+            valid_until: today_kst() + chrono::Days::new(30),
         })
         .await
         .unwrap();
@@ -143,8 +143,8 @@ async fn run() {
         .create_program(NewProgram {
             pool_id: pool.id,
             name: "bench".into(),
-            opens_on: today(),
-            closes_on: today() + chrono::Days::new(30),
+            opens_on: today_kst(),
+            closes_on: today_kst() + chrono::Days::new(30),
             max_per_company: i64::MAX / 8,
             sectors: vec![],
         })

@@ -1,37 +1,11 @@
 //! The vouchers domain: pools, programmes, applications and vouchers as validated values and
 //! state machines, and the ledger's accounts and transfers. Pure: no I/O.
 
-use std::fmt;
+use axv_platform::string_enum;
 
 use chrono::NaiveDate;
 
 use crate::error::VouchersError;
-
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
 
 string_enum!(ResourceKind { GpuH100 => "GPU_H100", Npu => "NPU", Storage => "STORAGE" });
 string_enum!(FundingSource { National => "NATIONAL", City => "CITY", Private => "PRIVATE" });
@@ -215,31 +189,31 @@ impl Eligibility<'_> {
         already_granted: i64,
     ) -> Result<(), VouchersError> {
         if today < self.opens_on {
-            return Err(VouchersError::NotEligible(format!(
+            return Err(crate::error::not_eligible(format!(
                 "the programme opens on {}",
                 self.opens_on
             )));
         }
         if today > self.closes_on {
-            return Err(VouchersError::NotEligible(format!(
+            return Err(crate::error::not_eligible(format!(
                 "the programme closed on {}",
                 self.closes_on
             )));
         }
         if company_status != "APPROVED" {
-            return Err(VouchersError::NotEligible(format!(
+            return Err(crate::error::not_eligible(format!(
                 "the company is {company_status}; only APPROVED companies may apply"
             )));
         }
         if !self.sectors.is_empty() && !self.sectors.iter().any(|s| s == company_sector) {
-            return Err(VouchersError::NotEligible(format!(
+            return Err(crate::error::not_eligible(format!(
                 "the programme is open to {} only, not {company_sector}",
                 self.sectors.join(", ")
             )));
         }
         let left = self.max_per_company - already_granted;
         if requested > left {
-            return Err(VouchersError::NotEligible(format!(
+            return Err(crate::error::not_eligible(format!(
                 "the request exceeds the programme's cap: {left} of {} left for this company",
                 self.max_per_company
             )));

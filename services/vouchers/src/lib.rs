@@ -16,6 +16,7 @@ pub mod slurm_export;
 pub mod store;
 pub mod usage_queue;
 
+use axv_platform::calendar::today_kst;
 use std::{
     sync::{
         Arc,
@@ -131,7 +132,7 @@ impl VouchersApp {
 pub async fn sweep(store: &store::Store) -> Result<(usize, usize), VouchersError> {
     let holds = store.expire_holds(axv_platform::ids::now_ms()).await?;
     let mut vouchers = 0;
-    for id in store.vouchers_due_to_expire(service::today()).await? {
+    for id in store.vouchers_due_to_expire(today_kst()).await? {
         match store
             .end_voucher(&id, domain::VoucherStatus::Expired, Some("validity ended"))
             .await

@@ -1,6 +1,7 @@
 //! The vouchers service's use cases: who may do what, what onboarding says about companies,
 //! and the store doing it.
 
+use axv_platform::calendar::today_kst;
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
@@ -13,7 +14,7 @@ use axv_platform::{
     pagination::{MAX_PAGE_SIZE, PageRequest},
 };
 use axv_proto::onboarding::v1 as onboarding;
-use chrono::{NaiveDate, Utc};
+
 use tonic::transport::Channel;
 
 use crate::{
@@ -35,14 +36,6 @@ use crate::{
 
 pub type OnboardingClient = onboarding::onboarding_service_client::OnboardingServiceClient<Channel>;
 pub type PilotsClient = axv_proto::pilots::v1::pilots_service_client::PilotsServiceClient<Channel>;
-
-/// Gwangju's calendar day: validity windows are local dates.
-pub fn today() -> NaiveDate {
-    match chrono::FixedOffset::east_opt(9 * 3600) {
-        Some(kst) => Utc::now().with_timezone(&kst).date_naive(),
-        None => Utc::now().date_naive(),
-    }
-}
 
 fn require(caller: Option<&Caller>) -> Result<&Caller, VouchersError> {
     caller.ok_or_else(|| VouchersError::Unauthenticated("authentication required".into()))
@@ -146,8 +139,8 @@ impl Vouchers {
                 && p.state() == axv_proto::pilots::v1::ParticipantState::Accepted
         }) {
             // An invited company takes part only once it has accepted.
-            return Err(VouchersError::NotEligible(
-                "the company does not take part in that pilot".into(),
+            return Err(crate::error::not_eligible(
+                "the company does not take part in that pilot",
             ));
         }
         Ok(())
@@ -355,7 +348,7 @@ impl Vouchers {
             sectors: &program.sectors,
             max_per_company: program.max_per_company,
         }
-        .check(today(), &status, &sector, requested, already)?;
+        .check(today_kst(), &status, &sector, requested, already)?;
         self.store
             .create_application(NewApplication {
                 program_id: program.id,
@@ -434,12 +427,12 @@ impl Vouchers {
                 .as_str_name()
                 .trim_start_matches("COMPANY_STATUS_")
                 .to_owned();
-            return Err(VouchersError::NotEligible(format!(
+            return Err(crate::error::not_eligible(format!(
                 "the company is {status} now; vouchers go to APPROVED companies only"
             )));
         }
         self.store
-            .approve_application(&application.id, granted, &who.subject, note, today())
+            .approve_application(&application.id, granted, &who.subject, note, today_kst())
             .await
     }
 
@@ -737,7 +730,9 @@ impl Vouchers {
             )
             .await?;
         let inputs: Vec<UsageInput<'_>> = batch.iter().map(QueuedUsage::input).collect();
-        self.store.record_usages(&inputs, today(), &standing).await
+        self.store
+            .record_usages(&inputs, today_kst(), &standing)
+            .await
     }
 
     /// The company whose voucher carries `code`.
@@ -843,7 +838,7 @@ impl Vouchers {
             .standing_of_codes(caller, parsed.jobs.iter().map(|j| j.account.as_str()))
             .await?;
         self.store
-            .ingest_parsed(cluster, parsed, today(), &standing)
+            .ingest_parsed(cluster, parsed, today_kst(), &standing)
             .await
     }
 
@@ -881,7 +876,7 @@ impl Vouchers {
         let expires_at = axv_platform::ids::now_ms()
             + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX / 2);
         self.store
-            .create_hold(hold_id, voucher_code, amount, expires_at, job, today())
+            .create_hold(hold_id, voucher_code, amount, expires_at, job, today_kst())
             .await
     }
 
@@ -958,7 +953,7 @@ impl Vouchers {
                     .push(member.cluster_user);
             }
         }
-        let today = today();
+        let today = today_kst();
         let accounts: Vec<slurm_export::SlurmAccount> = vouchers
             .into_iter()
             .map(|v| {

@@ -5,6 +5,7 @@
 
 mod support;
 
+use axv_platform::calendar::today_kst;
 use std::time::Duration;
 
 use axv_auth::Role;
@@ -109,7 +110,7 @@ async fn applications_vouchers_and_every_refusal() {
         ("GPU-second", 1_000_000, 0)
     );
 
-    let today = axv_vouchers::service::today();
+    let today = today_kst();
     let program_request = |sectors: Vec<String>| pb::CreateProgramRequest {
         pool_id: pool.id.clone(),
         name: "2026 AX 실증 바우처".into(),

@@ -4,12 +4,12 @@
 
 mod support;
 
+use axv_platform::calendar::today_kst;
 use std::collections::HashMap;
 
 use axv_platform::{on_both_backends, pagination::PageRequest, testing::TestDb};
 use axv_vouchers::{
     domain::{HoldState, VoucherStatus},
-    service::today,
     store::{
         Store,
         spend::{Standing, UsageInput},
@@ -131,7 +131,7 @@ async fn random_sequences_keep_every_invariant(test: TestDb) {
                         .await
                         .unwrap();
                     if let Ok((_, voucher)) = store
-                        .approve_application(&application.id, amount, "m", None, today())
+                        .approve_application(&application.id, amount, "m", None, today_kst())
                         .await
                     {
                         vouchers.push((voucher.id, voucher.code));
@@ -153,7 +153,7 @@ async fn random_sequences_keep_every_invariant(test: TestDb) {
                                 started_at: None,
                                 ended_at: None,
                             },
-                            today(),
+                            today_kst(),
                             &Default::default(),
                         )
                         .await;
@@ -164,7 +164,7 @@ async fn random_sequences_keep_every_invariant(test: TestDb) {
                     let hold = format!("hold-{seed}-{step}");
                     let amount = 1 + i64::try_from(rng.below(4_000)).unwrap();
                     if store
-                        .create_hold(&hold, code, amount, i64::MAX / 2, None, today())
+                        .create_hold(&hold, code, amount, i64::MAX / 2, None, today_kst())
                         .await
                         .is_ok()
                     {
@@ -246,7 +246,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
             400,
             i64::MAX / 2,
             Some(("h100", "77")),
-            today(),
+            today_kst(),
         )
         .await
         .unwrap();
@@ -254,14 +254,14 @@ async fn holds_commit_release_and_retries(test: TestDb) {
     // Same id, same content: the same hold, not a second reservation.
     assert_eq!(
         store
-            .create_hold("h1", &code, 400, i64::MAX / 2, None, today())
+            .create_hold("h1", &code, 400, i64::MAX / 2, None, today_kst())
             .await
             .unwrap()
             .id,
         "h1"
     );
     let other = store
-        .create_hold("h1", &code, 300, i64::MAX / 2, None, today())
+        .create_hold("h1", &code, 300, i64::MAX / 2, None, today_kst())
         .await
         .unwrap_err();
     assert!(
@@ -274,7 +274,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
     // Over the balance: refused whole.
     assert!(
         store
-            .create_hold("h2", &code, 601, i64::MAX / 2, None, today())
+            .create_hold("h2", &code, 601, i64::MAX / 2, None, today_kst())
             .await
             .is_err()
     );
@@ -307,7 +307,10 @@ async fn holds_commit_release_and_retries(test: TestDb) {
         "JobID|JobIDRaw|Account|User|AllocTRES|ElapsedRaw|Start|End|State\n\
          77|77|{code}|kim|gres/gpu=1|250|2026-01-01T00:00:00|2026-01-01T00:04:10|COMPLETED\n"
     );
-    let again = store.ingest_sacct("h100", &sacct, today()).await.unwrap();
+    let again = store
+        .ingest_sacct("h100", &sacct, today_kst())
+        .await
+        .unwrap();
     assert_eq!((again.accepted, again.duplicates), (0, 1));
     let usage = UsageInput {
         cluster: "h100",
@@ -319,7 +322,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
     };
     assert!(
         store
-            .record_usage(usage, today(), &Default::default())
+            .record_usage(usage, today_kst(), &Default::default())
             .await
             .unwrap()
             .duplicate
@@ -334,7 +337,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
         ended_at: None,
     };
     store
-        .record_usage(other, today(), &Default::default())
+        .record_usage(other, today_kst(), &Default::default())
         .await
         .unwrap();
     store
@@ -344,7 +347,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
             100,
             i64::MAX / 2,
             Some(("h100", "88")),
-            today(),
+            today_kst(),
         )
         .await
         .unwrap();
@@ -367,7 +370,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
             600,
             axv_platform::ids::now_ms() - 1,
             None,
-            today(),
+            today_kst(),
         )
         .await
         .unwrap();
@@ -392,7 +395,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
                 started_at: None,
                 ended_at: None,
             },
-            today(),
+            today_kst(),
             &Default::default(),
         )
         .await
@@ -432,18 +435,18 @@ async fn usage_is_charged_once(test: TestDb) {
         ended_at: Some(2),
     };
     let first = store
-        .record_usage(record(300), today(), &Default::default())
+        .record_usage(record(300), today_kst(), &Default::default())
         .await
         .unwrap();
     assert!(!first.duplicate);
     let retry = store
-        .record_usage(record(300), today(), &Default::default())
+        .record_usage(record(300), today_kst(), &Default::default())
         .await
         .unwrap();
     assert!(retry.duplicate);
     assert_eq!(retry.id, first.id, "the retry returns the first result");
     let changed = store
-        .record_usage(record(301), today(), &Default::default())
+        .record_usage(record(301), today_kst(), &Default::default())
         .await
         .unwrap_err();
     assert!(matches!(changed, axv_vouchers::VouchersError::Conflict(_)));
@@ -461,7 +464,7 @@ async fn usage_is_charged_once(test: TestDb) {
                 started_at: None,
                 ended_at: None,
             },
-            today(),
+            today_kst(),
             &Default::default(),
         )
         .await
@@ -480,7 +483,7 @@ async fn usage_is_charged_once(test: TestDb) {
         ended_at: None,
     };
     let first = store
-        .record_usage(late(), today(), &Default::default())
+        .record_usage(late(), today_kst(), &Default::default())
         .await
         .unwrap();
     assert_eq!(
@@ -488,7 +491,7 @@ async fn usage_is_charged_once(test: TestDb) {
         (0, 50, false)
     );
     let retry = store
-        .record_usage(late(), today(), &Default::default())
+        .record_usage(late(), today_kst(), &Default::default())
         .await
         .unwrap();
     assert_eq!((retry.duplicate, retry.overage), (true, 50));
@@ -529,7 +532,7 @@ async fn a_batch_is_answered_as_each_usage_alone(test: TestDb) {
         usage("j6", &barred_code, 10),
     ];
     let outcomes = store
-        .record_usages(&batch, today(), &Standing::barring(["c3".to_owned()]))
+        .record_usages(&batch, today_kst(), &Standing::barring(["c3".to_owned()]))
         .await
         .unwrap();
     assert_eq!(outcomes.len(), batch.len());
@@ -579,7 +582,7 @@ async fn a_batch_is_answered_as_each_usage_alone(test: TestDb) {
     assert_eq!(debits, vec![(-300, 700), (-300, 400), (-400, 0)]);
     // The same batch again: every accepted job a duplicate, nothing charged twice.
     let again = store
-        .record_usages(&batch, today(), &Standing::barring(["c3".to_owned()]))
+        .record_usages(&batch, today_kst(), &Standing::barring(["c3".to_owned()]))
         .await
         .unwrap();
     for n in [0, 1, 2, 3, 5] {
@@ -592,7 +595,7 @@ async fn a_batch_is_answered_as_each_usage_alone(test: TestDb) {
     let late = store
         .record_usages(
             &[usage("j7", &barred_code, 10), usage("j8", &b_code, 10)],
-            today(),
+            today_kst(),
             &asked,
         )
         .await
@@ -640,7 +643,10 @@ async fn sacct_fixture_is_charged_exactly(test: TestDb) {
     let number = |key: &str| -> usize { expected[key].parse().unwrap() };
     let seconds = |key: &str| -> i64 { expected[key].parse().unwrap() };
 
-    let report = store.ingest_sacct("h100", &text, today()).await.unwrap();
+    let report = store
+        .ingest_sacct("h100", &text, today_kst())
+        .await
+        .unwrap();
     let charged_jobs = number("jobs_V1") + number("jobs_V2") + number("jobs_V3");
     assert_eq!(report.accepted, charged_jobs);
     assert_eq!(
@@ -687,7 +693,10 @@ async fn sacct_fixture_is_charged_exactly(test: TestDb) {
     }
 
     // The same file again: every job is a duplicate, nothing is charged twice.
-    let again = store.ingest_sacct("h100", &text, today()).await.unwrap();
+    let again = store
+        .ingest_sacct("h100", &text, today_kst())
+        .await
+        .unwrap();
     assert_eq!(again.accepted, 0);
     assert_eq!(again.amount, 0);
     assert_eq!(
@@ -706,7 +715,10 @@ async fn sacct_fixture_is_charged_exactly(test: TestDb) {
          9003|9003|{code}|kim|gres/gpu=1|50|2026-01-01T00:00:00|2026-01-01T00:00:50|COMPLETED\n",
         code = small.code
     );
-    let report = store.ingest_sacct("h100", &text, today()).await.unwrap();
+    let report = store
+        .ingest_sacct("h100", &text, today_kst())
+        .await
+        .unwrap();
     assert_eq!((report.accepted, report.amount), (3, 150));
     assert_eq!((report.overage, report.overage_jobs), (100, 2));
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
@@ -831,7 +843,7 @@ async fn grants_respect_cap_and_capacity(test: TestDb) {
     };
     let second = store.create_application(application(200)).await.unwrap();
     let over_cap = store
-        .approve_application(&second.id, 200, "m", None, today())
+        .approve_application(&second.id, 200, "m", None, today_kst())
         .await
         .unwrap_err();
     assert!(over_cap.to_string().contains("cap"), "{over_cap}");
@@ -841,7 +853,7 @@ async fn grants_respect_cap_and_capacity(test: TestDb) {
         axv_vouchers::domain::ApplicationStatus::Submitted
     );
     store
-        .approve_application(&second.id, 100, "m", None, today())
+        .approve_application(&second.id, 100, "m", None, today_kst())
         .await
         .unwrap();
 
@@ -852,7 +864,7 @@ async fn grants_respect_cap_and_capacity(test: TestDb) {
     };
     let third = store.create_application(other).await.unwrap();
     let over_capacity = store
-        .approve_application(&third.id, 500, "m", None, today())
+        .approve_application(&third.id, 500, "m", None, today_kst())
         .await
         .unwrap_err();
     assert!(
@@ -872,8 +884,8 @@ async fn sacct_refuses_non_gpu_vouchers(test: TestDb) {
             kind: ResourceKind::Npu,
             capacity: 1_000_000,
             funding: FundingSource::City,
-            valid_from: today(),
-            valid_until: today() + chrono::Days::new(30),
+            valid_from: today_kst(),
+            valid_until: today_kst() + chrono::Days::new(30),
         })
         .await
         .unwrap();
@@ -881,8 +893,8 @@ async fn sacct_refuses_non_gpu_vouchers(test: TestDb) {
         .create_program(axv_vouchers::store::NewProgram {
             pool_id: npu.id,
             name: "NPU".into(),
-            opens_on: today(),
-            closes_on: today() + chrono::Days::new(30),
+            opens_on: today_kst(),
+            closes_on: today_kst() + chrono::Days::new(30),
             max_per_company: 1_000_000,
             sectors: vec![],
         })
@@ -895,7 +907,10 @@ async fn sacct_refuses_non_gpu_vouchers(test: TestDb) {
          1|1|{}|kim|gres/gpu=1|100|2026-01-01T00:00:00|2026-01-01T00:01:40|COMPLETED\n",
         voucher.code
     );
-    let report = store.ingest_sacct("h100", &text, today()).await.unwrap();
+    let report = store
+        .ingest_sacct("h100", &text, today_kst())
+        .await
+        .unwrap();
     assert_eq!(report.accepted, 0);
     assert!(
         report.rejected[0].1.contains("not a GPU voucher"),
@@ -937,7 +952,7 @@ async fn metrics_follow_the_ledger() {
                 started_at: None,
                 ended_at: None,
             },
-            today(),
+            today_kst(),
             &Default::default(),
         )
         .await

@@ -2,6 +2,7 @@
 //! approved companies, and vouchers issued through the real approval path.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use axv_platform::calendar::today_kst;
 use std::sync::Arc;
 
 use axv_auth::{Caller, Role};
@@ -15,7 +16,6 @@ use axv_platform::{
 use axv_proto::vouchers::v1::{self as pb, vouchers_service_client::VouchersServiceClient};
 use axv_vouchers::{
     domain::{FundingSource, ResourceKind},
-    service::today,
     store::{NewApplication, NewPool, NewProgram, Store, VoucherRecord},
 };
 use tonic::{Request, transport::Channel};
@@ -224,7 +224,7 @@ pub fn authed<T>(message: T, token: &str) -> Request<T> {
 
 /// A pool of `capacity` and an open programme with `cap` per company.
 pub async fn pool_and_program(store: &Store, capacity: i64, cap: i64) -> (String, String) {
-    let year = today().format("%Y").to_string();
+    let year = today_kst().format("%Y").to_string();
     let pool = store
         .create_pool(NewPool {
             name: "국가AI데이터센터 H100".into(),
@@ -233,7 +233,7 @@ pub async fn pool_and_program(store: &Store, capacity: i64, cap: i64) -> (String
             funding: FundingSource::National,
             valid_from: chrono::NaiveDate::parse_from_str(&format!("{year}-01-01"), "%Y-%m-%d")
                 .unwrap(),
-            valid_until: today() + chrono::Days::new(365),
+            valid_until: today_kst() + chrono::Days::new(365),
         })
         .await
         .unwrap();
@@ -241,8 +241,8 @@ pub async fn pool_and_program(store: &Store, capacity: i64, cap: i64) -> (String
         .create_program(NewProgram {
             pool_id: pool.id.clone(),
             name: "AX 실증 컴퓨팅 바우처".into(),
-            opens_on: today() - chrono::Days::new(30),
-            closes_on: today() + chrono::Days::new(30),
+            opens_on: today_kst() - chrono::Days::new(30),
+            closes_on: today_kst() + chrono::Days::new(30),
             max_per_company: cap,
             sectors: vec![],
         })
@@ -270,7 +270,7 @@ pub async fn issue(
         .await
         .unwrap();
     store
-        .approve_application(&application.id, amount, "manager", None, today())
+        .approve_application(&application.id, amount, "manager", None, today_kst())
         .await
         .unwrap()
         .1

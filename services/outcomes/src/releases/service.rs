@@ -2,6 +2,7 @@
 //! held-revision rule against every earlier release, checking disclosure, and the calendar job.
 
 use axv_auth::{Caller, Role};
+use axv_platform::calendar::today_kst;
 use axv_platform::shutdown::CancellationToken;
 use axv_proto::{onboarding::v1 as onboarding, pilots::v1 as pilots};
 
@@ -15,7 +16,6 @@ use super::{
 use crate::{
     error::ReportsError,
     service::{Outcomes, parse_date},
-    stats::today,
 };
 
 /// Longest note a manager may give a release.
@@ -182,7 +182,7 @@ impl Outcomes {
             .publish(
                 after,
                 &NewRelease {
-                    date: today(),
+                    date: today_kst(),
                     published_by: by.to_owned(),
                     note,
                     schedule_key,
@@ -227,7 +227,7 @@ impl Outcomes {
         &self,
         days_after_quarter: u32,
     ) -> Result<Option<ReleaseInfo>, ReportsError> {
-        let Some((key, due)) = calendar_due(today(), days_after_quarter) else {
+        let Some((key, due)) = calendar_due(today_kst(), days_after_quarter) else {
             return Ok(None);
         };
         let releases = self.store.releases();

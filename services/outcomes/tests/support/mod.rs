@@ -4,6 +4,7 @@
 // Each test binary compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+use axv_platform::calendar::today_kst;
 use std::sync::Arc;
 
 use axv_auth::{Caller, Role};
@@ -298,7 +299,6 @@ impl Harness {
     pub async fn voucher(&self, company_id: &str, pilot: &str, amount: i64) -> String {
         use axv_vouchers::{
             domain::{FundingSource, ResourceKind},
-            service::today,
             store::{NewApplication, NewPool, NewProgram},
         };
         let store = &self.voucher_store;
@@ -308,8 +308,8 @@ impl Harness {
                 kind: ResourceKind::GpuH100,
                 capacity: 10_000,
                 funding: FundingSource::National,
-                valid_from: today() - Days::new(365),
-                valid_until: today() + Days::new(365),
+                valid_from: today_kst() - Days::new(365),
+                valid_until: today_kst() + Days::new(365),
             })
             .await
             .unwrap();
@@ -317,8 +317,8 @@ impl Harness {
             .create_program(NewProgram {
                 pool_id: pool.id.clone(),
                 name: "AX 실증 컴퓨팅 바우처".into(),
-                opens_on: today() - Days::new(30),
-                closes_on: today() + Days::new(30),
+                opens_on: today_kst() - Days::new(30),
+                closes_on: today_kst() + Days::new(30),
                 max_per_company: amount,
                 sectors: vec![],
             })
@@ -336,7 +336,7 @@ impl Harness {
             .await
             .unwrap();
         store
-            .approve_application(&application.id, amount, "manager", None, today())
+            .approve_application(&application.id, amount, "manager", None, today_kst())
             .await
             .unwrap()
             .1
@@ -357,7 +357,7 @@ impl Harness {
                         started_at: None,
                         ended_at: None,
                     },
-                    axv_vouchers::service::today(),
+                    today_kst(),
                     &Default::default(),
                 )
                 .await

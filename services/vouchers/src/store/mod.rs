@@ -579,7 +579,7 @@ impl Store {
         .await?
         .rows_affected();
         if under_cap != 1 {
-            return Err(VouchersError::NotEligible(format!(
+            return Err(crate::error::not_eligible(format!(
                 "granting {granted} would take the company past the programme's cap of {}",
                 program.max_per_company
             )));
