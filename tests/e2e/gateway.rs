@@ -270,12 +270,7 @@ async fn rate_limits_are_shared_by_gateway_replicas() {
         ..Limits::default()
     };
     let p = TestPlatform::start_with_limits(limits.clone()).await;
-    let urls = ServiceUrls {
-        onboarding: p.running.onboarding.url(),
-        vouchers: p.running.vouchers.url(),
-        pilots: p.running.pilots.url(),
-        outcomes: p.running.outcomes.url(),
-    };
+    let urls = ServiceUrls::from_upstreams(&p.running.upstreams()).unwrap();
     let second = axv::start_gateway(&p.platform, "127.0.0.1:0", &urls, limits, None, &p.shutdown)
         .await
         .unwrap();
@@ -357,7 +352,7 @@ async fn query_cost_has_its_own_budget() {
 #[tokio::test]
 async fn a_stopped_service_costs_only_its_own_fields() {
     let p = TestPlatform::start_embedded().await;
-    p.running.vouchers.task.abort();
+    p.running.service("vouchers").unwrap().task.abort();
     // Let the aborted server drop its listener.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let manager = p.token(Role::ProgramManager);

@@ -27,7 +27,7 @@ pub struct TestPlatform {
     _db: TestDb,
 }
 
-pub const PASSWORD: &str = "correct horse battery staple";
+pub use axv_testkit::{PASSWORD, business_number};
 
 impl TestPlatform {
     /// Postgres and Redis where they answer (required in CI), else the embedded default.
@@ -42,7 +42,7 @@ impl TestPlatform {
     /// Postgres and Redis where they answer, else the embedded default; with `demo`, the demo
     /// seeded first.
     async fn start_where_available(limits: Limits, demo: bool) -> Self {
-        let db = match TestDb::postgres().await {
+        let db = match axv_testkit::db::postgres().await {
             Some(db) => db,
             None => TestDb::sqlite(),
         };
@@ -266,16 +266,6 @@ impl TestPlatform {
 /// The first error's `extensions.code`.
 pub fn error_code(response: &Value) -> Option<&str> {
     response["errors"][0]["extensions"]["code"].as_str()
-}
-
-/// A valid Korean business registration number made from `seed` (the checksum digit computed).
-pub fn business_number(seed: u32) -> String {
-    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
-    let body = format!("{:09}", 100_000_000 + seed % 800_000_000);
-    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
-    let mut sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
-    sum += (digits[8] * 5) / 10;
-    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 pub fn company_input(business_number: &str, name_ko: &str) -> Value {

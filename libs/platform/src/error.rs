@@ -172,6 +172,13 @@ impl<E: DomainError> DomainError for ServiceError<E> {
     }
 }
 
+/// What a client makes of a status it was answered.
+impl From<&Status> for ErrorCode {
+    fn from(status: &Status) -> Self {
+        ErrorCode::from_grpc(status.code())
+    }
+}
+
 impl<E: DomainError> From<&ServiceError<E>> for ErrorCode {
     fn from(error: &ServiceError<E>) -> Self {
         error.code()

@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
+use crate::config::Platform;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot bind {addr}: {source}")]
@@ -25,8 +27,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
-    #[error("{service} database: {source}")]
-    Database {
+    #[error("{service} cannot start: {source}")]
+    Build {
         service: &'static str,
         source: crate::db::StoreError,
     },
@@ -65,6 +67,44 @@ impl Upstreams {
 pub struct Running<S> {
     pub server: RunningServer,
     pub service: S,
+}
+
+/// A service built (database migrated, clients made) and ready to serve.
+pub trait App {
+    /// What the service offers in-process.
+    type Service: Clone;
+
+    fn service(&self) -> Self::Service;
+
+    /// The gRPC routes; the service's background work (outbox relay, listeners, sweepers)
+    /// runs until `shutdown`.
+    fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService;
+}
+
+/// Serves `app` on `listener` until `shutdown`: the last step of every service's `spawn`.
+pub fn launch<A: App>(
+    platform: &Platform,
+    listener: TcpListener,
+    app: A,
+    shutdown: &CancellationToken,
+) -> Result<Running<A::Service>, ServeError> {
+    let service = app.service();
+    let routes = app.start(platform, shutdown.clone());
+    let server = spawn(
+        listener,
+        routes,
+        platform.verifier.clone(),
+        shutdown.clone(),
+    )?;
+    Ok(Running { server, service })
+}
+
+impl ServeError {
+    /// For `map_err` on a service's build: its database could not be opened or migrated, or an
+    /// upstream's URL is not one.
+    pub fn build(service: &'static str) -> impl FnOnce(crate::db::StoreError) -> ServeError {
+        move |source| ServeError::Build { service, source }
+    }
 }
 
 /// Binds `addr` (port 0 for a free port).

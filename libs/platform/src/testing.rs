@@ -7,7 +7,9 @@ use std::{path::PathBuf, str::FromStr};
 
 use sqlx::{ConnectOptions, Connection, Executor};
 
-use crate::db::{Backend, DatabaseConfig};
+use sqlx::migrate::Migrator;
+
+use crate::db::{Backend, Database, DatabaseConfig, StoreError};
 
 pub mod tls;
 
@@ -62,6 +64,21 @@ impl TestDb {
 
     /// A brand-new Postgres database, or `None` (outside CI) when Postgres is not reachable.
     pub async fn postgres() -> Option<TestDb> {
+        Self::postgres_from(None).await
+    }
+
+    /// A brand-new Postgres database already holding each `(schema, migrations)`: copied from a
+    /// template database migrated once for all tests (of every test process) that ask for the
+    /// same migrations, instead of migrating every test's database again.
+    pub async fn postgres_migrated(schemas: &[(&str, &Migrator)]) -> Option<TestDb> {
+        let template = match migrated_template(schemas).await {
+            Ok(template) => template,
+            Err(error) => return skip_or_fail("Postgres template database", error),
+        };
+        Self::postgres_from(Some(&template)).await
+    }
+
+    async fn postgres_from(template: Option<&str>) -> Option<TestDb> {
         let admin_url = postgres_admin_url();
         let options = match sqlx::postgres::PgConnectOptions::from_str(&admin_url) {
             Ok(options) => options,
@@ -72,26 +89,20 @@ impl TestDb {
             Err(error) => return skip_or_fail("Postgres", error),
         };
         let name = format!("axv_test_{}", uuid::Uuid::now_v7().simple());
-        if let Err(error) = conn
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-        {
+        let create = match template {
+            Some(template) => format!("CREATE DATABASE {name} TEMPLATE {template}"),
+            None => format!("CREATE DATABASE {name}"),
+        };
+        if let Err(error) = conn.execute(create.as_str()).await {
             return skip_or_fail("Postgres CREATE DATABASE", error);
         }
         let _ = conn.close().await;
-        let (base, query) = match admin_url.split_once('?') {
-            Some((base, query)) => (base.to_owned(), format!("?{query}")),
-            None => (admin_url.clone(), String::new()),
-        };
-        let server = base
-            .rsplit_once('/')
-            .map_or(base.as_str(), |(server, _)| server);
         #[allow(clippy::expect_used)]
         let dir = tempfile::tempdir().expect("temporary directory");
         Some(TestDb {
             backend: Backend::Postgres,
             config: DatabaseConfig {
-                url: Some(format!("{server}/{name}{query}")),
+                url: Some(database_url(&admin_url, &name)),
                 data_dir: dir.path().to_path_buf(),
                 max_connections: 5,
                 sqlite_readers: None,
@@ -103,6 +114,82 @@ impl TestDb {
     pub fn data_dir(&self) -> PathBuf {
         self.config.data_dir.clone()
     }
+}
+
+/// The URL of database `name` on the server of `admin_url`.
+fn database_url(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url, String::new()),
+    };
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    format!("{server}/{name}{query}")
+}
+
+/// The template database holding `schemas` migrated, made by the first test process to need
+/// it (the others wait on an advisory lock). Its name is a hash of every schema's name and
+/// migrations, so a changed migration gets a new template rather than a stale one.
+async fn migrated_template(schemas: &[(&str, &Migrator)]) -> Result<String, StoreError> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+
+    let mut hasher = DefaultHasher::new();
+    for (schema, migrator) in schemas {
+        schema.hash(&mut hasher);
+        for migration in migrator.iter() {
+            migration.version.hash(&mut hasher);
+            migration.checksum.hash(&mut hasher);
+        }
+    }
+    let hash = hasher.finish();
+    let name = format!("axv_template_{hash:016x}");
+    let admin_url = postgres_admin_url();
+    let mut conn = sqlx::postgres::PgConnectOptions::from_str(&admin_url)?
+        .connect()
+        .await?;
+    // The lock's key is the hash's bits: one lock per template, held by the process making it.
+    let key = i64::from_ne_bytes(hash.to_ne_bytes());
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut conn)
+        .await?;
+    let made = async {
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(&name)
+                .fetch_optional(&mut conn)
+                .await?;
+        if exists.is_some() {
+            return Ok(());
+        }
+        // Built under another name and renamed when complete, so a process killed half-way
+        // leaves no template that looks finished.
+        let building = format!("{name}_building");
+        conn.execute(format!("DROP DATABASE IF EXISTS {building}").as_str())
+            .await?;
+        conn.execute(format!("CREATE DATABASE {building}").as_str())
+            .await?;
+        let config = DatabaseConfig {
+            url: Some(database_url(&admin_url, &building)),
+            data_dir: std::env::temp_dir(),
+            max_connections: 1,
+            sqlite_readers: None,
+        };
+        for (schema, migrator) in schemas {
+            let db = Database::connect(&config, schema).await?;
+            db.migrate(migrator).await?;
+            db.close().await;
+        }
+        conn.execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str())
+            .await?;
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut conn)
+        .await?;
+    let _ = conn.close().await;
+    made.map(|()| name)
 }
 
 /// Whether a Redis server answers at the test URL; panics in CI when it does not.

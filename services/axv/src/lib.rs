@@ -3,6 +3,7 @@
 //! demo data.
 
 pub mod check;
+pub mod components;
 pub mod demo;
 pub mod demo_outcomes;
 pub mod probe;
@@ -12,7 +13,11 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use axv_gateway::{Limits, ServiceUrls, rate_limit::RateLimits};
-use axv_platform::{config::Platform, grpc::RunningServer, shutdown::CancellationToken};
+use axv_platform::{
+    config::Platform,
+    grpc::{RunningServer, ServeError, Upstreams},
+    shutdown::CancellationToken,
+};
 
 /// GraphQL limits and switches, as flags and `AXV_GRAPHQL_*` variables.
 #[derive(Debug, Clone, clap::Args)]
@@ -117,55 +122,6 @@ impl GraphqlArgs {
     }
 }
 
-/// Starts the vouchers gRPC server on `addr` (with its relay, sweeper and listener).
-pub async fn start_vouchers(
-    platform: &Platform,
-    addr: &str,
-    onboarding_url: &str,
-    pilots_url: &str,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<RunningServer> {
-    let listener = axv_platform::grpc::bind(addr)
-        .await
-        .context("vouchers listen address")?;
-    let service = axv_vouchers::build(platform, onboarding_url, pilots_url)
-        .await
-        .context("vouchers database")?
-        .start(platform, shutdown.clone());
-    Ok(axv_platform::grpc::spawn(
-        listener,
-        service,
-        platform.verifier.clone(),
-        shutdown.clone(),
-    )?)
-}
-
-/// Starts the outcomes reports gRPC server on `addr` (with its relay).
-pub async fn start_outcomes(
-    platform: &Platform,
-    addr: &str,
-    onboarding_url: &str,
-    pilots_url: &str,
-    vouchers_url: &str,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<RunningServer> {
-    let listener = axv_platform::grpc::bind(addr)
-        .await
-        .context("outcomes listen address")?;
-    let service = axv_outcomes::build(platform, onboarding_url, pilots_url)
-        .await
-        .context("outcomes database")?
-        .with_vouchers(vouchers_url)
-        .context("outcomes vouchers URL")?
-        .start(platform, shutdown.clone());
-    Ok(axv_platform::grpc::spawn(
-        listener,
-        service,
-        platform.verifier.clone(),
-        shutdown.clone(),
-    )?)
-}
-
 /// `axv stats check-disclosure`: checks the releases numbered `numbers` (all when empty)
 /// pairwise in the outcomes database; returns the releases checked and what it found.
 pub async fn check_disclosure(
@@ -184,49 +140,6 @@ pub async fn check_disclosure(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     store.database().clone().close().await;
     Ok(found)
-}
-
-/// Starts the pilot registry's gRPC server on `addr`.
-pub async fn start_pilots(
-    platform: &Platform,
-    addr: &str,
-    onboarding_url: &str,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<RunningServer> {
-    let listener = axv_platform::grpc::bind(addr)
-        .await
-        .context("pilots listen address")?;
-    let service = axv_pilots::build(platform, onboarding_url)
-        .await
-        .context("pilots database")?
-        .start(platform, shutdown.clone());
-    Ok(axv_platform::grpc::spawn(
-        listener,
-        service,
-        platform.verifier.clone(),
-        shutdown.clone(),
-    )?)
-}
-
-/// Starts onboarding's gRPC server on `addr` (with its outbox relay).
-pub async fn start_onboarding(
-    platform: &Platform,
-    addr: &str,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<RunningServer> {
-    let listener = axv_platform::grpc::bind(addr)
-        .await
-        .context("onboarding listen address")?;
-    let service = axv_onboarding::build(platform)
-        .await
-        .context("onboarding database")?
-        .start(platform, shutdown.clone());
-    Ok(axv_platform::grpc::spawn(
-        listener,
-        service,
-        platform.verifier.clone(),
-        shutdown.clone(),
-    )?)
 }
 
 /// Prometheus' `/metrics` (and `/healthz`) on a listener of their own. They are never on the
@@ -378,15 +291,26 @@ pub async fn start_console(
 /// Every component in one process.
 pub struct RunningPlatform {
     pub gateway: RunningGateway,
-    pub onboarding: RunningServer,
-    pub vouchers: RunningServer,
-    pub pilots: RunningServer,
-    pub outcomes: RunningServer,
+    /// The gRPC services, in starting order.
+    pub services: Vec<(&'static str, RunningServer)>,
 }
 
 impl RunningPlatform {
     pub fn graphql_url(&self) -> String {
         format!("http://{}/graphql", self.gateway.addr)
+    }
+
+    /// The running service named `name`.
+    pub fn service(&self, name: &str) -> Option<&RunningServer> {
+        self.services
+            .iter()
+            .find(|(running, _)| *running == name)
+            .map(|(_, server)| server)
+    }
+
+    /// Where each service is reached, by name.
+    pub fn upstreams(&self) -> Upstreams {
+        upstreams_of(&self.services)
     }
 
     /// Waits until every component has shut down.
@@ -396,28 +320,39 @@ impl RunningPlatform {
             .await
             .context("gateway task")?
             .context("gateway")?;
-        self.onboarding
-            .task
-            .await
-            .context("onboarding task")?
-            .context("onboarding")?;
-        self.vouchers
-            .task
-            .await
-            .context("vouchers task")?
-            .context("vouchers")?;
-        self.pilots
-            .task
-            .await
-            .context("pilots task")?
-            .context("pilots")?;
-        self.outcomes
-            .task
-            .await
-            .context("outcomes task")?
-            .context("outcomes")?;
+        for (name, server) in self.services {
+            server
+                .task
+                .await
+                .with_context(|| format!("{name} task"))?
+                .with_context(|| name.to_owned())?;
+        }
         Ok(())
     }
+}
+
+fn upstreams_of(services: &[(&'static str, RunningServer)]) -> Upstreams {
+    let mut upstreams = Upstreams::default();
+    for (name, server) in services {
+        upstreams.insert(name, server.url());
+    }
+    upstreams
+}
+
+/// Starts `services` on free loopback ports in order, each told where the ones before it are.
+pub async fn start_services(
+    platform: &Platform,
+    services: &[&components::Service],
+    shutdown: &CancellationToken,
+) -> Result<Vec<(&'static str, components::Started)>, ServeError> {
+    let mut upstreams = Upstreams::default();
+    let mut running = Vec::with_capacity(services.len());
+    for service in services {
+        let started = (service.spawn)(platform, "127.0.0.1:0", &upstreams, shutdown).await?;
+        upstreams.insert(service.name, started.server.url());
+        running.push((service.name, started));
+    }
+    Ok(running)
 }
 
 /// `axv up`: every service on its own loopback port, the gateway on `listen`.
@@ -432,41 +367,17 @@ pub async fn start_all(
     for group in [axv_vouchers::NAME, axv_outcomes::NAME] {
         platform.bus.declare_group(group);
     }
-    let onboarding = start_onboarding(platform, "127.0.0.1:0", shutdown).await?;
-    let pilots = start_pilots(platform, "127.0.0.1:0", &onboarding.url(), shutdown).await?;
-    let vouchers = start_vouchers(
-        platform,
-        "127.0.0.1:0",
-        &onboarding.url(),
-        &pilots.url(),
-        shutdown,
-    )
-    .await?;
-    let outcomes = start_outcomes(
-        platform,
-        "127.0.0.1:0",
-        &onboarding.url(),
-        &pilots.url(),
-        &vouchers.url(),
-        shutdown,
-    )
-    .await?;
-    let urls = ServiceUrls {
-        onboarding: onboarding.url(),
-        vouchers: vouchers.url(),
-        pilots: pilots.url(),
-        outcomes: outcomes.url(),
-    };
+    let all: Vec<_> = components::SERVICES.iter().collect();
+    let services: Vec<_> = start_services(platform, &all, shutdown)
+        .await?
+        .into_iter()
+        .map(|(name, started)| (name, started.server))
+        .collect();
+    let urls = ServiceUrls::from_upstreams(&upstreams_of(&services))?;
     // One origin for the console's pages and the API.
     let console = Some(ConsoleOnGateway { secure: false });
     let gateway = start_gateway(platform, listen, &urls, limits, console, shutdown).await?;
-    Ok(RunningPlatform {
-        gateway,
-        onboarding,
-        vouchers,
-        pilots,
-        outcomes,
-    })
+    Ok(RunningPlatform { gateway, services })
 }
 
 /// Seeds the demo data through the services' libraries (the same rules as the API).

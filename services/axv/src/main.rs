@@ -8,7 +8,7 @@ use anyhow::Context;
 use axv::GraphqlArgs;
 use axv_auth::Role;
 use axv_gateway::ServiceUrls;
-use axv_platform::{config::PlatformArgs, shutdown::CancellationToken};
+use axv_platform::{config::PlatformArgs, grpc::Upstreams, shutdown::CancellationToken};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[global_allocator]
@@ -197,6 +197,44 @@ struct ServeArgs {
     platform: PlatformArgs,
 }
 
+impl Component {
+    /// Its name on the command line, in the component table and in [`Upstreams`].
+    fn name(self) -> &'static str {
+        match self {
+            Component::Onboarding => axv_onboarding::NAME,
+            Component::Vouchers => axv_vouchers::NAME,
+            Component::Pilots => axv_pilots::NAME,
+            Component::Outcomes => axv_outcomes::NAME,
+            Component::Gateway => "gateway",
+            Component::Console => "console",
+        }
+    }
+}
+
+impl ServeArgs {
+    /// Where `component` listens: `--listen`, else its own flag.
+    fn listen_of(&self, component: Component) -> String {
+        let own = match component {
+            Component::Onboarding => &self.onboarding_listen,
+            Component::Vouchers => &self.vouchers_listen,
+            Component::Pilots => &self.pilots_listen,
+            Component::Outcomes => &self.outcomes_listen,
+            Component::Gateway => &self.http_listen,
+            Component::Console => &self.console_listen,
+        };
+        self.listen.clone().unwrap_or_else(|| own.clone())
+    }
+
+    /// Where each service is reached.
+    fn upstreams(&self) -> Upstreams {
+        Upstreams::default()
+            .with(axv_onboarding::NAME, &self.onboarding_url)
+            .with(axv_vouchers::NAME, &self.vouchers_url)
+            .with(axv_pilots::NAME, &self.pilots_url)
+            .with(axv_outcomes::NAME, &self.outcomes_url)
+    }
+}
+
 #[derive(Debug, clap::Args)]
 struct MigrateArgs {
     /// Check the settings as `axv serve --check-config` does, migrate nothing, and exit.
@@ -293,10 +331,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         "  GraphQL (and GraphiQL in a browser): {}",
         running.graphql_url()
     );
-    println!("  onboarding gRPC: {}", running.onboarding.url());
-    println!("  vouchers gRPC:   {}", running.vouchers.url());
-    println!("  pilots gRPC:     {}", running.pilots.url());
-    println!("  outcomes gRPC:   {}", running.outcomes.url());
+    for (name, server) in &running.services {
+        println!("  {:<16} {}", format!("{name} gRPC:"), server.url());
+    }
     println!("  metrics:         http://{}/metrics", metrics.addr);
     if args.demo {
         println!("  demo logins (password {}):", axv::demo::DEMO_PASSWORD);
@@ -398,76 +435,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let platform = args.platform.build().await?;
-    let onboarding_listen = args
-        .listen
-        .clone()
-        .unwrap_or_else(|| args.onboarding_listen.clone());
-    let http_listen = args
-        .listen
-        .clone()
-        .unwrap_or_else(|| args.http_listen.clone());
-    let vouchers_listen = args
-        .listen
-        .clone()
-        .unwrap_or_else(|| args.vouchers_listen.clone());
-    let pilots_listen = args
-        .listen
-        .clone()
-        .unwrap_or_else(|| args.pilots_listen.clone());
-    let outcomes_listen = args
-        .listen
-        .clone()
-        .unwrap_or_else(|| args.outcomes_listen.clone());
     let shutdown = CancellationToken::new();
     axv_platform::shutdown::cancel_on_signal(shutdown.clone());
     let mut tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>> = Vec::new();
     for component in &args.components {
         match component {
-            Component::Onboarding => {
-                let server =
-                    axv::start_onboarding(&platform, &onboarding_listen, &shutdown).await?;
-                println!("onboarding gRPC listening on {}", server.addr);
-                tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
-            }
-            Component::Vouchers => {
-                let server = axv::start_vouchers(
-                    &platform,
-                    &vouchers_listen,
-                    &args.onboarding_url,
-                    &args.pilots_url,
-                    &shutdown,
-                )
-                .await?;
-                println!("vouchers gRPC listening on {}", server.addr);
-                tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
-            }
-            Component::Pilots => {
-                let server =
-                    axv::start_pilots(&platform, &pilots_listen, &args.onboarding_url, &shutdown)
-                        .await?;
-                println!("pilots gRPC listening on {}", server.addr);
-                tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
-            }
-            Component::Outcomes => {
-                let server = axv::start_outcomes(
-                    &platform,
-                    &outcomes_listen,
-                    &args.onboarding_url,
-                    &args.pilots_url,
-                    &args.vouchers_url,
-                    &shutdown,
-                )
-                .await?;
-                println!("outcomes gRPC listening on {}", server.addr);
+            Component::Onboarding
+            | Component::Vouchers
+            | Component::Pilots
+            | Component::Outcomes => {
+                let name = component.name();
+                let service = axv::components::service(name)
+                    .with_context(|| format!("{name} is not a service of this axv"))?;
+                let listen = args.listen_of(*component);
+                let server = (service.spawn)(&platform, &listen, &args.upstreams(), &shutdown)
+                    .await?
+                    .server;
+                println!("{name} gRPC listening on {}", server.addr);
                 tasks.push(tokio::spawn(async move { Ok(server.task.await??) }));
             }
             Component::Gateway => {
-                let urls = ServiceUrls {
-                    onboarding: args.onboarding_url.clone(),
-                    vouchers: args.vouchers_url.clone(),
-                    pilots: args.pilots_url.clone(),
-                    outcomes: args.outcomes_url.clone(),
-                };
+                let urls = ServiceUrls::from_upstreams(&args.upstreams())?;
+                let http_listen = args.listen_of(*component);
                 let gateway = axv::start_gateway(
                     &platform,
                     &http_listen,
@@ -481,10 +470,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tasks.push(tokio::spawn(async move { Ok(gateway.task.await??) }));
             }
             Component::Console => {
-                let listen = args
-                    .listen
-                    .clone()
-                    .unwrap_or_else(|| args.console_listen.clone());
+                let listen = args.listen_of(*component);
                 let secure = args
                     .public_url
                     .as_deref()

@@ -31,6 +31,21 @@ pub struct ServiceUrls {
     pub outcomes: String,
 }
 
+impl ServiceUrls {
+    /// The services' URLs by name, as `axv up` and the test kit collect them.
+    pub fn from_upstreams(
+        upstreams: &axv_platform::grpc::Upstreams,
+    ) -> Result<Self, axv_platform::grpc::ServeError> {
+        let url = |name| upstreams.url("gateway", name).map(str::to_owned);
+        Ok(Self {
+            onboarding: url("onboarding")?,
+            vouchers: url("vouchers")?,
+            pilots: url("pilots")?,
+            outcomes: url("outcomes")?,
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct Clients {
     pub onboarding: OnboardingServiceClient<GrpcChannel>,

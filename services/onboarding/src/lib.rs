@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axv_platform::{
     config::Platform,
     db::{Database, StoreError},
-    grpc::GrpcService,
+    grpc::{App, GrpcService, Running, ServeError, Upstreams},
     kv::RateLimiter,
     outbox::Outbox,
     shutdown::CancellationToken,
@@ -72,9 +72,31 @@ pub async fn build(platform: &Platform) -> Result<Onboarding, StoreError> {
     })
 }
 
-impl Onboarding {
+/// The services it calls: none.
+pub const UPSTREAMS: &[&str] = &[];
+
+/// Migrates, then serves on `listen` until `shutdown`: what `axv serve`, `axv up` and the tests
+/// run.
+pub async fn spawn(
+    platform: &Platform,
+    listen: &str,
+    _upstreams: &Upstreams,
+    shutdown: &CancellationToken,
+) -> Result<Running<service::Onboarding>, ServeError> {
+    let listener = axv_platform::grpc::bind(listen).await?;
+    let app = build(platform).await.map_err(ServeError::build(NAME))?;
+    axv_platform::grpc::launch(platform, listener, app, shutdown)
+}
+
+impl App for Onboarding {
+    type Service = service::Onboarding;
+
+    fn service(&self) -> service::Onboarding {
+        self.service.clone()
+    }
+
     /// The gRPC routes, and the relay publishing this service's events until `shutdown`.
-    pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
+    fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
         self.outbox
             .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
         self.revocations.clone().spawn_reseeder(shutdown);

@@ -22,7 +22,7 @@ use axv_platform::{
     db::{Database, StoreError},
     error::DomainError,
     events::{Event, EventHandler, SharedBus},
-    grpc::GrpcService,
+    grpc::{App, GrpcService, Running, ServeError, Upstreams},
     outbox::Outbox,
     shutdown::CancellationToken,
 };
@@ -103,9 +103,39 @@ impl OutcomesApp {
         );
         Ok(self)
     }
+}
+
+/// The services it calls.
+pub const UPSTREAMS: &[&str] = &["onboarding", "pilots", "vouchers"];
+
+/// Migrates, then serves on `listen` until `shutdown`: what `axv serve`, `axv up` and the tests
+/// run.
+pub async fn spawn(
+    platform: &Platform,
+    listen: &str,
+    upstreams: &Upstreams,
+    shutdown: &CancellationToken,
+) -> Result<Running<service::Outcomes>, ServeError> {
+    let listener = axv_platform::grpc::bind(listen).await?;
+    let onboarding = upstreams.url(NAME, "onboarding")?;
+    let pilots = upstreams.url(NAME, "pilots")?;
+    let vouchers = upstreams.url(NAME, "vouchers")?;
+    let app = build(platform, onboarding, pilots)
+        .await
+        .and_then(|app| app.with_vouchers(vouchers))
+        .map_err(ServeError::build(NAME))?;
+    axv_platform::grpc::launch(platform, listener, app, shutdown)
+}
+
+impl App for OutcomesApp {
+    type Service = service::Outcomes;
+
+    fn service(&self) -> service::Outcomes {
+        self.service.clone()
+    }
 
     /// The gRPC routes; the outbox relay and the pilot listener run until `shutdown`.
-    pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
+    fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
         platform.bus.declare_group(NAME);
         self.outbox
             .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());

@@ -13,7 +13,7 @@ pub mod store;
 use axv_platform::{
     config::Platform,
     db::{Database, StoreError},
-    grpc::GrpcService,
+    grpc::{App, GrpcService, Running, ServeError, Upstreams},
     outbox::Outbox,
     shutdown::CancellationToken,
 };
@@ -57,8 +57,33 @@ pub async fn build(platform: &Platform, onboarding_url: &str) -> Result<PilotsAp
     })
 }
 
-impl PilotsApp {
-    pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
+/// The services it calls.
+pub const UPSTREAMS: &[&str] = &["onboarding"];
+
+/// Migrates, then serves on `listen` until `shutdown`: what `axv serve`, `axv up` and the tests
+/// run.
+pub async fn spawn(
+    platform: &Platform,
+    listen: &str,
+    upstreams: &Upstreams,
+    shutdown: &CancellationToken,
+) -> Result<Running<service::Pilots>, ServeError> {
+    let listener = axv_platform::grpc::bind(listen).await?;
+    let onboarding = upstreams.url(NAME, "onboarding")?;
+    let app = build(platform, onboarding)
+        .await
+        .map_err(ServeError::build(NAME))?;
+    axv_platform::grpc::launch(platform, listener, app, shutdown)
+}
+
+impl App for PilotsApp {
+    type Service = service::Pilots;
+
+    fn service(&self) -> service::Pilots {
+        self.service.clone()
+    }
+
+    fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
         self.outbox
             .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown);
         GrpcService {

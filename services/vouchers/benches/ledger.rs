@@ -7,18 +7,15 @@
 //! at postgres://postgres@127.0.0.1:5432/postgres).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support.rs"]
-mod support;
-
 use axv_platform::calendar::today_kst;
 use std::time::{Duration, Instant};
 
 use axv_auth::Role;
-use axv_platform::testing::TestDb;
 use axv_proto::vouchers::v1::{self as pb, vouchers_service_client::VouchersServiceClient};
+use axv_testkit::{Stack, vouchers::issue};
 use axv_vouchers::{
     domain::{FundingSource, ResourceKind},
-    store::{NewApplication, NewPool, NewProgram, Store},
+    store::{NewPool, NewProgram},
 };
 use tonic::transport::Channel;
 
@@ -29,26 +26,6 @@ const SACCT_LINES: usize = 100_000;
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
-}
-
-async fn issue(store: &Store, program: &str, company: &str, amount: i64) -> String {
-    let application = store
-        .create_application(NewApplication {
-            program_id: program.into(),
-            company_id: company.into(),
-            requested_amount: amount,
-            justification: "bench".into(),
-            pilot_id: None,
-            created_by: "bench".into(),
-        })
-        .await
-        .unwrap();
-    store
-        .approve_application(&application.id, amount, "bench", None, today_kst())
-        .await
-        .unwrap()
-        .1
-        .code
 }
 
 struct Row {
@@ -115,17 +92,15 @@ fn main() {
 }
 
 async fn run() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = axv_testkit::db::postgres().await else {
         eprintln!("the ledger benchmark needs Postgres (AXV_TEST_DATABASE_URL)");
         return;
     };
     // Onboarding, pilots and vouchers over real gRPC, as in the tests: every batch of debits
     // asks onboarding whether the companies are in good standing.
-    let h = support::Harness::start(db).await;
-    let store = h.store.clone();
-    let firm = h
-        .firm(1, axv_onboarding::domain::Sector::Mobility, true)
-        .await;
+    let h = Stack::start(db, &["vouchers"]).await;
+    let store = h.vouchers().store().clone();
+    let firm = h.firm(1).approved().await;
     let operator = h.token(Role::Operator);
 
     let pool = store
@@ -152,13 +127,19 @@ async fn run() {
         .unwrap();
     let mut codes = Vec::new();
     for _ in 0..CLIENTS {
-        codes.push(issue(&store, &program.id, &firm.company_id, 1_000_000_000).await);
+        codes.push(
+            issue(&store, &program.id, &firm.company_id, 1_000_000_000)
+                .await
+                .code,
+        );
     }
-    let hot = issue(&store, &program.id, &firm.company_id, 1_000_000_000).await;
+    let hot = issue(&store, &program.id, &firm.company_id, 1_000_000_000)
+        .await
+        .code;
 
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let channel = Channel::from_shared(h.vouchers.url())
+        let channel = Channel::from_shared(h.url("vouchers"))
             .unwrap()
             .connect()
             .await

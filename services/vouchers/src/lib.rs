@@ -29,7 +29,7 @@ use axv_platform::{
     config::Platform,
     db::{Database, StoreError},
     events::{Event, EventHandler},
-    grpc::GrpcService,
+    grpc::{App, GrpcService, Running, ServeError, Upstreams},
     outbox::Outbox,
     shutdown::CancellationToken,
 };
@@ -56,8 +56,6 @@ pub struct VouchersApp {
     pub service: service::Vouchers,
     pub outbox: Outbox,
     pub db: Database,
-    /// Faults to inject into the company-standing handler (fault tests only; none by default).
-    pub event_faults: Arc<EventFaults>,
 }
 
 /// Faults a test injects into the company-standing handler, each used up once it happened.
@@ -99,14 +97,39 @@ pub async fn build(
         service: service::Vouchers::new(store, onboarding, pilots),
         outbox,
         db,
-        event_faults: Arc::default(),
     })
 }
 
-impl VouchersApp {
+/// The services it calls.
+pub const UPSTREAMS: &[&str] = &["onboarding", "pilots"];
+
+/// Migrates, then serves on `listen` until `shutdown`: what `axv serve`, `axv up` and the tests
+/// run.
+pub async fn spawn(
+    platform: &Platform,
+    listen: &str,
+    upstreams: &Upstreams,
+    shutdown: &CancellationToken,
+) -> Result<Running<service::Vouchers>, ServeError> {
+    let listener = axv_platform::grpc::bind(listen).await?;
+    let onboarding = upstreams.url(NAME, "onboarding")?;
+    let pilots = upstreams.url(NAME, "pilots")?;
+    let app = build(platform, onboarding, pilots)
+        .await
+        .map_err(ServeError::build(NAME))?;
+    axv_platform::grpc::launch(platform, listener, app, shutdown)
+}
+
+impl App for VouchersApp {
+    type Service = service::Vouchers;
+
+    fn service(&self) -> service::Vouchers {
+        self.service.clone()
+    }
+
     /// The gRPC routes; the outbox relay, the expiry sweeper and the company-status listener
     /// run until `shutdown`.
-    pub fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
+    fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
         platform.bus.declare_group(NAME);
         self.outbox
             .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
@@ -114,7 +137,7 @@ impl VouchersApp {
         spawn_pool_gauges(self.service.store().clone(), shutdown.clone());
         let standing = Arc::new(CompanyStanding {
             store: self.service.store().clone(),
-            faults: self.event_faults.clone(),
+            faults: self.service.event_faults().clone(),
         });
         let bus = platform.bus.clone();
         tokio::spawn(async move { bus.consume(NAME, standing, shutdown).await });

@@ -94,6 +94,8 @@ pub struct Vouchers {
     onboarding: OnboardingClient,
     pilots: PilotsClient,
     usage_queue: Arc<UsageQueue>,
+    /// Faults to inject into the company-standing handler (fault tests only; none by default).
+    event_faults: Arc<crate::EventFaults>,
 }
 
 impl Vouchers {
@@ -103,7 +105,12 @@ impl Vouchers {
             onboarding,
             pilots,
             usage_queue: Arc::default(),
+            event_faults: Arc::default(),
         }
+    }
+
+    pub fn event_faults(&self) -> &Arc<crate::EventFaults> {
+        &self.event_faults
     }
 
     /// A voucher may name a pilot only if the applying company takes part in it; the caller must

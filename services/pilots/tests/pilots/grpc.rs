@@ -1,166 +1,14 @@
 //! The pilot registry over real gRPC with a real onboarding service behind it, on SQLite and
 //! Postgres: a pilot's whole life, every refusal, and what each kind of caller sees.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
-use axv_auth::{Caller, Role};
-use axv_onboarding::domain::{CompanyAction, CompanyInput, GwangjuPresence, Sector};
-use axv_platform::{
-    config::Platform,
-    grpc::RunningServer,
-    on_both_backends,
-    shutdown::CancellationToken,
-    testing::{TestDb, platform},
-};
+use axv_auth::Role;
+use axv_onboarding::domain::Sector;
 use axv_proto::pilots::v1::{self as pb, pilots_service_client::PilotsServiceClient};
+use axv_testkit::{Firm, Stack, TestDb, authed, on_both_backends};
 use tonic::{Code, Request, transport::Channel};
 
-struct Harness {
-    platform: Platform,
-    onboarding: axv_onboarding::service::Onboarding,
-    pilots: RunningServer,
-    shutdown: CancellationToken,
-    _db: TestDb,
-}
-
-fn caller(id: &str, role: Role) -> Caller {
-    Caller {
-        subject: id.into(),
-        role,
-        company_ids: vec![],
-        token_id: String::new(),
-        expires_at: 0,
-        issuer: "t".into(),
-        raw_token: Arc::from(""),
-    }
-}
-
-fn business_number(seed: u32) -> String {
-    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
-    let body = format!("{:09}", 300_000_000 + seed);
-    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
-    let mut sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
-    sum += (digits[8] * 5) / 10;
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
-struct Firm {
-    token: String,
-    company_id: String,
-}
-
-impl Harness {
-    async fn start(db: TestDb) -> Self {
-        let platform = platform(db.config.clone());
-        let shutdown = CancellationToken::new();
-        let app = axv_onboarding::build(&platform).await.unwrap();
-        let onboarding = app.service.clone();
-        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let onboarding_server = axv_platform::grpc::spawn(
-            listener,
-            app.start(&platform, shutdown.clone()),
-            platform.verifier.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        let pilots_app = axv_pilots::build(&platform, &onboarding_server.url())
-            .await
-            .unwrap();
-        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let pilots = axv_platform::grpc::spawn(
-            listener,
-            pilots_app.start(&platform, shutdown.clone()),
-            platform.verifier.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        Self {
-            platform,
-            onboarding,
-            pilots,
-            shutdown,
-            _db: db,
-        }
-    }
-
-    async fn client(&self) -> PilotsServiceClient<Channel> {
-        PilotsServiceClient::new(
-            Channel::from_shared(self.pilots.url())
-                .unwrap()
-                .connect()
-                .await
-                .unwrap(),
-        )
-    }
-
-    fn token(&self, role: Role) -> String {
-        self.platform
-            .issuer
-            .issue(&axv_platform::ids::new_id(), role, vec![])
-            .unwrap()
-            .token
-    }
-
-    async fn firm(&self, n: u32, approve: bool) -> Firm {
-        self.firm_in(n, approve, Sector::Mobility).await
-    }
-
-    async fn firm_in(&self, n: u32, approve: bool, sector: Sector) -> Firm {
-        let session = self
-            .onboarding
-            .sign_up(
-                &format!("firm{n}@pilots.kr"),
-                "correct horse battery",
-                "firm",
-            )
-            .await
-            .unwrap();
-        let firm = caller(&session.user.id, Role::FirmMember);
-        let manager = caller("manager", Role::ProgramManager);
-        let company = self
-            .onboarding
-            .create_company(
-                Some(&firm),
-                CompanyInput {
-                    business_number: business_number(n),
-                    name_ko: format!("실증기업{n}"),
-                    name_en: None,
-                    sector: Some(sector),
-                    presence: Some(GwangjuPresence::Headquarters),
-                    employees: Some(5),
-                    founded_on: None,
-                    contact_email: "a@b.kr".into(),
-                },
-            )
-            .await
-            .unwrap();
-        let id = company.company.id;
-        if approve {
-            self.onboarding
-                .transition(Some(&firm), &id, CompanyAction::Submit, None)
-                .await
-                .unwrap();
-            self.onboarding
-                .transition(Some(&manager), &id, CompanyAction::StartReview, None)
-                .await
-                .unwrap();
-            self.onboarding
-                .transition(Some(&manager), &id, CompanyAction::Approve, None)
-                .await
-                .unwrap();
-        }
-        Firm {
-            token: session.access.token,
-            company_id: id,
-        }
-    }
-}
-
-fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    axv_auth::attach_bearer(&mut request, token).unwrap();
-    request
+async fn client(h: &Stack) -> PilotsServiceClient<Channel> {
+    PilotsServiceClient::new(h.channel("pilots").await)
 }
 
 fn input(lead: &str) -> pb::PilotInput {
@@ -202,13 +50,13 @@ async fn act(
 }
 
 async fn whole_life_and_every_refusal(db: TestDb) {
-    let h = Harness::start(db).await;
-    let lead = h.firm(1, true).await;
-    let partner = h.firm(2, true).await;
-    let stranger = h.firm(3, true).await;
-    let unapproved = h.firm(4, false).await;
+    let h = Stack::start(db, &["pilots"]).await;
+    let lead = h.firm(1).sector(Sector::Mobility).approved().await;
+    let partner = h.firm(2).sector(Sector::Mobility).approved().await;
+    let stranger = h.firm(3).sector(Sector::Mobility).approved().await;
+    let unapproved = h.firm(4).sector(Sector::Mobility).draft().await;
     let manager = h.token(Role::ProgramManager);
-    let mut client = h.client().await;
+    let mut client = client(&h).await;
 
     // Registration: the lead must be the caller's own APPROVED company; input is checked.
     assert_eq!(
@@ -287,7 +135,7 @@ async fn whole_life_and_every_refusal(db: TestDb) {
         .pilot
         .unwrap();
     assert_eq!(pilot.status(), pb::PilotStatus::Draft);
-    assert_eq!(pilot.lead_company_name_ko, "실증기업1");
+    assert_eq!(pilot.lead_company_name_ko, "시험기업1");
     let id = pilot.id.clone();
 
     // The partner joins; only the lead (or a manager) may add it.
@@ -715,7 +563,7 @@ async fn whole_life_and_every_refusal(db: TestDb) {
             (
                 "광주 첨단3지구 자율주행 셔틀 실증",
                 "광주 첨단3지구 자율주행 실증지구",
-                "실증기업1",
+                "시험기업1",
                 "MOBILITY"
             )
         );
@@ -752,10 +600,10 @@ async fn whole_life_and_every_refusal(db: TestDb) {
 }
 
 async fn search_and_the_public_registry(db: TestDb) {
-    let h = Harness::start(db).await;
-    let lead = h.firm(10, true).await;
+    let h = Stack::start(db, &["pilots"]).await;
+    let lead = h.firm(10).sector(Sector::Mobility).approved().await;
     let manager = h.token(Role::ProgramManager);
-    let mut client = h.client().await;
+    let mut client = client(&h).await;
     let mut ids = Vec::new();
     for (n, (domain, site, starts, ends)) in [
         (
@@ -915,11 +763,11 @@ async fn search_and_the_public_registry(db: TestDb) {
 /// took on count, by the lead's sector, domain and period.
 async fn public_headcounts(db: TestDb) {
     use pb::{PilotAction as A, PilotDomain as D};
-    let h = Harness::start(db).await;
-    let mobility = h.firm_in(20, true, Sector::Mobility).await;
-    let health = h.firm_in(21, true, Sector::Healthcare).await;
+    let h = Stack::start(db, &["pilots"]).await;
+    let mobility = h.firm(20).sector(Sector::Mobility).approved().await;
+    let health = h.firm(21).sector(Sector::Healthcare).approved().await;
     let manager = h.token(Role::ProgramManager);
-    let mut client = h.client().await;
+    let mut client = client(&h).await;
     let approve: &[A] = &[A::Submit, A::Approve];
     let start: &[A] = &[A::Submit, A::Approve, A::Start];
     let journeys: [(&Firm, D, &str, &str, &[A]); 9] = [
@@ -1125,11 +973,11 @@ async fn public_headcounts(db: TestDb) {
 /// Every pilot event carries what a consumer needs to keep its own schedule of the pilot.
 async fn events_carry_the_pilot_schedule(db: TestDb) {
     use futures::StreamExt;
-    let h = Harness::start(db).await;
+    let h = Stack::start(db, &["pilots"]).await;
     let mut events = h.platform.bus.subscribe();
-    let lead = h.firm_in(30, true, Sector::Healthcare).await;
+    let lead = h.firm(30).sector(Sector::Healthcare).approved().await;
     let manager = h.token(Role::ProgramManager);
-    let mut client = h.client().await;
+    let mut client = client(&h).await;
     let mut i = input(&lead.company_id);
     i.title = "AI 응급의료 실증".into();
     i.domain = pb::PilotDomain::Healthcare.into();

@@ -1,6 +1,5 @@
 //! The shared plumbing against real backends: the outbox on Postgres and SQLite, the event bus
 //! and key-value primitives in-process and on Redis.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{sync::Arc, time::Duration};
 

@@ -1,12 +1,12 @@
 //! The outcome reports' store against both backends.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axv_outcomes::{
     ReportsError,
     domain::{Figures, PilotSchedule, ReportAction, ReportStatus},
     store::{ListScope, ReportDraft, ReportFilter, ReportSubject, Store},
 };
-use axv_platform::{on_both_backends, outbox::Outbox, testing::TestDb};
+use axv_platform::outbox::Outbox;
+use axv_testkit::{TestDb, on_both_backends};
 use chrono::NaiveDate;
 
 async fn store(test: &TestDb) -> Store {

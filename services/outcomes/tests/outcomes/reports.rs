@@ -1,16 +1,13 @@
 //! Outcome reports over real gRPC with real onboarding and pilots services behind them, on
 //! SQLite and Postgres: a report's whole life, its versions, and every refusal.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::{OutcomesStack, PilotSpec, Stage, act, create};
 use axv_auth::Role;
 use axv_onboarding::domain::Sector;
 use axv_platform::calendar::today_kst;
-use axv_platform::{on_both_backends, testing::TestDb};
 use axv_proto::outcomes::v1 as pb;
 use axv_proto::pilots::v1 as pilots_pb;
-use support::{Harness, PilotSpec, Stage, act, authed, create};
+use axv_testkit::{Stack, TestDb, authed, on_both_backends};
 use tonic::Code;
 
 /// What this file's pilots are registered with: an autonomous-driving shuttle, 2026–2027.
@@ -40,9 +37,9 @@ fn input(pilot_id: &str, start: &str, end: &str) -> pb::ReportInput {
 }
 
 async fn whole_life_versions_and_refusals(db: TestDb) {
-    let h = Harness::start(db).await;
-    let lead = h.firm(1, Sector::Mobility, true).await;
-    let stranger = h.firm(2, Sector::Mobility, true).await;
+    let h = Stack::start(db, &["outcomes"]).await;
+    let lead = h.firm(1).sector(Sector::Mobility).approved().await;
+    let stranger = h.firm(2).sector(Sector::Mobility).approved().await;
     let manager = h.token(Role::ProgramManager);
     let dashboard = h.token(Role::Dashboard);
     let pilot = h.pilot(&lead, &shuttle(), Stage::Active).await;
@@ -514,10 +511,10 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
 }
 
 async fn compute_consumed_comes_from_vouchers(db: TestDb) {
-    let h = Harness::start(db).await;
-    let lead = h.firm(1, Sector::Mobility, true).await;
+    let h = Stack::start(db, &["outcomes"]).await;
+    let lead = h.firm(1).sector(Sector::Mobility).approved().await;
     let pilot = h.pilot(&lead, &shuttle(), Stage::Active).await;
-    let code = h.voucher(&lead.company_id, &pilot, 3_000).await;
+    let code = h.pilot_voucher(&lead.company_id, &pilot, 3_000).await;
     // A long ledger: 2,000 one-second jobs, then two more, then one beyond the balance
     // (charged up to it, the rest overage: the job ran, so it is consumption too).
     h.record_many_usages(&code, 2_000).await;

@@ -2,7 +2,6 @@
 //! the real servers behind a terminator that refuses plaintext, a CA made for each test, and
 //! the clients configured the way operators configure them (`sslmode`/`sslrootcert` in
 //! `DATABASE_URL`; `rediss://` with `AXV_REDIS_CA_FILE`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{net::SocketAddr, str::FromStr, time::Duration};
 

@@ -1,76 +1,25 @@
 //! Onboarding over real gRPC on a free port, on SQLite and on Postgres: the journeys, every
 //! authorization refusal, tokens, and the standard health and reflection services.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use axv_auth::{Role, SigningKey, TokenIssuer};
 
-use axv_platform::{
-    config::Platform,
-    grpc::RunningServer,
-    on_both_backends,
-    shutdown::CancellationToken,
-    testing::{TEST_AUDIENCE, TEST_ISSUER, TestDb, platform},
-};
+use axv_platform::testing::{TEST_AUDIENCE, TEST_ISSUER};
 use axv_proto::onboarding::v1::{self as pb, onboarding_service_client::OnboardingServiceClient};
+use axv_testkit::{Stack, TestDb, authed, business_number, on_both_backends};
 use tonic::{Code, Request, transport::Channel};
 
-struct Harness {
-    platform: Platform,
-    server: RunningServer,
-    shutdown: CancellationToken,
-    _db: TestDb,
+/// What these tests ask of a stack beyond the test kit's.
+trait OnboardingStack {
+    async fn client(&self) -> OnboardingServiceClient<Channel>;
+    /// A firm member signed up over gRPC: (access token, the whole answer).
+    async fn sign_up(&self, email: &str) -> (String, pb::SignUpResponse);
 }
 
-impl Harness {
-    async fn start(db: TestDb) -> Self {
-        let platform = platform(db.config.clone());
-        Self::start_on(db, platform).await
-    }
-
-    /// With a platform of the test's choosing (e.g. its key-value store on Redis).
-    async fn start_on(db: TestDb, platform: Platform) -> Self {
-        let shutdown = CancellationToken::new();
-        let service = axv_onboarding::build(&platform)
-            .await
-            .unwrap()
-            .start(&platform, shutdown.clone());
-        let listener = axv_platform::grpc::bind("127.0.0.1:0").await.unwrap();
-        let server = axv_platform::grpc::spawn(
-            listener,
-            service,
-            platform.verifier.clone(),
-            shutdown.clone(),
-        )
-        .unwrap();
-        Self {
-            platform,
-            server,
-            shutdown,
-            _db: db,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(self.server.url())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
-    }
-
+impl OnboardingStack for Stack {
     async fn client(&self) -> OnboardingServiceClient<Channel> {
-        OnboardingServiceClient::new(self.channel().await)
-    }
-
-    /// A staff account, as `axv seed` creates them; returns its access token.
-    fn staff_token(&self, role: Role) -> String {
-        self.platform
-            .issuer
-            .issue(&axv_platform::ids::new_id(), role, vec![])
-            .unwrap()
-            .token
+        OnboardingServiceClient::new(self.channel("onboarding").await)
     }
 
     async fn sign_up(&self, email: &str) -> (String, pb::SignUpResponse) {
@@ -87,17 +36,6 @@ impl Harness {
             .into_inner();
         (response.tokens.clone().unwrap().access_token, response)
     }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.server.task.await.unwrap().unwrap();
-    }
-}
-
-fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    axv_auth::attach_bearer(&mut request, token).unwrap();
-    request
 }
 
 fn company_input(business_number: &str, name_ko: &str) -> pb::CompanyInput {
@@ -114,7 +52,7 @@ fn company_input(business_number: &str, name_ko: &str) -> pb::CompanyInput {
 }
 
 async fn create_company(
-    h: &Harness,
+    h: &Stack,
     token: &str,
     business_number: &str,
     name_ko: &str,
@@ -135,7 +73,7 @@ async fn create_company(
 }
 
 async fn transition(
-    h: &Harness,
+    h: &Stack,
     token: &str,
     id: &str,
     action: pb::CompanyAction,
@@ -165,9 +103,9 @@ fn statuses(company: &pb::Company) -> Vec<(String, String)> {
 
 /// The whole review journey; returns what a backend-independent comparison needs.
 async fn review_journey(db: TestDb) {
-    let h = Harness::start(db).await;
+    let h = Stack::start(db, &["onboarding"]).await;
     let (firm, _) = h.sign_up("ceo@gjvision.kr").await;
-    let manager = h.staff_token(Role::ProgramManager);
+    let manager = h.token(Role::ProgramManager);
 
     let company = create_company(&h, &firm, "124-81-00998", "광주비전").await;
     assert_eq!(company.status(), pb::CompanyStatus::Draft);
@@ -289,9 +227,9 @@ async fn review_journey(db: TestDb) {
 }
 
 async fn refused_transitions_are_failed_precondition(db: TestDb) {
-    let h = Harness::start(db).await;
+    let h = Stack::start(db, &["onboarding"]).await;
     let (firm, _) = h.sign_up("a@firm.kr").await;
-    let manager = h.staff_token(Role::ProgramManager);
+    let manager = h.token(Role::ProgramManager);
     let company = create_company(&h, &firm, "220-81-62517", "빛고을로보틱스").await;
     // Approving a draft skips the review.
     let error = transition(&h, &manager, &company.id, pb::CompanyAction::Approve, None)
@@ -336,7 +274,7 @@ async fn refused_transitions_are_failed_precondition(db: TestDb) {
 }
 
 async fn authorization_refusals(db: TestDb) {
-    let h = Harness::start(db).await;
+    let h = Stack::start(db, &["onboarding"]).await;
     let (firm_a, _) = h.sign_up("a@firm.kr").await;
     let (firm_b, _) = h.sign_up("b@firm.kr").await;
     let company = create_company(&h, &firm_a, "124-81-00998", "에이회사").await;
@@ -424,7 +362,7 @@ async fn authorization_refusals(db: TestDb) {
     assert_eq!(review.code(), Code::PermissionDenied);
     // Nor may a dashboard or an operator.
     for role in [Role::Dashboard, Role::Operator] {
-        let token = h.staff_token(role);
+        let token = h.token(role);
         let error = transition(
             &h,
             &token,
@@ -502,7 +440,7 @@ async fn authorization_refusals(db: TestDb) {
     assert_eq!(error.code(), Code::Unauthenticated);
 
     // Dashboards see approved companies' public fields only.
-    let manager = h.staff_token(Role::ProgramManager);
+    let manager = h.token(Role::ProgramManager);
     transition(
         &h,
         &manager,
@@ -515,7 +453,7 @@ async fn authorization_refusals(db: TestDb) {
     transition(&h, &manager, &company.id, pb::CompanyAction::Approve, None)
         .await
         .unwrap();
-    let dashboard = h.staff_token(Role::Dashboard);
+    let dashboard = h.token(Role::Dashboard);
     let public = client
         .get_company(authed(
             pb::GetCompanyRequest {
@@ -549,7 +487,7 @@ async fn authorization_refusals(db: TestDb) {
 }
 
 async fn tokens_rotate_and_reuse_revokes_the_family(db: TestDb) {
-    let h = Harness::start(db).await;
+    let h = Stack::start(db, &["onboarding"]).await;
     let (_, signed_up) = h.sign_up("rotate@firm.kr").await;
     let mut client = h.client().await;
     let first = signed_up.tokens.unwrap().refresh_token;
@@ -622,7 +560,7 @@ async fn tokens_rotate_and_reuse_revokes_the_family(db: TestDb) {
 }
 
 async fn accounts_and_login_limits(db: TestDb) {
-    let h = Harness::start(db).await;
+    let h = Stack::start(db, &["onboarding"]).await;
     let mut client = h.client().await;
     h.sign_up("limit@firm.kr").await;
     // Email is unique case-insensitively.
@@ -706,10 +644,10 @@ async fn accounts_and_login_limits(db: TestDb) {
 }
 
 async fn members_listing_and_pagination(db: TestDb) {
-    let h = Harness::start(db).await;
+    let h = Stack::start(db, &["onboarding"]).await;
     let (firm, _) = h.sign_up("owner@firm.kr").await;
     let (colleague, _) = h.sign_up("colleague@firm.kr").await;
-    let manager = h.staff_token(Role::ProgramManager);
+    let manager = h.token(Role::ProgramManager);
     let numbers = [
         "124-81-00998",
         "220-81-62517",
@@ -921,10 +859,10 @@ async fn members_listing_and_pagination(db: TestDb) {
 /// are for signed-in callers only; the directory lists approved companies' public fields to a
 /// firm that belongs to none of them.
 async fn passwords_names_and_the_directory(db: TestDb) {
-    let h = Harness::start(db).await;
+    let h = Stack::start(db, &["onboarding"]).await;
     let (firm, signed_up) = h.sign_up("names@firm.kr").await;
     let (stranger, _) = h.sign_up("stranger@firm.kr").await;
-    let manager = h.staff_token(Role::ProgramManager);
+    let manager = h.token(Role::ProgramManager);
     let user_id = signed_up.user.unwrap().id;
     let mut client = h.client().await;
 
@@ -1031,22 +969,12 @@ async fn passwords_names_and_the_directory(db: TestDb) {
     h.stop().await;
 }
 
-/// A valid ten-digit business number (checksum included) for each `seed`.
-fn business_number(seed: u32) -> String {
-    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
-    let body = format!("{:09}", 500_000_000 + seed);
-    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
-    let mut sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
-    sum += (digits[8] * 5) / 10;
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
 /// Headcounts name no firm: anyone may ask, anonymous included, with or without a sector.
 async fn public_headcounts(db: TestDb) {
     use pb::CompanyAction as A;
-    let h = Harness::start(db).await;
+    let h = Stack::start(db, &["onboarding"]).await;
     let (firm, _) = h.sign_up("counted@firm.kr").await;
-    let manager = h.staff_token(Role::ProgramManager);
+    let manager = h.token(Role::ProgramManager);
     let mut client = h.client().await;
     let counter = client.clone();
     let count = move |sectors: Vec<pb::Sector>, token: Option<String>| {
@@ -1114,7 +1042,7 @@ async fn public_headcounts(db: TestDb) {
     }
 
     // Drafts have not applied; suspended, rejected and returned applications have.
-    let dashboard = h.staff_token(Role::Dashboard);
+    let dashboard = h.token(Role::Dashboard);
     for token in [None, Some(dashboard), Some(firm.clone()), Some(manager)] {
         assert_eq!(count(vec![], token).await.unwrap(), (6, 2));
     }
@@ -1161,7 +1089,7 @@ async fn public_headcounts(db: TestDb) {
 // ---------------------------------------------------------------- API clients
 
 async fn register_client(
-    h: &Harness,
+    h: &Stack,
     admin: &str,
     name: &str,
     role: pb::Role,
@@ -1183,7 +1111,7 @@ async fn register_client(
 }
 
 async fn exchange(
-    h: &Harness,
+    h: &Stack,
     client_id: &str,
     client_secret: &str,
 ) -> Result<pb::ExchangeClientCredentialsResponse, tonic::Status> {
@@ -1197,7 +1125,7 @@ async fn exchange(
         .map(tonic::Response::into_inner)
 }
 
-async fn list_clients(h: &Harness, token: &str) -> Result<Vec<pb::ApiClient>, tonic::Status> {
+async fn list_clients(h: &Stack, token: &str) -> Result<Vec<pb::ApiClient>, tonic::Status> {
     h.client()
         .await
         .list_api_clients(authed(pb::ListApiClientsRequest {}, token))
@@ -1205,7 +1133,7 @@ async fn list_clients(h: &Harness, token: &str) -> Result<Vec<pb::ApiClient>, to
         .map(|r| r.into_inner().clients)
 }
 
-async fn revoke_client(h: &Harness, token: &str, id: &str) -> Result<pb::ApiClient, tonic::Status> {
+async fn revoke_client(h: &Stack, token: &str, id: &str) -> Result<pb::ApiClient, tonic::Status> {
     h.client()
         .await
         .revoke_api_client(authed(pb::RevokeApiClientRequest { id: id.into() }, token))
@@ -1214,7 +1142,7 @@ async fn revoke_client(h: &Harness, token: &str, id: &str) -> Result<pb::ApiClie
 }
 
 /// An authenticated call any valid token may make (dashboards read the public listing).
-async fn list_companies_with(h: &Harness, token: &str) -> Result<i64, tonic::Status> {
+async fn list_companies_with(h: &Stack, token: &str) -> Result<i64, tonic::Status> {
     h.client()
         .await
         .list_companies(authed(pb::ListCompaniesRequest::default(), token))
@@ -1230,8 +1158,8 @@ fn assert_invalid_client(result: Result<pb::ExchangeClientCredentialsResponse, t
 }
 
 async fn api_client_lifecycle(db: TestDb) {
-    let h = Harness::start(db).await;
-    let admin = h.staff_token(Role::Admin);
+    let h = Stack::start(db, &["onboarding"]).await;
+    let admin = h.token(Role::Admin);
 
     let (dashboard, dashboard_secret) =
         register_client(&h, &admin, "  광주시 성과 대시보드 ", pb::Role::Dashboard).await;
@@ -1380,8 +1308,8 @@ async fn api_client_lifecycle(db: TestDb) {
 }
 
 async fn api_clients_are_managed_by_admins_only(db: TestDb) {
-    let h = Harness::start(db).await;
-    let admin = h.staff_token(Role::Admin);
+    let h = Stack::start(db, &["onboarding"]).await;
+    let admin = h.token(Role::Admin);
     let (target, secret) = register_client(&h, &admin, "Target", pb::Role::Dashboard).await;
     let client_token = exchange(&h, &target.id, &secret)
         .await
@@ -1390,9 +1318,9 @@ async fn api_clients_are_managed_by_admins_only(db: TestDb) {
     let (firm, _) = h.sign_up("ceo@apiclients.kr").await;
     let refused_roles = [
         ("firm member", firm),
-        ("manager", h.staff_token(Role::ProgramManager)),
-        ("dashboard", h.staff_token(Role::Dashboard)),
-        ("operator", h.staff_token(Role::Operator)),
+        ("manager", h.token(Role::ProgramManager)),
+        ("dashboard", h.token(Role::Dashboard)),
+        ("operator", h.token(Role::Operator)),
         ("dashboard client", client_token),
     ];
     fn request<T>(message: T, token: Option<&str>) -> Request<T> {
@@ -1463,7 +1391,7 @@ on_both_backends!(
 /// A harness whose key-value store is the test Redis under a prefix of its own, a verifier
 /// of another replica (its own connection, as another service or gateway would have), and the
 /// prefix.
-async fn on_redis(db: TestDb) -> (Harness, axv_auth::Verifier, String) {
+async fn on_redis(db: TestDb) -> (Stack, axv_auth::Verifier, String) {
     let url = axv_platform::testing::redis_test_url();
     let prefix = axv_platform::testing::unique_prefix();
     let redis = || async {
@@ -1484,7 +1412,11 @@ async fn on_redis(db: TestDb) -> (Harness, axv_auth::Verifier, String) {
         .with_revocations(std::sync::Arc::new(axv_platform::kv::KvRevocations::new(
             redis().await,
         )));
-    (Harness::start_on(db, platform).await, replica, prefix)
+    (
+        Stack::start_on(db, platform, &["onboarding"]).await,
+        replica,
+        prefix,
+    )
 }
 
 /// With Redis, a revocation made through one replica is seen by every other replica's verifier
@@ -1495,7 +1427,7 @@ async fn revoking_a_client_reaches_every_replica_through_redis() {
         return;
     }
     let (h, other_replica, _) = on_redis(TestDb::sqlite()).await;
-    let admin = h.staff_token(Role::Admin);
+    let admin = h.token(Role::Admin);
     let (client, secret) = register_client(&h, &admin, "Replicated", pb::Role::Dashboard).await;
     let token = exchange(&h, &client.id, &secret)
         .await
@@ -1519,13 +1451,13 @@ async fn revocations_survive_an_emptied_redis() {
         assert!(std::env::var("CI").is_err(), "CI provides Redis");
         return;
     }
-    let db = match TestDb::postgres().await {
+    let db = match axv_testkit::db::postgres().await {
         Some(db) => db,
         None => TestDb::sqlite(),
     };
     let (h, replica, prefix) = on_redis(db).await;
     let url = axv_platform::testing::redis_test_url();
-    let admin = h.staff_token(Role::Admin);
+    let admin = h.token(Role::Admin);
     let (client, secret) = register_client(&h, &admin, "Durable", pb::Role::Dashboard).await;
     let client_token = exchange(&h, &client.id, &secret)
         .await
@@ -1596,8 +1528,8 @@ async fn health_reports_serving_and_reflection_lists_services() {
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
-    let h = Harness::start(TestDb::sqlite()).await;
-    let mut health = HealthClient::new(h.channel().await);
+    let h = Stack::start(TestDb::sqlite(), &["onboarding"]).await;
+    let mut health = HealthClient::new(h.channel("onboarding").await);
     for service in ["", "axv.onboarding.v1.OnboardingService"] {
         let status = health
             .check(HealthCheckRequest {
@@ -1609,7 +1541,7 @@ async fn health_reports_serving_and_reflection_lists_services() {
         assert_eq!(status.status(), ServingStatus::Serving, "{service:?}");
     }
 
-    let mut reflection = ServerReflectionClient::new(h.channel().await);
+    let mut reflection = ServerReflectionClient::new(h.channel("onboarding").await);
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -1640,7 +1572,7 @@ async fn health_reports_serving_and_reflection_lists_services() {
             ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
             server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
         };
-        let mut alpha = ServerReflectionClient::new(h.channel().await);
+        let mut alpha = ServerReflectionClient::new(h.channel("onboarding").await);
         let request = ServerReflectionRequest {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
@@ -1680,6 +1612,5 @@ async fn health_reports_serving_and_reflection_lists_services() {
     ));
 
     // Shutdown: health turns NOT_SERVING, then the server drains and stops.
-    h.shutdown.cancel();
-    h.server.task.await.unwrap().unwrap();
+    h.stop().await;
 }

@@ -1,6 +1,5 @@
 //! Onboarding's store against both backends: constraints, optimistic state changes, listing,
 //! refresh-token rotation, and API clients.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axv_auth::Role;
 use axv_onboarding::{
@@ -9,7 +8,8 @@ use axv_onboarding::{
     error::CompanyRefusal,
     store::{CompanyCounts, CompanyFilter, ListScope, NewRefreshToken, RefreshOutcome, Store},
 };
-use axv_platform::{on_both_backends, outbox::Outbox, testing::TestDb};
+use axv_platform::outbox::Outbox;
+use axv_testkit::{TestDb, business_number, on_both_backends};
 
 async fn store(test: &TestDb) -> Store {
     let platform = axv_platform::testing::platform(test.config.clone());
@@ -371,16 +371,6 @@ async fn password_names_and_language(test: TestDb) {
         store.user_by_id(&lee.id).await.unwrap().unwrap().language,
         None
     );
-}
-
-/// A valid ten-digit business number (checksum included) for each `seed`.
-fn business_number(seed: u32) -> String {
-    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
-    let body = format!("{:09}", 400_000_000 + seed);
-    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
-    let mut sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
-    sum += (digits[8] * 5) / 10;
-    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 async fn headcounts(test: TestDb) {

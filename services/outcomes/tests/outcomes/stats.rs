@@ -1,24 +1,22 @@
 //! The programme's figures (`GetProgramStats`), the reports pilots owe (`ListDueReports`) and
 //! the pilot schedules behind them (events, `sync_pilots`), over real gRPC with real
 //! onboarding, pilots and vouchers services behind them, on SQLite and Postgres.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use axv_platform::calendar::today_kst;
 use std::time::{Duration, Instant};
 
+use crate::support::{OutcomesStack, PilotSpec, Stage, act, create};
 use axv_auth::Role;
 use axv_onboarding::domain::Sector;
 use axv_outcomes::{
     domain::{PilotSchedule, quarter_end, quarter_start},
     pilot_from_event,
 };
-use axv_platform::{events::Event, on_both_backends, testing::TestDb};
+use axv_platform::events::Event;
 use axv_proto::outcomes::v1::{self as pb, outcomes_service_client::OutcomesServiceClient};
 use axv_proto::pilots::v1 as pilots_pb;
+use axv_testkit::{Firm, Stack, TestDb, authed, caller, on_both_backends};
 use chrono::{Days, NaiveDate};
-use support::{Firm, Harness, PilotSpec, Stage, act, authed, caller, create};
 use tonic::{Code, Request, transport::Channel};
 
 /// Figures scaled by `k`, so every company's contribution is recognisable in a sum.
@@ -193,13 +191,13 @@ const Q2: (&str, &str) = ("2026-04-01", "2026-06-30");
 /// 2026Q2) has firm A alone (k = 32). Firm E (MOBILITY) files a report that stays SUBMITTED
 /// (k = 16); firm F (HEALTHCARE) is registered but not approved.
 async fn program_stats_suppress_small_cells(db: TestDb) {
-    let h = Harness::start(db).await;
-    let a = h.firm(1, Sector::Mobility, true).await;
-    let b = h.firm(2, Sector::Mobility, true).await;
-    let c = h.firm(3, Sector::Mobility, true).await;
-    let d = h.firm(4, Sector::Healthcare, true).await;
-    let e = h.firm(5, Sector::Mobility, true).await;
-    let _f = h.firm(6, Sector::Healthcare, false).await;
+    let h = Stack::start(db, &["outcomes"]).await;
+    let a = h.firm(1).sector(Sector::Mobility).approved().await;
+    let b = h.firm(2).sector(Sector::Mobility).approved().await;
+    let c = h.firm(3).sector(Sector::Mobility).approved().await;
+    let d = h.firm(4).sector(Sector::Healthcare).approved().await;
+    let e = h.firm(5).sector(Sector::Mobility).approved().await;
+    let _f = h.firm(6).sector(Sector::Healthcare).submitted().await;
     let driving = PilotSpec::standard(pilots_pb::PilotDomain::AutonomousDriving);
     let health = PilotSpec::standard(pilots_pb::PilotDomain::Healthcare);
     let pa = h.pilot(&a, &driving, Stage::Active).await;
@@ -577,7 +575,7 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
     assert!(rest.next_page_token.is_empty());
     // The calendar: a manager's release on or after the quarter's release day counts as it.
     assert_eq!(
-        h.service.publish_due_calendar_release(1).await.unwrap(),
+        h.outcomes().publish_due_calendar_release(1).await.unwrap(),
         None
     );
 
@@ -609,7 +607,7 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
 /// Voucher figures: per (sector, issue quarter) cell, with the lone firm's grants out of the
 /// public answer.
 async fn program_stats_voucher_figures(db: TestDb) {
-    let h = Harness::start(db).await;
+    let h = Stack::start(db, &["outcomes"]).await;
     let driving = PilotSpec::standard(pilots_pb::PilotDomain::AutonomousDriving);
     let mut firms = Vec::new();
     for (n, sector) in [
@@ -618,7 +616,7 @@ async fn program_stats_voucher_figures(db: TestDb) {
         (3, Sector::Mobility),
         (4, Sector::Healthcare),
     ] {
-        let firm = h.firm(n, sector, true).await;
+        let firm = h.firm(n).sector(sector).approved().await;
         let pilot = h.pilot(&firm, &driving, Stage::Active).await;
         firms.push((firm, pilot));
     }
@@ -628,12 +626,12 @@ async fn program_stats_voucher_figures(db: TestDb) {
     assert_eq!(vouchers(&none), (0, 0, 0));
     // The calendar: the release for the quarter that ended is due (on its first day after),
     // published once, however many times (or replicas) ask.
-    let calendar = h.service.publish_due_calendar_release(1).await.unwrap();
+    let calendar = h.outcomes().publish_due_calendar_release(1).await.unwrap();
     let calendar = calendar.expect("the last quarter's calendar release was due");
     assert_eq!(calendar.number, 1);
     assert!(calendar.schedule_key.is_some() && calendar.note.contains("정기 공표"));
     assert_eq!(
-        h.service.publish_due_calendar_release(1).await.unwrap(),
+        h.outcomes().publish_due_calendar_release(1).await.unwrap(),
         None
     );
     let public = stats(&mut client, None, filter()).await.unwrap();
@@ -644,10 +642,13 @@ async fn program_stats_voucher_figures(db: TestDb) {
 
     let mut codes = Vec::new();
     for ((firm, pilot), amount) in firms.iter().zip([100, 200, 400, 800]) {
-        codes.push(h.voucher(&firm.company_id, pilot, amount).await);
+        codes.push(h.pilot_voucher(&firm.company_id, pilot, amount).await);
     }
     // A second voucher for firm 1 in the same cell.
-    codes.push(h.voucher(&firms[0].0.company_id, &firms[0].1, 50).await);
+    codes.push(
+        h.pilot_voucher(&firms[0].0.company_id, &firms[0].1, 50)
+            .await,
+    );
     h.record_usage(&codes[0], "job-1", 30).await;
     h.record_usage(&codes[3], "job-2", 70).await;
 
@@ -791,9 +792,9 @@ async fn due_until(
 }
 
 async fn due_reports_follow_pilot_events(db: TestDb) {
-    let h = Harness::start(db).await;
-    let a = h.firm(1, Sector::Mobility, true).await;
-    let b = h.firm(2, Sector::Healthcare, true).await;
+    let h = Stack::start(db, &["outcomes"]).await;
+    let a = h.firm(1).sector(Sector::Mobility).approved().await;
+    let b = h.firm(2).sector(Sector::Healthcare).approved().await;
     let today = today_kst();
     let q0 = quarter_start(today);
     let q1 = quarter_start(q0 - Days::new(1));
@@ -903,13 +904,13 @@ async fn due_reports_follow_pilot_events(db: TestDb) {
         r.iter().any(|d| d.pilot_id == approved)
     })
     .await;
-    let pool = h.service.store().database().pool();
+    let pool = h.outcomes().store().database().pool();
     sqlx::query("DELETE FROM pilot_schedules")
         .execute(pool)
         .await
         .unwrap();
     assert!(due_rows(&mut client, &manager, false).await.is_empty());
-    assert_eq!(h.service.sync_pilots().await.unwrap(), 3);
+    assert_eq!(h.outcomes().sync_pilots().await.unwrap(), 3);
     let restored = due(&mut client, Some(&manager), false).await.unwrap();
     assert!(restored.iter().any(|d| d.pilot_id == approved));
     assert!(
@@ -922,10 +923,14 @@ async fn due_reports_follow_pilot_events(db: TestDb) {
 
 /// With no listener running, `sync_pilots` records every pilot as the pilots service has it.
 async fn sync_pilots_backfills_schedules(db: TestDb) {
-    let h = Harness::start_with(db, false).await;
-    let a = h.firm(1, Sector::Mobility, true).await;
-    let b = h.firm(2, Sector::Energy, true).await;
-    let store = h.service.store();
+    // Onboarding and pilots serve; outcomes is only built, so no listener runs.
+    let h = Stack::start(db, &["vouchers"]).await;
+    let outcomes = axv_outcomes::build(&h.platform, &h.url("onboarding"), &h.url("pilots"))
+        .await
+        .unwrap();
+    let a = h.firm(1).sector(Sector::Mobility).approved().await;
+    let b = h.firm(2).sector(Sector::Energy).approved().await;
+    let store = outcomes.service.store();
     let spec = PilotSpec {
         title: "백필 실증",
         domain: pilots_pb::PilotDomain::Energy,
@@ -944,7 +949,7 @@ async fn sync_pilots_backfills_schedules(db: TestDb) {
             .is_empty()
     );
 
-    assert_eq!(h.service.sync_pilots().await.unwrap(), 3);
+    assert_eq!(outcomes.service.sync_pilots().await.unwrap(), 3);
     assert_eq!(
         store.pilots_in_status("ACTIVE", None).await.unwrap(),
         [PilotSchedule {
@@ -976,8 +981,8 @@ async fn sync_pilots_backfills_schedules(db: TestDb) {
     // A second sync picks up a move made since; running it again is harmless.
     h.move_pilot(&approved, pilots_pb::PilotAction::Start, &b.token)
         .await;
-    assert_eq!(h.service.sync_pilots().await.unwrap(), 3);
-    assert_eq!(h.service.sync_pilots().await.unwrap(), 3);
+    assert_eq!(outcomes.service.sync_pilots().await.unwrap(), 3);
+    assert_eq!(outcomes.service.sync_pilots().await.unwrap(), 3);
     assert_eq!(
         ids(store.pilots_in_status("ACTIVE", None).await.unwrap()),
         {
@@ -988,7 +993,11 @@ async fn sync_pilots_backfills_schedules(db: TestDb) {
     );
     // Due reports read what the sync recorded (no server needed to ask the service).
     let manager = caller("manager", Role::ProgramManager);
-    let owed = h.service.due_reports(Some(&manager), false).await.unwrap();
+    let owed = outcomes
+        .service
+        .due_reports(Some(&manager), false)
+        .await
+        .unwrap();
     assert!(!owed.is_empty());
 
     // Pilots made ACTIVE directly in the pilots store, more than one page of them.
@@ -1014,20 +1023,26 @@ async fn sync_pilots_backfills_schedules(db: TestDb) {
             regulatory_sandbox: false,
             sandbox_reference: None,
         };
-        let pilot = h.pilot_store.create(&draft, &lead, "firm").await.unwrap();
+        let pilot = h
+            .pilots()
+            .store()
+            .create(&draft, &lead, "firm")
+            .await
+            .unwrap();
         for action in [
             axv_pilots::domain::PilotAction::Submit,
             axv_pilots::domain::PilotAction::Approve,
             axv_pilots::domain::PilotAction::Start,
         ] {
-            h.pilot_store
+            h.pilots()
+                .store()
                 .transition(&pilot.id, action, "manager", |_| Ok(None))
                 .await
                 .unwrap();
         }
         direct.push(pilot.id);
     }
-    assert_eq!(h.service.sync_pilots().await.unwrap(), 104);
+    assert_eq!(outcomes.service.sync_pilots().await.unwrap(), 104);
     let recorded = ids(store
         .pilots_in_status("ACTIVE", Some(std::slice::from_ref(&a.company_id)))
         .await

@@ -1,22 +1,23 @@
 //! The vouchers service over real gRPC (with a real onboarding service behind it): every
 //! authorization refusal, eligibility, concurrency on Postgres, freezing through onboarding's
 //! events, and the Slurm export.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use axv_platform::calendar::today_kst;
 use std::time::Duration;
 
+use crate::{VouchersClient, usage};
 use axv_auth::Role;
 use axv_onboarding::domain::{CompanyAction, Sector};
-use axv_platform::{on_both_backends, shutdown::CancellationToken, testing::TestDb};
+use axv_platform::{grpc::App, shutdown::CancellationToken};
 use axv_proto::vouchers::v1 as pb;
-use support::{Harness, authed, caller, issue, pool_and_program, usage};
+use axv_testkit::{
+    Stack, TestDb, authed, caller, on_both_backends,
+    vouchers::{issue, pool_and_program},
+};
 use tonic::Code;
 
 async fn apply_with_pilot(
-    h: &Harness,
+    h: &Stack,
     token: &str,
     program: &str,
     company: &str,
@@ -39,7 +40,7 @@ async fn apply_with_pilot(
 }
 
 async fn apply(
-    h: &Harness,
+    h: &Stack,
     token: &str,
     program: &str,
     company: &str,
@@ -63,14 +64,14 @@ async fn apply(
 
 #[tokio::test]
 async fn applications_vouchers_and_every_refusal() {
-    let h = Harness::start(TestDb::sqlite()).await;
+    let h = Stack::start(TestDb::sqlite(), &["vouchers"]).await;
     let manager = h.token(Role::ProgramManager);
     let admin = h.token(Role::Admin);
     let operator = h.token(Role::Operator);
     let dashboard = h.token(Role::Dashboard);
-    let a = h.firm(1, Sector::Mobility, true).await;
-    let b = h.firm(2, Sector::Energy, true).await;
-    let pending = h.firm(3, Sector::Data, false).await;
+    let a = h.firm(1).sector(Sector::Mobility).approved().await;
+    let b = h.firm(2).sector(Sector::Energy).approved().await;
+    let pending = h.firm(3).sector(Sector::Data).draft().await;
     let mut client = h.client().await;
 
     // Pools: admins only.
@@ -389,7 +390,7 @@ async fn applications_vouchers_and_every_refusal() {
     // name only a pilot its company takes part in.
     let firm_a = h.platform.verifier.verify(&a.token).await.unwrap();
     let pilot_id = h
-        .pilots
+        .pilots()
         .register(
             Some(&firm_a),
             axv_pilots::domain::PilotInput {
@@ -481,7 +482,7 @@ async fn applications_vouchers_and_every_refusal() {
         .await
         .unwrap();
     let staff = caller("manager", Role::ProgramManager);
-    h.onboarding
+    h.onboarding()
         .transition(
             Some(&staff),
             &a.company_id,
@@ -507,7 +508,7 @@ async fn applications_vouchers_and_every_refusal() {
         "{}",
         suspended.message()
     );
-    h.onboarding
+    h.onboarding()
         .transition(Some(&staff), &a.company_id, CompanyAction::Reinstate, None)
         .await
         .unwrap();
@@ -608,15 +609,15 @@ async fn applications_vouchers_and_every_refusal() {
 
 #[tokio::test]
 async fn suspension_freezes_vouchers_and_reinstatement_thaws_them() {
-    let h = Harness::start(TestDb::sqlite()).await;
-    let firm = h.firm(11, Sector::Mobility, true).await;
-    let (_, program) = pool_and_program(&h.store, 100_000, 100_000).await;
-    let voucher = issue(&h.store, &program, &firm.company_id, 5_000).await;
+    let h = Stack::start(TestDb::sqlite(), &["vouchers"]).await;
+    let firm = h.firm(11).sector(Sector::Mobility).approved().await;
+    let (_, program) = pool_and_program(h.vouchers().store(), 100_000, 100_000).await;
+    let voucher = issue(h.vouchers().store(), &program, &firm.company_id, 5_000).await;
     let operator = h.token(Role::Operator);
     let mut client = h.client().await;
     let manager = caller("manager", Role::ProgramManager);
 
-    h.onboarding
+    h.onboarding()
         .transition(
             Some(&manager),
             &firm.company_id,
@@ -639,7 +640,7 @@ async fn suspension_freezes_vouchers_and_reinstatement_thaws_them() {
         refused.message()
     );
 
-    h.onboarding
+    h.onboarding()
         .transition(
             Some(&manager),
             &firm.company_id,
@@ -659,13 +660,17 @@ async fn suspension_freezes_vouchers_and_reinstatement_thaws_them() {
     h.stop().await;
 }
 
-async fn wait_for_status(
-    h: &Harness,
-    id: &str,
-    status: axv_vouchers::domain::VoucherStatus,
-) -> bool {
+async fn wait_for_status(h: &Stack, id: &str, status: axv_vouchers::domain::VoucherStatus) -> bool {
     for _ in 0..100 {
-        if h.store.voucher(id).await.unwrap().unwrap().status == status {
+        if h.vouchers()
+            .store()
+            .voucher(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            == status
+        {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -675,10 +680,10 @@ async fn wait_for_status(
 
 #[tokio::test]
 async fn slurm_export_and_holds_over_grpc() {
-    let h = Harness::start(TestDb::sqlite()).await;
-    let firm = h.firm(21, Sector::Data, true).await;
-    let (_, program) = pool_and_program(&h.store, 1_000_000, 1_000_000).await;
-    let voucher = issue(&h.store, &program, &firm.company_id, 360_000).await;
+    let h = Stack::start(TestDb::sqlite(), &["vouchers"]).await;
+    let firm = h.firm(21).sector(Sector::Data).approved().await;
+    let (_, program) = pool_and_program(h.vouchers().store(), 1_000_000, 1_000_000).await;
+    let voucher = issue(h.vouchers().store(), &program, &firm.company_id, 360_000).await;
     let operator = h.token(Role::Operator);
     let mut client = h.client().await;
 
@@ -767,14 +772,20 @@ async fn slurm_export_and_holds_over_grpc() {
 /// affordable ones are charged, the rest is overage, and the balance ends at exactly zero.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_debits_never_overspend_on_postgres() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = axv_testkit::db::postgres().await else {
         return;
     };
-    let h = Harness::start(db).await;
-    let firm = h.firm(31, Sector::Mobility, true).await;
-    let (_, program) = pool_and_program(&h.store, 10_000_000, 10_000_000).await;
+    let h = Stack::start(db, &["vouchers"]).await;
+    let firm = h.firm(31).sector(Sector::Mobility).approved().await;
+    let (_, program) = pool_and_program(h.vouchers().store(), 10_000_000, 10_000_000).await;
     let affordable = 25;
-    let voucher = issue(&h.store, &program, &firm.company_id, 100 * affordable).await;
+    let voucher = issue(
+        h.vouchers().store(),
+        &program,
+        &firm.company_id,
+        100 * affordable,
+    )
+    .await;
     let operator = h.token(Role::Operator);
     let client = h.client().await;
 
@@ -798,12 +809,25 @@ async fn concurrent_debits_never_overspend_on_postgres() {
         (charged, overage),
         (100 * affordable, 100 * (attempts - affordable))
     );
-    let after = h.store.voucher(&voucher.id).await.unwrap().unwrap();
+    let after = h
+        .vouchers()
+        .store()
+        .voucher(&voucher.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((after.balance, after.consumed), (0, 100 * affordable));
     assert_eq!(after.overage, 100 * (attempts - affordable));
     assert_eq!(after.status, axv_vouchers::domain::VoucherStatus::Exhausted);
-    assert_eq!(h.store.ledger_sum().await.unwrap(), 0);
-    assert!(h.store.ledger_discrepancies().await.unwrap().is_empty());
+    assert_eq!(h.vouchers().store().ledger_sum().await.unwrap(), 0);
+    assert!(
+        h.vouchers()
+            .store()
+            .ledger_discrepancies()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The same jobs retried at once: all duplicates, nothing charged again.
     let mut retries = Vec::new();
@@ -821,13 +845,14 @@ async fn concurrent_debits_never_overspend_on_postgres() {
         }
     }
     let recorded: Vec<(String,)> = sqlx::query_as("SELECT job_id FROM usage_records")
-        .fetch_all(h.store.database().pool())
+        .fetch_all(h.vouchers().store().database().pool())
         .await
         .unwrap();
     assert_eq!(recorded.len(), attempts as usize);
     assert_eq!(duplicates as i64, affordable);
     assert_eq!(
-        h.store
+        h.vouchers()
+            .store()
             .voucher(&voucher.id)
             .await
             .unwrap()
@@ -845,20 +870,28 @@ async fn concurrent_debits_never_overspend_on_postgres() {
 /// committed in batches, so this is also the batches' test under contention.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn debits_across_two_replicas_keep_every_invariant_on_postgres() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = axv_testkit::db::postgres().await else {
         return;
     };
-    let h = Harness::start(db).await;
-    let second = h.another_vouchers_replica().await;
-    let firm = h.firm(32, Sector::Mobility, true).await;
-    let (_, program) = pool_and_program(&h.store, 100_000_000, 100_000_000).await;
+    let h = Stack::start(db, &["vouchers"]).await;
+    let second = h.another_replica("vouchers").await;
+    let firm = h.firm(32).sector(Sector::Mobility).approved().await;
+    let (_, program) = pool_and_program(h.vouchers().store(), 100_000_000, 100_000_000).await;
     let mut vouchers = Vec::new();
     for n in 0..10 {
         // Some vouchers run dry during the run, some do not.
-        vouchers.push(issue(&h.store, &program, &firm.company_id, 2_000 + 700 * n).await);
+        vouchers.push(
+            issue(
+                h.vouchers().store(),
+                &program,
+                &firm.company_id,
+                2_000 + 700 * n,
+            )
+            .await,
+        );
     }
     let operator = h.token(Role::Operator);
-    let replicas = [h.client().await, support::client_of(&second).await];
+    let replicas = [h.client().await, second.client().await];
 
     let jobs = 300;
     let mut tasks = Vec::new();
@@ -903,7 +936,13 @@ async fn debits_across_two_replicas_keep_every_invariant_on_postgres() {
     }
     let mut exhausted = 0;
     for voucher in &vouchers {
-        let after = h.store.voucher(&voucher.id).await.unwrap().unwrap();
+        let after = h
+            .vouchers()
+            .store()
+            .voucher(&voucher.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(after.balance >= 0, "{} went below zero", voucher.code);
         assert_eq!(
             after.consumed,
@@ -920,23 +959,30 @@ async fn debits_across_two_replicas_keep_every_invariant_on_postgres() {
         "{exhausted} exhausted"
     );
     let (records,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM usage_records")
-        .fetch_one(h.store.database().pool())
+        .fetch_one(h.vouchers().store().database().pool())
         .await
         .unwrap();
     assert_eq!(records, jobs as i64);
-    assert_eq!(h.store.ledger_sum().await.unwrap(), 0);
-    assert!(h.store.ledger_discrepancies().await.unwrap().is_empty());
+    assert_eq!(h.vouchers().store().ledger_sum().await.unwrap(), 0);
+    assert!(
+        h.vouchers()
+            .store()
+            .ledger_discrepancies()
+            .await
+            .unwrap()
+            .is_empty()
+    );
     h.stop().await;
 }
 
 /// Backdates a voucher's issue to `kst` ("YYYY-MM-DD HH:MM", Seoul time).
-async fn issued_at(h: &Harness, voucher_id: &str, kst: &str) {
+async fn issued_at(h: &Stack, voucher_id: &str, kst: &str) {
     let local = chrono::NaiveDateTime::parse_from_str(kst, "%Y-%m-%d %H:%M").unwrap();
     let at = local.and_utc().timestamp_millis() - axv_vouchers::domain::KST_OFFSET_MS;
     sqlx::query("UPDATE vouchers SET created_at = $1 WHERE id = $2")
         .bind(at)
         .bind(voucher_id)
-        .execute(h.store.database().pool())
+        .execute(h.vouchers().store().database().pool())
         .await
         .unwrap();
 }
@@ -952,7 +998,7 @@ fn totals_request(from: Option<&str>, until: Option<&str>) -> pb::VoucherTotalsR
 type TotalsRow = (String, String, i64, i64, i64);
 
 async fn totals(
-    h: &Harness,
+    h: &Stack,
     token: &str,
     from: Option<&str>,
     until: Option<&str>,
@@ -981,19 +1027,19 @@ async fn totals(
 /// Per-company quarterly totals: quarters by Seoul issue day, every status counted, consumption
 /// only from debits and committed holds, the date filter, and who may read them.
 async fn voucher_totals_by_company_and_quarter(db: TestDb) {
-    let h = Harness::start(db).await;
-    let a = h.firm(41, Sector::Mobility, true).await;
-    let b = h.firm(42, Sector::Data, true).await;
-    let (_, program) = pool_and_program(&h.store, 10_000_000, 10_000_000).await;
+    let h = Stack::start(db, &["vouchers"]).await;
+    let a = h.firm(41).sector(Sector::Mobility).approved().await;
+    let b = h.firm(42).sector(Sector::Data).approved().await;
+    let (_, program) = pool_and_program(h.vouchers().store(), 10_000_000, 10_000_000).await;
     let operator = h.token(Role::Operator);
     let manager = h.token(Role::ProgramManager);
     let mut client = h.client().await;
 
-    let a1 = issue(&h.store, &program, &a.company_id, 100_000).await;
-    let a2 = issue(&h.store, &program, &a.company_id, 50_000).await;
-    let a3 = issue(&h.store, &program, &a.company_id, 20_000).await;
-    let b1 = issue(&h.store, &program, &b.company_id, 10_000).await;
-    let b2 = issue(&h.store, &program, &b.company_id, 30_000).await;
+    let a1 = issue(h.vouchers().store(), &program, &a.company_id, 100_000).await;
+    let a2 = issue(h.vouchers().store(), &program, &a.company_id, 50_000).await;
+    let a3 = issue(h.vouchers().store(), &program, &a.company_id, 20_000).await;
+    let b1 = issue(h.vouchers().store(), &program, &b.company_id, 10_000).await;
+    let b2 = issue(h.vouchers().store(), &program, &b.company_id, 30_000).await;
     // 00:30 on 1 January in Seoul is still 31 December in UTC: Seoul's day decides.
     issued_at(&h, &a1.id, "2026-01-01 00:30").await;
     issued_at(&h, &a2.id, "2026-03-31 15:00").await;
@@ -1076,7 +1122,8 @@ async fn voucher_totals_by_company_and_quarter(db: TestDb) {
         .record_usage(authed(usage("t-7", &b1.code, 100), &operator))
         .await
         .unwrap();
-    h.store
+    h.vouchers()
+        .store()
         .end_voucher(&b1.id, axv_vouchers::domain::VoucherStatus::Expired, None)
         .await
         .unwrap();
@@ -1098,7 +1145,7 @@ async fn voucher_totals_by_company_and_quarter(db: TestDb) {
         all
     );
     // The figures agree with each voucher's own.
-    let a1_now = h.store.voucher(&a1.id).await.unwrap().unwrap();
+    let a1_now = h.vouchers().store().voucher(&a1.id).await.unwrap().unwrap();
     assert_eq!((a1_now.consumed, a1_now.held), (4_000, 7_000));
 
     // Inclusive Seoul dates: 23:59 on 31 December and midnight on 1 April fall outside Q1.
@@ -1232,10 +1279,14 @@ async fn slurm_limits_equal_the_vouchers_after_every_reload() {
         return;
     }
     let cluster = std::env::var("AXV_TEST_SLURM_CLUSTER").unwrap_or_else(|_| "axvtest".into());
-    let h = Harness::start(TestDb::sqlite()).await;
-    let firm = h.firm(41, Sector::ArtificialIntelligence, true).await;
+    let h = Stack::start(TestDb::sqlite(), &["vouchers"]).await;
+    let firm = h
+        .firm(41)
+        .sector(Sector::ArtificialIntelligence)
+        .approved()
+        .await;
     let user = format!("u{}", &axv_platform::ids::new_id()[24..]).to_lowercase();
-    h.onboarding
+    h.onboarding()
         .update_me(
             Some(&caller(&firm.user_id, Role::FirmMember)),
             None,
@@ -1244,9 +1295,9 @@ async fn slurm_limits_equal_the_vouchers_after_every_reload() {
         )
         .await
         .unwrap();
-    let (_, program) = pool_and_program(&h.store, 10_000_000, 10_000_000).await;
-    let kept = issue(&h.store, &program, &firm.company_id, 360_000).await;
-    let revoked = issue(&h.store, &program, &firm.company_id, 120_000).await;
+    let (_, program) = pool_and_program(h.vouchers().store(), 10_000_000, 10_000_000).await;
+    let kept = issue(h.vouchers().store(), &program, &firm.company_id, 360_000).await;
+    let revoked = issue(h.vouchers().store(), &program, &firm.company_id, 120_000).await;
     let operator = h.token(Role::Operator);
     let mut client = h.client().await;
     let dir = tempfile::tempdir().unwrap();
@@ -1318,7 +1369,7 @@ async fn slurm_limits_equal_the_vouchers_after_every_reload() {
         "format=account,descr",
     ])
     .unwrap();
-    assert_eq!(described.trim(), format!("{}|바우처기업41", kept.code));
+    assert_eq!(described.trim(), format!("{}|시험기업41", kept.code));
     let users = sacctmgr(&[
         "-nP",
         "show",
@@ -1349,7 +1400,7 @@ async fn slurm_limits_equal_the_vouchers_after_every_reload() {
 /// also asks onboarding for the company's standing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspension_freezes_vouchers_through_failed_and_dead_handlers() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = axv_testkit::db::postgres().await else {
         return;
     };
     if !axv_platform::testing::redis_available().await {
@@ -1370,13 +1421,13 @@ async fn suspension_freezes_vouchers_through_failed_and_dead_handlers() {
         std::sync::Arc::new(kv),
         std::sync::Arc::new(bus),
     );
-    let h = Harness::start_on(db, platform).await;
+    let h = Stack::start_on(db, platform, &["vouchers"]).await;
     let operator = h.token(Role::Operator);
     let manager = caller("manager", Role::ProgramManager);
     let mut client = h.client().await;
-    let (_, program) = pool_and_program(&h.store, 1_000_000, 1_000_000).await;
+    let (_, program) = pool_and_program(h.vouchers().store(), 1_000_000, 1_000_000).await;
     let suspend = |company: String| {
-        let onboarding = h.onboarding.clone();
+        let onboarding = h.onboarding().clone();
         let manager = manager.clone();
         async move {
             onboarding
@@ -1392,9 +1443,12 @@ async fn suspension_freezes_vouchers_through_failed_and_dead_handlers() {
     };
 
     // 1. The handler fails once.
-    let firm = h.firm(51, Sector::Energy, true).await;
-    let voucher = issue(&h.store, &program, &firm.company_id, 50_000).await;
-    h.faults.fail.store(1, std::sync::atomic::Ordering::SeqCst);
+    let firm = h.firm(51).sector(Sector::Energy).approved().await;
+    let voucher = issue(h.vouchers().store(), &program, &firm.company_id, 50_000).await;
+    h.vouchers()
+        .event_faults()
+        .fail
+        .store(1, std::sync::atomic::Ordering::SeqCst);
     suspend(firm.company_id.clone()).await;
     let refused = client
         .record_usage(authed(usage("after-1", &voucher.code, 10), &operator))
@@ -1406,29 +1460,43 @@ async fn suspension_freezes_vouchers_through_failed_and_dead_handlers() {
         "frozen after the retried handling"
     );
     assert_eq!(
-        h.faults.fail.load(std::sync::atomic::Ordering::SeqCst),
+        h.vouchers()
+            .event_faults()
+            .fail
+            .load(std::sync::atomic::Ordering::SeqCst),
         0,
         "the fault happened"
     );
 
     // 2. The consumer that reads the next suspension dies (hangs for ever, never acknowledging)
     // and another consumer of the group, in a second vouchers process, takes the event over.
-    let firm = h.firm(52, Sector::Energy, true).await;
-    let voucher = issue(&h.store, &program, &firm.company_id, 50_000).await;
-    h.faults.hang.store(1, std::sync::atomic::Ordering::SeqCst);
+    let firm = h.firm(52).sector(Sector::Energy).approved().await;
+    let voucher = issue(h.vouchers().store(), &program, &firm.company_id, 50_000).await;
+    h.vouchers()
+        .event_faults()
+        .hang
+        .store(1, std::sync::atomic::Ordering::SeqCst);
     suspend(firm.company_id.clone()).await;
     for _ in 0..100 {
-        if h.faults.hang.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        if h.vouchers()
+            .event_faults()
+            .hang
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 0
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
-        h.faults.hang.load(std::sync::atomic::Ordering::SeqCst),
+        h.vouchers()
+            .event_faults()
+            .hang
+            .load(std::sync::atomic::Ordering::SeqCst),
         0,
         "the first consumer read it"
     );
-    let second = axv_vouchers::build(&h.platform, &h.onboarding_url, &h.pilots_url)
+    let second = axv_vouchers::build(&h.platform, &h.url("onboarding"), &h.url("pilots"))
         .await
         .unwrap();
     let stop_second = CancellationToken::new();
@@ -1448,7 +1516,13 @@ async fn suspension_freezes_vouchers_through_failed_and_dead_handlers() {
         wait_for_status(&h, &voucher.id, axv_vouchers::domain::VoucherStatus::Frozen).await,
         "frozen by the consumer that took the event over"
     );
-    let charged = h.store.voucher(&voucher.id).await.unwrap().unwrap();
+    let charged = h
+        .vouchers()
+        .store()
+        .voucher(&voucher.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         charged.consumed, 0,
         "nothing was debited after the suspension"

@@ -1,7 +1,6 @@
 //! Calls through a balanced channel reach every instance the resolver names, follow the list
 //! as instances come and go, and fall back to the service's name while nothing resolves; over
 //! real gRPC servers (the standard health service), counting the calls each one answers.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     net::SocketAddr,

@@ -1,5 +1,4 @@
 //! The pilot registry's store against both backends.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axv_pilots::{
     PilotsError,
@@ -9,7 +8,8 @@ use axv_pilots::{
     },
     store::{CompanySnapshot, ListScope, PilotCountFilter, PilotCounts, PilotFilter, Store},
 };
-use axv_platform::{on_both_backends, outbox::Outbox, testing::TestDb};
+use axv_platform::outbox::Outbox;
+use axv_testkit::{TestDb, on_both_backends};
 use chrono::NaiveDate;
 
 async fn store(test: &TestDb) -> Store {

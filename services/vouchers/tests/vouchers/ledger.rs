@@ -1,13 +1,14 @@
 //! The ledger against both backends: random sequences of every kind of movement keep every
 //! invariant; holds, usage and ingestion are idempotent; the sacct fixture is charged exactly.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use axv_platform::calendar::today_kst;
 use std::collections::HashMap;
 
-use axv_platform::{on_both_backends, pagination::PageRequest, testing::TestDb};
+use axv_platform::pagination::PageRequest;
+use axv_testkit::{
+    TestDb, on_both_backends,
+    vouchers::{issue, pool_and_program},
+};
 use axv_vouchers::{
     domain::{HoldState, VoucherStatus},
     store::{
@@ -15,7 +16,6 @@ use axv_vouchers::{
         spend::{Standing, UsageInput},
     },
 };
-use support::{issue, pool_and_program};
 
 async fn store(test: &TestDb) -> Store {
     let platform = axv_platform::testing::platform(test.config.clone());
@@ -610,7 +610,7 @@ async fn a_batch_is_answered_as_each_usage_alone(test: TestDb) {
 }
 
 fn expected_numbers() -> HashMap<String, String> {
-    include_str!("fixtures/sacct_h100_week.expected")
+    include_str!("../fixtures/sacct_h100_week.expected")
         .lines()
         .filter_map(|line| line.split_once('='))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -635,7 +635,7 @@ async fn sacct_fixture_is_charged_exactly(test: TestDb) {
         .end_voucher(&codes["EXPIRED"].id, VoucherStatus::Expired, None)
         .await
         .unwrap();
-    let mut text = include_str!("fixtures/sacct_h100_week.txt").to_owned();
+    let mut text = include_str!("../fixtures/sacct_h100_week.txt").to_owned();
     for (placeholder, voucher) in &codes {
         text = text.replace(&format!("{{{{{placeholder}}}}}"), &voucher.code);
     }

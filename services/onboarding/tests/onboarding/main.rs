@@ -1,0 +1,6 @@
+//! Onboarding's tests, in one binary: the service over real gRPC (`grpc`) and its store on both
+//! backends (`store`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod grpc;
+mod store;
