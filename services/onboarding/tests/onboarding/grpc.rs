@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use axv_auth::{Role, SigningKey, TokenIssuer};
 
+use axv_platform::ErrorCode;
 use axv_platform::testing::{TEST_AUDIENCE, TEST_ISSUER};
 use axv_proto::onboarding::v1::{self as pb, onboarding_service_client::OnboardingServiceClient};
-use axv_testkit::{Stack, TestDb, authed, business_number, on_both_backends};
+use axv_testkit::{Stack, TestDb, assert_refused, authed, business_number, on_both_backends};
 use tonic::{Code, Request, transport::Channel};
 
 /// What these tests ask of a stack beyond the test kit's.
@@ -178,19 +179,19 @@ async fn review_journey(db: TestDb) {
     assert_eq!(approved.status(), pb::CompanyStatus::Approved);
 
     // An approved application can no longer be edited.
-    let refused = h
-        .client()
-        .await
-        .update_company(authed(
-            pb::UpdateCompanyRequest {
-                id: company.id.clone(),
-                input: Some(company_input("124-81-00998", "x")),
-            },
-            &firm,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_refused(
+        h.client()
+            .await
+            .update_company(authed(
+                pb::UpdateCompanyRequest {
+                    id: company.id.clone(),
+                    input: Some(company_input("124-81-00998", "x")),
+                },
+                &firm,
+            ))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
 
     let seen = h
         .client()
@@ -232,10 +233,10 @@ async fn refused_transitions_are_failed_precondition(db: TestDb) {
     let manager = h.token(Role::ProgramManager);
     let company = create_company(&h, &firm, "220-81-62517", "빛고을로보틱스").await;
     // Approving a draft skips the review.
-    let error = transition(&h, &manager, &company.id, pb::CompanyAction::Approve, None)
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::FailedPrecondition);
+    assert_refused(
+        transition(&h, &manager, &company.id, pb::CompanyAction::Approve, None).await,
+        ErrorCode::FailedPrecondition,
+    );
     // Rejecting needs a note.
     transition(&h, &firm, &company.id, pb::CompanyAction::Submit, None)
         .await
@@ -249,10 +250,10 @@ async fn refused_transitions_are_failed_precondition(db: TestDb) {
     )
     .await
     .unwrap();
-    let error = transition(&h, &manager, &company.id, pb::CompanyAction::Reject, None)
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::InvalidArgument);
+    assert_refused(
+        transition(&h, &manager, &company.id, pb::CompanyAction::Reject, None).await,
+        ErrorCode::BadUserInput,
+    );
     // A refused move changes nothing.
     let company = h
         .client()
@@ -281,53 +282,57 @@ async fn authorization_refusals(db: TestDb) {
 
     // Another firm: NOT_FOUND, exactly as for an id that does not exist.
     let mut client = h.client().await;
-    let other = client
-        .get_company(authed(
-            pb::GetCompanyRequest {
-                id: company.id.clone(),
-            },
-            &firm_b,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(other.code(), Code::NotFound);
-    let missing = client
-        .get_company(authed(
-            pb::GetCompanyRequest {
-                id: axv_platform::ids::new_id(),
-            },
-            &firm_b,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(missing.code(), Code::NotFound);
+    let other = assert_refused(
+        client
+            .get_company(authed(
+                pb::GetCompanyRequest {
+                    id: company.id.clone(),
+                },
+                &firm_b,
+            ))
+            .await,
+        ErrorCode::NotFound,
+    );
+    let missing = assert_refused(
+        client
+            .get_company(authed(
+                pb::GetCompanyRequest {
+                    id: axv_platform::ids::new_id(),
+                },
+                &firm_b,
+            ))
+            .await,
+        ErrorCode::NotFound,
+    );
     assert_eq!(other.message(), missing.message());
-    let update = client
-        .update_company(authed(
-            pb::UpdateCompanyRequest {
-                id: company.id.clone(),
-                input: Some(company_input("124-81-00998", "탈취")),
-            },
-            &firm_b,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(update.code(), Code::NotFound);
-    let submit = transition(&h, &firm_b, &company.id, pb::CompanyAction::Submit, None)
-        .await
-        .unwrap_err();
-    assert_eq!(submit.code(), Code::NotFound);
-    let join = client
-        .add_company_member(authed(
-            pb::AddCompanyMemberRequest {
-                company_id: company.id.clone(),
-                email: "b@firm.kr".into(),
-            },
-            &firm_b,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(join.code(), Code::NotFound);
+    assert_refused(
+        client
+            .update_company(authed(
+                pb::UpdateCompanyRequest {
+                    id: company.id.clone(),
+                    input: Some(company_input("124-81-00998", "탈취")),
+                },
+                &firm_b,
+            ))
+            .await,
+        ErrorCode::NotFound,
+    );
+    assert_refused(
+        transition(&h, &firm_b, &company.id, pb::CompanyAction::Submit, None).await,
+        ErrorCode::NotFound,
+    );
+    assert_refused(
+        client
+            .add_company_member(authed(
+                pb::AddCompanyMemberRequest {
+                    company_id: company.id.clone(),
+                    email: "b@firm.kr".into(),
+                },
+                &firm_b,
+            ))
+            .await,
+        ErrorCode::NotFound,
+    );
     let listed = client
         .list_companies(authed(pb::ListCompaniesRequest::default(), &firm_b))
         .await
@@ -350,45 +355,46 @@ async fn authorization_refusals(db: TestDb) {
     transition(&h, &firm_a, &company.id, pb::CompanyAction::Submit, None)
         .await
         .unwrap();
-    let review = transition(
-        &h,
-        &firm_a,
-        &company.id,
-        pb::CompanyAction::StartReview,
-        None,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(review.code(), Code::PermissionDenied);
-    // Nor may a dashboard or an operator.
-    for role in [Role::Dashboard, Role::Operator] {
-        let token = h.token(role);
-        let error = transition(
+    assert_refused(
+        transition(
             &h,
-            &token,
+            &firm_a,
             &company.id,
             pb::CompanyAction::StartReview,
             None,
         )
-        .await
-        .unwrap_err();
-        assert_eq!(
-            error.code(),
-            Code::NotFound,
-            "{role}: a submitted company is not public"
+        .await,
+        ErrorCode::Forbidden,
+    );
+    // Nor may a dashboard or an operator.
+    for role in [Role::Dashboard, Role::Operator] {
+        let token = h.token(role);
+        assert_refused(
+            transition(
+                &h,
+                &token,
+                &company.id,
+                pb::CompanyAction::StartReview,
+                None,
+            )
+            .await,
+            ErrorCode::NotFound,
         );
     }
 
     // No token where one is needed.
-    let anonymous = client
-        .create_company(pb::CreateCompanyRequest {
-            input: Some(company_input("220-81-62517", "익명")),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(anonymous.code(), Code::Unauthenticated);
-    let me = client.get_me(pb::GetMeRequest {}).await.unwrap_err();
-    assert_eq!(me.code(), Code::Unauthenticated);
+    assert_refused(
+        client
+            .create_company(pb::CreateCompanyRequest {
+                input: Some(company_input("220-81-62517", "익명")),
+            })
+            .await,
+        ErrorCode::Unauthenticated,
+    );
+    assert_refused(
+        client.get_me(pb::GetMeRequest {}).await,
+        ErrorCode::Unauthenticated,
+    );
 
     // Forged: signed by a key the platform never had.
     let forger = TokenIssuer::new(
@@ -398,11 +404,10 @@ async fn authorization_refusals(db: TestDb) {
         Duration::from_secs(900),
     );
     let forged = forger.issue("someone", Role::Admin, vec![]).unwrap().token;
-    let error = client
-        .get_me(authed(pb::GetMeRequest {}, &forged))
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::Unauthenticated);
+    assert_refused(
+        client.get_me(authed(pb::GetMeRequest {}, &forged)).await,
+        ErrorCode::Unauthenticated,
+    );
     // Tampered: the firm's own token with its payload edited.
     let mut parts: Vec<String> = firm_a.split('.').map(str::to_owned).collect();
     parts[1] = {
@@ -411,11 +416,12 @@ async fn authorization_refusals(db: TestDb) {
         let payload = String::from_utf8(engine.decode(&parts[1]).unwrap()).unwrap();
         engine.encode(payload.replace("FIRM_MEMBER", "ADMIN"))
     };
-    let error = client
-        .get_me(authed(pb::GetMeRequest {}, &parts.join(".")))
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::Unauthenticated);
+    assert_refused(
+        client
+            .get_me(authed(pb::GetMeRequest {}, &parts.join(".")))
+            .await,
+        ErrorCode::Unauthenticated,
+    );
     // Expired: signed by the platform's own key, but an hour past its exp.
     let now = chrono::Utc::now().timestamp();
     let expired = h
@@ -433,11 +439,10 @@ async fn authorization_refusals(db: TestDb) {
             jti: axv_platform::ids::new_id(),
         })
         .unwrap();
-    let error = client
-        .get_me(authed(pb::GetMeRequest {}, &expired))
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::Unauthenticated);
+    assert_refused(
+        client.get_me(authed(pb::GetMeRequest {}, &expired)).await,
+        ErrorCode::Unauthenticated,
+    );
 
     // Dashboards see approved companies' public fields only.
     let manager = h.token(Role::ProgramManager);
@@ -473,16 +478,17 @@ async fn authorization_refusals(db: TestDb) {
     assert_eq!(public.employees, None);
     assert!(public.history.is_empty());
     // Still NOT_FOUND for the other firm: firms see only their own.
-    let other = client
-        .get_company(authed(
-            pb::GetCompanyRequest {
-                id: company.id.clone(),
-            },
-            &firm_b,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(other.code(), Code::NotFound);
+    assert_refused(
+        client
+            .get_company(authed(
+                pb::GetCompanyRequest {
+                    id: company.id.clone(),
+                },
+                &firm_b,
+            ))
+            .await,
+        ErrorCode::NotFound,
+    );
     h.stop().await;
 }
 
@@ -503,27 +509,30 @@ async fn tokens_rotate_and_reuse_revokes_the_family(db: TestDb) {
         .unwrap();
     assert_ne!(second.refresh_token, first);
     // Presenting the used one again: refused, and the family (the fresh one too) is revoked.
-    let reuse = client
-        .refresh_token(pb::RefreshTokenRequest {
-            refresh_token: first,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(reuse.code(), Code::Unauthenticated);
-    let after = client
-        .refresh_token(pb::RefreshTokenRequest {
-            refresh_token: second.refresh_token.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(after.code(), Code::Unauthenticated);
-    let garbage = client
-        .refresh_token(pb::RefreshTokenRequest {
-            refresh_token: "nope".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(garbage.code(), Code::Unauthenticated);
+    assert_refused(
+        client
+            .refresh_token(pb::RefreshTokenRequest {
+                refresh_token: first,
+            })
+            .await,
+        ErrorCode::Unauthenticated,
+    );
+    assert_refused(
+        client
+            .refresh_token(pb::RefreshTokenRequest {
+                refresh_token: second.refresh_token.clone(),
+            })
+            .await,
+        ErrorCode::Unauthenticated,
+    );
+    assert_refused(
+        client
+            .refresh_token(pb::RefreshTokenRequest {
+                refresh_token: "nope".into(),
+            })
+            .await,
+        ErrorCode::Unauthenticated,
+    );
 
     // Login, then logout: the access token is refused from then on, and so is its refresh token.
     let login = client
@@ -544,18 +553,20 @@ async fn tokens_rotate_and_reuse_revokes_the_family(db: TestDb) {
         .logout(authed(pb::LogoutRequest {}, &login.access_token))
         .await
         .unwrap();
-    let revoked = client
-        .get_me(authed(pb::GetMeRequest {}, &login.access_token))
-        .await
-        .unwrap_err();
-    assert_eq!(revoked.code(), Code::Unauthenticated);
-    let refresh = client
-        .refresh_token(pb::RefreshTokenRequest {
-            refresh_token: login.refresh_token,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(refresh.code(), Code::Unauthenticated);
+    assert_refused(
+        client
+            .get_me(authed(pb::GetMeRequest {}, &login.access_token))
+            .await,
+        ErrorCode::Unauthenticated,
+    );
+    assert_refused(
+        client
+            .refresh_token(pb::RefreshTokenRequest {
+                refresh_token: login.refresh_token,
+            })
+            .await,
+        ErrorCode::Unauthenticated,
+    );
     h.stop().await;
 }
 
@@ -564,45 +575,49 @@ async fn accounts_and_login_limits(db: TestDb) {
     let mut client = h.client().await;
     h.sign_up("limit@firm.kr").await;
     // Email is unique case-insensitively.
-    let duplicate = client
-        .sign_up(pb::SignUpRequest {
-            email: "LIMIT@firm.kr".into(),
-            password: "another long password".into(),
-            name: "x".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(duplicate.code(), Code::AlreadyExists);
-    let short = client
-        .sign_up(pb::SignUpRequest {
-            email: "short@firm.kr".into(),
-            password: "short".into(),
-            name: "x".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(short.code(), Code::InvalidArgument);
+    assert_refused(
+        client
+            .sign_up(pb::SignUpRequest {
+                email: "LIMIT@firm.kr".into(),
+                password: "another long password".into(),
+                name: "x".into(),
+            })
+            .await,
+        ErrorCode::Conflict,
+    );
+    let short = assert_refused(
+        client
+            .sign_up(pb::SignUpRequest {
+                email: "short@firm.kr".into(),
+                password: "short".into(),
+                name: "x".into(),
+            })
+            .await,
+        ErrorCode::BadUserInput,
+    );
     assert!(short.message().contains("password"), "{}", short.message());
 
     for _ in 0..axv_onboarding::service::LOGIN_FAILURES_PER_EMAIL {
-        let wrong = client
-            .login(pb::LoginRequest {
-                email: "limit@firm.kr".into(),
-                password: "wrong password!!".into(),
-            })
-            .await
-            .unwrap_err();
-        assert_eq!(wrong.code(), Code::Unauthenticated);
+        assert_refused(
+            client
+                .login(pb::LoginRequest {
+                    email: "limit@firm.kr".into(),
+                    password: "wrong password!!".into(),
+                })
+                .await,
+            ErrorCode::Unauthenticated,
+        );
     }
     // Now even the right password is refused from that address until the window passes...
-    let limited = client
-        .login(pb::LoginRequest {
-            email: "limit@firm.kr".into(),
-            password: "correct horse battery".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(limited.code(), Code::ResourceExhausted);
+    let limited = assert_refused(
+        client
+            .login(pb::LoginRequest {
+                email: "limit@firm.kr".into(),
+                password: "correct horse battery".into(),
+            })
+            .await,
+        ErrorCode::RateLimited,
+    );
     assert!(limited.metadata().get("retry-after").is_some());
     // ...but the owner elsewhere is not locked out by it, only slowed.
     let mut owner = Request::new(pb::LoginRequest {
@@ -636,10 +651,7 @@ async fn accounts_and_login_limits(db: TestDb) {
     request
         .metadata_mut()
         .insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
-    assert_eq!(
-        client.login(request).await.unwrap_err().code(),
-        Code::ResourceExhausted
-    );
+    assert_refused(client.login(request).await, ErrorCode::RateLimited);
     h.stop().await;
 }
 
@@ -665,28 +677,27 @@ async fn members_listing_and_pagination(db: TestDb) {
     }
     let mut client = h.client().await;
     // A duplicate registration number is a conflict.
-    let duplicate = client
-        .create_company(authed(
-            pb::CreateCompanyRequest {
-                input: Some(company_input("124-81-00998", "중복")),
-            },
-            &firm,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(duplicate.code(), Code::AlreadyExists);
+    assert_refused(
+        client
+            .create_company(authed(
+                pb::CreateCompanyRequest {
+                    input: Some(company_input("124-81-00998", "중복")),
+                },
+                &firm,
+            ))
+            .await,
+        ErrorCode::Conflict,
+    );
 
     // The colleague sees nothing until added, then sees the company.
-    assert_eq!(
+    assert_refused(
         client
             .get_company(authed(
                 pb::GetCompanyRequest { id: ids[0].clone() },
-                &colleague
+                &colleague,
             ))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::NotFound
+            .await,
+        ErrorCode::NotFound,
     );
     client
         .add_company_member(authed(
@@ -746,32 +757,34 @@ async fn members_listing_and_pagination(db: TestDb) {
         token = page.next_page_token;
     }
     assert_eq!(seen, ids);
-    let too_big = client
-        .list_companies(authed(
-            pb::ListCompaniesRequest {
-                filter: None,
-                page_size: 101,
-                page_token: String::new(),
-                ..Default::default()
-            },
-            &manager,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(too_big.code(), Code::InvalidArgument);
-    let bad_token = client
-        .list_companies(authed(
-            pb::ListCompaniesRequest {
-                filter: None,
-                page_size: 2,
-                page_token: "garbage".into(),
-                ..Default::default()
-            },
-            &manager,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(bad_token.code(), Code::InvalidArgument);
+    assert_refused(
+        client
+            .list_companies(authed(
+                pb::ListCompaniesRequest {
+                    filter: None,
+                    page_size: 101,
+                    page_token: String::new(),
+                    ..Default::default()
+                },
+                &manager,
+            ))
+            .await,
+        ErrorCode::BadUserInput,
+    );
+    assert_refused(
+        client
+            .list_companies(authed(
+                pb::ListCompaniesRequest {
+                    filter: None,
+                    page_size: 2,
+                    page_token: "garbage".into(),
+                    ..Default::default()
+                },
+                &manager,
+            ))
+            .await,
+        ErrorCode::BadUserInput,
+    );
 
     // Filters: text on either name, status.
     transition(&h, &firm, &ids[2], pb::CompanyAction::Submit, None)
@@ -866,13 +879,14 @@ async fn passwords_names_and_the_directory(db: TestDb) {
     let user_id = signed_up.user.unwrap().id;
     let mut client = h.client().await;
 
-    let anonymous = client
-        .batch_get_user_names(pb::BatchGetUserNamesRequest {
-            ids: vec![user_id.clone()],
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    assert_refused(
+        client
+            .batch_get_user_names(pb::BatchGetUserNamesRequest {
+                ids: vec![user_id.clone()],
+            })
+            .await,
+        ErrorCode::Unauthenticated,
+    );
     let names = client
         .batch_get_user_names(authed(
             pb::BatchGetUserNamesRequest {
@@ -892,17 +906,18 @@ async fn passwords_names_and_the_directory(db: TestDb) {
         }]
     );
 
-    let wrong = client
-        .change_password(authed(
-            pb::ChangePasswordRequest {
-                current_password: "not it at all".into(),
-                new_password: "a new long passphrase".into(),
-            },
-            &firm,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(wrong.code(), Code::InvalidArgument);
+    let wrong = assert_refused(
+        client
+            .change_password(authed(
+                pb::ChangePasswordRequest {
+                    current_password: "not it at all".into(),
+                    new_password: "a new long passphrase".into(),
+                },
+                &firm,
+            ))
+            .await,
+        ErrorCode::BadUserInput,
+    );
     assert!(wrong.message().contains("currentPassword"), "{wrong:?}");
     let changed = client
         .change_password(authed(
@@ -916,11 +931,10 @@ async fn passwords_names_and_the_directory(db: TestDb) {
         .unwrap()
         .into_inner();
     let fresh = changed.tokens.unwrap().access_token;
-    let old = client
-        .get_me(authed(pb::GetMeRequest {}, &firm))
-        .await
-        .unwrap_err();
-    assert_eq!(old.code(), Code::Unauthenticated);
+    assert_refused(
+        client.get_me(authed(pb::GetMeRequest {}, &firm)).await,
+        ErrorCode::Unauthenticated,
+    );
     assert!(
         client
             .get_me(authed(pb::GetMeRequest {}, &fresh))
@@ -1070,19 +1084,21 @@ async fn public_headcounts(db: TestDb) {
 
     // A sector that is not one of the nine is bad input naming the field.
     for bad in [pb::Sector::Unspecified as i32, 99] {
-        let error = client
-            .count_companies(pb::CountCompaniesRequest { sectors: vec![bad] })
-            .await
-            .unwrap_err();
-        assert_eq!(error.code(), Code::InvalidArgument);
+        let error = assert_refused(
+            client
+                .count_companies(pb::CountCompaniesRequest { sectors: vec![bad] })
+                .await,
+            ErrorCode::BadUserInput,
+        );
         assert!(error.message().contains("sectors"), "{}", error.message());
     }
     // Anonymous means no token at all; a token that does not verify is still refused.
-    let error = client
-        .count_companies(authed(pb::CountCompaniesRequest::default(), "not-a-jwt"))
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::Unauthenticated);
+    assert_refused(
+        client
+            .count_companies(authed(pb::CountCompaniesRequest::default(), "not-a-jwt"))
+            .await,
+        ErrorCode::Unauthenticated,
+    );
     h.stop().await;
 }
 
@@ -1180,29 +1196,31 @@ async fn api_client_lifecycle(db: TestDb) {
         ("No role", pb::Role::Unspecified),
         ("   ", pb::Role::Dashboard),
     ] {
-        let status = client
+        assert_refused(
+            client
+                .register_api_client(authed(
+                    pb::RegisterApiClientRequest {
+                        name: name.into(),
+                        role: role.into(),
+                    },
+                    &admin,
+                ))
+                .await,
+            ErrorCode::BadUserInput,
+        );
+    }
+    assert_refused(
+        client
             .register_api_client(authed(
                 pb::RegisterApiClientRequest {
-                    name: name.into(),
-                    role: role.into(),
+                    name: "Unknown role".into(),
+                    role: 42,
                 },
                 &admin,
             ))
-            .await
-            .unwrap_err();
-        assert_eq!(status.code(), Code::InvalidArgument, "{name}: {status:?}");
-    }
-    let status = client
-        .register_api_client(authed(
-            pb::RegisterApiClientRequest {
-                name: "Unknown role".into(),
-                role: 42,
-            },
-            &admin,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
+            .await,
+        ErrorCode::BadUserInput,
+    );
 
     // Listing shows both, in registration order, and never a secret (nor its digest).
     let listed = client
@@ -1280,10 +1298,11 @@ async fn api_client_lifecycle(db: TestDb) {
     let revoked_at = revoked.revoked_at_ms.unwrap();
     assert!(revoked_at >= dashboard.created_at_ms);
     for token in [&issued.access_token, &second] {
-        let status = list_companies_with(&h, token).await.unwrap_err();
-        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-        let status = list_clients(&h, token).await.unwrap_err();
-        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        assert_refused(
+            list_companies_with(&h, token).await,
+            ErrorCode::Unauthenticated,
+        );
+        assert_refused(list_clients(&h, token).await, ErrorCode::Unauthenticated);
         assert!(matches!(
             h.platform.verifier.verify(token).await,
             Err(axv_auth::AuthError::Revoked)
@@ -1297,8 +1316,7 @@ async fn api_client_lifecycle(db: TestDb) {
     let again = revoke_client(&h, &admin, &dashboard.id).await.unwrap();
     assert_eq!(again.revoked_at_ms, Some(revoked_at));
     for id in [axv_platform::ids::new_id(), "nope".to_owned()] {
-        let status = revoke_client(&h, &admin, &id).await.unwrap_err();
-        assert_eq!(status.code(), Code::NotFound);
+        assert_refused(revoke_client(&h, &admin, &id).await, ErrorCode::NotFound);
     }
     let listed = list_clients(&h, &admin).await.unwrap();
     assert_eq!(listed.len(), 2);

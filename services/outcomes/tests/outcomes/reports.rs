@@ -4,11 +4,11 @@
 use crate::support::{OutcomesStack, PilotSpec, Stage, act, create};
 use axv_auth::Role;
 use axv_onboarding::domain::Sector;
+use axv_platform::ErrorCode;
 use axv_platform::calendar::today_kst;
 use axv_proto::outcomes::v1 as pb;
 use axv_proto::pilots::v1 as pilots_pb;
-use axv_testkit::{Stack, TestDb, authed, on_both_backends};
-use tonic::Code;
+use axv_testkit::{Stack, TestDb, assert_refused, authed, on_both_backends};
 
 /// What this file's pilots are registered with: an autonomous-driving shuttle, 2026–2027.
 fn shuttle() -> PilotSpec<'static> {
@@ -48,26 +48,22 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
     let mut client = h.client().await;
 
     // Who may file: the lead company, for its ACTIVE/COMPLETED pilot.
-    assert_eq!(
+    assert_refused(
         client
             .create_report(pb::CreateReportRequest {
                 input: Some(input(&pilot, "2026-01-01", "2026-03-31")),
             })
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unauthenticated
+            .await,
+        ErrorCode::Unauthenticated,
     );
-    assert_eq!(
+    assert_refused(
         create(
             &mut client,
             &manager,
-            input(&pilot, "2026-01-01", "2026-03-31")
+            input(&pilot, "2026-01-01", "2026-03-31"),
         )
-        .await
-        .unwrap_err()
-        .code(),
-        Code::PermissionDenied
+        .await,
+        ErrorCode::Forbidden,
     );
     // A pilot the caller's company only takes part in: seen, but not the caller's to report.
     h.pilots_client()
@@ -82,45 +78,43 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
         ))
         .await
         .unwrap();
-    let not_lead = create(
-        &mut client,
-        &stranger.token,
-        input(&pilot, "2026-01-01", "2026-03-31"),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(not_lead.code(), Code::FailedPrecondition);
+    assert_refused(
+        create(
+            &mut client,
+            &stranger.token,
+            input(&pilot, "2026-01-01", "2026-03-31"),
+        )
+        .await,
+        ErrorCode::FailedPrecondition,
+    );
     // Another firm's pilot the caller cannot see at all.
-    assert_eq!(
+    assert_refused(
         create(
             &mut client,
             &lead.token,
             input(&strangers_pilot, "2026-01-01", "2026-03-31"),
         )
-        .await
-        .unwrap_err()
-        .code(),
-        Code::NotFound
+        .await,
+        ErrorCode::NotFound,
     );
-    assert_eq!(
+    assert_refused(
         create(
             &mut client,
             &lead.token,
-            input(&axv_platform::ids::new_id(), "2026-01-01", "2026-03-31")
+            input(&axv_platform::ids::new_id(), "2026-01-01", "2026-03-31"),
         )
-        .await
-        .unwrap_err()
-        .code(),
-        Code::NotFound
+        .await,
+        ErrorCode::NotFound,
     );
-    let not_active = create(
-        &mut client,
-        &lead.token,
-        input(&approved_only, "2026-01-01", "2026-03-31"),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(not_active.code(), Code::FailedPrecondition);
+    let not_active = assert_refused(
+        create(
+            &mut client,
+            &lead.token,
+            input(&approved_only, "2026-01-01", "2026-03-31"),
+        )
+        .await,
+        ErrorCode::FailedPrecondition,
+    );
     assert!(
         not_active.message().contains("APPROVED"),
         "{}",
@@ -128,14 +122,15 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
     );
 
     // Input: the period names its bad field; commercialized cannot exceed developed+improved.
-    let bad_period = create(
-        &mut client,
-        &lead.token,
-        input(&pilot, "2026-01-02", "2026-03-31"),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(bad_period.code(), Code::InvalidArgument);
+    let bad_period = assert_refused(
+        create(
+            &mut client,
+            &lead.token,
+            input(&pilot, "2026-01-02", "2026-03-31"),
+        )
+        .await,
+        ErrorCode::BadUserInput,
+    );
     assert!(
         bad_period.message().starts_with("periodStart"),
         "{}",
@@ -157,10 +152,10 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
         models_commercialized: 4,
         ..input(&pilot, "2026-01-01", "2026-03-31")
     };
-    let error = create(&mut client, &lead.token, too_many)
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::InvalidArgument);
+    let error = assert_refused(
+        create(&mut client, &lead.token, too_many).await,
+        ErrorCode::BadUserInput,
+    );
     assert!(
         error.message().starts_with("modelsCommercialized"),
         "{}",
@@ -182,14 +177,15 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
     assert_eq!(report.sector, "MOBILITY");
     assert_eq!(report.domain, "AUTONOMOUS_DRIVING");
     assert_eq!(report.compute_consumed, 0);
-    let overlap = create(
-        &mut client,
-        &lead.token,
-        input(&pilot, "2026-01-01", "2026-06-30"),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(overlap.code(), Code::InvalidArgument);
+    assert_refused(
+        create(
+            &mut client,
+            &lead.token,
+            input(&pilot, "2026-01-01", "2026-06-30"),
+        )
+        .await,
+        ErrorCode::BadUserInput,
+    );
     let next_quarter = create(
         &mut client,
         &lead.token,
@@ -198,17 +194,18 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
     .await
     .unwrap();
     // Editing one's own report to overlap another lineage is refused too.
-    let moved = client
-        .update_report(authed(
-            pb::UpdateReportRequest {
-                id: next_quarter.id.clone(),
-                input: Some(input("", "2026-01-01", "2026-03-31")),
-            },
-            &lead.token,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(moved.code(), Code::InvalidArgument);
+    assert_refused(
+        client
+            .update_report(authed(
+                pb::UpdateReportRequest {
+                    id: next_quarter.id.clone(),
+                    input: Some(input("", "2026-01-01", "2026-03-31")),
+                },
+                &lead.token,
+            ))
+            .await,
+        ErrorCode::BadUserInput,
+    );
 
     // Visibility: another firm NOT_FOUND, dashboards FORBIDDEN, managers see it.
     let get = |token: String, id: String| {
@@ -219,33 +216,25 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
                 .await
         }
     };
-    assert_eq!(
-        get(stranger.token.clone(), report.id.clone())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::NotFound
+    assert_refused(
+        get(stranger.token.clone(), report.id.clone()).await,
+        ErrorCode::NotFound,
     );
-    assert_eq!(
-        get(dashboard.clone(), report.id.clone())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+    assert_refused(
+        get(dashboard.clone(), report.id.clone()).await,
+        ErrorCode::Forbidden,
     );
     assert!(get(manager.clone(), report.id.clone()).await.is_ok());
-    assert_eq!(
+    assert_refused(
         act(
             &mut client,
             &stranger.token,
             &report.id,
             pb::ReportAction::Submit,
-            None
+            None,
         )
-        .await
-        .unwrap_err()
-        .code(),
-        Code::NotFound
+        .await,
+        ErrorCode::NotFound,
     );
 
     // Edit while DRAFT, submit; the firm cannot verify; managers cannot submit.
@@ -266,18 +255,16 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
         .report
         .unwrap();
     assert_eq!(edited.papers, 4);
-    assert_eq!(
+    assert_refused(
         act(
             &mut client,
             &manager,
             &report.id,
             pb::ReportAction::Submit,
-            None
+            None,
         )
-        .await
-        .unwrap_err()
-        .code(),
-        Code::PermissionDenied
+        .await,
+        ErrorCode::Forbidden,
     );
     let submitted = act(
         &mut client,
@@ -289,42 +276,42 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
     .await
     .unwrap();
     assert_eq!(submitted.status(), pb::ReportStatus::Submitted);
-    assert_eq!(
+    assert_refused(
         act(
             &mut client,
             &lead.token,
             &report.id,
             pb::ReportAction::Verify,
-            None
+            None,
         )
-        .await
-        .unwrap_err()
-        .code(),
-        Code::PermissionDenied
+        .await,
+        ErrorCode::Forbidden,
     );
-    let locked = client
-        .update_report(authed(
-            pb::UpdateReportRequest {
-                id: report.id.clone(),
-                input: Some(input("", "2026-01-01", "2026-03-31")),
-            },
-            &lead.token,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(locked.code(), Code::FailedPrecondition);
+    assert_refused(
+        client
+            .update_report(authed(
+                pb::UpdateReportRequest {
+                    id: report.id.clone(),
+                    input: Some(input("", "2026-01-01", "2026-03-31")),
+                },
+                &lead.token,
+            ))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
 
     // Return needs a note; resubmit; verify.
-    let no_note = act(
-        &mut client,
-        &manager,
-        &report.id,
-        pb::ReportAction::Return,
-        None,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(no_note.code(), Code::InvalidArgument);
+    let no_note = assert_refused(
+        act(
+            &mut client,
+            &manager,
+            &report.id,
+            pb::ReportAction::Return,
+            None,
+        )
+        .await,
+        ErrorCode::BadUserInput,
+    );
     assert!(
         no_note.message().starts_with("note"),
         "{}",
@@ -378,12 +365,9 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
                 .await
         }
     };
-    assert_eq!(
-        amend(lead.token.clone(), next_quarter.id.clone())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::FailedPrecondition
+    assert_refused(
+        amend(lead.token.clone(), next_quarter.id.clone()).await,
+        ErrorCode::FailedPrecondition,
     );
     let v2 = amend(lead.token.clone(), report.id.clone())
         .await
@@ -395,12 +379,9 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
     assert_eq!(v2.lineage_id, report.id);
     assert_eq!(v2.status(), pb::ReportStatus::Draft);
     assert_eq!(v2.papers, 4);
-    assert_eq!(
-        amend(lead.token.clone(), report.id.clone())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::FailedPrecondition
+    assert_refused(
+        amend(lead.token.clone(), report.id.clone()).await,
+        ErrorCode::FailedPrecondition,
     );
     // The amendment keeps its own period: not an overlap with its own lineage.
     client
@@ -461,10 +442,7 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
     assert!(!mine.next_page_token.is_empty());
     assert_eq!(list(stranger.token.clone()).await.unwrap().total_count, 0);
     assert_eq!(list(manager.clone()).await.unwrap().total_count, 3);
-    assert_eq!(
-        list(dashboard.clone()).await.unwrap_err().code(),
-        Code::PermissionDenied
-    );
+    assert_refused(list(dashboard.clone()).await, ErrorCode::Forbidden);
     let verified_only = client
         .list_reports(authed(
             pb::ListReportsRequest {

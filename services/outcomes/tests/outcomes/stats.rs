@@ -12,10 +12,11 @@ use axv_outcomes::{
     domain::{PilotSchedule, quarter_end, quarter_start},
     pilot_from_event,
 };
+use axv_platform::ErrorCode;
 use axv_platform::events::Event;
 use axv_proto::outcomes::v1::{self as pb, outcomes_service_client::OutcomesServiceClient};
 use axv_proto::pilots::v1 as pilots_pb;
-use axv_testkit::{Firm, Stack, TestDb, authed, caller, on_both_backends};
+use axv_testkit::{Firm, Stack, TestDb, assert_refused, authed, caller, on_both_backends};
 use chrono::{Days, NaiveDate};
 use tonic::{Code, Request, transport::Channel};
 
@@ -525,8 +526,7 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
     // Everyone else: the release only, and no publishing.
     for token in [None, Some(dashboard.as_str()), Some(d.token.as_str())] {
         for view in [pb::StatsView::Live, pb::StatsView::Preview] {
-            let refused = viewed(view, token).await.unwrap_err();
-            assert_eq!(refused.code(), Code::PermissionDenied, "{view:?} {token:?}");
+            assert_refused(viewed(view, token).await, ErrorCode::Forbidden);
         }
         let refused = client
             .publish_release(maybe_authed(
@@ -542,14 +542,15 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
         };
         assert_eq!(refused.code(), expected, "{token:?}");
     }
-    let no_note = client
-        .publish_release(authed(
-            pb::PublishReleaseRequest { note: " ".into() },
-            &manager,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(no_note.code(), Code::InvalidArgument);
+    assert_refused(
+        client
+            .publish_release(authed(
+                pb::PublishReleaseRequest { note: " ".into() },
+                &manager,
+            ))
+            .await,
+        ErrorCode::BadUserInput,
+    );
     let listed = client
         .list_releases(Request::new(pb::ListReleasesRequest {
             page_size: 2,
@@ -592,8 +593,10 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
         ),
     ] {
         for token in [None, Some(manager.as_str())] {
-            let error = stats(&mut client, token, bad.clone()).await.unwrap_err();
-            assert_eq!(error.code(), Code::InvalidArgument, "{bad:?}");
+            let error = assert_refused(
+                stats(&mut client, token, bad.clone()).await,
+                ErrorCode::BadUserInput,
+            );
             assert!(
                 error.message().starts_with(field),
                 "{bad:?}: {}",
@@ -856,18 +859,14 @@ async fn due_reports_follow_pilot_events(db: TestDb) {
 
     // Who may not ask.
     for role in [Role::Dashboard, Role::Operator] {
-        assert_eq!(
-            due(&mut client, Some(&h.token(role)), false)
-                .await
-                .unwrap_err()
-                .code(),
-            Code::PermissionDenied,
-            "{role:?}"
+        assert_refused(
+            due(&mut client, Some(&h.token(role)), false).await,
+            ErrorCode::Forbidden,
         );
     }
-    assert_eq!(
-        due(&mut client, None, false).await.unwrap_err().code(),
-        Code::Unauthenticated
+    assert_refused(
+        due(&mut client, None, false).await,
+        ErrorCode::Unauthenticated,
     );
 
     // A DRAFT is not filed; submitting it is.
@@ -879,16 +878,17 @@ async fn due_reports_follow_pilot_events(db: TestDb) {
     // The running quarter's report can be drafted but not filed before the quarter ends, so
     // it stays due.
     let running = quarter_report(&mut client, &b.token, &new, q0).await;
-    let early = act(
-        &mut client,
-        &b.token,
-        &running.id,
-        pb::ReportAction::Submit,
-        None,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(early.code(), Code::FailedPrecondition);
+    assert_refused(
+        act(
+            &mut client,
+            &b.token,
+            &running.id,
+            pb::ReportAction::Submit,
+            None,
+        )
+        .await,
+        ErrorCode::FailedPrecondition,
+    );
     assert_eq!(due_rows(&mut client, &b.token, false).await, expected[3..]);
 
     // A pilot that stops being ACTIVE owes nothing here any more (its event updates the

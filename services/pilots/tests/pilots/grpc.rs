@@ -3,8 +3,9 @@
 
 use axv_auth::Role;
 use axv_onboarding::domain::Sector;
+use axv_platform::ErrorCode;
 use axv_proto::pilots::v1::{self as pb, pilots_service_client::PilotsServiceClient};
-use axv_testkit::{Firm, Stack, TestDb, authed, on_both_backends};
+use axv_testkit::{Firm, Stack, TestDb, assert_refused, authed, on_both_backends};
 use tonic::{Code, Request, transport::Channel};
 
 async fn client(h: &Stack) -> PilotsServiceClient<Channel> {
@@ -59,67 +60,66 @@ async fn whole_life_and_every_refusal(db: TestDb) {
     let mut client = client(&h).await;
 
     // Registration: the lead must be the caller's own APPROVED company; input is checked.
-    assert_eq!(
+    assert_refused(
         client
             .register_pilot(pb::RegisterPilotRequest {
-                input: Some(input(&lead.company_id))
-            })
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unauthenticated
-    );
-    let not_approved = client
-        .register_pilot(authed(
-            pb::RegisterPilotRequest {
-                input: Some(input(&unapproved.company_id)),
-            },
-            &unapproved.token,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(not_approved.code(), Code::FailedPrecondition);
-    let not_mine = client
-        .register_pilot(authed(
-            pb::RegisterPilotRequest {
                 input: Some(input(&lead.company_id)),
-            },
-            &stranger.token,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(not_mine.code(), Code::NotFound);
+            })
+            .await,
+        ErrorCode::Unauthenticated,
+    );
+    assert_refused(
+        client
+            .register_pilot(authed(
+                pb::RegisterPilotRequest {
+                    input: Some(input(&unapproved.company_id)),
+                },
+                &unapproved.token,
+            ))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
+    assert_refused(
+        client
+            .register_pilot(authed(
+                pb::RegisterPilotRequest {
+                    input: Some(input(&lead.company_id)),
+                },
+                &stranger.token,
+            ))
+            .await,
+        ErrorCode::NotFound,
+    );
     let backwards = pb::PilotInput {
         ends_on: "2026-02-01".into(),
         ..input(&lead.company_id)
     };
-    let error = client
-        .register_pilot(authed(
-            pb::RegisterPilotRequest {
-                input: Some(backwards),
-            },
-            &lead.token,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Code::InvalidArgument);
+    let error = assert_refused(
+        client
+            .register_pilot(authed(
+                pb::RegisterPilotRequest {
+                    input: Some(backwards),
+                },
+                &lead.token,
+            ))
+            .await,
+        ErrorCode::BadUserInput,
+    );
     assert!(error.message().starts_with("endsOn"), "{}", error.message());
     let negative = pb::PilotInput {
         budget_city: -1,
         ..input(&lead.company_id)
     };
-    assert_eq!(
+    assert_refused(
         client
             .register_pilot(authed(
                 pb::RegisterPilotRequest {
-                    input: Some(negative)
+                    input: Some(negative),
                 },
-                &lead.token
+                &lead.token,
             ))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::InvalidArgument
+            .await,
+        ErrorCode::BadUserInput,
     );
 
     let pilot = client
@@ -149,14 +149,9 @@ async fn whole_life_and_every_refusal(db: TestDb) {
             token,
         )
     };
-    assert_eq!(
-        client
-            .add_participant(join(&partner.token))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::NotFound,
-        "not yet related"
+    assert_refused(
+        client.add_participant(join(&partner.token)).await,
+        ErrorCode::NotFound,
     );
     let with_partner = client
         .add_participant(join(&lead.token))
@@ -173,13 +168,9 @@ async fn whole_life_and_every_refusal(db: TestDb) {
             .collect::<Vec<_>>(),
         ["lead", "partner"]
     );
-    assert_eq!(
-        client
-            .add_participant(join(&lead.token))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::AlreadyExists
+    assert_refused(
+        client.add_participant(join(&lead.token)).await,
+        ErrorCode::Conflict,
     );
 
     // The partner is invited, not enrolled: it sees the pilot to decide, but does not take part
@@ -280,16 +271,13 @@ async fn whole_life_and_every_refusal(db: TestDb) {
         declined.as_ref().and_then(partner_state),
         Some(pb::ParticipantState::Declined)
     );
-    assert_eq!(
-        seen(&partner.token).await.unwrap_err().code(),
-        Code::NotFound,
-        "a company that declined no longer sees the pilot"
+    assert_refused(seen(&partner.token).await, ErrorCode::NotFound);
+    assert_refused(
+        client
+            .answer_invitation(answer(&partner.company_id, true, &partner.token))
+            .await,
+        ErrorCode::NotFound,
     );
-    let again = client
-        .answer_invitation(answer(&partner.company_id, true, &partner.token))
-        .await
-        .unwrap_err();
-    assert_eq!(again.code(), Code::NotFound, "declined: nothing to answer");
     let reinvited = client
         .add_participant(join(&lead.token))
         .await
@@ -313,15 +301,11 @@ async fn whole_life_and_every_refusal(db: TestDb) {
         Some(pb::ParticipantState::Accepted)
     );
     assert_eq!(partners_pilots(&mut client).await, 1);
-    let twice = client
-        .answer_invitation(answer(&partner.company_id, false, &partner.token))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        twice.code(),
-        Code::FailedPrecondition,
-        "{}",
-        twice.message()
+    assert_refused(
+        client
+            .answer_invitation(answer(&partner.company_id, false, &partner.token))
+            .await,
+        ErrorCode::FailedPrecondition,
     );
     // A company the public does not see answers a firm exactly as no company at all: no
     // oracle of its existence or state. A manager is told why.
@@ -349,58 +333,47 @@ async fn whole_life_and_every_refusal(db: TestDb) {
         (Code::NotFound, missing.message())
     );
     assert_eq!(missing.code(), Code::NotFound);
-    let told = client
-        .add_participant(add(&draft.company_id, &manager))
-        .await
-        .unwrap_err();
-    assert_eq!(told.code(), Code::FailedPrecondition);
+    let told = assert_refused(
+        client
+            .add_participant(add(&draft.company_id, &manager))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
     assert!(told.message().contains("DRAFT"), "{}", told.message());
 
     // Moves: the firm submits and starts; managers decide; refused moves are preconditions.
-    assert_eq!(
-        act(&mut client, &lead.token, &id, pb::PilotAction::Start, None)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::FailedPrecondition
+    assert_refused(
+        act(&mut client, &lead.token, &id, pb::PilotAction::Start, None).await,
+        ErrorCode::FailedPrecondition,
     );
     act(&mut client, &lead.token, &id, pb::PilotAction::Submit, None)
         .await
         .unwrap();
-    assert_eq!(
+    assert_refused(
         act(
             &mut client,
             &lead.token,
             &id,
             pb::PilotAction::Approve,
-            None
+            None,
         )
-        .await
-        .unwrap_err()
-        .code(),
-        Code::PermissionDenied
+        .await,
+        ErrorCode::Forbidden,
     );
-    assert_eq!(
+    assert_refused(
         act(
             &mut client,
             &partner.token,
             &id,
             pb::PilotAction::Start,
-            None
+            None,
         )
-        .await
-        .unwrap_err()
-        .code(),
-        Code::PermissionDenied,
-        "a partner is not the lead"
+        .await,
+        ErrorCode::Forbidden,
     );
-    assert_eq!(
-        act(&mut client, &manager, &id, pb::PilotAction::Reject, None)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::InvalidArgument,
-        "rejecting needs a note"
+    assert_refused(
+        act(&mut client, &manager, &id, pb::PilotAction::Reject, None).await,
+        ErrorCode::BadUserInput,
     );
     act(
         &mut client,
@@ -460,24 +433,25 @@ async fn whole_life_and_every_refusal(db: TestDb) {
         .pilot
         .unwrap();
     assert!(done.milestones[0].completed_at_ms > 0 && !done.milestones[0].overdue);
-    let again = client
-        .complete_milestone(authed(
-            pb::CompleteMilestoneRequest {
-                pilot_id: id.clone(),
-                milestone_id: first,
-                evidence: None,
-            },
-            &lead.token,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert_refused(
+        client
+            .complete_milestone(authed(
+                pb::CompleteMilestoneRequest {
+                    pilot_id: id.clone(),
+                    milestone_id: first,
+                    evidence: None,
+                },
+                &lead.token,
+            ))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
 
     // Completing with an open milestone needs the manager's note.
-    let open = act(&mut client, &manager, &id, pb::PilotAction::Complete, None)
-        .await
-        .unwrap_err();
-    assert_eq!(open.code(), Code::FailedPrecondition);
+    let open = assert_refused(
+        act(&mut client, &manager, &id, pb::PilotAction::Complete, None).await,
+        ErrorCode::FailedPrecondition,
+    );
     assert!(open.message().contains("1 milestone"), "{}", open.message());
     let completed = act(
         &mut client,
@@ -511,18 +485,16 @@ async fn whole_life_and_every_refusal(db: TestDb) {
         completed.history[4].note.as_deref(),
         Some("야간 실증은 2단계 사업으로 이관")
     );
-    assert_eq!(
+    assert_refused(
         act(
             &mut client,
             &manager,
             &id,
             pb::PilotAction::Cancel,
-            Some("x")
+            Some("x"),
         )
-        .await
-        .unwrap_err()
-        .code(),
-        Code::FailedPrecondition
+        .await,
+        ErrorCode::FailedPrecondition,
     );
 
     // Who sees what.
@@ -545,11 +517,7 @@ async fn whole_life_and_every_refusal(db: TestDb) {
         seen_by_partner.milestones[0].evidence.as_deref(),
         Some("https://evidence.example/shuttles")
     );
-    assert_eq!(
-        get(Some(&stranger.token)).await.unwrap_err().code(),
-        Code::NotFound,
-        "an unrelated firm gets NOT_FOUND"
-    );
+    assert_refused(get(Some(&stranger.token)).await, ErrorCode::NotFound);
     for public in [None, Some(h.token(Role::Dashboard))] {
         let seen = get(public.as_deref()).await.unwrap();
         assert!(!seen.full_view);
@@ -963,8 +931,7 @@ async fn public_headcounts(db: TestDb) {
             "domains",
         ),
     ] {
-        let error = count(request, None).await.unwrap_err();
-        assert_eq!(error.code(), Code::InvalidArgument, "{field}");
+        let error = assert_refused(count(request, None).await, ErrorCode::BadUserInput);
         assert!(error.message().contains(field), "{}", error.message());
     }
     h.shutdown.cancel();

@@ -8,13 +8,13 @@ use std::time::Duration;
 use crate::{VouchersClient, usage};
 use axv_auth::Role;
 use axv_onboarding::domain::{CompanyAction, Sector};
+use axv_platform::ErrorCode;
 use axv_platform::{grpc::App, shutdown::CancellationToken};
 use axv_proto::vouchers::v1 as pb;
 use axv_testkit::{
-    Stack, TestDb, authed, caller, on_both_backends,
+    Stack, TestDb, assert_refused, authed, caller, on_both_backends,
     vouchers::{issue, pool_and_program},
 };
-use tonic::Code;
 
 async fn apply_with_pilot(
     h: &Stack,
@@ -83,21 +83,15 @@ async fn applications_vouchers_and_every_refusal() {
         valid_from: "2026-01-01".into(),
         valid_until: "2030-12-31".into(),
     };
-    assert_eq!(
+    assert_refused(
         client
             .create_resource_pool(authed(pool_request(), &manager))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+            .await,
+        ErrorCode::Forbidden,
     );
-    assert_eq!(
-        client
-            .create_resource_pool(pool_request())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unauthenticated
+    assert_refused(
+        client.create_resource_pool(pool_request()).await,
+        ErrorCode::Unauthenticated,
     );
     let pool = client
         .create_resource_pool(authed(pool_request(), &admin))
@@ -120,13 +114,11 @@ async fn applications_vouchers_and_every_refusal() {
         max_per_company: 100_000,
         sectors,
     };
-    assert_eq!(
+    assert_refused(
         client
             .create_program(authed(program_request(vec![]), &a.token))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+            .await,
+        ErrorCode::Forbidden,
     );
     let program = client
         .create_program(authed(
@@ -140,19 +132,19 @@ async fn applications_vouchers_and_every_refusal() {
         .unwrap();
 
     // Eligibility: the refusal says why.
-    let not_approved = apply(&h, &pending.token, &program.id, &pending.company_id, 10)
-        .await
-        .unwrap_err();
-    assert_eq!(not_approved.code(), Code::FailedPrecondition);
+    let not_approved = assert_refused(
+        apply(&h, &pending.token, &program.id, &pending.company_id, 10).await,
+        ErrorCode::FailedPrecondition,
+    );
     assert!(
         not_approved.message().contains("APPROVED"),
         "{}",
         not_approved.message()
     );
-    let wrong_sector = apply(&h, &b.token, &program.id, &b.company_id, 10)
-        .await
-        .unwrap_err();
-    assert_eq!(wrong_sector.code(), Code::FailedPrecondition);
+    let wrong_sector = assert_refused(
+        apply(&h, &b.token, &program.id, &b.company_id, 10).await,
+        ErrorCode::FailedPrecondition,
+    );
     assert!(
         wrong_sector.message().contains("ENERGY"),
         "{}",
@@ -163,61 +155,58 @@ async fn applications_vouchers_and_every_refusal() {
         .unwrap_err();
     assert!(over_cap.message().contains("cap"), "{}", over_cap.message());
     // Another firm's company does not exist for firm B.
-    assert_eq!(
-        apply(&h, &b.token, &program.id, &a.company_id, 10)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::NotFound
+    assert_refused(
+        apply(&h, &b.token, &program.id, &a.company_id, 10).await,
+        ErrorCode::NotFound,
     );
-    assert_eq!(
-        apply(&h, &operator, &program.id, &a.company_id, 10)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+    assert_refused(
+        apply(&h, &operator, &program.id, &a.company_id, 10).await,
+        ErrorCode::Forbidden,
     );
 
     let application = apply(&h, &a.token, &program.id, &a.company_id, 50_000)
         .await
         .unwrap();
     // Firms neither approve nor see others' applications.
-    let firm_approves = client
-        .approve_application(authed(
-            pb::ApproveApplicationRequest {
-                id: application.id.clone(),
-                granted_amount: None,
-                note: None,
-            },
-            &a.token,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(firm_approves.code(), Code::PermissionDenied);
-    let other_firm = client
-        .approve_application(authed(
-            pb::ApproveApplicationRequest {
-                id: application.id.clone(),
-                granted_amount: None,
-                note: None,
-            },
-            &b.token,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(other_firm.code(), Code::NotFound);
-    let too_much = client
-        .approve_application(authed(
-            pb::ApproveApplicationRequest {
-                id: application.id.clone(),
-                granted_amount: Some(50_001),
-                note: None,
-            },
-            &manager,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(too_much.code(), Code::InvalidArgument);
+    assert_refused(
+        client
+            .approve_application(authed(
+                pb::ApproveApplicationRequest {
+                    id: application.id.clone(),
+                    granted_amount: None,
+                    note: None,
+                },
+                &a.token,
+            ))
+            .await,
+        ErrorCode::Forbidden,
+    );
+    assert_refused(
+        client
+            .approve_application(authed(
+                pb::ApproveApplicationRequest {
+                    id: application.id.clone(),
+                    granted_amount: None,
+                    note: None,
+                },
+                &b.token,
+            ))
+            .await,
+        ErrorCode::NotFound,
+    );
+    assert_refused(
+        client
+            .approve_application(authed(
+                pb::ApproveApplicationRequest {
+                    id: application.id.clone(),
+                    granted_amount: Some(50_001),
+                    note: None,
+                },
+                &manager,
+            ))
+            .await,
+        ErrorCode::BadUserInput,
+    );
 
     let approved = client
         .approve_application(authed(
@@ -238,18 +227,19 @@ async fn applications_vouchers_and_every_refusal() {
         "{}",
         voucher.code
     );
-    let again = client
-        .approve_application(authed(
-            pb::ApproveApplicationRequest {
-                id: application.id.clone(),
-                granted_amount: None,
-                note: None,
-            },
-            &manager,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert_refused(
+        client
+            .approve_application(authed(
+                pb::ApproveApplicationRequest {
+                    id: application.id.clone(),
+                    granted_amount: None,
+                    note: None,
+                },
+                &manager,
+            ))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
 
     // Reading vouchers.
     let get = |token: String| {
@@ -263,14 +253,8 @@ async fn applications_vouchers_and_every_refusal() {
     };
     assert!(get(a.token.clone()).await.is_ok());
     assert!(get(operator.clone()).await.is_ok());
-    assert_eq!(
-        get(b.token.clone()).await.unwrap_err().code(),
-        Code::NotFound
-    );
-    assert_eq!(
-        get(dashboard.clone()).await.unwrap_err().code(),
-        Code::PermissionDenied
-    );
+    assert_refused(get(b.token.clone()).await, ErrorCode::NotFound);
+    assert_refused(get(dashboard.clone()).await, ErrorCode::Forbidden);
     let listed = client
         .list_vouchers(authed(pb::ListVouchersRequest::default(), &b.token))
         .await
@@ -307,37 +291,31 @@ async fn applications_vouchers_and_every_refusal() {
         .unwrap()
         .into_inner();
     assert!(batched.vouchers.is_empty());
-    assert_eq!(
+    assert_refused(
         client
             .list_ledger_entries(authed(
                 pb::ListLedgerEntriesRequest {
                     voucher_id: voucher.id.clone(),
                     ..Default::default()
                 },
-                &b.token
+                &b.token,
             ))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::NotFound
+            .await,
+        ErrorCode::NotFound,
     );
 
     // Metering: operators only; idempotent by (cluster, job).
-    assert_eq!(
+    assert_refused(
         client
             .record_usage(authed(usage("1", &voucher.code, 10), &a.token))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+            .await,
+        ErrorCode::Forbidden,
     );
-    assert_eq!(
+    assert_refused(
         client
             .record_usage(authed(usage("1", &voucher.code, 10), &manager))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+            .await,
+        ErrorCode::Forbidden,
     );
     let first = client
         .record_usage(authed(usage("1", &voucher.code, 1_000), &operator))
@@ -351,16 +329,18 @@ async fn applications_vouchers_and_every_refusal() {
         .into_inner();
     assert!(!first.duplicate && retry.duplicate);
     assert_eq!(first.id, retry.id);
-    let changed = client
-        .record_usage(authed(usage("1", &voucher.code, 999), &operator))
-        .await
-        .unwrap_err();
-    assert_eq!(changed.code(), Code::AlreadyExists);
-    let unknown = client
-        .record_usage(authed(usage("2", "gpu-2026-nosuch", 1), &operator))
-        .await
-        .unwrap_err();
-    assert_eq!(unknown.code(), Code::NotFound);
+    assert_refused(
+        client
+            .record_usage(authed(usage("1", &voucher.code, 999), &operator))
+            .await,
+        ErrorCode::Conflict,
+    );
+    assert_refused(
+        client
+            .record_usage(authed(usage("2", "gpu-2026-nosuch", 1), &operator))
+            .await,
+        ErrorCode::NotFound,
+    );
 
     let ledger = client
         .list_ledger_entries(authed(
@@ -407,23 +387,20 @@ async fn applications_vouchers_and_every_refusal() {
         .unwrap()
         .pilot
         .id;
-    let unknown_pilot = apply_with_pilot(
-        &h,
-        &a.token,
-        &program.id,
-        &a.company_id,
-        &axv_platform::ids::new_id(),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(unknown_pilot.code(), Code::NotFound);
-    let others_pilot = apply_with_pilot(&h, &b.token, &program.id, &b.company_id, &pilot_id)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        others_pilot.code(),
-        Code::NotFound,
-        "firm B cannot see A's pilot"
+    assert_refused(
+        apply_with_pilot(
+            &h,
+            &a.token,
+            &program.id,
+            &a.company_id,
+            &axv_platform::ids::new_id(),
+        )
+        .await,
+        ErrorCode::NotFound,
+    );
+    assert_refused(
+        apply_with_pilot(&h, &b.token, &program.id, &b.company_id, &pilot_id).await,
+        ErrorCode::NotFound,
     );
     let linked = client
         .apply_for_voucher(authed(
@@ -491,18 +468,19 @@ async fn applications_vouchers_and_every_refusal() {
         )
         .await
         .unwrap();
-    let suspended = client
-        .approve_application(authed(
-            pb::ApproveApplicationRequest {
-                id: pending_application.id.clone(),
-                granted_amount: None,
-                note: None,
-            },
-            &manager,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(suspended.code(), Code::FailedPrecondition);
+    let suspended = assert_refused(
+        client
+            .approve_application(authed(
+                pb::ApproveApplicationRequest {
+                    id: pending_application.id.clone(),
+                    granted_amount: None,
+                    note: None,
+                },
+                &manager,
+            ))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
     assert!(
         suspended.message().contains("SUSPENDED"),
         "{}",
@@ -517,18 +495,16 @@ async fn applications_vouchers_and_every_refusal() {
     let second = apply(&h, &a.token, &program.id, &a.company_id, 1_000)
         .await
         .unwrap();
-    assert_eq!(
+    assert_refused(
         client
             .withdraw_application(authed(
                 pb::WithdrawApplicationRequest {
-                    id: second.id.clone()
+                    id: second.id.clone(),
                 },
-                &b.token
+                &b.token,
             ))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::NotFound
+            .await,
+        ErrorCode::NotFound,
     );
     let withdrawn = client
         .withdraw_application(authed(
@@ -543,32 +519,31 @@ async fn applications_vouchers_and_every_refusal() {
         withdrawn.into_inner().application.unwrap().status(),
         pb::ApplicationStatus::Withdrawn
     );
-    let reject_after = client
-        .reject_application(authed(
-            pb::RejectApplicationRequest {
-                id: second.id,
-                note: "늦음".into(),
-            },
-            &manager,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(reject_after.code(), Code::FailedPrecondition);
+    assert_refused(
+        client
+            .reject_application(authed(
+                pb::RejectApplicationRequest {
+                    id: second.id,
+                    note: "늦음".into(),
+                },
+                &manager,
+            ))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
 
     // Revocation: managers, with a note; the rest returns to the pool.
-    assert_eq!(
+    assert_refused(
         client
             .revoke_voucher(authed(
                 pb::RevokeVoucherRequest {
                     id: voucher.id.clone(),
-                    note: "x".into()
+                    note: "x".into(),
                 },
-                &a.token
+                &a.token,
             ))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+            .await,
+        ErrorCode::Forbidden,
     );
     let revoked = client
         .revoke_voucher(authed(
@@ -598,11 +573,12 @@ async fn applications_vouchers_and_every_refusal() {
         (1_000 + 500, 1_000),
         "only what was used stays committed (plus the pilot's voucher of 500)"
     );
-    let after = client
-        .record_usage(authed(usage("3", &voucher.code, 1), &operator))
-        .await
-        .unwrap_err();
-    assert_eq!(after.code(), Code::FailedPrecondition);
+    let after = assert_refused(
+        client
+            .record_usage(authed(usage("3", &voucher.code, 1), &operator))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
     assert!(after.message().contains("revoked"), "{}", after.message());
     h.stop().await;
 }
@@ -629,11 +605,12 @@ async fn suspension_freezes_vouchers_and_reinstatement_thaws_them() {
     let frozen =
         wait_for_status(&h, &voucher.id, axv_vouchers::domain::VoucherStatus::Frozen).await;
     assert!(frozen, "the voucher froze after company.suspended");
-    let refused = client
-        .record_usage(authed(usage("f1", &voucher.code, 10), &operator))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let refused = assert_refused(
+        client
+            .record_usage(authed(usage("f1", &voucher.code, 10), &operator))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
     assert!(
         refused.message().contains("frozen"),
         "{}",
@@ -719,18 +696,16 @@ async fn slurm_export_and_holds_over_grpc() {
         committed.into_inner().hold.unwrap().committed_amount,
         36_000
     );
-    assert_eq!(
+    assert_refused(
         client
             .release_hold(authed(
                 pb::ReleaseHoldRequest {
-                    hold_id: "slurm-4242".into()
+                    hold_id: "slurm-4242".into(),
                 },
-                &operator
+                &operator,
             ))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::FailedPrecondition
+            .await,
+        ErrorCode::FailedPrecondition,
     );
 
     let file = client
@@ -752,18 +727,16 @@ async fn slurm_export_and_holds_over_grpc() {
     );
     assert!(file.contains("GrpTRESMins=gres/gpu=6000"), "{file}");
     assert!(file.contains("Cluster - 'h100'"), "{file}");
-    assert_eq!(
+    assert_refused(
         client
             .export_slurm_accounts(authed(
                 pb::ExportSlurmAccountsRequest {
-                    cluster: "h100".into()
+                    cluster: "h100".into(),
                 },
-                &firm.token
+                &firm.token,
             ))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+            .await,
+        ErrorCode::Forbidden,
     );
     h.stop().await;
 }
@@ -1220,25 +1193,22 @@ async fn voucher_totals_by_company_and_quarter(db: TestDb) {
         (None, Some("next week"), "issuedUntil"),
         (Some("2026-04-01"), Some("2026-03-31"), "issuedUntil"),
     ] {
-        let refused = totals(&h, &manager, from, until).await.unwrap_err();
-        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        let refused = assert_refused(
+            totals(&h, &manager, from, until).await,
+            ErrorCode::BadUserInput,
+        );
         assert!(refused.message().contains(field), "{}", refused.message());
     }
 
     // Unsuppressed per-company rows: staff only.
     for token in [a.token.clone(), h.token(Role::Dashboard), operator.clone()] {
-        assert_eq!(
-            totals(&h, &token, None, None).await.unwrap_err().code(),
-            Code::PermissionDenied
-        );
+        assert_refused(totals(&h, &token, None, None).await, ErrorCode::Forbidden);
     }
-    assert_eq!(
+    assert_refused(
         client
             .voucher_totals(totals_request(Some("bad"), None))
-            .await
-            .unwrap_err()
-            .code(),
-        Code::Unauthenticated
+            .await,
+        ErrorCode::Unauthenticated,
     );
     h.stop().await;
 }
@@ -1450,11 +1420,12 @@ async fn suspension_freezes_vouchers_through_failed_and_dead_handlers() {
         .fail
         .store(1, std::sync::atomic::Ordering::SeqCst);
     suspend(firm.company_id.clone()).await;
-    let refused = client
-        .record_usage(authed(usage("after-1", &voucher.code, 10), &operator))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_refused(
+        client
+            .record_usage(authed(usage("after-1", &voucher.code, 10), &operator))
+            .await,
+        ErrorCode::FailedPrecondition,
+    );
     assert!(
         wait_for_status(&h, &voucher.id, axv_vouchers::domain::VoucherStatus::Frozen).await,
         "frozen after the retried handling"
@@ -1502,14 +1473,15 @@ async fn suspension_freezes_vouchers_through_failed_and_dead_handlers() {
     let stop_second = CancellationToken::new();
     let _routes = second.start(&h.platform, stop_second.clone());
     for n in 0..3 {
-        let refused = client
-            .record_usage(authed(
-                usage(&format!("after-2-{n}"), &voucher.code, 10),
-                &operator,
-            ))
-            .await
-            .unwrap_err();
-        assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+        assert_refused(
+            client
+                .record_usage(authed(
+                    usage(&format!("after-2-{n}"), &voucher.code, 10),
+                    &operator,
+                ))
+                .await,
+            ErrorCode::FailedPrecondition,
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
