@@ -155,6 +155,43 @@ impl<E: DomainError> ServiceError<E> {
     }
 }
 
+impl<E: DomainError> ServiceError<E> {
+    /// `message` for another service, with the trace context and the call timeout, as the
+    /// bearer of `token`: the caller's own (the other service then applies the caller's rights)
+    /// or this service's ([`service_token`]); `None` calls anonymously.
+    pub fn request<T>(token: Option<&str>, message: T) -> Result<tonic::Request<T>, Self> {
+        crate::grpc::outbound(token, message).map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// Another service's refusal as this service's: its NOT_FOUND is `what` not found, its
+    /// UNAUTHENTICATED the caller's; anything else means it could not answer.
+    pub fn upstream(what: &'static str) -> impl Fn(Status) -> Self {
+        move |status| match status.code() {
+            Code::NotFound => ServiceError::NotFound(what),
+            Code::Unauthenticated => {
+                ServiceError::Unauthenticated("authentication required".into())
+            }
+            code => ServiceError::Unavailable(format!("{what} lookup answered {code:?}")),
+        }
+    }
+}
+
+/// A short-lived admin token naming `service` (`service:pilots`), for the service's own reads
+/// of other services' data that its callers may not read themselves.
+pub fn service_token<E: DomainError>(
+    issuer: &axv_auth::TokenIssuer,
+    service: &str,
+) -> Result<String, ServiceError<E>> {
+    issuer
+        .issue(
+            &format!("service:{service}"),
+            axv_auth::Role::Admin,
+            Vec::new(),
+        )
+        .map(|issued| issued.token)
+        .map_err(|e| ServiceError::Internal(format!("service token: {e}")))
+}
+
 impl<E: DomainError> DomainError for ServiceError<E> {
     fn code(&self) -> ErrorCode {
         match self {
@@ -230,6 +267,38 @@ mod tests {
         for code in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_grpc(code.grpc_code()), code, "{code:?}");
         }
+    }
+
+    #[test]
+    fn another_services_refusals_become_ours() {
+        let answered = ServiceError::<Infallible>::upstream("pilot");
+        assert_eq!(
+            answered(Status::not_found("gone")).code(),
+            ErrorCode::NotFound
+        );
+        let not_signed_in = answered(Status::unauthenticated("expired"));
+        assert_eq!(not_signed_in.code(), ErrorCode::Unauthenticated);
+        let down = answered(Status::internal("boom"));
+        assert_eq!(down.code(), ErrorCode::Unavailable);
+        assert_eq!(
+            down.to_string(),
+            "unavailable: pilot lookup answered Internal"
+        );
+    }
+
+    #[test]
+    fn a_rate_limited_status_says_when_to_come_back() {
+        let status = Status::from(ServiceError::<Infallible>::RateLimited {
+            retry_after_secs: 7,
+        });
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(
+            status
+                .metadata()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("7")
+        );
     }
 
     #[test]

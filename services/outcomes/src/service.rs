@@ -127,37 +127,17 @@ impl Outcomes {
         &self.store
     }
 
-    pub(crate) fn anonymous<T>(message: T) -> Result<tonic::Request<T>, ReportsError> {
-        axv_platform::grpc::outbound(None, message)
-            .map_err(|e| ReportsError::Internal(e.to_string()))
-    }
-
-    pub(crate) fn request<T>(token: &str, message: T) -> Result<tonic::Request<T>, ReportsError> {
-        axv_platform::grpc::outbound(Some(token), message)
-            .map_err(|e| ReportsError::Internal(e.to_string()))
-    }
-
-    pub(crate) fn upstream_error(what: &'static str) -> impl Fn(tonic::Status) -> ReportsError {
-        move |status| match status.code() {
-            tonic::Code::NotFound => ReportsError::NotFound(what),
-            tonic::Code::Unauthenticated => {
-                ReportsError::Unauthenticated("authentication required".into())
-            }
-            code => ReportsError::Unavailable(format!("{what} lookup answered {code:?}")),
-        }
-    }
-
     /// The firm caller's companies, from onboarding (membership changes after tokens are issued).
     pub(crate) async fn companies_of(&self, caller: &Caller) -> Result<Vec<String>, ReportsError> {
         let me = self
             .onboarding
             .clone()
-            .get_me(Self::request(
-                &caller.raw_token,
+            .get_me(ReportsError::request(
+                Some(&caller.raw_token),
                 onboarding::GetMeRequest {},
             )?)
             .await
-            .map_err(Self::upstream_error("user"))?;
+            .map_err(ReportsError::upstream("user"))?;
         Ok(me.into_inner().company_ids)
     }
 
@@ -203,14 +183,14 @@ impl Outcomes {
         }
         self.pilots
             .clone()
-            .batch_get_pilots(Self::request(
-                &caller.raw_token,
+            .batch_get_pilots(ReportsError::request(
+                Some(&caller.raw_token),
                 pilots::BatchGetPilotsRequest {
                     ids: vec![pilot_id.to_owned()],
                 },
             )?)
             .await
-            .map_err(Self::upstream_error("pilot"))?
+            .map_err(ReportsError::upstream("pilot"))?
             .into_inner()
             .pilots
             .into_iter()
@@ -300,7 +280,7 @@ impl Outcomes {
             return Ok(None);
         };
         let mut client = client.clone();
-        let lookup = Self::upstream_error("voucher");
+        let lookup = ReportsError::upstream("voucher");
         let from_ms = kst_midnight_ms(report.draft.period_start);
         let until_ms = report
             .draft
@@ -308,8 +288,8 @@ impl Outcomes {
             .succ_opt()
             .map_or(i64::MAX, kst_midnight_ms);
         let list = client
-            .list_pilot_vouchers(Self::request(
-                &caller.raw_token,
+            .list_pilot_vouchers(ReportsError::request(
+                Some(&caller.raw_token),
                 vouchers::ListPilotVouchersRequest {
                     pilot_ids: vec![report.subject.pilot_id.clone()],
                 },
@@ -320,8 +300,8 @@ impl Outcomes {
             .vouchers;
         // Summed by the vouchers service: a voucher's ledger may run to thousands of entries.
         let consumption = client
-            .voucher_consumption(Self::request(
-                &caller.raw_token,
+            .voucher_consumption(ReportsError::request(
+                Some(&caller.raw_token),
                 vouchers::VoucherConsumptionRequest {
                     voucher_ids: list.into_iter().map(|v| v.id).collect(),
                     from_ms,

@@ -171,13 +171,8 @@ impl Outcomes {
     /// themselves; only what survives suppression reaches them.
     pub(crate) fn service_token(&self) -> Result<Option<String>, ReportsError> {
         self.issuer
-            .as_ref()
-            .map(|issuer| {
-                issuer
-                    .issue("service:outcomes", Role::Admin, Vec::new())
-                    .map(|t| t.token)
-                    .map_err(|e| ReportsError::Internal(format!("service token: {e}")))
-            })
+            .as_deref()
+            .map(|issuer| axv_platform::error::service_token(issuer, crate::NAME))
             .transpose()
     }
 
@@ -279,9 +274,9 @@ impl Outcomes {
         let counts = self
             .onboarding
             .clone()
-            .count_companies(Self::anonymous(request)?)
+            .count_companies(ReportsError::request(None, request)?)
             .await
-            .map_err(Self::upstream_error("company counts"))?
+            .map_err(ReportsError::upstream("company counts"))?
             .into_inner();
         Ok((counts.registered, counts.approved))
     }
@@ -301,9 +296,9 @@ impl Outcomes {
         let counts = self
             .pilots
             .clone()
-            .count_pilots(Self::anonymous(request)?)
+            .count_pilots(ReportsError::request(None, request)?)
             .await
-            .map_err(Self::upstream_error("pilot counts"))?
+            .map_err(ReportsError::upstream("pilot counts"))?
             .into_inner();
         Ok((counts.pilots, counts.active))
     }
@@ -336,8 +331,8 @@ impl Outcomes {
         };
         let rows = client
             .clone()
-            .voucher_totals(Self::request(
-                &token,
+            .voucher_totals(ReportsError::request(
+                Some(&token),
                 vouchers::VoucherTotalsRequest {
                     issued_from: from.map(|d| d.to_string()),
                     issued_until: to.map(|d| d.to_string()),
@@ -349,7 +344,7 @@ impl Outcomes {
                 },
             )?)
             .await
-            .map_err(Self::upstream_error("voucher totals"))?
+            .map_err(ReportsError::upstream("voucher totals"))?
             .into_inner()
             .rows;
         let mut ids: Vec<String> = rows.iter().map(|r| r.company_id.clone()).collect();
@@ -383,14 +378,14 @@ impl Outcomes {
             let companies = self
                 .onboarding
                 .clone()
-                .batch_get_companies(Self::request(
-                    token,
+                .batch_get_companies(ReportsError::request(
+                    Some(token),
                     onboarding::BatchGetCompaniesRequest {
                         ids: chunk.to_vec(),
                     },
                 )?)
                 .await
-                .map_err(Self::upstream_error("companies"))?
+                .map_err(ReportsError::upstream("companies"))?
                 .into_inner()
                 .companies;
             sectors.extend(companies.into_iter().map(|c| (c.id, sector_name(c.sector))));
@@ -411,8 +406,8 @@ impl Outcomes {
             let page = self
                 .pilots
                 .clone()
-                .list_pilots(Self::request(
-                    &token,
+                .list_pilots(ReportsError::request(
+                    Some(&token),
                     pilots::ListPilotsRequest {
                         filter: None,
                         page_size: 100,
@@ -420,7 +415,7 @@ impl Outcomes {
                     },
                 )?)
                 .await
-                .map_err(Self::upstream_error("pilots"))?
+                .map_err(ReportsError::upstream("pilots"))?
                 .into_inner();
             for pilot in page.pilots {
                 let status = pilots::PilotStatus::try_from(pilot.status)

@@ -58,50 +58,32 @@ impl Pilots {
         &self.store
     }
 
-    fn onboarding_request<T>(token: &str, message: T) -> Result<tonic::Request<T>, PilotsError> {
-        axv_platform::grpc::outbound(Some(token), message)
-            .map_err(|e| PilotsError::Internal(e.to_string()))
-    }
-
-    fn onboarding_error(status: tonic::Status) -> PilotsError {
-        match status.code() {
-            tonic::Code::NotFound => PilotsError::NotFound("company"),
-            tonic::Code::Unauthenticated => {
-                PilotsError::Unauthenticated("authentication required".into())
-            }
-            code => PilotsError::Unavailable(format!("onboarding answered {code:?}")),
-        }
-    }
-
     /// The firm caller's companies, from onboarding (membership changes after tokens are issued).
     async fn companies_of(&self, caller: &Caller) -> Result<Vec<String>, PilotsError> {
         let me = self
             .onboarding
             .clone()
-            .get_me(Self::onboarding_request(
-                &caller.raw_token,
+            .get_me(PilotsError::request(
+                Some(&caller.raw_token),
                 onboarding::GetMeRequest {},
             )?)
             .await
-            .map_err(Self::onboarding_error)?;
+            .map_err(PilotsError::upstream("company"))?;
         Ok(me.into_inner().company_ids)
     }
 
     /// A company's public fields and status, asked with the service's own identity.
     async fn company(&self, id: &str) -> Result<(CompanySnapshot, String), PilotsError> {
-        let token = self
-            .issuer
-            .issue("service:pilots", Role::Admin, vec![])
-            .map_err(|e| PilotsError::Internal(e.to_string()))?;
+        let token = axv_platform::error::service_token(&self.issuer, crate::NAME)?;
         let company = self
             .onboarding
             .clone()
-            .get_company(Self::onboarding_request(
-                &token.token,
+            .get_company(PilotsError::request(
+                Some(&token),
                 onboarding::GetCompanyRequest { id: id.to_owned() },
             )?)
             .await
-            .map_err(Self::onboarding_error)?
+            .map_err(PilotsError::upstream("company"))?
             .into_inner()
             .company
             .ok_or(PilotsError::NotFound("company"))?;

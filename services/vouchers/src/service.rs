@@ -130,11 +130,9 @@ impl Vouchers {
         let response = self
             .pilots
             .clone()
-            .batch_get_pilots(Self::onboarding_request(caller, request)?)
+            .batch_get_pilots(VouchersError::request(Some(&caller.raw_token), request)?)
             .await
-            .map_err(|status| {
-                VouchersError::Unavailable(format!("pilots answered {:?}", status.code()))
-            })?;
+            .map_err(VouchersError::upstream("pilot"))?;
         let pilot = response
             .into_inner()
             .pilots
@@ -157,24 +155,6 @@ impl Vouchers {
         &self.store
     }
 
-    fn onboarding_request<T>(
-        caller: &Caller,
-        message: T,
-    ) -> Result<tonic::Request<T>, VouchersError> {
-        axv_platform::grpc::outbound(Some(&caller.raw_token), message)
-            .map_err(|e| VouchersError::Internal(e.to_string()))
-    }
-
-    fn onboarding_error(status: tonic::Status) -> VouchersError {
-        match status.code() {
-            tonic::Code::NotFound => VouchersError::NotFound("company"),
-            tonic::Code::Unauthenticated => {
-                VouchersError::Unauthenticated("authentication required".into())
-            }
-            code => VouchersError::Unavailable(format!("onboarding answered {code:?}")),
-        }
-    }
-
     /// The caller's companies, from onboarding (membership changes after a token is issued).
     async fn scope(
         &self,
@@ -188,12 +168,12 @@ impl Vouchers {
                 let me = self
                     .onboarding
                     .clone()
-                    .get_me(Self::onboarding_request(
-                        caller,
+                    .get_me(VouchersError::request(
+                        Some(&caller.raw_token),
                         onboarding::GetMeRequest {},
                     )?)
                     .await
-                    .map_err(Self::onboarding_error)?;
+                    .map_err(VouchersError::upstream("company"))?;
                 Ok(Scope::Companies(me.into_inner().company_ids))
             }
             _ => Err(VouchersError::Forbidden(
@@ -323,14 +303,14 @@ impl Vouchers {
         let company = self
             .onboarding
             .clone()
-            .get_company(Self::onboarding_request(
-                who,
+            .get_company(VouchersError::request(
+                Some(&who.raw_token),
                 onboarding::GetCompanyRequest {
                     id: company_id.to_owned(),
                 },
             )?)
             .await
-            .map_err(Self::onboarding_error)?
+            .map_err(VouchersError::upstream("company"))?
             .into_inner()
             .company
             .ok_or(VouchersError::NotFound("company"))?;
@@ -417,14 +397,14 @@ impl Vouchers {
         let company = self
             .onboarding
             .clone()
-            .get_company(Self::onboarding_request(
-                who,
+            .get_company(VouchersError::request(
+                Some(&who.raw_token),
                 onboarding::GetCompanyRequest {
                     id: application.company_id.clone(),
                 },
             )?)
             .await
-            .map_err(Self::onboarding_error)?
+            .map_err(VouchersError::upstream("company"))?
             .into_inner()
             .company
             .ok_or(VouchersError::NotFound("company"))?;
@@ -762,14 +742,14 @@ impl Vouchers {
         for chunk in ids.chunks(MAX_BATCH) {
             found.extend(
                 onboarding
-                    .batch_get_companies(Self::onboarding_request(
-                        who,
+                    .batch_get_companies(VouchersError::request(
+                        Some(&who.raw_token),
                         onboarding::BatchGetCompaniesRequest {
                             ids: chunk.to_vec(),
                         },
                     )?)
                     .await
-                    .map_err(Self::onboarding_error)?
+                    .map_err(VouchersError::upstream("company"))?
                     .into_inner()
                     .companies,
             );
@@ -943,14 +923,14 @@ impl Vouchers {
         let mut onboarding = self.onboarding.clone();
         for chunk in company_ids.chunks(MAX_BATCH) {
             let members = onboarding
-                .list_cluster_users(Self::onboarding_request(
-                    who,
+                .list_cluster_users(VouchersError::request(
+                    Some(&who.raw_token),
                     onboarding::ListClusterUsersRequest {
                         company_ids: chunk.to_vec(),
                     },
                 )?)
                 .await
-                .map_err(Self::onboarding_error)?
+                .map_err(VouchersError::upstream("company"))?
                 .into_inner()
                 .users;
             for member in members {

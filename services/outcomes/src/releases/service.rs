@@ -49,8 +49,8 @@ impl Outcomes {
             let page = self
                 .onboarding
                 .clone()
-                .list_companies(Self::request(
-                    token,
+                .list_companies(ReportsError::request(
+                    Some(token),
                     onboarding::ListCompaniesRequest {
                         filter: None,
                         page_size: 100,
@@ -59,7 +59,7 @@ impl Outcomes {
                     },
                 )?)
                 .await
-                .map_err(Self::upstream_error("companies"))?
+                .map_err(ReportsError::upstream("companies"))?
                 .into_inner();
             rows.extend(
                 page.companies
@@ -94,8 +94,8 @@ impl Outcomes {
             let page = self
                 .pilots
                 .clone()
-                .list_pilots(Self::request(
-                    token,
+                .list_pilots(ReportsError::request(
+                    Some(token),
                     pilots::ListPilotsRequest {
                         filter: Some(pilots::PilotFilter {
                             statuses: taken_on.iter().map(|s| i32::from(*s)).collect(),
@@ -106,7 +106,7 @@ impl Outcomes {
                     },
                 )?)
                 .await
-                .map_err(Self::upstream_error("pilots"))?
+                .map_err(ReportsError::upstream("pilots"))?
                 .into_inner();
             for pilot in page.pilots {
                 rows.push(PilotRow {
