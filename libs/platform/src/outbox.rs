@@ -52,10 +52,12 @@ impl Outbox {
         Ok(())
     }
 
-    /// Call after the transaction that enqueued events committed, so they go out promptly
-    /// instead of at the next poll.
-    pub fn committed(&self) {
+    /// Commits the transaction that enqueued events and wakes the relay, so they go out
+    /// promptly instead of at the next poll: the one way a change with events commits.
+    pub async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+        tx.commit().await?;
         self.wake.notify_one();
+        Ok(())
     }
 
     /// Starts the relay for `db`'s outbox; it stops when `shutdown` is cancelled.

@@ -511,8 +511,7 @@ impl Store {
         let company = fetch_company(&mut tx, &id)
             .await?
             .ok_or(OnboardingError::NotFound("company"))?;
-        tx.commit().await.map_err(StoreError::from)?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         Ok(company)
     }
 
@@ -659,10 +658,7 @@ impl Store {
                 .with_payload(serde_json::json!({ "memberIds": [user_id] }));
             self.outbox.enqueue(&mut tx, &event).await?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
-        if added == 1 {
-            self.outbox.committed();
-        }
+        self.outbox.commit(tx).await?;
         Ok(())
     }
 
@@ -959,8 +955,7 @@ impl Store {
         let company = fetch_company(&mut tx, id)
             .await?
             .ok_or(OnboardingError::NotFound("company"))?;
-        tx.commit().await.map_err(StoreError::from)?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         Ok(company)
     }
 }
@@ -1001,8 +996,7 @@ impl Store {
         let event = Event::new(SERVICE, "api_client.registered", &client.id)
             .with_payload(serde_json::json!({ "role": client.role.as_str() }));
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         Ok(client)
     }
 
@@ -1098,10 +1092,7 @@ impl Store {
             .map(api_client_from_row)
             .transpose()?
             .ok_or(OnboardingError::NotFound("API client"))?;
-        tx.commit().await.map_err(StoreError::from)?;
-        if changed == 1 {
-            self.outbox.committed();
-        }
+        self.outbox.commit(tx).await?;
         Ok(client)
     }
 }

@@ -577,8 +577,7 @@ impl Store {
                 "version": current.version,
             }));
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         self.report(id)
             .await?
             .ok_or(ReportsError::NotFound("report"))

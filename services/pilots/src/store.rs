@@ -311,8 +311,7 @@ impl Store {
             .for_companies(vec![lead.id.clone()])
             .with_payload(event_payload(None, PilotStatus::Draft, draft, lead));
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         self.pilot(&id).await?.ok_or(PilotsError::NotFound("pilot"))
     }
 
@@ -371,8 +370,7 @@ impl Store {
                 lead,
             ));
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         self.pilot(id).await?.ok_or(PilotsError::NotFound("pilot"))
     }
 
@@ -708,8 +706,7 @@ impl Store {
                 &current.lead,
             ));
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         self.pilot(id).await?.ok_or(PilotsError::NotFound("pilot"))
     }
 
@@ -760,8 +757,7 @@ impl Store {
         }
         let event = participant_event(pilot, &company.id, role, state, actor, None);
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         Ok(())
     }
 
@@ -800,8 +796,7 @@ impl Store {
             .unwrap_or_default();
         let event = participant_event(pilot, company_id, role, answer, actor, note);
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         Ok(())
     }
 

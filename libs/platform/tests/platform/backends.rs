@@ -95,8 +95,7 @@ async fn relay_task_publishes_promptly_after_commit(test: TestDb) {
     let event = Event::new("test", "thing.relayed", "subject-3");
     let mut tx = db.pool().begin().await.unwrap();
     outbox.enqueue(&mut tx, &event).await.unwrap();
-    tx.commit().await.unwrap();
-    outbox.committed();
+    outbox.commit(tx).await.unwrap();
 
     let received = tokio::time::timeout(Duration::from_secs(5), events.next())
         .await

@@ -204,8 +204,7 @@ impl ReleaseStore {
                 "heldCells": release.held.len(),
             }));
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         Ok(ReleaseInfo {
             number,
             date: release.date,

@@ -655,8 +655,7 @@ impl Store {
                 serde_json::json!({ "code": code, "granted": granted, "kind": pool.kind.as_str() }),
             );
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         crate::metrics::transfers_committed(&transfers);
         let application = self
             .application(id)

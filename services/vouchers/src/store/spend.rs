@@ -620,8 +620,7 @@ impl Store {
             )
             .await?;
         }
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         let transfers: Vec<Transfer> = debits.into_iter().map(|(_, [t], _)| t).collect();
         crate::metrics::transfers_committed(&transfers);
         Ok(Some(outcomes))
@@ -829,8 +828,7 @@ impl Store {
             .for_companies(companies)
             .with_payload(serde_json::json!({ "cluster": cluster, "accepted": report.accepted, "amount": report.amount, "overage": report.overage }));
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         crate::metrics::transfers_of_kind_committed(TransferKind::Debit, debits);
         Ok(report)
     }
@@ -902,8 +900,7 @@ impl Store {
         let hold = hold_by_id(&mut tx, hold_id)
             .await?
             .ok_or(VouchersError::NotFound("hold"))?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         crate::metrics::transfers_committed(&transfers);
         Ok(hold)
     }
@@ -1048,8 +1045,7 @@ impl Store {
         let hold = hold_by_id(&mut tx, hold_id)
             .await?
             .ok_or(VouchersError::NotFound("hold"))?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         crate::metrics::transfers_committed(&transfers);
         Ok(hold)
     }
@@ -1169,8 +1165,7 @@ impl Store {
                 serde_json::json!({ "code": voucher.code, "returned": spendable, "note": note }),
             );
         self.outbox.enqueue(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.outbox.committed();
+        self.outbox.commit(tx).await?;
         crate::metrics::transfers_committed(&transfers);
         Ok(())
     }
