@@ -1,6 +1,9 @@
 //! Connections as the contract spells them: `{ edges { cursor node } pageInfo totalCount }`.
 
+use std::ops::Range;
+
 use async_graphql::SimpleObject;
+use axv_platform::pagination;
 
 use crate::errors::bad_input;
 
@@ -61,5 +64,147 @@ pub fn page_size(first: Option<i32>) -> async_graphql::Result<i32> {
         None => Ok(axv_platform::pagination::DEFAULT_PAGE_SIZE as i32),
         Some(n) if (1..=axv_platform::pagination::MAX_PAGE_SIZE as i32).contains(&n) => Ok(n),
         Some(_) => Err(bad_input("first must be between 1 and 100")),
+    }
+}
+
+/// Refuses a cursor this API did not issue before any service is asked.
+pub(crate) fn check_cursor(after: Option<&str>) -> async_graphql::Result<Option<String>> {
+    match after {
+        None => Ok(None),
+        Some(after) => pagination::decode_cursor(after)
+            .map_err(|_| bad_input("after is not a cursor from this API")),
+    }
+}
+
+/// A page of a parent's children that were loaded for a whole level at once (each company's
+/// first vouchers, say): the nodes with their ids, the next page's token and the total.
+pub(crate) struct PreloadedPage<T> {
+    pub items: Vec<(String, T)>,
+    pub next: String,
+    pub total: i64,
+}
+
+impl<T> PreloadedPage<T> {
+    /// The connection of the items as `node`s, built by its `from_page`.
+    pub fn connection<N, C>(
+        self,
+        node: impl Fn(T) -> N,
+        from_page: impl FnOnce(Vec<(String, N)>, String, i64) -> C,
+    ) -> C {
+        let nodes = self
+            .items
+            .into_iter()
+            .map(|(id, item)| (id, node(item)))
+            .collect();
+        from_page(nodes, self.next, self.total)
+    }
+}
+
+/// The page `first`/`after` asks for among `loaded` (in id order, the order cursors follow;
+/// `total` in all), or `None` when it reaches past what was loaded and the service must be
+/// asked for that parent alone.
+pub(crate) fn preloaded_page<T>(
+    loaded: Vec<T>,
+    total: i64,
+    id_of: impl Fn(&T) -> &str,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> async_graphql::Result<Option<PreloadedPage<T>>> {
+    let size = usize::try_from(page_size(first)?).unwrap_or(pagination::DEFAULT_PAGE_SIZE);
+    let after = check_cursor(after)?;
+    let total = total.max(i64::try_from(loaded.len()).unwrap_or(i64::MAX));
+    let ids: Vec<&str> = loaded.iter().map(&id_of).collect();
+    let Some((range, more)) = window(&ids, total, after.as_deref(), size) else {
+        return Ok(None);
+    };
+    let items: Vec<(String, T)> = loaded
+        .into_iter()
+        .skip(range.start)
+        .take(range.len())
+        .map(|item| (id_of(&item).to_owned(), item))
+        .collect();
+    // `from_page` only asks whether a next page token exists.
+    let next = match (more, items.last()) {
+        (true, Some((id, _))) => pagination::encode_cursor(id),
+        _ => String::new(),
+    };
+    Ok(Some(PreloadedPage { items, next, total }))
+}
+
+/// Which of `ids` (a parent's loaded children in id order; `total` in all) a page shows, and
+/// whether more follow; `None` when the page reaches past what was loaded.
+pub(crate) fn window(
+    ids: &[&str],
+    total: i64,
+    after: Option<&str>,
+    size: usize,
+) -> Option<(Range<usize>, bool)> {
+    let start = after.map_or(0, |after| ids.partition_point(|id| *id <= after));
+    let end = start.saturating_add(size);
+    let truncated = i64::try_from(ids.len()).unwrap_or(i64::MAX) < total;
+    if truncated && end > ids.len() {
+        return None;
+    }
+    let more = end < ids.len() || truncated;
+    Some((start.min(ids.len())..end.min(ids.len()), more))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const IDS: [&str; 5] = ["a", "b", "c", "d", "e"];
+
+    #[test]
+    fn pages_within_the_loaded_vouchers() {
+        assert_eq!(window(&IDS, 5, None, 2), Some((0..2, true)));
+        assert_eq!(window(&IDS, 5, Some("b"), 2), Some((2..4, true)));
+        assert_eq!(window(&IDS, 5, Some("c"), 2), Some((3..5, false)));
+        assert_eq!(window(&IDS, 5, None, 20), Some((0..5, false)));
+        // A cursor past the last one: an empty last page.
+        assert_eq!(window(&IDS, 5, Some("z"), 2), Some((5..5, false)));
+        // A cursor between ids (its voucher gone since) still pages on from there.
+        assert_eq!(window(&["a", "c"], 2, Some("b"), 2), Some((1..2, false)));
+        assert_eq!(window(&[], 0, None, 20), Some((0..0, false)));
+    }
+
+    #[test]
+    fn asks_the_service_beyond_the_loaded_vouchers() {
+        // Seven in all, five loaded: a page ending at the fifth knows more follow...
+        assert_eq!(window(&IDS, 7, Some("c"), 2), Some((3..5, true)));
+        // ...one reaching past it cannot be served from them.
+        assert_eq!(window(&IDS, 7, Some("c"), 3), None);
+        assert_eq!(window(&IDS, 7, Some("e"), 1), None);
+    }
+
+    #[test]
+    fn a_preloaded_page_carries_ids_and_the_next_cursor() {
+        // Ids as the services make them (cursors carry only those).
+        let ids: Vec<String> = (0..3).map(|_| axv_platform::ids::new_id()).collect();
+        let loaded: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let page = preloaded_page(loaded.clone(), 3, |id| id, Some(2), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(page.total, 3);
+        assert_eq!(page.next, pagination::encode_cursor(&ids[1]));
+        let nodes = page.connection(str::len, |nodes, _, _| nodes);
+        assert_eq!(
+            nodes,
+            [
+                (ids[0].clone(), ids[0].len()),
+                (ids[1].clone(), ids[1].len())
+            ]
+        );
+        let after = pagination::encode_cursor(&ids[1]);
+        let last = preloaded_page(loaded.clone(), 3, |id| id, Some(2), Some(&after))
+            .unwrap()
+            .unwrap();
+        assert!(last.next.is_empty());
+        // Ten in all, three loaded: a page past them goes to the service.
+        let beyond = preloaded_page(loaded.clone(), 10, |id| id, Some(5), None).unwrap();
+        assert!(beyond.is_none());
+        assert!(preloaded_page(loaded.clone(), 3, |id| id, Some(0), None).is_err());
+        assert!(preloaded_page(loaded, 3, |id| id, None, Some("forged")).is_err());
     }
 }

@@ -7,11 +7,10 @@ use axv_platform::ErrorCode;
 use axv_proto::outcomes::v1 as pb;
 
 use super::{
-    connection::{connection, page_size},
+    connection::{check_cursor, connection, page_size},
     onboarding::{Company, StatusChange, load_company, mirror_enum, parts, require_company},
     pilots::{Pilot, date, date_text, internal, load_pilot},
     scalars::{Date, DateTime, Long},
-    vouchers::check_cursor,
 };
 use crate::{
     cache::ResponseCache,

@@ -5,15 +5,15 @@
 //! FORBIDDEN error on that field alone, so a public query asking only for public fields works.
 
 use async_graphql::{Context, ID, InputObject, Object, Result, dataloader::DataLoader};
-use axv_platform::{ErrorCode, pagination};
+use axv_platform::ErrorCode;
 use axv_proto::{onboarding::v1 as onboarding_pb, pilots::v1 as pb};
 
 use super::{
-    connection::{connection, page_size},
+    connection::{check_cursor, connection, page_size, preloaded_page},
     onboarding::{Company, StatusChange, mirror_enum, parts},
     outcomes::OutcomeReport,
     scalars::{Date, DateTime, Long},
-    vouchers::{Voucher, check_cursor, window},
+    vouchers::Voucher,
 };
 use crate::{
     clients::request,
@@ -460,43 +460,28 @@ pub(crate) async fn company_pilots(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<PilotConnection> {
-    let size = usize::try_from(page_size(first)?).unwrap_or(pagination::DEFAULT_PAGE_SIZE);
-    let after_id = check_cursor(after.as_deref())?;
     let loaded = ctx
         .data::<DataLoader<CompanyPilotsLoader>>()?
         .load_one(company_id.to_owned())
         .await
         .map_err(|e| (*e).clone())?
         .unwrap_or_default();
-    let total = loaded
-        .total
-        .max(i64::try_from(loaded.pilots.len()).unwrap_or(i64::MAX));
-    let ids: Vec<&str> = loaded.pilots.iter().map(|p| p.id.as_str()).collect();
-    let Some((range, more)) = window(&ids, total, after_id.as_deref(), size) else {
-        return list_pilots(
-            ctx,
-            pb::PilotFilter {
+    match preloaded_page(
+        loaded.pilots,
+        loaded.total,
+        |p| &p.id,
+        first,
+        after.as_deref(),
+    )? {
+        Some(page) => Ok(page.connection(Pilot, PilotConnection::from_page)),
+        None => {
+            let filter = pb::PilotFilter {
                 company_id: Some(company_id.to_owned()),
                 ..pb::PilotFilter::default()
-            },
-            first,
-            after,
-        )
-        .await;
-    };
-    let nodes: Vec<(String, Pilot)> = loaded
-        .pilots
-        .into_iter()
-        .skip(range.start)
-        .take(range.len())
-        .map(|p| (p.id.clone(), Pilot(p)))
-        .collect();
-    // `from_page` only asks whether a next page token exists.
-    let next = match (more, nodes.last()) {
-        (true, Some((id, _))) => pagination::encode_cursor(id),
-        _ => String::new(),
-    };
-    Ok(PilotConnection::from_page(nodes, next, total))
+            };
+            list_pilots(ctx, filter, first, after).await
+        }
+    }
 }
 
 fn pilot_of(pilot: Option<pb::Pilot>) -> Result<Pilot> {

@@ -2,22 +2,20 @@
 //! their ledgers, and usage metering. The vouchers service decides who may see and do what;
 //! resolvers pass the caller's token and map its answers.
 
-use std::ops::Range;
-
 use async_graphql::{
     Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
 };
-use axv_platform::{ErrorCode, pagination};
+use axv_platform::ErrorCode;
 use axv_proto::{onboarding::v1 as onboarding_pb, vouchers::v1 as pb};
 
 use super::{
-    connection::{connection, page_size},
+    connection::{check_cursor, connection, page_size, preloaded_page},
     onboarding::{Company, Sector, mirror_enum, parts, require_company},
     scalars::{Date, DateTime, Long},
 };
 use crate::{
     clients::request,
-    errors::{bad_input, error, from_status},
+    errors::{error, from_status},
     loaders::{CompanyVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader},
 };
 
@@ -80,15 +78,6 @@ fn sector_name(sector: Sector) -> String {
 fn sector_from_name(name: &str) -> Option<Sector> {
     onboarding_pb::Sector::from_str_name(&format!("SECTOR_{name}"))
         .and_then(|s| Sector::from_pb(s.into()))
-}
-
-/// Refuses a cursor this API did not issue before any service is asked.
-pub(crate) fn check_cursor(after: Option<&str>) -> Result<Option<String>> {
-    match after {
-        None => Ok(None),
-        Some(after) => pagination::decode_cursor(after)
-            .map_err(|_| bad_input("after is not a cursor from this API")),
-    }
 }
 
 async fn load_program(ctx: &Context<'_>, id: &str) -> Result<VoucherProgram> {
@@ -492,24 +481,6 @@ connection!(
 connection!(VoucherConnection, VoucherEdge, Voucher);
 connection!(LedgerEntryConnection, LedgerEntryEdge, LedgerEntry);
 
-/// Which of a company's loaded vouchers (`ids` in id order, the order cursors follow; `total` in
-/// all) a page shows, and whether more follow; `None` when the page reaches past what was loaded.
-pub(crate) fn window(
-    ids: &[&str],
-    total: i64,
-    after: Option<&str>,
-    size: usize,
-) -> Option<(Range<usize>, bool)> {
-    let start = after.map_or(0, |after| ids.partition_point(|id| *id <= after));
-    let end = start.saturating_add(size);
-    let truncated = i64::try_from(ids.len()).unwrap_or(i64::MAX) < total;
-    if truncated && end > ids.len() {
-        return None;
-    }
-    let more = end < ids.len() || truncated;
-    Some((start.min(ids.len())..end.min(ids.len()), more))
-}
-
 /// `Company.vouchers`: pages within the company's first vouchers loaded for the whole level in
 /// one call; only a page reaching past them asks the service for that company alone.
 pub(crate) async fn company_vouchers(
@@ -518,43 +489,28 @@ pub(crate) async fn company_vouchers(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<VoucherConnection> {
-    let size = usize::try_from(page_size(first)?).unwrap_or(pagination::DEFAULT_PAGE_SIZE);
-    let after_id = check_cursor(after.as_deref())?;
     let loaded = ctx
         .data::<DataLoader<CompanyVouchersLoader>>()?
         .load_one(company_id.to_owned())
         .await
         .map_err(|e| (*e).clone())?
         .unwrap_or_default();
-    let total = loaded
-        .total
-        .max(i64::try_from(loaded.vouchers.len()).unwrap_or(i64::MAX));
-    let ids: Vec<&str> = loaded.vouchers.iter().map(|v| v.id.as_str()).collect();
-    let Some((range, more)) = window(&ids, total, after_id.as_deref(), size) else {
-        return list_vouchers(
-            ctx,
-            pb::VoucherFilter {
+    match preloaded_page(
+        loaded.vouchers,
+        loaded.total,
+        |v| &v.id,
+        first,
+        after.as_deref(),
+    )? {
+        Some(page) => Ok(page.connection(Voucher, VoucherConnection::from_page)),
+        None => {
+            let filter = pb::VoucherFilter {
                 company_ids: vec![company_id.to_owned()],
                 ..pb::VoucherFilter::default()
-            },
-            first,
-            after,
-        )
-        .await;
-    };
-    let nodes: Vec<(String, Voucher)> = loaded
-        .vouchers
-        .into_iter()
-        .skip(range.start)
-        .take(range.len())
-        .map(|v| (v.id.clone(), Voucher(v)))
-        .collect();
-    // `from_page` only asks whether a next page token exists.
-    let next = match (more, nodes.last()) {
-        (true, Some((id, _))) => pagination::encode_cursor(id),
-        _ => String::new(),
-    };
-    Ok(VoucherConnection::from_page(nodes, next, total))
+            };
+            list_vouchers(ctx, filter, first, after).await
+        }
+    }
 }
 
 async fn list_vouchers(
@@ -985,30 +941,6 @@ impl VouchersMutation {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    const IDS: [&str; 5] = ["a", "b", "c", "d", "e"];
-
-    #[test]
-    fn pages_within_the_loaded_vouchers() {
-        assert_eq!(window(&IDS, 5, None, 2), Some((0..2, true)));
-        assert_eq!(window(&IDS, 5, Some("b"), 2), Some((2..4, true)));
-        assert_eq!(window(&IDS, 5, Some("c"), 2), Some((3..5, false)));
-        assert_eq!(window(&IDS, 5, None, 20), Some((0..5, false)));
-        // A cursor past the last one: an empty last page.
-        assert_eq!(window(&IDS, 5, Some("z"), 2), Some((5..5, false)));
-        // A cursor between ids (its voucher gone since) still pages on from there.
-        assert_eq!(window(&["a", "c"], 2, Some("b"), 2), Some((1..2, false)));
-        assert_eq!(window(&[], 0, None, 20), Some((0..0, false)));
-    }
-
-    #[test]
-    fn asks_the_service_beyond_the_loaded_vouchers() {
-        // Seven in all, five loaded: a page ending at the fifth knows more follow...
-        assert_eq!(window(&IDS, 7, Some("c"), 2), Some((3..5, true)));
-        // ...one reaching past it cannot be served from them.
-        assert_eq!(window(&IDS, 7, Some("c"), 3), None);
-        assert_eq!(window(&IDS, 7, Some("e"), 1), None);
-    }
 
     #[test]
     fn sectors_round_trip_through_their_names() {
