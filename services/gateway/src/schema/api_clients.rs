@@ -95,20 +95,13 @@ impl ApiClientsMutation {
         name: String,
         role: Role,
     ) -> Result<ApiClientCredentials> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .onboarding
-            .clone()
-            .register_api_client(request(
-                &rc,
-                pb::RegisterApiClientRequest {
-                    name,
-                    role: pb::Role::from(role).into(),
-                },
-            ))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let response = call!(
+            ctx,
+            onboarding.register_api_client(pb::RegisterApiClientRequest {
+                name,
+                role: pb::Role::from(role).into(),
+            })
+        )?;
         let client = ApiClient::required(response.client)?;
         Ok(ApiClientCredentials {
             client_id: client.id.clone(),
@@ -120,14 +113,10 @@ impl ApiClientsMutation {
     /// Revokes an API client: it can no longer obtain tokens, and the tokens it holds are
     /// refused at once. Revoking a revoked client changes nothing. ADMIN only.
     async fn revoke_api_client(&self, ctx: &Context<'_>, client_id: ID) -> Result<ApiClient> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .onboarding
-            .clone()
-            .revoke_api_client(request(&rc, pb::RevokeApiClientRequest { id: client_id.0 }))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let response = call!(
+            ctx,
+            onboarding.revoke_api_client(pb::RevokeApiClientRequest { id: client_id.0 })
+        )?;
         ApiClient::required(response.client)
     }
 }

@@ -1,5 +1,21 @@
 //! The GraphQL schema: one query and one mutation root merged from each domain's part.
 
+/// One call to a service for a resolver, as the caller (its token, address and trace):
+/// `call!(ctx, vouchers.create_program(message))?` is the response message, or the service's
+/// refusal as the GraphQL error of the same code. A resolver is then its query and its mapping.
+macro_rules! call {
+    ($ctx:expr, $service:ident . $method:ident ( $message:expr )) => {{
+        let caller = $ctx.data::<$crate::context::RequestContext>()?;
+        $ctx.data::<$crate::clients::Clients>()?
+            .$service
+            .clone()
+            .$method($crate::clients::request(caller, $message))
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err($crate::errors::from_status)
+    }};
+}
+
 pub mod api_clients;
 pub mod connection;
 pub mod onboarding;

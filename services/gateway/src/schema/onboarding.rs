@@ -392,14 +392,11 @@ impl OnboardingQuery {
     }
 
     async fn company(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Company>> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .onboarding
-            .clone()
-            .get_company(request(&rc, pb::GetCompanyRequest { id: id.0 }))
-            .await
-            .map_err(from_status)?;
-        Ok(response.into_inner().company.map(Company))
+        let response = call!(
+            ctx,
+            onboarding.get_company(pb::GetCompanyRequest { id: id.0 })
+        )?;
+        Ok(response.company.map(Company))
     }
 
     #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
@@ -499,21 +496,15 @@ impl OnboardingMutation {
         action: pb::CompanyAction,
         note: Option<String>,
     ) -> Result<Company> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .onboarding
-            .clone()
-            .transition_company(request(
-                &rc,
-                pb::TransitionCompanyRequest {
-                    id: id.0,
-                    action: action.into(),
-                    note,
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        company_of(response.into_inner().company)
+        let response = call!(
+            ctx,
+            onboarding.transition_company(pb::TransitionCompanyRequest {
+                id: id.0,
+                action: action.into(),
+                note,
+            })
+        )?;
+        company_of(response.company)
     }
 }
 
@@ -521,21 +512,14 @@ impl OnboardingMutation {
 impl OnboardingMutation {
     /// The signed-in person changes their own name, cluster user name and language.
     async fn update_me(&self, ctx: &Context<'_>, input: UpdateMeInput) -> Result<User> {
-        let (clients, rc) = parts(ctx)?;
-        let r = clients
-            .onboarding
-            .clone()
-            .update_me(request(
-                &rc,
-                pb::UpdateMeRequest {
-                    name: input.name,
-                    cluster_user: input.cluster_user_name,
-                    language: input.language,
-                },
-            ))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let r = call!(
+            ctx,
+            onboarding.update_me(pb::UpdateMeRequest {
+                name: input.name,
+                cluster_user: input.cluster_user_name,
+                language: input.language,
+            })
+        )?;
         r.user.map(User::from_pb).ok_or_else(unauthenticated)
     }
 
@@ -549,20 +533,13 @@ impl OnboardingMutation {
         current_password: String,
         new_password: String,
     ) -> Result<AuthPayload> {
-        let (clients, rc) = parts(ctx)?;
-        let r = clients
-            .onboarding
-            .clone()
-            .change_password(request(
-                &rc,
-                pb::ChangePasswordRequest {
-                    current_password,
-                    new_password,
-                },
-            ))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let r = call!(
+            ctx,
+            onboarding.change_password(pb::ChangePasswordRequest {
+                current_password,
+                new_password,
+            })
+        )?;
         AuthPayload::from_pb(r.user, r.tokens)
     }
 
@@ -579,21 +556,14 @@ impl OnboardingMutation {
                 ),
             ));
         }
-        let (clients, rc) = parts(ctx)?;
-        let r = clients
-            .onboarding
-            .clone()
-            .sign_up(request(
-                &rc,
-                pb::SignUpRequest {
-                    email: input.email,
-                    password: input.password,
-                    name: input.name,
-                },
-            ))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let r = call!(
+            ctx,
+            onboarding.sign_up(pb::SignUpRequest {
+                email: input.email,
+                password: input.password,
+                name: input.name,
+            })
+        )?;
         AuthPayload::from_pb(r.user, r.tokens)
     }
 
@@ -603,27 +573,16 @@ impl OnboardingMutation {
         email: String,
         password: String,
     ) -> Result<AuthPayload> {
-        let (clients, rc) = parts(ctx)?;
-        let r = clients
-            .onboarding
-            .clone()
-            .login(request(&rc, pb::LoginRequest { email, password }))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let r = call!(ctx, onboarding.login(pb::LoginRequest { email, password }))?;
         AuthPayload::from_pb(r.user, r.tokens)
     }
 
     /// Rotates the refresh token; presenting an already-used one revokes its whole family.
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
-        let (clients, rc) = parts(ctx)?;
-        let r = clients
-            .onboarding
-            .clone()
-            .refresh_token(request(&rc, pb::RefreshTokenRequest { refresh_token }))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let r = call!(
+            ctx,
+            onboarding.refresh_token(pb::RefreshTokenRequest { refresh_token })
+        )?;
         AuthPayload::from_pb(r.user, r.tokens)
     }
 
@@ -643,19 +602,13 @@ impl OnboardingMutation {
 
     /// The caller becomes the company's first member.
     async fn create_company(&self, ctx: &Context<'_>, input: CompanyInput) -> Result<Company> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .onboarding
-            .clone()
-            .create_company(request(
-                &rc,
-                pb::CreateCompanyRequest {
-                    input: Some(input.into()),
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        company_of(response.into_inner().company)
+        let response = call!(
+            ctx,
+            onboarding.create_company(pb::CreateCompanyRequest {
+                input: Some(input.into()),
+            })
+        )?;
+        company_of(response.company)
     }
 
     /// Only while the company is DRAFT or CHANGES_REQUESTED.
@@ -665,20 +618,14 @@ impl OnboardingMutation {
         id: ID,
         input: CompanyInput,
     ) -> Result<Company> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .onboarding
-            .clone()
-            .update_company(request(
-                &rc,
-                pb::UpdateCompanyRequest {
-                    id: id.0,
-                    input: Some(input.into()),
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        company_of(response.into_inner().company)
+        let response = call!(
+            ctx,
+            onboarding.update_company(pb::UpdateCompanyRequest {
+                id: id.0,
+                input: Some(input.into()),
+            })
+        )?;
+        company_of(response.company)
     }
 
     async fn submit_company(&self, ctx: &Context<'_>, id: ID) -> Result<Company> {
@@ -731,25 +678,15 @@ impl OnboardingMutation {
         company_id: ID,
         email: String,
     ) -> Result<User> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .onboarding
-            .clone()
-            .add_company_member(request(
-                &rc,
-                pb::AddCompanyMemberRequest {
-                    company_id: company_id.0,
-                    email,
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        response
-            .into_inner()
-            .member
-            .map(User::from_pb)
-            .ok_or_else(|| {
-                crate::errors::error(axv_platform::ErrorCode::Internal, "missing member")
+        let response = call!(
+            ctx,
+            onboarding.add_company_member(pb::AddCompanyMemberRequest {
+                company_id: company_id.0,
+                email,
             })
+        )?;
+        response.member.map(User::from_pb).ok_or_else(|| {
+            crate::errors::error(axv_platform::ErrorCode::Internal, "missing member")
+        })
     }
 }

@@ -8,14 +8,13 @@ use axv_proto::outcomes::v1 as pb;
 
 use super::{
     connection::{check_cursor, connection, page_size},
-    onboarding::{Company, StatusChange, load_company, mirror_enum, parts, require_company},
+    onboarding::{Company, StatusChange, load_company, mirror_enum, require_company},
     pilots::{Pilot, date, date_text, internal, load_pilot},
     scalars::{Date, DateTime, Long},
 };
 use crate::{
     cache::ResponseCache,
-    clients::request,
-    errors::{bad_input, error, from_status},
+    errors::{bad_input, error},
 };
 
 mirror_enum!(
@@ -223,14 +222,8 @@ pub struct OutcomesQuery;
 impl OutcomesQuery {
     /// NOT_FOUND for a report the caller may not see.
     async fn outcome_report(&self, ctx: &Context<'_>, id: ID) -> Result<Option<OutcomeReport>> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .outcomes
-            .clone()
-            .get_report(request(&rc, pb::GetReportRequest { id: id.0 }))
-            .await
-            .map_err(from_status)?;
-        Ok(response.into_inner().report.map(OutcomeReport))
+        let response = call!(ctx, outcomes.get_report(pb::GetReportRequest { id: id.0 }))?;
+        Ok(response.report.map(OutcomeReport))
     }
 
     /// Reports ACTIVE pilots owe (ended quarters without a filed report, and the running
@@ -241,19 +234,11 @@ impl OutcomesQuery {
         ctx: &Context<'_>,
         #[graphql(default = false)] overdue_only: bool,
     ) -> Result<Vec<DueReport>> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .outcomes
-            .clone()
-            .list_due_reports(request(&rc, pb::ListDueReportsRequest { overdue_only }))
-            .await
-            .map_err(from_status)?;
-        Ok(response
-            .into_inner()
-            .reports
-            .into_iter()
-            .map(DueReport)
-            .collect())
+        let response = call!(
+            ctx,
+            outcomes.list_due_reports(pb::ListDueReportsRequest { overdue_only })
+        )?;
+        Ok(response.reports.into_iter().map(DueReport).collect())
     }
 
     /// Firms see their own companies' reports; managers and admins every one.
@@ -265,23 +250,16 @@ impl OutcomesQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<OutcomeReportConnection> {
-        let (clients, rc) = parts(ctx)?;
         let size = page_size(first)?;
         check_cursor(after.as_deref())?;
-        let response = clients
-            .outcomes
-            .clone()
-            .list_reports(request(
-                &rc,
-                pb::ListReportsRequest {
-                    filter: Some(filter.unwrap_or_default().into()),
-                    page_size: size,
-                    page_token: after.unwrap_or_default(),
-                },
-            ))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let response = call!(
+            ctx,
+            outcomes.list_reports(pb::ListReportsRequest {
+                filter: Some(filter.unwrap_or_default().into()),
+                page_size: size,
+                page_token: after.unwrap_or_default(),
+            })
+        )?;
         let nodes = response
             .reports
             .into_iter()
@@ -305,23 +283,17 @@ impl OutcomesMutation {
         action: pb::ReportAction,
         note: Option<String>,
     ) -> Result<OutcomeReport> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .outcomes
-            .clone()
-            .transition_report(request(
-                &rc,
-                pb::TransitionReportRequest {
-                    id: id.0,
-                    action: action.into(),
-                    note,
-                },
-            ))
-            .await
-            .map_err(from_status)?;
+        let response = call!(
+            ctx,
+            outcomes.transition_report(pb::TransitionReportRequest {
+                id: id.0,
+                action: action.into(),
+                note,
+            })
+        )?;
         // The caller sees its own change in programStats at once, before the event arrives.
         ctx.data::<ResponseCache>()?.invalidate().await;
-        report_of(response.into_inner().report)
+        report_of(response.report)
     }
 }
 
@@ -333,19 +305,13 @@ impl OutcomesMutation {
         ctx: &Context<'_>,
         input: OutcomeReportInput,
     ) -> Result<OutcomeReport> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .outcomes
-            .clone()
-            .create_report(request(
-                &rc,
-                pb::CreateReportRequest {
-                    input: Some(input.into()),
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        report_of(response.into_inner().report)
+        let response = call!(
+            ctx,
+            outcomes.create_report(pb::CreateReportRequest {
+                input: Some(input.into()),
+            })
+        )?;
+        report_of(response.report)
     }
 
     /// The lead company edits its DRAFT or RETURNED report (a returned one is then submitted
@@ -356,20 +322,14 @@ impl OutcomesMutation {
         id: ID,
         input: OutcomeReportInput,
     ) -> Result<OutcomeReport> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .outcomes
-            .clone()
-            .update_report(request(
-                &rc,
-                pb::UpdateReportRequest {
-                    id: id.0,
-                    input: Some(input.into()),
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        report_of(response.into_inner().report)
+        let response = call!(
+            ctx,
+            outcomes.update_report(pb::UpdateReportRequest {
+                id: id.0,
+                input: Some(input.into()),
+            })
+        )?;
+        report_of(response.report)
     }
 
     /// The lead company: DRAFT or RETURNED -> SUBMITTED.
@@ -403,13 +363,10 @@ impl OutcomesMutation {
     /// The lead company: a new DRAFT version of a VERIFIED report (which keeps counting until
     /// the new one is verified).
     async fn amend_outcome_report(&self, ctx: &Context<'_>, id: ID) -> Result<OutcomeReport> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .outcomes
-            .clone()
-            .amend_report(request(&rc, pb::AmendReportRequest { id: id.0 }))
-            .await
-            .map_err(from_status)?;
-        report_of(response.into_inner().report)
+        let response = call!(
+            ctx,
+            outcomes.amend_report(pb::AmendReportRequest { id: id.0 })
+        )?;
+        report_of(response.report)
     }
 }

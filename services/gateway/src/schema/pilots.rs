@@ -495,14 +495,8 @@ pub struct PilotsQuery;
 impl PilotsQuery {
     /// NOT_FOUND for a pilot the caller may not see.
     async fn pilot(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Pilot>> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .pilots
-            .clone()
-            .get_pilot(request(&rc, pb::GetPilotRequest { id: id.0 }))
-            .await
-            .map_err(from_status)?;
-        Ok(response.into_inner().pilot.map(Pilot))
+        let response = call!(ctx, pilots.get_pilot(pb::GetPilotRequest { id: id.0 }))?;
+        Ok(response.pilot.map(Pilot))
     }
 
     /// Firms see the pilots their companies lead or take part in; managers and admins every
@@ -530,21 +524,15 @@ impl PilotsMutation {
         action: pb::PilotAction,
         note: Option<String>,
     ) -> Result<Pilot> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .pilots
-            .clone()
-            .transition_pilot(request(
-                &rc,
-                pb::TransitionPilotRequest {
-                    id: id.0,
-                    action: action.into(),
-                    note,
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        pilot_of(response.into_inner().pilot)
+        let response = call!(
+            ctx,
+            pilots.transition_pilot(pb::TransitionPilotRequest {
+                id: id.0,
+                action: action.into(),
+                note,
+            })
+        )?;
+        pilot_of(response.pilot)
     }
 
     async fn answer_invitation(
@@ -554,22 +542,16 @@ impl PilotsMutation {
         accept: bool,
         note: Option<String>,
     ) -> Result<Pilot> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .pilots
-            .clone()
-            .answer_invitation(request(
-                &rc,
-                pb::AnswerInvitationRequest {
-                    pilot_id: pilot_id.0,
-                    company_id: company_id.0,
-                    accept,
-                    note,
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        pilot_of(response.into_inner().pilot)
+        let response = call!(
+            ctx,
+            pilots.answer_invitation(pb::AnswerInvitationRequest {
+                pilot_id: pilot_id.0,
+                company_id: company_id.0,
+                accept,
+                note,
+            })
+        )?;
+        pilot_of(response.pilot)
     }
 }
 
@@ -577,38 +559,26 @@ impl PilotsMutation {
 impl PilotsMutation {
     /// A firm for one of its APPROVED companies (or a manager); the pilot starts as DRAFT.
     async fn register_pilot(&self, ctx: &Context<'_>, input: PilotInput) -> Result<Pilot> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .pilots
-            .clone()
-            .register_pilot(request(
-                &rc,
-                pb::RegisterPilotRequest {
-                    input: Some(input.into()),
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        pilot_of(response.into_inner().pilot)
+        let response = call!(
+            ctx,
+            pilots.register_pilot(pb::RegisterPilotRequest {
+                input: Some(input.into()),
+            })
+        )?;
+        pilot_of(response.pilot)
     }
 
     /// The lead company edits its DRAFT pilot. The lead company cannot change: `input.leadCompanyId`
     /// must be the pilot's own.
     async fn update_pilot(&self, ctx: &Context<'_>, id: ID, input: PilotInput) -> Result<Pilot> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .pilots
-            .clone()
-            .update_pilot(request(
-                &rc,
-                pb::UpdatePilotRequest {
-                    id: id.0,
-                    input: Some(input.into()),
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        pilot_of(response.into_inner().pilot)
+        let response = call!(
+            ctx,
+            pilots.update_pilot(pb::UpdatePilotRequest {
+                id: id.0,
+                input: Some(input.into()),
+            })
+        )?;
+        pilot_of(response.pilot)
     }
 
     /// The lead company: DRAFT -> SUBMITTED.
@@ -673,21 +643,15 @@ impl PilotsMutation {
         company_id: ID,
         role: String,
     ) -> Result<Pilot> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .pilots
-            .clone()
-            .add_participant(request(
-                &rc,
-                pb::AddParticipantRequest {
-                    pilot_id: pilot_id.0,
-                    company_id: company_id.0,
-                    role,
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        pilot_of(response.into_inner().pilot)
+        let response = call!(
+            ctx,
+            pilots.add_participant(pb::AddParticipantRequest {
+                pilot_id: pilot_id.0,
+                company_id: company_id.0,
+                role,
+            })
+        )?;
+        pilot_of(response.pilot)
     }
 
     /// A member of the invited company, while the pilot is not over and the company is
@@ -720,21 +684,15 @@ impl PilotsMutation {
         pilot_id: ID,
         input: MilestoneInput,
     ) -> Result<Pilot> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .pilots
-            .clone()
-            .add_milestone(request(
-                &rc,
-                pb::AddMilestoneRequest {
-                    pilot_id: pilot_id.0,
-                    title: input.title,
-                    due_on: date_text(input.due_on),
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        pilot_of(response.into_inner().pilot)
+        let response = call!(
+            ctx,
+            pilots.add_milestone(pb::AddMilestoneRequest {
+                pilot_id: pilot_id.0,
+                title: input.title,
+                due_on: date_text(input.due_on),
+            })
+        )?;
+        pilot_of(response.pilot)
     }
 
     /// The lead company or a manager; `evidence` is text or a link.
@@ -745,21 +703,15 @@ impl PilotsMutation {
         milestone_id: ID,
         evidence: Option<String>,
     ) -> Result<Pilot> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .pilots
-            .clone()
-            .complete_milestone(request(
-                &rc,
-                pb::CompleteMilestoneRequest {
-                    pilot_id: pilot_id.0,
-                    milestone_id: milestone_id.0,
-                    evidence,
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        pilot_of(response.into_inner().pilot)
+        let response = call!(
+            ctx,
+            pilots.complete_milestone(pb::CompleteMilestoneRequest {
+                pilot_id: pilot_id.0,
+                milestone_id: milestone_id.0,
+                evidence,
+            })
+        )?;
+        pilot_of(response.pilot)
     }
 }
 

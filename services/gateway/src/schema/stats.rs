@@ -454,7 +454,6 @@ impl StatsQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<ReleaseConnection> {
-        let (clients, rc) = parts(ctx)?;
         let page_token = match after.as_deref() {
             None | Some("") => String::new(),
             Some(cursor) => cursor
@@ -462,19 +461,13 @@ impl StatsQuery {
                 .map_err(|_| bad_input("after is not a cursor this listing gave"))?
                 .to_string(),
         };
-        let response = clients
-            .outcomes
-            .clone()
-            .list_releases(request(
-                &rc,
-                pb::ListReleasesRequest {
-                    page_size: page_size(first)?,
-                    page_token,
-                },
-            ))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let response = call!(
+            ctx,
+            outcomes.list_releases(pb::ListReleasesRequest {
+                page_size: page_size(first)?,
+                page_token,
+            })
+        )?;
         let edges: Vec<ReleaseEdge> = response
             .releases
             .into_iter()
@@ -503,14 +496,10 @@ impl StatsMutation {
     /// before the calendar's (the 45th day after each quarter). `note` says why; cells changed
     /// by fewer than three companies are held as in every release.
     async fn publish_release(&self, ctx: &Context<'_>, note: String) -> Result<Release> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .outcomes
-            .clone()
-            .publish_release(request(&rc, pb::PublishReleaseRequest { note }))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let response = call!(
+            ctx,
+            outcomes.publish_release(pb::PublishReleaseRequest { note })
+        )?;
         ctx.data::<ResponseCache>()?.invalidate().await;
         response
             .release

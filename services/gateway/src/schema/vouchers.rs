@@ -10,12 +10,11 @@ use axv_proto::{onboarding::v1 as onboarding_pb, vouchers::v1 as pb};
 
 use super::{
     connection::{check_cursor, connection, page_size, preloaded_page},
-    onboarding::{Company, Sector, mirror_enum, parts, require_company},
+    onboarding::{Company, Sector, mirror_enum, require_company},
     scalars::{Date, DateTime, Long},
 };
 use crate::{
-    clients::request,
-    errors::{error, from_status},
+    errors::error,
     loaders::{CompanyVouchersLoader, PoolLoader, ProgramLoader, VoucherLoader},
 };
 
@@ -303,23 +302,16 @@ impl Voucher {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<LedgerEntryConnection> {
-        let (clients, rc) = parts(ctx)?;
         let size = page_size(first)?;
         check_cursor(after.as_deref())?;
-        let response = clients
-            .vouchers
-            .clone()
-            .list_ledger_entries(request(
-                &rc,
-                pb::ListLedgerEntriesRequest {
-                    voucher_id: self.0.id.clone(),
-                    page_size: size,
-                    page_token: after.unwrap_or_default(),
-                },
-            ))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let response = call!(
+            ctx,
+            vouchers.list_ledger_entries(pb::ListLedgerEntriesRequest {
+                voucher_id: self.0.id.clone(),
+                page_size: size,
+                page_token: after.unwrap_or_default(),
+            })
+        )?;
         let nodes = response
             .entries
             .into_iter()
@@ -519,23 +511,16 @@ async fn list_vouchers(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<VoucherConnection> {
-    let (clients, rc) = parts(ctx)?;
     let size = page_size(first)?;
     check_cursor(after.as_deref())?;
-    let response = clients
-        .vouchers
-        .clone()
-        .list_vouchers(request(
-            &rc,
-            pb::ListVouchersRequest {
-                filter: Some(filter),
-                page_size: size,
-                page_token: after.unwrap_or_default(),
-            },
-        ))
-        .await
-        .map_err(from_status)?
-        .into_inner();
+    let response = call!(
+        ctx,
+        vouchers.list_vouchers(pb::ListVouchersRequest {
+            filter: Some(filter),
+            page_size: size,
+            page_token: after.unwrap_or_default(),
+        })
+    )?;
     let nodes = response
         .vouchers
         .into_iter()
@@ -555,35 +540,16 @@ pub struct VouchersQuery;
 impl VouchersQuery {
     /// The data center's capacity and what is granted and used of it.
     async fn resource_pools(&self, ctx: &Context<'_>) -> Result<Vec<ResourcePool>> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .list_resource_pools(request(&rc, pb::ListResourcePoolsRequest {}))
-            .await
-            .map_err(from_status)?;
-        Ok(response
-            .into_inner()
-            .pools
-            .into_iter()
-            .map(ResourcePool)
-            .collect())
+        let response = call!(
+            ctx,
+            vouchers.list_resource_pools(pb::ListResourcePoolsRequest {})
+        )?;
+        Ok(response.pools.into_iter().map(ResourcePool).collect())
     }
 
     async fn voucher_programs(&self, ctx: &Context<'_>) -> Result<Vec<VoucherProgram>> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .list_programs(request(&rc, pb::ListProgramsRequest {}))
-            .await
-            .map_err(from_status)?;
-        Ok(response
-            .into_inner()
-            .programs
-            .into_iter()
-            .map(VoucherProgram)
-            .collect())
+        let response = call!(ctx, vouchers.list_programs(pb::ListProgramsRequest {}))?;
+        Ok(response.programs.into_iter().map(VoucherProgram).collect())
     }
 
     /// Firms see their own companies' applications; managers and admins every one.
@@ -595,33 +561,26 @@ impl VouchersQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<VoucherApplicationConnection> {
-        let (clients, rc) = parts(ctx)?;
         let size = page_size(first)?;
         check_cursor(after.as_deref())?;
         let filter = filter.unwrap_or_default();
-        let response = clients
-            .vouchers
-            .clone()
-            .list_applications(request(
-                &rc,
-                pb::ListApplicationsRequest {
-                    filter: Some(pb::ApplicationFilter {
-                        statuses: filter
-                            .statuses
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|s| pb::ApplicationStatus::from(s).into())
-                            .collect(),
-                        company_id: filter.company_id.map(|id| id.0),
-                        program_id: filter.program_id.map(|id| id.0),
-                    }),
-                    page_size: size,
-                    page_token: after.unwrap_or_default(),
-                },
-            ))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let response = call!(
+            ctx,
+            vouchers.list_applications(pb::ListApplicationsRequest {
+                filter: Some(pb::ApplicationFilter {
+                    statuses: filter
+                        .statuses
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|s| pb::ApplicationStatus::from(s).into())
+                        .collect(),
+                    company_id: filter.company_id.map(|id| id.0),
+                    program_id: filter.program_id.map(|id| id.0),
+                }),
+                page_size: size,
+                page_token: after.unwrap_or_default(),
+            })
+        )?;
         let nodes = response
             .applications
             .into_iter()
@@ -636,14 +595,11 @@ impl VouchersQuery {
 
     /// NOT_FOUND for a voucher the caller may not see.
     async fn voucher(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Voucher>> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .get_voucher(request(&rc, pb::GetVoucherRequest { id: id.0 }))
-            .await
-            .map_err(from_status)?;
-        Ok(response.into_inner().voucher.map(Voucher))
+        let response = call!(
+            ctx,
+            vouchers.get_voucher(pb::GetVoucherRequest { id: id.0 })
+        )?;
+        Ok(response.voucher.map(Voucher))
     }
 
     /// Firms see their own companies' vouchers; managers, admins and operators every one.
@@ -683,14 +639,11 @@ impl VouchersQuery {
     /// Operators: a `sacctmgr load` file with one Slurm account per spendable voucher, limited
     /// to its balance.
     async fn slurm_accounts(&self, ctx: &Context<'_>, cluster: String) -> Result<String> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .export_slurm_accounts(request(&rc, pb::ExportSlurmAccountsRequest { cluster }))
-            .await
-            .map_err(from_status)?;
-        Ok(response.into_inner().sacctmgr_file)
+        let response = call!(
+            ctx,
+            vouchers.export_slurm_accounts(pb::ExportSlurmAccountsRequest { cluster })
+        )?;
+        Ok(response.sacctmgr_file)
     }
 }
 
@@ -717,25 +670,18 @@ impl VouchersMutation {
         ctx: &Context<'_>,
         input: ResourcePoolInput,
     ) -> Result<ResourcePool> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .create_resource_pool(request(
-                &rc,
-                pb::CreateResourcePoolRequest {
-                    name: input.name,
-                    kind: pb::ResourceKind::from(input.kind).into(),
-                    capacity: input.capacity.0,
-                    funding: pb::FundingSource::from(input.funding).into(),
-                    valid_from: date_text(input.valid_from),
-                    valid_until: date_text(input.valid_until),
-                },
-            ))
-            .await
-            .map_err(from_status)?;
+        let response = call!(
+            ctx,
+            vouchers.create_resource_pool(pb::CreateResourcePoolRequest {
+                name: input.name,
+                kind: pb::ResourceKind::from(input.kind).into(),
+                capacity: input.capacity.0,
+                funding: pb::FundingSource::from(input.funding).into(),
+                valid_from: date_text(input.valid_from),
+                valid_until: date_text(input.valid_until),
+            })
+        )?;
         response
-            .into_inner()
             .pool
             .map(ResourcePool)
             .ok_or_else(|| internal("missing pool"))
@@ -747,30 +693,23 @@ impl VouchersMutation {
         ctx: &Context<'_>,
         input: VoucherProgramInput,
     ) -> Result<VoucherProgram> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .create_program(request(
-                &rc,
-                pb::CreateProgramRequest {
-                    pool_id: input.pool_id.0,
-                    name: input.name,
-                    opens_on: date_text(input.opens_on),
-                    closes_on: date_text(input.closes_on),
-                    max_per_company: input.max_per_company.0,
-                    sectors: input
-                        .sectors
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(sector_name)
-                        .collect(),
-                },
-            ))
-            .await
-            .map_err(from_status)?;
+        let response = call!(
+            ctx,
+            vouchers.create_program(pb::CreateProgramRequest {
+                pool_id: input.pool_id.0,
+                name: input.name,
+                opens_on: date_text(input.opens_on),
+                closes_on: date_text(input.closes_on),
+                max_per_company: input.max_per_company.0,
+                sectors: input
+                    .sectors
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(sector_name)
+                    .collect(),
+            })
+        )?;
         response
-            .into_inner()
             .program
             .map(VoucherProgram)
             .ok_or_else(|| internal("missing programme"))
@@ -782,23 +721,17 @@ impl VouchersMutation {
         ctx: &Context<'_>,
         input: VoucherApplicationInput,
     ) -> Result<VoucherApplication> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .apply_for_voucher(request(
-                &rc,
-                pb::ApplyForVoucherRequest {
-                    program_id: input.program_id.0,
-                    company_id: input.company_id.0,
-                    requested_amount: input.requested_amount.0,
-                    justification: input.justification,
-                    pilot_id: input.pilot_id.map(|id| id.0),
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        application_of(response.into_inner().application)
+        let response = call!(
+            ctx,
+            vouchers.apply_for_voucher(pb::ApplyForVoucherRequest {
+                program_id: input.program_id.0,
+                company_id: input.company_id.0,
+                requested_amount: input.requested_amount.0,
+                justification: input.justification,
+                pilot_id: input.pilot_id.map(|id| id.0),
+            })
+        )?;
+        application_of(response.application)
     }
 
     /// Withdraws a SUBMITTED application.
@@ -807,14 +740,11 @@ impl VouchersMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> Result<VoucherApplication> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .withdraw_application(request(&rc, pb::WithdrawApplicationRequest { id: id.0 }))
-            .await
-            .map_err(from_status)?;
-        application_of(response.into_inner().application)
+        let response = call!(
+            ctx,
+            vouchers.withdraw_application(pb::WithdrawApplicationRequest { id: id.0 })
+        )?;
+        application_of(response.application)
     }
 
     /// Approves in full, or in part with `grantedAmount` (at most the requested amount), and
@@ -826,21 +756,15 @@ impl VouchersMutation {
         granted_amount: Option<Long>,
         note: Option<String>,
     ) -> Result<Voucher> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .approve_application(request(
-                &rc,
-                pb::ApproveApplicationRequest {
-                    id: id.0,
-                    granted_amount: granted_amount.map(|a| a.0),
-                    note,
-                },
-            ))
-            .await
-            .map_err(from_status)?;
-        voucher_of(response.into_inner().voucher)
+        let response = call!(
+            ctx,
+            vouchers.approve_application(pb::ApproveApplicationRequest {
+                id: id.0,
+                granted_amount: granted_amount.map(|a| a.0),
+                note,
+            })
+        )?;
+        voucher_of(response.voucher)
     }
 
     async fn reject_voucher_application(
@@ -849,50 +773,34 @@ impl VouchersMutation {
         id: ID,
         note: String,
     ) -> Result<VoucherApplication> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .reject_application(request(
-                &rc,
-                pb::RejectApplicationRequest { id: id.0, note },
-            ))
-            .await
-            .map_err(from_status)?;
-        application_of(response.into_inner().application)
+        let response = call!(
+            ctx,
+            vouchers.reject_application(pb::RejectApplicationRequest { id: id.0, note })
+        )?;
+        application_of(response.application)
     }
 
     async fn revoke_voucher(&self, ctx: &Context<'_>, id: ID, note: String) -> Result<Voucher> {
-        let (clients, rc) = parts(ctx)?;
-        let response = clients
-            .vouchers
-            .clone()
-            .revoke_voucher(request(&rc, pb::RevokeVoucherRequest { id: id.0, note }))
-            .await
-            .map_err(from_status)?;
-        voucher_of(response.into_inner().voucher)
+        let response = call!(
+            ctx,
+            vouchers.revoke_voucher(pb::RevokeVoucherRequest { id: id.0, note })
+        )?;
+        voucher_of(response.voucher)
     }
 
     /// Operators: one finished job; idempotent by (cluster, jobId).
     async fn record_usage(&self, ctx: &Context<'_>, input: UsageInput) -> Result<UsageRecord> {
-        let (clients, rc) = parts(ctx)?;
-        let r = clients
-            .vouchers
-            .clone()
-            .record_usage(request(
-                &rc,
-                pb::RecordUsageRequest {
-                    cluster: input.cluster,
-                    job_id: input.job_id,
-                    voucher_code: input.voucher_code,
-                    amount: input.amount.0,
-                    started_at_ms: input.started_at.0.timestamp_millis(),
-                    ended_at_ms: input.ended_at.0.timestamp_millis(),
-                },
-            ))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let r = call!(
+            ctx,
+            vouchers.record_usage(pb::RecordUsageRequest {
+                cluster: input.cluster,
+                job_id: input.job_id,
+                voucher_code: input.voucher_code,
+                amount: input.amount.0,
+                started_at_ms: input.started_at.0.timestamp_millis(),
+                ended_at_ms: input.ended_at.0.timestamp_millis(),
+            })
+        )?;
         Ok(UsageRecord {
             id: r.id,
             voucher_id: r.voucher_id,
@@ -910,14 +818,10 @@ impl VouchersMutation {
         cluster: String,
         sacct: String,
     ) -> Result<UsageIngestReport> {
-        let (clients, rc) = parts(ctx)?;
-        let r = clients
-            .vouchers
-            .clone()
-            .ingest_sacct(request(&rc, pb::IngestSacctRequest { cluster, sacct }))
-            .await
-            .map_err(from_status)?
-            .into_inner();
+        let r = call!(
+            ctx,
+            vouchers.ingest_sacct(pb::IngestSacctRequest { cluster, sacct })
+        )?;
         Ok(UsageIngestReport {
             accepted: r.accepted,
             duplicates: r.duplicates,
