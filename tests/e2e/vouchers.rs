@@ -623,7 +623,7 @@ async fn sacct_files_of_tens_of_megabytes_stream_in_gzip_or_plain() {
         .unwrap()
         .to_owned();
 
-    let text = axv_vouchers::sacct::synthetic(30_000, &[code.as_str()], 7);
+    let text = axv_testkit::sacct::synthetic(30_000, &[code.as_str()], 7);
     assert!(text.len() > 10 * 1024 * 1024, "{} bytes", text.len());
     let expected = axv_vouchers::sacct::parse(&text).unwrap();
     let gpu_seconds: i64 = expected.jobs.iter().map(|j| j.gpu_seconds).sum();

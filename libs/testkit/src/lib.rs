@@ -12,6 +12,7 @@
 pub mod db;
 pub mod firms;
 pub mod fixtures;
+pub mod sacct;
 pub mod stack;
 pub mod vouchers;
 

@@ -176,10 +176,10 @@ async fn run() {
     // sacct: about 100,000 lines (jobs with their steps, arrays, running jobs).
     let accounts: Vec<&str> = codes.iter().map(String::as_str).collect();
     let mut jobs = SACCT_LINES / 3;
-    let mut text = axv_vouchers::sacct::synthetic(jobs, &accounts, 7);
+    let mut text = axv_testkit::sacct::synthetic(jobs, &accounts, 7);
     while text.lines().count() < SACCT_LINES {
         jobs += jobs / 10;
-        text = axv_vouchers::sacct::synthetic(jobs, &accounts, 7);
+        text = axv_testkit::sacct::synthetic(jobs, &accounts, 7);
     }
     let text: String = text
         .lines()
