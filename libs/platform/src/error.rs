@@ -114,7 +114,7 @@ pub trait DomainError: std::error::Error {
 /// A service error: the refusals every service shares, plus the service's own (`E`), each with
 /// its one [`ErrorCode`]. A service without refusals of its own uses `ServiceError` as is.
 /// Clone: one batch's failure is every caller's answer in it.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServiceError<E: DomainError = Infallible> {
     #[error("{field} {message}")]
     InvalidInput {

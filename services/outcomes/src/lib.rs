@@ -17,10 +17,8 @@ pub mod stats;
 pub mod store;
 
 use axv_platform::{
-    ErrorCode,
     config::Platform,
     db::{Database, StoreError},
-    error::DomainError,
     events::{Event, EventHandler, SharedBus},
     grpc::{App, GrpcService, Running, ServeError, Upstreams},
     outbox::Outbox,
@@ -28,29 +26,12 @@ use axv_platform::{
 };
 use std::sync::Arc;
 
-pub use domain::OutcomesError;
 pub use error::ReportsError;
 
 pub const NAME: &str = "outcomes";
 pub const DEFAULT_PORT: u16 = 50054;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-impl DomainError for OutcomesError {
-    fn code(&self) -> ErrorCode {
-        match self {
-            OutcomesError::InvalidInput { .. } => ErrorCode::BadUserInput,
-            OutcomesError::Precondition(_) => ErrorCode::FailedPrecondition,
-            OutcomesError::Forbidden(_) => ErrorCode::Forbidden,
-        }
-    }
-}
-
-impl From<OutcomesError> for tonic::Status {
-    fn from(error: OutcomesError) -> Self {
-        error.to_status()
-    }
-}
 
 pub async fn database(platform: &Platform) -> Result<Database, StoreError> {
     let db = Database::connect(&platform.database, NAME).await?;
