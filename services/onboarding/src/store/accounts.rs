@@ -1,0 +1,325 @@
+//! Accounts: users, sessions (refresh-token families), passwords and revocations.
+
+use super::*;
+
+impl Store {
+    pub async fn create_user(
+        &self,
+        email: &str,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<UserRecord, OnboardingError> {
+        let id = new_id();
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(email)
+        .bind(name)
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await
+        .map_err(StoreError::from);
+        match inserted {
+            Ok(_) => Ok(UserRecord {
+                id,
+                email: email.to_owned(),
+                name: name.to_owned(),
+                role,
+                password_hash: password_hash.to_owned(),
+                cluster_user: None,
+                language: None,
+            }),
+            Err(e) if e.is_unique_on("users.email", "users_email_key") => Err(
+                OnboardingError::Conflict("an account with this email already exists".into()),
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, OnboardingError> {
+        self.user_where("email", email).await
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, OnboardingError> {
+        self.user_where("id", id).await
+    }
+
+    /// The user whose unique `column` (a fixed name, never input) equals `value`.
+    async fn user_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<UserRecord>, OnboardingError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE {column} = $1"
+        ))
+        .bind(value)
+        .fetch_optional(self.db.reads())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    pub async fn insert_refresh_token(
+        &self,
+        token: NewRefreshToken<'_>,
+    ) -> Result<(), OnboardingError> {
+        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+        insert_refresh(&mut conn, &token).await
+    }
+
+    /// Presents a refresh token: marks it used and lets `next` issue the next pair of the same
+    /// family, all in one transaction. A token that was used or revoked before revokes its
+    /// whole family, since someone holds a copy.
+    pub async fn rotate_refresh_token<T>(
+        &self,
+        token_hash: &str,
+        next: impl FnOnce(
+            &UserRecord,
+            Vec<String>,
+            &str,
+        ) -> Result<(T, String, String, i64), OnboardingError>,
+    ) -> Result<RefreshOutcome<T>, OnboardingError> {
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let row: Option<RefreshRow> = sqlx::query_as(
+            "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let Some((id, family_id, user_id, expires_at, used_at, revoked_at)) = row else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let claimed = if used_at.is_some() || revoked_at.is_some() {
+            0
+        } else {
+            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL")
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?
+                .rows_affected()
+        };
+        if claimed != 1 {
+            revoke_family(&mut tx, &family_id, now).await?;
+            let issued: Vec<(String,)> =
+                sqlx::query_as("SELECT access_jti FROM refresh_tokens WHERE family_id = $1")
+                    .bind(&family_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(RefreshOutcome::Reused(
+                issued.into_iter().map(|(jti,)| jti).collect(),
+            ));
+        }
+        if expires_at <= now {
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(RefreshOutcome::Expired);
+        }
+        let user_row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(&user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let user = user_from_row(&user_row)?;
+        let companies: Vec<(String,)> = sqlx::query_as(
+            "SELECT company_id FROM company_members WHERE user_id = $1 ORDER BY company_id",
+        )
+        .bind(&user_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let companies = companies.into_iter().map(|(id,)| id).collect();
+        let (result, new_hash, access_jti, new_expires_at) = next(&user, companies, &family_id)?;
+        insert_refresh(
+            &mut tx,
+            &NewRefreshToken {
+                family_id: &family_id,
+                user_id: &user_id,
+                token_hash: &new_hash,
+                access_jti: &access_jti,
+                expires_at: new_expires_at,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(RefreshOutcome::Rotated(result))
+    }
+
+    /// A new password for `user_id`: every refresh family of the person is revoked in the same
+    /// transaction. Answers the access token ids those families issued that may still be live,
+    /// for the caller to refuse at once.
+    pub async fn replace_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<Vec<String>, OnboardingError> {
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let live: Vec<(String,)> = sqlx::query_as(
+            "SELECT access_jti FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL AND expires_at >= $2",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(live.into_iter().map(|(jti,)| jti).collect())
+    }
+
+    /// (id, name) of the people among `ids`; unknown ids are absent.
+    pub async fn user_names(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String)>, OnboardingError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT id, name FROM users WHERE id IN ({placeholders}) ORDER BY id");
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        Ok(query
+            .fetch_all(self.db.reads())
+            .await
+            .map_err(StoreError::from)?)
+    }
+
+    /// Revokes the refresh family the access token `access_jti` was issued with.
+    pub async fn revoke_family_of_access(&self, access_jti: &str) -> Result<(), OnboardingError> {
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let family: Option<(String,)> =
+            sqlx::query_as("SELECT family_id FROM refresh_tokens WHERE access_jti = $1")
+                .bind(access_jti)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        if let Some((family_id,)) = family {
+            revoke_family(&mut tx, &family_id, now_ms()).await?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Keeps a revocation until `expires_at` (the longest asked for wins).
+    pub async fn record_revocation(
+        &self,
+        token_id: &str,
+        expires_at: i64,
+    ) -> Result<(), OnboardingError> {
+        sqlx::query(
+            "INSERT INTO revocations (token_id, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (token_id) DO UPDATE SET expires_at = \
+             CASE WHEN excluded.expires_at > revocations.expires_at THEN excluded.expires_at ELSE revocations.expires_at END",
+        )
+        .bind(token_id)
+        .bind(expires_at)
+        .execute(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Revocations of tokens that expire after `after` (unix secs); older ones are dropped.
+    pub async fn live_revocations(
+        &self,
+        after: i64,
+    ) -> Result<Vec<(String, i64)>, OnboardingError> {
+        sqlx::query("DELETE FROM revocations WHERE expires_at < $1")
+            .bind(after)
+            .execute(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT token_id, expires_at FROM revocations WHERE expires_at >= $1")
+                .bind(after)
+                .fetch_all(self.db.reads())
+                .await
+                .map_err(StoreError::from)?;
+        Ok(rows)
+    }
+
+    /// Changes a person's own name, cluster user name and language.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        name: &str,
+        cluster_user: Option<&str>,
+        language: Option<&str>,
+    ) -> Result<(), OnboardingError> {
+        sqlx::query("UPDATE users SET name = $1, cluster_user = $2, language = $3 WHERE id = $4")
+            .bind(name)
+            .bind(cluster_user)
+            .bind(language)
+            .bind(id)
+            .execute(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
+async fn insert_refresh(
+    conn: &mut sqlx::AnyConnection,
+    token: &NewRefreshToken<'_>,
+) -> Result<(), OnboardingError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, access_jti, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(token.family_id)
+    .bind(token.user_id)
+    .bind(token.token_hash)
+    .bind(token.access_jti)
+    .bind(now_ms())
+    .bind(token.expires_at)
+    .execute(conn)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+async fn revoke_family(
+    conn: &mut sqlx::AnyConnection,
+    family_id: &str,
+    now: i64,
+) -> Result<(), OnboardingError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(family_id)
+    .execute(conn)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
