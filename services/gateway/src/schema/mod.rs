@@ -24,6 +24,7 @@ pub mod pilots;
 pub mod scalars;
 pub mod stats;
 pub mod subscriptions;
+pub mod support;
 pub mod vouchers;
 
 use async_graphql::{MergedObject, Schema};

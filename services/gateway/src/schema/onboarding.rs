@@ -8,6 +8,7 @@ use axv_proto::onboarding::v1 as pb;
 use super::{
     connection::{connection, page_size},
     scalars::{Date, DateTime},
+    support::mirror_enum,
 };
 use crate::{
     clients::{Clients, request},
@@ -15,30 +16,6 @@ use crate::{
     errors::{bad_input, from_status, unauthenticated},
     loaders::{CompanyLoader, UserNameLoader},
 };
-
-macro_rules! mirror_enum {
-    ($name:ident, $pb:ty { $($variant:ident),+ $(,)? }) => {
-        #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
-        pub enum $name { $($variant),+ }
-
-        impl From<$name> for $pb {
-            fn from(value: $name) -> Self {
-                match value { $($name::$variant => <$pb>::$variant),+ }
-            }
-        }
-
-        impl $name {
-            /// `None` for the proto's UNSPECIFIED or an unknown number.
-            pub fn from_pb(value: i32) -> Option<Self> {
-                match <$pb>::try_from(value).ok()? {
-                    $(<$pb>::$variant => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-pub(crate) use mirror_enum;
 
 mirror_enum!(
     Role,

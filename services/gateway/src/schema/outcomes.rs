@@ -8,9 +8,10 @@ use axv_proto::outcomes::v1 as pb;
 
 use super::{
     connection::{check_cursor, connection, page_size},
-    onboarding::{Company, StatusChange, load_company, mirror_enum, require_company},
-    pilots::{Pilot, date, date_text, internal, load_pilot},
+    onboarding::{Company, StatusChange, load_company, require_company},
+    pilots::{Pilot, load_pilot},
     scalars::{Date, DateTime, Long},
+    support::{date, date_text, internal, mirror_enum},
 };
 use crate::{
     cache::ResponseCache,

@@ -10,9 +10,10 @@ use axv_proto::{onboarding::v1 as onboarding_pb, pilots::v1 as pb};
 
 use super::{
     connection::{check_cursor, connection, page_size, preloaded_page},
-    onboarding::{Company, StatusChange, mirror_enum, parts},
+    onboarding::{Company, StatusChange, parts},
     outcomes::OutcomeReport,
     scalars::{Date, DateTime, Long},
+    support::{date, date_text, internal, mirror_enum},
     vouchers::Voucher,
 };
 use crate::{
@@ -60,18 +61,6 @@ mirror_enum!(
         Declined,
     }
 );
-
-pub(crate) fn internal(what: &str) -> async_graphql::Error {
-    error(ErrorCode::Internal, what)
-}
-
-pub(crate) fn date(text: &str, what: &str) -> Result<Date> {
-    Date::parse_text(text).ok_or_else(|| internal(what))
-}
-
-pub(crate) fn date_text(date: Date) -> String {
-    date.0.format("%Y-%m-%d").to_string()
-}
 
 /// A company as the pilot recorded it (onboarding's enum names without their prefix, e.g.
 /// "MOBILITY", "HEADQUARTERS"): the public fields only, for callers onboarding shows nothing of.

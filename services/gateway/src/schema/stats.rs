@@ -4,13 +4,14 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use axv_platform::ErrorCode;
-use axv_proto::{onboarding::v1 as onboarding_pb, outcomes::v1 as pb, pilots::v1 as pilots_pb};
+use axv_proto::outcomes::v1 as pb;
 
 use super::{
     connection::{PageInfo, connection, page_size},
     onboarding::{Company, Sector, load_company, parts},
-    pilots::{PilotDomain, date, date_text, internal},
+    pilots::PilotDomain,
     scalars::{Date, DateTime, Long},
+    support::{date, date_text, domain_name, domain_of, internal, sector_name, sector_of},
 };
 use crate::{
     cache::ResponseCache,
@@ -27,30 +28,6 @@ pub struct StatsFilter {
     pub to: Option<Date>,
     pub sectors: Option<Vec<Sector>>,
     pub domains: Option<Vec<PilotDomain>>,
-}
-
-fn sector_name(sector: Sector) -> String {
-    onboarding_pb::Sector::from(sector)
-        .as_str_name()
-        .trim_start_matches("SECTOR_")
-        .to_owned()
-}
-
-fn domain_name(domain: PilotDomain) -> String {
-    pilots_pb::PilotDomain::from(domain)
-        .as_str_name()
-        .trim_start_matches("PILOT_DOMAIN_")
-        .to_owned()
-}
-
-fn sector_of(name: &str) -> Option<Sector> {
-    onboarding_pb::Sector::from_str_name(&format!("SECTOR_{name}"))
-        .and_then(|s| Sector::from_pb(s.into()))
-}
-
-fn domain_of(name: &str) -> Option<PilotDomain> {
-    pilots_pb::PilotDomain::from_str_name(&format!("PILOT_DOMAIN_{name}"))
-        .and_then(|d| PilotDomain::from_pb(d.into()))
 }
 
 impl StatsFilter {
@@ -526,20 +503,5 @@ mod tests {
         };
         assert_eq!(a.to_pb(), b.to_pb());
         assert_eq!(a.to_pb().sectors, vec!["ENERGY", "MOBILITY"]);
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for sector in [
-            Sector::Mobility,
-            Sector::ArtificialIntelligence,
-            Sector::Data,
-        ] {
-            assert_eq!(sector_of(&sector_name(sector)), Some(sector));
-        }
-        for domain in [PilotDomain::AutonomousDriving, PilotDomain::Other] {
-            assert_eq!(domain_of(&domain_name(domain)), Some(domain));
-        }
-        assert_eq!(sector_of("NOPE"), None);
     }
 }

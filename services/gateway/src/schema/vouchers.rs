@@ -6,12 +6,13 @@ use async_graphql::{
     Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
 };
 use axv_platform::ErrorCode;
-use axv_proto::{onboarding::v1 as onboarding_pb, vouchers::v1 as pb};
+use axv_proto::vouchers::v1 as pb;
 
 use super::{
     connection::{check_cursor, connection, page_size, preloaded_page},
-    onboarding::{Company, Sector, mirror_enum, require_company},
+    onboarding::{Company, Sector, require_company},
     scalars::{Date, DateTime, Long},
+    support::{date, date_text, internal, mirror_enum, sector_name, sector_of},
 };
 use crate::{
     errors::error,
@@ -53,31 +54,6 @@ mirror_enum!(
         Frozen
     }
 );
-
-fn internal(what: &str) -> async_graphql::Error {
-    error(ErrorCode::Internal, what)
-}
-
-fn date(text: &str, what: &str) -> Result<Date> {
-    Date::parse_text(text).ok_or_else(|| internal(what))
-}
-
-fn date_text(date: Date) -> String {
-    date.0.format("%Y-%m-%d").to_string()
-}
-
-/// The vouchers service spells sectors as onboarding's enum names without the prefix.
-fn sector_name(sector: Sector) -> String {
-    onboarding_pb::Sector::from(sector)
-        .as_str_name()
-        .trim_start_matches("SECTOR_")
-        .to_owned()
-}
-
-fn sector_from_name(name: &str) -> Option<Sector> {
-    onboarding_pb::Sector::from_str_name(&format!("SECTOR_{name}"))
-        .and_then(|s| Sector::from_pb(s.into()))
-}
 
 async fn load_program(ctx: &Context<'_>, id: &str) -> Result<VoucherProgram> {
     ctx.data::<DataLoader<ProgramLoader>>()?
@@ -171,11 +147,7 @@ impl VoucherProgram {
     }
     /// The industries that may apply; empty means every one.
     async fn sectors(&self) -> Vec<Sector> {
-        self.0
-            .sectors
-            .iter()
-            .filter_map(|s| sector_from_name(s))
-            .collect()
+        self.0.sectors.iter().filter_map(|s| sector_of(s)).collect()
     }
 }
 
@@ -838,23 +810,5 @@ impl VouchersMutation {
             overage: Long(r.overage),
             overage_jobs: r.overage_jobs,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn sectors_round_trip_through_their_names() {
-        for sector in [Sector::Energy, Sector::ArtificialIntelligence, Sector::Data] {
-            assert_eq!(sector_from_name(&sector_name(sector)), Some(sector));
-        }
-        assert_eq!(
-            sector_name(Sector::PhotonicsAppliances),
-            "PHOTONICS_APPLIANCES"
-        );
-        assert_eq!(sector_from_name("NOPE"), None);
     }
 }
