@@ -521,7 +521,7 @@ async fn the_demo_reproduces_the_published_figures() {
     // no calendar, so a manager publishes it.
     let manager = p.token(Role::ProgramManager);
     let release = publish_release(&p, &manager, "데모 공표").await;
-    let published = axv::demo_outcomes::PUBLISHED_2021_2024;
+    let published = axv::demo::outcomes::PUBLISHED_2021_2024;
     let query = "query($filter: StatsFilter) { programStats(filter: $filter) { release { number } outcomesSuppressed outcomes { modelsDeveloped modelsImproved modelsCommercialized revenueKrw patentsFiled patentsRegistered papers newHires } bySector { sector suppressed outcomes { revenueKrw } } byDomain { domain suppressed outcomes { revenueKrw } } timeSeries(bucket: \"QUARTER\") { periodStart outcomes { revenueKrw } } } }";
     let period = json!({ "filter": { "from": "2021-01-01", "to": "2024-12-31" } });
 

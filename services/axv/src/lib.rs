@@ -5,7 +5,7 @@
 pub mod check;
 pub mod components;
 pub mod demo;
-pub mod demo_outcomes;
+
 pub mod probe;
 pub mod usage_push;
 
@@ -406,7 +406,7 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<usize> {
         .context("outcomes database")?;
     let outcomes =
         axv_outcomes::store::Store::new(outcomes_db, axv_platform::outbox::Outbox::default());
-    demo_outcomes::seed_outcomes(&outcomes, &pilots)
+    demo::outcomes::seed_outcomes(&outcomes, &pilots)
         .await
         .map_err(|e| anyhow::anyhow!("seeding outcome reports: {e}"))?;
     Ok(companies)

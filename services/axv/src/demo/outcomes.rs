@@ -359,8 +359,9 @@ mod tests {
     fn every_cohort_cell_has_three_firms() {
         // (sector of the lead, domain) -> leads, from the demo tables.
         let mut cells: BTreeMap<(String, &str), BTreeSet<&str>> = BTreeMap::new();
-        for pilot in crate::demo::cohort_pilots() {
-            let sector = crate::demo::sector_of(pilot.0).expect("lead is a demo company");
+        for pilot in crate::demo::pilots::cohort_pilots() {
+            let sector =
+                crate::demo::companies::sector_of(pilot.0).expect("lead is a demo company");
             cells.entry((sector, pilot.3)).or_default().insert(pilot.0);
         }
         assert_eq!(cells.values().map(BTreeSet::len).sum::<usize>(), 18);

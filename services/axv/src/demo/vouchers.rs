@@ -1,0 +1,162 @@
+//! The demo compute: pools sized like the data center, a programme, applications and vouchers with usage.
+
+use axv_onboarding::service::Onboarding;
+use axv_platform::calendar::today_kst;
+
+/// The demo H100 pool: about a thousand H100s for a year, in GPU-seconds.
+pub const H100_POOL_NAME: &str = "국가AI데이터센터 H100 (2026)";
+const H100_GPUS: i64 = 1_000;
+const HOUR: i64 = 3_600;
+
+/// Seeds the voucher side: pools sized like the data center, a programme open now,
+/// applications in every state, and vouchers with usage in their ledgers. Idempotent: does
+/// nothing when the demo pool exists.
+pub async fn seed_vouchers(
+    store: &axv_vouchers::store::Store,
+    onboarding: &Onboarding,
+    pilots: &std::collections::HashMap<String, String>,
+) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    use axv_vouchers::{
+        domain::{ApplicationAction, FundingSource, ResourceKind},
+        store::{NewApplication, NewPool, NewProgram, spend::UsageInput},
+    };
+    if store
+        .pools(None)
+        .await?
+        .iter()
+        .any(|p| p.name == H100_POOL_NAME)
+    {
+        return Ok(0);
+    }
+    let year_end = chrono::NaiveDate::from_ymd_opt(2026, 12, 31)
+        .unwrap_or_else(today_kst)
+        .max(today_kst() + chrono::Days::new(180));
+    let h100 = store
+        .create_pool(NewPool {
+            name: H100_POOL_NAME.to_owned(),
+            kind: ResourceKind::GpuH100,
+            capacity: H100_GPUS * 365 * 24 * HOUR,
+            funding: FundingSource::National,
+            valid_from: today_kst() - chrono::Days::new(60),
+            valid_until: year_end,
+        })
+        .await?;
+    store
+        .create_pool(NewPool {
+            name: "광주 국산 NPU 실증 풀 (2026)".to_owned(),
+            kind: ResourceKind::Npu,
+            capacity: 200 * 365 * 24 * HOUR,
+            funding: FundingSource::City,
+            valid_from: today_kst() - chrono::Days::new(60),
+            valid_until: year_end,
+        })
+        .await?;
+    let program = store
+        .create_program(NewProgram {
+            pool_id: h100.id.clone(),
+            name: "2026 AX 실증밸리 컴퓨팅 바우처 1차".to_owned(),
+            opens_on: today_kst() - chrono::Days::new(30),
+            closes_on: today_kst() + chrono::Days::new(60),
+            max_per_company: 50_000 * HOUR,
+            sectors: vec![],
+        })
+        .await?;
+
+    // (company business number, requested GPU-hours, outcome, granted GPU-hours, used GPU-hours)
+    // Mobility and AI firms hold three vouchers each, so the public figures show their grants;
+    // the lone data firm's stays suppressed.
+    let plan: [(&str, i64, &str, i64, i64); 10] = [
+        ("101-81-00001", 20_000, "approve", 20_000, 16_500),
+        ("101-81-00016", 40_000, "approve", 25_000, 7_200),
+        ("409-81-00996", 30_000, "approve", 30_000, 29_000),
+        ("101-81-00243", 10_000, "approve", 10_000, 2_400),
+        ("101-81-00355", 12_000, "approve", 8_000, 3_100),
+        ("410-86-11066", 6_000, "approve", 6_000, 900),
+        ("112-86-00103", 10_000, "submit", 0, 0),
+        ("214-88-01232", 15_000, "reject", 0, 0),
+        ("617-86-00011", 8_000, "withdraw", 0, 0),
+        ("510-81-00660", 12_000, "approve", 6_000, 600),
+    ];
+    let mut issued = 0;
+    for (number, requested, outcome, granted, used) in plan {
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        let Some(company) = onboarding
+            .store()
+            .company_by_business_number(&digits)
+            .await?
+        else {
+            continue;
+        };
+        let application = store
+            .create_application(NewApplication {
+                program_id: program.id.clone(),
+                company_id: company.id.clone(),
+                requested_amount: requested * HOUR,
+                justification: format!("{}: 실증 서비스용 AI 모델 학습 및 추론", company.name_ko),
+                pilot_id: pilots.get(&company.business_number).cloned(),
+                created_by: "demo".to_owned(),
+            })
+            .await?;
+        match outcome {
+            "approve" => {
+                let (_, voucher) = store
+                    .approve_application(
+                        &application.id,
+                        granted * HOUR,
+                        "demo-manager",
+                        Some("적정"),
+                        today_kst(),
+                    )
+                    .await?;
+                // A week of jobs: single records, and one reserved job committed for less.
+                let jobs = 6;
+                for job in 0..jobs {
+                    store
+                        .record_usage(
+                            UsageInput {
+                                cluster: "gwangju-h100",
+                                job_id: &format!("{}-{job}", &voucher.code),
+                                voucher_code: &voucher.code,
+                                amount: used * HOUR / jobs,
+                                started_at: None,
+                                ended_at: None,
+                            },
+                            today_kst(),
+                            &Default::default(),
+                        )
+                        .await?;
+                }
+                let hold_id = format!("{}-reserved", voucher.code);
+                store
+                    .create_hold(
+                        &hold_id,
+                        &voucher.code,
+                        8 * 4 * HOUR,
+                        axv_platform::ids::now_ms() + 86_400_000,
+                        None,
+                        today_kst(),
+                    )
+                    .await?;
+                store.commit_hold(&hold_id, 8 * 3 * HOUR).await?;
+                issued += 1;
+            }
+            "reject" => {
+                store
+                    .close_application(
+                        &application.id,
+                        ApplicationAction::Reject,
+                        "demo-manager",
+                        Some("실증 계획이 구체적이지 않습니다."),
+                    )
+                    .await?;
+            }
+            "withdraw" => {
+                store
+                    .close_application(&application.id, ApplicationAction::Withdraw, "demo", None)
+                    .await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(issued)
+}
