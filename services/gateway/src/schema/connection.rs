@@ -100,23 +100,33 @@ impl<T> PreloadedPage<T> {
     }
 }
 
-/// The page `first`/`after` asks for among `loaded` (in id order, the order cursors follow;
-/// `total` in all), or `None` when it reaches past what was loaded and the service must be
-/// asked for that parent alone.
+/// What page a client asks for (`first`, `after`), checked before any service is asked.
+pub(crate) struct PageAsk {
+    size: usize,
+    after: Option<String>,
+}
+
+impl PageAsk {
+    pub fn parse(first: Option<i32>, after: Option<&str>) -> async_graphql::Result<Self> {
+        Ok(PageAsk {
+            size: usize::try_from(page_size(first)?).unwrap_or(pagination::DEFAULT_PAGE_SIZE),
+            after: check_cursor(after)?,
+        })
+    }
+}
+
+/// The page `ask` is for among `loaded` (in id order, the order cursors follow; `total` in
+/// all), or `None` when it reaches past what was loaded and the service must be asked for that
+/// parent alone.
 pub(crate) fn preloaded_page<T>(
     loaded: Vec<T>,
     total: i64,
     id_of: impl Fn(&T) -> &str,
-    first: Option<i32>,
-    after: Option<&str>,
-) -> async_graphql::Result<Option<PreloadedPage<T>>> {
-    let size = usize::try_from(page_size(first)?).unwrap_or(pagination::DEFAULT_PAGE_SIZE);
-    let after = check_cursor(after)?;
+    ask: &PageAsk,
+) -> Option<PreloadedPage<T>> {
     let total = total.max(i64::try_from(loaded.len()).unwrap_or(i64::MAX));
     let ids: Vec<&str> = loaded.iter().map(&id_of).collect();
-    let Some((range, more)) = window(&ids, total, after.as_deref(), size) else {
-        return Ok(None);
-    };
+    let (range, more) = window(&ids, total, ask.after.as_deref(), ask.size)?;
     let items: Vec<(String, T)> = loaded
         .into_iter()
         .skip(range.start)
@@ -128,7 +138,7 @@ pub(crate) fn preloaded_page<T>(
         (true, Some((id, _))) => pagination::encode_cursor(id),
         _ => String::new(),
     };
-    Ok(Some(PreloadedPage { items, next, total }))
+    Some(PreloadedPage { items, next, total })
 }
 
 /// Which of `ids` (a parent's loaded children in id order; `total` in all) a page shows, and
@@ -183,9 +193,8 @@ mod tests {
         // Ids as the services make them (cursors carry only those).
         let ids: Vec<String> = (0..3).map(|_| axv_platform::ids::new_id()).collect();
         let loaded: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let page = preloaded_page(loaded.clone(), 3, |id| id, Some(2), None)
-            .unwrap()
-            .unwrap();
+        let ask = |first, after: Option<&str>| PageAsk::parse(first, after).unwrap();
+        let page = preloaded_page(loaded.clone(), 3, |id| id, &ask(Some(2), None)).unwrap();
         assert_eq!(page.total, 3);
         assert_eq!(page.next, pagination::encode_cursor(&ids[1]));
         let nodes = page.connection(str::len, |nodes, _, _| nodes);
@@ -197,14 +206,16 @@ mod tests {
             ]
         );
         let after = pagination::encode_cursor(&ids[1]);
-        let last = preloaded_page(loaded.clone(), 3, |id| id, Some(2), Some(&after))
-            .unwrap()
-            .unwrap();
-        assert!(last.next.is_empty());
+        let last = preloaded_page(loaded.clone(), 3, |id| id, &ask(Some(2), Some(&after)));
+        assert!(last.unwrap().next.is_empty());
         // Ten in all, three loaded: a page past them goes to the service.
-        let beyond = preloaded_page(loaded.clone(), 10, |id| id, Some(5), None).unwrap();
-        assert!(beyond.is_none());
-        assert!(preloaded_page(loaded.clone(), 3, |id| id, Some(0), None).is_err());
-        assert!(preloaded_page(loaded, 3, |id| id, None, Some("forged")).is_err());
+        assert!(preloaded_page(loaded, 10, |id| id, &ask(Some(5), None)).is_none());
+    }
+
+    #[test]
+    fn a_bad_page_is_refused_before_anything_is_loaded() {
+        assert!(PageAsk::parse(Some(0), None).is_err());
+        assert!(PageAsk::parse(Some(101), None).is_err());
+        assert!(PageAsk::parse(None, Some("forged")).is_err());
     }
 }

@@ -9,7 +9,7 @@ use axv_platform::ErrorCode;
 use axv_proto::{onboarding::v1 as onboarding_pb, pilots::v1 as pb};
 
 use super::{
-    connection::{check_cursor, connection, page_size, preloaded_page},
+    connection::{PageAsk, check_cursor, connection, page_size, preloaded_page},
     onboarding::{Company, StatusChange, parts},
     outcomes::OutcomeReport,
     scalars::{Date, DateTime, Long},
@@ -449,19 +449,14 @@ pub(crate) async fn company_pilots(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<PilotConnection> {
+    let ask = PageAsk::parse(first, after.as_deref())?;
     let loaded = ctx
         .data::<DataLoader<CompanyPilotsLoader>>()?
         .load_one(company_id.to_owned())
         .await
         .map_err(|e| (*e).clone())?
         .unwrap_or_default();
-    match preloaded_page(
-        loaded.pilots,
-        loaded.total,
-        |p| &p.id,
-        first,
-        after.as_deref(),
-    )? {
+    match preloaded_page(loaded.pilots, loaded.total, |p| &p.id, &ask) {
         Some(page) => Ok(page.connection(Pilot, PilotConnection::from_page)),
         None => {
             let filter = pb::PilotFilter {

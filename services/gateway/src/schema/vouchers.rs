@@ -9,7 +9,7 @@ use axv_platform::ErrorCode;
 use axv_proto::vouchers::v1 as pb;
 
 use super::{
-    connection::{check_cursor, connection, page_size, preloaded_page},
+    connection::{PageAsk, check_cursor, connection, page_size, preloaded_page},
     onboarding::{Company, Sector, require_company},
     scalars::{Date, DateTime, Long},
     support::{date, date_text, internal, mirror_enum, sector_name, sector_of},
@@ -453,19 +453,14 @@ pub(crate) async fn company_vouchers(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<VoucherConnection> {
+    let ask = PageAsk::parse(first, after.as_deref())?;
     let loaded = ctx
         .data::<DataLoader<CompanyVouchersLoader>>()?
         .load_one(company_id.to_owned())
         .await
         .map_err(|e| (*e).clone())?
         .unwrap_or_default();
-    match preloaded_page(
-        loaded.vouchers,
-        loaded.total,
-        |v| &v.id,
-        first,
-        after.as_deref(),
-    )? {
+    match preloaded_page(loaded.vouchers, loaded.total, |v| &v.id, &ask) {
         Some(page) => Ok(page.connection(Voucher, VoucherConnection::from_page)),
         None => {
             let filter = pb::VoucherFilter {

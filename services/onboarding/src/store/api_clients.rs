@@ -3,6 +3,7 @@
 use super::*;
 
 impl Store {
+    /// Registers a client whose secret has the digest `secret_hash`, with its event.
     pub async fn create_api_client(
         &self,
         name: &str,

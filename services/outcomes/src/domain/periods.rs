@@ -1,4 +1,4 @@
-//! Reporting periods: quarters and months in Korean calendar days.
+//! Reporting periods: quarters, halves and years in Korean calendar days, and which are due.
 
 use axv_platform::string_enum;
 use chrono::{Datelike, NaiveDate};
