@@ -3,6 +3,8 @@
 
 use axv_platform::string_enum;
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::NaiveDate;
 
 use crate::error::VouchersError;
@@ -490,6 +492,108 @@ pub fn is_valid_code(code: &str) -> bool {
         && !code.starts_with('-')
 }
 
+/// Why granting `amount` more to a company already granted `granted_before` in a programme
+/// capped at `cap` per company is refused, if it is.
+pub fn cap_refusal(granted_before: i64, amount: i64, cap: i64) -> Option<String> {
+    // A total past i64 is past any cap.
+    let over = granted_before
+        .checked_add(amount)
+        .is_none_or(|total| total > cap);
+    over.then(|| {
+        format!("granting {amount} would take the company past the programme's cap of {cap}")
+    })
+}
+
+/// A voucher that accounted usage names, as ingestion sees it under the voucher's lock.
+#[derive(Debug, Clone)]
+pub struct ChargeableVoucher {
+    pub id: String,
+    pub code: String,
+    pub kind: ResourceKind,
+    pub status: VoucherStatus,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    /// Its spendable balance before the file.
+    pub balance: i64,
+    /// Why its company may not spend now (suspended, or not yet asked about), if it may not.
+    pub barred: Option<&'static str>,
+}
+
+/// One job of an accounting file: its id (the dedup key), the voucher code it is charged to
+/// and what it used.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountedJob<'a> {
+    pub job_id: &'a str,
+    pub account: &'a str,
+    pub gpu_seconds: i64,
+}
+
+/// What becomes of one accounted job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobVerdict {
+    /// Recorded before, by any path, or charged earlier in the same file.
+    Duplicate,
+    /// Not charged, for the reason given.
+    Rejected(String),
+    /// `charged` drawn from the voucher `voucher_id`; `overage` used beyond its balance.
+    Charged {
+        voucher_id: String,
+        charged: i64,
+        overage: i64,
+    },
+}
+
+/// Each job's verdict, in file order. A job recorded before (`recorded`) or charged earlier in
+/// the file is a duplicate; a job naming no voucher of `vouchers` (by code), a voucher that is not
+/// a GPU voucher, one that may not be spent today, or one whose company is barred, is
+/// rejected; any other is charged what its voucher's balance still covers, the rest being
+/// overage, so a later job sees what the earlier ones left.
+pub fn judge_jobs(
+    jobs: &[AccountedJob<'_>],
+    vouchers: &HashMap<String, ChargeableVoucher>,
+    recorded: &HashSet<String>,
+    today: NaiveDate,
+) -> Vec<JobVerdict> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut left: HashMap<&str, i64> = HashMap::new();
+    jobs.iter()
+        .map(|job| {
+            if recorded.contains(job.job_id) || seen.contains(job.job_id) {
+                return JobVerdict::Duplicate;
+            }
+            let Some(voucher) = vouchers.get(job.account) else {
+                return JobVerdict::Rejected(format!("unknown voucher {:?}", job.account));
+            };
+            // sacct charges GPU-seconds; an NPU or storage voucher is not drawn on by it.
+            if voucher.kind != ResourceKind::GpuH100 {
+                return JobVerdict::Rejected(format!(
+                    "{} is a {} voucher, not a GPU voucher",
+                    voucher.code, voucher.kind
+                ));
+            }
+            let refusal = spend_refusal(
+                voucher.status,
+                today,
+                voucher.valid_from,
+                voucher.valid_until,
+            )
+            .or_else(|| voucher.barred.map(str::to_owned));
+            if let Some(reason) = refusal {
+                return JobVerdict::Rejected(format!("{}: {reason}", voucher.code));
+            }
+            seen.insert(job.job_id);
+            let balance = left.entry(voucher.id.as_str()).or_insert(voucher.balance);
+            let (charged, overage) = split_usage(job.gpu_seconds, *balance);
+            *balance -= charged;
+            JobVerdict::Charged {
+                voucher_id: voucher.id.clone(),
+                charged,
+                overage,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -772,5 +876,87 @@ mod tests {
             let refused = validate_positive("amount", bad).unwrap_err();
             assert!(refused.to_string().contains("amount"), "{refused}");
         }
+    }
+
+    fn voucher(code: &str, kind: ResourceKind, balance: i64) -> ChargeableVoucher {
+        ChargeableVoucher {
+            id: format!("id-{code}"),
+            code: code.into(),
+            kind,
+            status: VoucherStatus::Active,
+            valid_from: day("2026-01-01"),
+            valid_until: day("2026-12-31"),
+            balance,
+            barred: None,
+        }
+    }
+
+    #[test]
+    fn accounted_jobs_are_judged_in_file_order() {
+        let mut vouchers: HashMap<String, ChargeableVoucher> = HashMap::new();
+        for v in [
+            voucher("V1", ResourceKind::GpuH100, 100),
+            voucher("N1", ResourceKind::Npu, 100),
+            ChargeableVoucher {
+                valid_until: day("2026-05-31"),
+                ..voucher("E1", ResourceKind::GpuH100, 100)
+            },
+            ChargeableVoucher {
+                barred: Some("its company is not in good standing (suspended)"),
+                ..voucher("B1", ResourceKind::GpuH100, 100)
+            },
+        ] {
+            vouchers.insert(v.code.clone(), v);
+        }
+        let job = |job_id, account, gpu_seconds| AccountedJob {
+            job_id,
+            account,
+            gpu_seconds,
+        };
+        let jobs = [
+            job("1", "V1", 60),
+            job("2", "V1", 60),
+            job("1", "V1", 10),
+            job("old", "V1", 5),
+            job("3", "X", 1),
+            job("4", "N1", 1),
+            job("5", "E1", 1),
+            job("6", "B1", 1),
+            job("6", "V1", 1),
+        ];
+        let recorded = HashSet::from(["old".to_owned()]);
+        let charged = |charged, overage| JobVerdict::Charged {
+            voucher_id: "id-V1".into(),
+            charged,
+            overage,
+        };
+        let rejected = |reason: &str| JobVerdict::Rejected(reason.into());
+        assert_eq!(
+            judge_jobs(&jobs, &vouchers, &recorded, day("2026-06-01")),
+            [
+                charged(60, 0),
+                // The balance the first job left: 40 charged, 20 beyond it.
+                charged(40, 20),
+                JobVerdict::Duplicate,
+                JobVerdict::Duplicate,
+                rejected("unknown voucher \"X\""),
+                rejected("N1 is a NPU voucher, not a GPU voucher"),
+                rejected("E1: the voucher expired on 2026-05-31"),
+                rejected("B1: its company is not in good standing (suspended)"),
+                // A refused job is not recorded: the same job on another voucher is charged.
+                charged(0, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_grant_stays_within_the_programmes_cap() {
+        assert_eq!(cap_refusal(0, 600, 600), None);
+        assert_eq!(cap_refusal(400, 200, 600), None);
+        assert_eq!(
+            cap_refusal(400, 201, 600).as_deref(),
+            Some("granting 201 would take the company past the programme's cap of 600")
+        );
+        assert!(cap_refusal(i64::MAX, 1, i64::MAX).is_some());
     }
 }

@@ -18,8 +18,8 @@ use sqlx::{AnyConnection, Row, any::AnyRow};
 use crate::{
     domain::{
         Account, ApplicationAction, ApplicationStatus, FundingSource, KST_OFFSET_MS, ResourceKind,
-        Transfer, TransferKind, VoucherStatus, kst_day, kst_day_start_ms, quarter_start,
-        spendable_effect, voucher_code,
+        Transfer, TransferKind, VoucherStatus, cap_refusal, kst_day, kst_day_start_ms,
+        quarter_start, spendable_effect, voucher_code,
     },
     error::VouchersError,
 };
@@ -567,23 +567,26 @@ impl Store {
         .bind(&application.company_id)
         .execute(&mut *tx)
         .await?;
-        let under_cap = sqlx::query(
-            "UPDATE program_company_totals SET granted = granted + $1 WHERE program_id = $2 AND company_id = $3 \
-             AND granted + $1 <= $4",
+        // Lock the company's total in this programme (a no-op write, portable), decide, write.
+        let (granted_before,): (i64,) = sqlx::query_as(
+            "UPDATE program_company_totals SET granted = granted WHERE program_id = $1 AND company_id = $2 \
+             RETURNING granted",
+        )
+        .bind(&program.id)
+        .bind(&application.company_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(reason) = cap_refusal(granted_before, granted, program.max_per_company) {
+            return Err(crate::error::not_eligible(reason));
+        }
+        sqlx::query(
+            "UPDATE program_company_totals SET granted = granted + $1 WHERE program_id = $2 AND company_id = $3",
         )
         .bind(granted)
         .bind(&program.id)
         .bind(&application.company_id)
-        .bind(program.max_per_company)
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if under_cap != 1 {
-            return Err(crate::error::not_eligible(format!(
-                "granting {granted} would take the company past the programme's cap of {}",
-                program.max_per_company
-            )));
-        }
+        .await?;
         decide(
             &mut tx,
             id,

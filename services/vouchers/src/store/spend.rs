@@ -15,8 +15,8 @@ use sqlx::{AnyConnection, Row, any::AnyRow};
 use super::{SERVICE, Store, ledger, placeholders, value_rows};
 use crate::{
     domain::{
-        Account, HoldState, ResourceKind, Transfer, TransferKind, VoucherStatus,
-        crossed_low_balance, spend_refusal, split_usage,
+        Account, AccountedJob, ChargeableVoucher, HoldState, JobVerdict, ResourceKind, Transfer,
+        TransferKind, VoucherStatus, crossed_low_balance, judge_jobs, spend_refusal, split_usage,
     },
     error::VouchersError,
     sacct,
@@ -136,6 +136,20 @@ async fn settle(
         store.outbox.enqueue(conn, &event).await?;
     }
     Ok(())
+}
+
+/// What ingestion decides by, of a locked voucher with `balance` spendable.
+fn chargeable(voucher: &Locked, balance: i64, standing: &Standing) -> ChargeableVoucher {
+    ChargeableVoucher {
+        id: voucher.id.clone(),
+        code: voucher.code.clone(),
+        kind: voucher.kind,
+        status: voucher.status,
+        valid_from: voucher.valid_from,
+        valid_until: voucher.valid_until,
+        balance,
+        barred: standing.refusal(&voucher.company_id),
+    }
 }
 
 fn refuse_spending(voucher: &Locked, today: NaiveDate) -> Result<(), VouchersError> {
@@ -664,7 +678,7 @@ impl Store {
         let mut tx = self.db.pool().begin().await?;
         let codes: BTreeSet<&str> = parsed.jobs.iter().map(|j| j.account.as_str()).collect();
         let vouchers = lock_codes(&mut tx, codes.into_iter()).await?;
-        let mut spendable = ledger::balances(
+        let before = ledger::balances(
             &mut tx,
             &vouchers
                 .values()
@@ -672,10 +686,9 @@ impl Store {
                 .collect::<Vec<_>>(),
         )
         .await?;
-        let before = spendable.clone();
 
         // Jobs recorded before, by any path.
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut recorded: HashSet<String> = HashSet::new();
         for chunk in parsed.jobs.chunks(500) {
             let sql = format!(
                 "SELECT job_id FROM usage_records WHERE cluster = $1 AND job_id IN ({})",
@@ -685,68 +698,56 @@ impl Store {
             for job in chunk {
                 query = query.bind(&job.job_id);
             }
-            seen.extend(query.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id));
+            recorded.extend(query.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id));
         }
+
+        // Locked and read: decide each job, then write what was decided.
+        let chargeable: HashMap<String, ChargeableVoucher> = vouchers
+            .values()
+            .map(|v| {
+                let balance = before
+                    .get(&Account::Voucher(v.id.clone()).id())
+                    .copied()
+                    .unwrap_or(0);
+                (v.code.clone(), chargeable(v, balance, standing))
+            })
+            .collect();
+        let jobs: Vec<AccountedJob<'_>> = parsed
+            .jobs
+            .iter()
+            .map(|job| AccountedJob {
+                job_id: &job.job_id,
+                account: &job.account,
+                gpu_seconds: job.gpu_seconds,
+            })
+            .collect();
+        let verdicts = judge_jobs(&jobs, &chargeable, &recorded, today);
 
         let mut accepted: Vec<(&sacct::SacctJob, String, i64, i64)> = Vec::new();
         // Per voucher: charged, jobs, overage.
         let mut per_voucher: BTreeMap<String, (i64, usize, i64)> = BTreeMap::new();
-        for job in &parsed.jobs {
-            if seen.contains(&job.job_id) {
-                report.duplicates += 1;
-                continue;
+        for (job, verdict) in parsed.jobs.iter().zip(verdicts) {
+            match verdict {
+                JobVerdict::Duplicate => report.duplicates += 1,
+                JobVerdict::Rejected(reason) => report.rejected.push((job.line, reason)),
+                JobVerdict::Charged {
+                    voucher_id,
+                    charged,
+                    overage,
+                } => {
+                    let entry = per_voucher.entry(voucher_id.clone()).or_insert((0, 0, 0));
+                    entry.0 += charged;
+                    entry.1 += 1;
+                    entry.2 += overage;
+                    report.accepted += 1;
+                    report.amount += charged;
+                    if overage > 0 {
+                        report.overage += overage;
+                        report.overage_jobs += 1;
+                    }
+                    accepted.push((job, voucher_id, charged, overage));
+                }
             }
-            let Some(voucher) = vouchers.get(&job.account) else {
-                report
-                    .rejected
-                    .push((job.line, format!("unknown voucher {:?}", job.account)));
-                continue;
-            };
-            // sacct charges GPU-seconds; an NPU or storage voucher is not drawn on by it.
-            if voucher.kind != ResourceKind::GpuH100 {
-                report.rejected.push((
-                    job.line,
-                    format!(
-                        "{} is a {} voucher, not a GPU voucher",
-                        voucher.code, voucher.kind
-                    ),
-                ));
-                continue;
-            }
-            if let Some(reason) = spend_refusal(
-                voucher.status,
-                today,
-                voucher.valid_from,
-                voucher.valid_until,
-            ) {
-                report
-                    .rejected
-                    .push((job.line, format!("{}: {reason}", voucher.code)));
-                continue;
-            }
-            if let Some(reason) = standing.refusal(&voucher.company_id) {
-                report
-                    .rejected
-                    .push((job.line, format!("{}: {reason}", voucher.code)));
-                continue;
-            }
-            let left = spendable
-                .entry(Account::Voucher(voucher.id.clone()).id())
-                .or_insert(0);
-            let (charged, overage) = split_usage(job.gpu_seconds, *left);
-            *left -= charged;
-            seen.insert(job.job_id.clone());
-            let entry = per_voucher.entry(voucher.id.clone()).or_insert((0, 0, 0));
-            entry.0 += charged;
-            entry.1 += 1;
-            entry.2 += overage;
-            report.accepted += 1;
-            report.amount += charged;
-            if overage > 0 {
-                report.overage += overage;
-                report.overage_jobs += 1;
-            }
-            accepted.push((job, voucher.id.clone(), charged, overage));
         }
         report.rejected.sort_by_key(|(line, _)| *line);
 
