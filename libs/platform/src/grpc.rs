@@ -62,6 +62,12 @@ impl Upstreams {
     }
 }
 
+impl FromIterator<(&'static str, String)> for Upstreams {
+    fn from_iter<I: IntoIterator<Item = (&'static str, String)>>(services: I) -> Self {
+        Upstreams(services.into_iter().collect())
+    }
+}
+
 /// A service serving on its port, and its in-process handle (what the demo seeder and tests
 /// call directly).
 pub struct Running<S> {

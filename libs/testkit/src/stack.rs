@@ -10,6 +10,15 @@ use axv_platform::{
 };
 use tonic::transport::Channel;
 
+/// A connected channel to `server` (a service of a stack, or another replica of one).
+pub async fn connect(server: &RunningServer) -> Channel {
+    Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
 /// Services running over real gRPC on free loopback ports, on one test database, with their
 /// in-process handles; stopped by [`Stack::stop`] (or with the test's runtime).
 pub struct Stack {
@@ -61,20 +70,15 @@ impl Stack {
 
     /// Where each started service is reached, for starting another component beside them.
     pub fn upstreams(&self) -> Upstreams {
-        let mut upstreams = Upstreams::default();
-        for (name, started) in &self.started {
-            upstreams.insert(name, started.server.url());
-        }
-        upstreams
+        self.started
+            .iter()
+            .map(|(name, started)| (*name, started.server.url()))
+            .collect()
     }
 
     /// A connected channel to `service`.
     pub async fn channel(&self, service: &str) -> Channel {
-        Channel::from_shared(self.url(service))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
+        connect(self.server(service)).await
     }
 
     /// The in-process handle of type `T` (e.g. `axv_vouchers::service::Vouchers`).

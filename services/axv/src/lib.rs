@@ -310,7 +310,10 @@ impl RunningPlatform {
 
     /// Where each service is reached, by name.
     pub fn upstreams(&self) -> Upstreams {
-        upstreams_of(&self.services)
+        self.services
+            .iter()
+            .map(|(name, server)| (*name, server.url()))
+            .collect()
     }
 
     /// Waits until every component has shut down.
@@ -329,14 +332,6 @@ impl RunningPlatform {
         }
         Ok(())
     }
-}
-
-fn upstreams_of(services: &[(&'static str, RunningServer)]) -> Upstreams {
-    let mut upstreams = Upstreams::default();
-    for (name, server) in services {
-        upstreams.insert(name, server.url());
-    }
-    upstreams
 }
 
 /// Starts `services` on free loopback ports in order, each told where the ones before it are.
@@ -373,7 +368,12 @@ pub async fn start_all(
         .into_iter()
         .map(|(name, started)| (name, started.server))
         .collect();
-    let urls = ServiceUrls::from_upstreams(&upstreams_of(&services))?;
+    let urls = ServiceUrls::from_upstreams(
+        &services
+            .iter()
+            .map(|(name, server)| (*name, server.url()))
+            .collect(),
+    )?;
     // One origin for the console's pages and the API.
     let console = Some(ConsoleOnGateway { secure: false });
     let gateway = start_gateway(platform, listen, &urls, limits, console, shutdown).await?;

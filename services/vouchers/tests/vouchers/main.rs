@@ -23,13 +23,7 @@ impl VouchersClient for Stack {
 
 impl VouchersClient for RunningServer {
     async fn client(&self) -> VouchersServiceClient<Channel> {
-        VouchersServiceClient::new(
-            Channel::from_shared(self.url())
-                .unwrap()
-                .connect()
-                .await
-                .unwrap(),
-        )
+        VouchersServiceClient::new(axv_testkit::stack::connect(self).await)
     }
 }
 
