@@ -63,6 +63,15 @@ impl FromStr for Role {
     }
 }
 
+/// Reads a stored role (`#[sqlx(try_from = "String")]`).
+impl TryFrom<String> for Role {
+    type Error = ParseRoleError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +85,7 @@ mod tests {
             assert_eq!(serde_json::from_str::<Role>(&json).ok(), Some(role));
         }
         assert!("admin".parse::<Role>().is_err());
+        assert_eq!(Role::try_from("ADMIN".to_owned()), Ok(Role::Admin));
         assert!(Role::Admin.is_staff() && Role::ProgramManager.is_staff());
         assert!(!Role::FirmMember.is_staff() && !Role::Operator.is_staff());
         assert!(!Role::Dashboard.is_staff());

@@ -6,6 +6,7 @@
 
 pub mod business_number;
 pub mod calendar;
+pub mod columns;
 pub mod config;
 pub mod db;
 pub mod error;

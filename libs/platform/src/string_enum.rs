@@ -2,7 +2,8 @@
 //! string fields and in events, so every service spells them one way.
 
 /// `string_enum!(Status { Draft => "DRAFT", ... })` declares the enum with `ALL`, `as_str`,
-/// `parse` and `Display`.
+/// `parse`, `Display` and `TryFrom<String>` (so a record reads it from a row with
+/// `#[sqlx(try_from = "String")]`).
 #[macro_export]
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -19,6 +20,14 @@ macro_rules! string_enum {
 
             pub fn parse(text: &str) -> Option<Self> {
                 match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl ::std::convert::TryFrom<String> for $name {
+            type Error = $crate::columns::BadColumn;
+
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                Self::parse(&text).ok_or_else(|| $crate::columns::BadColumn::new(stringify!($name), text))
             }
         }
 
@@ -44,5 +53,7 @@ mod tests {
             assert_eq!(light.to_string(), light.as_str());
         }
         assert_eq!(Light::parse("red"), None);
+        assert_eq!(Light::try_from("GREEN".to_owned()).ok(), Some(Light::Green));
+        assert!(Light::try_from("red".to_owned()).is_err());
     }
 }

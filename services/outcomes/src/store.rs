@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use axv_platform::{
+    columns::StoredDate,
     db::{Database, Filters, placeholders},
     events::Event,
     ids::{new_id, now_ms},
     outbox::Outbox,
 };
 use chrono::NaiveDate;
-use sqlx::{AnyConnection, Row, any::AnyRow};
+use sqlx::{AnyConnection, FromRow, any::AnyRow};
 
 use crate::{
     domain::{
@@ -23,7 +24,7 @@ use crate::{
 pub const SERVICE: &str = "outcomes";
 
 /// What the report is about, taken from the pilot when the report is created.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReportSubject {
     pub pilot_id: String,
     pub company_id: String,
@@ -32,10 +33,13 @@ pub struct ReportSubject {
 }
 
 /// The firm's part of a report: its period, figures and evidence (already validated).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ReportDraft {
+    #[sqlx(try_from = "StoredDate")]
     pub period_start: NaiveDate,
+    #[sqlx(try_from = "StoredDate")]
     pub period_end: NaiveDate,
+    #[sqlx(flatten)]
     pub figures: Figures,
     pub evidence: String,
 }
@@ -49,17 +53,23 @@ pub struct StatusChangeRecord {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A report version; its history comes from its own table.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ReportRecord {
     pub id: String,
     pub lineage_id: String,
+    #[sqlx(try_from = "i64")]
     pub version: u32,
+    #[sqlx(flatten)]
     pub subject: ReportSubject,
+    #[sqlx(flatten)]
     pub draft: ReportDraft,
     pub compute_consumed: i64,
+    #[sqlx(try_from = "String")]
     pub status: ReportStatus,
     pub created_by: String,
     pub created_at: i64,
+    #[sqlx(skip)]
     pub history: Vec<StatusChangeRecord>,
 }
 
@@ -86,54 +96,8 @@ fn bad(what: &str, value: &str) -> ReportsError {
     ReportsError::Internal(format!("stored {what} {value:?} is not valid"))
 }
 
-fn day(row: &AnyRow, column: &str) -> Result<NaiveDate, ReportsError> {
-    let text: String = row.try_get(column)?;
-    parse_day(column, &text)
-}
-
 fn parse_day(column: &str, text: &str) -> Result<NaiveDate, ReportsError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad(column, text))
-}
-
-fn figures_from_row(row: &AnyRow) -> Result<Figures, ReportsError> {
-    Ok(Figures {
-        models_developed: row.try_get("models_developed")?,
-        models_improved: row.try_get("models_improved")?,
-        models_commercialized: row.try_get("models_commercialized")?,
-        patents_filed: row.try_get("patents_filed")?,
-        patents_registered: row.try_get("patents_registered")?,
-        papers: row.try_get("papers")?,
-        new_hires: row.try_get("new_hires")?,
-        revenue_krw: row.try_get("revenue_krw")?,
-        investment_krw: row.try_get("investment_krw")?,
-    })
-}
-
-fn report_from_row(row: &AnyRow) -> Result<ReportRecord, ReportsError> {
-    let status: String = row.try_get("status")?;
-    let version: i64 = row.try_get("version")?;
-    Ok(ReportRecord {
-        id: row.try_get("id")?,
-        lineage_id: row.try_get("lineage_id")?,
-        version: u32::try_from(version).map_err(|_| bad("version", &version.to_string()))?,
-        subject: ReportSubject {
-            pilot_id: row.try_get("pilot_id")?,
-            company_id: row.try_get("company_id")?,
-            sector: row.try_get("sector")?,
-            domain: row.try_get("domain")?,
-        },
-        draft: ReportDraft {
-            period_start: day(row, "period_start")?,
-            period_end: day(row, "period_end")?,
-            figures: figures_from_row(row)?,
-            evidence: row.try_get("evidence")?,
-        },
-        compute_consumed: row.try_get("compute_consumed")?,
-        status: ReportStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        history: Vec::new(),
-    })
 }
 
 #[derive(Clone)]
@@ -340,7 +304,7 @@ impl Store {
     async fn with_history(&self, rows: Vec<AnyRow>) -> Result<Vec<ReportRecord>, ReportsError> {
         let mut reports = rows
             .iter()
-            .map(report_from_row)
+            .map(ReportRecord::from_row)
             .collect::<Result<Vec<_>, _>>()?;
         if reports.is_empty() {
             return Ok(reports);
@@ -390,19 +354,10 @@ impl Store {
         .bind(ReportStatus::Verified.as_str())
         .fetch_all(self.db.reads())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CountedReport {
-                    company_id: row.try_get("company_id")?,
-                    pilot_id: row.try_get("pilot_id")?,
-                    sector: row.try_get("sector")?,
-                    domain: row.try_get("domain")?,
-                    period_start: day(row, "period_start")?,
-                    figures: figures_from_row(row)?,
-                    compute_consumed: row.try_get("compute_consumed")?,
-                })
-            })
-            .collect()
+        Ok(rows
+            .iter()
+            .map(CountedReport::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Records what a pilot event says of the pilot, unless a newer event already did.

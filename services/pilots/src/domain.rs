@@ -1,7 +1,10 @@
 //! The pilot registry's domain: the pilot's life as a state machine, who may move it, what
 //! the public may see, and validated input. Pure: no I/O.
 
-use axv_platform::string_enum;
+use axv_platform::{
+    columns::{StoredDate, StoredFlag},
+    string_enum,
+};
 
 use axv_auth::{Caller, Role};
 use chrono::NaiveDate;
@@ -298,18 +301,22 @@ pub struct PilotInput {
     pub sandbox_reference: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct PilotDraft {
     pub title: String,
     pub title_en: Option<String>,
     pub summary: String,
+    #[sqlx(try_from = "String")]
     pub domain: PilotDomain,
     pub site: String,
+    #[sqlx(try_from = "StoredDate")]
     pub starts_on: NaiveDate,
+    #[sqlx(try_from = "StoredDate")]
     pub ends_on: NaiveDate,
     pub budget_national: i64,
     pub budget_city: i64,
     pub budget_private: i64,
+    #[sqlx(try_from = "StoredFlag")]
     pub regulatory_sandbox: bool,
     pub sandbox_reference: Option<String>,
 }

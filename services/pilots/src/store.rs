@@ -11,7 +11,7 @@ use axv_platform::{
     text::{contains_pattern, search_key},
 };
 use chrono::NaiveDate;
-use sqlx::{AnyConnection, Row, any::AnyRow};
+use sqlx::{AnyConnection, FromRow, Row, any::AnyRow};
 
 use crate::{
     domain::{ParticipantState, PilotAction, PilotDomain, PilotDraft, PilotStatus},
@@ -21,7 +21,7 @@ use crate::{
 pub const SERVICE: &str = "pilots";
 
 /// A company's public fields as the pilot keeps them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CompanySnapshot {
     pub id: String,
     pub name_ko: String,
@@ -54,15 +54,22 @@ pub struct StatusChangeRecord {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct PilotRecord {
     pub id: String,
+    #[sqlx(flatten)]
     pub draft: PilotDraft,
+    /// From the `lead_company_*` columns (see `pilot_from_row`).
+    #[sqlx(skip)]
     pub lead: CompanySnapshot,
+    #[sqlx(try_from = "String")]
     pub status: PilotStatus,
     pub created_at: i64,
+    #[sqlx(skip)]
     pub participants: Vec<ParticipantRecord>,
+    #[sqlx(skip)]
     pub milestones: Vec<MilestoneRecord>,
+    #[sqlx(skip)]
     pub history: Vec<StatusChangeRecord>,
 }
 
@@ -193,41 +200,16 @@ fn bad(what: &str, value: &str) -> PilotsError {
     PilotsError::Internal(format!("stored {what} {value:?} is not valid"))
 }
 
-fn day(row: &AnyRow, column: &str) -> Result<NaiveDate, PilotsError> {
-    let text: String = row.try_get(column)?;
-    NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| bad(column, &text))
-}
-
-fn pilot_from_row(row: &AnyRow) -> Result<PilotRecord, PilotsError> {
-    let domain: String = row.try_get("domain")?;
-    let status: String = row.try_get("status")?;
+/// A pilot without its participants, milestones and history, which come from their tables.
+fn pilot_from_row(row: &AnyRow) -> Result<PilotRecord, sqlx::Error> {
     Ok(PilotRecord {
-        id: row.try_get("id")?,
-        draft: PilotDraft {
-            title: row.try_get("title")?,
-            title_en: row.try_get("title_en")?,
-            summary: row.try_get("summary")?,
-            domain: PilotDomain::parse(&domain).ok_or_else(|| bad("domain", &domain))?,
-            site: row.try_get("site")?,
-            starts_on: day(row, "starts_on")?,
-            ends_on: day(row, "ends_on")?,
-            budget_national: row.try_get("budget_national")?,
-            budget_city: row.try_get("budget_city")?,
-            budget_private: row.try_get("budget_private")?,
-            regulatory_sandbox: row.try_get::<i64, _>("regulatory_sandbox")? != 0,
-            sandbox_reference: row.try_get("sandbox_reference")?,
-        },
         lead: CompanySnapshot {
             id: row.try_get("lead_company_id")?,
             name_ko: row.try_get("lead_company_name_ko")?,
             sector: row.try_get("lead_company_sector")?,
             presence: row.try_get("lead_company_presence")?,
         },
-        status: PilotStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
-        created_at: row.try_get("created_at")?,
-        participants: Vec::new(),
-        milestones: Vec::new(),
-        history: Vec::new(),
+        ..PilotRecord::from_row(row)?
     })
 }
 

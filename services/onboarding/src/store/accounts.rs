@@ -61,7 +61,7 @@ impl Store {
         .fetch_optional(self.db.reads())
         .await
         .map_err(StoreError::from)?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
     }
 
     pub async fn insert_refresh_token(
@@ -129,7 +129,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-        let user = user_from_row(&user_row)?;
+        let user = UserRecord::from_row(&user_row)?;
         let companies: Vec<(String,)> = sqlx::query_as(
             "SELECT company_id FROM company_members WHERE user_id = $1 ORDER BY company_id",
         )

@@ -51,7 +51,7 @@ impl Store {
         .map_err(StoreError::from)?;
         Ok(rows
             .iter()
-            .map(api_client_from_row)
+            .map(ApiClientRecord::from_row)
             .collect::<Result<_, _>>()?)
     }
 
@@ -63,7 +63,7 @@ impl Store {
         .fetch_optional(self.db.reads())
         .await
         .map_err(StoreError::from)?;
-        Ok(row.as_ref().map(api_client_from_row).transpose()?)
+        Ok(row.as_ref().map(ApiClientRecord::from_row).transpose()?)
     }
 
     /// The client and its secret's stored digest, for a token exchange only.
@@ -82,7 +82,7 @@ impl Store {
             return Ok(None);
         };
         let hash: String = row.try_get("secret_hash").map_err(StoreError::from)?;
-        Ok(Some((api_client_from_row(&row)?, hash)))
+        Ok(Some((ApiClientRecord::from_row(&row)?, hash)))
     }
 
     /// Records a successful exchange; false when the client is unknown or was revoked meanwhile
@@ -130,7 +130,7 @@ impl Store {
         .map_err(StoreError::from)?;
         let client = row
             .as_ref()
-            .map(api_client_from_row)
+            .map(ApiClientRecord::from_row)
             .transpose()?
             .ok_or(OnboardingError::NotFound("API client"))?;
         self.outbox.commit(tx).await?;

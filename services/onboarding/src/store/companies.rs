@@ -186,7 +186,7 @@ impl Store {
             .map_err(StoreError::from)?;
         Ok(rows
             .iter()
-            .map(company_from_row)
+            .map(CompanyRecord::from_row)
             .collect::<Result<_, _>>()?)
     }
 
@@ -201,7 +201,7 @@ impl Store {
         .fetch_optional(self.db.reads())
         .await
         .map_err(StoreError::from)?;
-        Ok(row.as_ref().map(company_from_row).transpose()?)
+        Ok(row.as_ref().map(CompanyRecord::from_row).transpose()?)
     }
 
     pub async fn is_member(
@@ -284,7 +284,10 @@ impl Store {
         .fetch_all(self.db.reads())
         .await
         .map_err(StoreError::from)?;
-        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(UserRecord::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Every recorded transition of each company, oldest first.
@@ -399,7 +402,7 @@ impl Store {
             .await?;
         Ok((
             rows.iter()
-                .map(company_from_row)
+                .map(CompanyRecord::from_row)
                 .collect::<Result<_, _>>()?,
             total,
         ))
@@ -501,7 +504,7 @@ async fn fetch_company(
     .fetch_optional(conn)
     .await
     .map_err(StoreError::from)?;
-    Ok(row.as_ref().map(company_from_row).transpose()?)
+    Ok(row.as_ref().map(CompanyRecord::from_row).transpose()?)
 }
 
 async fn record_change(

@@ -10,7 +10,7 @@ use axv_platform::{
     ids::{new_id, now_ms},
     outbox::Outbox,
 };
-use sqlx::{Row, any::AnyRow};
+use sqlx::{FromRow, Row};
 
 use crate::{
     domain::{CompanyAction, CompanyDraft, CompanyStatus, GwangjuPresence, Sector},
@@ -19,11 +19,12 @@ use crate::{
 
 pub const SERVICE: &str = "onboarding";
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRecord {
     pub id: String,
     pub email: String,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     pub password_hash: String,
     /// The member's user name on the Slurm cluster, when given.
@@ -32,17 +33,20 @@ pub struct UserRecord {
     pub language: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct CompanyRecord {
     pub id: String,
     pub business_number: String,
     pub name_ko: String,
     pub name_en: Option<String>,
+    #[sqlx(try_from = "String")]
     pub sector: Sector,
+    #[sqlx(try_from = "String")]
     pub presence: GwangjuPresence,
     pub employees: Option<i64>,
     pub founded_on: Option<String>,
     pub contact_email: String,
+    #[sqlx(try_from = "String")]
     pub status: CompanyStatus,
     pub created_at: i64,
     pub updated_at: i64,
@@ -84,10 +88,11 @@ pub struct CompanyCounts {
 
 /// An API client as admins see it. Its secret's digest is deliberately not part of it, so no
 /// listing can carry it by accident; only [`Store::api_client_credentials`] reads the digest.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ApiClientRecord {
     pub id: String,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     pub created_at: i64,
     pub created_by: String,
@@ -126,60 +131,9 @@ pub struct Store {
 const COMPANY_COLUMNS: &str = "id, business_number, name_ko, name_en, sector, presence, employees, \
      founded_on, contact_email, status, created_at, updated_at";
 
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Config(format!("stored {what} {value:?} is not valid"))
-}
-
-fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
-    let role: String = row.try_get("role")?;
-    Ok(UserRecord {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        role: role.parse().map_err(|_| corrupt("role", &role))?,
-        password_hash: row.try_get("password_hash")?,
-        cluster_user: row.try_get("cluster_user")?,
-        language: row.try_get("language")?,
-    })
-}
-
 const USER_COLUMNS: &str = "id, email, name, role, password_hash, cluster_user, language";
 
 const API_CLIENT_COLUMNS: &str = "id, name, role, created_at, created_by, last_used_at, revoked_at";
-
-fn api_client_from_row(row: &AnyRow) -> Result<ApiClientRecord, StoreError> {
-    let role: String = row.try_get("role")?;
-    Ok(ApiClientRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        role: role.parse().map_err(|_| corrupt("role", &role))?,
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-fn company_from_row(row: &AnyRow) -> Result<CompanyRecord, StoreError> {
-    let sector: String = row.try_get("sector")?;
-    let presence: String = row.try_get("presence")?;
-    let status: String = row.try_get("status")?;
-    Ok(CompanyRecord {
-        id: row.try_get("id")?,
-        business_number: row.try_get("business_number")?,
-        name_ko: row.try_get("name_ko")?,
-        name_en: row.try_get("name_en")?,
-        sector: Sector::parse(&sector).ok_or_else(|| corrupt("sector", &sector))?,
-        presence: GwangjuPresence::parse(&presence)
-            .ok_or_else(|| corrupt("presence", &presence))?,
-        employees: row.try_get("employees")?,
-        founded_on: row.try_get("founded_on")?,
-        contact_email: row.try_get("contact_email")?,
-        status: CompanyStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
 
 impl Store {
     pub fn new(db: Database, outbox: Outbox) -> Self {

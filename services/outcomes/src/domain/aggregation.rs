@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axv_platform::string_enum;
+use axv_platform::{columns::StoredDate, string_enum};
 use chrono::{Datelike, NaiveDate};
 
 use super::*;
@@ -28,14 +28,16 @@ impl Bucket {
 }
 
 /// The counted (newest verified) version of one report, with what it is grouped by.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct CountedReport {
     pub company_id: String,
     /// Counted for `DomainStats.pilots`.
     pub pilot_id: String,
     pub sector: String,
     pub domain: String,
+    #[sqlx(try_from = "StoredDate")]
     pub period_start: NaiveDate,
+    #[sqlx(flatten)]
     pub figures: Figures,
     pub compute_consumed: i64,
 }

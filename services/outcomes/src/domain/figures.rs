@@ -2,7 +2,9 @@
 
 use super::*;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::FromRow,
+)]
 pub struct Figures {
     pub models_developed: i64,
     pub models_improved: i64,

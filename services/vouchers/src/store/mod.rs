@@ -7,13 +7,14 @@ pub mod spend;
 use std::collections::HashMap;
 
 use axv_platform::{
+    columns::{StoredDate, StoredList},
     db::{Database, Filters},
     events::Event,
     ids::{new_id, now_ms},
     outbox::Outbox,
 };
 use chrono::NaiveDate;
-use sqlx::{AnyConnection, Row, any::AnyRow};
+use sqlx::{AnyConnection, FromRow, Row};
 
 use crate::{
     domain::{
@@ -32,38 +33,44 @@ fn corrupt(what: &str, value: &str) -> VouchersError {
     VouchersError::Internal(format!("stored {what} {value:?} is not valid"))
 }
 
-fn date(row: &AnyRow, column: &str) -> Result<NaiveDate, VouchersError> {
-    let text: String = row.try_get(column)?;
-    NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| corrupt(column, &text))
-}
-
-#[derive(Debug, Clone, PartialEq)]
+/// A pool; committed, consumed and available come from the ledger, never from a counter.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct PoolRecord {
     pub id: String,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub kind: ResourceKind,
     pub unit: String,
     pub capacity: i64,
+    #[sqlx(try_from = "String")]
     pub funding: FundingSource,
+    #[sqlx(try_from = "StoredDate")]
     pub valid_from: NaiveDate,
+    #[sqlx(try_from = "StoredDate")]
     pub valid_until: NaiveDate,
+    #[sqlx(skip)]
     pub committed: i64,
+    #[sqlx(skip)]
     pub consumed: i64,
+    #[sqlx(skip)]
     pub available: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ProgramRecord {
     pub id: String,
     pub pool_id: String,
     pub name: String,
+    #[sqlx(try_from = "StoredDate")]
     pub opens_on: NaiveDate,
+    #[sqlx(try_from = "StoredDate")]
     pub closes_on: NaiveDate,
     pub max_per_company: i64,
+    #[sqlx(try_from = "StoredList")]
     pub sectors: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ApplicationRecord {
     pub id: String,
     pub program_id: String,
@@ -71,6 +78,7 @@ pub struct ApplicationRecord {
     pub requested_amount: i64,
     pub justification: String,
     pub pilot_id: Option<String>,
+    #[sqlx(try_from = "String")]
     pub status: ApplicationStatus,
     pub voucher_id: Option<String>,
     pub decision_note: Option<String>,
@@ -78,7 +86,7 @@ pub struct ApplicationRecord {
     pub decided_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct VoucherRecord {
     pub id: String,
     pub code: String,
@@ -86,13 +94,20 @@ pub struct VoucherRecord {
     pub pilot_id: Option<String>,
     pub program_id: String,
     pub pool_id: String,
+    #[sqlx(try_from = "String")]
     pub kind: ResourceKind,
     pub granted: i64,
+    #[sqlx(skip)]
     pub held: i64,
+    #[sqlx(skip)]
     pub consumed: i64,
+    #[sqlx(skip)]
     pub balance: i64,
+    #[sqlx(try_from = "StoredDate")]
     pub valid_from: NaiveDate,
+    #[sqlx(try_from = "StoredDate")]
     pub valid_until: NaiveDate,
+    #[sqlx(try_from = "String")]
     pub status: VoucherStatus,
     /// Usage beyond the balance: recorded, never charged.
     pub overage: i64,
@@ -147,63 +162,6 @@ const APPLICATION_COLUMNS: &str = "id, program_id, company_id, requested_amount,
      voucher_id, decision_note, created_at, decided_at";
 const VOUCHER_COLUMNS: &str = "id, code, company_id, pilot_id, program_id, pool_id, kind, granted, valid_from, \
      valid_until, status, overage";
-
-fn application_from_row(row: &AnyRow) -> Result<ApplicationRecord, VouchersError> {
-    let status: String = row.try_get("status")?;
-    Ok(ApplicationRecord {
-        id: row.try_get("id")?,
-        program_id: row.try_get("program_id")?,
-        company_id: row.try_get("company_id")?,
-        requested_amount: row.try_get("requested_amount")?,
-        justification: row.try_get("justification")?,
-        pilot_id: row.try_get("pilot_id")?,
-        status: ApplicationStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
-        voucher_id: row.try_get("voucher_id")?,
-        decision_note: row.try_get("decision_note")?,
-        created_at: row.try_get("created_at")?,
-        decided_at: row.try_get("decided_at")?,
-    })
-}
-
-fn program_from_row(row: &AnyRow) -> Result<ProgramRecord, VouchersError> {
-    let sectors: String = row.try_get("sectors")?;
-    Ok(ProgramRecord {
-        id: row.try_get("id")?,
-        pool_id: row.try_get("pool_id")?,
-        name: row.try_get("name")?,
-        opens_on: date(row, "opens_on")?,
-        closes_on: date(row, "closes_on")?,
-        max_per_company: row.try_get("max_per_company")?,
-        sectors: sectors
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    })
-}
-
-/// A voucher row without balances yet.
-fn voucher_from_row(row: &AnyRow) -> Result<VoucherRecord, VouchersError> {
-    let kind: String = row.try_get("kind")?;
-    let status: String = row.try_get("status")?;
-    Ok(VoucherRecord {
-        id: row.try_get("id")?,
-        code: row.try_get("code")?,
-        company_id: row.try_get("company_id")?,
-        pilot_id: row.try_get("pilot_id")?,
-        program_id: row.try_get("program_id")?,
-        pool_id: row.try_get("pool_id")?,
-        kind: ResourceKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-        granted: row.try_get("granted")?,
-        held: 0,
-        consumed: 0,
-        balance: 0,
-        valid_from: date(row, "valid_from")?,
-        valid_until: date(row, "valid_until")?,
-        status: VoucherStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
-        overage: row.try_get("overage")?,
-    })
-}
 
 /// Fills in balances from the ledger's accounts, in one query for all of them.
 async fn with_balances(
@@ -329,7 +287,6 @@ impl Store {
             query = query.bind(bind);
         }
         let rows = query.fetch_all(self.db.reads()).await?;
-        // Committed, consumed and available come from the ledger, never from a counter.
         let figures: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT pool_id, kind, CAST(SUM(balance) AS BIGINT) FROM ledger_accounts WHERE kind IN ('pool', 'consumed') GROUP BY pool_id, kind",
         )
@@ -337,33 +294,19 @@ impl Store {
         .await?;
         let figures: HashMap<(String, String), i64> =
             figures.into_iter().map(|(p, k, s)| ((p, k), s)).collect();
+        let figure = |pool_id: &str, kind: &str| {
+            figures
+                .get(&(pool_id.to_owned(), kind.to_owned()))
+                .copied()
+                .unwrap_or(0)
+        };
         rows.iter()
             .map(|row| {
-                let id: String = row.try_get("id")?;
-                let kind: String = row.try_get("kind")?;
-                let funding: String = row.try_get("funding")?;
-                let capacity: i64 = row.try_get("capacity")?;
-                let available = figures
-                    .get(&(id.clone(), "pool".to_owned()))
-                    .copied()
-                    .unwrap_or(0);
-                Ok(PoolRecord {
-                    name: row.try_get("name")?,
-                    kind: ResourceKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-                    unit: row.try_get("unit")?,
-                    capacity,
-                    funding: FundingSource::parse(&funding)
-                        .ok_or_else(|| corrupt("funding", &funding))?,
-                    valid_from: date(row, "valid_from")?,
-                    valid_until: date(row, "valid_until")?,
-                    committed: capacity - available,
-                    consumed: figures
-                        .get(&(id.clone(), "consumed".to_owned()))
-                        .copied()
-                        .unwrap_or(0),
-                    available,
-                    id,
-                })
+                let mut pool = PoolRecord::from_row(row)?;
+                pool.available = figure(&pool.id, "pool");
+                pool.consumed = figure(&pool.id, "consumed");
+                pool.committed = pool.capacity - pool.available;
+                Ok(pool)
             })
             .collect()
     }
@@ -416,8 +359,9 @@ impl Store {
             .fetch_all(self.db.reads())
             .await?
             .iter()
-            .map(program_from_row)
-            .collect()
+            .map(ProgramRecord::from_row)
+            .collect::<Result<_, _>>()
+            .map_err(Into::into)
     }
 
     pub async fn program(&self, id: &str) -> Result<Option<ProgramRecord>, VouchersError> {
@@ -476,7 +420,7 @@ impl Store {
         .bind(id)
         .fetch_optional(self.db.reads())
         .await?;
-        row.as_ref().map(application_from_row).transpose()
+        Ok(row.as_ref().map(ApplicationRecord::from_row).transpose()?)
     }
 
     pub async fn list_applications(
@@ -507,7 +451,7 @@ impl Store {
             .await?;
         Ok((
             rows.iter()
-                .map(application_from_row)
+                .map(ApplicationRecord::from_row)
                 .collect::<Result<_, _>>()?,
             total,
         ))
@@ -690,7 +634,7 @@ impl Store {
         let rows = query.fetch_all(&mut *conn).await?;
         let vouchers = rows
             .iter()
-            .map(voucher_from_row)
+            .map(VoucherRecord::from_row)
             .collect::<Result<Vec<_>, _>>()?;
         with_balances(&mut conn, vouchers).await
     }
@@ -748,7 +692,7 @@ impl Store {
             .await?;
         let vouchers = rows
             .iter()
-            .map(voucher_from_row)
+            .map(VoucherRecord::from_row)
             .collect::<Result<Vec<_>, _>>()?;
         let mut conn = self.db.reads().acquire().await?;
         Ok((with_balances(&mut conn, vouchers).await?, total))
@@ -774,7 +718,7 @@ impl Store {
         let rows = query.fetch_all(&mut *conn).await?;
         let vouchers = rows
             .iter()
-            .map(voucher_from_row)
+            .map(VoucherRecord::from_row)
             .collect::<Result<Vec<_>, _>>()?;
         with_balances(&mut conn, vouchers).await
     }
@@ -809,7 +753,7 @@ impl Store {
         let mut taken: HashMap<String, usize> = HashMap::new();
         let mut vouchers = Vec::new();
         for row in rows.fetch_all(self.db.reads()).await? {
-            let voucher = voucher_from_row(&row)?;
+            let voucher = VoucherRecord::from_row(&row)?;
             let seen = taken.entry(voucher.company_id.clone()).or_insert(0);
             if *seen < per_company {
                 *seen += 1;

@@ -6,11 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use axv_platform::{
+    columns::{StoredDate, StoredFlag},
     events::Event,
     ids::{new_id, now_ms},
 };
 use chrono::NaiveDate;
-use sqlx::{AnyConnection, Row, any::AnyRow};
+use sqlx::{AnyConnection, FromRow};
 
 use super::{SERVICE, Store, ledger, placeholders, value_rows};
 use crate::{
@@ -23,17 +24,22 @@ use crate::{
 };
 
 /// A voucher row locked for the rest of the transaction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Locked {
     pub id: String,
     pub code: String,
     pub company_id: String,
     pub pool_id: String,
+    #[sqlx(try_from = "String")]
     pub status: VoucherStatus,
+    #[sqlx(try_from = "StoredDate")]
     pub valid_from: NaiveDate,
+    #[sqlx(try_from = "StoredDate")]
     pub valid_until: NaiveDate,
     pub granted: i64,
+    #[sqlx(try_from = "StoredFlag")]
     pub low_balance_notified: bool,
+    #[sqlx(try_from = "String")]
     pub kind: ResourceKind,
 }
 
@@ -53,33 +59,7 @@ async fn lock(
     .bind(value)
     .fetch_optional(conn)
     .await?;
-    row.as_ref().map(locked_from_row).transpose()
-}
-
-fn locked_from_row(row: &AnyRow) -> Result<Locked, VouchersError> {
-    let status: String = row.try_get("status")?;
-    let day = |column: &str| -> Result<NaiveDate, VouchersError> {
-        let text: String = row.try_get(column)?;
-        NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-            .map_err(|_| VouchersError::Internal(format!("bad {column}")))
-    };
-    Ok(Locked {
-        id: row.try_get("id")?,
-        code: row.try_get("code")?,
-        company_id: row.try_get("company_id")?,
-        pool_id: row.try_get("pool_id")?,
-        status: VoucherStatus::parse(&status)
-            .ok_or_else(|| VouchersError::Internal(format!("bad status {status}")))?,
-        valid_from: day("valid_from")?,
-        valid_until: day("valid_until")?,
-        granted: row.try_get("granted")?,
-        low_balance_notified: row.try_get::<i64, _>("low_balance_notified")? != 0,
-        kind: {
-            let kind: String = row.try_get("kind")?;
-            ResourceKind::parse(&kind)
-                .ok_or_else(|| VouchersError::Internal(format!("bad kind {kind}")))?
-        },
-    })
+    Ok(row.as_ref().map(Locked::from_row).transpose()?)
 }
 
 /// After spending: status follows the balance, and the company hears about 80% used and
@@ -390,7 +370,7 @@ async fn lock_where(
     }
     let mut vouchers = HashMap::new();
     for row in query.fetch_all(&mut *conn).await? {
-        let voucher = locked_from_row(&row)?;
+        let voucher = Locked::from_row(&row)?;
         vouchers.insert(voucher.code.clone(), voucher);
     }
     Ok(vouchers)
