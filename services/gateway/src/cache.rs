@@ -215,7 +215,7 @@ mod tests {
         );
         // Another filter is another entry.
         let other = pb::StatsFilter {
-            sectors: vec!["ENERGY".into()],
+            sectors: vec![axv_proto::common::v1::Sector::Energy.into()],
             ..Default::default()
         };
         assert_eq!(

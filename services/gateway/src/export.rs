@@ -14,7 +14,10 @@ use axum::{
 };
 use axv_auth::MaybeCaller;
 use axv_platform::ErrorCode;
-use axv_proto::outcomes::v1 as pb;
+use axv_proto::{
+    common::v1::{PilotDomain, Sector},
+    outcomes::v1 as pb,
+};
 use serde::Deserialize;
 
 use crate::{AppState, context::RequestContext, http::client_address, schema::stats::load_stats};
@@ -55,16 +58,23 @@ const HEADER: [&str; 17] = [
     "computeConsumed",
 ];
 
-fn list(text: Option<&str>) -> Vec<String> {
-    let mut names: Vec<String> = text
+/// Comma-separated names (`energy, MOBILITY`) as a filter's values, sorted and deduplicated;
+/// an unknown name is refused (it would otherwise count nothing and look like a real zero).
+fn list(
+    text: Option<&str>,
+    from_name: fn(&str) -> Option<i32>,
+    field: &str,
+) -> Result<Vec<i32>, String> {
+    let mut values = text
         .unwrap_or_default()
         .split(',')
         .map(|s| s.trim().to_ascii_uppercase())
         .filter(|s| !s.is_empty())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+        .map(|name| from_name(&name).ok_or(format!("{field}: {name} is not known")))
+        .collect::<Result<Vec<_>, _>>()?;
+    values.sort();
+    values.dedup();
+    Ok(values)
 }
 
 fn bad_request(message: &str) -> Response {
@@ -87,8 +97,16 @@ impl ExportParams {
         Ok(pb::StatsFilter {
             from: date("from", &self.from)?,
             to: date("to", &self.to)?,
-            sectors: list(self.sectors.as_deref()),
-            domains: list(self.domains.as_deref()),
+            sectors: list(
+                self.sectors.as_deref(),
+                |name| Sector::from_name(name).map(i32::from),
+                "sectors",
+            )?,
+            domains: list(
+                self.domains.as_deref(),
+                |name| PilotDomain::from_name(name).map(i32::from),
+                "domains",
+            )?,
         })
     }
 }
@@ -175,11 +193,18 @@ pub fn to_csv(
         stats.outcomes.as_ref(),
         (Some(stats.compute_granted), Some(stats.compute_consumed)),
     ))?;
-    for (group, rows) in [("sector", &stats.by_sector), ("domain", &stats.by_domain)] {
+    let sector = |g: &pb::GroupStats| Sector::name_of(g.sector);
+    let domain = |g: &pb::GroupStats| PilotDomain::name_of(g.domain);
+    type Key = dyn Fn(&pb::GroupStats) -> Option<&'static str>;
+    let groups: [(&str, &Vec<pb::GroupStats>, &Key); 2] = [
+        ("sector", &stats.by_sector, &sector),
+        ("domain", &stats.by_domain, &domain),
+    ];
+    for (group, rows, key) in groups {
         for g in rows {
             out.write_record(record(
                 group,
-                &g.key,
+                key(g).unwrap_or_default(),
                 "",
                 (Some(g.companies), Some(g.pilots)),
                 g.suppressed,
@@ -333,7 +358,15 @@ mod tests {
         };
         let filter = params.filter().unwrap();
         assert_eq!(filter.from.as_deref(), Some("2021-01-01"));
-        assert_eq!(filter.sectors, vec!["ENERGY", "MOBILITY"]);
+        assert_eq!(
+            filter.sectors,
+            vec![Sector::Mobility as i32, Sector::Energy as i32]
+        );
+        let unknown = ExportParams {
+            sectors: Some("SPACE".into()),
+            ..Default::default()
+        };
+        assert!(unknown.filter().unwrap_err().contains("SPACE"));
         let bad = ExportParams {
             to: Some("2021-13-01".into()),
             ..Default::default()
@@ -351,11 +384,12 @@ mod tests {
                 ..Default::default()
             }),
             by_sector: vec![pb::GroupStats {
-                key: "ENERGY".into(),
+                sector: Sector::Energy.into(),
                 companies: 1,
                 pilots: 1,
                 figures: None,
                 suppressed: true,
+                ..Default::default()
             }],
             by_company: vec![pb::CompanyStats {
                 company_id: "c-1".into(),

@@ -49,32 +49,32 @@ pub fn role_from_pb(value: i32) -> Option<Role> {
     })
 }
 
-pub fn sector_to_pb(sector: Sector) -> pb::Sector {
+pub fn sector_to_pb(sector: Sector) -> common::Sector {
     match sector {
-        Sector::Mobility => pb::Sector::Mobility,
-        Sector::ArtificialIntelligence => pb::Sector::ArtificialIntelligence,
-        Sector::CultureContent => pb::Sector::CultureContent,
-        Sector::Energy => pb::Sector::Energy,
-        Sector::Healthcare => pb::Sector::Healthcare,
-        Sector::PhotonicsAppliances => pb::Sector::PhotonicsAppliances,
-        Sector::SmartComponents => pb::Sector::SmartComponents,
-        Sector::Semiconductors => pb::Sector::Semiconductors,
-        Sector::Data => pb::Sector::Data,
+        Sector::Mobility => common::Sector::Mobility,
+        Sector::ArtificialIntelligence => common::Sector::ArtificialIntelligence,
+        Sector::CultureContent => common::Sector::CultureContent,
+        Sector::Energy => common::Sector::Energy,
+        Sector::Healthcare => common::Sector::Healthcare,
+        Sector::PhotonicsAppliances => common::Sector::PhotonicsAppliances,
+        Sector::SmartComponents => common::Sector::SmartComponents,
+        Sector::Semiconductors => common::Sector::Semiconductors,
+        Sector::Data => common::Sector::Data,
     }
 }
 
 pub fn sector_from_pb(value: i32) -> Option<Sector> {
-    Some(match pb::Sector::try_from(value).ok()? {
-        pb::Sector::Unspecified => return None,
-        pb::Sector::Mobility => Sector::Mobility,
-        pb::Sector::ArtificialIntelligence => Sector::ArtificialIntelligence,
-        pb::Sector::CultureContent => Sector::CultureContent,
-        pb::Sector::Energy => Sector::Energy,
-        pb::Sector::Healthcare => Sector::Healthcare,
-        pb::Sector::PhotonicsAppliances => Sector::PhotonicsAppliances,
-        pb::Sector::SmartComponents => Sector::SmartComponents,
-        pb::Sector::Semiconductors => Sector::Semiconductors,
-        pb::Sector::Data => Sector::Data,
+    Some(match common::Sector::try_from(value).ok()? {
+        common::Sector::Unspecified => return None,
+        common::Sector::Mobility => Sector::Mobility,
+        common::Sector::ArtificialIntelligence => Sector::ArtificialIntelligence,
+        common::Sector::CultureContent => Sector::CultureContent,
+        common::Sector::Energy => Sector::Energy,
+        common::Sector::Healthcare => Sector::Healthcare,
+        common::Sector::PhotonicsAppliances => Sector::PhotonicsAppliances,
+        common::Sector::SmartComponents => Sector::SmartComponents,
+        common::Sector::Semiconductors => Sector::Semiconductors,
+        common::Sector::Data => Sector::Data,
     })
 }
 

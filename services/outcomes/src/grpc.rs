@@ -99,8 +99,8 @@ pub fn report_to_pb(r: ReportRecord) -> pb::OutcomeReport {
             })
             .collect(),
         created_at_ms: r.created_at,
-        sector: r.subject.sector,
-        domain: r.subject.domain,
+        sector: common::Sector::value_of(&r.subject.sector),
+        domain: common::PilotDomain::value_of(&r.subject.domain),
     }
 }
 
@@ -389,17 +389,30 @@ fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn groups_to_pb(groups: &[GroupStats]) -> Vec<pb::GroupStats> {
-    groups
-        .iter()
-        .map(|g| pb::GroupStats {
-            key: g.key.clone(),
-            companies: count(g.companies),
-            pilots: count(g.pilots),
-            figures: g.figures.as_ref().map(figures_to_pb),
-            suppressed: g.suppressed,
-        })
-        .collect()
+fn group_to_pb(g: &GroupStats) -> pb::GroupStats {
+    pb::GroupStats {
+        companies: count(g.companies),
+        pilots: count(g.pilots),
+        figures: g.figures.as_ref().map(figures_to_pb),
+        suppressed: g.suppressed,
+        ..Default::default()
+    }
+}
+
+fn sector_groups_to_pb(groups: &[GroupStats]) -> Vec<pb::GroupStats> {
+    let group = |g: &GroupStats| pb::GroupStats {
+        sector: common::Sector::value_of(&g.key),
+        ..group_to_pb(g)
+    };
+    groups.iter().map(group).collect()
+}
+
+fn domain_groups_to_pb(groups: &[GroupStats]) -> Vec<pb::GroupStats> {
+    let group = |g: &GroupStats| pb::GroupStats {
+        domain: common::PilotDomain::value_of(&g.key),
+        ..group_to_pb(g)
+    };
+    groups.iter().map(group).collect()
 }
 
 fn series_to_pb(stats: &Stats) -> Vec<pb::PeriodStats> {
@@ -427,8 +440,8 @@ pub fn release_to_pb(release: &ReleaseOf) -> pb::Release {
             .iter()
             .map(|cell| pb::HeldCell {
                 figure: cell.figure.as_str().to_owned(),
-                sector: cell.sector.clone(),
-                domain: cell.domain.clone(),
+                sector: common::Sector::value_of(&cell.sector),
+                domain: cell.domain.as_deref().map(common::PilotDomain::value_of),
                 quarter_start: cell.quarter_start.map(|q| q.to_string()),
             })
             .collect(),
@@ -450,8 +463,8 @@ pub fn stats_to_pb(stats: ProgramStats) -> pb::GetProgramStatsResponse {
         // A wholly suppressed public answer shows as zeros, flagged as suppressed.
         outcomes: Some(figures_to_pb(&outcomes.totals.unwrap_or_default())),
         outcomes_suppressed: outcomes.totals_suppressed,
-        by_sector: groups_to_pb(&outcomes.by_sector),
-        by_domain: groups_to_pb(&outcomes.by_domain),
+        by_sector: sector_groups_to_pb(&outcomes.by_sector),
+        by_domain: domain_groups_to_pb(&outcomes.by_domain),
         by_company: outcomes
             .by_company
             .iter()

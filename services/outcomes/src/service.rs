@@ -6,7 +6,12 @@ use std::{collections::HashMap, sync::Arc};
 
 use axv_auth::{Caller, Role, TokenIssuer};
 use axv_platform::{ids::is_valid_id, pagination::PageRequest};
-use axv_proto::{onboarding::v1 as onboarding, pilots::v1 as pilots, vouchers::v1 as vouchers};
+use axv_proto::{
+    common::v1::{PilotDomain, Sector},
+    onboarding::v1 as onboarding,
+    pilots::v1 as pilots,
+    vouchers::v1 as vouchers,
+};
 use chrono::NaiveDate;
 use tonic::transport::Channel;
 
@@ -231,18 +236,15 @@ impl Outcomes {
                 status.as_str_name().trim_start_matches("PILOT_STATUS_")
             )));
         }
-        let domain = pilots::PilotDomain::try_from(pilot.domain)
-            .map(|d| {
-                d.as_str_name()
-                    .trim_start_matches("PILOT_DOMAIN_")
-                    .to_owned()
-            })
-            .unwrap_or_default();
         let subject = ReportSubject {
+            sector: Sector::name_of(pilot.lead_company_sector)
+                .unwrap_or_default()
+                .to_owned(),
+            domain: PilotDomain::name_of(pilot.domain)
+                .unwrap_or_default()
+                .to_owned(),
             pilot_id: pilot.id,
             company_id: pilot.lead_company_id,
-            sector: pilot.lead_company_sector,
-            domain,
         };
         self.store.create(&subject, &draft, &who.subject).await
     }

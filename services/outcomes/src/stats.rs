@@ -6,7 +6,12 @@ use axv_platform::calendar::today_kst;
 use std::collections::HashMap;
 
 use axv_auth::{Caller, Role};
-use axv_proto::{onboarding::v1 as onboarding, pilots::v1 as pilots, vouchers::v1 as vouchers};
+use axv_proto::{
+    common::v1::{PilotDomain, Sector},
+    onboarding::v1 as onboarding,
+    pilots::v1 as pilots,
+    vouchers::v1 as vouchers,
+};
 use chrono::NaiveDate;
 
 use crate::{
@@ -28,8 +33,9 @@ use crate::{
 pub struct StatsFilter {
     pub from: Option<String>,
     pub to: Option<String>,
-    pub sectors: Vec<String>,
-    pub domains: Vec<String>,
+    /// As the request carries them (`Sector` and `PilotDomain` values).
+    pub sectors: Vec<i32>,
+    pub domains: Vec<i32>,
 }
 
 /// Which figures a `programStats` answer comes from.
@@ -70,20 +76,22 @@ pub struct ProgramStats {
     pub release: Option<ReleaseOf>,
 }
 
-fn sector_enum(name: &str) -> Option<onboarding::Sector> {
-    onboarding::Sector::from_str_name(&format!("SECTOR_{name}"))
-        .filter(|s| *s != onboarding::Sector::Unspecified)
-}
-
-fn domain_enum(name: &str) -> Option<pilots::PilotDomain> {
-    pilots::PilotDomain::from_str_name(&format!("PILOT_DOMAIN_{name}"))
-        .filter(|d| *d != pilots::PilotDomain::Unspecified)
-}
-
-fn sector_name(sector: i32) -> String {
-    onboarding::Sector::try_from(sector)
-        .map(|s| s.as_str_name().trim_start_matches("SECTOR_").to_owned())
-        .unwrap_or_default()
+/// The names of a filter's values, refusing an unknown or unset one: it would otherwise count
+/// nothing and look like a real zero.
+fn names_of(
+    values: &[i32],
+    name_of: fn(i32) -> Option<&'static str>,
+    field: &'static str,
+    what: &str,
+) -> Result<Vec<String>, ReportsError> {
+    values
+        .iter()
+        .map(|value| {
+            name_of(*value)
+                .map(str::to_owned)
+                .ok_or_else(|| ReportsError::invalid(field, format!("{value} is not a {what}")))
+        })
+        .collect()
 }
 
 impl StatsFilter {
@@ -103,27 +111,16 @@ impl StatsFilter {
         {
             return Err(ReportsError::invalid("to", "must not be before from"));
         }
-        for sector in &self.sectors {
-            if sector_enum(sector).is_none() {
-                return Err(ReportsError::invalid(
-                    "sectors",
-                    format!("{sector:?} is not a sector"),
-                ));
-            }
-        }
-        for domain in &self.domains {
-            if domain_enum(domain).is_none() {
-                return Err(ReportsError::invalid(
-                    "domains",
-                    format!("{domain:?} is not a pilot domain"),
-                ));
-            }
-        }
         Ok(StatsQuery {
             from,
             to,
-            sectors: self.sectors.clone(),
-            domains: self.domains.clone(),
+            sectors: names_of(&self.sectors, Sector::name_of, "sectors", "sector")?,
+            domains: names_of(
+                &self.domains,
+                PilotDomain::name_of,
+                "domains",
+                "pilot domain",
+            )?,
             public,
             min_companies: MIN_COMPANIES,
         })
@@ -264,12 +261,7 @@ impl Outcomes {
 
     async fn company_counts(&self, query: &StatsQuery) -> Result<(i64, i64), ReportsError> {
         let request = onboarding::CountCompaniesRequest {
-            sectors: query
-                .sectors
-                .iter()
-                .filter_map(|s| sector_enum(s))
-                .map(i32::from)
-                .collect(),
+            sectors: query.sectors.iter().map(|s| Sector::value_of(s)).collect(),
         };
         let counts = self
             .onboarding
@@ -283,12 +275,11 @@ impl Outcomes {
 
     async fn pilot_counts(&self, query: &StatsQuery) -> Result<(i64, i64), ReportsError> {
         let request = pilots::CountPilotsRequest {
-            lead_sectors: query.sectors.clone(),
+            lead_sectors: query.sectors.iter().map(|s| Sector::value_of(s)).collect(),
             domains: query
                 .domains
                 .iter()
-                .filter_map(|d| domain_enum(d))
-                .map(i32::from)
+                .map(|d| PilotDomain::value_of(d))
                 .collect(),
             active_from: query.from.map(|d| d.to_string()),
             active_until: query.to.map(|d| d.to_string()),
@@ -388,7 +379,12 @@ impl Outcomes {
                 .map_err(ReportsError::upstream("companies"))?
                 .into_inner()
                 .companies;
-            sectors.extend(companies.into_iter().map(|c| (c.id, sector_name(c.sector))));
+            sectors.extend(companies.into_iter().map(|c| {
+                (
+                    c.id,
+                    Sector::name_of(c.sector).unwrap_or_default().to_owned(),
+                )
+            }));
         }
         Ok(sectors)
     }

@@ -3,7 +3,7 @@
 use axv_auth::caller;
 use axv_platform::calendar::today_kst;
 use axv_platform::pagination::PageRequest;
-use axv_proto::{common::v1 as common, onboarding::v1 as onboarding, pilots::v1 as pb};
+use axv_proto::{common::v1 as common, pilots::v1 as pb};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -49,7 +49,7 @@ mirror!(
     domain_to_pb,
     domain_from_pb,
     PilotDomain,
-    pb::PilotDomain {
+    common::PilotDomain {
         AutonomousDriving,
         Healthcare,
         Energy,
@@ -116,7 +116,7 @@ fn pilot_to_pb(visible: VisiblePilot) -> pb::Pilot {
         domain: domain_to_pb(p.draft.domain).into(),
         lead_company_id: p.lead.id,
         lead_company_name_ko: p.lead.name_ko,
-        lead_company_sector: p.lead.sector,
+        lead_company_sector: common::Sector::value_of(&p.lead.sector),
         lead_company_presence: p.lead.presence,
         participants: Vec::new(),
         site: p.draft.site,
@@ -147,7 +147,7 @@ fn pilot_to_pb(visible: VisiblePilot) -> pb::Pilot {
                 company_id: r.company.id,
                 role: r.role,
                 name_ko: r.company.name_ko,
-                sector: r.company.sector,
+                sector: common::Sector::value_of(&r.company.sector),
                 presence: r.company.presence,
                 state: participant_state_to_pb(r.state).into(),
             })
@@ -230,17 +230,12 @@ fn filter_from_pb(f: pb::PilotFilter) -> Result<PilotFilter, PilotsError> {
     })
 }
 
-/// An onboarding sector name (MOBILITY...), as pilots keep the lead company's; a typo would
+/// A sector as pilots keep the lead company's (its name, MOBILITY...); an unknown one would
 /// otherwise count nothing and look like a real zero.
-fn lead_sector(name: &str) -> Result<String, PilotsError> {
-    let name = name.trim().to_uppercase();
-    match onboarding::Sector::from_str_name(&format!("SECTOR_{name}")) {
-        Some(sector) if sector != onboarding::Sector::Unspecified => Ok(name),
-        _ => Err(PilotsError::invalid(
-            "leadSectors",
-            "has an unknown sector (onboarding's names, e.g. MOBILITY)",
-        )),
-    }
+fn lead_sector(value: i32) -> Result<String, PilotsError> {
+    common::Sector::name_of(value)
+        .map(str::to_owned)
+        .ok_or_else(|| PilotsError::invalid("leadSectors", "has an unknown sector"))
 }
 
 fn count_filter_from_pb(r: pb::CountPilotsRequest) -> Result<PilotCountFilter, PilotsError> {
@@ -253,8 +248,8 @@ fn count_filter_from_pb(r: pb::CountPilotsRequest) -> Result<PilotCountFilter, P
     Ok(PilotCountFilter {
         lead_sectors: r
             .lead_sectors
-            .iter()
-            .map(|s| lead_sector(s))
+            .into_iter()
+            .map(lead_sector)
             .collect::<Result<_, _>>()?,
         domains: r
             .domains

@@ -8,7 +8,7 @@ use axv_platform::{
     ids::is_valid_id,
     pagination::{MAX_PAGE_SIZE, PageRequest},
 };
-use axv_proto::onboarding::v1 as onboarding;
+use axv_proto::{common::v1 as common, onboarding::v1 as onboarding};
 use tonic::transport::Channel;
 
 use crate::{
@@ -88,9 +88,9 @@ impl Pilots {
             .company
             .ok_or(PilotsError::NotFound("company"))?;
         let name = |n: &str, prefix: &str| n.trim_start_matches(prefix).to_owned();
-        let sector = onboarding::Sector::try_from(company.sector)
-            .map(|s| name(s.as_str_name(), "SECTOR_"))
-            .unwrap_or_default();
+        let sector = common::Sector::name_of(company.sector)
+            .unwrap_or_default()
+            .to_owned();
         let presence = onboarding::GwangjuPresence::try_from(company.presence)
             .map(|p| name(p.as_str_name(), "GWANGJU_PRESENCE_"))
             .unwrap_or_default();

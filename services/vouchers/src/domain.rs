@@ -2,6 +2,7 @@
 //! state machines, and the ledger's accounts and transfers. Pure: no I/O.
 
 use axv_platform::string_enum;
+use axv_proto::common::v1::Sector;
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,19 +26,6 @@ string_enum!(VoucherStatus {
     Frozen => "FROZEN",
 });
 string_enum!(HoldState { Open => "OPEN", Committed => "COMMITTED", Released => "RELEASED", Expired => "EXPIRED" });
-
-/// The sectors onboarding knows, which programmes may restrict eligibility to.
-pub const SECTORS: &[&str] = &[
-    "MOBILITY",
-    "ARTIFICIAL_INTELLIGENCE",
-    "CULTURE_CONTENT",
-    "ENERGY",
-    "HEALTHCARE",
-    "PHOTONICS_APPLIANCES",
-    "SMART_COMPONENTS",
-    "SEMICONDUCTORS",
-    "DATA",
-];
 
 impl ResourceKind {
     /// The base unit amounts are counted in.
@@ -156,18 +144,19 @@ pub fn validate_positive(field: &'static str, amount: i64) -> Result<i64, Vouche
     Ok(amount)
 }
 
-pub fn validate_sectors(sectors: &[String]) -> Result<Vec<String>, VouchersError> {
+/// The names a programme keeps of the sectors it is restricted to (`Sector` values as a request
+/// carries them), without repeats; an unset or unknown one is refused.
+pub fn validate_sectors(values: &[i32]) -> Result<Vec<String>, VouchersError> {
     let mut out: Vec<String> = Vec::new();
-    for sector in sectors {
-        let sector = sector.trim().to_uppercase();
-        if !SECTORS.contains(&sector.as_str()) {
-            return Err(VouchersError::invalid(
+    for value in values {
+        let sector = Sector::name_of(*value).ok_or_else(|| {
+            VouchersError::invalid(
                 "sectors",
-                format!("{sector:?} is not one of the nine industries"),
-            ));
-        }
-        if !out.contains(&sector) {
-            out.push(sector);
+                format!("{value} is not one of the nine industries"),
+            )
+        })?;
+        if !out.iter().any(|s| s == sector) {
+            out.push(sector.to_owned());
         }
     }
     Ok(out)
@@ -854,8 +843,10 @@ mod tests {
                 .contains("validUntil")
         );
         assert!(validate_positive("capacity", 0).is_err());
-        assert!(validate_sectors(&["energy".into()]).unwrap() == vec!["ENERGY".to_owned()]);
-        assert!(validate_sectors(&["SPACE".into()]).is_err());
+        let energy = Sector::Energy as i32;
+        assert!(validate_sectors(&[energy, energy]).unwrap() == vec!["ENERGY".to_owned()]);
+        assert!(validate_sectors(&[0]).is_err());
+        assert!(validate_sectors(&[99]).is_err());
     }
 
     #[test]

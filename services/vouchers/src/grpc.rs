@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axv_auth::caller;
 use axv_platform::pagination::PageRequest;
-use axv_proto::vouchers::v1 as pb;
+use axv_proto::{common::v1::Sector, vouchers::v1 as pb};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -141,7 +141,11 @@ fn program_to_pb(program: ProgramRecord) -> pb::Program {
         opens_on: program.opens_on.to_string(),
         closes_on: program.closes_on.to_string(),
         max_per_company: program.max_per_company,
-        sectors: program.sectors,
+        sectors: program
+            .sectors
+            .iter()
+            .map(|s| Sector::value_of(s))
+            .collect(),
     }
 }
 

@@ -13,7 +13,7 @@ use axv_platform::{
     ids::is_valid_id,
     pagination::{MAX_PAGE_SIZE, PageRequest},
 };
-use axv_proto::onboarding::v1 as onboarding;
+use axv_proto::{common::v1::Sector, onboarding::v1 as onboarding};
 
 use tonic::transport::Channel;
 
@@ -79,7 +79,8 @@ pub struct ProgramInput {
     pub opens_on: String,
     pub closes_on: String,
     pub max_per_company: i64,
-    pub sectors: Vec<String>,
+    /// `Sector` values, as the request carries them.
+    pub sectors: Vec<i32>,
 }
 
 /// What a caller may see of vouchers and applications.
@@ -321,9 +322,9 @@ impl Vouchers {
                     .to_owned()
             })
             .unwrap_or_default();
-        let sector = onboarding::Sector::try_from(company.sector)
-            .map(|s| s.as_str_name().trim_start_matches("SECTOR_").to_owned())
-            .unwrap_or_default();
+        let sector = Sector::name_of(company.sector)
+            .unwrap_or_default()
+            .to_owned();
         let pilot_id = pilot_id.filter(|p| !p.is_empty());
         if let Some(pilot) = &pilot_id {
             self.check_pilot(who, pilot, company_id).await?;

@@ -3,6 +3,7 @@
 use async_graphql::{
     Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
 };
+use axv_proto::common::v1 as common_pb;
 use axv_proto::onboarding::v1 as pb;
 
 use super::{
@@ -29,7 +30,7 @@ mirror_enum!(
 );
 mirror_enum!(
     Sector,
-    pb::Sector {
+    common_pb::Sector {
         Mobility,
         ArtificialIntelligence,
         CultureContent,
@@ -288,7 +289,7 @@ impl From<CompanyInput> for pb::CompanyInput {
             business_number: input.business_number,
             name_ko: input.name_ko,
             name_en: input.name_en,
-            sector: pb::Sector::from(input.sector).into(),
+            sector: common_pb::Sector::from(input.sector).into(),
             presence: pb::GwangjuPresence::from(input.presence).into(),
             employees: input.employees,
             founded_on: input.founded_on.map(|d| d.0.format("%Y-%m-%d").to_string()),
@@ -433,7 +434,7 @@ async fn list_companies(
                         .sectors
                         .unwrap_or_default()
                         .into_iter()
-                        .map(|s| pb::Sector::from(s).into())
+                        .map(|s| common_pb::Sector::from(s).into())
                         .collect(),
                     presences: filter
                         .presences

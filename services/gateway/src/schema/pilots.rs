@@ -6,6 +6,7 @@
 
 use async_graphql::{Context, ID, InputObject, Object, Result, dataloader::DataLoader};
 use axv_platform::ErrorCode;
+use axv_proto::common::v1 as common_pb;
 use axv_proto::{onboarding::v1 as onboarding_pb, pilots::v1 as pb};
 
 use super::{
@@ -27,7 +28,7 @@ use crate::{
 
 mirror_enum!(
     PilotDomain,
-    pb::PilotDomain {
+    common_pb::PilotDomain {
         AutonomousDriving,
         Healthcare,
         Energy,
@@ -62,15 +63,14 @@ mirror_enum!(
     }
 );
 
-/// A company as the pilot recorded it (onboarding's enum names without their prefix, e.g.
-/// "MOBILITY", "HEADQUARTERS"): the public fields only, for callers onboarding shows nothing of.
-/// Companies take part in pilots only once APPROVED.
-fn snapshot_company(id: &str, name_ko: &str, sector: &str, presence: &str) -> Company {
+/// A company as the pilot recorded it (its presence as onboarding's enum name without its
+/// prefix, e.g. "HEADQUARTERS"): the public fields only, for callers onboarding shows nothing
+/// of. Companies take part in pilots only once APPROVED.
+fn snapshot_company(id: &str, name_ko: &str, sector: i32, presence: &str) -> Company {
     Company(onboarding_pb::Company {
         id: id.to_owned(),
         name_ko: name_ko.to_owned(),
-        sector: onboarding_pb::Sector::from_str_name(&format!("SECTOR_{sector}"))
-            .map_or(0, i32::from),
+        sector,
         presence: onboarding_pb::GwangjuPresence::from_str_name(&format!(
             "GWANGJU_PRESENCE_{presence}"
         ))
@@ -151,7 +151,7 @@ impl Pilot {
             snapshot_company(
                 &p.lead_company_id,
                 &p.lead_company_name_ko,
-                &p.lead_company_sector,
+                p.lead_company_sector,
                 &p.lead_company_presence,
             )
         })
@@ -269,7 +269,7 @@ impl PilotParticipant {
     async fn company(&self, ctx: &Context<'_>) -> Result<Company> {
         let p = &self.0;
         company_or_snapshot(ctx, &p.company_id, || {
-            snapshot_company(&p.company_id, &p.name_ko, &p.sector, &p.presence)
+            snapshot_company(&p.company_id, &p.name_ko, p.sector, &p.presence)
         })
         .await
     }
@@ -337,7 +337,7 @@ impl From<PilotInput> for pb::PilotInput {
             title: input.title,
             title_en: input.title_en,
             summary: input.summary.unwrap_or_default(),
-            domain: pb::PilotDomain::from(input.domain).into(),
+            domain: common_pb::PilotDomain::from(input.domain).into(),
             lead_company_id: input.lead_company_id.0,
             site: input.site,
             starts_on: date_text(input.starts_on),
@@ -379,7 +379,7 @@ impl From<PilotFilter> for pb::PilotFilter {
                 .domains
                 .unwrap_or_default()
                 .into_iter()
-                .map(|d| pb::PilotDomain::from(d).into())
+                .map(|d| common_pb::PilotDomain::from(d).into())
                 .collect(),
             statuses: filter
                 .statuses
@@ -706,8 +706,13 @@ mod tests {
 
     #[test]
     fn snapshots_map_onboarding_names() {
-        let company = snapshot_company("c1", "광주모빌리티", "MOBILITY", "HEADQUARTERS");
-        assert_eq!(company.0.sector, i32::from(onboarding_pb::Sector::Mobility));
+        let company = snapshot_company(
+            "c1",
+            "광주모빌리티",
+            common_pb::Sector::Mobility.into(),
+            "HEADQUARTERS",
+        );
+        assert_eq!(company.0.sector, i32::from(common_pb::Sector::Mobility));
         assert_eq!(
             company.0.presence,
             i32::from(onboarding_pb::GwangjuPresence::Headquarters)
@@ -717,15 +722,12 @@ mod tests {
             i32::from(onboarding_pb::CompanyStatus::Approved)
         );
         assert!(!company.0.full_view);
-        let research = snapshot_company("c2", "연구소", "ARTIFICIAL_INTELLIGENCE", "RESEARCH_LAB");
+        let research = snapshot_company("c2", "연구소", 0, "RESEARCH_LAB");
         assert_eq!(
             research.0.presence,
             i32::from(onboarding_pb::GwangjuPresence::ResearchLab)
         );
-        assert_eq!(
-            research.0.sector,
-            i32::from(onboarding_pb::Sector::ArtificialIntelligence)
-        );
+        assert_eq!(research.0.sector, 0, "an unknown sector stays unset");
     }
 
     #[test]

@@ -4,14 +4,14 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use axv_platform::ErrorCode;
-use axv_proto::outcomes::v1 as pb;
+use axv_proto::{common::v1 as common_pb, outcomes::v1 as pb};
 
 use super::{
     connection::{PageInfo, connection, page_size},
     onboarding::{Company, Sector, load_company, parts},
     pilots::PilotDomain,
     scalars::{Date, DateTime, Long},
-    support::{date, date_text, domain_name, domain_of, internal, sector_name, sector_of},
+    support::{date, date_text, internal},
 };
 use crate::{
     cache::ResponseCache,
@@ -33,21 +33,19 @@ pub struct StatsFilter {
 impl StatsFilter {
     /// Sorted and deduplicated, so equal questions share one cache entry.
     pub fn to_pb(&self) -> pb::StatsFilter {
-        let mut sectors: Vec<String> = self
+        let mut sectors: Vec<i32> = self
             .sectors
             .iter()
             .flatten()
-            .copied()
-            .map(sector_name)
+            .map(|s| common_pb::Sector::from(*s).into())
             .collect();
         sectors.sort();
         sectors.dedup();
-        let mut domains: Vec<String> = self
+        let mut domains: Vec<i32> = self
             .domains
             .iter()
             .flatten()
-            .copied()
-            .map(domain_name)
+            .map(|d| common_pb::PilotDomain::from(*d).into())
             .collect();
         domains.sort();
         domains.dedup();
@@ -136,11 +134,11 @@ impl HeldCell {
     }
     /// `null` for a sector this gateway does not know (none today).
     async fn sector(&self) -> Option<Sector> {
-        sector_of(&self.0.sector)
+        Sector::from_pb(self.0.sector)
     }
     /// Outcome and pilot cells only.
     async fn domain(&self) -> Option<PilotDomain> {
-        self.0.domain.as_deref().and_then(domain_of)
+        self.0.domain.and_then(PilotDomain::from_pb)
     }
     /// The quarter's first day; outcome and voucher cells only.
     async fn quarter_start(&self) -> Result<Option<Date>> {
@@ -242,7 +240,7 @@ pub struct SectorStats(pb::GroupStats);
 #[Object]
 impl SectorStats {
     async fn sector(&self) -> Result<Sector> {
-        sector_of(&self.0.key).ok_or_else(|| internal("sector"))
+        Sector::from_pb(self.0.sector).ok_or_else(|| internal("sector"))
     }
     /// Companies with verified reports in the group (shown even when suppressed).
     async fn companies(&self) -> Result<i32> {
@@ -264,7 +262,7 @@ pub struct DomainStats(pb::GroupStats);
 #[Object]
 impl DomainStats {
     async fn domain(&self) -> Result<PilotDomain> {
-        domain_of(&self.0.key).ok_or_else(|| internal("domain"))
+        PilotDomain::from_pb(self.0.domain).ok_or_else(|| internal("domain"))
     }
     /// Pilots with verified reports in the group.
     async fn pilots(&self) -> Result<i32> {
@@ -502,6 +500,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(a.to_pb(), b.to_pb());
-        assert_eq!(a.to_pb().sectors, vec!["ENERGY", "MOBILITY"]);
+        assert_eq!(
+            a.to_pb().sectors,
+            vec![
+                common_pb::Sector::Mobility as i32,
+                common_pb::Sector::Energy as i32
+            ]
+        );
     }
 }

@@ -6,13 +6,13 @@ use async_graphql::{
     Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
 };
 use axv_platform::ErrorCode;
-use axv_proto::vouchers::v1 as pb;
+use axv_proto::{common::v1 as common_pb, vouchers::v1 as pb};
 
 use super::{
     connection::{PageAsk, check_cursor, connection, page_size, preloaded_page},
     onboarding::{Company, Sector, require_company},
     scalars::{Date, DateTime, Long},
-    support::{date, date_text, internal, mirror_enum, sector_name, sector_of},
+    support::{date, date_text, internal, mirror_enum},
 };
 use crate::{
     errors::error,
@@ -147,7 +147,11 @@ impl VoucherProgram {
     }
     /// The industries that may apply; empty means every one.
     async fn sectors(&self) -> Vec<Sector> {
-        self.0.sectors.iter().filter_map(|s| sector_of(s)).collect()
+        self.0
+            .sectors
+            .iter()
+            .filter_map(|s| Sector::from_pb(*s))
+            .collect()
     }
 }
 
@@ -672,7 +676,7 @@ impl VouchersMutation {
                     .sectors
                     .unwrap_or_default()
                     .into_iter()
-                    .map(sector_name)
+                    .map(|s| common_pb::Sector::from(s).into())
                     .collect(),
             })
         )?;

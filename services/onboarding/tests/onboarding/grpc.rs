@@ -7,6 +7,7 @@ use axv_auth::{Role, SigningKey, TokenIssuer};
 
 use axv_platform::ErrorCode;
 use axv_platform::testing::{TEST_AUDIENCE, TEST_ISSUER};
+use axv_proto::common::v1 as common_pb;
 use axv_proto::onboarding::v1::{self as pb, onboarding_service_client::OnboardingServiceClient};
 use axv_testkit::{Stack, TestDb, assert_refused, authed, business_number, on_both_backends};
 use tonic::{Code, Request, transport::Channel};
@@ -44,7 +45,7 @@ fn company_input(business_number: &str, name_ko: &str) -> pb::CompanyInput {
         business_number: business_number.into(),
         name_ko: name_ko.into(),
         name_en: Some("Gwangju Vision".into()),
-        sector: pb::Sector::ArtificialIntelligence.into(),
+        sector: common_pb::Sector::ArtificialIntelligence.into(),
         presence: pb::GwangjuPresence::Headquarters.into(),
         employees: Some(42),
         founded_on: Some("2019-05-01".into()),
@@ -991,7 +992,7 @@ async fn public_headcounts(db: TestDb) {
     let manager = h.token(Role::ProgramManager);
     let mut client = h.client().await;
     let counter = client.clone();
-    let count = move |sectors: Vec<pb::Sector>, token: Option<String>| {
+    let count = move |sectors: Vec<common_pb::Sector>, token: Option<String>| {
         let mut client = counter.clone();
         async move {
             let message = pb::CountCompaniesRequest {
@@ -1010,24 +1011,24 @@ async fn public_headcounts(db: TestDb) {
     assert_eq!(count(vec![], None).await.unwrap(), (0, 0));
 
     let approve: &[A] = &[A::Submit, A::StartReview, A::Approve];
-    let journeys: [(pb::Sector, &[A]); 8] = [
-        (pb::Sector::ArtificialIntelligence, &[]),
-        (pb::Sector::ArtificialIntelligence, &[A::Submit]),
-        (pb::Sector::ArtificialIntelligence, approve),
-        (pb::Sector::Mobility, approve),
+    let journeys: [(common_pb::Sector, &[A]); 8] = [
+        (common_pb::Sector::ArtificialIntelligence, &[]),
+        (common_pb::Sector::ArtificialIntelligence, &[A::Submit]),
+        (common_pb::Sector::ArtificialIntelligence, approve),
+        (common_pb::Sector::Mobility, approve),
         (
-            pb::Sector::Mobility,
+            common_pb::Sector::Mobility,
             &[A::Submit, A::StartReview, A::Approve, A::Suspend],
         ),
         (
-            pb::Sector::Mobility,
+            common_pb::Sector::Mobility,
             &[A::Submit, A::StartReview, A::Reject],
         ),
         (
-            pb::Sector::Energy,
+            common_pb::Sector::Energy,
             &[A::Submit, A::StartReview, A::RequestChanges],
         ),
-        (pb::Sector::Mobility, &[]),
+        (common_pb::Sector::Mobility, &[]),
     ];
     for (n, (sector, actions)) in journeys.into_iter().enumerate() {
         let mut input = company_input(&business_number(n as u32), &format!("집계기업{n}"));
@@ -1061,29 +1062,40 @@ async fn public_headcounts(db: TestDb) {
         assert_eq!(count(vec![], token).await.unwrap(), (6, 2));
     }
     assert_eq!(
-        count(vec![pb::Sector::Mobility], None).await.unwrap(),
+        count(vec![common_pb::Sector::Mobility], None)
+            .await
+            .unwrap(),
         (3, 1)
     );
     assert_eq!(
-        count(vec![pb::Sector::ArtificialIntelligence], None)
+        count(vec![common_pb::Sector::ArtificialIntelligence], None)
             .await
             .unwrap(),
         (2, 1)
     );
     assert_eq!(
         count(
-            vec![pb::Sector::Mobility, pb::Sector::ArtificialIntelligence],
+            vec![
+                common_pb::Sector::Mobility,
+                common_pb::Sector::ArtificialIntelligence
+            ],
             None
         )
         .await
         .unwrap(),
         (5, 2)
     );
-    assert_eq!(count(vec![pb::Sector::Energy], None).await.unwrap(), (1, 0));
-    assert_eq!(count(vec![pb::Sector::Data], None).await.unwrap(), (0, 0));
+    assert_eq!(
+        count(vec![common_pb::Sector::Energy], None).await.unwrap(),
+        (1, 0)
+    );
+    assert_eq!(
+        count(vec![common_pb::Sector::Data], None).await.unwrap(),
+        (0, 0)
+    );
 
     // A sector that is not one of the nine is bad input naming the field.
-    for bad in [pb::Sector::Unspecified as i32, 99] {
+    for bad in [common_pb::Sector::Unspecified as i32, 99] {
         let error = assert_refused(
             client
                 .count_companies(pb::CountCompaniesRequest { sectors: vec![bad] })

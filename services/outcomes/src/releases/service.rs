@@ -4,7 +4,11 @@
 use axv_auth::{Caller, Role};
 use axv_platform::calendar::today_kst;
 use axv_platform::shutdown::CancellationToken;
-use axv_proto::{onboarding::v1 as onboarding, pilots::v1 as pilots};
+use axv_proto::{
+    common::v1::{PilotDomain, Sector},
+    onboarding::v1 as onboarding,
+    pilots::v1 as pilots,
+};
 
 use super::{
     rules::{
@@ -20,11 +24,6 @@ use crate::{
 
 /// Longest note a manager may give a release.
 const MAX_NOTE: usize = 500;
-
-/// Names in onboarding's and the pilots service's enums, without their prefix.
-fn bare(name: &str, prefix: &str) -> String {
-    name.trim_start_matches(prefix).to_owned()
-}
 
 /// The next release as it would be published now, and the number it would get.
 #[derive(Clone, Debug)]
@@ -67,9 +66,7 @@ impl Outcomes {
                     .filter(|c| c.status != statuses)
                     .map(|c| CompanyRow {
                         approved: c.status == onboarding::CompanyStatus::Approved as i32,
-                        sector: onboarding::Sector::try_from(c.sector)
-                            .map(|s| bare(s.as_str_name(), "SECTOR_"))
-                            .unwrap_or_default(),
+                        sector: Sector::name_of(c.sector).unwrap_or_default().to_owned(),
                         company_id: c.id,
                     }),
             );
@@ -113,10 +110,12 @@ impl Outcomes {
                     starts_on: parse_date("startsOn", &pilot.starts_on)?,
                     ends_on: parse_date("endsOn", &pilot.ends_on)?,
                     active: pilot.status == pilots::PilotStatus::Active as i32,
-                    domain: pilots::PilotDomain::try_from(pilot.domain)
-                        .map(|d| bare(d.as_str_name(), "PILOT_DOMAIN_"))
-                        .unwrap_or_default(),
-                    sector: pilot.lead_company_sector,
+                    domain: PilotDomain::name_of(pilot.domain)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    sector: Sector::name_of(pilot.lead_company_sector)
+                        .unwrap_or_default()
+                        .to_owned(),
                     company_id: pilot.lead_company_id,
                     pilot_id: pilot.id,
                 });

@@ -14,7 +14,7 @@ use axv_testkit::{Stack, TestDb, assert_refused, authed, on_both_backends};
 fn shuttle() -> PilotSpec<'static> {
     PilotSpec {
         title: "자율주행 셔틀 실증",
-        ..PilotSpec::standard(pilots_pb::PilotDomain::AutonomousDriving)
+        ..PilotSpec::standard(axv_proto::common::v1::PilotDomain::AutonomousDriving)
     }
 }
 
@@ -174,8 +174,11 @@ async fn whole_life_versions_and_refusals(db: TestDb) {
     assert_eq!(report.version, 1);
     assert_eq!(report.lineage_id, report.id);
     assert_eq!(report.company_id, lead.company_id);
-    assert_eq!(report.sector, "MOBILITY");
-    assert_eq!(report.domain, "AUTONOMOUS_DRIVING");
+    assert_eq!(report.sector(), axv_proto::common::v1::Sector::Mobility);
+    assert_eq!(
+        report.domain(),
+        axv_proto::common::v1::PilotDomain::AutonomousDriving
+    );
     assert_eq!(report.compute_consumed, 0);
     assert_refused(
         create(

@@ -14,6 +14,7 @@ use axv_outcomes::{
 };
 use axv_platform::ErrorCode;
 use axv_platform::events::Event;
+use axv_proto::common::v1::{self as common_pb, PilotDomain};
 use axv_proto::outcomes::v1::{self as pb, outcomes_service_client::OutcomesServiceClient};
 use axv_proto::pilots::v1 as pilots_pb;
 use axv_testkit::{Firm, Stack, TestDb, assert_refused, authed, caller, on_both_backends};
@@ -93,7 +94,20 @@ fn filter() -> pb::StatsFilter {
     pb::StatsFilter::default()
 }
 
-/// A filter on `sectors`, `domains` and the days `from`..=`to` (empty or `None`: no bound).
+/// A sector's or domain's value by its name; an unknown name becomes a value no enum has.
+fn value_of<E: Into<i32>>(name: &str, from_name: fn(&str) -> Option<E>) -> i32 {
+    from_name(name).map_or(99, Into::into)
+}
+
+/// The group's sector or domain name.
+fn key(group: &pb::GroupStats) -> &'static str {
+    common_pb::Sector::name_of(group.sector)
+        .or_else(|| PilotDomain::name_of(group.domain))
+        .unwrap_or_default()
+}
+
+/// A filter on `sectors`, `domains` (by name) and the days `from`..=`to` (empty or `None`: no
+/// bound).
 fn filter_on(
     sectors: &[&str],
     domains: &[&str],
@@ -103,8 +117,14 @@ fn filter_on(
     pb::StatsFilter {
         from: from.map(str::to_owned),
         to: to.map(str::to_owned),
-        sectors: sectors.iter().map(|s| (*s).to_owned()).collect(),
-        domains: domains.iter().map(|s| (*s).to_owned()).collect(),
+        sectors: sectors
+            .iter()
+            .map(|s| value_of(s, common_pb::Sector::from_name))
+            .collect(),
+        domains: domains
+            .iter()
+            .map(|d| value_of(d, PilotDomain::from_name))
+            .collect(),
     }
 }
 
@@ -170,11 +190,10 @@ fn vouchers(answer: &pb::GetProgramStatsResponse) -> (i64, i64, i64) {
 }
 
 fn group(groups: &[pb::GroupStats], key: &str) -> pb::GroupStats {
-    groups
+    *groups
         .iter()
-        .find(|g| g.key == key)
+        .find(|g| self::key(g) == key)
         .unwrap_or_else(|| panic!("no group {key} in {groups:?}"))
-        .clone()
 }
 
 fn series(periods: &[pb::PeriodStats]) -> Vec<(String, i64)> {
@@ -199,8 +218,8 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
     let d = h.firm(4).sector(Sector::Healthcare).approved().await;
     let e = h.firm(5).sector(Sector::Mobility).approved().await;
     let _f = h.firm(6).sector(Sector::Healthcare).submitted().await;
-    let driving = PilotSpec::standard(pilots_pb::PilotDomain::AutonomousDriving);
-    let health = PilotSpec::standard(pilots_pb::PilotDomain::Healthcare);
+    let driving = PilotSpec::standard(PilotDomain::AutonomousDriving);
+    let health = PilotSpec::standard(PilotDomain::Healthcare);
     let pa = h.pilot(&a, &driving, Stage::Active).await;
     let pb_ = h.pilot(&b, &driving, Stage::Active).await;
     let pc = h.pilot(&c, &driving, Stage::Active).await;
@@ -318,7 +337,7 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
     expected.sort();
     assert_eq!(by_company, expected);
     assert_eq!(
-        full.by_sector.iter().map(|g| &g.key).collect::<Vec<_>>(),
+        full.by_sector.iter().map(key).collect::<Vec<_>>(),
         ["HEALTHCARE", "MOBILITY"]
     );
     let healthcare = group(&full.by_sector, "HEALTHCARE");
@@ -477,8 +496,8 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
         third.held_cells,
         [pb::HeldCell {
             figure: "OUTCOMES".into(),
-            sector: "MOBILITY".into(),
-            domain: Some("AUTONOMOUS_DRIVING".into()),
+            sector: common_pb::Sector::Mobility.into(),
+            domain: Some(PilotDomain::AutonomousDriving.into()),
             quarter_start: Some(Q1.0.into()),
         }]
     );
@@ -611,7 +630,7 @@ async fn program_stats_suppress_small_cells(db: TestDb) {
 /// public answer.
 async fn program_stats_voucher_figures(db: TestDb) {
     let h = Stack::start(db, &["outcomes"]).await;
-    let driving = PilotSpec::standard(pilots_pb::PilotDomain::AutonomousDriving);
+    let driving = PilotSpec::standard(PilotDomain::AutonomousDriving);
     let mut firms = Vec::new();
     for (n, sector) in [
         (1, Sector::Mobility),
@@ -816,16 +835,16 @@ async fn due_reports_follow_pilot_events(db: TestDb) {
     };
     let old_spec = running_from(
         "오래된 실증",
-        pilots_pb::PilotDomain::AutonomousDriving,
+        PilotDomain::AutonomousDriving,
         q2 + Days::new(10),
     );
-    let new_spec = running_from("새 실증", pilots_pb::PilotDomain::Healthcare, q0);
+    let new_spec = running_from("새 실증", PilotDomain::Healthcare, q0);
     let old = h.pilot(&a, &old_spec, Stage::Active).await;
     let new = h.pilot(&b, &new_spec, Stage::Active).await;
     let approved = h
         .pilot(
             &a,
-            &PilotSpec::standard(pilots_pb::PilotDomain::Energy),
+            &PilotSpec::standard(PilotDomain::Energy),
             Stage::Approved,
         )
         .await;
@@ -933,7 +952,7 @@ async fn sync_pilots_backfills_schedules(db: TestDb) {
     let store = outcomes.service.store();
     let spec = PilotSpec {
         title: "백필 실증",
-        domain: pilots_pb::PilotDomain::Energy,
+        domain: PilotDomain::Energy,
         starts_on: NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
         ends_on: NaiveDate::from_ymd_opt(2027, 1, 31).unwrap(),
     };

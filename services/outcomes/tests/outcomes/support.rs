@@ -18,14 +18,14 @@ use tonic::transport::Channel;
 /// What a pilot is registered with.
 pub struct PilotSpec<'a> {
     pub title: &'a str,
-    pub domain: pilots_pb::PilotDomain,
+    pub domain: axv_proto::common::v1::PilotDomain,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
 }
 
 impl PilotSpec<'_> {
     /// A pilot in `domain` running through 2026 and 2027.
-    pub fn standard(domain: pilots_pb::PilotDomain) -> Self {
+    pub fn standard(domain: axv_proto::common::v1::PilotDomain) -> Self {
         PilotSpec {
             title: "실증 과제",
             domain,

@@ -4,6 +4,7 @@
 use axv_auth::Role;
 use axv_onboarding::domain::Sector;
 use axv_platform::ErrorCode;
+use axv_proto::common::v1 as common_pb;
 use axv_proto::pilots::v1::{self as pb, pilots_service_client::PilotsServiceClient};
 use axv_testkit::{Firm, Stack, TestDb, assert_refused, authed, on_both_backends};
 use tonic::{Code, Request, transport::Channel};
@@ -17,7 +18,7 @@ fn input(lead: &str) -> pb::PilotInput {
         title: "광주 첨단3지구 자율주행 셔틀 실증".into(),
         title_en: Some("Autonomous shuttle pilot".into()),
         summary: "레벨4 자율주행 셔틀의 도심 실증".into(),
-        domain: pb::PilotDomain::AutonomousDriving.into(),
+        domain: common_pb::PilotDomain::AutonomousDriving.into(),
         lead_company_id: lead.into(),
         site: "광주 첨단3지구 자율주행 실증지구".into(),
         starts_on: "2026-03-01".into(),
@@ -526,13 +527,13 @@ async fn whole_life_and_every_refusal(db: TestDb) {
                 seen.title.as_str(),
                 seen.site.as_str(),
                 seen.lead_company_name_ko.as_str(),
-                seen.lead_company_sector.as_str()
+                seen.lead_company_sector
             ),
             (
                 "광주 첨단3지구 자율주행 셔틀 실증",
                 "광주 첨단3지구 자율주행 실증지구",
                 "시험기업1",
-                "MOBILITY"
+                common_pb::Sector::Mobility as i32
             )
         );
         assert_eq!(
@@ -575,19 +576,19 @@ async fn search_and_the_public_registry(db: TestDb) {
     let mut ids = Vec::new();
     for (n, (domain, site, starts, ends)) in [
         (
-            pb::PilotDomain::Healthcare,
+            common_pb::PilotDomain::Healthcare,
             "광주 AI 특화 병원",
             "2026-01-01",
             "2026-06-30",
         ),
         (
-            pb::PilotDomain::Energy,
+            common_pb::PilotDomain::Energy,
             "광주 에너지밸리",
             "2026-05-01",
             "2026-12-31",
         ),
         (
-            pb::PilotDomain::Healthcare,
+            common_pb::PilotDomain::Healthcare,
             "전남대병원",
             "2027-01-01",
             "2027-12-31",
@@ -637,7 +638,7 @@ async fn search_and_the_public_registry(db: TestDb) {
     };
     assert_eq!(
         find(pb::PilotFilter {
-            domains: vec![pb::PilotDomain::Healthcare.into()],
+            domains: vec![common_pb::PilotDomain::Healthcare.into()],
             ..Default::default()
         })
         .await,
@@ -730,7 +731,8 @@ async fn search_and_the_public_registry(db: TestDb) {
 /// Headcounts name no pilot: anyone may ask, anonymous included; only pilots the programme
 /// took on count, by the lead's sector, domain and period.
 async fn public_headcounts(db: TestDb) {
-    use pb::{PilotAction as A, PilotDomain as D};
+    use common_pb::{PilotDomain as D, Sector as S};
+    use pb::PilotAction as A;
     let h = Stack::start(db, &["pilots"]).await;
     let mobility = h.firm(20).sector(Sector::Mobility).approved().await;
     let health = h.firm(21).sector(Sector::Healthcare).approved().await;
@@ -834,8 +836,8 @@ async fn public_headcounts(db: TestDb) {
             })
         }
     };
-    let sectors = |names: &[&str]| pb::CountPilotsRequest {
-        lead_sectors: names.iter().map(|n| (*n).to_owned()).collect(),
+    let sectors = |values: &[i32]| pb::CountPilotsRequest {
+        lead_sectors: values.to_vec(),
         ..Default::default()
     };
     let period = |from: Option<&str>, until: Option<&str>| pb::CountPilotsRequest {
@@ -856,19 +858,24 @@ async fn public_headcounts(db: TestDb) {
             (5, 2)
         );
     }
-    assert_eq!(count(sectors(&["MOBILITY"]), None).await.unwrap(), (3, 1));
     assert_eq!(
-        count(sectors(&[" healthcare "]), None).await.unwrap(),
-        (2, 1),
-        "names are matched whatever their case"
+        count(sectors(&[S::Mobility as i32]), None).await.unwrap(),
+        (3, 1)
     );
     assert_eq!(
-        count(sectors(&["MOBILITY", "HEALTHCARE"]), None)
+        count(sectors(&[S::Healthcare as i32]), None).await.unwrap(),
+        (2, 1)
+    );
+    assert_eq!(
+        count(sectors(&[S::Mobility as i32, S::Healthcare as i32]), None)
             .await
             .unwrap(),
         (5, 2)
     );
-    assert_eq!(count(sectors(&["ENERGY"]), None).await.unwrap(), (0, 0));
+    assert_eq!(
+        count(sectors(&[S::Energy as i32]), None).await.unwrap(),
+        (0, 0)
+    );
     let domains = |domains: &[D]| pb::CountPilotsRequest {
         domains: domains.iter().map(|d| i32::from(*d)).collect(),
         ..Default::default()
@@ -887,7 +894,7 @@ async fn public_headcounts(db: TestDb) {
         count(
             pb::CountPilotsRequest {
                 domains: vec![D::Healthcare.into()],
-                ..sectors(&["MOBILITY"])
+                ..sectors(&[S::Mobility as i32])
             },
             None
         )
@@ -920,8 +927,8 @@ async fn public_headcounts(db: TestDb) {
     for (request, field) in [
         (period(Some("2026-13-01"), None), "activeFrom"),
         (period(None, Some("soon")), "activeUntil"),
-        (sectors(&["MOBILTY"]), "leadSectors"),
-        (sectors(&["UNSPECIFIED"]), "leadSectors"),
+        (sectors(&[99]), "leadSectors"),
+        (sectors(&[S::Unspecified as i32]), "leadSectors"),
         (domains(&[D::Unspecified]), "domains"),
         (
             pb::CountPilotsRequest {
@@ -947,7 +954,7 @@ async fn events_carry_the_pilot_schedule(db: TestDb) {
     let mut client = client(&h).await;
     let mut i = input(&lead.company_id);
     i.title = "AI 응급의료 실증".into();
-    i.domain = pb::PilotDomain::Healthcare.into();
+    i.domain = common_pb::PilotDomain::Healthcare.into();
     i.starts_on = "2026-04-01".into();
     i.ends_on = "2026-11-30".into();
     let id = client

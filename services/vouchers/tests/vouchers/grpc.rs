@@ -10,7 +10,7 @@ use axv_auth::Role;
 use axv_onboarding::domain::{CompanyAction, Sector};
 use axv_platform::ErrorCode;
 use axv_platform::{grpc::App, shutdown::CancellationToken};
-use axv_proto::vouchers::v1 as pb;
+use axv_proto::{common::v1 as common_pb, vouchers::v1 as pb};
 use axv_testkit::{
     Stack, TestDb, assert_refused, authed, caller, on_both_backends,
     vouchers::{issue, pool_and_program},
@@ -106,13 +106,13 @@ async fn applications_vouchers_and_every_refusal() {
     );
 
     let today = today_kst();
-    let program_request = |sectors: Vec<String>| pb::CreateProgramRequest {
+    let program_request = |sectors: Vec<common_pb::Sector>| pb::CreateProgramRequest {
         pool_id: pool.id.clone(),
         name: "2026 AX 실증 바우처".into(),
         opens_on: (today - chrono::Days::new(1)).to_string(),
         closes_on: (today + chrono::Days::new(60)).to_string(),
         max_per_company: 100_000,
-        sectors,
+        sectors: sectors.into_iter().map(i32::from).collect(),
     };
     assert_refused(
         client
@@ -122,7 +122,7 @@ async fn applications_vouchers_and_every_refusal() {
     );
     let program = client
         .create_program(authed(
-            program_request(vec!["MOBILITY".into(), "DATA".into()]),
+            program_request(vec![common_pb::Sector::Mobility, common_pb::Sector::Data]),
             &manager,
         ))
         .await
