@@ -291,7 +291,7 @@ async fn anonymous_visitor(p: &TestPlatform, test: &'static str) {
     b.check_page("registry").await;
     // Filtering refreshes the results in place (htmx) and keeps the address shareable.
     b.fill("#q", "자율주행").await;
-    b.click("form.registry-filters button[type=submit]").await;
+    b.click("form.filters button[type=submit]").await;
     b.wait_for("자율주행").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(b.path().await.contains("q=%EC%9E%90"), "{}", b.path().await);
@@ -383,9 +383,13 @@ async fn a_person_signs_up_and_in(p: &TestPlatform, test: &'static str, javascri
 
 impl Browser {
     async fn sign_in(&mut self, email: &str) {
+        self.sign_in_with(email, PASSWORD).await;
+    }
+
+    async fn sign_in_with(&mut self, email: &str, password: &str) {
         self.goto("/login").await;
         self.fill("#email", email).await;
-        self.fill("#password", PASSWORD).await;
+        self.fill("#password", password).await;
         self.click("form.form-narrow button[type=submit]").await;
         self.wait_for("로그인했습니다").await;
     }
@@ -872,6 +876,106 @@ async fn a_firm_runs_a_pilot_and_reports(p: &TestPlatform, test: &'static str, j
         );
     }
     other.close().await;
+}
+
+/// A programme manager works the demo's worklist: every queue's count, a search by name, a
+/// company waiting for review opened and picked up, changes requested (first without a note:
+/// refused beside the field, the page kept), the firm resubmits, the manager approves and the
+/// firm's company leaves the queue. A firm member at the worklist's address gets the 403 page.
+async fn a_manager_works_the_worklist(p: &TestPlatform, test: &'static str, javascript: bool) {
+    let firm = p.sign_up("review@company.kr").await;
+    let id = p.submitted_company(&firm, 7901, "광주검토랩").await;
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in_with(axv::demo::MANAGER_EMAIL, axv::demo::DEMO_PASSWORD)
+        .await;
+    b.click_link("검토 대기함").await;
+    b.wait_for("기업 등록 심사").await;
+    let counts = b.text("#queue-counts").await;
+    for queue in [
+        "기업 등록 심사",
+        "바우처 신청",
+        "실증사업 신청",
+        "성과 보고 확인",
+        "제출 기한이 지난 성과 보고",
+        "잔액 부족·만료 임박 바우처",
+    ] {
+        assert!(counts.contains(queue), "{queue} missing: {counts}");
+    }
+    b.check_page("worklist").await;
+    b.fill("#q", "검토랩").await;
+    b.click("form.filters button[type=submit]").await;
+    b.wait_for("조건 지우기").await;
+    assert_eq!(
+        b.text("#queue-companies tbody").await.lines().count(),
+        1,
+        "only the searched company"
+    );
+    b.check_page("worklist-searched").await;
+    b.click_link("광주검토랩").await;
+    b.wait_for("검토 시작").await;
+    assert_eq!(b.path().await, format!("/review/companies/{id}"));
+    b.check_page("company-review").await;
+    b.click("button[value=start]").await;
+    b.wait_for("검토를 시작했습니다").await;
+    assert!(b.page_text().await.contains("담당: 이서연"));
+    b.click("button[value=request-changes]").await;
+    b.wait_for("사유를 적어 주세요").await;
+    b.check_page("company-review-note-missing").await;
+    b.fill("#note", "사업자등록증 사본을 첨부해 주세요").await;
+    b.click("button[value=request-changes]").await;
+    b.wait_for("보완을 요청했습니다").await;
+    assert_eq!(b.path().await, "/review");
+
+    p.move_company(&firm, "submitCompany", &id).await;
+    b.goto(&format!("/review/companies/{id}")).await;
+    b.click("button[value=start]").await;
+    b.wait_for("검토를 시작했습니다").await;
+    b.fill("#note", "서류 확인 완료").await;
+    b.click("button[value=approve]").await;
+    b.wait_for("승인했습니다").await;
+    assert!(!b.text("#queue-companies").await.contains("광주검토랩"));
+    b.goto(&format!("/review/companies/{id}")).await;
+    let text = b.page_text().await;
+    for said in [
+        "사업자등록증 사본을 첨부해 주세요",
+        "서류 확인 완료",
+        "정지",
+    ] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+    b.check_page("company-review-approved").await;
+    b.close().await;
+
+    let Some(mut firm_browser) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    firm_browser.sign_in("review@company.kr").await;
+    assert!(!firm_browser.text("nav").await.contains("검토 대기함"));
+    for path in ["/review".to_owned(), format!("/review/companies/{id}")] {
+        firm_browser.goto(&path).await;
+        assert!(
+            firm_browser.page_text().await.contains("권한이 없습니다"),
+            "{path}"
+        );
+    }
+    firm_browser.check_page("worklist-forbidden").await;
+    firm_browser.close().await;
+}
+
+#[tokio::test]
+async fn a_manager_works_the_worklist_with_javascript() {
+    let p = TestPlatform::start_demo().await;
+    a_manager_works_the_worklist(&p, "worklist-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_manager_works_the_worklist_without_javascript() {
+    let p = TestPlatform::start_embedded_demo().await;
+    a_manager_works_the_worklist(&p, "worklist-nojs", false).await;
+    p.stop().await;
 }
 
 #[tokio::test]

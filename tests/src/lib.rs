@@ -187,6 +187,16 @@ impl TestPlatform {
 
     /// A company of `firm`'s, created, submitted and approved by a programme manager; its id.
     pub async fn approved_company(&self, firm: &str, seed: u32, name_ko: &str) -> String {
+        let id = self.submitted_company(firm, seed, name_ko).await;
+        let manager = self.token(Role::ProgramManager);
+        for mutation in ["startCompanyReview", "approveCompany"] {
+            self.move_company(&manager, mutation, &id).await;
+        }
+        id
+    }
+
+    /// A company of `firm`'s, created and submitted for review; its id.
+    pub async fn submitted_company(&self, firm: &str, seed: u32, name_ko: &str) -> String {
         let created = self
             .graphql(
                 Some(firm),
@@ -198,22 +208,20 @@ impl TestPlatform {
             .as_str()
             .unwrap_or_else(|| panic!("createCompany: {created}"))
             .to_owned();
-        let manager = self.token(Role::ProgramManager);
-        for (token, mutation) in [
-            (firm, "submitCompany"),
-            (manager.as_str(), "startCompanyReview"),
-            (manager.as_str(), "approveCompany"),
-        ] {
-            let moved = self
-                .graphql(
-                    Some(token),
-                    &format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ status }} }}"),
-                    json!({ "id": id }),
-                )
-                .await;
-            assert!(moved["errors"].is_null(), "{mutation}: {moved}");
-        }
+        self.move_company(firm, "submitCompany", &id).await;
         id
+    }
+
+    /// Runs a company mutation that takes only its id (`submitCompany`...), which must succeed.
+    pub async fn move_company(&self, token: &str, mutation: &str, id: &str) {
+        let moved = self
+            .graphql(
+                Some(token),
+                &format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ status }} }}"),
+                json!({ "id": id }),
+            )
+            .await;
+        assert!(moved["errors"].is_null(), "{mutation}: {moved}");
     }
 
     /// An admin's H100 pool of 10,000,000 GPU-seconds and a programme open from today for 30

@@ -27,6 +27,26 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// What the API would answer a caller whose role may not do this.
+    pub fn forbidden() -> Self {
+        Self {
+            code: "FORBIDDEN".into(),
+            message: "not for this role".into(),
+            field: None,
+            trace_id: None,
+        }
+    }
+
+    /// A value the console itself cannot send on (an action no button offers).
+    pub fn bad_input(field: &str) -> Self {
+        Self {
+            code: "BAD_USER_INPUT".into(),
+            message: format!("{field} is not one this page offers"),
+            field: Some(field.to_owned()),
+            trace_id: None,
+        }
+    }
+
     fn unavailable(message: impl Into<String>) -> Self {
         Self {
             code: "UNAVAILABLE".into(),
@@ -205,6 +225,22 @@ operations!(
     UpdateReport,
     SubmitReport,
     AmendReport,
+);
+
+operations!("queries/worklist/companies.graphql": WorklistCompanies);
+operations!("queries/worklist/applications.graphql": WorklistApplications);
+operations!("queries/worklist/pilots.graphql": WorklistPilots);
+operations!("queries/worklist/reports.graphql": WorklistReports);
+operations!("queries/worklist/overdue.graphql": WorklistOverdue);
+operations!("queries/worklist/vouchers.graphql": WorklistVouchers);
+operations!(
+    "queries/review.graphql": CompanyReview,
+    StartCompanyReview,
+    ApproveCompany,
+    RequestCompanyChanges,
+    RejectCompany,
+    SuspendCompany,
+    ReinstateCompany,
 );
 
 /// The registry's filters start empty.

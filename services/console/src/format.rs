@@ -129,3 +129,27 @@ mod hours_tests {
         assert_eq!(super::hours_precise(0), "0.0");
     }
 }
+
+/// Whole calendar days in Korea from `instant` (RFC 3339) or `date` (`YYYY-MM-DD`) to `today`:
+/// how long an item has waited (negative for a date still ahead). `None` when unreadable.
+pub fn days_since(instant_or_date: &str, today: chrono::NaiveDate) -> Option<i64> {
+    let day = match chrono::DateTime::parse_from_rfc3339(instant_or_date) {
+        Ok(at) => at.with_timezone(&axv_platform::calendar::KST).date_naive(),
+        Err(_) => chrono::NaiveDate::parse_from_str(instant_or_date, "%Y-%m-%d").ok()?,
+    };
+    Some((today - day).num_days())
+}
+
+#[cfg(test)]
+mod days_tests {
+    #[test]
+    fn days_count_in_korean_calendar_days() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap_or_default();
+        // 16:00 UTC on the 5th is already the 6th in Korea.
+        assert_eq!(super::days_since("2026-12-05T16:00:00Z", today), Some(1));
+        assert_eq!(super::days_since("2026-12-05T14:00:00Z", today), Some(2));
+        assert_eq!(super::days_since("2026-12-01", today), Some(6));
+        assert_eq!(super::days_since("2026-12-31", today), Some(-24));
+        assert_eq!(super::days_since("soon", today), None);
+    }
+}

@@ -155,6 +155,11 @@ pub fn router(console: Console) -> Router {
         )
         .route("/reports/{id}/submit", post(pages::reports::submit))
         .route("/reports/{id}/amend", post(pages::reports::amend))
+        .route("/review", get(pages::review::worklist))
+        .route(
+            "/review/companies/{id}",
+            get(pages::review::company).post(pages::review::decide),
+        )
         .route("/account/password", post(pages::account::change_password))
         .route("/lang/{code}", get(pages::switch_language))
         .route("/assets/{*file}", get(assets::serve))
@@ -388,6 +393,11 @@ impl Visit {
                 .as_ref()
                 .and_then(|s| s.user.as_ref())
                 .is_some_and(|u| u.role == "FIRM_MEMBER"),
+            staff: self
+                .session
+                .as_ref()
+                .and_then(|s| s.user.as_ref())
+                .is_some_and(|u| u.role == "PROGRAM_MANAGER" || u.role == "ADMIN"),
             csrf: self
                 .session
                 .as_ref()
@@ -463,6 +473,8 @@ pub struct Layout {
     pub user_name: Option<String>,
     /// A firm member: the header offers "내 기업".
     pub firm_member: bool,
+    /// A programme manager or an admin: the header offers "검토 대기함".
+    pub staff: bool,
     pub csrf: String,
     pub notice: Option<String>,
     pub assets: Arc<Assets>,

@@ -23,7 +23,7 @@ use crate::{
     render,
 };
 
-const SECTORS: [&str; 9] = [
+pub(crate) const SECTORS: [&str; 9] = [
     "ARTIFICIAL_INTELLIGENCE",
     "MOBILITY",
     "CULTURE_CONTENT",
@@ -427,6 +427,50 @@ fn is_editable(status: &company_detail::CompanyStatus) -> bool {
     )
 }
 
+/// What a company's page shows of it, whichever query read it.
+pub(crate) struct CompanyFacts<'a> {
+    pub business_number: Option<&'a str>,
+    pub name_en: Option<&'a str>,
+    /// The API's enum names (`MOBILITY`, `HEADQUARTERS`).
+    pub sector: &'a str,
+    pub presence: &'a str,
+    pub employees: Option<i64>,
+    pub contact_email: Option<&'a str>,
+}
+
+/// A company's details as labelled rows, for the firm's page and the reviewer's.
+pub(crate) fn detail_rows(lang: Lang, company: &CompanyFacts<'_>) -> Vec<(String, String)> {
+    let dash = || "-".to_owned();
+    vec![
+        (
+            lang.t("company-business-number"),
+            company
+                .business_number
+                .map_or_else(dash, axv_platform::business_number::formatted),
+        ),
+        (
+            lang.t("company-name-en"),
+            company.name_en.map_or_else(dash, str::to_owned),
+        ),
+        (
+            lang.t("company-sector"),
+            lang.t(&label_key("sector", company.sector)),
+        ),
+        (
+            lang.t("company-presence"),
+            lang.t(&label_key("presence", company.presence)),
+        ),
+        (
+            lang.t("company-employees"),
+            company.employees.map_or_else(dash, crate::format::grouped),
+        ),
+        (
+            lang.t("company-contact-email"),
+            company.contact_email.map_or_else(dash, str::to_owned),
+        ),
+    ]
+}
+
 async fn show_company(
     console: &Console,
     visit: &mut Visit,
@@ -436,36 +480,17 @@ async fn show_company(
     status: StatusCode,
 ) -> Response {
     let lang = visit.lang;
-    let dash = || "-".to_owned();
-    let details = vec![
-        (
-            lang.t("company-business-number"),
-            company
-                .business_number
-                .as_deref()
-                .map_or_else(dash, axv_platform::business_number::formatted),
-        ),
-        (
-            lang.t("company-name-en"),
-            company.name_en.clone().unwrap_or_else(dash),
-        ),
-        (
-            lang.t("company-sector"),
-            lang.t(&label_key("sector", &format!("{:?}", company.sector))),
-        ),
-        (
-            lang.t("company-presence"),
-            lang.t(&label_key("presence", &format!("{:?}", company.presence))),
-        ),
-        (
-            lang.t("company-employees"),
-            company.employees.map_or_else(dash, crate::format::grouped),
-        ),
-        (
-            lang.t("company-contact-email"),
-            company.contact_email.clone().unwrap_or_else(dash),
-        ),
-    ];
+    let details = detail_rows(
+        lang,
+        &CompanyFacts {
+            business_number: company.business_number.as_deref(),
+            name_en: company.name_en.as_deref(),
+            sector: &format!("{:?}", company.sector),
+            presence: &format!("{:?}", company.presence),
+            employees: company.employees,
+            contact_email: company.contact_email.as_deref(),
+        },
+    );
     let history = company
         .history
         .iter()

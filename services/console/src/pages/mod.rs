@@ -8,6 +8,7 @@ pub mod home;
 pub mod my_pilots;
 pub mod pilots;
 pub mod reports;
+pub mod review;
 pub mod vouchers;
 
 use askama::Template;
@@ -55,6 +56,12 @@ pub async fn not_found_page(console: &Console, visit: &mut Visit) -> Response {
             render(&NotFoundPage { layout }),
         )
         .await
+}
+
+/// The 403 page: a signed-in person whose role may not see the page (a firm member at the
+/// programme office's worklist), as the API would refuse them.
+pub async fn forbidden_page(console: &Console, visit: &mut Visit) -> Response {
+    error_page(console, visit, &ApiError::forbidden()).await
 }
 
 /// The page for an API refusal a form cannot show beside a field: 404 for NOT_FOUND, the error

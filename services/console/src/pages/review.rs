@@ -1,0 +1,919 @@
+//! 검토 대기함: the programme office's worklist and its decision pages. One page lists every
+//! queue with its count (companies to review, voucher applications, pilots, outcome reports,
+//! overdue reports, vouchers running low or expiring), each row with the firm's name, what is
+//! asked, how long it has waited and who has picked it up, oldest first. A company's decision
+//! page shows everything needed to decide and the actions its state allows, each with a note.
+//! Staff only: anyone else gets the 403 page, as the API would refuse them.
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::Response,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Choice, HistoryEntry, choices, companies::SECTORS, error_page, forbidden_page, form::Field,
+    label_key, not_found_page,
+};
+use crate::{
+    Console, Layout, Visit,
+    api::{
+        self, ApiError, company_review, worklist_applications, worklist_companies,
+        worklist_overdue, worklist_pilots, worklist_reports, worklist_vouchers,
+    },
+    format::{days_since, grouped},
+    i18n::Lang,
+    pages::vouchers::amount,
+    render,
+};
+
+/// A voucher is running low below this share of its grant left (the firm was warned at 80% used).
+const LOW_BALANCE_PERCENT: i64 = 20;
+/// A voucher expiring within this many days is listed.
+const EXPIRING_WITHIN_DAYS: i64 = 30;
+
+/// The worklist's filters, from the address (`/review?sector=ENERGY&q=광주`).
+#[derive(Deserialize, Default)]
+pub struct WorklistFilter {
+    #[serde(default)]
+    sector: String,
+    #[serde(default)]
+    q: String,
+}
+
+impl WorklistFilter {
+    fn is_set(&self) -> bool {
+        !self.sector.is_empty() || !self.q.trim().is_empty()
+    }
+
+    fn admits(&self, item: &Item) -> bool {
+        let sector_ok = self.sector.is_empty() || item.sector == self.sector;
+        let text = self.q.trim().to_lowercase();
+        let text_ok = text.is_empty()
+            || item.name_ko.to_lowercase().contains(&text)
+            || item
+                .name_en
+                .as_deref()
+                .is_some_and(|n| n.to_lowercase().contains(&text))
+            || item.asked.to_lowercase().contains(&text);
+        sector_ok && text_ok
+    }
+}
+
+/// One waiting item, whatever its queue.
+struct Item {
+    sector: String,
+    name_ko: String,
+    name_en: Option<String>,
+    asked: String,
+    /// Days waited (or overdue); for vouchers, days left.
+    days: i64,
+    holder: Option<String>,
+    status: String,
+    href: Option<String>,
+}
+
+pub struct Row {
+    pub company: String,
+    pub asked: String,
+    pub days: String,
+    pub holder: String,
+    pub status: String,
+    pub href: Option<String>,
+}
+
+pub struct Queue {
+    pub id: &'static str,
+    pub title: String,
+    pub count: i64,
+    pub days_header: String,
+    pub rows: Vec<Row>,
+    /// "The oldest 100 of 140 are shown."
+    pub partial: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct WorklistPage {
+    layout: Layout,
+    queues: Vec<Queue>,
+    sectors: Vec<Choice>,
+    q: String,
+    filtered: bool,
+}
+
+/// Staff's token, or the page that turns the visitor away: sign-in for nobody, 403 for a
+/// firm member, an operator or a dashboard.
+async fn require_staff(console: &Console, visit: &mut Visit) -> Result<String, Response> {
+    let token = visit.require_sign_in(console).await?;
+    let role = visit
+        .session
+        .as_ref()
+        .and_then(|s| s.user.as_ref())
+        .map(|u| u.role.clone())
+        .unwrap_or_default();
+    if role == "PROGRAM_MANAGER" || role == "ADMIN" {
+        Ok(token)
+    } else {
+        Err(forbidden_page(console, visit).await)
+    }
+}
+
+fn company_name(lang: Lang, name_ko: &str, name_en: Option<&str>) -> String {
+    match (lang, name_en) {
+        (Lang::En, Some(en)) if !en.is_empty() => en.to_owned(),
+        _ => name_ko.to_owned(),
+    }
+}
+
+/// When the item last entered `status`, from its history (newest last).
+fn entered(history: &[(String, String, Option<String>)], status: &str) -> Option<usize> {
+    history.iter().rposition(|(to, _, _)| to == status)
+}
+
+fn queue(
+    lang: Lang,
+    id: &'static str,
+    total: i64,
+    days_header: &str,
+    mut items: Vec<Item>,
+    filter: &WorklistFilter,
+) -> Queue {
+    let fetched = items.len();
+    items.retain(|item| filter.admits(item));
+    // Oldest first; for vouchers, the soonest to run out first.
+    if id == "vouchers" {
+        items.sort_by_key(|item| item.days);
+    } else {
+        items.sort_by_key(|item| std::cmp::Reverse(item.days));
+    }
+    let count = if filter.is_set() {
+        i64::try_from(items.len()).unwrap_or(i64::MAX)
+    } else {
+        total
+    };
+    let partial = (i64::try_from(fetched).unwrap_or(i64::MAX) < total).then(|| {
+        lang.t_with(
+            "review-partial",
+            &[
+                ("shown", grouped(fetched as i64)),
+                ("total", grouped(total)),
+            ],
+        )
+    });
+    let rows = items
+        .into_iter()
+        .map(|item| Row {
+            company: company_name(lang, &item.name_ko, item.name_en.as_deref()),
+            asked: item.asked,
+            days: lang.t_with("review-days", &[("days", grouped(item.days))]),
+            holder: item.holder.unwrap_or_else(|| "-".to_owned()),
+            status: item.status,
+            href: item.href,
+        })
+        .collect();
+    Queue {
+        id,
+        title: lang.t(&format!("review-queue-{id}")),
+        count,
+        days_header: lang.t(days_header),
+        rows,
+        partial,
+    }
+}
+
+/// Every queue's answer from the API.
+struct Waiting {
+    companies: worklist_companies::ResponseData,
+    applications: worklist_applications::ResponseData,
+    pilots: worklist_pilots::ResponseData,
+    reports: worklist_reports::ResponseData,
+    overdue: worklist_overdue::ResponseData,
+    vouchers: worklist_vouchers::ResponseData,
+}
+
+/// The queues' six queries, side by side.
+async fn waiting(console: &Console, visit: &Visit, token: &str) -> Result<Waiting, ApiError> {
+    let api = &console.api;
+    let at = visit.client_address.as_str();
+    let (companies, applications, pilots, reports, overdue, vouchers) = tokio::try_join!(
+        api.run::<api::WorklistCompanies>(Some(token), at, worklist_companies::Variables {}),
+        api.run::<api::WorklistApplications>(Some(token), at, worklist_applications::Variables {}),
+        api.run::<api::WorklistPilots>(Some(token), at, worklist_pilots::Variables {}),
+        api.run::<api::WorklistReports>(Some(token), at, worklist_reports::Variables {}),
+        api.run::<api::WorklistOverdue>(Some(token), at, worklist_overdue::Variables {}),
+        api.run::<api::WorklistVouchers>(Some(token), at, worklist_vouchers::Variables {}),
+    )?;
+    Ok(Waiting {
+        companies,
+        applications,
+        pilots,
+        reports,
+        overdue,
+        vouchers,
+    })
+}
+
+fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
+    let today = axv_platform::calendar::today_kst();
+    let days = |at: &str| days_since(at, today).unwrap_or(0);
+    let companies_total = data.companies.companies.total_count;
+    let applications_total = data.applications.voucher_applications.total_count;
+    let pilots_total = data.pilots.pilots.total_count;
+    let reports_total = data.reports.outcome_reports.total_count;
+    let companies = data
+        .companies
+        .companies
+        .edges
+        .into_iter()
+        .map(|edge| {
+            let c = edge.node;
+            let history: Vec<_> = c
+                .history
+                .iter()
+                .map(|h| (h.to.clone(), h.at.clone(), h.by_name.clone()))
+                .collect();
+            let submitted = entered(&history, "SUBMITTED").map(|i| history[i].1.clone());
+            // Starting the review is how a manager picks a company up.
+            let holder = matches!(c.status, worklist_companies::CompanyStatus::UNDER_REVIEW)
+                .then(|| entered(&history, "UNDER_REVIEW"))
+                .flatten()
+                .and_then(|i| history[i].2.clone());
+            let status = format!("{:?}", c.status);
+            Item {
+                sector: format!("{:?}", c.sector),
+                asked: lang.t("review-asked-company"),
+                days: submitted.as_deref().map_or(0, days),
+                holder,
+                status: lang.t(&label_key("company-status", &status)),
+                href: Some(format!("/review/companies/{}", c.id)),
+                name_ko: c.name_ko,
+                name_en: c.name_en,
+            }
+        })
+        .collect();
+    let applications = data
+        .applications
+        .voucher_applications
+        .edges
+        .into_iter()
+        .map(|edge| {
+            let a = edge.node;
+            let kind = format!("{:?}", a.program.pool.kind);
+            Item {
+                sector: format!("{:?}", a.company.sector),
+                asked: format!(
+                    "{} · {}",
+                    a.program.name,
+                    amount(lang, &kind, a.requested_amount)
+                ),
+                days: days(&a.created_at),
+                holder: None,
+                status: lang.t("application-status-submitted"),
+                href: None,
+                name_ko: a.company.name_ko,
+                name_en: a.company.name_en,
+            }
+        })
+        .collect();
+    let pilots = data
+        .pilots
+        .pilots
+        .edges
+        .into_iter()
+        .map(|edge| {
+            let p = edge.node;
+            let submitted = p.history.iter().rev().find(|h| h.to == "SUBMITTED");
+            Item {
+                sector: format!("{:?}", p.lead_company.sector),
+                asked: format!(
+                    "{} ({})",
+                    p.title,
+                    lang.t(&label_key("domain", &format!("{:?}", p.domain)))
+                ),
+                days: submitted.map_or(0, |h| days(&h.at)),
+                holder: None,
+                status: lang.t("status-submitted"),
+                href: None,
+                name_ko: p.lead_company.name_ko,
+                name_en: p.lead_company.name_en,
+            }
+        })
+        .collect();
+    let reports = data
+        .reports
+        .outcome_reports
+        .edges
+        .into_iter()
+        .map(|edge| {
+            let r = edge.node;
+            let submitted = r.history.iter().rev().find(|h| h.to == "SUBMITTED");
+            Item {
+                sector: format!("{:?}", r.company.sector),
+                asked: format!("{} · {} ~ {}", r.pilot.title, r.period_start, r.period_end),
+                days: submitted.map_or(0, |h| days(&h.at)),
+                holder: None,
+                status: lang.t("report-status-submitted"),
+                href: None,
+                name_ko: r.company.name_ko,
+                name_en: r.company.name_en,
+            }
+        })
+        .collect();
+    let overdue_total = i64::try_from(data.overdue.due_outcome_reports.len()).unwrap_or(i64::MAX);
+    let overdue = data
+        .overdue
+        .due_outcome_reports
+        .into_iter()
+        .map(|d| {
+            let (sector, name_ko, name_en) = d.company.map_or_else(
+                || (String::new(), "-".to_owned(), None),
+                |c| (format!("{:?}", c.sector), c.name_ko, c.name_en),
+            );
+            Item {
+                sector,
+                asked: format!("{} · {} ~ {}", d.pilot_title, d.period_start, d.period_end),
+                days: days(&d.period_end),
+                holder: None,
+                status: lang.t("review-overdue"),
+                href: None,
+                name_ko,
+                name_en,
+            }
+        })
+        .collect();
+    let vouchers: Vec<Item> = data
+        .vouchers
+        .vouchers
+        .edges
+        .into_iter()
+        .filter_map(|edge| {
+            let v = edge.node;
+            let left = -days(&v.valid_until);
+            let low = v.balance * 100 < v.granted * LOW_BALANCE_PERCENT;
+            let expiring = left <= EXPIRING_WITHIN_DAYS;
+            if !low && !expiring {
+                return None;
+            }
+            let kind = format!("{:?}", v.kind);
+            let reason = match (low, expiring) {
+                (true, true) => lang.t("review-voucher-low-and-expiring"),
+                (true, false) => lang.t("review-voucher-low"),
+                _ => lang.t("review-voucher-expiring"),
+            };
+            Some(Item {
+                sector: format!("{:?}", v.company.sector),
+                asked: format!(
+                    "{} · {} / {}",
+                    v.code,
+                    amount(lang, &kind, v.balance),
+                    amount(lang, &kind, v.granted)
+                ),
+                days: left,
+                holder: None,
+                status: reason,
+                href: None,
+                name_ko: v.company.name_ko,
+                name_en: v.company.name_en,
+            })
+        })
+        .collect();
+    let vouchers_total = i64::try_from(vouchers.len()).unwrap_or(i64::MAX);
+    vec![
+        queue(
+            lang,
+            "companies",
+            companies_total,
+            "review-col-waited",
+            companies,
+            filter,
+        ),
+        queue(
+            lang,
+            "applications",
+            applications_total,
+            "review-col-waited",
+            applications,
+            filter,
+        ),
+        queue(
+            lang,
+            "pilots",
+            pilots_total,
+            "review-col-waited",
+            pilots,
+            filter,
+        ),
+        queue(
+            lang,
+            "reports",
+            reports_total,
+            "review-col-waited",
+            reports,
+            filter,
+        ),
+        queue(
+            lang,
+            "overdue",
+            overdue_total,
+            "review-col-overdue",
+            overdue,
+            filter,
+        ),
+        queue(
+            lang,
+            "vouchers",
+            vouchers_total,
+            "review-col-left",
+            vouchers,
+            filter,
+        ),
+    ]
+}
+
+pub async fn worklist(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Query(filter): Query<WorklistFilter>,
+) -> Response {
+    let token = match require_staff(&console, &mut visit).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let data = match waiting(&console, &visit, &token).await {
+        Ok(data) => data,
+        Err(error) => return error_page(&console, &mut visit, &error).await,
+    };
+    let lang = visit.lang;
+    let mut sectors = vec![Choice {
+        value: String::new(),
+        label: lang.t("review-filter-all"),
+        selected: filter.sector.is_empty(),
+    }];
+    sectors.extend(choices(lang, "sector", &SECTORS, &filter.sector));
+    let page = WorklistPage {
+        layout: visit.layout(&console, lang.t("review-title"), "review"),
+        queues: queues(lang, data, &filter),
+        sectors,
+        q: filter.q.clone(),
+        filtered: filter.is_set(),
+    };
+    visit.respond(&console, StatusCode::OK, render(&page)).await
+}
+
+/// A company decision: which action and the note that goes with it, kept through a refusal.
+#[derive(Deserialize, Serialize, Default)]
+pub struct DecisionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// One button of the decision form.
+pub struct Action {
+    pub value: &'static str,
+    pub label: String,
+    /// The button's KRDS style: `primary`, `secondary` or `tertiary`.
+    pub style: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "company_review.html")]
+struct CompanyReviewPage {
+    layout: Layout,
+    id: String,
+    name: String,
+    status: String,
+    holder: Option<String>,
+    error: Option<String>,
+    details: Vec<(String, String)>,
+    holdings: Vec<(String, String)>,
+    history: Vec<HistoryEntry>,
+    actions: Vec<Action>,
+    /// The note, one field for every action (the form include's name for it is `field`).
+    fields: Vec<Field>,
+}
+
+/// The actions a company's state allows a manager, in the order they are offered.
+fn company_actions(lang: Lang, status: &company_review::CompanyStatus) -> Vec<Action> {
+    use company_review::CompanyStatus as S;
+    let action = |value: &'static str, style: &'static str| Action {
+        value,
+        label: lang.t(&format!("review-action-{value}")),
+        style,
+    };
+    match status {
+        S::SUBMITTED => vec![action("start", "primary")],
+        S::UNDER_REVIEW => vec![
+            action("approve", "primary"),
+            action("request-changes", "secondary"),
+            action("reject", "tertiary"),
+        ],
+        S::APPROVED => vec![action("suspend", "tertiary")],
+        S::SUSPENDED => vec![action("reinstate", "primary")],
+        _ => Vec::new(),
+    }
+}
+
+fn note_field(lang: Lang, note: &str, error: Option<String>) -> Field {
+    let mut field = Field::new(lang, "note", "review-note", "textarea", "off")
+        .not_required()
+        .hint(lang.t("review-note-hint"))
+        .value(note);
+    field.error = error;
+    field
+}
+
+async fn load_company(
+    console: &Console,
+    visit: &mut Visit,
+    token: &str,
+    id: &str,
+) -> Result<company_review::CompanyReviewCompany, Response> {
+    let answer = console
+        .api
+        .run::<api::CompanyReview>(
+            Some(token),
+            &visit.client_address,
+            company_review::Variables { id: id.to_owned() },
+        )
+        .await;
+    match answer {
+        Ok(data) => match data.company {
+            Some(company) => Ok(company),
+            None => Err(not_found_page(console, visit).await),
+        },
+        Err(error) => Err(error_page(console, visit, &error).await),
+    }
+}
+
+struct Refusal {
+    error: Option<String>,
+    note_error: Option<String>,
+}
+
+async fn show_company(
+    console: &Console,
+    visit: &mut Visit,
+    company: company_review::CompanyReviewCompany,
+    form: DecisionForm,
+    refusal: Refusal,
+    status: StatusCode,
+) -> Response {
+    let lang = visit.lang;
+    let details = super::companies::detail_rows(
+        lang,
+        &super::companies::CompanyFacts {
+            business_number: company.business_number.as_deref(),
+            name_en: company.name_en.as_deref(),
+            sector: &format!("{:?}", company.sector),
+            presence: &format!("{:?}", company.presence),
+            employees: company.employees,
+            contact_email: company.contact_email.as_deref(),
+        },
+    );
+    let holdings = vec![
+        (
+            lang.t("review-company-vouchers"),
+            company
+                .vouchers
+                .edges
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} ({})",
+                        e.node.code,
+                        lang.t(&label_key(
+                            "voucher-status",
+                            &format!("{:?}", e.node.status)
+                        ))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            lang.t("review-company-pilots"),
+            company
+                .pilots
+                .edges
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} ({})",
+                        e.node.title,
+                        lang.t(&label_key("status", &format!("{:?}", e.node.status)))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ]
+    .into_iter()
+    .map(|(label, value)| {
+        let value = if value.is_empty() {
+            lang.t("review-none")
+        } else {
+            value
+        };
+        (label, value)
+    })
+    .collect();
+    let holder = matches!(company.status, company_review::CompanyStatus::UNDER_REVIEW)
+        .then(|| {
+            company
+                .history
+                .iter()
+                .rev()
+                .find(|h| h.to == "UNDER_REVIEW")
+                .and_then(|h| h.by_name.clone())
+        })
+        .flatten();
+    let history = company
+        .history
+        .iter()
+        .map(|h| {
+            HistoryEntry::new(
+                lang,
+                "company-status",
+                &h.to,
+                &h.at,
+                h.by_name.clone(),
+                h.note.clone(),
+            )
+        })
+        .collect();
+    let page = CompanyReviewPage {
+        layout: visit.layout(console, company.name_ko.clone(), "review"),
+        actions: company_actions(lang, &company.status),
+        status: lang.t(&label_key(
+            "company-status",
+            &format!("{:?}", company.status),
+        )),
+        id: company.id,
+        name: company.name_ko,
+        holder,
+        error: refusal.error,
+        details,
+        holdings,
+        history,
+        fields: vec![note_field(lang, &form.note, refusal.note_error)],
+    };
+    visit.respond(console, status, render(&page)).await
+}
+
+pub async fn company(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Path(id): Path<String>,
+) -> Response {
+    let token = match require_staff(&console, &mut visit).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    match load_company(&console, &mut visit, &token, &id).await {
+        Ok(company) => {
+            let no_refusal = Refusal {
+                error: None,
+                note_error: None,
+            };
+            show_company(
+                &console,
+                &mut visit,
+                company,
+                DecisionForm::default(),
+                no_refusal,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(response) => response,
+    }
+}
+
+/// Runs the chosen action; `Ok(notice)` names what was done.
+async fn decide_company(
+    console: &Console,
+    visit: &Visit,
+    token: &str,
+    id: &str,
+    form: &DecisionForm,
+) -> Result<&'static str, ApiError> {
+    let api = &console.api;
+    let at = &visit.client_address;
+    let id = id.to_owned();
+    let note = form.note.trim().to_owned();
+    let optional = (!note.is_empty()).then(|| note.clone());
+    match form.action.as_str() {
+        "start" => {
+            api.run::<api::StartCompanyReview>(
+                Some(token),
+                at,
+                api::start_company_review::Variables { id },
+            )
+            .await?;
+            Ok("notice-review-started")
+        }
+        "approve" => {
+            api.run::<api::ApproveCompany>(
+                Some(token),
+                at,
+                api::approve_company::Variables { id, note: optional },
+            )
+            .await?;
+            Ok("notice-review-approved")
+        }
+        "request-changes" => {
+            api.run::<api::RequestCompanyChanges>(
+                Some(token),
+                at,
+                api::request_company_changes::Variables { id, note },
+            )
+            .await?;
+            Ok("notice-review-changes-requested")
+        }
+        "reject" => {
+            api.run::<api::RejectCompany>(
+                Some(token),
+                at,
+                api::reject_company::Variables { id, note },
+            )
+            .await?;
+            Ok("notice-review-rejected")
+        }
+        "suspend" => {
+            api.run::<api::SuspendCompany>(
+                Some(token),
+                at,
+                api::suspend_company::Variables { id, note },
+            )
+            .await?;
+            Ok("notice-review-suspended")
+        }
+        "reinstate" => {
+            api.run::<api::ReinstateCompany>(
+                Some(token),
+                at,
+                api::reinstate_company::Variables { id, note: optional },
+            )
+            .await?;
+            Ok("notice-review-reinstated")
+        }
+        _ => Err(ApiError::bad_input("action")),
+    }
+}
+
+pub async fn decide(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    let back = format!("/review/companies/{id}");
+    let token = match visit.require_sign_in_to_post(&console, &form).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    if !visit.posted_by_session(&form.csrf) {
+        return visit.redirect(&console, &back).await;
+    }
+    let lang = visit.lang;
+    let refusal = match decide_company(&console, &visit, &token, &id, &form).await {
+        // Picking a company up keeps the manager on it; a decision goes back to the queue.
+        Ok(notice) if form.action == "start" => {
+            return visit.redirect_with_notice(&console, notice, &back).await;
+        }
+        Ok(notice) => {
+            return visit
+                .redirect_with_notice(&console, notice, "/review")
+                .await;
+        }
+        Err(error) if error.is_about("note") => Refusal {
+            error: None,
+            note_error: Some(lang.t("review-note-required")),
+        },
+        Err(error) if error.code == "FAILED_PRECONDITION" || error.code == "CONFLICT" => Refusal {
+            error: Some(visit.explain(&error)),
+            note_error: None,
+        },
+        Err(error) if error.code == "BAD_USER_INPUT" => Refusal {
+            error: Some(visit.explain(&error)),
+            note_error: None,
+        },
+        Err(error) => return error_page(&console, &mut visit, &error).await,
+    };
+    match load_company(&console, &mut visit, &token, &id).await {
+        Ok(company) => {
+            show_company(
+                &console,
+                &mut visit,
+                company,
+                form,
+                refusal,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(response) => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(sector: &str, name: &str, days: i64) -> Item {
+        Item {
+            sector: sector.to_owned(),
+            name_ko: name.to_owned(),
+            name_en: Some(format!("{name} Inc.")),
+            asked: "기업 등록 심사".to_owned(),
+            days,
+            holder: None,
+            status: String::new(),
+            href: None,
+        }
+    }
+
+    #[test]
+    fn queues_put_the_oldest_first_and_filter_by_sector_and_name() {
+        let items = vec![
+            item("ENERGY", "빛고을에너지", 2),
+            item("MOBILITY", "광주모빌리티", 9),
+            item("ENERGY", "에너지밸리", 5),
+        ];
+        let all = queue(
+            Lang::Ko,
+            "companies",
+            3,
+            "review-col-waited",
+            items,
+            &WorklistFilter::default(),
+        );
+        let names: Vec<_> = all.rows.iter().map(|r| r.company.as_str()).collect();
+        assert_eq!(names, ["광주모빌리티", "에너지밸리", "빛고을에너지"]);
+        assert_eq!(all.count, 3);
+        assert!(all.partial.is_none());
+
+        let energy = WorklistFilter {
+            sector: "ENERGY".into(),
+            q: "밸리".into(),
+        };
+        let items = vec![
+            item("ENERGY", "빛고을에너지", 2),
+            item("ENERGY", "에너지밸리", 5),
+        ];
+        let some = queue(
+            Lang::Ko,
+            "companies",
+            140,
+            "review-col-waited",
+            items,
+            &energy,
+        );
+        assert_eq!(some.count, 1);
+        assert_eq!(some.rows[0].company, "에너지밸리");
+        assert!(some.partial.is_some(), "140 waiting, 2 fetched");
+        let by_english = WorklistFilter {
+            sector: String::new(),
+            q: "valley".into(),
+        };
+        let items = vec![item("DATA", "Valley", 1)];
+        let english = queue(
+            Lang::En,
+            "companies",
+            1,
+            "review-col-waited",
+            items,
+            &by_english,
+        );
+        assert_eq!(english.rows[0].company, "Valley Inc.");
+    }
+
+    #[test]
+    fn each_company_state_offers_only_the_actions_it_allows() {
+        use company_review::CompanyStatus as S;
+        let offered = |status: S| -> Vec<&'static str> {
+            company_actions(Lang::Ko, &status)
+                .iter()
+                .map(|a| a.value)
+                .collect()
+        };
+        assert_eq!(offered(S::SUBMITTED), ["start"]);
+        assert_eq!(
+            offered(S::UNDER_REVIEW),
+            ["approve", "request-changes", "reject"]
+        );
+        assert_eq!(offered(S::APPROVED), ["suspend"]);
+        assert_eq!(offered(S::SUSPENDED), ["reinstate"]);
+        assert!(offered(S::DRAFT).is_empty());
+        assert!(offered(S::REJECTED).is_empty());
+        assert!(offered(S::CHANGES_REQUESTED).is_empty());
+    }
+}
