@@ -159,6 +159,28 @@ async fn voucher_journey(p: &TestPlatform) {
     assert_eq!(applied["voucher"], Value::Null);
     let application_id = applied["id"].as_str().unwrap().to_owned();
 
+    // One application reads whole to its firm and to staff, and to no one else.
+    const ONE: &str =
+        "query($id: ID!) { voucherApplication(id: $id) { id status company { nameKo } } }";
+    for reader in [&firm, &manager] {
+        let read = p
+            .graphql(Some(reader), ONE, json!({ "id": application_id }))
+            .await;
+        let read = data(&read, "voucherApplication");
+        assert_eq!(read["id"], application_id.as_str());
+        assert_eq!(read["company"]["nameKo"], "광주바우처");
+    }
+    let stranger = p.sign_up("stranger@voucher.kr").await;
+    for (who, code) in [
+        (Some(stranger.as_str()), "NOT_FOUND"),
+        (Some(operator.as_str()), "FORBIDDEN"),
+        (Some(dashboard.as_str()), "FORBIDDEN"),
+        (None, "UNAUTHENTICATED"),
+    ] {
+        let refused = p.graphql(who, ONE, json!({ "id": application_id })).await;
+        assert_eq!(error_code(&refused), Some(code), "{refused}");
+    }
+
     // A firm may not decide; a manager may not grant more than asked.
     let self_approve = p
         .graphql(

@@ -407,6 +407,19 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
         }))
     }
 
+    async fn get_application(
+        &self,
+        request: Request<pb::GetApplicationRequest>,
+    ) -> Reply<pb::GetApplicationResponse> {
+        let application = self
+            .service
+            .application(caller(&request), &request.get_ref().id)
+            .await?;
+        Ok(Response::new(pb::GetApplicationResponse {
+            application: Some(application_to_pb(application)),
+        }))
+    }
+
     async fn get_voucher(
         &self,
         request: Request<pb::GetVoucherRequest>,

@@ -464,6 +464,24 @@ impl Vouchers {
             .await
     }
 
+    /// One application, for those who may list it; NOT_FOUND for anyone else, as for an id
+    /// that does not exist.
+    pub async fn application(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> Result<ApplicationRecord, VouchersError> {
+        let scope = self.scope(caller, STAFF).await?;
+        let application = if is_valid_id(id) {
+            self.store.application(id).await?
+        } else {
+            None
+        };
+        application
+            .filter(|a| Self::in_scope(&scope, &a.company_id))
+            .ok_or(VouchersError::NotFound("application"))
+    }
+
     const VOUCHER_READERS: &'static [Role] = &[Role::ProgramManager, Role::Admin, Role::Operator];
 
     pub async fn voucher(

@@ -564,6 +564,20 @@ impl VouchersQuery {
         ))
     }
 
+    /// One application: its company's members, managers and admins; NOT_FOUND for anyone
+    /// else.
+    async fn voucher_application(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<VoucherApplication>> {
+        let response = call!(
+            ctx,
+            vouchers.get_application(pb::GetApplicationRequest { id: id.0 })
+        )?;
+        Ok(response.application.map(VoucherApplication))
+    }
+
     /// NOT_FOUND for a voucher the caller may not see.
     async fn voucher(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Voucher>> {
         let response = call!(

@@ -167,6 +167,21 @@ async fn applications_vouchers_and_every_refusal() {
     let application = apply(&h, &a.token, &program.id, &a.company_id, 50_000)
         .await
         .unwrap();
+    // One application: its firm and staff read it; another firm, an operator, a dashboard and
+    // a made-up id do not.
+    let get = |id: &str, token: &str| {
+        let mut client = client.clone();
+        let request = authed(pb::GetApplicationRequest { id: id.into() }, token);
+        async move { client.get_application(request).await }
+    };
+    for reader in [&a.token, &manager] {
+        let read = get(&application.id, reader).await.unwrap().into_inner();
+        assert_eq!(read.application, Some(application.clone()));
+    }
+    assert_refused(get(&application.id, &b.token).await, ErrorCode::NotFound);
+    assert_refused(get(&application.id, &operator).await, ErrorCode::Forbidden);
+    assert_refused(get(&application.id, &dashboard).await, ErrorCode::Forbidden);
+    assert_refused(get("not-an-id", &manager).await, ErrorCode::NotFound);
     // Firms neither approve nor see others' applications.
     assert_refused(
         client
