@@ -964,6 +964,98 @@ async fn a_manager_works_the_worklist(p: &TestPlatform, test: &'static str, java
     firm_browser.close().await;
 }
 
+/// A manager decides a voucher application in hours: words and more than was asked are refused
+/// beside the field with what was typed kept, then part is granted; the firm sees the hours.
+async fn a_manager_grants_a_voucher_in_part(
+    p: &TestPlatform,
+    test: &'static str,
+    javascript: bool,
+) {
+    let firm = p.sign_up("grant@company.kr").await;
+    let company = p.approved_company(&firm, 7902, "광주부분승인랩").await;
+    let programme = p.open_programme().await;
+    let applied = p
+        .graphql(
+            Some(&firm),
+            "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }",
+            json!({ "input": {
+                "programId": programme,
+                "companyId": company,
+                "requestedAmount": 20 * 3600,
+                "justification": "교통 신호 최적화 모델 학습",
+            } }),
+        )
+        .await;
+    let application = applied["data"]["applyForVoucher"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{applied}"))
+        .to_owned();
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in_with(axv::demo::MANAGER_EMAIL, axv::demo::DEMO_PASSWORD)
+        .await;
+    b.goto("/review").await;
+    b.click_link("광주부분승인랩").await;
+    b.wait_for("기업당 한도").await;
+    assert_eq!(
+        b.path().await,
+        format!("/review/applications/{application}")
+    );
+    let text = b.page_text().await;
+    for shown in ["교통 신호 최적화 모델 학습", "20시간", "실증 컴퓨팅 바우처"]
+    {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+    b.check_page("application-review").await;
+    b.fill("#granted_hours", "열 시간").await;
+    b.fill("#note", "예산 범위 안에서 일부 승인").await;
+    b.click("button[value=approve]").await;
+    b.wait_for("1 이상의 정수 시간으로 입력해 주세요").await;
+    assert_eq!(b.value("#note").await, "예산 범위 안에서 일부 승인");
+    b.fill("#granted_hours", "30").await;
+    b.click("button[value=approve]").await;
+    b.wait_for("신청한 시간보다 많이 승인할 수 없습니다").await;
+    b.check_page("application-review-too-much").await;
+    b.fill("#granted_hours", "12").await;
+    b.click("button[value=approve]").await;
+    b.wait_for("일부를 승인하고 바우처를 발급했습니다").await;
+    b.goto(&format!("/review/applications/{application}")).await;
+    let text = b.page_text().await;
+    assert!(
+        text.contains("12시간") && text.contains("예산 범위 안에서 일부 승인"),
+        "{text}"
+    );
+    assert!(text.contains("지금 상태에서는 결정할 것이 없습니다"));
+    b.close().await;
+
+    let Some(mut firm_browser) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    firm_browser.sign_in("grant@company.kr").await;
+    firm_browser.goto("/vouchers").await;
+    assert!(firm_browser.page_text().await.contains("12시간"));
+    firm_browser
+        .goto(&format!("/review/applications/{application}"))
+        .await;
+    assert!(firm_browser.page_text().await.contains("권한이 없습니다"));
+    firm_browser.close().await;
+}
+
+#[tokio::test]
+async fn a_manager_grants_a_voucher_in_part_with_javascript() {
+    let p = TestPlatform::start_demo().await;
+    a_manager_grants_a_voucher_in_part(&p, "grant-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_manager_grants_a_voucher_in_part_without_javascript() {
+    let p = TestPlatform::start_embedded_demo().await;
+    a_manager_grants_a_voucher_in_part(&p, "grant-nojs", false).await;
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn a_manager_works_the_worklist_with_javascript() {
     let p = TestPlatform::start_demo().await;

@@ -241,6 +241,9 @@ operations!(
     RejectCompany,
     SuspendCompany,
     ReinstateCompany,
+    ApplicationReview,
+    ApproveVoucherApplication,
+    RejectVoucherApplication,
 );
 
 /// The registry's filters start empty.

@@ -158,7 +158,11 @@ pub fn router(console: Console) -> Router {
         .route("/review", get(pages::review::worklist))
         .route(
             "/review/companies/{id}",
-            get(pages::review::company).post(pages::review::decide),
+            get(pages::review::company).post(pages::review::decide_company),
+        )
+        .route(
+            "/review/applications/{id}",
+            get(pages::review::application).post(pages::review::decide_application),
         )
         .route("/account/password", post(pages::account::change_password))
         .route("/lang/{code}", get(pages::switch_language))

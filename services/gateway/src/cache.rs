@@ -15,6 +15,11 @@ use tokio::sync::broadcast;
 
 use crate::events::EventHub;
 
+/// Part of every key: bumped when a cached message's fields change number or meaning, so a
+/// gateway never reads an entry another version wrote (during a rollout both run side by side).
+/// 2: sectors and domains became shared enums.
+const CACHED_MESSAGES_VERSION: u32 = 2;
+
 /// Kinds of events after which cached figures may be wrong.
 const INVALIDATING_PREFIXES: [&str; 7] = [
     "stats.",
@@ -97,7 +102,7 @@ impl ResponseCache {
             return load.await;
         };
         let key = format!(
-            "{namespace}:{generation}:{}:{}",
+            "{namespace}:v{CACHED_MESSAGES_VERSION}:{generation}:{}:{}",
             audience(caller),
             hex(&question.encode_to_vec())
         );

@@ -120,6 +120,16 @@ async fn applications_vouchers_and_every_refusal() {
             .await,
         ErrorCode::Forbidden,
     );
+    // An unset sector names no industry: refused, not read as "every sector".
+    assert_refused(
+        client
+            .create_program(authed(
+                program_request(vec![common_pb::Sector::Unspecified]),
+                &manager,
+            ))
+            .await,
+        ErrorCode::BadUserInput,
+    );
     let program = client
         .create_program(authed(
             program_request(vec![common_pb::Sector::Mobility, common_pb::Sector::Data]),

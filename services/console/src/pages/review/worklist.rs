@@ -1,32 +1,24 @@
-//! 검토 대기함: the programme office's worklist and its decision pages. One page lists every
-//! queue with its count (companies to review, voucher applications, pilots, outcome reports,
-//! overdue reports, vouchers running low or expiring), each row with the firm's name, what is
-//! asked, how long it has waited and who has picked it up, oldest first. A company's decision
-//! page shows everything needed to decide and the actions its state allows, each with a note.
-//! Staff only: anyone else gets the 403 page, as the API would refuse them.
+//! The worklist: every queue with its count, the firm's name, what is asked, how long it has
+//! waited and who has picked it up, oldest first, filtered by industry and searched by name.
 
 use askama::Template;
 use axum::{
-    Form,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
     response::Response,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::{
-    Choice, HistoryEntry, choices, companies::SECTORS, error_page, forbidden_page, form::Field,
-    label_key, not_found_page,
-};
+use super::{company_name, require_staff};
 use crate::{
     Console, Layout, Visit,
     api::{
-        self, ApiError, company_review, worklist_applications, worklist_companies,
-        worklist_overdue, worklist_pilots, worklist_reports, worklist_vouchers,
+        self, ApiError, worklist_applications, worklist_companies, worklist_overdue,
+        worklist_pilots, worklist_reports, worklist_vouchers,
     },
     format::{days_since, grouped},
     i18n::Lang,
-    pages::vouchers::amount,
+    pages::{Choice, choices, companies::SECTORS, error_page, label_key, vouchers::amount},
     render,
 };
 
@@ -103,30 +95,6 @@ struct WorklistPage {
     sectors: Vec<Choice>,
     q: String,
     filtered: bool,
-}
-
-/// Staff's token, or the page that turns the visitor away: sign-in for nobody, 403 for a
-/// firm member, an operator or a dashboard.
-async fn require_staff(console: &Console, visit: &mut Visit) -> Result<String, Response> {
-    let token = visit.require_sign_in(console).await?;
-    let role = visit
-        .session
-        .as_ref()
-        .and_then(|s| s.user.as_ref())
-        .map(|u| u.role.clone())
-        .unwrap_or_default();
-    if role == "PROGRAM_MANAGER" || role == "ADMIN" {
-        Ok(token)
-    } else {
-        Err(forbidden_page(console, visit).await)
-    }
-}
-
-fn company_name(lang: Lang, name_ko: &str, name_en: Option<&str>) -> String {
-    match (lang, name_en) {
-        (Lang::En, Some(en)) if !en.is_empty() => en.to_owned(),
-        _ => name_ko.to_owned(),
-    }
 }
 
 /// When the item last entered `status`, from its history (newest last).
@@ -273,7 +241,7 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
                 days: days(&a.created_at),
                 holder: None,
                 status: lang.t("application-status-submitted"),
-                href: None,
+                href: Some(format!("/review/applications/{}", a.id)),
                 name_ko: a.company.name_ko,
                 name_en: a.company.name_en,
             }
@@ -464,366 +432,6 @@ pub async fn worklist(
     visit.respond(&console, StatusCode::OK, render(&page)).await
 }
 
-/// A company decision: which action and the note that goes with it, kept through a refusal.
-#[derive(Deserialize, Serialize, Default)]
-pub struct DecisionForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    action: String,
-    #[serde(default)]
-    note: String,
-}
-
-/// One button of the decision form.
-pub struct Action {
-    pub value: &'static str,
-    pub label: String,
-    /// The button's KRDS style: `primary`, `secondary` or `tertiary`.
-    pub style: &'static str,
-}
-
-#[derive(Template)]
-#[template(path = "company_review.html")]
-struct CompanyReviewPage {
-    layout: Layout,
-    id: String,
-    name: String,
-    status: String,
-    holder: Option<String>,
-    error: Option<String>,
-    details: Vec<(String, String)>,
-    holdings: Vec<(String, String)>,
-    history: Vec<HistoryEntry>,
-    actions: Vec<Action>,
-    /// The note, one field for every action (the form include's name for it is `field`).
-    fields: Vec<Field>,
-}
-
-/// The actions a company's state allows a manager, in the order they are offered.
-fn company_actions(lang: Lang, status: &company_review::CompanyStatus) -> Vec<Action> {
-    use company_review::CompanyStatus as S;
-    let action = |value: &'static str, style: &'static str| Action {
-        value,
-        label: lang.t(&format!("review-action-{value}")),
-        style,
-    };
-    match status {
-        S::SUBMITTED => vec![action("start", "primary")],
-        S::UNDER_REVIEW => vec![
-            action("approve", "primary"),
-            action("request-changes", "secondary"),
-            action("reject", "tertiary"),
-        ],
-        S::APPROVED => vec![action("suspend", "tertiary")],
-        S::SUSPENDED => vec![action("reinstate", "primary")],
-        _ => Vec::new(),
-    }
-}
-
-fn note_field(lang: Lang, note: &str, error: Option<String>) -> Field {
-    let mut field = Field::new(lang, "note", "review-note", "textarea", "off")
-        .not_required()
-        .hint(lang.t("review-note-hint"))
-        .value(note);
-    field.error = error;
-    field
-}
-
-async fn load_company(
-    console: &Console,
-    visit: &mut Visit,
-    token: &str,
-    id: &str,
-) -> Result<company_review::CompanyReviewCompany, Response> {
-    let answer = console
-        .api
-        .run::<api::CompanyReview>(
-            Some(token),
-            &visit.client_address,
-            company_review::Variables { id: id.to_owned() },
-        )
-        .await;
-    match answer {
-        Ok(data) => match data.company {
-            Some(company) => Ok(company),
-            None => Err(not_found_page(console, visit).await),
-        },
-        Err(error) => Err(error_page(console, visit, &error).await),
-    }
-}
-
-struct Refusal {
-    error: Option<String>,
-    note_error: Option<String>,
-}
-
-async fn show_company(
-    console: &Console,
-    visit: &mut Visit,
-    company: company_review::CompanyReviewCompany,
-    form: DecisionForm,
-    refusal: Refusal,
-    status: StatusCode,
-) -> Response {
-    let lang = visit.lang;
-    let details = super::companies::detail_rows(
-        lang,
-        &super::companies::CompanyFacts {
-            business_number: company.business_number.as_deref(),
-            name_en: company.name_en.as_deref(),
-            sector: &format!("{:?}", company.sector),
-            presence: &format!("{:?}", company.presence),
-            employees: company.employees,
-            contact_email: company.contact_email.as_deref(),
-        },
-    );
-    let holdings = vec![
-        (
-            lang.t("review-company-vouchers"),
-            company
-                .vouchers
-                .edges
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{} ({})",
-                        e.node.code,
-                        lang.t(&label_key(
-                            "voucher-status",
-                            &format!("{:?}", e.node.status)
-                        ))
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-        (
-            lang.t("review-company-pilots"),
-            company
-                .pilots
-                .edges
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{} ({})",
-                        e.node.title,
-                        lang.t(&label_key("status", &format!("{:?}", e.node.status)))
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-    ]
-    .into_iter()
-    .map(|(label, value)| {
-        let value = if value.is_empty() {
-            lang.t("review-none")
-        } else {
-            value
-        };
-        (label, value)
-    })
-    .collect();
-    let holder = matches!(company.status, company_review::CompanyStatus::UNDER_REVIEW)
-        .then(|| {
-            company
-                .history
-                .iter()
-                .rev()
-                .find(|h| h.to == "UNDER_REVIEW")
-                .and_then(|h| h.by_name.clone())
-        })
-        .flatten();
-    let history = company
-        .history
-        .iter()
-        .map(|h| {
-            HistoryEntry::new(
-                lang,
-                "company-status",
-                &h.to,
-                &h.at,
-                h.by_name.clone(),
-                h.note.clone(),
-            )
-        })
-        .collect();
-    let page = CompanyReviewPage {
-        layout: visit.layout(console, company.name_ko.clone(), "review"),
-        actions: company_actions(lang, &company.status),
-        status: lang.t(&label_key(
-            "company-status",
-            &format!("{:?}", company.status),
-        )),
-        id: company.id,
-        name: company.name_ko,
-        holder,
-        error: refusal.error,
-        details,
-        holdings,
-        history,
-        fields: vec![note_field(lang, &form.note, refusal.note_error)],
-    };
-    visit.respond(console, status, render(&page)).await
-}
-
-pub async fn company(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-) -> Response {
-    let token = match require_staff(&console, &mut visit).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    match load_company(&console, &mut visit, &token, &id).await {
-        Ok(company) => {
-            let no_refusal = Refusal {
-                error: None,
-                note_error: None,
-            };
-            show_company(
-                &console,
-                &mut visit,
-                company,
-                DecisionForm::default(),
-                no_refusal,
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(response) => response,
-    }
-}
-
-/// Runs the chosen action; `Ok(notice)` names what was done.
-async fn decide_company(
-    console: &Console,
-    visit: &Visit,
-    token: &str,
-    id: &str,
-    form: &DecisionForm,
-) -> Result<&'static str, ApiError> {
-    let api = &console.api;
-    let at = &visit.client_address;
-    let id = id.to_owned();
-    let note = form.note.trim().to_owned();
-    let optional = (!note.is_empty()).then(|| note.clone());
-    match form.action.as_str() {
-        "start" => {
-            api.run::<api::StartCompanyReview>(
-                Some(token),
-                at,
-                api::start_company_review::Variables { id },
-            )
-            .await?;
-            Ok("notice-review-started")
-        }
-        "approve" => {
-            api.run::<api::ApproveCompany>(
-                Some(token),
-                at,
-                api::approve_company::Variables { id, note: optional },
-            )
-            .await?;
-            Ok("notice-review-approved")
-        }
-        "request-changes" => {
-            api.run::<api::RequestCompanyChanges>(
-                Some(token),
-                at,
-                api::request_company_changes::Variables { id, note },
-            )
-            .await?;
-            Ok("notice-review-changes-requested")
-        }
-        "reject" => {
-            api.run::<api::RejectCompany>(
-                Some(token),
-                at,
-                api::reject_company::Variables { id, note },
-            )
-            .await?;
-            Ok("notice-review-rejected")
-        }
-        "suspend" => {
-            api.run::<api::SuspendCompany>(
-                Some(token),
-                at,
-                api::suspend_company::Variables { id, note },
-            )
-            .await?;
-            Ok("notice-review-suspended")
-        }
-        "reinstate" => {
-            api.run::<api::ReinstateCompany>(
-                Some(token),
-                at,
-                api::reinstate_company::Variables { id, note: optional },
-            )
-            .await?;
-            Ok("notice-review-reinstated")
-        }
-        _ => Err(ApiError::bad_input("action")),
-    }
-}
-
-pub async fn decide(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-    Form(form): Form<DecisionForm>,
-) -> Response {
-    let back = format!("/review/companies/{id}");
-    let token = match visit.require_sign_in_to_post(&console, &form).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit.redirect(&console, &back).await;
-    }
-    let lang = visit.lang;
-    let refusal = match decide_company(&console, &visit, &token, &id, &form).await {
-        // Picking a company up keeps the manager on it; a decision goes back to the queue.
-        Ok(notice) if form.action == "start" => {
-            return visit.redirect_with_notice(&console, notice, &back).await;
-        }
-        Ok(notice) => {
-            return visit
-                .redirect_with_notice(&console, notice, "/review")
-                .await;
-        }
-        Err(error) if error.is_about("note") => Refusal {
-            error: None,
-            note_error: Some(lang.t("review-note-required")),
-        },
-        Err(error) if error.code == "FAILED_PRECONDITION" || error.code == "CONFLICT" => Refusal {
-            error: Some(visit.explain(&error)),
-            note_error: None,
-        },
-        Err(error) if error.code == "BAD_USER_INPUT" => Refusal {
-            error: Some(visit.explain(&error)),
-            note_error: None,
-        },
-        Err(error) => return error_page(&console, &mut visit, &error).await,
-    };
-    match load_company(&console, &mut visit, &token, &id).await {
-        Ok(company) => {
-            show_company(
-                &console,
-                &mut visit,
-                company,
-                form,
-                refusal,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(response) => response,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -894,26 +502,5 @@ mod tests {
             &by_english,
         );
         assert_eq!(english.rows[0].company, "Valley Inc.");
-    }
-
-    #[test]
-    fn each_company_state_offers_only_the_actions_it_allows() {
-        use company_review::CompanyStatus as S;
-        let offered = |status: S| -> Vec<&'static str> {
-            company_actions(Lang::Ko, &status)
-                .iter()
-                .map(|a| a.value)
-                .collect()
-        };
-        assert_eq!(offered(S::SUBMITTED), ["start"]);
-        assert_eq!(
-            offered(S::UNDER_REVIEW),
-            ["approve", "request-changes", "reject"]
-        );
-        assert_eq!(offered(S::APPROVED), ["suspend"]);
-        assert_eq!(offered(S::SUSPENDED), ["reinstate"]);
-        assert!(offered(S::DRAFT).is_empty());
-        assert!(offered(S::REJECTED).is_empty());
-        assert!(offered(S::CHANGES_REQUESTED).is_empty());
     }
 }

@@ -1,0 +1,361 @@
+//! A company's decision page: its details, holdings and history with names, and the actions
+//! its state allows, each with its note.
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::StatusCode,
+    response::Response,
+};
+
+use super::{Action, DecisionForm, Refusal, note_field, refusal_of, require_staff, start_decision};
+use crate::{
+    Console, Layout, Visit,
+    api::{self, ApiError, company_review},
+    i18n::Lang,
+    pages::{
+        HistoryEntry,
+        companies::{CompanyFacts, detail_rows},
+        error_page,
+        form::Field,
+        label_key, not_found_page,
+    },
+    render,
+};
+
+#[derive(Template)]
+#[template(path = "company_review.html")]
+struct CompanyReviewPage {
+    layout: Layout,
+    id: String,
+    name: String,
+    status: String,
+    holder: Option<String>,
+    error: Option<String>,
+    details: Vec<(String, String)>,
+    holdings: Vec<(String, String)>,
+    history: Vec<HistoryEntry>,
+    actions: Vec<Action>,
+    /// The note, one field for every action (the form include's name for it is `field`).
+    fields: Vec<Field>,
+}
+
+/// The actions a company's state allows a manager, in the order they are offered.
+fn company_actions(lang: Lang, status: &company_review::CompanyStatus) -> Vec<Action> {
+    use company_review::CompanyStatus as S;
+    let action = |value: &'static str, style: &'static str| Action {
+        value,
+        label: lang.t(&format!("review-action-{value}")),
+        style,
+    };
+    match status {
+        S::SUBMITTED => vec![action("start", "primary")],
+        S::UNDER_REVIEW => vec![
+            action("approve", "primary"),
+            action("request-changes", "secondary"),
+            action("reject", "tertiary"),
+        ],
+        S::APPROVED => vec![action("suspend", "tertiary")],
+        S::SUSPENDED => vec![action("reinstate", "primary")],
+        _ => Vec::new(),
+    }
+}
+
+async fn load_company(
+    console: &Console,
+    visit: &mut Visit,
+    token: &str,
+    id: &str,
+) -> Result<company_review::CompanyReviewCompany, Response> {
+    let answer = console
+        .api
+        .run::<api::CompanyReview>(
+            Some(token),
+            &visit.client_address,
+            company_review::Variables { id: id.to_owned() },
+        )
+        .await;
+    match answer {
+        Ok(data) => match data.company {
+            Some(company) => Ok(company),
+            None => Err(not_found_page(console, visit).await),
+        },
+        Err(error) => Err(error_page(console, visit, &error).await),
+    }
+}
+
+async fn show_company(
+    console: &Console,
+    visit: &mut Visit,
+    company: company_review::CompanyReviewCompany,
+    form: DecisionForm,
+    refusal: Refusal,
+    status: StatusCode,
+) -> Response {
+    let lang = visit.lang;
+    let details = detail_rows(
+        lang,
+        &CompanyFacts {
+            business_number: company.business_number.as_deref(),
+            name_en: company.name_en.as_deref(),
+            sector: &format!("{:?}", company.sector),
+            presence: &format!("{:?}", company.presence),
+            employees: company.employees,
+            contact_email: company.contact_email.as_deref(),
+        },
+    );
+    let holdings = vec![
+        (
+            lang.t("review-company-vouchers"),
+            company
+                .vouchers
+                .edges
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} ({})",
+                        e.node.code,
+                        lang.t(&label_key(
+                            "voucher-status",
+                            &format!("{:?}", e.node.status)
+                        ))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            lang.t("review-company-pilots"),
+            company
+                .pilots
+                .edges
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} ({})",
+                        e.node.title,
+                        lang.t(&label_key("status", &format!("{:?}", e.node.status)))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ]
+    .into_iter()
+    .map(|(label, value)| {
+        let value = if value.is_empty() {
+            lang.t("review-none")
+        } else {
+            value
+        };
+        (label, value)
+    })
+    .collect();
+    let holder = matches!(company.status, company_review::CompanyStatus::UNDER_REVIEW)
+        .then(|| {
+            company
+                .history
+                .iter()
+                .rev()
+                .find(|h| h.to == "UNDER_REVIEW")
+                .and_then(|h| h.by_name.clone())
+        })
+        .flatten();
+    let history = company
+        .history
+        .iter()
+        .map(|h| {
+            HistoryEntry::new(
+                lang,
+                "company-status",
+                &h.to,
+                &h.at,
+                h.by_name.clone(),
+                h.note.clone(),
+            )
+        })
+        .collect();
+    let page = CompanyReviewPage {
+        layout: visit.layout(console, company.name_ko.clone(), "review"),
+        actions: company_actions(lang, &company.status),
+        status: lang.t(&label_key(
+            "company-status",
+            &format!("{:?}", company.status),
+        )),
+        id: company.id,
+        name: company.name_ko,
+        holder,
+        error: refusal.error,
+        details,
+        holdings,
+        history,
+        fields: vec![note_field(lang, &form.note, refusal.note_error)],
+    };
+    visit.respond(console, status, render(&page)).await
+}
+
+pub async fn company(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Path(id): Path<String>,
+) -> Response {
+    let token = match require_staff(&console, &mut visit).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    match load_company(&console, &mut visit, &token, &id).await {
+        Ok(company) => {
+            show_company(
+                &console,
+                &mut visit,
+                company,
+                DecisionForm::default(),
+                Refusal::default(),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(response) => response,
+    }
+}
+
+/// Runs the chosen action; `Ok(notice)` names what was done.
+async fn run_decision(
+    console: &Console,
+    visit: &Visit,
+    token: &str,
+    id: &str,
+    form: &DecisionForm,
+) -> Result<&'static str, ApiError> {
+    let api = &console.api;
+    let at = &visit.client_address;
+    let id = id.to_owned();
+    let note = form.note.trim().to_owned();
+    let optional = (!note.is_empty()).then(|| note.clone());
+    match form.action.as_str() {
+        "start" => {
+            api.run::<api::StartCompanyReview>(
+                Some(token),
+                at,
+                api::start_company_review::Variables { id },
+            )
+            .await?;
+            Ok("notice-review-started")
+        }
+        "approve" => {
+            api.run::<api::ApproveCompany>(
+                Some(token),
+                at,
+                api::approve_company::Variables { id, note: optional },
+            )
+            .await?;
+            Ok("notice-review-approved")
+        }
+        "request-changes" => {
+            api.run::<api::RequestCompanyChanges>(
+                Some(token),
+                at,
+                api::request_company_changes::Variables { id, note },
+            )
+            .await?;
+            Ok("notice-review-changes-requested")
+        }
+        "reject" => {
+            api.run::<api::RejectCompany>(
+                Some(token),
+                at,
+                api::reject_company::Variables { id, note },
+            )
+            .await?;
+            Ok("notice-review-rejected")
+        }
+        "suspend" => {
+            api.run::<api::SuspendCompany>(
+                Some(token),
+                at,
+                api::suspend_company::Variables { id, note },
+            )
+            .await?;
+            Ok("notice-review-suspended")
+        }
+        "reinstate" => {
+            api.run::<api::ReinstateCompany>(
+                Some(token),
+                at,
+                api::reinstate_company::Variables { id, note: optional },
+            )
+            .await?;
+            Ok("notice-review-reinstated")
+        }
+        _ => Err(ApiError::bad_input("action")),
+    }
+}
+
+pub async fn decide_company(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    let back = format!("/review/companies/{id}");
+    let token = match start_decision(&console, &mut visit, &form, &back).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let refusal = match run_decision(&console, &visit, &token, &id, &form).await {
+        // Picking a company up keeps the manager on it; a decision goes back to the queue.
+        Ok(notice) if form.action == "start" => {
+            return visit.redirect_with_notice(&console, notice, &back).await;
+        }
+        Ok(notice) => {
+            return visit
+                .redirect_with_notice(&console, notice, "/review")
+                .await;
+        }
+        Err(error) => match refusal_of(&visit, &error) {
+            Some(refusal) => refusal,
+            None => return error_page(&console, &mut visit, &error).await,
+        },
+    };
+    match load_company(&console, &mut visit, &token, &id).await {
+        Ok(company) => {
+            show_company(
+                &console,
+                &mut visit,
+                company,
+                form,
+                refusal,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(response) => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_company_state_offers_only_the_actions_it_allows() {
+        use company_review::CompanyStatus as S;
+        let offered = |status: S| -> Vec<&'static str> {
+            company_actions(Lang::Ko, &status)
+                .iter()
+                .map(|a| a.value)
+                .collect()
+        };
+        assert_eq!(offered(S::SUBMITTED), ["start"]);
+        assert_eq!(
+            offered(S::UNDER_REVIEW),
+            ["approve", "request-changes", "reject"]
+        );
+        assert_eq!(offered(S::APPROVED), ["suspend"]);
+        assert_eq!(offered(S::SUSPENDED), ["reinstate"]);
+        assert!(offered(S::DRAFT).is_empty());
+        assert!(offered(S::REJECTED).is_empty());
+        assert!(offered(S::CHANGES_REQUESTED).is_empty());
+    }
+}
