@@ -715,19 +715,21 @@ async fn a_firm_runs_a_pilot_and_reports(p: &TestPlatform, test: &'static str, j
     partner_browser.wait_for("참여를 수락했습니다").await;
     partner_browser.close().await;
 
-    // A manager approves it (the manager's pages are part 2); the firm starts it.
-    let manager = p.token(Role::ProgramManager);
-    let approved = p
-        .graphql(
-            Some(&manager),
-            "mutation($id: ID!) { approvePilot(id: $id, note: \"예산 확인\") { status } }",
-            json!({ "id": pilot }),
-        )
+    // A manager approves it from the worklist; the firm starts it.
+    p.staff_account("pm@city.kr", "박지훈 (AI산업과)", Role::ProgramManager)
         .await;
-    assert_eq!(
-        approved["data"]["approvePilot"]["status"], "APPROVED",
-        "{approved}"
-    );
+    let Some(mut m) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    m.sign_in("pm@city.kr").await;
+    m.goto("/review").await;
+    m.wait_for("실증사업 신청").await;
+    m.goto(&format!("/review/pilots/{pilot}")).await;
+    m.wait_for("배송로봇 10대 도입").await;
+    m.check_page("pilot-review").await;
+    m.fill("#note", "예산 확인").await;
+    m.click("button[value=approve]").await;
+    m.wait_for("실증사업을 승인했습니다").await;
     b.goto(&format!("/my-pilots/{pilot}")).await;
     b.click("form[action$='/start'] button").await;
     b.wait_for("사업을 시작했습니다").await;
@@ -763,17 +765,15 @@ async fn a_firm_runs_a_pilot_and_reports(p: &TestPlatform, test: &'static str, j
         "{text}"
     );
     b.check_page("report-submitted").await;
-    let returned = p
-        .graphql(
-            Some(&manager),
-            "mutation($id: ID!) { returnOutcomeReport(id: $id, note: \"매출 증빙을 붙여 주세요\") { status } }",
-            json!({ "id": report }),
-        )
-        .await;
-    assert_eq!(
-        returned["data"]["returnOutcomeReport"]["status"], "RETURNED",
-        "{returned}"
-    );
+    // The manager returns it: first without a note (refused beside the field), then with one.
+    m.goto(&format!("/review/reports/{report}")).await;
+    m.wait_for("₩120,000,000").await;
+    m.check_page("report-review").await;
+    m.click("button[value=return]").await;
+    m.wait_for("사유를 적어 주세요").await;
+    m.fill("#note", "매출 증빙을 붙여 주세요").await;
+    m.click("button[value=return]").await;
+    m.wait_for("돌려보냈습니다").await;
     b.goto(&format!("/reports/{report}")).await;
     let text = b.page_text().await;
     assert!(
@@ -798,6 +798,14 @@ async fn a_firm_runs_a_pilot_and_reports(p: &TestPlatform, test: &'static str, j
     // Names, not ids, in the history: the firm member who submitted.
     assert!(text.contains("홍길동"), "{text}");
     b.check_page("report-resubmitted").await;
+    let resubmitted = b.id_in_path().await;
+    m.goto(&format!("/review/reports/{resubmitted}")).await;
+    m.wait_for("세금계산서 2026-Q3").await;
+    m.click("button[value=verify]").await;
+    m.wait_for("성과 보고를 확인했습니다").await;
+    m.close().await;
+    b.goto(&format!("/reports/{resubmitted}")).await;
+    assert!(b.page_text().await.contains("확인 완료"), "verified");
 
     // A voucher for the pilot, applied for from the pilot's page.
     p.open_programme().await;
@@ -872,6 +880,17 @@ async fn a_firm_runs_a_pilot_and_reports(p: &TestPlatform, test: &'static str, j
         assert_eq!(
             other.text("h1").await,
             "페이지를 찾을 수 없습니다",
+            "{path}"
+        );
+    }
+    // The worklist's copies of those pages are for staff: a firm gets the 403 page.
+    for path in [
+        format!("/review/pilots/{pilot}"),
+        format!("/review/reports/{report}"),
+    ] {
+        other.goto(&path).await;
+        assert!(
+            other.page_text().await.contains("권한이 없습니다"),
             "{path}"
         );
     }

@@ -166,6 +166,17 @@ impl TestPlatform {
             .token
     }
 
+    /// A staff account (a programme manager, an operator...) that signs in with `PASSWORD`,
+    /// made as `axv up --demo` makes its own: staff do not sign up.
+    pub async fn staff_account(&self, email: &str, name: &str, role: Role) {
+        let onboarding = axv_onboarding::build(&self.platform).await.unwrap();
+        onboarding
+            .service
+            .create_account(email, PASSWORD, name, role)
+            .await
+            .unwrap();
+    }
+
     /// Signs a firm member up through GraphQL; returns the access token.
     pub async fn sign_up(&self, email: &str) -> String {
         let response = self

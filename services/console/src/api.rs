@@ -244,6 +244,15 @@ operations!(
     ApplicationReview,
     ApproveVoucherApplication,
     RejectVoucherApplication,
+    ApprovePilot,
+    RejectPilot,
+    CompletePilot,
+    SuspendPilot,
+    ResumePilot,
+    CancelPilot,
+    VerifiedReports,
+    VerifyOutcomeReport,
+    ReturnOutcomeReport,
 );
 
 /// The registry's filters start empty.

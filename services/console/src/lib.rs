@@ -161,6 +161,14 @@ pub fn router(console: Console) -> Router {
             get(pages::review::company).post(pages::review::decide_company),
         )
         .route(
+            "/review/pilots/{id}",
+            get(pages::review::pilot).post(pages::review::decide_pilot),
+        )
+        .route(
+            "/review/reports/{id}",
+            get(pages::review::report).post(pages::review::decide_report),
+        )
+        .route(
             "/review/applications/{id}",
             get(pages::review::application).post(pages::review::decide_application),
         )

@@ -18,6 +18,7 @@ use super::{
     Choice, HistoryEntry, choices, enum_value, error_page,
     form::{CsrfOnly, Field, FormPage, check_required, place_error, read_number},
     label_key, not_found_page,
+    review::Decision,
     vouchers::amount,
 };
 use crate::{
@@ -555,7 +556,7 @@ pub async fn update(
 
 /// The pilot as the firm works on it; 404 for a pilot the person sees only in the public
 /// registry, or not at all.
-async fn load(
+pub(crate) async fn load(
     console: &Console,
     visit: &mut Visit,
     token: &str,
@@ -633,6 +634,10 @@ pub async fn edit_form(
 #[template(path = "my_pilot.html")]
 struct PilotPage {
     layout: Layout,
+    /// Where "back" goes: the firm's list, or a manager's worklist.
+    back: (&'static str, String),
+    /// A manager's decision form, on the worklist's copy of the page.
+    decision: Option<Decision>,
     id: String,
     title: String,
     status: String,
@@ -728,13 +733,15 @@ pub struct PilotQuery {
 
 /// What differs when the page is shown again after an action.
 #[derive(Default)]
-struct PageState {
-    error: Option<String>,
-    partners: Option<PartnerResults>,
-    milestone: MilestoneForm,
+pub(crate) struct PageState {
+    pub error: Option<String>,
+    pub partners: Option<PartnerResults>,
+    pub milestone: MilestoneForm,
+    /// Shown to a manager deciding on the pilot (`/review/pilots/{id}`).
+    pub decision: Option<Decision>,
 }
 
-async fn show_pilot(
+pub(crate) async fn show_pilot(
     console: &Console,
     visit: &mut Visit,
     data: pilot_work::ResponseData,
@@ -879,8 +886,15 @@ async fn show_pilot(
         csrf: csrf.clone(),
         ..PartnerResults::default()
     });
+    let (section, back) = if state.decision.is_some() {
+        ("review", ("/review", lang.t("review-back")))
+    } else {
+        ("my-pilots", ("/my-pilots", lang.t("my-pilots-back")))
+    };
     let page = PilotPage {
-        layout: visit.layout(console, pilot.title.clone(), "my-pilots"),
+        layout: visit.layout(console, pilot.title.clone(), section),
+        back,
+        decision: state.decision,
         status: lang.t(&label_key("status", &format!("{:?}", pilot.status))),
         can_edit: is_lead && matches!(pilot.status, PilotStatus::DRAFT),
         can_start: is_lead && matches!(pilot.status, PilotStatus::APPROVED),
@@ -1277,8 +1291,8 @@ pub async fn add_milestone(
         form.error = Some(problem.clone());
         let state = PageState {
             error: Some(problem),
-            partners: None,
             milestone: form,
+            ..PageState::default()
         };
         return match load(&console, &mut visit, &token, &id).await {
             Ok(data) => {
@@ -1303,9 +1317,8 @@ pub async fn add_milestone(
         .await
         .map(|_| ());
     let state = PageState {
-        error: None,
-        partners: None,
         milestone: form,
+        ..PageState::default()
     };
     after_action(
         &console,

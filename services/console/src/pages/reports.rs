@@ -16,6 +16,7 @@ use super::{
     HistoryEntry, Timeline, error_page,
     form::{CsrfOnly, Field, FormPage, place_error, read_number},
     label_key, not_found_page,
+    review::Decision,
     vouchers::amount,
 };
 use crate::{
@@ -503,7 +504,7 @@ pub async fn update(
     save(console, visit, Some(id), form).await
 }
 
-async fn load(
+pub(crate) async fn load(
     console: &Console,
     visit: &mut Visit,
     token: &str,
@@ -588,8 +589,15 @@ struct ReportPage {
     version: i64,
     status: String,
     error: Option<String>,
-    figures: Vec<(String, String)>,
+    /// Label, this report's value, the previous quarter's verified value.
+    figures: Vec<(String, String, Option<String>)>,
+    /// The previous quarter's verified report, when there is one: its period.
+    previous: Option<String>,
     evidence: Option<String>,
+    /// Where "back" goes: the firm's reports, or a manager's worklist.
+    back: (&'static str, String),
+    /// A manager's decision form, on the worklist's copy of the page.
+    decision: Option<Decision>,
     editable: bool,
     amendable: bool,
     versions: Vec<VersionRow>,
@@ -603,12 +611,89 @@ pub struct VersionRow {
     timeline: Timeline,
 }
 
-async fn show_report(
+/// A report's ten figures as shown, in the order of `FIGURE_LABELS`.
+fn figure_cells(lang: Lang, v: [i64; 10]) -> [String; 10] {
+    let count = |n: i64| lang.t_with("unit-count", &[("n", grouped(n))]);
+    [
+        count(v[0]),
+        count(v[1]),
+        count(v[2]),
+        won(v[3]),
+        won(v[4]),
+        count(v[5]),
+        count(v[6]),
+        count(v[7]),
+        lang.t_with("unit-people", &[("n", grouped(v[8]))]),
+        amount(lang, "GPU_H100", v[9]),
+    ]
+}
+
+const FIGURE_LABELS: [&str; 10] = [
+    "report-models-developed",
+    "report-models-improved",
+    "report-models-commercialized",
+    "report-revenue",
+    "report-investment",
+    "report-patents-filed",
+    "report-patents-registered",
+    "report-papers",
+    "report-new-hires",
+    "report-compute",
+];
+
+/// The verified report of the quarter before `period_start` (its newest version): its period
+/// and figures, for the page to show beside the report's own.
+async fn previous_quarter(
+    console: &Console,
+    visit: &Visit,
+    token: &str,
+    pilot_id: &str,
+    period_start: &str,
+) -> Result<Option<(String, [i64; 10])>, ApiError> {
+    let data = console
+        .api
+        .run::<api::VerifiedReports>(
+            Some(token),
+            &visit.client_address,
+            api::verified_reports::Variables {
+                pilot_id: pilot_id.to_owned(),
+            },
+        )
+        .await?;
+    Ok(data
+        .outcome_reports
+        .edges
+        .into_iter()
+        .map(|e| e.node)
+        // Dates are YYYY-MM-DD, so their text orders as the days do.
+        .filter(|r| r.period_end.as_str() < period_start)
+        .max_by(|a, b| (&a.period_start, a.version).cmp(&(&b.period_start, b.version)))
+        .map(|r| {
+            (
+                format!("{} ~ {}", r.period_start, r.period_end),
+                [
+                    r.models_developed,
+                    r.models_improved,
+                    r.models_commercialized,
+                    r.revenue_krw,
+                    r.investment_krw,
+                    r.patents_filed,
+                    r.patents_registered,
+                    r.papers,
+                    r.new_hires,
+                    r.compute_consumed,
+                ],
+            )
+        }))
+}
+
+pub(crate) async fn show_report(
     console: &Console,
     visit: &mut Visit,
     token: &str,
     report: report_detail::ReportDetailOutcomeReport,
     error: Option<String>,
+    decision: Option<Decision>,
     status: StatusCode,
 ) -> Response {
     let lang = visit.lang;
@@ -655,39 +740,53 @@ async fn show_report(
         Err(error) => return error_page(console, visit, &error).await,
     };
     versions.sort_by_key(|v| std::cmp::Reverse(v.version));
-    let count = |n: i64| lang.t_with("unit-count", &[("n", grouped(n))]);
-    let figures = vec![
-        (
-            lang.t("report-models-developed"),
-            count(report.models_developed),
-        ),
-        (
-            lang.t("report-models-improved"),
-            count(report.models_improved),
-        ),
-        (
-            lang.t("report-models-commercialized"),
-            count(report.models_commercialized),
-        ),
-        (lang.t("report-revenue"), won(report.revenue_krw)),
-        (lang.t("report-investment"), won(report.investment_krw)),
-        (lang.t("report-patents-filed"), count(report.patents_filed)),
-        (
-            lang.t("report-patents-registered"),
-            count(report.patents_registered),
-        ),
-        (lang.t("report-papers"), count(report.papers)),
-        (
-            lang.t("report-new-hires"),
-            lang.t_with("unit-people", &[("n", grouped(report.new_hires))]),
-        ),
-        (
-            lang.t("report-compute"),
-            amount(lang, "GPU_H100", report.compute_consumed),
-        ),
-    ];
+    let previous = match previous_quarter(
+        console,
+        visit,
+        token,
+        &report.pilot.id,
+        &report.period_start,
+    )
+    .await
+    {
+        Ok(previous) => previous,
+        Err(error) => return error_page(console, visit, &error).await,
+    };
+    let current = figure_cells(
+        lang,
+        [
+            report.models_developed,
+            report.models_improved,
+            report.models_commercialized,
+            report.revenue_krw,
+            report.investment_krw,
+            report.patents_filed,
+            report.patents_registered,
+            report.papers,
+            report.new_hires,
+            report.compute_consumed,
+        ],
+    );
+    let before = previous.as_ref().map(|(_, v)| figure_cells(lang, *v));
+    let figures = FIGURE_LABELS
+        .iter()
+        .zip(current)
+        .enumerate()
+        .map(|(n, (label, value))| {
+            let was = before.as_ref().map(|b| b[n].clone());
+            (lang.t(label), value, was)
+        })
+        .collect();
+    let (section, back) = if decision.is_some() {
+        ("review", ("/review", lang.t("review-back")))
+    } else {
+        ("reports", ("/reports", lang.t("reports-back")))
+    };
     let page = ReportPage {
-        layout: visit.layout(console, lang.t("report-title"), "reports"),
+        layout: visit.layout(console, lang.t("report-title"), section),
+        back,
+        decision,
+        previous: previous.map(|(period, _)| period),
         editable: is_editable(&report.status),
         amendable: matches!(report.status, report_detail::ReportStatus::VERIFIED),
         status: lang.t(&label_key("report-status", &format!("{:?}", report.status))),
@@ -714,7 +813,18 @@ pub async fn detail(
         Err(response) => return response,
     };
     match load(&console, &mut visit, &token, &id).await {
-        Ok(report) => show_report(&console, &mut visit, &token, report, None, StatusCode::OK).await,
+        Ok(report) => {
+            show_report(
+                &console,
+                &mut visit,
+                &token,
+                report,
+                None,
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
         Err(response) => response,
     }
 }
@@ -768,6 +878,7 @@ async fn act(
                         &token,
                         report,
                         Some(message),
+                        None,
                         StatusCode::CONFLICT,
                     )
                     .await

@@ -13,7 +13,7 @@ use axum::{
 };
 
 use super::{
-    Action, DecisionForm, Refusal, company_name, note_field, refusal_of, require_staff,
+    Action, Decision, DecisionForm, Refusal, company_name, note_field, refusal_of, require_staff,
     start_decision,
 };
 use crate::{
@@ -33,16 +33,14 @@ type Application = application_review::ApplicationReviewVoucherApplication;
 #[template(path = "application_review.html")]
 struct ApplicationReviewPage {
     layout: Layout,
-    id: String,
     company: String,
     status: String,
     error: Option<String>,
     details: Vec<(String, String)>,
     /// The company's vouchers: code, granted, consumed, status.
     holdings: Vec<[String; 4]>,
-    actions: Vec<Action>,
     /// The hours to grant and the note.
-    fields: Vec<Field>,
+    decision: Decision,
 }
 
 /// What the decision weighs, in the programme's base unit (seconds of compute).
@@ -265,12 +263,14 @@ async fn show(
             "application-status",
             &format!("{:?}", application.status),
         )),
-        id: application.id.clone(),
         error: refusal.error,
         details,
         holdings,
-        actions,
-        fields: vec![hours, note_field(lang, &form.note, refusal.note_error)],
+        decision: Decision {
+            action_url: format!("/review/applications/{}", application.id),
+            fields: vec![hours, note_field(lang, &form.note, refusal.note_error)],
+            actions,
+        },
     };
     visit.respond(console, status, render(&page)).await
 }

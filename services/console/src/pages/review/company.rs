@@ -9,7 +9,9 @@ use axum::{
     response::Response,
 };
 
-use super::{Action, DecisionForm, Refusal, note_field, refusal_of, require_staff, start_decision};
+use super::{
+    Action, Decision, DecisionForm, Refusal, note_field, refusal_of, require_staff, start_decision,
+};
 use crate::{
     Console, Layout, Visit,
     api::{self, ApiError, company_review},
@@ -17,9 +19,7 @@ use crate::{
     pages::{
         HistoryEntry,
         companies::{CompanyFacts, detail_rows},
-        error_page,
-        form::Field,
-        label_key, not_found_page,
+        error_page, label_key, not_found_page,
     },
     render,
 };
@@ -28,7 +28,6 @@ use crate::{
 #[template(path = "company_review.html")]
 struct CompanyReviewPage {
     layout: Layout,
-    id: String,
     name: String,
     status: String,
     holder: Option<String>,
@@ -36,9 +35,7 @@ struct CompanyReviewPage {
     details: Vec<(String, String)>,
     holdings: Vec<(String, String)>,
     history: Vec<HistoryEntry>,
-    actions: Vec<Action>,
-    /// The note, one field for every action (the form include's name for it is `field`).
-    fields: Vec<Field>,
+    decision: Decision,
 }
 
 /// The actions a company's state allows a manager, in the order they are offered.
@@ -178,19 +175,21 @@ async fn show_company(
         .collect();
     let page = CompanyReviewPage {
         layout: visit.layout(console, company.name_ko.clone(), "review"),
-        actions: company_actions(lang, &company.status),
+        decision: Decision {
+            action_url: format!("/review/companies/{}", company.id),
+            fields: vec![note_field(lang, &form.note, refusal.note_error)],
+            actions: company_actions(lang, &company.status),
+        },
         status: lang.t(&label_key(
             "company-status",
             &format!("{:?}", company.status),
         )),
-        id: company.id,
         name: company.name_ko,
         holder,
         error: refusal.error,
         details,
         holdings,
         history,
-        fields: vec![note_field(lang, &form.note, refusal.note_error)],
     };
     visit.respond(console, status, render(&page)).await
 }

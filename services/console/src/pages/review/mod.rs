@@ -1,13 +1,17 @@
 //! 검토 대기함: the programme office's worklist (`worklist`) and its decision pages, one per
-//! kind of item (`company`, `application`). Staff only: anyone else gets the 403 page, as the
+//! kind of item (`company`, `application`, `pilot`, `report`). Staff only: anyone else gets the 403 page, as the
 //! API would refuse them.
 
 mod application;
 mod company;
+mod pilot;
+mod report;
 mod worklist;
 
 pub use application::{application, decide_application};
 pub use company::{company, decide_company};
+pub use pilot::{decide_pilot, pilot};
+pub use report::{decide_report, report};
 pub use worklist::worklist;
 
 use axum::response::Response;
@@ -55,6 +59,14 @@ pub struct DecisionForm {
     /// A voucher approved in part: the hours granted (empty grants what was asked).
     #[serde(default)]
     pub granted_hours: String,
+}
+
+/// A decision page's form (`decision.html`): where it posts, its fields and its buttons.
+pub struct Decision {
+    pub action_url: String,
+    pub fields: Vec<Field>,
+    /// Empty when the state leaves nothing to decide.
+    pub actions: Vec<Action>,
 }
 
 /// One button of the decision form.

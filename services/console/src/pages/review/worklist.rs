@@ -265,7 +265,7 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
                 days: submitted.map_or(0, |h| days(&h.at)),
                 holder: None,
                 status: lang.t("status-submitted"),
-                href: None,
+                href: Some(format!("/review/pilots/{}", p.id)),
                 name_ko: p.lead_company.name_ko,
                 name_en: p.lead_company.name_en,
             }
@@ -285,7 +285,7 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
                 days: submitted.map_or(0, |h| days(&h.at)),
                 holder: None,
                 status: lang.t("report-status-submitted"),
-                href: None,
+                href: Some(format!("/review/reports/{}", r.id)),
                 name_ko: r.company.name_ko,
                 name_en: r.company.name_en,
             }
