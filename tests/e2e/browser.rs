@@ -500,7 +500,7 @@ async fn a_firm_applies_for_a_voucher(p: &TestPlatform, test: &'static str, java
     b.fill("#hours", "열 시간").await;
     b.fill("#justification", "자율주행 인지 모델 학습").await;
     b.click("form.form-narrow button[type=submit]").await;
-    b.wait_for("1 이상의 정수 시간으로 입력해 주세요").await;
+    b.wait_for("1 이상의 정수로 입력해 주세요").await;
     assert_eq!(b.value("#justification").await, "자율주행 인지 모델 학습");
     b.fill("#hours", "10").await;
     b.click("form.form-narrow button[type=submit]").await;
@@ -980,6 +980,28 @@ async fn a_manager_works_the_worklist(p: &TestPlatform, test: &'static str, java
         );
     }
     firm_browser.check_page("worklist-forbidden").await;
+    // Posting a decision by hand, with the firm's own session and token, is the 403 page too,
+    // even for an action the page would never offer.
+    firm_browser.goto("/account").await;
+    let csrf = firm_browser.value("input[name=csrf]").await;
+    let cookie = firm_browser
+        .client
+        .get_named_cookie("axv_session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    for action in ["approve", "bogus"] {
+        let posted = p
+            .http
+            .post(format!("{}/review/companies/{id}", p.base_url()))
+            .header("cookie", format!("axv_session={cookie}"))
+            .form(&[("csrf", csrf.as_str()), ("action", action), ("note", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), reqwest::StatusCode::FORBIDDEN, "{action}");
+    }
     firm_browser.close().await;
 }
 
@@ -1030,7 +1052,7 @@ async fn a_manager_grants_a_voucher_in_part(
     b.fill("#granted_hours", "열 시간").await;
     b.fill("#note", "예산 범위 안에서 일부 승인").await;
     b.click("button[value=approve]").await;
-    b.wait_for("1 이상의 정수 시간으로 입력해 주세요").await;
+    b.wait_for("1 이상의 정수로 입력해 주세요").await;
     assert_eq!(b.value("#note").await, "예산 범위 안에서 일부 승인");
     b.fill("#granted_hours", "30").await;
     b.click("button[value=approve]").await;

@@ -37,6 +37,16 @@ impl ApiError {
         }
     }
 
+    /// What the API says of an item the caller may not see, or that does not exist.
+    pub fn not_found() -> Self {
+        Self {
+            code: "NOT_FOUND".into(),
+            message: "not found".into(),
+            field: None,
+            trace_id: None,
+        }
+    }
+
     /// A value the console itself cannot send on (an action no button offers).
     pub fn bad_input(field: &str) -> Self {
         Self {

@@ -34,6 +34,7 @@ use crate::{
     api::{Api, ApiError},
     assets::Assets,
     i18n::Lang,
+    pages::review,
     session::{Session, Sessions},
 };
 
@@ -156,28 +157,24 @@ pub fn router(console: Console) -> Router {
         .route("/reports/{id}/submit", post(pages::reports::submit))
         .route("/reports/{id}/amend", post(pages::reports::amend))
         .route("/review", get(pages::review::worklist))
-        .route(
-            "/review/companies/{id}",
-            get(pages::review::company).post(pages::review::decide_company),
-        )
-        .route(
-            "/review/pilots/{id}",
-            get(pages::review::pilot).post(pages::review::decide_pilot),
-        )
-        .route(
-            "/review/reports/{id}",
-            get(pages::review::report).post(pages::review::decide_report),
-        )
+        .route("/review/companies/{id}", decision::<review::Company>())
         .route(
             "/review/applications/{id}",
-            get(pages::review::application).post(pages::review::decide_application),
+            decision::<review::Application>(),
         )
+        .route("/review/pilots/{id}", decision::<review::Pilot>())
+        .route("/review/reports/{id}", decision::<review::Report>())
         .route("/account/password", post(pages::account::change_password))
         .route("/lang/{code}", get(pages::switch_language))
         .route("/assets/{*file}", get(assets::serve))
         .fallback(pages::not_found)
         .layer(middleware::from_fn(security_headers))
         .with_state(console)
+}
+
+/// A decision page's routes: the page, and its form posted back to it.
+fn decision<D: review::Decide + 'static>() -> axum::routing::MethodRouter<Console> {
+    get(review::page::<D>).post(review::decide::<D>)
 }
 
 /// Nothing on a console page may come from another origin or run inline.
@@ -263,6 +260,14 @@ impl Visit {
         self.session
             .as_ref()
             .is_some_and(|s| session::is_same_site_post(s, csrf, &self.headers))
+    }
+
+    /// A programme manager or an admin: the programme office's pages are theirs.
+    pub fn is_staff(&self) -> bool {
+        self.session
+            .as_ref()
+            .and_then(|s| s.user.as_ref())
+            .is_some_and(|u| u.role == "PROGRAM_MANAGER" || u.role == "ADMIN")
     }
 
     /// The session, started now if the visitor has none (a form needs its CSRF token).
@@ -405,11 +410,7 @@ impl Visit {
                 .as_ref()
                 .and_then(|s| s.user.as_ref())
                 .is_some_and(|u| u.role == "FIRM_MEMBER"),
-            staff: self
-                .session
-                .as_ref()
-                .and_then(|s| s.user.as_ref())
-                .is_some_and(|u| u.role == "PROGRAM_MANAGER" || u.role == "ADMIN"),
+            staff: self.is_staff(),
             csrf: self
                 .session
                 .as_ref()

@@ -782,13 +782,15 @@ pub(crate) async fn show_report(
     } else {
         ("reports", ("/reports", lang.t("reports-back")))
     };
+    // The firm's own steps (edit, submit, amend) are not a manager's.
+    let firm_view = decision.is_none();
     let page = ReportPage {
         layout: visit.layout(console, lang.t("report-title"), section),
         back,
         decision,
         previous: previous.map(|(period, _)| period),
-        editable: is_editable(&report.status),
-        amendable: matches!(report.status, report_detail::ReportStatus::VERIFIED),
+        editable: firm_view && is_editable(&report.status),
+        amendable: firm_view && matches!(report.status, report_detail::ReportStatus::VERIFIED),
         status: lang.t(&label_key("report-status", &format!("{:?}", report.status))),
         period: format!("{} ~ {}", report.period_start, report.period_end),
         pilot_id: report.pilot.id,

@@ -5,21 +5,15 @@
 //! with the figures read again.
 
 use askama::Template;
-use axum::{
-    Form,
-    extract::{Path, State},
-    http::StatusCode,
-    response::Response,
-};
+use axum::{http::StatusCode, response::Response};
 
 use super::{
-    Action, Decision, DecisionForm, Refusal, company_name, note_field, refusal_of, require_staff,
-    start_decision,
+    Action, Decide, Decision, DecisionForm, Refusal, company_name, note_field, refusal_of,
 };
 use crate::{
     Console, Layout, Visit,
     api::{self, ApiError, application_review},
-    format::{grouped, kst},
+    format::kst,
     i18n::Lang,
     pages::{
         error_page, form::Field, form::whole_number, label_key, not_found_page, vouchers::amount,
@@ -27,7 +21,7 @@ use crate::{
     render,
 };
 
-type Application = application_review::ApplicationReviewVoucherApplication;
+type ApplicationData = application_review::ApplicationReviewVoucherApplication;
 
 #[derive(Template)]
 #[template(path = "application_review.html")]
@@ -54,7 +48,7 @@ struct Figures {
 }
 
 impl Figures {
-    fn of(application: &Application) -> Self {
+    fn of(application: &ApplicationData) -> Self {
         let program = &application.program;
         let granted_here = application
             .company
@@ -116,42 +110,48 @@ fn granted_amount(text: &str, unit: i64) -> Result<Option<i64>, ()> {
     }
 }
 
-async fn load(
+async fn fetch(
     console: &Console,
-    visit: &mut Visit,
+    visit: &Visit,
     token: &str,
     id: &str,
-) -> Result<Application, Response> {
-    let answer = console
+) -> Result<Option<ApplicationData>, ApiError> {
+    let data = console
         .api
         .run::<api::ApplicationReview>(
             Some(token),
             &visit.client_address,
             application_review::Variables { id: id.to_owned() },
         )
-        .await;
-    match answer {
-        Ok(data) => match data.voucher_application {
-            Some(application) => Ok(application),
-            None => Err(not_found_page(console, visit).await),
-        },
-        Err(error) => Err(error_page(console, visit, &error).await),
-    }
+        .await?;
+    Ok(data.voucher_application)
 }
 
-/// Why the hours were refused, beside their field.
-struct HoursError(Option<String>);
-
-async fn show(
+async fn show_application(
     console: &Console,
     visit: &mut Visit,
-    application: Application,
-    form: DecisionForm,
-    (refusal, hours_error): (Refusal, HoursError),
+    application: ApplicationData,
+    form: &DecisionForm,
+    mut refusal: Refusal,
     status: StatusCode,
 ) -> Response {
     let lang = visit.lang;
     let figures = Figures::of(&application);
+    // Only an application still waiting can be short of cap or pool (read again just now: what
+    // changed meanwhile is what the refusal is about); one decided meanwhile keeps the API's word.
+    let waiting = matches!(
+        application.status,
+        application_review::VoucherApplicationStatus::SUBMITTED
+    );
+    if refusal.error.is_some() && waiting {
+        let asked = granted_amount(&form.granted_hours, figures.unit())
+            .ok()
+            .flatten()
+            .unwrap_or(figures.requested);
+        if let Some(why) = figures.shortfall(lang, asked) {
+            refusal.error = Some(why);
+        }
+    }
     let dash = || "-".to_owned();
     let program = &application.program;
     let mut details = vec![
@@ -244,14 +244,19 @@ async fn show(
     } else {
         Vec::new()
     };
-    let mut hours = Field::number(lang, "granted_hours", "review-granted-hours")
+    let label = if figures.unit() == 1 {
+        "review-granted-amount"
+    } else {
+        "review-granted-hours"
+    };
+    let mut hours = Field::number(lang, "granted_hours", label)
         .not_required()
         .hint(lang.t_with(
-            "review-granted-hours-hint",
-            &[("requested", grouped(figures.requested / figures.unit()))],
+            "review-granted-hint",
+            &[("requested", figures.shown(lang, figures.requested))],
         ))
         .value(&form.granted_hours);
-    hours.error = hours_error.0;
+    hours.error = refusal.amount_error;
     let page = ApplicationReviewPage {
         layout: visit.layout(console, lang.t("review-application-title"), "review"),
         company: company_name(
@@ -275,29 +280,66 @@ async fn show(
     visit.respond(console, status, render(&page)).await
 }
 
-pub async fn application(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-) -> Response {
-    let token = match require_staff(&console, &mut visit).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    match load(&console, &mut visit, &token, &id).await {
-        Ok(application) => {
-            let nothing = (Refusal::default(), HoursError(None));
-            show(
-                &console,
-                &mut visit,
-                application,
-                DecisionForm::default(),
-                nothing,
-                StatusCode::OK,
-            )
-            .await
+/// A voucher application, decided by its page.
+pub struct Application;
+
+impl Decide for Application {
+    fn page(id: &str) -> String {
+        format!("/review/applications/{id}")
+    }
+
+    async fn show(
+        console: &Console,
+        visit: &mut Visit,
+        token: &str,
+        id: &str,
+        form: &DecisionForm,
+        refusal: Refusal,
+        status: StatusCode,
+    ) -> Response {
+        match fetch(console, visit, token, id).await {
+            Ok(Some(application)) => {
+                show_application(console, visit, application, form, refusal, status).await
+            }
+            Ok(None) => not_found_page(console, visit).await,
+            Err(error) => error_page(console, visit, &error).await,
         }
-        Err(response) => response,
+    }
+
+    async fn run(
+        console: &Console,
+        visit: &Visit,
+        token: &str,
+        id: &str,
+        form: &DecisionForm,
+    ) -> Result<&'static str, ApiError> {
+        if form.action != "approve" {
+            return run_decision(console, visit, token, id, form, None).await;
+        }
+        // The unit is the programme's: read it again rather than trust a form.
+        let application = fetch(console, visit, token, id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let unit = Figures::of(&application).unit();
+        let granted = granted_amount(&form.granted_hours, unit)
+            .map_err(|()| ApiError::bad_input("granted_hours"))?;
+        run_decision(console, visit, token, id, form, granted).await
+    }
+
+    fn refusal(visit: &Visit, error: &ApiError) -> Option<Refusal> {
+        let beside_amount = |key: &str| {
+            Some(Refusal {
+                amount_error: Some(visit.lang.t(key)),
+                ..Refusal::default()
+            })
+        };
+        if error.is_about("granted_hours") {
+            beside_amount("review-granted-invalid")
+        } else if error.is_about("grantedAmount") {
+            beside_amount("review-granted-too-much")
+        } else {
+            refusal_of(visit, error)
+        }
     }
 }
 
@@ -338,81 +380,6 @@ async fn run_decision(
         }
         _ => Err(ApiError::bad_input("action")),
     }
-}
-
-pub async fn decide_application(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-    Form(form): Form<DecisionForm>,
-) -> Response {
-    let back = format!("/review/applications/{id}");
-    let token = match start_decision(&console, &mut visit, &form, &back).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let lang = visit.lang;
-    // The unit is the programme's; the page read it, so read it again rather than trust a form.
-    let application = match load(&console, &mut visit, &token, &id).await {
-        Ok(application) => application,
-        Err(response) => return response,
-    };
-    let figures = Figures::of(&application);
-    let refused = match granted_amount(&form.granted_hours, figures.unit()) {
-        Err(()) if form.action == "approve" => Some((
-            Refusal::default(),
-            HoursError(Some(lang.t("voucher-hours-invalid"))),
-        )),
-        granted => {
-            let granted = if form.action == "approve" {
-                granted.unwrap_or(None)
-            } else {
-                None
-            };
-            match run_decision(&console, &visit, &token, &id, &form, granted).await {
-                Ok(notice) => {
-                    return visit
-                        .redirect_with_notice(&console, notice, "/review")
-                        .await;
-                }
-                Err(error) if error.is_about("grantedAmount") => Some((
-                    Refusal::default(),
-                    HoursError(Some(lang.t("review-granted-too-much"))),
-                )),
-                Err(error) => match refusal_of(&visit, &error) {
-                    Some(refusal) => Some((refusal, HoursError(None))),
-                    None => return error_page(&console, &mut visit, &error).await,
-                },
-            }
-        }
-    };
-    let Some((mut refusal, hours_error)) = refused else {
-        return visit.redirect(&console, &back).await;
-    };
-    // Read again: what changed meanwhile is what the refusal is about.
-    let application = match load(&console, &mut visit, &token, &id).await {
-        Ok(application) => application,
-        Err(response) => return response,
-    };
-    if refusal.error.is_some() {
-        let figures = Figures::of(&application);
-        let asked = granted_amount(&form.granted_hours, figures.unit())
-            .ok()
-            .flatten()
-            .unwrap_or(figures.requested);
-        if let Some(why) = figures.shortfall(lang, asked) {
-            refusal.error = Some(why);
-        }
-    }
-    show(
-        &console,
-        &mut visit,
-        application,
-        form,
-        (refusal, hours_error),
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await
 }
 
 #[cfg(test)]

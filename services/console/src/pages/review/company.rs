@@ -2,15 +2,10 @@
 //! its state allows, each with its note.
 
 use askama::Template;
-use axum::{
-    Form,
-    extract::{Path, State},
-    http::StatusCode,
-    response::Response,
-};
+use axum::{http::StatusCode, response::Response};
 
 use super::{
-    Action, Decision, DecisionForm, Refusal, note_field, refusal_of, require_staff, start_decision,
+    Action, Decide, Decision, DecisionForm, Refusal, company_name, note_field, picked_up_by,
 };
 use crate::{
     Console, Layout, Visit,
@@ -41,11 +36,7 @@ struct CompanyReviewPage {
 /// The actions a company's state allows a manager, in the order they are offered.
 fn company_actions(lang: Lang, status: &company_review::CompanyStatus) -> Vec<Action> {
     use company_review::CompanyStatus as S;
-    let action = |value: &'static str, style: &'static str| Action {
-        value,
-        label: lang.t(&format!("review-action-{value}")),
-        style,
-    };
+    let action = |value, style| Action::new(lang, value, style);
     match status {
         S::SUBMITTED => vec![action("start", "primary")],
         S::UNDER_REVIEW => vec![
@@ -86,7 +77,7 @@ async fn show_company(
     console: &Console,
     visit: &mut Visit,
     company: company_review::CompanyReviewCompany,
-    form: DecisionForm,
+    form: &DecisionForm,
     refusal: Refusal,
     status: StatusCode,
 ) -> Response {
@@ -149,16 +140,14 @@ async fn show_company(
         (label, value)
     })
     .collect();
-    let holder = matches!(company.status, company_review::CompanyStatus::UNDER_REVIEW)
-        .then(|| {
-            company
-                .history
-                .iter()
-                .rev()
-                .find(|h| h.to == "UNDER_REVIEW")
-                .and_then(|h| h.by_name.clone())
-        })
-        .flatten();
+    let holder = picked_up_by(
+        company
+            .history
+            .iter()
+            .map(|h| (h.to.as_str(), h.by_name.as_ref())),
+        &format!("{:?}", company.status),
+        "UNDER_REVIEW",
+    );
     let history = company
         .history
         .iter()
@@ -173,8 +162,9 @@ async fn show_company(
             )
         })
         .collect();
+    let name = company_name(lang, &company.name_ko, company.name_en.as_deref());
     let page = CompanyReviewPage {
-        layout: visit.layout(console, company.name_ko.clone(), "review"),
+        layout: visit.layout(console, name.clone(), "review"),
         decision: Decision {
             action_url: format!("/review/companies/{}", company.id),
             fields: vec![note_field(lang, &form.note, refusal.note_error)],
@@ -184,7 +174,7 @@ async fn show_company(
             "company-status",
             &format!("{:?}", company.status),
         )),
-        name: company.name_ko,
+        name,
         holder,
         error: refusal.error,
         details,
@@ -194,32 +184,49 @@ async fn show_company(
     visit.respond(console, status, render(&page)).await
 }
 
-pub async fn company(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-) -> Response {
-    let token = match require_staff(&console, &mut visit).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    match load_company(&console, &mut visit, &token, &id).await {
-        Ok(company) => {
-            show_company(
-                &console,
-                &mut visit,
-                company,
-                DecisionForm::default(),
-                Refusal::default(),
-                StatusCode::OK,
-            )
-            .await
+/// A company's registration, decided by its page.
+pub struct Company;
+
+impl Decide for Company {
+    fn page(id: &str) -> String {
+        format!("/review/companies/{id}")
+    }
+
+    /// Picking a company up keeps the manager on it; a decision goes back to the queue.
+    fn after(form: &DecisionForm, id: &str) -> String {
+        if form.action == "start" {
+            Self::page(id)
+        } else {
+            "/review".to_owned()
         }
-        Err(response) => response,
+    }
+
+    async fn show(
+        console: &Console,
+        visit: &mut Visit,
+        token: &str,
+        id: &str,
+        form: &DecisionForm,
+        refusal: Refusal,
+        status: StatusCode,
+    ) -> Response {
+        match load_company(console, visit, token, id).await {
+            Ok(company) => show_company(console, visit, company, form, refusal, status).await,
+            Err(response) => response,
+        }
+    }
+
+    async fn run(
+        console: &Console,
+        visit: &Visit,
+        token: &str,
+        id: &str,
+        form: &DecisionForm,
+    ) -> Result<&'static str, ApiError> {
+        run_decision(console, visit, token, id, form).await
     }
 }
 
-/// Runs the chosen action; `Ok(notice)` names what was done.
 async fn run_decision(
     console: &Console,
     visit: &Visit,
@@ -288,48 +295,6 @@ async fn run_decision(
             Ok("notice-review-reinstated")
         }
         _ => Err(ApiError::bad_input("action")),
-    }
-}
-
-pub async fn decide_company(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-    Form(form): Form<DecisionForm>,
-) -> Response {
-    let back = format!("/review/companies/{id}");
-    let token = match start_decision(&console, &mut visit, &form, &back).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let refusal = match run_decision(&console, &visit, &token, &id, &form).await {
-        // Picking a company up keeps the manager on it; a decision goes back to the queue.
-        Ok(notice) if form.action == "start" => {
-            return visit.redirect_with_notice(&console, notice, &back).await;
-        }
-        Ok(notice) => {
-            return visit
-                .redirect_with_notice(&console, notice, "/review")
-                .await;
-        }
-        Err(error) => match refusal_of(&visit, &error) {
-            Some(refusal) => refusal,
-            None => return error_page(&console, &mut visit, &error).await,
-        },
-    };
-    match load_company(&console, &mut visit, &token, &id).await {
-        Ok(company) => {
-            show_company(
-                &console,
-                &mut visit,
-                company,
-                form,
-                refusal,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(response) => response,
     }
 }
 

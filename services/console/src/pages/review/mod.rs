@@ -8,17 +8,110 @@ mod pilot;
 mod report;
 mod worklist;
 
-pub use application::{application, decide_application};
-pub use company::{company, decide_company};
-pub use pilot::{decide_pilot, pilot};
-pub use report::{decide_report, report};
+pub use application::Application;
+pub use company::Company;
+pub use pilot::Pilot;
+pub use report::Report;
 pub use worklist::worklist;
 
-use axum::response::Response;
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::StatusCode,
+    response::Response,
+};
 use serde::{Deserialize, Serialize};
 
-use super::{forbidden_page, form::Field};
+use super::{error_page, forbidden_page, form::Field};
 use crate::{Console, Visit, api::ApiError, i18n::Lang};
+
+/// A kind of item a manager decides on a page of its own (`/review/<kind>/{id}`), shown by
+/// [`page`] and decided by [`decide`].
+pub trait Decide {
+    /// The item's decision page.
+    fn page(id: &str) -> String;
+
+    /// Runs the action the form chose; `Ok(notice)` names what was done. (The futures are
+    /// `Send`, as axum's handlers need; an implementation writes `async fn`.)
+    fn run(
+        console: &Console,
+        visit: &Visit,
+        token: &str,
+        id: &str,
+        form: &DecisionForm,
+    ) -> impl Future<Output = Result<&'static str, ApiError>> + Send;
+
+    /// The page, keeping what was typed and saying why it was refused.
+    fn show(
+        console: &Console,
+        visit: &mut Visit,
+        token: &str,
+        id: &str,
+        form: &DecisionForm,
+        refusal: Refusal,
+        status: StatusCode,
+    ) -> impl Future<Output = Response> + Send;
+
+    /// Where the manager goes once it is done: back to the worklist.
+    fn after(_form: &DecisionForm, _id: &str) -> String {
+        "/review".to_owned()
+    }
+
+    /// What the page shows of an API refusal (see [`refusal_of`]).
+    fn refusal(visit: &Visit, error: &ApiError) -> Option<Refusal> {
+        refusal_of(visit, error)
+    }
+}
+
+/// A decision page, for staff.
+pub async fn page<D: Decide>(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Path(id): Path<String>,
+) -> Response {
+    let token = match require_staff(&console, &mut visit).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let form = DecisionForm::default();
+    let nothing = Refusal::default();
+    D::show(
+        &console,
+        &mut visit,
+        &token,
+        &id,
+        &form,
+        nothing,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// A decision posted from its page: done and back to the worklist with a notice, or the page
+/// again with why it was refused and everything typed.
+pub async fn decide<D: Decide>(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Path(id): Path<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    let token = match start_decision(&console, &mut visit, &form, &D::page(&id)).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let refusal = match D::run(&console, &visit, &token, &id, &form).await {
+        Ok(notice) => {
+            let to = D::after(&form, &id);
+            return visit.redirect_with_notice(&console, notice, &to).await;
+        }
+        Err(error) => match D::refusal(&visit, &error) {
+            Some(refusal) => refusal,
+            None => return error_page(&console, &mut visit, &error).await,
+        },
+    };
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    D::show(&console, &mut visit, &token, &id, &form, refusal, status).await
+}
 
 /// Staff's token, or the page that turns the visitor away: sign-in for nobody, 403 for a
 /// firm member, an operator or a dashboard.
@@ -27,13 +120,7 @@ pub(super) async fn require_staff(
     visit: &mut Visit,
 ) -> Result<String, Response> {
     let token = visit.require_sign_in(console).await?;
-    let role = visit
-        .session
-        .as_ref()
-        .and_then(|s| s.user.as_ref())
-        .map(|u| u.role.clone())
-        .unwrap_or_default();
-    if role == "PROGRAM_MANAGER" || role == "ADMIN" {
+    if visit.is_staff() {
         Ok(token)
     } else {
         Err(forbidden_page(console, visit).await)
@@ -77,11 +164,28 @@ pub struct Action {
     pub style: &'static str,
 }
 
+impl Action {
+    /// A button labelled `review-action-<value>`.
+    pub fn new(lang: Lang, value: &'static str, style: &'static str) -> Self {
+        Self::labelled(lang, value, &format!("review-action-{value}"), style)
+    }
+
+    pub fn labelled(lang: Lang, value: &'static str, label_key: &str, style: &'static str) -> Self {
+        Self {
+            value,
+            label: lang.t(label_key),
+            style,
+        }
+    }
+}
+
 /// Why a decision was refused: at the top of the page, or beside a field.
 #[derive(Default)]
-pub(super) struct Refusal {
+pub struct Refusal {
     pub error: Option<String>,
     pub note_error: Option<String>,
+    /// Beside the amount to grant (voucher applications).
+    pub amount_error: Option<String>,
 }
 
 pub(super) fn note_field(lang: Lang, note: &str, error: Option<String>) -> Field {
@@ -95,7 +199,7 @@ pub(super) fn note_field(lang: Lang, note: &str, error: Option<String>) -> Field
 
 /// The token for a decision posted by this session; otherwise the sign-in page (keeping what was
 /// typed) or, for a forged or stale form, `back` with nothing changed.
-pub(super) async fn start_decision(
+async fn start_decision(
     console: &Console,
     visit: &mut Visit,
     form: &DecisionForm,
@@ -105,15 +209,41 @@ pub(super) async fn start_decision(
     if !visit.posted_by_session(&form.csrf) {
         return Err(visit.redirect(console, back).await);
     }
+    // Another role never sees a decision page, not even one refused on its way.
+    if !visit.is_staff() {
+        return Err(forbidden_page(console, visit).await);
+    }
     Ok(token)
+}
+
+/// Who picked an item up: whoever last moved it into `picked` (`UNDER_REVIEW`), when that is
+/// still its state. `history` is (status entered, by whom), oldest first.
+pub(super) fn picked_up_by<'a>(
+    history: impl DoubleEndedIterator<Item = (&'a str, Option<&'a String>)>,
+    status_now: &str,
+    picked: &str,
+) -> Option<String> {
+    if status_now != picked {
+        return None;
+    }
+    history
+        .rev()
+        .find(|(to, _)| *to == picked)
+        .and_then(|(_, by)| by.cloned())
 }
 
 /// What the decision page shows of an API refusal; `None` for one only the error page can
 /// show (the item is gone, the person may not decide, the platform failed).
 pub(super) fn refusal_of(visit: &Visit, error: &ApiError) -> Option<Refusal> {
     if error.is_about("note") {
+        // The services say "note is required..." or "note must be at most N characters".
+        let key = if error.message.contains("at most") {
+            "review-note-too-long"
+        } else {
+            "review-note-required"
+        };
         return Some(Refusal {
-            note_error: Some(visit.lang.t("review-note-required")),
+            note_error: Some(visit.lang.t(key)),
             ..Refusal::default()
         });
     }

@@ -2,34 +2,20 @@
 //! milestones, vouchers, reports, history with names) with the manager's actions for its state
 //! (approve, reject, complete, suspend, resume, cancel), each with its note.
 
-use axum::{
-    Form,
-    extract::{Path, State},
-    http::StatusCode,
-    response::Response,
-};
+use axum::{http::StatusCode, response::Response};
 
-use super::{
-    Action, Decision, DecisionForm, Refusal, note_field, refusal_of, require_staff, start_decision,
-};
+use super::{Action, Decide, Decision, DecisionForm, Refusal, note_field};
 use crate::{
     Console, Visit,
     api::{self, ApiError, pilot_work::PilotStatus},
     i18n::Lang,
-    pages::{
-        error_page,
-        my_pilots::{PageState, load, show_pilot},
-    },
+    pages::my_pilots::{PageState, load, show_pilot},
 };
 
 /// The actions a pilot's state allows a manager, in the order they are offered (the firm
 /// submits and starts its own pilot).
 fn pilot_actions(lang: Lang, status: &PilotStatus) -> Vec<Action> {
-    let action = |value: &'static str, style: &'static str| Action {
-        value,
-        label: lang.t(&format!("review-action-{value}")),
-        style,
-    };
+    let action = |value, style| Action::new(lang, value, style);
     match status {
         PilotStatus::SUBMITTED => vec![
             action("approve", "primary"),
@@ -38,7 +24,8 @@ fn pilot_actions(lang: Lang, status: &PilotStatus) -> Vec<Action> {
         ],
         PilotStatus::ACTIVE => vec![
             action("complete", "primary"),
-            action("suspend", "secondary"),
+            // A pilot is "중지" (paused) where a company is "정지".
+            Action::labelled(lang, "suspend", "review-action-pause", "secondary"),
             action("cancel", "tertiary"),
         ],
         PilotStatus::SUSPENDED => vec![action("resume", "primary"), action("cancel", "tertiary")],
@@ -47,60 +34,56 @@ fn pilot_actions(lang: Lang, status: &PilotStatus) -> Vec<Action> {
     }
 }
 
-async fn show(
-    console: &Console,
-    visit: &mut Visit,
-    token: &str,
-    id: &str,
-    form: &DecisionForm,
-    refusal: Refusal,
-    status: StatusCode,
-) -> Response {
-    let data = match load(console, visit, token, id).await {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
-    let lang = visit.lang;
-    let actions = data
-        .pilot
-        .as_ref()
-        .map(|p| pilot_actions(lang, &p.status))
-        .unwrap_or_default();
-    let state = PageState {
-        error: refusal.error,
-        decision: Some(Decision {
-            action_url: format!("/review/pilots/{id}"),
-            fields: vec![note_field(lang, &form.note, refusal.note_error)],
-            actions,
-        }),
-        ..PageState::default()
-    };
-    show_pilot(console, visit, data, state, status).await
+/// A pilot, decided by its page.
+pub struct Pilot;
+
+impl Decide for Pilot {
+    fn page(id: &str) -> String {
+        format!("/review/pilots/{id}")
+    }
+
+    async fn show(
+        console: &Console,
+        visit: &mut Visit,
+        token: &str,
+        id: &str,
+        form: &DecisionForm,
+        refusal: Refusal,
+        status: StatusCode,
+    ) -> Response {
+        let data = match load(console, visit, token, id).await {
+            Ok(data) => data,
+            Err(response) => return response,
+        };
+        let lang = visit.lang;
+        let actions = data
+            .pilot
+            .as_ref()
+            .map(|p| pilot_actions(lang, &p.status))
+            .unwrap_or_default();
+        let state = PageState {
+            error: refusal.error,
+            decision: Some(Decision {
+                action_url: format!("/review/pilots/{id}"),
+                fields: vec![note_field(lang, &form.note, refusal.note_error)],
+                actions,
+            }),
+            ..PageState::default()
+        };
+        show_pilot(console, visit, data, state, status).await
+    }
+
+    async fn run(
+        console: &Console,
+        visit: &Visit,
+        token: &str,
+        id: &str,
+        form: &DecisionForm,
+    ) -> Result<&'static str, ApiError> {
+        run_decision(console, visit, token, id, form).await
+    }
 }
 
-pub async fn pilot(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-) -> Response {
-    let token = match require_staff(&console, &mut visit).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let form = DecisionForm::default();
-    show(
-        &console,
-        &mut visit,
-        &token,
-        &id,
-        &form,
-        Refusal::default(),
-        StatusCode::OK,
-    )
-    .await
-}
-
-/// Runs the chosen action; `Ok(notice)` names what was done.
 async fn run_decision(
     console: &Console,
     visit: &Visit,
@@ -152,40 +135,6 @@ async fn run_decision(
         }
         _ => Err(ApiError::bad_input("action")),
     }
-}
-
-pub async fn decide_pilot(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-    Form(form): Form<DecisionForm>,
-) -> Response {
-    let back = format!("/review/pilots/{id}");
-    let token = match start_decision(&console, &mut visit, &form, &back).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let refusal = match run_decision(&console, &visit, &token, &id, &form).await {
-        Ok(notice) => {
-            return visit
-                .redirect_with_notice(&console, notice, "/review")
-                .await;
-        }
-        Err(error) => match refusal_of(&visit, &error) {
-            Some(refusal) => refusal,
-            None => return error_page(&console, &mut visit, &error).await,
-        },
-    };
-    show(
-        &console,
-        &mut visit,
-        &token,
-        &id,
-        &form,
-        refusal,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await
 }
 
 #[cfg(test)]

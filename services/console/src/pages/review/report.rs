@@ -2,95 +2,74 @@
 //! quarter's verified ones, the compute the pilot consumed, the evidence, every version's
 //! history) with the manager's actions: verify, or return with a note.
 
-use axum::{
-    Form,
-    extract::{Path, State},
-    http::StatusCode,
-    response::Response,
-};
+use axum::{http::StatusCode, response::Response};
 
-use super::{
-    Action, Decision, DecisionForm, Refusal, note_field, refusal_of, require_staff, start_decision,
-};
+use super::{Action, Decide, Decision, DecisionForm, Refusal, note_field};
 use crate::{
     Console, Visit,
     api::{self, ApiError, report_detail::ReportStatus},
     i18n::Lang,
-    pages::{
-        error_page,
-        reports::{load, show_report},
-    },
+    pages::reports::{load, show_report},
 };
 
 fn report_actions(lang: Lang, status: &ReportStatus) -> Vec<Action> {
     match status {
         ReportStatus::SUBMITTED => vec![
-            Action {
-                value: "verify",
-                label: lang.t("review-action-verify"),
-                style: "primary",
-            },
-            Action {
-                value: "return",
-                label: lang.t("review-action-return"),
-                style: "secondary",
-            },
+            Action::new(lang, "verify", "primary"),
+            Action::new(lang, "return", "secondary"),
         ],
         _ => Vec::new(),
     }
 }
 
-async fn show(
-    console: &Console,
-    visit: &mut Visit,
-    token: &str,
-    id: &str,
-    form: &DecisionForm,
-    refusal: Refusal,
-    status: StatusCode,
-) -> Response {
-    let report = match load(console, visit, token, id).await {
-        Ok(report) => report,
-        Err(response) => return response,
-    };
-    let lang = visit.lang;
-    let decision = Decision {
-        action_url: format!("/review/reports/{id}"),
-        fields: vec![note_field(lang, &form.note, refusal.note_error)],
-        actions: report_actions(lang, &report.status),
-    };
-    show_report(
-        console,
-        visit,
-        token,
-        report,
-        refusal.error,
-        Some(decision),
-        status,
-    )
-    .await
-}
+/// An outcome report, decided by its page.
+pub struct Report;
 
-pub async fn report(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-) -> Response {
-    let token = match require_staff(&console, &mut visit).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let form = DecisionForm::default();
-    show(
-        &console,
-        &mut visit,
-        &token,
-        &id,
-        &form,
-        Refusal::default(),
-        StatusCode::OK,
-    )
-    .await
+impl Decide for Report {
+    fn page(id: &str) -> String {
+        format!("/review/reports/{id}")
+    }
+
+    async fn show(
+        console: &Console,
+        visit: &mut Visit,
+        token: &str,
+        id: &str,
+        form: &DecisionForm,
+        refusal: Refusal,
+        status: StatusCode,
+    ) -> Response {
+        let report = match load(console, visit, token, id).await {
+            Ok(report) => report,
+            Err(response) => return response,
+        };
+        let lang = visit.lang;
+        let decision = Decision {
+            action_url: format!("/review/reports/{id}"),
+            fields: vec![note_field(lang, &form.note, refusal.note_error)],
+            actions: report_actions(lang, &report.status),
+        };
+        show_report(
+            console,
+            visit,
+            token,
+            report,
+            refusal.error,
+            Some(decision),
+            status,
+        )
+        .await
+    }
+
+    async fn run(
+        console: &Console,
+        visit: &Visit,
+        token: &str,
+        id: &str,
+        form: &DecisionForm,
+    ) -> Result<&'static str, ApiError> {
+        run_decision(console, visit, token, id, form).await
+    }
 }
 
 async fn run_decision(
@@ -120,40 +99,6 @@ async fn run_decision(
         }
         _ => Err(ApiError::bad_input("action")),
     }
-}
-
-pub async fn decide_report(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-    Form(form): Form<DecisionForm>,
-) -> Response {
-    let back = format!("/review/reports/{id}");
-    let token = match start_decision(&console, &mut visit, &form, &back).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let refusal = match run_decision(&console, &visit, &token, &id, &form).await {
-        Ok(notice) => {
-            return visit
-                .redirect_with_notice(&console, notice, "/review")
-                .await;
-        }
-        Err(error) => match refusal_of(&visit, &error) {
-            Some(refusal) => refusal,
-            None => return error_page(&console, &mut visit, &error).await,
-        },
-    };
-    show(
-        &console,
-        &mut visit,
-        &token,
-        &id,
-        &form,
-        refusal,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{company_name, require_staff};
+use super::{company_name, picked_up_by, require_staff};
 use crate::{
     Console, Layout, Visit,
     api::{
@@ -95,11 +95,6 @@ struct WorklistPage {
     sectors: Vec<Choice>,
     q: String,
     filtered: bool,
-}
-
-/// When the item last entered `status`, from its history (newest last).
-fn entered(history: &[(String, String, Option<String>)], status: &str) -> Option<usize> {
-    history.iter().rposition(|(to, _, _)| to == status)
 }
 
 fn queue(
@@ -199,22 +194,20 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
         .into_iter()
         .map(|edge| {
             let c = edge.node;
-            let history: Vec<_> = c
-                .history
-                .iter()
-                .map(|h| (h.to.clone(), h.at.clone(), h.by_name.clone()))
-                .collect();
-            let submitted = entered(&history, "SUBMITTED").map(|i| history[i].1.clone());
-            // Starting the review is how a manager picks a company up.
-            let holder = matches!(c.status, worklist_companies::CompanyStatus::UNDER_REVIEW)
-                .then(|| entered(&history, "UNDER_REVIEW"))
-                .flatten()
-                .and_then(|i| history[i].2.clone());
+            let submitted = c.history.iter().rev().find(|h| h.to == "SUBMITTED");
             let status = format!("{:?}", c.status);
+            // Starting the review is how a manager picks a company up.
+            let holder = picked_up_by(
+                c.history
+                    .iter()
+                    .map(|h| (h.to.as_str(), h.by_name.as_ref())),
+                &status,
+                "UNDER_REVIEW",
+            );
             Item {
                 sector: format!("{:?}", c.sector),
                 asked: lang.t("review-asked-company"),
-                days: submitted.as_deref().map_or(0, days),
+                days: submitted.map_or(0, |h| days(&h.at)),
                 holder,
                 status: lang.t(&label_key("company-status", &status)),
                 href: Some(format!("/review/companies/{}", c.id)),
@@ -307,12 +300,15 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
                 days: days(&d.period_end),
                 holder: None,
                 status: lang.t("review-overdue"),
-                href: None,
+                href: Some(format!("/review/pilots/{}", d.pilot_id)),
                 name_ko,
                 name_en,
             }
         })
         .collect();
+    // Running low or expiring is read from the active vouchers fetched, not counted by the API.
+    let active_total = data.vouchers.vouchers.total_count;
+    let active_scanned = data.vouchers.vouchers.edges.len();
     let vouchers: Vec<Item> = data
         .vouchers
         .vouchers
@@ -343,14 +339,14 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
                 days: left,
                 holder: None,
                 status: reason,
-                href: None,
+                href: Some(format!("/vouchers/{}", v.id)),
                 name_ko: v.company.name_ko,
                 name_en: v.company.name_en,
             })
         })
         .collect();
     let vouchers_total = i64::try_from(vouchers.len()).unwrap_or(i64::MAX);
-    vec![
+    let mut queues = vec![
         queue(
             lang,
             "companies",
@@ -399,7 +395,20 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
             vouchers,
             filter,
         ),
-    ]
+    ];
+    let scanned = i64::try_from(active_scanned).unwrap_or(i64::MAX);
+    if scanned < active_total
+        && let Some(queue) = queues.last_mut()
+    {
+        queue.partial = Some(lang.t_with(
+            "review-partial-scanned",
+            &[
+                ("shown", grouped(scanned)),
+                ("total", grouped(active_total)),
+            ],
+        ));
+    }
+    queues
 }
 
 pub async fn worklist(
