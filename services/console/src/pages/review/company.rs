@@ -223,78 +223,68 @@ impl Decide for Company {
         id: &str,
         form: &DecisionForm,
     ) -> Result<&'static str, ApiError> {
-        run_decision(console, visit, token, id, form).await
-    }
-}
-
-async fn run_decision(
-    console: &Console,
-    visit: &Visit,
-    token: &str,
-    id: &str,
-    form: &DecisionForm,
-) -> Result<&'static str, ApiError> {
-    let api = &console.api;
-    let at = &visit.client_address;
-    let id = id.to_owned();
-    let note = form.note.trim().to_owned();
-    let optional = (!note.is_empty()).then(|| note.clone());
-    match form.action.as_str() {
-        "start" => {
-            api.run::<api::StartCompanyReview>(
-                Some(token),
-                at,
-                api::start_company_review::Variables { id },
-            )
-            .await?;
-            Ok("notice-review-started")
+        let api = &console.api;
+        let at = &visit.client_address;
+        let id = id.to_owned();
+        let note = form.note.trim().to_owned();
+        let optional = (!note.is_empty()).then(|| note.clone());
+        match form.action.as_str() {
+            "start" => {
+                api.run::<api::StartCompanyReview>(
+                    Some(token),
+                    at,
+                    api::start_company_review::Variables { id },
+                )
+                .await?;
+                Ok("notice-review-started")
+            }
+            "approve" => {
+                api.run::<api::ApproveCompany>(
+                    Some(token),
+                    at,
+                    api::approve_company::Variables { id, note: optional },
+                )
+                .await?;
+                Ok("notice-review-approved")
+            }
+            "request-changes" => {
+                api.run::<api::RequestCompanyChanges>(
+                    Some(token),
+                    at,
+                    api::request_company_changes::Variables { id, note },
+                )
+                .await?;
+                Ok("notice-review-changes-requested")
+            }
+            "reject" => {
+                api.run::<api::RejectCompany>(
+                    Some(token),
+                    at,
+                    api::reject_company::Variables { id, note },
+                )
+                .await?;
+                Ok("notice-review-rejected")
+            }
+            "suspend" => {
+                api.run::<api::SuspendCompany>(
+                    Some(token),
+                    at,
+                    api::suspend_company::Variables { id, note },
+                )
+                .await?;
+                Ok("notice-review-suspended")
+            }
+            "reinstate" => {
+                api.run::<api::ReinstateCompany>(
+                    Some(token),
+                    at,
+                    api::reinstate_company::Variables { id, note: optional },
+                )
+                .await?;
+                Ok("notice-review-reinstated")
+            }
+            _ => Err(ApiError::bad_input("action")),
         }
-        "approve" => {
-            api.run::<api::ApproveCompany>(
-                Some(token),
-                at,
-                api::approve_company::Variables { id, note: optional },
-            )
-            .await?;
-            Ok("notice-review-approved")
-        }
-        "request-changes" => {
-            api.run::<api::RequestCompanyChanges>(
-                Some(token),
-                at,
-                api::request_company_changes::Variables { id, note },
-            )
-            .await?;
-            Ok("notice-review-changes-requested")
-        }
-        "reject" => {
-            api.run::<api::RejectCompany>(
-                Some(token),
-                at,
-                api::reject_company::Variables { id, note },
-            )
-            .await?;
-            Ok("notice-review-rejected")
-        }
-        "suspend" => {
-            api.run::<api::SuspendCompany>(
-                Some(token),
-                at,
-                api::suspend_company::Variables { id, note },
-            )
-            .await?;
-            Ok("notice-review-suspended")
-        }
-        "reinstate" => {
-            api.run::<api::ReinstateCompany>(
-                Some(token),
-                at,
-                api::reinstate_company::Variables { id, note: optional },
-            )
-            .await?;
-            Ok("notice-review-reinstated")
-        }
-        _ => Err(ApiError::bad_input("action")),
     }
 }
 

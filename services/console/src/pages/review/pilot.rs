@@ -80,60 +80,50 @@ impl Decide for Pilot {
         id: &str,
         form: &DecisionForm,
     ) -> Result<&'static str, ApiError> {
-        run_decision(console, visit, token, id, form).await
-    }
-}
-
-async fn run_decision(
-    console: &Console,
-    visit: &Visit,
-    token: &str,
-    id: &str,
-    form: &DecisionForm,
-) -> Result<&'static str, ApiError> {
-    let api = &console.api;
-    let at = &visit.client_address;
-    let id = id.to_owned();
-    let note = form.note.trim().to_owned();
-    let optional = (!note.is_empty()).then(|| note.clone());
-    match form.action.as_str() {
-        "approve" => {
-            let variables = api::approve_pilot::Variables { id, note: optional };
-            api.run::<api::ApprovePilot>(Some(token), at, variables)
-                .await?;
-            Ok("notice-review-pilot-approved")
+        let api = &console.api;
+        let at = &visit.client_address;
+        let id = id.to_owned();
+        let note = form.note.trim().to_owned();
+        let optional = (!note.is_empty()).then(|| note.clone());
+        match form.action.as_str() {
+            "approve" => {
+                let variables = api::approve_pilot::Variables { id, note: optional };
+                api.run::<api::ApprovePilot>(Some(token), at, variables)
+                    .await?;
+                Ok("notice-review-pilot-approved")
+            }
+            "reject" => {
+                let variables = api::reject_pilot::Variables { id, note };
+                api.run::<api::RejectPilot>(Some(token), at, variables)
+                    .await?;
+                Ok("notice-review-pilot-rejected")
+            }
+            "complete" => {
+                let variables = api::complete_pilot::Variables { id, note: optional };
+                api.run::<api::CompletePilot>(Some(token), at, variables)
+                    .await?;
+                Ok("notice-review-pilot-completed")
+            }
+            "suspend" => {
+                let variables = api::suspend_pilot::Variables { id, note };
+                api.run::<api::SuspendPilot>(Some(token), at, variables)
+                    .await?;
+                Ok("notice-review-pilot-suspended")
+            }
+            "resume" => {
+                let variables = api::resume_pilot::Variables { id, note: optional };
+                api.run::<api::ResumePilot>(Some(token), at, variables)
+                    .await?;
+                Ok("notice-review-pilot-resumed")
+            }
+            "cancel" => {
+                let variables = api::cancel_pilot::Variables { id, note };
+                api.run::<api::CancelPilot>(Some(token), at, variables)
+                    .await?;
+                Ok("notice-review-pilot-cancelled")
+            }
+            _ => Err(ApiError::bad_input("action")),
         }
-        "reject" => {
-            let variables = api::reject_pilot::Variables { id, note };
-            api.run::<api::RejectPilot>(Some(token), at, variables)
-                .await?;
-            Ok("notice-review-pilot-rejected")
-        }
-        "complete" => {
-            let variables = api::complete_pilot::Variables { id, note: optional };
-            api.run::<api::CompletePilot>(Some(token), at, variables)
-                .await?;
-            Ok("notice-review-pilot-completed")
-        }
-        "suspend" => {
-            let variables = api::suspend_pilot::Variables { id, note };
-            api.run::<api::SuspendPilot>(Some(token), at, variables)
-                .await?;
-            Ok("notice-review-pilot-suspended")
-        }
-        "resume" => {
-            let variables = api::resume_pilot::Variables { id, note: optional };
-            api.run::<api::ResumePilot>(Some(token), at, variables)
-                .await?;
-            Ok("notice-review-pilot-resumed")
-        }
-        "cancel" => {
-            let variables = api::cancel_pilot::Variables { id, note };
-            api.run::<api::CancelPilot>(Some(token), at, variables)
-                .await?;
-            Ok("notice-review-pilot-cancelled")
-        }
-        _ => Err(ApiError::bad_input("action")),
     }
 }
 

@@ -68,36 +68,26 @@ impl Decide for Report {
         id: &str,
         form: &DecisionForm,
     ) -> Result<&'static str, ApiError> {
-        run_decision(console, visit, token, id, form).await
-    }
-}
-
-async fn run_decision(
-    console: &Console,
-    visit: &Visit,
-    token: &str,
-    id: &str,
-    form: &DecisionForm,
-) -> Result<&'static str, ApiError> {
-    let api = &console.api;
-    let at = &visit.client_address;
-    let id = id.to_owned();
-    let note = form.note.trim().to_owned();
-    match form.action.as_str() {
-        "verify" => {
-            let note = (!note.is_empty()).then_some(note);
-            let variables = api::verify_outcome_report::Variables { id, note };
-            api.run::<api::VerifyOutcomeReport>(Some(token), at, variables)
-                .await?;
-            Ok("notice-review-report-verified")
+        let api = &console.api;
+        let at = &visit.client_address;
+        let id = id.to_owned();
+        let note = form.note.trim().to_owned();
+        match form.action.as_str() {
+            "verify" => {
+                let note = (!note.is_empty()).then_some(note);
+                let variables = api::verify_outcome_report::Variables { id, note };
+                api.run::<api::VerifyOutcomeReport>(Some(token), at, variables)
+                    .await?;
+                Ok("notice-review-report-verified")
+            }
+            "return" => {
+                let variables = api::return_outcome_report::Variables { id, note };
+                api.run::<api::ReturnOutcomeReport>(Some(token), at, variables)
+                    .await?;
+                Ok("notice-review-report-returned")
+            }
+            _ => Err(ApiError::bad_input("action")),
         }
-        "return" => {
-            let variables = api::return_outcome_report::Variables { id, note };
-            api.run::<api::ReturnOutcomeReport>(Some(token), at, variables)
-                .await?;
-            Ok("notice-review-report-returned")
-        }
-        _ => Err(ApiError::bad_input("action")),
     }
 }
 
