@@ -500,7 +500,7 @@ async fn a_firm_applies_for_a_voucher(p: &TestPlatform, test: &'static str, java
     b.fill("#hours", "열 시간").await;
     b.fill("#justification", "자율주행 인지 모델 학습").await;
     b.click("form.form-narrow button[type=submit]").await;
-    b.wait_for("1 이상의 정수로 입력해 주세요").await;
+    b.wait_for("1 이상의 정수 시간으로 입력해 주세요").await;
     assert_eq!(b.value("#justification").await, "자율주행 인지 모델 학습");
     b.fill("#hours", "10").await;
     b.click("form.form-narrow button[type=submit]").await;
@@ -1094,6 +1094,92 @@ async fn a_manager_grants_a_voucher_in_part_with_javascript() {
 async fn a_manager_grants_a_voucher_in_part_without_javascript() {
     let p = TestPlatform::start_embedded_demo().await;
     a_manager_grants_a_voucher_in_part(&p, "grant-nojs", false).await;
+    p.stop().await;
+}
+
+/// An admin adds a resource pool in hours (a word first: refused beside the field, the rest
+/// kept) and opens a call limited to one industry; a manager may open calls but not add pools;
+/// a firm gets the 403 page.
+async fn an_admin_opens_a_call(p: &TestPlatform, test: &'static str, javascript: bool) {
+    p.staff_account("admin@city.kr", "최관리 (플랫폼)", Role::Admin)
+        .await;
+    p.staff_account("pm@city.kr", "박지훈 (AI산업과)", Role::ProgramManager)
+        .await;
+    p.sign_up("firm@call.kr").await;
+    let today = axv_platform::calendar::today_kst();
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in("admin@city.kr").await;
+    b.click_link("자원·공모").await;
+    b.wait_for("아직 자원 풀이 없습니다").await;
+    b.check_page("programmes-empty").await;
+    b.click_link("자원 풀 추가").await;
+    b.wait_for("용량 (시간, 스토리지는 GB·일)").await;
+    b.fill("#name", "국가AI데이터센터 H100 2027").await;
+    b.fill("#capacity", "많이").await;
+    b.set_date("valid_from", today).await;
+    b.set_date("valid_until", today + chrono::Duration::days(365))
+        .await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("표시된 항목을 고쳐 주세요").await;
+    assert_eq!(b.value("#name").await, "국가AI데이터센터 H100 2027");
+    b.check_page("pool-refused").await;
+    b.fill("#capacity", "10,000").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("자원 풀을 추가했습니다").await;
+    assert!(b.page_text().await.contains("10,000시간"));
+    b.click_link("공모 열기").await;
+    b.wait_for("신청할 수 있는 산업을 고르세요").await;
+    b.fill("#name", "2027 AX 실증 바우처 1차").await;
+    b.set_date("opens_on", today).await;
+    b.set_date("closes_on", today + chrono::Duration::days(30))
+        .await;
+    b.fill("#max_per_company", "200").await;
+    b.click("label[for=sector_ENERGY]").await;
+    b.check_page("call-form").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("공모를 열었습니다").await;
+    let text = b.page_text().await;
+    for shown in ["2027 AX 실증 바우처 1차", "200시간", "에너지"] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+    b.check_page("programmes").await;
+    b.close().await;
+
+    let Some(mut m) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    m.sign_in("pm@city.kr").await;
+    m.goto("/programmes").await;
+    assert!(m.page_text().await.contains("2027 AX 실증 바우처 1차"));
+    assert!(!m.page_text().await.contains("자원 풀 추가"));
+    m.goto("/programmes/pools/new").await;
+    assert!(m.page_text().await.contains("권한이 없습니다"));
+    m.close().await;
+
+    let Some(mut firm) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    firm.sign_in("firm@call.kr").await;
+    for path in ["/programmes", "/programmes/new", "/programmes/pools/new"] {
+        firm.goto(path).await;
+        assert!(firm.page_text().await.contains("권한이 없습니다"), "{path}");
+    }
+    firm.close().await;
+}
+
+#[tokio::test]
+async fn an_admin_opens_a_call_with_javascript() {
+    let p = TestPlatform::start().await;
+    an_admin_opens_a_call(&p, "call-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_opens_a_call_without_javascript() {
+    let p = TestPlatform::start_embedded().await;
+    an_admin_opens_a_call(&p, "call-nojs", false).await;
     p.stop().await;
 }
 

@@ -237,6 +237,11 @@ operations!(
     AmendReport,
 );
 
+operations!(
+    "queries/programmes.graphql": ProgrammeAdmin,
+    CreateResourcePool,
+    CreateVoucherProgram,
+);
 operations!("queries/worklist/companies.graphql": WorklistCompanies);
 operations!("queries/worklist/applications.graphql": WorklistApplications);
 operations!("queries/worklist/pilots.graphql": WorklistPilots);

@@ -157,6 +157,15 @@ pub fn router(console: Console) -> Router {
         .route("/reports/{id}/submit", post(pages::reports::submit))
         .route("/reports/{id}/amend", post(pages::reports::amend))
         .route("/review", get(pages::review::worklist))
+        .route("/programmes", get(pages::programmes::list))
+        .route(
+            "/programmes/new",
+            get(pages::programmes::new_call).post(pages::programmes::create_call),
+        )
+        .route(
+            "/programmes/pools/new",
+            get(pages::programmes::new_pool).post(pages::programmes::create_pool),
+        )
         .route("/review/companies/{id}", decision::<review::Company>())
         .route(
             "/review/applications/{id}",
@@ -264,10 +273,15 @@ impl Visit {
 
     /// A programme manager or an admin: the programme office's pages are theirs.
     pub fn is_staff(&self) -> bool {
+        self.has_role("PROGRAM_MANAGER") || self.has_role("ADMIN")
+    }
+
+    /// Whether the signed-in person has the API's `role` (`ADMIN`...).
+    pub fn has_role(&self, role: &str) -> bool {
         self.session
             .as_ref()
             .and_then(|s| s.user.as_ref())
-            .is_some_and(|u| u.role == "PROGRAM_MANAGER" || u.role == "ADMIN")
+            .is_some_and(|u| u.role == role)
     }
 
     /// The session, started now if the visitor has none (a form needs its CSRF token).

@@ -7,6 +7,7 @@ pub mod form;
 pub mod home;
 pub mod my_pilots;
 pub mod pilots;
+pub mod programmes;
 pub mod reports;
 pub mod review;
 pub mod vouchers;
