@@ -1113,6 +1113,8 @@ async fn an_admin_opens_a_call(p: &TestPlatform, test: &'static str, javascript:
     b.sign_in("admin@city.kr").await;
     b.click_link("자원·공모").await;
     b.wait_for("아직 자원 풀이 없습니다").await;
+    // No pool, no call: the button waits for one.
+    assert!(!b.page_text().await.contains("공모 열기"));
     b.check_page("programmes-empty").await;
     b.click_link("자원 풀 추가").await;
     b.wait_for("용량 (시간, 스토리지는 GB·일)").await;
@@ -1124,7 +1126,11 @@ async fn an_admin_opens_a_call(p: &TestPlatform, test: &'static str, javascript:
     b.click("form.form-narrow button[type=submit]").await;
     b.wait_for("표시된 항목을 고쳐 주세요").await;
     assert_eq!(b.value("#name").await, "국가AI데이터센터 H100 2027");
+    assert_eq!(b.value("#capacity").await, "많이");
     b.check_page("pool-refused").await;
+    b.fill("#capacity", "99,999,999,999").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("너무 큽니다").await;
     b.fill("#capacity", "10,000").await;
     b.click("form.form-narrow button[type=submit]").await;
     b.wait_for("자원 풀을 추가했습니다").await;

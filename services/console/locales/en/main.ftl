@@ -558,3 +558,4 @@ call-cap-typed = Cap per company (hours; GB-days for storage)
 call-sectors-hint = Choose the industries that may apply. With none chosen, every industry may.
 notice-pool-added = Resource pool added.
 notice-call-opened = Call opened. Firms can apply at once.
+amount-too-large = Too large. Enter at most { $most }.

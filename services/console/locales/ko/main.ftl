@@ -555,3 +555,4 @@ call-cap-typed = 기업당 한도 (시간, 스토리지는 GB·일)
 call-sectors-hint = 신청할 수 있는 산업을 고르세요. 하나도 고르지 않으면 모든 산업이 신청할 수 있습니다.
 notice-pool-added = 자원 풀을 추가했습니다.
 notice-call-opened = 공모를 열었습니다. 기업이 바로 신청할 수 있습니다.
+amount-too-large = 너무 큽니다. { $most } 이하로 입력해 주세요.

@@ -20,6 +20,7 @@ use super::{
 use crate::{
     Console, Layout, Visit,
     api::{self, ApiError, create_resource_pool, create_voucher_program, programme_admin},
+    format::grouped,
     i18n::Lang,
     render,
 };
@@ -38,6 +39,22 @@ const SECTOR_BOXES: [(&str, &str); 9] = [
     ("sector_SEMICONDUCTORS", "SEMICONDUCTORS"),
     ("sector_DATA", "DATA"),
 ];
+
+/// The most any amount may be, in base units (the vouchers service's own bound).
+const MAX_BASE_AMOUNT: i64 = 10_000_000_000_000;
+
+/// Whether `typed` (in hours or GB-days) stays within the amounts the platform keeps; marks
+/// the field when it does not, in the unit the person typed.
+fn within_limit(lang: Lang, fields: &mut [Field], name: &str, typed: i64, unit: i64) -> bool {
+    let most = MAX_BASE_AMOUNT / unit;
+    if typed <= most {
+        return true;
+    }
+    if let Some(field) = fields.iter_mut().find(|f| f.name == name) {
+        field.error = Some(lang.t_with("amount-too-large", &[("most", grouped(most))]));
+    }
+    false
+}
 
 /// Base units per unit people type: an hour of compute (seconds), a GB-day of storage.
 fn unit_of(kind: &str) -> i64 {
@@ -248,17 +265,25 @@ pub async fn create_pool(
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !visit.posted_by_session(typed(&form, "csrf")) {
-        return visit.redirect(&console, "/programmes/pools/new").await;
-    }
     if !visit.has_role("ADMIN") {
         return forbidden_page(&console, &mut visit).await;
     }
     let lang = visit.lang;
     let mut fields = pool_fields(lang, &form);
+    if !visit.posted_by_session(typed(&form, "csrf")) {
+        let notice = Some(lang.t("notice-stale-form"));
+        return show_pool_form(&console, &mut visit, fields, notice, StatusCode::FORBIDDEN).await;
+    }
     let mut capacity = 0;
     let complete = check_required(lang, &mut fields);
-    let numbered = read_number(lang, &mut fields, "capacity", &mut capacity);
+    let numbered = read_number(lang, &mut fields, "capacity", &mut capacity)
+        && within_limit(
+            lang,
+            &mut fields,
+            "capacity",
+            capacity,
+            unit_of(typed(&form, "kind")),
+        );
     let kind = typed(&form, "kind");
     let input = match (
         complete && numbered,
@@ -382,7 +407,14 @@ pub async fn new_call(State(console): State<Console>, mut visit: Visit) -> Respo
         Ok(data) => data,
         Err(error) => return error_page(&console, &mut visit, &error).await,
     };
-    let fields = call_fields(visit.lang, &Typed::new(), &pools_of(&data));
+    let pools = pools_of(&data);
+    if pools.is_empty() {
+        // A call draws on a pool; only an admin can add one.
+        return visit
+            .redirect_with_notice(&console, "programmes-no-pools", "/programmes")
+            .await;
+    }
+    let fields = call_fields(visit.lang, &Typed::new(), &pools);
     show_call_form(&console, &mut visit, fields, None, StatusCode::OK).await
 }
 
@@ -395,9 +427,6 @@ pub async fn create_call(
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !visit.posted_by_session(typed(&form, "csrf")) {
-        return visit.redirect(&console, "/programmes/new").await;
-    }
     if !visit.is_staff() {
         return forbidden_page(&console, &mut visit).await;
     }
@@ -408,12 +437,18 @@ pub async fn create_call(
     };
     let pools = pools_of(&data);
     let mut fields = call_fields(lang, &form, &pools);
+    if !visit.posted_by_session(typed(&form, "csrf")) {
+        let notice = Some(lang.t("notice-stale-form"));
+        return show_call_form(&console, &mut visit, fields, notice, StatusCode::FORBIDDEN).await;
+    }
     let mut cap = 0;
     let complete = check_required(lang, &mut fields);
-    let numbered = read_number(lang, &mut fields, "max_per_company", &mut cap);
     let pool = pools
         .iter()
         .find(|(id, _, _)| id == typed(&form, "pool_id"));
+    let unit = pool.map_or(3600, |(_, _, kind)| unit_of(kind));
+    let numbered = read_number(lang, &mut fields, "max_per_company", &mut cap)
+        && within_limit(lang, &mut fields, "max_per_company", cap, unit);
     let cap = pool.and_then(|(_, _, kind)| cap.checked_mul(unit_of(kind)));
     let sectors = SECTOR_BOXES
         .iter()
@@ -451,6 +486,7 @@ pub async fn create_call(
         }
         Err(error) if error.code == "BAD_USER_INPUT" => {
             let api_fields = [
+                ("poolId", "pool_id"),
                 ("opensOn", "opens_on"),
                 ("closesOn", "closes_on"),
                 ("maxPerCompany", "max_per_company"),
@@ -478,6 +514,29 @@ mod tests {
         assert_eq!(unit_of("GPU_H100"), 3600);
         assert_eq!(unit_of("NPU"), 3600);
         assert_eq!(unit_of("STORAGE"), 1);
+    }
+
+    #[test]
+    fn amounts_past_the_platform_bound_are_marked_in_the_unit_typed() {
+        let mut fields = vec![Field::number(Lang::Ko, "capacity", "pool-capacity-typed")];
+        assert!(within_limit(
+            Lang::Ko,
+            &mut fields,
+            "capacity",
+            10_000,
+            3600
+        ));
+        assert!(fields[0].error.is_none());
+        let most = MAX_BASE_AMOUNT / 3600;
+        assert!(!within_limit(
+            Lang::Ko,
+            &mut fields,
+            "capacity",
+            most + 1,
+            3600
+        ));
+        let error = fields[0].error.clone().unwrap_or_default();
+        assert!(error.contains(&grouped(most)), "{error}");
     }
 
     #[test]
