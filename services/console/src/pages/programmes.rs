@@ -195,47 +195,57 @@ fn pool_fields(lang: Lang, form: &Typed) -> Vec<Field> {
     ]
 }
 
-fn form_page(
-    layout: Layout,
-    heading: String,
-    action: &str,
-    submit: String,
-    error: Option<String>,
-    fields: Vec<Field>,
-) -> FormPage {
-    FormPage {
-        layout,
-        heading,
-        intro: None,
-        action: action.to_owned(),
-        hidden: Vec::new(),
-        submit,
-        draft: None,
-        error,
-        fields,
-        aside: None,
-    }
-}
+/// The two forms of these pages: (heading and button, where it posts).
+const POOL_FORM: (&str, &str) = ("programmes-add-pool", "/programmes/pools/new");
+const CALL_FORM: (&str, &str) = ("programmes-open-call", "/programmes/new");
 
-async fn show_pool_form(
+async fn show_form(
     console: &Console,
     visit: &mut Visit,
+    (title_key, action): (&str, &str),
     fields: Vec<Field>,
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let lang = visit.lang;
-    let title = lang.t("programmes-add-pool");
-    let layout = visit.layout(console, title.clone(), "programmes");
-    let page = form_page(
-        layout,
-        title,
-        "/programmes/pools/new",
-        lang.t("programmes-add-pool"),
+    let title = visit.lang.t(title_key);
+    let page = FormPage {
+        layout: visit.layout(console, title.clone(), "programmes"),
+        heading: title.clone(),
+        intro: None,
+        action: action.to_owned(),
+        hidden: Vec::new(),
+        submit: title,
+        draft: None,
         error,
         fields,
-    );
+        aside: None,
+    };
     visit.respond(console, status, render(&page)).await
+}
+
+/// After a pool or call was sent: the list with `notice`, or the form again with the refusal
+/// beside its field (`api_fields`: the API's input names to the form's).
+async fn after_create(
+    console: &Console,
+    visit: &mut Visit,
+    created: Result<(), ApiError>,
+    (form, notice): ((&str, &str), &str),
+    mut fields: Vec<Field>,
+    api_fields: &[(&str, &'static str)],
+) -> Response {
+    match created {
+        Ok(()) => {
+            visit
+                .redirect_with_notice(console, notice, "/programmes")
+                .await
+        }
+        Err(error) if error.code == "BAD_USER_INPUT" => {
+            let sentence = place_error(visit.lang, &error, &mut fields, api_fields);
+            let status = StatusCode::BAD_REQUEST;
+            show_form(console, visit, form, fields, Some(sentence), status).await
+        }
+        Err(error) => error_page(console, visit, &error).await,
+    }
 }
 
 /// Admins only: a pool is the data center's capacity given to the programme.
@@ -253,7 +263,15 @@ pub async fn new_pool(State(console): State<Console>, mut visit: Visit) -> Respo
         return response;
     }
     let fields = pool_fields(visit.lang, &Typed::new());
-    show_pool_form(&console, &mut visit, fields, None, StatusCode::OK).await
+    show_form(
+        &console,
+        &mut visit,
+        POOL_FORM,
+        fields,
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub async fn create_pool(
@@ -272,7 +290,15 @@ pub async fn create_pool(
     let mut fields = pool_fields(lang, &form);
     if !visit.posted_by_session(typed(&form, "csrf")) {
         let notice = Some(lang.t("notice-stale-form"));
-        return show_pool_form(&console, &mut visit, fields, notice, StatusCode::FORBIDDEN).await;
+        return show_form(
+            &console,
+            &mut visit,
+            POOL_FORM,
+            fields,
+            notice,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     let mut capacity = 0;
     let complete = check_required(lang, &mut fields);
@@ -303,8 +329,15 @@ pub async fn create_pool(
         }
         _ => {
             let error = Some(lang.t("form-fix-fields"));
-            return show_pool_form(&console, &mut visit, fields, error, StatusCode::BAD_REQUEST)
-                .await;
+            return show_form(
+                &console,
+                &mut visit,
+                POOL_FORM,
+                fields,
+                error,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
         }
     };
     let created = console
@@ -315,26 +348,17 @@ pub async fn create_pool(
             create_resource_pool::Variables { input },
         )
         .await;
-    match created {
-        Ok(_) => {
-            visit
-                .redirect_with_notice(&console, "notice-pool-added", "/programmes")
-                .await
-        }
-        Err(error) if error.code == "BAD_USER_INPUT" => {
-            let api_fields = [("validFrom", "valid_from"), ("validUntil", "valid_until")];
-            let sentence = place_error(lang, &error, &mut fields, &api_fields);
-            show_pool_form(
-                &console,
-                &mut visit,
-                fields,
-                Some(sentence),
-                StatusCode::BAD_REQUEST,
-            )
-            .await
-        }
-        Err(error) => error_page(&console, &mut visit, &error).await,
-    }
+    let api_fields = [("validFrom", "valid_from"), ("validUntil", "valid_until")];
+    let done = (POOL_FORM, "notice-pool-added");
+    after_create(
+        &console,
+        &mut visit,
+        created.map(drop),
+        done,
+        fields,
+        &api_fields,
+    )
+    .await
 }
 
 /// The pools a call may draw on: (id, name, kind).
@@ -377,27 +401,6 @@ fn call_fields(lang: Lang, form: &Typed, pools: &[(String, String, String)]) -> 
     fields
 }
 
-async fn show_call_form(
-    console: &Console,
-    visit: &mut Visit,
-    fields: Vec<Field>,
-    error: Option<String>,
-    status: StatusCode,
-) -> Response {
-    let lang = visit.lang;
-    let title = lang.t("programmes-open-call");
-    let layout = visit.layout(console, title.clone(), "programmes");
-    let page = form_page(
-        layout,
-        title,
-        "/programmes/new",
-        lang.t("programmes-open-call"),
-        error,
-        fields,
-    );
-    visit.respond(console, status, render(&page)).await
-}
-
 pub async fn new_call(State(console): State<Console>, mut visit: Visit) -> Response {
     let token = match require_staff(&console, &mut visit).await {
         Ok(token) => token,
@@ -415,7 +418,15 @@ pub async fn new_call(State(console): State<Console>, mut visit: Visit) -> Respo
             .await;
     }
     let fields = call_fields(visit.lang, &Typed::new(), &pools);
-    show_call_form(&console, &mut visit, fields, None, StatusCode::OK).await
+    show_form(
+        &console,
+        &mut visit,
+        CALL_FORM,
+        fields,
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub async fn create_call(
@@ -439,7 +450,15 @@ pub async fn create_call(
     let mut fields = call_fields(lang, &form, &pools);
     if !visit.posted_by_session(typed(&form, "csrf")) {
         let notice = Some(lang.t("notice-stale-form"));
-        return show_call_form(&console, &mut visit, fields, notice, StatusCode::FORBIDDEN).await;
+        return show_form(
+            &console,
+            &mut visit,
+            CALL_FORM,
+            fields,
+            notice,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     let mut cap = 0;
     let complete = check_required(lang, &mut fields);
@@ -466,8 +485,15 @@ pub async fn create_call(
         },
         _ => {
             let error = Some(lang.t("form-fix-fields"));
-            return show_call_form(&console, &mut visit, fields, error, StatusCode::BAD_REQUEST)
-                .await;
+            return show_form(
+                &console,
+                &mut visit,
+                CALL_FORM,
+                fields,
+                error,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
         }
     };
     let created = console
@@ -478,31 +504,22 @@ pub async fn create_call(
             create_voucher_program::Variables { input },
         )
         .await;
-    match created {
-        Ok(_) => {
-            visit
-                .redirect_with_notice(&console, "notice-call-opened", "/programmes")
-                .await
-        }
-        Err(error) if error.code == "BAD_USER_INPUT" => {
-            let api_fields = [
-                ("poolId", "pool_id"),
-                ("opensOn", "opens_on"),
-                ("closesOn", "closes_on"),
-                ("maxPerCompany", "max_per_company"),
-            ];
-            let sentence = place_error(lang, &error, &mut fields, &api_fields);
-            show_call_form(
-                &console,
-                &mut visit,
-                fields,
-                Some(sentence),
-                StatusCode::BAD_REQUEST,
-            )
-            .await
-        }
-        Err(error) => error_page(&console, &mut visit, &error).await,
-    }
+    let api_fields = [
+        ("poolId", "pool_id"),
+        ("opensOn", "opens_on"),
+        ("closesOn", "closes_on"),
+        ("maxPerCompany", "max_per_company"),
+    ];
+    let done = (CALL_FORM, "notice-call-opened");
+    after_create(
+        &console,
+        &mut visit,
+        created.map(drop),
+        done,
+        fields,
+        &api_fields,
+    )
+    .await
 }
 
 #[cfg(test)]
