@@ -20,7 +20,9 @@ const INGESTED: i64 = 200;
 const APPLY: &str = "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id status requestedAmount program { id pool { kind } } company { nameKo } voucher { id } } }";
 const APPROVE: &str = "mutation($id: ID!, $granted: Long, $note: String) { approveVoucherApplication(id: $id, grantedAmount: $granted, note: $note) { id code granted balance status kind company { nameKo } } }";
 const RECORD: &str = "mutation($input: UsageInput!) { recordUsage(input: $input) { id amount duplicate voucher { id balance consumed } } }";
-const INGEST: &str = "mutation($cluster: String!, $sacct: String!) { ingestUsage(cluster: $cluster, sacct: $sacct) { accepted duplicates skipped amount rejected { line reason } } }";
+const INGEST: &str = "mutation($cluster: String!, $sacct: String!) { ingestUsage(cluster: $cluster, sacct: $sacct) { uploadId accepted duplicates skipped amount rejected { line reason } charges { voucher { code } jobs amount } } }";
+const UPLOADS: &str = "{ usageUploads { totalCount edges { node { id cluster accepted duplicates skipped amount rejectedCount uploadedAt } } } }";
+const UPLOAD: &str = "query($id: ID!) { usageUpload(id: $id) { id uploadedByName rejected { line reason } charges { voucher { code } jobs amount } } }";
 const VOUCHER: &str = "query($id: ID!) { voucher(id: $id) { id code balance consumed granted held status validFrom validUntil ledger { totalCount edges { node { kind amount balanceAfter reference } } } company { nameKo } } }";
 
 fn data<'a>(response: &'a Value, field: &str) -> &'a Value {
@@ -294,6 +296,49 @@ async fn voucher_journey(p: &TestPlatform) {
     assert_eq!(replay["accepted"], 0, "{replay}");
     assert_eq!(replay["duplicates"], 1, "{replay}");
     assert_eq!(long(&replay["amount"]), 0);
+    assert_eq!(replay["charges"], json!([]), "{replay}");
+
+    // Both files are in the history, newest first; one upload keeps its lines and charges.
+    let history = p.graphql(Some(&operator), UPLOADS, json!({})).await;
+    let history = data(&history, "usageUploads").clone();
+    assert_eq!(history["totalCount"], 2, "{history}");
+    let listed: Vec<&Value> = history["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .collect();
+    assert_eq!(listed[0]["id"], replay["uploadId"], "{history}");
+    assert_eq!(listed[1]["id"], report["uploadId"], "{history}");
+    assert_eq!(
+        (
+            listed[1]["accepted"].clone(),
+            listed[1]["rejectedCount"].clone()
+        ),
+        (json!(1), json!(1)),
+        "{history}"
+    );
+    assert_eq!(listed[1]["cluster"], "gwangju-h100");
+    let upload = p
+        .graphql(Some(&operator), UPLOAD, json!({ "id": report["uploadId"] }))
+        .await;
+    let upload = data(&upload, "usageUpload").clone();
+    assert_eq!(upload["rejected"], report["rejected"], "{upload}");
+    assert_eq!(upload["charges"], report["charges"], "{upload}");
+    assert_eq!(
+        upload["charges"],
+        json!([{ "voucher": { "code": code }, "jobs": 1, "amount": INGESTED }]),
+        "{upload}"
+    );
+    // Firms and managers do not read the data center's uploads.
+    for (who, token) in [("firm", &firm), ("manager", &manager)] {
+        let refused = p.graphql(Some(token), UPLOADS, json!({})).await;
+        assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{who}: {refused}");
+        let refused = p
+            .graphql(Some(token), UPLOAD, json!({ "id": report["uploadId"] }))
+            .await;
+        assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{who}: {refused}");
+    }
 
     // The firm sees its voucher: granted - consumed = balance, the grant and both debits.
     let consumed = RECORDED + INGESTED;
@@ -690,8 +735,19 @@ async fn sacct_files_of_tens_of_megabytes_stream_in_gzip_or_plain() {
     assert_eq!(report.amount + report.overage, gpu_seconds);
     // The voucher's 36,000 GPU-seconds are charged; the rest ran beyond it.
     assert_eq!(report.amount, 36_000);
+    assert_eq!(report.charges.len(), 1, "{report:?}");
+    assert_eq!(report.charges[0].voucher_code, code);
+    assert_eq!(report.charges[0].amount, 36_000);
+    assert_eq!(report.charges[0].jobs, report.accepted);
     let summary = axv::usage_push::describe(&report);
     assert!(summary.contains("10.00 GPU-hours charged"), "{summary}");
+    assert!(
+        summary.contains(&format!(
+            "{code}: 10.00 GPU-hours for {} jobs",
+            report.accepted
+        )),
+        "{summary}"
+    );
     let charged = p
         .graphql(
             Some(&manager),

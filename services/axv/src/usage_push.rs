@@ -130,6 +130,14 @@ pub fn describe(report: &UploadReport) -> String {
         report.duplicates,
         report.skipped
     );
+    for charge in &report.charges {
+        text.push_str(&format!(
+            "  {}: {:.2} GPU-hours for {} jobs\n",
+            charge.voucher_code,
+            hours(charge.amount),
+            charge.jobs
+        ));
+    }
     if report.overage_jobs > 0 {
         text.push_str(&format!(
             "{} jobs ran beyond their voucher's balance: {:.2} GPU-hours recorded as overage, not charged\n",

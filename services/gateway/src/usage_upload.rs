@@ -57,6 +57,20 @@ pub struct UploadReport {
     pub overage: i64,
     pub overage_jobs: i32,
     pub rejected: Vec<UploadRejectedLine>,
+    /// The upload in the history (GraphQL `usageUpload(id)`).
+    pub upload_id: String,
+    /// GPU-seconds charged per voucher.
+    pub charges: Vec<UploadCharge>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadCharge {
+    pub voucher_id: String,
+    pub voucher_code: String,
+    pub jobs: i32,
+    pub amount: i64,
+    pub overage: i64,
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -80,6 +94,18 @@ impl From<pb::IngestSacctResponse> for UploadReport {
                 .map(|l| UploadRejectedLine {
                     line: l.line,
                     reason: l.reason,
+                })
+                .collect(),
+            upload_id: r.upload_id,
+            charges: r
+                .charges
+                .into_iter()
+                .map(|c| UploadCharge {
+                    voucher_id: c.voucher_id,
+                    voucher_code: c.voucher_code,
+                    jobs: c.jobs,
+                    amount: c.amount,
+                    overage: c.overage,
                 })
                 .collect(),
         }

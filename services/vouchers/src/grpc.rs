@@ -15,6 +15,7 @@ use crate::{
         ApplicationFilter, ApplicationRecord, PoolRecord, ProgramRecord, VoucherFilter,
         VoucherRecord,
         spend::{HoldRecord, IngestReport, UsageInput},
+        uploads::UploadRecord,
     },
 };
 
@@ -217,6 +218,29 @@ fn ingest_report_to_pb(report: IngestReport) -> pb::IngestSacctResponse {
         skipped: count(report.skipped),
         overage: report.overage,
         overage_jobs: count(report.overage_jobs),
+        upload_id: report.upload_id,
+        charges: report
+            .charges
+            .into_iter()
+            .map(|c| pb::VoucherCharge {
+                voucher_id: c.voucher_id,
+                voucher_code: c.voucher_code,
+                jobs: i32::try_from(c.jobs).unwrap_or(i32::MAX),
+                amount: c.amount,
+                overage: c.overage,
+            })
+            .collect(),
+    }
+}
+
+fn upload_to_pb(upload: UploadRecord) -> pb::UsageUpload {
+    pb::UsageUpload {
+        id: upload.id,
+        cluster: upload.cluster,
+        uploaded_by: upload.uploaded_by,
+        uploaded_at_ms: upload.uploaded_at,
+        rejected_count: i32::try_from(upload.rejected_count).unwrap_or(i32::MAX),
+        report: Some(ingest_report_to_pb(upload.report)),
     }
 }
 
@@ -605,6 +629,34 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
             .ingest(caller(&request), &r.cluster, &r.sacct)
             .await?;
         Ok(Response::new(ingest_report_to_pb(report)))
+    }
+
+    async fn list_usage_uploads(
+        &self,
+        request: Request<pb::ListUsageUploadsRequest>,
+    ) -> Reply<pb::ListUsageUploadsResponse> {
+        let r = request.get_ref();
+        let page = paging(r.page_size, &r.page_token)?;
+        let (uploads, total) = self.service.usage_uploads(caller(&request), &page).await?;
+        let (uploads, next_page_token) = page.finish(uploads, |u| &u.id);
+        Ok(Response::new(pb::ListUsageUploadsResponse {
+            uploads: uploads.into_iter().map(upload_to_pb).collect(),
+            next_page_token,
+            total_count: total,
+        }))
+    }
+
+    async fn get_usage_upload(
+        &self,
+        request: Request<pb::GetUsageUploadRequest>,
+    ) -> Reply<pb::GetUsageUploadResponse> {
+        let upload = self
+            .service
+            .usage_upload(caller(&request), &request.get_ref().id)
+            .await?;
+        Ok(Response::new(pb::GetUsageUploadResponse {
+            upload: Some(upload_to_pb(upload)),
+        }))
     }
 
     async fn ingest_sacct_stream(

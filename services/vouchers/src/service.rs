@@ -30,6 +30,7 @@ use crate::{
         NewPool, NewProgram, PoolRecord, ProgramRecord, Store, VoucherFilter, VoucherRecord,
         VoucherTotalsRecord,
         spend::{HoldRecord, IngestReport, Standing, UsageInput, UsageOutcome},
+        uploads::UploadRecord,
     },
     usage_queue::{QueuedUsage, UsageQueue},
 };
@@ -843,9 +844,38 @@ impl Vouchers {
         let standing = self
             .standing_of_codes(caller, parsed.jobs.iter().map(|j| j.account.as_str()))
             .await?;
+        let uploaded_by = caller.map(|c| c.subject.as_str()).unwrap_or_default();
         self.store
-            .ingest_parsed(cluster, parsed, today_kst(), &standing)
+            .ingest_parsed(cluster, parsed, today_kst(), &standing, uploaded_by)
             .await
+    }
+
+    /// Operators and admins: the uploads so far, newest first.
+    pub async fn usage_uploads(
+        &self,
+        caller: Option<&Caller>,
+        page: &PageRequest,
+    ) -> Result<(Vec<UploadRecord>, i64), VouchersError> {
+        require_role(caller, METERING, "see the usage uploads")?;
+        self.store
+            .usage_uploads(page.after(), page.fetch_limit())
+            .await
+    }
+
+    /// Operators and admins: one upload with its charges and every refused line.
+    pub async fn usage_upload(
+        &self,
+        caller: Option<&Caller>,
+        id: &str,
+    ) -> Result<UploadRecord, VouchersError> {
+        require_role(caller, METERING, "see the usage uploads")?;
+        if !is_valid_id(id) {
+            return Err(VouchersError::NotFound("usage upload"));
+        }
+        self.store
+            .usage_upload(id)
+            .await?
+            .ok_or(VouchersError::NotFound("usage upload"))
     }
 
     pub async fn create_hold(

@@ -25,6 +25,7 @@ pub mod scalars;
 pub mod stats;
 pub mod subscriptions;
 pub mod support;
+pub mod usage;
 pub mod vouchers;
 
 use async_graphql::{MergedObject, Schema};
@@ -37,6 +38,7 @@ pub struct Query(
     outcomes::OutcomesQuery,
     stats::StatsQuery,
     api_clients::ApiClientsQuery,
+    usage::UsageQuery,
 );
 
 #[derive(MergedObject, Default)]

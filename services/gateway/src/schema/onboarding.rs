@@ -145,17 +145,23 @@ impl StatusChange {
     /// The name of the person who made the change; `null` for an API client or the system
     /// (and for anonymous callers).
     async fn by_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        let (_, rc) = parts(ctx)?;
-        if rc.caller.is_none() || !axv_platform::ids::is_valid_id(&self.by) {
-            return Ok(None);
-        }
-        let loader = ctx.data::<DataLoader<UserNameLoader>>()?;
-        Ok(loader
-            .load_one(self.by.0.clone())
-            .await
-            .map_err(|e| (*e).clone())?
-            .map(|found| found.name))
+        user_name(ctx, &self.by).await
     }
+}
+
+/// The name of the person whose id `subject` is, for a signed-in caller; `None` for an API
+/// client's subject, the system, or an anonymous caller.
+pub(super) async fn user_name(ctx: &Context<'_>, subject: &str) -> Result<Option<String>> {
+    let (_, rc) = parts(ctx)?;
+    if rc.caller.is_none() || !axv_platform::ids::is_valid_id(subject) {
+        return Ok(None);
+    }
+    let loader = ctx.data::<DataLoader<UserNameLoader>>()?;
+    Ok(loader
+        .load_one(subject.to_owned())
+        .await
+        .map_err(|e| (*e).clone())?
+        .map(|found| found.name))
 }
 
 /// A company as the caller may see it: outside the company and the programme office only the

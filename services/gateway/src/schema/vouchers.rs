@@ -2,9 +2,7 @@
 //! their ledgers, and usage metering. The vouchers service decides who may see and do what;
 //! resolvers pass the caller's token and map its answers.
 
-use async_graphql::{
-    Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader,
-};
+use async_graphql::{Context, ID, InputObject, Object, Result, dataloader::DataLoader};
 use axv_platform::ErrorCode;
 use axv_proto::{common::v1 as common_pb, vouchers::v1 as pb};
 
@@ -13,6 +11,7 @@ use super::{
     onboarding::{Company, Sector, require_company},
     scalars::{Date, DateTime, Long},
     support::{date, date_text, internal, mirror_enum},
+    usage::UsageIngestReport,
 };
 use crate::{
     errors::error,
@@ -64,7 +63,7 @@ async fn load_program(ctx: &Context<'_>, id: &str) -> Result<VoucherProgram> {
         .ok_or_else(|| internal("missing programme"))
 }
 
-async fn load_voucher(ctx: &Context<'_>, id: &str) -> Result<Option<Voucher>> {
+pub(super) async fn load_voucher(ctx: &Context<'_>, id: &str) -> Result<Option<Voucher>> {
     Ok(ctx
         .data::<DataLoader<VoucherLoader>>()?
         .load_one(id.to_owned())
@@ -360,30 +359,6 @@ impl UsageRecord {
     async fn overage(&self) -> Long {
         Long(self.overage)
     }
-}
-
-#[derive(SimpleObject, Clone, Debug)]
-pub struct RejectedLine {
-    /// 1-based line number in the submitted text.
-    pub line: i32,
-    pub reason: String,
-}
-
-#[derive(SimpleObject, Clone, Debug)]
-pub struct UsageIngestReport {
-    pub accepted: i32,
-    /// Jobs recorded before (or twice in the text); charged once.
-    pub duplicates: i32,
-    pub rejected: Vec<RejectedLine>,
-    /// Total charged by the accepted lines.
-    pub amount: Long,
-    /// Lines not chargeable: job steps, running or pending jobs, jobs without GPUs.
-    pub skipped: i32,
-    /// Usage of accepted jobs beyond their vouchers' balances: recorded as each voucher's
-    /// overage, not charged (not in `amount`).
-    pub overage: Long,
-    /// Accepted jobs charged only in part, or not at all, for want of balance.
-    pub overage_jobs: i32,
 }
 
 #[derive(InputObject, Debug, Clone)]
@@ -807,21 +782,6 @@ impl VouchersMutation {
             ctx,
             vouchers.ingest_sacct(pb::IngestSacctRequest { cluster, sacct })
         )?;
-        Ok(UsageIngestReport {
-            accepted: r.accepted,
-            duplicates: r.duplicates,
-            rejected: r
-                .rejected
-                .into_iter()
-                .map(|l| RejectedLine {
-                    line: l.line,
-                    reason: l.reason,
-                })
-                .collect(),
-            amount: Long(r.amount),
-            skipped: r.skipped,
-            overage: Long(r.overage),
-            overage_jobs: r.overage_jobs,
-        })
+        Ok(UsageIngestReport(r))
     }
 }

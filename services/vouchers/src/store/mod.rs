@@ -3,6 +3,7 @@
 
 pub mod ledger;
 pub mod spend;
+pub mod uploads;
 
 use std::collections::HashMap;
 

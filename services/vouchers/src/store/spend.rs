@@ -211,6 +211,20 @@ pub struct IngestReport {
     pub overage: i64,
     /// Accepted jobs charged only in part, or not at all.
     pub overage_jobs: usize,
+    /// The upload's id in the history ([`Store::usage_upload`]).
+    pub upload_id: String,
+    /// Per voucher, by id: what its jobs were charged.
+    pub charges: Vec<VoucherCharge>,
+}
+
+/// What one upload's accepted jobs did to one voucher.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct VoucherCharge {
+    pub voucher_id: String,
+    pub voucher_code: String,
+    pub jobs: i64,
+    pub amount: i64,
+    pub overage: i64,
 }
 
 pub struct UsageInput<'a> {
@@ -631,19 +645,20 @@ impl Store {
     ) -> Result<IngestReport, VouchersError> {
         let parsed =
             sacct::parse(text).map_err(|e| VouchersError::invalid("sacct", e.to_string()))?;
-        self.ingest_parsed(cluster, parsed, today, &Standing::default())
+        self.ingest_parsed(cluster, parsed, today, &Standing::default(), "")
             .await
     }
 
     /// [`Self::ingest_sacct`] for a file already read (streamed in by [`sacct::SacctReader`]).
     /// `standing`: what onboarding said of the companies; jobs of companies not in good standing
-    /// are refused line by line.
+    /// are refused line by line. `uploaded_by`: the sender's subject, kept in the history.
     pub async fn ingest_parsed(
         &self,
         cluster: &str,
         parsed: sacct::ParsedSacct,
         today: NaiveDate,
         standing: &Standing,
+        uploaded_by: &str,
     ) -> Result<IngestReport, VouchersError> {
         let mut report = IngestReport {
             skipped: parsed.skipped,
@@ -732,6 +747,21 @@ impl Store {
         report.rejected.sort_by_key(|(line, _)| *line);
 
         let batch = new_id();
+        report.upload_id = batch.clone();
+        report.charges = per_voucher
+            .iter()
+            .map(|(voucher_id, (amount, jobs, overage))| VoucherCharge {
+                voucher_id: voucher_id.clone(),
+                voucher_code: vouchers
+                    .values()
+                    .find(|v| &v.id == voucher_id)
+                    .map(|v| v.code.clone())
+                    .unwrap_or_default(),
+                jobs: i64::try_from(*jobs).unwrap_or(i64::MAX),
+                amount: *amount,
+                overage: *overage,
+            })
+            .collect();
         let mut debits = 0;
         for (voucher_id, (amount, jobs, overage)) in &per_voucher {
             if *overage > 0 {
@@ -809,6 +839,7 @@ impl Store {
             .for_companies(companies)
             .with_payload(serde_json::json!({ "cluster": cluster, "accepted": report.accepted, "amount": report.amount, "overage": report.overage }));
         self.outbox.enqueue(&mut tx, &event).await?;
+        super::uploads::record(&mut tx, cluster, uploaded_by, now, &report).await?;
         self.outbox.commit(tx).await?;
         crate::metrics::transfers_of_kind_committed(TransferKind::Debit, debits);
         Ok(report)

@@ -662,6 +662,115 @@ async fn suspension_freezes_vouchers_and_reinstatement_thaws_them() {
     h.stop().await;
 }
 
+/// The uploads' history over gRPC: each sacct file with who sent it, what it charged per voucher
+/// and its refused lines; operators and admins read it, firms and managers are refused.
+#[tokio::test]
+async fn sacct_uploads_are_kept_for_operators_and_admins_only() {
+    let h = Stack::start(TestDb::sqlite(), &["vouchers"]).await;
+    let firm = h.firm(23).sector(Sector::Data).approved().await;
+    let (_, program) = pool_and_program(h.vouchers().store(), 1_000_000, 1_000_000).await;
+    let voucher = issue(h.vouchers().store(), &program, &firm.company_id, 360_000).await;
+    let operator_id = axv_platform::ids::new_id();
+    let operator = h
+        .platform
+        .issuer
+        .issue(&operator_id, Role::Operator, vec![])
+        .unwrap()
+        .token;
+    let admin = h.token(Role::Admin);
+    let mut client = h.client().await;
+    let sacct = format!(
+        "JobID|JobIDRaw|Account|User|AllocTRES|ElapsedRaw|Start|End|State\n\
+         51|51|{code}|kim|gres/gpu=2|100|2026-01-01T00:00:00|2026-01-01T00:01:40|COMPLETED\n\
+         52|52|{code}|kim|gres/gpu=1|60|2026-01-01T00:00:00|2026-01-01T00:01:00|COMPLETED\n\
+         53|53|nobody|kim|gres/gpu=1|60|2026-01-01T00:00:00|2026-01-01T00:01:00|COMPLETED\n",
+        code = voucher.code
+    );
+    let report = client
+        .ingest_sacct(authed(
+            pb::IngestSacctRequest {
+                cluster: "h100".into(),
+                sacct,
+            },
+            &operator,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        report.charges,
+        vec![pb::VoucherCharge {
+            voucher_id: voucher.id.clone(),
+            voucher_code: voucher.code.clone(),
+            jobs: 2,
+            amount: 260,
+            overage: 0,
+        }]
+    );
+
+    let listed = client
+        .list_usage_uploads(authed(
+            pb::ListUsageUploadsRequest {
+                page_size: 10,
+                page_token: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_count, 1);
+    let upload = &listed.uploads[0];
+    assert_eq!(upload.id, report.upload_id);
+    assert_eq!(upload.rejected_count, 1);
+    assert_eq!(upload.uploaded_by, operator_id);
+    let kept = client
+        .get_usage_upload(authed(
+            pb::GetUsageUploadRequest {
+                id: report.upload_id.clone(),
+            },
+            &operator,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .upload
+        .unwrap();
+    assert_eq!(kept.report.as_ref(), Some(&report));
+
+    let missing = client
+        .get_usage_upload(authed(
+            pb::GetUsageUploadRequest {
+                id: "00000000-0000-7000-8000-000000000000".into(),
+            },
+            &operator,
+        ))
+        .await;
+    assert_refused(missing, ErrorCode::NotFound);
+    for role in [Role::FirmMember, Role::ProgramManager, Role::Dashboard] {
+        let token = h.token(role);
+        let listing = client
+            .list_usage_uploads(authed(
+                pb::ListUsageUploadsRequest {
+                    page_size: 10,
+                    page_token: String::new(),
+                },
+                &token,
+            ))
+            .await;
+        assert_refused(listing, ErrorCode::Forbidden);
+        let one = client
+            .get_usage_upload(authed(
+                pb::GetUsageUploadRequest {
+                    id: report.upload_id.clone(),
+                },
+                &token,
+            ))
+            .await;
+        assert_refused(one, ErrorCode::Forbidden);
+    }
+}
+
 async fn wait_for_status(h: &Stack, id: &str, status: axv_vouchers::domain::VoucherStatus) -> bool {
     for _ in 0..100 {
         if h.vouchers()

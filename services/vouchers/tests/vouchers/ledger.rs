@@ -706,6 +706,68 @@ async fn sacct_fixture_is_charged_exactly(test: TestDb) {
     let v1 = store.voucher(&codes["V1"].id).await.unwrap().unwrap();
     assert_eq!(v1.consumed, seconds("gpu_seconds_V1"));
 
+    // Each file is in the history as it was answered: charges per voucher and every refused
+    // line, read back the same; listings newest first, a page at a time.
+    let charged: Vec<(String, i64, i64)> = report
+        .charges
+        .iter()
+        .map(|c| (c.voucher_code.clone(), c.jobs, c.amount))
+        .collect();
+    let mut want: Vec<(String, i64, i64)> = ["V1", "V2", "V3"]
+        .iter()
+        .map(|v| {
+            (
+                codes[*v].code.clone(),
+                number(&format!("jobs_{v}")) as i64,
+                seconds(&format!("gpu_seconds_{v}")),
+            )
+        })
+        .collect();
+    want.sort();
+    let mut sorted = charged.clone();
+    sorted.sort();
+    assert_eq!(sorted, want);
+    let kept = store
+        .usage_upload(&report.upload_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.cluster, "h100");
+    assert_eq!(kept.rejected_count as usize, report.rejected.len());
+    assert_eq!(kept.report.rejected, report.rejected);
+    let mut kept_charges = kept.report.charges.clone();
+    kept_charges.sort_by(|a, b| a.voucher_id.cmp(&b.voucher_id));
+    let mut answered = report.charges.clone();
+    answered.sort_by(|a, b| a.voucher_id.cmp(&b.voucher_id));
+    assert_eq!(kept_charges, answered);
+    assert_eq!(
+        (
+            kept.report.accepted,
+            kept.report.amount,
+            kept.report.skipped
+        ),
+        (report.accepted, report.amount, report.skipped)
+    );
+    let (first, total) = store.usage_uploads(None, 1).await.unwrap();
+    assert_eq!((first.len(), total), (1, 2));
+    assert_eq!(first[0].id, again.upload_id, "newest first");
+    assert!(
+        first[0].report.rejected.is_empty(),
+        "listings carry counts only"
+    );
+    let (second, _) = store.usage_uploads(Some(&first[0].id), 5).await.unwrap();
+    assert_eq!(
+        second.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        vec![report.upload_id.as_str()]
+    );
+    assert!(
+        store
+            .usage_upload("no-such-upload")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
     // Jobs beyond the balance are accepted: charged up to it, the rest kept as overage.
     let small = issue(&store, &program, "company-small", 150).await;
     let text = format!(
