@@ -133,6 +133,17 @@ impl Browser {
         }
     }
 
+    /// Chooses `file` in the file field `css`, as a person picking it in the dialog does.
+    async fn choose_file(&self, css: &str, file: &std::path::Path) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .send_keys(&file.display().to_string())
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+    }
+
     async fn fill(&self, css: &str, value: &str) {
         let field = self
             .client
@@ -1173,6 +1184,116 @@ async fn an_admin_opens_a_call(p: &TestPlatform, test: &'static str, javascript:
         assert!(firm.page_text().await.contains("권한이 없습니다"), "{path}");
     }
     firm.close().await;
+}
+
+/// The data center's operator uploads the demo's week of sacct output (the repository's
+/// fixture, charged to the demo's vouchers): forgetting the file or the cluster is said beside
+/// the field; the result shows the GPU-hours per voucher and every refused line with its
+/// reason in Korean; the same file again charges nothing; a file that is not sacct output is
+/// refused whole, in words. A manager and a firm get the 403 page.
+async fn an_operator_uploads_usage(p: &TestPlatform, test: &'static str, javascript: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let week = dir.path().join("sacct-h100-week.txt");
+    std::fs::write(&week, p.demo_sacct.as_deref().unwrap()).unwrap();
+    let expected = axv_vouchers::sacct::parse(p.demo_sacct.as_deref().unwrap()).unwrap();
+    let not_sacct = dir.path().join("jobs.csv");
+    std::fs::write(&not_sacct, "job,gpu_hours\n4701,26\n").unwrap();
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in_with(axv::demo::OPERATOR_EMAIL, axv::demo::DEMO_PASSWORD)
+        .await;
+    b.click_link("사용량 업로드").await;
+    b.wait_for("아직 올린 파일이 없습니다").await;
+    b.check_page("usage-empty").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("클러스터 이름을 입력하세요").await;
+    b.fill("#cluster", "h100").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("올릴 파일을 고르세요").await;
+    assert_eq!(b.value("#cluster").await, "h100");
+
+    b.choose_file("#file", &week).await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("바우처별 차감").await;
+    let text = b.page_text().await;
+    assert!(
+        text.contains(&format!("{}건", expected.jobs.len() - 25)),
+        "115 jobs charged, 25 refused for their accounts: {text}"
+    );
+    for shown in [
+        "4,233.5 GPU 시간",
+        "29줄",
+        "계정(Account)이 어느 바우처 코드와도 맞지 않음",
+        "sacct --parsable2 형식에 맞지 않는 줄",
+        "malformed ElapsedRaw",
+    ] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+    let refused_rows = b
+        .client
+        .find_all(Locator::Css("#refused ~ table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(refused_rows.len(), 29);
+    b.check_page("usage-result").await;
+
+    // The same week again: every job was uploaded before; nothing more is charged.
+    b.goto("/usage").await;
+    b.fill("#cluster", "h100").await;
+    b.choose_file("#file", &week).await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("바우처별 차감").await;
+    let text = b.page_text().await;
+    assert!(text.contains("0.0 GPU 시간"), "{text}");
+    assert!(
+        text.contains("이 파일로 차감한 바우처가 없습니다"),
+        "{text}"
+    );
+
+    b.goto("/usage").await;
+    b.fill("#cluster", "h100").await;
+    b.choose_file("#file", &not_sacct).await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("아무것도 차감하지 않았습니다").await;
+    assert!(b.page_text().await.contains("JobID"));
+    assert_eq!(b.value("#cluster").await, "h100");
+    let history = b
+        .client
+        .find_all(Locator::Css("table.data tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2, "two uploads in the history");
+    b.check_page("usage-history").await;
+    b.close().await;
+
+    for who in [axv::demo::MANAGER_EMAIL, axv::demo::FIRM_EMAIL] {
+        let Some(mut other) = Browser::start(p.base_url(), test, javascript).await else {
+            return;
+        };
+        other.sign_in_with(who, axv::demo::DEMO_PASSWORD).await;
+        other.goto("/usage").await;
+        assert!(other.page_text().await.contains("권한이 없습니다"), "{who}");
+        assert!(
+            !other.page_text().await.contains("사용량 업로드"),
+            "{who}: no menu entry"
+        );
+        other.close().await;
+    }
+}
+
+#[tokio::test]
+async fn an_operator_uploads_usage_with_javascript() {
+    let p = TestPlatform::start_demo().await;
+    an_operator_uploads_usage(&p, "usage-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_uploads_usage_without_javascript() {
+    let p = TestPlatform::start_embedded_demo().await;
+    an_operator_uploads_usage(&p, "usage-nojs", false).await;
+    p.stop().await;
 }
 
 #[tokio::test]

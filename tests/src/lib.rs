@@ -24,6 +24,8 @@ pub struct TestPlatform {
     pub http: reqwest::Client,
     /// Where `/metrics` is served, apart from the gateway.
     pub metrics: axv::RunningMetrics,
+    /// With the demo: the week of sacct output `axv up --demo` writes for the operator.
+    pub demo_sacct: Option<String>,
     _db: TestDb,
 }
 
@@ -119,8 +121,9 @@ impl TestPlatform {
         demo: bool,
     ) -> Self {
         let platform = platform_with(db.config.clone(), kv, bus);
+        let mut demo_sacct = None;
         if demo {
-            axv::seed_demo(&platform).await.unwrap();
+            demo_sacct = Some(axv::seed_demo(&platform).await.unwrap().sample_sacct);
         }
         let shutdown = CancellationToken::new();
         let running = axv::start_all(&platform, "127.0.0.1:0", limits, &shutdown)
@@ -133,6 +136,7 @@ impl TestPlatform {
             shutdown,
             http: reqwest::Client::new(),
             metrics,
+            demo_sacct,
             _db: db,
         }
     }

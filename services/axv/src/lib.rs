@@ -381,7 +381,14 @@ pub async fn start_all(
 }
 
 /// Seeds the demo data through the services' libraries (the same rules as the API).
-pub async fn seed_demo(platform: &Platform) -> anyhow::Result<usize> {
+/// What seeding the demo did: companies created, and a sacct file of the demo's vouchers for
+/// trying the operators' upload.
+pub struct DemoSeeded {
+    pub companies: usize,
+    pub sample_sacct: String,
+}
+
+pub async fn seed_demo(platform: &Platform) -> anyhow::Result<DemoSeeded> {
     let onboarding = axv_onboarding::build(platform)
         .await
         .context("onboarding database")?;
@@ -409,5 +416,11 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<usize> {
     demo::outcomes::seed_outcomes(&outcomes, &pilots)
         .await
         .map_err(|e| anyhow::anyhow!("seeding outcome reports: {e}"))?;
-    Ok(companies)
+    let sample_sacct = demo::sample_sacct(&store)
+        .await
+        .map_err(|e| anyhow::anyhow!("writing the sample sacct file: {e}"))?;
+    Ok(DemoSeeded {
+        companies,
+        sample_sacct,
+    })
 }

@@ -308,13 +308,28 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Writes the demo's sacct file beside its databases; where it went, or `None` (with a
+/// warning) when the directory cannot take it: the demo runs without it.
+fn write_sample_sacct(data_dir: &std::path::Path, text: &str) -> Option<PathBuf> {
+    let path = data_dir.join(axv::demo::SAMPLE_SACCT_FILE);
+    match std::fs::create_dir_all(data_dir).and_then(|()| std::fs::write(&path, text)) {
+        Ok(()) => Some(path),
+        Err(error) => {
+            tracing::warn!(%error, path = %path.display(), "the sample sacct file was not written");
+            None
+        }
+    }
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let platform = args.platform.build().await?;
+    let mut sample_sacct = None;
     if args.demo {
-        let created = axv::seed_demo(&platform)
+        let seeded = axv::seed_demo(&platform)
             .await
             .context("seeding demo data")?;
-        tracing::info!(created, "demo data seeded");
+        tracing::info!(created = seeded.companies, "demo data seeded");
+        sample_sacct = write_sample_sacct(&args.platform.data_dir, &seeded.sample_sacct);
     }
     let shutdown = CancellationToken::new();
     axv_platform::shutdown::cancel_on_signal(shutdown.clone());
@@ -340,6 +355,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         println!("    firm member:       {}", axv::demo::FIRM_EMAIL);
         println!("    programme manager: {}", axv::demo::MANAGER_EMAIL);
         println!("    admin:             {}", axv::demo::ADMIN_EMAIL);
+        println!("    operator:          {}", axv::demo::OPERATOR_EMAIL);
+        if let Some(path) = sample_sacct {
+            println!(
+                "  a week of sacct output for the operator's upload (/usage): {}",
+                path.display()
+            );
+        }
     }
     println!("Ctrl-C stops it.");
     running.wait().await?;
@@ -560,14 +582,18 @@ async fn check_disclosure(args: CheckDisclosureArgs) -> anyhow::Result<()> {
 
 async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let platform = args.platform.build().await?;
-    let created = axv::seed_demo(&platform).await?;
-    println!("demo data: {created} companies created (existing ones kept)");
+    let seeded = axv::seed_demo(&platform).await?;
     println!(
-        "demo logins, password {}: {}, {}, {}",
+        "demo data: {} companies created (existing ones kept)",
+        seeded.companies
+    );
+    println!(
+        "demo logins, password {}: {}, {}, {}, {}",
         axv::demo::DEMO_PASSWORD,
         axv::demo::FIRM_EMAIL,
         axv::demo::MANAGER_EMAIL,
-        axv::demo::ADMIN_EMAIL
+        axv::demo::ADMIN_EMAIL,
+        axv::demo::OPERATOR_EMAIL
     );
     Ok(())
 }

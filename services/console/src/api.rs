@@ -151,24 +151,85 @@ impl Api {
             ApiError::unavailable(format!("the gateway answered {status} unreadably: {e}"))
         })?;
         if let Some(error) = answer.errors.as_ref().and_then(|errors| errors.first()) {
-            let extensions: Option<ErrorExtensions> = error
-                .extensions
-                .as_ref()
-                .and_then(|e| serde_json::to_value(e).ok())
-                .and_then(|v| serde_json::from_value(v).ok());
-            return Err(ApiError {
-                code: extensions
-                    .as_ref()
-                    .and_then(|e| e.code.clone())
-                    .unwrap_or_else(|| "INTERNAL".into()),
-                field: extensions.as_ref().and_then(|e| e.field.clone()),
-                trace_id: extensions.and_then(|e| e.trace_id),
-                message: error.message.clone(),
-            });
+            return Err(refusal(error));
         }
         answer.data.ok_or_else(|| {
             ApiError::unavailable(format!("the gateway answered {status} without data"))
         })
+    }
+
+    /// Streams a `sacct --parsable2` file (plain or gzip, as it arrives) to the gateway's
+    /// `/usage/sacct` as `token`'s bearer; the upload's id in the history.
+    pub async fn upload_sacct(
+        &self,
+        token: &str,
+        client_address: &str,
+        cluster: &str,
+        file: reqwest::Body,
+    ) -> Result<String, ApiError> {
+        let base = self.url.strip_suffix("/graphql").unwrap_or(&self.url);
+        let mut request = self
+            .http
+            .post(format!("{base}/usage/sacct"))
+            .query(&[("cluster", cluster)])
+            .header("x-forwarded-for", client_address)
+            .bearer_auth(token)
+            .timeout(UPLOAD_TIMEOUT)
+            .body(file);
+        if let Some(key) = &self.relay_key {
+            request = request.header(RELAY_HEADER, key);
+        }
+        let response = request.send().await.map_err(|e| {
+            ApiError::unavailable(format!("the upload did not reach the gateway: {e}"))
+        })?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| {
+            ApiError::unavailable(format!("the gateway's answer ({status}) was cut off: {e}"))
+        })?;
+        if status.is_success() {
+            #[derive(Deserialize)]
+            struct Uploaded {
+                #[serde(rename = "uploadId")]
+                upload_id: String,
+            }
+            return serde_json::from_str::<Uploaded>(&text)
+                .map(|u| u.upload_id)
+                .map_err(|e| {
+                    ApiError::unavailable(format!("the gateway answered {status} unreadably: {e}"))
+                });
+        }
+        let answer: Response<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+            ApiError::unavailable(format!("the gateway answered {status} unreadably: {e}"))
+        })?;
+        Err(answer
+            .errors
+            .as_ref()
+            .and_then(|errors| errors.first())
+            .map_or_else(
+                || ApiError::unavailable(format!("the gateway answered {status} without a reason")),
+                refusal,
+            ))
+    }
+}
+
+/// A file of tens of megabytes over an office link takes minutes; the gateway allows as long.
+const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// An error of the API's answer as the console reads it.
+fn refusal(error: &graphql_client::Error) -> ApiError {
+    let extensions: Option<ErrorExtensions> = error
+        .extensions
+        .as_ref()
+        .and_then(|e| serde_json::to_value(e).ok())
+        .and_then(|v| serde_json::from_value(v).ok());
+    ApiError {
+        code: extensions
+            .as_ref()
+            .and_then(|e| e.code.clone())
+            .unwrap_or_else(|| "INTERNAL".into()),
+        field: extensions.as_ref().and_then(|e| e.field.clone()),
+        trace_id: extensions.and_then(|e| e.trace_id),
+        message: error.message.clone(),
     }
 }
 
@@ -242,6 +303,7 @@ operations!(
     CreateResourcePool,
     CreateVoucherProgram,
 );
+operations!("queries/usage.graphql": UsageUploads, UsageUploadDetail);
 operations!("queries/worklist/companies.graphql": WorklistCompanies);
 operations!("queries/worklist/applications.graphql": WorklistApplications);
 operations!("queries/worklist/pilots.graphql": WorklistPilots);

@@ -22,7 +22,7 @@ use std::{net::SocketAddr, sync::Arc};
 use askama::Template;
 use axum::{
     Router,
-    extract::{ConnectInfo, FromRef, FromRequestParts},
+    extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequestParts},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
@@ -166,6 +166,13 @@ pub fn router(console: Console) -> Router {
             "/programmes/pools/new",
             get(pages::programmes::new_pool).post(pages::programmes::create_pool),
         )
+        .route(
+            "/usage",
+            get(pages::usage::list)
+                .post(pages::usage::upload)
+                .layer(DefaultBodyLimit::max(pages::usage::MAX_UPLOAD_BYTES)),
+        )
+        .route("/usage/{id}", get(pages::usage::detail))
         .route("/review/companies/{id}", decision::<review::Company>())
         .route(
             "/review/applications/{id}",
@@ -273,7 +280,16 @@ impl Visit {
 
     /// A programme manager or an admin: the programme office's pages are theirs.
     pub fn is_staff(&self) -> bool {
-        self.has_role("PROGRAM_MANAGER") || self.has_role("ADMIN")
+        pages::review::STAFF_ROLES
+            .iter()
+            .any(|role| self.has_role(role))
+    }
+
+    /// An operator or an admin: the usage uploads are theirs.
+    pub fn meters_usage(&self) -> bool {
+        pages::usage::METERING_ROLES
+            .iter()
+            .any(|role| self.has_role(role))
     }
 
     /// Whether the signed-in person has the API's `role` (`ADMIN`...).
@@ -425,6 +441,7 @@ impl Visit {
                 .and_then(|s| s.user.as_ref())
                 .is_some_and(|u| u.role == "FIRM_MEMBER"),
             staff: self.is_staff(),
+            metering: self.meters_usage(),
             csrf: self
                 .session
                 .as_ref()
@@ -502,6 +519,8 @@ pub struct Layout {
     pub firm_member: bool,
     /// A programme manager or an admin: the header offers "검토 대기함".
     pub staff: bool,
+    /// An operator or an admin: the header offers "사용량 업로드".
+    pub metering: bool,
     pub csrf: String,
     pub notice: Option<String>,
     pub assets: Arc<Assets>,

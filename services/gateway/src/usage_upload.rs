@@ -77,6 +77,9 @@ pub struct UploadCharge {
 pub struct UploadRejectedLine {
     pub line: i32,
     pub reason: String,
+    /// GraphQL's `LineRefusal`: MALFORMED, UNKNOWN_VOUCHER, NOT_GPU_VOUCHER,
+    /// VOUCHER_NOT_SPENDABLE or COMPANY_NOT_IN_GOOD_STANDING.
+    pub kind: String,
 }
 
 impl From<pb::IngestSacctResponse> for UploadReport {
@@ -93,6 +96,11 @@ impl From<pb::IngestSacctResponse> for UploadReport {
                 .into_iter()
                 .map(|l| UploadRejectedLine {
                     line: l.line,
+                    kind: l
+                        .kind()
+                        .as_str_name()
+                        .trim_start_matches("LINE_REFUSAL_")
+                        .to_owned(),
                     reason: l.reason,
                 })
                 .collect(),

@@ -25,6 +25,9 @@ CREATE TABLE usage_upload_charges (
 CREATE TABLE usage_upload_rejections (
     upload_id TEXT NOT NULL,
     line BIGINT NOT NULL,
+    -- MALFORMED, UNKNOWN_VOUCHER, NOT_GPU_VOUCHER, VOUCHER_NOT_SPENDABLE,
+    -- COMPANY_NOT_IN_GOOD_STANDING: why, for readers in any language; `reason` in words.
+    kind TEXT NOT NULL,
     reason TEXT NOT NULL
 );
 CREATE INDEX usage_upload_rejections_upload ON usage_upload_rejections (upload_id, line);

@@ -25,6 +25,15 @@ string_enum!(VoucherStatus {
     Revoked => "REVOKED",
     Frozen => "FROZEN",
 });
+// Why a line of an accounting file was not charged, for a reader in any language; the line's
+// reason says the same in words, with the particulars.
+string_enum!(LineRefusal {
+    Malformed => "MALFORMED",
+    UnknownVoucher => "UNKNOWN_VOUCHER",
+    NotGpuVoucher => "NOT_GPU_VOUCHER",
+    VoucherNotSpendable => "VOUCHER_NOT_SPENDABLE",
+    CompanyNotInGoodStanding => "COMPANY_NOT_IN_GOOD_STANDING",
+});
 string_enum!(HoldState { Open => "OPEN", Committed => "COMMITTED", Released => "RELEASED", Expired => "EXPIRED" });
 
 impl ResourceKind {
@@ -523,7 +532,7 @@ pub enum JobVerdict {
     /// Recorded before, by any path, or charged earlier in the same file.
     Duplicate,
     /// Not charged, for the reason given.
-    Rejected(String),
+    Rejected(LineRefusal, String),
     /// `charged` drawn from the voucher `voucher_id`; `overage` used beyond its balance.
     Charged {
         voucher_id: String,
@@ -551,14 +560,20 @@ pub fn judge_jobs(
                 return JobVerdict::Duplicate;
             }
             let Some(voucher) = vouchers.get(job.account) else {
-                return JobVerdict::Rejected(format!("unknown voucher {:?}", job.account));
+                return JobVerdict::Rejected(
+                    LineRefusal::UnknownVoucher,
+                    format!("unknown voucher {:?}", job.account),
+                );
             };
             // sacct charges GPU-seconds; an NPU or storage voucher is not drawn on by it.
             if voucher.kind != ResourceKind::GpuH100 {
-                return JobVerdict::Rejected(format!(
-                    "{} is a {} voucher, not a GPU voucher",
-                    voucher.code, voucher.kind
-                ));
+                return JobVerdict::Rejected(
+                    LineRefusal::NotGpuVoucher,
+                    format!(
+                        "{} is a {} voucher, not a GPU voucher",
+                        voucher.code, voucher.kind
+                    ),
+                );
             }
             let refusal = spend_refusal(
                 voucher.status,
@@ -566,9 +581,14 @@ pub fn judge_jobs(
                 voucher.valid_from,
                 voucher.valid_until,
             )
-            .or_else(|| voucher.barred.map(str::to_owned));
-            if let Some(reason) = refusal {
-                return JobVerdict::Rejected(format!("{}: {reason}", voucher.code));
+            .map(|reason| (LineRefusal::VoucherNotSpendable, reason))
+            .or_else(|| {
+                voucher
+                    .barred
+                    .map(|reason| (LineRefusal::CompanyNotInGoodStanding, reason.to_owned()))
+            });
+            if let Some((kind, reason)) = refusal {
+                return JobVerdict::Rejected(kind, format!("{}: {reason}", voucher.code));
             }
             seen.insert(job.job_id);
             let balance = left.entry(voucher.id.as_str()).or_insert(voucher.balance);
@@ -921,7 +941,7 @@ mod tests {
             charged,
             overage,
         };
-        let rejected = |reason: &str| JobVerdict::Rejected(reason.into());
+        let rejected = |kind, reason: &str| JobVerdict::Rejected(kind, reason.into());
         assert_eq!(
             judge_jobs(&jobs, &vouchers, &recorded, day("2026-06-01")),
             [
@@ -930,10 +950,19 @@ mod tests {
                 charged(40, 20),
                 JobVerdict::Duplicate,
                 JobVerdict::Duplicate,
-                rejected("unknown voucher \"X\""),
-                rejected("N1 is a NPU voucher, not a GPU voucher"),
-                rejected("E1: the voucher expired on 2026-05-31"),
-                rejected("B1: its company is not in good standing (suspended)"),
+                rejected(LineRefusal::UnknownVoucher, "unknown voucher \"X\""),
+                rejected(
+                    LineRefusal::NotGpuVoucher,
+                    "N1 is a NPU voucher, not a GPU voucher"
+                ),
+                rejected(
+                    LineRefusal::VoucherNotSpendable,
+                    "E1: the voucher expired on 2026-05-31"
+                ),
+                rejected(
+                    LineRefusal::CompanyNotInGoodStanding,
+                    "B1: its company is not in good standing (suspended)"
+                ),
                 // A refused job is not recorded: the same job on another voucher is charged.
                 charged(0, 1),
             ]

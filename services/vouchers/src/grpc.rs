@@ -8,7 +8,7 @@ use axv_proto::{common::v1::Sector, vouchers::v1 as pb};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{ApplicationStatus, FundingSource, ResourceKind, VoucherStatus},
+    domain::{ApplicationStatus, FundingSource, LineRefusal, ResourceKind, VoucherStatus},
     error::VouchersError,
     service::{PoolInput, ProgramInput, Vouchers},
     store::{
@@ -201,6 +201,16 @@ fn hold_to_pb(h: HoldRecord) -> pb::Hold {
 /// a few tens of megabytes.
 pub const MAX_SACCT_BYTES: usize = 512 * 1024 * 1024;
 
+fn refusal_to_pb(kind: LineRefusal) -> pb::LineRefusal {
+    match kind {
+        LineRefusal::Malformed => pb::LineRefusal::Malformed,
+        LineRefusal::UnknownVoucher => pb::LineRefusal::UnknownVoucher,
+        LineRefusal::NotGpuVoucher => pb::LineRefusal::NotGpuVoucher,
+        LineRefusal::VoucherNotSpendable => pb::LineRefusal::VoucherNotSpendable,
+        LineRefusal::CompanyNotInGoodStanding => pb::LineRefusal::CompanyNotInGoodStanding,
+    }
+}
+
 fn ingest_report_to_pb(report: IngestReport) -> pb::IngestSacctResponse {
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     pb::IngestSacctResponse {
@@ -209,9 +219,10 @@ fn ingest_report_to_pb(report: IngestReport) -> pb::IngestSacctResponse {
         rejected: report
             .rejected
             .into_iter()
-            .map(|(line, reason)| pb::RejectedLine {
-                line: count(line),
-                reason,
+            .map(|r| pb::RejectedLine {
+                line: count(r.line),
+                reason: r.reason,
+                kind: refusal_to_pb(r.kind).into(),
             })
             .collect(),
         amount: report.amount,

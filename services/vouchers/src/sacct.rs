@@ -5,6 +5,8 @@
 
 use std::collections::HashSet;
 
+use crate::domain::LineRefusal;
+
 /// One chargeable job (or array element) from the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SacctJob {
@@ -33,6 +35,7 @@ pub struct SacctJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedLine {
     pub line: usize,
+    pub kind: LineRefusal,
     pub reason: String,
 }
 
@@ -228,6 +231,7 @@ impl SacctReader {
             Outcome::Skip => self.out.skipped += 1,
             Outcome::Reject(reason) => self.out.rejected.push(RejectedLine {
                 line: self.line,
+                kind: LineRefusal::Malformed,
                 reason,
             }),
         }

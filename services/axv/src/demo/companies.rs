@@ -374,6 +374,13 @@ pub async fn seed(service: &Onboarding) -> Result<usize, OnboardingError> {
         Role::ProgramManager,
     );
     ensure_account(service, ADMIN_EMAIL, "플랫폼 관리자", Role::Admin).await?;
+    ensure_account(
+        service,
+        OPERATOR_EMAIL,
+        "박지훈 (국가AI데이터센터 운영팀)",
+        Role::Operator,
+    )
+    .await?;
     let mut created = 0;
     for demo in COMPANIES {
         let digits: String = demo

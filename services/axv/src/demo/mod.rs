@@ -4,6 +4,9 @@
 pub const FIRM_EMAIL: &str = "firm@demo.axv.kr";
 pub const MANAGER_EMAIL: &str = "pm@demo.axv.kr";
 pub const ADMIN_EMAIL: &str = "admin@demo.axv.kr";
+pub const OPERATOR_EMAIL: &str = "ops@demo.axv.kr";
+/// Where `axv up --demo` writes [`sample_sacct`], in the data directory.
+pub const SAMPLE_SACCT_FILE: &str = "demo-sacct-h100.txt";
 /// Printed by `axv up --demo`; demo data is for local use only.
 pub const DEMO_PASSWORD: &str = "gwangju-demo-2026";
 
@@ -18,7 +21,7 @@ use companies::{COMPANIES, path_to};
 #[cfg(test)]
 use pilots::PILOTS;
 pub use pilots::seed_pilots;
-pub use vouchers::{H100_POOL_NAME, seed_vouchers};
+pub use vouchers::{H100_POOL_NAME, sample_sacct, seed_vouchers};
 
 #[cfg(test)]
 mod tests;

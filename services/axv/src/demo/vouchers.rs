@@ -160,3 +160,34 @@ pub async fn seed_vouchers(
     }
     Ok(issued)
 }
+
+/// A week of the data center's `sacct --parsable2` output (the repository's realistic fixture)
+/// charged to the demo's vouchers, for trying the operators' upload: most jobs are charged,
+/// and some lines are refused (malformed lines, an unknown account, a voucher that cannot be
+/// spent), each with its reason.
+pub async fn sample_sacct(
+    store: &axv_vouchers::store::Store,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    use axv_vouchers::{
+        domain::{ResourceKind, VoucherStatus},
+        store::VoucherFilter,
+    };
+    let (vouchers, _) = store
+        .list_vouchers(&VoucherFilter::default(), None, 1_000)
+        .await?;
+    let mut spendable: Vec<_> = vouchers
+        .iter()
+        .filter(|v| v.status == VoucherStatus::Active && v.kind == ResourceKind::GpuH100)
+        .collect();
+    // The largest balances first, so the week's jobs are charged rather than overage.
+    spendable.sort_by_key(|v| std::cmp::Reverse(v.balance));
+    let ended = vouchers
+        .iter()
+        .find(|v| v.status != VoucherStatus::Active)
+        .map_or("GPU-EXPIRED-0000", |v| v.code.as_str());
+    let mut text = include_str!("../../../vouchers/tests/fixtures/sacct_h100_week.txt").to_owned();
+    for (placeholder, voucher) in ["V1", "V2", "V3"].iter().zip(&spendable) {
+        text = text.replace(&format!("{{{{{placeholder}}}}}"), &voucher.code);
+    }
+    Ok(text.replace("{{EXPIRED}}", ended))
+}

@@ -10,6 +10,7 @@ pub mod pilots;
 pub mod programmes;
 pub mod reports;
 pub mod review;
+pub mod usage;
 pub mod vouchers;
 
 use askama::Template;
@@ -63,6 +64,21 @@ pub async fn not_found_page(console: &Console, visit: &mut Visit) -> Response {
 /// programme office's worklist), as the API would refuse them.
 pub async fn forbidden_page(console: &Console, visit: &mut Visit) -> Response {
     error_page(console, visit, &ApiError::forbidden()).await
+}
+
+/// The signed-in person's token when their role is one of `roles`; the sign-in page for a
+/// visitor, the 403 page for anyone else.
+pub async fn require_role(
+    console: &Console,
+    visit: &mut Visit,
+    roles: &[&str],
+) -> Result<String, Response> {
+    let token = visit.require_sign_in(console).await?;
+    if roles.iter().any(|role| visit.has_role(role)) {
+        Ok(token)
+    } else {
+        Err(forbidden_page(console, visit).await)
+    }
 }
 
 /// The page for an API refusal a form cannot show beside a field: 404 for NOT_FOUND, the error

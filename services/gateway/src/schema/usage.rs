@@ -10,23 +10,42 @@ use super::{
     connection::{check_cursor, connection, page_size},
     onboarding::user_name,
     scalars::{DateTime, Long},
+    support::{internal, mirror_enum},
     vouchers::{Voucher, load_voucher},
 };
 use crate::errors::error;
+
+mirror_enum!(
+    LineRefusal,
+    pb::LineRefusal {
+        Malformed,
+        UnknownVoucher,
+        NotGpuVoucher,
+        VoucherNotSpendable,
+        CompanyNotInGoodStanding
+    }
+);
 
 #[derive(SimpleObject, Clone, Debug)]
 pub struct RejectedLine {
     /// 1-based line number in the submitted text.
     pub line: i32,
+    /// What is wrong with the line, in words, with its particulars (English).
     pub reason: String,
+    /// Why the line was not charged, for a reader to say in its own language.
+    pub kind: LineRefusal,
 }
 
-fn rejected_lines(lines: &[pb::RejectedLine]) -> Vec<RejectedLine> {
+fn rejected_lines(lines: &[pb::RejectedLine]) -> Result<Vec<RejectedLine>> {
     lines
         .iter()
-        .map(|l| RejectedLine {
-            line: l.line,
-            reason: l.reason.clone(),
+        .map(|l| {
+            Ok(RejectedLine {
+                line: l.line,
+                reason: l.reason.clone(),
+                kind: LineRefusal::from_pb(l.kind)
+                    .ok_or_else(|| internal("a refused line without its kind"))?,
+            })
         })
         .collect()
 }
@@ -44,7 +63,7 @@ impl UsageIngestReport {
     async fn duplicates(&self) -> i32 {
         self.0.duplicates
     }
-    async fn rejected(&self) -> Vec<RejectedLine> {
+    async fn rejected(&self) -> Result<Vec<RejectedLine>> {
         rejected_lines(&self.0.rejected)
     }
     /// Total charged by the accepted lines.
@@ -175,7 +194,7 @@ impl UsageUpload {
     /// long listing.
     #[graphql(complexity = "50 * child_complexity")]
     async fn rejected(&self, ctx: &Context<'_>) -> Result<Vec<RejectedLine>> {
-        Ok(rejected_lines(&self.whole(ctx).await?.rejected))
+        rejected_lines(&self.whole(ctx).await?.rejected)
     }
     /// What the accepted jobs charged, per voucher.
     #[graphql(complexity = "50 * child_complexity")]

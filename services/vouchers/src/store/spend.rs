@@ -20,7 +20,7 @@ use crate::{
         TransferKind, VoucherStatus, crossed_low_balance, judge_jobs, spend_refusal, split_usage,
     },
     error::VouchersError,
-    sacct,
+    sacct::{self, RejectedLine},
 };
 
 /// A voucher row locked for the rest of the transaction.
@@ -204,7 +204,8 @@ pub struct IngestReport {
     pub accepted: usize,
     pub duplicates: usize,
     pub skipped: usize,
-    pub rejected: Vec<(usize, String)>,
+    /// In line order.
+    pub rejected: Vec<RejectedLine>,
     /// Charged to vouchers.
     pub amount: i64,
     /// Usage of accepted jobs beyond their vouchers' balances.
@@ -663,11 +664,7 @@ impl Store {
         let mut report = IngestReport {
             skipped: parsed.skipped,
             duplicates: parsed.in_file_duplicates,
-            rejected: parsed
-                .rejected
-                .iter()
-                .map(|r| (r.line, r.reason.clone()))
-                .collect(),
+            rejected: parsed.rejected.clone(),
             ..IngestReport::default()
         };
         let mut tx = self.db.pool().begin().await?;
@@ -724,7 +721,11 @@ impl Store {
         for (job, verdict) in parsed.jobs.iter().zip(verdicts) {
             match verdict {
                 JobVerdict::Duplicate => report.duplicates += 1,
-                JobVerdict::Rejected(reason) => report.rejected.push((job.line, reason)),
+                JobVerdict::Rejected(kind, reason) => report.rejected.push(RejectedLine {
+                    line: job.line,
+                    kind,
+                    reason,
+                }),
                 JobVerdict::Charged {
                     voucher_id,
                     charged,
@@ -744,7 +745,7 @@ impl Store {
                 }
             }
         }
-        report.rejected.sort_by_key(|(line, _)| *line);
+        report.rejected.sort_by_key(|r| r.line);
 
         let batch = new_id();
         report.upload_id = batch.clone();

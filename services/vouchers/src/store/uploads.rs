@@ -5,7 +5,9 @@ use sqlx::AnyConnection;
 
 use super::{Store, placeholders, value_rows};
 use crate::{
+    domain::LineRefusal,
     error::VouchersError,
+    sacct::RejectedLine,
     store::spend::{IngestReport, VoucherCharge},
 };
 
@@ -108,15 +110,16 @@ pub(super) async fn record(
     }
     for chunk in report.rejected.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO usage_upload_rejections (upload_id, line, reason) VALUES {}",
-            value_rows(chunk.len(), 3)
+            "INSERT INTO usage_upload_rejections (upload_id, line, kind, reason) VALUES {}",
+            value_rows(chunk.len(), 4)
         );
         let mut query = sqlx::query(&sql);
-        for (line, reason) in chunk {
+        for refused in chunk {
             query = query
                 .bind(&report.upload_id)
-                .bind(count(*line))
-                .bind(reason);
+                .bind(count(refused.line))
+                .bind(refused.kind.as_str())
+                .bind(&refused.reason);
         }
         query.execute(&mut *conn).await?;
     }
@@ -174,15 +177,22 @@ impl Store {
         .bind(id)
         .fetch_all(self.db.reads())
         .await?;
-        upload.report.rejected = sqlx::query_as::<_, (i64, String)>(
-            "SELECT line, reason FROM usage_upload_rejections WHERE upload_id = $1 ORDER BY line",
+        upload.report.rejected = sqlx::query_as::<_, (i64, String, String)>(
+            "SELECT line, kind, reason FROM usage_upload_rejections WHERE upload_id = $1 ORDER BY line",
         )
         .bind(id)
         .fetch_all(self.db.reads())
         .await?
         .into_iter()
-        .map(|(line, reason)| (usize::try_from(line).unwrap_or(0), reason))
-        .collect();
+        .map(|(line, kind, reason)| {
+            Ok(RejectedLine {
+                line: usize::try_from(line).unwrap_or(0),
+                kind: LineRefusal::try_from(kind)
+                    .map_err(|e| VouchersError::Internal(e.to_string()))?,
+                reason,
+            })
+        })
+        .collect::<Result<_, VouchersError>>()?;
         Ok(Some(upload))
     }
 }

@@ -10,7 +10,7 @@ use axv_testkit::{
     vouchers::{issue, pool_and_program},
 };
 use axv_vouchers::{
-    domain::{HoldState, VoucherStatus},
+    domain::{HoldState, LineRefusal, VoucherStatus},
     store::{
         Store,
         spend::{Standing, UsageInput},
@@ -660,23 +660,23 @@ async fn sacct_fixture_is_charged_exactly(test: TestDb) {
         report.rejected.len(),
         number("rejected") + number("jobs_EXPIRED") + number("jobs_unknown-acct")
     );
-    assert!(
+    // Each refusal says why, as a kind for any language and in words.
+    let of_kind = |kind: LineRefusal, words: &str| {
         report
             .rejected
             .iter()
-            .any(|(_, reason)| reason.contains("unknown voucher"))
+            .filter(|r| r.kind == kind && r.reason.contains(words))
+            .count()
+    };
+    assert_eq!(of_kind(LineRefusal::Malformed, ""), number("rejected"));
+    assert!(of_kind(LineRefusal::Malformed, "ElapsedRaw") > 0);
+    assert_eq!(
+        of_kind(LineRefusal::VoucherNotSpendable, "expired"),
+        number("jobs_EXPIRED")
     );
-    assert!(
-        report
-            .rejected
-            .iter()
-            .any(|(_, reason)| reason.contains("expired"))
-    );
-    assert!(
-        report
-            .rejected
-            .iter()
-            .any(|(_, reason)| reason.contains("ElapsedRaw"))
+    assert_eq!(
+        of_kind(LineRefusal::UnknownVoucher, "unknown voucher"),
+        number("jobs_unknown-acct")
     );
     for placeholder in ["V1", "V2", "V3"] {
         let voucher = store
@@ -975,7 +975,8 @@ async fn sacct_refuses_non_gpu_vouchers(test: TestDb) {
         .unwrap();
     assert_eq!(report.accepted, 0);
     assert!(
-        report.rejected[0].1.contains("not a GPU voucher"),
+        report.rejected[0].kind == LineRefusal::NotGpuVoucher
+            && report.rejected[0].reason.contains("not a GPU voucher"),
         "{:?}",
         report.rejected
     );

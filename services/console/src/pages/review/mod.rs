@@ -119,13 +119,11 @@ pub(super) async fn require_staff(
     console: &Console,
     visit: &mut Visit,
 ) -> Result<String, Response> {
-    let token = visit.require_sign_in(console).await?;
-    if visit.is_staff() {
-        Ok(token)
-    } else {
-        Err(forbidden_page(console, visit).await)
-    }
+    super::require_role(console, visit, &STAFF_ROLES).await
 }
+
+/// The programme office: managers and admins.
+pub const STAFF_ROLES: [&str; 2] = ["PROGRAM_MANAGER", "ADMIN"];
 
 pub(super) fn company_name(lang: Lang, name_ko: &str, name_en: Option<&str>) -> String {
     match (lang, name_en) {
