@@ -424,6 +424,122 @@ pub fn authorize_api_client_admin(caller: &Caller) -> Result<(), OnboardingError
     }
 }
 
+/// The roles an admin gives people's staff accounts: the programme office, the data center's
+/// operators and admins. Firms sign up themselves; machines are API clients.
+pub fn staff_role(role: Option<Role>) -> Result<Role, OnboardingError> {
+    match role {
+        Some(role @ (Role::ProgramManager | Role::Operator | Role::Admin)) => Ok(role),
+        _ => Err(OnboardingError::invalid(
+            "role",
+            "must be PROGRAM_MANAGER, OPERATOR or ADMIN",
+        )),
+    }
+}
+
+/// Only admins manage staff accounts.
+pub fn authorize_staff_admin(caller: &Caller) -> Result<(), OnboardingError> {
+    if caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(OnboardingError::Forbidden(
+            "only admins manage staff accounts".into(),
+        ))
+    }
+}
+
+/// A staff account as a change to it sees it: its role, and whether it may sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaffState {
+    pub role: Role,
+    pub active: bool,
+}
+
+impl StaffState {
+    fn is_active_admin(self) -> bool {
+        self.active && self.role == Role::Admin
+    }
+}
+
+/// Whether a staff account may go from `before` to `after` while `active_admins` accounts
+/// (this one included, if it is one) are active admins: a firm member's account is not staff
+/// (its role comes from signing up), and the platform is never left without an active admin,
+/// who alone can give the role back.
+pub fn staff_change_refusal(
+    before: StaffState,
+    after: StaffState,
+    active_admins: usize,
+) -> Option<OnboardingError> {
+    if before.role == Role::FirmMember {
+        return Some(OnboardingError::NotFound("staff account"));
+    }
+    if before.is_active_admin() && !after.is_active_admin() && active_admins <= 1 {
+        return Some(OnboardingError::Precondition(
+            "this is the last active admin: make another account ADMIN first".into(),
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod staff_tests {
+    use super::*;
+    use axv_platform::ErrorCode;
+
+    fn state(role: Role, active: bool) -> StaffState {
+        StaffState { role, active }
+    }
+
+    #[test]
+    fn staff_roles_are_the_peoples_staff_roles() {
+        for role in [Role::ProgramManager, Role::Operator, Role::Admin] {
+            assert_eq!(staff_role(Some(role)).ok(), Some(role));
+        }
+        for refused in [None, Some(Role::FirmMember), Some(Role::Dashboard)] {
+            assert_eq!(
+                staff_role(refused).err().map(|e| ErrorCode::from(&e)),
+                Some(ErrorCode::BadUserInput),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_last_active_admin_stays() {
+        let admin = state(Role::Admin, true);
+        let refusal = |before, after, admins| {
+            staff_change_refusal(before, after, admins).map(|e| ErrorCode::from(&e))
+        };
+        // Demoted or deactivated while alone: refused; with another admin: allowed.
+        for after in [state(Role::ProgramManager, true), state(Role::Admin, false)] {
+            assert_eq!(
+                refusal(admin, after, 1),
+                Some(ErrorCode::FailedPrecondition)
+            );
+            assert_eq!(refusal(admin, after, 2), None);
+        }
+        // Nothing changes for an admin: allowed even alone.
+        assert_eq!(refusal(admin, admin, 1), None);
+        // A deactivated admin is not one of the active admins.
+        assert_eq!(
+            refusal(state(Role::Admin, false), state(Role::Operator, false), 1),
+            None
+        );
+        assert_eq!(
+            refusal(state(Role::Operator, true), state(Role::Operator, false), 1),
+            None
+        );
+        // A firm member's account is not a staff account.
+        assert_eq!(
+            refusal(
+                state(Role::FirmMember, true),
+                state(Role::ProgramManager, true),
+                3
+            ),
+            Some(ErrorCode::NotFound)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

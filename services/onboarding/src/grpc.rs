@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     domain::{CompanyAction, CompanyInput, CompanyStatus, GwangjuPresence, Sector, View},
     error::OnboardingError,
-    service::{Onboarding, Session, VisibleCompany},
+    service::{Onboarding, Session, StaffChange, VisibleCompany},
     store::{ApiClientRecord, CompanyFilter, UserRecord},
 };
 
@@ -148,6 +148,7 @@ fn user_to_pb(user: &UserRecord) -> pb::User {
         role: role_to_pb(user.role).into(),
         cluster_user: user.cluster_user.clone(),
         language: user.language.clone(),
+        deactivated_at_ms: user.deactivated_at,
     }
 }
 
@@ -550,6 +551,60 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
             .await?;
         Ok(Response::new(pb::RevokeApiClientResponse {
             client: Some(api_client_to_pb(client)),
+        }))
+    }
+
+    async fn list_staff(
+        &self,
+        request: Request<pb::ListStaffRequest>,
+    ) -> Reply<pb::ListStaffResponse> {
+        let users = self.service.staff(caller(&request)).await?;
+        Ok(Response::new(pb::ListStaffResponse {
+            users: users.iter().map(user_to_pb).collect(),
+        }))
+    }
+
+    async fn create_staff_account(
+        &self,
+        request: Request<pb::CreateStaffAccountRequest>,
+    ) -> Reply<pb::CreateStaffAccountResponse> {
+        let r = request.get_ref();
+        let (user, temporary_password) = self
+            .service
+            .create_staff_account(caller(&request), &r.email, &r.name, role_from_pb(r.role))
+            .await?;
+        Ok(Response::new(pb::CreateStaffAccountResponse {
+            user: Some(user_to_pb(&user)),
+            temporary_password,
+        }))
+    }
+
+    async fn change_staff_account(
+        &self,
+        request: Request<pb::ChangeStaffAccountRequest>,
+    ) -> Reply<pb::ChangeStaffAccountResponse> {
+        use pb::change_staff_account_request::Change;
+        let r = request.get_ref();
+        let change = match r.change {
+            Some(Change::Role(role)) => StaffChange::Role(role_from_pb(role).ok_or_else(|| {
+                OnboardingError::invalid("role", "must be PROGRAM_MANAGER, OPERATOR or ADMIN")
+            })?),
+            Some(Change::Deactivate(true)) => StaffChange::Deactivate,
+            Some(Change::Reactivate(true)) => StaffChange::Reactivate,
+            _ => {
+                return Err(OnboardingError::invalid(
+                    "change",
+                    "must be a role, deactivate or reactivate",
+                )
+                .into());
+            }
+        };
+        let user = self
+            .service
+            .change_staff_account(caller(&request), &r.user_id, change)
+            .await?;
+        Ok(Response::new(pb::ChangeStaffAccountResponse {
+            user: Some(user_to_pb(&user)),
         }))
     }
 

@@ -39,6 +39,9 @@ pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 use axv_platform::pagination::PageRequest;
 pub const MAX_BATCH: usize = 500;
 
+mod staff;
+pub use staff::StaffChange;
+
 /// What a successful sign-in hands back.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -219,6 +222,12 @@ impl Onboarding {
                     .reset(&pair_key)
                     .await
                     .map_err(counting_unavailable)?;
+                // Said only to someone who knows the password.
+                if user.deactivated_at.is_some() {
+                    return Err(OnboardingError::Unauthenticated(
+                        "this account was deactivated; ask an administrator".into(),
+                    ));
+                }
                 self.start_session(user).await
             }
             _ => {

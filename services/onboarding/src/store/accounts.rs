@@ -32,6 +32,7 @@ impl Store {
                 password_hash: password_hash.to_owned(),
                 cluster_user: None,
                 language: None,
+                deactivated_at: None,
             }),
             Err(e) if e.is_unique_on("users.email", "users_email_key") => Err(
                 OnboardingError::Conflict("an account with this email already exists".into()),
@@ -162,7 +163,6 @@ impl Store {
         user_id: &str,
         password_hash: &str,
     ) -> Result<Vec<String>, OnboardingError> {
-        let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
@@ -170,24 +170,80 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-        let live: Vec<(String,)> = sqlx::query_as(
-            "SELECT access_jti FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL AND expires_at >= $2",
+        let live = end_sessions(&mut tx, user_id).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(live)
+    }
+
+    /// Every account that is not a firm member's (programme managers, operators, admins),
+    /// deactivated ones included, by name.
+    pub async fn staff_users(&self) -> Result<Vec<UserRecord>, OnboardingError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE role <> $1 ORDER BY name, email"
+        ))
+        .bind(Role::FirmMember.as_str())
+        .fetch_all(self.db.reads())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(rows
+            .iter()
+            .map(UserRecord::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Changes a staff account's role and whether it may sign in, in one transaction that
+    /// locks the admins first, so two admins demoting each other cannot both pass `allowed`
+    /// (given the account before, what it becomes, and how many active admins there are).
+    /// Its sessions end, so the change holds at once; answers the account as changed and the
+    /// access token ids that may still be live, for the caller to refuse at once.
+    pub async fn change_staff(
+        &self,
+        user_id: &str,
+        change: impl FnOnce(&UserRecord, usize) -> Result<(Role, bool), OnboardingError>,
+    ) -> Result<(UserRecord, Vec<String>), OnboardingError> {
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        // A no-op write takes the admins' row locks on Postgres; SQLite's single writer
+        // serialises anyway.
+        let admins: Vec<(String,)> = sqlx::query_as(
+            "UPDATE users SET role = role WHERE role = $1 AND deactivated_at IS NULL RETURNING id",
         )
-        .bind(user_id)
-        .bind(now)
+        .bind(Role::Admin.as_str())
         .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-        sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let user = row
+            .as_ref()
+            .map(UserRecord::from_row)
+            .transpose()?
+            .ok_or(OnboardingError::NotFound("staff account"))?;
+        let (role, active) = change(&user, admins.len())?;
+        let deactivated_at = if active {
+            None
+        } else {
+            Some(user.deactivated_at.unwrap_or_else(now_ms))
+        };
+        sqlx::query("UPDATE users SET role = $1, deactivated_at = $2 WHERE id = $3")
+            .bind(role.as_str())
+            .bind(deactivated_at)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let live = end_sessions(&mut tx, user_id).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(live.into_iter().map(|(jti,)| jti).collect())
+        Ok((
+            UserRecord {
+                role,
+                deactivated_at,
+                ..user
+            },
+            live,
+        ))
     }
 
     /// (id, name) of the people among `ids`; unknown ids are absent.
@@ -322,4 +378,28 @@ async fn revoke_family(
     .await
     .map_err(StoreError::from)?;
     Ok(())
+}
+
+/// Revokes every refresh family of the person; answers the access token ids they issued that
+/// may still be live.
+async fn end_sessions(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+) -> Result<Vec<String>, OnboardingError> {
+    let now = now_ms();
+    let live: Vec<(String,)> = sqlx::query_as(
+        "SELECT access_jti FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL AND expires_at >= $2",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(StoreError::from)?;
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(live.into_iter().map(|(jti,)| jti).collect())
 }

@@ -31,6 +31,8 @@ pub struct UserRecord {
     pub cluster_user: Option<String>,
     /// The console's language the person chose ("ko" or "en").
     pub language: Option<String>,
+    /// When an admin deactivated the (staff) account; it cannot sign in.
+    pub deactivated_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -131,7 +133,8 @@ pub struct Store {
 const COMPANY_COLUMNS: &str = "id, business_number, name_ko, name_en, sector, presence, employees, \
      founded_on, contact_email, status, created_at, updated_at";
 
-const USER_COLUMNS: &str = "id, email, name, role, password_hash, cluster_user, language";
+const USER_COLUMNS: &str =
+    "id, email, name, role, password_hash, cluster_user, language, deactivated_at";
 
 const API_CLIENT_COLUMNS: &str = "id, name, role, created_at, created_by, last_used_at, revoked_at";
 

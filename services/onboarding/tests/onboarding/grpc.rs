@@ -1405,6 +1405,206 @@ async fn api_clients_are_managed_by_admins_only(db: TestDb) {
     h.stop().await;
 }
 
+async fn login(h: &Stack, email: &str, password: &str) -> Result<pb::LoginResponse, tonic::Status> {
+    h.client()
+        .await
+        .login(pb::LoginRequest {
+            email: email.into(),
+            password: password.into(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn change_staff(
+    h: &Stack,
+    token: &str,
+    user_id: &str,
+    change: pb::change_staff_account_request::Change,
+) -> Result<pb::User, tonic::Status> {
+    h.client()
+        .await
+        .change_staff_account(authed(
+            pb::ChangeStaffAccountRequest {
+                user_id: user_id.into(),
+                change: Some(change),
+            },
+            token,
+        ))
+        .await
+        .map(|r| r.into_inner().user.unwrap())
+}
+
+/// Staff accounts: an admin adds one with a temporary password that signs in; another role
+/// or deactivation ends the person's sessions at once; a deactivated account cannot sign in
+/// until reactivated; the last active admin stays; firms' accounts, bad roles and every
+/// caller but an admin are refused.
+async fn staff_accounts_are_managed_by_admins(db: TestDb) {
+    use pb::change_staff_account_request::Change;
+    let h = Stack::start(db, &["onboarding"]).await;
+    let admin = h.token(Role::Admin);
+    let mut client = h.client().await;
+    let create = |email: &str, name: &str, role: pb::Role| pb::CreateStaffAccountRequest {
+        email: email.into(),
+        name: name.into(),
+        role: role.into(),
+    };
+    let created = client
+        .create_staff_account(authed(
+            create("Seoyeon.Lee@Gwangju.go.kr", "이서연", pb::Role::ProgramManager),
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let pm = created.user.unwrap();
+    assert_eq!(pm.email, "seoyeon.lee@gwangju.go.kr");
+    assert_eq!(pm.role(), pb::Role::ProgramManager);
+    let signed_in = login(&h, &pm.email, &created.temporary_password)
+        .await
+        .unwrap();
+    let pm_token = signed_in.tokens.unwrap().access_token;
+    assert_eq!(signed_in.user.unwrap().role(), pb::Role::ProgramManager);
+    assert_refused(
+        client
+            .create_staff_account(authed(
+                create("seoyeon.lee@gwangju.go.kr", "이서연", pb::Role::Operator),
+                &admin,
+            ))
+            .await,
+        ErrorCode::Conflict,
+    );
+    for role in [pb::Role::FirmMember, pb::Role::Dashboard, pb::Role::Unspecified] {
+        assert_refused(
+            client
+                .create_staff_account(authed(create("x@gwangju.go.kr", "엑스", role), &admin))
+                .await,
+            ErrorCode::BadUserInput,
+        );
+        assert_refused(
+            change_staff(&h, &admin, &pm.id, Change::Role(role.into())).await,
+            ErrorCode::BadUserInput,
+        );
+    }
+
+    // Another role: the session with the old one ends; signing in again carries the new one.
+    let operator = change_staff(&h, &admin, &pm.id, Change::Role(pb::Role::Operator.into()))
+        .await
+        .unwrap();
+    assert_eq!(operator.role(), pb::Role::Operator);
+    assert_refused(
+        client.get_me(authed(pb::GetMeRequest {}, &pm_token)).await,
+        ErrorCode::Unauthenticated,
+    );
+    let again = login(&h, &pm.email, &created.temporary_password)
+        .await
+        .unwrap();
+    assert_eq!(again.user.unwrap().role(), pb::Role::Operator);
+
+    // Deactivated: the session ends and signing in is refused, in words, until reactivated.
+    let session = again.tokens.unwrap().access_token;
+    let gone = change_staff(&h, &admin, &pm.id, Change::Deactivate(true))
+        .await
+        .unwrap();
+    assert!(gone.deactivated_at_ms.is_some());
+    assert_refused(
+        client.get_me(authed(pb::GetMeRequest {}, &session)).await,
+        ErrorCode::Unauthenticated,
+    );
+    let refused = login(&h, &pm.email, &created.temporary_password)
+        .await
+        .unwrap_err();
+    assert!(refused.message().contains("deactivated"), "{refused:?}");
+    let back = change_staff(&h, &admin, &pm.id, Change::Reactivate(true))
+        .await
+        .unwrap();
+    assert!(back.deactivated_at_ms.is_none());
+    assert!(login(&h, &pm.email, &created.temporary_password).await.is_ok());
+
+    // The only active admin account cannot be demoted or deactivated; with a second, it can.
+    let first = client
+        .create_staff_account(authed(
+            create("admin1@gwangju.go.kr", "관리자 하나", pb::Role::Admin),
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    for change in [
+        Change::Role(pb::Role::ProgramManager.into()),
+        Change::Deactivate(true),
+    ] {
+        assert_refused(
+            change_staff(&h, &admin, &first.id, change).await,
+            ErrorCode::FailedPrecondition,
+        );
+    }
+    client
+        .create_staff_account(authed(
+            create("admin2@gwangju.go.kr", "관리자 둘", pb::Role::Admin),
+            &admin,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        change_staff(&h, &admin, &first.id, Change::Deactivate(true))
+            .await
+            .is_ok()
+    );
+
+    // Firms' accounts are not staff accounts; unknown ids are not found.
+    let (_, firm_answer) = h.sign_up("ceo@staff.kr").await;
+    let firm_id = firm_answer.user.unwrap().id;
+    for id in [firm_id.as_str(), "not-an-id", "00000000-0000-7000-8000-000000000000"] {
+        assert_refused(
+            change_staff(&h, &admin, id, Change::Role(pb::Role::Admin.into())).await,
+            ErrorCode::NotFound,
+        );
+    }
+    let staff = client
+        .list_staff(authed(pb::ListStaffRequest {}, &admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .users;
+    let names: Vec<&str> = staff.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["관리자 둘", "관리자 하나", "이서연"], "by name, no firms");
+
+    // Nobody but an admin manages staff.
+    let (firm, _) = h.sign_up("member@staff.kr").await;
+    for token in [
+        firm,
+        h.token(Role::ProgramManager),
+        h.token(Role::Operator),
+        h.token(Role::Dashboard),
+    ] {
+        assert_refused(
+            client
+                .list_staff(authed(pb::ListStaffRequest {}, &token))
+                .await,
+            ErrorCode::Forbidden,
+        );
+        assert_refused(
+            client
+                .create_staff_account(authed(
+                    create("sneaky@staff.kr", "몰래", pb::Role::Admin),
+                    &token,
+                ))
+                .await,
+            ErrorCode::Forbidden,
+        );
+        let refused = change_staff(&h, &token, &pm.id, Change::Role(pb::Role::Admin.into())).await;
+        assert_refused(refused, ErrorCode::Forbidden);
+    }
+    assert_refused(
+        client.list_staff(pb::ListStaffRequest {}).await,
+        ErrorCode::Unauthenticated,
+    );
+    h.stop().await;
+}
+
 on_both_backends!(
     headcounts => public_headcounts,
     review_journey_sqlite_and_postgres => review_journey,
@@ -1416,6 +1616,7 @@ on_both_backends!(
     api_client_lifecycle_on => api_client_lifecycle,
     api_client_admin_only => api_clients_are_managed_by_admins_only,
     passwords_names_and_directory => passwords_names_and_the_directory,
+    staff_accounts => staff_accounts_are_managed_by_admins,
 );
 
 /// A harness whose key-value store is the test Redis under a prefix of its own, a verifier
