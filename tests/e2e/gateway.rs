@@ -716,3 +716,70 @@ async fn a_redis_outage_answers_fast_and_in_the_catalogue() {
     assert!(back, "the API recovers once Redis is back");
     p.stop().await;
 }
+
+/// Staff accounts through GraphQL: an admin adds a programme manager whose temporary password
+/// signs in, deactivates the account (its sign-in is refused in words), and the role is the
+/// admin's alone to give.
+#[tokio::test]
+async fn admins_manage_staff_accounts_through_graphql() {
+    let p = TestPlatform::start_embedded().await;
+    let admin = p.token(Role::Admin);
+    let created = p
+        .graphql(
+            Some(&admin),
+            "mutation($input: StaffAccountInput!) { createStaffAccount(input: $input) { temporaryPassword user { id email role deactivatedAt } } }",
+            json!({ "input": { "email": "pm@gwangju.go.kr", "name": "이서연 (AI산업과)", "role": "PROGRAM_MANAGER" } }),
+        )
+        .await;
+    let created = &created["data"]["createStaffAccount"];
+    assert_eq!(created["user"]["role"], "PROGRAM_MANAGER", "{created}");
+    assert_eq!(created["user"]["deactivatedAt"], Value::Null);
+    let id = created["user"]["id"].as_str().unwrap();
+    let password = created["temporaryPassword"].as_str().unwrap();
+    let login = "mutation($p: String!) { login(email: \"pm@gwangju.go.kr\", password: $p) { user { role } } }";
+    let signed_in = p.graphql(None, login, json!({ "p": password })).await;
+    assert_eq!(
+        signed_in["data"]["login"]["user"]["role"], "PROGRAM_MANAGER",
+        "{signed_in}"
+    );
+
+    let listed = p
+        .graphql(Some(&admin), "{ staffMembers { id name role } }", json!({}))
+        .await;
+    assert_eq!(
+        listed["data"]["staffMembers"][0]["name"], "이서연 (AI산업과)",
+        "{listed}"
+    );
+
+    let gone = p
+        .graphql(
+            Some(&admin),
+            "mutation($id: ID!) { deactivateStaffAccount(userId: $id) { deactivatedAt } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(
+        gone["data"]["deactivateStaffAccount"]["deactivatedAt"].is_string(),
+        "{gone}"
+    );
+    let refused = p.graphql(None, login, json!({ "p": password })).await;
+    assert_eq!(error_code(&refused), Some("UNAUTHENTICATED"), "{refused}");
+    assert!(refused.to_string().contains("deactivated"), "{refused}");
+
+    let manager = p.token(Role::ProgramManager);
+    for (query, variables) in [
+        ("{ staffMembers { id } }", json!({})),
+        (
+            "mutation($id: ID!) { changeStaffRole(userId: $id, role: ADMIN) { role } }",
+            json!({ "id": id }),
+        ),
+        (
+            "mutation($id: ID!) { reactivateStaffAccount(userId: $id) { id } }",
+            json!({ "id": id }),
+        ),
+    ] {
+        let answer = p.graphql(Some(&manager), query, variables).await;
+        assert_eq!(error_code(&answer), Some("FORBIDDEN"), "{query}: {answer}");
+    }
+    p.stop().await;
+}

@@ -381,6 +381,32 @@ pub async fn start_all(
 }
 
 /// Seeds the demo data through the services' libraries (the same rules as the API).
+/// Adds a staff account as the installation itself (the local `axv staff add`, which can
+/// reach the database): the account and its temporary password.
+pub async fn add_staff(
+    platform: &Platform,
+    email: &str,
+    name: &str,
+    role: axv_auth::Role,
+) -> anyhow::Result<(axv_onboarding::store::UserRecord, String)> {
+    let onboarding = axv_onboarding::build(platform)
+        .await
+        .context("onboarding database")?;
+    let installation = axv_auth::Caller {
+        subject: "axv-cli".to_owned(),
+        role: axv_auth::Role::Admin,
+        company_ids: vec![],
+        token_id: String::new(),
+        expires_at: 0,
+        issuer: "axv-cli".to_owned(),
+        raw_token: std::sync::Arc::from(""),
+    };
+    Ok(onboarding
+        .service
+        .create_staff_account(Some(&installation), email, name, Some(role))
+        .await?)
+}
+
 /// What seeding the demo did: companies created, and a sacct file of the demo's vouchers for
 /// trying the operators' upload.
 pub struct DemoSeeded {

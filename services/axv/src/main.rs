@@ -50,6 +50,30 @@ enum Command {
     /// The releases of the public figures.
     #[command(subcommand)]
     Stats(StatsCommand),
+    /// People's staff accounts (programme managers, operators, admins).
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Add a staff account and print its temporary password (shown once): how the first admin
+    /// of a new installation is made; later ones are added on the console's 직원 계정 page.
+    Add(StaffAddArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StaffAddArgs {
+    /// The person's e-mail address, which they sign in with.
+    email: String,
+    /// Their name as colleagues know it, e.g. "이서연 (AI산업과)".
+    #[arg(long)]
+    name: String,
+    /// PROGRAM_MANAGER, OPERATOR or ADMIN.
+    #[arg(long)]
+    role: Role,
+    #[command(flatten)]
+    platform: PlatformArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -295,6 +319,7 @@ async fn main() -> ExitCode {
         Command::Keygen(args) => keygen(&args),
         Command::Healthcheck(_) => Ok(()),
         Command::Stats(StatsCommand::CheckDisclosure(args)) => check_disclosure(args).await,
+        Command::Staff(StaffCommand::Add(args)) => add_staff(args).await,
         Command::Usage(UsageCommand::Push(args)) => axv::usage_push::push(&args)
             .await
             .map(|report| print!("{}", axv::usage_push::describe(&report))),
@@ -595,6 +620,17 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         axv::demo::ADMIN_EMAIL,
         axv::demo::OPERATOR_EMAIL
     );
+    Ok(())
+}
+
+async fn add_staff(args: StaffAddArgs) -> anyhow::Result<()> {
+    let platform = args.platform.build().await?;
+    let (user, password) = axv::add_staff(&platform, &args.email, &args.name, args.role).await?;
+    println!(
+        "staff account {} ({}, {})",
+        user.email, user.name, user.role
+    );
+    println!("temporary password (shown once; the person changes it after signing in): {password}");
     Ok(())
 }
 

@@ -360,10 +360,7 @@ pub async fn detail(
                 &[("hours", hours_precise(upload.amount))],
             ),
         ),
-        (
-            lang.t("usage-rejected"),
-            count(upload.rejected_count),
-        ),
+        (lang.t("usage-rejected"), count(upload.rejected_count)),
     ];
     let mut details = vec![
         (lang.t("usage-at"), kst(&upload.uploaded_at)),

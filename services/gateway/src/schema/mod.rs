@@ -22,6 +22,7 @@ pub mod onboarding;
 pub mod outcomes;
 pub mod pilots;
 pub mod scalars;
+pub mod staff;
 pub mod stats;
 pub mod subscriptions;
 pub mod support;
@@ -39,6 +40,7 @@ pub struct Query(
     stats::StatsQuery,
     api_clients::ApiClientsQuery,
     usage::UsageQuery,
+    staff::StaffQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -49,6 +51,7 @@ pub struct Mutation(
     outcomes::OutcomesMutation,
     stats::StatsMutation,
     api_clients::ApiClientsMutation,
+    staff::StaffMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, subscriptions::SubscriptionRoot>;

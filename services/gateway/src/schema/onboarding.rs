@@ -77,10 +77,12 @@ pub struct User {
     /// The console's language the person chose (`ko` or `en`); `null` lets the browser's
     /// language decide.
     pub language: Option<String>,
+    /// When an admin deactivated this staff account; it cannot sign in. `null`: active.
+    pub deactivated_at: Option<DateTime>,
 }
 
 impl User {
-    fn from_pb(user: pb::User) -> Self {
+    pub(super) fn from_pb(user: pb::User) -> Self {
         User {
             id: ID(user.id),
             email: user.email,
@@ -88,6 +90,7 @@ impl User {
             role: Role::from_pb(user.role).unwrap_or(Role::FirmMember),
             cluster_user_name: user.cluster_user,
             language: user.language,
+            deactivated_at: user.deactivated_at_ms.map(DateTime::from_millis),
         }
     }
 }

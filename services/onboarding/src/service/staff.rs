@@ -25,9 +25,7 @@ fn temporary_password() -> String {
     (0..4)
         .map(|_| {
             (0..4)
-                .map(|_| {
-                    char::from(TEMPORARY_ALPHABET[rng.gen_range(0..TEMPORARY_ALPHABET.len())])
-                })
+                .map(|_| char::from(TEMPORARY_ALPHABET[rng.gen_range(0..TEMPORARY_ALPHABET.len())]))
                 .collect::<String>()
         })
         .collect::<Vec<_>>()

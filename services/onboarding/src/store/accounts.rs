@@ -395,11 +395,13 @@ async fn end_sessions(
     .fetch_all(&mut *conn)
     .await
     .map_err(StoreError::from)?;
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::from)?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::from)?;
     Ok(live.into_iter().map(|(jti,)| jti).collect())
 }

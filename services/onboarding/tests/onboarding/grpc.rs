@@ -1451,7 +1451,11 @@ async fn staff_accounts_are_managed_by_admins(db: TestDb) {
     };
     let created = client
         .create_staff_account(authed(
-            create("Seoyeon.Lee@Gwangju.go.kr", "이서연", pb::Role::ProgramManager),
+            create(
+                "Seoyeon.Lee@Gwangju.go.kr",
+                "이서연",
+                pb::Role::ProgramManager,
+            ),
             &admin,
         ))
         .await
@@ -1474,7 +1478,11 @@ async fn staff_accounts_are_managed_by_admins(db: TestDb) {
             .await,
         ErrorCode::Conflict,
     );
-    for role in [pb::Role::FirmMember, pb::Role::Dashboard, pb::Role::Unspecified] {
+    for role in [
+        pb::Role::FirmMember,
+        pb::Role::Dashboard,
+        pb::Role::Unspecified,
+    ] {
         assert_refused(
             client
                 .create_staff_account(authed(create("x@gwangju.go.kr", "엑스", role), &admin))
@@ -1519,7 +1527,11 @@ async fn staff_accounts_are_managed_by_admins(db: TestDb) {
         .await
         .unwrap();
     assert!(back.deactivated_at_ms.is_none());
-    assert!(login(&h, &pm.email, &created.temporary_password).await.is_ok());
+    assert!(
+        login(&h, &pm.email, &created.temporary_password)
+            .await
+            .is_ok()
+    );
 
     // The only active admin account cannot be demoted or deactivated; with a second, it can.
     let first = client
@@ -1557,7 +1569,11 @@ async fn staff_accounts_are_managed_by_admins(db: TestDb) {
     // Firms' accounts are not staff accounts; unknown ids are not found.
     let (_, firm_answer) = h.sign_up("ceo@staff.kr").await;
     let firm_id = firm_answer.user.unwrap().id;
-    for id in [firm_id.as_str(), "not-an-id", "00000000-0000-7000-8000-000000000000"] {
+    for id in [
+        firm_id.as_str(),
+        "not-an-id",
+        "00000000-0000-7000-8000-000000000000",
+    ] {
         assert_refused(
             change_staff(&h, &admin, id, Change::Role(pb::Role::Admin.into())).await,
             ErrorCode::NotFound,
@@ -1570,7 +1586,11 @@ async fn staff_accounts_are_managed_by_admins(db: TestDb) {
         .into_inner()
         .users;
     let names: Vec<&str> = staff.iter().map(|u| u.name.as_str()).collect();
-    assert_eq!(names, ["관리자 둘", "관리자 하나", "이서연"], "by name, no firms");
+    assert_eq!(
+        names,
+        ["관리자 둘", "관리자 하나", "이서연"],
+        "by name, no firms"
+    );
 
     // Nobody but an admin manages staff.
     let (firm, _) = h.sign_up("member@staff.kr").await;
