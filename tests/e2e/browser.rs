@@ -1296,6 +1296,140 @@ async fn an_operator_uploads_usage_without_javascript() {
     p.stop().await;
 }
 
+/// An admin adds a programme manager (a taken e-mail is said beside the field, what was
+/// typed kept), hands over the temporary password shown once, and the manager signs in with
+/// it; the admin deactivates the account (the manager's sign-in is refused in words) and
+/// registers an API client, whose secret obtains a token until the admin revokes it after a
+/// confirmation. A manager gets the 403 page.
+async fn an_admin_manages_staff_and_api_clients(
+    p: &TestPlatform,
+    test: &'static str,
+    javascript: bool,
+) {
+    p.staff_account("admin@city.kr", "최관리 (플랫폼)", Role::Admin)
+        .await;
+    p.staff_account("pm@city.kr", "박지훈 (AI산업과)", Role::ProgramManager)
+        .await;
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in("admin@city.kr").await;
+    b.click_link("관리").await;
+    b.wait_for("직원 추가").await;
+    assert!(b.page_text().await.contains("박지훈 (AI산업과)"));
+    b.check_page("staff").await;
+    b.click_link("직원 추가").await;
+    b.wait_for("동료들이 알아보는 이름입니다").await;
+    b.fill("#name", "이서연 (AI산업과)").await;
+    b.fill("#email", "PM@city.kr").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("이 이메일로 된 계정이 이미 있습니다").await;
+    assert_eq!(b.value("#name").await, "이서연 (AI산업과)");
+    b.fill("#email", "seoyeon@city.kr").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("지금 한 번만 보입니다").await;
+    let password = b.text("pre.secret").await;
+    assert_eq!(password.len(), 19, "{password}");
+    b.check_page("staff-created").await;
+    let shown_once = b.path().await;
+    b.goto(&shown_once).await;
+    assert!(b.page_text().await.contains("한 번만 보여 드렸습니다"));
+    assert!(!b.page_text().await.contains(&password));
+
+    let Some(mut pm) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    pm.sign_in_with("seoyeon@city.kr", &password).await;
+    pm.goto("/review").await;
+    assert!(pm.page_text().await.contains("검토 대기함"));
+    for path in [
+        "/admin/staff",
+        "/admin/api-clients",
+        "/admin/api-clients/new",
+    ] {
+        pm.goto(path).await;
+        assert!(pm.page_text().await.contains("권한이 없습니다"), "{path}");
+    }
+    pm.close().await;
+
+    b.goto("/admin/staff").await;
+    let deactivate = b
+        .client
+        .find(Locator::XPath(
+            "//tr[contains(., 'seoyeon@city.kr')]//button[contains(., '비활성화')]",
+        ))
+        .await
+        .unwrap();
+    deactivate.click().await.unwrap();
+    b.wait_for("계정을 비활성화했습니다").await;
+    assert!(b.page_text().await.contains("에 비활성화"));
+    let Some(mut gone) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    gone.goto("/login").await;
+    gone.fill("#email", "seoyeon@city.kr").await;
+    gone.fill("#password", &password).await;
+    gone.click("form.form-narrow button[type=submit]").await;
+    gone.wait_for("관리자가 비활성화해 로그인할 수 없습니다")
+        .await;
+    gone.close().await;
+
+    b.click_link("API 클라이언트").await;
+    b.wait_for("아직 등록한 API 클라이언트가 없습니다").await;
+    b.click_link("API 클라이언트 등록").await;
+    b.fill("#name", "광주시 성과 대시보드").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("지금 한 번만 보입니다").await;
+    let secret = b.text("pre.secret").await;
+    let client_id = b.path().await.split('/').nth(3).unwrap().to_owned();
+    let token = |secret: String, client_id: String| async move {
+        p.http
+            .post(format!("{}/oauth/token", p.base_url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id.as_str()),
+                ("client_secret", secret.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert!(token(secret.clone(), client_id.clone()).await.is_success());
+    b.goto("/admin/api-clients").await;
+    b.client
+        .find(Locator::XPath(
+            "//tr[contains(., '광주시 성과 대시보드')]//a[contains(., '폐기')]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("되돌릴 수 없습니다").await;
+    b.check_page("api-client-revoke").await;
+    b.click("main form button[type=submit]").await;
+    b.wait_for("API 클라이언트를 폐기했습니다").await;
+    assert!(b.page_text().await.contains("폐기됨"));
+    assert!(!token(secret, client_id).await.is_success());
+    b.check_page("api-clients").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn an_admin_manages_staff_and_api_clients_with_javascript() {
+    let p = TestPlatform::start().await;
+    an_admin_manages_staff_and_api_clients(&p, "admin-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_manages_staff_and_api_clients_without_javascript() {
+    let p = TestPlatform::start_embedded().await;
+    an_admin_manages_staff_and_api_clients(&p, "admin-nojs", false).await;
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn an_admin_opens_a_call_with_javascript() {
     let p = TestPlatform::start().await;

@@ -763,7 +763,7 @@ async fn admins_manage_staff_accounts_through_graphql() {
         "{gone}"
     );
     let refused = p.graphql(None, login, json!({ "p": password })).await;
-    assert_eq!(error_code(&refused), Some("UNAUTHENTICATED"), "{refused}");
+    assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");
     assert!(refused.to_string().contains("deactivated"), "{refused}");
 
     let manager = p.token(Role::ProgramManager);

@@ -304,6 +304,16 @@ operations!(
     CreateVoucherProgram,
 );
 operations!("queries/usage.graphql": UsageUploads, UsageUploadDetail);
+operations!(
+    "queries/admin.graphql": StaffAccounts,
+    CreateStaffAccount,
+    ChangeStaffRole,
+    DeactivateStaffAccount,
+    ReactivateStaffAccount,
+    ApiClients,
+    RegisterApiClient,
+    RevokeApiClient,
+);
 operations!("queries/worklist/companies.graphql": WorklistCompanies);
 operations!("queries/worklist/applications.graphql": WorklistApplications);
 operations!("queries/worklist/pilots.graphql": WorklistPilots);

@@ -173,6 +173,26 @@ pub fn router(console: Console) -> Router {
                 .layer(DefaultBodyLimit::max(pages::usage::MAX_UPLOAD_BYTES)),
         )
         .route("/usage/{id}", get(pages::usage::detail))
+        .route("/admin/staff", get(pages::staff::list))
+        .route(
+            "/admin/staff/new",
+            get(pages::staff::new_form).post(pages::staff::create),
+        )
+        .route("/admin/staff/{id}/created", get(pages::staff::created))
+        .route("/admin/staff/{id}/{change}", post(pages::staff::change))
+        .route("/admin/api-clients", get(pages::api_clients::list))
+        .route(
+            "/admin/api-clients/new",
+            get(pages::api_clients::new_form).post(pages::api_clients::register),
+        )
+        .route(
+            "/admin/api-clients/{id}/created",
+            get(pages::api_clients::created),
+        )
+        .route(
+            "/admin/api-clients/{id}/revoke",
+            get(pages::api_clients::confirm_revoke).post(pages::api_clients::revoke),
+        )
         .route("/review/companies/{id}", decision::<review::Company>())
         .route(
             "/review/applications/{id}",
@@ -401,6 +421,28 @@ impl Visit {
         self.redirect(console, to).await
     }
 
+    /// Keeps a secret the API handed over once for the page at `path`, then goes there: the
+    /// secret is shown on that page's first visit only.
+    pub async fn reveal_at(&mut self, console: &Console, path: &str, secret: String) -> Response {
+        if let Some(session) = self.session.as_mut() {
+            session.revealed = Some(session::Revealed {
+                path: path.to_owned(),
+                secret,
+            });
+        }
+        self.redirect(console, path).await
+    }
+
+    /// The secret kept for this page, taken: a reload no longer shows it.
+    pub fn take_revealed(&mut self) -> Option<String> {
+        let session = self.session.as_mut()?;
+        let path = self.path.split('?').next().unwrap_or_default();
+        if session.revealed.as_ref()?.path != path {
+            return None;
+        }
+        session.revealed.take().map(|r| r.secret)
+    }
+
     /// The language the person chose (`None`: the browser's), for this page and the cookie.
     pub fn choose_language(&mut self, lang: Option<Lang>) {
         if let Some(lang) = lang {
@@ -442,6 +484,7 @@ impl Visit {
                 .is_some_and(|u| u.role == "FIRM_MEMBER"),
             staff: self.is_staff(),
             metering: self.meters_usage(),
+            admin: self.has_role("ADMIN"),
             csrf: self
                 .session
                 .as_ref()
@@ -521,6 +564,8 @@ pub struct Layout {
     pub staff: bool,
     /// An operator or an admin: the header offers "사용량 업로드".
     pub metering: bool,
+    /// An admin: the header offers "관리" (staff accounts, API clients).
+    pub admin: bool,
     pub csrf: String,
     pub notice: Option<String>,
     pub assets: Arc<Assets>,
@@ -529,6 +574,11 @@ pub struct Layout {
 impl Layout {
     pub fn t(&self, key: &str) -> String {
         self.lang.t(key)
+    }
+
+    /// A message about someone or something by name (`{ $name }`), e.g. a row's own label.
+    pub fn t_with_name(&self, key: &str, name: &str) -> String {
+        self.lang.t_with(key, &[("name", name.to_owned())])
     }
 
     pub fn asset(&self, path: &str) -> &str {

@@ -46,6 +46,18 @@ pub struct Session {
     /// the person sends it with one click instead of typing it again.
     #[serde(default)]
     pub pending_form: Option<PendingForm>,
+    /// A secret the API handed over once (a new API client's secret, a staff account's
+    /// temporary password), kept only until the page that shows it is first seen, so a reload
+    /// or a second submit never makes another.
+    #[serde(default)]
+    pub revealed: Option<Revealed>,
+}
+
+/// A secret waiting to be shown, on the page at `path` only.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Revealed {
+    pub path: String,
+    pub secret: String,
 }
 
 /// What a person typed into a form (never a password), and where it was going.
@@ -144,6 +156,7 @@ impl Sessions {
             notice: None,
             return_to: None,
             pending_form: None,
+            revealed: None,
         }
     }
 

@@ -222,9 +222,10 @@ impl Onboarding {
                     .reset(&pair_key)
                     .await
                     .map_err(counting_unavailable)?;
-                // Said only to someone who knows the password.
+                // Who it is is proven, but the account may not sign in; said only to someone
+                // who knows the password.
                 if user.deactivated_at.is_some() {
-                    return Err(OnboardingError::Unauthenticated(
+                    return Err(OnboardingError::Forbidden(
                         "this account was deactivated; ask an administrator".into(),
                     ));
                 }

@@ -357,6 +357,18 @@ pub async fn login(
             )
             .await
         }
+        // The password was right, but an admin deactivated the (staff) account.
+        Err(error) if error.code == "FORBIDDEN" => {
+            let message = Some(lang.t("login-deactivated"));
+            show_login(
+                &console,
+                &mut visit,
+                &form.email,
+                message,
+                StatusCode::FORBIDDEN,
+            )
+            .await
+        }
         Err(error) if error.code == "RATE_LIMITED" => {
             let message = Some(visit.explain(&error));
             show_login(

@@ -3,10 +3,11 @@
 //! they are about, and numbers typed as people type them (`1,200`, `₩3,000,000`).
 
 use askama::Template;
+use axum::{http::StatusCode, response::Response};
 use serde::{Deserialize, Serialize};
 
 use super::Choice;
-use crate::{Layout, api::ApiError, i18n::Lang};
+use crate::{Console, Layout, Visit, api::ApiError, i18n::Lang, render};
 
 /// A form that only acts (submit, start, sign out...): its CSRF token and nothing else.
 #[derive(Deserialize, Serialize, Default)]
@@ -132,6 +133,70 @@ pub struct FormPage {
     pub fields: Vec<Field>,
     /// A line under the form: (text, link text, link).
     pub aside: Option<(String, String, String)>,
+}
+
+/// A page with one form of its own (not a step of a longer journey): its title (heading and
+/// button), where it posts, and the menu entry it is under.
+#[derive(Clone, Copy)]
+pub struct OwnForm {
+    pub title_key: &'static str,
+    pub action: &'static str,
+    pub section: &'static str,
+}
+
+impl OwnForm {
+    pub async fn show(
+        self,
+        console: &Console,
+        visit: &mut Visit,
+        fields: Vec<Field>,
+        error: Option<String>,
+        status: StatusCode,
+    ) -> Response {
+        let title = visit.lang.t(self.title_key);
+        let page = FormPage {
+            layout: visit.layout(console, title.clone(), self.section),
+            heading: title.clone(),
+            intro: None,
+            action: self.action.to_owned(),
+            hidden: Vec::new(),
+            submit: title,
+            draft: None,
+            error,
+            fields,
+            aside: None,
+        };
+        visit.respond(console, status, render(&page)).await
+    }
+
+    /// After the form was sent: `to` with `notice`, or the form again with the refusal beside
+    /// its field (`api_fields`: the API's input names to the form's), or the error page for a
+    /// refusal the form cannot help with.
+    pub async fn after(
+        self,
+        console: &Console,
+        visit: &mut Visit,
+        sent: Result<(), ApiError>,
+        (notice, to): (&str, &str),
+        mut fields: Vec<Field>,
+        api_fields: &[(&str, &'static str)],
+    ) -> Response {
+        match sent {
+            Ok(()) => visit.redirect_with_notice(console, notice, to).await,
+            Err(error) if error.code == "BAD_USER_INPUT" => {
+                let sentence = place_error(visit.lang, &error, &mut fields, api_fields);
+                self.show(
+                    console,
+                    visit,
+                    fields,
+                    Some(sentence),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await
+            }
+            Err(error) => super::error_page(console, visit, &error).await,
+        }
+    }
 }
 
 /// Puts an API refusal beside the field it is about (`api_fields` maps the API's input names

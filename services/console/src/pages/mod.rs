@@ -2,6 +2,7 @@
 //! page with its trace id, and the language switch.
 
 pub mod account;
+pub mod api_clients;
 pub mod companies;
 pub mod form;
 pub mod home;
@@ -10,6 +11,7 @@ pub mod pilots;
 pub mod programmes;
 pub mod reports;
 pub mod review;
+pub mod staff;
 pub mod usage;
 pub mod vouchers;
 
@@ -79,6 +81,28 @@ pub async fn require_role(
     } else {
         Err(forbidden_page(console, visit).await)
     }
+}
+
+/// The token for a form `posted` (with its CSRF token) by someone whose role is one of `roles`:
+/// the sign-in page (what was typed kept) for a visitor, the 403 page for another role, and
+/// `back` with nothing done for a forged or stale form.
+pub async fn require_role_to_post(
+    console: &Console,
+    visit: &mut Visit,
+    roles: &[&str],
+    (form, csrf): (&impl serde::Serialize, &str),
+    back: &str,
+) -> Result<String, Response> {
+    let token = visit.require_sign_in_to_post(console, form).await?;
+    if !roles.iter().any(|role| visit.has_role(role)) {
+        return Err(forbidden_page(console, visit).await);
+    }
+    if !visit.posted_by_session(csrf) {
+        return Err(visit
+            .redirect_with_notice(console, "notice-stale-form", back)
+            .await);
+    }
+    Ok(token)
 }
 
 /// The page for an API refusal a form cannot show beside a field: 404 for NOT_FOUND, the error

@@ -12,7 +12,7 @@ use super::{
     Choice, choices,
     companies::SECTORS,
     enum_value, error_page, forbidden_page,
-    form::{Field, FormPage, check_required, place_error, read_number},
+    form::{Field, OwnForm, check_required, read_number},
     label_key,
     review::require_staff,
     vouchers::amount,
@@ -195,58 +195,17 @@ fn pool_fields(lang: Lang, form: &Typed) -> Vec<Field> {
     ]
 }
 
-/// The two forms of these pages: (heading and button, where it posts).
-const POOL_FORM: (&str, &str) = ("programmes-add-pool", "/programmes/pools/new");
-const CALL_FORM: (&str, &str) = ("programmes-open-call", "/programmes/new");
-
-async fn show_form(
-    console: &Console,
-    visit: &mut Visit,
-    (title_key, action): (&str, &str),
-    fields: Vec<Field>,
-    error: Option<String>,
-    status: StatusCode,
-) -> Response {
-    let title = visit.lang.t(title_key);
-    let page = FormPage {
-        layout: visit.layout(console, title.clone(), "programmes"),
-        heading: title.clone(),
-        intro: None,
-        action: action.to_owned(),
-        hidden: Vec::new(),
-        submit: title,
-        draft: None,
-        error,
-        fields,
-        aside: None,
-    };
-    visit.respond(console, status, render(&page)).await
-}
-
-/// After a pool or call was sent: the list with `notice`, or the form again with the refusal
-/// beside its field (`api_fields`: the API's input names to the form's).
-async fn after_create(
-    console: &Console,
-    visit: &mut Visit,
-    created: Result<(), ApiError>,
-    (form, notice): ((&str, &str), &str),
-    mut fields: Vec<Field>,
-    api_fields: &[(&str, &'static str)],
-) -> Response {
-    match created {
-        Ok(()) => {
-            visit
-                .redirect_with_notice(console, notice, "/programmes")
-                .await
-        }
-        Err(error) if error.code == "BAD_USER_INPUT" => {
-            let sentence = place_error(visit.lang, &error, &mut fields, api_fields);
-            let status = StatusCode::BAD_REQUEST;
-            show_form(console, visit, form, fields, Some(sentence), status).await
-        }
-        Err(error) => error_page(console, visit, &error).await,
-    }
-}
+/// The two forms of these pages.
+const POOL_FORM: OwnForm = OwnForm {
+    title_key: "programmes-add-pool",
+    action: "/programmes/pools/new",
+    section: "programmes",
+};
+const CALL_FORM: OwnForm = OwnForm {
+    title_key: "programmes-open-call",
+    action: "/programmes/new",
+    section: "programmes",
+};
 
 /// Admins only: a pool is the data center's capacity given to the programme.
 async fn require_admin(console: &Console, visit: &mut Visit) -> Result<String, Response> {
@@ -263,15 +222,9 @@ pub async fn new_pool(State(console): State<Console>, mut visit: Visit) -> Respo
         return response;
     }
     let fields = pool_fields(visit.lang, &Typed::new());
-    show_form(
-        &console,
-        &mut visit,
-        POOL_FORM,
-        fields,
-        None,
-        StatusCode::OK,
-    )
-    .await
+    POOL_FORM
+        .show(&console, &mut visit, fields, None, StatusCode::OK)
+        .await
 }
 
 pub async fn create_pool(
@@ -290,15 +243,9 @@ pub async fn create_pool(
     let mut fields = pool_fields(lang, &form);
     if !visit.posted_by_session(typed(&form, "csrf")) {
         let notice = Some(lang.t("notice-stale-form"));
-        return show_form(
-            &console,
-            &mut visit,
-            POOL_FORM,
-            fields,
-            notice,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        return POOL_FORM
+            .show(&console, &mut visit, fields, notice, StatusCode::FORBIDDEN)
+            .await;
     }
     let mut capacity = 0;
     let complete = check_required(lang, &mut fields);
@@ -329,15 +276,9 @@ pub async fn create_pool(
         }
         _ => {
             let error = Some(lang.t("form-fix-fields"));
-            return show_form(
-                &console,
-                &mut visit,
-                POOL_FORM,
-                fields,
-                error,
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
+            return POOL_FORM
+                .show(&console, &mut visit, fields, error, StatusCode::BAD_REQUEST)
+                .await;
         }
     };
     let created = console
@@ -349,16 +290,16 @@ pub async fn create_pool(
         )
         .await;
     let api_fields = [("validFrom", "valid_from"), ("validUntil", "valid_until")];
-    let done = (POOL_FORM, "notice-pool-added");
-    after_create(
-        &console,
-        &mut visit,
-        created.map(drop),
-        done,
-        fields,
-        &api_fields,
-    )
-    .await
+    POOL_FORM
+        .after(
+            &console,
+            &mut visit,
+            created.map(drop),
+            ("notice-pool-added", "/programmes"),
+            fields,
+            &api_fields,
+        )
+        .await
 }
 
 /// The pools a call may draw on: (id, name, kind).
@@ -418,15 +359,9 @@ pub async fn new_call(State(console): State<Console>, mut visit: Visit) -> Respo
             .await;
     }
     let fields = call_fields(visit.lang, &Typed::new(), &pools);
-    show_form(
-        &console,
-        &mut visit,
-        CALL_FORM,
-        fields,
-        None,
-        StatusCode::OK,
-    )
-    .await
+    CALL_FORM
+        .show(&console, &mut visit, fields, None, StatusCode::OK)
+        .await
 }
 
 pub async fn create_call(
@@ -450,15 +385,9 @@ pub async fn create_call(
     let mut fields = call_fields(lang, &form, &pools);
     if !visit.posted_by_session(typed(&form, "csrf")) {
         let notice = Some(lang.t("notice-stale-form"));
-        return show_form(
-            &console,
-            &mut visit,
-            CALL_FORM,
-            fields,
-            notice,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        return CALL_FORM
+            .show(&console, &mut visit, fields, notice, StatusCode::FORBIDDEN)
+            .await;
     }
     let mut cap = 0;
     let complete = check_required(lang, &mut fields);
@@ -485,15 +414,9 @@ pub async fn create_call(
         },
         _ => {
             let error = Some(lang.t("form-fix-fields"));
-            return show_form(
-                &console,
-                &mut visit,
-                CALL_FORM,
-                fields,
-                error,
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
+            return CALL_FORM
+                .show(&console, &mut visit, fields, error, StatusCode::BAD_REQUEST)
+                .await;
         }
     };
     let created = console
@@ -510,16 +433,16 @@ pub async fn create_call(
         ("closesOn", "closes_on"),
         ("maxPerCompany", "max_per_company"),
     ];
-    let done = (CALL_FORM, "notice-call-opened");
-    after_create(
-        &console,
-        &mut visit,
-        created.map(drop),
-        done,
-        fields,
-        &api_fields,
-    )
-    .await
+    CALL_FORM
+        .after(
+            &console,
+            &mut visit,
+            created.map(drop),
+            ("notice-call-opened", "/programmes"),
+            fields,
+            &api_fields,
+        )
+        .await
 }
 
 #[cfg(test)]

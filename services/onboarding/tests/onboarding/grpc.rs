@@ -1519,9 +1519,8 @@ async fn staff_accounts_are_managed_by_admins(db: TestDb) {
         client.get_me(authed(pb::GetMeRequest {}, &session)).await,
         ErrorCode::Unauthenticated,
     );
-    let refused = login(&h, &pm.email, &created.temporary_password)
-        .await
-        .unwrap_err();
+    let refused = login(&h, &pm.email, &created.temporary_password).await;
+    let refused = assert_refused(refused, ErrorCode::Forbidden);
     assert!(refused.message().contains("deactivated"), "{refused:?}");
     let back = change_staff(&h, &admin, &pm.id, Change::Reactivate(true))
         .await
