@@ -1430,6 +1430,179 @@ async fn an_admin_manages_staff_and_api_clients_without_javascript() {
     p.stop().await;
 }
 
+/// A manager reads the live figures: every table with Korean headers, a filter by industry
+/// that narrows the companies, a period the wrong way round said in words; the workbook
+/// opened by a spreadsheet reader has a sheet per table with the API's figures, and each
+/// table's CSV starts with a byte order mark. A firm gets the 403 page for all of it.
+async fn a_manager_reads_the_figures(p: &TestPlatform, test: &'static str, javascript: bool) {
+    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in_with(axv::demo::MANAGER_EMAIL, axv::demo::DEMO_PASSWORD)
+        .await;
+    b.click_link("사업 성과").await;
+    b.wait_for("기업별").await;
+    for shown in [
+        "요약",
+        "자원 풀",
+        "산업별",
+        "실증 분야별",
+        "분기별",
+        "매출 (₩)",
+    ] {
+        assert!(b.page_text().await.contains(shown), "{shown}");
+    }
+    b.check_page("figures").await;
+    b.goto("/figures?sector=MOBILITY").await;
+    let rows = b
+        .client
+        .find_all(Locator::Css("#table-companies ~ div table tbody tr"))
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        let text = row.text().await.unwrap();
+        assert!(text.contains("모빌리티"), "{text}");
+    }
+    b.goto("/figures?from=2026-05-01&to=2026-01-01").await;
+    assert!(b.page_text().await.contains("시작일이 종료일보다 늦습니다"));
+    let cookie = b
+        .client
+        .get_named_cookie("axv_session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    b.close().await;
+
+    let get = |path: &'static str| {
+        let cookie = cookie.clone();
+        async move {
+            p.http
+                .get(format!("{}{path}", p.base_url()))
+                .header("cookie", format!("axv_session={cookie}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let workbook = get("/figures.xlsx").await;
+    assert_eq!(workbook.status(), reqwest::StatusCode::OK);
+    assert!(
+        workbook.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".xlsx")
+    );
+    let bytes = workbook.bytes().await.unwrap();
+    let mut book: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    assert_eq!(
+        book.sheet_names(),
+        [
+            "요약",
+            "자원 풀",
+            "산업별",
+            "실증 분야별",
+            "기업별",
+            "분기별"
+        ]
+    );
+    let api = p
+        .graphql(
+            Some(&p.token(Role::ProgramManager)),
+            "{ programStats(view: LIVE) { approvedCompanies outcomes { revenueKrw } byCompany { company { nameKo } outcomes { revenueKrw } } } }",
+            json!({}),
+        )
+        .await;
+    let stats = &api["data"]["programStats"];
+    let number = |cell: &Data| match cell {
+        Data::Float(f) => *f as i64,
+        Data::Int(n) => *n,
+        other => panic!("not a number: {other:?}"),
+    };
+    let summary = book.worksheet_range("요약").unwrap();
+    let value_of = |label: &str| {
+        summary
+            .rows()
+            .find(|row| row[0] == Data::String(label.into()))
+            .map(|row| number(&row[1]))
+            .unwrap_or_else(|| panic!("{label} missing"))
+    };
+    assert_eq!(
+        value_of("매출 (₩)"),
+        stats["outcomes"]["revenueKrw"].as_i64().unwrap()
+    );
+    assert_eq!(
+        value_of("승인 기업"),
+        stats["approvedCompanies"].as_i64().unwrap()
+    );
+    let companies = book.worksheet_range("기업별").unwrap();
+    let mut rows = companies.rows();
+    let headers: Vec<String> = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
+    assert_eq!(headers[..3], ["기업", "사업자등록번호", "산업"]);
+    let revenue_col = headers.iter().position(|h| h == "매출 (₩)").unwrap();
+    let by_company = stats["byCompany"].as_array().unwrap();
+    assert_eq!(companies.rows().count() - 1, by_company.len());
+    for row in rows {
+        let name = row[0].to_string();
+        let api_row = by_company
+            .iter()
+            .find(|c| c["company"]["nameKo"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name} not in the API's answer"));
+        assert_eq!(
+            number(&row[revenue_col]),
+            api_row["outcomes"]["revenueKrw"].as_i64().unwrap(),
+            "{name}"
+        );
+    }
+
+    let csv = get("/figures/companies.csv").await;
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    assert!(
+        text.starts_with("\u{feff}기업,사업자등록번호,산업,"),
+        "{}",
+        &text[..80]
+    );
+    assert_eq!(text.lines().count(), by_company.len() + 1);
+    assert_eq!(
+        get("/figures/nothing.csv").await.status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
+
+    let Some(mut firm) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    firm.sign_in_with(axv::demo::FIRM_EMAIL, axv::demo::DEMO_PASSWORD)
+        .await;
+    assert!(!firm.text("nav").await.contains("사업 성과"));
+    for path in ["/figures", "/figures.xlsx", "/figures/companies.csv"] {
+        firm.goto(path).await;
+        assert!(firm.page_text().await.contains("권한이 없습니다"), "{path}");
+    }
+    firm.close().await;
+}
+
+#[tokio::test]
+async fn a_manager_reads_the_figures_with_javascript() {
+    let p = TestPlatform::start_demo().await;
+    a_manager_reads_the_figures(&p, "figures-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_manager_reads_the_figures_without_javascript() {
+    let p = TestPlatform::start_embedded_demo().await;
+    a_manager_reads_the_figures(&p, "figures-nojs", false).await;
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn an_admin_opens_a_call_with_javascript() {
     let p = TestPlatform::start().await;

@@ -304,6 +304,7 @@ operations!(
     CreateVoucherProgram,
 );
 operations!("queries/usage.graphql": UsageUploads, UsageUploadDetail);
+operations!("queries/figures.graphql": StaffFigures);
 operations!(
     "queries/admin.graphql": StaffAccounts,
     CreateStaffAccount,

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod assets;
 pub mod charts;
+pub mod exports;
 pub mod format;
 pub mod i18n;
 pub mod pages;
@@ -173,6 +174,9 @@ pub fn router(console: Console) -> Router {
                 .layer(DefaultBodyLimit::max(pages::usage::MAX_UPLOAD_BYTES)),
         )
         .route("/usage/{id}", get(pages::usage::detail))
+        .route("/figures", get(pages::figures::page))
+        .route("/figures.xlsx", get(pages::figures::xlsx))
+        .route("/figures/{file}", get(pages::figures::csv))
         .route("/admin/staff", get(pages::staff::list))
         .route(
             "/admin/staff/new",

@@ -23,7 +23,7 @@ use crate::{
     render,
 };
 
-pub(crate) const SECTORS: [&str; 9] = [
+pub const SECTORS: [&str; 9] = [
     "ARTIFICIAL_INTELLIGENCE",
     "MOBILITY",
     "CULTURE_CONTENT",

@@ -74,7 +74,7 @@ fn row(lang: Lang, key: String, outcomes: Option<(i64, i64)>) -> ChartRow {
     }
 }
 
-fn chart(
+pub fn chart(
     id: &'static str,
     lang: Lang,
     title_key: &str,

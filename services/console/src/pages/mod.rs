@@ -4,6 +4,7 @@
 pub mod account;
 pub mod api_clients;
 pub mod companies;
+pub mod figures;
 pub mod form;
 pub mod home;
 pub mod my_pilots;

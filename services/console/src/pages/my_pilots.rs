@@ -18,6 +18,7 @@ use super::{
     Choice, HistoryEntry, choices, enum_value, error_page,
     form::{CsrfOnly, Field, FormPage, check_required, place_error, read_number},
     label_key, not_found_page,
+    pilots::DOMAINS,
     review::Decision,
     vouchers::amount,
 };
@@ -28,19 +29,6 @@ use crate::{
     i18n::Lang,
     render,
 };
-
-const DOMAINS: [&str; 10] = [
-    "AUTONOMOUS_DRIVING",
-    "HEALTHCARE",
-    "ENERGY",
-    "TRAFFIC",
-    "PUBLIC_SAFETY",
-    "AI_SEMICONDUCTOR",
-    "MANUFACTURING_ROBOTICS",
-    "CULTURE_CONTENT",
-    "DATA",
-    "OTHER",
-];
 
 /// The API's input names beside the form's, to put a refusal beside its field.
 const API_FIELDS: [(&str, &str); 11] = [

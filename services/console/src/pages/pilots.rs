@@ -19,7 +19,8 @@ use crate::{
     render,
 };
 
-const DOMAINS: [&str; 10] = [
+/// The API's pilot domains, in the order pages offer them.
+pub const DOMAINS: [&str; 10] = [
     "AUTONOMOUS_DRIVING",
     "HEALTHCARE",
     "ENERGY",

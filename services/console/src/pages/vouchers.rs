@@ -6,8 +6,8 @@ use askama::Template;
 use axum::{
     Form,
     extract::{Path, Query, State},
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
 };
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,7 @@ use super::{Choice, error_page, label_key, not_found_page};
 use crate::{
     Console, Layout, Visit,
     api::{self, apply_choices, apply_for_voucher, voucher_detail, voucher_home},
+    exports::{CSV, csv_field, csv_start, download},
     format::{grouped, hours, hours_precise, kst},
     i18n::Lang,
     render,
@@ -569,14 +570,6 @@ pub async fn detail(
 }
 
 /// One CSV field, quoted when it must be.
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
 /// The whole ledger as CSV: UTF-8 with a byte order mark so Excel shows Korean, hours in
 /// compute vouchers, times in KST.
 pub async fn ledger_csv(
@@ -589,19 +582,13 @@ pub async fn ledger_csv(
         Ok(token) => token,
         Err(response) => return response,
     };
-    let mut out = String::from("\u{feff}");
-    out.push_str(
-        &[
-            lang.t("ledger-at"),
-            lang.t("ledger-kind"),
-            lang.t("ledger-amount"),
-            lang.t("ledger-balance"),
-            lang.t("ledger-reference"),
-        ]
-        .map(|h| field(&h))
-        .join(","),
-    );
-    out.push_str("\r\n");
+    let mut out = csv_start(&[
+        lang.t("ledger-at"),
+        lang.t("ledger-kind"),
+        lang.t("ledger-amount"),
+        lang.t("ledger-balance"),
+        lang.t("ledger-reference"),
+    ]);
     let mut after = None;
     let mut code = String::new();
     // A ledger of 100 pages (10,000 entries) is years of daily jobs; beyond it, the API's
@@ -629,7 +616,7 @@ pub async fn ledger_csv(
                 value(entry.balance_after),
                 entry.reference.clone().unwrap_or_default(),
             ];
-            out.push_str(&row.map(|f| field(&f)).join(","));
+            out.push_str(&row.map(|f| csv_field(&f)).join(","));
             out.push_str("\r\n");
         }
         if !v.ledger.page_info.has_next_page {
@@ -637,23 +624,5 @@ pub async fn ledger_csv(
         }
         after = v.ledger.page_info.end_cursor.clone();
     }
-    let disposition = format!(
-        "attachment; filename=\"ledger-{}.csv\"",
-        code.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
-    );
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition)
-                    .unwrap_or(HeaderValue::from_static("attachment")),
-            ),
-        ],
-        out,
-    )
-        .into_response()
+    download(CSV, &format!("ledger-{code}.csv"), out)
 }
