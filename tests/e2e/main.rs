@@ -13,6 +13,7 @@ mod gateway;
 mod outcomes;
 mod pilots;
 mod releases;
+mod review_claims;
 mod subscriptions;
 mod vouchers;
 

@@ -569,6 +569,7 @@ async fn execute(
             .data(ctx.clone())
             .data(state.clients.clone())
             .data(state.stats.clone())
+            .data(state.review_claims.clone())
             .data(charge.clone());
         let span = tracing::info_span!(
             "graphql",

@@ -47,6 +47,7 @@ pub struct AppState {
     pub persisted: persisted::PersistedQueries,
     pub idempotency: axv_platform::kv::IdempotencyStore,
     pub events: events::EventHub,
+    pub review_claims: schema::review_claims::ReviewClaims,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Verifier> {
@@ -77,6 +78,7 @@ impl AppState {
                 limits.persisted_queries.clone(),
                 limits.persisted_manifest.clone(),
             ),
+            review_claims: schema::review_claims::ReviewClaims::new(kv.clone()),
             idempotency: idempotency::store(kv),
             limits,
             stats,

@@ -21,6 +21,7 @@ pub mod connection;
 pub mod onboarding;
 pub mod outcomes;
 pub mod pilots;
+pub mod review_claims;
 pub mod scalars;
 pub mod staff;
 pub mod stats;
@@ -41,6 +42,7 @@ pub struct Query(
     api_clients::ApiClientsQuery,
     usage::UsageQuery,
     staff::StaffQuery,
+    review_claims::ReviewClaimsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -52,6 +54,7 @@ pub struct Mutation(
     stats::StatsMutation,
     api_clients::ApiClientsMutation,
     staff::StaffMutation,
+    review_claims::ReviewClaimsMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, subscriptions::SubscriptionRoot>;

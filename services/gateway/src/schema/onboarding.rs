@@ -483,6 +483,8 @@ impl OnboardingMutation {
         action: pb::CompanyAction,
         note: Option<String>,
     ) -> Result<Company> {
+        super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
+        let subject = id.0.clone();
         let response = call!(
             ctx,
             onboarding.transition_company(pb::TransitionCompanyRequest {
@@ -491,6 +493,10 @@ impl OnboardingMutation {
                 note,
             })
         )?;
+        // Starting a review is picking the company up.
+        if action == pb::CompanyAction::StartReview {
+            super::review_claims::picked_up_by_caller(ctx, &subject).await;
+        }
         company_of(response.company)
     }
 }

@@ -284,6 +284,7 @@ impl OutcomesMutation {
         action: pb::ReportAction,
         note: Option<String>,
     ) -> Result<OutcomeReport> {
+        super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
         let response = call!(
             ctx,
             outcomes.transition_report(pb::TransitionReportRequest {

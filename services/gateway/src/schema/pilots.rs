@@ -508,6 +508,7 @@ impl PilotsMutation {
         action: pb::PilotAction,
         note: Option<String>,
     ) -> Result<Pilot> {
+        super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
         let response = call!(
             ctx,
             pilots.transition_pilot(pb::TransitionPilotRequest {

@@ -716,6 +716,7 @@ impl VouchersMutation {
         granted_amount: Option<Long>,
         note: Option<String>,
     ) -> Result<Voucher> {
+        super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
         let response = call!(
             ctx,
             vouchers.approve_application(pb::ApproveApplicationRequest {
@@ -733,6 +734,7 @@ impl VouchersMutation {
         id: ID,
         note: String,
     ) -> Result<VoucherApplication> {
+        super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
         let response = call!(
             ctx,
             vouchers.reject_application(pb::RejectApplicationRequest { id: id.0, note })
