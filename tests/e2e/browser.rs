@@ -1603,6 +1603,118 @@ async fn a_manager_reads_the_figures_without_javascript() {
     p.stop().await;
 }
 
+/// Two managers on one worklist: the first picks a voucher application up; the second sees who
+/// holds it, is refused a decision in words (the note kept) until taking it over, then decides;
+/// with JavaScript, the first manager's open worklist counts the application gone without a
+/// reload.
+async fn two_managers_share_the_worklist(p: &TestPlatform, test: &'static str, javascript: bool) {
+    p.staff_account("pm2@city.kr", "박두리 (AI산업과)", Role::ProgramManager)
+        .await;
+    let Some(mut a) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    a.sign_in_with(axv::demo::MANAGER_EMAIL, axv::demo::DEMO_PASSWORD)
+        .await;
+    a.goto("/review").await;
+    let waiting: i64 = a
+        .text("[data-queue=applications]")
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(waiting > 0);
+    let link = a
+        .client
+        .find(Locator::Css("#queue-applications tbody tr a"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    a.goto(&link).await;
+    assert!(a.page_text().await.contains("아직 아무도 맡지 않았습니다"));
+    a.click("#review-claim button").await;
+    a.wait_for("맡았습니다").await;
+    assert!(a.page_text().await.contains("내가 맡아 검토 중입니다"));
+    a.check_page("claim-mine").await;
+
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in("pm2@city.kr").await;
+    b.goto("/review").await;
+    let row = b
+        .client
+        .find(Locator::Css(&format!(
+            "#queue-applications a[href='{link}']"
+        )))
+        .await
+        .unwrap()
+        .find(Locator::XPath("./ancestor::tr"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("이서연"),
+        "the holder is on the worklist: {row}"
+    );
+    b.goto(&link).await;
+    assert!(b.page_text().await.contains("님이 맡아 검토 중입니다"));
+    b.fill("#note", "예산 근거가 부족합니다").await;
+    b.click("button[value=reject]").await;
+    b.wait_for("다른 관리자가 맡고 있어 결정하지 않았습니다")
+        .await;
+    assert_eq!(b.value("#note").await, "예산 근거가 부족합니다");
+    b.check_page("claim-held").await;
+
+    if javascript {
+        a.goto("/review").await;
+    }
+    b.click("#review-claim button").await;
+    b.wait_for("넘겨받았습니다").await;
+    b.fill("#note", "예산 근거가 부족합니다").await;
+    b.click("button[value=reject]").await;
+    b.wait_for("검토 대기함").await;
+    assert_eq!(b.path().await, "/review");
+    if javascript {
+        // The first manager's worklist, open all along, counts one application fewer.
+        let mut now = waiting;
+        for _ in 0..100 {
+            now = a
+                .text("[data-queue=applications]")
+                .await
+                .trim()
+                .parse()
+                .unwrap_or(waiting);
+            if now == waiting - 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(now, waiting - 1, "the open worklist's count follows");
+        assert_eq!(a.path().await, "/review", "without a reload");
+    }
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn two_managers_share_the_worklist_with_javascript() {
+    let p = TestPlatform::start_demo().await;
+    two_managers_share_the_worklist(&p, "two-managers-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn two_managers_share_the_worklist_without_javascript() {
+    let p = TestPlatform::start_embedded_demo().await;
+    two_managers_share_the_worklist(&p, "two-managers-nojs", false).await;
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn an_admin_opens_a_call_with_javascript() {
     let p = TestPlatform::start().await;

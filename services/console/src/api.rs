@@ -57,7 +57,7 @@ impl ApiError {
         }
     }
 
-    fn unavailable(message: impl Into<String>) -> Self {
+    pub fn unavailable(message: impl Into<String>) -> Self {
         Self {
             code: "UNAVAILABLE".into(),
             message: message.into(),
@@ -212,6 +212,39 @@ impl Api {
     }
 }
 
+impl Api {
+    /// The gateway's events as they happen (`/events`, server-sent events) as `token`'s
+    /// bearer sees them, for at most an hour: whoever reads them reconnects after.
+    pub async fn events(
+        &self,
+        token: &str,
+        client_address: &str,
+    ) -> Result<reqwest::Response, ApiError> {
+        let base = self.url.strip_suffix("/graphql").unwrap_or(&self.url);
+        let mut request = self
+            .http
+            .get(format!("{base}/events"))
+            .header("x-forwarded-for", client_address)
+            .header("accept", "text/event-stream")
+            .bearer_auth(token)
+            .timeout(std::time::Duration::from_secs(3600));
+        if let Some(key) = &self.relay_key {
+            request = request.header(RELAY_HEADER, key);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::unavailable(format!("the gateway's events: {e}")))?;
+        if !response.status().is_success() {
+            return Err(ApiError::unavailable(format!(
+                "the gateway's events answered {}",
+                response.status()
+            )));
+        }
+        Ok(response)
+    }
+}
+
 /// A file of tens of megabytes over an office link takes minutes; the gateway allows as long.
 const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
@@ -341,6 +374,9 @@ operations!(
     VerifiedReports,
     VerifyOutcomeReport,
     ReturnOutcomeReport,
+    ReviewClaims,
+    PickUpForReview,
+    ReleaseReview,
 );
 
 /// The registry's filters start empty.

@@ -158,6 +158,7 @@ pub fn router(console: Console) -> Router {
         .route("/reports/{id}/submit", post(pages::reports::submit))
         .route("/reports/{id}/amend", post(pages::reports::amend))
         .route("/review", get(pages::review::worklist))
+        .route("/review/live", get(pages::review::live))
         .route("/programmes", get(pages::programmes::list))
         .route(
             "/programmes/new",
@@ -197,6 +198,7 @@ pub fn router(console: Console) -> Router {
             "/admin/api-clients/{id}/revoke",
             get(pages::api_clients::confirm_revoke).post(pages::api_clients::revoke),
         )
+        .route("/review/claims/{id}", post(review::claims::change))
         .route("/review/companies/{id}", decision::<review::Company>())
         .route(
             "/review/applications/{id}",

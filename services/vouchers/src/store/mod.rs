@@ -394,6 +394,7 @@ impl Store {
         new: NewApplication,
     ) -> Result<ApplicationRecord, VouchersError> {
         let id = new_id();
+        let mut tx = self.db.pool().begin().await?;
         sqlx::query(
             "INSERT INTO applications (id, program_id, company_id, requested_amount, justification, pilot_id, status, \
              created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -407,8 +408,13 @@ impl Store {
         .bind(ApplicationStatus::Submitted.as_str())
         .bind(&new.created_by)
         .bind(now_ms())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
+        // The programme office's worklist follows applications as they arrive and are decided.
+        let event = Event::new(SERVICE, "application.submitted", &id)
+            .for_companies(vec![new.company_id.clone()]);
+        self.outbox.enqueue(&mut tx, &event).await?;
+        self.outbox.commit(tx).await?;
         self.application(&id)
             .await?
             .ok_or(VouchersError::NotFound("application"))
@@ -471,9 +477,15 @@ impl Store {
             .await?
             .ok_or(VouchersError::NotFound("application"))?;
         let to = action.apply(current.status)?;
-        let mut conn = self.db.pool().acquire().await?;
-        decide(&mut conn, id, current.status, to, actor, note).await?;
-        drop(conn);
+        let mut tx = self.db.pool().begin().await?;
+        decide(&mut tx, id, current.status, to, actor, note).await?;
+        let kind = match to {
+            ApplicationStatus::Withdrawn => "application.withdrawn",
+            _ => "application.rejected",
+        };
+        let event = Event::new(SERVICE, kind, id).for_companies(vec![current.company_id.clone()]);
+        self.outbox.enqueue(&mut tx, &event).await?;
+        self.outbox.commit(tx).await?;
         self.application(id)
             .await?
             .ok_or(VouchersError::NotFound("application"))
@@ -596,6 +608,9 @@ impl Store {
             )));
         }
         ledger::finish_operation(&mut tx, &operation, &voucher_id).await?;
+        let approved = Event::new(SERVICE, "application.approved", id)
+            .for_companies(vec![application.company_id.clone()]);
+        self.outbox.enqueue(&mut tx, &approved).await?;
         let event = Event::new(SERVICE, "voucher.issued", &voucher_id)
             .for_companies(vec![application.company_id.clone()])
             .public(true)

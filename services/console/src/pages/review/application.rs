@@ -8,7 +8,9 @@ use askama::Template;
 use axum::{http::StatusCode, response::Response};
 
 use super::{
-    Action, Decide, Decision, DecisionForm, Refusal, company_name, note_field, refusal_of,
+    Action, Decide, Decision, DecisionForm, Refusal,
+    claims::{ClaimView, claim_view},
+    company_name, note_field, refusal_of,
 };
 use crate::{
     Console, Layout, Visit,
@@ -134,6 +136,7 @@ async fn show_application(
     form: &DecisionForm,
     mut refusal: Refusal,
     status: StatusCode,
+    claim: ClaimView,
 ) -> Response {
     let lang = visit.lang;
     let figures = Figures::of(&application);
@@ -275,6 +278,7 @@ async fn show_application(
             action_url: format!("/review/applications/{}", application.id),
             fields: vec![hours, note_field(lang, &form.note, refusal.note_error)],
             actions,
+            claim,
         },
     };
     visit.respond(console, status, render(&page)).await
@@ -299,7 +303,8 @@ impl Decide for Application {
     ) -> Response {
         match fetch(console, visit, token, id).await {
             Ok(Some(application)) => {
-                show_application(console, visit, application, form, refusal, status).await
+                let claim = claim_view(console, visit, token, id, Self::page(id)).await;
+                show_application(console, visit, application, form, refusal, status, claim).await
             }
             Ok(None) => not_found_page(console, visit).await,
             Err(error) => error_page(console, visit, &error).await,

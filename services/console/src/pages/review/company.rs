@@ -5,7 +5,9 @@ use askama::Template;
 use axum::{http::StatusCode, response::Response};
 
 use super::{
-    Action, Decide, Decision, DecisionForm, Refusal, company_name, note_field, picked_up_by,
+    Action, Decide, Decision, DecisionForm, Refusal,
+    claims::{ClaimView, claim_view},
+    company_name, note_field, picked_up_by,
 };
 use crate::{
     Console, Layout, Visit,
@@ -80,6 +82,7 @@ async fn show_company(
     form: &DecisionForm,
     refusal: Refusal,
     status: StatusCode,
+    claim: ClaimView,
 ) -> Response {
     let lang = visit.lang;
     let details = detail_rows(
@@ -169,6 +172,7 @@ async fn show_company(
             action_url: format!("/review/companies/{}", company.id),
             fields: vec![note_field(lang, &form.note, refusal.note_error)],
             actions: company_actions(lang, &company.status),
+            claim,
         },
         status: lang.t(&label_key(
             "company-status",
@@ -211,7 +215,10 @@ impl Decide for Company {
         status: StatusCode,
     ) -> Response {
         match load_company(console, visit, token, id).await {
-            Ok(company) => show_company(console, visit, company, form, refusal, status).await,
+            Ok(company) => {
+                let claim = claim_view(console, visit, token, id, Self::page(id)).await;
+                show_company(console, visit, company, form, refusal, status, claim).await
+            }
             Err(response) => response,
         }
     }

@@ -3,6 +3,7 @@
 //! API would refuse them.
 
 mod application;
+pub mod claims;
 mod company;
 mod pilot;
 mod report;
@@ -12,7 +13,7 @@ pub use application::Application;
 pub use company::Company;
 pub use pilot::Pilot;
 pub use report::Report;
-pub use worklist::worklist;
+pub use worklist::{live, worklist};
 
 use axum::{
     Form,
@@ -122,6 +123,16 @@ pub(super) async fn require_staff(
     super::require_role(console, visit, &STAFF_ROLES).await
 }
 
+/// Staff's token for a form posted from this session (see [`super::require_role_to_post`]).
+async fn require_staff_to_post(
+    console: &Console,
+    visit: &mut Visit,
+    posted: (&impl Serialize, &str),
+    back: &str,
+) -> Result<String, Response> {
+    super::require_role_to_post(console, visit, &STAFF_ROLES, posted, back).await
+}
+
 /// The programme office: managers and admins.
 pub const STAFF_ROLES: [&str; 2] = ["PROGRAM_MANAGER", "ADMIN"];
 
@@ -152,6 +163,8 @@ pub struct Decision {
     pub fields: Vec<Field>,
     /// Empty when the state leaves nothing to decide.
     pub actions: Vec<Action>,
+    /// Who holds the item for review, with the buttons to pick it up or take it over.
+    pub claim: claims::ClaimView,
 }
 
 /// One button of the decision form.
@@ -242,6 +255,13 @@ pub(super) fn refusal_of(visit: &Visit, error: &ApiError) -> Option<Refusal> {
         };
         return Some(Refusal {
             note_error: Some(visit.lang.t(key)),
+            ..Refusal::default()
+        });
+    }
+    // Another manager holds the item: the page shows who, with the take-over button.
+    if error.code == "CONFLICT" && error.field.as_deref() == Some("reviewClaim") {
+        return Some(Refusal {
+            error: Some(visit.lang.t("review-held-refusal")),
             ..Refusal::default()
         });
     }

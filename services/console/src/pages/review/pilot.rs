@@ -4,7 +4,7 @@
 
 use axum::{http::StatusCode, response::Response};
 
-use super::{Action, Decide, Decision, DecisionForm, Refusal, note_field};
+use super::{Action, Decide, Decision, DecisionForm, Refusal, claims::claim_view, note_field};
 use crate::{
     Console, Visit,
     api::{self, ApiError, pilot_work::PilotStatus},
@@ -61,12 +61,14 @@ impl Decide for Pilot {
             .as_ref()
             .map(|p| pilot_actions(lang, &p.status))
             .unwrap_or_default();
+        let claim = claim_view(console, visit, token, id, Self::page(id)).await;
         let state = PageState {
             error: refusal.error,
             decision: Some(Decision {
                 action_url: format!("/review/pilots/{id}"),
                 fields: vec![note_field(lang, &form.note, refusal.note_error)],
                 actions,
+                claim,
             }),
             ..PageState::default()
         };

@@ -4,7 +4,7 @@
 
 use axum::{http::StatusCode, response::Response};
 
-use super::{Action, Decide, Decision, DecisionForm, Refusal, note_field};
+use super::{Action, Decide, Decision, DecisionForm, Refusal, claims::claim_view, note_field};
 use crate::{
     Console, Visit,
     api::{self, ApiError, report_detail::ReportStatus},
@@ -48,6 +48,7 @@ impl Decide for Report {
             action_url: format!("/review/reports/{id}"),
             fields: vec![note_field(lang, &form.note, refusal.note_error)],
             actions: report_actions(lang, &report.status),
+            claim: claim_view(console, visit, token, id, Self::page(id)).await,
         };
         show_report(
             console,

@@ -1,15 +1,18 @@
 //! The worklist: every queue with its count, the firm's name, what is asked, how long it has
 //! waited and who has picked it up, oldest first, filtered by industry and searched by name.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::{
     extract::{Query, State},
-    http::StatusCode,
-    response::Response,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
 };
+use futures::StreamExt as _;
 use serde::Deserialize;
 
-use super::{company_name, picked_up_by, require_staff};
+use super::{claims, company_name, picked_up_by, require_staff};
 use crate::{
     Console, Layout, Visit,
     api::{
@@ -39,6 +42,29 @@ pub struct WorklistFilter {
 impl WorklistFilter {
     fn is_set(&self) -> bool {
         !self.sector.is_empty() || !self.q.trim().is_empty()
+    }
+
+    /// The filter as a query string (`?sector=...&q=...`), for the live counts' address.
+    fn query(&self) -> String {
+        if !self.is_set() {
+            return String::new();
+        }
+        let encode = |text: &str| -> String {
+            text.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        format!(
+            "?sector={}&q={}",
+            encode(&self.sector),
+            encode(self.q.trim())
+        )
     }
 
     fn admits(&self, item: &Item) -> bool {
@@ -91,6 +117,7 @@ pub struct Queue {
 #[template(path = "review.html")]
 struct WorklistPage {
     layout: Layout,
+    live_query: String,
     queues: Vec<Queue>,
     sectors: Vec<Choice>,
     q: String,
@@ -180,8 +207,34 @@ async fn waiting(console: &Console, visit: &Visit, token: &str) -> Result<Waitin
     })
 }
 
-fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
+/// The items a manager may pick up, by id: companies, applications, pilots and reports.
+fn reviewable_ids(data: &Waiting) -> Vec<String> {
+    let companies = data.companies.companies.edges.iter().map(|e| &e.node.id);
+    let applications = (data.applications.voucher_applications.edges.iter()).map(|e| &e.node.id);
+    let pilots = data.pilots.pilots.edges.iter().map(|e| &e.node.id);
+    let reports = data
+        .reports
+        .outcome_reports
+        .edges
+        .iter()
+        .map(|e| &e.node.id);
+    companies
+        .chain(applications)
+        .chain(pilots)
+        .chain(reports)
+        .cloned()
+        .collect()
+}
+
+/// `holders`: who holds which item for review, by id (see [`reviewable_ids`]).
+fn queues(
+    lang: Lang,
+    data: Waiting,
+    filter: &WorklistFilter,
+    holders: &HashMap<String, String>,
+) -> Vec<Queue> {
     let today = axv_platform::calendar::today_kst();
+    let held = |id: &str| holders.get(id).cloned();
     let days = |at: &str| days_since(at, today).unwrap_or(0);
     let companies_total = data.companies.companies.total_count;
     let applications_total = data.applications.voucher_applications.total_count;
@@ -196,14 +249,16 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
             let c = edge.node;
             let submitted = c.history.iter().rev().find(|h| h.to == "SUBMITTED");
             let status = format!("{:?}", c.status);
-            // Starting the review is how a manager picks a company up.
-            let holder = picked_up_by(
-                c.history
-                    .iter()
-                    .map(|h| (h.to.as_str(), h.by_name.as_ref())),
-                &status,
-                "UNDER_REVIEW",
-            );
+            // Starting the review picks a company up; a lapsed claim leaves who started it.
+            let holder = held(&c.id).or_else(|| {
+                picked_up_by(
+                    c.history
+                        .iter()
+                        .map(|h| (h.to.as_str(), h.by_name.as_ref())),
+                    &status,
+                    "UNDER_REVIEW",
+                )
+            });
             Item {
                 sector: format!("{:?}", c.sector),
                 asked: lang.t("review-asked-company"),
@@ -232,7 +287,7 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
                     amount(lang, &kind, a.requested_amount)
                 ),
                 days: days(&a.created_at),
-                holder: None,
+                holder: held(&a.id),
                 status: lang.t("application-status-submitted"),
                 href: Some(format!("/review/applications/{}", a.id)),
                 name_ko: a.company.name_ko,
@@ -256,7 +311,7 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
                     lang.t(&label_key("domain", &format!("{:?}", p.domain)))
                 ),
                 days: submitted.map_or(0, |h| days(&h.at)),
-                holder: None,
+                holder: held(&p.id),
                 status: lang.t("status-submitted"),
                 href: Some(format!("/review/pilots/{}", p.id)),
                 name_ko: p.lead_company.name_ko,
@@ -276,7 +331,7 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
                 sector: format!("{:?}", r.company.sector),
                 asked: format!("{} · {} ~ {}", r.pilot.title, r.period_start, r.period_end),
                 days: submitted.map_or(0, |h| days(&h.at)),
-                holder: None,
+                holder: held(&r.id),
                 status: lang.t("report-status-submitted"),
                 href: Some(format!("/review/reports/{}", r.id)),
                 name_ko: r.company.name_ko,
@@ -411,6 +466,85 @@ fn queues(lang: Lang, data: Waiting, filter: &WorklistFilter) -> Vec<Queue> {
     queues
 }
 
+#[derive(Template)]
+#[template(path = "review_counts.html")]
+struct CountsFragment {
+    queues: Vec<Queue>,
+}
+
+/// The counts as they are now, as the worklist shows them for `filter`.
+async fn counts_now(
+    console: &Console,
+    visit: &Visit,
+    token: &str,
+    filter: &WorklistFilter,
+) -> Result<String, ApiError> {
+    let data = waiting(console, visit, token).await?;
+    let queues = queues(visit.lang, data, filter, &HashMap::new());
+    CountsFragment { queues }
+        .render()
+        .map_err(|e| ApiError::unavailable(format!("the counts were not rendered: {e}")))
+}
+
+/// How long to gather events before counting again: a decision moves several at once.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// `/review/live`: the worklist's counts as server-sent events, sent again whenever the
+/// gateway reports a change, while the page stays open. Anyone but staff, or a session that
+/// ended, gets 204 (nothing to swap; the page keeps its counts).
+pub async fn live(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Query(filter): Query<WorklistFilter>,
+) -> Response {
+    let Some(token) = visit.token(&console).await else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    if !visit.is_staff() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let events = match console.api.events(&token, &visit.client_address).await {
+        Ok(events) => events.bytes_stream(),
+        Err(error) => {
+            tracing::warn!(%error, "the worklist's live counts have no events");
+            return StatusCode::NO_CONTENT.into_response();
+        }
+    };
+    let updates = futures::stream::unfold(
+        (events, console, visit, token, filter),
+        |(mut events, console, visit, token, filter)| async move {
+            // Wait for the next event; the stream ends when the gateway's does.
+            loop {
+                let chunk = events.next().await?.ok()?;
+                // An event ends with a blank line; keep-alive comments are not changes.
+                let text = String::from_utf8_lossy(&chunk);
+                if text.lines().any(|line| line.starts_with("data:")) {
+                    break;
+                }
+            }
+            while let Ok(Some(Ok(_))) = tokio::time::timeout(SETTLE, events.next()).await {}
+            let counts = counts_now(&console, &visit, &token, &filter).await.ok()?;
+            let message: String = counts
+                .lines()
+                .map(|line| format!("data: {line}\n"))
+                .collect();
+            let message = format!("{message}\n");
+            Some((
+                Ok::<_, std::convert::Infallible>(message),
+                (events, console, visit, token, filter),
+            ))
+        },
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        axum::body::Body::from_stream(updates),
+    )
+        .into_response()
+}
+
 pub async fn worklist(
     State(console): State<Console>,
     mut visit: Visit,
@@ -425,6 +559,19 @@ pub async fn worklist(
         Err(error) => return error_page(&console, &mut visit, &error).await,
     };
     let lang = visit.lang;
+    // Without the claims the worklist still shows every item, only without who holds it.
+    let holders = claims::holders(&console, &visit, &token, reviewable_ids(&data))
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "review claims not read");
+            HashMap::new()
+        })
+        .into_iter()
+        .map(|(id, claim)| {
+            let name = claim.by_name.unwrap_or_else(|| lang.t("review-a-manager"));
+            (id, name)
+        })
+        .collect();
     let mut sectors = vec![Choice {
         value: String::new(),
         label: lang.t("review-filter-all"),
@@ -433,7 +580,8 @@ pub async fn worklist(
     sectors.extend(choices(lang, "sector", &SECTORS, &filter.sector));
     let page = WorklistPage {
         layout: visit.layout(&console, lang.t("review-title"), "review"),
-        queues: queues(lang, data, &filter),
+        live_query: filter.query(),
+        queues: queues(lang, data, &filter, &holders),
         sectors,
         q: filter.q.clone(),
         filtered: filter.is_set(),
