@@ -11,12 +11,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// A valid Korean business registration number made from `seed` (the checksum digit computed).
 pub fn business_number(seed: u32) -> String {
-    const WEIGHTS: [u32; 9] = [1, 3, 7, 1, 3, 7, 1, 3, 5];
-    let body = format!("{:09}", 100_000_000 + seed % 800_000_000);
-    let digits: Vec<u32> = body.chars().filter_map(|c| c.to_digit(10)).collect();
-    let mut sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| d * w).sum();
-    sum += (digits[8] * 5) / 10;
-    format!("{body}{}", (10 - sum % 10) % 10)
+    axv_platform::business_number::made_up(seed)
 }
 
 /// A verified caller `id` in `role`, for calling a service's use cases in-process.

@@ -37,6 +37,7 @@ use std::{
 
 mod ledger;
 mod peer;
+mod worklist;
 
 use anyhow::{Context, anyhow, bail};
 use axv_proto::pilots::v1::{GetPilotRequest, pilots_service_client::PilotsServiceClient};
@@ -2003,7 +2004,13 @@ async fn run() -> anyhow::Result<()> {
     };
 
     let mut platform = None;
-    let result = bench(&setup, &mut platform).await;
+    // `BENCH_ONLY=worklist`: the programme office's worklist alone (see `worklist`).
+    let only_worklist = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "worklist");
+    let result = if only_worklist {
+        worklist::bench(&setup, &mut platform).await.map(|()| None)
+    } else {
+        bench(&setup, &mut platform).await.map(Some)
+    };
 
     // Clean up whatever happened.
     if let Some(mut p) = platform {
@@ -2021,7 +2028,9 @@ async fn run() -> anyhow::Result<()> {
     }
     eprintln!("{}", redis_cleanup(&redis_url, &prefix));
 
-    let mut report = result?;
+    let Some(mut report) = result? else {
+        return Ok(());
+    };
     report.postgres_version = postgres_version;
     eprintln!("the embedded default:");
     report.embedded = embedded(&setup, report.measure, report.warmup).await?;
