@@ -1675,7 +1675,11 @@ async fn two_managers_share_the_worklist(p: &TestPlatform, test: &'static str, j
     }
     b.click("#review-claim button").await;
     b.wait_for("넘겨받았습니다").await;
-    b.fill("#note", "예산 근거가 부족합니다").await;
+    assert_eq!(
+        b.value("#note").await,
+        "예산 근거가 부족합니다",
+        "taking over keeps the note"
+    );
     b.click("button[value=reject]").await;
     b.wait_for("검토 대기함").await;
     assert_eq!(b.path().await, "/review");

@@ -198,8 +198,14 @@ pub fn router(console: Console) -> Router {
             "/admin/api-clients/{id}/revoke",
             get(pages::api_clients::confirm_revoke).post(pages::api_clients::revoke),
         )
-        .route("/review/claims/{id}", post(review::claims::change))
         .route("/review/companies/{id}", decision::<review::Company>())
+        .route("/review/companies/{id}/claim", claim::<review::Company>())
+        .route(
+            "/review/applications/{id}/claim",
+            claim::<review::Application>(),
+        )
+        .route("/review/pilots/{id}/claim", claim::<review::Pilot>())
+        .route("/review/reports/{id}/claim", claim::<review::Report>())
         .route(
             "/review/applications/{id}",
             decision::<review::Application>(),
@@ -217,6 +223,11 @@ pub fn router(console: Console) -> Router {
 /// A decision page's routes: the page, and its form posted back to it.
 fn decision<D: review::Decide + 'static>() -> axum::routing::MethodRouter<Console> {
     get(review::page::<D>).post(review::decide::<D>)
+}
+
+/// The decision form's review-claim buttons (pick up, take over, let go) for one kind.
+fn claim<D: review::Decide + 'static>() -> axum::routing::MethodRouter<Console> {
+    post(review::claims::change::<D>)
 }
 
 /// Nothing on a console page may come from another origin or run inline.

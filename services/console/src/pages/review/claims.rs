@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use axum::{
     Form,
     extract::{Path, State},
+    http::StatusCode,
     response::Response,
 };
-use serde::{Deserialize, Serialize};
 
-use super::require_staff_to_post;
+use super::{Decide, DecisionForm, Refusal, start_decision};
 use crate::{
     Console, Visit,
     api::{self, ApiError, pick_up_for_review, release_review, review_claims},
@@ -21,9 +21,8 @@ use crate::{
 /// An item's claim as its decision page shows it.
 #[derive(Default)]
 pub struct ClaimView {
-    /// Where the buttons post (`/review/claims/<id>`) and come back to.
+    /// Where its buttons post: `<decision page>/claim`, with the rest of the decision form.
     pub action_url: String,
-    pub back: String,
     /// Who holds it and since when, when someone does.
     pub holder: Option<(String, String)>,
     pub mine: bool,
@@ -61,7 +60,7 @@ pub async fn claim_view(
     visit: &Visit,
     token: &str,
     id: &str,
-    back: String,
+    page: String,
 ) -> ClaimView {
     let me = visit
         .session
@@ -77,8 +76,7 @@ pub async fn claim_view(
         })
         .remove(id);
     ClaimView {
-        action_url: format!("/review/claims/{id}"),
-        back,
+        action_url: format!("{page}/claim"),
         mine: held.as_ref().is_some_and(|c| c.by == me),
         holder: held.map(|c| {
             (
@@ -90,33 +88,16 @@ pub async fn claim_view(
     }
 }
 
-#[derive(Deserialize, Serialize, Default)]
-pub struct ClaimForm {
-    #[serde(default)]
-    csrf: String,
-    /// `pick-up`, `take-over` or `release`.
-    #[serde(default)]
-    what: String,
-    /// The decision page to come back to.
-    #[serde(default)]
-    back: String,
-}
-
-/// Picks the item up, takes it over or lets it go, then back to its page with what happened.
-pub async fn change(
+/// Picks the item up, takes it over or lets it go from its decision page (`what` of the
+/// decision form), then shows the page again with what was typed (the note, the hours) kept
+/// and what happened said at the top.
+pub async fn change<D: Decide>(
     State(console): State<Console>,
     mut visit: Visit,
     Path(id): Path<String>,
-    Form(form): Form<ClaimForm>,
+    Form(form): Form<DecisionForm>,
 ) -> Response {
-    // Only back to one of the console's own review pages.
-    let back = if form.back.starts_with("/review/") && !form.back.starts_with("//") {
-        form.back.clone()
-    } else {
-        "/review".to_owned()
-    };
-    let token = match require_staff_to_post(&console, &mut visit, (&form, &form.csrf), &back).await
-    {
+    let token = match start_decision(&console, &mut visit, &form, &D::page(&id)).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -139,19 +120,32 @@ pub async fn change(
                 })
         }
         "release" => api
-            .run::<api::ReleaseReview>(Some(&token), &at, release_review::Variables { id })
+            .run::<api::ReleaseReview>(
+                Some(&token),
+                &at,
+                release_review::Variables { id: id.clone() },
+            )
             .await
             .map(|_| "notice-review-released"),
         _ => Err(ApiError::bad_input("what")),
     };
-    match done {
-        Ok(notice) => visit.redirect_with_notice(&console, notice, &back).await,
+    let notice = match done {
+        Ok(notice) => notice,
         // Someone else picked it up first: the page now says who, with the take-over button.
-        Err(error) if error.code == "CONFLICT" => {
-            visit
-                .redirect_with_notice(&console, "notice-review-held", &back)
-                .await
-        }
-        Err(error) => super::super::error_page(&console, &mut visit, &error).await,
+        Err(error) if error.code == "CONFLICT" => "notice-review-held",
+        Err(error) => return super::super::error_page(&console, &mut visit, &error).await,
+    };
+    if let Some(session) = visit.session.as_mut() {
+        session.notice = Some(notice.to_owned());
     }
+    D::show(
+        &console,
+        &mut visit,
+        &token,
+        &id,
+        &form,
+        Refusal::default(),
+        StatusCode::OK,
+    )
+    .await
 }

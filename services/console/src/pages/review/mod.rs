@@ -123,16 +123,6 @@ pub(super) async fn require_staff(
     super::require_role(console, visit, &STAFF_ROLES).await
 }
 
-/// Staff's token for a form posted from this session (see [`super::require_role_to_post`]).
-async fn require_staff_to_post(
-    console: &Console,
-    visit: &mut Visit,
-    posted: (&impl Serialize, &str),
-    back: &str,
-) -> Result<String, Response> {
-    super::require_role_to_post(console, visit, &STAFF_ROLES, posted, back).await
-}
-
 /// The programme office: managers and admins.
 pub const STAFF_ROLES: [&str; 2] = ["PROGRAM_MANAGER", "ADMIN"];
 
@@ -155,6 +145,10 @@ pub struct DecisionForm {
     /// A voucher approved in part: the hours granted (empty grants what was asked).
     #[serde(default)]
     pub granted_hours: String,
+    /// The review claim's button, when one of them sent the form: `pick-up`, `take-over` or
+    /// `release` (see [`claims::change`]).
+    #[serde(default)]
+    pub what: String,
 }
 
 /// A decision page's form (`decision.html`): where it posts, its fields and its buttons.
