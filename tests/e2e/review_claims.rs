@@ -121,8 +121,12 @@ async fn a_manager_holds_what_they_picked_up_until_another_takes_it_over() {
         "{approved}"
     );
 
-    // Letting go: only the holder's release counts.
+    // Deciding let it go; letting go by hand counts only for the holder.
+    let none = p.graphql(Some(&a), CLAIMS, ids.clone()).await;
+    assert_eq!(none["data"]["reviewClaims"], json!([]), "{none}");
     let release = "mutation($id: ID!) { releaseReview(subjectId: $id) }";
+    let picked = p.graphql(Some(&b), PICK_UP, json!({ "id": company })).await;
+    assert!(picked["data"]["pickUpForReview"].is_object(), "{picked}");
     let by_a = p.graphql(Some(&a), release, json!({ "id": company })).await;
     assert_eq!(by_a["data"]["releaseReview"], false, "{by_a}");
     let by_b = p.graphql(Some(&b), release, json!({ "id": company })).await;

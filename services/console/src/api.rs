@@ -213,17 +213,20 @@ impl Api {
 }
 
 impl Api {
-    /// The gateway's events as they happen (`/events`, server-sent events) as `token`'s
-    /// bearer sees them, for at most an hour: whoever reads them reconnects after.
+    /// The gateway's events of `kinds` (`company.*,report.*`...) as they happen (`/events`,
+    /// server-sent events) as `token`'s bearer sees them, for at most an hour: whoever reads
+    /// them reconnects after.
     pub async fn events(
         &self,
         token: &str,
         client_address: &str,
+        kinds: &str,
     ) -> Result<reqwest::Response, ApiError> {
         let base = self.url.strip_suffix("/graphql").unwrap_or(&self.url);
         let mut request = self
             .http
             .get(format!("{base}/events"))
+            .query(&[("kinds", kinds)])
             .header("x-forwarded-for", client_address)
             .header("accept", "text/event-stream")
             .bearer_auth(token)

@@ -36,7 +36,7 @@ impl Cell {
     /// As a CSV field: numbers without separators, so a spreadsheet reads them as numbers.
     fn csv(&self) -> String {
         match self {
-            Cell::Text(text) => csv_field(&defused(text)),
+            Cell::Text(text) => csv_text(text),
             Cell::Whole(n) => n.to_string(),
             Cell::Hours(seconds) => shown_hours(*seconds).replace(',', ""),
         }
@@ -85,6 +85,12 @@ fn defused(text: &str) -> String {
     } else {
         text.to_owned()
     }
+}
+
+/// A CSV field of free text (names, notes): quoted as needed, and kept as text if a
+/// spreadsheet would run it as a formula.
+pub fn csv_text(text: &str) -> String {
+    csv_field(&defused(text))
 }
 
 /// One CSV field, quoted when it holds a separator, a quote or a line break.

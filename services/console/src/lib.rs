@@ -329,6 +329,14 @@ impl Visit {
             .any(|role| self.has_role(role))
     }
 
+    /// The signed-in person's account id.
+    pub fn user_id(&self) -> Option<&str> {
+        self.session
+            .as_ref()
+            .and_then(|s| s.user.as_ref())
+            .map(|u| u.user_id.as_str())
+    }
+
     /// Whether the signed-in person has the API's `role` (`ADMIN`...).
     pub fn has_role(&self, role: &str) -> bool {
         self.session

@@ -82,7 +82,8 @@ impl Debit {
     }
 }
 
-async fn graphql(
+/// One GraphQL request as `token`'s bearer; its `data`, or the errors as the error.
+pub(crate) async fn graphql(
     http: &reqwest::Client,
     url: &str,
     token: &str,

@@ -11,8 +11,8 @@ use std::{
 use anyhow::{Context as _, anyhow, bail};
 
 use crate::{
-    Load, Op, Platform, Setup, console_session, cpu_row, env_number, free_port, latency_row, mib,
-    rss_kib, thousands, ticks_per_second, wait_ready,
+    Load, Op, Platform, Setup, console_session, cpu_row, env_number, free_port, latency_row,
+    ledger::graphql, mib, rss_kib, thousands, ticks_per_second, wait_ready,
 };
 
 /// Managers reloading the worklist at once.
@@ -24,27 +24,6 @@ const SEEDERS: usize = 16;
 
 const CREATE: &str = "mutation($input: CompanyInput!) { createCompany(input: $input) { id } }";
 const SUBMIT: &str = "mutation($id: ID!) { submitCompany(id: $id) { status } }";
-
-async fn graphql(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    query: &str,
-    variables: serde_json::Value,
-) -> anyhow::Result<serde_json::Value> {
-    let answer: serde_json::Value = http
-        .post(url)
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "query": query, "variables": variables }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    if answer.get("errors").is_some() {
-        bail!("{answer}");
-    }
-    Ok(answer)
-}
 
 /// The firm member who submits the waiting companies (sign-ups are limited per address).
 async fn firm(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
@@ -92,7 +71,7 @@ async fn seed(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
                     serde_json::json!({ "input": input }),
                 )
                 .await?;
-                let id = created["data"]["createCompany"]["id"]
+                let id = created["createCompany"]["id"]
                     .as_str()
                     .ok_or_else(|| anyhow!("no company id: {created}"))?
                     .to_owned();
@@ -127,7 +106,7 @@ async fn managers(
             } }),
         )
         .await?;
-        let password = answer["data"]["createStaffAccount"]["temporaryPassword"]
+        let password = answer["createStaffAccount"]["temporaryPassword"]
             .as_str()
             .ok_or_else(|| anyhow!("no temporary password: {answer}"))?
             .to_owned();
@@ -228,7 +207,7 @@ pub async fn bench(setup: &Setup, platform: &mut Option<Platform>) -> anyhow::Re
         phase
             .first_error
             .as_deref()
-            .map(|e| format!(" (first: {})", &e[..e.len().min(120)]))
+            .map(|e| format!(" (first: {})", e.chars().take(120).collect::<String>()))
             .unwrap_or_default()
     );
     println!(

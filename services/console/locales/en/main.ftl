@@ -736,3 +736,4 @@ notice-review-picked-up = Picked up. Other managers cannot decide it unless they
 notice-review-taken-over = Taken over. It is yours to decide now.
 notice-review-released = You let it go.
 notice-review-held = Another manager picked it up first. See who below.
+usage-refused-first = So many lines were refused that only the first { $shown } are shown ({ $total } in all); the counts by reason below cover those shown. Correct the accounts or the format in the file and upload it again.

@@ -733,3 +733,4 @@ notice-review-picked-up = 맡았습니다. 다른 관리자는 넘겨받기 전�
 notice-review-taken-over = 넘겨받았습니다. 이제 내가 맡아 결정할 수 있습니다.
 notice-review-released = 맡기를 그만두었습니다.
 notice-review-held = 그사이 다른 관리자가 먼저 맡았습니다. 누가 맡았는지 아래에서 확인하세요.
+usage-refused-first = 거부된 줄이 많아 처음 { $shown }줄만 보여 드립니다(모두 { $total }줄). 아래 사유별 줄 수도 보인 줄만 센 것입니다. 파일의 계정(Account)이나 형식을 고친 뒤 다시 올려 보세요.

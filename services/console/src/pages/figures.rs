@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{
     Choice, choices, companies::SECTORS, enum_value, error_page, home::Chart, home::chart,
-    label_key, pilots::DOMAINS, require_role, review::STAFF_ROLES,
+    label_key, pilots::DOMAINS, require_role, review::STAFF_ROLES, url_encoded,
 };
 use crate::{
     Console, Layout, Visit,
@@ -50,7 +50,7 @@ impl Filters {
         ]
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", urlencoding(v)))
+        .map(|(k, v)| format!("{k}={}", url_encoded(v)))
         .collect();
         if pairs.is_empty() {
             String::new()
@@ -91,23 +91,6 @@ impl Filters {
             domains: domain.map(|d| vec![d]),
         })
     }
-}
-
-/// Percent-encoding for the few characters a date or an enum name could carry.
-fn urlencoding(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c.to_string()
-            } else {
-                let mut buf = [0u8; 4];
-                c.encode_utf8(&mut buf)
-                    .bytes()
-                    .map(|b| format!("%{b:02X}"))
-                    .collect()
-            }
-        })
-        .collect()
 }
 
 fn outcome_headers(lang: Lang) -> Vec<String> {

@@ -69,6 +69,20 @@ pub async fn forbidden_page(console: &Console, visit: &mut Visit) -> Response {
     error_page(console, visit, &ApiError::forbidden()).await
 }
 
+/// `text` as a query-string value: letters, digits and `-_.` as they are, every other byte
+/// percent-encoded (Korean search words included).
+pub fn url_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// The signed-in person's token when their role is one of `roles`; the sign-in page for a
 /// visitor, the 403 page for anyone else.
 pub async fn require_role(

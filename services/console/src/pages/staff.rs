@@ -92,12 +92,7 @@ async fn show_list(
         Err(error) => return error_page(console, visit, &error).await,
     };
     let lang = visit.lang;
-    let me = visit
-        .session
-        .as_ref()
-        .and_then(|s| s.user.as_ref())
-        .map(|u| u.user_id.clone())
-        .unwrap_or_default();
+    let me = visit.user_id().unwrap_or_default().to_owned();
     let staff = data
         .staff_members
         .iter()

@@ -81,6 +81,8 @@ struct UploadPage {
     refused: Vec<RefusedLine>,
     /// How many lines were refused for each reason, the most first.
     refused_by_kind: Vec<String>,
+    /// When only the first refused lines are shown: how many of how many.
+    refused_note: Option<String>,
 }
 
 /// The Fluent key of the sentence for a refused line's kind.
@@ -124,6 +126,7 @@ async fn show(
     after: Option<String>,
     fields: Vec<Field>,
     error: Option<String>,
+    status: StatusCode,
 ) -> Response {
     let data = match console
         .api
@@ -157,11 +160,6 @@ async fn show(
             }
         })
         .collect();
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
     let page = UsagePage {
         layout: visit.layout(console, lang.t("usage-title"), "usage"),
         fields,
@@ -190,7 +188,16 @@ pub async fn list(
         Err(response) => return response,
     };
     let fields = upload_fields(visit.lang, "");
-    show(&console, &mut visit, &token, paging.after, fields, None).await
+    show(
+        &console,
+        &mut visit,
+        &token,
+        paging.after,
+        fields,
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// A small form field's text, refused past [`SMALL_FIELD_BYTES`] (nothing legitimate is longer).
@@ -267,9 +274,11 @@ pub async fn upload(
         let part = match form.next_field().await {
             Ok(Some(part)) => part,
             Ok(None) => break,
-            Err(_) => {
+            // Cut off, malformed, or over the size limit (413).
+            Err(error) => {
                 let fields = refuse(&cluster, "file", "usage-file-unreadable");
-                return show(&console, &mut visit, &token, None, fields, None).await;
+                let status = error.status();
+                return show(&console, &mut visit, &token, None, fields, None, status).await;
             }
         };
         match part.name() {
@@ -285,11 +294,13 @@ pub async fn upload(
                 let cluster = cluster.trim().to_owned();
                 if cluster.is_empty() {
                     let fields = refuse(&cluster, "cluster", "usage-cluster-missing");
-                    return show(&console, &mut visit, &token, None, fields, None).await;
+                    let status = StatusCode::UNPROCESSABLE_ENTITY;
+                    return show(&console, &mut visit, &token, None, fields, None, status).await;
                 }
                 if part.file_name().is_none_or(str::is_empty) {
                     let fields = refuse(&cluster, "file", "usage-file-missing");
-                    return show(&console, &mut visit, &token, None, fields, None).await;
+                    let status = StatusCode::UNPROCESSABLE_ENTITY;
+                    return show(&console, &mut visit, &token, None, fields, None, status).await;
                 }
                 return match forward(&console, &visit, &token, &cluster, part).await {
                     Ok(id) => {
@@ -301,27 +312,47 @@ pub async fn upload(
                             )
                             .await
                     }
-                    Err(error) => {
+                    // A file the gateway could not read is said above the form; a refusal of who
+                    // is asking is the error page.
+                    Err(error)
+                        if matches!(error.code.as_str(), "BAD_USER_INPUT" | "UNAVAILABLE") =>
+                    {
+                        let status = if error.code == "UNAVAILABLE" {
+                            StatusCode::SERVICE_UNAVAILABLE
+                        } else {
+                            StatusCode::UNPROCESSABLE_ENTITY
+                        };
                         let fields = upload_fields(lang, &cluster);
                         let error = refusal_sentence(lang, &error);
-                        show(&console, &mut visit, &token, None, fields, Some(error)).await
+                        show(
+                            &console,
+                            &mut visit,
+                            &token,
+                            None,
+                            fields,
+                            Some(error),
+                            status,
+                        )
+                        .await
                     }
+                    Err(error) => error_page(&console, &mut visit, &error).await,
                 };
             }
             _ => {}
         }
     }
     let fields = refuse(&cluster, "file", "usage-file-missing");
-    show(&console, &mut visit, &token, None, fields, None).await
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    show(&console, &mut visit, &token, None, fields, None, status).await
 }
 
 /// Why the gateway refused a file, for the operator: the sentence for its code, and the
 /// service's own words (which name the missing column or the broken line).
 fn refusal_sentence(lang: Lang, error: &ApiError) -> String {
-    match error.code.as_str() {
-        "BAD_USER_INPUT" => lang.t_with("usage-refused-file", &[("detail", error.message.clone())]),
-        "UNAVAILABLE" => lang.t("usage-refused-unavailable"),
-        _ => lang.t(error.message_key()),
+    if error.code == "BAD_USER_INPUT" {
+        lang.t_with("usage-refused-file", &[("detail", error.message.clone())])
+    } else {
+        lang.t("usage-refused-unavailable")
     }
 }
 
@@ -409,6 +440,17 @@ pub async fn detail(
             detail: r.reason.clone(),
         })
         .collect();
+    // Only the first lines come with the upload; the count covers them all.
+    let shown = i64::try_from(upload.rejected.len()).unwrap_or(i64::MAX);
+    let refused_note = (upload.rejected_count > shown).then(|| {
+        lang.t_with(
+            "usage-refused-first",
+            &[
+                ("shown", grouped(shown)),
+                ("total", grouped(upload.rejected_count)),
+            ],
+        )
+    });
     let mut kinds: Vec<(&'static str, i64)> = Vec::new();
     for r in &upload.rejected {
         let key = refusal_key(&r.kind);
@@ -431,6 +473,7 @@ pub async fn detail(
         charges,
         refused,
         refused_by_kind,
+        refused_note,
     };
     visit.respond(&console, StatusCode::OK, render(&page)).await
 }

@@ -15,7 +15,7 @@ use super::{Choice, error_page, label_key, not_found_page};
 use crate::{
     Console, Layout, Visit,
     api::{self, apply_choices, apply_for_voucher, voucher_detail, voucher_home},
-    exports::{CSV, csv_field, csv_start, download},
+    exports::{CSV, csv_field, csv_start, csv_text, download},
     format::{grouped, hours, hours_precise, kst},
     i18n::Lang,
     render,
@@ -616,7 +616,16 @@ pub async fn ledger_csv(
                 value(entry.balance_after),
                 entry.reference.clone().unwrap_or_default(),
             ];
-            out.push_str(&row.map(|f| csv_field(&f)).join(","));
+            // The reference is free text (a manager's note on a revocation): kept as text.
+            let [at, kind, amount, balance, reference] = row;
+            let fields = [
+                csv_field(&at),
+                csv_text(&kind),
+                csv_field(&amount),
+                csv_field(&balance),
+                csv_text(&reference),
+            ];
+            out.push_str(&fields.join(","));
             out.push_str("\r\n");
         }
         if !v.ledger.page_info.has_next_page {

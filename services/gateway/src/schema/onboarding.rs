@@ -493,9 +493,11 @@ impl OnboardingMutation {
                 note,
             })
         )?;
-        // Starting a review is picking the company up.
+        // Starting a review picks the company up; any other staff decision lets it go.
         if action == pb::CompanyAction::StartReview {
             super::review_claims::picked_up_by_caller(ctx, &subject).await;
+        } else {
+            super::review_claims::decided_by_caller(ctx, &subject).await;
         }
         company_of(response.company)
     }

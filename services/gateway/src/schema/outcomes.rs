@@ -285,6 +285,7 @@ impl OutcomesMutation {
         note: Option<String>,
     ) -> Result<OutcomeReport> {
         super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
+        let subject = id.0.clone();
         let response = call!(
             ctx,
             outcomes.transition_report(pb::TransitionReportRequest {
@@ -293,6 +294,7 @@ impl OutcomesMutation {
                 note,
             })
         )?;
+        super::review_claims::decided_by_caller(ctx, &subject).await;
         // The caller sees its own change in programStats at once, before the event arrives.
         ctx.data::<ResponseCache>()?.invalidate().await;
         report_of(response.report)

@@ -509,6 +509,7 @@ impl PilotsMutation {
         note: Option<String>,
     ) -> Result<Pilot> {
         super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
+        let subject = id.0.clone();
         let response = call!(
             ctx,
             pilots.transition_pilot(pb::TransitionPilotRequest {
@@ -517,6 +518,7 @@ impl PilotsMutation {
                 note,
             })
         )?;
+        super::review_claims::decided_by_caller(ctx, &subject).await;
         pilot_of(response.pilot)
     }
 

@@ -85,17 +85,16 @@ impl ReviewClaims {
             }
             match self.held(subject).await? {
                 // Picking up one's own item again renews it.
-                Some(held) if held.by == by => {
-                    self.kv
-                        .set(&key, &bytes, CLAIM_TTL)
-                        .await
-                        .map_err(unavailable)?;
-                    return Ok(PickUp::Mine(mine));
-                }
+                Some(held) if held.by == by => break,
                 Some(held) => return Ok(PickUp::HeldBy(held)),
                 None => continue,
             }
         }
+        // One's own claim renewed, or a claim that kept lapsing under us: ours now.
+        self.kv
+            .set(&key, &bytes, CLAIM_TTL)
+            .await
+            .map_err(unavailable)?;
         Ok(PickUp::Mine(mine))
     }
 
@@ -186,6 +185,20 @@ async fn held_by_another(ctx: &Context<'_>, held: &Held) -> async_graphql::Error
     .extend_with(|_, extensions| extensions.set("field", "reviewClaim"))
 }
 
+/// Lets go of `subject` once the staff caller decided on it: the item has left the queue (or
+/// waits on the firm), so nobody is held off it. A claim that cannot be removed is logged, not
+/// an error, since the decision itself succeeded; it lapses on its own.
+pub(super) async fn decided_by_caller(ctx: &Context<'_>, subject: &str) {
+    let Ok(by) = staff(ctx) else {
+        return;
+    };
+    if let Ok(claims) = claims(ctx)
+        && let Err(e) = claims.release(subject, &by).await
+    {
+        tracing::warn!(error = ?e.message, "the review claim was not released");
+    }
+}
+
 /// Marks `subject` as picked up by the staff caller after an action that starts a review (a
 /// company's START_REVIEW); a claim that cannot be written is logged, not an error, since
 /// the action itself succeeded.
@@ -220,13 +233,20 @@ impl ReviewClaimsQuery {
             ));
         }
         let claims = claims(ctx)?;
-        let mut held = Vec::new();
-        for subject in subject_ids.iter().filter(|id| is_valid_id(id)) {
-            if let Some(claim) = claims.held(subject).await? {
-                held.push(ReviewClaim::of(subject, claim));
-            }
-        }
-        Ok(held)
+        // Looked up side by side: a worklist asks about a few hundred items at once.
+        let lookups = subject_ids
+            .iter()
+            .filter(|id| is_valid_id(id))
+            .map(|subject| async move {
+                Ok::<_, async_graphql::Error>(
+                    claims
+                        .held(subject)
+                        .await?
+                        .map(|claim| ReviewClaim::of(subject, claim)),
+                )
+            });
+        let found = futures::future::try_join_all(lookups).await?;
+        Ok(found.into_iter().flatten().collect())
     }
 }
 

@@ -190,8 +190,8 @@ impl UsageUpload {
     async fn rejected_count(&self) -> i32 {
         self.upload.rejected_count
     }
-    /// Every refused line, in line order. Read per upload: ask for it on one upload, not on a
-    /// long listing.
+    /// The refused lines in line order, the first 1,000 of them (`rejectedCount` counts all).
+    /// Read per upload: ask for it on one upload, not on a long listing.
     #[graphql(complexity = "50 * child_complexity")]
     async fn rejected(&self, ctx: &Context<'_>) -> Result<Vec<RejectedLine>> {
         rejected_lines(&self.whole(ctx).await?.rejected)

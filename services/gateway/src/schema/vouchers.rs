@@ -717,6 +717,7 @@ impl VouchersMutation {
         note: Option<String>,
     ) -> Result<Voucher> {
         super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
+        let subject = id.0.clone();
         let response = call!(
             ctx,
             vouchers.approve_application(pb::ApproveApplicationRequest {
@@ -725,6 +726,7 @@ impl VouchersMutation {
                 note,
             })
         )?;
+        super::review_claims::decided_by_caller(ctx, &subject).await;
         voucher_of(response.voucher)
     }
 
@@ -735,10 +737,12 @@ impl VouchersMutation {
         note: String,
     ) -> Result<VoucherApplication> {
         super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
+        let subject = id.0.clone();
         let response = call!(
             ctx,
             vouchers.reject_application(pb::RejectApplicationRequest { id: id.0, note })
         )?;
+        super::review_claims::decided_by_caller(ctx, &subject).await;
         application_of(response.application)
     }
 

@@ -97,6 +97,18 @@ impl Store {
         let Some((id, family_id, user_id, expires_at, used_at, revoked_at)) = row else {
             return Ok(RefreshOutcome::Unknown);
         };
+        // The person's row first, locked (a no-op write on Postgres; SQLite's one writer
+        // serialises anyway), as an admin's change to the account takes it: a refresh racing
+        // a deactivation or a new role either finishes before it, and its new token is among
+        // those the change revokes, or waits and sees the change. Then the token itself.
+        let user_row = sqlx::query(&format!(
+            "UPDATE users SET role = role WHERE id = $1 RETURNING {USER_COLUMNS}"
+        ))
+        .bind(&user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let user = UserRecord::from_row(&user_row)?;
         let claimed = if used_at.is_some() || revoked_at.is_some() {
             0
         } else {
@@ -121,16 +133,11 @@ impl Store {
                 issued.into_iter().map(|(jti,)| jti).collect(),
             ));
         }
-        if expires_at <= now {
+        // A deactivated account's sessions ended with it; one that slipped past ends here.
+        if expires_at <= now || user.deactivated_at.is_some() {
             tx.commit().await.map_err(StoreError::from)?;
             return Ok(RefreshOutcome::Expired);
         }
-        let user_row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(&user_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        let user = UserRecord::from_row(&user_row)?;
         let companies: Vec<(String,)> = sqlx::query_as(
             "SELECT company_id FROM company_members WHERE user_id = $1 ORDER BY company_id",
         )

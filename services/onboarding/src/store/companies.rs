@@ -277,7 +277,7 @@ impl Store {
 
     pub async fn members_of(&self, company_id: &str) -> Result<Vec<UserRecord>, OnboardingError> {
         let rows = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.cluster_user, u.language FROM users u \
+            "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.cluster_user, u.language, u.deactivated_at FROM users u \
              JOIN company_members m ON m.user_id = u.id WHERE m.company_id = $1 ORDER BY m.added_at, u.id",
         )
         .bind(company_id)

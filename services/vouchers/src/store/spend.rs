@@ -763,6 +763,10 @@ impl Store {
                 overage: *overage,
             })
             .collect();
+        // In the order the history reads them back.
+        report
+            .charges
+            .sort_by(|a, b| a.voucher_code.cmp(&b.voucher_code));
         let mut debits = 0;
         for (voucher_id, (amount, jobs, overage)) in &per_voucher {
             if *overage > 0 {

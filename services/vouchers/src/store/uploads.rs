@@ -63,6 +63,11 @@ impl From<UploadRow> for UploadRecord {
     }
 }
 
+/// The refused lines one upload's reading answers, the first in line order: a file of a whole
+/// cluster's month with a wrong account on every line would otherwise be an answer of tens of
+/// megabytes. The count of all of them is `rejected_count`.
+pub const REFUSED_LINES_SHOWN: i64 = 1_000;
+
 /// Rows per multi-row INSERT: well under SQLite's 32,766 binds.
 const ROWS_PER_INSERT: usize = 500;
 
@@ -158,7 +163,8 @@ impl Store {
         Ok((rows.into_iter().map(UploadRecord::from).collect(), total))
     }
 
-    /// One upload with every refused line (in line order) and its charges per voucher.
+    /// One upload with its charges per voucher and its refused lines in line order (the first
+    /// [`REFUSED_LINES_SHOWN`]; `rejected_count` counts them all).
     pub async fn usage_upload(&self, id: &str) -> Result<Option<UploadRecord>, VouchersError> {
         let row: Option<UploadRow> = sqlx::query_as(&format!(
             "SELECT {UPLOAD_COLUMNS} FROM usage_uploads WHERE id = $1"
@@ -178,9 +184,10 @@ impl Store {
         .fetch_all(self.db.reads())
         .await?;
         upload.report.rejected = sqlx::query_as::<_, (i64, String, String)>(
-            "SELECT line, kind, reason FROM usage_upload_rejections WHERE upload_id = $1 ORDER BY line",
+            "SELECT line, kind, reason FROM usage_upload_rejections WHERE upload_id = $1 ORDER BY line LIMIT $2",
         )
         .bind(id)
+        .bind(REFUSED_LINES_SHOWN)
         .fetch_all(self.db.reads())
         .await?
         .into_iter()

@@ -62,12 +62,7 @@ pub async fn claim_view(
     id: &str,
     page: String,
 ) -> ClaimView {
-    let me = visit
-        .session
-        .as_ref()
-        .and_then(|s| s.user.as_ref())
-        .map(|u| u.user_id.clone())
-        .unwrap_or_default();
+    let me = visit.user_id().unwrap_or_default().to_owned();
     let held = holders(console, visit, token, vec![id.to_owned()])
         .await
         .unwrap_or_else(|error| {

@@ -13,6 +13,7 @@ use futures::StreamExt as _;
 use serde::Deserialize;
 
 use super::{claims, company_name, picked_up_by, require_staff};
+use crate::pages::url_encoded;
 use crate::{
     Console, Layout, Visit,
     api::{
@@ -49,21 +50,10 @@ impl WorklistFilter {
         if !self.is_set() {
             return String::new();
         }
-        let encode = |text: &str| -> String {
-            text.bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                        char::from(b).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect()
-        };
         format!(
             "?sector={}&q={}",
-            encode(&self.sector),
-            encode(self.q.trim())
+            url_encoded(&self.sector),
+            url_encoded(self.q.trim())
         )
     }
 
@@ -488,6 +478,10 @@ async fn counts_now(
 
 /// How long to gather events before counting again: a decision moves several at once.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
+/// The longest a steady stream of events holds the counts back.
+const SETTLE_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
+/// The events that move the worklist's queues.
+const QUEUE_EVENTS: &str = "company.*,application.*,pilot.*,report.*,voucher.*";
 
 /// `/review/live`: the worklist's counts as server-sent events, sent again whenever the
 /// gateway reports a change, while the page stays open. Anyone but staff, or a session that
@@ -503,7 +497,11 @@ pub async fn live(
     if !visit.is_staff() {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let events = match console.api.events(&token, &visit.client_address).await {
+    let events = match console
+        .api
+        .events(&token, &visit.client_address, QUEUE_EVENTS)
+        .await
+    {
         Ok(events) => events.bytes_stream(),
         Err(error) => {
             tracing::warn!(%error, "the worklist's live counts have no events");
@@ -522,7 +520,11 @@ pub async fn live(
                     break;
                 }
             }
-            while let Ok(Some(Ok(_))) = tokio::time::timeout(SETTLE, events.next()).await {}
+            let settled_by = tokio::time::Instant::now() + SETTLE_AT_MOST;
+            while tokio::time::Instant::now() < settled_by
+                && let Ok(Some(Ok(_))) = tokio::time::timeout(SETTLE, events.next()).await
+            {
+            }
             let counts = counts_now(&console, &visit, &token, &filter).await.ok()?;
             let message: String = counts
                 .lines()
