@@ -13,8 +13,8 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::{
-    Choice, choices, companies::SECTORS, enum_value, error_page, home::Chart, home::chart,
-    label_key, pilots::DOMAINS, require_role, review::STAFF_ROLES, url_encoded,
+    Choice, choices_or_nothing, companies::SECTORS, enum_value, error_page, home::Chart,
+    home::chart, label_key, pilots::DOMAINS, require_role, review::STAFF_ROLES, url_encoded,
 };
 use crate::{
     Console, Layout, Visit,
@@ -356,18 +356,6 @@ async fn fetch(
         .await
 }
 
-fn with_any(lang: Lang, mut options: Vec<Choice>, any_key: &str, chosen: &str) -> Vec<Choice> {
-    options.insert(
-        0,
-        Choice {
-            value: String::new(),
-            label: lang.t(any_key),
-            selected: chosen.is_empty(),
-        },
-    );
-    options
-}
-
 pub async fn page(
     State(console): State<Console>,
     mut visit: Visit,
@@ -450,17 +438,19 @@ pub async fn page(
         layout: visit.layout(&console, lang.t("figures-title"), "figures"),
         from: filters.from.clone(),
         to: filters.to.clone(),
-        sectors: with_any(
+        sectors: choices_or_nothing(
             lang,
-            choices(lang, "sector", &SECTORS, &filters.sector),
-            "figures-any-sector",
+            "sector",
+            &SECTORS,
             &filters.sector,
+            "figures-any-sector",
         ),
-        domains: with_any(
+        domains: choices_or_nothing(
             lang,
-            choices(lang, "domain", &DOMAINS, &filters.domain),
-            "figures-any-domain",
+            "domain",
+            &DOMAINS,
             &filters.domain,
+            "figures-any-domain",
         ),
         error,
         figures,

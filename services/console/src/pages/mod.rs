@@ -225,6 +225,31 @@ pub struct Choice {
     pub selected: bool,
 }
 
+impl Choice {
+    /// The select's first entry that chooses nothing ("every industry", "no pilot"), labelled
+    /// by `label_key`, selected while `chosen` is empty.
+    pub fn nothing(lang: Lang, label_key: &str, chosen: &str) -> Self {
+        Self {
+            value: String::new(),
+            label: lang.t(label_key),
+            selected: chosen.is_empty(),
+        }
+    }
+}
+
+/// A select of the API enum's `values` after a first entry that chooses nothing.
+pub fn choices_or_nothing(
+    lang: Lang,
+    prefix: &str,
+    values: &[&str],
+    chosen: &str,
+    nothing_key: &str,
+) -> Vec<Choice> {
+    let mut options = vec![Choice::nothing(lang, nothing_key, chosen)];
+    options.extend(choices(lang, prefix, values, chosen));
+    options
+}
+
 /// A select of the API enum's `values`, labelled from `prefix-<value>`, `chosen` selected.
 pub fn choices(lang: Lang, prefix: &str, values: &[&str], chosen: &str) -> Vec<Choice> {
     values

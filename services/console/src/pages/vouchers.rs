@@ -262,11 +262,7 @@ async fn show_apply(
         })
         .collect();
     // Pilots one of the person's companies leads or has accepted to take part in.
-    let mut pilots = vec![Choice {
-        value: String::new(),
-        label: lang.t("voucher-pilot-none"),
-        selected: form.pilot_id.is_empty(),
-    }];
+    let mut pilots = vec![Choice::nothing(lang, "voucher-pilot-none", &form.pilot_id)];
     pilots.extend(
         data.pilots
             .edges

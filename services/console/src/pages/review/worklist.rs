@@ -22,7 +22,9 @@ use crate::{
     },
     format::{days_since, grouped},
     i18n::Lang,
-    pages::{Choice, choices, companies::SECTORS, error_page, label_key, vouchers::amount},
+    pages::{
+        Choice, choices_or_nothing, companies::SECTORS, error_page, label_key, vouchers::amount,
+    },
     render,
 };
 
@@ -574,12 +576,13 @@ pub async fn worklist(
             (id, name)
         })
         .collect();
-    let mut sectors = vec![Choice {
-        value: String::new(),
-        label: lang.t("review-filter-all"),
-        selected: filter.sector.is_empty(),
-    }];
-    sectors.extend(choices(lang, "sector", &SECTORS, &filter.sector));
+    let sectors = choices_or_nothing(
+        lang,
+        "sector",
+        &SECTORS,
+        &filter.sector,
+        "review-filter-all",
+    );
     let page = WorklistPage {
         layout: visit.layout(&console, lang.t("review-title"), "review"),
         live_query: filter.query(),
