@@ -284,17 +284,15 @@ impl OutcomesMutation {
         action: pb::ReportAction,
         note: Option<String>,
     ) -> Result<OutcomeReport> {
-        super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
-        let subject = id.0.clone();
-        let response = call!(
-            ctx,
-            outcomes.transition_report(pb::TransitionReportRequest {
-                id: id.0,
-                action: action.into(),
-                note,
-            })
-        )?;
-        super::review_claims::decided_by_caller(ctx, &subject).await;
+        let request = pb::TransitionReportRequest {
+            id: id.0.clone(),
+            action: action.into(),
+            note,
+        };
+        let response = super::review_claims::decide(ctx, &id, async {
+            call!(ctx, outcomes.transition_report(request))
+        })
+        .await?;
         // The caller sees its own change in programStats at once, before the event arrives.
         ctx.data::<ResponseCache>()?.invalidate().await;
         report_of(response.report)

@@ -508,17 +508,15 @@ impl PilotsMutation {
         action: pb::PilotAction,
         note: Option<String>,
     ) -> Result<Pilot> {
-        super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
-        let subject = id.0.clone();
-        let response = call!(
-            ctx,
-            pilots.transition_pilot(pb::TransitionPilotRequest {
-                id: id.0,
-                action: action.into(),
-                note,
-            })
-        )?;
-        super::review_claims::decided_by_caller(ctx, &subject).await;
+        let request = pb::TransitionPilotRequest {
+            id: id.0.clone(),
+            action: action.into(),
+            note,
+        };
+        let response = super::review_claims::decide(ctx, &id, async {
+            call!(ctx, pilots.transition_pilot(request))
+        })
+        .await?;
         pilot_of(response.pilot)
     }
 

@@ -185,6 +185,19 @@ async fn held_by_another(ctx: &Context<'_>, held: &Held) -> async_graphql::Error
     .extend_with(|_, extensions| extensions.set("field", "reviewClaim"))
 }
 
+/// Runs a decision on `subject`: refused while another manager holds it, and the caller's own
+/// claim let go once the decision succeeded.
+pub(super) async fn decide<T>(
+    ctx: &Context<'_>,
+    subject: &str,
+    decision: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    ensure_not_held_by_another(ctx, subject).await?;
+    let decided = decision.await?;
+    decided_by_caller(ctx, subject).await;
+    Ok(decided)
+}
+
 /// Lets go of `subject` once the staff caller decided on it: the item has left the queue (or
 /// waits on the firm), so nobody is held off it. A claim that cannot be removed is logged, not
 /// an error, since the decision itself succeeded; it lapses on its own.

@@ -716,17 +716,15 @@ impl VouchersMutation {
         granted_amount: Option<Long>,
         note: Option<String>,
     ) -> Result<Voucher> {
-        super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
-        let subject = id.0.clone();
-        let response = call!(
-            ctx,
-            vouchers.approve_application(pb::ApproveApplicationRequest {
-                id: id.0,
-                granted_amount: granted_amount.map(|a| a.0),
-                note,
-            })
-        )?;
-        super::review_claims::decided_by_caller(ctx, &subject).await;
+        let request = pb::ApproveApplicationRequest {
+            id: id.0.clone(),
+            granted_amount: granted_amount.map(|a| a.0),
+            note,
+        };
+        let response = super::review_claims::decide(ctx, &id, async {
+            call!(ctx, vouchers.approve_application(request))
+        })
+        .await?;
         voucher_of(response.voucher)
     }
 
@@ -736,13 +734,14 @@ impl VouchersMutation {
         id: ID,
         note: String,
     ) -> Result<VoucherApplication> {
-        super::review_claims::ensure_not_held_by_another(ctx, &id).await?;
-        let subject = id.0.clone();
-        let response = call!(
-            ctx,
-            vouchers.reject_application(pb::RejectApplicationRequest { id: id.0, note })
-        )?;
-        super::review_claims::decided_by_caller(ctx, &subject).await;
+        let request = pb::RejectApplicationRequest {
+            id: id.0.clone(),
+            note,
+        };
+        let response = super::review_claims::decide(ctx, &id, async {
+            call!(ctx, vouchers.reject_application(request))
+        })
+        .await?;
         application_of(response.application)
     }
 
