@@ -1079,6 +1079,42 @@ async fn a_manager_grants_a_voucher_in_part(
         "{text}"
     );
     assert!(text.contains("지금 상태에서는 결정할 것이 없습니다"));
+
+    // Another manager decides a second application while this page is open: the decision is
+    // refused in words, with what was typed kept.
+    let second = p
+        .graphql(
+            Some(&firm),
+            "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }",
+            json!({ "input": {
+                "programId": programme,
+                "companyId": company,
+                "requestedAmount": 4 * 3600,
+                "justification": "추가 학습",
+            } }),
+        )
+        .await;
+    let second = second["data"]["applyForVoucher"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{second}"))
+        .to_owned();
+    b.goto(&format!("/review/applications/{second}")).await;
+    b.wait_for("추가 학습").await;
+    let rejected = p
+        .graphql(
+            Some(&p.token(Role::ProgramManager)),
+            "mutation($id: ID!) { rejectVoucherApplication(id: $id, note: \"중복 신청\") { status } }",
+            json!({ "id": second }),
+        )
+        .await;
+    assert_eq!(
+        rejected["data"]["rejectVoucherApplication"]["status"], "REJECTED",
+        "{rejected}"
+    );
+    b.fill("#note", "늦은 승인 시도").await;
+    b.click("button[value=approve]").await;
+    b.wait_for("다른 담당자가 먼저 처리했을 수 있으니").await;
+    b.check_page("application-review-decided-meanwhile").await;
     b.close().await;
 
     let Some(mut firm_browser) = Browser::start(p.base_url(), test, javascript).await else {
@@ -1465,6 +1501,25 @@ async fn a_manager_reads_the_figures(p: &TestPlatform, test: &'static str, javas
         let text = row.text().await.unwrap();
         assert!(text.contains("모빌리티"), "{text}");
     }
+    // By funding source: only the city's pools, and the choice kept in the form.
+    b.goto("/figures?funding=CITY").await;
+    let pools = b
+        .client
+        .find_all(Locator::Css("#table-pools ~ div table tbody tr"))
+        .await
+        .unwrap();
+    assert!(!pools.is_empty());
+    for row in pools {
+        let text = row.text().await.unwrap();
+        assert!(text.contains("시비"), "{text}");
+    }
+    assert_eq!(b.value("#funding").await, "CITY");
+    b.goto("/figures?funding=LOTTERY").await;
+    assert!(
+        b.page_text().await.contains("고를 수 없는 산업·분야·재원"),
+        "{}",
+        b.page_text().await
+    );
     b.goto("/figures?from=2026-05-01&to=2026-01-01").await;
     assert!(b.page_text().await.contains("시작일이 종료일보다 늦습니다"));
     let cookie = b

@@ -240,6 +240,11 @@ async fn refusals_carry_their_codes() {
     )
     .await;
     assert_eq!(error_code(&skip), Some("FAILED_PRECONDITION"), "{skip}");
+    // With why, for clients that say it in a person's own words.
+    assert_eq!(
+        skip["errors"][0]["extensions"]["reason"], "WRONG_STATE",
+        "{skip}"
+    );
 
     // No token where one is needed.
     let anonymous = p

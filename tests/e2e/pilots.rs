@@ -233,6 +233,10 @@ async fn pilot_journey(p: &TestPlatform) {
         Some("FAILED_PRECONDITION"),
         "{late_edit}"
     );
+    assert_eq!(
+        late_edit["errors"][0]["extensions"]["reason"], "NOT_EDITABLE",
+        "{late_edit}"
+    );
     let self_approved = act(p, &firm_a, "approvePilot", &id, None).await;
     assert_eq!(
         error_code(&self_approved),

@@ -230,6 +230,45 @@ async fn voucher_journey(p: &TestPlatform) {
     assert!(!code.is_empty());
     let voucher_id = voucher["id"].as_str().unwrap().to_owned();
 
+    // Staff narrow the live figures by funding source: the national pool's voucher and the
+    // one company holding it; nothing comes from city money.
+    let funded = |sources: Value, token: Option<String>| async move {
+        p.graphql(
+                token.as_deref(),
+                "query($f: StatsFilter) { programStats(filter: $f) { companies approvedCompanies pilots vouchersIssued computeGranted } }",
+                json!({ "f": { "fundingSources": sources } }),
+            )
+            .await
+    };
+    let national = funded(json!(["NATIONAL"]), Some(manager.clone())).await;
+    let national = data(&national, "programStats");
+    assert_eq!(
+        (
+            long(&national["companies"]),
+            long(&national["approvedCompanies"]),
+            long(&national["vouchersIssued"]),
+            long(&national["computeGranted"]),
+        ),
+        (1, 1, 1, GRANTED),
+        "{national}"
+    );
+    let city = funded(json!(["CITY", "PRIVATE"]), Some(manager.clone())).await;
+    let city = data(&city, "programStats");
+    assert_eq!(
+        (
+            long(&city["companies"]),
+            long(&city["vouchersIssued"]),
+            long(&city["computeGranted"]),
+        ),
+        (0, 0, 0),
+        "{city}"
+    );
+    // Releases do not record funding: the public cannot narrow by it.
+    for token in [None, Some(dashboard.clone())] {
+        let refused = funded(json!(["NATIONAL"]), token).await;
+        assert_eq!(error_code(&refused), Some("BAD_USER_INPUT"), "{refused}");
+    }
+
     let applications = p
         .graphql(
             Some(&firm),

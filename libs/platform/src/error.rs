@@ -89,9 +89,77 @@ impl ErrorCode {
     }
 }
 
+/// Why something was refused in its present state (FAILED_PRECONDITION), for clients that
+/// explain it in a person's own words rather than show the service's English. It travels as
+/// the [`REASON_METADATA`] of the gRPC status and as the GraphQL `extensions.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The object is no longer in a state the action applies to: someone acted on it first.
+    WrongState,
+    /// It can no longer be edited: it was submitted, decided or verified.
+    NotEditable,
+    /// The resource pool has less left uncommitted than the grant.
+    PoolShort,
+    /// The change would leave the platform without an active admin.
+    LastAdmin,
+    /// A pilot completes with milestones still open and no note saying why.
+    OpenMilestones,
+    /// A report's period has not ended yet.
+    PeriodNotOver,
+    /// The company is not (or no longer) approved for the programme.
+    CompanyNotApproved,
+}
+
+/// The gRPC metadata key that carries a refusal's [`Reason`].
+pub const REASON_METADATA: &str = "axv-reason";
+
+impl Reason {
+    pub const ALL: [Reason; 7] = [
+        Reason::WrongState,
+        Reason::NotEditable,
+        Reason::PoolShort,
+        Reason::LastAdmin,
+        Reason::OpenMilestones,
+        Reason::PeriodNotOver,
+        Reason::CompanyNotApproved,
+    ];
+
+    /// The GraphQL `extensions.reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::WrongState => "WRONG_STATE",
+            Reason::NotEditable => "NOT_EDITABLE",
+            Reason::PoolShort => "POOL_SHORT",
+            Reason::LastAdmin => "LAST_ADMIN",
+            Reason::OpenMilestones => "OPEN_MILESTONES",
+            Reason::PeriodNotOver => "PERIOD_NOT_OVER",
+            Reason::CompanyNotApproved => "COMPANY_NOT_APPROVED",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// The reason a status carries, if any.
+    pub fn of_status(status: &Status) -> Option<Reason> {
+        status
+            .metadata()
+            .get(REASON_METADATA)
+            .and_then(|value| value.to_str().ok())
+            .and_then(Reason::from_name)
+    }
+}
+
 /// Implemented by each service's error enum; gives the one mapping to `tonic::Status`.
 pub trait DomainError: std::error::Error {
     fn code(&self) -> ErrorCode;
+
+    /// Why a FAILED_PRECONDITION was answered, when a client can say it better than the
+    /// message.
+    fn reason(&self) -> Option<Reason> {
+        None
+    }
 
     /// What the client is told. Internal errors say nothing more than that; their details go
     /// to the log with the trace id instead.
@@ -134,6 +202,9 @@ pub enum ServiceError<E: DomainError = Infallible> {
     /// reason given.
     #[error("{0}")]
     Precondition(String),
+    /// A refusal in the present state whose reason clients explain in their own words.
+    #[error("{message}")]
+    Refused { reason: Reason, message: String },
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
     /// A store or service the operation needs did not answer; a retry may pass.
@@ -150,6 +221,14 @@ impl<E: DomainError> ServiceError<E> {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         ServiceError::InvalidInput {
             field,
+            message: message.into(),
+        }
+    }
+
+    /// Refused in the present state, for `reason`.
+    pub fn refused(reason: Reason, message: impl Into<String>) -> Self {
+        ServiceError::Refused {
+            reason,
             message: message.into(),
         }
     }
@@ -200,11 +279,21 @@ impl<E: DomainError> DomainError for ServiceError<E> {
             ServiceError::Forbidden(_) => ErrorCode::Forbidden,
             ServiceError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
-            ServiceError::Precondition(_) => ErrorCode::FailedPrecondition,
+            ServiceError::Precondition(_) | ServiceError::Refused { .. } => {
+                ErrorCode::FailedPrecondition
+            }
             ServiceError::RateLimited { .. } => ErrorCode::RateLimited,
             ServiceError::Unavailable(_) => ErrorCode::Unavailable,
             ServiceError::Internal(_) => ErrorCode::Internal,
             ServiceError::Domain(own) => own.code(),
+        }
+    }
+
+    fn reason(&self) -> Option<Reason> {
+        match self {
+            ServiceError::Refused { reason, .. } => Some(*reason),
+            ServiceError::Domain(own) => own.reason(),
+            _ => None,
         }
     }
 }
@@ -254,6 +343,12 @@ impl<E: DomainError> From<ServiceError<E>> for Status {
         {
             status.metadata_mut().insert("retry-after", value);
         }
+        if let Some(reason) = error.reason() {
+            status.metadata_mut().insert(
+                REASON_METADATA,
+                tonic::metadata::MetadataValue::from_static(reason.as_str()),
+            );
+        }
         status
     }
 }
@@ -284,6 +379,19 @@ mod tests {
             down.to_string(),
             "unavailable: pilot lookup answered Internal"
         );
+    }
+
+    #[test]
+    fn a_refusals_reason_travels_with_its_status() {
+        for reason in Reason::ALL {
+            let status = Status::from(ServiceError::<Infallible>::refused(reason, "no"));
+            assert_eq!(status.code(), Code::FailedPrecondition);
+            assert_eq!(status.message(), "no");
+            assert_eq!(Reason::of_status(&status), Some(reason));
+            assert_eq!(Reason::from_name(reason.as_str()), Some(reason));
+        }
+        let plain = Status::from(ServiceError::<Infallible>::Precondition("no".into()));
+        assert_eq!(Reason::of_status(&plain), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub const RELAY_HEADER: &str = "x-axv-console-relay";
 
 /// What the API refused, as its catalogue names it: the console turns `code` (and `field`)
 /// into a sentence in the person's language.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
     pub code: String,
@@ -24,6 +24,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// The gateway's trace id, for the error page.
     pub trace_id: Option<String>,
+    /// Why a FAILED_PRECONDITION was answered (`WRONG_STATE`...), when the API says.
+    pub reason: Option<String>,
 }
 
 impl ApiError {
@@ -32,8 +34,7 @@ impl ApiError {
         Self {
             code: "FORBIDDEN".into(),
             message: "not for this role".into(),
-            field: None,
-            trace_id: None,
+            ..Self::default()
         }
     }
 
@@ -42,8 +43,7 @@ impl ApiError {
         Self {
             code: "NOT_FOUND".into(),
             message: "not found".into(),
-            field: None,
-            trace_id: None,
+            ..Self::default()
         }
     }
 
@@ -53,7 +53,7 @@ impl ApiError {
             code: "BAD_USER_INPUT".into(),
             message: format!("{field} is not one this page offers"),
             field: Some(field.to_owned()),
-            trace_id: None,
+            ..Self::default()
         }
     }
 
@@ -61,8 +61,7 @@ impl ApiError {
         Self {
             code: "UNAVAILABLE".into(),
             message: message.into(),
-            field: None,
-            trace_id: None,
+            ..Self::default()
         }
     }
 
@@ -82,7 +81,16 @@ impl ApiError {
             "FORBIDDEN" => "error-forbidden",
             "NOT_FOUND" => "error-not-found",
             "CONFLICT" => "error-conflict",
-            "FAILED_PRECONDITION" => "error-precondition",
+            "FAILED_PRECONDITION" => match self.reason.as_deref() {
+                Some("WRONG_STATE") => "refusal-wrong-state",
+                Some("NOT_EDITABLE") => "refusal-not-editable",
+                Some("POOL_SHORT") => "refusal-pool-short",
+                Some("LAST_ADMIN") => "refusal-last-admin",
+                Some("OPEN_MILESTONES") => "refusal-open-milestones",
+                Some("PERIOD_NOT_OVER") => "refusal-period-not-over",
+                Some("COMPANY_NOT_APPROVED") => "refusal-company-not-approved",
+                _ => "error-precondition",
+            },
             "RATE_LIMITED" => "error-rate-limited",
             "NOT_ELIGIBLE" => "error-not-eligible",
             "UNAVAILABLE" => "error-unavailable",
@@ -97,6 +105,7 @@ struct ErrorExtensions {
     field: Option<String>,
     #[serde(rename = "traceId")]
     trace_id: Option<String>,
+    reason: Option<String>,
 }
 
 #[derive(Clone)]
@@ -264,6 +273,7 @@ fn refusal(error: &graphql_client::Error) -> ApiError {
             .and_then(|e| e.code.clone())
             .unwrap_or_else(|| "INTERNAL".into()),
         field: extensions.as_ref().and_then(|e| e.field.clone()),
+        reason: extensions.as_ref().and_then(|e| e.reason.clone()),
         trace_id: extensions.and_then(|e| e.trace_id),
         message: error.message.clone(),
     }
@@ -391,3 +401,42 @@ operations!(
     variables_derives = "Debug, Clone, Default"
 )]
 pub struct PublicPilots;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use axv_platform::error::Reason;
+
+    use super::*;
+    use crate::i18n::Lang;
+
+    /// Every reason the services give has its own sentence, in both languages, instead of the
+    /// general one followed by the service's English.
+    #[test]
+    fn every_refusal_reason_has_its_own_sentence() {
+        let mut keys = std::collections::BTreeSet::new();
+        for reason in Reason::ALL {
+            let error = ApiError {
+                code: "FAILED_PRECONDITION".into(),
+                message: "cannot approve a pilot that is ACTIVE".into(),
+                reason: Some(reason.as_str().into()),
+                ..ApiError::default()
+            };
+            let key = error.message_key();
+            assert_ne!(key, "error-precondition", "{reason:?}");
+            for lang in [Lang::Ko, Lang::En] {
+                let sentence = lang.t(key);
+                assert_ne!(sentence, key, "{reason:?} in {lang:?}");
+                assert!(!sentence.contains("ACTIVE"), "{sentence}");
+            }
+            keys.insert(key);
+        }
+        assert_eq!(keys.len(), Reason::ALL.len());
+        let without = ApiError {
+            code: "FAILED_PRECONDITION".into(),
+            ..ApiError::default()
+        };
+        assert_eq!(without.message_key(), "error-precondition");
+    }
+}

@@ -32,7 +32,14 @@ pub fn from_status(status: tonic::Status) -> async_graphql::Error {
     if matches!(code, ErrorCode::Internal | ErrorCode::Unavailable) {
         tracing::error!(grpc_code = ?status.code(), message = status.message(), "downstream call failed");
     }
-    error(code, status.message())
+    let answered = error(code, status.message());
+    // Why it was refused, for clients that explain it in a person's own words.
+    match axv_platform::error::Reason::of_status(&status) {
+        Some(reason) => answered.extend_with(|_, extensions| {
+            extensions.set("reason", reason.as_str());
+        }),
+        None => answered,
+    }
 }
 
 /// Errors raised by async-graphql itself (parse, validation, limits) get a code too; those with

@@ -107,6 +107,7 @@ impl ExportParams {
                 |name| PilotDomain::from_name(name).map(i32::from),
                 "domains",
             )?,
+            fundings: Vec::new(),
         })
     }
 }

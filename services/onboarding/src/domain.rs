@@ -473,8 +473,9 @@ pub fn staff_change_refusal(
         return Some(OnboardingError::NotFound("staff account"));
     }
     if before.is_active_admin() && !after.is_active_admin() && active_admins <= 1 {
-        return Some(OnboardingError::Precondition(
-            "this is the last active admin: make another account ADMIN first".into(),
+        return Some(OnboardingError::refused(
+            axv_platform::error::Reason::LastAdmin,
+            "this is the last active admin: make another account ADMIN first".to_owned(),
         ));
     }
     None
@@ -698,6 +699,10 @@ mod tests {
                     ErrorCode::from(&error),
                     ErrorCode::FailedPrecondition,
                     "{action} from {from}"
+                );
+                assert_eq!(
+                    axv_platform::error::DomainError::reason(&error),
+                    Some(axv_platform::error::Reason::WrongState)
                 );
                 refused += 1;
             }

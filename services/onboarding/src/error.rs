@@ -2,7 +2,7 @@
 
 use axv_platform::{
     ErrorCode,
-    error::{DomainError, ServiceError},
+    error::{DomainError, Reason, ServiceError},
 };
 
 use crate::domain::{CompanyAction, CompanyStatus};
@@ -27,5 +27,12 @@ impl DomainError for CompanyRefusal {
                 ErrorCode::FailedPrecondition
             }
         }
+    }
+
+    fn reason(&self) -> Option<Reason> {
+        Some(match self {
+            CompanyRefusal::InvalidTransition { .. } => Reason::WrongState,
+            CompanyRefusal::NotEditable(_) => Reason::NotEditable,
+        })
     }
 }

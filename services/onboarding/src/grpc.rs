@@ -499,8 +499,9 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
         &self,
         request: Request<pb::CountCompaniesRequest>,
     ) -> Reply<pb::CountCompaniesResponse> {
+        let who = caller(&request).cloned();
+        let request = request.into_inner();
         let sectors = request
-            .into_inner()
             .sectors
             .into_iter()
             .map(|value| {
@@ -508,7 +509,10 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
                     .ok_or_else(|| OnboardingError::invalid("sectors", "has an unknown sector"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let counts = self.service.count(&sectors).await?;
+        let counts = self
+            .service
+            .count(who.as_ref(), &sectors, &request.company_ids)
+            .await?;
         Ok(Response::new(pb::CountCompaniesResponse {
             registered: counts.registered,
             approved: counts.approved,

@@ -631,9 +631,20 @@ impl Onboarding {
         })
     }
 
-    /// Public headcounts: no company is named, so every caller may ask, anonymous included.
-    pub async fn count(&self, sectors: &[Sector]) -> Result<CompanyCounts, OnboardingError> {
-        self.store.count_companies(sectors).await
+    /// Public headcounts: no company is named, so every caller may ask, anonymous included;
+    /// counting named companies tells their status, so only staff may.
+    pub async fn count(
+        &self,
+        caller: Option<&Caller>,
+        sectors: &[Sector],
+        company_ids: &[String],
+    ) -> Result<CompanyCounts, OnboardingError> {
+        if !company_ids.is_empty() && !caller.is_some_and(Caller::is_staff) {
+            return Err(OnboardingError::Forbidden(
+                "counting named companies is for programme staff".into(),
+            ));
+        }
+        self.store.count_companies(sectors, company_ids).await
     }
 
     pub async fn transition(

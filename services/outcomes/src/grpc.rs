@@ -282,6 +282,7 @@ impl pb::outcomes_service_server::OutcomesService for OutcomesGrpc {
             to: f.to.filter(|d| !d.is_empty()),
             sectors: f.sectors,
             domains: f.domains,
+            fundings: f.fundings,
         };
         let view = match request.get_ref().view() {
             pb::StatsView::Unspecified => StatsView::Default,

@@ -231,10 +231,13 @@ impl Outcomes {
             status,
             pilots::PilotStatus::Active | pilots::PilotStatus::Completed
         ) {
-            return Err(ReportsError::Precondition(format!(
-                "the pilot is {}; reports are filed for ACTIVE or COMPLETED pilots",
-                status.as_str_name().trim_start_matches("PILOT_STATUS_")
-            )));
+            return Err(ReportsError::refused(
+                axv_platform::error::Reason::WrongState,
+                format!(
+                    "the pilot is {}; reports are filed for ACTIVE or COMPLETED pilots",
+                    status.as_str_name().trim_start_matches("PILOT_STATUS_")
+                ),
+            ));
         }
         let subject = ReportSubject {
             sector: Sector::name_of(pilot.lead_company_sector)
@@ -339,7 +342,10 @@ impl Outcomes {
         if action == ReportAction::Submit
             && let Some(refusal) = submission_refusal(report.draft.period_end, today_kst())
         {
-            return Err(ReportsError::Precondition(refusal));
+            return Err(ReportsError::refused(
+                axv_platform::error::Reason::PeriodNotOver,
+                refusal,
+            ));
         }
         let consumed = if action == ReportAction::Submit {
             self.compute_consumed(who, &report).await?

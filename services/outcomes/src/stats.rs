@@ -3,7 +3,7 @@
 //! from the vouchers service, and small-cell suppression for everyone but staff.
 
 use axv_platform::calendar::today_kst;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use axv_auth::{Caller, Role};
 use axv_proto::{
@@ -36,6 +36,8 @@ pub struct StatsFilter {
     /// As the request carries them (`Sector` and `PilotDomain` values).
     pub sectors: Vec<i32>,
     pub domains: Vec<i32>,
+    /// `FundingSource` values; staff's live figures only.
+    pub fundings: Vec<i32>,
 }
 
 /// Which figures a `programStats` answer comes from.
@@ -121,9 +123,28 @@ impl StatsFilter {
                 "domains",
                 "pilot domain",
             )?,
+            companies: None,
             public,
             min_companies: MIN_COMPANIES,
         })
+    }
+
+    /// The funding sources asked for, refusing an unknown or unset one like the other lists.
+    fn fundings(&self) -> Result<Vec<vouchers::FundingSource>, ReportsError> {
+        self.fundings
+            .iter()
+            .map(|value| {
+                vouchers::FundingSource::try_from(*value)
+                    .ok()
+                    .filter(|f| *f != vouchers::FundingSource::Unspecified)
+                    .ok_or_else(|| {
+                        ReportsError::invalid(
+                            "fundings",
+                            format!("{value} is not a funding source"),
+                        )
+                    })
+            })
+            .collect()
     }
 }
 
@@ -194,6 +215,12 @@ impl Outcomes {
                     .into(),
             ));
         }
+        if !filter.fundings.is_empty() && view != StatsView::Live {
+            return Err(ReportsError::invalid(
+                "fundings",
+                "narrows only staff's live figures: releases do not record funding sources",
+            ));
+        }
         match view {
             StatsView::Released => {
                 let query = filter.query(true)?;
@@ -236,12 +263,16 @@ impl Outcomes {
 
     async fn live_stats(&self, filter: &StatsFilter) -> Result<ProgramStats, ReportsError> {
         let public = false;
-        let query = filter.query(public)?;
+        let mut query = filter.query(public)?;
+        let fundings = filter.fundings()?;
+        if !fundings.is_empty() {
+            query.companies = Some(self.funded_companies(&fundings).await?);
+        }
         let reports = self.store.counted_reports().await?;
         let (companies, pilots, vouchers) = tokio::join!(
             self.company_counts(&query),
             self.pilot_counts(&query),
-            self.voucher_figures(&query),
+            self.voucher_figures(&query, &fundings),
         );
         let (companies, approved_companies) = companies?;
         let (pilots, active_pilots) = pilots?;
@@ -259,14 +290,55 @@ impl Outcomes {
         })
     }
 
+    /// The companies holding a voucher (of any kind, issued any day) from a pool of these
+    /// funding sources: what a funding-source filter narrows figures to.
+    async fn funded_companies(
+        &self,
+        fundings: &[vouchers::FundingSource],
+    ) -> Result<BTreeSet<String>, ReportsError> {
+        let (Some(client), Some(token)) = (self.vouchers.clone(), self.service_token()?) else {
+            return Ok(BTreeSet::new());
+        };
+        let rows = client
+            .clone()
+            .voucher_totals(ReportsError::request(
+                Some(&token),
+                vouchers::VoucherTotalsRequest {
+                    fundings: fundings.iter().map(|f| i32::from(*f)).collect(),
+                    ..Default::default()
+                },
+            )?)
+            .await
+            .map_err(ReportsError::upstream("voucher totals"))?
+            .into_inner()
+            .rows;
+        Ok(rows.into_iter().map(|r| r.company_id).collect())
+    }
+
+    /// The companies a count is narrowed to (`None`: every one), or `None` when the set is
+    /// empty and nothing needs counting.
+    fn named_companies(query: &StatsQuery) -> Option<Vec<String>> {
+        match &query.companies {
+            None => Some(Vec::new()),
+            Some(set) if set.is_empty() => None,
+            Some(set) => Some(set.iter().cloned().collect()),
+        }
+    }
+
     async fn company_counts(&self, query: &StatsQuery) -> Result<(i64, i64), ReportsError> {
+        let Some(company_ids) = Self::named_companies(query) else {
+            return Ok((0, 0));
+        };
+        // Counting named companies is for staff; this service asks on their behalf.
+        let token = self.service_token()?.filter(|_| !company_ids.is_empty());
         let request = onboarding::CountCompaniesRequest {
             sectors: query.sectors.iter().map(|s| Sector::value_of(s)).collect(),
+            company_ids,
         };
         let counts = self
             .onboarding
             .clone()
-            .count_companies(ReportsError::request(None, request)?)
+            .count_companies(ReportsError::request(token.as_deref(), request)?)
             .await
             .map_err(ReportsError::upstream("company counts"))?
             .into_inner();
@@ -274,7 +346,14 @@ impl Outcomes {
     }
 
     async fn pilot_counts(&self, query: &StatsQuery) -> Result<(i64, i64), ReportsError> {
+        let Some(lead_company_ids) = Self::named_companies(query) else {
+            return Ok((0, 0));
+        };
+        let token = self
+            .service_token()?
+            .filter(|_| !lead_company_ids.is_empty());
         let request = pilots::CountPilotsRequest {
+            lead_company_ids,
             lead_sectors: query.sectors.iter().map(|s| Sector::value_of(s)).collect(),
             domains: query
                 .domains
@@ -287,7 +366,7 @@ impl Outcomes {
         let counts = self
             .pilots
             .clone()
-            .count_pilots(ReportsError::request(None, request)?)
+            .count_pilots(ReportsError::request(token.as_deref(), request)?)
             .await
             .map_err(ReportsError::upstream("pilot counts"))?
             .into_inner();
@@ -295,13 +374,17 @@ impl Outcomes {
     }
 
     /// Vouchers issued in the period, judged per (sector, issue quarter) cell for the public.
-    async fn voucher_figures(&self, query: &StatsQuery) -> Result<VoucherTotals, ReportsError> {
+    async fn voucher_figures(
+        &self,
+        query: &StatsQuery,
+        fundings: &[vouchers::FundingSource],
+    ) -> Result<VoucherTotals, ReportsError> {
         let (from, to) = if query.public {
             (query.from.map(quarter_start), query.to.map(quarter_end))
         } else {
             (query.from, query.to)
         };
-        let cells = self.voucher_cells(from, to).await?;
+        let cells = self.voucher_cells(from, to, fundings).await?;
         Ok(voucher_totals(
             &cells,
             &query.sectors,
@@ -316,6 +399,7 @@ impl Outcomes {
         &self,
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
+        fundings: &[vouchers::FundingSource],
     ) -> Result<Vec<VoucherCell>, ReportsError> {
         let (Some(client), Some(token)) = (self.vouchers.clone(), self.service_token()?) else {
             return Ok(Vec::new());
@@ -332,6 +416,7 @@ impl Outcomes {
                         vouchers::ResourceKind::GpuH100.into(),
                         vouchers::ResourceKind::Npu.into(),
                     ],
+                    fundings: fundings.iter().map(|f| i32::from(*f)).collect(),
                 },
             )?)
             .await

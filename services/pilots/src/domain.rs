@@ -157,10 +157,13 @@ impl PilotAction {
                 S::Cancelled
             }
             _ => {
-                return Err(PilotsError::Precondition(format!(
-                    "cannot {} a pilot that is {from}",
-                    self.as_str().to_lowercase()
-                )));
+                return Err(PilotsError::refused(
+                    axv_platform::error::Reason::WrongState,
+                    format!(
+                        "cannot {} a pilot that is {from}",
+                        self.as_str().to_lowercase()
+                    ),
+                ));
             }
         };
         Ok(to)
@@ -243,9 +246,12 @@ pub fn check_note(
         ));
     }
     if action == PilotAction::Complete && open_milestones > 0 && note.is_none() {
-        return Err(PilotsError::Precondition(format!(
-            "{open_milestones} milestone(s) are still open; complete them, or say in a note why the pilot completes anyway"
-        )));
+        return Err(PilotsError::refused(
+            axv_platform::error::Reason::OpenMilestones,
+            format!(
+                "{open_milestones} milestone(s) are still open; complete them, or say in a note why the pilot completes anyway"
+            ),
+        ));
     }
     Ok(note)
 }
@@ -477,10 +483,15 @@ mod tests {
                 if ALLOWED.iter().any(|(a, f, _)| a == action && f == from) {
                     continue;
                 }
+                let error = action.apply(*from).unwrap_err();
                 assert_eq!(
-                    action.apply(*from).unwrap_err().code(),
+                    error.code(),
                     ErrorCode::FailedPrecondition,
                     "{action} from {from}"
+                );
+                assert_eq!(
+                    error.reason(),
+                    Some(axv_platform::error::Reason::WrongState)
                 );
                 refused += 1;
             }

@@ -261,6 +261,7 @@ fn count_filter_from_pb(r: pb::CountPilotsRequest) -> Result<PilotCountFilter, P
             .collect::<Result<_, _>>()?,
         active_from: date("activeFrom", r.active_from)?,
         active_until: date("activeUntil", r.active_until)?,
+        lead_company_ids: r.lead_company_ids,
     })
 }
 
@@ -446,8 +447,9 @@ impl pb::pilots_service_server::PilotsService for PilotsGrpc {
         &self,
         request: Request<pb::CountPilotsRequest>,
     ) -> Reply<pb::CountPilotsResponse> {
+        let who = caller(&request).cloned();
         let filter = count_filter_from_pb(request.into_inner())?;
-        let counts = self.service.count(&filter).await?;
+        let counts = self.service.count(who.as_ref(), &filter).await?;
         Ok(Response::new(pb::CountPilotsResponse {
             pilots: counts.pilots,
             active: counts.active,

@@ -180,9 +180,10 @@ impl Pilots {
         }
         let (lead, status) = self.company(&input.lead_company_id).await?;
         if status != "APPROVED" {
-            return Err(PilotsError::Precondition(format!(
-                "the lead company is {status}; only APPROVED companies lead pilots"
-            )));
+            return Err(PilotsError::refused(
+                axv_platform::error::Reason::CompanyNotApproved,
+                format!("the lead company is {status}; only APPROVED companies lead pilots"),
+            ));
         }
         let pilot = self.store.create(&draft, &lead, &who.subject).await?;
         Ok(VisiblePilot {
@@ -213,10 +214,13 @@ impl Pilots {
             ));
         }
         if !pilot.status.is_editable() {
-            return Err(PilotsError::Precondition(format!(
-                "only a DRAFT pilot can be edited; this one is {}",
-                pilot.status
-            )));
+            return Err(PilotsError::refused(
+                axv_platform::error::Reason::NotEditable,
+                format!(
+                    "only a DRAFT pilot can be edited; this one is {}",
+                    pilot.status
+                ),
+            ));
         }
         self.refuse_if_lead_suspended(&pilot).await?;
         let pilot = self.store.update(&pilot.id, &draft, &pilot.lead).await?;
@@ -312,8 +316,18 @@ impl Pilots {
         ))
     }
 
-    /// Public headcounts: no pilot is named, so every caller may ask, anonymous included.
-    pub async fn count(&self, filter: &PilotCountFilter) -> Result<PilotCounts, PilotsError> {
+    /// Public headcounts: no pilot is named, so every caller may ask, anonymous included;
+    /// counting named companies' pilots tells what they lead, so only staff may.
+    pub async fn count(
+        &self,
+        caller: Option<&Caller>,
+        filter: &PilotCountFilter,
+    ) -> Result<PilotCounts, PilotsError> {
+        if !filter.lead_company_ids.is_empty() && !caller.is_some_and(Caller::is_staff) {
+            return Err(PilotsError::Forbidden(
+                "counting named companies' pilots is for programme staff".into(),
+            ));
+        }
         self.store.count(filter).await
     }
 
@@ -374,10 +388,10 @@ impl Pilots {
             ));
         }
         if !pilot.status.is_open() {
-            return Err(PilotsError::Precondition(format!(
-                "the pilot is {}",
-                pilot.status
-            )));
+            return Err(PilotsError::refused(
+                axv_platform::error::Reason::WrongState,
+                format!("the pilot is {}", pilot.status),
+            ));
         }
         if !who.is_staff() {
             self.refuse_if_lead_suspended(&pilot).await?;
@@ -420,9 +434,10 @@ impl Pilots {
             if !staff {
                 return Err(PilotsError::NotFound("company"));
             }
-            return Err(PilotsError::Precondition(format!(
-                "the company is {status}; only APPROVED companies take part in pilots"
-            )));
+            return Err(PilotsError::refused(
+                axv_platform::error::Reason::CompanyNotApproved,
+                format!("the company is {status}; only APPROVED companies take part in pilots"),
+            ));
         }
         // The partner consents: it takes part only once one of its members accepts.
         self.store
@@ -467,10 +482,10 @@ impl Pilots {
             .ok_or(PilotsError::NotFound("invitation"))?;
         let answer = invited.state.answer(accept)?;
         if !pilot.status.is_open() {
-            return Err(PilotsError::Precondition(format!(
-                "the pilot is {}",
-                pilot.status
-            )));
+            return Err(PilotsError::refused(
+                axv_platform::error::Reason::WrongState,
+                format!("the pilot is {}", pilot.status),
+            ));
         }
         let note = match note.map(str::trim).filter(|n| !n.is_empty()) {
             Some(n) => Some(text("note", n, 2000)?),
@@ -479,9 +494,10 @@ impl Pilots {
         if accept {
             let (_, status) = self.company(company_id).await?;
             if status != "APPROVED" {
-                return Err(PilotsError::Precondition(format!(
-                    "the company is {status}; only APPROVED companies take part in pilots"
-                )));
+                return Err(PilotsError::refused(
+                    axv_platform::error::Reason::CompanyNotApproved,
+                    format!("the company is {status}; only APPROVED companies take part in pilots"),
+                ));
             }
         }
         self.store

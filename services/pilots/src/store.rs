@@ -126,6 +126,8 @@ pub struct PilotCountFilter {
     pub domains: Vec<PilotDomain>,
     pub active_from: Option<NaiveDate>,
     pub active_until: Option<NaiveDate>,
+    /// Empty counts every lead.
+    pub lead_company_ids: Vec<String>,
 }
 
 /// Public headcounts of pilots.
@@ -338,10 +340,13 @@ impl Store {
                 .pilot(id)
                 .await?
                 .ok_or(PilotsError::NotFound("pilot"))?;
-            return Err(PilotsError::Precondition(format!(
-                "only a DRAFT pilot can be edited; this one is {}",
-                current.status
-            )));
+            return Err(PilotsError::refused(
+                axv_platform::error::Reason::NotEditable,
+                format!(
+                    "only a DRAFT pilot can be edited; this one is {}",
+                    current.status
+                ),
+            ));
         }
         let event = Event::new(SERVICE, "pilot.updated", id)
             .for_companies(vec![lead.id.clone()])
@@ -559,6 +564,9 @@ impl Store {
         );
         if !filter.lead_sectors.is_empty() {
             filters.any_of("lead_company_sector", filter.lead_sectors.clone());
+        }
+        if !filter.lead_company_ids.is_empty() {
+            filters.any_of("lead_company_id", filter.lead_company_ids.clone());
         }
         if !filter.domains.is_empty() {
             filters.any_of(

@@ -242,9 +242,12 @@ impl ApplicationAction {
             (ApplicationAction::Withdraw, ApplicationStatus::Submitted) => {
                 Ok(ApplicationStatus::Withdrawn)
             }
-            _ => Err(VouchersError::Precondition(format!(
-                "the application is {from}; only SUBMITTED applications can be decided or withdrawn"
-            ))),
+            _ => Err(VouchersError::refused(
+                axv_platform::error::Reason::WrongState,
+                format!(
+                    "the application is {from}; only SUBMITTED applications can be decided or withdrawn"
+                ),
+            )),
         }
     }
 }
@@ -291,27 +294,30 @@ impl VoucherStatus {
     pub fn freeze(self) -> Result<VoucherStatus, VouchersError> {
         match self {
             VoucherStatus::Active | VoucherStatus::Exhausted => Ok(VoucherStatus::Frozen),
-            other => Err(VouchersError::Precondition(format!(
-                "a {other} voucher cannot be frozen"
-            ))),
+            other => Err(VouchersError::refused(
+                axv_platform::error::Reason::WrongState,
+                format!("a {other} voucher cannot be frozen"),
+            )),
         }
     }
 
     pub fn unfreeze(self, balance: i64, held: i64) -> Result<VoucherStatus, VouchersError> {
         match self {
             VoucherStatus::Frozen => Ok(VoucherStatus::Active.settle(balance, held)),
-            other => Err(VouchersError::Precondition(format!(
-                "a {other} voucher is not frozen"
-            ))),
+            other => Err(VouchersError::refused(
+                axv_platform::error::Reason::WrongState,
+                format!("a {other} voucher is not frozen"),
+            )),
         }
     }
 
     /// Revocation and expiry end any voucher that has not ended yet.
     pub fn end(self, to: VoucherStatus) -> Result<VoucherStatus, VouchersError> {
         if self.is_final() {
-            return Err(VouchersError::Precondition(format!(
-                "the voucher is already {self}"
-            )));
+            return Err(VouchersError::refused(
+                axv_platform::error::Reason::WrongState,
+                format!("the voucher is already {self}"),
+            ));
         }
         Ok(to)
     }
@@ -661,10 +667,15 @@ mod tests {
         assert_eq!(A::Withdraw.apply(S::Submitted).unwrap(), S::Withdrawn);
         for action in [A::Approve, A::Reject, A::Withdraw] {
             for from in [S::Approved, S::Rejected, S::Withdrawn] {
+                let error = action.apply(from).unwrap_err();
                 assert_eq!(
-                    action.apply(from).unwrap_err().code(),
+                    error.code(),
                     ErrorCode::FailedPrecondition,
                     "{action:?} {from}"
+                );
+                assert_eq!(
+                    error.reason(),
+                    Some(axv_platform::error::Reason::WrongState)
                 );
             }
         }

@@ -796,6 +796,14 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
                     .ok_or_else(|| VouchersError::invalid("kinds", "has an unknown kind"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let fundings = r
+            .fundings
+            .iter()
+            .map(|f| {
+                funding_from_pb(*f)
+                    .ok_or_else(|| VouchersError::invalid("fundings", "has an unknown source"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let rows = self
             .service
             .voucher_totals(
@@ -803,6 +811,7 @@ impl pb::vouchers_service_server::VouchersService for VouchersGrpc {
                 r.issued_from.as_deref(),
                 r.issued_until.as_deref(),
                 &kinds,
+                &fundings,
             )
             .await?;
         Ok(Response::new(pb::VoucherTotalsResponse {

@@ -943,10 +943,13 @@ impl Vouchers {
         issued_from: Option<&str>,
         issued_until: Option<&str>,
         kinds: &[ResourceKind],
+        fundings: &[FundingSource],
     ) -> Result<Vec<VoucherTotalsRecord>, VouchersError> {
         require_role(caller, STAFF, "read per-company voucher totals")?;
         let (from, until) = validate_issue_window(issued_from, issued_until)?;
-        self.store.voucher_totals(from, until, kinds).await
+        self.store
+            .voucher_totals(from, until, kinds, fundings)
+            .await
     }
 
     pub async fn export_slurm_accounts(

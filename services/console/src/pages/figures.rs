@@ -1,6 +1,6 @@
 //! 사업 성과 for the programme office: the programme's live figures (not a release: staff see
-//! every company), filtered by period, industry and pilot domain, with the pools, the groups
-//! and the drill-down by company; each table downloads as CSV, and all of them as one `.xlsx`
+//! every company), filtered by period, industry, pilot domain and funding source, with the
+//! pools, the groups and the drill-down by company; each table downloads as CSV, and all of them as one `.xlsx`
 //! workbook, with the rows the page shows.
 
 use askama::Template;
@@ -14,7 +14,8 @@ use serde::Deserialize;
 
 use super::{
     Choice, choices_or_nothing, companies::SECTORS, enum_value, error_page, home::Chart,
-    home::chart, label_key, pilots::DOMAINS, require_role, review::STAFF_ROLES, url_encoded,
+    home::chart, label_key, pilots::DOMAINS, programmes::FUNDING, require_role,
+    review::STAFF_ROLES, url_encoded,
 };
 use crate::{
     Console, Layout, Visit,
@@ -37,6 +38,8 @@ pub struct Filters {
     sector: String,
     #[serde(default)]
     domain: String,
+    #[serde(default)]
+    funding: String,
 }
 
 impl Filters {
@@ -47,6 +50,7 @@ impl Filters {
             ("to", &self.to),
             ("sector", &self.sector),
             ("domain", &self.domain),
+            ("funding", &self.funding),
         ]
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
@@ -84,11 +88,16 @@ impl Filters {
             "" => None,
             chosen => Some(enum_value(&DOMAINS, chosen).ok_or("figures-bad-filter")?),
         };
+        let funding = match self.funding.as_str() {
+            "" => None,
+            chosen => Some(enum_value(&FUNDING, chosen).ok_or("figures-bad-filter")?),
+        };
         Ok(staff_figures::StatsFilter {
             from,
             to,
             sectors: sector.map(|s| vec![s]),
             domains: domain.map(|d| vec![d]),
+            funding_sources: funding.map(|f| vec![f]),
         })
     }
 }
@@ -132,8 +141,9 @@ fn headed(lang: Lang, first: &[&str], outcomes: bool) -> Vec<String> {
     headers
 }
 
-/// Every table of the page, in its order: the downloads are these rows.
-pub fn tables(lang: Lang, data: &staff_figures::ResponseData) -> Vec<Table> {
+/// Every table of the page, in its order: the downloads are these rows. `funding` (the API's
+/// name, empty for all) keeps the pools of that source only, as the figures are.
+pub fn tables(lang: Lang, data: &staff_figures::ResponseData, funding: &str) -> Vec<Table> {
     let s = &data.program_stats;
     let o = &s.outcomes;
     let line = |key: &str, cell: Cell| vec![Cell::Text(lang.t(key)), cell];
@@ -192,6 +202,7 @@ pub fn tables(lang: Lang, data: &staff_figures::ResponseData) -> Vec<Table> {
         rows: data
             .resource_pools
             .iter()
+            .filter(|p| funding.is_empty() || format!("{:?}", p.funding) == funding)
             .map(|p| {
                 let kind = format!("{:?}", p.kind);
                 // Storage is counted in GB-days; compute in seconds, shown as hours.
@@ -331,6 +342,7 @@ struct FiguresPage {
     to: String,
     sectors: Vec<Choice>,
     domains: Vec<Choice>,
+    fundings: Vec<Choice>,
     error: Option<String>,
     figures: Vec<(String, String)>,
     charts: Vec<Chart>,
@@ -425,7 +437,7 @@ pub async fn page(
                         .collect(),
                 ),
             ];
-            (figures, charts, tables(lang, data))
+            (figures, charts, tables(lang, data, &filters.funding))
         }
         None => (Vec::new(), Vec::new(), Vec::new()),
     };
@@ -452,6 +464,13 @@ pub async fn page(
             &filters.domain,
             "figures-any-domain",
         ),
+        fundings: choices_or_nothing(
+            lang,
+            "funding",
+            &FUNDING,
+            &filters.funding,
+            "figures-any-funding",
+        ),
         error,
         figures,
         charts,
@@ -475,7 +494,7 @@ async fn download_tables(
         }
     };
     match fetch(console, visit, &token, filter).await {
-        Ok(data) => Ok(tables(visit.lang, &data)),
+        Ok(data) => Ok(tables(visit.lang, &data, &filters.funding)),
         Err(error) => Err(error_page(console, visit, &error).await),
     }
 }
@@ -525,8 +544,7 @@ pub async fn xlsx(
             let error = api::ApiError {
                 code: "INTERNAL".into(),
                 message: "the workbook could not be written".into(),
-                field: None,
-                trace_id: None,
+                ..api::ApiError::default()
             };
             error_page(&console, &mut visit, &error).await
         }

@@ -21,7 +21,7 @@ pub struct Field {
     pub name: &'static str,
     pub label: String,
     /// An `<input>` type (`text`, `email`, `password`, `date`), or `select`, `textarea`,
-    /// `checkbox`.
+    /// `checkbox`, `checkboxes` (a group under one legend).
     pub kind: &'static str,
     pub value: String,
     pub autocomplete: &'static str,
@@ -30,7 +30,8 @@ pub struct Field {
     pub inputmode: &'static str,
     pub hint: Option<String>,
     pub error: Option<String>,
-    /// For a `select`.
+    /// For a `select`; for `checkboxes`, one box each (its field name, label and whether it
+    /// is ticked).
     pub options: Vec<Choice>,
 }
 
@@ -61,6 +62,19 @@ impl Field {
         Self::new(lang, name, label_key, "text", "off")
             .not_required()
             .hint(lang.t("optional"))
+    }
+
+    /// Check boxes that answer one question, under one legend (`fieldset`), so a screen reader
+    /// reads the question with each box. Never required: none ticked is an answer.
+    pub fn checkboxes(
+        lang: Lang,
+        name: &'static str,
+        legend_key: &str,
+        boxes: Vec<Choice>,
+    ) -> Self {
+        let mut field = Self::new(lang, name, legend_key, "checkboxes", "off").not_required();
+        field.options = boxes;
+        field
     }
 
     /// A whole number (people may type `1,200`).
@@ -295,7 +309,7 @@ mod tests {
             code: "BAD_USER_INPUT".into(),
             message: "budgetCity must not be negative".into(),
             field: Some("budgetCity".into()),
-            trace_id: None,
+            ..ApiError::default()
         };
         place_error(lang, &error, &mut fields, &[("budgetCity", "budget_city")]);
         assert!(fields[1].error.is_some());

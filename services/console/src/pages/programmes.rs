@@ -26,7 +26,8 @@ use crate::{
 };
 
 const KINDS: [&str; 3] = ["GPU_H100", "NPU", "STORAGE"];
-const FUNDING: [&str; 3] = ["NATIONAL", "CITY", "PRIVATE"];
+/// Where a pool's money comes from, as the API names it.
+pub const FUNDING: [&str; 3] = ["NATIONAL", "CITY", "PRIVATE"];
 /// One check box per industry a call may be limited to: (field name, the API's value).
 const SECTOR_BOXES: [(&str, &str); 9] = [
     ("sector_ARTIFICIAL_INTELLIGENCE", "ARTIFICIAL_INTELLIGENCE"),
@@ -330,15 +331,17 @@ fn call_fields(lang: Lang, form: &Typed, pools: &[(String, String, String)]) -> 
             .hint(lang.t("pool-capacity-hint"))
             .value(typed(form, "max_per_company")),
     ];
-    for (name, sector) in SECTOR_BOXES {
-        let mut check = Field::new(lang, name, &label_key("sector", sector), "checkbox", "off")
-            .not_required()
-            .value(typed(form, name));
-        if name == SECTOR_BOXES[0].0 {
-            check = check.hint(lang.t("call-sectors-hint"));
-        }
-        fields.push(check);
-    }
+    let boxes = SECTOR_BOXES
+        .iter()
+        .map(|(name, sector)| Choice {
+            value: (*name).to_owned(),
+            label: lang.t(&label_key("sector", sector)),
+            selected: !typed(form, name).is_empty(),
+        })
+        .collect();
+    fields.push(
+        Field::checkboxes(lang, "sectors", "call-sectors", boxes).hint(lang.t("call-sectors-hint")),
+    );
     fields
 }
 
@@ -487,8 +490,10 @@ mod tests {
         let fields = call_fields(Lang::Ko, &form, &pools);
         let ticked: Vec<_> = fields
             .iter()
-            .filter(|f| f.kind == "checkbox" && f.checked())
-            .map(|f| f.name)
+            .filter(|f| f.kind == "checkboxes")
+            .flat_map(|f| &f.options)
+            .filter(|o| o.selected)
+            .map(|o| o.value.as_str())
             .collect();
         assert_eq!(ticked, ["sector_ENERGY"]);
     }

@@ -12,6 +12,7 @@ use super::{
     pilots::PilotDomain,
     scalars::{Date, DateTime, Long},
     support::{date, date_text, internal},
+    vouchers::FundingSource,
 };
 use crate::{
     cache::ResponseCache,
@@ -28,6 +29,9 @@ pub struct StatsFilter {
     pub to: Option<Date>,
     pub sectors: Option<Vec<Sector>>,
     pub domains: Option<Vec<PilotDomain>>,
+    /// Staff's live figures only: the companies holding a voucher from a pool of these
+    /// sources, their pilots and outcomes, and only those pools' vouchers.
+    pub funding_sources: Option<Vec<FundingSource>>,
 }
 
 impl StatsFilter {
@@ -49,11 +53,20 @@ impl StatsFilter {
             .collect();
         domains.sort();
         domains.dedup();
+        let mut fundings: Vec<i32> = self
+            .funding_sources
+            .iter()
+            .flatten()
+            .map(|f| axv_proto::vouchers::v1::FundingSource::from(*f).into())
+            .collect();
+        fundings.sort();
+        fundings.dedup();
         pb::StatsFilter {
             from: self.from.map(date_text),
             to: self.to.map(date_text),
             sectors,
             domains,
+            fundings,
         }
     }
 }

@@ -413,8 +413,12 @@ impl Store {
     pub async fn count_companies(
         &self,
         sectors: &[Sector],
+        company_ids: &[String],
     ) -> Result<CompanyCounts, OnboardingError> {
         let mut filters = Filters::default();
+        if !company_ids.is_empty() {
+            filters.any_of("id", company_ids.to_vec());
+        }
         // Approved companies are a subset of applied ones, so one scan counts both.
         filters.clause("status <> {}", CompanyStatus::Draft.as_str().to_owned());
         if !sectors.is_empty() {

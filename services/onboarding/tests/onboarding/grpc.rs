@@ -997,6 +997,7 @@ async fn public_headcounts(db: TestDb) {
         async move {
             let message = pb::CountCompaniesRequest {
                 sectors: sectors.into_iter().map(i32::from).collect(),
+                ..Default::default()
             };
             let request = match &token {
                 Some(token) => authed(message, token),
@@ -1030,6 +1031,7 @@ async fn public_headcounts(db: TestDb) {
         ),
         (common_pb::Sector::Mobility, &[]),
     ];
+    let mut ids = Vec::new();
     for (n, (sector, actions)) in journeys.into_iter().enumerate() {
         let mut input = company_input(&business_number(n as u32), &format!("집계기업{n}"));
         input.sector = sector.into();
@@ -1054,13 +1056,42 @@ async fn public_headcounts(db: TestDb) {
                 .await
                 .unwrap();
         }
+        ids.push(id);
     }
 
     // Drafts have not applied; suspended, rejected and returned applications have.
     let dashboard = h.token(Role::Dashboard);
-    for token in [None, Some(dashboard), Some(firm.clone()), Some(manager)] {
+    for token in [
+        None,
+        Some(dashboard.clone()),
+        Some(firm.clone()),
+        Some(manager.clone()),
+    ] {
         assert_eq!(count(vec![], token).await.unwrap(), (6, 2));
     }
+
+    // Named companies (a draft, an approved one, a rejected one): staff only, since it tells
+    // each one's status.
+    let named = pb::CountCompaniesRequest {
+        company_ids: vec![ids[0].clone(), ids[2].clone(), ids[5].clone()],
+        ..Default::default()
+    };
+    let counts = client
+        .count_companies(authed(named.clone(), &manager))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((counts.registered, counts.approved), (2, 1));
+    for token in [dashboard, firm.clone()] {
+        assert_refused(
+            client.count_companies(authed(named.clone(), &token)).await,
+            ErrorCode::Forbidden,
+        );
+    }
+    assert_refused(
+        client.count_companies(Request::new(named)).await,
+        ErrorCode::Forbidden,
+    );
     assert_eq!(
         count(vec![common_pb::Sector::Mobility], None)
             .await
@@ -1098,7 +1129,10 @@ async fn public_headcounts(db: TestDb) {
     for bad in [common_pb::Sector::Unspecified as i32, 99] {
         let error = assert_refused(
             client
-                .count_companies(pb::CountCompaniesRequest { sectors: vec![bad] })
+                .count_companies(pb::CountCompaniesRequest {
+                    sectors: vec![bad],
+                    ..Default::default()
+                })
                 .await,
             ErrorCode::BadUserInput,
         );

@@ -381,7 +381,7 @@ async fn headcounts(test: TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        store.count_companies(&[]).await.unwrap(),
+        store.count_companies(&[], &[]).await.unwrap(),
         CompanyCounts::default()
     );
     let approve: &[CompanyAction] = &[A::Submit, A::StartReview, A::Approve];
@@ -401,6 +401,7 @@ async fn headcounts(test: TestDb) {
         ),
         (Sector::Mobility, &[]),
     ];
+    let mut ids = Vec::new();
     for (n, (sector, actions)) in journeys.into_iter().enumerate() {
         let id = store
             .create_company(
@@ -416,11 +417,12 @@ async fn headcounts(test: TestDb) {
                 .await
                 .unwrap();
         }
+        ids.push(id);
     }
     let count = |sectors: Vec<Sector>| {
         let store = store.clone();
         async move {
-            let c = store.count_companies(&sectors).await.unwrap();
+            let c = store.count_companies(&sectors, &[]).await.unwrap();
             (c.registered, c.approved)
         }
     };
@@ -434,6 +436,20 @@ async fn headcounts(test: TestDb) {
     );
     assert_eq!(count(vec![Sector::Energy]).await, (1, 0));
     assert_eq!(count(vec![Sector::Data]).await, (0, 0));
+    // Named companies: a draft, an approved one and a rejected one.
+    let named = store
+        .count_companies(&[], &[ids[0].clone(), ids[2].clone(), ids[5].clone()])
+        .await
+        .unwrap();
+    assert_eq!((named.registered, named.approved), (2, 1));
+    let named_in_sector = store
+        .count_companies(&[Sector::Mobility], &[ids[2].clone(), ids[3].clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        (named_in_sector.registered, named_in_sector.approved),
+        (1, 1)
+    );
 }
 
 async fn api_clients(test: TestDb) {

@@ -52,6 +52,8 @@ pub struct StatsQuery {
     pub sectors: Vec<String>,
     /// Empty means every domain.
     pub domains: Vec<String>,
+    /// Only these companies' reports (those a funding source supported); `None` means all.
+    pub companies: Option<BTreeSet<String>>,
     /// Dashboards and anonymous callers: small cells are suppressed.
     pub public: bool,
     pub min_companies: usize,
@@ -65,6 +67,7 @@ impl Default for StatsQuery {
             to: None,
             sectors: Vec::new(),
             domains: Vec::new(),
+            companies: None,
             public: true,
             min_companies: MIN_COMPANIES,
         }
@@ -171,6 +174,10 @@ pub fn aggregate(reports: &[CountedReport], query: &StatsQuery, bucket: Bucket) 
             && to.is_none_or(|t| r.period_start <= t)
             && (query.sectors.is_empty() || query.sectors.contains(&r.sector))
             && (query.domains.is_empty() || query.domains.contains(&r.domain))
+            && query
+                .companies
+                .as_ref()
+                .is_none_or(|c| c.contains(&r.company_id))
     });
 
     let mut any_selected = false;

@@ -36,9 +36,12 @@ pub fn check_editable(status: ReportStatus) -> Result<(), ReportsError> {
     if status.is_editable() {
         Ok(())
     } else {
-        Err(ReportsError::Precondition(format!(
-            "cannot edit a report that is {status}; only DRAFT or RETURNED reports can be edited"
-        )))
+        Err(ReportsError::refused(
+            axv_platform::error::Reason::NotEditable,
+            format!(
+                "cannot edit a report that is {status}; only DRAFT or RETURNED reports can be edited"
+            ),
+        ))
     }
 }
 
@@ -50,10 +53,13 @@ impl ReportAction {
             (A::Submit, S::Draft | S::Returned) => Ok(S::Submitted),
             (A::Verify, S::Submitted) => Ok(S::Verified),
             (A::Return, S::Submitted) => Ok(S::Returned),
-            _ => Err(ReportsError::Precondition(format!(
-                "cannot {} a report that is {from}",
-                self.as_str().to_lowercase()
-            ))),
+            _ => Err(ReportsError::refused(
+                axv_platform::error::Reason::WrongState,
+                format!(
+                    "cannot {} a report that is {from}",
+                    self.as_str().to_lowercase()
+                ),
+            )),
         }
     }
 

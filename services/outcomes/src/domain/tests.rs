@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use axv_platform::error::Reason;
 use chrono::NaiveDate;
 
 use super::*;
@@ -69,7 +70,10 @@ fn every_other_transition_is_refused_naming_move_and_state() {
             }
             refused += 1;
             match action.apply(status) {
-                Err(ReportsError::Precondition(msg)) => {
+                Err(ReportsError::Refused {
+                    reason: Reason::WrongState,
+                    message: msg,
+                }) => {
                     let verb = action.as_str().to_lowercase();
                     assert!(msg.contains(&verb), "{msg}");
                     assert!(msg.contains(status.as_str()), "{msg}");
@@ -81,8 +85,9 @@ fn every_other_transition_is_refused_naming_move_and_state() {
     assert_eq!(refused, 8);
     assert_eq!(
         A::Verify.apply(S::Draft),
-        Err(ReportsError::Precondition(
-            "cannot verify a report that is DRAFT".to_owned()
+        Err(ReportsError::refused(
+            Reason::WrongState,
+            "cannot verify a report that is DRAFT"
         ))
     );
 }
@@ -111,7 +116,10 @@ fn editing_only_in_draft_or_returned() {
     assert_eq!(check_editable(S::Returned), Ok(()));
     for s in [S::Submitted, S::Verified] {
         match check_editable(s) {
-            Err(ReportsError::Precondition(msg)) => assert!(msg.contains(s.as_str())),
+            Err(ReportsError::Refused {
+                reason: Reason::NotEditable,
+                message,
+            }) => assert!(message.contains(s.as_str())),
             other => panic!("{other:?}"),
         }
     }
@@ -794,6 +802,24 @@ fn managers_see_everything() {
     let only_mob = aggregate(&reports, &with_sectors(manager(), &[MOB]), Bucket::Quarter);
     assert_eq!(revenue(&only_mob), 7);
     assert_eq!(only_mob.by_company, vec![("b1".to_owned(), figs(7))]);
+}
+
+#[test]
+fn a_company_set_narrows_reports_groups_and_the_drill_down() {
+    let reports = five_and_one();
+    let funded = |ids: &[&str]| StatsQuery {
+        companies: Some(ids.iter().map(|id| (*id).to_owned()).collect()),
+        ..manager()
+    };
+    let some = aggregate(&reports, &funded(&["a2", "b1"]), Bucket::Quarter);
+    assert_eq!(revenue(&some), 2_007);
+    let ids: Vec<_> = some.by_company.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["a2", "b1"]);
+    assert_eq!(group(&some.by_sector, AI).companies, 1);
+    // An empty set is no company at all, not every company.
+    let none = aggregate(&reports, &funded(&[]), Bucket::Quarter);
+    assert_eq!(revenue(&none), 0);
+    assert!(none.by_company.is_empty() && none.by_sector.is_empty());
 }
 
 #[test]

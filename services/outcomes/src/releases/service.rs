@@ -132,7 +132,7 @@ impl Outcomes {
         let token = self.staff_token()?;
         let (outcomes, vouchers, companies, pilots) = tokio::join!(
             self.store.counted_reports(),
-            self.voucher_cells(None, None),
+            self.voucher_cells(None, None, &[]),
             self.live_companies(&token),
             self.live_pilots(&token),
         );

@@ -17,6 +17,7 @@ use axv_platform::events::Event;
 use axv_proto::common::v1::{self as common_pb, PilotDomain};
 use axv_proto::outcomes::v1::{self as pb, outcomes_service_client::OutcomesServiceClient};
 use axv_proto::pilots::v1 as pilots_pb;
+use axv_proto::vouchers::v1 as vouchers_pb;
 use axv_testkit::{Firm, Stack, TestDb, assert_refused, authed, caller, on_both_backends};
 use chrono::{Days, NaiveDate};
 use tonic::{Code, Request, transport::Channel};
@@ -125,6 +126,7 @@ fn filter_on(
             .iter()
             .map(|d| value_of(d, PilotDomain::from_name))
             .collect(),
+        fundings: Vec::new(),
     }
 }
 
@@ -727,6 +729,69 @@ async fn program_stats_voucher_figures(db: TestDb) {
     assert_eq!(grants(&current), (5, 1550));
     let current = stats(&mut client, None, around).await.unwrap();
     assert_eq!(grants(&current), (4, 750));
+
+    // Funding sources (staff, live): the harness's pools are national money, so every firm
+    // holding one of their vouchers counts, with its pilot; city money supported nobody.
+    let funded = |fundings: Vec<vouchers_pb::FundingSource>| pb::StatsFilter {
+        fundings: fundings.into_iter().map(i32::from).collect(),
+        ..filter()
+    };
+    let national = stats(
+        &mut client,
+        Some(&manager),
+        funded(vec![vouchers_pb::FundingSource::National]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(vouchers(&national), (5, 1550, 100));
+    assert_eq!(
+        (
+            national.companies,
+            national.approved_companies,
+            national.pilots
+        ),
+        (4, 4, 4)
+    );
+    let city = stats(
+        &mut client,
+        Some(&manager),
+        funded(vec![vouchers_pb::FundingSource::City]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(vouchers(&city), (0, 0, 0));
+    assert_eq!((city.companies, city.pilots), (0, 0));
+    // A sector narrows the funded companies further.
+    let health = stats(
+        &mut client,
+        Some(&manager),
+        pb::StatsFilter {
+            sectors: vec![common_pb::Sector::Healthcare.into()],
+            ..funded(vec![vouchers_pb::FundingSource::National])
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((health.companies, health.pilots), (1, 1));
+    // Releases do not record funding: the public and previews cannot be narrowed by it.
+    let refused = stats(
+        &mut client,
+        None,
+        funded(vec![vouchers_pb::FundingSource::National]),
+    )
+    .await;
+    assert!(
+        assert_refused(refused, ErrorCode::BadUserInput)
+            .message()
+            .contains("fundings")
+    );
+    let unknown = stats(
+        &mut client,
+        Some(&manager),
+        funded(vec![vouchers_pb::FundingSource::Unspecified]),
+    )
+    .await;
+    assert_refused(unknown, ErrorCode::BadUserInput);
     h.shutdown.cancel();
 }
 

@@ -86,7 +86,10 @@ async fn reports_versions_and_lists(test: TestDb) {
         store
             .update(&a.id, &draft("2026-01-01", "2026-03-31", 8))
             .await,
-        Err(ReportsError::Precondition(_))
+        Err(ReportsError::Refused {
+            reason: axv_platform::error::Reason::NotEditable,
+            ..
+        })
     ));
     assert!(matches!(
         store.amend(&a.id, "u1").await,

@@ -923,6 +923,28 @@ async fn public_headcounts(db: TestDb) {
         "an empty date is no bound"
     );
 
+    // Named leads: staff only, since it tells what one company leads.
+    let led_by = |companies: &[&str]| pb::CountPilotsRequest {
+        lead_company_ids: companies.iter().map(|c| c.to_string()).collect(),
+        ..Default::default()
+    };
+    assert_eq!(
+        count(led_by(&[&mobility.company_id]), Some(manager.clone()))
+            .await
+            .unwrap(),
+        (3, 1)
+    );
+    for token in [
+        None,
+        Some(h.token(Role::Dashboard)),
+        Some(mobility.token.clone()),
+    ] {
+        assert_refused(
+            count(led_by(&[&health.company_id]), token).await,
+            ErrorCode::Forbidden,
+        );
+    }
+
     // Bad input is INVALID_ARGUMENT naming the field.
     for (request, field) in [
         (period(Some("2026-13-01"), None), "activeFrom"),

@@ -228,7 +228,13 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
         .transition(&a.id, PilotAction::Start, "u1", |_| Ok(None))
         .await
         .unwrap_err();
-    assert!(matches!(refused, PilotsError::Precondition(_)));
+    assert!(matches!(
+        refused,
+        PilotsError::Refused {
+            reason: axv_platform::error::Reason::WrongState,
+            ..
+        }
+    ));
     let vetoed = store
         .transition(&a.id, PilotAction::Approve, "m", |_| {
             Err(PilotsError::Forbidden("no".into()))
@@ -360,6 +366,7 @@ async fn headcounts(test: TestDb) {
             domains: vec![PilotDomain::Traffic, PilotDomain::Energy],
             active_from: day("2026-04-01"),
             active_until: day("2026-05-31"),
+            ..Default::default()
         })
         .await,
         (0, 0),
@@ -377,6 +384,15 @@ async fn headcounts(test: TestDb) {
     assert_eq!(
         count(PilotCountFilter {
             active_until: day("2026-01-15"),
+            ..Default::default()
+        })
+        .await,
+        (2, 1)
+    );
+    // c0 leads the active pilot, c2 the completed one; c4's is a draft, not taken on.
+    assert_eq!(
+        count(PilotCountFilter {
+            lead_company_ids: vec!["c0".into(), "c2".into(), "c4".into()],
             ..Default::default()
         })
         .await,

@@ -602,10 +602,13 @@ impl Store {
         if let Err(short) =
             ledger::apply(&mut tx, &operation, &transfers, Some(&voucher_id)).await?
         {
-            return Err(VouchersError::Precondition(format!(
-                "the pool has only {} {}s left uncommitted; grant less",
-                short.balance, pool.unit
-            )));
+            return Err(VouchersError::refused(
+                axv_platform::error::Reason::PoolShort,
+                format!(
+                    "the pool has only {} {}s left uncommitted; grant less",
+                    short.balance, pool.unit
+                ),
+            ));
         }
         ledger::finish_operation(&mut tx, &operation, &voucher_id).await?;
         let approved = Event::new(SERVICE, "application.approved", id)
@@ -787,6 +790,7 @@ impl Store {
         issued_from: Option<NaiveDate>,
         issued_until: Option<NaiveDate>,
         kinds: &[ResourceKind],
+        fundings: &[FundingSource],
     ) -> Result<Vec<VoucherTotalsRecord>, VouchersError> {
         let from = issued_from.map_or(i64::MIN, kst_day_start_ms);
         let until = issued_until
@@ -797,12 +801,22 @@ impl Store {
         // spendable balance elsewhere), so it is the same figure GetVoucher shows. Each voucher
         // has exactly one such account, so the join does not multiply rows. SQL groups by Seoul
         // day (integer arithmetic, the same on both backends); quarters are folded in Rust.
-        let kind_clause = if kinds.is_empty() {
+        let mut pool_conditions = Vec::new();
+        if !kinds.is_empty() {
+            pool_conditions.push(format!("kind IN ({})", placeholders(3, kinds.len())));
+        }
+        if !fundings.is_empty() {
+            pool_conditions.push(format!(
+                "funding IN ({})",
+                placeholders(3 + kinds.len(), fundings.len())
+            ));
+        }
+        let kind_clause = if pool_conditions.is_empty() {
             String::new()
         } else {
             format!(
-                " AND v.pool_id IN (SELECT id FROM resource_pools WHERE kind IN ({}))",
-                placeholders(3, kinds.len())
+                " AND v.pool_id IN (SELECT id FROM resource_pools WHERE {})",
+                pool_conditions.join(" AND ")
             )
         };
         let sql = format!(
@@ -818,6 +832,9 @@ impl Store {
             .bind(until);
         for kind in kinds {
             query = query.bind(kind.as_str());
+        }
+        for funding in fundings {
+            query = query.bind(funding.as_str());
         }
         let rows = query.fetch_all(self.db.reads()).await?;
         let mut totals: std::collections::BTreeMap<(String, NaiveDate), VoucherTotalsRecord> =

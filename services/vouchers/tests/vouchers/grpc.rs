@@ -1098,7 +1098,7 @@ fn totals_request(from: Option<&str>, until: Option<&str>) -> pb::VoucherTotalsR
     pb::VoucherTotalsRequest {
         issued_from: from.map(str::to_owned),
         issued_until: until.map(str::to_owned),
-        kinds: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -1321,6 +1321,47 @@ async fn voucher_totals_by_company_and_quarter(db: TestDb) {
         .into_inner()
         .rows;
     assert!(storage.is_empty());
+
+    // Funding sources select pools too: the harness's pool is national money.
+    let by_funding = |fundings: Vec<i32>| {
+        let mut request = totals_request(None, None);
+        request.fundings = fundings;
+        request
+    };
+    let national = kinds_client
+        .clone()
+        .voucher_totals(authed(
+            by_funding(vec![pb::FundingSource::National.into()]),
+            &manager,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    assert_eq!(national, gpu);
+    let city = kinds_client
+        .clone()
+        .voucher_totals(authed(
+            by_funding(vec![
+                pb::FundingSource::City.into(),
+                pb::FundingSource::Private.into(),
+            ]),
+            &manager,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    assert!(city.is_empty());
+    let unknown = kinds_client
+        .clone()
+        .voucher_totals(authed(by_funding(vec![0]), &manager))
+        .await;
+    assert!(
+        assert_refused(unknown, ErrorCode::BadUserInput)
+            .message()
+            .contains("fundings")
+    );
 
     for (from, until, field) in [
         (Some("2026-02-30"), None, "issuedFrom"),
