@@ -1386,7 +1386,31 @@ async fn an_admin_manages_staff_and_api_clients(
         pm.goto(path).await;
         assert!(pm.page_text().await.contains("권한이 없습니다"), "{path}");
     }
+
+    // She forgot her password: a new temporary one, after a page that says what it does; her
+    // session ends and the old password stops working.
+    b.goto("/admin/staff").await;
+    b.client
+        .find(Locator::XPath(
+            "//tr[contains(., 'seoyeon@city.kr')]//a[contains(., '임시 비밀번호 재발급')]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("지금 비밀번호는 바로 쓸 수 없게 되고").await;
+    b.check_page("staff-reissue").await;
+    b.click("main form button[type=submit]").await;
+    b.wait_for("새 임시 비밀번호를 발급했습니다").await;
+    let reissued = b.text("pre.secret").await;
+    assert!(reissued.len() == 19 && reissued != password, "{reissued}");
+    pm.goto("/review").await;
+    // Her browser is sent to sign in again, in words, and comes back after.
+    pm.wait_for("비밀번호나 역할이 바뀌었을 수 있습니다").await;
+    assert_eq!(pm.path().await, "/login");
     pm.close().await;
+    let password = reissued;
 
     b.goto("/admin/staff").await;
     let deactivate = b
@@ -1449,6 +1473,85 @@ async fn an_admin_manages_staff_and_api_clients(
     assert!(b.page_text().await.contains("폐기됨"));
     assert!(!token(secret, client_id).await.is_success());
     b.check_page("api-clients").await;
+
+    // The register form sent twice at once (a double click) makes one client, and both
+    // answers lead to the one page with its secret.
+    let cookie = format!(
+        "axv_session={}",
+        b.client
+            .get_named_cookie("axv_session")
+            .await
+            .unwrap()
+            .value()
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = http
+        .get(format!("{}/admin/api-clients/new", p.base_url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let hidden = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = form
+            .find(&marker)
+            .unwrap_or_else(|| panic!("{name}: {form}"))
+            + marker.len();
+        form[start..].split('"').next().unwrap().to_owned()
+    };
+    let fields = [
+        ("csrf", hidden("csrf")),
+        ("once", hidden("once")),
+        ("name", "두 번 누른 대시보드".to_owned()),
+        ("role", "DASHBOARD".to_owned()),
+    ];
+    let send = || {
+        http.post(format!("{}/admin/api-clients/new", p.base_url()))
+            .header("cookie", &cookie)
+            .form(&fields)
+            .send()
+    };
+    let (first, second) = tokio::join!(send(), send());
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (303, 303)
+    );
+    assert_eq!(first.headers()["location"], second.headers()["location"]);
+    let shown = http
+        .get(format!(
+            "{}{}",
+            p.base_url(),
+            first.headers()["location"].to_str().unwrap()
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.contains("지금 한 번만 보입니다"), "{shown}");
+    let clients = p
+        .graphql(
+            Some(&p.token(axv_auth::Role::Admin)),
+            "{ apiClients { name } }",
+            json!({}),
+        )
+        .await;
+    let twice = clients["data"]["apiClients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "두 번 누른 대시보드")
+        .count();
+    assert_eq!(twice, 1, "{clients}");
     b.close().await;
 }
 

@@ -766,6 +766,31 @@ async fn admins_manage_staff_accounts_through_graphql() {
     assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");
     assert!(refused.to_string().contains("deactivated"), "{refused}");
 
+    // A forgotten password: reactivated, then a new temporary password replaces the old.
+    const REISSUE: &str = "mutation($id: ID!) { reissueTemporaryPassword(userId: $id) { temporaryPassword user { id } } }";
+    let early = p.graphql(Some(&admin), REISSUE, json!({ "id": id })).await;
+    assert_eq!(error_code(&early), Some("FAILED_PRECONDITION"), "{early}");
+    assert_eq!(early["errors"][0]["extensions"]["reason"], "WRONG_STATE");
+    p.graphql(
+        Some(&admin),
+        "mutation($id: ID!) { reactivateStaffAccount(userId: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let reissued = p.graphql(Some(&admin), REISSUE, json!({ "id": id })).await;
+    let fresh = reissued["data"]["reissueTemporaryPassword"]["temporaryPassword"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reissued}"))
+        .to_owned();
+    assert_ne!(fresh, password);
+    let old = p.graphql(None, login, json!({ "p": password })).await;
+    assert_eq!(error_code(&old), Some("UNAUTHENTICATED"), "{old}");
+    let new = p.graphql(None, login, json!({ "p": fresh })).await;
+    assert_eq!(
+        new["data"]["login"]["user"]["role"], "PROGRAM_MANAGER",
+        "{new}"
+    );
+
     let manager = p.token(Role::ProgramManager);
     for (query, variables) in [
         ("{ staffMembers { id } }", json!({})),
@@ -777,6 +802,7 @@ async fn admins_manage_staff_accounts_through_graphql() {
             "mutation($id: ID!) { reactivateStaffAccount(userId: $id) { id } }",
             json!({ "id": id }),
         ),
+        (REISSUE, json!({ "id": id })),
     ] {
         let answer = p.graphql(Some(&manager), query, variables).await;
         assert_eq!(error_code(&answer), Some("FORBIDDEN"), "{query}: {answer}");

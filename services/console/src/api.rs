@@ -354,6 +354,7 @@ operations!("queries/figures.graphql": StaffFigures);
 operations!(
     "queries/admin.graphql": StaffAccounts,
     CreateStaffAccount,
+    ReissueTemporaryPassword,
     ChangeStaffRole,
     DeactivateStaffAccount,
     ReactivateStaffAccount,

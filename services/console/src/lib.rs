@@ -184,6 +184,11 @@ pub fn router(console: Console) -> Router {
             get(pages::staff::new_form).post(pages::staff::create),
         )
         .route("/admin/staff/{id}/created", get(pages::staff::created))
+        .route("/admin/staff/{id}/reissued", get(pages::staff::reissued))
+        .route(
+            "/admin/staff/{id}/reissue",
+            get(pages::staff::confirm_reissue).post(pages::staff::reissue),
+        )
         .route("/admin/staff/{id}/{change}", post(pages::staff::change))
         .route("/admin/api-clients", get(pages::api_clients::list))
         .route(
@@ -345,6 +350,15 @@ impl Visit {
             .is_some_and(|u| u.role == role)
     }
 
+    /// Forgets the signed-in person (the API ended their sign-in), keeping the session for
+    /// `notice` on the next page.
+    pub fn end_sign_in(&mut self, notice: &str) {
+        if let Some(session) = self.session.as_mut() {
+            session.user = None;
+            session.notice = Some(notice.into());
+        }
+    }
+
     /// The session, started now if the visitor has none (a form needs its CSRF token).
     pub fn session_or_start(&mut self) -> &mut Session {
         self.session.get_or_insert_with(Sessions::start)
@@ -456,6 +470,11 @@ impl Visit {
             });
         }
         self.redirect(console, path).await
+    }
+
+    /// Where the outcome of the form with this `once` token waits (see `pages::once`).
+    pub fn once_key(&self, token: &str) -> Option<String> {
+        Sessions::once_key(self.session.as_ref()?, token)
     }
 
     /// The secret kept for this page, taken: a reload no longer shows it.

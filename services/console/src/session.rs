@@ -129,6 +129,24 @@ impl Sessions {
         )
     }
 
+    /// The store sessions live in, for what lives and dies with them.
+    pub fn kv(&self) -> &SharedKv {
+        &self.kv
+    }
+
+    /// Where the outcome of a form sent once waits (see `pages::once`): per session and form
+    /// token, hashed like the session's own key; `None` without a token.
+    pub fn once_key(session: &Session, token: &str) -> Option<String> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > 64 {
+            return None;
+        }
+        Some(format!(
+            "console:once:{}",
+            hex::encode(sha2::Sha256::digest(format!("{}:{token}", session.id)))
+        ))
+    }
+
     /// The request's session, if its cookie names a live one.
     pub async fn load(&self, headers: &HeaderMap) -> Option<Session> {
         let id = cookie(headers, self.cookie_name())?;

@@ -595,20 +595,22 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
             })?),
             Some(Change::Deactivate(true)) => StaffChange::Deactivate,
             Some(Change::Reactivate(true)) => StaffChange::Reactivate,
+            Some(Change::ReissuePassword(true)) => StaffChange::ReissuePassword,
             _ => {
                 return Err(OnboardingError::invalid(
                     "change",
-                    "must be a role, deactivate or reactivate",
+                    "must be a role, deactivate, reactivate or reissue_password",
                 )
                 .into());
             }
         };
-        let user = self
+        let (user, temporary_password) = self
             .service
             .change_staff_account(caller(&request), &r.user_id, change)
             .await?;
         Ok(Response::new(pb::ChangeStaffAccountResponse {
             user: Some(user_to_pb(&user)),
+            temporary_password,
         }))
     }
 

@@ -13,7 +13,7 @@ use axum::{
 use super::{
     choices, enum_value, error_page,
     form::{CsrfOnly, Field, OwnForm, check_required},
-    label_key, require_role, require_role_to_post,
+    label_key, once, require_role, require_role_to_post,
     staff::{ADMIN_ROLES, SecretPage},
 };
 use crate::{
@@ -31,6 +31,7 @@ const REGISTER_FORM: OwnForm = OwnForm {
     title_key: "clients-register",
     action: "/admin/api-clients/new",
     section: "admin",
+    once: true,
 };
 
 pub struct ClientRow {
@@ -111,6 +112,8 @@ pub struct RegisterForm {
     name: String,
     #[serde(default)]
     role: String,
+    #[serde(default)]
+    once: String,
 }
 
 fn register_fields(lang: Lang, form: &RegisterForm) -> Vec<Field> {
@@ -164,23 +167,24 @@ pub async fn register(
             .show(&console, &mut visit, fields, error, StatusCode::BAD_REQUEST)
             .await;
     };
-    let registered = console
-        .api
-        .run::<api::RegisterApiClient>(
-            Some(&token),
-            &visit.client_address,
-            register_api_client::Variables {
-                name: form.name.trim().to_owned(),
-                role,
-            },
-        )
-        .await;
-    match registered {
-        Ok(data) => {
-            let client = data.register_api_client;
-            let path = format!("/admin/api-clients/{}/created", client.client_id);
-            visit.reveal_at(&console, &path, client.secret).await
-        }
+    let (api, address) = (console.api.clone(), visit.client_address.clone());
+    let variables = register_api_client::Variables {
+        name: form.name.trim().to_owned(),
+        role,
+    };
+    let register = async move {
+        let data = api
+            .run::<api::RegisterApiClient>(Some(&token), &address, variables)
+            .await?;
+        let client = data.register_api_client;
+        Ok(once::Done {
+            path: format!("/admin/api-clients/{}/created", client.client_id),
+            secret: client.secret,
+        })
+    };
+    let once_key = visit.once_key(&form.once);
+    match once::run(console.sessions.kv(), once_key, register).await {
+        Ok(done) => visit.reveal_at(&console, &done.path, done.secret).await,
         Err(error) => {
             REGISTER_FORM
                 .after(

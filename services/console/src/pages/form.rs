@@ -156,6 +156,8 @@ pub struct OwnForm {
     pub title_key: &'static str,
     pub action: &'static str,
     pub section: &'static str,
+    /// It hands over a secret, so it acts once however often it is sent (`pages::once`).
+    pub once: bool,
 }
 
 impl OwnForm {
@@ -173,7 +175,11 @@ impl OwnForm {
             heading: title.clone(),
             intro: None,
             action: self.action.to_owned(),
-            hidden: Vec::new(),
+            hidden: if self.once {
+                vec![(super::once::FIELD.to_owned(), super::once::token())]
+            } else {
+                Vec::new()
+            },
             submit: title,
             draft: None,
             error,

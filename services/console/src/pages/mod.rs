@@ -8,6 +8,7 @@ pub mod figures;
 pub mod form;
 pub mod home;
 pub mod my_pilots;
+pub mod once;
 pub mod pilots;
 pub mod programmes;
 pub mod reports;
@@ -125,6 +126,15 @@ pub async fn require_role_to_post(
 pub async fn error_page(console: &Console, visit: &mut Visit, error: &ApiError) -> Response {
     if error.code == "NOT_FOUND" {
         return not_found_page(console, visit).await;
+    }
+    // The API ended this sign-in before its time (a new password, another role, a
+    // deactivation): the person signs in again and comes back, instead of an error page under
+    // their own name.
+    if error.code == "UNAUTHENTICATED" && visit.user_id().is_some() {
+        visit.end_sign_in("notice-session-ended");
+        if let Err(sign_in) = visit.require_sign_in(console).await {
+            return sign_in;
+        }
     }
     let status = match error.code.as_str() {
         "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,

@@ -201,11 +201,13 @@ const POOL_FORM: OwnForm = OwnForm {
     title_key: "programmes-add-pool",
     action: "/programmes/pools/new",
     section: "programmes",
+    once: false,
 };
 const CALL_FORM: OwnForm = OwnForm {
     title_key: "programmes-open-call",
     action: "/programmes/new",
     section: "programmes",
+    once: false,
 };
 
 /// Admins only: a pool is the data center's capacity given to the programme.

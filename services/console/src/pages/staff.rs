@@ -15,13 +15,13 @@ use axum::{
 use super::{
     Choice, choices, enum_value, error_page,
     form::{Field, OwnForm, check_required},
-    label_key, require_role, require_role_to_post,
+    label_key, once, require_role, require_role_to_post,
 };
 use crate::{
     Console, Layout, Visit,
     api::{
         self, ApiError, change_staff_role, create_staff_account, deactivate_staff_account,
-        reactivate_staff_account,
+        reactivate_staff_account, reissue_temporary_password,
     },
     format::kst,
     i18n::Lang,
@@ -37,6 +37,7 @@ const ADD_FORM: OwnForm = OwnForm {
     title_key: "staff-add",
     action: "/admin/staff/new",
     section: "admin",
+    once: true,
 };
 
 pub struct StaffRow {
@@ -192,22 +193,21 @@ pub async fn create(
         name: typed(&form, "name").trim().to_owned(),
         role,
     };
-    let created = console
-        .api
-        .run::<api::CreateStaffAccount>(
-            Some(&token),
-            &visit.client_address,
-            create_staff_account::Variables { input },
-        )
-        .await;
-    match created {
-        Ok(data) => {
-            let account = data.create_staff_account;
-            let path = format!("/admin/staff/{}/created", account.user.id);
-            visit
-                .reveal_at(&console, &path, account.temporary_password)
-                .await
-        }
+    let (api, address) = (console.api.clone(), visit.client_address.clone());
+    let create = async move {
+        let variables = create_staff_account::Variables { input };
+        let data = api
+            .run::<api::CreateStaffAccount>(Some(&token), &address, variables)
+            .await?;
+        let account = data.create_staff_account;
+        Ok(once::Done {
+            path: format!("/admin/staff/{}/created", account.user.id),
+            secret: account.temporary_password,
+        })
+    };
+    let once_key = visit.once_key(typed(&form, once::FIELD));
+    match once::run(console.sessions.kv(), once_key, create).await {
+        Ok(done) => visit.reveal_at(&console, &done.path, done.secret).await,
         Err(error) if error.code == "CONFLICT" => {
             if let Some(email) = fields.iter_mut().find(|f| f.name == "email") {
                 email.error = Some(lang.t("staff-email-taken"));
@@ -232,38 +232,80 @@ pub async fn create(
     }
 }
 
-/// The new account's temporary password, on this page's first visit only.
-pub async fn created(
-    State(console): State<Console>,
-    mut visit: Visit,
-    Path(id): Path<String>,
-) -> Response {
-    let token = match require_role(&console, &mut visit, &ADMIN_ROLES).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let data = match console
+/// One staff account, for an admin, or the page that says why not (another id is a 404).
+async fn account(
+    console: &Console,
+    visit: &mut Visit,
+    id: &str,
+) -> Result<api::staff_accounts::StaffAccountsStaffMembers, Response> {
+    let token = require_role(console, visit, &ADMIN_ROLES).await?;
+    let data = console
         .api
         .run::<api::StaffAccounts>(
             Some(&token),
             &visit.client_address,
             api::staff_accounts::Variables {},
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(error) => return error_page(&console, &mut visit, &error).await,
-    };
-    let Some(account) = data.staff_members.into_iter().find(|u| u.id == id) else {
-        return error_page(&console, &mut visit, &ApiError::not_found()).await;
+        .await;
+    match data {
+        Ok(data) => match data.staff_members.into_iter().find(|u| u.id == id) {
+            Some(account) => Ok(account),
+            None => Err(super::not_found_page(console, visit).await),
+        },
+        Err(error) => Err(error_page(console, visit, &error).await),
+    }
+}
+
+/// The new account's temporary password, on this page's first visit only.
+pub async fn created(
+    State(console): State<Console>,
+    visit: Visit,
+    Path(id): Path<String>,
+) -> Response {
+    temporary_password_page(
+        &console,
+        visit,
+        &id,
+        "staff-created-title",
+        "staff-created-lead",
+    )
+    .await
+}
+
+/// A reissued temporary password, on this page's first visit only.
+pub async fn reissued(
+    State(console): State<Console>,
+    visit: Visit,
+    Path(id): Path<String>,
+) -> Response {
+    temporary_password_page(
+        &console,
+        visit,
+        &id,
+        "staff-reissued-title",
+        "staff-reissued-lead",
+    )
+    .await
+}
+
+async fn temporary_password_page(
+    console: &Console,
+    mut visit: Visit,
+    id: &str,
+    title_key: &str,
+    lead_key: &str,
+) -> Response {
+    let account = match account(console, &mut visit, id).await {
+        Ok(account) => account,
+        Err(response) => return response,
     };
     let lang = visit.lang;
     let secret = visit.take_revealed();
-    let heading = lang.t("staff-created-title");
+    let heading = lang.t(title_key);
     let page = SecretPage {
-        layout: visit.layout(&console, heading.clone(), "admin"),
+        layout: visit.layout(console, heading.clone(), "admin"),
         heading,
-        lead: lang.t("staff-created-lead"),
+        lead: lang.t(lead_key),
         facts: vec![
             (lang.t("staff-name"), account.name),
             (lang.t("staff-email"), account.email),
@@ -277,7 +319,84 @@ pub async fn created(
         then: lang.t("staff-created-then"),
         back: (lang.t("staff-back"), "/admin/staff".to_owned()),
     };
+    visit.respond(console, StatusCode::OK, render(&page)).await
+}
+
+#[derive(Template)]
+#[template(path = "staff_reissue.html")]
+struct ReissuePage {
+    layout: Layout,
+    id: String,
+    name: String,
+    email: String,
+    role: String,
+    once: String,
+}
+
+/// A new temporary password locks the person out until they are given it: a page that says
+/// so, with the button.
+pub async fn confirm_reissue(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Path(id): Path<String>,
+) -> Response {
+    let account = match account(&console, &mut visit, &id).await {
+        Ok(account) => account,
+        Err(response) => return response,
+    };
+    let lang = visit.lang;
+    let page = ReissuePage {
+        layout: visit.layout(
+            &console,
+            lang.t_with("staff-reissue-title", &[("name", account.name.clone())]),
+            "admin",
+        ),
+        id: account.id,
+        name: account.name,
+        email: account.email,
+        role: lang.t(&label_key("role", &format!("{:?}", account.role))),
+        once: once::token(),
+    };
     visit.respond(&console, StatusCode::OK, render(&page)).await
+}
+
+pub async fn reissue(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Path(id): Path<String>,
+    Form(form): Form<Typed>,
+) -> Response {
+    let back = format!("/admin/staff/{id}/reissue");
+    let posted = (&form, typed(&form, "csrf"));
+    let token = match require_role_to_post(&console, &mut visit, &ADMIN_ROLES, posted, &back).await
+    {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let (api, address) = (console.api.clone(), visit.client_address.clone());
+    let reissue = async move {
+        let variables = reissue_temporary_password::Variables { user_id: id };
+        let data = api
+            .run::<api::ReissueTemporaryPassword>(Some(&token), &address, variables)
+            .await?;
+        let issued = data.reissue_temporary_password;
+        Ok(once::Done {
+            path: format!("/admin/staff/{}/reissued", issued.user.id),
+            secret: issued.temporary_password,
+        })
+    };
+    let once_key = visit.once_key(typed(&form, once::FIELD));
+    match once::run(console.sessions.kv(), once_key, reissue).await {
+        Ok(done) => visit.reveal_at(&console, &done.path, done.secret).await,
+        Err(error) if error.code == "FAILED_PRECONDITION" => {
+            let sentence = visit.explain(&error);
+            match require_role(&console, &mut visit, &ADMIN_ROLES).await {
+                Ok(token) => show_list(&console, &mut visit, &token, Some(sentence)).await,
+                Err(response) => response,
+            }
+        }
+        Err(error) => error_page(&console, &mut visit, &error).await,
+    }
 }
 
 /// One change to an account (its role, or deactivate / reactivate), then the list again: with
@@ -336,7 +455,7 @@ pub async fn change(
                 .await
         }
         Err(error) if error.code == "FAILED_PRECONDITION" => {
-            let sentence = visit.lang.t("staff-last-admin");
+            let sentence = visit.explain(&error);
             show_list(&console, &mut visit, &token, Some(sentence)).await
         }
         Err(error) => error_page(&console, &mut visit, &error).await,

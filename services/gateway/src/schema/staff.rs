@@ -103,4 +103,29 @@ impl StaffMutation {
         use pb::change_staff_account_request::Change;
         change(ctx, user_id, Change::Reactivate(true)).await
     }
+
+    /// A new temporary password for a staff account whose person forgot theirs, in the answer
+    /// this once; the old password stops working and the person's sessions end. ADMIN only;
+    /// a deactivated account is FAILED_PRECONDITION (reactivate it first).
+    async fn reissue_temporary_password(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+    ) -> Result<StaffAccountCredentials> {
+        use pb::change_staff_account_request::Change;
+        let response = call!(
+            ctx,
+            onboarding.change_staff_account(pb::ChangeStaffAccountRequest {
+                user_id: user_id.0,
+                change: Some(Change::ReissuePassword(true)),
+            })
+        )?;
+        let temporary_password = response
+            .temporary_password
+            .ok_or_else(|| error(axv_platform::ErrorCode::Internal, "missing password"))?;
+        Ok(StaffAccountCredentials {
+            user: user(response.user)?,
+            temporary_password,
+        })
+    }
 }

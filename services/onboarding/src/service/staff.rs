@@ -1,7 +1,8 @@
 //! Staff accounts, which admins manage: programme managers, operators and admins are not
 //! signed up, they are added with a temporary password shown once (until e-mail invitations
-//! exist), given another role, or deactivated when they leave; each change ends the person's
-//! sessions, so it holds at once. The platform always keeps an active admin.
+//! exist), given another role, a new temporary password when they forgot theirs, or
+//! deactivated when they leave; each change ends the person's sessions, so it holds at once.
+//! The platform always keeps an active admin.
 
 use axv_auth::{Caller, Role};
 use axv_platform::ids::is_valid_id;
@@ -38,6 +39,8 @@ pub enum StaffChange {
     Role(Role),
     Deactivate,
     Reactivate,
+    /// A new temporary password; the old one stops working.
+    ReissuePassword,
 }
 
 impl Onboarding {
@@ -70,14 +73,14 @@ impl Onboarding {
         Ok((user, password))
     }
 
-    /// Admins: another role for a staff account, or it deactivated or reactivated; its
-    /// sessions end.
+    /// Admins: another role for a staff account, it deactivated or reactivated, or a new
+    /// temporary password for it (returned this once); its sessions end.
     pub async fn change_staff_account(
         &self,
         caller: Option<&Caller>,
         user_id: &str,
         change: StaffChange,
-    ) -> Result<UserRecord, OnboardingError> {
+    ) -> Result<(UserRecord, Option<String>), OnboardingError> {
         let caller = require(caller)?;
         authorize_staff_admin(caller)?;
         if let StaffChange::Role(role) = change {
@@ -86,9 +89,19 @@ impl Onboarding {
         if !is_valid_id(user_id) {
             return Err(OnboardingError::NotFound("staff account"));
         }
+        // Hashed before the transaction, so the row locks are not held through Argon2.
+        let password = match change {
+            StaffChange::ReissuePassword => {
+                let password = temporary_password();
+                let hash = hash_blocking(password.clone()).await?;
+                Some((password, hash))
+            }
+            _ => None,
+        };
+        let new_hash = password.as_ref().map(|(_, hash)| hash.as_str());
         let (user, live) = self
             .store
-            .change_staff(user_id, |user, active_admins| {
+            .change_staff(user_id, new_hash, |user, active_admins| {
                 let before = StaffState {
                     role: user.role,
                     active: user.deactivated_at.is_none(),
@@ -103,7 +116,14 @@ impl Onboarding {
                         active: true,
                         ..before
                     },
+                    StaffChange::ReissuePassword => before,
                 };
+                if matches!(change, StaffChange::ReissuePassword) && !before.active {
+                    return Err(OnboardingError::refused(
+                        axv_platform::error::Reason::WrongState,
+                        "the account is deactivated: reactivate it before giving it a password",
+                    ));
+                }
                 match staff_change_refusal(before, after, active_admins) {
                     Some(refusal) => Err(refusal),
                     None => Ok((after.role, after.active)),
@@ -120,7 +140,7 @@ impl Onboarding {
                 .map_err(internal)?;
         }
         tracing::info!(user = %user.id, ?change, by = %caller.subject, "staff account changed");
-        Ok(user)
+        Ok((user, password.map(|(password, _)| password)))
     }
 }
 

@@ -202,10 +202,12 @@ impl Store {
     /// locks the admins first, so two admins demoting each other cannot both pass `allowed`
     /// (given the account before, what it becomes, and how many active admins there are).
     /// Its sessions end, so the change holds at once; answers the account as changed and the
-    /// access token ids that may still be live, for the caller to refuse at once.
+    /// access token ids that may still be live, for the caller to refuse at once. With
+    /// `new_password_hash`, the account's password is replaced in the same transaction.
     pub async fn change_staff(
         &self,
         user_id: &str,
+        new_password_hash: Option<&str>,
         change: impl FnOnce(&UserRecord, usize) -> Result<(Role, bool), OnboardingError>,
     ) -> Result<(UserRecord, Vec<String>), OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
@@ -241,6 +243,14 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
+        if let Some(hash) = new_password_hash {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(hash)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
         let live = end_sessions(&mut tx, user_id).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok((

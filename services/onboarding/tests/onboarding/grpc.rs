@@ -1556,14 +1556,59 @@ async fn staff_accounts_are_managed_by_admins(db: TestDb) {
     let refused = login(&h, &pm.email, &created.temporary_password).await;
     let refused = assert_refused(refused, ErrorCode::Forbidden);
     assert!(refused.message().contains("deactivated"), "{refused:?}");
+    // No new password for a deactivated account: reactivate it first.
+    let early = assert_refused(
+        change_staff(&h, &admin, &pm.id, Change::ReissuePassword(true)).await,
+        ErrorCode::FailedPrecondition,
+    );
+    assert_eq!(
+        axv_platform::error::Reason::of_status(&early),
+        Some(axv_platform::error::Reason::WrongState)
+    );
     let back = change_staff(&h, &admin, &pm.id, Change::Reactivate(true))
         .await
         .unwrap();
     assert!(back.deactivated_at_ms.is_none());
-    assert!(
-        login(&h, &pm.email, &created.temporary_password)
-            .await
-            .is_ok()
+    let signed_in = login(&h, &pm.email, &created.temporary_password)
+        .await
+        .unwrap();
+
+    // Forgotten password: a new temporary one, shown once; the old one and the sessions end.
+    let reissued = client
+        .change_staff_account(authed(
+            pb::ChangeStaffAccountRequest {
+                user_id: pm.id.clone(),
+                change: Some(Change::ReissuePassword(true)),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let fresh = reissued
+        .temporary_password
+        .expect("a new temporary password");
+    assert_ne!(fresh, created.temporary_password);
+    assert_eq!(reissued.user.unwrap().role(), pb::Role::Operator);
+    assert_refused(
+        client
+            .get_me(authed(
+                pb::GetMeRequest {},
+                &signed_in.tokens.unwrap().access_token,
+            ))
+            .await,
+        ErrorCode::Unauthenticated,
+    );
+    assert_refused(
+        login(&h, &pm.email, &created.temporary_password).await,
+        ErrorCode::Unauthenticated,
+    );
+    assert!(login(&h, &pm.email, &fresh).await.is_ok());
+    // Only an admin reissues.
+    let manager = h.token(Role::ProgramManager);
+    assert_refused(
+        change_staff(&h, &manager, &pm.id, Change::ReissuePassword(true)).await,
+        ErrorCode::Forbidden,
     );
 
     // The only active admin account cannot be demoted or deactivated; with a second, it can.
