@@ -1,6 +1,6 @@
 //! Short-lived shared state: Redis when `REDIS_URL` is given (shared by every replica),
 //! otherwise an in-process map with the same semantics. Cache, rate limits, idempotency keys
-//! and token revocations are all built on the five primitives of [`KeyValue`], so both backends
+//! and token revocations are all built on the six primitives of [`KeyValue`], so both backends
 //! share their logic and only the primitives differ.
 
 use std::{
@@ -32,6 +32,9 @@ pub trait KeyValue: Send + Sync + 'static {
     /// Sets the key only when it is absent; true when this call set it.
     async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, KvError>;
     async fn delete(&self, key: &str) -> Result<(), KvError>;
+    /// Deletes the key only while it still holds `expected` (compare-and-delete); true when
+    /// this call deleted it. What another caller wrote meanwhile stays.
+    async fn delete_if(&self, key: &str, expected: &[u8]) -> Result<bool, KvError>;
     /// Adds `by` to a counter, creating it with `ttl` when absent. Returns the new value and the
     /// time the counter has left.
     async fn increment(
@@ -230,6 +233,27 @@ impl KeyValue for RedisKv {
         .await
     }
 
+    async fn delete_if(&self, key: &str, expected: &[u8]) -> Result<bool, KvError> {
+        // One script, so nothing can be written between the comparison and the deletion.
+        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let script = SCRIPT.get_or_init(|| {
+            redis::Script::new(
+                r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+                    return redis.call('DEL', KEYS[1])
+                  end
+                  return 0",
+            )
+        });
+        let key = self.key(key);
+        let deleted: i64 = self
+            .call(|mut conn| {
+                let key = key.clone();
+                async move { script.key(key).arg(expected).invoke_async(&mut conn).await }
+            })
+            .await?;
+        Ok(deleted == 1)
+    }
+
     async fn increment(
         &self,
         key: &str,
@@ -325,6 +349,16 @@ impl KeyValue for MemoryKv {
     async fn delete(&self, key: &str) -> Result<(), KvError> {
         self.with(|entries| {
             entries.remove(key);
+        })
+    }
+
+    async fn delete_if(&self, key: &str, expected: &[u8]) -> Result<bool, KvError> {
+        self.with(|entries| {
+            if live(entries, key).is_some_and(|(value, _)| value == expected) {
+                entries.remove(key);
+                return true;
+            }
+            false
         })
     }
 

@@ -121,6 +121,13 @@ async fn kv_semantics(kv: SharedKv) {
     assert_eq!(kv.get("b").await.unwrap(), Some(b"x".to_vec()));
     kv.delete("b").await.unwrap();
     assert_eq!(kv.get("b").await.unwrap(), None);
+    // Compare-and-delete: only what is still there goes.
+    kv.set("d", b"mine", ttl).await.unwrap();
+    assert!(!kv.delete_if("d", b"theirs").await.unwrap());
+    assert_eq!(kv.get("d").await.unwrap(), Some(b"mine".to_vec()));
+    assert!(kv.delete_if("d", b"mine").await.unwrap());
+    assert_eq!(kv.get("d").await.unwrap(), None);
+    assert!(!kv.delete_if("d", b"mine").await.unwrap());
 
     let (v, left) = kv.increment("c", 2, ttl).await.unwrap();
     assert_eq!(v, 2);

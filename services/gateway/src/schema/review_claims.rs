@@ -98,15 +98,15 @@ impl ReviewClaims {
         Ok(PickUp::Mine(mine))
     }
 
+    /// Lets go of `by`'s claim. Compare-and-delete: a take-over written between the read and
+    /// the deletion is another claim, and stays.
     async fn release(&self, subject: &str, by: &str) -> Result<bool> {
-        match self.held(subject).await? {
-            Some(held) if held.by == by => {
-                self.kv
-                    .delete(&Self::key(subject))
-                    .await
-                    .map_err(unavailable)?;
-                Ok(true)
-            }
+        let key = Self::key(subject);
+        let Some(bytes) = self.kv.get(&key).await.map_err(unavailable)? else {
+            return Ok(false);
+        };
+        match serde_json::from_slice::<Held>(&bytes) {
+            Ok(held) if held.by == by => self.kv.delete_if(&key, &bytes).await.map_err(unavailable),
             _ => Ok(false),
         }
     }
