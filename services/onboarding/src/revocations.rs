@@ -93,11 +93,20 @@ impl RevocationList for DurableRevocations {
         self.cache.is_revoked(token_id).await
     }
 
+    /// Recorded in the table, then told to the cache. A cache that does not take it drops its
+    /// marker, so the reseeder puts the table back within [`RESEED_EVERY`]; the revocation
+    /// holds either way.
     async fn revoke(&self, token_id: &str, expires_at: i64) -> Result<(), AuthError> {
         self.store
             .record_revocation(token_id, expires_at)
             .await
             .map_err(|e| AuthError::Store(e.to_string()))?;
-        self.cache.revoke(token_id, expires_at).await
+        if let Err(error) = self.cache.revoke(token_id, expires_at).await {
+            tracing::warn!(%error, "revocation recorded but not cached; the cache is refilled");
+            if let Err(error) = self.kv.delete(MARKER).await {
+                tracing::warn!(%error, "revocation cache marker not dropped");
+            }
+        }
+        Ok(())
     }
 }

@@ -279,9 +279,7 @@ impl Onboarding {
                 tracing::warn!("refresh token reused; its family is revoked");
                 // Whoever holds a copy may hold the family's access tokens too: they go now,
                 // not when they expire.
-                let expires_at = chrono::Utc::now().timestamp().saturating_add(
-                    i64::try_from(self.issuer.access_ttl().as_secs()).unwrap_or(i64::MAX / 2),
-                );
+                let expires_at = self.revoked_access_until();
                 for jti in &access_jtis {
                     self.revocations
                         .revoke(jti, expires_at)
@@ -296,6 +294,14 @@ impl Onboarding {
                 OnboardingError::Unauthenticated("refresh token is no longer valid".into()),
             ),
         }
+    }
+
+    /// Until when a revoked access token must stay refused: an access token issued now
+    /// expires then (unix secs).
+    pub(crate) fn revoked_access_until(&self) -> i64 {
+        chrono::Utc::now().timestamp().saturating_add(
+            i64::try_from(self.issuer.access_ttl().as_secs()).unwrap_or(i64::MAX / 2),
+        )
     }
 
     /// Ends the caller's session: its access token is refused from now on and its refresh
@@ -388,10 +394,11 @@ impl Onboarding {
         }
         validate_password_of("newPassword", new_password)?;
         let hash = hash_blocking(new_password.to_owned()).await?;
-        let live = self.store.replace_password(&user.id, &hash).await?;
-        let expires_at = chrono::Utc::now().timestamp().saturating_add(
-            i64::try_from(self.issuer.access_ttl().as_secs()).unwrap_or(i64::MAX / 2),
-        );
+        let expires_at = self.revoked_access_until();
+        let live = self
+            .store
+            .replace_password(&user.id, &hash, expires_at)
+            .await?;
         for jti in live.iter().chain(std::iter::once(&caller.token_id)) {
             self.revocations
                 .revoke(jti, expires_at)

@@ -99,9 +99,10 @@ impl Onboarding {
             _ => None,
         };
         let new_hash = password.as_ref().map(|(_, hash)| hash.as_str());
+        let expires_at = self.revoked_access_until();
         let (user, live) = self
             .store
-            .change_staff(user_id, new_hash, |user, active_admins| {
+            .change_staff(user_id, new_hash, expires_at, |user, active_admins| {
                 let before = StaffState {
                     role: user.role,
                     active: user.deactivated_at.is_none(),
@@ -130,9 +131,7 @@ impl Onboarding {
                 }
             })
             .await?;
-        let expires_at = chrono::Utc::now().timestamp().saturating_add(
-            i64::try_from(self.issuer.access_ttl().as_secs()).unwrap_or(i64::MAX / 2),
-        );
+        // Recorded with the change; this tells the verifiers' cache at once.
         for jti in &live {
             self.revocations
                 .revoke(jti, expires_at)

@@ -169,6 +169,7 @@ impl Store {
         &self,
         user_id: &str,
         password_hash: &str,
+        revoke_until: i64,
     ) -> Result<Vec<String>, OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -177,7 +178,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-        let live = end_sessions(&mut tx, user_id).await?;
+        let live = end_sessions(&mut tx, user_id, revoke_until).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(live)
     }
@@ -208,6 +209,7 @@ impl Store {
         &self,
         user_id: &str,
         new_password_hash: Option<&str>,
+        revoke_until: i64,
         change: impl FnOnce(&UserRecord, usize) -> Result<(Role, bool), OnboardingError>,
     ) -> Result<(UserRecord, Vec<String>), OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
@@ -251,7 +253,7 @@ impl Store {
                 .await
                 .map_err(StoreError::from)?;
         }
-        let live = end_sessions(&mut tx, user_id).await?;
+        let live = end_sessions(&mut tx, user_id, revoke_until).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok((
             UserRecord {
@@ -308,17 +310,8 @@ impl Store {
         token_id: &str,
         expires_at: i64,
     ) -> Result<(), OnboardingError> {
-        sqlx::query(
-            "INSERT INTO revocations (token_id, expires_at) VALUES ($1, $2) \
-             ON CONFLICT (token_id) DO UPDATE SET expires_at = \
-             CASE WHEN excluded.expires_at > revocations.expires_at THEN excluded.expires_at ELSE revocations.expires_at END",
-        )
-        .bind(token_id)
-        .bind(expires_at)
-        .execute(self.db.pool())
-        .await
-        .map_err(StoreError::from)?;
-        Ok(())
+        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+        record_revocation_on(&mut conn, token_id, expires_at).await
     }
 
     /// Revocations of tokens that expire after `after` (unix secs); older ones are dropped.
@@ -399,9 +392,33 @@ async fn revoke_family(
 
 /// Revokes every refresh family of the person; answers the access token ids they issued that
 /// may still be live.
+/// Keeps `token_id` refused until `expires_at` (unix secs), or longer if it already was.
+async fn record_revocation_on(
+    conn: &mut sqlx::AnyConnection,
+    token_id: &str,
+    expires_at: i64,
+) -> Result<(), OnboardingError> {
+    sqlx::query(
+        "INSERT INTO revocations (token_id, expires_at) VALUES ($1, $2) \
+         ON CONFLICT (token_id) DO UPDATE SET expires_at = \
+         CASE WHEN excluded.expires_at > revocations.expires_at THEN excluded.expires_at ELSE revocations.expires_at END",
+    )
+    .bind(token_id)
+    .bind(expires_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Ends a person's sessions in the change's own transaction: their refresh tokens, and the
+/// access tokens those issued, recorded as revoked until `revoke_until` (so the revocation is
+/// as durable as the change; the caller then tells the verifiers' cache). Answers those access
+/// token ids.
 async fn end_sessions(
     conn: &mut sqlx::AnyConnection,
     user_id: &str,
+    revoke_until: i64,
 ) -> Result<Vec<String>, OnboardingError> {
     let now = now_ms();
     let live: Vec<(String,)> = sqlx::query_as(
@@ -420,5 +437,9 @@ async fn end_sessions(
     .execute(&mut *conn)
     .await
     .map_err(StoreError::from)?;
-    Ok(live.into_iter().map(|(jti,)| jti).collect())
+    let live: Vec<String> = live.into_iter().map(|(jti,)| jti).collect();
+    for jti in &live {
+        record_revocation_on(conn, jti, revoke_until).await?;
+    }
+    Ok(live)
 }

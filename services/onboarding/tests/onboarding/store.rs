@@ -329,9 +329,19 @@ async fn password_names_and_language(test: TestDb) {
             .await
             .unwrap();
     }
-    let mut live = store.replace_password(&kim.id, "new").await.unwrap();
+    let mut live = store.replace_password(&kim.id, "new", far).await.unwrap();
     live.sort();
     assert_eq!(live, ["jk1", "jk2"]);
+    // Revoked with the change itself, not only in the cache afterwards.
+    let mut revoked: Vec<String> = store
+        .live_revocations(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(jti, _)| jti)
+        .collect();
+    revoked.sort();
+    assert_eq!(revoked, ["jk1", "jk2"]);
     assert_eq!(
         store
             .user_by_id(&kim.id)
