@@ -41,7 +41,7 @@ pub async fn seed_vouchers(
             valid_until: year_end,
         })
         .await?;
-    store
+    let npu = store
         .create_pool(NewPool {
             name: "광주 국산 NPU 실증 풀 (2026)".to_owned(),
             kind: ResourceKind::Npu,
@@ -157,6 +157,49 @@ pub async fn seed_vouchers(
             }
             _ => {}
         }
+    }
+
+    // The city's own money: NPU-hours for two firms, so the staff figures' funding filter has
+    // something to show besides the national H100 pool.
+    let npu_program = store
+        .create_program(NewProgram {
+            pool_id: npu.id.clone(),
+            name: "2026 광주 국산 NPU 실증 지원".to_owned(),
+            opens_on: today_kst() - chrono::Days::new(30),
+            closes_on: today_kst() + chrono::Days::new(60),
+            max_per_company: 5_000 * HOUR,
+            sectors: vec![],
+        })
+        .await?;
+    for (number, hours) in [("101-81-00016", 3_000), ("510-81-00660", 1_500)] {
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        let Some(company) = onboarding
+            .store()
+            .company_by_business_number(&digits)
+            .await?
+        else {
+            continue;
+        };
+        let application = store
+            .create_application(NewApplication {
+                program_id: npu_program.id.clone(),
+                company_id: company.id.clone(),
+                requested_amount: hours * HOUR,
+                justification: format!("{}: 국산 NPU 추론 서빙 실증", company.name_ko),
+                pilot_id: pilots.get(&company.business_number).cloned(),
+                created_by: "demo".to_owned(),
+            })
+            .await?;
+        store
+            .approve_application(
+                &application.id,
+                hours * HOUR,
+                "demo-manager",
+                Some("시비 지원"),
+                today_kst(),
+            )
+            .await?;
+        issued += 1;
     }
     Ok(issued)
 }

@@ -23,7 +23,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{error_page, forbidden_page, form::Field};
+use super::{error_page, form::Field};
 use crate::{Console, Visit, api::ApiError, i18n::Lang};
 
 /// A kind of item a manager decides on a page of its own (`/review/<kind>/{id}`), shown by
@@ -202,23 +202,16 @@ pub(super) fn note_field(lang: Lang, note: &str, error: Option<String>) -> Field
     field
 }
 
-/// The token for a decision posted by this session; otherwise the sign-in page (keeping what was
-/// typed) or, for a forged or stale form, `back` with nothing changed.
+/// The token for a decision posted by this session: the same gate as every staff form (the
+/// sign-in page keeping what was typed; another role's 403 page, even for a refused form; a
+/// forged or stale form changes nothing and goes `back`, saying so).
 async fn start_decision(
     console: &Console,
     visit: &mut Visit,
     form: &DecisionForm,
     back: &str,
 ) -> Result<String, Response> {
-    let token = visit.require_sign_in_to_post(console, form).await?;
-    if !visit.posted_by_session(&form.csrf) {
-        return Err(visit.redirect(console, back).await);
-    }
-    // Another role never sees a decision page, not even one refused on its way.
-    if !visit.is_staff() {
-        return Err(forbidden_page(console, visit).await);
-    }
-    Ok(token)
+    super::require_role_to_post(console, visit, &STAFF_ROLES, (form, &form.csrf), back).await
 }
 
 /// Who picked an item up: whoever last moved it into `picked` (`UNDER_REVIEW`), when that is
