@@ -770,7 +770,10 @@ async fn admins_manage_staff_accounts_through_graphql() {
     const REISSUE: &str = "mutation($id: ID!) { reissueTemporaryPassword(userId: $id) { temporaryPassword user { id } } }";
     let early = p.graphql(Some(&admin), REISSUE, json!({ "id": id })).await;
     assert_eq!(error_code(&early), Some("FAILED_PRECONDITION"), "{early}");
-    assert_eq!(early["errors"][0]["extensions"]["reason"], "WRONG_STATE");
+    assert_eq!(
+        early["errors"][0]["extensions"]["reason"], "ACCOUNT_DEACTIVATED",
+        "{early}"
+    );
     p.graphql(
         Some(&admin),
         "mutation($id: ID!) { reactivateStaffAccount(userId: $id) { id } }",

@@ -108,13 +108,17 @@ pub enum Reason {
     PeriodNotOver,
     /// The company is not (or no longer) approved for the programme.
     CompanyNotApproved,
+    /// The account is deactivated.
+    AccountDeactivated,
+    /// The pilot is not under way or completed (reports are filed for those only).
+    PilotNotRunning,
 }
 
 /// The gRPC metadata key that carries a refusal's [`Reason`].
 pub const REASON_METADATA: &str = "axv-reason";
 
 impl Reason {
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 9] = [
         Reason::WrongState,
         Reason::NotEditable,
         Reason::PoolShort,
@@ -122,6 +126,8 @@ impl Reason {
         Reason::OpenMilestones,
         Reason::PeriodNotOver,
         Reason::CompanyNotApproved,
+        Reason::AccountDeactivated,
+        Reason::PilotNotRunning,
     ];
 
     /// The GraphQL `extensions.reason`.
@@ -134,6 +140,8 @@ impl Reason {
             Reason::OpenMilestones => "OPEN_MILESTONES",
             Reason::PeriodNotOver => "PERIOD_NOT_OVER",
             Reason::CompanyNotApproved => "COMPANY_NOT_APPROVED",
+            Reason::AccountDeactivated => "ACCOUNT_DEACTIVATED",
+            Reason::PilotNotRunning => "PILOT_NOT_RUNNING",
         }
     }
 

@@ -89,6 +89,8 @@ impl ApiError {
                 Some("OPEN_MILESTONES") => "refusal-open-milestones",
                 Some("PERIOD_NOT_OVER") => "refusal-period-not-over",
                 Some("COMPANY_NOT_APPROVED") => "refusal-company-not-approved",
+                Some("ACCOUNT_DEACTIVATED") => "refusal-account-deactivated",
+                Some("PILOT_NOT_RUNNING") => "refusal-pilot-not-running",
                 _ => "error-precondition",
             },
             "RATE_LIMITED" => "error-rate-limited",

@@ -25,6 +25,9 @@ pub struct DurableRevocations {
     store: Store,
     kv: SharedKv,
     cache: KvRevocations,
+    /// A revocation this process recorded but could not cache: the next check refills the
+    /// cache from the table whatever its marker says.
+    cache_missed: std::sync::atomic::AtomicBool,
 }
 
 impl DurableRevocations {
@@ -33,22 +36,36 @@ impl DurableRevocations {
             store,
             cache: KvRevocations::new(kv.clone()),
             kv,
+            cache_missed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Refills the cache from the table when its marker is gone; returns how many were put
-    /// back (0 when the cache was complete).
+    /// Refills the cache from the table when its marker is gone, or when this process could
+    /// not cache a revocation; returns how many were put back (0 when the cache was complete).
     pub async fn reseed_if_lost(&self) -> Result<usize, AuthError> {
+        use std::sync::atomic::Ordering;
         let store_error = |e: &dyn std::fmt::Display| AuthError::Store(e.to_string());
-        if self
-            .kv
-            .get(MARKER)
-            .await
-            .map_err(|e| store_error(&e))?
-            .is_some()
-        {
+        // Taken before reading the table: a revocation missed while this runs sets it again.
+        let missed = self.cache_missed.swap(false, Ordering::SeqCst);
+        let complete = match self.kv.get(MARKER).await {
+            Ok(marker) => marker.is_some(),
+            Err(e) => {
+                self.cache_missed.fetch_or(missed, Ordering::SeqCst);
+                return Err(store_error(&e));
+            }
+        };
+        if complete && !missed {
             return Ok(0);
         }
+        let refilled = self.reseed().await;
+        if refilled.is_err() {
+            self.cache_missed.fetch_or(missed, Ordering::SeqCst);
+        }
+        refilled
+    }
+
+    async fn reseed(&self) -> Result<usize, AuthError> {
+        let store_error = |e: &dyn std::fmt::Display| AuthError::Store(e.to_string());
         let now = chrono::Utc::now().timestamp();
         let live = self
             .store
@@ -93,9 +110,9 @@ impl RevocationList for DurableRevocations {
         self.cache.is_revoked(token_id).await
     }
 
-    /// Recorded in the table, then told to the cache. A cache that does not take it drops its
-    /// marker, so the reseeder puts the table back within [`RESEED_EVERY`]; the revocation
-    /// holds either way.
+    /// Recorded in the table, then told to the cache. When the cache does not take it, this
+    /// process's reseeder refills the cache from the table at its next check (within
+    /// [`RESEED_EVERY`] once the cache answers again), whatever the cache's marker says.
     async fn revoke(&self, token_id: &str, expires_at: i64) -> Result<(), AuthError> {
         self.store
             .record_revocation(token_id, expires_at)
@@ -103,9 +120,8 @@ impl RevocationList for DurableRevocations {
             .map_err(|e| AuthError::Store(e.to_string()))?;
         if let Err(error) = self.cache.revoke(token_id, expires_at).await {
             tracing::warn!(%error, "revocation recorded but not cached; the cache is refilled");
-            if let Err(error) = self.kv.delete(MARKER).await {
-                tracing::warn!(%error, "revocation cache marker not dropped");
-            }
+            self.cache_missed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(())
     }

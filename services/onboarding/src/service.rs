@@ -296,6 +296,17 @@ impl Onboarding {
         }
     }
 
+    /// Tells the verifiers at once of access tokens a committed change already recorded as
+    /// revoked. Never fails the change: what the cache does not take, the reseeder refills
+    /// from the table.
+    pub(crate) async fn tell_revocations(&self, token_ids: &[String], expires_at: i64) {
+        for jti in token_ids {
+            if let Err(error) = self.revocations.revoke(jti, expires_at).await {
+                tracing::warn!(%error, "a recorded revocation was not passed on at once");
+            }
+        }
+    }
+
     /// Until when a revoked access token must stay refused: an access token issued now
     /// expires then (unix secs).
     pub(crate) fn revoked_access_until(&self) -> i64 {
@@ -399,12 +410,10 @@ impl Onboarding {
             .store
             .replace_password(&user.id, &hash, expires_at)
             .await?;
-        for jti in live.iter().chain(std::iter::once(&caller.token_id)) {
-            self.revocations
-                .revoke(jti, expires_at)
-                .await
-                .map_err(internal)?;
-        }
+        // With the token this change came with, which is not one of the sessions the store ended.
+        let mut ended = live;
+        ended.push(caller.token_id.clone());
+        self.tell_revocations(&ended, expires_at).await;
         self.start_session(UserRecord {
             password_hash: hash,
             ..user

@@ -232,7 +232,7 @@ impl Outcomes {
             pilots::PilotStatus::Active | pilots::PilotStatus::Completed
         ) {
             return Err(ReportsError::refused(
-                axv_platform::error::Reason::WrongState,
+                axv_platform::error::Reason::PilotNotRunning,
                 format!(
                     "the pilot is {}; reports are filed for ACTIVE or COMPLETED pilots",
                     status.as_str_name().trim_start_matches("PILOT_STATUS_")

@@ -139,7 +139,7 @@ impl StatsFilter {
                     .filter(|f| *f != vouchers::FundingSource::Unspecified)
                     .ok_or_else(|| {
                         ReportsError::invalid(
-                            "fundings",
+                            "fundingSources",
                             format!("{value} is not a funding source"),
                         )
                     })
@@ -217,7 +217,7 @@ impl Outcomes {
         }
         if !filter.fundings.is_empty() && view != StatsView::Live {
             return Err(ReportsError::invalid(
-                "fundings",
+                "fundingSources",
                 "narrows only staff's live figures: releases do not record funding sources",
             ));
         }

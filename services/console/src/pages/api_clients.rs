@@ -182,9 +182,8 @@ pub async fn register(
             secret: client.secret,
         })
     };
-    let once_key = visit.once_key(&form.once);
-    match once::run(console.sessions.kv(), once_key, register).await {
-        Ok(done) => visit.reveal_at(&console, &done.path, done.secret).await,
+    match once::reveal(&console, &mut visit, &form.once, register).await {
+        Ok(revealed) => revealed,
         Err(error) => {
             REGISTER_FORM
                 .after(

@@ -1,6 +1,7 @@
 //! Forms that hand over a secret (a new API client's, a staff account's temporary password)
-//! act once however often they arrive. A double click, or a form resent from the browser's
-//! history, would otherwise make a second client or account and lose the first secret.
+//! act once while their outcome is kept (two minutes), however often they arrive meanwhile. A
+//! double click, or a form resent at once from the browser's history, would otherwise make a
+//! second client or account and lose the first secret.
 //!
 //! Each such form carries a random `once` token. The first request with it claims the token in
 //! the session store and runs the action in a task of its own, so a browser that drops that
@@ -90,7 +91,10 @@ async fn run_claimed<F>(kv: SharedKv, key: String, act: F) -> Result<Done, ApiEr
 where
     F: Future<Output = Result<Done, ApiError>> + Send + 'static,
 {
+    let freed = key.clone();
+    let keeper = kv.clone();
     let task = tokio::spawn(async move {
+        let kv = keeper;
         let outcome = act.await;
         let kept = match &outcome {
             Ok(done) => match serde_json::to_vec(done) {
@@ -104,8 +108,35 @@ where
         }
         outcome
     });
-    task.await
-        .map_err(|e| ApiError::unavailable(format!("the form's action stopped: {e}")))?
+    match task.await {
+        Ok(outcome) => outcome,
+        // The action panicked before it could keep its outcome: free the form, as a refusal
+        // does, rather than leave repeats waiting on it.
+        Err(stopped) => {
+            if let Err(error) = kv.delete(&freed).await {
+                tracing::warn!(%error, "a stopped form's token was not freed");
+            }
+            Err(ApiError::unavailable(format!(
+                "the form's action stopped: {stopped}"
+            )))
+        }
+    }
+}
+
+/// Runs `act` once for the form's `token` (see [`run`]) and shows its secret on its page, or
+/// answers why not.
+pub async fn reveal<F>(
+    console: &crate::Console,
+    visit: &mut crate::Visit,
+    token: &str,
+    act: F,
+) -> Result<axum::response::Response, ApiError>
+where
+    F: Future<Output = Result<Done, ApiError>> + Send + 'static,
+{
+    let key = visit.once_key(token);
+    let done = run(console.sessions.kv(), key, act).await?;
+    Ok(visit.reveal_at(console, &done.path, done.secret).await)
 }
 
 #[cfg(test)]
@@ -190,6 +221,19 @@ mod tests {
         let again = run(&kv, key, act(&runs, Ok(done("s")))).await.unwrap();
         assert_eq!(again.secret, "s");
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_action_that_panics_frees_the_form() {
+        let (kv, runs) = (kv(), Arc::new(AtomicUsize::new(0)));
+        let key = Some("once:d".to_owned());
+        let stopped = run(&kv, key.clone(), async {
+            panic!("the action broke");
+        })
+        .await;
+        assert_eq!(stopped.unwrap_err().code, "UNAVAILABLE");
+        let again = run(&kv, key, act(&runs, Ok(done("s")))).await.unwrap();
+        assert_eq!(again.secret, "s");
     }
 
     #[tokio::test]

@@ -205,9 +205,8 @@ pub async fn create(
             secret: account.temporary_password,
         })
     };
-    let once_key = visit.once_key(typed(&form, once::FIELD));
-    match once::run(console.sessions.kv(), once_key, create).await {
-        Ok(done) => visit.reveal_at(&console, &done.path, done.secret).await,
+    match once::reveal(&console, &mut visit, typed(&form, once::FIELD), create).await {
+        Ok(revealed) => revealed,
         Err(error) if error.code == "CONFLICT" => {
             if let Some(email) = fields.iter_mut().find(|f| f.name == "email") {
                 email.error = Some(lang.t("staff-email-taken"));
@@ -344,6 +343,12 @@ pub async fn confirm_reissue(
         Ok(account) => account,
         Err(response) => return response,
     };
+    // A deactivated account gets no password: the button would only be refused.
+    if account.deactivated_at.is_some() {
+        return visit
+            .redirect_with_notice(&console, "refusal-account-deactivated", "/admin/staff")
+            .await;
+    }
     let lang = visit.lang;
     let page = ReissuePage {
         layout: visit.layout(
@@ -385,9 +390,8 @@ pub async fn reissue(
             secret: issued.temporary_password,
         })
     };
-    let once_key = visit.once_key(typed(&form, once::FIELD));
-    match once::run(console.sessions.kv(), once_key, reissue).await {
-        Ok(done) => visit.reveal_at(&console, &done.path, done.secret).await,
+    match once::reveal(&console, &mut visit, typed(&form, once::FIELD), reissue).await {
+        Ok(revealed) => revealed,
         Err(error) if error.code == "FAILED_PRECONDITION" => {
             let sentence = visit.explain(&error);
             match require_role(&console, &mut visit, &ADMIN_ROLES).await {

@@ -8,7 +8,7 @@ use axv_auth::{Caller, Role};
 use axv_platform::ids::is_valid_id;
 use rand::Rng as _;
 
-use super::{Onboarding, hash_blocking, internal, require};
+use super::{Onboarding, hash_blocking, require};
 use crate::{
     domain::{
         Email, StaffState, authorize_staff_admin, staff_change_refusal, staff_role, validate_name,
@@ -121,7 +121,7 @@ impl Onboarding {
                 };
                 if matches!(change, StaffChange::ReissuePassword) && !before.active {
                     return Err(OnboardingError::refused(
-                        axv_platform::error::Reason::WrongState,
+                        axv_platform::error::Reason::AccountDeactivated,
                         "the account is deactivated: reactivate it before giving it a password",
                     ));
                 }
@@ -131,13 +131,7 @@ impl Onboarding {
                 }
             })
             .await?;
-        // Recorded with the change; this tells the verifiers' cache at once.
-        for jti in &live {
-            self.revocations
-                .revoke(jti, expires_at)
-                .await
-                .map_err(internal)?;
-        }
+        self.tell_revocations(&live, expires_at).await;
         tracing::info!(user = %user.id, ?change, by = %caller.subject, "staff account changed");
         Ok((user, password.map(|(password, _)| password)))
     }

@@ -390,8 +390,6 @@ async fn revoke_family(
     Ok(())
 }
 
-/// Revokes every refresh family of the person; answers the access token ids they issued that
-/// may still be live.
 /// Keeps `token_id` refused until `expires_at` (unix secs), or longer if it already was.
 async fn record_revocation_on(
     conn: &mut sqlx::AnyConnection,

@@ -1563,7 +1563,7 @@ async fn staff_accounts_are_managed_by_admins(db: TestDb) {
     );
     assert_eq!(
         axv_platform::error::Reason::of_status(&early),
-        Some(axv_platform::error::Reason::WrongState)
+        Some(axv_platform::error::Reason::AccountDeactivated)
     );
     let back = change_staff(&h, &admin, &pm.id, Change::Reactivate(true))
         .await

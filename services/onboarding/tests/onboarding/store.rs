@@ -555,7 +555,96 @@ async fn api_clients(test: TestDb) {
     );
 }
 
+/// A key-value store that refuses writes while `down`, as Redis does when it cannot be reached.
+#[derive(Default)]
+struct FlakyKv {
+    inner: axv_platform::kv::MemoryKv,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl FlakyKv {
+    fn check(&self) -> Result<(), axv_platform::kv::KvError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(axv_platform::kv::KvError::Unavailable("down for the test"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl axv_platform::kv::KeyValue for FlakyKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, axv_platform::kv::KvError> {
+        self.check()?;
+        self.inner.get(key).await
+    }
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> Result<(), axv_platform::kv::KvError> {
+        self.check()?;
+        self.inner.set(key, value, ttl).await
+    }
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> Result<bool, axv_platform::kv::KvError> {
+        self.check()?;
+        self.inner.set_if_absent(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), axv_platform::kv::KvError> {
+        self.check()?;
+        self.inner.delete(key).await
+    }
+    async fn delete_if(
+        &self,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, axv_platform::kv::KvError> {
+        self.check()?;
+        self.inner.delete_if(key, expected).await
+    }
+    async fn increment(
+        &self,
+        key: &str,
+        by: i64,
+        ttl: std::time::Duration,
+    ) -> Result<(i64, std::time::Duration), axv_platform::kv::KvError> {
+        self.check()?;
+        self.inner.increment(key, by, ttl).await
+    }
+}
+
+/// A revocation the cache could not take (Redis unreachable a moment) is recorded all the same
+/// and reaches the cache at the reseeder's next check, although the cache's marker says it is
+/// complete.
+async fn revocations_the_cache_missed(test: TestDb) {
+    use axv_auth::RevocationList as _;
+    use std::sync::{Arc, atomic::Ordering};
+    let store = store(&test).await;
+    let kv = Arc::new(FlakyKv::default());
+    let durable = axv_onboarding::revocations::DurableRevocations::new(store, kv.clone());
+    assert_eq!(durable.reseed_if_lost().await.unwrap(), 0);
+    let later = chrono::Utc::now().timestamp() + 900;
+    kv.down.store(true, Ordering::SeqCst);
+    durable.revoke("jti-missed", later).await.unwrap();
+    assert!(
+        durable.reseed_if_lost().await.is_err(),
+        "the cache is still down"
+    );
+    kv.down.store(false, Ordering::SeqCst);
+    assert!(!durable.is_revoked("jti-missed").await.unwrap());
+    assert_eq!(durable.reseed_if_lost().await.unwrap(), 1);
+    assert!(durable.is_revoked("jti-missed").await.unwrap());
+    // Once refilled, the next check has nothing to do.
+    assert_eq!(durable.reseed_if_lost().await.unwrap(), 0);
+}
+
 on_both_backends!(
+    revocations_the_cache_missed_on => revocations_the_cache_missed,
     constraints_and_transitions_on => constraints_and_transitions,
     listing_on => listing,
     refresh_rotation_on => refresh_rotation,

@@ -783,7 +783,7 @@ async fn program_stats_voucher_figures(db: TestDb) {
     assert!(
         assert_refused(refused, ErrorCode::BadUserInput)
             .message()
-            .contains("fundings")
+            .contains("fundingSources")
     );
     let unknown = stats(
         &mut client,
