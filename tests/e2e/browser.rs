@@ -2178,3 +2178,68 @@ async fn forged_forms_change_nothing() {
     );
     p.stop().await;
 }
+
+/// A firm hears of its company's approval in 알림: the header counts it (with JavaScript),
+/// the page lists it in Korean, opening it goes to the company and marks it read.
+async fn a_firm_reads_its_notifications(p: &TestPlatform, test: &'static str, javascript: bool) {
+    let firm = p.sign_up("inbox@company.kr").await;
+    let company = p.approved_company(&firm, 7931, "광주알림랩").await;
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in("inbox@company.kr").await;
+    // The message arrives through the event bus; the page is read again until it is there.
+    let mut listed = String::new();
+    for _ in 0..50 {
+        b.goto("/inbox").await;
+        listed = b.page_text().await;
+        if listed.contains("기업 등록이 승인되었습니다: 광주알림랩") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        listed.contains("기업 등록이 승인되었습니다: 광주알림랩"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("새 알림") && listed.contains("읽지 않은 알림: 1개"),
+        "{listed}"
+    );
+    if javascript {
+        // The header's count, filled in after the page loads.
+        b.wait_for("읽지 않은 알림 1개").await;
+    }
+    b.check_page("inbox").await;
+    b.click_link("기업 등록이 승인되었습니다: 광주알림랩").await;
+    b.wait_for("광주알림랩").await;
+    assert_eq!(b.path().await, format!("/companies/{company}"));
+    b.goto("/inbox").await;
+    let read = b.page_text().await;
+    assert!(
+        read.contains("읽지 않은 알림: 0개") && !read.contains("새 알림"),
+        "{read}"
+    );
+    // Only people have an inbox page to see: signed out, it asks to sign in.
+    b.close().await;
+    let Some(mut visitor) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    visitor.goto("/inbox").await;
+    assert_eq!(visitor.path().await, "/login");
+    visitor.close().await;
+}
+
+#[tokio::test]
+async fn a_firm_reads_its_notifications_with_javascript() {
+    let p = TestPlatform::start().await;
+    a_firm_reads_its_notifications(&p, "inbox-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_firm_reads_its_notifications_without_javascript() {
+    let p = TestPlatform::start_embedded().await;
+    a_firm_reads_its_notifications(&p, "inbox-nojs", false).await;
+    p.stop().await;
+}

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 mod browser;
 mod gateway;
+mod notifications;
 mod outcomes;
 mod pilots;
 mod releases;

@@ -95,6 +95,23 @@ pub struct PlatformArgs {
     /// published (the 45th by default); 0: no calendar, managers publish every release.
     #[arg(long, env = "AXV_RELEASE_DAYS_AFTER_QUARTER", default_value_t = 45, value_parser = clap::value_parser!(u32).range(0..=366))]
     pub release_days_after_quarter: u32,
+    /// The SMTP server notifications are sent through: `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host:465` (TLS) or `smtp://host:25` (a local relay).
+    /// Unset: messages are written as `.eml` files under `<data dir>/mail`, listed by `axv mail`.
+    #[arg(long, env = "AXV_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+    /// The sender of notifications.
+    #[arg(
+        long,
+        env = "AXV_MAIL_FROM",
+        default_value = "AX 실증밸리 <no-reply@axv.localhost>"
+    )]
+    pub mail_from: String,
+    /// The address people use for the platform, e.g. `https://axv.gwangju.go.kr`: links in
+    /// e-mail start with it, and with `https` the console's session cookie is `__Host-` and
+    /// Secure.
+    #[arg(long, env = "AXV_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// External OIDC issuers whose tokens are accepted, as JSON:
     /// `[{"issuer":"https://...","jwks_url":"https://.../jwks","audience":"axv"}]`.
     #[arg(long, env = "AXV_OIDC_ISSUERS", value_parser = parse_oidc_issuers)]
@@ -149,6 +166,17 @@ pub struct Platform {
     pub refresh_token_ttl: Duration,
     /// See [`PlatformArgs::release_days_after_quarter`]; 0 turns the calendar off.
     pub release_days_after_quarter: u32,
+    pub mail: MailSettings,
+}
+
+/// Where notifications' e-mail goes (see [`PlatformArgs::smtp_url`]).
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    pub smtp_url: Option<Secret>,
+    pub from: String,
+    /// Where `.eml` files are written without an SMTP server.
+    pub dir: PathBuf,
+    pub public_url: Option<String>,
 }
 
 impl PlatformArgs {
@@ -276,6 +304,12 @@ impl PlatformArgs {
             verifier: Arc::new(verifier),
             refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
             release_days_after_quarter: self.release_days_after_quarter,
+            mail: MailSettings {
+                smtp_url: self.smtp_url.clone(),
+                from: self.mail_from.clone(),
+                dir: self.data_dir.join("mail"),
+                public_url: self.public_url.clone(),
+            },
         })
     }
 }

@@ -272,6 +272,13 @@ pub fn platform_with(
         refresh_token_ttl: Duration::from_secs(3600),
         // Tests publish releases themselves, so none appears mid-test.
         release_days_after_quarter: 0,
+        // Files under a directory of the test's own, unless a test sets a server.
+        mail: crate::config::MailSettings {
+            smtp_url: None,
+            from: "AX 실증밸리 <no-reply@axv.test>".into(),
+            dir: std::env::temp_dir().join(format!("axv-mail-{}", crate::ids::new_id())),
+            public_url: None,
+        },
     }
 }
 

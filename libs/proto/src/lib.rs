@@ -89,6 +89,12 @@ pub mod outcomes {
     }
 }
 
+pub mod notify {
+    pub mod v1 {
+        tonic::include_proto!("axv.notify.v1");
+    }
+}
+
 pub mod onboarding {
     pub mod v1 {
         tonic::include_proto!("axv.onboarding.v1");

@@ -50,11 +50,12 @@ macro_rules! service {
     };
 }
 
-pub const SERVICES: [Service; 4] = [
+pub const SERVICES: [Service; 5] = [
     service!(axv_onboarding),
     service!(axv_pilots),
     service!(axv_vouchers),
     service!(axv_outcomes),
+    service!(axv_notify),
 ];
 
 /// The service named `name`.

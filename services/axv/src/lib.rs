@@ -445,6 +445,15 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<DemoSeeded> {
     let sample_sacct = demo::sample_sacct(&store)
         .await
         .map_err(|e| anyhow::anyhow!("writing the sample sacct file: {e}"))?;
+    // The seeded past is history: nobody is told of it, by inbox or by e-mail; what people do
+    // from now on is.
+    let notify_db = axv_notify::database(platform)
+        .await
+        .context("notify database")?;
+    axv_notify::store::Store::new(notify_db, axv_platform::outbox::Outbox::default())
+        .set_quiet_before(axv_platform::ids::now_ms())
+        .await
+        .map_err(|e| anyhow::anyhow!("marking the demo's past as history: {e}"))?;
     Ok(DemoSeeded {
         companies,
         sample_sacct,

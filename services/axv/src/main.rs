@@ -53,6 +53,21 @@ enum Command {
     /// People's staff accounts (programme managers, operators, admins).
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// The e-mail notifications, newest first: sent, waiting or failing. Without an SMTP server
+    /// (`AXV_SMTP_URL`) they are written as `.eml` files under `<data dir>/mail` instead.
+    Mail(MailArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MailArgs {
+    /// How many to list.
+    #[arg(long, default_value_t = 20)]
+    last: usize,
+    /// Print each message's text too.
+    #[arg(long)]
+    full: bool,
+    #[command(flatten)]
+    platform: PlatformArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +155,8 @@ enum Component {
     Vouchers,
     Pilots,
     Outcomes,
+    /// Notifications: the in-app inbox and e-mail.
+    Notify,
     Gateway,
     /// The web console alone, a client of the gateway at `--gateway-url`.
     Console,
@@ -172,6 +189,12 @@ struct ServeArgs {
     /// The outcomes reports service's gRPC address.
     #[arg(long, env = "AXV_OUTCOMES_LISTEN", default_value = "0.0.0.0:50054")]
     outcomes_listen: String,
+    /// The notify service's gRPC address.
+    #[arg(long, env = "AXV_NOTIFY_LISTEN", default_value = "0.0.0.0:50055")]
+    notify_listen: String,
+    /// Where the gateway reaches the notify service.
+    #[arg(long, env = "AXV_NOTIFY_URL", default_value = "http://127.0.0.1:50055")]
+    notify_url: String,
     /// Where the gateway reaches the outcomes reports service.
     #[arg(
         long,
@@ -206,10 +229,6 @@ struct ServeArgs {
         default_value = "http://127.0.0.1:8080/graphql"
     )]
     gateway_url: String,
-    /// The address people use for the platform, e.g. `https://axv.gwangju.go.kr`; with
-    /// `https`, the console's session cookie is `__Host-` and Secure.
-    #[arg(long, env = "AXV_PUBLIC_URL")]
-    public_url: Option<String>,
     /// Check every setting (flags and environment, files they name included), connect and
     /// start nothing, print `configuration OK` or the bad setting's name, and exit (non-zero on
     /// a bad or unknown `AXV_*` setting).
@@ -229,6 +248,7 @@ impl Component {
             Component::Vouchers => axv_vouchers::NAME,
             Component::Pilots => axv_pilots::NAME,
             Component::Outcomes => axv_outcomes::NAME,
+            Component::Notify => axv_notify::NAME,
             Component::Gateway => "gateway",
             Component::Console => "console",
         }
@@ -243,6 +263,7 @@ impl ServeArgs {
             Component::Vouchers => &self.vouchers_listen,
             Component::Pilots => &self.pilots_listen,
             Component::Outcomes => &self.outcomes_listen,
+            Component::Notify => &self.notify_listen,
             Component::Gateway => &self.http_listen,
             Component::Console => &self.console_listen,
         };
@@ -256,6 +277,7 @@ impl ServeArgs {
             .with(axv_vouchers::NAME, &self.vouchers_url)
             .with(axv_pilots::NAME, &self.pilots_url)
             .with(axv_outcomes::NAME, &self.outcomes_url)
+            .with(axv_notify::NAME, &self.notify_url)
     }
 }
 
@@ -320,6 +342,7 @@ async fn main() -> ExitCode {
         Command::Healthcheck(_) => Ok(()),
         Command::Stats(StatsCommand::CheckDisclosure(args)) => check_disclosure(args).await,
         Command::Staff(StaffCommand::Add(args)) => add_staff(args).await,
+        Command::Mail(args) => mail(args).await,
         Command::Usage(UsageCommand::Push(args)) => axv::usage_push::push(&args)
             .await
             .map(|report| print!("{}", axv::usage_push::describe(&report))),
@@ -347,7 +370,14 @@ fn write_sample_sacct(data_dir: &std::path::Path, text: &str) -> Option<PathBuf>
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let platform = args.platform.build().await?;
+    let mut platform = args.platform.build().await?;
+    // Links in e-mail lead to this process's console unless the public address is set.
+    if platform.mail.public_url.is_none() {
+        platform.mail.public_url = Some(format!(
+            "http://{}",
+            args.listen.replace("0.0.0.0", "localhost")
+        ));
+    }
     let mut sample_sacct = None;
     if args.demo {
         let seeded = axv::seed_demo(&platform)
@@ -427,6 +457,7 @@ fn check_serve_config(args: &ServeArgs) -> anyhow::Result<()> {
         ("AXV_VOUCHERS_LISTEN", &args.vouchers_listen),
         ("AXV_PILOTS_LISTEN", &args.pilots_listen),
         ("AXV_OUTCOMES_LISTEN", &args.outcomes_listen),
+        ("AXV_NOTIFY_LISTEN", &args.notify_listen),
         ("AXV_HTTP_LISTEN", &args.http_listen),
         ("AXV_METRICS_LISTEN", &args.metrics_listen),
         ("AXV_CONSOLE_LISTEN", &args.console_listen),
@@ -438,7 +469,7 @@ fn check_serve_config(args: &ServeArgs) -> anyhow::Result<()> {
             "AXV_GATEWAY_URL: must be an http:// or https:// URL of the gateway's /graphql"
         );
     }
-    if let Some(url) = &args.public_url
+    if let Some(url) = &args.platform.public_url
         && !url.starts_with("http://")
         && !url.starts_with("https://")
     {
@@ -449,6 +480,7 @@ fn check_serve_config(args: &ServeArgs) -> anyhow::Result<()> {
         ("AXV_VOUCHERS_URL", &args.vouchers_url),
         ("AXV_PILOTS_URL", &args.pilots_url),
         ("AXV_OUTCOMES_URL", &args.outcomes_url),
+        ("AXV_NOTIFY_URL", &args.notify_url),
     ] {
         check::service_url(setting, value)?;
     }
@@ -490,7 +522,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Component::Onboarding
             | Component::Vouchers
             | Component::Pilots
-            | Component::Outcomes => {
+            | Component::Outcomes
+            | Component::Notify => {
                 let name = component.name();
                 let service = axv::components::service(name)
                     .with_context(|| format!("{name} is not a service of this axv"))?;
@@ -519,6 +552,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Component::Console => {
                 let listen = args.listen_of(*component);
                 let secure = args
+                    .platform
                     .public_url
                     .as_deref()
                     .is_some_and(|url| url.starts_with("https://"));
@@ -572,6 +606,11 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     axv_outcomes::database(&platform)
         .await
         .context("outcomes migrations")?
+        .close()
+        .await;
+    axv_notify::database(&platform)
+        .await
+        .context("notify migrations")?
         .close()
         .await;
     println!("migrations applied");
@@ -631,6 +670,44 @@ async fn add_staff(args: StaffAddArgs) -> anyhow::Result<()> {
         user.email, user.name, user.role
     );
     println!("temporary password (shown once; the person changes it after signing in): {password}");
+    Ok(())
+}
+
+async fn mail(args: MailArgs) -> anyhow::Result<()> {
+    let platform = args.platform.build().await?;
+    let store = axv_notify::store::Store::new(
+        axv_notify::database(&platform).await?,
+        axv_platform::outbox::Outbox::default(),
+    );
+    let mails = store.recent_mail(args.last.clamp(1, 1_000)).await?;
+    if mails.is_empty() {
+        println!("no e-mail yet");
+    }
+    for mail in mails {
+        // Korea time, as the people who get them read it.
+        let when = chrono::DateTime::from_timestamp_millis(mail.created_at)
+            .map(|at| {
+                (at + chrono::Duration::hours(9))
+                    .format("%Y-%m-%d %H:%M KST")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let status = match (mail.sent_at, &mail.last_error) {
+            (Some(_), _) => "sent".to_owned(),
+            (None, Some(error)) => format!("not sent after {} tries: {error}", mail.attempts),
+            (None, None) => "waiting".to_owned(),
+        };
+        println!(
+            "{when}  {} <{}>  {}  [{status}]",
+            mail.to_name, mail.to_address, mail.subject
+        );
+        if args.full {
+            println!("{}", mail.text_body);
+        }
+    }
+    if platform.mail.smtp_url.is_none() {
+        println!("(.eml files in {})", platform.mail.dir.display());
+    }
     Ok(())
 }
 

@@ -331,6 +331,7 @@ fn compose_environment_is_accepted() {
         [
             "console",
             "gateway",
+            "notify",
             "onboarding",
             "outcomes",
             "pilots",
@@ -471,6 +472,7 @@ fn kubernetes_environment_is_accepted() {
         [
             "console",
             "gateway",
+            "notify",
             "onboarding",
             "outcomes",
             "pilots",

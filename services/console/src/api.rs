@@ -354,6 +354,11 @@ operations!(
 operations!("queries/usage.graphql": UsageUploads, UsageUploadDetail);
 operations!("queries/figures.graphql": StaffFigures);
 operations!(
+    "queries/inbox.graphql": Inbox,
+    InboxCount,
+    MarkNotificationsRead,
+);
+operations!(
     "queries/admin.graphql": StaffAccounts,
     CreateStaffAccount,
     ReissueTemporaryPassword,

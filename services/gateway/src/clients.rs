@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axv_platform::grpc::balanced;
 use axv_proto::{
+    notify::v1::notify_service_client::NotifyServiceClient,
     onboarding::v1::onboarding_service_client::OnboardingServiceClient,
     outcomes::v1::outcomes_service_client::OutcomesServiceClient,
     pilots::v1::pilots_service_client::PilotsServiceClient,
@@ -29,6 +30,7 @@ pub struct ServiceUrls {
     pub vouchers: String,
     pub pilots: String,
     pub outcomes: String,
+    pub notify: String,
 }
 
 impl ServiceUrls {
@@ -42,6 +44,7 @@ impl ServiceUrls {
             vouchers: url("vouchers")?,
             pilots: url("pilots")?,
             outcomes: url("outcomes")?,
+            notify: url("notify")?,
         })
     }
 }
@@ -54,6 +57,7 @@ pub struct Clients {
     pub vouchers_uploads: VouchersServiceClient<GrpcChannel>,
     pub pilots: PilotsServiceClient<GrpcChannel>,
     pub outcomes: OutcomesServiceClient<GrpcChannel>,
+    pub notify: NotifyServiceClient<GrpcChannel>,
     /// Raw channels by service name, for readiness checks.
     pub channels: Vec<(&'static str, Channel)>,
 }
@@ -76,6 +80,7 @@ impl Clients {
         let uploads = lazy_channel(&urls.vouchers, UPLOAD_TIMEOUT)?;
         let pilots = lazy_channel(&urls.pilots, CALL_TIMEOUT)?;
         let outcomes = lazy_channel(&urls.outcomes, CALL_TIMEOUT)?;
+        let notify = lazy_channel(&urls.notify, CALL_TIMEOUT)?;
         let traced = |channel: &Channel| {
             tower::ServiceBuilder::new()
                 .layer(GrpcClientLayer::new())
@@ -87,11 +92,13 @@ impl Clients {
             vouchers_uploads: VouchersServiceClient::new(traced(&uploads)),
             pilots: PilotsServiceClient::new(traced(&pilots)),
             outcomes: OutcomesServiceClient::new(traced(&outcomes)),
+            notify: NotifyServiceClient::new(traced(&notify)),
             channels: vec![
                 ("onboarding", onboarding),
                 ("vouchers", vouchers),
                 ("pilots", pilots),
                 ("outcomes", outcomes),
+                ("notify", notify),
             ],
         })
     }

@@ -7,6 +7,7 @@ pub mod companies;
 pub mod figures;
 pub mod form;
 pub mod home;
+pub mod inbox;
 pub mod my_pilots;
 pub mod once;
 pub mod pilots;

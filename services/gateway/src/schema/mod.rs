@@ -18,6 +18,7 @@ macro_rules! call {
 
 pub mod api_clients;
 pub mod connection;
+pub mod notifications;
 pub mod onboarding;
 pub mod outcomes;
 pub mod pilots;
@@ -43,6 +44,7 @@ pub struct Query(
     usage::UsageQuery,
     staff::StaffQuery,
     review_claims::ReviewClaimsQuery,
+    notifications::NotificationsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -55,6 +57,7 @@ pub struct Mutation(
     api_clients::ApiClientsMutation,
     staff::StaffMutation,
     review_claims::ReviewClaimsMutation,
+    notifications::NotificationsMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, subscriptions::SubscriptionRoot>;

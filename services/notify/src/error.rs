@@ -1,0 +1,3 @@
+//! Notify's errors: only the refusals every service shares.
+
+pub type NotifyError = axv_platform::error::ServiceError;

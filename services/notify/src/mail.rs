@@ -1,0 +1,203 @@
+//! Sending the e-mail that waits in `mail_outbox`: over SMTP when a server is configured
+//! (`AXV_SMTP_URL`), otherwise as `.eml` files under the data directory, which `axv mail` lists,
+//! so `axv up` works on a bare machine and a developer can read what would have been sent.
+
+use std::{path::PathBuf, time::Duration};
+
+use axv_platform::shutdown::CancellationToken;
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+};
+
+use crate::store::{MailRecord, Store};
+
+/// How long a sender holds the e-mails it claimed before another may take them.
+const LEASE_MS: i64 = 60_000;
+/// E-mails claimed per round.
+const BATCH: usize = 20;
+/// A round when nothing woke the sender sooner.
+const EVERY: Duration = Duration::from_secs(2);
+/// Attempts before an e-mail is given up (about a day with the backoff below).
+pub const MAX_ATTEMPTS: i64 = 14;
+
+/// Where e-mail goes.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>, PathBuf),
+}
+
+impl Mailer {
+    /// `smtp_url`: `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://host:465`
+    /// (TLS), `smtp://host:25` (plain, for a local relay); without one, files under `dir`.
+    pub fn new(smtp_url: Option<&str>, dir: PathBuf) -> Result<Self, String> {
+        match smtp_url {
+            Some(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                .map(|builder| Mailer::Smtp(builder.timeout(Some(Duration::from_secs(30))).build()))
+                .map_err(|e| format!("AXV_SMTP_URL: {e}")),
+            None => {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("mail directory {}: {e}", dir.display()))?;
+                Ok(Mailer::Files(AsyncFileTransport::new(&dir), dir))
+            }
+        }
+    }
+
+    async fn send(&self, message: Message) -> Result<(), String> {
+        match self {
+            Mailer::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Mailer::Files(files, _) => files
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The e-mail for one row, or why it can never be sent (an unusable address).
+pub fn build(from: &Mailbox, mail: &MailRecord) -> Result<Message, String> {
+    let address = mail
+        .to_address
+        .parse()
+        .map_err(|e| format!("address {:?}: {e}", mail.to_address))?;
+    let to = Mailbox::new(Some(mail.to_name.clone()), address);
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(mail.subject.clone())
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text_body.clone(),
+            mail.html_body.clone(),
+        ))
+        .map_err(|e| e.to_string())
+}
+
+/// When to try again after `attempts` failures: 30 s, doubling, at most 4 h; `None` once
+/// [`MAX_ATTEMPTS`] are spent.
+pub fn retry_after(attempts: i64) -> Option<Duration> {
+    (attempts < MAX_ATTEMPTS).then(|| {
+        let exponent = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+        Duration::from_secs(30u64.saturating_mul(1 << exponent).min(4 * 3600))
+    })
+}
+
+/// Sends what is due, once; answers how many went out.
+pub async fn send_due(store: &Store, mailer: &Mailer, from: &Mailbox) -> usize {
+    let due = match store.claim_due_mail(BATCH, LEASE_MS).await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::warn!(%error, "e-mail not claimed");
+            return 0;
+        }
+    };
+    let mut sent = 0;
+    for mail in due {
+        let outcome = match build(from, &mail) {
+            Ok(message) => mailer.send(message).await.map_err(|e| (e, true)),
+            Err(unusable) => Err((unusable, false)),
+        };
+        let recorded = match outcome {
+            Ok(()) => {
+                sent += 1;
+                store.mail_sent(&mail.id).await
+            }
+            Err((error, retry)) => {
+                let next = retry
+                    .then(|| retry_after(mail.attempts + 1))
+                    .flatten()
+                    .map(|wait| {
+                        axv_platform::ids::now_ms()
+                            + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)
+                    });
+                tracing::warn!(mail = %mail.id, %error, retry = next.is_some(), "e-mail not sent");
+                store.mail_failed(&mail.id, &error, next).await
+            }
+        };
+        if let Err(error) = recorded {
+            tracing::warn!(mail = %mail.id, %error, "e-mail outcome not recorded");
+        }
+    }
+    sent
+}
+
+/// Sends due e-mail every [`EVERY`], and at once when `wake` is notified, until `shutdown`.
+pub fn spawn_sender(
+    store: Store,
+    mailer: Mailer,
+    from: Mailbox,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            while send_due(&store, &mailer, &from).await > 0 {}
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(EVERY) => {}
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn mail(address: &str) -> MailRecord {
+        MailRecord {
+            id: "m1".into(),
+            to_address: address.into(),
+            to_name: "김민준".into(),
+            subject: "기업 등록이 승인되었습니다: 광주바우처".into(),
+            text_body: "본문".into(),
+            html_body: "<p>본문</p>".into(),
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn a_message_is_plain_text_and_html_with_a_korean_subject() {
+        let from: Mailbox = "AX 실증밸리 <no-reply@axv.example>".parse().unwrap();
+        let message = build(&from, &mail("ceo@firm.kr")).unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(
+            raw.contains("text/plain") && raw.contains("text/html"),
+            "{raw}"
+        );
+        // RFC 2047: the Korean subject travels encoded.
+        assert!(raw.contains("Subject: =?utf-8?"), "{raw}");
+        assert!(
+            raw.contains("To: =?utf-8?") && raw.contains("<ceo@firm.kr>"),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn an_unusable_address_is_said_and_never_retried() {
+        let from: Mailbox = "no-reply@axv.example".parse().unwrap();
+        assert!(build(&from, &mail("not an address")).is_err());
+    }
+
+    #[test]
+    fn retries_back_off_to_four_hours_and_stop_after_a_day() {
+        assert_eq!(retry_after(0), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after(1), Some(Duration::from_secs(60)));
+        assert_eq!(retry_after(11), Some(Duration::from_secs(4 * 3600)));
+        assert_eq!(retry_after(MAX_ATTEMPTS), None);
+        let day: u64 = (0..MAX_ATTEMPTS)
+            .filter_map(retry_after)
+            .map(|d| d.as_secs())
+            .sum();
+        assert!(day >= 20 * 3600, "{day}");
+    }
+}

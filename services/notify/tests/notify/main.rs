@@ -1,0 +1,43 @@
+//! The notify service's tests, in one binary: events turned into inboxes and e-mail over real
+//! gRPC with the onboarding service behind it, on SQLite and Postgres (`inbox`), and e-mail
+//! through a real SMTP server (`smtp`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod inbox;
+mod smtp;
+
+use std::time::Duration;
+
+use axv_proto::notify::v1::{self as pb, notify_service_client::NotifyServiceClient};
+use axv_testkit::{Stack, authed};
+use tonic::transport::Channel;
+
+pub async fn client(h: &Stack) -> NotifyServiceClient<Channel> {
+    NotifyServiceClient::new(h.channel("notify").await)
+}
+
+pub async fn inbox(
+    client: &mut NotifyServiceClient<Channel>,
+    token: &str,
+) -> Result<pb::ListNotificationsResponse, tonic::Status> {
+    client
+        .list_notifications(authed(pb::ListNotificationsRequest::default(), token))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Waits (events arrive through the bus) until `token`'s inbox holds `count` messages.
+pub async fn inbox_of(
+    client: &mut NotifyServiceClient<Channel>,
+    token: &str,
+    count: usize,
+) -> pb::ListNotificationsResponse {
+    for _ in 0..100 {
+        let answer = inbox(client, token).await.unwrap();
+        if answer.notifications.len() >= count {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the inbox never held {count} messages");
+}

@@ -1,0 +1,80 @@
+//! Notifications through GraphQL: a manager's decision reaches the firm's inbox (and its
+//! e-mail), the firm marks it read, and machines have no inbox.
+
+use std::time::Duration;
+
+use axv_auth::Role;
+use axv_e2e::{TestPlatform, error_code};
+use serde_json::{Value, json};
+
+use super::{act, create_company};
+
+const INBOX: &str = "{ inbox { unreadCount notifications { totalCount edges { node { id kind title body link readAt } } } } }";
+
+async fn inbox_with(p: &TestPlatform, token: &str, count: i64) -> Value {
+    for _ in 0..100 {
+        let answer = p.graphql(Some(token), INBOX, json!({})).await;
+        if answer["data"]["inbox"]["notifications"]["totalCount"].as_i64() >= Some(count) {
+            return answer["data"]["inbox"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the inbox never held {count} messages");
+}
+
+#[tokio::test]
+async fn a_decision_reaches_the_firms_inbox() {
+    let p = TestPlatform::start_embedded().await;
+    let firm = p.sign_up("ceo@inbox.kr").await;
+    let manager = p.token(Role::ProgramManager);
+    let company = create_company(&p, &firm, "124-81-00998", "광주알림").await;
+    act(&p, &firm, "submitCompany", &company, None).await;
+    act(&p, &manager, "startCompanyReview", &company, None).await;
+    act(
+        &p,
+        &manager,
+        "requestCompanyChanges",
+        &company,
+        Some("사업자등록증 사본을 첨부해 주세요"),
+    )
+    .await;
+
+    let inbox = inbox_with(&p, &firm, 1).await;
+    assert_eq!(inbox["unreadCount"], 1, "{inbox}");
+    let node = &inbox["notifications"]["edges"][0]["node"];
+    assert_eq!(node["kind"], "company.changes_requested");
+    assert_eq!(node["title"], "기업 등록 보완 요청: 광주알림");
+    assert_eq!(node["link"], format!("/companies/{company}"));
+    assert!(node["readAt"].is_null());
+
+    let read = p
+        .graphql(
+            Some(&firm),
+            "mutation { markNotificationsRead(all: true) }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(read["data"]["markNotificationsRead"], 0, "{read}");
+    let after = p.graphql(Some(&firm), INBOX, json!({})).await;
+    assert_eq!(after["data"]["inbox"]["unreadCount"], 0, "{after}");
+    assert!(after["data"]["inbox"]["notifications"]["edges"][0]["node"]["readAt"].is_string());
+
+    // Another firm sees none of it; a dashboard has no inbox; nor has a visitor.
+    let other = p.sign_up("other@inbox.kr").await;
+    let theirs = p.graphql(Some(&other), INBOX, json!({})).await;
+    assert_eq!(
+        theirs["data"]["inbox"]["notifications"]["totalCount"], 0,
+        "{theirs}"
+    );
+    let dashboard = p
+        .graphql(Some(&p.token(Role::Dashboard)), INBOX, json!({}))
+        .await;
+    assert_eq!(error_code(&dashboard), Some("FORBIDDEN"), "{dashboard}");
+    let anonymous = p.graphql(None, INBOX, json!({})).await;
+    assert_eq!(
+        error_code(&anonymous),
+        Some("UNAUTHENTICATED"),
+        "{anonymous}"
+    );
+    p.stop().await;
+}
