@@ -862,7 +862,11 @@ async fn a_firm_runs_a_pilot_and_reports(p: &TestPlatform, test: &'static str, j
         .send()
         .await
         .unwrap();
-    assert!(forged.status().is_redirection() || forged.status().is_success());
+    assert!(
+        forged.status().is_redirection() || forged.status().is_success(),
+        "{}",
+        forged.status()
+    );
     let milestones = p
         .graphql(
             Some(&lead),

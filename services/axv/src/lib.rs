@@ -415,6 +415,16 @@ pub struct DemoSeeded {
 }
 
 pub async fn seed_demo(platform: &Platform) -> anyhow::Result<DemoSeeded> {
+    // Nobody is told of the seeded past, even by a notify service already running (compose):
+    // quiet while seeding, then from the end of it.
+    let notify_db = axv_notify::database(platform)
+        .await
+        .context("notify database")?;
+    let notify = axv_notify::store::Store::new(notify_db, axv_platform::outbox::Outbox::default());
+    notify
+        .set_quiet_before(i64::MAX)
+        .await
+        .map_err(|e| anyhow::anyhow!("quieting notifications while seeding: {e}"))?;
     let onboarding = axv_onboarding::build(platform)
         .await
         .context("onboarding database")?;
@@ -447,10 +457,7 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<DemoSeeded> {
         .map_err(|e| anyhow::anyhow!("writing the sample sacct file: {e}"))?;
     // The seeded past is history: nobody is told of it, by inbox or by e-mail; what people do
     // from now on is.
-    let notify_db = axv_notify::database(platform)
-        .await
-        .context("notify database")?;
-    axv_notify::store::Store::new(notify_db, axv_platform::outbox::Outbox::default())
+    notify
         .set_quiet_before(axv_platform::ids::now_ms())
         .await
         .map_err(|e| anyhow::anyhow!("marking the demo's past as history: {e}"))?;

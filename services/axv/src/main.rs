@@ -687,7 +687,7 @@ async fn mail(args: MailArgs) -> anyhow::Result<()> {
         // Korea time, as the people who get them read it.
         let when = chrono::DateTime::from_timestamp_millis(mail.created_at)
             .map(|at| {
-                (at + chrono::Duration::hours(9))
+                at.with_timezone(&axv_platform::calendar::KST)
                     .format("%Y-%m-%d %H:%M KST")
                     .to_string()
             })

@@ -46,6 +46,8 @@ pub struct Console {
     pub api: Api,
     pub sessions: Sessions,
     pub assets: Arc<Assets>,
+    /// The header's unread counts, reused for a while rather than asked on every page.
+    pub unread: pages::inbox::UnreadCounts,
 }
 
 impl Console {
@@ -61,6 +63,7 @@ impl Console {
             api: Api::new(graphql_url, relay_key),
             sessions: Sessions::new(kv, secure),
             assets: Assets::load(),
+            unread: pages::inbox::UnreadCounts::default(),
         }
     }
 }

@@ -179,7 +179,7 @@ const WORDS: &[Words] = &[
         managers: false,
         ko: (
             "바우처 잔액이 얼마 남지 않았습니다: {item}",
-            "{company}의 바우처 {item}의 남은 시간이 적습니다. 작업 계획을 확인해 주세요.",
+            "{company}의 바우처에 남은 시간이 적습니다(바우처 번호 {item}). 작업 계획을 확인해 주세요.",
         ),
         en: (
             "Voucher running low: {item}",
@@ -192,7 +192,7 @@ const WORDS: &[Words] = &[
         managers: false,
         ko: (
             "바우처를 모두 사용했습니다: {item}",
-            "{company}의 바우처 {item}를 모두 사용했습니다. 이후 작업은 차감되지 않고 초과 사용으로 기록됩니다.",
+            "{company}의 바우처를 모두 사용했습니다(바우처 번호 {item}). 이후 작업은 차감되지 않고 초과 사용으로 기록됩니다.",
         ),
         en: (
             "Voucher used up: {item}",
@@ -205,7 +205,7 @@ const WORDS: &[Words] = &[
         managers: false,
         ko: (
             "바우처 기간이 끝났습니다: {item}",
-            "{company}의 바우처 {item}의 사용 기간이 끝났습니다.",
+            "{company}의 바우처 사용 기간이 끝났습니다(바우처 번호 {item}).",
         ),
         en: (
             "Voucher expired: {item}",
@@ -218,7 +218,7 @@ const WORDS: &[Words] = &[
         managers: false,
         ko: (
             "바우처가 회수되었습니다: {item}",
-            "{company}의 바우처 {item}가 회수되었습니다. 사유는 사업관리자에게 문의해 주세요.",
+            "{company}의 바우처가 회수되었습니다(바우처 번호 {item}). 사유는 사업관리자에게 문의해 주세요.",
         ),
         en: (
             "Voucher revoked: {item}",
@@ -349,13 +349,30 @@ fn words(kind: &str) -> Option<&'static Words> {
     WORDS.iter().find(|w| w.kind == kind)
 }
 
-/// Who must know of `event`; `None` for events nobody is told of.
+/// Who must know of `event`; `None` for events nobody is told of. A pilot's decisions go to
+/// its lead company, which acts on them (partners may not have accepted their invitation).
 pub fn audience(event: &Event) -> Option<Audience> {
     let words = words(&event.kind)?;
     if words.managers {
         return Some(Audience::Managers);
     }
+    if event.kind.starts_with("pilot.") {
+        return lead_of(event).map(|lead| Audience::Members(vec![lead]));
+    }
     (!event.company_ids.is_empty()).then(|| Audience::Members(event.company_ids.clone()))
+}
+
+/// The company the event is about: a pilot's lead, else the first company it names.
+pub fn company_of(event: &Event) -> Option<String> {
+    lead_of(event).or_else(|| event.company_ids.first().cloned())
+}
+
+fn lead_of(event: &Event) -> Option<String> {
+    event
+        .payload
+        .get("leadCompanyId")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
 }
 
 /// What the event's message says in `lang`, with `names` filled in.
@@ -457,10 +474,15 @@ mod tests {
             audience(&event("company.approved", &["c1"])),
             Some(Audience::Members(vec!["c1".into()]))
         );
+        // A pilot's decision: its lead only, partners (perhaps not yet accepted) not.
+        let pilot = event("pilot.approved", &["lead", "partner"])
+            .with_payload(serde_json::json!({ "leadCompanyId": "lead", "title": "셔틀" }));
         assert_eq!(
-            audience(&event("pilot.approved", &["lead", "partner"])),
-            Some(Audience::Members(vec!["lead".into(), "partner".into()]))
+            audience(&pilot),
+            Some(Audience::Members(vec!["lead".into()]))
         );
+        assert_eq!(company_of(&pilot).as_deref(), Some("lead"));
+        assert_eq!(audience(&event("pilot.approved", &["lead"])), None);
         for kind in [
             "company.submitted",
             "application.submitted",

@@ -57,6 +57,12 @@ pub async fn build(platform: &Platform, onboarding_url: &str) -> Result<NotifyAp
     let onboarding = axv_platform::grpc::channel(onboarding_url)
         .map_err(|e| StoreError::Config(format!("onboarding URL {onboarding_url:?}: {e}")))?;
     let settings = &platform.mail;
+    if settings.smtp_url.is_none() {
+        tracing::warn!(
+            dir = %settings.dir.display(),
+            "no SMTP server (AXV_SMTP_URL): e-mail is written as .eml files, not sent"
+        );
+    }
     let mailer = mail::Mailer::new(
         settings.smtp_url.as_ref().map(|url| url.expose()),
         settings.dir.clone(),
@@ -123,8 +129,6 @@ impl App for NotifyApp {
     /// The gRPC routes; the event consumer and the e-mail sender run until `shutdown`.
     fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
         platform.bus.declare_group(NAME);
-        self.outbox
-            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
         let bus = platform.bus.clone();
         let notifier = Arc::new(Notifier {
             service: self.service.clone(),

@@ -12,9 +12,11 @@ use lettre::{
 
 use crate::store::{MailRecord, Store};
 
-/// How long a sender holds the e-mails it claimed before another may take them.
-const LEASE_MS: i64 = 60_000;
-/// E-mails claimed per round.
+/// How long a sender holds the e-mail it claimed before another may take it: well beyond what
+/// sending one may take (each SMTP step times out after [`SMTP_TIMEOUT`]).
+const LEASE_MS: i64 = 5 * 60_000;
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// E-mails sent per round before the sender looks at its shutdown signal again.
 const BATCH: usize = 20;
 /// A round when nothing woke the sender sooner.
 const EVERY: Duration = Duration::from_secs(2);
@@ -33,9 +35,12 @@ impl Mailer {
     /// (TLS), `smtp://host:25` (plain, for a local relay); without one, files under `dir`.
     pub fn new(smtp_url: Option<&str>, dir: PathBuf) -> Result<Self, String> {
         match smtp_url {
-            Some(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                .map(|builder| Mailer::Smtp(builder.timeout(Some(Duration::from_secs(30))).build()))
-                .map_err(|e| format!("AXV_SMTP_URL: {e}")),
+            Some(url) => {
+                refuse_plain_credentials(url)?;
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map(|builder| Mailer::Smtp(builder.timeout(Some(SMTP_TIMEOUT)).build()))
+                    .map_err(|e| format!("AXV_SMTP_URL: {e}"))
+            }
             None => {
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| format!("mail directory {}: {e}", dir.display()))?;
@@ -60,14 +65,41 @@ impl Mailer {
     }
 }
 
-/// The e-mail for one row, or why it can never be sent (an unusable address).
+/// A password over a plain connection is refused, unless the server is on this machine: lettre
+/// sends `smtp://user:pass@host` without TLS unless told `?tls=required`.
+fn refuse_plain_credentials(url: &str) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("smtp://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let Some((_, host)) = authority.rsplit_once('@') else {
+        return Ok(());
+    };
+    let host = host.rsplit_once(':').map_or(host, |(host, _)| host);
+    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    if local || url.contains("tls=required") {
+        Ok(())
+    } else {
+        Err(
+            "AXV_SMTP_URL: a password must not travel in the clear: add ?tls=required \
+             (STARTTLS) or use smtps:// (TLS)"
+                .into(),
+        )
+    }
+}
+
+/// The e-mail for one row, or why it can never be sent (an unusable address). Its Message-ID
+/// comes from the row, so a copy sent twice (a sender that died before recording it) is one
+/// message to mail systems that deduplicate.
 pub fn build(from: &Mailbox, mail: &MailRecord) -> Result<Message, String> {
     let address = mail
         .to_address
         .parse()
         .map_err(|e| format!("address {:?}: {e}", mail.to_address))?;
     let to = Mailbox::new(Some(mail.to_name.clone()), address);
+    let domain = from.email.domain().to_owned();
     Message::builder()
+        .message_id(Some(format!("<{}@{domain}>", mail.id)))
         .from(from.clone())
         .to(to)
         .subject(mail.subject.clone())
@@ -87,29 +119,30 @@ pub fn retry_after(attempts: i64) -> Option<Duration> {
     })
 }
 
-/// Sends what is due, once; answers how many went out.
+/// Sends what is due, one claimed e-mail at a time (at most [`BATCH`] a round); answers how
+/// many were tried.
 pub async fn send_due(store: &Store, mailer: &Mailer, from: &Mailbox) -> usize {
-    let due = match store.claim_due_mail(BATCH, LEASE_MS).await {
-        Ok(due) => due,
-        Err(error) => {
-            tracing::warn!(%error, "e-mail not claimed");
-            return 0;
-        }
-    };
-    let mut sent = 0;
-    for mail in due {
+    let mut tried = 0;
+    while tried < BATCH {
+        let mail = match store.claim_due_mail(LEASE_MS).await {
+            Ok(Some(mail)) => mail,
+            Ok(None) => break,
+            Err(error) => {
+                tracing::warn!(%error, "e-mail not claimed");
+                break;
+            }
+        };
+        tried += 1;
         let outcome = match build(from, &mail) {
             Ok(message) => mailer.send(message).await.map_err(|e| (e, true)),
             Err(unusable) => Err((unusable, false)),
         };
         let recorded = match outcome {
-            Ok(()) => {
-                sent += 1;
-                store.mail_sent(&mail.id).await
-            }
+            Ok(()) => store.mail_sent(&mail.id).await,
             Err((error, retry)) => {
+                // `attempts` counts the failures before this one: the first retry waits 30 s.
                 let next = retry
-                    .then(|| retry_after(mail.attempts + 1))
+                    .then(|| retry_after(mail.attempts))
                     .flatten()
                     .map(|wait| {
                         axv_platform::ids::now_ms()
@@ -123,7 +156,7 @@ pub async fn send_due(store: &Store, mailer: &Mailer, from: &Mailbox) -> usize {
             tracing::warn!(mail = %mail.id, %error, "e-mail outcome not recorded");
         }
     }
-    sent
+    tried
 }
 
 /// Sends due e-mail every [`EVERY`], and at once when `wake` is notified, until `shutdown`.
@@ -180,6 +213,33 @@ mod tests {
             raw.contains("To: =?utf-8?") && raw.contains("<ceo@firm.kr>"),
             "{raw}"
         );
+    }
+
+    #[test]
+    fn a_password_never_travels_in_the_clear() {
+        for refused in [
+            "smtp://user:pass@mail.gwangju.go.kr:587",
+            "smtp://user:pass@mail.gwangju.go.kr",
+        ] {
+            assert!(refuse_plain_credentials(refused).is_err(), "{refused}");
+        }
+        for allowed in [
+            "smtp://user:pass@mail.gwangju.go.kr:587?tls=required",
+            "smtps://user:pass@mail.gwangju.go.kr:465",
+            "smtp://mail.gwangju.go.kr:25",
+            "smtp://user:pass@127.0.0.1:1025",
+            "smtp://user:pass@localhost:1025",
+        ] {
+            assert!(refuse_plain_credentials(allowed).is_ok(), "{allowed}");
+        }
+    }
+
+    #[test]
+    fn the_message_id_comes_from_the_row() {
+        let from: Mailbox = "no-reply@axv.example".parse().unwrap();
+        let raw =
+            String::from_utf8(build(&from, &mail("ceo@firm.kr")).unwrap().formatted()).unwrap();
+        assert!(raw.contains("Message-ID: <m1@axv.example>"), "{raw}");
     }
 
     #[test]

@@ -134,14 +134,9 @@ impl Notify {
             return Ok(());
         }
         let token = self.service_token()?;
-        let recipients = match self.recipients(&token, &audience).await {
-            // The company is gone: nobody is left to tell.
-            Err(NotifyError::NotFound(_)) => Vec::new(),
-            other => other?,
-        };
-        let company = event.company_ids.first();
-        let company = match company {
-            Some(id) => self.company_names(&token, id).await?,
+        let recipients = self.recipients(&token, &audience).await?;
+        let company = match domain::company_of(event) {
+            Some(id) => self.company_names(&token, &id).await?,
             None => (String::new(), None),
         };
         let item = domain::item_of(event);
@@ -161,10 +156,14 @@ impl Notify {
                     self.public_url.as_deref().unwrap_or(""),
                     message.link
                 );
+                let site = match r.lang {
+                    Lang::Ko => "AX 실증밸리",
+                    Lang::En => "AX Valley",
+                };
                 let mail = (!r.email.is_empty()).then(|| NewMail {
                     to_address: r.email.clone(),
                     to_name: r.name.clone(),
-                    subject: format!("[AX 실증밸리] {}", message.title),
+                    subject: format!("[{site}] {}", message.title),
                     text_body: domain::mail_text(&message, &url, r.lang),
                     html_body: domain::mail_html(&message, &url, r.lang),
                 });
@@ -222,10 +221,13 @@ impl Notify {
                             },
                         )?)
                         .await
-                        .map_err(NotifyError::upstream("company"))?
-                        .into_inner()
-                        .members;
-                    members.into_iter().for_each(&mut add);
+                        .map_err(NotifyError::upstream("company"));
+                    match members {
+                        Ok(answer) => answer.into_inner().members.into_iter().for_each(&mut add),
+                        // A company that is gone has nobody left to tell; the others still hear.
+                        Err(NotifyError::NotFound(_)) => {}
+                        Err(other) => return Err(other),
+                    }
                 }
             }
             Audience::Managers => {

@@ -275,29 +275,29 @@ impl Store {
         Ok(unread)
     }
 
-    /// Up to `limit` e-mails due now, claimed for `lease_ms`: another sender (a replica) skips
-    /// them until the lease ends, so each goes out once unless its sender dies mid-way.
-    pub async fn claim_due_mail(
-        &self,
-        limit: usize,
-        lease_ms: i64,
-    ) -> Result<Vec<MailRecord>, NotifyError> {
+    /// The oldest e-mail due now, claimed for `lease_ms` (longer than sending one can take):
+    /// another sender (a replica) skips it until the lease ends, so it goes out once unless
+    /// its sender dies between sending and recording it. One at a time, so a slow server never
+    /// leaves claimed mail waiting past its lease.
+    pub async fn claim_due_mail(&self, lease_ms: i64) -> Result<Option<MailRecord>, NotifyError> {
         let now = now_ms();
-        let due: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
-             AND claimed_until < $1 ORDER BY created_at LIMIT $2",
-        )
-        .bind(now)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.db.pool())
-        .await
-        .map_err(StoreError::from)?;
-        let mut claimed = Vec::with_capacity(due.len());
-        for (id,) in due {
-            // Claimed only if no one else did meanwhile.
+        // A few tries: another sender may take the row between the read and the claim.
+        for _ in 0..3 {
+            let due: Option<(String,)> = sqlx::query_as(
+                "SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
+                 AND claimed_until < $1 ORDER BY created_at LIMIT 1",
+            )
+            .bind(now)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+            let Some((id,)) = due else {
+                return Ok(None);
+            };
+            // Claimed only if it is still due and no one else took it meanwhile.
             let row: Option<MailRecord> = sqlx::query_as(&format!(
-                "UPDATE mail_outbox SET claimed_until = $1 \
-                 WHERE id = $2 AND sent_at IS NULL AND claimed_until < $3 RETURNING {MAIL_COLUMNS}"
+                "UPDATE mail_outbox SET claimed_until = $1 WHERE id = $2 AND sent_at IS NULL \
+                 AND next_attempt_at <= $3 AND claimed_until < $3 RETURNING {MAIL_COLUMNS}"
             ))
             .bind(now + lease_ms)
             .bind(&id)
@@ -305,9 +305,11 @@ impl Store {
             .fetch_optional(self.db.pool())
             .await
             .map_err(StoreError::from)?;
-            claimed.extend(row);
+            if row.is_some() {
+                return Ok(row);
+            }
         }
-        Ok(claimed)
+        Ok(None)
     }
 
     pub async fn mail_sent(&self, id: &str) -> Result<(), NotifyError> {

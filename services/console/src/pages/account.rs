@@ -342,7 +342,7 @@ pub async fn login(
             let back = session
                 .return_to
                 .take()
-                .filter(|path| path.starts_with('/') && !path.starts_with("//"))
+                .filter(|path| super::is_local_path(path))
                 .unwrap_or_else(|| "/".to_owned());
             visit.redirect(&console, &back).await
         }

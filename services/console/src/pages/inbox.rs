@@ -2,6 +2,12 @@
 //! first; opening one marks it read and goes where it points; the header shows how many are
 //! unread.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
 use askama::Template;
 use axum::{
     Form,
@@ -18,6 +24,42 @@ use crate::{
     format::kst,
     render,
 };
+
+/// How long the header's unread count is reused before the API is asked again: every page
+/// shows it, and asking on each would double what a person's pages cost against their budget.
+const COUNT_FRESH: Duration = Duration::from_secs(30);
+/// Counts kept at most; older ones are dropped first when there are more.
+const COUNTS_KEPT: usize = 10_000;
+
+/// Each person's unread count as last asked, in this console process.
+#[derive(Clone, Default)]
+pub struct UnreadCounts(Arc<Mutex<HashMap<String, (i64, Instant)>>>);
+
+impl UnreadCounts {
+    fn fresh(&self, user: &str) -> Option<i64> {
+        let counts = self.0.lock().ok()?;
+        counts
+            .get(user)
+            .filter(|(_, at)| at.elapsed() < COUNT_FRESH)
+            .map(|(count, _)| *count)
+    }
+
+    fn keep(&self, user: &str, count: i64) {
+        if let Ok(mut counts) = self.0.lock() {
+            if counts.len() >= COUNTS_KEPT {
+                counts.retain(|_, (_, at)| at.elapsed() < COUNT_FRESH);
+            }
+            counts.insert(user.to_owned(), (count, Instant::now()));
+        }
+    }
+
+    /// After something was read: the next page asks again.
+    fn forget(&self, user: &str) {
+        if let Ok(mut counts) = self.0.lock() {
+            counts.remove(user);
+        }
+    }
+}
 
 pub struct Item {
     pub id: String,
@@ -85,6 +127,9 @@ pub async fn page(
     };
     let lang = visit.lang;
     let unread = data.inbox.unread_count;
+    if let Some(user) = visit.user_id() {
+        console.unread.keep(user, unread);
+    }
     let notifications = data.inbox.notifications;
     let items = notifications
         .edges
@@ -129,9 +174,7 @@ pub async fn open(
         Ok(token) => token,
         Err(response) => return response,
     };
-    let link = open
-        .to
-        .filter(|to| to.starts_with('/') && !to.starts_with("//") && !to.contains('\\'));
+    let link = open.to.filter(|to| super::is_local_path(to));
     let marked = console
         .api
         .run::<api::MarkNotificationsRead>(
@@ -145,6 +188,9 @@ pub async fn open(
         .await;
     if let Err(error) = marked {
         return error_page(&console, &mut visit, &error).await;
+    }
+    if let Some(user) = visit.user_id() {
+        console.unread.forget(user);
     }
     visit
         .redirect(&console, link.as_deref().unwrap_or("/inbox"))
@@ -174,6 +220,9 @@ pub async fn read_all(
             },
         )
         .await;
+    if let Some(user) = visit.user_id() {
+        console.unread.forget(user);
+    }
     match marked {
         Ok(_) => {
             visit
@@ -189,17 +238,25 @@ pub async fn read_all(
 pub async fn link(State(console): State<Console>, mut visit: Visit) -> Response {
     let lang = visit.lang;
     let mut unread = 0;
-    if let Some(token) = visit.token(&console).await
-        && let Ok(data) = console
-            .api
-            .run::<api::InboxCount>(
-                Some(&token),
-                &visit.client_address,
-                api::inbox_count::Variables {},
-            )
-            .await
-    {
-        unread = data.inbox.unread_count;
+    if let Some(user) = visit.user_id().map(str::to_owned) {
+        match console.unread.fresh(&user) {
+            Some(count) => unread = count,
+            None => {
+                if let Some(token) = visit.token(&console).await
+                    && let Ok(data) = console
+                        .api
+                        .run::<api::InboxCount>(
+                            Some(&token),
+                            &visit.client_address,
+                            api::inbox_count::Variables {},
+                        )
+                        .await
+                {
+                    unread = data.inbox.unread_count;
+                    console.unread.keep(&user, unread);
+                }
+            }
+        }
     }
     let fragment = InboxLink {
         label: lang.t("nav-inbox"),

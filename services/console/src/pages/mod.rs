@@ -165,12 +165,22 @@ pub struct Back {
     back: Option<String>,
 }
 
+/// Whether `path` is a page of this site to send someone back to: a path from the root, and
+/// nothing a browser would read as another site (`//host`, `/\host`, or either with a tab or
+/// line break in between, which browsers drop).
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
 /// Keeps the chosen language in a cookie and goes back to the page (on this site only).
 pub async fn switch_language(Path(code): Path<String>, Query(back): Query<Back>) -> Response {
     let lang = Lang::parse(&code).unwrap_or_default();
     let back = back
         .back
-        .filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
+        .filter(|b| is_local_path(b))
         .unwrap_or_else(|| "/".to_owned());
     let cookie = language_cookie(lang);
     (
@@ -280,4 +290,33 @@ pub fn enum_value<T: serde::de::DeserializeOwned>(allowed: &[&str], value: &str)
         .contains(&value)
         .then(|| serde_json::from_value(serde_json::Value::String(value.to_owned())).ok())
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn only_this_sites_pages_are_gone_back_to() {
+        for local in [
+            "/",
+            "/companies/c1",
+            "/inbox?after=abc",
+            "/lang/ko?back=%2F",
+        ] {
+            assert!(is_local_path(local), "{local}");
+        }
+        for elsewhere in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "https://evil.example",
+            "evil.example",
+            "",
+        ] {
+            assert!(!is_local_path(elsewhere), "{elsewhere:?}");
+        }
+    }
 }

@@ -97,7 +97,8 @@ async fn settle(
             .await?;
         if status == VoucherStatus::Exhausted {
             let event = Event::new(SERVICE, "voucher.exhausted", &voucher.id)
-                .for_companies(companies.clone());
+                .for_companies(companies.clone())
+                .with_payload(serde_json::json!({ "code": voucher.code }));
             store.outbox.enqueue(conn, &event).await?;
         }
     }
