@@ -1030,22 +1030,28 @@ async fn a_manager_grants_a_voucher_in_part(
     let firm = p.sign_up("grant@company.kr").await;
     let company = p.approved_company(&firm, 7902, "광주부분승인랩").await;
     let programme = p.open_programme().await;
-    let applied = p
-        .graphql(
-            Some(&firm),
-            "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }",
-            json!({ "input": {
-                "programId": programme,
-                "companyId": company,
-                "requestedAmount": 20 * 3600,
-                "justification": "교통 신호 최적화 모델 학습",
-            } }),
-        )
-        .await;
-    let application = applied["data"]["applyForVoucher"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{applied}"))
-        .to_owned();
+    let apply = |hours: i64, justification: &'static str| {
+        let (firm, programme, company) = (firm.clone(), programme.clone(), company.clone());
+        async move {
+            let applied = p
+                .graphql(
+                    Some(&firm),
+                    "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }",
+                    json!({ "input": {
+                        "programId": programme,
+                        "companyId": company,
+                        "requestedAmount": hours * 3600,
+                        "justification": justification,
+                    } }),
+                )
+                .await;
+            applied["data"]["applyForVoucher"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{applied}"))
+                .to_owned()
+        }
+    };
+    let application = apply(20, "교통 신호 최적화 모델 학습").await;
     let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
         return;
     };
@@ -1086,22 +1092,7 @@ async fn a_manager_grants_a_voucher_in_part(
 
     // Another manager decides a second application while this page is open: the decision is
     // refused in words, with what was typed kept.
-    let second = p
-        .graphql(
-            Some(&firm),
-            "mutation($input: VoucherApplicationInput!) { applyForVoucher(input: $input) { id } }",
-            json!({ "input": {
-                "programId": programme,
-                "companyId": company,
-                "requestedAmount": 4 * 3600,
-                "justification": "추가 학습",
-            } }),
-        )
-        .await;
-    let second = second["data"]["applyForVoucher"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{second}"))
-        .to_owned();
+    let second = apply(4, "추가 학습").await;
     b.goto(&format!("/review/applications/{second}")).await;
     b.wait_for("추가 학습").await;
     let rejected = p

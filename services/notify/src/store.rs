@@ -195,6 +195,15 @@ impl Store {
         } else {
             ""
         };
+        // Counted first: a message filed meanwhile shows in the page, never only in the count.
+        let (total, unread): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT COUNT(*), COUNT(CASE WHEN read_at IS NULL THEN 1 END) FROM notifications \
+             WHERE user_id = $1{unread_clause}"
+        ))
+        .bind(user_id)
+        .fetch_one(self.db.reads())
+        .await
+        .map_err(StoreError::from)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // Ids are UUIDv7: their order is the order the messages were written.
         let rows: Vec<NotificationRecord> = match before {
@@ -218,14 +227,6 @@ impl Store {
             .await
             .map_err(StoreError::from)?,
         };
-        let (total, unread): (i64, i64) = sqlx::query_as(&format!(
-            "SELECT COUNT(*), COUNT(CASE WHEN read_at IS NULL THEN 1 END) FROM notifications \
-             WHERE user_id = $1{unread_clause}"
-        ))
-        .bind(user_id)
-        .fetch_one(self.db.reads())
-        .await
-        .map_err(StoreError::from)?;
         Ok((rows, total, unread))
     }
 

@@ -18,7 +18,7 @@ pub async fn seed_vouchers(
 ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
     use axv_vouchers::{
         domain::{ApplicationAction, FundingSource, ResourceKind},
-        store::{NewApplication, NewPool, NewProgram, spend::UsageInput},
+        store::{NewPool, NewProgram, spend::UsageInput},
     };
     if store
         .pools(None)
@@ -79,24 +79,17 @@ pub async fn seed_vouchers(
     ];
     let mut issued = 0;
     for (number, requested, outcome, granted, used) in plan {
-        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-        let Some(company) = onboarding
-            .store()
-            .company_by_business_number(&digits)
-            .await?
+        let Some(application) = apply(
+            store,
+            onboarding,
+            pilots,
+            (&program.id, number, requested),
+            "실증 서비스용 AI 모델 학습 및 추론",
+        )
+        .await?
         else {
             continue;
         };
-        let application = store
-            .create_application(NewApplication {
-                program_id: program.id.clone(),
-                company_id: company.id.clone(),
-                requested_amount: requested * HOUR,
-                justification: format!("{}: 실증 서비스용 AI 모델 학습 및 추론", company.name_ko),
-                pilot_id: pilots.get(&company.business_number).cloned(),
-                created_by: "demo".to_owned(),
-            })
-            .await?;
         match outcome {
             "approve" => {
                 let (_, voucher) = store
@@ -172,24 +165,17 @@ pub async fn seed_vouchers(
         })
         .await?;
     for (number, hours) in [("101-81-00016", 3_000), ("510-81-00660", 1_500)] {
-        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-        let Some(company) = onboarding
-            .store()
-            .company_by_business_number(&digits)
-            .await?
+        let Some(application) = apply(
+            store,
+            onboarding,
+            pilots,
+            (&npu_program.id, number, hours),
+            "국산 NPU 추론 서빙 실증",
+        )
+        .await?
         else {
             continue;
         };
-        let application = store
-            .create_application(NewApplication {
-                program_id: npu_program.id.clone(),
-                company_id: company.id.clone(),
-                requested_amount: hours * HOUR,
-                justification: format!("{}: 국산 NPU 추론 서빙 실증", company.name_ko),
-                pilot_id: pilots.get(&company.business_number).cloned(),
-                created_by: "demo".to_owned(),
-            })
-            .await?;
         store
             .approve_application(
                 &application.id,
@@ -202,6 +188,38 @@ pub async fn seed_vouchers(
         issued += 1;
     }
     Ok(issued)
+}
+
+type DemoError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The application to `program_id` for `hours` of the demo company with business number
+/// `number` (`why` after its name); `None` when the demo has no such company.
+async fn apply(
+    store: &axv_vouchers::store::Store,
+    onboarding: &Onboarding,
+    pilots: &std::collections::HashMap<String, String>,
+    (program_id, number, hours): (&str, &str, i64),
+    why: &str,
+) -> Result<Option<axv_vouchers::store::ApplicationRecord>, DemoError> {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let Some(company) = onboarding
+        .store()
+        .company_by_business_number(&digits)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let application = store
+        .create_application(axv_vouchers::store::NewApplication {
+            program_id: program_id.to_owned(),
+            company_id: company.id.clone(),
+            requested_amount: hours * HOUR,
+            justification: format!("{}: {why}", company.name_ko),
+            pilot_id: pilots.get(&company.business_number).cloned(),
+            created_by: "demo".to_owned(),
+        })
+        .await?;
+    Ok(Some(application))
 }
 
 /// A week of the data center's `sacct --parsable2` output (the repository's realistic fixture)
