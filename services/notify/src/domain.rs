@@ -27,6 +27,123 @@ impl Lang {
             _ => Lang::Ko,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::Ko => "ko",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// What a message is about, as a person chooses how to hear of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    /// For the programme's managers: something waits for review.
+    Review,
+    /// Decisions on a company's registration.
+    Company,
+    /// Voucher applications decided, and a voucher's balance and term.
+    Voucher,
+    /// A pilot's decisions and pauses.
+    Pilot,
+    /// Outcome reports returned or verified.
+    Report,
+}
+
+impl Category {
+    pub const ALL: [Category; 5] = [
+        Category::Review,
+        Category::Company,
+        Category::Voucher,
+        Category::Pilot,
+        Category::Report,
+    ];
+
+    /// The name stored and used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Review => "review",
+            Category::Company => "company",
+            Category::Voucher => "voucher",
+            Category::Pilot => "pilot",
+            Category::Report => "report",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The categories a person of `role` hears of: managers what waits for review, a firm's
+    /// members what is decided on their company and its work; other roles none yet.
+    pub fn for_role(role: axv_auth::Role) -> &'static [Category] {
+        use axv_auth::Role;
+        match role {
+            Role::ProgramManager => &[Category::Review],
+            Role::FirmMember => &[
+                Category::Company,
+                Category::Voucher,
+                Category::Pilot,
+                Category::Report,
+            ],
+            _ => &[],
+        }
+    }
+}
+
+/// How a person wants a category's e-mail. The inbox keeps every message whatever is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// One e-mail per message, at once (everyone's default).
+    #[default]
+    Immediate,
+    /// One e-mail a day gathering the messages since the last one.
+    Digest,
+    /// No e-mail.
+    Off,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Immediate => "immediate",
+            Delivery::Digest => "digest",
+            Delivery::Off => "off",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Delivery::Immediate, Delivery::Digest, Delivery::Off]
+            .into_iter()
+            .find(|d| d.as_str() == name)
+    }
+
+    /// A stored value; anything unknown is the default, so a person is never silenced by it.
+    pub fn parse(name: &str) -> Self {
+        Self::from_name(name).unwrap_or_default()
+    }
+}
+
+/// The category of an event people hear of.
+pub fn category_of(kind: &str) -> Option<Category> {
+    words(kind).map(|w| w.category)
+}
+
+/// The hour (Korea time, UTC+9 all year) the daily digest gathers what came before it.
+pub const DIGEST_HOUR_KST: i64 = 8;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// The latest digest moment at or before `now_ms` (unix ms): today's 08:00 in Korea once it
+/// has passed, else yesterday's. What was filed before it goes in that day's digest.
+pub fn digest_cutoff(now_ms: i64) -> i64 {
+    let kst = now_ms + 9 * HOUR_MS;
+    let mut at = kst - kst.rem_euclid(DAY_MS) + DIGEST_HOUR_KST * HOUR_MS;
+    if at > kst {
+        at -= DAY_MS;
+    }
+    at - 9 * HOUR_MS
 }
 
 /// What a message names: the company, and the voucher's code or the pilot's title.
@@ -49,6 +166,7 @@ pub struct Message {
 /// `{item}` filled in, and where on the console it leads.
 struct Words {
     kind: &'static str,
+    category: Category,
     managers: bool,
     ko: (&'static str, &'static str),
     en: (&'static str, &'static str),
@@ -59,6 +177,7 @@ struct Words {
 const WORDS: &[Words] = &[
     Words {
         kind: "company.submitted",
+        category: Category::Review,
         managers: true,
         ko: (
             "기업 등록 검토 요청: {company}",
@@ -72,6 +191,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "company.approved",
+        category: Category::Company,
         managers: false,
         ko: (
             "기업 등록이 승인되었습니다: {company}",
@@ -85,6 +205,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "company.changes_requested",
+        category: Category::Company,
         managers: false,
         ko: (
             "기업 등록 보완 요청: {company}",
@@ -98,6 +219,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "company.rejected",
+        category: Category::Company,
         managers: false,
         ko: (
             "기업 등록이 반려되었습니다: {company}",
@@ -111,6 +233,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "company.suspended",
+        category: Category::Company,
         managers: false,
         ko: (
             "기업 자격이 정지되었습니다: {company}",
@@ -124,6 +247,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "company.reinstated",
+        category: Category::Company,
         managers: false,
         ko: (
             "기업 자격이 회복되었습니다: {company}",
@@ -137,6 +261,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "application.submitted",
+        category: Category::Review,
         managers: true,
         ko: (
             "바우처 신청 검토 요청: {company}",
@@ -150,6 +275,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "application.approved",
+        category: Category::Voucher,
         managers: false,
         ko: (
             "바우처 신청이 승인되었습니다: {company}",
@@ -163,6 +289,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "application.rejected",
+        category: Category::Voucher,
         managers: false,
         ko: (
             "바우처 신청이 반려되었습니다: {company}",
@@ -176,6 +303,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "voucher.low_balance",
+        category: Category::Voucher,
         managers: false,
         ko: (
             "바우처 잔액이 얼마 남지 않았습니다: {item}",
@@ -189,6 +317,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "voucher.exhausted",
+        category: Category::Voucher,
         managers: false,
         ko: (
             "바우처를 모두 사용했습니다: {item}",
@@ -202,6 +331,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "voucher.expired",
+        category: Category::Voucher,
         managers: false,
         ko: (
             "바우처 기간이 끝났습니다: {item}",
@@ -215,6 +345,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "voucher.revoked",
+        category: Category::Voucher,
         managers: false,
         ko: (
             "바우처가 회수되었습니다: {item}",
@@ -228,6 +359,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "pilot.submitted",
+        category: Category::Review,
         managers: true,
         ko: (
             "실증사업 승인 요청: {item}",
@@ -241,6 +373,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "pilot.approved",
+        category: Category::Pilot,
         managers: false,
         ko: (
             "실증사업이 승인되었습니다: {item}",
@@ -254,6 +387,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "pilot.rejected",
+        category: Category::Pilot,
         managers: false,
         ko: (
             "실증사업이 반려되었습니다: {item}",
@@ -267,6 +401,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "pilot.suspended",
+        category: Category::Pilot,
         managers: false,
         ko: (
             "실증사업이 일시 중지되었습니다: {item}",
@@ -280,6 +415,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "pilot.resumed",
+        category: Category::Pilot,
         managers: false,
         ko: (
             "실증사업이 다시 진행됩니다: {item}",
@@ -293,6 +429,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "pilot.cancelled",
+        category: Category::Pilot,
         managers: false,
         ko: (
             "실증사업이 취소되었습니다: {item}",
@@ -306,6 +443,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "report.submitted",
+        category: Category::Review,
         managers: true,
         ko: (
             "성과 보고서 확인 요청: {company}",
@@ -319,6 +457,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "report.returned",
+        category: Category::Report,
         managers: false,
         ko: (
             "성과 보고서가 반려되었습니다: {company}",
@@ -332,6 +471,7 @@ const WORDS: &[Words] = &[
     },
     Words {
         kind: "report.verified",
+        category: Category::Report,
         managers: false,
         ko: (
             "성과 보고서가 확인되었습니다: {company}",
@@ -402,44 +542,153 @@ pub fn item_of(event: &Event) -> String {
         .to_owned()
 }
 
-/// An e-mail's plain text: the message, the link, and why the person gets it.
-pub fn mail_text(message: &Message, url: &str, lang: Lang) -> String {
-    let why = match lang {
-        Lang::Ko => {
-            "AX 실증밸리 플랫폼에서 보낸 알림입니다. 알림은 플랫폼의 알림함에서도 볼 수 있습니다."
-        }
-        Lang::En => {
-            "A notification from the AX Valley platform. You can also read it in the platform's inbox."
-        }
+/// The site's name as e-mail subjects begin with it.
+pub fn site(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ko => "AX 실증밸리",
+        Lang::En => "AX Valley",
+    }
+}
+
+/// Where an e-mail's footer leads: the person's notification settings, and the one-click
+/// unsubscribe from what this e-mail is (its category, or every digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailLinks {
+    pub settings: String,
+    pub unsubscribe: Option<String>,
+}
+
+/// Why the person gets the e-mail and how to change it: (line, link) pairs after the reason.
+fn footer(
+    links: &MailLinks,
+    lang: Lang,
+    digest: bool,
+) -> (&'static str, Vec<(&'static str, &str)>) {
+    let (why, settings, stop) = match (lang, digest) {
+        (Lang::Ko, false) => (
+            "AX 실증밸리 플랫폼에서 보낸 알림입니다. 알림은 플랫폼의 알림함에서도 볼 수 있습니다.",
+            "알림 e-mail 받는 방법 바꾸기",
+            "이 종류의 알림 e-mail 그만 받기",
+        ),
+        (Lang::Ko, true) => (
+            "AX 실증밸리 플랫폼에서 하루 한 번 모아 보내는 알림입니다. 알림은 플랫폼의 알림함에서도 볼 수 있습니다.",
+            "알림 e-mail 받는 방법 바꾸기",
+            "모아보기 e-mail 그만 받기",
+        ),
+        (Lang::En, false) => (
+            "A notification from the AX Valley platform. You can also read it in the platform's inbox.",
+            "Choose how you get notification e-mail",
+            "Stop e-mail of this kind",
+        ),
+        (Lang::En, true) => (
+            "Your daily digest from the AX Valley platform. You can also read these in the platform's inbox.",
+            "Choose how you get notification e-mail",
+            "Stop the digest e-mail",
+        ),
     };
+    let mut lines = vec![(settings, links.settings.as_str())];
+    if let Some(unsubscribe) = &links.unsubscribe {
+        lines.push((stop, unsubscribe.as_str()));
+    }
+    (why, lines)
+}
+
+fn text_footer(links: &MailLinks, lang: Lang, digest: bool) -> String {
+    let (why, lines) = footer(links, lang, digest);
+    let mut text = format!("--\n{why}\n");
+    for (label, url) in lines {
+        text.push_str(&format!("{label}: {url}\n"));
+    }
+    text
+}
+
+fn html_page(lang: Lang, title: &str, content: &str, links: &MailLinks, digest: bool) -> String {
+    let (why, lines) = footer(links, lang, digest);
+    let html_lang = match lang {
+        Lang::Ko => "ko",
+        Lang::En => "en",
+    };
+    let links: String = lines
+        .into_iter()
+        .map(|(label, url)| format!("<br><a href=\"{}\">{}</a>", escape(url), escape(label)))
+        .collect();
     format!(
-        "{}\n\n{}\n\n{url}\n\n--\n{why}\n",
-        message.title, message.body
+        "<!doctype html><html lang=\"{html_lang}\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body style=\"font-family:sans-serif;line-height:1.6\">{content}<hr>\
+         <p style=\"color:#555;font-size:13px\">{why}{links}</p></body></html>",
+        title = escape(title),
+        why = escape(why),
+    )
+}
+
+fn open_label(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ko => "플랫폼에서 보기",
+        Lang::En => "Open on the platform",
+    }
+}
+
+/// An e-mail's plain text: the message, its link (`url`), and why the person gets it.
+pub fn mail_text(message: &Message, url: &str, links: &MailLinks, lang: Lang) -> String {
+    format!(
+        "{}\n\n{}\n\n{url}\n\n{}",
+        message.title,
+        message.body,
+        text_footer(links, lang, false)
     )
 }
 
 /// The same e-mail as HTML, every piece of text escaped.
-pub fn mail_html(message: &Message, url: &str, lang: Lang) -> String {
-    let (open, why, html_lang) = match lang {
-        Lang::Ko => (
-            "플랫폼에서 보기",
-            "AX 실증밸리 플랫폼에서 보낸 알림입니다. 알림은 플랫폼의 알림함에서도 볼 수 있습니다.",
-            "ko",
-        ),
-        Lang::En => (
-            "Open on the platform",
-            "A notification from the AX Valley platform. You can also read it in the platform's inbox.",
-            "en",
-        ),
-    };
-    format!(
-        "<!doctype html><html lang=\"{html_lang}\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body style=\"font-family:sans-serif;line-height:1.6\"><h1 style=\"font-size:20px\">{title}</h1>\
-         <p>{body}</p><p><a href=\"{url}\">{open}</a></p><hr><p style=\"color:#555;font-size:13px\">{why}</p></body></html>",
+pub fn mail_html(message: &Message, url: &str, links: &MailLinks, lang: Lang) -> String {
+    let content = format!(
+        "<h1 style=\"font-size:20px\">{title}</h1><p>{body}</p><p><a href=\"{url}\">{open}</a></p>",
         title = escape(&message.title),
         body = escape(&message.body),
         url = escape(url),
-    )
+        open = open_label(lang),
+    );
+    html_page(lang, &message.title, &content, links, false)
+}
+
+/// The daily digest's subject, counting its messages.
+pub fn digest_subject(count: usize, lang: Lang) -> String {
+    match lang {
+        Lang::Ko => format!("[{}] 알림 모아보기 {count}건", site(lang)),
+        Lang::En => format!("[{}] Your daily digest: {count} notifications", site(lang)),
+    }
+}
+
+/// The digest's plain text: each message (oldest first) with its link.
+pub fn digest_text(entries: &[(Message, String)], links: &MailLinks, lang: Lang) -> String {
+    let mut text = match lang {
+        Lang::Ko => format!("지난 모아보기 이후 알림 {}건입니다.\n\n", entries.len()),
+        Lang::En => format!(
+            "{} notifications since your last digest.\n\n",
+            entries.len()
+        ),
+    };
+    for (message, url) in entries {
+        text.push_str(&format!("■ {}\n{}\n{url}\n\n", message.title, message.body));
+    }
+    text.push_str(&text_footer(links, lang, true));
+    text
+}
+
+/// The digest as HTML.
+pub fn digest_html(entries: &[(Message, String)], links: &MailLinks, lang: Lang) -> String {
+    let subject = digest_subject(entries.len(), lang);
+    let mut content = format!("<h1 style=\"font-size:20px\">{}</h1><ul>", escape(&subject));
+    for (message, url) in entries {
+        content.push_str(&format!(
+            "<li><p><strong>{title}</strong><br>{body}<br><a href=\"{url}\">{open}</a></p></li>",
+            title = escape(&message.title),
+            body = escape(&message.body),
+            url = escape(url),
+            open = open_label(lang),
+        ));
+    }
+    content.push_str("</ul>");
+    html_page(lang, &subject, &content, links, true)
 }
 
 fn escape(text: &str) -> String {
@@ -550,11 +799,106 @@ mod tests {
             link: "/companies/c1".into(),
         };
         let url = "https://axv.example/companies/c1";
-        let text = mail_text(&m, url, Lang::Ko);
+        let text = mail_text(&m, url, &links(), Lang::Ko);
         assert!(text.contains(url) && text.contains("승인: <b>A&B</b>"));
-        let html = mail_html(&m, url, Lang::En);
+        assert!(
+            text.contains("이 종류의 알림 e-mail 그만 받기: https://axv.example/unsubscribe/t1")
+        );
+        assert!(text.contains("https://axv.example/account/notifications"));
+        let html = mail_html(&m, url, &links(), Lang::En);
         assert!(html.contains("&lt;b&gt;A&amp;B&lt;/b&gt;"), "{html}");
         assert!(html.contains("lang=\"en\""));
+        assert!(
+            html.contains("href=\"https://axv.example/unsubscribe/t1\""),
+            "{html}"
+        );
+    }
+
+    fn links() -> MailLinks {
+        MailLinks {
+            settings: "https://axv.example/account/notifications".into(),
+            unsubscribe: Some("https://axv.example/unsubscribe/t1".into()),
+        }
+    }
+
+    #[test]
+    fn a_digest_lists_each_message_oldest_first_with_its_link() {
+        let entries: Vec<(Message, String)> = ["첫째", "둘째"]
+            .iter()
+            .map(|t| {
+                (
+                    Message {
+                        title: (*t).into(),
+                        body: format!("{t} 본문"),
+                        link: "/vouchers".into(),
+                    },
+                    "https://axv.example/vouchers".into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            digest_subject(2, Lang::Ko),
+            "[AX 실증밸리] 알림 모아보기 2건"
+        );
+        let text = digest_text(&entries, &links(), Lang::Ko);
+        let first = text.find("■ 첫째").unwrap();
+        let second = text.find("■ 둘째").unwrap();
+        assert!(first < second, "{text}");
+        assert!(text.contains("모아보기 e-mail 그만 받기: https://axv.example/unsubscribe/t1"));
+        let html = digest_html(&entries, &links(), Lang::En);
+        assert!(
+            html.contains("Your daily digest: 2 notifications"),
+            "{html}"
+        );
+        assert!(html.matches("<li>").count() == 2, "{html}");
+    }
+
+    #[test]
+    fn the_digest_gathers_what_came_before_eight_in_korea() {
+        // 2026-12-07 08:00 KST is 2026-12-06 23:00 UTC.
+        let eight = chrono::DateTime::parse_from_rfc3339("2026-12-07T08:00:00+09:00")
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(digest_cutoff(eight), eight);
+        assert_eq!(digest_cutoff(eight + 1), eight);
+        assert_eq!(digest_cutoff(eight + 23 * HOUR_MS), eight);
+        assert_eq!(digest_cutoff(eight - 1), eight - DAY_MS);
+        assert_eq!(digest_cutoff(eight + DAY_MS), eight + DAY_MS);
+    }
+
+    #[test]
+    fn every_kind_has_a_category_and_each_role_hears_its_own() {
+        assert_eq!(category_of("company.submitted"), Some(Category::Review));
+        assert_eq!(category_of("report.submitted"), Some(Category::Review));
+        assert_eq!(category_of("company.approved"), Some(Category::Company));
+        assert_eq!(category_of("application.approved"), Some(Category::Voucher));
+        assert_eq!(category_of("voucher.low_balance"), Some(Category::Voucher));
+        assert_eq!(category_of("pilot.suspended"), Some(Category::Pilot));
+        assert_eq!(category_of("report.returned"), Some(Category::Report));
+        assert_eq!(category_of("usage.ingested"), None);
+        // A manager hears of review only; every category reaches some role.
+        assert_eq!(
+            Category::for_role(axv_auth::Role::ProgramManager),
+            &[Category::Review]
+        );
+        for category in Category::ALL {
+            assert_eq!(Category::parse(category.as_str()), Some(category));
+            assert!(
+                [axv_auth::Role::ProgramManager, axv_auth::Role::FirmMember]
+                    .iter()
+                    .any(|r| Category::for_role(*r).contains(&category)),
+                "{category:?}"
+            );
+        }
+        assert_eq!(Category::parse("security"), None);
+    }
+
+    #[test]
+    fn an_unknown_stored_delivery_is_the_default() {
+        for d in [Delivery::Immediate, Delivery::Digest, Delivery::Off] {
+            assert_eq!(Delivery::parse(d.as_str()), d);
+        }
+        assert_eq!(Delivery::parse("weekly"), Delivery::Immediate);
     }
 
     #[test]

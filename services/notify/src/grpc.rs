@@ -5,7 +5,11 @@ use axv_platform::pagination::PageRequest;
 use axv_proto::notify::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use crate::{error::NotifyError, service::Notify, store::NotificationRecord};
+use crate::{
+    error::NotifyError,
+    service::{Notify, Preference},
+    store::NotificationRecord,
+};
 
 pub struct NotifyGrpc {
     service: Notify,
@@ -31,6 +35,18 @@ fn notification_to_pb(n: NotificationRecord) -> pb::Notification {
         link: n.link,
         created_at_ms: n.created_at,
         read_at_ms: n.read_at,
+    }
+}
+
+fn preferences_to_pb(preferences: Vec<Preference>) -> pb::NotificationPreferences {
+    pb::NotificationPreferences {
+        preferences: preferences
+            .into_iter()
+            .map(|p| pb::NotificationPreference {
+                category: p.category.as_str().to_owned(),
+                delivery: p.delivery.as_str().to_owned(),
+            })
+            .collect(),
     }
 }
 
@@ -67,5 +83,43 @@ impl pb::notify_service_server::NotifyService for NotifyGrpc {
             .mark_read(caller(&request), &r.ids, r.all)
             .await?;
         Ok(Response::new(pb::MarkNotificationsReadResponse { unread }))
+    }
+
+    async fn get_notification_preferences(
+        &self,
+        request: Request<pb::GetNotificationPreferencesRequest>,
+    ) -> Reply<pb::NotificationPreferences> {
+        let preferences = self.service.preferences(caller(&request)).await?;
+        Ok(Response::new(preferences_to_pb(preferences)))
+    }
+
+    async fn set_notification_preferences(
+        &self,
+        request: Request<pb::SetNotificationPreferencesRequest>,
+    ) -> Reply<pb::NotificationPreferences> {
+        let choices: Vec<(String, String)> = request
+            .get_ref()
+            .preferences
+            .iter()
+            .map(|p| (p.category.clone(), p.delivery.clone()))
+            .collect();
+        let preferences = self
+            .service
+            .set_preferences(caller(&request), &choices)
+            .await?;
+        Ok(Response::new(preferences_to_pb(preferences)))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: Request<pb::UnsubscribeRequest>,
+    ) -> Reply<pb::UnsubscribeResponse> {
+        let categories = self.service.unsubscribe(&request.get_ref().token).await?;
+        Ok(Response::new(pb::UnsubscribeResponse {
+            categories: categories
+                .into_iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
+        }))
     }
 }

@@ -5,12 +5,14 @@
 //!
 //! - `domain` (pure): each event's audience and its words in Korean and English.
 //! - `store`: SQL for this service's own tables; `service`: the use cases; `grpc`: the tonic
-//!   mapping; `mail`: the e-mail sender.
+//!   mapping; `mail`: the e-mail sender; `scheduler`: the daily digests, on one replica at a
+//!   time.
 
 pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod mail;
+pub mod scheduler;
 pub mod service;
 pub mod store;
 
@@ -135,6 +137,7 @@ impl App for NotifyApp {
         });
         let consuming = shutdown.clone();
         tokio::spawn(async move { bus.consume(NAME, notifier, consuming).await });
+        scheduler::spawn(self.service.clone(), shutdown.clone());
         mail::spawn_sender(
             self.service.store().clone(),
             self.mailer,

@@ -7,7 +7,10 @@ use std::{path::PathBuf, time::Duration};
 use axv_platform::shutdown::CancellationToken;
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Mailbox, MultiPart},
+    message::{
+        Mailbox, MultiPart,
+        header::{HeaderName, HeaderValue},
+    },
 };
 
 use crate::store::{MailRecord, Store};
@@ -98,9 +101,23 @@ pub fn build(from: &Mailbox, mail: &MailRecord) -> Result<Message, String> {
         .map_err(|e| format!("address {:?}: {e}", mail.to_address))?;
     let to = Mailbox::new(Some(mail.to_name.clone()), address);
     let domain = from.email.domain().to_owned();
-    Message::builder()
+    let mut builder = Message::builder()
         .message_id(Some(format!("<{}@{domain}>", mail.id)))
-        .from(from.clone())
+        .from(from.clone());
+    // One-click unsubscribe (RFC 8058): mail programs show their own "unsubscribe" button and
+    // POST `List-Unsubscribe=One-Click` to the link.
+    if let Some(url) = &mail.unsubscribe_url {
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_owned(),
+            ));
+    }
+    builder
         .to(to)
         .subject(mail.subject.clone())
         .multipart(MultiPart::alternative_plain_html(
@@ -194,6 +211,7 @@ mod tests {
             text_body: "본문".into(),
             html_body: "<p>본문</p>".into(),
             attempts: 0,
+            unsubscribe_url: Some("https://axv.example/unsubscribe/t1".into()),
         }
     }
 
@@ -240,6 +258,14 @@ mod tests {
         let raw =
             String::from_utf8(build(&from, &mail("ceo@firm.kr")).unwrap().formatted()).unwrap();
         assert!(raw.contains("Message-ID: <m1@axv.example>"), "{raw}");
+        assert!(
+            raw.contains("List-Unsubscribe: <https://axv.example/unsubscribe/t1>"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{raw}"
+        );
     }
 
     #[test]

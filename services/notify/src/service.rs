@@ -15,10 +15,17 @@ use axv_proto::onboarding::v1::{
 use tonic::transport::Channel;
 
 use crate::{
-    domain::{self, Audience, Lang, Names},
+    domain::{self, Audience, Category, Delivery, Lang, MailLinks, Names},
     error::NotifyError,
-    store::{NewMail, NewNotification, NotificationRecord, Store},
+    store::{Addressee, MailDelivery, NewMail, NewNotification, NotificationRecord, Store},
 };
+
+/// How a person hears of one category by e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preference {
+    pub category: Category,
+    pub delivery: Delivery,
+}
 
 /// A person to tell, as onboarding knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +46,12 @@ pub struct Notify {
     /// Wakes the e-mail sender when new mail is filed.
     pub(crate) wake: Arc<tokio::sync::Notify>,
 }
+
+/// The category a digest's e-mail is filed under: its unsubscribe turns off every category
+/// gathered in digests.
+const DIGEST: &str = "*";
+/// The console's page where a person chooses how they hear of each category.
+pub const SETTINGS_PATH: &str = "/account/notifications";
 
 fn require(caller: Option<&Caller>) -> Result<&Caller, NotifyError> {
     caller.ok_or_else(|| NotifyError::Unauthenticated("authentication required".into()))
@@ -117,6 +130,167 @@ impl Notify {
             .await
     }
 
+    /// The caller's choice for each category their role hears of (the default where they
+    /// chose nothing).
+    pub async fn preferences(
+        &self,
+        caller: Option<&Caller>,
+    ) -> Result<Vec<Preference>, NotifyError> {
+        let caller = person(caller)?;
+        let chosen = self.store.preferences(&caller.subject).await?;
+        Ok(Category::for_role(caller.role)
+            .iter()
+            .map(|category| Preference {
+                category: *category,
+                delivery: chosen.get(category.as_str()).copied().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Records the caller's choices, (category, delivery) by name, all or none; answers every
+    /// preference after it. A category the caller's role does not hear of is refused.
+    pub async fn set_preferences(
+        &self,
+        caller: Option<&Caller>,
+        choices: &[(String, String)],
+    ) -> Result<Vec<Preference>, NotifyError> {
+        let person = person(caller)?;
+        let allowed = Category::for_role(person.role);
+        let mut parsed = Vec::with_capacity(choices.len());
+        for (category, delivery) in choices {
+            let category = Category::parse(category)
+                .filter(|c| allowed.contains(c))
+                .ok_or_else(|| {
+                    NotifyError::invalid(
+                        "category",
+                        format!("{category:?} is not a category of notifications you receive"),
+                    )
+                })?;
+            let delivery = Delivery::from_name(delivery).ok_or_else(|| {
+                NotifyError::invalid(
+                    "delivery",
+                    format!("{delivery:?} must be immediate, digest or off"),
+                )
+            })?;
+            parsed.push((category.as_str().to_owned(), delivery));
+        }
+        self.store.set_preferences(&person.subject, &parsed).await?;
+        self.preferences(caller).await
+    }
+
+    /// One-click unsubscribe (RFC 8058), with the token an e-mail's link carries: turns off
+    /// that e-mail's category (a digest's: every category gathered in digests). Needs no
+    /// sign-in: the token is the proof. Answers the categories turned off.
+    pub async fn unsubscribe(&self, token: &str) -> Result<Vec<Category>, NotifyError> {
+        let unknown = || NotifyError::NotFound("unsubscribe link".into());
+        // base64url of 32 bytes: anything else was never issued.
+        if token.len() != 43
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(unknown());
+        }
+        let (user_id, category) = self
+            .store
+            .unsubscribe_target(&axv_auth::hash_refresh_token(token))
+            .await?
+            .ok_or_else(unknown)?;
+        let categories: Vec<Category> = if category == DIGEST {
+            let chosen = self.store.preferences(&user_id).await?;
+            Category::ALL
+                .into_iter()
+                .filter(|c| chosen.get(c.as_str()) == Some(&Delivery::Digest))
+                .collect()
+        } else {
+            Category::parse(&category).into_iter().collect()
+        };
+        let off: Vec<(String, Delivery)> = categories
+            .iter()
+            .map(|c| (c.as_str().to_owned(), Delivery::Off))
+            .collect();
+        self.store.set_preferences(&user_id, &off).await?;
+        tracing::info!(user = %user_id, category = %category, "unsubscribed");
+        Ok(categories)
+    }
+
+    /// Files each person's daily digest of what waits from before the latest digest moment
+    /// at `now_ms` (08:00 in Korea): each message in one digest only, whatever the replicas.
+    /// Answers how many digests were filed.
+    pub async fn send_digests(&self, now_ms: i64) -> Result<usize, NotifyError> {
+        let cutoff = domain::digest_cutoff(now_ms);
+        let mut filed = 0;
+        for user_id in self.store.digest_due(cutoff).await? {
+            let taken = self
+                .store
+                .file_digest(&user_id, cutoff, |entries| {
+                    self.compose_digest(&user_id, entries)
+                })
+                .await?;
+            if taken {
+                filed += 1;
+            }
+        }
+        if filed > 0 {
+            tracing::info!(digests = filed, "daily digests filed");
+            self.wake.notify_one();
+        }
+        Ok(filed)
+    }
+
+    fn compose_digest(&self, user_id: &str, entries: &[crate::store::DigestEntry]) -> NewMail {
+        // The latest address and language the person had when a message was filed.
+        let last = entries.last();
+        let lang = Lang::of(last.map(|e| e.lang.as_str()));
+        let messages: Vec<(domain::Message, String)> = entries
+            .iter()
+            .map(|e| {
+                let message = domain::Message {
+                    title: e.title.clone(),
+                    body: e.body.clone(),
+                    link: e.link.clone(),
+                };
+                let url = self.url(&e.link);
+                (message, url)
+            })
+            .collect();
+        let unsubscribe = self.unsubscribe_link();
+        let links = self.links(unsubscribe.as_ref());
+        NewMail {
+            to_address: last.map(|e| e.to_address.clone()).unwrap_or_default(),
+            to_name: last.map(|e| e.to_name.clone()).unwrap_or_default(),
+            subject: domain::digest_subject(entries.len(), lang),
+            text_body: domain::digest_text(&messages, &links, lang),
+            html_body: domain::digest_html(&messages, &links, lang),
+            user_id: user_id.to_owned(),
+            category: DIGEST.to_owned(),
+            unsubscribe,
+        }
+    }
+
+    /// A console path as a link in e-mail.
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.as_deref().unwrap_or(""))
+    }
+
+    /// A new one-click unsubscribe link: (the token's digest to store, the link), when the
+    /// console's address is known (a relative link in e-mail leads nowhere).
+    fn unsubscribe_link(&self) -> Option<(String, String)> {
+        let public = self.public_url.as_deref()?;
+        let secret = axv_auth::new_refresh_secret();
+        Some((
+            secret.hash,
+            format!("{public}/unsubscribe/{}", secret.token),
+        ))
+    }
+
+    fn links(&self, unsubscribe: Option<&(String, String)>) -> MailLinks {
+        MailLinks {
+            settings: self.url(SETTINGS_PATH),
+            unsubscribe: unsubscribe.map(|(_, url)| url.clone()),
+        }
+    }
+
     /// Files `event`'s messages for everyone it concerns, once. `Err` means "try again later"
     /// (onboarding did not answer); nothing is filed then.
     pub async fn handle(&self, event: &Event) -> Result<(), NotifyError> {
@@ -140,6 +314,12 @@ impl Notify {
             None => (String::new(), None),
         };
         let item = domain::item_of(event);
+        let category = domain::category_of(&event.kind);
+        let user_ids: Vec<String> = recipients.iter().map(|r| r.user_id.clone()).collect();
+        let choices = match category {
+            Some(category) => self.store.deliveries(category.as_str(), &user_ids).await?,
+            None => Default::default(),
+        };
         let notifications: Vec<NewNotification> = recipients
             .iter()
             .filter_map(|r| {
@@ -151,22 +331,30 @@ impl Notify {
                     item: item.clone(),
                 };
                 let message = domain::message(event, r.lang, &names)?;
-                let url = format!(
-                    "{}{}",
-                    self.public_url.as_deref().unwrap_or(""),
-                    message.link
-                );
-                let site = match r.lang {
-                    Lang::Ko => "AX 실증밸리",
-                    Lang::En => "AX Valley",
+                let choice = choices.get(&r.user_id).copied().unwrap_or_default();
+                let delivery = match (r.email.is_empty(), choice) {
+                    (true, _) | (false, Delivery::Off) => MailDelivery::None,
+                    (false, Delivery::Digest) => MailDelivery::Digest(Addressee {
+                        address: r.email.clone(),
+                        name: r.name.clone(),
+                        lang: r.lang.as_str().to_owned(),
+                    }),
+                    (false, Delivery::Immediate) => {
+                        let url = self.url(&message.link);
+                        let unsubscribe = self.unsubscribe_link();
+                        let links = self.links(unsubscribe.as_ref());
+                        MailDelivery::Now(NewMail {
+                            to_address: r.email.clone(),
+                            to_name: r.name.clone(),
+                            subject: format!("[{}] {}", domain::site(r.lang), message.title),
+                            text_body: domain::mail_text(&message, &url, &links, r.lang),
+                            html_body: domain::mail_html(&message, &url, &links, r.lang),
+                            user_id: r.user_id.clone(),
+                            category: category.map(|c| c.as_str()).unwrap_or_default().to_owned(),
+                            unsubscribe,
+                        })
+                    }
                 };
-                let mail = (!r.email.is_empty()).then(|| NewMail {
-                    to_address: r.email.clone(),
-                    to_name: r.name.clone(),
-                    subject: format!("[{site}] {}", message.title),
-                    text_body: domain::mail_text(&message, &url, r.lang),
-                    html_body: domain::mail_html(&message, &url, r.lang),
-                });
                 Some(NewNotification {
                     id: new_id(),
                     user_id: r.user_id.clone(),
@@ -175,7 +363,7 @@ impl Notify {
                     title: message.title,
                     body: message.body,
                     link: message.link,
-                    mail,
+                    delivery,
                 })
             })
             .collect();

@@ -7,7 +7,44 @@ use axv_platform::{
     outbox::Outbox,
 };
 
-use crate::error::NotifyError;
+use std::collections::HashMap;
+
+use crate::{domain::Delivery, error::NotifyError};
+
+/// Files one e-mail in `mail_outbox`, due now.
+async fn insert_mail(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    notification_id: &str,
+    mail: &NewMail,
+    now: i64,
+) -> Result<(), NotifyError> {
+    let (hash, url) = match &mail.unsubscribe {
+        Some((hash, url)) => (Some(hash.as_str()), Some(url.as_str())),
+        None => (None, None),
+    };
+    sqlx::query(
+        "INSERT INTO mail_outbox (id, notification_id, to_address, to_name, subject, text_body, \
+         html_body, created_at, next_attempt_at, user_id, category, unsubscribe_hash, \
+         unsubscribe_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12)",
+    )
+    .bind(id)
+    .bind(notification_id)
+    .bind(&mail.to_address)
+    .bind(&mail.to_name)
+    .bind(&mail.subject)
+    .bind(&mail.text_body)
+    .bind(&mail.html_body)
+    .bind(now)
+    .bind(&mail.user_id)
+    .bind(&mail.category)
+    .bind(hash)
+    .bind(url)
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
 
 /// A message for one person, with the e-mail that carries it when they have an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +56,26 @@ pub struct NewNotification {
     pub title: String,
     pub body: String,
     pub link: String,
-    pub mail: Option<NewMail>,
+    /// How it reaches the person by e-mail, if at all (the inbox always keeps it).
+    pub delivery: MailDelivery,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailDelivery {
+    /// An e-mail of its own, now.
+    Now(NewMail),
+    /// A line in the person's next daily digest, sent to this address.
+    Digest(Addressee),
+    /// Inbox only: no address, or the person turned the category's e-mail off.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addressee {
+    pub address: String,
+    pub name: String,
+    /// `ko` or `en`.
+    pub lang: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +85,24 @@ pub struct NewMail {
     pub subject: String,
     pub text_body: String,
     pub html_body: String,
+    /// Whose it is, and its category (`*` for a digest): what one-click unsubscribe turns off.
+    pub user_id: String,
+    pub category: String,
+    /// The SHA-256 digest of the unsubscribe link's token, and the link itself (for the
+    /// `List-Unsubscribe` header), when the console's address is known.
+    pub unsubscribe: Option<(String, String)>,
+}
+
+/// A message waiting for a digest, with what the digest needs to say it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DigestEntry {
+    pub notification_id: String,
+    pub to_address: String,
+    pub to_name: String,
+    pub lang: String,
+    pub title: String,
+    pub body: String,
+    pub link: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -54,6 +128,7 @@ pub struct MailRecord {
     pub text_body: String,
     pub html_body: String,
     pub attempts: i64,
+    pub unsubscribe_url: Option<String>,
 }
 
 /// An e-mail as `axv mail` lists it.
@@ -71,7 +146,8 @@ pub struct MailListing {
 
 const NOTIFICATION_COLUMNS: &str =
     "id, user_id, kind, subject_id, title, body, link, created_at, read_at";
-const MAIL_COLUMNS: &str = "id, to_address, to_name, subject, text_body, html_body, attempts";
+const MAIL_COLUMNS: &str =
+    "id, to_address, to_name, subject, text_body, html_body, attempts, unsubscribe_url";
 
 #[derive(Clone)]
 pub struct Store {
@@ -135,27 +211,217 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-            if let Some(mail) = &n.mail {
-                sqlx::query(
-                    "INSERT INTO mail_outbox (id, notification_id, to_address, to_name, subject, \
-                     text_body, html_body, created_at, next_attempt_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-                )
-                .bind(axv_platform::ids::new_id())
-                .bind(&n.id)
-                .bind(&mail.to_address)
-                .bind(&mail.to_name)
-                .bind(&mail.subject)
-                .bind(&mail.text_body)
-                .bind(&mail.html_body)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+            match &n.delivery {
+                MailDelivery::Now(mail) => {
+                    insert_mail(&mut tx, &axv_platform::ids::new_id(), &n.id, mail, now).await?;
+                }
+                MailDelivery::Digest(to) => {
+                    sqlx::query(
+                        "INSERT INTO digest_items (notification_id, user_id, to_address, to_name, \
+                         lang, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&n.id)
+                    .bind(&n.user_id)
+                    .bind(&to.address)
+                    .bind(&to.name)
+                    .bind(&to.lang)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+                }
+                MailDelivery::None => {}
             }
         }
         tx.commit().await.map_err(StoreError::from)?;
         Ok(true)
+    }
+
+    /// Each of `user_ids`' choice for `category`'s e-mail; those who chose nothing are absent
+    /// (the default).
+    pub async fn deliveries(
+        &self,
+        category: &str,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, Delivery>, NotifyError> {
+        if user_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT user_id, delivery FROM notify_preferences WHERE category = $1 \
+             AND user_id IN ({})",
+            axv_platform::db::placeholders(2, user_ids.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(category);
+        for id in user_ids {
+            query = query.bind(id);
+        }
+        let rows = query
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, delivery)| (user, Delivery::parse(&delivery)))
+            .collect())
+    }
+
+    /// `user_id`'s choices, by category name; categories never chosen are absent.
+    pub async fn preferences(
+        &self,
+        user_id: &str,
+    ) -> Result<HashMap<String, Delivery>, NotifyError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT category, delivery FROM notify_preferences WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(self.db.pool())
+                .await
+                .map_err(StoreError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|(category, delivery)| (category, Delivery::parse(&delivery)))
+            .collect())
+    }
+
+    /// Records `user_id`'s choices (category name, delivery), all or none.
+    pub async fn set_preferences(
+        &self,
+        user_id: &str,
+        choices: &[(String, Delivery)],
+    ) -> Result<(), NotifyError> {
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        for (category, delivery) in choices {
+            sqlx::query(
+                "INSERT INTO notify_preferences (user_id, category, delivery, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, category) \
+                 DO UPDATE SET delivery = excluded.delivery, updated_at = excluded.updated_at",
+            )
+            .bind(user_id)
+            .bind(category)
+            .bind(delivery.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Whose e-mail an unsubscribe token (as its digest) came in, and its category.
+    pub async fn unsubscribe_target(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(String, String)>, NotifyError> {
+        Ok(
+            sqlx::query_as("SELECT user_id, category FROM mail_outbox WHERE unsubscribe_hash = $1")
+                .bind(hash)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(StoreError::from)?,
+        )
+    }
+
+    /// The people with messages filed before `cutoff` (unix ms) waiting for a digest.
+    pub async fn digest_due(&self, cutoff: i64) -> Result<Vec<String>, NotifyError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT user_id FROM digest_items WHERE mail_id IS NULL AND created_at < $1 \
+             ORDER BY user_id",
+        )
+        .bind(cutoff)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
+        Ok(rows.into_iter().map(|(user,)| user).collect())
+    }
+
+    /// Files `user_id`'s digest of what waits from before `cutoff`, written by `compose` (given
+    /// the messages oldest first), and marks those messages taken, in one transaction: `false`,
+    /// nothing written, when nothing waits or another sender took them meanwhile.
+    pub async fn file_digest(
+        &self,
+        user_id: &str,
+        cutoff: i64,
+        compose: impl FnOnce(&[DigestEntry]) -> NewMail,
+    ) -> Result<bool, NotifyError> {
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let entries: Vec<DigestEntry> = sqlx::query_as(
+            "SELECT d.notification_id, d.to_address, d.to_name, d.lang, n.title, n.body, n.link \
+             FROM digest_items d JOIN notifications n ON n.id = d.notification_id \
+             WHERE d.user_id = $1 AND d.mail_id IS NULL AND d.created_at < $2 \
+             ORDER BY d.notification_id",
+        )
+        .bind(user_id)
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let Some(last) = entries.last() else {
+            tx.rollback().await.map_err(StoreError::from)?;
+            return Ok(false);
+        };
+        let mail_id = axv_platform::ids::new_id();
+        let sql = format!(
+            "UPDATE digest_items SET mail_id = $1 WHERE mail_id IS NULL AND notification_id IN ({})",
+            axv_platform::db::placeholders(2, entries.len())
+        );
+        let mut taking = sqlx::query(&sql).bind(&mail_id);
+        for entry in &entries {
+            taking = taking.bind(&entry.notification_id);
+        }
+        let taken = taking
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected();
+        if usize::try_from(taken).ok() != Some(entries.len()) {
+            // Another sender took some of them between the read and the update.
+            tx.rollback().await.map_err(StoreError::from)?;
+            return Ok(false);
+        }
+        let mail = compose(&entries);
+        insert_mail(&mut tx, &mail_id, &last.notification_id, &mail, now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(true)
+    }
+
+    /// Holds the lease `name` for `holder` until `now + ttl_ms`, if it is free, expired or
+    /// already theirs: `true` when held.
+    pub async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, NotifyError> {
+        let now = now_ms();
+        let held = sqlx::query(
+            "INSERT INTO notify_leases (name, holder, until_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             until_ms = excluded.until_ms \
+             WHERE notify_leases.until_ms < $4 OR notify_leases.holder = excluded.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now + ttl_ms)
+        .bind(now)
+        .execute(self.db.pool())
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
+        Ok(held == 1)
+    }
+
+    /// Gives up the lease `name` if `holder` holds it.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), NotifyError> {
+        sqlx::query("DELETE FROM notify_leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(self.db.pool())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
     }
 
     /// Events that happened before this moment (unix ms) tell no one, if set.

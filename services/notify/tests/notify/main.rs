@@ -1,9 +1,10 @@
 //! The notify service's tests, in one binary: events turned into inboxes and e-mail over real
-//! gRPC with the onboarding service behind it, on SQLite and Postgres (`inbox`), and e-mail
-//! through a real SMTP server (`smtp`).
+//! gRPC with the onboarding service behind it, on SQLite and Postgres (`inbox`, `preferences`),
+//! and e-mail through a real SMTP server (`smtp`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod inbox;
+mod preferences;
 mod smtp;
 
 use std::time::Duration;

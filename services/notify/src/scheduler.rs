@@ -1,0 +1,48 @@
+//! Work done on a clock by one replica at a time (a lease in the database, held for a run and
+//! given up after it, so whichever replica comes next does the next): the daily digests. Each
+//! run is safe to repeat: what it files is marked taken in the same transaction, so a replica
+//! that lost its lease mid-run sends nothing twice.
+
+use std::time::Duration;
+
+use axv_platform::{ids::now_ms, shutdown::CancellationToken};
+
+use crate::{error::NotifyError, service::Notify};
+
+const LEASE: &str = "scheduler";
+/// Longer than a run takes; a replica that dies mid-run holds it no longer than this.
+const LEASE_MS: i64 = 3 * 60_000;
+/// How often the scheduler looks for due work.
+const EVERY: Duration = Duration::from_secs(60);
+
+/// One round as `holder`: `None` when another replica holds the lease, else how many
+/// digests were filed.
+pub async fn run_once(
+    service: &Notify,
+    holder: &str,
+    now_ms: i64,
+) -> Result<Option<usize>, NotifyError> {
+    let store = service.store();
+    if !store.hold_lease(LEASE, holder, LEASE_MS).await? {
+        return Ok(None);
+    }
+    let ran = service.send_digests(now_ms).await;
+    store.release_lease(LEASE, holder).await?;
+    ran.map(Some)
+}
+
+/// Runs [`run_once`] every [`EVERY`] until `shutdown`.
+pub fn spawn(service: Notify, shutdown: CancellationToken) {
+    let holder = axv_platform::ids::new_id();
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = run_once(&service, &holder, now_ms()).await {
+                tracing::warn!(%error, "scheduled notifications not run");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(EVERY) => {}
+            }
+        }
+    });
+}
