@@ -169,6 +169,18 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    async fn is_checked(&self, css: &str) -> bool {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .prop("checked")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|checked| checked == "true")
+    }
+
     async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
@@ -2215,13 +2227,45 @@ async fn a_firm_reads_its_notifications(p: &TestPlatform, test: &'static str, ja
         read.contains("읽지 않은 알림: 0개") && !read.contains("새 알림"),
         "{read}"
     );
-    // Only people have an inbox page to see: signed out, it asks to sign in.
+    // How each kind comes by e-mail: the voucher news gathered in the daily digest.
+    b.click_link("알림 설정").await;
+    b.wait_for("하루 한 번 모아서 받기").await;
+    assert!(b.is_checked("#company-IMMEDIATE").await);
+    b.check_page("notification-settings").await;
+    b.click("label[for=voucher-DIGEST]").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("알림 설정을 저장했습니다.").await;
+    assert!(b.is_checked("#voucher-DIGEST").await);
+    assert!(!b.is_checked("#voucher-IMMEDIATE").await);
+
+    // The approval's e-mail link, opened signed out: asked first, then done.
+    let token = p.unsubscribe_token("inbox@company.kr").await;
     b.close().await;
     let Some(mut visitor) = Browser::start(p.base_url(), test, javascript).await else {
         return;
     };
+    visitor.goto(&format!("/unsubscribe/{token}")).await;
+    visitor.wait_for("알림 이메일 수신 거부").await;
+    visitor.check_page("unsubscribe").await;
+    visitor.click("main form button[type=submit]").await;
+    visitor
+        .wait_for("다음 알림은 이제 이메일로 보내지 않습니다: 기업 등록")
+        .await;
+    visitor.check_page("unsubscribed").await;
+    visitor.goto("/unsubscribe/cut-short").await;
+    visitor.click("main form button[type=submit]").await;
+    visitor
+        .wait_for("이 링크로는 수신 거부를 할 수 없습니다")
+        .await;
+    // Only people have an inbox page to see: signed out, it asks to sign in.
     visitor.goto("/inbox").await;
     assert_eq!(visitor.path().await, "/login");
+    visitor.goto("/account/notifications").await;
+    assert_eq!(visitor.path().await, "/login");
+    visitor.sign_in("inbox@company.kr").await;
+    visitor.goto("/account/notifications").await;
+    assert!(visitor.is_checked("#company-OFF").await);
+    assert!(visitor.is_checked("#voucher-DIGEST").await);
     visitor.close().await;
 }
 

@@ -1,5 +1,6 @@
 //! Notifications through GraphQL: a manager's decision reaches the firm's inbox (and its
-//! e-mail), the firm marks it read, and machines have no inbox.
+//! e-mail), the firm marks it read, and machines have no inbox; people choose how each
+//! category comes by e-mail and unsubscribe with one click.
 
 use std::time::Duration;
 
@@ -78,6 +79,89 @@ async fn a_decision_reaches_the_firms_inbox() {
         error_code(&anonymous),
         Some("UNAUTHENTICATED"),
         "{anonymous}"
+    );
+    p.stop().await;
+}
+
+const PREFERENCES: &str = "{ notificationPreferences { category delivery } }";
+const SET_PREFERENCES: &str = "mutation($p: [NotificationPreferenceInput!]!) { setNotificationPreferences(preferences: $p) { category delivery } }";
+
+#[tokio::test]
+async fn people_choose_how_mail_comes_and_unsubscribe_in_one_click() {
+    let p = TestPlatform::start_embedded().await;
+    let firm = p.sign_up("ceo@prefs.kr").await;
+    let defaults = p.graphql(Some(&firm), PREFERENCES, json!({})).await;
+    assert_eq!(
+        defaults["data"]["notificationPreferences"],
+        json!([
+            { "category": "COMPANY", "delivery": "IMMEDIATE" },
+            { "category": "VOUCHER", "delivery": "IMMEDIATE" },
+            { "category": "PILOT", "delivery": "IMMEDIATE" },
+            { "category": "REPORT", "delivery": "IMMEDIATE" },
+        ]),
+        "{defaults}"
+    );
+    let set = p
+        .graphql(
+            Some(&firm),
+            SET_PREFERENCES,
+            json!({ "p": [{ "category": "VOUCHER", "delivery": "DIGEST" }] }),
+        )
+        .await;
+    assert_eq!(
+        set["data"]["setNotificationPreferences"][1],
+        json!({ "category": "VOUCHER", "delivery": "DIGEST" }),
+        "{set}"
+    );
+    // A manager's category is not a firm's to set; a dashboard has no preferences.
+    let review = p
+        .graphql(
+            Some(&firm),
+            SET_PREFERENCES,
+            json!({ "p": [{ "category": "REVIEW", "delivery": "OFF" }] }),
+        )
+        .await;
+    assert_eq!(error_code(&review), Some("BAD_USER_INPUT"), "{review}");
+    let dashboard = p
+        .graphql(Some(&p.token(Role::Dashboard)), PREFERENCES, json!({}))
+        .await;
+    assert_eq!(error_code(&dashboard), Some("FORBIDDEN"), "{dashboard}");
+    let manager = p.token(Role::ProgramManager);
+    let managers = p.graphql(Some(&manager), PREFERENCES, json!({})).await;
+    assert_eq!(
+        managers["data"]["notificationPreferences"],
+        json!([{ "category": "REVIEW", "delivery": "IMMEDIATE" }]),
+        "{managers}"
+    );
+
+    // The approval's e-mail carries a one-click link that works without signing in.
+    p.approved_company(&firm, 4417, "광주수신랩").await;
+    let token = p.unsubscribe_token("ceo@prefs.kr").await;
+    let unsubscribe = "mutation($t: String!) { unsubscribe(token: $t) }";
+    let off = p.graphql(None, unsubscribe, json!({ "t": token })).await;
+    assert_eq!(off["data"]["unsubscribe"], json!(["COMPANY"]), "{off}");
+    let after = p.graphql(Some(&firm), PREFERENCES, json!({})).await;
+    assert_eq!(
+        after["data"]["notificationPreferences"][0],
+        json!({ "category": "COMPANY", "delivery": "OFF" }),
+        "{after}"
+    );
+    let unknown = p
+        .graphql(None, unsubscribe, json!({ "t": "x".repeat(43) }))
+        .await;
+    assert_eq!(error_code(&unknown), Some("NOT_FOUND"), "{unknown}");
+
+    // The contract's name for the inbox listing.
+    let listed = p
+        .graphql(
+            Some(&firm),
+            "{ notifications(first: 5) { totalCount edges { node { kind } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["data"]["notifications"]["edges"][0]["node"]["kind"], "company.approved",
+        "{listed}"
     );
     p.stop().await;
 }

@@ -31,6 +31,9 @@ pub struct TestPlatform {
 
 pub use axv_testkit::{PASSWORD, business_number};
 
+/// The console's address in e-mail links (tests open the paths on the console they started).
+pub const PUBLIC_URL: &str = "https://axv.test";
+
 impl TestPlatform {
     /// Postgres and Redis where they answer (required in CI), else the embedded default.
     pub async fn start() -> Self {
@@ -120,7 +123,8 @@ impl TestPlatform {
         limits: Limits,
         demo: bool,
     ) -> Self {
-        let platform = platform_with(db.config.clone(), kv, bus);
+        let mut platform = platform_with(db.config.clone(), kv, bus);
+        platform.mail.public_url = Some(PUBLIC_URL.into());
         let mut demo_sacct = None;
         if demo {
             demo_sacct = Some(axv::seed_demo(&platform).await.unwrap().sample_sacct);
@@ -147,6 +151,30 @@ impl TestPlatform {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.running.gateway.addr)
+    }
+
+    /// Waits for an e-mail to `to` (an `.eml` file of the embedded mail directory) and answers
+    /// the token of its one-click unsubscribe link (`List-Unsubscribe`).
+    pub async fn unsubscribe_token(&self, to: &str) -> String {
+        let prefix = format!("List-Unsubscribe: <{PUBLIC_URL}/unsubscribe/");
+        for _ in 0..100 {
+            let found = std::fs::read_dir(&self.platform.mail.dir)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .filter_map(|file| std::fs::read_to_string(file.path()).ok())
+                .filter(|mail| mail.contains(&format!("<{to}>")))
+                .find_map(|mail| {
+                    let start = mail.find(&prefix)? + prefix.len();
+                    let end = start + mail[start..].find('>')?;
+                    Some(mail[start..end].to_owned())
+                });
+            if let Some(token) = found {
+                return token;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no e-mail to {to} with an unsubscribe link");
     }
 
     /// POSTs a GraphQL request and returns the JSON body.

@@ -357,6 +357,9 @@ operations!(
     "queries/inbox.graphql": Inbox,
     InboxCount,
     MarkNotificationsRead,
+    NotificationPreferences,
+    SetNotificationPreferences,
+    Unsubscribe,
 );
 operations!(
     "queries/admin.graphql": StaffAccounts,

@@ -225,6 +225,14 @@ pub fn router(console: Console) -> Router {
         .route("/review/pilots/{id}", decision::<review::Pilot>())
         .route("/review/reports/{id}", decision::<review::Report>())
         .route("/account/password", post(pages::account::change_password))
+        .route(
+            "/account/notifications",
+            get(pages::notification_settings::page).post(pages::notification_settings::save),
+        )
+        .route(
+            "/unsubscribe/{token}",
+            get(pages::notification_settings::ask).post(pages::notification_settings::confirm),
+        )
         .route("/lang/{code}", get(pages::switch_language))
         .route("/assets/{*file}", get(assets::serve))
         .fallback(pages::not_found)

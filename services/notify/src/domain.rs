@@ -567,13 +567,13 @@ fn footer(
     let (why, settings, stop) = match (lang, digest) {
         (Lang::Ko, false) => (
             "AX 실증밸리 플랫폼에서 보낸 알림입니다. 알림은 플랫폼의 알림함에서도 볼 수 있습니다.",
-            "알림 e-mail 받는 방법 바꾸기",
-            "이 종류의 알림 e-mail 그만 받기",
+            "알림 이메일 받는 방법 바꾸기",
+            "이 종류의 알림 이메일 그만 받기",
         ),
         (Lang::Ko, true) => (
             "AX 실증밸리 플랫폼에서 하루 한 번 모아 보내는 알림입니다. 알림은 플랫폼의 알림함에서도 볼 수 있습니다.",
-            "알림 e-mail 받는 방법 바꾸기",
-            "모아보기 e-mail 그만 받기",
+            "알림 이메일 받는 방법 바꾸기",
+            "모아보기 이메일 그만 받기",
         ),
         (Lang::En, false) => (
             "A notification from the AX Valley platform. You can also read it in the platform's inbox.",
@@ -802,7 +802,7 @@ mod tests {
         let text = mail_text(&m, url, &links(), Lang::Ko);
         assert!(text.contains(url) && text.contains("승인: <b>A&B</b>"));
         assert!(
-            text.contains("이 종류의 알림 e-mail 그만 받기: https://axv.example/unsubscribe/t1")
+            text.contains("이 종류의 알림 이메일 그만 받기: https://axv.example/unsubscribe/t1")
         );
         assert!(text.contains("https://axv.example/account/notifications"));
         let html = mail_html(&m, url, &links(), Lang::En);
@@ -844,7 +844,7 @@ mod tests {
         let first = text.find("■ 첫째").unwrap();
         let second = text.find("■ 둘째").unwrap();
         assert!(first < second, "{text}");
-        assert!(text.contains("모아보기 e-mail 그만 받기: https://axv.example/unsubscribe/t1"));
+        assert!(text.contains("모아보기 이메일 그만 받기: https://axv.example/unsubscribe/t1"));
         let html = digest_html(&entries, &links(), Lang::En);
         assert!(
             html.contains("Your daily digest: 2 notifications"),

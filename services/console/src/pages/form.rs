@@ -21,7 +21,7 @@ pub struct Field {
     pub name: &'static str,
     pub label: String,
     /// An `<input>` type (`text`, `email`, `password`, `date`), or `select`, `textarea`,
-    /// `checkbox`, `checkboxes` (a group under one legend).
+    /// `checkbox`, `checkboxes` or `radios` (a group under one legend).
     pub kind: &'static str,
     pub value: String,
     pub autocomplete: &'static str,
@@ -75,6 +75,27 @@ impl Field {
         let mut field = Self::new(lang, name, legend_key, "checkboxes", "off").not_required();
         field.options = boxes;
         field
+    }
+
+    /// One choice among `options` as radio buttons under one legend; `hint` says what the
+    /// question covers.
+    pub fn radios(name: &'static str, legend: String, hint: String, options: Vec<Choice>) -> Self {
+        Self {
+            name,
+            label: legend,
+            kind: "radios",
+            value: options
+                .iter()
+                .find(|o| o.selected)
+                .map(|o| o.value.clone())
+                .unwrap_or_default(),
+            autocomplete: "off",
+            required: false,
+            inputmode: "",
+            hint: Some(hint),
+            error: None,
+            options,
+        }
     }
 
     /// A whole number (people may type `1,200`).

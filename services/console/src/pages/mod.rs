@@ -9,6 +9,7 @@ pub mod form;
 pub mod home;
 pub mod inbox;
 pub mod my_pilots;
+pub mod notification_settings;
 pub mod once;
 pub mod pilots;
 pub mod programmes;
