@@ -2247,13 +2247,24 @@ async fn a_firm_reads_its_notifications(p: &TestPlatform, test: &'static str, ja
     visitor.goto(&format!("/unsubscribe/{token}")).await;
     visitor.wait_for("알림 이메일 수신 거부").await;
     visitor.check_page("unsubscribe").await;
+    // Opening the link changes nothing (mail scanners open links too).
+    let before = p
+        .graphql(
+            Some(&firm),
+            "{ notificationPreferences { category delivery } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        before["data"]["notificationPreferences"][0]["delivery"], "IMMEDIATE",
+        "{before}"
+    );
     visitor.click("main form button[type=submit]").await;
     visitor
         .wait_for("다음 알림은 이제 이메일로 보내지 않습니다: 기업 등록")
         .await;
     visitor.check_page("unsubscribed").await;
     visitor.goto("/unsubscribe/cut-short").await;
-    visitor.click("main form button[type=submit]").await;
     visitor
         .wait_for("이 링크로는 수신 거부를 할 수 없습니다")
         .await;

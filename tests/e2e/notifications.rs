@@ -134,12 +134,26 @@ async fn people_choose_how_mail_comes_and_unsubscribe_in_one_click() {
         "{managers}"
     );
 
-    // The approval's e-mail carries a one-click link that works without signing in.
+    // The approval's e-mail carries a one-click link that works without signing in: a mail
+    // program POSTs to it (RFC 8058), with no cookie and no form token.
     p.approved_company(&firm, 4417, "광주수신랩").await;
     let token = p.unsubscribe_token("ceo@prefs.kr").await;
+    let one_click = p
+        .http
+        .post(format!("{}/unsubscribe/{token}", p.base_url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one_click.status(), 200);
     let unsubscribe = "mutation($t: String!) { unsubscribe(token: $t) }";
     let off = p.graphql(None, unsubscribe, json!({ "t": token })).await;
-    assert_eq!(off["data"]["unsubscribe"], json!(["COMPANY"]), "{off}");
+    assert_eq!(
+        off["data"]["unsubscribe"],
+        json!(["COMPANY"]),
+        "done already, done again alike: {off}"
+    );
     let after = p.graphql(Some(&firm), PREFERENCES, json!({})).await;
     assert_eq!(
         after["data"]["notificationPreferences"][0],

@@ -34,6 +34,15 @@ pub fn new_refresh_secret() -> RefreshSecret {
     }
 }
 
+/// Whether `token` has the shape of a secret [`new_refresh_secret`] makes (base64url of 32
+/// bytes): anything else was never issued, and is refused without a lookup.
+pub fn is_well_formed_secret(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The stored form of a refresh token. A plain digest suffices (no salt or slow hash):
 /// the token has 256 bits of entropy, so there is nothing to brute-force, and a
 /// deterministic digest is what lets the store look the token up.

@@ -88,6 +88,11 @@ pub enum Audience {
 
 impl Audience {
     pub fn sees(&self, event: &Event) -> bool {
+        // Accounts' own events (a password reset asked for) are for the platform's services
+        // only, whoever subscribes.
+        if event.kind.starts_with("account.") {
+            return false;
+        }
         match self {
             Audience::Staff => true,
             _ if event.public => true,
@@ -370,6 +375,9 @@ mod tests {
         assert!(firm.sees(&mine) && !firm.sees(&theirs) && firm.sees(&public));
         assert!(!Audience::Public.sees(&mine) && Audience::Public.sees(&public));
         assert!(Audience::Staff.sees(&theirs));
+        // An account's own events reach no subscriber, staff included.
+        let reset = event("account.password_reset_requested", &[], true);
+        assert!(!Audience::Staff.sees(&reset) && !Audience::Public.sees(&reset));
     }
 
     #[test]

@@ -44,6 +44,8 @@ fn contract_names_are_present() {
         "endCursor: String",
         "totalCount: Int!",
         "history: [StatusChange!]!",
+        // Notifications (the people-facing additions).
+        "notifications(unreadOnly: Boolean, first: Int, after: String): NotificationConnection!",
         // The vouchers part.
         "resourcePools: [ResourcePool!]!",
         "voucherPrograms: [VoucherProgram!]!",

@@ -9,25 +9,26 @@ CREATE TABLE notify_preferences (
 );
 
 -- Whose e-mail it is and of which category, for one-click unsubscribe (RFC 8058): the link
--- carries a random token, stored here as its SHA-256 digest; `*` is a digest (every category).
+-- carries a random token, looked up by its SHA-256 digest (the stored copy of the e-mail holds
+-- the link, as the e-mail itself does); `*` is a digest (every category gathered in digests).
 ALTER TABLE mail_outbox ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE mail_outbox ADD COLUMN category TEXT NOT NULL DEFAULT '';
 ALTER TABLE mail_outbox ADD COLUMN unsubscribe_hash TEXT;
 ALTER TABLE mail_outbox ADD COLUMN unsubscribe_url TEXT;
 CREATE UNIQUE INDEX mail_outbox_unsubscribe ON mail_outbox (unsubscribe_hash);
 
--- Messages waiting for their person's daily digest; `mail_id` names the digest that took them,
--- set in the transaction that files it, so each goes out in one digest only.
+-- Messages waiting for their person's daily digest: deleted in the transaction that files the
+-- digest taking them, so each goes out in one digest only.
 CREATE TABLE digest_items (
     notification_id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
+    category TEXT NOT NULL,
     to_address TEXT NOT NULL,
     to_name TEXT NOT NULL,
     lang TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    mail_id TEXT
+    created_at BIGINT NOT NULL
 );
-CREATE INDEX digest_items_pending ON digest_items (mail_id, user_id, created_at);
+CREATE INDEX digest_items_pending ON digest_items (user_id, created_at);
 
 -- Work that one replica at a time does (the digest and reminder scheduler): held until
 -- `until_ms` by `holder`.

@@ -166,8 +166,8 @@ pub struct Message {
 /// `{item}` filled in, and where on the console it leads.
 struct Words {
     kind: &'static str,
+    /// What the message is about; `Review` goes to the programme's managers.
     category: Category,
-    managers: bool,
     ko: (&'static str, &'static str),
     en: (&'static str, &'static str),
     link: &'static str,
@@ -178,7 +178,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "company.submitted",
         category: Category::Review,
-        managers: true,
         ko: (
             "기업 등록 검토 요청: {company}",
             "{company}이(가) 기업 등록을 신청했습니다. 검토 대기함에서 검토해 주세요.",
@@ -192,7 +191,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "company.approved",
         category: Category::Company,
-        managers: false,
         ko: (
             "기업 등록이 승인되었습니다: {company}",
             "{company}의 기업 등록이 승인되었습니다. 이제 바우처와 실증사업을 신청할 수 있습니다.",
@@ -206,7 +204,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "company.changes_requested",
         category: Category::Company,
-        managers: false,
         ko: (
             "기업 등록 보완 요청: {company}",
             "사업관리자가 {company}의 기업 등록에 보완을 요청했습니다. 검토 의견을 확인하고 고쳐서 다시 제출해 주세요.",
@@ -220,7 +217,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "company.rejected",
         category: Category::Company,
-        managers: false,
         ko: (
             "기업 등록이 반려되었습니다: {company}",
             "{company}의 기업 등록이 반려되었습니다. 사업관리자의 검토 의견을 확인해 주세요.",
@@ -234,7 +230,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "company.suspended",
         category: Category::Company,
-        managers: false,
         ko: (
             "기업 자격이 정지되었습니다: {company}",
             "{company}의 참여 자격이 정지되어 바우처를 쓰거나 새로 신청할 수 없습니다. 사유를 확인해 주세요.",
@@ -248,7 +243,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "company.reinstated",
         category: Category::Company,
-        managers: false,
         ko: (
             "기업 자격이 회복되었습니다: {company}",
             "{company}의 참여 자격이 회복되었습니다.",
@@ -262,7 +256,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "application.submitted",
         category: Category::Review,
-        managers: true,
         ko: (
             "바우처 신청 검토 요청: {company}",
             "{company}이(가) 컴퓨팅 바우처를 신청했습니다. 검토 대기함에서 검토해 주세요.",
@@ -276,7 +269,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "application.approved",
         category: Category::Voucher,
-        managers: false,
         ko: (
             "바우처 신청이 승인되었습니다: {company}",
             "{company}의 바우처 신청이 승인되어 바우처가 발급되었습니다. 승인된 시간을 확인해 주세요.",
@@ -290,7 +282,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "application.rejected",
         category: Category::Voucher,
-        managers: false,
         ko: (
             "바우처 신청이 반려되었습니다: {company}",
             "{company}의 바우처 신청이 반려되었습니다. 사업관리자의 의견을 확인해 주세요.",
@@ -304,7 +295,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "voucher.low_balance",
         category: Category::Voucher,
-        managers: false,
         ko: (
             "바우처 잔액이 얼마 남지 않았습니다: {item}",
             "{company}의 바우처에 남은 시간이 적습니다(바우처 번호 {item}). 작업 계획을 확인해 주세요.",
@@ -318,7 +308,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "voucher.exhausted",
         category: Category::Voucher,
-        managers: false,
         ko: (
             "바우처를 모두 사용했습니다: {item}",
             "{company}의 바우처를 모두 사용했습니다(바우처 번호 {item}). 이후 작업은 차감되지 않고 초과 사용으로 기록됩니다.",
@@ -332,7 +321,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "voucher.expired",
         category: Category::Voucher,
-        managers: false,
         ko: (
             "바우처 기간이 끝났습니다: {item}",
             "{company}의 바우처 사용 기간이 끝났습니다(바우처 번호 {item}).",
@@ -346,7 +334,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "voucher.revoked",
         category: Category::Voucher,
-        managers: false,
         ko: (
             "바우처가 회수되었습니다: {item}",
             "{company}의 바우처가 회수되었습니다(바우처 번호 {item}). 사유는 사업관리자에게 문의해 주세요.",
@@ -360,7 +347,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "pilot.submitted",
         category: Category::Review,
-        managers: true,
         ko: (
             "실증사업 승인 요청: {item}",
             "{company}이(가) 실증사업 「{item}」의 승인을 요청했습니다. 검토 대기함에서 검토해 주세요.",
@@ -374,7 +360,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "pilot.approved",
         category: Category::Pilot,
-        managers: false,
         ko: (
             "실증사업이 승인되었습니다: {item}",
             "실증사업 「{item}」이(가) 승인되었습니다. 준비되면 시작해 주세요.",
@@ -388,7 +373,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "pilot.rejected",
         category: Category::Pilot,
-        managers: false,
         ko: (
             "실증사업이 반려되었습니다: {item}",
             "실증사업 「{item}」이(가) 반려되었습니다. 사업관리자의 의견을 확인해 주세요.",
@@ -402,7 +386,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "pilot.suspended",
         category: Category::Pilot,
-        managers: false,
         ko: (
             "실증사업이 일시 중지되었습니다: {item}",
             "실증사업 「{item}」이(가) 일시 중지되었습니다. 사유를 확인해 주세요.",
@@ -416,7 +399,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "pilot.resumed",
         category: Category::Pilot,
-        managers: false,
         ko: (
             "실증사업이 다시 진행됩니다: {item}",
             "실증사업 「{item}」이(가) 다시 진행됩니다.",
@@ -430,7 +412,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "pilot.cancelled",
         category: Category::Pilot,
-        managers: false,
         ko: (
             "실증사업이 취소되었습니다: {item}",
             "실증사업 「{item}」이(가) 취소되었습니다.",
@@ -444,7 +425,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "report.submitted",
         category: Category::Review,
-        managers: true,
         ko: (
             "성과 보고서 확인 요청: {company}",
             "{company}이(가) 성과 보고서를 제출했습니다. 검토 대기함에서 확인해 주세요.",
@@ -458,7 +438,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "report.returned",
         category: Category::Report,
-        managers: false,
         ko: (
             "성과 보고서가 반려되었습니다: {company}",
             "{company}의 성과 보고서가 반려되었습니다. 사업관리자의 의견을 확인하고 고쳐서 다시 제출해 주세요.",
@@ -472,7 +451,6 @@ const WORDS: &[Words] = &[
     Words {
         kind: "report.verified",
         category: Category::Report,
-        managers: false,
         ko: (
             "성과 보고서가 확인되었습니다: {company}",
             "{company}의 성과 보고서가 확인되어 사업 성과에 반영됩니다.",
@@ -493,7 +471,7 @@ fn words(kind: &str) -> Option<&'static Words> {
 /// its lead company, which acts on them (partners may not have accepted their invitation).
 pub fn audience(event: &Event) -> Option<Audience> {
     let words = words(&event.kind)?;
-    if words.managers {
+    if words.category == Category::Review {
         return Some(Audience::Managers);
     }
     if event.kind.starts_with("pilot.") {
@@ -604,10 +582,7 @@ fn text_footer(links: &MailLinks, lang: Lang, digest: bool) -> String {
 
 fn html_page(lang: Lang, title: &str, content: &str, links: &MailLinks, digest: bool) -> String {
     let (why, lines) = footer(links, lang, digest);
-    let html_lang = match lang {
-        Lang::Ko => "ko",
-        Lang::En => "en",
-    };
+    let html_lang = lang.as_str();
     let links: String = lines
         .into_iter()
         .map(|(label, url)| format!("<br><a href=\"{}\">{}</a>", escape(url), escape(label)))
@@ -650,22 +625,78 @@ pub fn mail_html(message: &Message, url: &str, links: &MailLinks, lang: Lang) ->
     html_page(lang, &message.title, &content, links, false)
 }
 
+/// A password reset was asked for: the person gets a link by e-mail, whatever their settings
+/// (a security message), and nothing in the inbox (they cannot sign in).
+pub const PASSWORD_RESET_REQUESTED: &str = "account.password_reset_requested";
+
+/// The reset e-mail: (subject, plain text, HTML), with the link `url` valid for `minutes`.
+pub fn password_reset_mail(
+    name: &str,
+    url: &str,
+    minutes: i64,
+    lang: Lang,
+) -> (String, String, String) {
+    let (title, lines, open, why) = match lang {
+        Lang::Ko => (
+            "비밀번호 재설정 안내",
+            [
+                format!("{name}님, 비밀번호를 다시 정하려면 아래 링크를 여세요."),
+                format!("링크는 {minutes}분 동안 한 번만 쓸 수 있습니다."),
+                "비밀번호 재설정을 요청하지 않았다면 이 메일을 무시하세요. 비밀번호는 바뀌지 않습니다."
+                    .to_owned(),
+            ],
+            "새 비밀번호 정하기",
+            "AX 실증밸리 플랫폼의 보안 알림입니다. 보안 알림은 끌 수 없습니다.",
+        ),
+        Lang::En => (
+            "Resetting your password",
+            [
+                format!("{name}, open the link below to choose a new password."),
+                format!("The link works once, for {minutes} minutes."),
+                "If you did not ask for this, ignore this e-mail: your password stays as it is."
+                    .to_owned(),
+            ],
+            "Choose a new password",
+            "A security message from the AX Valley platform. Security messages cannot be turned off.",
+        ),
+    };
+    let subject = format!("[{}] {title}", site(lang));
+    let text = format!(
+        "{title}\n\n{}\n{}\n\n{url}\n\n{}\n\n--\n{why}\n",
+        lines[0], lines[1], lines[2]
+    );
+    let html_lang = lang.as_str();
+    let html = format!(
+        "<!doctype html><html lang=\"{html_lang}\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body style=\"font-family:sans-serif;line-height:1.6\"><h1 style=\"font-size:20px\">{title}</h1>\
+         <p>{l0}<br>{l1}</p><p><a href=\"{url}\">{open}</a></p><p>{l2}</p><hr>\
+         <p style=\"color:#555;font-size:13px\">{why}</p></body></html>",
+        title = escape(title),
+        l0 = escape(&lines[0]),
+        l1 = escape(&lines[1]),
+        l2 = escape(&lines[2]),
+        url = escape(url),
+        open = escape(open),
+        why = escape(why),
+    );
+    (subject, text, html)
+}
+
 /// The daily digest's subject, counting its messages.
 pub fn digest_subject(count: usize, lang: Lang) -> String {
-    match lang {
-        Lang::Ko => format!("[{}] 알림 모아보기 {count}건", site(lang)),
-        Lang::En => format!("[{}] Your daily digest: {count} notifications", site(lang)),
+    match (lang, count) {
+        (Lang::Ko, _) => format!("[{}] 알림 모아보기 {count}건", site(lang)),
+        (Lang::En, 1) => format!("[{}] Your daily digest: 1 notification", site(lang)),
+        (Lang::En, _) => format!("[{}] Your daily digest: {count} notifications", site(lang)),
     }
 }
 
 /// The digest's plain text: each message (oldest first) with its link.
 pub fn digest_text(entries: &[(Message, String)], links: &MailLinks, lang: Lang) -> String {
-    let mut text = match lang {
-        Lang::Ko => format!("지난 모아보기 이후 알림 {}건입니다.\n\n", entries.len()),
-        Lang::En => format!(
-            "{} notifications since your last digest.\n\n",
-            entries.len()
-        ),
+    let mut text = match (lang, entries.len()) {
+        (Lang::Ko, n) => format!("모아 둔 알림 {n}건입니다.\n\n"),
+        (Lang::En, 1) => "1 notification gathered for you.\n\n".to_owned(),
+        (Lang::En, n) => format!("{n} notifications gathered for you.\n\n"),
     };
     for (message, url) in entries {
         text.push_str(&format!("■ {}\n{}\n{url}\n\n", message.title, message.body));
@@ -840,6 +871,10 @@ mod tests {
             digest_subject(2, Lang::Ko),
             "[AX 실증밸리] 알림 모아보기 2건"
         );
+        assert_eq!(
+            digest_subject(1, Lang::En),
+            "[AX Valley] Your daily digest: 1 notification"
+        );
         let text = digest_text(&entries, &links(), Lang::Ko);
         let first = text.find("■ 첫째").unwrap();
         let second = text.find("■ 둘째").unwrap();
@@ -899,6 +934,21 @@ mod tests {
             assert_eq!(Delivery::parse(d.as_str()), d);
         }
         assert_eq!(Delivery::parse("weekly"), Delivery::Immediate);
+    }
+
+    #[test]
+    fn the_reset_mail_names_the_person_and_the_link_and_escapes_the_name() {
+        let url = "https://axv.example/password/reset/t1";
+        let (subject, text, html) = password_reset_mail("김<민준>", url, 30, Lang::Ko);
+        assert_eq!(subject, "[AX 실증밸리] 비밀번호 재설정 안내");
+        assert!(text.contains("김<민준>님") && text.contains(url) && text.contains("30분"));
+        assert!(
+            html.contains("김&lt;민준&gt;님") && html.contains(url),
+            "{html}"
+        );
+        let (subject, text, _) = password_reset_mail("Kim", url, 30, Lang::En);
+        assert!(subject.contains("Resetting your password"));
+        assert!(text.contains("30 minutes"));
     }
 
     #[test]

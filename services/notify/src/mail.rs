@@ -105,8 +105,13 @@ pub fn build(from: &Mailbox, mail: &MailRecord) -> Result<Message, String> {
         .message_id(Some(format!("<{}@{domain}>", mail.id)))
         .from(from.clone());
     // One-click unsubscribe (RFC 8058): mail programs show their own "unsubscribe" button and
-    // POST `List-Unsubscribe=One-Click` to the link.
-    if let Some(url) = &mail.unsubscribe_url {
+    // POST `List-Unsubscribe=One-Click` to the link, which must be HTTPS (a development
+    // address over plain HTTP keeps the link in the body only).
+    if let Some(url) = mail
+        .unsubscribe_url
+        .as_ref()
+        .filter(|url| url.starts_with("https://"))
+    {
         builder = builder
             .raw_header(HeaderValue::new(
                 HeaderName::new_from_ascii_str("List-Unsubscribe"),
@@ -266,6 +271,15 @@ mod tests {
             raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
             "{raw}"
         );
+    }
+
+    #[test]
+    fn one_click_headers_only_for_an_https_link() {
+        let from: Mailbox = "no-reply@axv.example".parse().unwrap();
+        let mut plain = mail("ceo@firm.kr");
+        plain.unsubscribe_url = Some("http://127.0.0.1:8080/unsubscribe/t1".into());
+        let raw = String::from_utf8(build(&from, &plain).unwrap().formatted()).unwrap();
+        assert!(!raw.contains("List-Unsubscribe"), "{raw}");
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct Notify {
 /// The category a digest's e-mail is filed under: its unsubscribe turns off every category
 /// gathered in digests.
 const DIGEST: &str = "*";
+/// The category of security messages (a password reset's link): never turned off, no
+/// unsubscribe link.
+const SECURITY: &str = "security";
 /// The console's page where a person chooses how they hear of each category.
 pub const SETTINGS_PATH: &str = "/account/notifications";
 
@@ -182,13 +185,8 @@ impl Notify {
     /// that e-mail's category (a digest's: every category gathered in digests). Needs no
     /// sign-in: the token is the proof. Answers the categories turned off.
     pub async fn unsubscribe(&self, token: &str) -> Result<Vec<Category>, NotifyError> {
-        let unknown = || NotifyError::NotFound("unsubscribe link".into());
-        // base64url of 32 bytes: anything else was never issued.
-        if token.len() != 43
-            || !token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        let unknown = || NotifyError::NotFound("unsubscribe link");
+        if !axv_auth::is_well_formed_secret(token) {
             return Err(unknown());
         }
         let (user_id, category) = self
@@ -221,14 +219,17 @@ impl Notify {
         let cutoff = domain::digest_cutoff(now_ms);
         let mut filed = 0;
         for user_id in self.store.digest_due(cutoff).await? {
-            let taken = self
+            // One person's failure (a busy database) leaves the others' digests to go out.
+            match self
                 .store
                 .file_digest(&user_id, cutoff, |entries| {
                     self.compose_digest(&user_id, entries)
                 })
-                .await?;
-            if taken {
-                filed += 1;
+                .await
+            {
+                Ok(true) => filed += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(user = %user_id, %error, "digest not filed"),
             }
         }
         if filed > 0 {
@@ -294,6 +295,9 @@ impl Notify {
     /// Files `event`'s messages for everyone it concerns, once. `Err` means "try again later"
     /// (onboarding did not answer); nothing is filed then.
     pub async fn handle(&self, event: &Event) -> Result<(), NotifyError> {
+        if event.kind == domain::PASSWORD_RESET_REQUESTED {
+            return self.mail_password_reset(event).await;
+        }
         let Some(audience) = domain::audience(event) else {
             return Ok(());
         };
@@ -335,6 +339,7 @@ impl Notify {
                 let delivery = match (r.email.is_empty(), choice) {
                     (true, _) | (false, Delivery::Off) => MailDelivery::None,
                     (false, Delivery::Digest) => MailDelivery::Digest(Addressee {
+                        category: category.map(|c| c.as_str()).unwrap_or_default().to_owned(),
                         address: r.email.clone(),
                         name: r.name.clone(),
                         lang: r.lang.as_str().to_owned(),
@@ -373,6 +378,62 @@ impl Notify {
             .await?
         {
             tracing::info!(event = %event.id, kind = %event.kind, people = notifications.len(), "notified");
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Mails the link of a password reset requested (the event's subject is the request):
+    /// its token comes from onboarding, asked only once the event is known to be new. A request
+    /// used or ended meanwhile sends nothing.
+    async fn mail_password_reset(&self, event: &Event) -> Result<(), NotifyError> {
+        if self.store.is_handled(&event.id).await? {
+            return Ok(());
+        }
+        let token = self.service_token()?;
+        let issued = self
+            .onboarding
+            .clone()
+            .issue_password_reset(NotifyError::request(
+                Some(&token),
+                onboarding::IssuePasswordResetRequest {
+                    request_id: event.subject_id.clone(),
+                },
+            )?)
+            .await
+            .map_err(NotifyError::upstream("password reset"));
+        let issued = match issued {
+            Ok(answer) => answer.into_inner(),
+            Err(NotifyError::NotFound(_)) => {
+                self.store
+                    .record_event_mail(&event.id, &event.kind, None)
+                    .await?;
+                return Ok(());
+            }
+            Err(other) => return Err(other),
+        };
+        let lang = Lang::of(issued.language.as_deref());
+        let url = self.url(&format!("/password/reset/{}", issued.token));
+        // Rounded up: a link issued a moment ago for 30 minutes says 30.
+        let minutes =
+            ((issued.expires_at_ms - axv_platform::ids::now_ms()).max(0) + 59_999) / 60_000;
+        let (subject, text_body, html_body) =
+            domain::password_reset_mail(&issued.name, &url, minutes.max(1), lang);
+        let mail = NewMail {
+            to_address: issued.email,
+            to_name: issued.name,
+            subject,
+            text_body,
+            html_body,
+            user_id: String::new(),
+            category: SECURITY.to_owned(),
+            unsubscribe: None,
+        };
+        if self
+            .store
+            .record_event_mail(&event.id, &event.kind, Some(&mail))
+            .await?
+        {
             self.wake.notify_one();
         }
         Ok(())

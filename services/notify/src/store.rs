@@ -72,6 +72,9 @@ pub enum MailDelivery {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Addressee {
+    /// The category the message is of: a digest gathers it only while the person still
+    /// wants that category's e-mail.
+    pub category: String,
     pub address: String,
     pub name: String,
     /// `ko` or `en`.
@@ -91,6 +94,23 @@ pub struct NewMail {
     /// The SHA-256 digest of the unsubscribe link's token, and the link itself (for the
     /// `List-Unsubscribe` header), when the console's address is known.
     pub unsubscribe: Option<(String, String)>,
+}
+
+/// Messages one digest lists at most (a backlog beyond it goes in the next).
+pub const DIGEST_MAX: usize = 200;
+
+/// A waiting message as read, with its person's current choice for its category.
+#[derive(sqlx::FromRow)]
+struct DigestRow {
+    #[sqlx(flatten)]
+    entry: DigestEntry,
+    delivery: String,
+}
+
+impl DigestRow {
+    fn split(self) -> (DigestEntry, String) {
+        (self.entry, self.delivery)
+    }
 }
 
 /// A message waiting for a digest, with what the digest needs to say it.
@@ -217,11 +237,13 @@ impl Store {
                 }
                 MailDelivery::Digest(to) => {
                     sqlx::query(
-                        "INSERT INTO digest_items (notification_id, user_id, to_address, to_name, \
-                         lang, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO digest_items (notification_id, user_id, category, \
+                         to_address, to_name, lang, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(&n.id)
                     .bind(&n.user_id)
+                    .bind(&to.category)
                     .bind(&to.address)
                     .bind(&to.name)
                     .bind(&to.lang)
@@ -326,8 +348,7 @@ impl Store {
     /// The people with messages filed before `cutoff` (unix ms) waiting for a digest.
     pub async fn digest_due(&self, cutoff: i64) -> Result<Vec<String>, NotifyError> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT user_id FROM digest_items WHERE mail_id IS NULL AND created_at < $1 \
-             ORDER BY user_id",
+            "SELECT DISTINCT user_id FROM digest_items WHERE created_at < $1 ORDER BY user_id",
         )
         .bind(cutoff)
         .fetch_all(self.db.pool())
@@ -336,9 +357,12 @@ impl Store {
         Ok(rows.into_iter().map(|(user,)| user).collect())
     }
 
-    /// Files `user_id`'s digest of what waits from before `cutoff`, written by `compose` (given
-    /// the messages oldest first), and marks those messages taken, in one transaction: `false`,
-    /// nothing written, when nothing waits or another sender took them meanwhile.
+    /// Files `user_id`'s digest of what waits from before `cutoff` (at most
+    /// [`DIGEST_MAX`] messages, oldest first, the rest in the next), written by `compose`, and
+    /// takes those messages out of waiting, in one transaction: `false`, nothing written, when
+    /// nothing waits or another sender took them meanwhile. Messages of a category the person
+    /// has since turned off are dropped; those of a category switched to immediate e-mail still
+    /// come, in this digest.
     pub async fn file_digest(
         &self,
         user_id: &str,
@@ -347,28 +371,32 @@ impl Store {
     ) -> Result<bool, NotifyError> {
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        let entries: Vec<DigestEntry> = sqlx::query_as(
-            "SELECT d.notification_id, d.to_address, d.to_name, d.lang, n.title, n.body, n.link \
+        let entries: Vec<(DigestEntry, String)> = sqlx::query_as::<_, DigestRow>(&format!(
+            "SELECT d.notification_id, d.to_address, d.to_name, d.lang, n.title, n.body, n.link, \
+             COALESCE(p.delivery, '') AS delivery \
              FROM digest_items d JOIN notifications n ON n.id = d.notification_id \
-             WHERE d.user_id = $1 AND d.mail_id IS NULL AND d.created_at < $2 \
-             ORDER BY d.notification_id",
-        )
+             LEFT JOIN notify_preferences p ON p.user_id = d.user_id AND p.category = d.category \
+             WHERE d.user_id = $1 AND d.created_at < $2 \
+             ORDER BY d.created_at, d.notification_id LIMIT {DIGEST_MAX}"
+        ))
         .bind(user_id)
         .bind(cutoff)
         .fetch_all(&mut *tx)
         .await
-        .map_err(StoreError::from)?;
-        let Some(last) = entries.last() else {
+        .map_err(StoreError::from)?
+        .into_iter()
+        .map(DigestRow::split)
+        .collect();
+        if entries.is_empty() {
             tx.rollback().await.map_err(StoreError::from)?;
             return Ok(false);
-        };
-        let mail_id = axv_platform::ids::new_id();
+        }
         let sql = format!(
-            "UPDATE digest_items SET mail_id = $1 WHERE mail_id IS NULL AND notification_id IN ({})",
-            axv_platform::db::placeholders(2, entries.len())
+            "DELETE FROM digest_items WHERE notification_id IN ({})",
+            axv_platform::db::placeholders(1, entries.len())
         );
-        let mut taking = sqlx::query(&sql).bind(&mail_id);
-        for entry in &entries {
+        let mut taking = sqlx::query(&sql);
+        for (entry, _) in &entries {
             taking = taking.bind(&entry.notification_id);
         }
         let taken = taking
@@ -377,14 +405,22 @@ impl Store {
             .map_err(StoreError::from)?
             .rows_affected();
         if usize::try_from(taken).ok() != Some(entries.len()) {
-            // Another sender took some of them between the read and the update.
+            // Another sender took some of them between the read and the delete.
             tx.rollback().await.map_err(StoreError::from)?;
             return Ok(false);
         }
-        let mail = compose(&entries);
-        insert_mail(&mut tx, &mail_id, &last.notification_id, &mail, now).await?;
+        let wanted: Vec<DigestEntry> = entries
+            .into_iter()
+            .filter(|(_, delivery)| Delivery::parse(delivery) != Delivery::Off)
+            .map(|(entry, _)| entry)
+            .collect();
+        if let Some(last) = wanted.last() {
+            let mail = compose(&wanted);
+            let id = axv_platform::ids::new_id();
+            insert_mail(&mut tx, &id, &last.notification_id, &mail, now).await?;
+        }
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(true)
+        Ok(!wanted.is_empty())
     }
 
     /// Holds the lease `name` for `holder` until `now + ttl_ms`, if it is free, expired or
@@ -422,6 +458,50 @@ impl Store {
             .await
             .map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// Whether the event was acted on already.
+    pub async fn is_handled(&self, event_id: &str) -> Result<bool, NotifyError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT event_id FROM handled_events WHERE event_id = $1")
+                .bind(event_id)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(StoreError::from)?;
+        Ok(row.is_some())
+    }
+
+    /// Files an event's one e-mail that has no inbox message (a password reset's link), once:
+    /// `false`, nothing written, when the event was acted on before.
+    pub async fn record_event_mail(
+        &self,
+        event_id: &str,
+        kind: &str,
+        mail: Option<&NewMail>,
+    ) -> Result<bool, NotifyError> {
+        let now = now_ms();
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        let first = sqlx::query(
+            "INSERT INTO handled_events (event_id, kind, handled_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(kind)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected()
+            == 1;
+        if !first {
+            tx.rollback().await.map_err(StoreError::from)?;
+            return Ok(false);
+        }
+        if let Some(mail) = mail {
+            insert_mail(&mut tx, &axv_platform::ids::new_id(), "", mail, now).await?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(true)
     }
 
     /// Events that happened before this moment (unix ms) tell no one, if set.

@@ -320,6 +320,45 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
         Ok(Response::new(pb::ChangePasswordResponse { user, tokens }))
     }
 
+    async fn request_password_reset(
+        &self,
+        request: Request<pb::RequestPasswordResetRequest>,
+    ) -> Reply<pb::RequestPasswordResetResponse> {
+        let address = client_address(&request);
+        self.service
+            .request_password_reset(&request.get_ref().email, &address)
+            .await?;
+        Ok(Response::new(pb::RequestPasswordResetResponse {}))
+    }
+
+    async fn issue_password_reset(
+        &self,
+        request: Request<pb::IssuePasswordResetRequest>,
+    ) -> Reply<pb::IssuePasswordResetResponse> {
+        let issued = self
+            .service
+            .issue_password_reset(caller(&request), &request.get_ref().request_id)
+            .await?;
+        Ok(Response::new(pb::IssuePasswordResetResponse {
+            token: issued.token,
+            email: issued.email,
+            name: issued.name,
+            language: issued.language,
+            expires_at_ms: issued.expires_at_ms,
+        }))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<pb::ResetPasswordRequest>,
+    ) -> Reply<pb::ResetPasswordResponse> {
+        let r = request.get_ref();
+        self.service
+            .reset_password(&r.token, &r.new_password)
+            .await?;
+        Ok(Response::new(pb::ResetPasswordResponse {}))
+    }
+
     async fn batch_get_user_names(
         &self,
         request: Request<pb::BatchGetUserNamesRequest>,

@@ -39,7 +39,10 @@ pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 use axv_platform::pagination::PageRequest;
 pub const MAX_BATCH: usize = 500;
 
+mod password_reset;
 mod staff;
+
+pub use password_reset::IssuedReset;
 pub use staff::StaffChange;
 
 /// What a successful sign-in hands back.

@@ -226,7 +226,13 @@ pub async fn ask(
     mut visit: Visit,
     Path(token): Path<String>,
 ) -> Response {
-    unsubscribe_page(&console, &mut visit, &token, Unsubscribing::Ask).await
+    // A link cut short or mistyped is said at once, not after the button.
+    let state = if axv_auth::is_well_formed_secret(&token) {
+        Unsubscribing::Ask
+    } else {
+        Unsubscribing::Unknown
+    };
+    unsubscribe_page(&console, &mut visit, &token, state).await
 }
 
 /// The confirmation, from the page or from a mail program's one-click POST

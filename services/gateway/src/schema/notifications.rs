@@ -41,13 +41,19 @@ impl Notification {
     }
 }
 
-connection!(NotificationConnection, NotificationEdge, Notification);
+// `inbox` shipped first with its own page type; `notifications` answers the contract's.
+connection!(NotificationPage, NotificationEdge, Notification);
+connection!(
+    NotificationConnection,
+    NotificationConnectionEdge,
+    Notification
+);
 
 /// The caller's inbox: a page of it, and how many messages are unread in all.
 #[derive(SimpleObject)]
 pub struct Inbox {
     pub unread_count: i32,
-    pub notifications: NotificationConnection,
+    pub notifications: NotificationPage,
 }
 
 /// What a notification is about, as a person chooses how to hear of it.
@@ -160,13 +166,14 @@ async fn list(
     )
 }
 
-fn page(response: pb::ListNotificationsResponse) -> NotificationConnection {
+/// A service page's nodes with their ids, its next page token and its total.
+fn nodes(response: pb::ListNotificationsResponse) -> (Vec<(String, Notification)>, String, i64) {
     let nodes = response
         .notifications
         .into_iter()
         .map(|n| (n.id.clone(), Notification::from_pb(n)))
         .collect();
-    NotificationConnection::from_page(nodes, response.next_page_token, response.total)
+    (nodes, response.next_page_token, response.total)
 }
 
 #[derive(Default)]
@@ -185,9 +192,11 @@ impl NotificationsQuery {
         unread_only: Option<bool>,
     ) -> Result<Inbox> {
         let response = list(ctx, first, after, unread_only).await?;
+        let unread_count = i32::try_from(response.unread).unwrap_or(i32::MAX);
+        let (nodes, next, total) = nodes(response);
         Ok(Inbox {
-            unread_count: i32::try_from(response.unread).unwrap_or(i32::MAX),
-            notifications: page(response),
+            unread_count,
+            notifications: NotificationPage::from_page(nodes, next, total),
         })
     }
 
@@ -201,7 +210,8 @@ impl NotificationsQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<NotificationConnection> {
-        Ok(page(list(ctx, first, after, unread_only).await?))
+        let (nodes, next, total) = nodes(list(ctx, first, after, unread_only).await?);
+        Ok(NotificationConnection::from_page(nodes, next, total))
     }
 
     /// How the signed-in person hears of each category their role receives, by e-mail.

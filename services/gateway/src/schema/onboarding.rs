@@ -538,6 +538,37 @@ impl OnboardingMutation {
         AuthPayload::from_pb(r.user, r.tokens)
     }
 
+    /// Asks for a link to set a new password, e-mailed to `email` and usable once for 30
+    /// minutes. Always `true`, whether an account has the address or not (RATE_LIMITED only
+    /// when this client address asked too often).
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        call!(
+            ctx,
+            onboarding.request_password_reset(pb::RequestPasswordResetRequest { email })
+        )?;
+        Ok(true)
+    }
+
+    /// Sets a new password with the token of a mailed link: once, within 30 minutes, and not
+    /// after a newer password was set. Every session of the account ends; the person then
+    /// signs in. BAD_USER_INPUT on `token` for a link that cannot be used, on `newPassword` for
+    /// a password too short or long.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> Result<bool> {
+        call!(
+            ctx,
+            onboarding.reset_password(pb::ResetPasswordRequest {
+                token,
+                new_password,
+            })
+        )?;
+        Ok(true)
+    }
+
     /// Accounts are limited per client address (`signUp` has a budget of its own).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
         if let Some(charge) = ctx.data_opt::<crate::rate_limit::Charge>()

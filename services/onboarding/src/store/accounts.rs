@@ -411,9 +411,10 @@ async fn record_revocation_on(
 
 /// Ends a person's sessions in the change's own transaction: their refresh tokens, and the
 /// access tokens those issued, recorded as revoked until `revoke_until` (so the revocation is
-/// as durable as the change; the caller then tells the verifiers' cache). Answers those access
+/// as durable as the change; the caller then tells the verifiers' cache), and every password
+/// reset still pending (a link mailed before the change no longer works). Answers those access
 /// token ids.
-async fn end_sessions(
+pub(super) async fn end_sessions(
     conn: &mut sqlx::AnyConnection,
     user_id: &str,
     revoke_until: i64,
@@ -435,6 +436,12 @@ async fn end_sessions(
     .execute(&mut *conn)
     .await
     .map_err(StoreError::from)?;
+    sqlx::query("UPDATE password_resets SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
     let live: Vec<String> = live.into_iter().map(|(jti,)| jti).collect();
     for jti in &live {
         record_revocation_on(conn, jti, revoke_until).await?;

@@ -151,3 +151,4 @@ impl Store {
 mod accounts;
 mod api_clients;
 mod companies;
+mod password_resets;
