@@ -2280,6 +2280,72 @@ async fn a_firm_reads_its_notifications(p: &TestPlatform, test: &'static str, ja
     visitor.close().await;
 }
 
+/// A person who forgot their password asks for a link from the sign-in page, is told the same
+/// whatever the address, opens the mailed link, mistypes the confirmation, sets the password
+/// and signs in with it; the used link then says plainly that it cannot be used.
+async fn a_person_resets_a_forgotten_password(
+    p: &TestPlatform,
+    test: &'static str,
+    javascript: bool,
+) {
+    p.sign_up("forgot@company.kr").await;
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.goto("/login").await;
+    b.click_link("비밀번호 재설정").await;
+    b.wait_for("재설정 링크 받기").await;
+    b.check_page("forgot").await;
+    b.fill("#email", "forgot@company.kr").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("가입한 계정이 있으면 비밀번호 재설정 링크를 보냈습니다")
+        .await;
+    assert_eq!(b.path().await, "/login");
+
+    let mail = p.mail_to("forgot@company.kr", "비밀번호 재설정").await;
+    let token = super::password_reset::reset_token(&mail.text_body);
+    b.goto(&format!("/password/reset/{token}")).await;
+    b.wait_for("새 비밀번호 정하기").await;
+    b.check_page("reset").await;
+    b.fill("#password", "short").await;
+    b.fill("#password_confirm", "short").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("비밀번호가 너무 짧습니다. 12자 이상으로 정해 주세요.")
+        .await;
+    b.fill("#password", "a brand new passphrase").await;
+    b.fill("#password_confirm", "a brand new passphras").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("두 비밀번호가 같지 않습니다").await;
+    b.fill("#password", "a brand new passphrase").await;
+    b.fill("#password_confirm", "a brand new passphrase").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("비밀번호를 바꿨습니다. 새 비밀번호로 로그인하세요.")
+        .await;
+    b.sign_in_with("forgot@company.kr", "a brand new passphrase")
+        .await;
+    b.goto(&format!("/password/reset/{token}")).await;
+    b.fill("#password", "yet another passphrase").await;
+    b.fill("#password_confirm", "yet another passphrase").await;
+    b.click("form.form-narrow button[type=submit]").await;
+    b.wait_for("이 링크로는 비밀번호를 바꿀 수 없습니다").await;
+    b.check_page("reset-unusable").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_person_resets_a_forgotten_password_with_javascript() {
+    let p = TestPlatform::start().await;
+    a_person_resets_a_forgotten_password(&p, "reset-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_person_resets_a_forgotten_password_without_javascript() {
+    let p = TestPlatform::start_embedded().await;
+    a_person_resets_a_forgotten_password(&p, "reset-nojs", false).await;
+    p.stop().await;
+}
+
 #[tokio::test]
 async fn a_firm_reads_its_notifications_with_javascript() {
     let p = TestPlatform::start().await;

@@ -12,6 +12,7 @@ mod browser;
 mod gateway;
 mod notifications;
 mod outcomes;
+mod password_reset;
 mod pilots;
 mod releases;
 mod review_claims;

@@ -177,6 +177,26 @@ impl TestPlatform {
         panic!("no e-mail to {to} with an unsubscribe link");
     }
 
+    /// Waits for the newest e-mail to `to` whose subject contains `subject`, as `axv mail` lists
+    /// it (plain text body decoded).
+    pub async fn mail_to(&self, to: &str, subject: &str) -> axv_notify::store::MailListing {
+        let db = axv_notify::database(&self.platform).await.unwrap();
+        let store = axv_notify::store::Store::new(db, Default::default());
+        for _ in 0..100 {
+            let found = store
+                .recent_mail(50)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|m| m.to_address == to && m.subject.contains(subject));
+            if let Some(mail) = found {
+                return mail;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no e-mail to {to} about {subject:?}");
+    }
+
     /// POSTs a GraphQL request and returns the JSON body.
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self

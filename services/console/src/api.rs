@@ -306,6 +306,8 @@ operations!(
     UpdateName,
     MyAccount,
     ChangePassword,
+    RequestPasswordReset,
+    ResetPassword,
 );
 operations!(
     "queries/companies.graphql": MyCompanies,

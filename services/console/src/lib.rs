@@ -230,6 +230,14 @@ pub fn router(console: Console) -> Router {
             get(pages::notification_settings::page).post(pages::notification_settings::save),
         )
         .route(
+            "/password/forgot",
+            get(pages::password_reset::forgot_form).post(pages::password_reset::forgot),
+        )
+        .route(
+            "/password/reset/{token}",
+            get(pages::password_reset::reset_form).post(pages::password_reset::reset),
+        )
+        .route(
             "/unsubscribe/{token}",
             get(pages::notification_settings::ask).post(pages::notification_settings::confirm),
         )

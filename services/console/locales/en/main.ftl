@@ -793,3 +793,18 @@ unsubscribe-done = These notifications are no longer e-mailed to you: { $categor
 unsubscribe-done-nothing = These e-mails were already off.
 unsubscribe-done-more = You can still read them in your inbox, and turn e-mail back on in your notification settings after signing in.
 unsubscribe-unknown = This link cannot unsubscribe anything. It may have been cut short or copied wrongly. Sign in and change your notification settings instead.
+
+# Password reset by e-mail
+login-forgot = Forgot your password?
+password-forgot-title = Reset your password
+password-forgot-intro = Enter the e-mail address you signed up with. We will send a link to choose a new password; it works once, for 30 minutes.
+password-forgot-submit = Send me a link
+password-forgot-again = Get a new link
+password-remembered = Remember your password?
+notice-password-reset-sent = If an account uses that address, a link to reset its password is on its way. Open it within 30 minutes. If nothing arrives, check your spam folder or ask again.
+password-reset-title = Choose a new password
+password-reset-intro = Type your new password twice. Changing it signs you out everywhere; then sign in with the new password.
+password-reset-submit = Change my password
+password-reset-unusable = This link cannot change a password: it may be older than 30 minutes, already used, cut short, or the password was changed since. Ask for a new link.
+notice-password-reset-done = Your password is changed. Sign in with the new one.
+password-too-short = That password is too short. Use at least 12 characters.

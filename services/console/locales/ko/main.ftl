@@ -790,3 +790,18 @@ unsubscribe-done = 다음 알림은 이제 이메일로 보내지 않습니다: 
 unsubscribe-done-nothing = 이미 이메일로 받지 않도록 설정되어 있습니다.
 unsubscribe-done-more = 알림함에서는 계속 볼 수 있고, 로그인한 뒤 알림 설정에서 다시 켤 수 있습니다.
 unsubscribe-unknown = 이 링크로는 수신 거부를 할 수 없습니다. 링크가 잘렸거나 잘못 복사되었을 수 있습니다. 로그인한 뒤 알림 설정에서 바꿔 주세요.
+
+# Password reset by e-mail
+login-forgot = 비밀번호를 잊으셨나요?
+password-forgot-title = 비밀번호 재설정
+password-forgot-intro = 가입할 때 쓴 이메일 주소를 입력하세요. 새 비밀번호를 정할 수 있는 링크를 보내 드립니다. 링크는 30분 동안 한 번만 쓸 수 있습니다.
+password-forgot-submit = 재설정 링크 받기
+password-forgot-again = 재설정 링크 다시 받기
+password-remembered = 비밀번호가 생각나셨나요?
+notice-password-reset-sent = 입력한 주소로 가입한 계정이 있으면 비밀번호 재설정 링크를 보냈습니다. 30분 안에 메일의 링크를 여세요. 메일이 오지 않으면 스팸함을 확인하거나 다시 요청해 주세요.
+password-reset-title = 새 비밀번호 정하기
+password-reset-intro = 새 비밀번호를 두 번 입력하세요. 바꾸면 모든 기기와 브라우저의 로그인이 끝나고, 새 비밀번호로 다시 로그인합니다.
+password-reset-submit = 비밀번호 바꾸기
+password-reset-unusable = 이 링크로는 비밀번호를 바꿀 수 없습니다. 30분이 지났거나, 이미 썼거나, 그 뒤에 비밀번호가 바뀌었거나, 링크가 잘렸을 수 있습니다. 재설정 링크를 다시 받아 주세요.
+notice-password-reset-done = 비밀번호를 바꿨습니다. 새 비밀번호로 로그인하세요.
+password-too-short = 비밀번호가 너무 짧습니다. 12자 이상으로 정해 주세요.

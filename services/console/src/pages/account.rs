@@ -143,11 +143,11 @@ async fn show_signup(
         draft: None,
         error,
         fields,
-        aside: Some((
+        aside: vec![(
             lang.t("signup-have-account"),
             lang.t("nav-login"),
             "/login".into(),
-        )),
+        )],
     };
     visit.respond(console, status, render(&page)).await
 }
@@ -291,11 +291,18 @@ async fn show_login(
         draft: None,
         error,
         fields,
-        aside: Some((
-            lang.t("login-no-account"),
-            lang.t("nav-signup"),
-            "/signup".into(),
-        )),
+        aside: vec![
+            (
+                lang.t("login-no-account"),
+                lang.t("nav-signup"),
+                "/signup".into(),
+            ),
+            (
+                lang.t("login-forgot"),
+                lang.t("password-forgot-title"),
+                "/password/forgot".into(),
+            ),
+        ],
     };
     visit.respond(console, status, render(&page)).await
 }

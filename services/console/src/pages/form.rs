@@ -166,8 +166,8 @@ pub struct FormPage {
     pub draft: Option<String>,
     pub error: Option<String>,
     pub fields: Vec<Field>,
-    /// A line under the form: (text, link text, link).
-    pub aside: Option<(String, String, String)>,
+    /// Lines under the form: (text, link text, link).
+    pub aside: Vec<(String, String, String)>,
 }
 
 /// A page with one form of its own (not a step of a longer journey): its title (heading and
@@ -205,7 +205,7 @@ impl OwnForm {
             draft: None,
             error,
             fields,
-            aside: None,
+            aside: Vec::new(),
         };
         visit.respond(console, status, render(&page)).await
     }

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod my_pilots;
 pub mod notification_settings;
 pub mod once;
+pub mod password_reset;
 pub mod pilots;
 pub mod programmes;
 pub mod reports;

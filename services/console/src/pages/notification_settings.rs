@@ -75,11 +75,11 @@ async fn show(console: &Console, visit: &mut Visit, preferences: &[(String, Stri
         draft: None,
         error: None,
         fields,
-        aside: Some((
+        aside: vec![(
             lang.t("notification-settings-aside"),
             lang.t("nav-inbox"),
             "/inbox".to_owned(),
-        )),
+        )],
     };
     visit.respond(console, StatusCode::OK, render(&page)).await
 }

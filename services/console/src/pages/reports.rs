@@ -288,7 +288,7 @@ async fn show_form(console: &Console, visit: &mut Visit, view: FormView) -> Resp
         draft: Some(lang.t("report-form-draft")),
         error: view.error,
         fields: view.fields,
-        aside: None,
+        aside: Vec::new(),
     };
     visit.respond(console, view.status, render(&page)).await
 }
