@@ -365,13 +365,13 @@ async fn a_person_signs_up_and_in(p: &TestPlatform, test: &'static str, javascri
         "passwords are never sent back"
     );
     b.check_page("signup-refused").await;
-    // The API's own refusal (too short a password) is shown beside the field.
+    // The API's rule (too short a password) is said in Korean beside the field.
     b.fill("#password", "short").await;
     b.fill("#password_confirm", "short").await;
     b.click("form.form-narrow button[type=submit]").await;
-    b.wait_for("입력값을 확인해 주세요").await;
+    b.wait_for("비밀번호가 너무 짧습니다").await;
     assert!(
-        b.text("#password-error").await.contains("password"),
+        b.text("#password-error").await.contains("12자 이상"),
         "{}",
         b.page_text().await
     );
@@ -2302,8 +2302,8 @@ async fn a_person_resets_a_forgotten_password(
         .await;
     assert_eq!(b.path().await, "/login");
 
-    let mail = p.mail_to("forgot@company.kr", "비밀번호 재설정").await;
-    let token = super::password_reset::reset_token(&mail.text_body);
+    let mail = p.mail_text("forgot@company.kr", "/password/reset/").await;
+    let token = super::password_reset::reset_token(&mail);
     b.goto(&format!("/password/reset/{token}")).await;
     b.wait_for("새 비밀번호 정하기").await;
     b.check_page("reset").await;

@@ -153,51 +153,46 @@ impl TestPlatform {
         format!("http://{}", self.running.gateway.addr)
     }
 
-    /// Waits for an e-mail to `to` (an `.eml` file of the embedded mail directory) and answers
-    /// the token of its one-click unsubscribe link (`List-Unsubscribe`).
-    pub async fn unsubscribe_token(&self, to: &str) -> String {
-        let prefix = format!("List-Unsubscribe: <{PUBLIC_URL}/unsubscribe/");
+    /// Waits for an e-mail delivered to `to` (an `.eml` file of the embedded mail directory)
+    /// that `found` picks something out of, and answers it.
+    async fn delivered<T>(&self, to: &str, found: impl Fn(&str) -> Option<T>) -> T {
         for _ in 0..100 {
-            let found = std::fs::read_dir(&self.platform.mail.dir)
+            let hit = std::fs::read_dir(&self.platform.mail.dir)
                 .into_iter()
                 .flatten()
                 .filter_map(Result::ok)
                 .filter_map(|file| std::fs::read_to_string(file.path()).ok())
                 .filter(|mail| mail.contains(&format!("<{to}>")))
-                .find_map(|mail| {
-                    let start = mail.find(&prefix)? + prefix.len();
-                    let end = start + mail[start..].find('>')?;
-                    Some(mail[start..end].to_owned())
-                });
-            if let Some(token) = found {
-                return token;
+                .find_map(|mail| found(&mail));
+            if let Some(hit) = hit {
+                return hit;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("no e-mail to {to} with an unsubscribe link");
+        panic!("no e-mail to {to} with what was looked for");
     }
 
-    /// Waits for the newest e-mail to `to` whose subject contains `subject`, as `axv mail` lists
-    /// it (plain text body decoded).
-    pub async fn mail_to(&self, to: &str, subject: &str) -> axv_notify::store::MailListing {
-        let db = axv_notify::database(&self.platform).await.unwrap();
-        let store = axv_notify::store::Store::new(db, Default::default());
-        for _ in 0..100 {
-            let found = store
-                .recent_mail(50)
-                .await
-                .unwrap()
-                .into_iter()
-                .find(|m| m.to_address == to && m.subject.contains(subject));
-            if let Some(mail) = found {
-                return mail;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("no e-mail to {to} about {subject:?}");
+    /// The token of the one-click unsubscribe link (`List-Unsubscribe`) of an e-mail to `to`.
+    pub async fn unsubscribe_token(&self, to: &str) -> String {
+        let prefix = format!("List-Unsubscribe: <{PUBLIC_URL}/unsubscribe/");
+        self.delivered(to, |mail| {
+            let start = mail.find(&prefix)? + prefix.len();
+            let end = start + mail[start..].find('>')?;
+            Some(mail[start..end].to_owned())
+        })
+        .await
     }
 
-    /// POSTs a GraphQL request and returns the JSON body.
+    /// The plain text of an e-mail to `to` that contains `containing`, as a mail program shows
+    /// it (its base64 transfer encoding undone).
+    pub async fn mail_text(&self, to: &str, containing: &str) -> String {
+        self.delivered(to, |mail| {
+            plain_text(mail).filter(|text| text.contains(containing))
+        })
+        .await
+    }
+
+    /// POSTs a GraphQL request and returns the JSON body.    /// POSTs a GraphQL request and returns the JSON body.
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self
             .http
@@ -354,3 +349,21 @@ pub fn company_input(business_number: &str, name_ko: &str) -> Value {
 
 pub const CREATE_COMPANY: &str =
     "mutation($input: CompanyInput!) { createCompany(input: $input) { id status } }";
+
+/// The `text/plain` part of a raw e-mail as lettre writes it (base64), decoded.
+fn plain_text(mail: &str) -> Option<String> {
+    use base64::Engine as _;
+    let part = mail.split("Content-Type: text/plain").nth(1)?;
+    let body = part
+        .split_once("\r\n\r\n")
+        .or_else(|| part.split_once("\n\n"))?
+        .1;
+    let encoded: String = body
+        .lines()
+        .take_while(|line| !line.trim().is_empty() && !line.starts_with("--"))
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}

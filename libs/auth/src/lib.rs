@@ -26,7 +26,7 @@ pub use client::{
 pub use error::AuthError;
 pub use issuer::{IssuedToken, TokenIssuer};
 pub use keys::{SigningKey, VerificationKey};
-pub use password::{hash_password, verify_password};
+pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, hash_password, verify_password};
 pub use refresh::{RefreshSecret, hash_refresh_token, is_well_formed_secret, new_refresh_secret};
 pub use revocation::{InMemoryRevocations, RevocationList};
 pub use role::{ParseRoleError, Role};

@@ -7,6 +7,12 @@ use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::AuthError;
 
+/// The shortest password a person may choose, in characters (NIST SP 800-63B's length rule;
+/// the console says it before asking the API).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Long enough for any passphrase, short enough that hashing cannot be used to burn CPU.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
 fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
 }

@@ -15,6 +15,9 @@ ALTER TABLE mail_outbox ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE mail_outbox ADD COLUMN category TEXT NOT NULL DEFAULT '';
 ALTER TABLE mail_outbox ADD COLUMN unsubscribe_hash TEXT;
 ALTER TABLE mail_outbox ADD COLUMN unsubscribe_url TEXT;
+-- A message useless after this moment (unix ms; a password reset's link): not sent later, and
+-- its body blanked once sent or given up, so no usable link stays stored.
+ALTER TABLE mail_outbox ADD COLUMN discard_after BIGINT;
 CREATE UNIQUE INDEX mail_outbox_unsubscribe ON mail_outbox (unsubscribe_hash);
 
 -- Messages waiting for their person's daily digest: deleted in the transaction that files the

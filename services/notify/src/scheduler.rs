@@ -1,7 +1,8 @@
 //! Work done on a clock by one replica at a time (a lease in the database, held for a run and
-//! given up after it, so whichever replica comes next does the next): the daily digests. Each
-//! run is safe to repeat: what it files is marked taken in the same transaction, so a replica
-//! that lost its lease mid-run sends nothing twice.
+//! given up after it, so whichever replica comes next does the next): the daily digests, and
+//! giving up e-mail that became useless unsent (a reset link past its 30 minutes). Each run is
+//! safe to repeat: what it files is taken in the same transaction, so a replica that lost its
+//! lease mid-run sends nothing twice.
 
 use std::time::Duration;
 
@@ -27,7 +28,11 @@ pub async fn run_once(
         return Ok(None);
     }
     let ran = service.send_digests(now_ms).await;
+    let discarded = store.discard_stale_mail().await;
     store.release_lease(LEASE, holder).await?;
+    if let Ok(n @ 1..) = discarded {
+        tracing::info!(mails = n, "e-mail past its use given up");
+    }
     ran.map(Some)
 }
 

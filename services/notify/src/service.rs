@@ -266,6 +266,7 @@ impl Notify {
             user_id: user_id.to_owned(),
             category: DIGEST.to_owned(),
             unsubscribe,
+            discard_after: None,
         }
     }
 
@@ -357,6 +358,7 @@ impl Notify {
                             user_id: r.user_id.clone(),
                             category: category.map(|c| c.as_str()).unwrap_or_default().to_owned(),
                             unsubscribe,
+                            discard_after: None,
                         })
                     }
                 };
@@ -384,8 +386,9 @@ impl Notify {
     }
 
     /// Mails the link of a password reset requested (the event's subject is the request):
-    /// its token comes from onboarding, asked only once the event is known to be new. A request
-    /// used or ended meanwhile sends nothing.
+    /// its token comes from onboarding, which issues one per request only, so a redelivered
+    /// event (or a second replica) gets NOT_FOUND and sends nothing. The e-mail is not sent
+    /// after the link expires, and its body is blanked once sent.
     async fn mail_password_reset(&self, event: &Event) -> Result<(), NotifyError> {
         if self.store.is_handled(&event.id).await? {
             return Ok(());
@@ -428,6 +431,7 @@ impl Notify {
             user_id: String::new(),
             category: SECURITY.to_owned(),
             unsubscribe: None,
+            discard_after: Some(issued.expires_at_ms),
         };
         if self
             .store

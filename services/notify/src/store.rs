@@ -11,6 +11,31 @@ use std::collections::HashMap;
 
 use crate::{domain::Delivery, error::NotifyError};
 
+/// What a sent e-mail that held a short-lived secret keeps of its text.
+const BLANKED: &str = "(the message held a short-lived link; its body is not kept)";
+
+/// Marks `event_id` acted on in `tx`: `false` when it was before (a redelivery, another
+/// replica), and then nothing else may be written for it.
+async fn first_handling(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    event_id: &str,
+    kind: &str,
+    now: i64,
+) -> Result<bool, NotifyError> {
+    Ok(sqlx::query(
+        "INSERT INTO handled_events (event_id, kind, handled_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(kind)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::from)?
+    .rows_affected()
+        == 1)
+}
+
 /// Files one e-mail in `mail_outbox`, due now.
 async fn insert_mail(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -26,7 +51,8 @@ async fn insert_mail(
     sqlx::query(
         "INSERT INTO mail_outbox (id, notification_id, to_address, to_name, subject, text_body, \
          html_body, created_at, next_attempt_at, user_id, category, unsubscribe_hash, \
-         unsubscribe_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12)",
+         unsubscribe_url, discard_after) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13)",
     )
     .bind(id)
     .bind(notification_id)
@@ -40,6 +66,7 @@ async fn insert_mail(
     .bind(&mail.category)
     .bind(hash)
     .bind(url)
+    .bind(mail.discard_after)
     .execute(&mut **tx)
     .await
     .map_err(StoreError::from)?;
@@ -94,6 +121,8 @@ pub struct NewMail {
     /// The SHA-256 digest of the unsubscribe link's token, and the link itself (for the
     /// `List-Unsubscribe` header), when the console's address is known.
     pub unsubscribe: Option<(String, String)>,
+    /// When the message becomes useless (unix ms): not sent after it, body blanked once sent.
+    pub discard_after: Option<i64>,
 }
 
 /// Messages one digest lists at most (a backlog beyond it goes in the next).
@@ -198,19 +227,7 @@ impl Store {
     ) -> Result<bool, NotifyError> {
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        let first = sqlx::query(
-            "INSERT INTO handled_events (event_id, kind, handled_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(kind)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?
-        .rows_affected()
-            == 1;
-        if !first {
+        if !first_handling(&mut tx, event_id, kind, now).await? {
             tx.rollback().await.map_err(StoreError::from)?;
             return Ok(false);
         }
@@ -481,19 +498,7 @@ impl Store {
     ) -> Result<bool, NotifyError> {
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        let first = sqlx::query(
-            "INSERT INTO handled_events (event_id, kind, handled_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(kind)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?
-        .rows_affected()
-            == 1;
-        if !first {
+        if !first_handling(&mut tx, event_id, kind, now).await? {
             tx.rollback().await.map_err(StoreError::from)?;
             return Ok(false);
         }
@@ -632,7 +637,8 @@ impl Store {
         for _ in 0..3 {
             let due: Option<(String,)> = sqlx::query_as(
                 "SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
-                 AND claimed_until < $1 ORDER BY created_at LIMIT 1",
+                 AND claimed_until < $1 AND (discard_after IS NULL OR discard_after > $1) \
+                 ORDER BY created_at LIMIT 1",
             )
             .bind(now)
             .fetch_optional(self.db.pool())
@@ -659,14 +665,37 @@ impl Store {
         Ok(None)
     }
 
+    /// Records an e-mail sent; one that holds a short-lived secret loses its body.
     pub async fn mail_sent(&self, id: &str) -> Result<(), NotifyError> {
-        sqlx::query("UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(id)
-            .execute(self.db.pool())
-            .await
-            .map_err(StoreError::from)?;
+        sqlx::query(&format!(
+            "UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1, \
+             text_body = CASE WHEN discard_after IS NULL THEN text_body ELSE '{BLANKED}' END, \
+             html_body = CASE WHEN discard_after IS NULL THEN html_body ELSE '' END \
+             WHERE id = $2"
+        ))
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.db.pool())
+        .await
+        .map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// Gives up the e-mail past its `discard_after` not sent yet, blanking its body; answers
+    /// how many.
+    pub async fn discard_stale_mail(&self) -> Result<u64, NotifyError> {
+        Ok(sqlx::query(&format!(
+            "UPDATE mail_outbox SET text_body = '{BLANKED}', html_body = '', \
+             next_attempt_at = $1, last_error = 'not sent before it became useless' \
+             WHERE sent_at IS NULL AND discard_after IS NOT NULL AND discard_after <= $2 \
+             AND next_attempt_at < $1"
+        ))
+        .bind(i64::MAX)
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected())
     }
 
     /// A failed attempt: tried again at `retry_at`, or never (`None`, the address is unusable).

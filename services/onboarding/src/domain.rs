@@ -72,9 +72,7 @@ impl Email {
     }
 }
 
-pub const MIN_PASSWORD_CHARS: usize = 12;
-/// Long enough for any passphrase, short enough that hashing cannot be used to burn CPU.
-pub const MAX_PASSWORD_CHARS: usize = 256;
+pub use axv_auth::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 pub fn validate_password(password: &str) -> Result<(), OnboardingError> {
     validate_password_of("password", password)

@@ -808,3 +808,4 @@ password-reset-submit = Change my password
 password-reset-unusable = This link cannot change a password: it may be older than 30 minutes, already used, cut short, or the password was changed since. Ask for a new link.
 notice-password-reset-done = Your password is changed. Sign in with the new one.
 password-too-short = That password is too short. Use at least 12 characters.
+password-reset-unusable-title = This link cannot be used

@@ -805,3 +805,4 @@ password-reset-submit = 비밀번호 바꾸기
 password-reset-unusable = 이 링크로는 비밀번호를 바꿀 수 없습니다. 30분이 지났거나, 이미 썼거나, 그 뒤에 비밀번호가 바뀌었거나, 링크가 잘렸을 수 있습니다. 재설정 링크를 다시 받아 주세요.
 notice-password-reset-done = 비밀번호를 바꿨습니다. 새 비밀번호로 로그인하세요.
 password-too-short = 비밀번호가 너무 짧습니다. 12자 이상으로 정해 주세요.
+password-reset-unusable-title = 쓸 수 없는 링크입니다

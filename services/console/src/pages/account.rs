@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Choice, error_page,
-    form::{CsrfOnly, Field, Fields, FormPage, place_error},
+    form::{CsrfOnly, Field, Fields, FormPage, new_password_mistake, place_error},
 };
 use crate::{
     Console, Layout, Visit, api,
@@ -184,9 +184,12 @@ pub async fn signup(
         .await;
     }
     let mut fields = signup_fields(lang, &form);
-    if form.password != form.password_confirm {
-        let message = lang.t("signup-mismatch");
-        fields.set_error("password_confirm", message.clone());
+    if let Some(message) = new_password_mistake(
+        lang,
+        &mut fields,
+        ("password", &form.password),
+        ("password_confirm", &form.password_confirm),
+    ) {
         return show_signup(
             &console,
             &mut visit,
@@ -636,9 +639,12 @@ pub async fn change_password(
         let view = refuse(fields, lang.t("notice-stale-form"));
         return show_account(&console, &mut visit, &token, view, StatusCode::FORBIDDEN).await;
     }
-    if form.new_password != form.new_password_confirm {
-        let message = lang.t("signup-mismatch");
-        fields.set_error("new_password_confirm", message.clone());
+    if let Some(message) = new_password_mistake(
+        lang,
+        &mut fields,
+        ("new_password", &form.new_password),
+        ("new_password_confirm", &form.new_password_confirm),
+    ) {
         let view = refuse(fields, message);
         return show_account(&console, &mut visit, &token, view, StatusCode::BAD_REQUEST).await;
     }

@@ -262,6 +262,25 @@ pub fn place_error(
     sentence
 }
 
+/// A new password checked as the API will (its length), and a mismatched confirmation, said in
+/// the person's language beside the field: the sentence for above the form, if either is wrong.
+pub fn new_password_mistake(
+    lang: Lang,
+    fields: &mut [Field],
+    (name, password): (&str, &str),
+    (confirm_name, confirm): (&str, &str),
+) -> Option<String> {
+    let (field, message) = if password.chars().count() < axv_auth::MIN_PASSWORD_CHARS {
+        (name, lang.t("password-too-short"))
+    } else if password != confirm {
+        (confirm_name, lang.t("signup-mismatch"))
+    } else {
+        return None;
+    };
+    fields.set_error(field, message.clone());
+    Some(message)
+}
+
 /// A whole number as people type it: spaces, thousands separators and a won sign are allowed.
 /// `None` for anything else, or a negative number.
 pub fn whole_number(text: &str) -> Option<i64> {

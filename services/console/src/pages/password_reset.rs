@@ -13,13 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     error_page,
-    form::{Field, Fields, FormPage, place_error},
+    form::{Field, Fields, FormPage, new_password_mistake, place_error},
 };
 use crate::{Console, Layout, Visit, api, i18n::Lang, render};
 
 const FORGOT: &str = "/password/forgot";
-/// The shortest password the API takes.
-const MIN_PASSWORD_CHARS: usize = 12;
 
 #[derive(Deserialize, Serialize, Default)]
 pub struct ForgotForm {
@@ -33,6 +31,10 @@ pub struct ForgotForm {
 pub struct ResetForm {
     #[serde(default)]
     csrf: String,
+    /// Acts once: a double click or the back button after a reset shows its outcome, not
+    /// "this link cannot be used".
+    #[serde(default)]
+    once: String,
     #[serde(default)]
     password: String,
     #[serde(default)]
@@ -168,7 +170,7 @@ struct UnusableLink {
 
 /// The link cannot be used (cut short, expired, used): says so and offers a new one.
 async fn unusable(console: &Console, visit: &mut Visit) -> Response {
-    let title = visit.lang.t("password-reset-title");
+    let title = visit.lang.t("password-reset-unusable-title");
     let page = UnusableLink {
         layout: visit.layout(console, title, ""),
     };
@@ -213,7 +215,7 @@ async fn show_reset(
         heading: title,
         intro: Some(lang.t("password-reset-intro")),
         action: format!("/password/reset/{}", super::url_encoded(token)),
-        hidden: Vec::new(),
+        hidden: vec![(super::once::FIELD.to_owned(), super::once::token())],
         submit: lang.t("password-reset-submit"),
         draft: None,
         error,
@@ -257,9 +259,12 @@ pub async fn reset(
         .await;
     }
     // The API's rule, said in the person's language before asking it.
-    if form.password.chars().count() < MIN_PASSWORD_CHARS {
-        let message = lang.t("password-too-short");
-        fields.set_error("password", message.clone());
+    if let Some(message) = new_password_mistake(
+        lang,
+        &mut fields,
+        ("password", &form.password),
+        ("password_confirm", &form.password_confirm),
+    ) {
         return show_reset(
             &console,
             &mut visit,
@@ -270,31 +275,21 @@ pub async fn reset(
         )
         .await;
     }
-    if form.password != form.password_confirm {
-        let message = lang.t("signup-mismatch");
-        fields.set_error("password_confirm", message.clone());
-        return show_reset(
-            &console,
-            &mut visit,
-            &token,
-            Some(message),
-            fields,
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
-    }
-    let answer = console
-        .api
-        .run::<api::ResetPassword>(
-            None,
-            &visit.client_address,
-            api::reset_password::Variables {
-                token: token.clone(),
-                new_password: form.password.clone(),
-            },
-        )
-        .await;
-    match answer {
+    let (api, address) = (console.api.clone(), visit.client_address.clone());
+    let variables = api::reset_password::Variables {
+        token: token.clone(),
+        new_password: form.password.clone(),
+    };
+    let reset = async move {
+        api.run::<api::ResetPassword>(None, &address, variables)
+            .await?;
+        Ok(super::once::Done {
+            path: "/login".into(),
+            secret: String::new(),
+        })
+    };
+    let key = visit.once_key(&form.once);
+    match super::once::run(console.sessions.kv(), key, reset).await {
         Ok(_) => {
             // Whoever was signed in on this browser is signed out with everyone else.
             visit.end_sign_in("notice-password-reset-done");

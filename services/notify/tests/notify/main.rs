@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod inbox;
+mod password_reset;
 mod preferences;
 mod smtp;
 

@@ -33,6 +33,37 @@ pub struct IssuedReset {
     pub expires_at_ms: i64,
 }
 
+/// Records a reset request for the active account that has `email`, if any and if it has not
+/// had [`RESETS_PER_ACCOUNT_HOUR`] links this hour; nothing otherwise.
+async fn record_request(
+    store: &crate::store::Store,
+    limiter: &axv_platform::kv::RateLimiter,
+    email: &str,
+) -> Result<(), OnboardingError> {
+    let Some(user) = store
+        .user_by_email(email)
+        .await?
+        .filter(|user| user.deactivated_at.is_none())
+    else {
+        return Ok(());
+    };
+    let decision = limiter
+        .hit(
+            &format!("reset:user:{}", user.id),
+            RESETS_PER_ACCOUNT_HOUR,
+            RESET_WINDOW,
+            1,
+        )
+        .await
+        .map_err(super::counting_unavailable)?;
+    if decision.allowed {
+        store
+            .request_password_reset(&user.id, RESET_LIFETIME_MS)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Onboarding {
     /// Asks for a reset link to be mailed to `email`. The answer is `Ok` whether an active
     /// account has the address or not, and the recording happens after it (in a task of its
@@ -59,17 +90,9 @@ impl Onboarding {
                 retry_after_secs: decision.retry_after.as_secs().max(1),
             });
         }
-        let store = self.store.clone();
+        let (store, limiter) = (self.store.clone(), self.limiter.clone());
         tokio::spawn(async move {
-            let recorded = match store.user_by_email(email.as_str()).await {
-                Ok(Some(user)) if user.deactivated_at.is_none() => store
-                    .request_password_reset(&user.id, RESETS_PER_ACCOUNT_HOUR, RESET_LIFETIME_MS)
-                    .await
-                    .map(|_| ()),
-                Ok(_) => Ok(()),
-                Err(error) => Err(error),
-            };
-            if let Err(error) = recorded {
+            if let Err(error) = record_request(&store, &limiter, email.as_str()).await {
                 tracing::warn!(%error, "password reset request not recorded");
             }
         });
@@ -77,9 +100,9 @@ impl Onboarding {
     }
 
     /// The token for the reset request `request_id` (the subject of its event), for notify to
-    /// mail: only the platform's own notify service may ask. A token issued before for the same
-    /// request stops working. NOT_FOUND when the request was used or ended (a new password
-    /// meanwhile).
+    /// mail: only the platform's own notify service may ask, once per request, within its 30
+    /// minutes. NOT_FOUND when a token was issued already (a redelivered event), or the request
+    /// expired, was used or ended (a new password meanwhile).
     pub async fn issue_password_reset(
         &self,
         caller: Option<&Caller>,
@@ -92,10 +115,9 @@ impl Onboarding {
             ));
         }
         let secret = axv_auth::new_refresh_secret();
-        let expires_at_ms = axv_platform::ids::now_ms() + RESET_LIFETIME_MS;
-        let user_id = self
+        let (user_id, expires_at_ms) = self
             .store
-            .issue_password_reset(request_id, &secret.hash, expires_at_ms)
+            .issue_password_reset(request_id, &secret.hash)
             .await?
             .ok_or(OnboardingError::NotFound("password reset"))?;
         let user = self
@@ -124,14 +146,19 @@ impl Onboarding {
         validate_password_of("newPassword", new_password)?;
         let unusable =
             || OnboardingError::invalid("token", "this link has expired or was already used");
-        if token.is_empty() || token.len() > 100 {
+        // Checked before the (deliberately slow) hash of the new password: a stranger guessing
+        // tokens costs a lookup, not a hash.
+        let token_hash = axv_auth::hash_refresh_token(token);
+        if !axv_auth::is_well_formed_secret(token)
+            || !self.store.password_reset_pending(&token_hash).await?
+        {
             return Err(unusable());
         }
         let hash = hash_blocking(new_password.to_owned()).await?;
         let expires_at = self.revoked_access_until();
         let (user_id, live) = self
             .store
-            .reset_password(&axv_auth::hash_refresh_token(token), &hash, expires_at)
+            .reset_password(&token_hash, &hash, expires_at)
             .await?
             .ok_or_else(unusable)?;
         self.tell_revocations(&live, expires_at).await;

@@ -143,6 +143,11 @@ impl Store {
         Self { db, outbox }
     }
 
+    /// The database, for tests that set what no request can (a link already expired).
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
     pub fn database(&self) -> &Database {
         &self.db
     }

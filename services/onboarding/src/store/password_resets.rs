@@ -5,28 +5,16 @@ use super::accounts::end_sessions;
 use super::*;
 
 impl Store {
-    /// Records a reset requested for `user_id`, announced by an `account.password_reset_requested`
-    /// event (its subject the request's id, no secret in it) in the same transaction. `None`
-    /// when `per_hour` requests were already made in the past hour: nothing more is sent.
+    /// Records a reset requested for `user_id`, usable until `lifetime_ms` from now, announced
+    /// by an `account.password_reset_requested` event (its subject the request's id, no secret
+    /// in it) in the same transaction.
     pub async fn request_password_reset(
         &self,
         user_id: &str,
-        per_hour: i64,
         lifetime_ms: i64,
-    ) -> Result<Option<String>, OnboardingError> {
+    ) -> Result<String, OnboardingError> {
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        let (recent,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM password_resets WHERE user_id = $1 AND requested_at > $2",
-        )
-        .bind(user_id)
-        .bind(now - 3_600_000)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-        if recent >= per_hour {
-            return Ok(None);
-        }
         let id = new_id();
         sqlx::query(
             "INSERT INTO password_resets (id, user_id, requested_at, expires_at) \
@@ -43,29 +31,44 @@ impl Store {
             .with_payload(serde_json::json!({ "userId": user_id }));
         self.outbox.enqueue(&mut tx, &event).await?;
         self.outbox.commit(tx).await?;
-        Ok(Some(id))
+        Ok(id)
     }
 
-    /// Gives the pending request `request_id` its token (as `token_hash`), usable until
-    /// `expires_at`; a token issued before for it stops working. Answers whose request it is,
-    /// or `None` when it was used or ended meanwhile.
+    /// Gives the pending request `request_id` its token (as `token_hash`), once: a request
+    /// that has a token already, was used or ended, or expired, gets none (`None`), so one
+    /// link at most is ever mailed for it and it never outlives the request's lifetime.
+    /// Answers whose request it is and when the link expires.
     pub async fn issue_password_reset(
         &self,
         request_id: &str,
         token_hash: &str,
-        expires_at: i64,
-    ) -> Result<Option<String>, OnboardingError> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "UPDATE password_resets SET token_hash = $1, expires_at = $2 \
-             WHERE id = $3 AND used_at IS NULL RETURNING user_id",
+    ) -> Result<Option<(String, i64)>, OnboardingError> {
+        Ok(sqlx::query_as(
+            "UPDATE password_resets SET token_hash = $1 \
+             WHERE id = $2 AND token_hash IS NULL AND used_at IS NULL AND expires_at > $3 \
+             RETURNING user_id, expires_at",
         )
         .bind(token_hash)
-        .bind(expires_at)
         .bind(request_id)
+        .bind(now_ms())
         .fetch_optional(self.db.pool())
         .await
+        .map_err(StoreError::from)?)
+    }
+
+    /// Whether a pending, unexpired reset has the token digest `token_hash` (a cheap check
+    /// before a new password is hashed).
+    pub async fn password_reset_pending(&self, token_hash: &str) -> Result<bool, OnboardingError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM password_resets \
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at >= $2",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(self.db.reads())
+        .await
         .map_err(StoreError::from)?;
-        Ok(row.map(|(user,)| user))
+        Ok(row.is_some())
     }
 
     /// Sets the password of the account whose pending, unexpired reset token has the digest
@@ -80,20 +83,19 @@ impl Store {
     ) -> Result<Option<(String, Vec<String>)>, OnboardingError> {
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        // Taken by this statement alone: a second use of the same token finds it used.
-        let taken: Option<(String,)> = sqlx::query_as(
-            "UPDATE password_resets SET used_at = $1 \
-             WHERE token_hash = $2 AND used_at IS NULL AND expires_at >= $1 RETURNING user_id",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-        let Some((user_id,)) = taken else {
+        let owner: Option<(String,)> =
+            sqlx::query_as("SELECT user_id FROM password_resets WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        let Some((user_id,)) = owner else {
             tx.rollback().await.map_err(StoreError::from)?;
             return Ok(None);
         };
+        // The account's row first, as every password change locks it (no deadlock with one
+        // running meanwhile); then the token, taken by one statement alone, so a second use of
+        // it finds it used.
         let changed = sqlx::query(
             "UPDATE users SET password_hash = $1 WHERE id = $2 AND deactivated_at IS NULL",
         )
@@ -103,7 +105,17 @@ impl Store {
         .await
         .map_err(StoreError::from)?
         .rows_affected();
-        if changed != 1 {
+        let taken = sqlx::query(
+            "UPDATE password_resets SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at >= $1",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
+        if changed != 1 || taken != 1 {
             tx.rollback().await.map_err(StoreError::from)?;
             return Ok(None);
         }

@@ -156,6 +156,11 @@ async fn forgotten_passwords(db: TestDb) {
         (issued.email.as_str(), issued.name.as_str()),
         (EMAIL, "박재설")
     );
+    // One link per request: a redelivered event gets none.
+    assert_refused(
+        issue(&mut client, &mailer, &first.subject_id).await,
+        ErrorCode::NotFound,
+    );
     let now = axv_platform::ids::now_ms();
     assert!(issued.expires_at_ms > now + 29 * 60_000 && issued.expires_at_ms <= now + 30 * 60_000);
 
@@ -165,9 +170,16 @@ async fn forgotten_passwords(db: TestDb) {
         ErrorCode::BadUserInput,
     );
     assert!(short.message().contains("newPassword"), "{short:?}");
-    reset(&mut client, &issued.token, "a brand new passphrase")
-        .await
-        .unwrap();
+    // Two uses racing: exactly one sets the password.
+    let (mut first_client, mut second_client) = (client.clone(), client.clone());
+    let (one, other) = tokio::join!(
+        reset(&mut first_client, &issued.token, "a brand new passphrase"),
+        reset(&mut second_client, &issued.token, "a brand new passphrase"),
+    );
+    assert!(
+        one.is_ok() != other.is_ok(),
+        "exactly one use: {one:?} {other:?}"
+    );
     let again = assert_refused(
         reset(&mut client, &issued.token, "another new passphrase").await,
         ErrorCode::BadUserInput,
@@ -223,19 +235,17 @@ async fn forgotten_passwords(db: TestDb) {
     let third = next_request(&mut events, Duration::from_secs(5))
         .await
         .unwrap();
-    let secret = axv_auth::new_refresh_secret();
-    h.onboarding()
-        .store()
-        .issue_password_reset(
-            &third.subject_id,
-            &secret.hash,
-            axv_platform::ids::now_ms() - 1,
-        )
+    let late = issue(&mut client, &mailer, &third.subject_id)
         .await
-        .unwrap()
+        .unwrap();
+    sqlx::query("UPDATE password_resets SET expires_at = $1 WHERE id = $2")
+        .bind(axv_platform::ids::now_ms() - 1)
+        .bind(&third.subject_id)
+        .execute(h.onboarding().store().db().pool())
+        .await
         .unwrap();
     assert_refused(
-        reset(&mut client, &secret.token, "too late a passphrase").await,
+        reset(&mut client, &late.token, "too late a passphrase").await,
         ErrorCode::BadUserInput,
     );
 
