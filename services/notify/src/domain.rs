@@ -151,6 +151,9 @@ pub fn digest_cutoff(now_ms: i64) -> i64 {
 pub struct Names {
     pub company: String,
     pub item: String,
+    /// A date the message names (a period's end, a voucher's last day), as the person reads
+    /// dates.
+    pub when: String,
 }
 
 /// One message, as the inbox shows it and the e-mail carries it.
@@ -461,6 +464,45 @@ const WORDS: &[Words] = &[
         ),
         link: "/reports/{id}",
     },
+    Words {
+        kind: "report.due_soon",
+        category: Category::Report,
+        ko: (
+            "성과 보고 기한이 다가옵니다: {item}",
+            "실증사업 「{item}」의 이번 성과 보고 기간이 {when}에 끝납니다. 기간이 끝나면 성과 보고서를 제출해 주세요.",
+        ),
+        en: (
+            "Outcome report coming due: {item}",
+            "The reporting period of the pilot “{item}” ends on {when}. Submit its outcome report once it has ended.",
+        ),
+        link: "/reports",
+    },
+    Words {
+        kind: "report.overdue",
+        category: Category::Report,
+        ko: (
+            "성과 보고서 제출이 늦었습니다: {item}",
+            "실증사업 「{item}」의 {when}에 끝난 기간의 성과 보고서가 아직 제출되지 않았습니다. 제출할 때까지 매주 알려 드립니다.",
+        ),
+        en: (
+            "Outcome report overdue: {item}",
+            "The outcome report of the pilot “{item}” for the period that ended on {when} has not been submitted. We will remind you weekly until it is.",
+        ),
+        link: "/reports",
+    },
+    Words {
+        kind: "voucher.expiring",
+        category: Category::Voucher,
+        ko: (
+            "바우처 사용 기간이 곧 끝납니다: {item}",
+            "{company}의 바우처(바우처 번호 {item})는 {when}까지 쓸 수 있습니다. 그 뒤에는 남은 시간을 쓸 수 없습니다.",
+        ),
+        en: (
+            "Voucher expiring soon: {item}",
+            "{company}'s voucher {item} can be used until {when}. Time left after that cannot be used.",
+        ),
+        link: "/vouchers/{id}",
+    },
 ];
 
 fn words(kind: &str) -> Option<&'static Words> {
@@ -503,12 +545,30 @@ pub fn message(event: &Event, lang: Lang, names: &Names) -> Option<Message> {
     let fill = |text: &str| {
         text.replace("{company}", &names.company)
             .replace("{item}", &names.item)
+            .replace("{when}", &names.when)
     };
     Some(Message {
         title: fill(title),
         body: fill(body),
         link: words.link.replace("{id}", &event.subject_id),
     })
+}
+
+/// The date an event names (`date`, `YYYY-MM-DD`), written as `lang` reads dates: Korean
+/// `2026년 12월 31일`, English `31 December 2026`.
+pub fn when_of(event: &Event, lang: Lang) -> String {
+    let Some(date) = event
+        .payload
+        .get("date")
+        .and_then(|v| v.as_str())
+        .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
+    else {
+        return String::new();
+    };
+    match lang {
+        Lang::Ko => date.format("%Y년 %-m월 %-d일").to_string(),
+        Lang::En => date.format("%-d %B %Y").to_string(),
+    }
 }
 
 /// The voucher's code or the pilot's title, as the event carries it.
@@ -745,7 +805,19 @@ mod tests {
         Names {
             company: "광주바우처".into(),
             item: "자율주행 셔틀".into(),
+            when: "2026년 12월 31일".into(),
         }
+    }
+
+    #[test]
+    fn dates_are_written_as_each_language_reads_them() {
+        let e = Event::new("notify", "voucher.expiring", "v1")
+            .with_payload(serde_json::json!({ "date": "2026-12-31" }));
+        assert_eq!(when_of(&e, Lang::Ko), "2026년 12월 31일");
+        assert_eq!(when_of(&e, Lang::En), "31 December 2026");
+        assert_eq!(when_of(&event("company.approved", &[]), Lang::Ko), "");
+        let m = message(&e.for_companies(vec!["c1".into()]), Lang::Ko, &names()).unwrap();
+        assert!(m.body.contains("2026년 12월 31일까지"), "{m:?}");
     }
 
     #[test]

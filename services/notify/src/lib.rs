@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod mail;
+pub mod reminders;
 pub mod scheduler;
 pub mod service;
 pub mod store;
@@ -34,8 +35,9 @@ pub const DEFAULT_PORT: u16 = 50055;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The services it calls.
-pub const UPSTREAMS: &[&str] = &["onboarding"];
+/// The services it calls: onboarding for people and companies, outcomes and vouchers for the
+/// reminders.
+pub const UPSTREAMS: &[&str] = &["onboarding", "vouchers", "outcomes"];
 
 pub async fn database(platform: &Platform) -> Result<Database, StoreError> {
     let db = Database::connect(&platform.database, NAME).await?;
@@ -51,13 +53,23 @@ pub struct NotifyApp {
     from: lettre::message::Mailbox,
 }
 
-/// `onboarding_url`: where people and companies are looked up.
-pub async fn build(platform: &Platform, onboarding_url: &str) -> Result<NotifyApp, StoreError> {
+/// `upstreams`: where the services it calls answer (see [`UPSTREAMS`]).
+pub async fn build(platform: &Platform, upstreams: &Upstreams) -> Result<NotifyApp, StoreError> {
     let db = database(platform).await?;
     let outbox = Outbox::default();
     let store = store::Store::new(db.clone(), outbox.clone());
-    let onboarding = axv_platform::grpc::channel(onboarding_url)
-        .map_err(|e| StoreError::Config(format!("onboarding URL {onboarding_url:?}: {e}")))?;
+    let channel = |name: &'static str| {
+        let url = upstreams
+            .url(NAME, name)
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        axv_platform::grpc::channel(url)
+            .map_err(|e| StoreError::Config(format!("{name} URL {url:?}: {e}")))
+    };
+    let upstreams = service::Upstreams {
+        onboarding: channel("onboarding")?,
+        outcomes: channel("outcomes")?,
+        vouchers: channel("vouchers")?,
+    };
     let settings = &platform.mail;
     if settings.smtp_url.is_none() {
         tracing::warn!(
@@ -77,9 +89,7 @@ pub async fn build(platform: &Platform, onboarding_url: &str) -> Result<NotifyAp
     Ok(NotifyApp {
         service: service::Notify::new(
             store,
-            axv_proto::onboarding::v1::onboarding_service_client::OnboardingServiceClient::new(
-                onboarding,
-            ),
+            upstreams,
             platform.issuer.clone(),
             settings.public_url.clone(),
         ),
@@ -99,8 +109,7 @@ pub async fn spawn(
     shutdown: &CancellationToken,
 ) -> Result<Running<service::Notify>, ServeError> {
     let listener = axv_platform::grpc::bind(listen).await?;
-    let onboarding = upstreams.url(NAME, "onboarding")?;
-    let app = build(platform, onboarding)
+    let app = build(platform, upstreams)
         .await
         .map_err(ServeError::build(NAME))?;
     axv_platform::grpc::launch(platform, listener, app, shutdown)

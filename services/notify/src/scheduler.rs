@@ -1,6 +1,7 @@
 //! Work done on a clock by one replica at a time (a lease in the database, held for a run and
-//! given up after it, so whichever replica comes next does the next): the daily digests, and
-//! giving up e-mail that became useless unsent (a reset link past its 30 minutes). Each run is
+//! given up after it, so whichever replica comes next does the next): the daily digests,
+//! giving up e-mail that became useless unsent (a reset link past its 30 minutes), and, once an
+//! hour, the reminders (reports due or overdue, vouchers about to expire). Each run is
 //! safe to repeat: what it files is taken in the same transaction, so a replica that lost its
 //! lease mid-run sends nothing twice.
 
@@ -13,6 +14,17 @@ use crate::{error::NotifyError, service::Notify};
 const LEASE: &str = "scheduler";
 /// Longer than a run takes; a replica that dies mid-run holds it no longer than this.
 const LEASE_MS: i64 = 3 * 60_000;
+const REMINDERS: &str = "reminders";
+/// Reminders name days, so looking once an hour is soon enough.
+const REMINDERS_EVERY_MS: i64 = 3_600_000;
+
+/// Korea's date at `now_ms` (UTC+9 all year).
+pub fn korea_date(now_ms: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_millis(now_ms + 9 * 3_600_000)
+        .unwrap_or_default()
+        .date_naive()
+}
+
 /// How often the scheduler looks for due work.
 const EVERY: Duration = Duration::from_secs(60);
 
@@ -29,6 +41,16 @@ pub async fn run_once(
     }
     let ran = service.send_digests(now_ms).await;
     let discarded = store.discard_stale_mail().await;
+    // Reminders once an hour across the replicas: this lease is taken by a fresh holder each
+    // time and never given back, so it is free again only when the hour is up.
+    let reminding = store
+        .hold_lease(REMINDERS, &axv_platform::ids::new_id(), REMINDERS_EVERY_MS)
+        .await;
+    if let Ok(true) = reminding
+        && let Err(error) = service.send_reminders(korea_date(now_ms)).await
+    {
+        tracing::warn!(%error, "reminders not run");
+    }
     store.release_lease(LEASE, holder).await?;
     if let Ok(n @ 1..) = discarded {
         tracing::info!(mails = n, "e-mail past its use given up");

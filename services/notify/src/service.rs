@@ -9,16 +9,26 @@ use axv_platform::{
     ids::{is_valid_id, new_id},
     pagination::PageRequest,
 };
-use axv_proto::onboarding::v1::{
-    self as onboarding, onboarding_service_client::OnboardingServiceClient,
+use axv_proto::{
+    onboarding::v1::{self as onboarding, onboarding_service_client::OnboardingServiceClient},
+    outcomes::v1::{self as outcomes, outcomes_service_client::OutcomesServiceClient},
+    vouchers::v1::{self as vouchers, vouchers_service_client::VouchersServiceClient},
 };
 use tonic::transport::Channel;
 
 use crate::{
     domain::{self, Audience, Category, Delivery, Lang, MailLinks, Names},
     error::NotifyError,
+    reminders,
     store::{Addressee, MailDelivery, NewMail, NewNotification, NotificationRecord, Store},
 };
+
+/// The services notify calls.
+pub struct Upstreams {
+    pub onboarding: Channel,
+    pub outcomes: Channel,
+    pub vouchers: Channel,
+}
 
 /// How a person hears of one category by e-mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +50,9 @@ pub struct Recipient {
 pub struct Notify {
     store: Store,
     onboarding: OnboardingServiceClient<Channel>,
+    /// Where reminders learn of reports owed and vouchers about to expire.
+    outcomes: OutcomesServiceClient<Channel>,
+    vouchers: VouchersServiceClient<Channel>,
     issuer: Arc<TokenIssuer>,
     /// The console's address for links in e-mail (`https://axv.gwangju.go.kr`), if known.
     public_url: Option<String>,
@@ -74,13 +87,15 @@ fn person(caller: Option<&Caller>) -> Result<&Caller, NotifyError> {
 impl Notify {
     pub fn new(
         store: Store,
-        onboarding: OnboardingServiceClient<Channel>,
+        upstreams: Upstreams,
         issuer: Arc<TokenIssuer>,
         public_url: Option<String>,
     ) -> Self {
         Self {
             store,
-            onboarding,
+            onboarding: OnboardingServiceClient::new(upstreams.onboarding),
+            outcomes: OutcomesServiceClient::new(upstreams.outcomes),
+            vouchers: VouchersServiceClient::new(upstreams.vouchers),
             issuer,
             public_url: public_url.map(|url| url.trim_end_matches('/').to_owned()),
             wake: Arc::default(),
@@ -293,6 +308,83 @@ impl Notify {
         }
     }
 
+    /// Tells of the reminders due on `today` (Korea's date) that were not told yet: reports
+    /// coming due or overdue, vouchers about to expire (see [`crate::reminders`]). One that
+    /// cannot be filed now is tried at the next run. Answers how many were told.
+    pub async fn send_reminders(&self, today: chrono::NaiveDate) -> Result<usize, NotifyError> {
+        let token = self.service_token()?;
+        let owed: Vec<reminders::OwedReport> = self
+            .outcomes
+            .clone()
+            .list_due_reports(NotifyError::request(
+                Some(&token),
+                outcomes::ListDueReportsRequest {
+                    overdue_only: false,
+                },
+            )?)
+            .await
+            .map_err(NotifyError::upstream("due reports"))?
+            .into_inner()
+            .reports
+            .into_iter()
+            .filter_map(|r| {
+                Some(reminders::OwedReport {
+                    period_end: r.period_end.parse().ok()?,
+                    pilot_id: r.pilot_id,
+                    company_id: r.company_id,
+                    pilot_title: r.pilot_title,
+                })
+            })
+            .collect();
+        let mut live = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .vouchers
+                .clone()
+                .list_vouchers(NotifyError::request(
+                    Some(&token),
+                    vouchers::ListVouchersRequest {
+                        filter: Some(vouchers::VoucherFilter {
+                            statuses: vec![vouchers::VoucherStatus::Active.into()],
+                            ..Default::default()
+                        }),
+                        page_size: 100,
+                        page_token: page_token.clone(),
+                    },
+                )?)
+                .await
+                .map_err(NotifyError::upstream("vouchers"))?
+                .into_inner();
+            live.extend(page.vouchers.into_iter().filter_map(|v| {
+                Some(reminders::LiveVoucher {
+                    valid_until: v.valid_until.parse().ok()?,
+                    voucher_id: v.id,
+                    company_id: v.company_id,
+                    code: v.code,
+                })
+            }));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        let mut told = 0;
+        for event in reminders::due(today, &owed, &live) {
+            if self.store.is_handled(&event.id).await? {
+                continue;
+            }
+            match self.handle(&event).await {
+                Ok(()) => told += 1,
+                Err(error) => tracing::warn!(reminder = %event.id, %error, "reminder not told"),
+            }
+        }
+        if told > 0 {
+            tracing::info!(reminders = told, "reminders told");
+        }
+        Ok(told)
+    }
+
     /// Files `event`'s messages for everyone it concerns, once. `Err` means "try again later"
     /// (onboarding did not answer); nothing is filed then.
     pub async fn handle(&self, event: &Event) -> Result<(), NotifyError> {
@@ -334,6 +426,7 @@ impl Notify {
                         _ => company.0.clone(),
                     },
                     item: item.clone(),
+                    when: domain::when_of(event, r.lang),
                 };
                 let message = domain::message(event, r.lang, &names)?;
                 let choice = choices.get(&r.user_id).copied().unwrap_or_default();

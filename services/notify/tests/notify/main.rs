@@ -6,6 +6,7 @@
 mod inbox;
 mod password_reset;
 mod preferences;
+mod reminders;
 mod smtp;
 
 use std::time::Duration;
