@@ -18,7 +18,12 @@ async fn inbox_with(p: &TestPlatform, token: &str, count: i64) -> Value {
         let shown = answer["data"]["inbox"]["notifications"]["edges"]
             .as_array()
             .map_or(0, Vec::len);
-        if i64::try_from(shown).ok() >= Some(count) {
+        // The counts are read before the page (a message filed in between shows in the page
+        // first): wait for both.
+        let counted = answer["data"]["inbox"]["notifications"]["totalCount"]
+            .as_i64()
+            .unwrap_or(0);
+        if i64::try_from(shown).ok() >= Some(count) && counted >= count {
             return answer["data"]["inbox"].clone();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -482,11 +482,11 @@ const WORDS: &[Words] = &[
         category: Category::Report,
         ko: (
             "성과 보고서 제출이 늦었습니다: {item}",
-            "실증사업 「{item}」의 {when}에 끝난 기간의 성과 보고서가 아직 제출되지 않았습니다. 제출할 때까지 매주 알려 드립니다.",
+            "실증사업 「{item}」의 성과 보고서가 {when}에 끝난 기간부터 제출되지 않았습니다. 제출할 때까지 매주 알려 드립니다.",
         ),
         en: (
             "Outcome report overdue: {item}",
-            "The outcome report of the pilot “{item}” for the period that ended on {when} has not been submitted. We will remind you weekly until it is.",
+            "The pilot “{item}” owes outcome reports from the period that ended on {when}. We will remind you weekly until they are submitted.",
         ),
         link: "/reports",
     },
@@ -816,7 +816,12 @@ mod tests {
         assert_eq!(when_of(&e, Lang::Ko), "2026년 12월 31일");
         assert_eq!(when_of(&e, Lang::En), "31 December 2026");
         assert_eq!(when_of(&event("company.approved", &[]), Lang::Ko), "");
-        let m = message(&e.for_companies(vec!["c1".into()]), Lang::Ko, &names()).unwrap();
+        let e = e.for_companies(vec!["c1".into()]);
+        let names = Names {
+            when: when_of(&e, Lang::Ko),
+            ..names()
+        };
+        let m = message(&e, Lang::Ko, &names).unwrap();
         assert!(m.body.contains("2026년 12월 31일까지"), "{m:?}");
     }
 

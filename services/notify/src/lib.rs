@@ -126,6 +126,7 @@ impl EventHandler for Notifier {
         self.service
             .handle(event)
             .await
+            .map(|_| ())
             .map_err(|error| format!("could not notify: {error}"))
     }
 }

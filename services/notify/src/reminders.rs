@@ -1,7 +1,7 @@
 //! Reminders: what nobody's action announces but people must hear of in time. A firm hears of
-//! an outcome report coming due (its period ends within 14 days), of one overdue (the day
-//! after its period ended, then weekly until it is filed), and of a voucher about to expire
-//! (30, 14 and 7 days before). Each reminder is an event with an id of its own making
+//! an outcome report coming due (its period ends within 14 days), of reports overdue (14 days
+//! after a period ended without one, then weekly until filed: one message per pilot, naming its
+//! oldest missing period), and of a voucher about to expire (30, 14 and 7 days before). Each reminder is an event with an id of its own making
 //! (`reminder:<what>:<which>:<step>`), handled like any other: the table of events acted on
 //! makes each go out once, whatever the replicas and however often the scheduler looks.
 
@@ -29,6 +29,9 @@ pub struct LiveVoucher {
 
 /// Days before a period ends that its report is announced as coming due.
 pub const REPORT_DUE_DAYS: i64 = 14;
+/// Days after a period ends that a report not filed is called overdue (it can be filed from
+/// the day after the period; a firm gathers its figures first).
+pub const REPORT_GRACE_DAYS: i64 = 14;
 /// Days before a voucher expires that its holder is told, each once.
 pub const VOUCHER_EXPIRY_STEPS: [i64; 3] = [30, 14, 7];
 
@@ -50,32 +53,55 @@ fn reminder(
 /// The reminders due on `today` (Korea's date): pure, so every rule is unit-tested.
 pub fn due(today: NaiveDate, reports: &[OwedReport], vouchers: &[LiveVoucher]) -> Vec<Event> {
     let mut events = Vec::new();
+    // Per pilot: the periods it owes, oldest first.
+    let mut by_pilot: Vec<(&str, Vec<&OwedReport>)> = Vec::new();
     for report in reports {
-        let payload = serde_json::json!({
-            "title": report.pilot_title,
-            "date": report.period_end.to_string(),
-            "pilotId": report.pilot_id,
-        });
-        let left = (report.period_end - today).num_days();
-        let period = report.period_end.to_string();
-        if (0..=REPORT_DUE_DAYS).contains(&left) {
-            events.push(reminder(
-                "report.due_soon",
-                &report.pilot_id,
-                &period,
-                &report.company_id,
-                payload,
-            ));
-        } else if left < 0 {
-            // The day after the period ended, then each week after.
-            let week = (-left - 1) / 7;
+        match by_pilot
+            .iter_mut()
+            .find(|(pilot, _)| *pilot == report.pilot_id)
+        {
+            Some((_, owed)) => owed.push(report),
+            None => by_pilot.push((&report.pilot_id, vec![report])),
+        }
+    }
+    for (pilot_id, mut owed) in by_pilot {
+        owed.sort_by_key(|r| r.period_end);
+        let late: Vec<&&OwedReport> = owed
+            .iter()
+            .filter(|r| (today - r.period_end).num_days() > REPORT_GRACE_DAYS)
+            .collect();
+        if let Some(oldest) = late.first() {
+            // Weekly from the day the oldest became overdue; one message for all it owes.
+            let overdue_for = (today - oldest.period_end).num_days() - REPORT_GRACE_DAYS - 1;
+            let week = overdue_for / 7;
             events.push(reminder(
                 "report.overdue",
-                &report.pilot_id,
-                &format!("{period}:{week}"),
-                &report.company_id,
-                payload,
+                pilot_id,
+                &format!("{}:{week}", oldest.period_end),
+                &oldest.company_id,
+                serde_json::json!({
+                    "title": oldest.pilot_title,
+                    "date": oldest.period_end.to_string(),
+                    "count": late.len(),
+                    "pilotId": pilot_id,
+                }),
             ));
+        }
+        for report in owed {
+            let left = (report.period_end - today).num_days();
+            if (0..=REPORT_DUE_DAYS).contains(&left) {
+                events.push(reminder(
+                    "report.due_soon",
+                    pilot_id,
+                    &report.period_end.to_string(),
+                    &report.company_id,
+                    serde_json::json!({
+                        "title": report.pilot_title,
+                        "date": report.period_end.to_string(),
+                        "pilotId": pilot_id,
+                    }),
+                ));
+            }
         }
     }
     for voucher in vouchers {
@@ -158,25 +184,39 @@ mod tests {
     }
 
     #[test]
-    fn an_overdue_report_is_told_the_next_day_then_weekly() {
+    fn an_overdue_report_is_told_after_two_weeks_then_weekly() {
         let end = "2026-11-30";
         let on = |today: &str| ids(&due(day(today), &[report(end)], &[]));
-        assert_eq!(
-            on("2026-12-01"),
-            ["reminder:report.overdue:p1:2026-11-30:0"]
+        // It can be filed from 12-01; two weeks later it is overdue.
+        assert!(on("2026-12-01").is_empty());
+        assert!(on("2026-12-14").is_empty());
+        let week = |n: u32| vec![format!("reminder:report.overdue:p1:2026-11-30:{n}")];
+        assert_eq!(on("2026-12-15"), week(0));
+        assert_eq!(on("2026-12-21"), week(0));
+        assert_eq!(on("2026-12-22"), week(1));
+        assert_eq!(on("2026-12-29"), week(2));
+    }
+
+    #[test]
+    fn a_pilot_owing_several_reports_hears_once_a_week_of_the_oldest() {
+        let owed = [
+            report("2026-06-30"),
+            report("2026-03-31"),
+            report("2026-09-30"),
+        ];
+        let told = due(day("2026-12-07"), &owed, &[]);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(
+            told[0]
+                .id
+                .starts_with("reminder:report.overdue:p1:2026-03-31:")
         );
-        assert_eq!(
-            on("2026-12-07"),
-            ["reminder:report.overdue:p1:2026-11-30:0"]
-        );
-        assert_eq!(
-            on("2026-12-08"),
-            ["reminder:report.overdue:p1:2026-11-30:1"]
-        );
-        assert_eq!(
-            on("2026-12-15"),
-            ["reminder:report.overdue:p1:2026-11-30:2"]
-        );
+        assert_eq!(told[0].payload["count"], 3);
+        assert_eq!(told[0].payload["date"], "2026-03-31");
+        // A current period coming due is told besides.
+        let mut with_current = owed.to_vec();
+        with_current.push(report("2026-12-21"));
+        assert_eq!(due(day("2026-12-07"), &with_current, &[]).len(), 2);
     }
 
     #[test]

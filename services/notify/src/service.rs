@@ -309,15 +309,42 @@ impl Notify {
     }
 
     /// Tells of the reminders due on `today` (Korea's date) that were not told yet: reports
-    /// coming due or overdue, vouchers about to expire (see [`crate::reminders`]). One that
-    /// cannot be filed now is tried at the next run. Answers how many were told.
+    /// coming due or overdue, vouchers about to expire (see [`crate::reminders`]). What one
+    /// upstream answers is told even when the other fails; a reminder not filed now (onboarding
+    /// did not answer) stops the run with `Err`, to be tried again soon. Answers how many were
+    /// told.
     pub async fn send_reminders(&self, today: chrono::NaiveDate) -> Result<usize, NotifyError> {
         let token = self.service_token()?;
-        let owed: Vec<reminders::OwedReport> = self
+        let owed = self.owed_reports(&token).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "reports owed not read: no report reminders this run");
+            Vec::new()
+        });
+        let live = self.live_vouchers(&token).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "vouchers not read: no voucher reminders this run");
+            Vec::new()
+        });
+        let mut told = 0;
+        for event in reminders::due(today, &owed, &live) {
+            if self.store.is_handled(&event.id).await? {
+                continue;
+            }
+            if self.handle(&event).await? {
+                told += 1;
+            }
+        }
+        if told > 0 {
+            tracing::info!(reminders = told, "reminders told");
+        }
+        Ok(told)
+    }
+
+    /// The reports ACTIVE pilots owe (every company's: the service token is staff's).
+    async fn owed_reports(&self, token: &str) -> Result<Vec<reminders::OwedReport>, NotifyError> {
+        let reports = self
             .outcomes
             .clone()
             .list_due_reports(NotifyError::request(
-                Some(&token),
+                Some(token),
                 outcomes::ListDueReportsRequest {
                     overdue_only: false,
                 },
@@ -325,17 +352,26 @@ impl Notify {
             .await
             .map_err(NotifyError::upstream("due reports"))?
             .into_inner()
-            .reports
+            .reports;
+        Ok(reports
             .into_iter()
-            .filter_map(|r| {
-                Some(reminders::OwedReport {
-                    period_end: r.period_end.parse().ok()?,
+            .filter_map(|r| match r.period_end.parse() {
+                Ok(period_end) => Some(reminders::OwedReport {
+                    period_end,
                     pilot_id: r.pilot_id,
                     company_id: r.company_id,
                     pilot_title: r.pilot_title,
-                })
+                }),
+                Err(_) => {
+                    tracing::warn!(pilot = %r.pilot_id, end = %r.period_end, "a period's end is no date");
+                    None
+                }
             })
-            .collect();
+            .collect())
+    }
+
+    /// Every ACTIVE voucher, page by page.
+    async fn live_vouchers(&self, token: &str) -> Result<Vec<reminders::LiveVoucher>, NotifyError> {
         let mut live = Vec::new();
         let mut page_token = String::new();
         loop {
@@ -343,7 +379,7 @@ impl Notify {
                 .vouchers
                 .clone()
                 .list_vouchers(NotifyError::request(
-                    Some(&token),
+                    Some(token),
                     vouchers::ListVouchersRequest {
                         filter: Some(vouchers::VoucherFilter {
                             statuses: vec![vouchers::VoucherStatus::Active.into()],
@@ -357,42 +393,36 @@ impl Notify {
                 .map_err(NotifyError::upstream("vouchers"))?
                 .into_inner();
             live.extend(page.vouchers.into_iter().filter_map(|v| {
-                Some(reminders::LiveVoucher {
-                    valid_until: v.valid_until.parse().ok()?,
-                    voucher_id: v.id,
-                    company_id: v.company_id,
-                    code: v.code,
-                })
+                match v.valid_until.parse() {
+                    Ok(valid_until) => Some(reminders::LiveVoucher {
+                        valid_until,
+                        voucher_id: v.id,
+                        company_id: v.company_id,
+                        code: v.code,
+                    }),
+                    Err(_) => {
+                        tracing::warn!(voucher = %v.id, until = %v.valid_until, "a voucher's last day is no date");
+                        None
+                    }
+                }
             }));
             if page.next_page_token.is_empty() {
-                break;
+                return Ok(live);
             }
             page_token = page.next_page_token;
         }
-        let mut told = 0;
-        for event in reminders::due(today, &owed, &live) {
-            if self.store.is_handled(&event.id).await? {
-                continue;
-            }
-            match self.handle(&event).await {
-                Ok(()) => told += 1,
-                Err(error) => tracing::warn!(reminder = %event.id, %error, "reminder not told"),
-            }
-        }
-        if told > 0 {
-            tracing::info!(reminders = told, "reminders told");
-        }
-        Ok(told)
     }
 
-    /// Files `event`'s messages for everyone it concerns, once. `Err` means "try again later"
+    /// Files `event`'s messages for everyone it concerns, once: `true` when this call filed
+    /// them (not a redelivery, nor another replica first). `Err` means "try again later"
     /// (onboarding did not answer); nothing is filed then.
-    pub async fn handle(&self, event: &Event) -> Result<(), NotifyError> {
+    pub async fn handle(&self, event: &Event) -> Result<bool, NotifyError> {
         if event.kind == domain::PASSWORD_RESET_REQUESTED {
-            return self.mail_password_reset(event).await;
+            self.mail_password_reset(event).await?;
+            return Ok(false);
         }
         let Some(audience) = domain::audience(event) else {
-            return Ok(());
+            return Ok(false);
         };
         // History (the demo's seeded past): acted on, nobody told.
         if self
@@ -402,7 +432,7 @@ impl Notify {
             .is_some_and(|before| event.occurred_at_ms < before)
         {
             self.store.record_event(&event.id, &event.kind, &[]).await?;
-            return Ok(());
+            return Ok(false);
         }
         let token = self.service_token()?;
         let recipients = self.recipients(&token, &audience).await?;
@@ -467,15 +497,15 @@ impl Notify {
                 })
             })
             .collect();
-        if self
+        let filed = self
             .store
             .record_event(&event.id, &event.kind, &notifications)
-            .await?
-        {
+            .await?;
+        if filed {
             tracing::info!(event = %event.id, kind = %event.kind, people = notifications.len(), "notified");
             self.wake.notify_one();
         }
-        Ok(())
+        Ok(filed)
     }
 
     /// Mails the link of a password reset requested (the event's subject is the request):

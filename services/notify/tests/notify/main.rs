@@ -37,7 +37,8 @@ pub async fn inbox_of(
 ) -> pb::ListNotificationsResponse {
     for _ in 0..100 {
         let answer = inbox(client, token).await.unwrap();
-        if answer.notifications.len() >= count {
+        // The counts are read before the page: wait for both.
+        if answer.notifications.len() >= count && answer.total >= count as i64 {
             return answer;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

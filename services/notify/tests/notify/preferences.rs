@@ -210,7 +210,7 @@ async fn choices_shape_the_mail(db: TestDb) {
             axv_notify::scheduler::run_once(notify, "replica-b", tomorrow),
         );
         let ran = [first.unwrap(), second.unwrap()];
-        filed += ran.iter().flatten().sum::<usize>();
+        filed += ran.iter().flatten().map(|r| r.digests).sum::<usize>();
         if ran.iter().any(Option::is_some) {
             break;
         }

@@ -42,8 +42,7 @@ async fn an_expiring_voucher_is_told_once_per_step(db: TestDb) {
         notify.send_reminders(week_before),
         second.send_reminders(week_before),
     );
-    a.unwrap();
-    b.unwrap();
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "told by one of them");
     assert_eq!(
         inbox(&mut client, &firm.token).await.unwrap().total,
         settled + 2
@@ -55,6 +54,33 @@ async fn an_expiring_voucher_is_told_once_per_step(db: TestDb) {
             .await
             .unwrap(),
         0
+    );
+
+    // The scheduler tells reminders in the daytime only, once an hour across the replicas.
+    let korea = |time: &str| {
+        chrono::DateTime::parse_from_rfc3339(&format!(
+            "{}T{time}+09:00",
+            axv_platform::calendar::today_kst()
+        ))
+        .unwrap()
+        .timestamp_millis()
+    };
+    let night = axv_notify::scheduler::run_once(notify, "a", korea("08:59:00"))
+        .await
+        .unwrap();
+    assert!(
+        night.is_some_and(|ran| ran.reminders.is_none()),
+        "{night:?}"
+    );
+    axv_notify::scheduler::run_once(notify, "a", korea("10:00:00"))
+        .await
+        .unwrap();
+    let again = axv_notify::scheduler::run_once(notify, "b", korea("10:00:00"))
+        .await
+        .unwrap();
+    assert!(
+        again.is_some_and(|ran| ran.reminders.is_none()),
+        "the hour's reminders ran already: {again:?}"
     );
     h.stop().await;
 }
