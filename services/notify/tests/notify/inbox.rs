@@ -5,7 +5,7 @@ use std::time::Duration;
 use axv_auth::Role;
 use axv_platform::{ErrorCode, events::Event};
 use axv_proto::notify::v1 as pb;
-use axv_testkit::{Stack, TestDb, assert_refused, authed, caller, on_both_backends};
+use axv_testkit::{Stack, TestDb, assert_refused, authed, on_both_backends};
 
 use crate::{client, inbox, inbox_of};
 
@@ -38,23 +38,7 @@ async fn mails(dir: &std::path::Path, count: usize) -> Vec<String> {
 /// twice; people read and mark only their own inbox.
 async fn decisions_reach_the_firm_and_requests_the_managers(db: TestDb) {
     let h = Stack::start(db, &["notify"]).await;
-    let admin = caller("admin", Role::Admin);
-    let (manager, _) = h
-        .onboarding()
-        .create_staff_account(
-            Some(&admin),
-            "pm@city.kr",
-            "이서연 (AI산업과)",
-            Some(Role::ProgramManager),
-        )
-        .await
-        .unwrap();
-    let manager_token = h
-        .platform
-        .issuer
-        .issue(&manager.id, Role::ProgramManager, vec![])
-        .unwrap()
-        .token;
+    let manager_token = crate::manager(&h, "이서연 (AI산업과)").await;
     let firm = h.firm(1).named("광주알림랩").approved().await;
     let other = h.firm(2).draft().await;
     let mut client = client(&h).await;

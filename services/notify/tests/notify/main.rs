@@ -45,3 +45,23 @@ pub async fn inbox_of(
     }
     panic!("the inbox never held {count} messages");
 }
+
+/// A programme manager's account `pm@city.kr`, named `name`: its access token.
+pub async fn manager(h: &Stack, name: &str) -> String {
+    let admin = axv_testkit::caller("admin", axv_auth::Role::Admin);
+    let (manager, _) = h
+        .onboarding()
+        .create_staff_account(
+            Some(&admin),
+            "pm@city.kr",
+            name,
+            Some(axv_auth::Role::ProgramManager),
+        )
+        .await
+        .unwrap();
+    h.platform
+        .issuer
+        .issue(&manager.id, axv_auth::Role::ProgramManager, vec![])
+        .unwrap()
+        .token
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axv_auth::Role;
 use axv_platform::{ErrorCode, events::Event, ids::now_ms};
 use axv_proto::notify::v1::{self as pb, notify_service_client::NotifyServiceClient};
-use axv_testkit::{Stack, TestDb, assert_refused, authed, caller, on_both_backends};
+use axv_testkit::{Stack, TestDb, assert_refused, authed, on_both_backends};
 use tonic::transport::Channel;
 
 use crate::{client, inbox, inbox_of};
@@ -59,23 +59,7 @@ fn about(kind: &str, company_id: &str) -> Event {
 /// Choices no role may make, and callers without an inbox, are refused.
 async fn choices_shape_the_mail(db: TestDb) {
     let h = Stack::start(db, &["notify"]).await;
-    let admin = caller("admin", Role::Admin);
-    let (manager, _) = h
-        .onboarding()
-        .create_staff_account(
-            Some(&admin),
-            "pm@city.kr",
-            "이서연",
-            Some(Role::ProgramManager),
-        )
-        .await
-        .unwrap();
-    let manager_token = h
-        .platform
-        .issuer
-        .issue(&manager.id, Role::ProgramManager, vec![])
-        .unwrap()
-        .token;
+    let manager_token = crate::manager(&h, "이서연").await;
     let firm = h.firm(1).named("광주설정랩").approved().await;
     let mut client = client(&h).await;
     inbox_of(&mut client, &firm.token, 1).await;
