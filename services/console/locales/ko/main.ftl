@@ -762,7 +762,7 @@ usage-refused-first = 거부된 줄이 많아 처음 { $shown }줄만 보여 드
 
 # Notification settings and one-click unsubscribe
 notification-settings-title = 알림 설정
-notification-settings-intro = 알림함에는 모든 알림이 남습니다. 종류마다 이메일을 언제 받을지 고르세요. 모아보기는 매일 오전 8시(한국 시각)에 그동안의 알림을 한 통으로 보냅니다.
+notification-settings-intro = 알림함에는 모든 알림이 남습니다. 종류마다 이메일을 언제 받을지 고르세요. ‘하루 한 번 모아서 받기’를 고르면 매일 오전 8시(한국 시각)에 그동안의 알림을 한 통으로 보냅니다.
 notification-settings-none = 지금 계정의 역할로 받는 알림이 없습니다.
 notification-settings-save = 알림 설정 저장
 notification-settings-aside = 받은 알림은 알림함에서 볼 수 있습니다.
@@ -773,11 +773,11 @@ notification-category-review-hint = 기업 등록, 바우처 신청, 실증사�
 notification-category-company = 기업 등록
 notification-category-company-hint = 기업 등록의 승인·반려·보완 요청, 참여 자격 정지와 회복
 notification-category-voucher = 바우처
-notification-category-voucher-hint = 바우처 신청 결과, 잔액 부족, 모두 사용, 기간 만료, 회수
+notification-category-voucher-hint = 바우처 신청 결과, 잔액 부족, 모두 사용, 기간 만료, 회수, 그리고 기간이 끝나기 30·14·7일 전 알림
 notification-category-pilot = 실증사업
 notification-category-pilot-hint = 실증사업의 승인·반려, 일시 중지, 재개, 취소
 notification-category-report = 성과 보고
-notification-category-report-hint = 성과 보고서의 반려와 확인
+notification-category-report-hint = 성과 보고서의 반려와 확인, 그리고 보고 기한이 다가올 때와 제출이 늦었을 때(매주) 알림. 끄면 기한 알림도 이메일로 오지 않습니다.
 notification-delivery-immediate = 바로 이메일로 받기
 notification-delivery-digest = 하루 한 번 모아서 받기 (오전 8시)
 notification-delivery-off = 이메일로 받지 않기 (알림함에만)
