@@ -138,12 +138,13 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 /// The latest digest moment at or before `now_ms` (unix ms): today's 08:00 in Korea once it
 /// has passed, else yesterday's. What was filed before it goes in that day's digest.
 pub fn digest_cutoff(now_ms: i64) -> i64 {
-    let kst = now_ms + 9 * HOUR_MS;
+    let offset = i64::from(axv_platform::calendar::KST.local_minus_utc()) * 1000;
+    let kst = now_ms + offset;
     let mut at = kst - kst.rem_euclid(DAY_MS) + DIGEST_HOUR_KST * HOUR_MS;
     if at > kst {
         at -= DAY_MS;
     }
-    at - 9 * HOUR_MS
+    at - offset
 }
 
 /// What a message names: the company, and the voucher's code or the pilot's title.

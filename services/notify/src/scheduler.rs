@@ -60,7 +60,7 @@ pub async fn run_once(
 async fn remind(service: &Notify, now_ms: i64) -> Option<usize> {
     let store = service.store();
     let korea = chrono::DateTime::from_timestamp_millis(now_ms)?
-        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600)?);
+        .with_timezone(&axv_platform::calendar::KST);
     if korea.hour() < REMINDERS_FROM_HOUR_KST {
         return None;
     }
