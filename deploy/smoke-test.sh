@@ -48,10 +48,10 @@ done < <("$engine" ps --filter "label=com.docker.compose.project=$project" --for
 ready=""
 for _ in $(seq 1 60); do
   ready=$(curl -sS "$gateway/readyz" 2>/dev/null || true)
-  [ -n "$ready" ] && echo "$ready" | json 'all(v == "SERVING" for v in d.values()) and len(d) == 4' | grep -q True && break
+  [ -n "$ready" ] && echo "$ready" | json 'all(v == "SERVING" for v in d.values()) and len(d) == 6' | grep -q True && break
   sleep 2
 done
-if [ -n "$ready" ] && echo "$ready" | json 'all(v == "SERVING" for v in d.values()) and len(d) == 4' | grep -q True; then
+if [ -n "$ready" ] && echo "$ready" | json 'all(v == "SERVING" for v in d.values()) and len(d) == 6' | grep -q True; then
   pass "gateway ready: $ready"
 else
   fail "gateway not ready: ${ready:-no answer from $gateway/readyz}"

@@ -7,13 +7,13 @@
 //! `.ci/run` installs it.
 
 use std::{
-    net::TcpListener,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
 use axv_auth::Role;
 use axv_e2e::{PASSWORD, TestPlatform, business_number};
+use axv_testkit::processes::free_port;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -32,13 +32,6 @@ struct Browser {
     /// With JavaScript off the page runs nothing, axe included: those pages are the same HTML
     /// the JavaScript runs check.
     javascript: bool,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(9515)
 }
 
 impl Browser {

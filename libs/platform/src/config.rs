@@ -112,6 +112,25 @@ pub struct PlatformArgs {
     /// Secure.
     #[arg(long, env = "AXV_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Where documents' bytes are kept: `s3://bucket/prefix` (any S3-compatible store, with the
+    /// standard `AWS_*` settings: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `AWS_ENDPOINT` for NCP or MinIO) or `file:///absolute/dir`. Unset: `<data dir>/documents`.
+    #[arg(long, env = "AXV_OBJECT_STORE_URL")]
+    pub object_store_url: Option<String>,
+    /// The largest document, in megabytes.
+    #[arg(long, env = "AXV_DOCUMENT_MAX_MB", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=2048))]
+    pub document_max_mb: u64,
+    /// All the documents of one item (a company, an application, a report...), in megabytes.
+    #[arg(long, env = "AXV_DOCUMENT_PARENT_MAX_MB", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub document_parent_max_mb: u64,
+    /// Days a deleted document's bytes are kept before they are removed (its record stays).
+    #[arg(long, env = "AXV_DOCUMENT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3650))]
+    pub document_retention_days: u64,
+    /// A malware scanner run on every upload, reading the file on standard input: exit 0 clean,
+    /// 1 infected, anything else an error (tried again later), e.g. `clamdscan --no-summary -`.
+    /// Until it passes a document, the document cannot be downloaded. Unset: no scanning.
+    #[arg(long, env = "AXV_DOCUMENT_SCANNER")]
+    pub document_scanner: Option<String>,
     /// External OIDC issuers whose tokens are accepted, as JSON:
     /// `[{"issuer":"https://...","jwks_url":"https://.../jwks","audience":"axv"}]`.
     #[arg(long, env = "AXV_OIDC_ISSUERS", value_parser = parse_oidc_issuers)]
@@ -167,6 +186,38 @@ pub struct Platform {
     /// See [`PlatformArgs::release_days_after_quarter`]; 0 turns the calendar off.
     pub release_days_after_quarter: u32,
     pub mail: MailSettings,
+    pub documents: DocumentSettings,
+}
+
+/// Where documents are kept and how large they may be (see [`PlatformArgs::object_store_url`]).
+#[derive(Clone, Debug)]
+pub struct DocumentSettings {
+    /// `s3://...` or `file:///...`; `None`: `dir`.
+    pub store_url: Option<String>,
+    /// S3 settings given in code rather than by the `AWS_*` variables (a test's own server):
+    /// `("aws_endpoint", "http://127.0.0.1:9000")`, `("aws_access_key_id", ...)`.
+    pub store_options: Vec<(String, String)>,
+    pub dir: PathBuf,
+    pub max_file_bytes: u64,
+    pub max_parent_bytes: u64,
+    pub retention: Duration,
+    /// A command line, split on whitespace.
+    pub scanner: Option<String>,
+}
+
+impl DocumentSettings {
+    /// Bytes under `dir`, the default limits, no scanner.
+    pub fn in_dir(dir: PathBuf) -> Self {
+        Self {
+            store_url: None,
+            store_options: Vec::new(),
+            dir,
+            max_file_bytes: 25 * 1024 * 1024,
+            max_parent_bytes: 200 * 1024 * 1024,
+            retention: Duration::from_secs(30 * 86_400),
+            scanner: None,
+        }
+    }
 }
 
 /// Where notifications' e-mail goes (see [`PlatformArgs::smtp_url`]).
@@ -236,6 +287,9 @@ impl PlatformArgs {
             check_database_url(url.expose()).map_err(|e| invalid("DATABASE_URL", e))?;
         }
         self.redis_client()?;
+        if let Some(url) = &self.object_store_url {
+            check_object_store_url(url).map_err(|e| invalid("AXV_OBJECT_STORE_URL", e))?;
+        }
         if self.redis_prefix.is_empty() {
             return Err(invalid("AXV_REDIS_PREFIX", "must not be empty"));
         }
@@ -310,7 +364,38 @@ impl PlatformArgs {
                 dir: self.data_dir.join("mail"),
                 public_url: self.public_url.clone(),
             },
+            documents: DocumentSettings {
+                store_url: self.object_store_url.clone(),
+                store_options: Vec::new(),
+                dir: self.data_dir.join("documents"),
+                max_file_bytes: self.document_max_mb * 1024 * 1024,
+                max_parent_bytes: self.document_parent_max_mb * 1024 * 1024,
+                retention: Duration::from_secs(self.document_retention_days * 86_400),
+                scanner: self
+                    .document_scanner
+                    .clone()
+                    .filter(|command| !command.trim().is_empty()),
+            },
         })
+    }
+}
+
+/// `s3://bucket[/prefix]` or `file:///absolute/dir`.
+pub fn check_object_store_url(url: &str) -> Result<(), String> {
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let bucket = rest.split('/').next().unwrap_or_default();
+        if bucket.is_empty() {
+            return Err("s3:// needs a bucket: s3://bucket/prefix".into());
+        }
+        Ok(())
+    } else if let Some(path) = url.strip_prefix("file://") {
+        if Path::new(path).is_absolute() {
+            Ok(())
+        } else {
+            Err("file:// needs an absolute directory: file:///var/lib/axv/documents".into())
+        }
+    } else {
+        Err("must start with s3:// or file://".into())
     }
 }
 
@@ -392,6 +477,11 @@ mod check_tests {
     #[test]
     fn database_urls() {
         assert!(check_database_url("postgres://u:p@db:5432/axv").is_ok());
+        assert!(check_object_store_url("s3://axv-documents/prod").is_ok());
+        assert!(check_object_store_url("file:///var/lib/axv/documents").is_ok());
+        assert!(check_object_store_url("s3:///prefix").is_err());
+        assert!(check_object_store_url("file://relative/dir").is_err());
+        assert!(check_object_store_url("gs://bucket").is_err());
         assert!(check_database_url("postgresql://db/axv?sslmode=prefer").is_ok());
         assert!(check_database_url("sqlite://x.db?mode=rwc").is_ok());
         assert!(check_database_url("mysql://db/axv").is_err());

@@ -89,7 +89,8 @@ impl ErrorCode {
     }
 }
 
-/// Why something was refused in its present state (FAILED_PRECONDITION), for clients that
+/// Why something was refused in its present state (FAILED_PRECONDITION; a refused file is
+/// BAD_USER_INPUT), for clients that
 /// explain it in a person's own words rather than show the service's English. It travels as
 /// the [`REASON_METADATA`] of the gRPC status and as the GraphQL `extensions.reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,13 +113,23 @@ pub enum Reason {
     AccountDeactivated,
     /// The pilot is not under way or completed (reports are filed for those only).
     PilotNotRunning,
+    /// A file's bytes are none of the document types the platform takes.
+    UnsupportedFileType,
+    /// A file is over the size limit for one document.
+    FileTooLarge,
+    /// The parent's documents would go over their total size limit.
+    ParentFull,
+    /// The malware scanner has not yet passed the document.
+    ScanPending,
+    /// The malware scanner refused the document.
+    Infected,
 }
 
 /// The gRPC metadata key that carries a refusal's [`Reason`].
 pub const REASON_METADATA: &str = "axv-reason";
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 14] = [
         Reason::WrongState,
         Reason::NotEditable,
         Reason::PoolShort,
@@ -128,6 +139,11 @@ impl Reason {
         Reason::CompanyNotApproved,
         Reason::AccountDeactivated,
         Reason::PilotNotRunning,
+        Reason::UnsupportedFileType,
+        Reason::FileTooLarge,
+        Reason::ParentFull,
+        Reason::ScanPending,
+        Reason::Infected,
     ];
 
     /// The GraphQL `extensions.reason`.
@@ -142,6 +158,11 @@ impl Reason {
             Reason::CompanyNotApproved => "COMPANY_NOT_APPROVED",
             Reason::AccountDeactivated => "ACCOUNT_DEACTIVATED",
             Reason::PilotNotRunning => "PILOT_NOT_RUNNING",
+            Reason::UnsupportedFileType => "UNSUPPORTED_FILE_TYPE",
+            Reason::FileTooLarge => "FILE_TOO_LARGE",
+            Reason::ParentFull => "PARENT_FULL",
+            Reason::ScanPending => "SCAN_PENDING",
+            Reason::Infected => "INFECTED",
         }
     }
 

@@ -279,6 +279,9 @@ pub fn platform_with(
             dir: std::env::temp_dir().join(format!("axv-mail-{}", crate::ids::new_id())),
             public_url: None,
         },
+        documents: crate::config::DocumentSettings::in_dir(
+            std::env::temp_dir().join(format!("axv-documents-{}", crate::ids::new_id())),
+        ),
     }
 }
 

@@ -89,6 +89,12 @@ pub mod outcomes {
     }
 }
 
+pub mod documents {
+    pub mod v1 {
+        tonic::include_proto!("axv.documents.v1");
+    }
+}
+
 pub mod notify {
     pub mod v1 {
         tonic::include_proto!("axv.notify.v1");

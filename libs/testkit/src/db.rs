@@ -5,12 +5,13 @@ use axv_platform::testing::TestDb;
 use sqlx::migrate::Migrator;
 
 /// Every service's schema and migrations, as the template database holds them.
-pub const SCHEMAS: [(&str, &Migrator); 5] = [
+pub const SCHEMAS: [(&str, &Migrator); 6] = [
     (axv_onboarding::NAME, &axv_onboarding::MIGRATOR),
     (axv_pilots::NAME, &axv_pilots::MIGRATOR),
     (axv_vouchers::NAME, &axv_vouchers::MIGRATOR),
     (axv_outcomes::NAME, &axv_outcomes::MIGRATOR),
     (axv_notify::NAME, &axv_notify::MIGRATOR),
+    (axv_documents::NAME, &axv_documents::MIGRATOR),
 ];
 
 /// A migrated Postgres database of the test's own, or `None` (outside CI) without Postgres.

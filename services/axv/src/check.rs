@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use anyhow::bail;
 
 /// Settings read outside the flags: logs and traces (axv-telemetry and the OpenTelemetry
-/// SDK's resource detector) and the gateway's proxy switch.
+/// SDK's resource detector), the gateway's proxy switch, and the S3 store's standard `AWS_*`
+/// settings (read by the documents service's object store client).
 pub const OTHER_SETTINGS: &[&str] = &[
     "AXV_LOG_FORMAT",
     "AXV_TRUST_FORWARDED_FOR",
@@ -18,6 +19,11 @@ pub const OTHER_SETTINGS: &[&str] = &[
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_RESOURCE_ATTRIBUTES",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_ENDPOINT",
+    "AWS_ALLOW_HTTP",
 ];
 
 /// Variables in our namespace that are not settings of the binary: the test suite's.

@@ -50,12 +50,13 @@ macro_rules! service {
     };
 }
 
-pub const SERVICES: [Service; 5] = [
+pub const SERVICES: [Service; 6] = [
     service!(axv_onboarding),
     service!(axv_pilots),
     service!(axv_vouchers),
     service!(axv_outcomes),
     service!(axv_notify),
+    service!(axv_documents),
 ];
 
 /// The service named `name`.

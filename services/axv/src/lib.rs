@@ -118,6 +118,8 @@ impl GraphqlArgs {
                 .console_relay_key
                 .clone()
                 .filter(|key| !key.trim().is_empty()),
+            // Set from the documents settings where the gateway starts (`start_gateway`).
+            ..Limits::default()
         })
     }
 }
@@ -218,6 +220,7 @@ pub async fn start_gateway(
     if console.is_some() && limits.console_relay_key.is_none() {
         limits.console_relay_key = Some(axv_auth::new_refresh_secret().token);
     }
+    limits.max_upload_bytes = platform.documents.max_file_bytes;
     let relay_key = limits.console_relay_key.clone();
     let stats = axv_gateway::cache::ResponseCache::new(
         platform.kv.clone(),

@@ -157,6 +157,8 @@ enum Component {
     Outcomes,
     /// Notifications: the in-app inbox and e-mail.
     Notify,
+    /// Documents: files attached to companies, applications, pilots and reports.
+    Documents,
     Gateway,
     /// The web console alone, a client of the gateway at `--gateway-url`.
     Console,
@@ -195,6 +197,16 @@ struct ServeArgs {
     /// Where the gateway reaches the notify service.
     #[arg(long, env = "AXV_NOTIFY_URL", default_value = "http://127.0.0.1:50055")]
     notify_url: String,
+    /// The documents service's gRPC address.
+    #[arg(long, env = "AXV_DOCUMENTS_LISTEN", default_value = "0.0.0.0:50056")]
+    documents_listen: String,
+    /// Where the gateway reaches the documents service.
+    #[arg(
+        long,
+        env = "AXV_DOCUMENTS_URL",
+        default_value = "http://127.0.0.1:50056"
+    )]
+    documents_url: String,
     /// Where the gateway reaches the outcomes reports service.
     #[arg(
         long,
@@ -249,6 +261,7 @@ impl Component {
             Component::Pilots => axv_pilots::NAME,
             Component::Outcomes => axv_outcomes::NAME,
             Component::Notify => axv_notify::NAME,
+            Component::Documents => axv_documents::NAME,
             Component::Gateway => "gateway",
             Component::Console => "console",
         }
@@ -264,6 +277,7 @@ impl ServeArgs {
             Component::Pilots => &self.pilots_listen,
             Component::Outcomes => &self.outcomes_listen,
             Component::Notify => &self.notify_listen,
+            Component::Documents => &self.documents_listen,
             Component::Gateway => &self.http_listen,
             Component::Console => &self.console_listen,
         };
@@ -278,6 +292,7 @@ impl ServeArgs {
             .with(axv_pilots::NAME, &self.pilots_url)
             .with(axv_outcomes::NAME, &self.outcomes_url)
             .with(axv_notify::NAME, &self.notify_url)
+            .with(axv_documents::NAME, &self.documents_url)
     }
 }
 
@@ -458,6 +473,7 @@ fn check_serve_config(args: &ServeArgs) -> anyhow::Result<()> {
         ("AXV_PILOTS_LISTEN", &args.pilots_listen),
         ("AXV_OUTCOMES_LISTEN", &args.outcomes_listen),
         ("AXV_NOTIFY_LISTEN", &args.notify_listen),
+        ("AXV_DOCUMENTS_LISTEN", &args.documents_listen),
         ("AXV_HTTP_LISTEN", &args.http_listen),
         ("AXV_METRICS_LISTEN", &args.metrics_listen),
         ("AXV_CONSOLE_LISTEN", &args.console_listen),
@@ -481,6 +497,7 @@ fn check_serve_config(args: &ServeArgs) -> anyhow::Result<()> {
         ("AXV_PILOTS_URL", &args.pilots_url),
         ("AXV_OUTCOMES_URL", &args.outcomes_url),
         ("AXV_NOTIFY_URL", &args.notify_url),
+        ("AXV_DOCUMENTS_URL", &args.documents_url),
     ] {
         check::service_url(setting, value)?;
     }
@@ -523,7 +540,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             | Component::Vouchers
             | Component::Pilots
             | Component::Outcomes
-            | Component::Notify => {
+            | Component::Notify
+            | Component::Documents => {
                 let name = component.name();
                 let service = axv::components::service(name)
                     .with_context(|| format!("{name} is not a service of this axv"))?;
@@ -611,6 +629,11 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     axv_notify::database(&platform)
         .await
         .context("notify migrations")?
+        .close()
+        .await;
+    axv_documents::database(&platform)
+        .await
+        .context("documents migrations")?
         .close()
         .await;
     println!("migrations applied");

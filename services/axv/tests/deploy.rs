@@ -330,6 +330,7 @@ fn compose_environment_is_accepted() {
         serving,
         [
             "console",
+            "documents",
             "gateway",
             "notify",
             "onboarding",
@@ -471,6 +472,7 @@ fn kubernetes_environment_is_accepted() {
         serving,
         [
             "console",
+            "documents",
             "gateway",
             "notify",
             "onboarding",

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axv_platform::grpc::balanced;
 use axv_proto::{
+    documents::v1::documents_service_client::DocumentsServiceClient,
     notify::v1::notify_service_client::NotifyServiceClient,
     onboarding::v1::onboarding_service_client::OnboardingServiceClient,
     outcomes::v1::outcomes_service_client::OutcomesServiceClient,
@@ -31,6 +32,7 @@ pub struct ServiceUrls {
     pub pilots: String,
     pub outcomes: String,
     pub notify: String,
+    pub documents: String,
 }
 
 impl ServiceUrls {
@@ -45,6 +47,7 @@ impl ServiceUrls {
             pilots: url("pilots")?,
             outcomes: url("outcomes")?,
             notify: url("notify")?,
+            documents: url("documents")?,
         })
     }
 }
@@ -58,6 +61,9 @@ pub struct Clients {
     pub pilots: PilotsServiceClient<GrpcChannel>,
     pub outcomes: OutcomesServiceClient<GrpcChannel>,
     pub notify: NotifyServiceClient<GrpcChannel>,
+    pub documents: DocumentsServiceClient<GrpcChannel>,
+    /// The documents service for uploads and downloads, on a channel with [`UPLOAD_TIMEOUT`].
+    pub documents_transfers: DocumentsServiceClient<GrpcChannel>,
     /// Raw channels by service name, for readiness checks.
     pub channels: Vec<(&'static str, Channel)>,
 }
@@ -81,6 +87,8 @@ impl Clients {
         let pilots = lazy_channel(&urls.pilots, CALL_TIMEOUT)?;
         let outcomes = lazy_channel(&urls.outcomes, CALL_TIMEOUT)?;
         let notify = lazy_channel(&urls.notify, CALL_TIMEOUT)?;
+        let documents = lazy_channel(&urls.documents, CALL_TIMEOUT)?;
+        let transfers = lazy_channel(&urls.documents, UPLOAD_TIMEOUT)?;
         let traced = |channel: &Channel| {
             tower::ServiceBuilder::new()
                 .layer(GrpcClientLayer::new())
@@ -93,12 +101,15 @@ impl Clients {
             pilots: PilotsServiceClient::new(traced(&pilots)),
             outcomes: OutcomesServiceClient::new(traced(&outcomes)),
             notify: NotifyServiceClient::new(traced(&notify)),
+            documents: DocumentsServiceClient::new(traced(&documents)),
+            documents_transfers: DocumentsServiceClient::new(traced(&transfers)),
             channels: vec![
                 ("onboarding", onboarding),
                 ("vouchers", vouchers),
                 ("pilots", pilots),
                 ("outcomes", outcomes),
                 ("notify", notify),
+                ("documents", documents),
             ],
         })
     }

@@ -424,6 +424,7 @@ mod tests {
             pilots: "http://127.0.0.1:9".into(),
             outcomes: "http://127.0.0.1:9".into(),
             notify: "http://127.0.0.1:9".into(),
+            documents: "http://127.0.0.1:9".into(),
         })
         .unwrap_or_else(|e| panic!("{e}"));
         let subscriber = Subscriber::new(&hub, &clients, &rc, Vec::new()).await;

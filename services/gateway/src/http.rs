@@ -59,7 +59,22 @@ pub(crate) fn request_error(
     message: &str,
     graphql_json: bool,
 ) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    refusal_response(status, code, None, message, graphql_json)
+}
+
+/// The same, with the refusal's `extensions.reason`.
+fn refusal_response(
+    status: StatusCode,
+    code: ErrorCode,
+    reason: Option<axv_platform::error::Reason>,
+    message: &str,
+    graphql_json: bool,
+) -> Response {
+    let mut extensions = serde_json::json!({ "code": code.as_str() });
+    if let Some(reason) = reason {
+        extensions["reason"] = reason.as_str().into();
+    }
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
     let content_type = if graphql_json {
         GRAPHQL_RESPONSE_JSON
     } else {
@@ -99,7 +114,8 @@ pub(crate) fn status_error(status: &tonic::Status) -> Response {
         };
         return request_error(http, code, message, false);
     }
-    request_error(http, code, status.message(), false)
+    let reason = axv_platform::error::Reason::of_status(status);
+    refusal_response(http, code, reason, status.message(), false)
 }
 
 #[derive(serde::Deserialize)]
@@ -198,19 +214,30 @@ pub async fn graphql_post(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    request: axum::extract::Request,
 ) -> Response {
+    let headers = request.headers().clone();
     let graphql_json = wants_graphql_response_json(&headers);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim_start()
+        .to_ascii_lowercase();
+    if content_type.starts_with("multipart/form-data") {
+        let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
+        return multipart_post(state, caller, address, graphql_json, &content_type, request).await;
+    }
     // Over the body limit (or a broken upload): answered in GraphQL's JSON like any other
     // refusal, so API clients read `extensions.code` instead of axum's plain text.
-    let body = match body {
+    let body = match <Bytes as axum::extract::FromRequest<()>>::from_request(request, &()).await {
         Ok(body) => body,
         Err(rejection) => {
             let status = rejection.status();
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 format!(
-                    "the request body is over {} MiB; send sacct files to /usage/sacct",
+                    "the request body is over {} MiB; send sacct files to /usage/sacct and \
+                     documents as multipart uploads",
                     crate::MAX_BODY_BYTES / (1024 * 1024)
                 )
             } else {
@@ -219,19 +246,11 @@ pub async fn graphql_post(
             return request_error(status, ErrorCode::BadUserInput, &message, graphql_json);
         }
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("application/json")
-    {
+    if !content_type.starts_with("application/json") {
         return request_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::BadUserInput,
-            "POST requests must be Content-Type: application/json",
+            "POST requests must be Content-Type: application/json (or multipart/form-data for uploads)",
             graphql_json,
         );
     }
@@ -276,6 +295,72 @@ pub async fn graphql_post(
         execute(state, caller, address, graphql_json, batch, Method::POST),
     )
     .await
+}
+
+/// Files at most per multipart request.
+const MAX_UPLOAD_FILES: usize = 5;
+
+/// A GraphQL multipart request (the GraphQL multipart request specification): its files are
+/// spooled to unnamed temporary files as they arrive, never held in memory, and refused past
+/// the upload limit. Only a signed-in caller may send one: nobody uploads anonymously, and a
+/// form another site posts carries no bearer token.
+async fn multipart_post(
+    state: AppState,
+    caller: Option<axv_auth::Caller>,
+    address: String,
+    graphql_json: bool,
+    content_type: &str,
+    request: axum::extract::Request,
+) -> Response {
+    use futures::TryStreamExt as _;
+    if caller.is_none() {
+        return request_error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            "sign in to upload documents",
+            graphql_json,
+        );
+    }
+    let max_file = state.limits.max_upload_bytes;
+    let options = async_graphql::http::MultipartOptions::default()
+        .max_file_size(usize::try_from(max_file).unwrap_or(usize::MAX))
+        .max_num_files(MAX_UPLOAD_FILES);
+    let body = request
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .into_async_read();
+    let batch =
+        match async_graphql::http::receive_batch_body(Some(content_type), body, options).await {
+            Ok(batch) => batch,
+            Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
+                return file_too_large(max_file, graphql_json);
+            }
+            Err(error) => {
+                return request_error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadUserInput,
+                    &format!("the multipart request could not be read: {error}"),
+                    graphql_json,
+                );
+            }
+        };
+    execute(state, caller, address, graphql_json, batch, Method::POST).await
+}
+
+/// 413 for a file over the upload limit, with the reason the documents service gives.
+fn file_too_large(max_file: u64, graphql_json: bool) -> Response {
+    let message = format!(
+        "file is over the limit of {} MB for one document",
+        max_file / (1024 * 1024)
+    );
+    refusal_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::BadUserInput,
+        Some(axv_platform::error::Reason::FileTooLarge),
+        &message,
+        graphql_json,
+    )
 }
 
 /// The header by which the web console proves it relays a visitor's request.
@@ -450,7 +535,14 @@ fn with_loaders(
             clients: clients.clone(),
             ctx: ctx.clone(),
         }))
-        .data(loader(PilotReportsLoader { clients, ctx }))
+        .data(loader(PilotReportsLoader {
+            clients: clients.clone(),
+            ctx: ctx.clone(),
+        }))
+        .data(loader(crate::schema::documents::DocumentsLoader {
+            clients,
+            ctx,
+        }))
 }
 
 async fn execute(

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod clients;
 pub mod context;
 pub mod csrf;
+pub mod documents;
 pub mod errors;
 pub mod events;
 pub mod export;
@@ -98,7 +99,8 @@ pub fn router(state: AppState) -> Router {
             .route(
                 "/usage/sacct",
                 axum::routing::post(usage_upload::sacct_upload),
-            ),
+            )
+            .route("/documents/{id}", get(documents::download)),
         state.limits.max_in_flight,
     );
     // Long-lived streams would hold in-flight slots for hours, so they stay outside the limit

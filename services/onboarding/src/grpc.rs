@@ -370,7 +370,12 @@ impl pb::onboarding_service_server::OnboardingService for OnboardingGrpc {
         Ok(Response::new(pb::BatchGetUserNamesResponse {
             names: names
                 .into_iter()
-                .map(|(id, name)| pb::UserName { id, name })
+                .map(|(user, email_shown)| pb::UserName {
+                    role: role_to_pb(user.role) as i32,
+                    email: email_shown.then_some(user.email),
+                    id: user.id,
+                    name: user.name,
+                })
                 .collect(),
         }))
     }

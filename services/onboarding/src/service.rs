@@ -21,7 +21,7 @@ use crate::{
     error::OnboardingError,
     store::{
         ApiClientRecord, CompanyCounts, CompanyFilter, CompanyRecord, ListScope, NewRefreshToken,
-        RefreshOutcome, StatusChangeRecord, Store, UserRecord,
+        RefreshOutcome, StatusChangeRecord, Store, UserName, UserRecord,
     },
 };
 
@@ -424,13 +424,15 @@ impl Onboarding {
         .await
     }
 
-    /// The names behind account ids, for any signed-in caller; ids of no person are absent.
+    /// The names and roles behind account ids, for any signed-in caller; ids of no person are
+    /// absent. E-mail addresses only where the caller may see them: staff see every one, others
+    /// their own and the programme office's.
     pub async fn user_names(
         &self,
         caller: Option<&Caller>,
         ids: &[String],
-    ) -> Result<Vec<(String, String)>, OnboardingError> {
-        require(caller)?;
+    ) -> Result<Vec<(UserName, bool)>, OnboardingError> {
+        let caller = require(caller)?;
         if ids.len() > MAX_BATCH {
             return Err(OnboardingError::invalid(
                 "ids",
@@ -444,7 +446,17 @@ impl Onboarding {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        self.store.user_names(&unique).await
+        Ok(self
+            .store
+            .user_names(&unique)
+            .await?
+            .into_iter()
+            .map(|user| {
+                let email_shown =
+                    caller.is_staff() || user.id == caller.subject || user.role.is_staff();
+                (user, email_shown)
+            })
+            .collect())
     }
 
     /// Members' cluster user names per company, for the data center's sacctmgr export: staff

@@ -18,6 +18,7 @@ macro_rules! call {
 
 pub mod api_clients;
 pub mod connection;
+pub mod documents;
 pub mod notifications;
 pub mod onboarding;
 pub mod outcomes;
@@ -58,6 +59,7 @@ pub struct Mutation(
     staff::StaffMutation,
     review_claims::ReviewClaimsMutation,
     notifications::NotificationsMutation,
+    documents::DocumentsMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, subscriptions::SubscriptionRoot>;
@@ -83,6 +85,9 @@ pub struct Limits {
     /// console calling for a visitor, whose address is its `X-Forwarded-For` (so each visitor
     /// has its own per-address budget, not the console's one address).
     pub console_relay_key: Option<String>,
+    /// The largest file a GraphQL multipart upload may carry (the documents service's limit):
+    /// larger ones are refused before they fill the gateway's temporary disk.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for Limits {
@@ -99,6 +104,7 @@ impl Default for Limits {
             persisted_queries: crate::persisted::Mode::default(),
             persisted_manifest: std::collections::HashMap::new(),
             console_relay_key: None,
+            max_upload_bytes: 25 * 1024 * 1024,
         }
     }
 }

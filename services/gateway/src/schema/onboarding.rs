@@ -177,6 +177,17 @@ impl Company {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// Files attached to it that the caller may read (none for dashboards and anonymous
+    /// callers), oldest first.
+    async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<super::documents::Document>> {
+        super::documents::documents_of(
+            ctx,
+            super::documents::DocumentParentKind::Company,
+            &self.0.id,
+            "",
+        )
+        .await
+    }
     async fn business_number(&self) -> Option<&str> {
         self.0.business_number.as_deref()
     }

@@ -42,6 +42,17 @@ impl OutcomeReport {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// Files attached to it that the caller may read (none for dashboards and anonymous
+    /// callers), oldest first.
+    async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<super::documents::Document>> {
+        super::documents::documents_of(
+            ctx,
+            super::documents::DocumentParentKind::OutcomeReport,
+            &self.0.id,
+            "",
+        )
+        .await
+    }
     /// NOT_FOUND when the caller may no longer see the pilot.
     async fn pilot(&self, ctx: &Context<'_>) -> Result<Pilot> {
         load_pilot(ctx, &self.0.pilot_id)

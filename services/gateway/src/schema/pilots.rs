@@ -128,6 +128,17 @@ impl Pilot {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// Files attached to it (plans, agreements) that the caller may read: its companies and
+    /// staff; none for others.
+    async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<super::documents::Document>> {
+        super::documents::documents_of(
+            ctx,
+            super::documents::DocumentParentKind::Pilot,
+            &self.0.id,
+            "",
+        )
+        .await
+    }
     async fn title(&self) -> &str {
         &self.0.title
     }
@@ -203,7 +214,11 @@ impl Pilot {
     }
     /// By due date; empty for public callers.
     async fn milestones(&self) -> Vec<Milestone> {
-        self.0.milestones.iter().cloned().map(Milestone).collect()
+        self.0
+            .milestones
+            .iter()
+            .map(|m| Milestone(m.clone(), self.0.id.clone()))
+            .collect()
     }
     /// The vouchers the pilot's companies linked to it, as far as the caller may see them (a
     /// firm sees its own companies' only); empty for public callers.
@@ -284,12 +299,24 @@ impl PilotParticipant {
 }
 
 #[derive(Clone, Debug)]
-pub struct Milestone(pub pb::Milestone);
+/// A milestone, and its pilot's id (its documents are named with it).
+pub struct Milestone(pub pb::Milestone, pub String);
 
 #[Object]
 impl Milestone {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
+    }
+    /// Files attached to it that the caller may read (none for dashboards and anonymous
+    /// callers), oldest first.
+    async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<super::documents::Document>> {
+        super::documents::documents_of(
+            ctx,
+            super::documents::DocumentParentKind::Milestone,
+            &self.0.id,
+            &self.1,
+        )
+        .await
     }
     async fn title(&self) -> &str {
         &self.0.title

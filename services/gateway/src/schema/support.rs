@@ -9,7 +9,7 @@ use axv_platform::ErrorCode;
 /// A GraphQL enum with the proto enum's variants (less UNSPECIFIED) and the conversions.
 macro_rules! mirror_enum {
     ($name:ident, $pb:ty { $($variant:ident),+ $(,)? }) => {
-        #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+        #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
         pub enum $name { $($variant),+ }
 
         impl From<$name> for $pb {

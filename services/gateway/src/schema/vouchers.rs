@@ -162,6 +162,17 @@ impl VoucherApplication {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// Files attached to it that the caller may read (none for dashboards and anonymous
+    /// callers), oldest first.
+    async fn documents(&self, ctx: &Context<'_>) -> Result<Vec<super::documents::Document>> {
+        super::documents::documents_of(
+            ctx,
+            super::documents::DocumentParentKind::VoucherApplication,
+            &self.0.id,
+            "",
+        )
+        .await
+    }
     async fn program(&self, ctx: &Context<'_>) -> Result<VoucherProgram> {
         load_program(ctx, &self.0.program_id).await
     }

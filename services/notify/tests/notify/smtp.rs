@@ -2,9 +2,12 @@
 //! company's approval arrives once per member, as valid MIME with a Korean subject and a
 //! one-click unsubscribe; a daily digest arrives once.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
-use axv_testkit::{Stack, TestDb};
+use axv_testkit::{
+    Stack, TestDb,
+    processes::{Killed, free_port, python_having, wait_until_listening},
+};
 
 use axv_platform::events::Event;
 
@@ -13,32 +16,11 @@ use crate::{
     preferences::{choice, set},
 };
 
-/// The Python that has aiosmtpd: `AXV_TEST_SMTP_PYTHON`, or `python3`.
-fn python() -> String {
-    std::env::var("AXV_TEST_SMTP_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn has_aiosmtpd() -> bool {
-    std::process::Command::new(python())
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A real SMTP server on loopback, keeping what it receives in a Maildir; stopped when
 /// dropped.
 struct SmtpServer {
     _server: Killed,
+    python: String,
     port: u16,
     maildir: PathBuf,
     _dir: tempfile::TempDir,
@@ -47,19 +29,13 @@ struct SmtpServer {
 impl SmtpServer {
     /// `None` where aiosmtpd is missing (never in CI, which installs it).
     async fn start() -> Option<Self> {
-        if !has_aiosmtpd() {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI installs aiosmtpd: AXV_TEST_SMTP_PYTHON must name a Python that has it"
-            );
-            return None;
-        }
+        let python = python_having("AXV_TEST_SMTP_PYTHON", "aiosmtpd")?;
         let dir = tempfile::tempdir().unwrap();
         // aiosmtpd's Mailbox handler keeps what it receives in a Maildir.
         let maildir: PathBuf = dir.path().join("received");
         let port = free_port();
         let server = Killed(
-            std::process::Command::new(python())
+            std::process::Command::new(&python)
                 .args([
                     "-m",
                     "aiosmtpd",
@@ -73,17 +49,10 @@ impl SmtpServer {
                 .spawn()
                 .unwrap(),
         );
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until_listening(port).await;
         Some(Self {
             _server: server,
+            python,
             port,
             maildir,
             _dir: dir,
@@ -153,7 +122,7 @@ async fn an_approval_arrives_once_by_smtp_in_korean() {
     );
     assert!(received.contains("multipart/alternative"), "{received}");
     // The body links to the console's public address.
-    let decoded = python_decode(maildir);
+    let decoded = python_decode(&smtp.python, maildir);
     assert!(
         decoded.contains("[AX 실증밸리] 기업 등록이 승인되었습니다: 광주메일랩"),
         "{decoded}"
@@ -237,7 +206,7 @@ async fn a_digest_arrives_once_by_smtp() {
         .find(|m| !approval.contains(m))
         .unwrap_or_else(|| panic!("{messages:?}"));
     assert!(digest.contains("multipart/alternative"), "{digest}");
-    let decoded = python_decode(&smtp.maildir);
+    let decoded = python_decode(&smtp.python, &smtp.maildir);
     assert!(
         decoded.contains("[AX 실증밸리] 알림 모아보기 2건"),
         "{decoded}"
@@ -261,18 +230,9 @@ async fn a_digest_arrives_once_by_smtp() {
 }
 
 /// The SMTP server, stopped when the test ends, however it ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The Maildir's one message as Python's e-mail package reads it: its decoded subject and plain
 /// text, so the test checks what a mail client shows, not the encoding.
-fn python_decode(maildir: &std::path::Path) -> String {
+fn python_decode(python: &str, maildir: &std::path::Path) -> String {
     let script = r#"
 import mailbox, sys
 from email.header import decode_header, make_header
@@ -282,7 +242,7 @@ for message in mailbox.Maildir(sys.argv[1], create=False):
         if part.get_content_type() == "text/plain":
             print(part.get_payload(decode=True).decode("utf-8"))
 "#;
-    let out = std::process::Command::new(python())
+    let out = std::process::Command::new(python)
         .args(["-c", script])
         .arg(maildir)
         .output()

@@ -266,10 +266,8 @@ impl Store {
     }
 
     /// (id, name) of the people among `ids`; unknown ids are absent.
-    pub async fn user_names(
-        &self,
-        ids: &[String],
-    ) -> Result<Vec<(String, String)>, OnboardingError> {
+    /// The people behind `ids` (absent: no such person).
+    pub async fn user_names(&self, ids: &[String]) -> Result<Vec<UserName>, OnboardingError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -277,8 +275,10 @@ impl Store {
             .map(|i| format!("${i}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!("SELECT id, name FROM users WHERE id IN ({placeholders}) ORDER BY id");
-        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        let sql = format!(
+            "SELECT id, name, role, email FROM users WHERE id IN ({placeholders}) ORDER BY id"
+        );
+        let mut query = sqlx::query_as::<_, UserName>(&sql);
         for id in ids {
             query = query.bind(id);
         }

@@ -35,6 +35,16 @@ pub struct UserRecord {
     pub deactivated_at: Option<i64>,
 }
 
+/// Who an account id is, for "who did this" wherever it is shown.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserName {
+    pub id: String,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub email: String,
+}
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct CompanyRecord {
     pub id: String,

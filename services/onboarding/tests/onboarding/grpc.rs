@@ -899,13 +899,31 @@ async fn passwords_names_and_the_directory(db: TestDb) {
         .unwrap()
         .into_inner()
         .names;
+    // Another firm's member sees the name and role, not the address.
     assert_eq!(
         names,
         [pb::UserName {
-            id: user_id,
-            name: "김광주".into()
+            id: user_id.clone(),
+            name: "김광주".into(),
+            role: pb::Role::FirmMember as i32,
+            email: None,
         }]
     );
+    // The person themself and staff see it.
+    for reader in [&firm, &manager] {
+        let names = client
+            .batch_get_user_names(authed(
+                pb::BatchGetUserNamesRequest {
+                    ids: vec![user_id.clone()],
+                },
+                reader,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .names;
+        assert_eq!(names[0].email.as_deref(), Some("names@firm.kr"));
+    }
 
     let wrong = assert_refused(
         client

@@ -368,7 +368,11 @@ async fn password_names_and_language(test: TestDb) {
         .await
         .unwrap();
     assert_eq!(names.len(), 2);
-    assert!(names.contains(&(kim.id.clone(), "김민지".to_owned())));
+    assert!(
+        names
+            .iter()
+            .any(|n| n.id == kim.id && n.name == "김민지" && n.role == kim.role)
+    );
     assert!(store.user_names(&[]).await.unwrap().is_empty());
 
     store
