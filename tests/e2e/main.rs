@@ -9,6 +9,7 @@ use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
 mod browser;
+mod documents;
 mod gateway;
 mod notifications;
 mod outcomes;
@@ -20,6 +21,16 @@ mod subscriptions;
 mod vouchers;
 
 const COMPANY: &str = "query($id: ID!) { company(id: $id) { id nameKo status businessNumber history { from to by note } } }";
+
+/// The answer's `data.<field>`, asserting there were no errors.
+fn data<'a>(response: &'a Value, field: &str) -> &'a Value {
+    let value = &response["data"][field];
+    assert!(
+        response["errors"].is_null() && !value.is_null(),
+        "{field}: {response}"
+    );
+    value
+}
 
 async fn create_company(p: &TestPlatform, token: &str, number: &str, name: &str) -> String {
     let created = p

@@ -8,22 +8,13 @@ use axv_platform::calendar::today_kst;
 use chrono::{Datelike, Duration, NaiveDate};
 use serde_json::{Value, json};
 
-use super::{act, create_company};
+use super::{act, create_company, data};
 
 const CREATE: &str = "mutation($input: OutcomeReportInput!) { createOutcomeReport(input: $input) { id status version periodStart periodEnd modelsDeveloped revenueKrw investmentKrw computeConsumed pilot { id } company { id } } }";
 const REPORT: &str =
     "query($id: ID!) { outcomeReport(id: $id) { id status version history { from to note } } }";
 const PILOT_REPORTS: &str =
     "query($id: ID!) { pilot(id: $id) { id outcomeReports { id status version } } }";
-
-fn data<'a>(response: &'a Value, field: &str) -> &'a Value {
-    let value = &response["data"][field];
-    assert!(
-        response["errors"].is_null() && !value.is_null(),
-        "{field}: {response}"
-    );
-    value
-}
 
 fn id_of(value: &Value, what: &str) -> String {
     value
@@ -33,7 +24,7 @@ fn id_of(value: &Value, what: &str) -> String {
 }
 
 /// The calendar quarter (Asia/Seoul) that `today` falls in.
-fn quarter_of(today: NaiveDate) -> (NaiveDate, NaiveDate) {
+pub(crate) fn quarter_of(today: NaiveDate) -> (NaiveDate, NaiveDate) {
     let first_month = (today.month0() / 3) * 3 + 1;
     let start = NaiveDate::from_ymd_opt(today.year(), first_month, 1).unwrap();
     let next = if first_month == 10 {

@@ -8,7 +8,7 @@ use axv_e2e::{TestPlatform, business_number, error_code};
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use super::{act, create_company, issue_voucher};
+use super::{act, create_company, data, issue_voucher};
 
 const SITE: &str = "광주 첨단3지구 자율주행 실증지구";
 const TITLE: &str = "첨단3지구 자율주행 셔틀 실증";
@@ -23,15 +23,6 @@ const COMPLETE: &str =
     "mutation($id: ID!, $note: String) { completePilot(id: $id, note: $note) { id status } }";
 const PILOT: &str = "query($id: ID!) { pilot(id: $id) { id title domain status site startsOn endsOn budgetNational budgetCity budgetPrivate regulatorySandbox leadCompany { id nameKo sector } participants { role company { id nameKo sector presence } } milestones { title completedAt evidence overdue } vouchers { id } history { from to by note } } }";
 const PUBLIC_PILOTS: &str = "{ pilots { totalCount edges { node { id title domain status site startsOn endsOn leadCompany { id nameKo sector } participants { role } milestones { id } history { to } vouchers { id } } } } }";
-
-fn data<'a>(response: &'a Value, field: &str) -> &'a Value {
-    let value = &response["data"][field];
-    assert!(
-        response["errors"].is_null() && !value.is_null(),
-        "{field}: {response}"
-    );
-    value
-}
 
 fn str_of<'a>(value: &'a Value, what: &str) -> &'a str {
     value

@@ -5,21 +5,12 @@ use axv_auth::Role;
 use axv_e2e::TestPlatform;
 use axv_platform::calendar::today_kst;
 use chrono::{Datelike, Duration, NaiveDate};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
-    act,
+    act, data,
     outcomes::{RELEASE_FIELDS, active_pilot, file_report, publish_release},
 };
-
-fn data<'a>(response: &'a Value, field: &str) -> &'a Value {
-    let value = &response["data"][field];
-    assert!(
-        response["errors"].is_null() && !value.is_null(),
-        "{field}: {response}"
-    );
-    value
-}
 
 /// The last quarter that has ended, as (first day, last day).
 fn last_quarter(today: NaiveDate) -> (NaiveDate, NaiveDate) {

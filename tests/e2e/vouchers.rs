@@ -8,7 +8,7 @@ use axv_platform::calendar::today_kst;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use super::{act, create_company};
+use super::{act, create_company, data};
 
 const CAPACITY: i64 = 8 * 3600 * 24 * 30;
 const REQUESTED: i64 = 50_000;
@@ -24,15 +24,6 @@ const INGEST: &str = "mutation($cluster: String!, $sacct: String!) { ingestUsage
 const UPLOADS: &str = "{ usageUploads { totalCount edges { node { id cluster accepted duplicates skipped amount rejectedCount uploadedAt } } } }";
 const UPLOAD: &str = "query($id: ID!) { usageUpload(id: $id) { id uploadedByName rejected { line reason } charges { voucher { code } jobs amount } } }";
 const VOUCHER: &str = "query($id: ID!) { voucher(id: $id) { id code balance consumed granted held status validFrom validUntil ledger { totalCount edges { node { kind amount balanceAfter reference } } } company { nameKo } } }";
-
-fn data<'a>(response: &'a Value, field: &str) -> &'a Value {
-    let value = &response["data"][field];
-    assert!(
-        response["errors"].is_null() && !value.is_null(),
-        "{field}: {response}"
-    );
-    value
-}
 
 fn long(value: &Value) -> i64 {
     value

@@ -192,7 +192,7 @@ impl TestPlatform {
         .await
     }
 
-    /// POSTs a GraphQL request and returns the JSON body.    /// POSTs a GraphQL request and returns the JSON body.
+    /// POSTs a GraphQL request and returns the JSON body.
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self
             .http
@@ -202,6 +202,65 @@ impl TestPlatform {
             request = request.bearer_auth(token);
         }
         request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// A GraphQL multipart request (the GraphQL multipart request specification, as
+    /// `curl -F operations=... -F map=... -F 0=@file` sends it): `query` with `variables`, its
+    /// `$file` the file `file_name` whose bytes `content` streams. The status and the JSON body.
+    pub async fn upload_stream(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+        file_name: &str,
+        content: impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> (reqwest::StatusCode, Value) {
+        use futures::StreamExt as _;
+        let boundary = format!("axv-{}", axv_platform::ids::new_id());
+        let operations = json!({ "query": query, "variables": variables });
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\":[\"variables.file\"]}}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"{file_name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        );
+        let tail = format!("\r\n--{boundary}--\r\n");
+        let body = futures::stream::once(async move { Ok(bytes::Bytes::from(head)) })
+            .chain(content)
+            .chain(futures::stream::once(async move {
+                Ok(bytes::Bytes::from(tail))
+            }));
+        let mut request = self
+            .http
+            .post(self.url())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(reqwest::Body::wrap_stream(body));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    /// [`Self::upload_stream`] with the file's bytes at hand.
+    pub async fn upload(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+        file_name: &str,
+        content: Vec<u8>,
+    ) -> (reqwest::StatusCode, Value) {
+        let content = futures::stream::once(async move { Ok(bytes::Bytes::from(content)) });
+        self.upload_stream(token, query, variables, file_name, content)
+            .await
     }
 
     /// A token for a staff role, as an operator would mint with `axv token`.

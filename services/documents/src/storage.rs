@@ -14,14 +14,17 @@ use object_store::{
 
 use axv_platform::config::DocumentSettings;
 
-/// Bytes per part of a multipart upload (S3's minimum is 5 MiB for every part but the last).
-const PART_BYTES: usize = 5 * 1024 * 1024;
+/// Bytes per part of a multipart upload to S3 (its minimum for every part but the last).
+const S3_PART_BYTES: usize = 5 * 1024 * 1024;
+/// A local directory has no minimum: small parts keep what a file holds in memory small.
+const LOCAL_PART_BYTES: usize = 256 * 1024;
 /// Parts in flight at once while a file is written.
 const PARTS_IN_FLIGHT: usize = 2;
 
 #[derive(Clone, Debug)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    part_bytes: usize,
     /// For logs and errors: where the bytes go, without credentials.
     pub location: String,
 }
@@ -64,6 +67,7 @@ impl Storage {
             .map_err(|e| format!("object store {}: {e}", dir.display()))?;
         Ok(Self {
             store: Arc::new(local),
+            part_bytes: LOCAL_PART_BYTES,
             location: dir.display().to_string(),
         })
     }
@@ -77,6 +81,7 @@ impl Storage {
         };
         Self {
             store,
+            part_bytes: S3_PART_BYTES,
             location: url.to_owned(),
         }
     }
@@ -85,7 +90,7 @@ impl Storage {
     pub async fn writer(&self, key: &str) -> Result<Writer, object_store::Error> {
         let upload = self.store.put_multipart(&Path::from(key)).await?;
         Ok(Writer {
-            inner: WriteMultipart::new_with_chunk_size(upload, PART_BYTES),
+            inner: WriteMultipart::new_with_chunk_size(upload, self.part_bytes),
         })
     }
 

@@ -46,6 +46,15 @@ fn contract_names_are_present() {
         "history: [StatusChange!]!",
         // Notifications (the people-facing additions).
         "notifications(unreadOnly: Boolean, first: Int, after: String): NotificationConnection!",
+        // Documents.
+        "scalar Upload",
+        "documents: [Document!]!",
+        "fileName: String!",
+        "contentType: String!",
+        "size: Long!",
+        "sha256: String!",
+        "uploadedAt: DateTime!",
+        "uploadedBy: User!",
         // The vouchers part.
         "resourcePools: [ResourcePool!]!",
         "voucherPrograms: [VoucherProgram!]!",

@@ -104,11 +104,12 @@ impl Document {
     async fn scan_status(&self) -> DocumentScanStatus {
         DocumentScanStatus::from_pb(self.0.scan_status).unwrap_or(DocumentScanStatus::Pending)
     }
-    async fn parent_kind(&self) -> Option<DocumentParentKind> {
+    async fn parent_kind(&self) -> Result<DocumentParentKind> {
         self.0
             .parent
             .as_ref()
             .and_then(|p| DocumentParentKind::from_pb(p.kind))
+            .ok_or_else(|| super::support::internal("document parent"))
     }
     async fn parent_id(&self) -> ID {
         ID(self
