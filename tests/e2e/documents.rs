@@ -307,5 +307,40 @@ async fn a_firm_attaches_and_a_manager_downloads() {
 async fn documents_on_the_embedded_default() {
     let p = TestPlatform::start_embedded().await;
     documents_journey(&p).await;
+    altered_bytes_never_arrive_whole(&p).await;
     p.stop().await;
+}
+
+/// Bytes changed in storage after upload: the download breaks off before its last piece, so a
+/// client that trusts Content-Length never takes the altered file as the document.
+async fn altered_bytes_never_arrive_whole(p: &TestPlatform) {
+    let firm = p.sign_up("altered@firm.kr").await;
+    let company = create_company(p, &firm, &axv_e2e::business_number(74), "광주변조").await;
+    let bytes = pdf(600 * 1024);
+    let (_, answer) = upload(
+        p,
+        Some(&firm),
+        "COMPANY",
+        &company,
+        "원본.pdf",
+        bytes.clone(),
+    )
+    .await;
+    let id = data(&answer, "uploadDocument")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored = p.platform.documents.dir.join(&id);
+    let mut altered = std::fs::read(&stored).unwrap();
+    altered[1000] ^= 1;
+    std::fs::write(&stored, &altered).unwrap();
+    let response = get(p, Some(&firm), &format!("/documents/{id}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    match response.bytes().await {
+        Err(_) => {}
+        Ok(received) => assert!(
+            received.len() < bytes.len(),
+            "the altered file arrived whole"
+        ),
+    }
 }

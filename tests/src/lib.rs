@@ -218,21 +218,13 @@ impl TestPlatform {
         + Sync
         + 'static,
     ) -> (reqwest::StatusCode, Value) {
-        use futures::StreamExt as _;
-        let boundary = format!("axv-{}", axv_platform::ids::new_id());
-        let operations = json!({ "query": query, "variables": variables });
-        let head = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n\
-             --{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\":[\"variables.file\"]}}\r\n\
-             --{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"{file_name}\"\r\n\
-             Content-Type: application/octet-stream\r\n\r\n"
+        // Browsers' boundaries are mixed-case, and the boundary is matched byte for byte.
+        let boundary = format!(
+            "----AxvFormBoundary{}",
+            axv_platform::ids::new_id().replace('-', "")
         );
-        let tail = format!("\r\n--{boundary}--\r\n");
-        let body = futures::stream::once(async move { Ok(bytes::Bytes::from(head)) })
-            .chain(content)
-            .chain(futures::stream::once(async move {
-                Ok(bytes::Bytes::from(tail))
-            }));
+        let operations = json!({ "query": query, "variables": variables });
+        let body = axv_console::api::graphql_multipart(&boundary, &operations, file_name, content);
         let mut request = self
             .http
             .post(self.url())

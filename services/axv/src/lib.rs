@@ -242,12 +242,15 @@ pub async fn start_gateway(
         .with_context(|| format!("--listen: cannot bind {listen}"))?;
     let addr = listener.local_addr()?;
     let pages = console.map(|console| {
-        axv_console::router(axv_console::Console::new(
-            graphql_url_of(addr),
-            platform.kv.clone(),
-            console.secure,
-            relay_key,
-        ))
+        axv_console::router(
+            axv_console::Console::new(
+                graphql_url_of(addr),
+                platform.kv.clone(),
+                console.secure,
+                relay_key,
+            )
+            .with_max_upload(platform.documents.max_file_bytes),
+        )
     });
     let task = tokio::spawn(axv_gateway::serve_with(
         listener,
@@ -272,12 +275,10 @@ pub async fn start_console(
         .await
         .with_context(|| format!("console listen address {listen}"))?;
     let addr = listener.local_addr()?;
-    let app = axv_console::router(axv_console::Console::new(
-        graphql_url,
-        platform.kv.clone(),
-        secure,
-        relay_key,
-    ))
+    let app = axv_console::router(
+        axv_console::Console::new(graphql_url, platform.kv.clone(), secure, relay_key)
+            .with_max_upload(platform.documents.max_file_bytes),
+    )
     .layer(axum::middleware::from_fn(axv_telemetry::http_middleware));
     let shutdown = shutdown.clone();
     let task = tokio::spawn(async move {

@@ -73,26 +73,36 @@ impl ApiError {
                 || self.message.split_whitespace().next() == Some(field))
     }
 
-    /// The Fluent key of the sentence shown for this refusal.
+    /// The Fluent key of the sentence shown for this refusal: its reason's own sentence when
+    /// it gives one, else its code's.
     pub fn message_key(&self) -> &'static str {
+        let reason = match self.reason.as_deref() {
+            Some("WRONG_STATE") => Some("refusal-wrong-state"),
+            Some("NOT_EDITABLE") => Some("refusal-not-editable"),
+            Some("POOL_SHORT") => Some("refusal-pool-short"),
+            Some("LAST_ADMIN") => Some("refusal-last-admin"),
+            Some("OPEN_MILESTONES") => Some("refusal-open-milestones"),
+            Some("PERIOD_NOT_OVER") => Some("refusal-period-not-over"),
+            Some("COMPANY_NOT_APPROVED") => Some("refusal-company-not-approved"),
+            Some("ACCOUNT_DEACTIVATED") => Some("refusal-account-deactivated"),
+            Some("PILOT_NOT_RUNNING") => Some("refusal-pilot-not-running"),
+            Some("UNSUPPORTED_FILE_TYPE") => Some("refusal-unsupported-file-type"),
+            Some("FILE_TOO_LARGE") => Some("refusal-file-too-large"),
+            Some("PARENT_FULL") => Some("refusal-parent-full"),
+            Some("SCAN_PENDING") => Some("refusal-scan-pending"),
+            Some("INFECTED") => Some("refusal-infected"),
+            _ => None,
+        };
+        if let Some(key) = reason {
+            return key;
+        }
         match self.code.as_str() {
             "BAD_USER_INPUT" => "error-bad-input",
             "UNAUTHENTICATED" => "error-unauthenticated",
             "FORBIDDEN" => "error-forbidden",
             "NOT_FOUND" => "error-not-found",
             "CONFLICT" => "error-conflict",
-            "FAILED_PRECONDITION" => match self.reason.as_deref() {
-                Some("WRONG_STATE") => "refusal-wrong-state",
-                Some("NOT_EDITABLE") => "refusal-not-editable",
-                Some("POOL_SHORT") => "refusal-pool-short",
-                Some("LAST_ADMIN") => "refusal-last-admin",
-                Some("OPEN_MILESTONES") => "refusal-open-milestones",
-                Some("PERIOD_NOT_OVER") => "refusal-period-not-over",
-                Some("COMPANY_NOT_APPROVED") => "refusal-company-not-approved",
-                Some("ACCOUNT_DEACTIVATED") => "refusal-account-deactivated",
-                Some("PILOT_NOT_RUNNING") => "refusal-pilot-not-running",
-                _ => "error-precondition",
-            },
+            "FAILED_PRECONDITION" => "error-precondition",
             "RATE_LIMITED" => "error-rate-limited",
             "NOT_ELIGIBLE" => "error-not-eligible",
             "UNAVAILABLE" => "error-unavailable",
@@ -223,7 +233,129 @@ impl Api {
     }
 }
 
+/// The mutation the console attaches files with.
+const UPLOAD_DOCUMENT: &str = "mutation($kind: DocumentParentKind!, $id: ID!, $pilotId: ID, $file: Upload!) { uploadDocument(parentKind: $kind, parentId: $id, pilotId: $pilotId, file: $file) { id } }";
+
+/// A GraphQL multipart request's body (the GraphQL multipart request specification): the
+/// operation, the map putting file `0` in `variables.file`, then the file's bytes as `content`
+/// streams them. The name is written as browsers write it (`"`, CR and LF percent-encoded).
+pub fn graphql_multipart(
+    boundary: &str,
+    operations: &serde_json::Value,
+    file_name: &str,
+    content: impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static,
+) -> impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static {
+    use futures::StreamExt as _;
+    let name = file_name
+        .replace('"', "%22")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\":[\"variables.file\"]}}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    futures::stream::once(async move { Ok(axum::body::Bytes::from(head)) })
+        .chain(content)
+        .chain(futures::stream::once(async move {
+            Ok(axum::body::Bytes::from(tail))
+        }))
+}
+
 impl Api {
+    /// Attaches a file to a parent (`COMPANY`...) through the gateway's GraphQL multipart
+    /// uploads, as `token`'s bearer, streaming `content` as it arrives.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_document(
+        &self,
+        token: &str,
+        client_address: &str,
+        kind: &str,
+        parent_id: &str,
+        pilot_id: Option<&str>,
+        file_name: &str,
+        content: impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Result<(), ApiError> {
+        let boundary = format!("AxvConsole{}", axv_platform::ids::new_id().replace('-', ""));
+        let operations = serde_json::json!({
+            "query": UPLOAD_DOCUMENT,
+            "variables": { "kind": kind, "id": parent_id, "pilotId": pilot_id, "file": null },
+        });
+        let body = graphql_multipart(&boundary, &operations, file_name, content);
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("x-forwarded-for", client_address)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .bearer_auth(token)
+            .timeout(UPLOAD_TIMEOUT)
+            .body(reqwest::Body::wrap_stream(body));
+        if let Some(key) = &self.relay_key {
+            request = request.header(RELAY_HEADER, key);
+        }
+        let response = request.send().await.map_err(|e| {
+            ApiError::unavailable(format!("the file did not reach the gateway: {e}"))
+        })?;
+        let status = response.status();
+        let answer: Response<serde_json::Value> = response.json().await.map_err(|e| {
+            ApiError::unavailable(format!("the gateway answered {status} unreadably: {e}"))
+        })?;
+        match answer.errors.as_ref().and_then(|errors| errors.first()) {
+            Some(error) => Err(refusal(error)),
+            None if status.is_success() => Ok(()),
+            None => Err(ApiError::unavailable(format!(
+                "the gateway answered {status} without a reason"
+            ))),
+        }
+    }
+
+    /// A document's bytes from the gateway's `/documents/<id>` as `token`'s bearer: the
+    /// response to stream on, or the refusal. `id` must be a well-formed id (the caller checks).
+    pub async fn download_document(
+        &self,
+        token: &str,
+        client_address: &str,
+        id: &str,
+    ) -> Result<reqwest::Response, ApiError> {
+        let base = self.url.strip_suffix("/graphql").unwrap_or(&self.url);
+        let mut request = self
+            .http
+            .get(format!("{base}/documents/{id}"))
+            .header("x-forwarded-for", client_address)
+            .bearer_auth(token)
+            .timeout(UPLOAD_TIMEOUT);
+        if let Some(key) = &self.relay_key {
+            request = request.header(RELAY_HEADER, key);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ApiError::unavailable(format!("the gateway did not answer: {e}")))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let answer: Response<serde_json::Value> = response.json().await.map_err(|e| {
+            ApiError::unavailable(format!("the gateway answered {status} unreadably: {e}"))
+        })?;
+        Err(answer
+            .errors
+            .as_ref()
+            .and_then(|errors| errors.first())
+            .map_or_else(
+                || ApiError::unavailable(format!("the gateway answered {status} without a reason")),
+                refusal,
+            ))
+    }
+
     /// The gateway's events of `kinds` (`company.*,report.*`...) as they happen (`/events`,
     /// server-sent events) as `token`'s bearer sees them, for at most an hour: whoever reads
     /// them reconnects after.
@@ -354,6 +486,7 @@ operations!(
     CreateVoucherProgram,
 );
 operations!("queries/usage.graphql": UsageUploads, UsageUploadDetail);
+operations!("queries/documents.graphql": ParentDocuments, DeleteDocument);
 operations!("queries/figures.graphql": StaffFigures);
 operations!(
     "queries/inbox.graphql": Inbox,

@@ -153,3 +153,20 @@ mod days_tests {
         assert_eq!(super::days_since("soon", today), None);
     }
 }
+
+/// A file's size as people read it: "850 KB", "1.2 MB" (1 KB = 1,024 bytes, as file managers
+/// count).
+pub fn file_size(bytes: i64) -> String {
+    const KB: f64 = 1024.0;
+    let bytes = bytes.max(0) as f64;
+    if bytes < KB * KB {
+        format!("{} KB", ((bytes / KB).ceil() as i64).max(1))
+    } else {
+        let mb = bytes / (KB * KB);
+        if mb < 10.0 {
+            format!("{mb:.1} MB")
+        } else {
+            format!("{mb:.0} MB")
+        }
+    }
+}

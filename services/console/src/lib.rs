@@ -44,6 +44,9 @@ use crate::{
 #[derive(Clone)]
 pub struct Console {
     pub api: Api,
+    /// The largest document the platform takes (the documents service's limit), said beside
+    /// upload fields.
+    pub max_upload_bytes: u64,
     pub sessions: Sessions,
     pub assets: Arc<Assets>,
     /// The header's unread counts, reused for a while rather than asked on every page.
@@ -61,10 +64,17 @@ impl Console {
     ) -> Self {
         Self {
             api: Api::new(graphql_url, relay_key),
+            max_upload_bytes: 25 * 1024 * 1024,
             sessions: Sessions::new(kv, secure),
             assets: Assets::load(),
             unread: pages::inbox::UnreadCounts::default(),
         }
+    }
+
+    /// With the platform's document size limit (`AXV_DOCUMENT_MAX_MB`).
+    pub fn with_max_upload(mut self, bytes: u64) -> Self {
+        self.max_upload_bytes = bytes;
+        self
     }
 }
 
@@ -75,6 +85,10 @@ impl FromRef<Console> for Arc<Assets> {
 }
 
 pub fn router(console: Console) -> Router {
+    // A document form is its file and a few small fields.
+    let upload_form_limit = usize::try_from(console.max_upload_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
     Router::new()
         .route("/", get(pages::home::page))
         .route("/how-to-take-part", get(pages::home::how_to))
@@ -182,6 +196,16 @@ pub fn router(console: Console) -> Router {
                 .layer(DefaultBodyLimit::max(pages::usage::MAX_UPLOAD_BYTES)),
         )
         .route("/usage/{id}", get(pages::usage::detail))
+        .route(
+            "/files",
+            axum::routing::post(pages::documents::upload)
+                .layer(DefaultBodyLimit::max(upload_form_limit)),
+        )
+        .route("/files/{id}", get(pages::documents::download))
+        .route(
+            "/files/{id}/delete",
+            axum::routing::post(pages::documents::delete),
+        )
         .route("/figures", get(pages::figures::page))
         .route("/figures.xlsx", get(pages::figures::xlsx))
         .route("/figures/{file}", get(pages::figures::csv))
@@ -471,6 +495,19 @@ impl Visit {
     }
 
     /// A redirect after a POST that tells the person, on the next page, what was done.
+    /// Goes to `to` with `alert` (a sentence in the person's language) shown above its content.
+    pub async fn redirect_with_alert(
+        &mut self,
+        console: &Console,
+        alert: String,
+        to: &str,
+    ) -> Response {
+        if let Some(session) = self.session.as_mut() {
+            session.alert = Some(alert);
+        }
+        self.redirect(console, to).await
+    }
+
     pub async fn redirect_with_notice(
         &mut self,
         console: &Console,
@@ -534,6 +571,7 @@ impl Visit {
             .as_mut()
             .and_then(|s| s.notice.take())
             .map(|key| lang.t(&key));
+        let alert = self.session.as_mut().and_then(|s| s.alert.take());
         Layout {
             lang,
             title,
@@ -558,6 +596,7 @@ impl Visit {
                 .map(|s| s.csrf.clone())
                 .unwrap_or_default(),
             notice,
+            alert,
             assets: console.assets.clone(),
         }
     }
@@ -635,6 +674,7 @@ pub struct Layout {
     pub admin: bool,
     pub csrf: String,
     pub notice: Option<String>,
+    pub alert: Option<String>,
     pub assets: Arc<Assets>,
 }
 

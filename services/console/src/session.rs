@@ -39,6 +39,10 @@ pub struct Session {
     pub user: Option<SignedIn>,
     /// A one-time notice (a Fluent key) for the next page shown.
     pub notice: Option<String>,
+    /// A one-time error for the next page shown, already in the person's language (what an
+    /// action that came back to the page could not do, e.g. a file refused).
+    #[serde(default)]
+    pub alert: Option<String>,
     /// Where to go back to after signing in (a path on this site).
     #[serde(default)]
     pub return_to: Option<String>,
@@ -172,6 +176,7 @@ impl Sessions {
             csrf: random_token(),
             user: None,
             notice: None,
+            alert: None,
             return_to: None,
             pending_form: None,
             revealed: None,

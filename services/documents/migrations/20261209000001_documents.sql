@@ -21,17 +21,21 @@ CREATE TABLE documents (
     uploaded_at BIGINT NOT NULL,
     deleted_by TEXT,
     deleted_at BIGINT,
-    purged_at BIGINT
+    purged_at BIGINT,
+    -- Scans that could not decide (the scanner failed), and when to try again.
+    scan_attempts BIGINT NOT NULL DEFAULT 0,
+    next_scan_at BIGINT
 );
 CREATE INDEX documents_by_parent ON documents (parent_kind, parent_id, uploaded_at);
 CREATE INDEX documents_to_purge ON documents (deleted_at) WHERE purged_at IS NULL AND deleted_at IS NOT NULL;
-CREATE INDEX documents_to_scan ON documents (uploaded_at) WHERE scan_status = 'PENDING';
+CREATE INDEX documents_to_scan ON documents (next_scan_at) WHERE scan_status = 'PENDING';
 
--- Bytes held by each parent's live documents, so the total limit holds under concurrent
--- uploads: a document is recorded only by an UPDATE that keeps the total within it.
+-- Bytes and documents held by each parent's live documents, so the limits hold under
+-- concurrent uploads: a document is recorded only by an UPDATE that keeps both within them.
 CREATE TABLE document_parents (
     parent_kind TEXT NOT NULL,
     parent_id TEXT NOT NULL,
     total_bytes BIGINT NOT NULL DEFAULT 0,
+    document_count BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (parent_kind, parent_id)
 );

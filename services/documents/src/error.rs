@@ -7,7 +7,7 @@ use crate::domain::{NameRefusal, TypeRefusal, megabytes};
 /// What only a file can be refused for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FileRefusal {
-    #[error("file {0}")]
+    #[error("{0}")]
     Type(TypeRefusal),
     #[error("file name: {0}")]
     Name(NameRefusal),
@@ -15,6 +15,8 @@ pub enum FileRefusal {
     TooLarge(u64),
     #[error("file would take this item's documents over their limit of {}", megabytes(*.0))]
     ParentFull(u64),
+    #[error("file would be one too many: an item holds at most {0} documents")]
+    TooMany(i64),
     #[error("the document is still being checked for malware; try again in a minute")]
     ScanPending,
     #[error("the malware scanner refused this document; it cannot be downloaded")]
@@ -34,7 +36,7 @@ impl DomainError for FileRefusal {
             FileRefusal::Type(_) => Some(Reason::UnsupportedFileType),
             FileRefusal::Name(_) => None,
             FileRefusal::TooLarge(_) => Some(Reason::FileTooLarge),
-            FileRefusal::ParentFull(_) => Some(Reason::ParentFull),
+            FileRefusal::ParentFull(_) | FileRefusal::TooMany(_) => Some(Reason::ParentFull),
             FileRefusal::ScanPending => Some(Reason::ScanPending),
             FileRefusal::Infected => Some(Reason::Infected),
         }

@@ -92,7 +92,14 @@ impl Parents {
         if !axv_platform::ids::is_valid_id(&parent.id) {
             return Err(not_found);
         }
-        let upstream = DocumentsError::upstream(what(parent.kind));
+        // The owner refusing the caller's role is, for documents, a parent not found.
+        let upstream = |status: tonic::Status| {
+            if status.code() == tonic::Code::PermissionDenied {
+                DocumentsError::NotFound(what(parent.kind))
+            } else {
+                DocumentsError::upstream(what(parent.kind))(status)
+            }
+        };
         let view = |company_id: String, version: i32, stage: Stage| ParentView {
             kind: parent.kind,
             id: parent.id.clone(),

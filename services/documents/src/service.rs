@@ -46,7 +46,18 @@ pub struct Documents {
     storage: Storage,
     parents: Parents,
     settings: Arc<Settings>,
+    /// Uploads written at once: each holds up to a few parts in memory (5 MB each to S3).
+    writing: Arc<tokio::sync::Semaphore>,
+    /// Scans run at once.
+    scanning: Arc<tokio::sync::Semaphore>,
 }
+
+/// Uploads one replica writes at once; more wait their turn.
+const UPLOADS_AT_ONCE: usize = 16;
+/// Scans one replica runs at once.
+const SCANS_AT_ONCE: usize = 2;
+/// A scan that takes longer has failed (a hung scanner) and is tried again later.
+const SCAN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 fn require(caller: Option<&Caller>) -> Result<&Caller, DocumentsError> {
     caller.ok_or_else(|| DocumentsError::Unauthenticated("sign in to use documents".into()))
@@ -71,6 +82,8 @@ impl Documents {
             storage,
             parents,
             settings: Arc::new(settings),
+            writing: Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE)),
+            scanning: Arc::new(tokio::sync::Semaphore::new(SCANS_AT_ONCE)),
         }
     }
 
@@ -121,8 +134,14 @@ impl Documents {
                 limits.max_parent_bytes,
             )));
         }
+        let _turn = self
+            .writing
+            .acquire()
+            .await
+            .map_err(|_| DocumentsError::Unavailable("the service is stopping".into()))?;
         let id = new_id();
-        let key = format!("documents/{id}");
+        // Keys are the ids alone: the store's own directory or URL prefix says what they are.
+        let key = id.clone();
         let writer = self
             .storage
             .writer(&key)
@@ -134,6 +153,21 @@ impl Documents {
             Err(refusal) => {
                 self.discard(&key).await;
                 return Err(DocumentsError::Domain(FileRefusal::Type(refusal)));
+            }
+        };
+        // The parent may have been submitted or decided while the file came in.
+        let view = match self.parents.view(caller, parent).await {
+            Ok(view) if may_attach(caller.role, view.stage).is_ok() => view,
+            Ok(_) => {
+                self.discard(&key).await;
+                return Err(DocumentsError::refused(
+                    Reason::NotEditable,
+                    "documents can no longer be added: it was submitted, decided or closed",
+                ));
+            }
+            Err(error) => {
+                self.discard(&key).await;
+                return Err(error);
             }
         };
         let scan_status = if self.settings.scanner.is_some() {
@@ -148,7 +182,7 @@ impl Documents {
             pilot_id: parent.pilot_id.clone(),
             company_id: view.company_id.clone(),
             parent_version: i64::from(view.version),
-            file_name,
+            file_name: file_type.name(&file_name),
             content_type: file_type.content_type().to_owned(),
             size: i64::try_from(received.size).unwrap_or(i64::MAX),
             sha256: received.sha256,
@@ -178,13 +212,22 @@ impl Documents {
         }
     }
 
-    /// Runs the scanner on `document` and records its verdict; an error leaves it pending for
-    /// the sweeper to try again.
+    /// Runs the scanner on `document` and records its verdict; an error or a hung scanner
+    /// leaves it pending, to be tried again later.
     pub async fn scan(&self, document: &DocumentRecord) {
         let Some(scanner) = &self.settings.scanner else {
             return;
         };
-        match scanner.scan(&self.storage, &document.object_key).await {
+        let Ok(_turn) = self.scanning.acquire().await else {
+            return;
+        };
+        let verdict = tokio::time::timeout(
+            SCAN_TIMEOUT,
+            scanner.scan(&self.storage, &document.object_key),
+        )
+        .await
+        .unwrap_or_else(|_| Err("the scanner did not answer in time".into()));
+        match verdict {
             Ok(verdict) => {
                 if verdict == ScanStatus::Infected {
                     tracing::warn!(document = %document.id, "the malware scanner refused a document");
@@ -195,6 +238,9 @@ impl Documents {
             }
             Err(error) => {
                 tracing::warn!(%error, document = %document.id, "document not scanned; will retry");
+                if let Err(error) = self.store.scan_failed(&document.id, now_ms()).await {
+                    tracing::warn!(%error, document = %document.id, "scan retry not recorded");
+                }
             }
         }
     }
@@ -247,45 +293,7 @@ impl Documents {
             .read(&document.object_key)
             .await
             .map_err(|e| DocumentsError::Unavailable(format!("object storage: {e}")))?;
-        let expected = document.sha256.clone();
-        let checked = futures::stream::unfold(
-            (bytes.boxed(), Some(Sha256::new())),
-            move |(mut bytes, hasher)| {
-                let expected = expected.clone();
-                async move {
-                    let mut hasher = hasher?;
-                    match bytes.try_next().await {
-                        Ok(Some(piece)) => {
-                            hasher.update(&piece);
-                            Some((Ok(piece), (bytes, Some(hasher))))
-                        }
-                        Ok(None) => {
-                            let actual = hex::encode(hasher.finalize());
-                            if actual == expected {
-                                None
-                            } else {
-                                tracing::error!(
-                                    expected,
-                                    actual,
-                                    "a stored document's bytes changed"
-                                );
-                                Some((
-                                    Err(DocumentsError::Internal(
-                                        "the stored file does not match its checksum".into(),
-                                    )),
-                                    (bytes, None),
-                                ))
-                            }
-                        }
-                        Err(e) => Some((
-                            Err(DocumentsError::Unavailable(format!("object storage: {e}"))),
-                            (bytes, None),
-                        )),
-                    }
-                }
-            },
-        );
-        Ok((document, checked))
+        Ok((document.clone(), checked(bytes, document.sha256)))
     }
 
     /// The live documents of every parent given that the caller sees, oldest first.
@@ -360,11 +368,61 @@ impl Documents {
         if self.settings.scanner.is_none() {
             return Ok(());
         }
-        for document in self.store.pending_scans(20).await? {
+        for document in self.store.due_scans(now_ms(), 10).await? {
             self.scan(&document).await;
         }
         Ok(())
     }
+}
+
+/// `bytes` checked against `expected` (hex SHA-256) on the way out. The last piece is held
+/// back until the digest is known: a reader that counts on the length (an HTTP client given
+/// Content-Length) would otherwise take altered bytes as the whole file; instead it gets one
+/// piece short, then the error.
+fn checked(
+    bytes: impl Stream<Item = Result<Bytes, object_store::Error>> + Send + 'static,
+    expected: String,
+) -> impl Stream<Item = Result<Bytes, DocumentsError>> + Send + 'static {
+    struct State {
+        bytes: futures::stream::BoxStream<'static, Result<Bytes, object_store::Error>>,
+        hasher: Sha256,
+        held: Option<Bytes>,
+        expected: String,
+    }
+    let state = State {
+        bytes: bytes.boxed(),
+        hasher: Sha256::new(),
+        held: None,
+        expected,
+    };
+    futures::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        loop {
+            match state.bytes.try_next().await {
+                Ok(Some(piece)) => {
+                    state.hasher.update(&piece);
+                    if let Some(previous) = state.held.replace(piece) {
+                        return Some((Ok(previous), Some(state)));
+                    }
+                }
+                Ok(None) => {
+                    let actual = hex::encode(std::mem::take(&mut state.hasher).finalize());
+                    if actual != state.expected {
+                        tracing::error!(expected = %state.expected, %actual, "a stored document's bytes changed");
+                        let error = DocumentsError::Internal(
+                            "the stored file does not match its checksum".into(),
+                        );
+                        return Some((Err(error), None));
+                    }
+                    return state.held.take().map(|last| (Ok(last), None));
+                }
+                Err(e) => {
+                    let error = DocumentsError::Unavailable(format!("object storage: {e}"));
+                    return Some((Err(error), None));
+                }
+            }
+        }
+    })
 }
 
 /// What an upload left once every piece was read.

@@ -90,7 +90,7 @@ impl Storage {
     pub async fn writer(&self, key: &str) -> Result<Writer, object_store::Error> {
         let upload = self.store.put_multipart(&Path::from(key)).await?;
         Ok(Writer {
-            inner: WriteMultipart::new_with_chunk_size(upload, self.part_bytes),
+            inner: Some(WriteMultipart::new_with_chunk_size(upload, self.part_bytes)),
         })
     }
 
@@ -134,25 +134,52 @@ impl Storage {
 }
 
 /// An object being written: parts go out as they fill, at most [`PARTS_IN_FLIGHT`] at once.
+/// Dropped unfinished (the request was cancelled mid-file), it gives the upload up, so no
+/// half-written S3 multipart upload is left open.
 pub struct Writer {
-    inner: WriteMultipart,
+    inner: Option<WriteMultipart>,
+}
+
+fn finished() -> object_store::Error {
+    object_store::Error::Generic {
+        store: "documents",
+        source: "the upload was already finished".into(),
+    }
 }
 
 impl Writer {
     pub async fn write(&mut self, data: &[u8]) -> Result<(), object_store::Error> {
-        self.inner.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-        self.inner.write(data);
+        let inner = self.inner.as_mut().ok_or_else(finished)?;
+        inner.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+        inner.write(data);
         Ok(())
     }
 
-    pub async fn finish(self) -> Result<(), object_store::Error> {
-        self.inner.finish().await.map(|_| ())
+    pub async fn finish(mut self) -> Result<(), object_store::Error> {
+        let inner = self.inner.take().ok_or_else(finished)?;
+        inner.finish().await.map(|_| ())
     }
 
     /// Gives the upload up: nothing stays stored.
-    pub async fn abort(self) {
-        if let Err(error) = self.inner.abort().await {
-            tracing::warn!(%error, "an abandoned upload could not be cleaned up");
+    pub async fn abort(mut self) {
+        if let Some(inner) = self.inner.take() {
+            abort(inner).await;
+        }
+    }
+}
+
+async fn abort(inner: WriteMultipart) {
+    if let Err(error) = inner.abort().await {
+        tracing::warn!(%error, "an abandoned upload could not be cleaned up");
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(abort(inner));
         }
     }
 }

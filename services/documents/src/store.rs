@@ -46,6 +46,12 @@ const COLUMNS: &str = "id, parent_kind, parent_id, pilot_id, company_id, parent_
 /// Parents named in one listing at most (a page of a list in the console or the API).
 pub const MAX_PARENTS_PER_LIST: usize = 200;
 
+/// When a document not yet decided by the scan right after its upload is tried again.
+const SCAN_RETRY_AFTER_MS: i64 = 5 * 60_000;
+
+/// Live documents one parent holds at most: its listing stays one answer.
+pub const MAX_DOCUMENTS_PER_PARENT: i64 = 100;
+
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Database,
@@ -68,9 +74,10 @@ impl Store {
         Ok(total.unwrap_or(0))
     }
 
-    /// Records an uploaded document, counting its bytes against its parent's total in the same
-    /// transaction: refused (and nothing recorded) when the total would pass `max_parent_bytes`,
-    /// however many uploads finish at once.
+    /// Records an uploaded document, counting it and its bytes against its parent's totals in
+    /// the same transaction: refused (and nothing recorded) when the bytes would pass
+    /// `max_parent_bytes` or the documents [`MAX_DOCUMENTS_PER_PARENT`], however many uploads
+    /// finish at once.
     pub async fn record(
         &self,
         document: &DocumentRecord,
@@ -87,25 +94,33 @@ impl Store {
         .await
         .map_err(StoreError::from)?;
         let counted = sqlx::query(
-            "UPDATE document_parents SET total_bytes = total_bytes + $3 \
-             WHERE parent_kind = $1 AND parent_id = $2 AND total_bytes + $3 <= $4",
+            "UPDATE document_parents \
+             SET total_bytes = total_bytes + $3, document_count = document_count + 1 \
+             WHERE parent_kind = $1 AND parent_id = $2 AND total_bytes + $3 <= $4 \
+             AND document_count < $5",
         )
         .bind(document.parent_kind.as_str())
         .bind(&document.parent_id)
         .bind(document.size)
         .bind(i64::try_from(max_parent_bytes).unwrap_or(i64::MAX))
+        .bind(MAX_DOCUMENTS_PER_PARENT)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?
         .rows_affected();
         if counted == 0 {
-            return Err(DocumentsError::Domain(FileRefusal::ParentFull(
-                max_parent_bytes,
-            )));
+            let full = self.parent_totals_in(&mut tx, document).await?;
+            return Err(DocumentsError::Domain(
+                if full.1 >= MAX_DOCUMENTS_PER_PARENT {
+                    FileRefusal::TooMany(MAX_DOCUMENTS_PER_PARENT)
+                } else {
+                    FileRefusal::ParentFull(max_parent_bytes)
+                },
+            ));
         }
         sqlx::query(&format!(
-            "INSERT INTO documents ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            "INSERT INTO documents ({COLUMNS}, next_scan_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&document.id)
         .bind(document.parent_kind.as_str())
@@ -122,11 +137,33 @@ impl Store {
         .bind(&document.uploaded_by)
         .bind(&document.uploader_role)
         .bind(document.uploaded_at)
+        // The scan right after upload decides most; the sweeper takes up any left after this.
+        .bind(
+            (document.scan_status == ScanStatus::Pending)
+                .then_some(document.uploaded_at + SCAN_RETRY_AFTER_MS),
+        )
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// The parent's (bytes, documents) within `tx`.
+    async fn parent_totals_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        document: &DocumentRecord,
+    ) -> Result<(i64, i64), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT total_bytes, document_count FROM document_parents \
+             WHERE parent_kind = $1 AND parent_id = $2",
+        )
+        .bind(document.parent_kind.as_str())
+        .bind(&document.parent_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .unwrap_or((0, 0)))
     }
 
     /// A live (not deleted) document.
@@ -190,7 +227,8 @@ impl Store {
             == 1;
         if deleted {
             sqlx::query(
-                "UPDATE document_parents SET total_bytes = total_bytes - $3 \
+                "UPDATE document_parents \
+                 SET total_bytes = total_bytes - $3, document_count = document_count - 1 \
                  WHERE parent_kind = $1 AND parent_id = $2",
             )
             .bind(document.parent_kind.as_str())
@@ -212,15 +250,38 @@ impl Store {
         Ok(())
     }
 
-    /// Live documents the scanner has not yet passed, oldest first.
-    pub async fn pending_scans(&self, limit: i64) -> Result<Vec<DocumentRecord>, StoreError> {
+    /// Live documents the scanner has yet to decide whose next try is due at `now`, the
+    /// longest waiting first.
+    pub async fn due_scans(&self, now: i64, limit: i64) -> Result<Vec<DocumentRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM documents WHERE scan_status = 'PENDING' \
-             AND deleted_at IS NULL ORDER BY uploaded_at LIMIT $1"
+             AND deleted_at IS NULL AND next_scan_at <= $1 ORDER BY next_scan_at LIMIT $2"
         ))
+        .bind(now)
         .bind(limit)
         .fetch_all(self.db.reads())
         .await?)
+    }
+
+    /// A scan that could not decide: tried again after a wait that doubles with each failure
+    /// (a minute, two, four... at most an hour), so a file that always fails never holds up
+    /// the others.
+    pub async fn scan_failed(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        let attempts: i64 = sqlx::query_scalar("SELECT scan_attempts FROM documents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .unwrap_or(0);
+        let wait_minutes = 1_i64 << attempts.clamp(0, 6);
+        sqlx::query(
+            "UPDATE documents SET scan_attempts = scan_attempts + 1, next_scan_at = $2 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now + wait_minutes.min(60) * 60_000)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
     }
 
     /// Deleted documents whose bytes are still stored and were deleted before `before`:

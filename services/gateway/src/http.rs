@@ -218,15 +218,17 @@ pub async fn graphql_post(
 ) -> Response {
     let headers = request.headers().clone();
     let graphql_json = wants_graphql_response_json(&headers);
-    let content_type = headers
+    // The multipart boundary is case-sensitive: only the media type is compared lowercased.
+    let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .trim_start()
-        .to_ascii_lowercase();
+        .to_owned();
+    let content_type = declared.to_ascii_lowercase();
     if content_type.starts_with("multipart/form-data") {
         let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
-        return multipart_post(state, caller, address, graphql_json, &content_type, request).await;
+        return multipart_post(state, caller, address, graphql_json, &declared, request).await;
     }
     // Over the body limit (or a broken upload): answered in GraphQL's JSON like any other
     // refusal, so API clients read `extensions.code` instead of axum's plain text.
@@ -297,13 +299,10 @@ pub async fn graphql_post(
     .await
 }
 
-/// Files at most per multipart request.
-const MAX_UPLOAD_FILES: usize = 5;
-
-/// A GraphQL multipart request (the GraphQL multipart request specification): its files are
-/// spooled to unnamed temporary files as they arrive, never held in memory, and refused past
-/// the upload limit. Only a signed-in caller may send one: nobody uploads anonymously, and a
-/// form another site posts carries no bearer token.
+/// A GraphQL multipart request (see [`crate::multipart`]). Only a signed-in caller may send
+/// one: nobody uploads anonymously, and a form another site posts carries no bearer token. The
+/// caller's budget is charged before the body is read, and a gateway receives at most
+/// [`crate::MAX_UPLOADS_AT_ONCE`] at once.
 async fn multipart_post(
     state: AppState,
     caller: Option<axv_auth::Caller>,
@@ -312,7 +311,6 @@ async fn multipart_post(
     content_type: &str,
     request: axum::extract::Request,
 ) -> Response {
-    use futures::TryStreamExt as _;
     if caller.is_none() {
         return request_error(
             StatusCode::UNAUTHORIZED,
@@ -321,31 +319,63 @@ async fn multipart_post(
             graphql_json,
         );
     }
+    let charge = state.limiter.charge(caller.as_ref(), &address);
+    if let Err(limited) = charge.request().await {
+        return rate_limited(limited, graphql_json);
+    }
+    let Ok(_receiving) = state.uploads.clone().try_acquire_owned() else {
+        let mut response = request_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "too many uploads at once; try again in a minute",
+            graphql_json,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        return response;
+    };
     let max_file = state.limits.max_upload_bytes;
-    let options = async_graphql::http::MultipartOptions::default()
-        .max_file_size(usize::try_from(max_file).unwrap_or(usize::MAX))
-        .max_num_files(MAX_UPLOAD_FILES);
-    let body = request
-        .into_body()
-        .into_data_stream()
-        .map_err(std::io::Error::other)
-        .into_async_read();
-    let batch =
-        match async_graphql::http::receive_batch_body(Some(content_type), body, options).await {
-            Ok(batch) => batch,
-            Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
-                return file_too_large(max_file, graphql_json);
-            }
-            Err(error) => {
-                return request_error(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::BadUserInput,
-                    &format!("the multipart request could not be read: {error}"),
-                    graphql_json,
-                );
-            }
-        };
-    execute(state, caller, address, graphql_json, batch, Method::POST).await
+    let received = crate::multipart::receive(
+        content_type,
+        request.into_body(),
+        crate::MAX_BODY_BYTES as u64,
+        max_file,
+    )
+    .await;
+    let batch = match received {
+        Ok(batch) => batch,
+        Err(crate::multipart::MultipartError::FileTooLarge(limit)) => {
+            return file_too_large(limit, graphql_json);
+        }
+        Err(crate::multipart::MultipartError::Malformed(message)) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                &message,
+                graphql_json,
+            );
+        }
+        Err(error @ crate::multipart::MultipartError::Spool(_)) => {
+            tracing::error!(%error, "an upload could not be spooled to a temporary file");
+            return request_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "the upload could not be received; try again shortly",
+                graphql_json,
+            );
+        }
+    };
+    execute_charged(
+        state,
+        caller,
+        address,
+        graphql_json,
+        batch,
+        Method::POST,
+        Some(charge),
+    )
+    .await
 }
 
 /// 413 for a file over the upload limit, with the reason the documents service gives.
@@ -487,8 +517,12 @@ fn asks_introspection_only(document: &ExecutableDocument, name: Option<&str>) ->
 pub(crate) const MAX_BATCH_KEYS: usize = 500;
 
 fn loader<T: Send + Sync + 'static>(inner: T) -> DataLoader<T> {
-    DataLoader::new(inner, |future| tokio::spawn(future.in_current_span()))
-        .max_batch_size(MAX_BATCH_KEYS)
+    loader_of(inner, MAX_BATCH_KEYS)
+}
+
+/// A loader whose service takes at most `batch` keys per call.
+fn loader_of<T: Send + Sync + 'static>(inner: T, batch: usize) -> DataLoader<T> {
+    DataLoader::new(inner, |future| tokio::spawn(future.in_current_span())).max_batch_size(batch)
 }
 
 /// Fresh DataLoaders for one request: what they cache depends on the caller's token.
@@ -539,10 +573,11 @@ fn with_loaders(
             clients: clients.clone(),
             ctx: ctx.clone(),
         }))
-        .data(loader(crate::schema::documents::DocumentsLoader {
-            clients,
-            ctx,
-        }))
+        // The documents service lists at most 200 parents per call.
+        .data(loader_of(
+            crate::schema::documents::DocumentsLoader { clients, ctx },
+            crate::schema::documents::MAX_PARENTS_PER_CALL,
+        ))
 }
 
 async fn execute(
@@ -552,6 +587,29 @@ async fn execute(
     graphql_json: bool,
     batch: BatchRequest,
     method: Method,
+) -> Response {
+    execute_charged(
+        state,
+        caller,
+        client_address,
+        graphql_json,
+        batch,
+        method,
+        None,
+    )
+    .await
+}
+
+/// [`execute`] with the request already counted against the caller's budget (`charged`), or
+/// counted here when `None`.
+async fn execute_charged(
+    state: AppState,
+    caller: Option<axv_auth::Caller>,
+    client_address: String,
+    graphql_json: bool,
+    batch: BatchRequest,
+    method: Method,
+    charged: Option<crate::rate_limit::Charge>,
 ) -> Response {
     let requests = match batch {
         BatchRequest::Single(request) => vec![request],
@@ -567,10 +625,16 @@ async fn execute(
             graphql_json,
         );
     }
-    let charge = state.limiter.charge(caller.as_ref(), &client_address);
-    if let Err(limited) = charge.request().await {
-        return rate_limited(limited, graphql_json);
-    }
+    let charge = match charged {
+        Some(charge) => charge,
+        None => {
+            let charge = state.limiter.charge(caller.as_ref(), &client_address);
+            if let Err(limited) = charge.request().await {
+                return rate_limited(limited, graphql_json);
+            }
+            charge
+        }
+    };
     let token = caller.as_ref().map(|c| c.raw_token.clone());
     let ctx = RequestContext {
         caller,

@@ -13,6 +13,7 @@ pub mod graphiql;
 pub mod http;
 pub mod idempotency;
 pub mod loaders;
+pub mod multipart;
 pub mod oauth;
 pub mod persisted;
 pub mod rate_limit;
@@ -49,7 +50,13 @@ pub struct AppState {
     pub idempotency: axv_platform::kv::IdempotencyStore,
     pub events: events::EventHub,
     pub review_claims: schema::review_claims::ReviewClaims,
+    /// Multipart uploads being received at once: each holds a temporary file and a connection
+    /// for as long as its file takes, so there are at most [`MAX_UPLOADS_AT_ONCE`].
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
+
+/// Uploads received at once by one gateway; more are refused (503) rather than queued.
+pub const MAX_UPLOADS_AT_ONCE: usize = 32;
 
 impl axum::extract::FromRef<AppState> for Arc<Verifier> {
     fn from_ref(state: &AppState) -> Self {
@@ -81,6 +88,7 @@ impl AppState {
             ),
             review_claims: schema::review_claims::ReviewClaims::new(kv.clone()),
             idempotency: idempotency::store(kv),
+            uploads: Arc::new(tokio::sync::Semaphore::new(MAX_UPLOADS_AT_ONCE)),
             limits,
             stats,
         })

@@ -13,8 +13,11 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Choice, HistoryEntry, choices, enum_value, error_page, form::CsrfOnly, label_key,
-    not_found_page,
+    Choice, HistoryEntry, choices,
+    documents::{self, Allowed, Documents, Kind},
+    enum_value, error_page,
+    form::CsrfOnly,
+    label_key, not_found_page,
 };
 use crate::{
     Console, Layout, Visit,
@@ -116,6 +119,7 @@ struct CompanyPage {
     editable: bool,
     history: Vec<HistoryEntry>,
     member_email: String,
+    documents: Documents,
 }
 
 pub async fn list(State(console): State<Console>, mut visit: Visit) -> Response {
@@ -474,6 +478,7 @@ pub(crate) fn detail_rows(lang: Lang, company: &CompanyFacts<'_>) -> Vec<(String
 async fn show_company(
     console: &Console,
     visit: &mut Visit,
+    token: &str,
     company: company_detail::CompanyDetailCompany,
     error: Option<String>,
     member_email: String,
@@ -505,9 +510,28 @@ async fn show_company(
             )
         })
         .collect();
+    let editable = is_editable(&company.status);
+    // The certificate and other papers go with the application while the firm prepares it.
+    let documents = match documents::load(
+        console,
+        visit,
+        token,
+        (Kind::Company, &company.id, None),
+        Allowed {
+            upload: editable,
+            delete_own: editable,
+        },
+        &format!("/companies/{}", company.id),
+    )
+    .await
+    {
+        Ok(documents) => documents,
+        Err(error) => return error_page(console, visit, &error).await,
+    };
     let page = CompanyPage {
         layout: visit.layout(console, company.name_ko.clone(), "companies"),
-        editable: is_editable(&company.status),
+        editable,
+        documents,
         status: lang.t(&label_key(
             "company-status",
             &format!("{:?}", company.status),
@@ -536,6 +560,7 @@ pub async fn detail(
             show_company(
                 &console,
                 &mut visit,
+                &token,
                 company,
                 None,
                 String::new(),
@@ -697,6 +722,7 @@ pub async fn submit(
                     show_company(
                         &console,
                         &mut visit,
+                        &token,
                         company,
                         Some(message),
                         String::new(),
@@ -767,6 +793,7 @@ pub async fn add_member(
                     show_company(
                         &console,
                         &mut visit,
+                        &token,
                         company,
                         Some(message),
                         form.email,

@@ -4,10 +4,12 @@
 pub mod account;
 pub mod api_clients;
 pub mod companies;
+pub mod documents;
 pub mod figures;
 pub mod form;
 pub mod home;
 pub mod inbox;
+pub mod multipart;
 pub mod my_pilots;
 pub mod notification_settings;
 pub mod once;

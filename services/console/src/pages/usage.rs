@@ -11,7 +11,13 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{error_page, form::Field, require_role, review::company_name};
+use super::{
+    error_page,
+    form::Field,
+    multipart::{relay, small_text},
+    require_role,
+    review::company_name,
+};
 use crate::{
     Console, Layout, Visit,
     api::{self, ApiError, usage_upload_detail, usage_uploads},
@@ -26,9 +32,6 @@ pub const METERING_ROLES: [&str; 2] = ["OPERATOR", "ADMIN"];
 /// The most a posted upload may be: the gateway's own bound on a sacct file, which gzip only
 /// makes smaller.
 pub const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
-
-/// The most a small field (the CSRF token, the cluster's name) may hold.
-const SMALL_FIELD_BYTES: usize = 1024;
 
 pub struct UploadRow {
     pub id: String,
@@ -200,18 +203,6 @@ pub async fn list(
     .await
 }
 
-/// A small form field's text, refused past [`SMALL_FIELD_BYTES`] (nothing legitimate is longer).
-async fn small_text(mut part: Part<'_>) -> Option<String> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = part.chunk().await.ok()? {
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() > SMALL_FIELD_BYTES {
-            return None;
-        }
-    }
-    String::from_utf8(bytes).ok()
-}
-
 /// Sends the file part on to the gateway as it arrives: the gateway's answer, once the whole
 /// file went through (or the refusal, as soon as it comes).
 async fn forward(
@@ -219,35 +210,17 @@ async fn forward(
     visit: &Visit,
     token: &str,
     cluster: &str,
-    mut file: Part<'_>,
+    file: Part<'_>,
 ) -> Result<String, ApiError> {
-    let (pieces, received) =
-        tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(4);
-    let body = reqwest::Body::wrap_stream(futures::stream::unfold(
-        received,
-        |mut received| async move { received.recv().await.map(|piece| (piece, received)) },
-    ));
-    let upload = console
-        .api
-        .upload_sacct(token, &visit.client_address, cluster, body);
-    let pump = async move {
-        loop {
-            let piece = match file.chunk().await {
-                Ok(Some(bytes)) => Ok(bytes),
-                Ok(None) => break,
-                // The browser went away mid-file: the gateway sees a broken body and charges
-                // nothing.
-                Err(error) => Err(std::io::Error::other(error.to_string())),
-            };
-            let failed = piece.is_err();
-            // The gateway stopped reading (it refused the upload): its answer says why.
-            if pieces.send(piece).await.is_err() || failed {
-                break;
-            }
-        }
-    };
-    let (answer, ()) = tokio::join!(upload, pump);
-    answer
+    relay(file, |bytes| {
+        console.api.upload_sacct(
+            token,
+            &visit.client_address,
+            cluster,
+            reqwest::Body::wrap_stream(bytes),
+        )
+    })
+    .await
 }
 
 /// The upload form posted (multipart: `csrf`, `cluster`, then `file`, in the page's order).

@@ -135,6 +135,34 @@ impl FileType {
             FileType::Zip => "application/zip",
         }
     }
+
+    /// The name endings of this type; the first is the one added to a name without one.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            FileType::Pdf => &[".pdf"],
+            FileType::Png => &[".png"],
+            FileType::Jpeg => &[".jpg", ".jpeg"],
+            FileType::Hwp => &[".hwp"],
+            FileType::Hwpx => &[".hwpx"],
+            FileType::Docx => &[".docx"],
+            FileType::Xlsx => &[".xlsx"],
+            FileType::Pptx => &[".pptx"],
+            FileType::Csv => &[".csv"],
+            FileType::Zip => &[".zip"],
+        }
+    }
+
+    /// `name` with this type's ending: kept when it has one, else the type's added, so that
+    /// whoever downloads the file opens it as what it is (`update.bat` holding a PDF is kept as
+    /// `update.bat.pdf`, never run as a program).
+    pub fn name(self, name: &str) -> String {
+        let lower = name.to_lowercase();
+        if self.extensions().iter().any(|ext| lower.ends_with(ext)) {
+            name.to_owned()
+        } else {
+            format!("{name}{}", self.extensions()[0])
+        }
+    }
 }
 
 /// What the platform takes, for refusals' messages.
@@ -231,8 +259,8 @@ fn is_executable(head: &[u8]) -> bool {
         || head.starts_with(b"\xfe\xed\xfa\xcf")
 }
 
-/// The file's family from its first bytes; `Unknown` until a kilobyte (a PDF's header may come
-/// anywhere in it) or the whole file has been seen.
+/// The file's family from its first bytes; `Unknown` until a kilobyte (text is told from binary
+/// by it) or the whole file has been seen.
 fn family_of(head: &[u8], complete: bool) -> Family {
     if head.starts_with(PNG) {
         Family::Decided(FileType::Png)
@@ -244,7 +272,7 @@ fn family_of(head: &[u8], complete: bool) -> Family {
         Family::Zip
     } else if is_executable(head) {
         Family::Refused
-    } else if contains(head, PDF) {
+    } else if starts_as_pdf(head) {
         Family::Decided(FileType::Pdf)
     } else if !complete && head.len() < HEAD_BYTES {
         Family::Unknown
@@ -253,6 +281,17 @@ fn family_of(head: &[u8], complete: bool) -> Family {
     } else {
         Family::Refused
     }
+}
+
+/// A PDF's header at its very start (after a byte-order mark or white space at most): not
+/// anywhere, or a text file mentioning `%PDF-` would pass as one.
+fn starts_as_pdf(head: &[u8]) -> bool {
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    head[start..].starts_with(PDF)
 }
 
 fn is_text_byte(b: u8) -> bool {
@@ -355,22 +394,26 @@ pub fn clean_file_name(raw: &str) -> Result<String, NameRefusal> {
     }
     let name: String = raw
         .nfc()
-        .filter(|c| !c.is_control() && !is_direction_control(*c))
+        .filter(|c| !c.is_control() && !is_invisible(*c))
         .map(|c| if r#"<>:"|?*"#.contains(c) { '_' } else { c })
         .collect();
-    let name = name
-        .trim()
-        .trim_start_matches('.')
-        .trim_end_matches(['.', ' ']);
+    let trimmed = |name: &str| {
+        name.trim()
+            .trim_start_matches('.')
+            .trim_end_matches(['.', ' '])
+            .to_owned()
+    };
+    let name = trimmed(&name);
     if name.is_empty() {
         return Err(NameRefusal::Empty);
     }
-    let name = shorten(name);
+    let name = trimmed(&shorten(&name));
     // CON, NUL, COM1... name devices on Windows, whatever the extension.
     let stem = name
         .split('.')
         .next()
         .unwrap_or_default()
+        .trim()
         .to_ascii_uppercase();
     let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
         || ((stem.starts_with("COM") || stem.starts_with("LPT"))
@@ -379,8 +422,21 @@ pub fn clean_file_name(raw: &str) -> Result<String, NameRefusal> {
     Ok(if device { format!("_{name}") } else { name })
 }
 
-fn is_direction_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+/// Characters that show nothing or turn text around (Unicode's format characters): they can
+/// hide an extension or disguise one name as another.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
 }
 
 fn shorten(name: &str) -> String {

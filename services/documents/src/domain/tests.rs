@@ -63,16 +63,28 @@ fn each_accepted_type_is_known_by_its_bytes() {
     assert_eq!(sniff(&[csv], "성과.CSV"), Ok(FileType::Csv));
 }
 
-/// A PDF's header may come after a few bytes of something else (the format allows it within
-/// the first kilobyte).
+/// A PDF starts with its header (after white space or a byte-order mark at most): text that
+/// only mentions one is not a PDF.
 #[test]
-fn a_pdf_header_anywhere_in_the_first_kilobyte_counts() {
-    let mut file = vec![b' '; 600];
+fn a_pdf_starts_with_its_header() {
+    let mut file = b"\xef\xbb\xbf  \r\n".to_vec();
     file.extend_from_slice(b"%PDF-1.4\n");
     assert_eq!(sniff(&[&file], "a.pdf"), Ok(FileType::Pdf));
-    let mut late = vec![b'x'; 2000];
-    late.extend_from_slice(b"%PDF-1.4\n");
-    assert_eq!(sniff(&[&late], "a.pdf"), Err(TypeRefusal::Unsupported));
+    for text in [&b"REM %PDF-1.4\r\ndel *.*"[..], b"<script>//%PDF-</script>"] {
+        assert_eq!(sniff(&[text], "a.pdf"), Err(TypeRefusal::Unsupported));
+    }
+}
+
+/// A name that does not end as its type gets the type's ending: a PDF named `update.bat` is
+/// opened as a PDF by whoever downloads it, never run.
+#[test]
+fn names_end_as_what_the_file_is() {
+    assert_eq!(FileType::Pdf.name("계획서.PDF"), "계획서.PDF");
+    assert_eq!(FileType::Pdf.name("update.bat"), "update.bat.pdf");
+    assert_eq!(FileType::Jpeg.name("사진.jpeg"), "사진.jpeg");
+    assert_eq!(FileType::Jpeg.name("사진.png"), "사진.png.jpg");
+    assert_eq!(FileType::Zip.name("app.jar"), "app.jar.zip");
+    assert_eq!(FileType::Hwp.name("보고서"), "보고서.hwp");
 }
 
 /// Markers split between two pieces, and a file fed a byte at a time, are recognised the same.
@@ -159,6 +171,9 @@ fn file_names_keep_korean_and_lose_what_could_harm() {
     assert_eq!(clean_file_name("..hidden.pdf").unwrap(), "hidden.pdf");
     assert_eq!(clean_file_name("CON.pdf").unwrap(), "_CON.pdf");
     assert_eq!(clean_file_name("com1").unwrap(), "_com1");
+    assert_eq!(clean_file_name("CON .pdf").unwrap(), "_CON .pdf");
+    // Zero-width and byte-order marks vanish.
+    assert_eq!(clean_file_name("a\u{200b}b\u{feff}.pdf").unwrap(), "ab.pdf");
     assert_eq!(clean_file_name("COMMENTS.pdf").unwrap(), "COMMENTS.pdf");
     let long = format!("{}.pdf", "가".repeat(300));
     let short = clean_file_name(&long).unwrap();

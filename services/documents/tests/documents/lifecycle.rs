@@ -58,7 +58,7 @@ async fn deletion(db: TestDb) {
 
     // The record stays; the bytes go once the retention period (zero here) has passed.
     let service = h.service::<axv_documents::service::Documents>();
-    let key = format!("documents/{}", wrong.id);
+    let key = wrong.id.clone();
     assert!(service.storage().exists(&key).await.unwrap());
     assert_eq!(service.purge_deleted().await.unwrap(), 1);
     assert!(!service.storage().exists(&key).await.unwrap());
@@ -227,12 +227,7 @@ async fn altered_bytes_break_the_download() {
     )
     .await
     .unwrap();
-    let path = h
-        .platform
-        .documents
-        .dir
-        .join("documents")
-        .join(&document.id);
+    let path = h.platform.documents.dir.join(&document.id);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[100] ^= 1;
     std::fs::write(&path, bytes).unwrap();

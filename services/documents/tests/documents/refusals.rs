@@ -63,7 +63,7 @@ async fn strangers(db: TestDb) {
         list(&mut client, &dashboard, vec![company_of(&firm)]).await,
         ErrorCode::Forbidden,
     );
-    // Operators read (they see companies in full) but do not attach.
+    // Operators do not attach documents.
     let operator = h.token(Role::Operator);
     assert_refused(
         upload(
@@ -182,7 +182,7 @@ async fn not_documents(db: TestDb) {
     );
     assert_eq!(reason(&refused), Some("UNSUPPORTED_FILE_TYPE"));
     assert!(
-        refused.message().starts_with("file "),
+        refused.message().starts_with("the file is a program"),
         "{}",
         refused.message()
     );
@@ -249,6 +249,21 @@ async fn not_documents(db: TestDb) {
         "refused uploads leave no bytes behind"
     );
 
+    // A name that does not end as its type gets the type's ending.
+    let renamed = upload(
+        &mut client,
+        &firm.token,
+        company.clone(),
+        "update.bat",
+        &pdf(100),
+    )
+    .await
+    .unwrap();
+    assert_eq!(renamed.file_name, "update.bat.pdf");
+    crate::refusals::delete(&mut client, &firm.token, &renamed.id)
+        .await
+        .unwrap();
+
     // The company's documents together stay within their 1 MB.
     upload(
         &mut client,
@@ -278,7 +293,8 @@ async fn not_documents(db: TestDb) {
             .len(),
         1
     );
-    assert_eq!(stored_objects(&h).await, 1);
+    // The one kept and the renamed one deleted above, whose bytes wait out the retention period.
+    assert_eq!(stored_objects(&h).await, 2);
     h.stop().await;
 }
 
@@ -424,4 +440,37 @@ pub fn office_file(part: &str) -> Vec<u8> {
     bytes.extend_from_slice(b"PK\x05\x06");
     bytes.extend_from_slice(&[0; 18]);
     bytes
+}
+
+/// One item holds at most 100 documents, however small.
+#[tokio::test]
+async fn an_item_holds_at_most_a_hundred_documents() {
+    let h = Stack::start(TestDb::sqlite(), &["documents"]).await;
+    let firm = h.firm(1).draft().await;
+    let mut client = client(&h).await;
+    for n in 0..100 {
+        upload(
+            &mut client,
+            &firm.token,
+            company_of(&firm),
+            &format!("{n}.csv"),
+            b"a,b\n",
+        )
+        .await
+        .unwrap();
+    }
+    let refused = assert_refused(
+        upload(
+            &mut client,
+            &firm.token,
+            company_of(&firm),
+            "101.csv",
+            b"a,b\n",
+        )
+        .await,
+        ErrorCode::BadUserInput,
+    );
+    assert_eq!(reason(&refused), Some("PARENT_FULL"));
+    assert!(refused.message().contains("100"), "{}", refused.message());
+    h.stop().await;
 }

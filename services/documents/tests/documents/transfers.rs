@@ -93,14 +93,10 @@ async fn twenty_megabytes_through_s3() {
     assert_eq!(document.size, bytes.len() as i64);
     // The bytes are in the bucket, under the prefix.
     let service = h.service::<axv_documents::service::Documents>();
-    let stored = service
-        .storage()
-        .read_all(&format!("documents/{}", document.id))
-        .await
-        .unwrap();
+    let stored = service.storage().read_all(&document.id).await.unwrap();
     assert_eq!(sha256(&stored), document.sha256);
     let listing = reqwest::get(format!(
-        "http://127.0.0.1:{}/{}?list-type=2&prefix=documents/documents/",
+        "http://127.0.0.1:{}/{}?list-type=2&prefix=documents/",
         s3.port, s3.bucket
     ))
     .await

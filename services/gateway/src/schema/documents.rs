@@ -44,6 +44,9 @@ mirror_enum!(
     }
 );
 
+/// Parents the documents service lists in one call.
+pub const MAX_PARENTS_PER_CALL: usize = 200;
+
 /// Bytes per message sent on to the documents service.
 const PIECE_BYTES: usize = 256 * 1024;
 
@@ -231,6 +234,26 @@ pub(super) async fn documents_of(
 }
 
 #[derive(Default)]
+pub struct DocumentsQuery;
+
+#[Object]
+impl DocumentsQuery {
+    /// The documents of one company, voucher application, pilot, milestone (with `pilotId`) or
+    /// outcome report that the caller may read, oldest first: the same list as the parent's own
+    /// `documents` field, for a client that has the parent's id at hand.
+    async fn documents(
+        &self,
+        ctx: &Context<'_>,
+        parent_kind: DocumentParentKind,
+        parent_id: ID,
+        pilot_id: Option<ID>,
+    ) -> Result<Vec<Document>> {
+        let pilot_id = pilot_id.map(|p| p.0).unwrap_or_default();
+        documents_of(ctx, parent_kind, &parent_id, &pilot_id).await
+    }
+}
+
+#[derive(Default)]
 pub struct DocumentsMutation;
 
 #[Object]
@@ -258,7 +281,10 @@ impl DocumentsMutation {
             pilot_id: pilot_id.map(|p| p.0).unwrap_or_default(),
         }
         .to_pb();
-        let file = tokio::fs::File::from_std(upload.content);
+        // Another variable may have read the same spooled file: start from its beginning.
+        let mut content = upload.content;
+        std::io::Seek::rewind(&mut content)?;
+        let file = tokio::fs::File::from_std(content);
         let pieces = pieces(file, parent, upload.filename);
         let document = clients
             .documents_transfers

@@ -46,6 +46,7 @@ pub struct Query(
     staff::StaffQuery,
     review_claims::ReviewClaimsQuery,
     notifications::NotificationsQuery,
+    documents::DocumentsQuery,
 );
 
 #[derive(MergedObject, Default)]

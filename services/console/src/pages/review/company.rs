@@ -5,9 +5,8 @@ use askama::Template;
 use axum::{http::StatusCode, response::Response};
 
 use super::{
-    Action, Decide, Decision, DecisionForm, Refusal,
-    claims::{ClaimView, claim_view},
-    company_name, note_field, picked_up_by,
+    Action, Decide, Decision, DecisionForm, Refusal, claims::claim_view, company_name, note_field,
+    picked_up_by,
 };
 use crate::{
     Console, Layout, Visit,
@@ -16,6 +15,7 @@ use crate::{
     pages::{
         HistoryEntry,
         companies::{CompanyFacts, detail_rows},
+        documents::{self, Allowed, Documents, Kind},
         error_page, label_key, not_found_page,
     },
     render,
@@ -33,6 +33,7 @@ struct CompanyReviewPage {
     holdings: Vec<(String, String)>,
     history: Vec<HistoryEntry>,
     decision: Decision,
+    documents: Documents,
 }
 
 /// The actions a company's state allows a manager, in the order they are offered.
@@ -78,13 +79,21 @@ async fn load_company(
 async fn show_company(
     console: &Console,
     visit: &mut Visit,
+    token: &str,
     company: company_review::CompanyReviewCompany,
     form: &DecisionForm,
     refusal: Refusal,
     status: StatusCode,
-    claim: ClaimView,
 ) -> Response {
     let lang = visit.lang;
+    let claim = claim_view(
+        console,
+        visit,
+        token,
+        &company.id,
+        Company::page(&company.id),
+    )
+    .await;
     let details = detail_rows(
         lang,
         &CompanyFacts {
@@ -165,8 +174,30 @@ async fn show_company(
             )
         })
         .collect();
+    // The office adds its own papers (a site-visit report...) while the company is in review.
+    let in_review = matches!(
+        company.status,
+        company_review::CompanyStatus::SUBMITTED | company_review::CompanyStatus::UNDER_REVIEW
+    );
+    let documents = match documents::load(
+        console,
+        visit,
+        token,
+        (Kind::Company, &company.id, None),
+        Allowed {
+            upload: in_review,
+            delete_own: in_review,
+        },
+        &Company::page(&company.id),
+    )
+    .await
+    {
+        Ok(documents) => documents,
+        Err(error) => return error_page(console, visit, &error).await,
+    };
     let name = company_name(lang, &company.name_ko, company.name_en.as_deref());
     let page = CompanyReviewPage {
+        documents,
         layout: visit.layout(console, name.clone(), "review"),
         decision: Decision {
             action_url: format!("/review/companies/{}", company.id),
@@ -216,8 +247,7 @@ impl Decide for Company {
     ) -> Response {
         match load_company(console, visit, token, id).await {
             Ok(company) => {
-                let claim = claim_view(console, visit, token, id, Self::page(id)).await;
-                show_company(console, visit, company, form, refusal, status, claim).await
+                show_company(console, visit, token, company, form, refusal, status).await
             }
             Err(response) => response,
         }
