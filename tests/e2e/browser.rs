@@ -487,6 +487,136 @@ async fn a_firm_registers_its_company(p: &TestPlatform, test: &'static str, java
     other.close().await;
 }
 
+/// A firm attaches its business registration certificate to its draft company (a program
+/// renamed `.pdf` is refused in words naming the file, a wrong file is taken back), submits,
+/// and can no longer add or delete; the manager finds the file on the review page and
+/// downloads it as an attachment under a policy that lets nothing run. Another firm's download
+/// address is the 404 page.
+async fn a_firm_attaches_its_certificate(p: &TestPlatform, test: &'static str, javascript: bool) {
+    let firm = p.sign_up("papers@company.kr").await;
+    p.sign_up("stranger@company.kr").await;
+    p.staff_account("pm@papers.kr", "서류담당", Role::ProgramManager)
+        .await;
+    let company = super::create_company(p, &firm, &business_number(7702), "광주서류랩").await;
+    let dir = tempfile::tempdir().unwrap();
+    let certificate = dir.path().join("사업자등록증.pdf");
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.resize(150 * 1024, b'0');
+    pdf.extend_from_slice(b"\n%%EOF\n");
+    std::fs::write(&certificate, &pdf).unwrap();
+    let program = dir.path().join("견적서.pdf");
+    std::fs::write(&program, [b"MZ\x90\x00".as_slice(), &[0; 4096]].concat()).unwrap();
+    let wrong = dir.path().join("잘못 올린 파일.pdf");
+    std::fs::write(&wrong, &pdf).unwrap();
+
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in("papers@company.kr").await;
+    b.goto(&format!("/companies/{company}")).await;
+    b.wait_for("첨부한 파일이 없습니다").await;
+    b.check_page("documents-empty").await;
+    b.choose_file("#document_file", &certificate).await;
+    b.click("form[action='/files'] button[type=submit]").await;
+    b.wait_for("파일을 올렸습니다").await;
+    assert!(b.page_text().await.contains("사업자등록증.pdf"));
+    b.check_page("documents-uploaded").await;
+    b.choose_file("#document_file", &program).await;
+    b.click("form[action='/files'] button[type=submit]").await;
+    b.wait_for("「견적서.pdf」은(는) 올릴 수 없는 형식입니다")
+        .await;
+    b.check_page("documents-refused").await;
+    b.choose_file("#document_file", &wrong).await;
+    b.click("form[action='/files'] button[type=submit]").await;
+    b.wait_for("잘못 올린 파일.pdf").await;
+    // The second row's delete button: the wrong file.
+    b.click("tbody tr:nth-child(2) form[action$='/delete'] button")
+        .await;
+    b.wait_for("파일을 지웠습니다").await;
+    assert!(!b.page_text().await.contains("잘못 올린 파일.pdf"));
+    b.click("form[action$=submit] button").await;
+    b.wait_for("제출했습니다").await;
+    let submitted = b.page_text().await;
+    assert!(submitted.contains("사업자등록증.pdf"), "{submitted}");
+    assert!(
+        b.client.find(Locator::Css("#document_file")).await.is_err(),
+        "a submitted company takes no more files"
+    );
+    b.close().await;
+
+    let Some(mut m) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    m.sign_in("pm@papers.kr").await;
+    m.goto(&format!("/review/companies/{company}")).await;
+    m.wait_for("사업자등록증.pdf").await;
+    m.check_page("documents-review").await;
+    let link = m
+        .client
+        .find(Locator::Css("a[href^='/files/']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    // The download as the browser fetches it: with the manager's session cookie.
+    let cookies: Vec<String> = m
+        .client
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect();
+    let download = p
+        .http
+        .get(format!("{}{link}", p.base_url()))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), reqwest::StatusCode::OK);
+    let headers = download.headers().clone();
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; ")
+    );
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    assert_eq!(download.bytes().await.unwrap().as_ref(), pdf.as_slice());
+    m.close().await;
+
+    let Some(mut other) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    other.sign_in("stranger@company.kr").await;
+    other.goto(&link).await;
+    assert_eq!(other.text("h1").await, "페이지를 찾을 수 없습니다");
+    other.close().await;
+}
+
+#[tokio::test]
+async fn a_firm_attaches_its_certificate_with_javascript() {
+    let p = TestPlatform::start().await;
+    a_firm_attaches_its_certificate(&p, "documents-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_firm_attaches_its_certificate_without_javascript() {
+    let p = TestPlatform::start_embedded().await;
+    a_firm_attaches_its_certificate(&p, "documents-nojs", false).await;
+    p.stop().await;
+}
+
 /// A firm applies for a voucher in GPU-hours beside the programme's cap and what is left, a
 /// mistake first; a manager grants it; the firm reads its balance and ledger in hours and
 /// downloads the ledger for Excel. Another firm's voucher is a 404 page.

@@ -454,6 +454,7 @@ operations!(
     ApplyChoices,
     ApplyForVoucher,
     VoucherDetail,
+    MyApplication,
 );
 operations!(
     "queries/my_pilots.graphql": MyPilots,

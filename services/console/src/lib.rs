@@ -133,6 +133,10 @@ pub fn router(console: Console) -> Router {
         )
         .route("/vouchers/{id}", get(pages::vouchers::detail))
         .route(
+            "/vouchers/applications/{id}",
+            get(pages::vouchers::application),
+        )
+        .route(
             "/vouchers/{id}/ledger.csv",
             get(pages::vouchers::ledger_csv),
         )
@@ -288,10 +292,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 async fn security_headers(request: axum::extract::Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    // A downloaded document keeps the stricter policy it came with (nothing runs at all).
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -816,6 +816,11 @@ password-too-short = That password is too short. Use at least 12 characters.
 password-reset-unusable-title = This link cannot be used
 
 ## Documents (attached files)
+application-title = Voucher application
+application-voucher = Voucher issued
+application-voucher-link = See the voucher
+pilot-milestone-files = Evidence files
+pilot-milestone-file-for = Attach evidence to
 documents-title = Attached files
 documents-empty = No files are attached.
 documents-file = File

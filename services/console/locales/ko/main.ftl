@@ -813,6 +813,11 @@ password-too-short = 비밀번호가 너무 짧습니다. 12자 이상으로 정
 password-reset-unusable-title = 쓸 수 없는 링크입니다
 
 ## Documents (attached files)
+application-title = 바우처 신청
+application-voucher = 발급된 바우처
+application-voucher-link = 바우처 보기
+pilot-milestone-files = 증빙 파일
+pilot-milestone-file-for = 증빙 파일 첨부:
 documents-title = 첨부 파일
 documents-empty = 첨부한 파일이 없습니다.
 documents-file = 파일

@@ -15,7 +15,9 @@ use axum_htmx::HxRequest;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Choice, HistoryEntry, choices, enum_value, error_page,
+    Choice, HistoryEntry, choices,
+    documents::{self, Allowed, Documents, Kind},
+    enum_value, error_page,
     form::{CsrfOnly, Field, FormPage, check_required, place_error, read_number},
     label_key, not_found_page,
     pilots::DOMAINS,
@@ -643,6 +645,8 @@ struct PilotPage {
     vouchers: Vec<VoucherRow>,
     reports: Vec<ReportRow>,
     history: Vec<HistoryEntry>,
+    /// Plans, agreements and the office's papers.
+    documents: Documents,
 }
 
 pub struct ParticipantRow {
@@ -658,6 +662,8 @@ pub struct MilestoneRow {
     done: Option<String>,
     evidence: Option<String>,
     overdue: bool,
+    /// Its evidence files, and the field to add one while it is open.
+    files: Documents,
 }
 
 pub struct VoucherRow {
@@ -732,6 +738,7 @@ pub(crate) struct PageState {
 pub(crate) async fn show_pilot(
     console: &Console,
     visit: &mut Visit,
+    token: &str,
     data: pilot_work::ResponseData,
     state: PageState,
     status: StatusCode,
@@ -813,18 +820,74 @@ pub(crate) async fn show_pilot(
             state: lang.t(&label_key("participant-state", &format!("{:?}", p.state))),
         })
         .collect();
-    let milestones = pilot
-        .milestones
-        .iter()
-        .map(|m| MilestoneRow {
+    // Documents: the firm's while it prepares the pilot (and agreements once it runs), the
+    // office's while it reviews; a milestone's evidence while it is open and the pilot runs.
+    let manager_view = state.decision.is_some();
+    let page_path = if manager_view {
+        format!("/review/pilots/{}", pilot.id)
+    } else {
+        format!("/my-pilots/{}", pilot.id)
+    };
+    let allowed = if manager_view {
+        Allowed {
+            upload: matches!(
+                pilot.status,
+                PilotStatus::SUBMITTED | PilotStatus::APPROVED | PilotStatus::ACTIVE
+            ),
+            delete_own: matches!(pilot.status, PilotStatus::SUBMITTED),
+        }
+    } else {
+        Allowed {
+            upload: matches!(
+                pilot.status,
+                PilotStatus::DRAFT | PilotStatus::APPROVED | PilotStatus::ACTIVE
+            ),
+            delete_own: matches!(pilot.status, PilotStatus::DRAFT),
+        }
+    };
+    let documents = match documents::load(
+        console,
+        visit,
+        token,
+        (Kind::Pilot, &pilot.id, None),
+        allowed,
+        &page_path,
+    )
+    .await
+    {
+        Ok(documents) => documents,
+        Err(error) => return error_page(console, visit, &error).await,
+    };
+    let mut milestones = Vec::with_capacity(pilot.milestones.len());
+    for m in &pilot.milestones {
+        let open = m.completed_at.is_none() && matches!(pilot.status, PilotStatus::ACTIVE);
+        let evidence_by_firm = open && !manager_view;
+        let files = match documents::load(
+            console,
+            visit,
+            token,
+            (Kind::Milestone, &m.id, Some(&pilot.id)),
+            Allowed {
+                upload: evidence_by_firm,
+                delete_own: evidence_by_firm,
+            },
+            &page_path,
+        )
+        .await
+        {
+            Ok(files) => files,
+            Err(error) => return error_page(console, visit, &error).await,
+        };
+        milestones.push(MilestoneRow {
             id: m.id.clone(),
             title: m.title.clone(),
             due: m.due_on.clone(),
             done: m.completed_at.as_deref().map(kst),
             evidence: m.evidence.clone().filter(|e| !e.is_empty()),
             overdue: m.overdue,
-        })
-        .collect();
+            files,
+        });
+    }
     let vouchers = pilot
         .vouchers
         .iter()
@@ -899,6 +962,7 @@ pub(crate) async fn show_pilot(
         vouchers,
         reports,
         history,
+        documents,
     };
     visit.respond(console, status, render(&page)).await
 }
@@ -972,7 +1036,7 @@ pub async fn detail(
             Err(error) => return error_page(&console, &mut visit, &error).await,
         }
     }
-    show_pilot(&console, &mut visit, data, state, StatusCode::OK).await
+    show_pilot(&console, &mut visit, &token, data, state, StatusCode::OK).await
 }
 
 /// htmx: the partner search's results as the name is typed.
@@ -1034,7 +1098,9 @@ async fn after_action(
             }
             state.error = Some(message);
             match load(console, visit, token, id).await {
-                Ok(data) => show_pilot(console, visit, data, state, StatusCode::BAD_REQUEST).await,
+                Ok(data) => {
+                    show_pilot(console, visit, token, data, state, StatusCode::BAD_REQUEST).await
+                }
                 Err(response) => response,
             }
         }
@@ -1284,7 +1350,15 @@ pub async fn add_milestone(
         };
         return match load(&console, &mut visit, &token, &id).await {
             Ok(data) => {
-                show_pilot(&console, &mut visit, data, state, StatusCode::BAD_REQUEST).await
+                show_pilot(
+                    &console,
+                    &mut visit,
+                    &token,
+                    data,
+                    state,
+                    StatusCode::BAD_REQUEST,
+                )
+                .await
             }
             Err(response) => response,
         };

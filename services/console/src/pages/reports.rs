@@ -13,7 +13,9 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    HistoryEntry, Timeline, error_page,
+    HistoryEntry, Timeline,
+    documents::{self, Allowed, Documents, Kind},
+    error_page,
     form::{CsrfOnly, Field, FormPage, place_error, read_number},
     label_key, not_found_page,
     review::Decision,
@@ -601,6 +603,7 @@ struct ReportPage {
     editable: bool,
     amendable: bool,
     versions: Vec<VersionRow>,
+    documents: Documents,
 }
 
 pub struct VersionRow {
@@ -784,6 +787,34 @@ pub(crate) async fn show_report(
     };
     // The firm's own steps (edit, submit, amend) are not a manager's.
     let firm_view = decision.is_none();
+    // Evidence goes with this version while the firm prepares it; the manager adds papers of
+    // the review while it is submitted.
+    let takes_files = if firm_view {
+        is_editable(&report.status)
+    } else {
+        matches!(report.status, report_detail::ReportStatus::SUBMITTED)
+    };
+    let page_path = if firm_view {
+        format!("/reports/{}", report.id)
+    } else {
+        format!("/review/reports/{}", report.id)
+    };
+    let documents = match documents::load(
+        console,
+        visit,
+        token,
+        (Kind::OutcomeReport, &report.id, None),
+        Allowed {
+            upload: takes_files,
+            delete_own: takes_files,
+        },
+        &page_path,
+    )
+    .await
+    {
+        Ok(documents) => documents,
+        Err(error) => return error_page(console, visit, &error).await,
+    };
     let page = ReportPage {
         layout: visit.layout(console, lang.t("report-title"), section),
         back,
@@ -801,6 +832,7 @@ pub(crate) async fn show_report(
         figures,
         evidence: report.evidence.filter(|e| !e.is_empty()),
         versions,
+        documents,
     };
     visit.respond(console, status, render(&page)).await
 }

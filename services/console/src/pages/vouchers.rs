@@ -11,10 +11,14 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Choice, error_page, label_key, not_found_page};
+use super::{
+    Choice,
+    documents::{self, Allowed, Documents, Kind},
+    error_page, label_key, not_found_page,
+};
 use crate::{
     Console, Layout, Visit,
-    api::{self, apply_choices, apply_for_voucher, voucher_detail, voucher_home},
+    api::{self, apply_choices, apply_for_voucher, my_application, voucher_detail, voucher_home},
     exports::{CSV, csv_field, csv_start, csv_text, download},
     format::{grouped, hours, hours_precise, kst},
     i18n::Lang,
@@ -48,6 +52,7 @@ pub struct VoucherRow {
 }
 
 pub struct ApplicationRow {
+    pub id: String,
     pub created: String,
     pub company: String,
     pub program: String,
@@ -174,6 +179,7 @@ pub async fn list(State(console): State<Console>, mut visit: Visit) -> Response 
             let a = e.node;
             let kind = format!("{:?}", a.program.pool.kind);
             ApplicationRow {
+                id: a.id,
                 created: kst(&a.created_at),
                 company: a.company.name_ko,
                 program: a.program.name,
@@ -630,4 +636,88 @@ pub async fn ledger_csv(
         after = v.ledger.page_info.end_cursor.clone();
     }
     download(CSV, &format!("ledger-{code}.csv"), out)
+}
+
+#[derive(Template)]
+#[template(path = "application.html")]
+struct ApplicationPage {
+    layout: Layout,
+    status: String,
+    details: Vec<(String, String)>,
+    pilot: Option<(String, String)>,
+    voucher_id: Option<String>,
+    documents: Documents,
+}
+
+/// `/vouchers/applications/<id>`: one of the firm's applications, where it attaches its plan
+/// until a manager decides; another firm's is the 404 page.
+pub async fn application(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = visit.lang;
+    let token = match visit.require_sign_in(&console).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let found = console
+        .api
+        .run::<api::MyApplication>(
+            Some(&token),
+            &visit.client_address,
+            my_application::Variables { id },
+        )
+        .await;
+    let a = match found {
+        Ok(data) => match data.voucher_application {
+            Some(a) => a,
+            None => return not_found_page(&console, &mut visit).await,
+        },
+        Err(error) => return error_page(&console, &mut visit, &error).await,
+    };
+    let kind = format!("{:?}", a.program.pool.kind);
+    let waiting = matches!(
+        a.status,
+        my_application::VoucherApplicationStatus::SUBMITTED
+    );
+    let documents = match documents::load(
+        &console,
+        &visit,
+        &token,
+        (Kind::VoucherApplication, &a.id, None),
+        Allowed {
+            upload: waiting,
+            delete_own: waiting,
+        },
+        &format!("/vouchers/applications/{}", a.id),
+    )
+    .await
+    {
+        Ok(documents) => documents,
+        Err(error) => return error_page(&console, &mut visit, &error).await,
+    };
+    let details = vec![
+        (lang.t("voucher-applied-on"), kst(&a.created_at)),
+        (lang.t("voucher-company"), a.company.name_ko),
+        (lang.t("voucher-program"), a.program.name),
+        (
+            lang.t("voucher-requested"),
+            amount(lang, &kind, a.requested_amount),
+        ),
+        (lang.t("voucher-justification"), a.justification),
+        (
+            lang.t("voucher-decision-note"),
+            a.decision_note.unwrap_or_else(|| "-".to_owned()),
+        ),
+    ];
+    let page = ApplicationPage {
+        layout: visit.layout(&console, lang.t("application-title"), "vouchers"),
+        status: lang.t(&label_key("application-status", &format!("{:?}", a.status))),
+        details,
+        pilot: a.pilot.map(|p| (p.id, p.title)),
+        voucher_id: a.voucher.map(|v| v.id),
+        documents,
+    };
+    visit.respond(&console, StatusCode::OK, render(&page)).await
 }

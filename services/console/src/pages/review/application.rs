@@ -8,9 +8,8 @@ use askama::Template;
 use axum::{http::StatusCode, response::Response};
 
 use super::{
-    Action, Decide, Decision, DecisionForm, Refusal,
-    claims::{ClaimView, claim_view},
-    company_name, note_field, refusal_of,
+    Action, Decide, Decision, DecisionForm, Refusal, claims::claim_view, company_name, note_field,
+    refusal_of,
 };
 use crate::{
     Console, Layout, Visit,
@@ -18,7 +17,12 @@ use crate::{
     format::kst,
     i18n::Lang,
     pages::{
-        error_page, form::Field, form::whole_number, label_key, not_found_page, vouchers::amount,
+        documents::{self, Allowed, Documents, Kind},
+        error_page,
+        form::Field,
+        form::whole_number,
+        label_key, not_found_page,
+        vouchers::amount,
     },
     render,
 };
@@ -37,6 +41,8 @@ struct ApplicationReviewPage {
     holdings: Vec<[String; 4]>,
     /// The hours to grant and the note.
     decision: Decision,
+    /// The firm's plan and the office's own papers.
+    documents: Documents,
 }
 
 /// What the decision weighs, in the programme's base unit (seconds of compute).
@@ -132,20 +138,38 @@ async fn fetch(
 async fn show_application(
     console: &Console,
     visit: &mut Visit,
+    token: &str,
     application: ApplicationData,
     form: &DecisionForm,
     mut refusal: Refusal,
     status: StatusCode,
-    claim: ClaimView,
 ) -> Response {
     let lang = visit.lang;
-    let figures = Figures::of(&application);
-    // Only an application still waiting can be short of cap or pool (read again just now: what
-    // changed meanwhile is what the refusal is about); one decided meanwhile keeps the API's word.
+    let page_path = Application::page(&application.id);
+    let claim = claim_view(console, visit, token, &application.id, page_path.clone()).await;
     let waiting = matches!(
         application.status,
         application_review::VoucherApplicationStatus::SUBMITTED
     );
+    let documents = match documents::load(
+        console,
+        visit,
+        token,
+        (Kind::VoucherApplication, &application.id, None),
+        Allowed {
+            upload: waiting,
+            delete_own: waiting,
+        },
+        &page_path,
+    )
+    .await
+    {
+        Ok(documents) => documents,
+        Err(error) => return error_page(console, visit, &error).await,
+    };
+    let figures = Figures::of(&application);
+    // Only an application still waiting can be short of cap or pool (read again just now: what
+    // changed meanwhile is what the refusal is about); one decided meanwhile keeps the API's word.
     if refusal.error.is_some() && waiting {
         let asked = granted_amount(&form.granted_hours, figures.unit())
             .ok()
@@ -280,6 +304,7 @@ async fn show_application(
             actions,
             claim,
         },
+        documents,
     };
     visit.respond(console, status, render(&page)).await
 }
@@ -303,8 +328,7 @@ impl Decide for Application {
     ) -> Response {
         match fetch(console, visit, token, id).await {
             Ok(Some(application)) => {
-                let claim = claim_view(console, visit, token, id, Self::page(id)).await;
-                show_application(console, visit, application, form, refusal, status, claim).await
+                show_application(console, visit, token, application, form, refusal, status).await
             }
             Ok(None) => not_found_page(console, visit).await,
             Err(error) => error_page(console, visit, &error).await,
