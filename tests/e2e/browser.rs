@@ -523,7 +523,7 @@ async fn a_firm_attaches_its_certificate(p: &TestPlatform, test: &'static str, j
     b.check_page("documents-uploaded").await;
     b.choose_file("#document_file", &program).await;
     b.click("form[action='/files'] button[type=submit]").await;
-    b.wait_for("「견적서.pdf」은(는) 올릴 수 없는 형식입니다")
+    b.wait_for("‘견적서.pdf’ 파일은 올릴 수 없는 형식입니다")
         .await;
     b.check_page("documents-refused").await;
     b.choose_file("#document_file", &wrong).await;

@@ -123,13 +123,21 @@ pub enum Reason {
     ScanPending,
     /// The malware scanner refused the document.
     Infected,
+    /// The item already holds as many documents as it may.
+    TooManyDocuments,
+    /// The file is empty.
+    EmptyFile,
+    /// An old Office file (.doc, .xls, .ppt) or another compound file that is not HWP.
+    OldOfficeFormat,
+    /// A file name that is a path, or nothing at all.
+    BadFileName,
 }
 
 /// The gRPC metadata key that carries a refusal's [`Reason`].
 pub const REASON_METADATA: &str = "axv-reason";
 
 impl Reason {
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 18] = [
         Reason::WrongState,
         Reason::NotEditable,
         Reason::PoolShort,
@@ -144,6 +152,10 @@ impl Reason {
         Reason::ParentFull,
         Reason::ScanPending,
         Reason::Infected,
+        Reason::TooManyDocuments,
+        Reason::EmptyFile,
+        Reason::OldOfficeFormat,
+        Reason::BadFileName,
     ];
 
     /// The GraphQL `extensions.reason`.
@@ -163,6 +175,10 @@ impl Reason {
             Reason::ParentFull => "PARENT_FULL",
             Reason::ScanPending => "SCAN_PENDING",
             Reason::Infected => "INFECTED",
+            Reason::TooManyDocuments => "TOO_MANY_DOCUMENTS",
+            Reason::EmptyFile => "EMPTY_FILE",
+            Reason::OldOfficeFormat => "OLD_OFFICE_FORMAT",
+            Reason::BadFileName => "BAD_FILE_NAME",
         }
     }
 

@@ -91,6 +91,10 @@ impl ApiError {
             Some("PARENT_FULL") => Some("refusal-parent-full"),
             Some("SCAN_PENDING") => Some("refusal-scan-pending"),
             Some("INFECTED") => Some("refusal-infected"),
+            Some("TOO_MANY_DOCUMENTS") => Some("refusal-too-many-documents"),
+            Some("EMPTY_FILE") => Some("refusal-empty-file"),
+            Some("OLD_OFFICE_FORMAT") => Some("refusal-old-office-format"),
+            Some("BAD_FILE_NAME") => Some("refusal-bad-file-name"),
             _ => None,
         };
         if let Some(key) = reason {

@@ -291,9 +291,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 
 async fn security_headers(request: axum::extract::Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    let own_policy = response
+        .extensions()
+        .get::<pages::documents::OwnPolicy>()
+        .is_some();
     let headers = response.headers_mut();
-    // A downloaded document keeps the stricter policy it came with (nothing runs at all).
-    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+    // A downloaded document keeps its stricter policy (nothing in it runs at all).
+    if !own_policy {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -455,6 +459,23 @@ impl Visit {
         }
     }
 
+    /// The signed-in person's token, or the sign-in page, which brings the person back to `back`
+    /// saying `notice`: for a form whose content cannot be kept for later (a file).
+    pub async fn require_sign_in_back_to(
+        &mut self,
+        console: &Console,
+        back: &str,
+        notice: &str,
+    ) -> Result<String, Response> {
+        if let Some(token) = self.token(console).await {
+            return Ok(token);
+        }
+        let session = self.session_or_start();
+        session.return_to = Some(back.to_owned());
+        session.notice = Some(notice.to_owned());
+        Err(self.redirect(console, "/login").await)
+    }
+
     /// The signed-in person's token, or the sign-in page, which brings the person back here
     /// (a GET page; after a POST, the page the form is on).
     pub async fn require_sign_in(&mut self, console: &Console) -> Result<String, Response> {
@@ -501,7 +522,6 @@ impl Visit {
         Ok(token)
     }
 
-    /// A redirect after a POST that tells the person, on the next page, what was done.
     /// Goes to `to` with `alert` (a sentence in the person's language) shown above its content.
     pub async fn redirect_with_alert(
         &mut self,
@@ -515,6 +535,7 @@ impl Visit {
         self.redirect(console, to).await
     }
 
+    /// A redirect after a POST that tells the person, on the next page, what was done.
     pub async fn redirect_with_notice(
         &mut self,
         console: &Console,

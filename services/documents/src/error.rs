@@ -33,10 +33,13 @@ impl DomainError for FileRefusal {
 
     fn reason(&self) -> Option<Reason> {
         match self {
+            FileRefusal::Type(TypeRefusal::Empty) => Some(Reason::EmptyFile),
+            FileRefusal::Type(TypeRefusal::OtherCompoundFile) => Some(Reason::OldOfficeFormat),
             FileRefusal::Type(_) => Some(Reason::UnsupportedFileType),
-            FileRefusal::Name(_) => None,
+            FileRefusal::Name(_) => Some(Reason::BadFileName),
             FileRefusal::TooLarge(_) => Some(Reason::FileTooLarge),
-            FileRefusal::ParentFull(_) | FileRefusal::TooMany(_) => Some(Reason::ParentFull),
+            FileRefusal::ParentFull(_) => Some(Reason::ParentFull),
+            FileRefusal::TooMany(_) => Some(Reason::TooManyDocuments),
             FileRefusal::ScanPending => Some(Reason::ScanPending),
             FileRefusal::Infected => Some(Reason::Infected),
         }

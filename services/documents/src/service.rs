@@ -21,7 +21,7 @@ use crate::{
     parents::{ParentRef, Parents},
     scanner::Scanner,
     storage::{Storage, Writer},
-    store::{DocumentRecord, MAX_PARENTS_PER_LIST, Store},
+    store::{DocumentRecord, MAX_DOCUMENTS_PER_PARENT, MAX_PARENTS_PER_LIST, Store},
 };
 
 /// A piece of an upload as it arrives.
@@ -128,7 +128,13 @@ impl Documents {
             )
         })?;
         let limits = self.settings.limits;
-        let held = self.store.parent_total(parent.kind, &parent.id).await?;
+        // A full item is refused before a byte is read (the record's transaction checks again).
+        let (held, count) = self.store.parent_totals(parent.kind, &parent.id).await?;
+        if count >= MAX_DOCUMENTS_PER_PARENT {
+            return Err(DocumentsError::Domain(FileRefusal::TooMany(
+                MAX_DOCUMENTS_PER_PARENT,
+            )));
+        }
         if u64::try_from(held).unwrap_or(0) >= limits.max_parent_bytes {
             return Err(DocumentsError::Domain(FileRefusal::ParentFull(
                 limits.max_parent_bytes,
@@ -148,7 +154,34 @@ impl Documents {
             .await
             .map_err(|e| DocumentsError::Unavailable(format!("object storage: {e}")))?;
         let received = receive(writer, pieces, limits.max_file_bytes).await?;
-        let file_type = match received.sniffer.finish(&file_name) {
+        // The object is written: from here on the work runs to its end even if the request is
+        // dropped (the person closed the page), so bytes are either recorded or removed.
+        let service = self.clone();
+        let (caller, parent, file_name) = (caller.clone(), parent.clone(), file_name.clone());
+        let finishing = tokio::spawn(async move {
+            service
+                .keep(&caller, &parent, &file_name, key, id, received)
+                .await
+        });
+        let record = finishing
+            .await
+            .map_err(|e| DocumentsError::Internal(format!("recording an upload: {e}")))??;
+        Ok(record)
+    }
+
+    /// Records the file `received` at `key` (its type decided, the parent asked again, the
+    /// limits checked in the record's transaction) or removes its bytes; starts its scan.
+    async fn keep(
+        &self,
+        caller: &Caller,
+        parent: &ParentRef,
+        file_name: &str,
+        key: String,
+        id: String,
+        received: Received,
+    ) -> Result<DocumentRecord, DocumentsError> {
+        let limits = self.settings.limits;
+        let file_type = match received.sniffer.finish(file_name) {
             Ok(file_type) => file_type,
             Err(refusal) => {
                 self.discard(&key).await;
@@ -182,7 +215,7 @@ impl Documents {
             pilot_id: parent.pilot_id.clone(),
             company_id: view.company_id.clone(),
             parent_version: i64::from(view.version),
-            file_name: file_type.name(&file_name),
+            file_name: file_type.name(file_name),
             content_type: file_type.content_type().to_owned(),
             size: i64::try_from(received.size).unwrap_or(i64::MAX),
             sha256: received.sha256,

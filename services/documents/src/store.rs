@@ -62,16 +62,21 @@ impl Store {
         Self { db }
     }
 
-    /// Bytes the parent's live documents hold.
-    pub async fn parent_total(&self, kind: ParentKind, id: &str) -> Result<i64, StoreError> {
-        let total: Option<i64> = sqlx::query_scalar(
-            "SELECT total_bytes FROM document_parents WHERE parent_kind = $1 AND parent_id = $2",
+    /// (bytes, documents) the parent's live documents hold.
+    pub async fn parent_totals(
+        &self,
+        kind: ParentKind,
+        id: &str,
+    ) -> Result<(i64, i64), StoreError> {
+        let totals: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT total_bytes, document_count FROM document_parents \
+             WHERE parent_kind = $1 AND parent_id = $2",
         )
         .bind(kind.as_str())
         .bind(id)
         .fetch_optional(self.db.reads())
         .await?;
-        Ok(total.unwrap_or(0))
+        Ok(totals.unwrap_or((0, 0)))
     }
 
     /// Records an uploaded document, counting it and its bytes against its parent's totals in
@@ -267,18 +272,14 @@ impl Store {
     /// (a minute, two, four... at most an hour), so a file that always fails never holds up
     /// the others.
     pub async fn scan_failed(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        let attempts: i64 = sqlx::query_scalar("SELECT scan_attempts FROM documents WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?
-            .unwrap_or(0);
-        let wait_minutes = 1_i64 << attempts.clamp(0, 6);
         sqlx::query(
-            "UPDATE documents SET scan_attempts = scan_attempts + 1, next_scan_at = $2 \
+            "UPDATE documents SET scan_attempts = scan_attempts + 1, \
+             next_scan_at = $2 + 60000 * (CASE scan_attempts WHEN 0 THEN 1 WHEN 1 THEN 2 \
+             WHEN 2 THEN 4 WHEN 3 THEN 8 WHEN 4 THEN 16 WHEN 5 THEN 32 ELSE 60 END) \
              WHERE id = $1",
         )
         .bind(id)
-        .bind(now + wait_minutes.min(60) * 60_000)
+        .bind(now)
         .execute(self.db.pool())
         .await?;
         Ok(())

@@ -323,7 +323,11 @@ async fn multipart_post(
     if let Err(limited) = charge.request().await {
         return rate_limited(limited, graphql_json);
     }
-    let Ok(_receiving) = state.uploads.clone().try_acquire_owned() else {
+    let subject = caller
+        .as_ref()
+        .map(|c| c.subject.clone())
+        .unwrap_or_default();
+    let Some(_receiving) = state.uploads.take(&subject) else {
         let mut response = request_error(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Unavailable,
@@ -332,17 +336,26 @@ async fn multipart_post(
         );
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         return response;
     };
     let max_file = state.limits.max_upload_bytes;
-    let received = crate::multipart::receive(
-        content_type,
-        request.into_body(),
-        crate::MAX_BODY_BYTES as u64,
-        max_file,
+    // A body trickled in holds its slot no longer than a file may take.
+    let received = tokio::time::timeout(
+        crate::clients::UPLOAD_TIMEOUT,
+        crate::multipart::receive(
+            content_type,
+            request.into_body(),
+            crate::MAX_BODY_BYTES as u64,
+            max_file,
+        ),
     )
-    .await;
+    .await
+    .unwrap_or_else(|_| {
+        Err(crate::multipart::MultipartError::Malformed(
+            "the upload took too long to arrive".into(),
+        ))
+    });
     let batch = match received {
         Ok(batch) => batch,
         Err(crate::multipart::MultipartError::FileTooLarge(limit)) => {

@@ -50,12 +50,12 @@ pub struct AppState {
     pub idempotency: axv_platform::kv::IdempotencyStore,
     pub events: events::EventHub,
     pub review_claims: schema::review_claims::ReviewClaims,
-    /// Multipart uploads being received at once: each holds a temporary file and a connection
-    /// for as long as its file takes, so there are at most [`MAX_UPLOADS_AT_ONCE`].
-    pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Multipart uploads being received at once (see [`multipart::UploadSlots`]).
+    pub uploads: multipart::UploadSlots,
 }
 
-/// Uploads received at once by one gateway; more are refused (503) rather than queued.
+/// Uploads received at once by one gateway at most (fewer when the spool holds fewer files of
+/// the upload limit); more are refused (503) rather than queued.
 pub const MAX_UPLOADS_AT_ONCE: usize = 32;
 
 impl axum::extract::FromRef<AppState> for Arc<Verifier> {
@@ -88,7 +88,7 @@ impl AppState {
             ),
             review_claims: schema::review_claims::ReviewClaims::new(kv.clone()),
             idempotency: idempotency::store(kv),
-            uploads: Arc::new(tokio::sync::Semaphore::new(MAX_UPLOADS_AT_ONCE)),
+            uploads: multipart::UploadSlots::new(MAX_UPLOADS_AT_ONCE, limits.max_upload_bytes),
             limits,
             stats,
         })

@@ -14,6 +14,9 @@ use tokio::io::AsyncWriteExt as _;
 
 /// The `map` part: a few file names and variable paths.
 const MAX_MAP_BYTES: u64 = 16 * 1024;
+/// Variables one file may fill (each holds a descriptor of the spooled file until the request
+/// ends).
+const MAX_PATHS_PER_FILE: usize = 4;
 
 /// Why a multipart request was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,11 @@ pub async fn receive(
         .await?;
     let mut map: HashMap<String, Vec<String>> = serde_json::from_slice(&map)
         .map_err(|_| malformed("`map` is not a JSON object of file names to variable paths"))?;
+    if map.len() > 1 || map.values().any(|paths| paths.len() > MAX_PATHS_PER_FILE) {
+        return Err(malformed(
+            "one file per request, filling at most four variables",
+        ));
+    }
 
     let mut received = false;
     while let Some(mut field) = multipart.next_field().await? {
@@ -152,5 +160,91 @@ fn set_upload(request: &mut BatchRequest, path: &str, upload: UploadValue) {
                 request.set_upload(path, upload);
             }
         }
+    }
+}
+
+/// Uploads being received: at most a number at once for the gateway (each holds a temporary
+/// file and a connection) and [`PER_CALLER`] for one caller, so nobody can take every slot.
+#[derive(Clone)]
+pub struct UploadSlots {
+    left: std::sync::Arc<tokio::sync::Semaphore>,
+    callers: std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>>,
+}
+
+/// Uploads one caller may send at once.
+pub const PER_CALLER: usize = 2;
+
+/// Temporary space the gateway's spool may fill (its `/tmp` in compose and Kubernetes).
+pub const SPOOL_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// An upload's slot, given back when dropped.
+pub struct UploadSlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    callers: std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    subject: String,
+}
+
+impl UploadSlots {
+    /// As many at once as the spool holds files of `max_file_bytes`, at most `max`.
+    pub fn new(max: usize, max_file_bytes: u64) -> Self {
+        let fit = usize::try_from(SPOOL_BYTES / max_file_bytes.max(1)).unwrap_or(max);
+        Self {
+            left: std::sync::Arc::new(tokio::sync::Semaphore::new(fit.clamp(1, max))),
+            callers: std::sync::Arc::default(),
+        }
+    }
+
+    /// A slot for `subject`, or `None` when the gateway or that caller has none left.
+    pub fn take(&self, subject: &str) -> Option<UploadSlot> {
+        let mut callers = self.callers.lock().ok()?;
+        let count = callers.entry(subject.to_owned()).or_insert(0);
+        if *count >= PER_CALLER {
+            return None;
+        }
+        let permit = self.left.clone().try_acquire_owned().ok()?;
+        *count += 1;
+        Some(UploadSlot {
+            _permit: permit,
+            callers: self.callers.clone(),
+            subject: subject.to_owned(),
+        })
+    }
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        if let Ok(mut callers) = self.callers.lock()
+            && let Some(count) = callers.get_mut(&self.subject)
+        {
+            *count -= 1;
+            if *count == 0 {
+                callers.remove(&self.subject);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One caller takes at most two slots; the gateway's are shared out; a slot dropped is
+    /// given back.
+    #[test]
+    fn slots_are_shared_between_callers() {
+        let slots = UploadSlots::new(3, 25 * 1024 * 1024);
+        let a1 = slots.take("a");
+        let a2 = slots.take("a");
+        assert!(a1.is_some() && a2.is_some());
+        assert!(slots.take("a").is_none(), "a third for one caller");
+        let b = slots.take("b");
+        assert!(b.is_some());
+        assert!(slots.take("c").is_none(), "the gateway's three are taken");
+        drop(a1);
+        assert!(slots.take("c").is_some());
+        // The spool bounds them too: 1 GiB holds two 500 MB files.
+        let big = UploadSlots::new(32, 500 * 1024 * 1024);
+        let (x, y) = (big.take("x"), big.take("y"));
+        assert!(x.is_some() && y.is_some() && big.take("z").is_none());
     }
 }

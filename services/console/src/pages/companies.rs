@@ -512,22 +512,15 @@ async fn show_company(
         .collect();
     let editable = is_editable(&company.status);
     // The certificate and other papers go with the application while the firm prepares it.
-    let documents = match documents::load(
+    let documents = documents::load(
         console,
         visit,
         token,
         (Kind::Company, &company.id, None),
-        Allowed {
-            upload: editable,
-            delete_own: editable,
-        },
+        Allowed::while_open(editable),
         &format!("/companies/{}", company.id),
     )
-    .await
-    {
-        Ok(documents) => documents,
-        Err(error) => return error_page(console, visit, &error).await,
-    };
+    .await;
     let page = CompanyPage {
         layout: visit.layout(console, company.name_ko.clone(), "companies"),
         editable,

@@ -17,7 +17,7 @@ use crate::{
     format::{file_size, kst},
     i18n::Lang,
     pages::{
-        error_page,
+        error_page, is_local_path,
         multipart::{relay, small_text},
         not_found_page,
     },
@@ -80,10 +80,22 @@ pub struct DocumentRow {
     pub at: String,
     /// Downloadable: the malware scanner passed it (or none is configured).
     pub ready: bool,
-    /// Its state when not ready: "검사 중" or "차단됨".
+    /// Its state when not ready: "악성코드 검사 중" or "차단됨".
     pub state: Option<String>,
     /// The signed-in person uploaded it and may still take it back.
     pub deletable: bool,
+}
+
+/// A document as any of the console's queries reads it (each query has its own generated type).
+pub struct Found {
+    pub id: String,
+    pub file_name: String,
+    pub size: i64,
+    pub uploaded_at: String,
+    /// The API's `DocumentScanStatus` name.
+    pub scan_status: String,
+    pub uploaded_by_id: String,
+    pub uploaded_by_name: String,
 }
 
 /// Where a page's upload form sends its file.
@@ -103,11 +115,21 @@ pub struct Documents {
     /// The types and the size limit, said under the field.
     pub hint: String,
     pub accept: &'static str,
+    /// The list could not be read just now: the page says so instead of failing whole.
+    pub unavailable: bool,
+    /// Words above the list (to staff: the firm sees what they attach).
+    pub notes: Vec<String>,
 }
 
 impl Documents {
     pub fn any_deletable(&self) -> bool {
         self.rows.iter().any(|row| row.deletable)
+    }
+
+    /// With `note` said above the list.
+    pub fn with_note(mut self, note: String) -> Self {
+        self.notes.push(note);
+        self
     }
 }
 
@@ -120,52 +142,49 @@ pub struct Allowed {
     pub delete_own: bool,
 }
 
-/// The documents of one item for a page at `back`.
-pub async fn load(
+impl Allowed {
+    /// Files added and taken back in the same states (most items).
+    pub fn while_open(open: bool) -> Self {
+        Self {
+            upload: open,
+            delete_own: open,
+        }
+    }
+}
+
+/// The documents part of a page at `back` from documents already read (a page's own query),
+/// for the item `target` names.
+pub fn from_found(
     console: &Console,
     visit: &Visit,
-    token: &str,
+    found: impl IntoIterator<Item = Found>,
     (kind, id, pilot_id): (Kind, &str, Option<&str>),
     allowed: Allowed,
     back: &str,
-) -> Result<Documents, ApiError> {
+) -> Documents {
     let lang = visit.lang;
-    let found = console
-        .api
-        .run::<api::ParentDocuments>(
-            Some(token),
-            &visit.client_address,
-            parent_documents::Variables {
-                kind: kind.to_api(),
-                id: id.to_owned(),
-                pilot_id: pilot_id.map(str::to_owned),
-            },
-        )
-        .await?;
-    let me = visit.user_id().unwrap_or_default().to_owned();
+    let me = visit.user_id().unwrap_or_default();
     let rows = found
-        .documents
         .into_iter()
         .map(|d| {
-            use parent_documents::DocumentScanStatus as S;
-            let state = match d.scan_status {
-                S::CLEAN => None,
-                S::INFECTED => Some(lang.t("documents-infected")),
+            let state = match d.scan_status.as_str() {
+                "CLEAN" => None,
+                "INFECTED" => Some(lang.t("documents-infected")),
                 _ => Some(lang.t("documents-scanning")),
             };
             DocumentRow {
                 ready: state.is_none(),
-                deletable: allowed.delete_own && d.uploaded_by.id == me,
+                deletable: allowed.delete_own && d.uploaded_by_id == me,
                 id: d.id,
                 name: d.file_name,
                 size: file_size(d.size),
-                by: d.uploaded_by.name,
+                by: d.uploaded_by_name,
                 at: kst(&d.uploaded_at),
                 state,
             }
         })
         .collect();
-    Ok(Documents {
+    Documents {
         rows,
         upload: allowed.upload.then(|| UploadTarget {
             kind: kind.as_str(),
@@ -181,15 +200,54 @@ pub async fn load(
             )],
         ),
         accept: ACCEPT,
-    })
+        unavailable: false,
+        notes: Vec::new(),
+    }
 }
 
-/// A path of this site to go back to (never another site's address).
-fn safe_back(back: &str) -> String {
-    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') {
-        back.to_owned()
-    } else {
-        "/".to_owned()
+/// The documents of one item for a page at `back`. A failure to read them does not fail the
+/// page (the item's own actions matter more): the part says the list could not be read.
+pub async fn load(
+    console: &Console,
+    visit: &Visit,
+    token: &str,
+    target: (Kind, &str, Option<&str>),
+    allowed: Allowed,
+    back: &str,
+) -> Documents {
+    let (kind, id, pilot_id) = target;
+    let found = console
+        .api
+        .run::<api::ParentDocuments>(
+            Some(token),
+            &visit.client_address,
+            parent_documents::Variables {
+                kind: kind.to_api(),
+                id: id.to_owned(),
+                pilot_id: pilot_id.map(str::to_owned),
+            },
+        )
+        .await;
+    match found {
+        Ok(found) => {
+            let documents = found.documents.into_iter().map(|d| Found {
+                scan_status: format!("{:?}", d.scan_status),
+                id: d.id,
+                file_name: d.file_name,
+                size: d.size,
+                uploaded_at: d.uploaded_at,
+                uploaded_by_id: d.uploaded_by.id,
+                uploaded_by_name: d.uploaded_by.name,
+            });
+            from_found(console, visit, documents, target, allowed, back)
+        }
+        Err(error) => {
+            tracing::warn!(code = %error.code, message = %error.message, "documents not listed");
+            let mut documents =
+                from_found(console, visit, [], target, Allowed::while_open(false), back);
+            documents.unavailable = true;
+            documents
+        }
     }
 }
 
@@ -197,28 +255,38 @@ fn safe_back(back: &str) -> String {
 fn refusal_sentence(lang: Lang, file_name: &str, error: &ApiError) -> String {
     let key = match error.reason.as_deref() {
         Some("UNSUPPORTED_FILE_TYPE") => "documents-refused-type",
+        Some("EMPTY_FILE") => "documents-refused-empty",
+        Some("OLD_OFFICE_FORMAT") => "documents-refused-old-office",
         Some("FILE_TOO_LARGE") => "documents-refused-size",
         Some("PARENT_FULL") => "documents-refused-full",
+        Some("TOO_MANY_DOCUMENTS") => "documents-refused-too-many",
+        Some("BAD_FILE_NAME") => "documents-refused-name",
         Some("NOT_EDITABLE") => "documents-refused-closed",
-        _ if error.is_about("file") => "documents-refused-name",
+        _ if error.code == "BAD_USER_INPUT" => "documents-refused-unreadable",
         _ => "documents-refused-other",
     };
     lang.t_with(key, &[("name", file_name.to_owned())])
 }
 
+/// `back` when it is a path of this site, else the home page.
+fn local(back: &str) -> String {
+    if is_local_path(back) {
+        back.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
 /// `POST /files` (multipart: `csrf`, `kind`, `id`, `pilot_id`, `back`, then `file`, in the
 /// form's order): the file goes on to the gateway as it arrives; the person comes back to the
-/// page with what happened said at its top.
+/// page with what happened said at its top. Until the form is known to be this session's, it
+/// goes nowhere but home.
 pub async fn upload(
     State(console): State<Console>,
     mut visit: Visit,
     mut form: Multipart,
 ) -> Response {
     let lang = visit.lang;
-    let token = match visit.require_sign_in(&console).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
     let (mut csrf, mut kind, mut id, mut pilot_id, mut back) = (
         String::new(),
         String::new(),
@@ -232,9 +300,13 @@ pub async fn upload(
             Ok(None) => break,
             // Cut off or over the size limit: nothing was sent on.
             Err(error) => {
-                let to = safe_back(&back);
+                let to = if visit.posted_by_session(&csrf) {
+                    back
+                } else {
+                    "/".into()
+                };
                 let sentence = if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    lang.t_with("documents-refused-size", &[("name", String::new())])
+                    lang.t("documents-refused-size-unnamed")
                 } else {
                     lang.t("documents-refused-unreadable")
                 };
@@ -246,12 +318,20 @@ pub async fn upload(
             Some("kind") => kind = small_text(part).await.unwrap_or_default(),
             Some("id") => id = small_text(part).await.unwrap_or_default(),
             Some("pilot_id") => pilot_id = small_text(part).await.unwrap_or_default(),
-            Some("back") => back = safe_back(&small_text(part).await.unwrap_or_default()),
+            Some("back") => back = local(&small_text(part).await.unwrap_or_default()),
             Some("file") => {
+                // A file cannot be kept across a sign-in: the person is told to send it again.
+                let token = match visit
+                    .require_sign_in_back_to(&console, &back, "notice-file-not-sent")
+                    .await
+                {
+                    Ok(token) => token,
+                    Err(response) => return response,
+                };
                 // A forged or stale form sends nothing on.
                 if !visit.posted_by_session(&csrf) {
                     return visit
-                        .redirect_with_notice(&console, "notice-stale-form", &back)
+                        .redirect_with_notice(&console, "notice-stale-form", "/")
                         .await;
                 }
                 let Some(kind) = Kind::parse(&kind) else {
@@ -281,10 +361,12 @@ pub async fn upload(
                             .redirect_with_notice(&console, "notice-document-uploaded", &back)
                             .await
                     }
-                    Err(error) if error.code == "NOT_FOUND" || error.code == "FORBIDDEN" => {
-                        error_page(&console, &mut visit, &error).await
-                    }
-                    Err(error) if error.code == "UNAUTHENTICATED" => {
+                    Err(error)
+                        if matches!(
+                            error.code.as_str(),
+                            "NOT_FOUND" | "FORBIDDEN" | "UNAUTHENTICATED"
+                        ) =>
+                    {
                         error_page(&console, &mut visit, &error).await
                     }
                     Err(error) => {
@@ -296,12 +378,39 @@ pub async fn upload(
             _ => {}
         }
     }
+    let to = if visit.posted_by_session(&csrf) {
+        back
+    } else {
+        "/".into()
+    };
     let sentence = lang.t("documents-missing-file");
-    visit.redirect_with_alert(&console, sentence, &back).await
+    visit.redirect_with_alert(&console, sentence, &to).await
 }
 
-/// `GET /files/<id>`: the document's bytes as the gateway serves them (an attachment, with its
-/// type, `nosniff` and a CSP that allows nothing), under the person's session.
+/// The policy a downloaded file is served under: nothing in it may run, load or frame.
+const DOWNLOAD_CSP: &str = "default-src 'none'; sandbox; frame-ancestors 'none'";
+
+/// The types a document may be served as (what the documents service decides); anything
+/// else is served as bytes.
+const SERVED_TYPES: [&str; 10] = [
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "application/x-hwp",
+    "application/hwp+zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "text/csv",
+    "application/zip",
+];
+
+/// Marks a response whose own `Content-Security-Policy` the console's pages' must not replace.
+#[derive(Clone, Copy)]
+pub struct OwnPolicy;
+
+/// `GET /files/<id>`: the document's bytes under the person's session, always as an attachment
+/// with `nosniff` and a policy that lets nothing run, whatever came from the gateway.
 pub async fn download(
     State(console): State<Console>,
     mut visit: Visit,
@@ -324,24 +433,47 @@ pub async fn download(
     };
     let headers = upstream.headers().clone();
     let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
-    for name in [
+    let out = response.headers_mut();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| SERVED_TYPES.contains(t))
+        .unwrap_or("application/octet-stream");
+    out.insert(
         header::CONTENT_TYPE,
-        header::CONTENT_LENGTH,
-        header::CONTENT_DISPOSITION,
-        header::X_CONTENT_TYPE_OPTIONS,
-        header::CONTENT_SECURITY_POLICY,
-        header::CACHE_CONTROL,
-    ] {
-        if let Some(value) = headers.get(&name) {
-            response.headers_mut().insert(name, value.clone());
-        }
+        HeaderValue::from_static(served(content_type)),
+    );
+    if let Some(length) = headers.get(header::CONTENT_LENGTH) {
+        out.insert(header::CONTENT_LENGTH, length.clone());
     }
-    // Whatever the gateway said, a file is never shown in the console's origin.
-    response.headers_mut().insert(
+    let disposition = headers
+        .get(header::CONTENT_DISPOSITION)
+        .filter(|v| v.as_bytes().starts_with(b"attachment"))
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("attachment"));
+    out.insert(header::CONTENT_DISPOSITION, disposition);
+    out.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOWNLOAD_CSP),
+    );
+    out.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response.extensions_mut().insert(OwnPolicy);
     response.into_response()
+}
+
+/// The `'static` copy of an allowed type.
+fn served(content_type: &str) -> &'static str {
+    SERVED_TYPES
+        .into_iter()
+        .find(|t| *t == content_type)
+        .unwrap_or("application/octet-stream")
 }
 
 #[derive(serde::Deserialize, serde::Serialize)]
@@ -358,16 +490,14 @@ pub async fn delete(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<DeleteForm>,
 ) -> Response {
-    let back = safe_back(&form.back);
-    let token = match visit.require_sign_in(&console).await {
+    let back = local(&form.back);
+    let token = match visit
+        .require_post_from_session(&console, &form, &form.csrf, "/")
+        .await
+    {
         Ok(token) => token,
         Err(response) => return response,
     };
-    if !visit.posted_by_session(&form.csrf) {
-        return visit
-            .redirect_with_notice(&console, "notice-stale-form", &back)
-            .await;
-    }
     let deleted = console
         .api
         .run::<api::DeleteDocument>(
@@ -396,10 +526,17 @@ mod tests {
 
     #[test]
     fn only_paths_of_this_site_are_gone_back_to() {
-        assert_eq!(safe_back("/companies/1"), "/companies/1");
-        assert_eq!(safe_back("//evil.example/x"), "/");
-        assert_eq!(safe_back("https://evil.example"), "/");
-        assert_eq!(safe_back("/\\evil.example"), "/");
+        assert_eq!(local("/companies/1"), "/companies/1");
+        assert_eq!(local("//evil.example/x"), "/");
+        assert_eq!(local("https://evil.example"), "/");
+        assert_eq!(local("/\\evil.example"), "/");
+        assert_eq!(local("/\t/evil.example"), "/");
+    }
+
+    #[test]
+    fn only_document_types_are_served_as_such() {
+        assert_eq!(served("application/pdf"), "application/pdf");
+        assert_eq!(served("text/html"), "application/octet-stream");
     }
 
     #[test]

@@ -738,7 +738,6 @@ pub(crate) struct PageState {
 pub(crate) async fn show_pilot(
     console: &Console,
     visit: &mut Visit,
-    token: &str,
     data: pilot_work::ResponseData,
     state: PageState,
     status: StatusCode,
@@ -845,49 +844,43 @@ pub(crate) async fn show_pilot(
             delete_own: matches!(pilot.status, PilotStatus::DRAFT),
         }
     };
-    let documents = match documents::load(
+    let found = |documents: &[pilot_work::DocumentFields]| -> Vec<documents::Found> {
+        documents.iter().map(documents::Found::from).collect()
+    };
+    let mut documents = documents::from_found(
         console,
         visit,
-        token,
+        found(&pilot.documents),
         (Kind::Pilot, &pilot.id, None),
         allowed,
         &page_path,
-    )
-    .await
-    {
-        Ok(documents) => documents,
-        Err(error) => return error_page(console, visit, &error).await,
-    };
-    let mut milestones = Vec::with_capacity(pilot.milestones.len());
-    for m in &pilot.milestones {
-        let open = m.completed_at.is_none() && matches!(pilot.status, PilotStatus::ACTIVE);
-        let evidence_by_firm = open && !manager_view;
-        let files = match documents::load(
-            console,
-            visit,
-            token,
-            (Kind::Milestone, &m.id, Some(&pilot.id)),
-            Allowed {
-                upload: evidence_by_firm,
-                delete_own: evidence_by_firm,
-            },
-            &page_path,
-        )
-        .await
-        {
-            Ok(files) => files,
-            Err(error) => return error_page(console, visit, &error).await,
-        };
-        milestones.push(MilestoneRow {
-            id: m.id.clone(),
-            title: m.title.clone(),
-            due: m.due_on.clone(),
-            done: m.completed_at.as_deref().map(kst),
-            evidence: m.evidence.clone().filter(|e| !e.is_empty()),
-            overdue: m.overdue,
-            files,
-        });
+    );
+    if manager_view {
+        documents = documents.with_note(lang.t("documents-staff-note"));
     }
+    let milestones = pilot
+        .milestones
+        .iter()
+        .map(|m| {
+            let open = m.completed_at.is_none() && matches!(pilot.status, PilotStatus::ACTIVE);
+            MilestoneRow {
+                id: m.id.clone(),
+                title: m.title.clone(),
+                due: m.due_on.clone(),
+                done: m.completed_at.as_deref().map(kst),
+                evidence: m.evidence.clone().filter(|e| !e.is_empty()),
+                overdue: m.overdue,
+                files: documents::from_found(
+                    console,
+                    visit,
+                    found(&m.documents),
+                    (Kind::Milestone, &m.id, Some(&pilot.id)),
+                    Allowed::while_open(open && !manager_view),
+                    &page_path,
+                ),
+            }
+        })
+        .collect();
     let vouchers = pilot
         .vouchers
         .iter()
@@ -1036,7 +1029,7 @@ pub async fn detail(
             Err(error) => return error_page(&console, &mut visit, &error).await,
         }
     }
-    show_pilot(&console, &mut visit, &token, data, state, StatusCode::OK).await
+    show_pilot(&console, &mut visit, data, state, StatusCode::OK).await
 }
 
 /// htmx: the partner search's results as the name is typed.
@@ -1098,9 +1091,7 @@ async fn after_action(
             }
             state.error = Some(message);
             match load(console, visit, token, id).await {
-                Ok(data) => {
-                    show_pilot(console, visit, token, data, state, StatusCode::BAD_REQUEST).await
-                }
+                Ok(data) => show_pilot(console, visit, data, state, StatusCode::BAD_REQUEST).await,
                 Err(response) => response,
             }
         }
@@ -1350,15 +1341,7 @@ pub async fn add_milestone(
         };
         return match load(&console, &mut visit, &token, &id).await {
             Ok(data) => {
-                show_pilot(
-                    &console,
-                    &mut visit,
-                    &token,
-                    data,
-                    state,
-                    StatusCode::BAD_REQUEST,
-                )
-                .await
+                show_pilot(&console, &mut visit, data, state, StatusCode::BAD_REQUEST).await
             }
             Err(response) => response,
         };
@@ -1438,4 +1421,18 @@ pub async fn complete_milestone(
         PageState::default(),
     )
     .await
+}
+
+impl From<&pilot_work::DocumentFields> for documents::Found {
+    fn from(d: &pilot_work::DocumentFields) -> Self {
+        Self {
+            id: d.id.clone(),
+            file_name: d.file_name.clone(),
+            size: d.size,
+            uploaded_at: d.uploaded_at.clone(),
+            scan_status: format!("{:?}", d.scan_status),
+            uploaded_by_id: d.uploaded_by.id.clone(),
+            uploaded_by_name: d.uploaded_by.name.clone(),
+        }
+    }
 }

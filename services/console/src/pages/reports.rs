@@ -799,22 +799,22 @@ pub(crate) async fn show_report(
     } else {
         format!("/review/reports/{}", report.id)
     };
-    let documents = match documents::load(
+    let mut documents = documents::load(
         console,
         visit,
         token,
         (Kind::OutcomeReport, &report.id, None),
-        Allowed {
-            upload: takes_files,
-            delete_own: takes_files,
-        },
+        Allowed::while_open(takes_files),
         &page_path,
     )
-    .await
-    {
-        Ok(documents) => documents,
-        Err(error) => return error_page(console, visit, &error).await,
-    };
+    .await;
+    if !firm_view {
+        documents = documents.with_note(lang.t("documents-staff-note"));
+    }
+    if report.version > 1 {
+        // Each version keeps its own files; an amended report starts with none.
+        documents = documents.with_note(lang.t("documents-earlier-versions"));
+    }
     let page = ReportPage {
         layout: visit.layout(console, lang.t("report-title"), section),
         back,

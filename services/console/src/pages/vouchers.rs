@@ -681,22 +681,15 @@ pub async fn application(
         a.status,
         my_application::VoucherApplicationStatus::SUBMITTED
     );
-    let documents = match documents::load(
+    let documents = documents::load(
         &console,
         &visit,
         &token,
         (Kind::VoucherApplication, &a.id, None),
-        Allowed {
-            upload: waiting,
-            delete_own: waiting,
-        },
+        Allowed::while_open(waiting),
         &format!("/vouchers/applications/{}", a.id),
     )
-    .await
-    {
-        Ok(documents) => documents,
-        Err(error) => return error_page(&console, &mut visit, &error).await,
-    };
+    .await;
     let details = vec![
         (lang.t("voucher-applied-on"), kst(&a.created_at)),
         (lang.t("voucher-company"), a.company.name_ko),

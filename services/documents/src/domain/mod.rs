@@ -283,15 +283,16 @@ fn family_of(head: &[u8], complete: bool) -> Family {
     }
 }
 
-/// A PDF's header at its very start (after a byte-order mark or white space at most): not
-/// anywhere, or a text file mentioning `%PDF-` would pass as one.
+/// A PDF's header at its start, after white space or a byte-order mark, or after binary bytes
+/// within the first kilobyte (some generators put some there, and readers allow it). Never after
+/// text: a text file mentioning `%PDF-` is not a PDF.
 fn starts_as_pdf(head: &[u8]) -> bool {
-    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    let start = head
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(head.len());
-    head[start..].starts_with(PDF)
+    let Some(at) = head.windows(PDF.len()).position(|w| w == PDF) else {
+        return false;
+    };
+    let before = &head[..at];
+    let before = before.strip_prefix(b"\xef\xbb\xbf").unwrap_or(before);
+    before.iter().all(u8::is_ascii_whitespace) || !before.iter().all(|b| is_text_byte(*b))
 }
 
 fn is_text_byte(b: u8) -> bool {

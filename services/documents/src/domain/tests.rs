@@ -73,6 +73,10 @@ fn a_pdf_starts_with_its_header() {
     for text in [&b"REM %PDF-1.4\r\ndel *.*"[..], b"<script>//%PDF-</script>"] {
         assert_eq!(sniff(&[text], "a.pdf"), Err(TypeRefusal::Unsupported));
     }
+    // Binary bytes some generators put before the header are allowed, as readers allow them.
+    let mut prefixed = vec![0u8, 0x1f, 0x8b, 0x99];
+    prefixed.extend_from_slice(b"%PDF-1.5\n");
+    assert_eq!(sniff(&[&prefixed], "a.pdf"), Ok(FileType::Pdf));
 }
 
 /// A name that does not end as its type gets the type's ending: a PDF named `update.bat` is

@@ -470,7 +470,7 @@ async fn an_item_holds_at_most_a_hundred_documents() {
         .await,
         ErrorCode::BadUserInput,
     );
-    assert_eq!(reason(&refused), Some("PARENT_FULL"));
+    assert_eq!(reason(&refused), Some("TOO_MANY_DOCUMENTS"));
     assert!(refused.message().contains("100"), "{}", refused.message());
     h.stop().await;
 }

@@ -151,22 +151,16 @@ async fn show_application(
         application.status,
         application_review::VoucherApplicationStatus::SUBMITTED
     );
-    let documents = match documents::load(
+    let documents = documents::load(
         console,
         visit,
         token,
         (Kind::VoucherApplication, &application.id, None),
-        Allowed {
-            upload: waiting,
-            delete_own: waiting,
-        },
+        Allowed::while_open(waiting),
         &page_path,
     )
     .await
-    {
-        Ok(documents) => documents,
-        Err(error) => return error_page(console, visit, &error).await,
-    };
+    .with_note(lang.t("documents-staff-note"));
     let figures = Figures::of(&application);
     // Only an application still waiting can be short of cap or pool (read again just now: what
     // changed meanwhile is what the refusal is about); one decided meanwhile keeps the API's word.

@@ -179,22 +179,16 @@ async fn show_company(
         company.status,
         company_review::CompanyStatus::SUBMITTED | company_review::CompanyStatus::UNDER_REVIEW
     );
-    let documents = match documents::load(
+    let documents = documents::load(
         console,
         visit,
         token,
         (Kind::Company, &company.id, None),
-        Allowed {
-            upload: in_review,
-            delete_own: in_review,
-        },
+        Allowed::while_open(in_review),
         &Company::page(&company.id),
     )
     .await
-    {
-        Ok(documents) => documents,
-        Err(error) => return error_page(console, visit, &error).await,
-    };
+    .with_note(lang.t("documents-staff-note"));
     let name = company_name(lang, &company.name_ko, company.name_en.as_deref());
     let page = CompanyReviewPage {
         documents,

@@ -72,7 +72,7 @@ impl Decide for Pilot {
             }),
             ..PageState::default()
         };
-        show_pilot(console, visit, token, data, state, status).await
+        show_pilot(console, visit, data, state, status).await
     }
 
     async fn run(
