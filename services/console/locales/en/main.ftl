@@ -840,6 +840,7 @@ documents-delete = Delete
 documents-attach = Attach a file
 documents-upload = Upload
 documents-hint = PDF, Hangul (HWP, HWPX), Word, Excel and PowerPoint (DOCX, XLSX, PPTX), images (PNG, JPEG), CSV and ZIP files, up to { $limit } each. The type is checked from the file's contents (a CSV's name must end in .csv); a name that does not match its type gets the type's extension added.
+documents-hint-short = Up to { $limit } per file, of the types listed under attached files above.
 documents-scanning = Being checked for malware
 documents-infected = Blocked
 documents-missing-file = Choose a file to upload.

@@ -837,6 +837,7 @@ documents-delete = 삭제
 documents-attach = 파일 첨부
 documents-upload = 올리기
 documents-hint = PDF, 한글(HWP·HWPX), 워드·엑셀·파워포인트(DOCX·XLSX·PPTX), 이미지(PNG·JPEG), CSV, ZIP 파일을 파일 하나당 최대 { $limit }까지 올릴 수 있습니다. 형식은 파일 내용으로 확인하며(CSV는 이름이 .csv여야 합니다), 이름이 형식과 다르면 형식에 맞는 확장자를 붙여 저장합니다.
+documents-hint-short = 파일 하나당 최대 { $limit }, 형식은 위 첨부 파일 안내와 같습니다.
 documents-scanning = 악성코드 검사 중
 documents-infected = 차단됨
 documents-missing-file = 올릴 파일을 고르세요.

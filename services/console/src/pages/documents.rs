@@ -114,6 +114,8 @@ pub struct Documents {
     pub back: String,
     /// The types and the size limit, said under the field.
     pub hint: String,
+    /// The size limit alone, under a field in a table row (the page says the rest once).
+    pub short_hint: String,
     pub accept: &'static str,
     /// The list could not be read just now: the page says so instead of failing whole.
     pub unavailable: bool,
@@ -164,6 +166,7 @@ pub fn from_found(
 ) -> Documents {
     let lang = visit.lang;
     let me = visit.user_id().unwrap_or_default();
+    let limit = file_size(i64::try_from(console.max_upload_bytes).unwrap_or(i64::MAX));
     let rows = found
         .into_iter()
         .map(|d| {
@@ -192,13 +195,8 @@ pub fn from_found(
             pilot_id: pilot_id.unwrap_or_default().to_owned(),
         }),
         back: back.to_owned(),
-        hint: lang.t_with(
-            "documents-hint",
-            &[(
-                "limit",
-                file_size(i64::try_from(console.max_upload_bytes).unwrap_or(i64::MAX)),
-            )],
-        ),
+        hint: lang.t_with("documents-hint", &[("limit", limit.clone())]),
+        short_hint: lang.t_with("documents-hint-short", &[("limit", limit)]),
         accept: ACCEPT,
         unavailable: false,
         notes: Vec::new(),
