@@ -6,6 +6,7 @@
 use axv_auth::Role;
 use axv_e2e::TestPlatform;
 use axv_platform::calendar::today_kst;
+use axv_testkit::files::{office_file, pdf};
 use chrono::Duration;
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
@@ -22,28 +23,6 @@ const UPLOAD: &str = "mutation($kind: DocumentParentKind!, $id: ID!, $file: Uplo
     uploadedBy { id name role email } } }";
 
 const COMPANY_DOCUMENTS: &str = "query($id: ID!) { company(id: $id) { id documents { id fileName size uploadedBy { name role } } } }";
-
-/// A PDF of `size` bytes.
-fn pdf(size: usize) -> Vec<u8> {
-    let mut bytes = b"%PDF-1.7\n".to_vec();
-    bytes.resize(size.saturating_sub(6), b'0');
-    bytes.extend_from_slice(b"\n%%EOF");
-    bytes
-}
-
-/// The entries that make a ZIP an Excel workbook (its local headers; enough to be known by).
-fn xlsx() -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for name in ["[Content_Types].xml", "xl/workbook.xml"] {
-        bytes.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00");
-        bytes.extend_from_slice(&[0; 16]);
-        bytes.extend_from_slice(&u16::try_from(name.len()).unwrap().to_le_bytes());
-        bytes.extend_from_slice(&[0, 0]);
-        bytes.extend_from_slice(name.as_bytes());
-        bytes.extend_from_slice(b"<xml/>");
-    }
-    bytes
-}
 
 async fn upload(
     p: &TestPlatform,
@@ -241,7 +220,7 @@ async fn report_evidence(p: &TestPlatform) {
     let (firm, _, pilot) = active_pilot(p, &manager, "evidence@firm.kr", 73, today).await;
     let last_quarter = quarter_of(quarter_of(today).0 - Duration::days(1));
     let report = file_report(p, &firm, &pilot, last_quarter, 1_000_000).await;
-    let xlsx = xlsx();
+    let xlsx = office_file("xl/workbook.xml");
     let (_, answer) = upload(
         p,
         Some(&firm),

@@ -5,12 +5,14 @@
 //! - [`db`]: throwaway databases, Postgres ones copied from a template migrated once, and
 //!   [`on_both_backends!`] to run a test on SQLite and on Postgres.
 //! - [`fixtures`]: business numbers, callers, authenticated requests, [`assert_refused`].
+//! - [`files`]: a PDF and an Office file made in code, for upload tests.
 //! - [`processes`]: real servers started as child processes (SMTP, S3) on free ports.
 //! - Firms with companies in one line ([`Stack::firm`]) and vouchers in one more
 //!   ([`Stack::voucher`]).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod db;
+pub mod files;
 pub mod firms;
 pub mod fixtures;
 pub mod processes;

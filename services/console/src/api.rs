@@ -192,18 +192,11 @@ impl Api {
         cluster: &str,
         file: reqwest::Body,
     ) -> Result<String, ApiError> {
-        let base = self.url.strip_suffix("/graphql").unwrap_or(&self.url);
-        let mut request = self
-            .http
-            .post(format!("{base}/usage/sacct"))
+        let request = self
+            .beside_graphql(reqwest::Method::POST, "/usage/sacct", token, client_address)
             .query(&[("cluster", cluster)])
-            .header("x-forwarded-for", client_address)
-            .bearer_auth(token)
             .timeout(UPLOAD_TIMEOUT)
             .body(file);
-        if let Some(key) = &self.relay_key {
-            request = request.header(RELAY_HEADER, key);
-        }
         let response = request.send().await.map_err(|e| {
             ApiError::unavailable(format!("the upload did not reach the gateway: {e}"))
         })?;
@@ -223,17 +216,28 @@ impl Api {
                     ApiError::unavailable(format!("the gateway answered {status} unreadably: {e}"))
                 });
         }
-        let answer: Response<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
-            ApiError::unavailable(format!("the gateway answered {status} unreadably: {e}"))
-        })?;
-        Err(answer
-            .errors
-            .as_ref()
-            .and_then(|errors| errors.first())
-            .map_or_else(
-                || ApiError::unavailable(format!("the gateway answered {status} without a reason")),
-                refusal,
-            ))
+        Err(refusal_in(status, &text))
+    }
+
+    /// A request to the gateway's route `path` (beside `/graphql`) as `token`'s bearer, naming
+    /// the person's address.
+    fn beside_graphql(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        client_address: &str,
+    ) -> reqwest::RequestBuilder {
+        let base = self.url.strip_suffix("/graphql").unwrap_or(&self.url);
+        let mut request = self
+            .http
+            .request(method, format!("{base}{path}"))
+            .header("x-forwarded-for", client_address)
+            .bearer_auth(token);
+        if let Some(key) = &self.relay_key {
+            request = request.header(RELAY_HEADER, key);
+        }
+        request
     }
 }
 
@@ -291,33 +295,31 @@ impl Api {
             "variables": { "kind": kind, "id": parent_id, "pilotId": pilot_id, "file": null },
         });
         let body = graphql_multipart(&boundary, &operations, file_name, content);
-        let mut request = self
-            .http
-            .post(&self.url)
-            .header("x-forwarded-for", client_address)
+        let request = self
+            .beside_graphql(reqwest::Method::POST, "/graphql", token, client_address)
             .header(
                 "content-type",
                 format!("multipart/form-data; boundary={boundary}"),
             )
-            .bearer_auth(token)
             .timeout(UPLOAD_TIMEOUT)
             .body(reqwest::Body::wrap_stream(body));
-        if let Some(key) = &self.relay_key {
-            request = request.header(RELAY_HEADER, key);
-        }
         let response = request.send().await.map_err(|e| {
             ApiError::unavailable(format!("the file did not reach the gateway: {e}"))
         })?;
         let status = response.status();
-        let answer: Response<serde_json::Value> = response.json().await.map_err(|e| {
-            ApiError::unavailable(format!("the gateway answered {status} unreadably: {e}"))
+        let text = response.text().await.map_err(|e| {
+            ApiError::unavailable(format!("the gateway's answer ({status}) was cut off: {e}"))
         })?;
+        // A GraphQL answer carries its refusal in `errors` whatever its status.
+        let answer: Response<serde_json::Value> = serde_json::from_str(&text).unwrap_or(Response {
+            data: None,
+            errors: None,
+            extensions: None,
+        });
         match answer.errors.as_ref().and_then(|errors| errors.first()) {
             Some(error) => Err(refusal(error)),
             None if status.is_success() => Ok(()),
-            None => Err(ApiError::unavailable(format!(
-                "the gateway answered {status} without a reason"
-            ))),
+            None => Err(refusal_in(status, &text)),
         }
     }
 
@@ -329,16 +331,14 @@ impl Api {
         client_address: &str,
         id: &str,
     ) -> Result<reqwest::Response, ApiError> {
-        let base = self.url.strip_suffix("/graphql").unwrap_or(&self.url);
-        let mut request = self
-            .http
-            .get(format!("{base}/documents/{id}"))
-            .header("x-forwarded-for", client_address)
-            .bearer_auth(token)
+        let request = self
+            .beside_graphql(
+                reqwest::Method::GET,
+                &format!("/documents/{id}"),
+                token,
+                client_address,
+            )
             .timeout(UPLOAD_TIMEOUT);
-        if let Some(key) = &self.relay_key {
-            request = request.header(RELAY_HEADER, key);
-        }
         let response = request
             .send()
             .await
@@ -347,17 +347,8 @@ impl Api {
             return Ok(response);
         }
         let status = response.status();
-        let answer: Response<serde_json::Value> = response.json().await.map_err(|e| {
-            ApiError::unavailable(format!("the gateway answered {status} unreadably: {e}"))
-        })?;
-        Err(answer
-            .errors
-            .as_ref()
-            .and_then(|errors| errors.first())
-            .map_or_else(
-                || ApiError::unavailable(format!("the gateway answered {status} without a reason")),
-                refusal,
-            ))
+        let text = response.text().await.unwrap_or_default();
+        Err(refusal_in(status, &text))
     }
 
     /// The gateway's events of `kinds` (`company.*,report.*`...) as they happen (`/events`,
@@ -369,18 +360,11 @@ impl Api {
         client_address: &str,
         kinds: &str,
     ) -> Result<reqwest::Response, ApiError> {
-        let base = self.url.strip_suffix("/graphql").unwrap_or(&self.url);
-        let mut request = self
-            .http
-            .get(format!("{base}/events"))
+        let request = self
+            .beside_graphql(reqwest::Method::GET, "/events", token, client_address)
             .query(&[("kinds", kinds)])
-            .header("x-forwarded-for", client_address)
             .header("accept", "text/event-stream")
-            .bearer_auth(token)
             .timeout(std::time::Duration::from_secs(3600));
-        if let Some(key) = &self.relay_key {
-            request = request.header(RELAY_HEADER, key);
-        }
         let response = request
             .send()
             .await
@@ -397,6 +381,18 @@ impl Api {
 
 /// A file of tens of megabytes over an office link takes minutes; the gateway allows as long.
 const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The refusal a gateway route answered `status` with: its JSON body's first error (the
+/// GraphQL error shape), or what the status alone says.
+fn refusal_in(status: reqwest::StatusCode, body: &str) -> ApiError {
+    serde_json::from_str::<Response<serde_json::Value>>(body)
+        .ok()
+        .and_then(|answer| answer.errors)
+        .and_then(|errors| errors.first().map(refusal))
+        .unwrap_or_else(|| {
+            ApiError::unavailable(format!("the gateway answered {status} without a reason"))
+        })
+}
 
 /// An error of the API's answer as the console reads it.
 fn refusal(error: &graphql_client::Error) -> ApiError {

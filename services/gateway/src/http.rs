@@ -319,10 +319,10 @@ async fn multipart_post(
             graphql_json,
         );
     }
-    let charge = state.limiter.charge(caller.as_ref(), &address);
-    if let Err(limited) = charge.request().await {
-        return rate_limited(limited, graphql_json);
-    }
+    let charge = match charge_request(&state, caller.as_ref(), &address, graphql_json).await {
+        Ok(charge) => charge,
+        Err(refused) => return refused,
+    };
     let subject = caller
         .as_ref()
         .map(|c| c.subject.clone())
@@ -613,6 +613,21 @@ async fn execute(
     .await
 }
 
+/// Counts one request against the caller's (and the address's) budgets: the charge, carried on
+/// into validation for the cost budget, or the 429 answer.
+async fn charge_request(
+    state: &AppState,
+    caller: Option<&axv_auth::Caller>,
+    address: &str,
+    graphql_json: bool,
+) -> Result<crate::rate_limit::Charge, Response> {
+    let charge = state.limiter.charge(caller, address);
+    match charge.request().await {
+        Ok(()) => Ok(charge),
+        Err(limited) => Err(rate_limited(limited, graphql_json)),
+    }
+}
+
 /// [`execute`] with the request already counted against the caller's budget (`charged`), or
 /// counted here when `None`.
 async fn execute_charged(
@@ -641,11 +656,10 @@ async fn execute_charged(
     let charge = match charged {
         Some(charge) => charge,
         None => {
-            let charge = state.limiter.charge(caller.as_ref(), &client_address);
-            if let Err(limited) = charge.request().await {
-                return rate_limited(limited, graphql_json);
+            match charge_request(&state, caller.as_ref(), &client_address, graphql_json).await {
+                Ok(charge) => charge,
+                Err(refused) => return refused,
             }
-            charge
         }
     };
     let token = caller.as_ref().map(|c| c.raw_token.clone());

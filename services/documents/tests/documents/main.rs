@@ -32,13 +32,7 @@ pub fn company_of(firm: &Firm) -> pb::Parent {
     parent(pb::ParentKind::Company, &firm.company_id)
 }
 
-/// A PDF of about `size` bytes (a real header and trailer around filler).
-pub fn pdf(size: usize) -> Vec<u8> {
-    let mut bytes = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    bytes.extend((0..size.saturating_sub(24)).map(|i| b"0123456789abcdef\n"[i % 17]));
-    bytes.extend_from_slice(b"\n%%EOF\n");
-    bytes
-}
+pub use axv_testkit::files::{office_file, pdf};
 
 pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

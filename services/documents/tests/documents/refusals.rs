@@ -6,7 +6,10 @@ use axv_platform::ErrorCode;
 use axv_testkit::{Stack, TestDb, assert_refused, authed, on_both_backends};
 use axv_vouchers::store::NewApplication;
 
-use crate::{Client, client, company_of, download, list, parent, pb, pdf, pieces, reason, upload};
+use crate::{
+    Client, client, company_of, download, list, office_file, parent, pb, pdf, pieces, reason,
+    upload,
+};
 
 /// Whether the service's store holds any object (a refused upload must leave none).
 async fn stored_objects(h: &Stack) -> usize {
@@ -426,23 +429,8 @@ async fn stages(db: TestDb) {
     h.stop().await;
 }
 
-/// A minimal Office Open XML file: a ZIP whose entries include `part`.
-pub fn office_file(part: &str) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for name in ["[Content_Types].xml", part] {
-        bytes.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00");
-        bytes.extend_from_slice(&[0; 16]);
-        bytes.extend_from_slice(&u16::try_from(name.len()).unwrap().to_le_bytes());
-        bytes.extend_from_slice(&[0, 0]);
-        bytes.extend_from_slice(name.as_bytes());
-        bytes.extend_from_slice(b"<xml/>");
-    }
-    bytes.extend_from_slice(b"PK\x05\x06");
-    bytes.extend_from_slice(&[0; 18]);
-    bytes
-}
-
-/// One item holds at most 100 documents, however small.
+/// One item holds at most 100 documents, however small; the 101st is refused before a byte of
+/// it is read.
 #[tokio::test]
 async fn an_item_holds_at_most_a_hundred_documents() {
     let h = Stack::start(TestDb::sqlite(), &["documents"]).await;
