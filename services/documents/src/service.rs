@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{
     domain::{
-        AttachRefusal, Limits, ParentView, ScanStatus, Sniffer, Stage, clean_file_name, may_attach,
+        Limits, ParentView, ScanStatus, Sniffer, attaches_documents, clean_file_name, may_attach,
         may_delete, may_read,
     },
     error::{DocumentsError, FileRefusal},
@@ -58,6 +58,14 @@ const UPLOADS_AT_ONCE: usize = 16;
 const SCANS_AT_ONCE: usize = 2;
 /// A scan that takes longer has failed (a hung scanner) and is tried again later.
 const SCAN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// The parent no longer takes documents from the caller.
+fn no_longer_open() -> DocumentsError {
+    DocumentsError::refused(
+        Reason::NotEditable,
+        "documents can no longer be added: it was submitted, decided or closed",
+    )
+}
 
 fn require(caller: Option<&Caller>) -> Result<&Caller, DocumentsError> {
     caller.ok_or_else(|| DocumentsError::Unauthenticated("sign in to use documents".into()))
@@ -113,7 +121,7 @@ impl Documents {
         S: Stream<Item = Result<Piece, DocumentsError>> + Send,
     {
         let caller = reader(caller)?;
-        if may_attach(caller.role, Stage::FirmEditing) == Err(AttachRefusal::Role) {
+        if !attaches_documents(caller.role) {
             return Err(DocumentsError::Forbidden(
                 "this role does not attach documents".into(),
             ));
@@ -121,12 +129,7 @@ impl Documents {
         let file_name =
             clean_file_name(file_name).map_err(|e| DocumentsError::Domain(FileRefusal::Name(e)))?;
         let view = self.parents.view(caller, parent).await?;
-        may_attach(caller.role, view.stage).map_err(|_| {
-            DocumentsError::refused(
-                Reason::NotEditable,
-                "documents can no longer be added: it was submitted, decided or closed",
-            )
-        })?;
+        may_attach(caller.role, view.stage).map_err(|_| no_longer_open())?;
         let limits = self.settings.limits;
         // A full item is refused before a byte is read (the record's transaction checks again).
         let (held, count) = self.store.parent_totals(parent.kind, &parent.id).await?;
@@ -193,10 +196,7 @@ impl Documents {
             Ok(view) if may_attach(caller.role, view.stage).is_ok() => view,
             Ok(_) => {
                 self.discard(&key).await;
-                return Err(DocumentsError::refused(
-                    Reason::NotEditable,
-                    "documents can no longer be added: it was submitted, decided or closed",
-                ));
+                return Err(no_longer_open());
             }
             Err(error) => {
                 self.discard(&key).await;

@@ -69,6 +69,11 @@ pub enum AttachRefusal {
     Stage,
 }
 
+/// Whether `role` attaches documents at all (operators and dashboards never do).
+pub fn attaches_documents(role: Role) -> bool {
+    matches!(role, Role::FirmMember | Role::ProgramManager | Role::Admin)
+}
+
 /// Whether `role` may attach a file to a parent in `stage` (the caller already sees the parent
 /// in full: the owning service said so).
 pub fn may_attach(role: Role, stage: Stage) -> Result<(), AttachRefusal> {

@@ -240,6 +240,10 @@ fn who_may_attach_and_delete_in_each_stage() {
             "{stage:?}"
         );
     }
+    for role in [FirmMember, ProgramManager, Admin] {
+        assert!(attaches_documents(role), "{role:?}");
+    }
+    assert!(!attaches_documents(Operator) && !attaches_documents(Dashboard));
     assert!(!may_read(Dashboard));
     for role in [FirmMember, ProgramManager, Admin, Operator] {
         assert!(may_read(role));
