@@ -530,8 +530,11 @@ async fn a_firm_attaches_its_certificate(p: &TestPlatform, test: &'static str, j
     b.click("form[action='/files'] button[type=submit]").await;
     b.wait_for("잘못 올린 파일.pdf").await;
     // The second row's delete button: the wrong file.
-    b.click("tbody tr:nth-child(2) form[action$='/delete'] button")
-        .await;
+    b.click("tbody tr:nth-child(2) a[href*='/delete']").await;
+    // Asked first: a deleted file cannot be restored.
+    b.wait_for("지운 파일은 되살릴 수 없습니다").await;
+    b.check_page("documents-delete-confirm").await;
+    b.click("form[action$='/delete'] button").await;
     b.wait_for("파일을 지웠습니다").await;
     assert!(!b.page_text().await.contains("잘못 올린 파일.pdf"));
     b.click("form[action$=submit] button").await;

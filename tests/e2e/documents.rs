@@ -147,6 +147,16 @@ async fn documents_journey(p: &TestPlatform) {
         2
     );
 
+    // One document by its id, for its readers only.
+    const ONE: &str = "query($id: ID!) { document(id: $id) { fileName size } }";
+    let one = p.graphql(Some(&manager), ONE, json!({ "id": id })).await;
+    assert_eq!(data(&one, "document")["fileName"], "사업자등록증.pdf");
+    let hidden = p.graphql(Some(&other), ONE, json!({ "id": id })).await;
+    assert_eq!(
+        hidden["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{hidden}"
+    );
+
     // Another firm, a dashboard, nobody: not theirs to read.
     assert_eq!(
         get(p, Some(&other), &path).await.status(),

@@ -487,7 +487,7 @@ operations!(
     CreateVoucherProgram,
 );
 operations!("queries/usage.graphql": UsageUploads, UsageUploadDetail);
-operations!("queries/documents.graphql": ParentDocuments, DeleteDocument);
+operations!("queries/documents.graphql": ParentDocuments, DeleteDocument, OneDocument);
 operations!("queries/figures.graphql": StaffFigures);
 operations!(
     "queries/inbox.graphql": Inbox,

@@ -208,7 +208,7 @@ pub fn router(console: Console) -> Router {
         .route("/files/{id}", get(pages::documents::download))
         .route(
             "/files/{id}/delete",
-            axum::routing::post(pages::documents::delete),
+            get(pages::documents::confirm_delete).post(pages::documents::delete),
         )
         .route("/figures", get(pages::figures::page))
         .route("/figures.xlsx", get(pages::figures::xlsx))

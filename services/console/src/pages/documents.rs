@@ -13,7 +13,7 @@ use axum::{
 
 use crate::{
     Console, Visit,
-    api::{self, ApiError, delete_document, parent_documents},
+    api::{self, ApiError, delete_document, one_document, parent_documents},
     format::{file_size, kst},
     i18n::Lang,
     pages::{
@@ -474,6 +474,69 @@ fn served(content_type: &str) -> &'static str {
         .unwrap_or("application/octet-stream")
 }
 
+#[derive(askama::Template)]
+#[template(path = "document_delete_confirm.html")]
+struct ConfirmPage {
+    layout: crate::Layout,
+    lead: String,
+    id: String,
+    name: String,
+    size: String,
+    at: String,
+    back: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Back {
+    #[serde(default)]
+    back: String,
+}
+
+/// `GET /files/<id>/delete`: asks before a file is taken back (a deleted file cannot be
+/// restored); the answer posts to the same address.
+pub async fn confirm_delete(
+    State(console): State<Console>,
+    mut visit: Visit,
+    Path(id): Path<String>,
+    axum::extract::Query(back): axum::extract::Query<Back>,
+) -> Response {
+    let token = match visit.require_sign_in(&console).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    if !axv_platform::ids::is_valid_id(&id) {
+        return not_found_page(&console, &mut visit).await;
+    }
+    let found = console
+        .api
+        .run::<api::OneDocument>(
+            Some(&token),
+            &visit.client_address,
+            one_document::Variables { id },
+        )
+        .await;
+    let document = match found {
+        Ok(data) => data.document,
+        Err(error) => return error_page(&console, &mut visit, &error).await,
+    };
+    let lang = visit.lang;
+    let page = ConfirmPage {
+        layout: visit.layout(&console, lang.t("documents-delete-title"), ""),
+        lead: lang.t_with(
+            "documents-delete-lead",
+            &[("name", document.file_name.clone())],
+        ),
+        id: document.id,
+        name: document.file_name,
+        size: file_size(document.size),
+        at: kst(&document.uploaded_at),
+        back: local(&back.back),
+    };
+    visit
+        .respond(&console, StatusCode::OK, crate::render(&page))
+        .await
+}
+
 #[derive(serde::Deserialize, serde::Serialize)]
 pub struct DeleteForm {
     csrf: String,
@@ -481,7 +544,7 @@ pub struct DeleteForm {
     back: String,
 }
 
-/// `POST /files/<id>/delete`: the uploader takes a file back.
+/// `POST /files/<id>/delete`: the uploader takes a file back, once they confirmed it.
 pub async fn delete(
     State(console): State<Console>,
     mut visit: Visit,

@@ -251,6 +251,16 @@ impl DocumentsQuery {
         let pilot_id = pilot_id.map(|p| p.0).unwrap_or_default();
         documents_of(ctx, parent_kind, &parent_id, &pilot_id).await
     }
+
+    /// One document the caller may read (its metadata; the bytes are `downloadPath`). Another
+    /// firm's, or one deleted, is NOT_FOUND.
+    async fn document(&self, ctx: &Context<'_>, id: ID) -> Result<Document> {
+        let document = call!(
+            ctx,
+            documents.get_document(pb::GetDocumentRequest { id: id.0 })
+        )?;
+        Ok(Document(document))
+    }
 }
 
 #[derive(Default)]
