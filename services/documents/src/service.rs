@@ -396,6 +396,30 @@ impl Documents {
         Ok(due.len())
     }
 
+    /// Removes objects no document points to that were written longer than `age` ago: what a
+    /// crash between writing a file and recording it leaves behind (a newer one may still be
+    /// on its way to its record). How many.
+    pub async fn remove_orphans(&self, age: Duration) -> Result<usize, DocumentsError> {
+        let storage =
+            |e: object_store::Error| DocumentsError::Unavailable(format!("object storage: {e}"));
+        let before = now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
+        let keys = self
+            .storage
+            .keys_written_before(before)
+            .await
+            .map_err(storage)?;
+        let mut removed = 0;
+        for batch in keys.chunks(500) {
+            let known = self.store.known_keys(batch).await?;
+            for key in batch.iter().filter(|key| !known.contains(key)) {
+                tracing::warn!(key, "removing an object no document points to");
+                self.storage.delete(key).await.map_err(storage)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Scans again the documents a scan could not decide.
     pub async fn retry_scans(&self) -> Result<(), DocumentsError> {
         if self.settings.scanner.is_none() {

@@ -113,6 +113,21 @@ impl Storage {
         }
     }
 
+    /// Every object's key last written before `before` (unix ms), a page of the store at a time.
+    pub async fn keys_written_before(
+        &self,
+        before: i64,
+    ) -> Result<Vec<String>, object_store::Error> {
+        let mut listing = self.store.list(None);
+        let mut keys = Vec::new();
+        while let Some(object) = listing.try_next().await? {
+            if object.last_modified.timestamp_millis() < before {
+                keys.push(object.location.to_string());
+            }
+        }
+        Ok(keys)
+    }
+
     /// Whether the object exists (for tests and the purge).
     pub async fn exists(&self, key: &str) -> Result<bool, object_store::Error> {
         match self.store.head(&Path::from(key)).await {

@@ -303,6 +303,23 @@ impl Store {
         .await?)
     }
 
+    /// Which of `keys` a document (live, deleted or purged) points to.
+    pub async fn known_keys(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (1..=keys.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT object_key FROM documents WHERE object_key IN ({placeholders})");
+        let mut query = sqlx::query_scalar(&sql);
+        for key in keys {
+            query = query.bind(key);
+        }
+        Ok(query.fetch_all(self.db.reads()).await?)
+    }
+
     pub async fn mark_purged(&self, id: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE documents SET purged_at = $2 WHERE id = $1")
             .bind(id)

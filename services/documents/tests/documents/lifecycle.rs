@@ -242,3 +242,50 @@ async fn altered_bytes_break_the_download() {
     );
     h.stop().await;
 }
+
+/// Bytes a crash left without a document (written, never recorded) are removed once old
+/// enough; every document's bytes, deleted ones' included, stay.
+#[tokio::test]
+async fn objects_without_a_document_are_removed() {
+    let h = Stack::start(TestDb::sqlite(), &["documents"]).await;
+    let firm = h.firm(1).draft().await;
+    let mut client = client(&h).await;
+    let kept = upload(
+        &mut client,
+        &firm.token,
+        company_of(&firm),
+        "a.pdf",
+        &pdf(2000),
+    )
+    .await
+    .unwrap();
+    let deleted = upload(
+        &mut client,
+        &firm.token,
+        company_of(&firm),
+        "b.pdf",
+        &pdf(2000),
+    )
+    .await
+    .unwrap();
+    delete(&mut client, &firm.token, &deleted.id).await.unwrap();
+    let service = h.service::<axv_documents::service::Documents>();
+    let mut orphan = service.storage().writer("left-by-a-crash").await.unwrap();
+    orphan.write(b"%PDF-1.7 never recorded").await.unwrap();
+    orphan.finish().await.unwrap();
+    // Not yet a day old: kept, it may be an upload on its way to its record.
+    assert_eq!(
+        service
+            .remove_orphans(Duration::from_secs(86_400))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(service.storage().exists("left-by-a-crash").await.unwrap());
+    assert_eq!(service.remove_orphans(Duration::ZERO).await.unwrap(), 1);
+    assert!(!service.storage().exists("left-by-a-crash").await.unwrap());
+    for id in [&kept.id, &deleted.id] {
+        assert!(service.storage().exists(id).await.unwrap(), "{id}");
+    }
+    h.stop().await;
+}

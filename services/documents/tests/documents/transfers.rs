@@ -105,6 +105,15 @@ async fn twenty_megabytes_through_s3() {
     .await
     .unwrap();
     assert!(listing.contains(&document.id), "{listing}");
+    // The bucket is listed for objects without a document: this one has its document.
+    assert_eq!(
+        service
+            .remove_orphans(std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(service.storage().exists(&document.id).await.unwrap());
     let (_, back) = download(&mut client, &firm.token, &document.id)
         .await
         .unwrap();
