@@ -25,7 +25,7 @@ use crate::{
     AppState,
     clients::{UPLOAD_TIMEOUT, request_within},
     context::RequestContext,
-    http::{client_address, rate_limited, request_error, status_error},
+    http::{charge_request, client_address, request_error, status_error},
 };
 
 /// Nothing an uploaded file holds may run, load or frame anything.
@@ -39,13 +39,8 @@ pub async fn download(
     Path(id): Path<String>,
 ) -> Response {
     let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
-    if let Err(limited) = state
-        .limiter
-        .charge(caller.as_ref(), &address)
-        .request()
-        .await
-    {
-        return rate_limited(limited, false);
+    if let Err(refused) = charge_request(&state, caller.as_ref(), &address, false).await {
+        return refused;
     }
     if caller.is_none() {
         return request_error(

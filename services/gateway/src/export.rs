@@ -261,10 +261,10 @@ pub async fn stats_csv(
     }
     let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
     // Each export is a full programStats computation: charged as a request with that cost.
-    let charge = state.limiter.charge(caller.as_ref(), &address);
-    if let Err(limited) = charge.request().await {
-        return crate::http::rate_limited(limited, false);
-    }
+    let charge = match crate::http::charge_request(&state, caller.as_ref(), &address, false).await {
+        Ok(charge) => charge,
+        Err(refused) => return refused,
+    };
     if let Err(limited) = charge.cost(EXPORT_COST).await {
         return crate::http::rate_limited(limited, false);
     }

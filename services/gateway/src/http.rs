@@ -615,7 +615,7 @@ async fn execute(
 
 /// Counts one request against the caller's (and the address's) budgets: the charge, carried on
 /// into validation for the cost budget, or the 429 answer.
-async fn charge_request(
+pub(crate) async fn charge_request(
     state: &AppState,
     caller: Option<&axv_auth::Caller>,
     address: &str,

@@ -32,7 +32,7 @@ use crate::{
     AppState,
     clients::{UPLOAD_TIMEOUT, request_within},
     context::RequestContext,
-    http::{client_address, rate_limited, request_error, status_error},
+    http::{charge_request, client_address, request_error, status_error},
 };
 
 /// Bytes per piece sent on to the vouchers service.
@@ -176,9 +176,8 @@ pub async fn sacct_upload(
     body: Body,
 ) -> Response {
     let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
-    let charge = state.limiter.charge(caller.as_ref(), &address);
-    if let Err(limited) = charge.request().await {
-        return rate_limited(limited, false);
+    if let Err(refused) = charge_request(&state, caller.as_ref(), &address, false).await {
+        return refused;
     }
     // Refused before the body is read: a stranger's upload costs nothing.
     if caller.is_none() {

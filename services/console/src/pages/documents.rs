@@ -17,7 +17,7 @@ use crate::{
     format::{file_size, kst},
     i18n::Lang,
     pages::{
-        error_page, is_local_path,
+        Back, error_page, local_or_home,
         multipart::{relay, small_text},
         not_found_page,
     },
@@ -266,15 +266,6 @@ fn refusal_sentence(lang: Lang, file_name: &str, error: &ApiError) -> String {
     lang.t_with(key, &[("name", file_name.to_owned())])
 }
 
-/// `back` when it is a path of this site, else the home page.
-fn local(back: &str) -> String {
-    if is_local_path(back) {
-        back.to_owned()
-    } else {
-        "/".to_owned()
-    }
-}
-
 /// `POST /files` (multipart: `csrf`, `kind`, `id`, `pilot_id`, `back`, then `file`, in the
 /// form's order): the file goes on to the gateway as it arrives; the person comes back to the
 /// page with what happened said at its top. Until the form is known to be this session's, it
@@ -316,7 +307,7 @@ pub async fn upload(
             Some("kind") => kind = small_text(part).await.unwrap_or_default(),
             Some("id") => id = small_text(part).await.unwrap_or_default(),
             Some("pilot_id") => pilot_id = small_text(part).await.unwrap_or_default(),
-            Some("back") => back = local(&small_text(part).await.unwrap_or_default()),
+            Some("back") => back = local_or_home(&small_text(part).await.unwrap_or_default()),
             Some("file") => {
                 // A file cannot be kept across a sign-in: the person is told to send it again.
                 let token = match visit
@@ -486,12 +477,6 @@ struct ConfirmPage {
     back: String,
 }
 
-#[derive(serde::Deserialize)]
-pub struct Back {
-    #[serde(default)]
-    back: String,
-}
-
 /// `GET /files/<id>/delete`: asks before a file is taken back (a deleted file cannot be
 /// restored); the answer posts to the same address.
 pub async fn confirm_delete(
@@ -530,7 +515,7 @@ pub async fn confirm_delete(
         name: document.file_name,
         size: file_size(document.size),
         at: kst(&document.uploaded_at),
-        back: local(&back.back),
+        back: local_or_home(back.back.as_deref().unwrap_or_default()),
     };
     visit
         .respond(&console, StatusCode::OK, crate::render(&page))
@@ -551,7 +536,7 @@ pub async fn delete(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<DeleteForm>,
 ) -> Response {
-    let back = local(&form.back);
+    let back = local_or_home(&form.back);
     let token = match visit
         .require_post_from_session(&console, &form, &form.csrf, "/")
         .await
@@ -587,11 +572,11 @@ mod tests {
 
     #[test]
     fn only_paths_of_this_site_are_gone_back_to() {
-        assert_eq!(local("/companies/1"), "/companies/1");
-        assert_eq!(local("//evil.example/x"), "/");
-        assert_eq!(local("https://evil.example"), "/");
-        assert_eq!(local("/\\evil.example"), "/");
-        assert_eq!(local("/\t/evil.example"), "/");
+        assert_eq!(local_or_home("/companies/1"), "/companies/1");
+        assert_eq!(local_or_home("//evil.example/x"), "/");
+        assert_eq!(local_or_home("https://evil.example"), "/");
+        assert_eq!(local_or_home("/\\evil.example"), "/");
+        assert_eq!(local_or_home("/\t/evil.example"), "/");
     }
 
     #[test]

@@ -179,13 +179,19 @@ pub fn is_local_path(path: &str) -> bool {
         && !path.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
+/// `back` when it is a page of this site, else the home page.
+pub fn local_or_home(back: &str) -> String {
+    if is_local_path(back) {
+        back.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
 /// Keeps the chosen language in a cookie and goes back to the page (on this site only).
 pub async fn switch_language(Path(code): Path<String>, Query(back): Query<Back>) -> Response {
     let lang = Lang::parse(&code).unwrap_or_default();
-    let back = back
-        .back
-        .filter(|b| is_local_path(b))
-        .unwrap_or_else(|| "/".to_owned());
+    let back = local_or_home(back.back.as_deref().unwrap_or_default());
     let cookie = language_cookie(lang);
     (
         StatusCode::SEE_OTHER,
