@@ -12,6 +12,9 @@ use sqlx::{
 
 use crate::error::ErrorCode;
 
+/// The platform's migrations, which every service's database runs beside its own.
+pub(crate) static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
@@ -224,8 +227,23 @@ impl Database {
             .await?)
     }
 
+    /// Runs the service's migrations together with the platform's own (the tables every
+    /// service has, such as the audit trail), in version order.
     pub async fn migrate(&self, migrator: &Migrator) -> Result<(), StoreError> {
-        migrator.run(&self.pool).await?;
+        let mut migrations: Vec<_> = migrator
+            .migrations
+            .iter()
+            .chain(PLATFORM_MIGRATOR.migrations.iter())
+            .cloned()
+            .collect();
+        migrations.sort_by_key(|migration| migration.version);
+        let combined = Migrator {
+            migrations: migrations.into(),
+            ignore_missing: migrator.ignore_missing,
+            locking: migrator.locking,
+            no_tx: migrator.no_tx,
+        };
+        combined.run(&self.pool).await?;
         Ok(())
     }
 

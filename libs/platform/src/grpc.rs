@@ -129,6 +129,25 @@ pub struct GrpcService {
     pub health_names: Vec<&'static str>,
 }
 
+impl GrpcService {
+    /// Adds the service's audit trail (`axv.audit.v1.AuditLog`) to what it serves, and the
+    /// daily publication of its chain's head.
+    pub fn with_audit(
+        mut self,
+        db: crate::db::Database,
+        outbox: crate::outbox::Outbox,
+        source: &'static str,
+        shutdown: CancellationToken,
+    ) -> Self {
+        crate::audit::spawn_head_publisher(db.clone(), outbox, source, shutdown);
+        self.routes = self
+            .routes
+            .add_service(crate::audit::AuditLogGrpc::new(db, source).into_server());
+        self.health_names.push(crate::audit::GRPC_NAME);
+        self
+    }
+}
+
 /// Serves `service` on `listener` until `shutdown` is cancelled, then drains and returns.
 pub async fn serve(
     listener: TcpListener,

@@ -2,8 +2,9 @@
 //! configuration, the database and migrations, Redis-or-in-process primitives (cache, rate
 //! limits, idempotency, token revocations), the transactional outbox and the event bus, the gRPC
 //! server bootstrap (health, reflection, tracing, metrics, auth, graceful shutdown) and the one
-//! error catalogue shared by gRPC and GraphQL.
+//! error catalogue shared by gRPC and GraphQL, and the audit trail every service keeps.
 
+pub mod audit;
 pub mod business_number;
 pub mod calendar;
 pub mod columns;

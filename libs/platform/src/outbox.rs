@@ -37,19 +37,18 @@ pub struct Outbox {
 
 impl Outbox {
     pub async fn enqueue(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
-        let payload = serde_json::to_string(event)
-            .map_err(|e| StoreError::Config(format!("event encoding: {e}")))?;
-        sqlx::query(
-            "INSERT INTO outbox (id, kind, subject_id, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&event.id)
-        .bind(&event.kind)
-        .bind(&event.subject_id)
-        .bind(payload)
-        .bind(event.occurred_at_ms)
-        .execute(conn)
-        .await?;
-        Ok(())
+        insert(conn, event, "").await.map(|_| ())
+    }
+
+    /// Enqueues `event` unless an event with its id already is (an id derived from what it
+    /// announces makes it once per occasion, however many replicas try); whether it was new.
+    pub async fn enqueue_once(
+        &self,
+        conn: &mut AnyConnection,
+        event: &Event,
+    ) -> Result<bool, StoreError> {
+        let inserted = insert(conn, event, " ON CONFLICT (id) DO NOTHING").await?;
+        Ok(inserted == 1)
     }
 
     /// Commits the transaction that enqueued events and wakes the relay, so they go out
@@ -94,6 +93,27 @@ impl Outbox {
             }
         })
     }
+}
+
+/// Writes `event`'s row; `conflict` is an optional `ON CONFLICT` clause. Rows written.
+async fn insert(
+    conn: &mut AnyConnection,
+    event: &Event,
+    conflict: &str,
+) -> Result<u64, StoreError> {
+    let payload = serde_json::to_string(event)
+        .map_err(|e| StoreError::Config(format!("event encoding: {e}")))?;
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO outbox (id, kind, subject_id, payload, created_at) VALUES ($1, $2, $3, $4, $5){conflict}"
+    ))
+    .bind(&event.id)
+    .bind(&event.kind)
+    .bind(&event.subject_id)
+    .bind(payload)
+    .bind(event.occurred_at_ms)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected())
 }
 
 /// Publishes up to one batch of pending events; returns how many it published.

@@ -133,6 +133,11 @@ async fn migrated_template(schemas: &[(&str, &Migrator)]) -> Result<String, Stor
     use std::hash::{DefaultHasher, Hash, Hasher};
 
     let mut hasher = DefaultHasher::new();
+    // Every service's database runs the platform's migrations too (`Database::migrate`).
+    for migration in crate::db::PLATFORM_MIGRATOR.iter() {
+        migration.version.hash(&mut hasher);
+        migration.checksum.hash(&mut hasher);
+    }
     for (schema, migrator) in schemas {
         schema.hash(&mut hasher);
         for migration in migrator.iter() {

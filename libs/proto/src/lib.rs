@@ -89,6 +89,12 @@ pub mod outcomes {
     }
 }
 
+pub mod audit {
+    pub mod v1 {
+        tonic::include_proto!("axv.audit.v1");
+    }
+}
+
 pub mod documents {
     pub mod v1 {
         tonic::include_proto!("axv.documents.v1");

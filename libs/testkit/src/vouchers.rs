@@ -1,6 +1,7 @@
 //! Pools, programmes and vouchers through the vouchers store's real approval path.
 
-use axv_platform::calendar::today_kst;
+use axv_auth::Role;
+use axv_platform::{audit::Actor, calendar::today_kst};
 use axv_vouchers::{
     domain::{FundingSource, ResourceKind},
     store::{NewApplication, NewPool, NewProgram, Store, VoucherRecord},
@@ -14,25 +15,31 @@ use crate::{Firm, Stack};
 pub async fn pool_and_program(store: &Store, capacity: i64, cap: i64) -> (String, String) {
     let today = today_kst();
     let pool = store
-        .create_pool(NewPool {
-            name: "국가AI데이터센터 H100".into(),
-            kind: ResourceKind::GpuH100,
-            capacity,
-            funding: FundingSource::National,
-            valid_from: today - Days::new(365),
-            valid_until: today + Days::new(365),
-        })
+        .create_pool(
+            NewPool {
+                name: "국가AI데이터센터 H100".into(),
+                kind: ResourceKind::GpuH100,
+                capacity,
+                funding: FundingSource::National,
+                valid_from: today - Days::new(365),
+                valid_until: today + Days::new(365),
+            },
+            &Actor::account("admin", Role::Admin),
+        )
         .await
         .unwrap();
     let program = store
-        .create_program(NewProgram {
-            pool_id: pool.id.clone(),
-            name: "AX 실증 컴퓨팅 바우처".into(),
-            opens_on: today - Days::new(30),
-            closes_on: today + Days::new(30),
-            max_per_company: cap,
-            sectors: vec![],
-        })
+        .create_program(
+            NewProgram {
+                pool_id: pool.id.clone(),
+                name: "AX 실증 컴퓨팅 바우처".into(),
+                opens_on: today - Days::new(30),
+                closes_on: today + Days::new(30),
+                max_per_company: cap,
+                sectors: vec![],
+            },
+            &Actor::account("manager", Role::ProgramManager),
+        )
         .await
         .unwrap();
     (pool.id, program.id)
@@ -57,18 +64,26 @@ pub async fn issue_for_pilot(
     amount: i64,
 ) -> VoucherRecord {
     let application = store
-        .create_application(NewApplication {
-            program_id: program_id.into(),
-            company_id: company_id.into(),
-            requested_amount: amount,
-            justification: "test".into(),
-            pilot_id: pilot_id.map(str::to_owned),
-            created_by: "firm".into(),
-        })
+        .create_application(
+            NewApplication {
+                program_id: program_id.into(),
+                company_id: company_id.into(),
+                requested_amount: amount,
+                justification: "test".into(),
+                pilot_id: pilot_id.map(str::to_owned),
+            },
+            &Actor::account("firm", Role::FirmMember),
+        )
         .await
         .unwrap();
     store
-        .approve_application(&application.id, amount, "manager", None, today_kst())
+        .approve_application(
+            &application.id,
+            amount,
+            &Actor::account("manager", Role::ProgramManager),
+            None,
+            today_kst(),
+        )
         .await
         .unwrap()
         .1

@@ -144,6 +144,49 @@ pub async fn check_disclosure(
     Ok(found)
 }
 
+/// `axv audit verify`: walks every service's audit chain; each service's name and what its
+/// walk found.
+pub async fn verify_audit(
+    platform: &Platform,
+) -> anyhow::Result<Vec<(&'static str, axv_platform::audit::Verification)>> {
+    let mut found = Vec::new();
+    for service in axv_platform::audit::AUDITED_SERVICES {
+        let db = audited_database(platform, service).await?;
+        let verification = axv_platform::audit::verify(&db)
+            .await
+            .with_context(|| format!("reading the {service} audit chain"))?;
+        db.close().await;
+        found.push((*service, verification));
+    }
+    Ok(found)
+}
+
+/// `axv audit head`: each service's chain head.
+pub async fn audit_heads(
+    platform: &Platform,
+) -> anyhow::Result<Vec<(&'static str, axv_platform::audit::Head)>> {
+    let mut heads = Vec::new();
+    for service in axv_platform::audit::AUDITED_SERVICES {
+        let db = audited_database(platform, service).await?;
+        let head = axv_platform::audit::head(&db)
+            .await
+            .with_context(|| format!("reading the {service} audit chain's head"))?;
+        db.close().await;
+        heads.push((*service, head));
+    }
+    Ok(heads)
+}
+
+/// A service's database as it is: reading the trail never migrates it.
+async fn audited_database(
+    platform: &Platform,
+    service: &str,
+) -> anyhow::Result<axv_platform::db::Database> {
+    axv_platform::db::Database::connect(&platform.database, service)
+        .await
+        .with_context(|| format!("{service} database"))
+}
+
 /// Prometheus' `/metrics` (and `/healthz`) on a listener of their own. They are never on the
 /// public HTTP port: pool names, capacities, consumption and operation names are for the
 /// operators' monitoring, not for whoever reaches the ingress.
@@ -433,11 +476,12 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<DemoSeeded> {
         .await
         .context("onboarding database")?;
     let companies = demo::seed(&onboarding.service).await?;
+    let cast = demo::cast(&onboarding.service).await?;
     let pilots_db = axv_pilots::database(platform)
         .await
         .context("pilots database")?;
     let pilots = axv_pilots::store::Store::new(pilots_db, axv_platform::outbox::Outbox::default());
-    let linked = demo::seed_pilots(&pilots, &onboarding.service)
+    let linked = demo::seed_pilots(&pilots, &onboarding.service, &cast)
         .await
         .map_err(|e| anyhow::anyhow!("seeding pilots: {e}"))?;
     let vouchers_db = axv_vouchers::database(platform)
@@ -445,7 +489,7 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<DemoSeeded> {
         .context("vouchers database")?;
     let store =
         axv_vouchers::store::Store::new(vouchers_db, axv_platform::outbox::Outbox::default());
-    demo::seed_vouchers(&store, &onboarding.service, &linked)
+    demo::seed_vouchers(&store, &onboarding.service, &linked, &cast)
         .await
         .map_err(|e| anyhow::anyhow!("seeding vouchers: {e}"))?;
     let outcomes_db = axv_outcomes::database(platform)
@@ -453,7 +497,7 @@ pub async fn seed_demo(platform: &Platform) -> anyhow::Result<DemoSeeded> {
         .context("outcomes database")?;
     let outcomes =
         axv_outcomes::store::Store::new(outcomes_db, axv_platform::outbox::Outbox::default());
-    demo::outcomes::seed_outcomes(&outcomes, &pilots)
+    demo::outcomes::seed_outcomes(&outcomes, &pilots, &cast)
         .await
         .map_err(|e| anyhow::anyhow!("seeding outcome reports: {e}"))?;
     let sample_sacct = demo::sample_sacct(&store)

@@ -53,6 +53,9 @@ enum Command {
     /// People's staff accounts (programme managers, operators, admins).
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// The tamper-evident audit trail each service keeps.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The e-mail notifications, newest first: sent, waiting or failing. Without an SMTP server
     /// (`AXV_SMTP_URL`) they are written as `.eml` files under `<data dir>/mail` instead.
     Mail(MailArgs),
@@ -103,6 +106,22 @@ enum StatsCommand {
 struct CheckDisclosureArgs {
     /// Release numbers, e.g. `3 4`.
     releases: Vec<i64>,
+    #[command(flatten)]
+    platform: PlatformArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk every service's hash chain from its first entry and report the first broken link
+    /// (an entry edited, deleted or reordered after it was written); exits non-zero if any.
+    Verify(PlatformOnlyArgs),
+    /// Print each chain's latest entry number and hash, to keep outside the platform: a head
+    /// kept today proves later that nothing up to it was rewritten.
+    Head(PlatformOnlyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PlatformOnlyArgs {
     #[command(flatten)]
     platform: PlatformArgs,
 }
@@ -358,6 +377,8 @@ async fn main() -> ExitCode {
         Command::Stats(StatsCommand::CheckDisclosure(args)) => check_disclosure(args).await,
         Command::Staff(StaffCommand::Add(args)) => add_staff(args).await,
         Command::Mail(args) => mail(args).await,
+        Command::Audit(AuditCommand::Verify(args)) => verify_audit(args).await,
+        Command::Audit(AuditCommand::Head(args)) => audit_heads(args).await,
         Command::Usage(UsageCommand::Push(args)) => axv::usage_push::push(&args)
             .await
             .map(|report| print!("{}", axv::usage_push::describe(&report))),
@@ -637,6 +658,51 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
         .close()
         .await;
     println!("migrations applied");
+    Ok(())
+}
+
+async fn verify_audit(args: PlatformOnlyArgs) -> anyhow::Result<()> {
+    let platform = args.platform.build().await?;
+    let mut broken = 0;
+    for (service, found) in axv::verify_audit(&platform).await? {
+        match &found.broken {
+            None => println!(
+                "{service}: {} entries, intact; head {} {}",
+                found.entries, found.head.seq, found.head.hash
+            ),
+            Some((why, entry)) => {
+                broken += 1;
+                println!(
+                    "{service}: BROKEN after {} intact entries: {why}",
+                    found.entries
+                );
+                if let Some(entry) = entry {
+                    println!(
+                        "  entry {}: {} on {} {} at {} by {} {}",
+                        entry.seq,
+                        entry.action,
+                        entry.object_kind,
+                        entry.object_id,
+                        chrono::DateTime::from_timestamp_millis(entry.at_ms)
+                            .map_or_else(|| entry.at_ms.to_string(), |at| at.to_rfc3339()),
+                        entry.actor_kind,
+                        entry.actor_id
+                    );
+                }
+            }
+        }
+    }
+    if broken > 0 {
+        anyhow::bail!("{broken} audit chain(s) broken");
+    }
+    Ok(())
+}
+
+async fn audit_heads(args: PlatformOnlyArgs) -> anyhow::Result<()> {
+    let platform = args.platform.build().await?;
+    for (service, head) in axv::audit_heads(&platform).await? {
+        println!("{service} {} {}", head.seq, head.hash);
+    }
     Ok(())
 }
 

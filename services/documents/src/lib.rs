@@ -45,6 +45,8 @@ pub async fn database(platform: &Platform) -> Result<Database, StoreError> {
 
 pub struct DocumentsApp {
     pub service: service::Documents,
+    db: Database,
+    outbox: axv_platform::outbox::Outbox,
 }
 
 /// `upstreams`: where the services it calls answer (see [`UPSTREAMS`]).
@@ -79,6 +81,8 @@ pub async fn build(platform: &Platform, upstreams: &Upstreams) -> Result<Documen
         .map_err(StoreError::Config)?;
     tracing::info!(location = %storage.location, scanner = scanner.is_some(), "documents stored");
     Ok(DocumentsApp {
+        db: db.clone(),
+        outbox: axv_platform::outbox::Outbox::default(),
         service: service::Documents::new(
             store::Store::new(db),
             storage,
@@ -117,14 +121,17 @@ impl App for DocumentsApp {
         self.service.clone()
     }
 
-    /// The gRPC routes; the sweeper runs until `shutdown`.
-    fn start(self, _platform: &Platform, shutdown: CancellationToken) -> GrpcService {
-        sweeper::spawn(self.service.clone(), shutdown);
+    /// The gRPC routes; the sweeper and the outbox relay run until `shutdown`.
+    fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
+        sweeper::spawn(self.service.clone(), shutdown.clone());
+        self.outbox
+            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
         GrpcService {
             routes: tonic::service::Routes::new(
                 grpc::DocumentsGrpc::new(self.service).into_server(),
             ),
             health_names: vec!["axv.documents.v1.DocumentsService"],
         }
+        .with_audit(self.db, self.outbox, NAME, shutdown)
     }
 }

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use axv_auth::Caller;
 use axv_platform::{
+    audit::Actor,
     error::Reason,
     ids::{new_id, now_ms},
 };
@@ -225,7 +226,11 @@ impl Documents {
             uploader_role: caller.role.as_str().to_owned(),
             uploaded_at: now_ms(),
         };
-        if let Err(error) = self.store.record(&record, limits.max_parent_bytes).await {
+        if let Err(error) = self
+            .store
+            .record(&record, limits.max_parent_bytes, &Actor::of(caller))
+            .await
+        {
             self.discard(&key).await;
             return Err(error);
         }
@@ -375,7 +380,7 @@ impl Documents {
             ));
         }
         self.store
-            .delete(&document, &caller.subject, now_ms())
+            .delete(&document, &Actor::of(caller), now_ms())
             .await?;
         tracing::info!(document = %document.id, "document deleted");
         Ok(())

@@ -1,6 +1,9 @@
 //! SQL for documents' own tables, on SQLite and Postgres alike.
 
-use axv_platform::db::{Database, StoreError};
+use axv_platform::{
+    audit::{self, Actor, Change},
+    db::{Database, StoreError},
+};
 
 use crate::{
     domain::{ParentKind, ScanStatus},
@@ -87,6 +90,7 @@ impl Store {
         &self,
         document: &DocumentRecord,
         max_parent_bytes: u64,
+        actor: &Actor,
     ) -> Result<(), DocumentsError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         sqlx::query(
@@ -150,6 +154,18 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+        // The file's name may name people, so the trail keeps its type, size and digest.
+        let change = Change::new("document.uploaded", "document", &document.id)
+            .company(&document.company_id)
+            .summary(format!(
+                "{} {} bytes, SHA-256 {}, to {} {}",
+                document.content_type,
+                document.size,
+                document.sha256,
+                document.parent_kind.as_str(),
+                document.parent_id
+            ));
+        audit::record(&mut tx, actor, &change).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
@@ -215,7 +231,7 @@ impl Store {
     pub async fn delete(
         &self,
         document: &DocumentRecord,
-        by: &str,
+        by: &Actor,
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db.pool().begin().await?;
@@ -224,7 +240,7 @@ impl Store {
              WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(&document.id)
-        .bind(by)
+        .bind(by.history_id())
         .bind(now)
         .execute(&mut *tx)
         .await?
@@ -241,6 +257,14 @@ impl Store {
             .bind(document.size)
             .execute(&mut *tx)
             .await?;
+            let change = Change::new("document.deleted", "document", &document.id)
+                .company(&document.company_id)
+                .summary(format!(
+                    "from {} {}; bytes kept until the retention period ends",
+                    document.parent_kind.as_str(),
+                    document.parent_id
+                ));
+            audit::record(&mut tx, by, &change).await?;
         }
         tx.commit().await?;
         Ok(deleted)

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axv_platform::grpc::balanced;
 use axv_proto::{
+    audit::v1::audit_log_client::AuditLogClient,
     documents::v1::documents_service_client::DocumentsServiceClient,
     notify::v1::notify_service_client::NotifyServiceClient,
     onboarding::v1::onboarding_service_client::OnboardingServiceClient,
@@ -64,6 +65,8 @@ pub struct Clients {
     pub documents: DocumentsServiceClient<GrpcChannel>,
     /// The documents service for uploads and downloads, on a channel with [`UPLOAD_TIMEOUT`].
     pub documents_transfers: DocumentsServiceClient<GrpcChannel>,
+    /// Each service's audit trail, by the service's name.
+    pub audit_logs: Vec<(&'static str, AuditLogClient<GrpcChannel>)>,
     /// Raw channels by service name, for readiness checks.
     pub channels: Vec<(&'static str, Channel)>,
 }
@@ -103,6 +106,17 @@ impl Clients {
             notify: NotifyServiceClient::new(traced(&notify)),
             documents: DocumentsServiceClient::new(traced(&documents)),
             documents_transfers: DocumentsServiceClient::new(traced(&transfers)),
+            audit_logs: [
+                ("documents", &documents),
+                ("onboarding", &onboarding),
+                ("outcomes", &outcomes),
+                ("pilots", &pilots),
+                ("vouchers", &vouchers),
+            ]
+            .into_iter()
+            .filter(|(name, _)| axv_platform::audit::AUDITED_SERVICES.contains(name))
+            .map(|(name, channel)| (name, AuditLogClient::new(traced(channel))))
+            .collect(),
             channels: vec![
                 ("onboarding", onboarding),
                 ("vouchers", vouchers),

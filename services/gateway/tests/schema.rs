@@ -46,6 +46,9 @@ fn contract_names_are_present() {
         "history: [StatusChange!]!",
         // Notifications (the people-facing additions).
         "notifications(unreadOnly: Boolean, first: Int, after: String): NotificationConnection!",
+        // The audit trail.
+        "auditLog(filter: AuditFilter, first: Int, after: String): AuditEntryConnection!",
+        "byUser: User",
         // Documents.
         "scalar Upload",
         "documents: [Document!]!",

@@ -99,12 +99,13 @@ impl App for Onboarding {
     fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
         self.outbox
             .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
-        self.revocations.clone().spawn_reseeder(shutdown);
+        self.revocations.clone().spawn_reseeder(shutdown.clone());
         GrpcService {
             routes: tonic::service::Routes::new(
                 grpc::OnboardingGrpc::new(self.service).into_server(),
             ),
             health_names: vec!["axv.onboarding.v1.OnboardingService"],
         }
+        .with_audit(self.db, self.outbox, NAME, shutdown)
     }
 }

@@ -8,7 +8,7 @@ use axv_auth::{
     CLIENT_TOKEN_MAX_TTL, Caller, IssuedToken, RevocationList, Role, TokenIssuer,
     client_secret_matches, client_subject, subject_revocation_key,
 };
-use axv_platform::{ids::is_valid_id, kv::RateLimiter};
+use axv_platform::{audit::Actor, ids::is_valid_id, kv::RateLimiter};
 use chrono::Utc;
 
 use crate::{
@@ -167,7 +167,7 @@ impl Onboarding {
         let hash = hash_blocking(password.to_owned()).await?;
         let user = self
             .store
-            .create_user(email.as_str(), &name, role, &hash)
+            .create_user(email.as_str(), &name, role, &hash, None)
             .await?;
         self.start_session(user).await
     }
@@ -375,6 +375,7 @@ impl Onboarding {
                 &name,
                 cluster_user.as_deref(),
                 language.as_deref(),
+                &Actor::of(caller),
             )
             .await?;
         Ok(UserRecord {
@@ -411,7 +412,7 @@ impl Onboarding {
         let expires_at = self.revoked_access_until();
         let live = self
             .store
-            .replace_password(&user.id, &hash, expires_at)
+            .replace_password(&user.id, &hash, expires_at, &Actor::of(caller))
             .await?;
         // With the token this change came with, which is not one of the sessions the store ended.
         let mut ended = live;
@@ -487,7 +488,10 @@ impl Onboarding {
             ));
         }
         let draft = CompanyDraft::validate(input, today_kst())?;
-        let company = self.store.create_company(&draft, &caller.subject).await?;
+        let company = self
+            .store
+            .create_company(&draft, &Actor::of(caller))
+            .await?;
         self.with_history(company, View::Full).await
     }
 
@@ -547,7 +551,10 @@ impl Onboarding {
             return Err(OnboardingError::NotFound("company"));
         }
         let draft = CompanyDraft::validate(input, today_kst())?;
-        let company = self.store.update_company(id, &draft).await?;
+        let company = self
+            .store
+            .update_company(id, &draft, &Actor::of(caller))
+            .await?;
         self.with_history(company, View::Full).await
     }
 
@@ -691,7 +698,7 @@ impl Onboarding {
         let note = normalize_note(action, note)?;
         let company = self
             .store
-            .transition(id, action, &caller.subject, note.as_deref(), |_| Ok(()))
+            .transition(id, action, &Actor::of(caller), note.as_deref(), |_| Ok(()))
             .await?;
         self.with_history(company, View::Full).await
     }
@@ -727,7 +734,7 @@ impl Onboarding {
             ));
         }
         self.store
-            .add_member(company_id, &user.id, &caller.subject)
+            .add_member(company_id, &user.id, &Actor::of(caller))
             .await?;
         Ok(user)
     }
@@ -768,7 +775,7 @@ impl Onboarding {
         let secret = axv_auth::new_client_secret();
         let client = self
             .store
-            .create_api_client(&name, role, &secret.hash, &caller.subject)
+            .create_api_client(&name, role, &secret.hash, &Actor::of(caller))
             .await?;
         tracing::info!(client_id = %client.id, role = %role, by = %caller.subject, "API client registered");
         Ok((client, secret.secret))
@@ -797,7 +804,7 @@ impl Onboarding {
         if !is_valid_id(id) {
             return Err(OnboardingError::NotFound("API client"));
         }
-        let client = self.store.revoke_api_client(id, &caller.subject).await?;
+        let client = self.store.revoke_api_client(id, &Actor::of(caller)).await?;
         let until = Utc::now().timestamp()
             + i64::try_from(CLIENT_TOKEN_MAX_TTL.as_secs()).unwrap_or(i64::MAX / 2);
         self.revocations

@@ -132,13 +132,14 @@ impl App for OutcomesApp {
                 shutdown.clone(),
             );
         }
-        spawn_pilot_sync(self.service.clone(), shutdown);
+        spawn_pilot_sync(self.service.clone(), shutdown.clone());
         GrpcService {
             routes: tonic::service::Routes::new(
                 grpc::OutcomesGrpc::new(self.service).into_server(),
             ),
             health_names: vec!["axv.outcomes.v1.OutcomesService"],
         }
+        .with_audit(self.db, self.outbox, NAME, shutdown)
     }
 }
 

@@ -5,7 +5,7 @@ use axv_platform::calendar::today_kst;
 use std::{collections::HashMap, sync::Arc};
 
 use axv_auth::{Caller, Role, TokenIssuer};
-use axv_platform::{ids::is_valid_id, pagination::PageRequest};
+use axv_platform::{audit::Actor, ids::is_valid_id, pagination::PageRequest};
 use axv_proto::{
     common::v1::{PilotDomain, Sector},
     onboarding::v1 as onboarding,
@@ -249,7 +249,7 @@ impl Outcomes {
             pilot_id: pilot.id,
             company_id: pilot.lead_company_id,
         };
-        self.store.create(&subject, &draft, &who.subject).await
+        self.store.create(&subject, &draft, &Actor::of(who)).await
     }
 
     pub async fn update(
@@ -271,7 +271,9 @@ impl Outcomes {
             ));
         }
         let draft = input.validate()?;
-        self.store.update(&report.id, &draft).await
+        self.store
+            .update(&report.id, &draft, &Actor::of(require(caller)?))
+            .await
     }
 
     /// The compute the pilot's vouchers consumed in the report's period, asked with the
@@ -353,7 +355,13 @@ impl Outcomes {
             None
         };
         self.store
-            .transition(&report.id, action, &who.subject, note.as_deref(), consumed)
+            .transition(
+                &report.id,
+                action,
+                &Actor::of(who),
+                note.as_deref(),
+                consumed,
+            )
             .await
     }
 
@@ -370,7 +378,7 @@ impl Outcomes {
                 "only the reporting company may amend its report".into(),
             ));
         }
-        self.store.amend(&report.id, &who.subject).await
+        self.store.amend(&report.id, &Actor::of(who)).await
     }
 
     pub async fn get(

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use axv_platform::{
+    audit::{self, Actor, Change},
     columns::StoredDate,
     db::{Database, Filters, placeholders},
     events::Event,
@@ -165,9 +166,10 @@ impl Store {
         &self,
         subject: &ReportSubject,
         draft: &ReportDraft,
-        creator: &str,
+        creator: &Actor,
     ) -> Result<ReportRecord, ReportsError> {
         let id = new_id();
+        let creator_id = creator.history_id();
         let mut tx = self.db.pool().begin().await?;
         Self::check_overlap(
             &mut tx,
@@ -176,8 +178,15 @@ impl Store {
             (draft.period_start, draft.period_end),
         )
         .await?;
-        insert_report(&mut tx, &id, &id, 1, subject, draft, 0, creator).await?;
-        record_change(&mut tx, &id, None, ReportStatus::Draft, creator, None).await?;
+        insert_report(&mut tx, &id, &id, 1, subject, draft, 0, &creator_id).await?;
+        record_change(&mut tx, &id, None, ReportStatus::Draft, &creator_id, None).await?;
+        let change = Change::new("report.created", "report", &id)
+            .company(&subject.company_id)
+            .summary(format!(
+                "pilot {}, {} to {}: DRAFT",
+                subject.pilot_id, draft.period_start, draft.period_end
+            ));
+        audit::record(&mut tx, creator, &change).await?;
         tx.commit().await?;
         self.report(&id)
             .await?
@@ -189,6 +198,7 @@ impl Store {
         &self,
         id: &str,
         draft: &ReportDraft,
+        actor: &Actor,
     ) -> Result<ReportRecord, ReportsError> {
         let current = self
             .report(id)
@@ -232,6 +242,13 @@ impl Store {
                 "the report changed meanwhile; retry".into(),
             ));
         }
+        let change = Change::new("report.updated", "report", id)
+            .company(&current.subject.company_id)
+            .summary(format!(
+                "figures saved for {} to {}",
+                draft.period_start, draft.period_end
+            ));
+        audit::record(&mut tx, actor, &change).await?;
         tx.commit().await?;
         self.report(id)
             .await?
@@ -494,7 +511,7 @@ impl Store {
         &self,
         id: &str,
         action: ReportAction,
-        actor: &str,
+        actor: &Actor,
         note: Option<&str>,
         compute_consumed: Option<i64>,
     ) -> Result<ReportRecord, ReportsError> {
@@ -521,7 +538,15 @@ impl Store {
                 "the report changed meanwhile; retry".into(),
             ));
         }
-        record_change(&mut tx, id, Some(current.status), to, actor, note).await?;
+        record_change(
+            &mut tx,
+            id,
+            Some(current.status),
+            to,
+            &actor.history_id(),
+            note,
+        )
+        .await?;
         let event = Event::new(SERVICE, action.event_kind(), id)
             .for_companies(vec![current.subject.company_id.clone()])
             .with_payload(serde_json::json!({
@@ -532,6 +557,11 @@ impl Store {
                 "version": current.version,
             }));
         self.outbox.enqueue(&mut tx, &event).await?;
+        let change = Change::new(action.event_kind(), "report", id)
+            .company(&current.subject.company_id)
+            .transition(Some(current.status.as_str()), to.as_str())
+            .note(note);
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         self.report(id)
             .await?
@@ -540,7 +570,8 @@ impl Store {
 
     /// A new DRAFT version of the lineage of `id`, copying the latest version's content; the
     /// latest version must be VERIFIED.
-    pub async fn amend(&self, id: &str, actor: &str) -> Result<ReportRecord, ReportsError> {
+    pub async fn amend(&self, id: &str, actor: &Actor) -> Result<ReportRecord, ReportsError> {
+        let actor_id = actor.history_id();
         let current = self
             .report(id)
             .await?
@@ -564,7 +595,7 @@ impl Store {
             &latest.subject,
             &latest.draft,
             latest.compute_consumed,
-            actor,
+            &actor_id,
         )
         .await
         {
@@ -575,7 +606,14 @@ impl Store {
                 other => other,
             });
         }
-        record_change(&mut tx, &new, None, ReportStatus::Draft, actor, None).await?;
+        record_change(&mut tx, &new, None, ReportStatus::Draft, &actor_id, None).await?;
+        let change = Change::new("report.amended", "report", &new)
+            .company(&latest.subject.company_id)
+            .summary(format!(
+                "version {next} of {} opened: DRAFT",
+                current.lineage_id
+            ));
+        audit::record(&mut tx, actor, &change).await?;
         tx.commit().await?;
         self.report(&new)
             .await?

@@ -85,10 +85,11 @@ impl App for PilotsApp {
 
     fn start(self, platform: &Platform, shutdown: CancellationToken) -> GrpcService {
         self.outbox
-            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown);
+            .spawn_relay(self.db.clone(), platform.bus.clone(), shutdown.clone());
         GrpcService {
             routes: tonic::service::Routes::new(grpc::PilotsGrpc::new(self.service).into_server()),
             health_names: vec!["axv.pilots.v1.PilotsService"],
         }
+        .with_audit(self.db, self.outbox, NAME, shutdown)
     }
 }

@@ -5,6 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use axv_auth::{Caller, Role, TokenIssuer};
 use axv_platform::{
+    audit::Actor,
     ids::is_valid_id,
     pagination::{MAX_PAGE_SIZE, PageRequest},
 };
@@ -185,7 +186,7 @@ impl Pilots {
                 format!("the lead company is {status}; only APPROVED companies lead pilots"),
             ));
         }
-        let pilot = self.store.create(&draft, &lead, &who.subject).await?;
+        let pilot = self.store.create(&draft, &lead, &Actor::of(who)).await?;
         Ok(VisiblePilot {
             pilot,
             view: View::Full,
@@ -223,7 +224,10 @@ impl Pilots {
             ));
         }
         self.refuse_if_lead_suspended(&pilot).await?;
-        let pilot = self.store.update(&pilot.id, &draft, &pilot.lead).await?;
+        let pilot = self
+            .store
+            .update(&pilot.id, &draft, &pilot.lead, &Actor::of(require(caller)?))
+            .await?;
         Ok(VisiblePilot {
             pilot,
             view: View::Full,
@@ -245,7 +249,7 @@ impl Pilots {
         }
         let pilot = self
             .store
-            .transition(&pilot.id, action, &who.subject, |current| {
+            .transition(&pilot.id, action, &Actor::of(who), |current| {
                 check_note(action, note, current.open_milestones())
             })
             .await?;
@@ -446,7 +450,7 @@ impl Pilots {
                 &company,
                 &role,
                 ParticipantState::Invited,
-                &require(caller)?.subject,
+                &Actor::of(require(caller)?),
             )
             .await?;
         self.get(caller, &pilot.id).await
@@ -501,7 +505,7 @@ impl Pilots {
             }
         }
         self.store
-            .answer_invitation(&pilot, company_id, answer, &who.subject, note.as_deref())
+            .answer_invitation(&pilot, company_id, answer, &Actor::of(who), note.as_deref())
             .await?;
         // As the caller saw it when answering: a company that declined sees it no more after.
         let pilot = self
@@ -522,7 +526,15 @@ impl Pilots {
         let pilot = self.editable(caller, pilot_id).await?;
         let title = text("title", title, 200)?;
         let due_on = parse_date("dueOn", due_on)?;
-        self.store.add_milestone(&pilot.id, &title, due_on).await?;
+        self.store
+            .add_milestone(
+                &pilot.id,
+                &title,
+                due_on,
+                &pilot.lead.id,
+                &Actor::of(require(caller)?),
+            )
+            .await?;
         self.get(caller, &pilot.id).await
     }
 
@@ -539,7 +551,13 @@ impl Pilots {
             None => None,
         };
         self.store
-            .complete_milestone(&pilot.id, milestone_id, evidence.as_deref())
+            .complete_milestone(
+                &pilot.id,
+                milestone_id,
+                evidence.as_deref(),
+                &pilot.lead.id,
+                &Actor::of(require(caller)?),
+            )
             .await?;
         self.get(caller, &pilot.id).await
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use axv_platform::{
+    audit::{self, Actor, Change},
     db::{Database, Filters, placeholders},
     events::Event,
     ids::{new_id, now_ms},
@@ -256,8 +257,9 @@ impl Store {
         &self,
         draft: &PilotDraft,
         lead: &CompanySnapshot,
-        creator: &str,
+        creator: &Actor,
     ) -> Result<PilotRecord, PilotsError> {
+        let creator_id = creator.history_id();
         let id = new_id();
         let now = now_ms();
         let mut tx = self.db.pool().begin().await?;
@@ -284,17 +286,21 @@ impl Store {
         .bind(draft.sandbox_reference.as_deref())
         .bind(PilotStatus::Draft.as_str())
         .bind(now)
-        .bind(creator)
+        .bind(&creator_id)
         .bind(title_search_key(draft))
         .bind(search_key(&draft.site))
         .execute(&mut *tx)
         .await?;
         insert_participant(&mut tx, &id, lead, "lead").await?;
-        record_change(&mut tx, &id, None, PilotStatus::Draft, creator, None).await?;
+        record_change(&mut tx, &id, None, PilotStatus::Draft, &creator_id, None).await?;
         let event = Event::new(SERVICE, "pilot.registered", &id)
             .for_companies(vec![lead.id.clone()])
             .with_payload(event_payload(None, PilotStatus::Draft, draft, lead));
         self.outbox.enqueue(&mut tx, &event).await?;
+        let change = Change::new("pilot.registered", "pilot", &id)
+            .company(&lead.id)
+            .transition(None, PilotStatus::Draft.as_str());
+        audit::record(&mut tx, creator, &change).await?;
         self.outbox.commit(tx).await?;
         self.pilot(&id).await?.ok_or(PilotsError::NotFound("pilot"))
     }
@@ -306,6 +312,7 @@ impl Store {
         id: &str,
         draft: &PilotDraft,
         lead: &CompanySnapshot,
+        actor: &Actor,
     ) -> Result<PilotRecord, PilotsError> {
         let mut tx = self.db.pool().begin().await?;
         let updated = sqlx::query(
@@ -357,6 +364,10 @@ impl Store {
                 lead,
             ));
         self.outbox.enqueue(&mut tx, &event).await?;
+        let change = Change::new("pilot.updated", "pilot", id)
+            .company(&lead.id)
+            .summary("application saved (DRAFT)");
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         self.pilot(id).await?.ok_or(PilotsError::NotFound("pilot"))
     }
@@ -652,7 +663,7 @@ impl Store {
         &self,
         id: &str,
         action: PilotAction,
-        actor: &str,
+        actor: &Actor,
         check: impl FnOnce(&PilotRecord) -> Result<Option<String>, PilotsError>,
     ) -> Result<PilotRecord, PilotsError> {
         let current = self
@@ -682,7 +693,7 @@ impl Store {
             id,
             Some(current.status),
             to,
-            actor,
+            &actor.history_id(),
             note.as_deref(),
         )
         .await?;
@@ -696,6 +707,11 @@ impl Store {
                 &current.lead,
             ));
         self.outbox.enqueue(&mut tx, &event).await?;
+        let change = Change::new(action.event_kind(), "pilot", id)
+            .company(&current.lead.id)
+            .transition(Some(current.status.as_str()), to.as_str())
+            .note(note.as_deref());
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         self.pilot(id).await?.ok_or(PilotsError::NotFound("pilot"))
     }
@@ -709,7 +725,7 @@ impl Store {
         company: &CompanySnapshot,
         role: &str,
         state: ParticipantState,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<(), PilotsError> {
         let mut tx = self.db.pool().begin().await?;
         // One statement, so two people adding the same company at once get one row and a CONFLICT.
@@ -745,8 +761,16 @@ impl Store {
                 format!("the company already takes part, as {role}")
             }));
         }
-        let event = participant_event(pilot, &company.id, role, state, actor, None);
+        let event = participant_event(pilot, &company.id, role, state, &actor.history_id(), None);
         self.outbox.enqueue(&mut tx, &event).await?;
+        let change = Change::new("pilot.participant_added", "pilot", &pilot.id)
+            .company(&pilot.lead.id)
+            .summary(format!(
+                "company {} as {role}: {}",
+                company.id,
+                state.as_str()
+            ));
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         Ok(())
     }
@@ -758,9 +782,10 @@ impl Store {
         pilot: &PilotRecord,
         company_id: &str,
         answer: ParticipantState,
-        actor: &str,
+        actor: &Actor,
         note: Option<&str>,
     ) -> Result<(), PilotsError> {
+        let actor_id = actor.history_id();
         let mut tx = self.db.pool().begin().await?;
         let changed = sqlx::query(
             "UPDATE pilot_participants SET state = $1, answered_at = $2, answered_by = $3, note = $4 \
@@ -768,7 +793,7 @@ impl Store {
         )
         .bind(answer.as_str())
         .bind(now_ms())
-        .bind(actor)
+        .bind(&actor_id)
         .bind(note)
         .bind(&pilot.id)
         .bind(company_id)
@@ -784,8 +809,17 @@ impl Store {
             .participant(company_id)
             .map(|p| p.role.as_str())
             .unwrap_or_default();
-        let event = participant_event(pilot, company_id, role, answer, actor, note);
+        let event = participant_event(pilot, company_id, role, answer, &actor_id, note);
         self.outbox.enqueue(&mut tx, &event).await?;
+        // Under the answering company: the invitation is its own to see.
+        let change = Change::new("pilot.invitation_answered", "pilot", &pilot.id)
+            .company(company_id)
+            .summary(format!(
+                "company {company_id} as {role}: INVITED → {}",
+                answer.as_str()
+            ))
+            .note(note);
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         Ok(())
     }
@@ -795,15 +829,24 @@ impl Store {
         pilot_id: &str,
         title: &str,
         due_on: NaiveDate,
+        company_id: &str,
+        actor: &Actor,
     ) -> Result<(), PilotsError> {
+        let id = new_id();
+        let mut tx = self.db.pool().begin().await?;
         sqlx::query("INSERT INTO pilot_milestones (id, pilot_id, title, due_on, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(new_id())
+            .bind(&id)
             .bind(pilot_id)
             .bind(title)
             .bind(due_on.to_string())
             .bind(now_ms())
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
+        let change = Change::new("pilot.milestone_added", "pilot", pilot_id)
+            .company(company_id)
+            .summary(format!("milestone {id}: {title}, due {due_on}"));
+        audit::record(&mut tx, actor, &change).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -812,7 +855,10 @@ impl Store {
         pilot_id: &str,
         milestone_id: &str,
         evidence: Option<&str>,
+        company_id: &str,
+        actor: &Actor,
     ) -> Result<(), PilotsError> {
+        let mut tx = self.db.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE pilot_milestones SET completed_at = $1, evidence = $2 WHERE id = $3 AND pilot_id = $4 AND completed_at IS NULL",
         )
@@ -820,12 +866,18 @@ impl Store {
         .bind(evidence)
         .bind(milestone_id)
         .bind(pilot_id)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if done == 1 {
+            let change = Change::new("pilot.milestone_completed", "pilot", pilot_id)
+                .company(company_id)
+                .summary(format!("milestone {milestone_id} completed"));
+            audit::record(&mut tx, actor, &change).await?;
+            tx.commit().await?;
             return Ok(());
         }
+        tx.rollback().await?;
         let exists: Option<(String,)> =
             sqlx::query_as("SELECT id FROM pilot_milestones WHERE id = $1 AND pilot_id = $2")
                 .bind(milestone_id)

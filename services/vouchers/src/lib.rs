@@ -140,13 +140,15 @@ impl App for VouchersApp {
             faults: self.service.event_faults().clone(),
         });
         let bus = platform.bus.clone();
-        tokio::spawn(async move { bus.consume(NAME, standing, shutdown).await });
+        let consumer_shutdown = shutdown.clone();
+        tokio::spawn(async move { bus.consume(NAME, standing, consumer_shutdown).await });
         GrpcService {
             routes: tonic::service::Routes::new(
                 grpc::VouchersGrpc::new(self.service).into_server(),
             ),
             health_names: vec!["axv.vouchers.v1.VouchersService"],
         }
+        .with_audit(self.db.clone(), self.outbox.clone(), NAME, shutdown)
     }
 }
 
@@ -157,7 +159,12 @@ pub async fn sweep(store: &store::Store) -> Result<(usize, usize), VouchersError
     let mut vouchers = 0;
     for id in store.vouchers_due_to_expire(today_kst()).await? {
         match store
-            .end_voucher(&id, domain::VoucherStatus::Expired, Some("validity ended"))
+            .end_voucher(
+                &id,
+                domain::VoucherStatus::Expired,
+                Some("validity ended"),
+                &axv_platform::audit::Actor::system("sweeper"),
+            )
             .await
         {
             Ok(()) => vouchers += 1,

@@ -10,6 +10,7 @@ use std::{
 
 use axv_auth::{Caller, Role};
 use axv_platform::{
+    audit::Actor,
     ids::is_valid_id,
     pagination::{MAX_PAGE_SIZE, PageRequest},
 };
@@ -204,18 +205,21 @@ impl Vouchers {
             &input.valid_until,
         )?;
         self.store
-            .create_pool(NewPool {
-                name: validate_name("name", &input.name)?,
-                kind: input
-                    .kind
-                    .ok_or_else(|| VouchersError::invalid("kind", "is required"))?,
-                capacity: validate_positive("capacity", input.capacity)?,
-                funding: input
-                    .funding
-                    .ok_or_else(|| VouchersError::invalid("funding", "is required"))?,
-                valid_from,
-                valid_until,
-            })
+            .create_pool(
+                NewPool {
+                    name: validate_name("name", &input.name)?,
+                    kind: input
+                        .kind
+                        .ok_or_else(|| VouchersError::invalid("kind", "is required"))?,
+                    capacity: validate_positive("capacity", input.capacity)?,
+                    funding: input
+                        .funding
+                        .ok_or_else(|| VouchersError::invalid("funding", "is required"))?,
+                    valid_from,
+                    valid_until,
+                },
+                &Actor::of(require(caller)?),
+            )
             .await
     }
 
@@ -250,14 +254,17 @@ impl Vouchers {
             ));
         }
         self.store
-            .create_program(NewProgram {
-                pool_id: pool.id,
-                name: validate_name("name", &input.name)?,
-                opens_on,
-                closes_on,
-                max_per_company: validate_positive("maxPerCompany", input.max_per_company)?,
-                sectors: validate_sectors(&input.sectors)?,
-            })
+            .create_program(
+                NewProgram {
+                    pool_id: pool.id,
+                    name: validate_name("name", &input.name)?,
+                    opens_on,
+                    closes_on,
+                    max_per_company: validate_positive("maxPerCompany", input.max_per_company)?,
+                    sectors: validate_sectors(&input.sectors)?,
+                },
+                &Actor::of(require(caller)?),
+            )
             .await
     }
 
@@ -339,14 +346,16 @@ impl Vouchers {
         }
         .check(today_kst(), &status, &sector, requested, already)?;
         self.store
-            .create_application(NewApplication {
-                program_id: program.id,
-                company_id: company_id.to_owned(),
-                requested_amount: requested,
-                justification: justification.to_owned(),
-                pilot_id,
-                created_by: who.subject.clone(),
-            })
+            .create_application(
+                NewApplication {
+                    program_id: program.id,
+                    company_id: company_id.to_owned(),
+                    requested_amount: requested,
+                    justification: justification.to_owned(),
+                    pilot_id,
+                },
+                &Actor::of(who),
+            )
             .await
     }
 
@@ -378,7 +387,7 @@ impl Vouchers {
             .close_application(
                 &application.id,
                 ApplicationAction::Withdraw,
-                &who.subject,
+                &Actor::of(who),
                 None,
             )
             .await
@@ -421,7 +430,7 @@ impl Vouchers {
             )));
         }
         self.store
-            .approve_application(&application.id, granted, &who.subject, note, today_kst())
+            .approve_application(&application.id, granted, &Actor::of(who), note, today_kst())
             .await
     }
 
@@ -442,7 +451,7 @@ impl Vouchers {
             .close_application(
                 &application.id,
                 ApplicationAction::Reject,
-                &who.subject,
+                &Actor::of(who),
                 Some(note),
             )
             .await
@@ -643,7 +652,12 @@ impl Vouchers {
             return Err(VouchersError::invalid("note", "is required when revoking"));
         }
         self.store
-            .end_voucher(&voucher.id, VoucherStatus::Revoked, Some(note))
+            .end_voucher(
+                &voucher.id,
+                VoucherStatus::Revoked,
+                Some(note),
+                &Actor::of(require(caller)?),
+            )
             .await?;
         self.store
             .voucher(&voucher.id)
@@ -912,7 +926,15 @@ impl Vouchers {
         let expires_at = axv_platform::ids::now_ms()
             + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX / 2);
         self.store
-            .create_hold(hold_id, voucher_code, amount, expires_at, job, today_kst())
+            .create_hold(
+                hold_id,
+                voucher_code,
+                amount,
+                expires_at,
+                job,
+                today_kst(),
+                &Actor::of(require(caller)?),
+            )
             .await
     }
 
@@ -923,7 +945,9 @@ impl Vouchers {
         amount: i64,
     ) -> Result<HoldRecord, VouchersError> {
         require_role(caller, METERING, "meter usage")?;
-        self.store.commit_hold(hold_id, amount).await
+        self.store
+            .commit_hold(hold_id, amount, &Actor::of(require(caller)?))
+            .await
     }
 
     pub async fn release_hold(
@@ -932,7 +956,9 @@ impl Vouchers {
         hold_id: &str,
     ) -> Result<HoldRecord, VouchersError> {
         require_role(caller, METERING, "meter usage")?;
-        self.store.release_hold(hold_id).await
+        self.store
+            .release_hold(hold_id, &Actor::of(require(caller)?))
+            .await
     }
 
     /// Per-company rows for the programme's published figures. Staff only: the rows are not

@@ -8,6 +8,7 @@ use axv_onboarding::{
     domain::{CompanyAction, CompanyInput, CompanyStatus, GwangjuPresence, Sector},
     service::Onboarding,
 };
+use axv_platform::audit::Actor;
 
 use super::*;
 
@@ -358,29 +359,44 @@ async fn ensure_account(
 }
 
 /// Seeds the demo accounts and companies; returns how many companies it created.
-pub async fn seed(service: &Onboarding) -> Result<usize, OnboardingError> {
-    let firm = caller(
-        &ensure_account(service, FIRM_EMAIL, "김민준 (데모 기업)", Role::FirmMember).await?,
-        Role::FirmMember,
-    );
-    let manager = caller(
-        &ensure_account(
-            service,
-            MANAGER_EMAIL,
-            "이서연 (광주시 AI산업과)",
-            Role::ProgramManager,
-        )
-        .await?,
+/// The demo's people, as the seeded changes' actors: its history is theirs, with their names.
+pub struct Cast {
+    pub firm: Actor,
+    pub manager: Actor,
+    pub admin: Actor,
+    pub operator: Actor,
+}
+
+/// The demo's accounts, created if missing.
+pub async fn cast(service: &Onboarding) -> Result<Cast, OnboardingError> {
+    let firm = ensure_account(service, FIRM_EMAIL, "김민준 (데모 기업)", Role::FirmMember).await?;
+    let manager = ensure_account(
+        service,
+        MANAGER_EMAIL,
+        "이서연 (광주시 AI산업과)",
         Role::ProgramManager,
-    );
-    ensure_account(service, ADMIN_EMAIL, "플랫폼 관리자", Role::Admin).await?;
-    ensure_account(
+    )
+    .await?;
+    let admin = ensure_account(service, ADMIN_EMAIL, "플랫폼 관리자", Role::Admin).await?;
+    let operator = ensure_account(
         service,
         OPERATOR_EMAIL,
         "박지훈 (국가AI데이터센터 운영팀)",
         Role::Operator,
     )
     .await?;
+    Ok(Cast {
+        firm: Actor::account(&firm, Role::FirmMember),
+        manager: Actor::account(&manager, Role::ProgramManager),
+        admin: Actor::account(&admin, Role::Admin),
+        operator: Actor::account(&operator, Role::Operator),
+    })
+}
+
+pub async fn seed(service: &Onboarding) -> Result<usize, OnboardingError> {
+    let cast = cast(service).await?;
+    let firm = caller(&cast.firm.id, Role::FirmMember);
+    let manager = caller(&cast.manager.id, Role::ProgramManager);
     let mut created = 0;
     for demo in COMPANIES {
         let digits: String = demo

@@ -15,9 +15,9 @@ pub mod outcomes;
 mod pilots;
 mod vouchers;
 
-pub use companies::seed;
 #[cfg(test)]
 use companies::{COMPANIES, path_to};
+pub use companies::{Cast, cast, seed};
 #[cfg(test)]
 use pilots::PILOTS;
 pub use pilots::seed_pilots;

@@ -144,13 +144,14 @@ async fn file(
     draft: &ReportDraft,
     compute: i64,
     steps: &[(ReportAction, Option<&str>)],
+    cast: &crate::demo::Cast,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let report = store.create(subject, draft, "demo-firm").await?;
+    let report = store.create(subject, draft, &cast.firm).await?;
     for (action, note) in steps {
         let actor = if *action == ReportAction::Submit {
-            "demo-firm"
+            &cast.firm
         } else {
-            "demo-manager"
+            &cast.manager
         };
         let compute = (*action == ReportAction::Submit).then_some(compute);
         store
@@ -165,6 +166,7 @@ async fn file(
 pub async fn seed_outcomes(
     store: &Store,
     pilots: &axv_pilots::store::Store,
+    cast: &crate::demo::Cast,
 ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
     let (existing, _) = store
         .list(
@@ -226,11 +228,11 @@ pub async fn seed_outcomes(
             } else {
                 &verify
             };
-            file(store, &subject, &draft, compute, steps).await?;
+            file(store, &subject, &draft, compute, steps, cast).await?;
             created += 1;
         }
     }
-    created += seed_recent(store, &all).await?;
+    created += seed_recent(store, &all, cast).await?;
     Ok(created)
 }
 
@@ -239,6 +241,8 @@ pub async fn seed_outcomes(
 async fn seed_recent(
     store: &Store,
     pilots: &[PilotRecord],
+
+    cast: &crate::demo::Cast,
 ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
     let active: Vec<&PilotRecord> = pilots
         .iter()
@@ -281,7 +285,7 @@ async fn seed_recent(
             ],
             _ => &[(ReportAction::Submit, None)],
         };
-        file(store, &subject(pilot), &draft, 36_000_000, steps).await?;
+        file(store, &subject(pilot), &draft, 36_000_000, steps, cast).await?;
         created += 1;
     }
     Ok(created)

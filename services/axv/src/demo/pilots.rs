@@ -361,6 +361,7 @@ pub(crate) fn cohort_pilots() -> impl Iterator<Item = &'static DemoPilot> {
 pub async fn seed_pilots(
     store: &axv_pilots::store::Store,
     onboarding: &Onboarding,
+    cast: &super::Cast,
 ) -> Result<std::collections::HashMap<String, String>, Box<dyn std::error::Error + Send + Sync>> {
     use axv_pilots::{
         domain::{ParticipantState, PilotAction, PilotDomain, PilotDraft, PilotStatus},
@@ -424,7 +425,7 @@ pub async fn seed_pilots(
             regulatory_sandbox: *sandbox,
             sandbox_reference: sandbox.then(|| "광주 규제자유특구 실증특례".to_owned()),
         };
-        let pilot = store.create(&draft, &snapshot(&lead), "demo").await?;
+        let pilot = store.create(&draft, &snapshot(&lead), &cast.firm).await?;
         linked
             .entry(lead.business_number.clone())
             .or_insert_with(|| pilot.id.clone());
@@ -440,7 +441,7 @@ pub async fn seed_pilots(
                     &snapshot(&partner),
                     "partner",
                     ParticipantState::Accepted,
-                    "demo",
+                    &cast.firm,
                 )
                 .await?;
         }
@@ -450,6 +451,8 @@ pub async fn seed_pilots(
                 &pilot.id,
                 "실증 장비·데이터 구축",
                 start + chrono::Days::new(60),
+                &lead.id,
+                &cast.firm,
             )
             .await?;
         store
@@ -457,10 +460,18 @@ pub async fn seed_pilots(
                 &pilot.id,
                 "중간 점검 및 성과 보고",
                 start + chrono::Days::new(180),
+                &lead.id,
+                &cast.firm,
             )
             .await?;
         store
-            .add_milestone(&pilot.id, "최종 실증 결과 보고", date(ends)?)
+            .add_milestone(
+                &pilot.id,
+                "최종 실증 결과 보고",
+                date(ends)?,
+                &lead.id,
+                &cast.firm,
+            )
             .await?;
         let path: &[(PilotAction, Option<&str>)] = match target {
             PilotStatus::Draft => &[],
@@ -514,20 +525,33 @@ pub async fn seed_pilots(
                             &pilot.id,
                             &milestone.id,
                             Some("https://axv.gwangju.kr/evidence/demo"),
+                            &lead.id,
+                            &cast.firm,
                         )
                         .await?;
                 }
             }
             let note = note.map(str::to_owned);
+            let actor = if *action == PilotAction::Submit {
+                &cast.firm
+            } else {
+                &cast.manager
+            };
             store
-                .transition(&pilot.id, *action, "demo-manager", move |_| Ok(note))
+                .transition(&pilot.id, *action, actor, move |_| Ok(note))
                 .await?;
         }
         if matches!(target, PilotStatus::Active) {
             let current = store.pilot(&pilot.id).await?.ok_or("pilot vanished")?;
             if let Some(first) = current.milestones.first() {
                 store
-                    .complete_milestone(&pilot.id, &first.id, Some("장비 도입 검수 완료"))
+                    .complete_milestone(
+                        &pilot.id,
+                        &first.id,
+                        Some("장비 도입 검수 완료"),
+                        &lead.id,
+                        &cast.firm,
+                    )
                     .await?;
             }
         }

@@ -15,6 +15,7 @@ pub async fn seed_vouchers(
     store: &axv_vouchers::store::Store,
     onboarding: &Onboarding,
     pilots: &std::collections::HashMap<String, String>,
+    cast: &super::Cast,
 ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
     use axv_vouchers::{
         domain::{ApplicationAction, FundingSource, ResourceKind},
@@ -32,34 +33,43 @@ pub async fn seed_vouchers(
         .unwrap_or_else(today_kst)
         .max(today_kst() + chrono::Days::new(180));
     let h100 = store
-        .create_pool(NewPool {
-            name: H100_POOL_NAME.to_owned(),
-            kind: ResourceKind::GpuH100,
-            capacity: H100_GPUS * 365 * 24 * HOUR,
-            funding: FundingSource::National,
-            valid_from: today_kst() - chrono::Days::new(60),
-            valid_until: year_end,
-        })
+        .create_pool(
+            NewPool {
+                name: H100_POOL_NAME.to_owned(),
+                kind: ResourceKind::GpuH100,
+                capacity: H100_GPUS * 365 * 24 * HOUR,
+                funding: FundingSource::National,
+                valid_from: today_kst() - chrono::Days::new(60),
+                valid_until: year_end,
+            },
+            &cast.admin,
+        )
         .await?;
     let npu = store
-        .create_pool(NewPool {
-            name: "광주 국산 NPU 실증 풀 (2026)".to_owned(),
-            kind: ResourceKind::Npu,
-            capacity: 200 * 365 * 24 * HOUR,
-            funding: FundingSource::City,
-            valid_from: today_kst() - chrono::Days::new(60),
-            valid_until: year_end,
-        })
+        .create_pool(
+            NewPool {
+                name: "광주 국산 NPU 실증 풀 (2026)".to_owned(),
+                kind: ResourceKind::Npu,
+                capacity: 200 * 365 * 24 * HOUR,
+                funding: FundingSource::City,
+                valid_from: today_kst() - chrono::Days::new(60),
+                valid_until: year_end,
+            },
+            &cast.admin,
+        )
         .await?;
     let program = store
-        .create_program(NewProgram {
-            pool_id: h100.id.clone(),
-            name: "2026 AX 실증밸리 컴퓨팅 바우처 1차".to_owned(),
-            opens_on: today_kst() - chrono::Days::new(30),
-            closes_on: today_kst() + chrono::Days::new(60),
-            max_per_company: 50_000 * HOUR,
-            sectors: vec![],
-        })
+        .create_program(
+            NewProgram {
+                pool_id: h100.id.clone(),
+                name: "2026 AX 실증밸리 컴퓨팅 바우처 1차".to_owned(),
+                opens_on: today_kst() - chrono::Days::new(30),
+                closes_on: today_kst() + chrono::Days::new(60),
+                max_per_company: 50_000 * HOUR,
+                sectors: vec![],
+            },
+            &cast.manager,
+        )
         .await?;
 
     // (company business number, requested GPU-hours, outcome, granted GPU-hours, used GPU-hours)
@@ -85,6 +95,7 @@ pub async fn seed_vouchers(
             pilots,
             (&program.id, number, requested),
             "실증 서비스용 AI 모델 학습 및 추론",
+            &cast.firm,
         )
         .await?
         else {
@@ -96,7 +107,7 @@ pub async fn seed_vouchers(
                     .approve_application(
                         &application.id,
                         granted * HOUR,
-                        "demo-manager",
+                        &cast.manager,
                         Some("적정"),
                         today_kst(),
                     )
@@ -128,9 +139,12 @@ pub async fn seed_vouchers(
                         axv_platform::ids::now_ms() + 86_400_000,
                         None,
                         today_kst(),
+                        &cast.operator,
                     )
                     .await?;
-                store.commit_hold(&hold_id, 8 * 3 * HOUR).await?;
+                store
+                    .commit_hold(&hold_id, 8 * 3 * HOUR, &cast.operator)
+                    .await?;
                 issued += 1;
             }
             "reject" => {
@@ -138,14 +152,19 @@ pub async fn seed_vouchers(
                     .close_application(
                         &application.id,
                         ApplicationAction::Reject,
-                        "demo-manager",
+                        &cast.manager,
                         Some("실증 계획이 구체적이지 않습니다."),
                     )
                     .await?;
             }
             "withdraw" => {
                 store
-                    .close_application(&application.id, ApplicationAction::Withdraw, "demo", None)
+                    .close_application(
+                        &application.id,
+                        ApplicationAction::Withdraw,
+                        &cast.firm,
+                        None,
+                    )
                     .await?;
             }
             _ => {}
@@ -155,14 +174,17 @@ pub async fn seed_vouchers(
     // The city's own money: NPU-hours for two firms, so the staff figures' funding filter has
     // something to show besides the national H100 pool.
     let npu_program = store
-        .create_program(NewProgram {
-            pool_id: npu.id.clone(),
-            name: "2026 광주 국산 NPU 실증 지원".to_owned(),
-            opens_on: today_kst() - chrono::Days::new(30),
-            closes_on: today_kst() + chrono::Days::new(60),
-            max_per_company: 5_000 * HOUR,
-            sectors: vec![],
-        })
+        .create_program(
+            NewProgram {
+                pool_id: npu.id.clone(),
+                name: "2026 광주 국산 NPU 실증 지원".to_owned(),
+                opens_on: today_kst() - chrono::Days::new(30),
+                closes_on: today_kst() + chrono::Days::new(60),
+                max_per_company: 5_000 * HOUR,
+                sectors: vec![],
+            },
+            &cast.manager,
+        )
         .await?;
     for (number, hours) in [("101-81-00016", 3_000), ("510-81-00660", 1_500)] {
         let Some(application) = apply(
@@ -171,6 +193,7 @@ pub async fn seed_vouchers(
             pilots,
             (&npu_program.id, number, hours),
             "국산 NPU 추론 서빙 실증",
+            &cast.firm,
         )
         .await?
         else {
@@ -180,7 +203,7 @@ pub async fn seed_vouchers(
             .approve_application(
                 &application.id,
                 hours * HOUR,
-                "demo-manager",
+                &cast.manager,
                 Some("시비 지원"),
                 today_kst(),
             )
@@ -200,6 +223,7 @@ async fn apply(
     pilots: &std::collections::HashMap<String, String>,
     (program_id, number, hours): (&str, &str, i64),
     why: &str,
+    firm: &axv_platform::audit::Actor,
 ) -> Result<Option<axv_vouchers::store::ApplicationRecord>, DemoError> {
     let digits: String = number.chars().filter(char::is_ascii_digit).collect();
     let Some(company) = onboarding
@@ -210,14 +234,16 @@ async fn apply(
         return Ok(None);
     };
     let application = store
-        .create_application(axv_vouchers::store::NewApplication {
-            program_id: program_id.to_owned(),
-            company_id: company.id.clone(),
-            requested_amount: hours * HOUR,
-            justification: format!("{}: {why}", company.name_ko),
-            pilot_id: pilots.get(&company.business_number).cloned(),
-            created_by: "demo".to_owned(),
-        })
+        .create_application(
+            axv_vouchers::store::NewApplication {
+                program_id: program_id.to_owned(),
+                company_id: company.id.clone(),
+                requested_amount: hours * HOUR,
+                justification: format!("{}: {why}", company.name_ko),
+                pilot_id: pilots.get(&company.business_number).cloned(),
+            },
+            firm,
+        )
         .await?;
     Ok(Some(application))
 }

@@ -2,7 +2,7 @@
 //! kept.
 
 use axv_auth::Role;
-use axv_platform::ErrorCode;
+use axv_platform::{ErrorCode, audit::Actor};
 use axv_testkit::{Stack, TestDb, assert_refused, authed, on_both_backends};
 use axv_vouchers::store::NewApplication;
 
@@ -355,14 +355,16 @@ async fn stages(db: TestDb) {
     let store = h.vouchers().store();
     let (_, program) = axv_testkit::vouchers::pool_and_program(store, 1000, 1000).await;
     let application = store
-        .create_application(NewApplication {
-            program_id: program,
-            company_id: approved.company_id.clone(),
-            requested_amount: 100,
-            justification: "계획".into(),
-            pilot_id: None,
-            created_by: approved.user_id.clone(),
-        })
+        .create_application(
+            NewApplication {
+                program_id: program,
+                company_id: approved.company_id.clone(),
+                requested_amount: 100,
+                justification: "계획".into(),
+                pilot_id: None,
+            },
+            &Actor::account(&approved.user_id, Role::FirmMember),
+        )
         .await
         .unwrap();
     let plan = parent(pb::ParentKind::VoucherApplication, &application.id);
@@ -395,7 +397,7 @@ async fn stages(db: TestDb) {
         .approve_application(
             &application.id,
             100,
-            "manager",
+            &Actor::account("manager", Role::ProgramManager),
             None,
             axv_platform::calendar::today_kst(),
         )

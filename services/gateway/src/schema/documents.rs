@@ -14,7 +14,7 @@ use futures::StreamExt as _;
 use tokio::io::AsyncReadExt as _;
 
 use super::{
-    onboarding::{Role, User, parts},
+    onboarding::{User, parts, user_for},
     scalars::{DateTime, Long},
     support::mirror_enum,
 };
@@ -22,7 +22,6 @@ use crate::{
     clients::{Clients, UPLOAD_TIMEOUT, request, request_within},
     context::RequestContext,
     errors::from_status,
-    loaders::UserNameLoader,
 };
 
 mirror_enum!(
@@ -80,28 +79,7 @@ impl Document {
     /// Who uploaded it. `email` is empty unless the caller may see it (staff see every
     /// address; others their own and the programme office's); an API client's name is its id.
     async fn uploaded_by(&self, ctx: &Context<'_>) -> Result<User> {
-        let subject = &self.0.uploaded_by;
-        let role = role_named(&self.0.uploader_role);
-        let found = if axv_platform::ids::is_valid_id(subject) {
-            ctx.data::<DataLoader<UserNameLoader>>()?
-                .load_one(subject.clone())
-                .await
-                .map_err(|e| (*e).clone())?
-        } else {
-            None
-        };
-        Ok(User {
-            id: ID(subject.clone()),
-            email: found
-                .as_ref()
-                .and_then(|f| f.email.clone())
-                .unwrap_or_default(),
-            name: found.map_or_else(|| subject.clone(), |f| f.name),
-            role,
-            cluster_user_name: None,
-            language: None,
-            deactivated_at: None,
-        })
+        user_for(ctx, &self.0.uploaded_by, &self.0.uploader_role).await
     }
     /// Not downloadable until the malware scanner passes it (when one is configured).
     async fn scan_status(&self) -> DocumentScanStatus {
@@ -129,16 +107,6 @@ impl Document {
     /// Where its bytes are downloaded with the same bearer token: `/documents/<id>`.
     async fn download_path(&self) -> String {
         format!("/documents/{}", self.0.id)
-    }
-}
-
-fn role_named(name: &str) -> Role {
-    match name {
-        "PROGRAM_MANAGER" => Role::ProgramManager,
-        "OPERATOR" => Role::Operator,
-        "DASHBOARD" => Role::Dashboard,
-        "ADMIN" => Role::Admin,
-        _ => Role::FirmMember,
     }
 }
 

@@ -17,6 +17,7 @@ macro_rules! call {
 }
 
 pub mod api_clients;
+pub mod audit;
 pub mod connection;
 pub mod documents;
 pub mod notifications;
@@ -47,6 +48,7 @@ pub struct Query(
     review_claims::ReviewClaimsQuery,
     notifications::NotificationsQuery,
     documents::DocumentsQuery,
+    audit::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -28,6 +28,13 @@ mirror_enum!(
         Admin
     }
 );
+
+impl Role {
+    /// A role as tokens and records spell it (`PROGRAM_MANAGER`); `None` when unknown.
+    pub(super) fn named(name: &str) -> Option<Self> {
+        Self::from_pb(pb::Role::from_str_name(&format!("ROLE_{name}"))? as i32)
+    }
+}
 mirror_enum!(
     Sector,
     common_pb::Sector {
@@ -150,6 +157,50 @@ impl StatusChange {
     async fn by_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         user_name(ctx, &self.by).await
     }
+
+    /// The person who made the change, with name and role; `null` for an API client or the
+    /// system (and for anonymous callers).
+    async fn by_user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let (_, rc) = parts(ctx)?;
+        if rc.caller.is_none() || !axv_platform::ids::is_valid_id(&self.by) {
+            return Ok(None);
+        }
+        user_for(ctx, &self.by, "").await.map(Some)
+    }
+}
+
+/// Who `subject` is, as a [`User`] to show wherever the API says who did something: a
+/// person's name and role (`email` only where the caller may see it: staff see every address,
+/// others their own and the programme office's); an API client (`client:<id>`) or anyone the
+/// caller may not look up appears by its id, in `role_hint` (the role it acted in).
+pub(super) async fn user_for(ctx: &Context<'_>, subject: &str, role_hint: &str) -> Result<User> {
+    let (_, rc) = parts(ctx)?;
+    let found = if rc.caller.is_some() && axv_platform::ids::is_valid_id(subject) {
+        ctx.data::<DataLoader<UserNameLoader>>()?
+            .load_one(subject.to_owned())
+            .await
+            .map_err(|e| (*e).clone())?
+    } else {
+        None
+    };
+    let role = match &found {
+        Some(found) => Role::from_pb(found.role),
+        None => None,
+    }
+    .or_else(|| Role::named(role_hint))
+    .unwrap_or(Role::FirmMember);
+    Ok(User {
+        id: ID(subject.to_owned()),
+        email: found
+            .as_ref()
+            .and_then(|f| f.email.clone())
+            .unwrap_or_default(),
+        name: found.map_or_else(|| subject.to_owned(), |f| f.name),
+        role,
+        cluster_user_name: None,
+        language: None,
+        deactivated_at: None,
+    })
 }
 
 /// The name of the person whose id `subject` is, for a signed-in caller; `None` for an API

@@ -5,7 +5,7 @@
 //! The platform always keeps an active admin.
 
 use axv_auth::{Caller, Role};
-use axv_platform::ids::is_valid_id;
+use axv_platform::{audit::Actor, ids::is_valid_id};
 use rand::Rng as _;
 
 use super::{Onboarding, hash_blocking, require};
@@ -67,7 +67,7 @@ impl Onboarding {
         let hash = hash_blocking(password.clone()).await?;
         let user = self
             .store
-            .create_user(email.as_str(), &name, role, &hash)
+            .create_user(email.as_str(), &name, role, &hash, Some(&Actor::of(caller)))
             .await?;
         tracing::info!(user = %user.id, %role, by = %caller.subject, "staff account created");
         Ok((user, password))
@@ -102,34 +102,40 @@ impl Onboarding {
         let expires_at = self.revoked_access_until();
         let (user, live) = self
             .store
-            .change_staff(user_id, new_hash, expires_at, |user, active_admins| {
-                let before = StaffState {
-                    role: user.role,
-                    active: user.deactivated_at.is_none(),
-                };
-                let after = match change {
-                    StaffChange::Role(role) => StaffState { role, ..before },
-                    StaffChange::Deactivate => StaffState {
-                        active: false,
-                        ..before
-                    },
-                    StaffChange::Reactivate => StaffState {
-                        active: true,
-                        ..before
-                    },
-                    StaffChange::ReissuePassword => before,
-                };
-                if matches!(change, StaffChange::ReissuePassword) && !before.active {
-                    return Err(OnboardingError::refused(
-                        axv_platform::error::Reason::AccountDeactivated,
-                        "the account is deactivated: reactivate it before giving it a password",
-                    ));
-                }
-                match staff_change_refusal(before, after, active_admins) {
-                    Some(refusal) => Err(refusal),
-                    None => Ok((after.role, after.active)),
-                }
-            })
+            .change_staff(
+                user_id,
+                new_hash,
+                expires_at,
+                &Actor::of(caller),
+                |user, active_admins| {
+                    let before = StaffState {
+                        role: user.role,
+                        active: user.deactivated_at.is_none(),
+                    };
+                    let after = match change {
+                        StaffChange::Role(role) => StaffState { role, ..before },
+                        StaffChange::Deactivate => StaffState {
+                            active: false,
+                            ..before
+                        },
+                        StaffChange::Reactivate => StaffState {
+                            active: true,
+                            ..before
+                        },
+                        StaffChange::ReissuePassword => before,
+                    };
+                    if matches!(change, StaffChange::ReissuePassword) && !before.active {
+                        return Err(OnboardingError::refused(
+                            axv_platform::error::Reason::AccountDeactivated,
+                            "the account is deactivated: reactivate it before giving it a password",
+                        ));
+                    }
+                    match staff_change_refusal(before, after, active_admins) {
+                        Some(refusal) => Err(refusal),
+                        None => Ok((after.role, after.active)),
+                    }
+                },
+            )
             .await?;
         self.tell_revocations(&live, expires_at).await;
         tracing::info!(user = %user.id, ?change, by = %caller.subject, "staff account changed");

@@ -3,14 +3,18 @@
 use super::*;
 
 impl Store {
+    /// `created_by`: the member of staff who created the account; `None` when a person signs
+    /// up themselves.
     pub async fn create_user(
         &self,
         email: &str,
         name: &str,
         role: Role,
         password_hash: &str,
+        created_by: Option<&Actor>,
     ) -> Result<UserRecord, OnboardingError> {
         let id = new_id();
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -20,20 +24,28 @@ impl Store {
         .bind(role.as_str())
         .bind(password_hash)
         .bind(now_ms())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
         .map_err(StoreError::from);
         match inserted {
-            Ok(_) => Ok(UserRecord {
-                id,
-                email: email.to_owned(),
-                name: name.to_owned(),
-                role,
-                password_hash: password_hash.to_owned(),
-                cluster_user: None,
-                language: None,
-                deactivated_at: None,
-            }),
+            Ok(_) => {
+                let actor = created_by
+                    .cloned()
+                    .unwrap_or_else(|| Actor::account(&id, role));
+                let change = Change::new("account.created", "account", &id).summary(role.as_str());
+                audit::record(&mut tx, &actor, &change).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(UserRecord {
+                    id,
+                    email: email.to_owned(),
+                    name: name.to_owned(),
+                    role,
+                    password_hash: password_hash.to_owned(),
+                    cluster_user: None,
+                    language: None,
+                    deactivated_at: None,
+                })
+            }
             Err(e) if e.is_unique_on("users.email", "users_email_key") => Err(
                 OnboardingError::Conflict("an account with this email already exists".into()),
             ),
@@ -170,6 +182,7 @@ impl Store {
         user_id: &str,
         password_hash: &str,
         revoke_until: i64,
+        actor: &Actor,
     ) -> Result<Vec<String>, OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -179,6 +192,9 @@ impl Store {
             .await
             .map_err(StoreError::from)?;
         let live = end_sessions(&mut tx, user_id, revoke_until).await?;
+        let change = Change::new("account.password_changed", "account", user_id)
+            .summary("other sessions ended");
+        audit::record(&mut tx, actor, &change).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(live)
     }
@@ -210,6 +226,7 @@ impl Store {
         user_id: &str,
         new_password_hash: Option<&str>,
         revoke_until: i64,
+        actor: &Actor,
         change: impl FnOnce(&UserRecord, usize) -> Result<(Role, bool), OnboardingError>,
     ) -> Result<(UserRecord, Vec<String>), OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
@@ -254,6 +271,27 @@ impl Store {
                 .map_err(StoreError::from)?;
         }
         let live = end_sessions(&mut tx, user_id, revoke_until).await?;
+        let state = |role: Role, active: bool| {
+            format!(
+                "{} {}",
+                role.as_str(),
+                if active { "ACTIVE" } else { "DEACTIVATED" }
+            )
+        };
+        let mut summary = format!(
+            "{} → {}",
+            state(user.role, user.deactivated_at.is_none()),
+            state(role, active)
+        );
+        if new_password_hash.is_some() {
+            summary.push_str(", password set");
+        }
+        audit::record(
+            &mut tx,
+            actor,
+            &Change::new("account.staff_changed", "account", user_id).summary(summary),
+        )
+        .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok((
             UserRecord {
@@ -340,15 +378,31 @@ impl Store {
         name: &str,
         cluster_user: Option<&str>,
         language: Option<&str>,
+        actor: &Actor,
     ) -> Result<(), OnboardingError> {
+        let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         sqlx::query("UPDATE users SET name = $1, cluster_user = $2, language = $3 WHERE id = $4")
             .bind(name)
             .bind(cluster_user)
             .bind(language)
             .bind(id)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
+        // The name is personal and stays out of the hashed trail; the cluster user name is an
+        // account's identifier on the cluster, as the account id is here.
+        let summary = format!(
+            "profile saved; cluster user {}; language {}",
+            cluster_user.unwrap_or("-"),
+            language.unwrap_or("-")
+        );
+        audit::record(
+            &mut tx,
+            actor,
+            &Change::new("account.updated", "account", id).summary(summary),
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
 }

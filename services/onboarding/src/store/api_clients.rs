@@ -9,14 +9,14 @@ impl Store {
         name: &str,
         role: Role,
         secret_hash: &str,
-        created_by: &str,
+        created_by: &Actor,
     ) -> Result<ApiClientRecord, OnboardingError> {
         let client = ApiClientRecord {
             id: new_id(),
             name: name.to_owned(),
             role,
             created_at: now_ms(),
-            created_by: created_by.to_owned(),
+            created_by: created_by.history_id(),
             last_used_at: None,
             revoked_at: None,
         };
@@ -37,6 +37,9 @@ impl Store {
         let event = Event::new(SERVICE, "api_client.registered", &client.id)
             .with_payload(serde_json::json!({ "role": client.role.as_str() }));
         self.outbox.enqueue(&mut tx, &event).await?;
+        let change = Change::new("api_client.registered", "api_client", &client.id)
+            .summary(format!("{}: {}", client.role.as_str(), client.name));
+        audit::record(&mut tx, created_by, &change).await?;
         self.outbox.commit(tx).await?;
         Ok(client)
     }
@@ -104,14 +107,14 @@ impl Store {
     pub async fn revoke_api_client(
         &self,
         id: &str,
-        revoked_by: &str,
+        revoked_by: &Actor,
     ) -> Result<ApiClientRecord, OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         let changed = sqlx::query(
             "UPDATE api_clients SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL",
         )
         .bind(now_ms())
-        .bind(revoked_by)
+        .bind(revoked_by.history_id())
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -120,6 +123,9 @@ impl Store {
         if changed == 1 {
             let event = Event::new(SERVICE, "api_client.revoked", id);
             self.outbox.enqueue(&mut tx, &event).await?;
+            let change =
+                Change::new("api_client.revoked", "api_client", id).summary("ACTIVE → REVOKED");
+            audit::record(&mut tx, revoked_by, &change).await?;
         }
         let row = sqlx::query(&format!(
             "SELECT {API_CLIENT_COLUMNS} FROM api_clients WHERE id = $1"

@@ -37,8 +37,10 @@ impl Store {
     pub async fn create_company(
         &self,
         draft: &CompanyDraft,
-        creator_id: &str,
+        creator: &Actor,
     ) -> Result<CompanyRecord, OnboardingError> {
+        let creator_id = creator.history_id();
+        let creator_id = creator_id.as_str();
         let id = new_id();
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
@@ -98,6 +100,10 @@ impl Store {
         let company = fetch_company(&mut tx, &id)
             .await?
             .ok_or(OnboardingError::NotFound("company"))?;
+        let change = Change::new("company.created", "company", &id)
+            .company(&id)
+            .transition(None, CompanyStatus::Draft.as_str());
+        audit::record(&mut tx, creator, &change).await?;
         self.outbox.commit(tx).await?;
         Ok(company)
     }
@@ -107,6 +113,7 @@ impl Store {
         &self,
         id: &str,
         draft: &CompanyDraft,
+        actor: &Actor,
     ) -> Result<CompanyRecord, OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         let current = fetch_company(&mut tx, id)
@@ -156,6 +163,10 @@ impl Store {
         let company = fetch_company(&mut tx, id)
             .await?
             .ok_or(OnboardingError::NotFound("company"))?;
+        let change = Change::new("company.updated", "company", id)
+            .company(id)
+            .summary(changed_fields(&current, &company));
+        audit::record(&mut tx, actor, &change).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(company)
     }
@@ -224,7 +235,7 @@ impl Store {
         &self,
         company_id: &str,
         user_id: &str,
-        added_by: &str,
+        added_by: &Actor,
     ) -> Result<(), OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
         let added = sqlx::query(
@@ -234,7 +245,7 @@ impl Store {
         .bind(company_id)
         .bind(user_id)
         .bind(now_ms())
-        .bind(added_by)
+        .bind(added_by.history_id())
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?
@@ -244,6 +255,10 @@ impl Store {
                 .for_companies(vec![company_id.to_owned()])
                 .with_payload(serde_json::json!({ "memberIds": [user_id] }));
             self.outbox.enqueue(&mut tx, &event).await?;
+            let change = Change::new("company.member_added", "company", company_id)
+                .company(company_id)
+                .summary(format!("member {user_id} added"));
+            audit::record(&mut tx, added_by, &change).await?;
         }
         self.outbox.commit(tx).await?;
         Ok(())
@@ -453,7 +468,7 @@ impl Store {
         &self,
         id: &str,
         action: CompanyAction,
-        actor: &str,
+        actor: &Actor,
         note: Option<&str>,
         authorize: impl FnOnce(&CompanyRecord) -> Result<(), OnboardingError>,
     ) -> Result<CompanyRecord, OnboardingError> {
@@ -481,7 +496,16 @@ impl Store {
                 "the company changed meanwhile; retry".into(),
             ));
         }
-        record_change(&mut tx, id, Some(current.status), to, actor, note, now).await?;
+        record_change(
+            &mut tx,
+            id,
+            Some(current.status),
+            to,
+            &actor.history_id(),
+            note,
+            now,
+        )
+        .await?;
         let event = Event::new(SERVICE, action.event_kind(), id)
             .for_companies(vec![id.to_owned()])
             .public(to.is_public())
@@ -492,8 +516,40 @@ impl Store {
         let company = fetch_company(&mut tx, id)
             .await?
             .ok_or(OnboardingError::NotFound("company"))?;
+        let change = Change::new(action.event_kind(), "company", id)
+            .company(id)
+            .transition(Some(current.status.as_str()), to.as_str())
+            .note(note);
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         Ok(company)
+    }
+}
+
+/// The application's fields an edit changed, by name (values stay in the record itself).
+fn changed_fields(before: &CompanyRecord, after: &CompanyRecord) -> String {
+    let fields = [
+        (
+            "businessNumber",
+            before.business_number != after.business_number,
+        ),
+        ("nameKo", before.name_ko != after.name_ko),
+        ("nameEn", before.name_en != after.name_en),
+        ("sector", before.sector != after.sector),
+        ("presence", before.presence != after.presence),
+        ("employees", before.employees != after.employees),
+        ("foundedOn", before.founded_on != after.founded_on),
+        ("contactEmail", before.contact_email != after.contact_email),
+    ];
+    let changed: Vec<&str> = fields
+        .iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(name, _)| *name)
+        .collect();
+    if changed.is_empty() {
+        "saved without changes".to_owned()
+    } else {
+        format!("changed: {}", changed.join(", "))
     }
 }
 

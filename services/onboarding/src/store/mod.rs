@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use axv_auth::Role;
 use axv_platform::{
+    audit::{self, Actor, Change},
     db::{Database, Filters, StoreError, placeholders},
     events::Event,
     ids::{new_id, now_ms},

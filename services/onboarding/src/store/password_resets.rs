@@ -83,13 +83,15 @@ impl Store {
     ) -> Result<Option<(String, Vec<String>)>, OnboardingError> {
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        let owner: Option<(String,)> =
-            sqlx::query_as("SELECT user_id FROM password_resets WHERE token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
-        let Some((user_id,)) = owner else {
+        let owner: Option<(String, String)> = sqlx::query_as(
+            "SELECT p.user_id, u.role FROM password_resets p JOIN users u ON u.id = p.user_id \
+             WHERE p.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        let Some((user_id, role)) = owner else {
             tx.rollback().await.map_err(StoreError::from)?;
             return Ok(None);
         };
@@ -120,6 +122,12 @@ impl Store {
             return Ok(None);
         }
         let live = end_sessions(&mut tx, &user_id, revoke_until).await?;
+        // The person proved they hold the account's e-mail; the account acts on itself.
+        let role = Role::try_from(role).map_err(|e| StoreError::Config(e.to_string()))?;
+        let actor = Actor::account(&user_id, role);
+        let change = Change::new("account.password_reset", "account", &user_id)
+            .summary("reset by e-mail link; sessions ended");
+        audit::record(&mut tx, &actor, &change).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(Some((user_id, live)))
     }

@@ -8,13 +8,28 @@ use axv_onboarding::{
     error::CompanyRefusal,
     store::{CompanyCounts, CompanyFilter, ListScope, NewRefreshToken, RefreshOutcome, Store},
 };
-use axv_platform::outbox::Outbox;
+use axv_platform::{audit::Actor, outbox::Outbox};
 use axv_testkit::{TestDb, business_number, on_both_backends};
 
 async fn store(test: &TestDb) -> Store {
     let platform = axv_platform::testing::platform(test.config.clone());
     let db = axv_onboarding::database(&platform).await.unwrap();
     Store::new(db, Outbox::default())
+}
+
+/// A firm member acting.
+fn firm(id: &str) -> Actor {
+    Actor::account(id, Role::FirmMember)
+}
+
+/// A programme manager acting.
+fn manager(id: &str) -> Actor {
+    Actor::account(id, Role::ProgramManager)
+}
+
+/// An administrator acting.
+fn admin(id: &str) -> Actor {
+    Actor::account(id, Role::Admin)
 }
 
 fn draft(number: &str, name: &str, sector: Sector) -> CompanyDraft {
@@ -34,11 +49,11 @@ fn draft(number: &str, name: &str, sector: Sector) -> CompanyDraft {
 async fn constraints_and_transitions(test: TestDb) {
     let store = store(&test).await;
     let user = store
-        .create_user("a@b.kr", "A", Role::FirmMember, "hash")
+        .create_user("a@b.kr", "A", Role::FirmMember, "hash", None)
         .await
         .unwrap();
     let duplicate = store
-        .create_user("a@b.kr", "A2", Role::FirmMember, "hash")
+        .create_user("a@b.kr", "A2", Role::FirmMember, "hash", None)
         .await
         .unwrap_err();
     assert!(
@@ -51,12 +66,15 @@ async fn constraints_and_transitions(test: TestDb) {
     );
 
     let company = store
-        .create_company(&draft("124-81-00998", "가나다", Sector::Energy), &user.id)
+        .create_company(
+            &draft("124-81-00998", "가나다", Sector::Energy),
+            &firm(&user.id),
+        )
         .await
         .unwrap();
     assert_eq!(company.status, CompanyStatus::Draft);
     let same_number = store
-        .create_company(&draft("1248100998", "중복", Sector::Data), &user.id)
+        .create_company(&draft("1248100998", "중복", Sector::Data), &firm(&user.id))
         .await
         .unwrap_err();
     assert!(
@@ -70,15 +88,25 @@ async fn constraints_and_transitions(test: TestDb) {
     );
 
     let submitted = store
-        .transition(&company.id, CompanyAction::Submit, &user.id, None, |_| {
-            Ok(())
-        })
+        .transition(
+            &company.id,
+            CompanyAction::Submit,
+            &firm(&user.id),
+            None,
+            |_| Ok(()),
+        )
         .await
         .unwrap();
     assert_eq!(submitted.status, CompanyStatus::Submitted);
     // Refused by the state machine: nothing is written.
     let refused = store
-        .transition(&company.id, CompanyAction::Approve, "pm", None, |_| Ok(()))
+        .transition(
+            &company.id,
+            CompanyAction::Approve,
+            &manager("pm"),
+            None,
+            |_| Ok(()),
+        )
         .await
         .unwrap_err();
     assert!(matches!(
@@ -87,9 +115,13 @@ async fn constraints_and_transitions(test: TestDb) {
     ));
     // Refused by the caller's check: nothing is written either.
     let vetoed = store
-        .transition(&company.id, CompanyAction::StartReview, "pm", None, |_| {
-            Err(OnboardingError::Forbidden("no".into()))
-        })
+        .transition(
+            &company.id,
+            CompanyAction::StartReview,
+            &manager("pm"),
+            None,
+            |_| Err(OnboardingError::Forbidden("no".into())),
+        )
         .await
         .unwrap_err();
     assert!(matches!(vetoed, OnboardingError::Forbidden(_)));
@@ -111,7 +143,11 @@ async fn constraints_and_transitions(test: TestDb) {
 
     // Editing is only for DRAFT and CHANGES_REQUESTED.
     let locked = store
-        .update_company(&company.id, &draft("124-81-00998", "수정", Sector::Energy))
+        .update_company(
+            &company.id,
+            &draft("124-81-00998", "수정", Sector::Energy),
+            &firm(&user.id),
+        )
         .await
         .unwrap_err();
     assert!(matches!(
@@ -130,11 +166,11 @@ async fn constraints_and_transitions(test: TestDb) {
 async fn listing(test: TestDb) {
     let store = store(&test).await;
     let owner = store
-        .create_user("o@b.kr", "O", Role::FirmMember, "h")
+        .create_user("o@b.kr", "O", Role::FirmMember, "h", None)
         .await
         .unwrap();
     let other = store
-        .create_user("x@b.kr", "X", Role::FirmMember, "h")
+        .create_user("x@b.kr", "X", Role::FirmMember, "h", None)
         .await
         .unwrap();
     let numbers = [
@@ -152,7 +188,10 @@ async fn listing(test: TestDb) {
         };
         ids.push(
             store
-                .create_company(&draft(number, &format!("회사_{n}%"), sector), &owner.id)
+                .create_company(
+                    &draft(number, &format!("회사_{n}%"), sector),
+                    &firm(&owner.id),
+                )
                 .await
                 .unwrap()
                 .id,
@@ -161,7 +200,7 @@ async fn listing(test: TestDb) {
     store
         .create_company(
             &draft("101-81-00020", "남의회사", Sector::Energy),
-            &other.id,
+            &firm(&other.id),
         )
         .await
         .unwrap();
@@ -229,7 +268,7 @@ async fn listing(test: TestDb) {
 async fn refresh_rotation(test: TestDb) {
     let store = store(&test).await;
     let user = store
-        .create_user("r@b.kr", "R", Role::FirmMember, "h")
+        .create_user("r@b.kr", "R", Role::FirmMember, "h", None)
         .await
         .unwrap();
     let far = axv_platform::ids::now_ms() + 3_600_000;
@@ -305,11 +344,11 @@ async fn refresh_rotation(test: TestDb) {
 async fn password_names_and_language(test: TestDb) {
     let store = store(&test).await;
     let kim = store
-        .create_user("kim@b.kr", "김민지", Role::FirmMember, "old")
+        .create_user("kim@b.kr", "김민지", Role::FirmMember, "old", None)
         .await
         .unwrap();
     let lee = store
-        .create_user("lee@b.kr", "이서준", Role::FirmMember, "h")
+        .create_user("lee@b.kr", "이서준", Role::FirmMember, "h", None)
         .await
         .unwrap();
     let far = axv_platform::ids::now_ms() + 3_600_000;
@@ -329,7 +368,10 @@ async fn password_names_and_language(test: TestDb) {
             .await
             .unwrap();
     }
-    let mut live = store.replace_password(&kim.id, "new", far).await.unwrap();
+    let mut live = store
+        .replace_password(&kim.id, "new", far, &firm(&kim.id))
+        .await
+        .unwrap();
     live.sort();
     assert_eq!(live, ["jk1", "jk2"]);
     // Revoked with the change itself, not only in the cache afterwards.
@@ -376,7 +418,7 @@ async fn password_names_and_language(test: TestDb) {
     assert!(store.user_names(&[]).await.unwrap().is_empty());
 
     store
-        .update_user(&kim.id, "김민지", None, Some("en"))
+        .update_user(&kim.id, "김민지", None, Some("en"), &firm(&kim.id))
         .await
         .unwrap();
     let kim = store.user_by_id(&kim.id).await.unwrap().unwrap();
@@ -391,7 +433,7 @@ async fn headcounts(test: TestDb) {
     use CompanyAction as A;
     let store = store(&test).await;
     let owner = store
-        .create_user("count@b.kr", "C", Role::FirmMember, "h")
+        .create_user("count@b.kr", "C", Role::FirmMember, "h", None)
         .await
         .unwrap();
     assert_eq!(
@@ -420,14 +462,14 @@ async fn headcounts(test: TestDb) {
         let id = store
             .create_company(
                 &draft(&business_number(n as u32), &format!("집계{n}"), sector),
-                &owner.id,
+                &firm(&owner.id),
             )
             .await
             .unwrap()
             .id;
         for action in actions {
             store
-                .transition(&id, *action, "m", Some("사유"), |_| Ok(()))
+                .transition(&id, *action, &manager("m"), Some("사유"), |_| Ok(()))
                 .await
                 .unwrap();
         }
@@ -470,11 +512,16 @@ async fn api_clients(test: TestDb) {
     let store = store(&test).await;
     assert!(store.api_clients().await.unwrap().is_empty());
     let dashboard = store
-        .create_api_client("시청 대시보드", Role::Dashboard, "digest-1", "admin-1")
+        .create_api_client(
+            "시청 대시보드",
+            Role::Dashboard,
+            "digest-1",
+            &admin("admin-1"),
+        )
         .await
         .unwrap();
     let operator = store
-        .create_api_client("NAIDC Slurm", Role::Operator, "digest-2", "admin-1")
+        .create_api_client("NAIDC Slurm", Role::Operator, "digest-2", &admin("admin-1"))
         .await
         .unwrap();
     assert_eq!(dashboard.role, Role::Dashboard);
@@ -514,13 +561,13 @@ async fn api_clients(test: TestDb) {
 
     // Revoked: recorded once; revoking again answers the client unchanged.
     let revoked = store
-        .revoke_api_client(&dashboard.id, "admin-2")
+        .revoke_api_client(&dashboard.id, &admin("admin-2"))
         .await
         .unwrap();
     assert!(revoked.revoked_at.is_some());
     assert_eq!(revoked.last_used_at, used.last_used_at);
     let again = store
-        .revoke_api_client(&dashboard.id, "admin-3")
+        .revoke_api_client(&dashboard.id, &admin("admin-3"))
         .await
         .unwrap();
     assert_eq!(again, revoked);
@@ -536,7 +583,7 @@ async fn api_clients(test: TestDb) {
             .is_none()
     );
     let missing = store
-        .revoke_api_client(&axv_platform::ids::new_id(), "admin-2")
+        .revoke_api_client(&axv_platform::ids::new_id(), &admin("admin-2"))
         .await
         .unwrap_err();
     assert!(

@@ -2,6 +2,7 @@
 //! held-revision rule against every earlier release, checking disclosure, and the calendar job.
 
 use axv_auth::{Caller, Role};
+use axv_platform::audit::Actor;
 use axv_platform::calendar::today_kst;
 use axv_platform::shutdown::CancellationToken;
 use axv_proto::{
@@ -160,7 +161,7 @@ impl Outcomes {
     /// than three companies.
     async fn publish(
         &self,
-        by: &str,
+        by: &Actor,
         note: String,
         schedule_key: Option<String>,
     ) -> Result<ReleaseInfo, ReportsError> {
@@ -182,12 +183,13 @@ impl Outcomes {
                 after,
                 &NewRelease {
                     date: today_kst(),
-                    published_by: by.to_owned(),
+                    published_by: by.history_id(),
                     note,
                     schedule_key,
                     held: next.held,
                     basis: next.basis,
                 },
+                by,
             )
             .await?;
         tracing::info!(
@@ -218,7 +220,8 @@ impl Outcomes {
                 format!("must say why, in 1 to {MAX_NOTE} characters"),
             ));
         }
-        self.publish(&caller.subject, note.to_owned(), None).await
+        self.publish(&Actor::of(caller), note.to_owned(), None)
+            .await
     }
 
     /// Publishes the calendar release due today unless it (or a later release) is out already.
@@ -243,7 +246,10 @@ impl Outcomes {
         let note = format!(
             "정기 공표: {year}년 {quarter}분기 종료 후 {days_after_quarter}일 (scheduled release after {key})"
         );
-        match self.publish("system", note, Some(key)).await {
+        match self
+            .publish(&Actor::system("release-calendar"), note, Some(key))
+            .await
+        {
             Ok(info) => Ok(Some(info)),
             // Another replica published it first.
             Err(ReportsError::Conflict(_)) => Ok(None),

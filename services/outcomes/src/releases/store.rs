@@ -1,7 +1,13 @@
 //! SQL for releases: each one a row with its basis as JSON, written with its event in one
 //! transaction, numbered one after the other.
 
-use axv_platform::{db::Database, events::Event, ids::now_ms, outbox::Outbox};
+use axv_platform::{
+    audit::{self, Actor, Change},
+    db::Database,
+    events::Event,
+    ids::now_ms,
+    outbox::Outbox,
+};
 use chrono::NaiveDate;
 use sqlx::{Row, any::AnyRow};
 
@@ -161,6 +167,7 @@ impl ReleaseStore {
         &self,
         after: i64,
         release: &NewRelease,
+        actor: &Actor,
     ) -> Result<ReleaseInfo, ReportsError> {
         let number = after + 1;
         let basis = serde_json::to_string(&release.basis).map_err(|e| corrupt("basis", e))?;
@@ -204,6 +211,14 @@ impl ReleaseStore {
                 "heldCells": release.held.len(),
             }));
         self.outbox.enqueue(&mut tx, &event).await?;
+        let change = Change::new(EVENT_KIND, "release", &number.to_string())
+            .summary(format!(
+                "release {number} of {}, {} cells held",
+                release.date,
+                release.held.len()
+            ))
+            .note(Some(&release.note));
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         Ok(ReleaseInfo {
             number,

@@ -12,8 +12,8 @@ use axv_outcomes::{
     domain::{PilotSchedule, quarter_end, quarter_start},
     pilot_from_event,
 };
-use axv_platform::ErrorCode;
 use axv_platform::events::Event;
+use axv_platform::{ErrorCode, audit::Actor};
 use axv_proto::common::v1::{self as common_pb, PilotDomain};
 use axv_proto::outcomes::v1::{self as pb, outcomes_service_client::OutcomesServiceClient};
 use axv_proto::pilots::v1 as pilots_pb;
@@ -1110,7 +1110,7 @@ async fn sync_pilots_backfills_schedules(db: TestDb) {
         let pilot = h
             .pilots()
             .store()
-            .create(&draft, &lead, "firm")
+            .create(&draft, &lead, &Actor::account("firm", Role::FirmMember))
             .await
             .unwrap();
         for action in [
@@ -1120,7 +1120,12 @@ async fn sync_pilots_backfills_schedules(db: TestDb) {
         ] {
             h.pilots()
                 .store()
-                .transition(&pilot.id, action, "manager", |_| Ok(None))
+                .transition(
+                    &pilot.id,
+                    action,
+                    &Actor::account("manager", Role::ProgramManager),
+                    |_| Ok(None),
+                )
                 .await
                 .unwrap();
         }

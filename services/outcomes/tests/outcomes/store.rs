@@ -1,11 +1,12 @@
 //! The outcome reports' store against both backends.
 
+use axv_auth::Role;
 use axv_outcomes::{
     ReportsError,
     domain::{Figures, PilotSchedule, ReportAction, ReportStatus},
     store::{ListScope, ReportDraft, ReportFilter, ReportSubject, Store},
 };
-use axv_platform::outbox::Outbox;
+use axv_platform::{audit::Actor, outbox::Outbox};
 use axv_testkit::{TestDb, on_both_backends};
 use chrono::NaiveDate;
 
@@ -15,6 +16,16 @@ async fn store(test: &TestDb) -> Store {
         axv_outcomes::database(&platform).await.unwrap(),
         Outbox::default(),
     )
+}
+
+/// A firm member acting.
+fn firm(id: &str) -> Actor {
+    Actor::account(id, Role::FirmMember)
+}
+
+/// A programme manager acting.
+fn manager(id: &str) -> Actor {
+    Actor::account(id, Role::ProgramManager)
 }
 
 fn subject(pilot: &str, company: &str) -> ReportSubject {
@@ -47,7 +58,7 @@ async fn reports_versions_and_lists(test: TestDb) {
         .create(
             &subject("p1", "c1"),
             &draft("2026-01-01", "2026-03-31", 1),
-            "u1",
+            &firm("u1"),
         )
         .await
         .unwrap();
@@ -58,7 +69,7 @@ async fn reports_versions_and_lists(test: TestDb) {
             .create(
                 &subject("p1", "c1"),
                 &draft("2026-01-01", "2026-06-30", 1),
-                "u1"
+                &firm("u1")
             )
             .await,
         Err(ReportsError::InvalidInput { .. })
@@ -68,23 +79,23 @@ async fn reports_versions_and_lists(test: TestDb) {
         .create(
             &subject("p2", "c2"),
             &draft("2026-01-01", "2026-03-31", 2),
-            "u2",
+            &firm("u2"),
         )
         .await
         .unwrap();
 
     let updated = store
-        .update(&a.id, &draft("2026-01-01", "2026-03-31", 7))
+        .update(&a.id, &draft("2026-01-01", "2026-03-31", 7), &firm("u1"))
         .await
         .unwrap();
     assert_eq!(updated.draft.figures.papers, 7);
     store
-        .transition(&a.id, ReportAction::Submit, "u1", None, Some(12))
+        .transition(&a.id, ReportAction::Submit, &firm("u1"), None, Some(12))
         .await
         .unwrap();
     assert!(matches!(
         store
-            .update(&a.id, &draft("2026-01-01", "2026-03-31", 8))
+            .update(&a.id, &draft("2026-01-01", "2026-03-31", 8), &firm("u1"))
             .await,
         Err(ReportsError::Refused {
             reason: axv_platform::error::Reason::NotEditable,
@@ -92,11 +103,17 @@ async fn reports_versions_and_lists(test: TestDb) {
         })
     ));
     assert!(matches!(
-        store.amend(&a.id, "u1").await,
+        store.amend(&a.id, &firm("u1")).await,
         Err(ReportsError::Precondition(_))
     ));
     let verified = store
-        .transition(&a.id, ReportAction::Verify, "m", Some("좋음"), None)
+        .transition(
+            &a.id,
+            ReportAction::Verify,
+            &manager("m"),
+            Some("좋음"),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(verified.status, ReportStatus::Verified);
@@ -104,13 +121,13 @@ async fn reports_versions_and_lists(test: TestDb) {
     assert_eq!(verified.history.len(), 3);
     assert_eq!(verified.history[2].note.as_deref(), Some("좋음"));
 
-    let v2 = store.amend(&a.id, "u1").await.unwrap();
+    let v2 = store.amend(&a.id, &firm("u1")).await.unwrap();
     assert_eq!((v2.version, v2.status), (2, ReportStatus::Draft));
     assert_eq!(v2.lineage_id, a.id);
     assert_eq!(v2.draft.figures.papers, 7);
     // Its own lineage's period is no overlap.
     store
-        .update(&v2.id, &draft("2026-01-01", "2026-03-31", 9))
+        .update(&v2.id, &draft("2026-01-01", "2026-03-31", 9), &firm("u1"))
         .await
         .unwrap();
     let versions = store.versions(&a.id).await.unwrap();
@@ -214,7 +231,7 @@ async fn only_the_newest_verified_version_counts(test: TestDb) {
         .create(
             &subject("p1", "c1"),
             &draft("2026-01-01", "2026-03-31", 1),
-            "u1",
+            &firm("u1"),
         )
         .await
         .unwrap();
@@ -222,7 +239,7 @@ async fn only_the_newest_verified_version_counts(test: TestDb) {
         .create(
             &subject("p2", "c2"),
             &draft("2026-01-01", "2026-03-31", 50),
-            "u2",
+            &firm("u2"),
         )
         .await
         .unwrap();
@@ -230,24 +247,30 @@ async fn only_the_newest_verified_version_counts(test: TestDb) {
         .create(
             &subject("p3", "c3"),
             &draft("2026-01-01", "2026-03-31", 70),
-            "u3",
+            &firm("u3"),
         )
         .await
         .unwrap();
     assert!(counted(&store).await.is_empty());
     store
-        .transition(&a.id, ReportAction::Submit, "u1", None, Some(12))
+        .transition(&a.id, ReportAction::Submit, &firm("u1"), None, Some(12))
         .await
         .unwrap();
     store
-        .transition(&returned.id, ReportAction::Submit, "u2", None, Some(0))
+        .transition(
+            &returned.id,
+            ReportAction::Submit,
+            &firm("u2"),
+            None,
+            Some(0),
+        )
         .await
         .unwrap();
     store
         .transition(
             &returned.id,
             ReportAction::Return,
-            "m",
+            &manager("m"),
             Some("증빙 부족"),
             None,
         )
@@ -256,7 +279,7 @@ async fn only_the_newest_verified_version_counts(test: TestDb) {
     assert!(counted(&store).await.is_empty());
 
     store
-        .transition(&a.id, ReportAction::Verify, "m", None, None)
+        .transition(&a.id, ReportAction::Verify, &manager("m"), None, None)
         .await
         .unwrap();
     let reports = store.counted_reports().await.unwrap();
@@ -274,21 +297,21 @@ async fn only_the_newest_verified_version_counts(test: TestDb) {
     assert_eq!(v1.compute_consumed, 12);
 
     // An amendment under way leaves version 1 counting, whatever its own state.
-    let v2 = store.amend(&a.id, "u1").await.unwrap();
+    let v2 = store.amend(&a.id, &firm("u1")).await.unwrap();
     store
-        .update(&v2.id, &draft("2026-01-01", "2026-03-31", 9))
+        .update(&v2.id, &draft("2026-01-01", "2026-03-31", 9), &firm("u1"))
         .await
         .unwrap();
     assert_eq!(counted(&store).await, [("p1".to_owned(), 1)]);
     store
-        .transition(&v2.id, ReportAction::Submit, "u1", None, Some(20))
+        .transition(&v2.id, ReportAction::Submit, &firm("u1"), None, Some(20))
         .await
         .unwrap();
     assert_eq!(counted(&store).await, [("p1".to_owned(), 1)]);
 
     // Once version 2 is verified it replaces version 1.
     store
-        .transition(&v2.id, ReportAction::Verify, "m", None, None)
+        .transition(&v2.id, ReportAction::Verify, &manager("m"), None, None)
         .await
         .unwrap();
     let reports = store.counted_reports().await.unwrap();
@@ -297,29 +320,47 @@ async fn only_the_newest_verified_version_counts(test: TestDb) {
     assert_eq!(reports[0].compute_consumed, 20);
 
     // A returned version 3 leaves version 2 counting.
-    let v3 = store.amend(&v2.id, "u1").await.unwrap();
+    let v3 = store.amend(&v2.id, &firm("u1")).await.unwrap();
     assert_eq!(v3.version, 3);
     store
-        .update(&v3.id, &draft("2026-01-01", "2026-03-31", 30))
+        .update(&v3.id, &draft("2026-01-01", "2026-03-31", 30), &firm("u1"))
         .await
         .unwrap();
     store
-        .transition(&v3.id, ReportAction::Submit, "u1", None, Some(0))
+        .transition(&v3.id, ReportAction::Submit, &firm("u1"), None, Some(0))
         .await
         .unwrap();
     store
-        .transition(&v3.id, ReportAction::Return, "m", Some("다시"), None)
+        .transition(
+            &v3.id,
+            ReportAction::Return,
+            &manager("m"),
+            Some("다시"),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(counted(&store).await, [("p1".to_owned(), 9)]);
 
     // Two verified lineages both count.
     store
-        .transition(&returned.id, ReportAction::Submit, "u2", None, Some(0))
+        .transition(
+            &returned.id,
+            ReportAction::Submit,
+            &firm("u2"),
+            None,
+            Some(0),
+        )
         .await
         .unwrap();
     store
-        .transition(&returned.id, ReportAction::Verify, "m", None, None)
+        .transition(
+            &returned.id,
+            ReportAction::Verify,
+            &manager("m"),
+            None,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -460,7 +501,7 @@ async fn filed_periods_are_those_past_draft(test: TestDb) {
     for (start, end) in quarters {
         ids.push(
             store
-                .create(&subject("p1", "c1"), &draft(start, end, 1), "u1")
+                .create(&subject("p1", "c1"), &draft(start, end, 1), &firm("u1"))
                 .await
                 .unwrap()
                 .id,
@@ -475,7 +516,7 @@ async fn filed_periods_are_those_past_draft(test: TestDb) {
     ]) {
         for action in moves {
             store
-                .transition(id, *action, "u1", Some("메모"), Some(0))
+                .transition(id, *action, &firm("u1"), Some("메모"), Some(0))
                 .await
                 .unwrap();
         }
@@ -485,23 +526,23 @@ async fn filed_periods_are_those_past_draft(test: TestDb) {
         .create(
             &subject("p2", "c2"),
             &draft("2026-01-01", "2026-06-30", 1),
-            "u2",
+            &firm("u2"),
         )
         .await
         .unwrap();
     for action in [ReportAction::Submit, ReportAction::Verify] {
         store
-            .transition(&p2.id, action, "u2", None, Some(0))
+            .transition(&p2.id, action, &firm("u2"), None, Some(0))
             .await
             .unwrap();
     }
-    store.amend(&p2.id, "u2").await.unwrap();
+    store.amend(&p2.id, &firm("u2")).await.unwrap();
     // p3: only a DRAFT.
     store
         .create(
             &subject("p3", "c3"),
             &draft("2026-01-01", "2026-03-31", 1),
-            "u3",
+            &firm("u3"),
         )
         .await
         .unwrap();
@@ -551,7 +592,7 @@ async fn concurrent_overlapping_creates_admit_one(test: TestDb) {
                 let store = store.clone();
                 let subject = subject(&pilot, "c1");
                 let draft = draft(start, end, 1);
-                tokio::spawn(async move { store.create(&subject, &draft, "u1").await })
+                tokio::spawn(async move { store.create(&subject, &draft, &firm("u1")).await })
             })
             .collect();
         let mut created = 0;
@@ -610,7 +651,7 @@ async fn create_waits_for_the_pilot_lock(test: TestDb) {
                 .create(
                     &subject("locked", "c1"),
                     &draft("2026-01-01", "2026-06-30", 1),
-                    "u2",
+                    &firm("u2"),
                 )
                 .await
         })

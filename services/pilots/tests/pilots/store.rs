@@ -1,5 +1,6 @@
 //! The pilot registry's store against both backends.
 
+use axv_auth::Role;
 use axv_pilots::{
     PilotsError,
     domain::{
@@ -8,7 +9,7 @@ use axv_pilots::{
     },
     store::{CompanySnapshot, ListScope, PilotCountFilter, PilotCounts, PilotFilter, Store},
 };
-use axv_platform::outbox::Outbox;
+use axv_platform::{audit::Actor, outbox::Outbox};
 use axv_testkit::{TestDb, on_both_backends};
 use chrono::NaiveDate;
 
@@ -18,6 +19,16 @@ async fn store(test: &TestDb) -> Store {
         axv_pilots::database(&platform).await.unwrap(),
         Outbox::default(),
     )
+}
+
+/// A firm member acting.
+fn firm(id: &str) -> Actor {
+    Actor::account(id, Role::FirmMember)
+}
+
+/// A programme manager acting.
+fn manager(id: &str) -> Actor {
+    Actor::account(id, Role::ProgramManager)
 }
 
 fn company(id: &str) -> CompanySnapshot {
@@ -53,7 +64,7 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
         .create(
             &draft("가", PilotDomain::Energy, "2026-01-01", "2026-03-31"),
             &company("c1"),
-            "u1",
+            &firm("u1"),
         )
         .await
         .unwrap();
@@ -61,17 +72,17 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
         .create(
             &draft("나", PilotDomain::Traffic, "2026-06-01", "2026-12-31"),
             &company("c2"),
-            "u2",
+            &firm("u2"),
         )
         .await
         .unwrap();
     store
-        .add_participant(&a, &company("c2"), "partner", Invited, "u1")
+        .add_participant(&a, &company("c2"), "partner", Invited, &firm("u1"))
         .await
         .unwrap();
     assert!(matches!(
         store
-            .add_participant(&a, &company("c2"), "hospital", Invited, "u1")
+            .add_participant(&a, &company("c2"), "hospital", Invited, &firm("u1"))
             .await
             .unwrap_err(),
         PilotsError::Conflict(_)
@@ -113,13 +124,13 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
     let a_invited = store.pilot(&a.id).await.unwrap().unwrap();
     assert!(matches!(
         store
-            .answer_invitation(&a_invited, "c9", Accepted, "u9", None)
+            .answer_invitation(&a_invited, "c9", Accepted, &firm("u9"), None)
             .await
             .unwrap_err(),
         PilotsError::Conflict(_)
     ));
     store
-        .answer_invitation(&a_invited, "c2", Declined, "u2", Some("no"))
+        .answer_invitation(&a_invited, "c2", Declined, &firm("u2"), Some("no"))
         .await
         .unwrap();
     assert_eq!(
@@ -128,11 +139,11 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
         "declined: no longer sees it"
     );
     store
-        .add_participant(&a, &company("c2"), "partner", Invited, "u1")
+        .add_participant(&a, &company("c2"), "partner", Invited, &firm("u1"))
         .await
         .unwrap();
     store
-        .answer_invitation(&a_invited, "c2", Accepted, "u2", None)
+        .answer_invitation(&a_invited, "c2", Accepted, &firm("u2"), None)
         .await
         .unwrap();
     assert_eq!(c2_pilots(&store).await, (2, 2, 2), "accepted: takes part");
@@ -145,18 +156,21 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
     assert_eq!(kinds.len(), 4, "{kinds:?}");
 
     let day = NaiveDate::from_ymd_opt(2026, 2, 1).unwrap();
-    store.add_milestone(&a.id, "첫째", day).await.unwrap();
+    store
+        .add_milestone(&a.id, "첫째", day, &a.lead.id, &firm("u1"))
+        .await
+        .unwrap();
     let a_now = store.pilot(&a.id).await.unwrap().unwrap();
     assert_eq!(a_now.participants.len(), 2);
     assert_eq!(a_now.open_milestones(), 1);
     let milestone = a_now.milestones[0].id.clone();
     store
-        .complete_milestone(&a.id, &milestone, Some("evidence"))
+        .complete_milestone(&a.id, &milestone, Some("evidence"), &a.lead.id, &firm("u1"))
         .await
         .unwrap();
     assert!(matches!(
         store
-            .complete_milestone(&a.id, &milestone, None)
+            .complete_milestone(&a.id, &milestone, None, &a.lead.id, &firm("u1"))
             .await
             .unwrap_err(),
         PilotsError::Precondition(_)
@@ -164,7 +178,7 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
     assert!(
         matches!(
             store
-                .complete_milestone(&b.id, &milestone, None)
+                .complete_milestone(&b.id, &milestone, None, &b.lead.id, &firm("u2"))
                 .await
                 .unwrap_err(),
             PilotsError::NotFound(_)
@@ -220,12 +234,12 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
 
     // A transition records history and its event; a refused one writes nothing.
     let submitted = store
-        .transition(&a.id, PilotAction::Submit, "u1", |_| Ok(None))
+        .transition(&a.id, PilotAction::Submit, &firm("u1"), |_| Ok(None))
         .await
         .unwrap();
     assert_eq!(submitted.status, PilotStatus::Submitted);
     let refused = store
-        .transition(&a.id, PilotAction::Start, "u1", |_| Ok(None))
+        .transition(&a.id, PilotAction::Start, &firm("u1"), |_| Ok(None))
         .await
         .unwrap_err();
     assert!(matches!(
@@ -236,7 +250,7 @@ async fn pilots_participants_milestones_and_lists(test: TestDb) {
         }
     ));
     let vetoed = store
-        .transition(&a.id, PilotAction::Approve, "m", |_| {
+        .transition(&a.id, PilotAction::Approve, &manager("m"), |_| {
             Err(PilotsError::Forbidden("no".into()))
         })
         .await
@@ -324,13 +338,13 @@ async fn headcounts(test: TestDb) {
             .create(
                 &draft(&format!("과제{n}"), domain, starts, ends),
                 &company_in(&format!("c{n}"), sector),
-                "u",
+                &firm("u"),
             )
             .await
             .unwrap();
         for action in actions {
             store
-                .transition(&pilot.id, *action, "m", |_| Ok(None))
+                .transition(&pilot.id, *action, &manager("m"), |_| Ok(None))
                 .await
                 .unwrap();
         }
@@ -413,7 +427,7 @@ async fn event_payloads(test: TestDb) {
                 "2026-11-30",
             ),
             &company_in("lead", "HEALTHCARE"),
-            "u",
+            &firm("u"),
         )
         .await
         .unwrap();
@@ -423,7 +437,7 @@ async fn event_payloads(test: TestDb) {
         PilotAction::Start,
     ] {
         store
-            .transition(&pilot.id, action, "m", |_| Ok(None))
+            .transition(&pilot.id, action, &manager("m"), |_| Ok(None))
             .await
             .unwrap();
     }

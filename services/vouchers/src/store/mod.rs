@@ -8,6 +8,7 @@ pub mod uploads;
 use std::collections::HashMap;
 
 use axv_platform::{
+    audit::{self, Actor, Change},
     columns::{StoredDate, StoredList},
     db::{Database, Filters},
     events::Event,
@@ -213,7 +214,6 @@ pub struct NewApplication {
     pub requested_amount: i64,
     pub justification: String,
     pub pilot_id: Option<String>,
-    pub created_by: String,
 }
 
 #[derive(Clone)]
@@ -231,7 +231,11 @@ impl Store {
         &self.db
     }
 
-    pub async fn create_pool(&self, pool: NewPool) -> Result<PoolRecord, VouchersError> {
+    pub async fn create_pool(
+        &self,
+        pool: NewPool,
+        actor: &Actor,
+    ) -> Result<PoolRecord, VouchersError> {
         let id = new_id();
         let mut tx = self.db.pool().begin().await?;
         sqlx::query(
@@ -267,6 +271,16 @@ impl Store {
             ));
         }
         ledger::finish_operation(&mut tx, &operation, "funded").await?;
+        let change = Change::new("pool.created", "pool", &id).summary(format!(
+            "{} {} {}s, {} funded, {} to {}",
+            pool.kind.as_str(),
+            pool.capacity,
+            pool.kind.unit(),
+            pool.funding.as_str(),
+            pool.valid_from,
+            pool.valid_until
+        ));
+        audit::record(&mut tx, actor, &change).await?;
         tx.commit().await?;
         crate::metrics::transfers_committed(&transfers);
         self.pool(&id)
@@ -319,8 +333,10 @@ impl Store {
     pub async fn create_program(
         &self,
         program: NewProgram,
+        actor: &Actor,
     ) -> Result<ProgramRecord, VouchersError> {
         let id = new_id();
+        let mut tx = self.db.pool().begin().await?;
         sqlx::query(
             "INSERT INTO programs (id, pool_id, name, opens_on, closes_on, max_per_company, sectors, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -333,8 +349,14 @@ impl Store {
         .bind(program.max_per_company)
         .bind(program.sectors.join(","))
         .bind(now_ms())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
+        let change = Change::new("program.created", "program", &id).summary(format!(
+            "pool {}, {} to {}, at most {} per company",
+            program.pool_id, program.opens_on, program.closes_on, program.max_per_company
+        ));
+        audit::record(&mut tx, actor, &change).await?;
+        tx.commit().await?;
         self.program(&id)
             .await?
             .ok_or(VouchersError::NotFound("programme"))
@@ -392,6 +414,7 @@ impl Store {
     pub async fn create_application(
         &self,
         new: NewApplication,
+        actor: &Actor,
     ) -> Result<ApplicationRecord, VouchersError> {
         let id = new_id();
         let mut tx = self.db.pool().begin().await?;
@@ -406,7 +429,7 @@ impl Store {
         .bind(&new.justification)
         .bind(new.pilot_id.as_deref())
         .bind(ApplicationStatus::Submitted.as_str())
-        .bind(&new.created_by)
+        .bind(actor.history_id())
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
@@ -414,6 +437,13 @@ impl Store {
         let event = Event::new(SERVICE, "application.submitted", &id)
             .for_companies(vec![new.company_id.clone()]);
         self.outbox.enqueue(&mut tx, &event).await?;
+        let change = Change::new("application.submitted", "application", &id)
+            .company(&new.company_id)
+            .summary(format!(
+                "programme {}, {} requested",
+                new.program_id, new.requested_amount
+            ));
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         self.application(&id)
             .await?
@@ -469,7 +499,7 @@ impl Store {
         &self,
         id: &str,
         action: ApplicationAction,
-        actor: &str,
+        actor: &Actor,
         note: Option<&str>,
     ) -> Result<ApplicationRecord, VouchersError> {
         let current = self
@@ -478,13 +508,18 @@ impl Store {
             .ok_or(VouchersError::NotFound("application"))?;
         let to = action.apply(current.status)?;
         let mut tx = self.db.pool().begin().await?;
-        decide(&mut tx, id, current.status, to, actor, note).await?;
+        decide(&mut tx, id, current.status, to, &actor.history_id(), note).await?;
         let kind = match to {
             ApplicationStatus::Withdrawn => "application.withdrawn",
             _ => "application.rejected",
         };
         let event = Event::new(SERVICE, kind, id).for_companies(vec![current.company_id.clone()]);
         self.outbox.enqueue(&mut tx, &event).await?;
+        let change = Change::new(kind, "application", id)
+            .company(&current.company_id)
+            .transition(Some(current.status.as_str()), to.as_str())
+            .note(note);
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         self.application(id)
             .await?
@@ -497,7 +532,7 @@ impl Store {
         &self,
         id: &str,
         granted: i64,
-        actor: &str,
+        actor: &Actor,
         note: Option<&str>,
         today: NaiveDate,
     ) -> Result<(ApplicationRecord, VoucherRecord), VouchersError> {
@@ -549,7 +584,7 @@ impl Store {
             id,
             ApplicationStatus::Submitted,
             ApplicationStatus::Approved,
-            actor,
+            &actor.history_id(),
             note,
         )
         .await?;
@@ -621,6 +656,21 @@ impl Store {
                 serde_json::json!({ "code": code, "granted": granted, "kind": pool.kind.as_str() }),
             );
         self.outbox.enqueue(&mut tx, &event).await?;
+        let approved = Change::new("application.approved", "application", id)
+            .company(&application.company_id)
+            .transition(
+                Some(application.status.as_str()),
+                ApplicationStatus::Approved.as_str(),
+            )
+            .note(note);
+        audit::record(&mut tx, actor, &approved).await?;
+        let issued = Change::new("voucher.issued", "voucher", &voucher_id)
+            .company(&application.company_id)
+            .summary(format!(
+                "{code}: {granted} {}s granted from pool {}",
+                pool.unit, pool.id
+            ));
+        audit::record(&mut tx, actor, &issued).await?;
         self.outbox.commit(tx).await?;
         crate::metrics::transfers_committed(&transfers);
         let application = self

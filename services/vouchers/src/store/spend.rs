@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use axv_platform::{
+    audit::{self, Actor, Change},
     columns::{StoredDate, StoredFlag},
     events::Event,
     ids::{new_id, now_ms},
@@ -860,6 +861,7 @@ impl Store {
         expires_at: i64,
         job: Option<(&str, &str)>,
         today: NaiveDate,
+        actor: &Actor,
     ) -> Result<HoldRecord, VouchersError> {
         let mut tx = self.db.pool().begin().await?;
         let voucher = lock(&mut tx, "code", voucher_code)
@@ -918,6 +920,10 @@ impl Store {
         let hold = hold_by_id(&mut tx, hold_id)
             .await?
             .ok_or(VouchersError::NotFound("hold"))?;
+        let change = Change::new("hold.opened", "hold", hold_id)
+            .company(&voucher.company_id)
+            .summary(format!("voucher {}: {amount} held", voucher.code));
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         crate::metrics::transfers_committed(&transfers);
         Ok(hold)
@@ -928,13 +934,19 @@ impl Store {
         &self,
         hold_id: &str,
         actual: i64,
+        actor: &Actor,
     ) -> Result<HoldRecord, VouchersError> {
-        self.close_hold(hold_id, Some(actual), HoldState::Committed)
+        self.close_hold(hold_id, Some(actual), HoldState::Committed, actor)
             .await
     }
 
-    pub async fn release_hold(&self, hold_id: &str) -> Result<HoldRecord, VouchersError> {
-        self.close_hold(hold_id, None, HoldState::Released).await
+    pub async fn release_hold(
+        &self,
+        hold_id: &str,
+        actor: &Actor,
+    ) -> Result<HoldRecord, VouchersError> {
+        self.close_hold(hold_id, None, HoldState::Released, actor)
+            .await
     }
 
     async fn close_hold(
@@ -942,6 +954,7 @@ impl Store {
         hold_id: &str,
         actual: Option<i64>,
         to: HoldState,
+        actor: &Actor,
     ) -> Result<HoldRecord, VouchersError> {
         let voucher_id = {
             let mut conn = self.db.reads().acquire().await?;
@@ -1063,6 +1076,19 @@ impl Store {
         let hold = hold_by_id(&mut tx, hold_id)
             .await?
             .ok_or(VouchersError::NotFound("hold"))?;
+        let change = Change::new(
+            format!("hold.{}", to.as_str().to_lowercase()),
+            "hold",
+            hold_id,
+        )
+        .company(&voucher.company_id)
+        .summary(format!(
+            "voucher {}: OPEN → {}, {used} of {} charged",
+            voucher.code,
+            to.as_str(),
+            hold.amount
+        ));
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         crate::metrics::transfers_committed(&transfers);
         Ok(hold)
@@ -1077,7 +1103,10 @@ impl Store {
             .await?;
         let mut expired = 0;
         for (id,) in due {
-            match self.close_hold(&id, None, HoldState::Expired).await {
+            match self
+                .close_hold(&id, None, HoldState::Expired, &Actor::system("sweeper"))
+                .await
+            {
                 Ok(hold) if hold.state == HoldState::Expired => expired += 1,
                 Ok(_) => {}
                 Err(error) => tracing::warn!(hold = %id, %error, "could not expire hold"),
@@ -1093,6 +1122,7 @@ impl Store {
         voucher_id: &str,
         to: VoucherStatus,
         note: Option<&str>,
+        actor: &Actor,
     ) -> Result<(), VouchersError> {
         let mut tx = self.db.pool().begin().await?;
         let voucher = lock(&mut tx, "id", voucher_id)
@@ -1183,6 +1213,16 @@ impl Store {
                 serde_json::json!({ "code": voucher.code, "returned": spendable, "note": note }),
             );
         self.outbox.enqueue(&mut tx, &event).await?;
+        let change = Change::new(kind, "voucher", &voucher.id)
+            .company(&voucher.company_id)
+            .summary(format!(
+                "{}: {} → {}, {spendable} returned",
+                voucher.code,
+                voucher.status.as_str(),
+                status.as_str()
+            ))
+            .note(note);
+        audit::record(&mut tx, actor, &change).await?;
         self.outbox.commit(tx).await?;
         crate::metrics::transfers_committed(&transfers);
         Ok(())
@@ -1224,7 +1264,7 @@ impl Store {
                 .bind(company_id)
                 .fetch_all(&mut *tx)
                 .await?;
-        let mut changed = 0;
+        let mut changes = Vec::new();
         for (id,) in ids {
             let Some(voucher) = lock(&mut tx, "id", &id).await? else {
                 continue;
@@ -1258,11 +1298,29 @@ impl Store {
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
-                changed += 1;
+                let action = if frozen {
+                    "voucher.frozen"
+                } else {
+                    "voucher.thawed"
+                };
+                changes.push(
+                    Change::new(action, "voucher", &id)
+                        .company(company_id)
+                        .summary(format!(
+                            "{}: {} → {} with the company's standing",
+                            voucher.code,
+                            voucher.status.as_str(),
+                            status.as_str()
+                        )),
+                );
             }
         }
+        // After every voucher's lock, so the chain's lock is the last one taken.
+        for change in &changes {
+            audit::record(&mut tx, &Actor::system("events"), change).await?;
+        }
         tx.commit().await?;
-        Ok(changed)
+        Ok(changes.len())
     }
 
     /// Active vouchers with what they have left, for the Slurm accounts export.

@@ -1231,7 +1231,12 @@ async fn voucher_totals_by_company_and_quarter(db: TestDb) {
         .unwrap();
     h.vouchers()
         .store()
-        .end_voucher(&b1.id, axv_vouchers::domain::VoucherStatus::Expired, None)
+        .end_voucher(
+            &b1.id,
+            axv_vouchers::domain::VoucherStatus::Expired,
+            None,
+            &axv_platform::audit::Actor::system("sweeper"),
+        )
         .await
         .unwrap();
 

@@ -4,7 +4,8 @@
 use axv_platform::calendar::today_kst;
 use std::collections::HashMap;
 
-use axv_platform::pagination::PageRequest;
+use axv_auth::Role;
+use axv_platform::{audit::Actor, pagination::PageRequest};
 use axv_testkit::{
     TestDb, on_both_backends,
     vouchers::{issue, pool_and_program},
@@ -21,6 +22,21 @@ async fn store(test: &TestDb) -> Store {
     let platform = axv_platform::testing::platform(test.config.clone());
     let db = axv_vouchers::database(&platform).await.unwrap();
     Store::new(db, axv_platform::outbox::Outbox::default())
+}
+
+/// A firm member acting.
+fn firm(id: &str) -> Actor {
+    Actor::account(id, Role::FirmMember)
+}
+
+/// A programme manager acting.
+fn manager(id: &str) -> Actor {
+    Actor::account(id, Role::ProgramManager)
+}
+
+/// The operator holding, committing and releasing for the cluster.
+fn operator() -> Actor {
+    Actor::account("operator", Role::Operator)
 }
 
 /// A tiny deterministic PRNG, so a failing sequence can be replayed from its seed.
@@ -120,18 +136,26 @@ async fn random_sequences_keep_every_invariant(test: TestDb) {
                     let company = format!("company-{}", rng.below(6));
                     let amount = 500 + i64::try_from(rng.below(20_000)).unwrap();
                     let application = store
-                        .create_application(axv_vouchers::store::NewApplication {
-                            program_id: program_id.clone(),
-                            company_id: company,
-                            requested_amount: amount,
-                            justification: "random".into(),
-                            pilot_id: None,
-                            created_by: "t".into(),
-                        })
+                        .create_application(
+                            axv_vouchers::store::NewApplication {
+                                program_id: program_id.clone(),
+                                company_id: company,
+                                requested_amount: amount,
+                                justification: "random".into(),
+                                pilot_id: None,
+                            },
+                            &firm("t"),
+                        )
                         .await
                         .unwrap();
                     if let Ok((_, voucher)) = store
-                        .approve_application(&application.id, amount, "m", None, today_kst())
+                        .approve_application(
+                            &application.id,
+                            amount,
+                            &manager("m"),
+                            None,
+                            today_kst(),
+                        )
                         .await
                     {
                         vouchers.push((voucher.id, voucher.code));
@@ -164,7 +188,15 @@ async fn random_sequences_keep_every_invariant(test: TestDb) {
                     let hold = format!("hold-{seed}-{step}");
                     let amount = 1 + i64::try_from(rng.below(4_000)).unwrap();
                     if store
-                        .create_hold(&hold, code, amount, i64::MAX / 2, None, today_kst())
+                        .create_hold(
+                            &hold,
+                            code,
+                            amount,
+                            i64::MAX / 2,
+                            None,
+                            today_kst(),
+                            &operator(),
+                        )
                         .await
                         .is_ok()
                     {
@@ -182,24 +214,33 @@ async fn random_sequences_keep_every_invariant(test: TestDb) {
                             .await
                             .unwrap();
                     if let Some((held,)) = held {
-                        let _ = store.commit_hold(&hold, held * fraction / 100).await;
+                        let _ = store
+                            .commit_hold(&hold, held * fraction / 100, &operator())
+                            .await;
                     }
                 }
                 5 if !open_holds.is_empty() => {
                     let hold = open_holds
                         .swap_remove(usize::try_from(rng.below(open_holds.len() as u64)).unwrap());
-                    let _ = store.release_hold(&hold).await;
+                    let _ = store.release_hold(&hold, &operator()).await;
                 }
                 6 if !vouchers.is_empty() && rng.below(4) == 0 => {
                     let (id, _) =
                         &vouchers[usize::try_from(rng.below(vouchers.len() as u64)).unwrap()];
-                    let _ = store.end_voucher(id, VoucherStatus::Expired, None).await;
+                    let _ = store
+                        .end_voucher(id, VoucherStatus::Expired, None, &Actor::system("sweeper"))
+                        .await;
                 }
                 7 if !vouchers.is_empty() && rng.below(4) == 0 => {
                     let (id, _) =
                         &vouchers[usize::try_from(rng.below(vouchers.len() as u64)).unwrap()];
                     let _ = store
-                        .end_voucher(id, VoucherStatus::Revoked, Some("random revocation"))
+                        .end_voucher(
+                            id,
+                            VoucherStatus::Revoked,
+                            Some("random revocation"),
+                            &manager("m"),
+                        )
                         .await;
                 }
                 _ => {}
@@ -247,6 +288,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
             i64::MAX / 2,
             Some(("h100", "77")),
             today_kst(),
+            &operator(),
         )
         .await
         .unwrap();
@@ -254,14 +296,30 @@ async fn holds_commit_release_and_retries(test: TestDb) {
     // Same id, same content: the same hold, not a second reservation.
     assert_eq!(
         store
-            .create_hold("h1", &code, 400, i64::MAX / 2, None, today_kst())
+            .create_hold(
+                "h1",
+                &code,
+                400,
+                i64::MAX / 2,
+                None,
+                today_kst(),
+                &operator(),
+            )
             .await
             .unwrap()
             .id,
         "h1"
     );
     let other = store
-        .create_hold("h1", &code, 300, i64::MAX / 2, None, today_kst())
+        .create_hold(
+            "h1",
+            &code,
+            300,
+            i64::MAX / 2,
+            None,
+            today_kst(),
+            &operator(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -274,29 +332,41 @@ async fn holds_commit_release_and_retries(test: TestDb) {
     // Over the balance: refused whole.
     assert!(
         store
-            .create_hold("h2", &code, 601, i64::MAX / 2, None, today_kst())
+            .create_hold(
+                "h2",
+                &code,
+                601,
+                i64::MAX / 2,
+                None,
+                today_kst(),
+                &operator(),
+            )
             .await
             .is_err()
     );
     // More than held: refused.
-    assert!(store.commit_hold("h1", 401).await.is_err());
+    assert!(store.commit_hold("h1", 401, &operator()).await.is_err());
 
-    let committed = store.commit_hold("h1", 250).await.unwrap();
+    let committed = store.commit_hold("h1", 250, &operator()).await.unwrap();
     assert_eq!(
         (committed.state, committed.committed_amount),
         (HoldState::Committed, 250)
     );
     assert_eq!(
-        store.commit_hold("h1", 250).await.unwrap().state,
+        store
+            .commit_hold("h1", 250, &operator())
+            .await
+            .unwrap()
+            .state,
         HoldState::Committed,
         "a retried commit is the same commit"
     );
     assert!(
-        store.commit_hold("h1", 100).await.is_err(),
+        store.commit_hold("h1", 100, &operator()).await.is_err(),
         "a different commit is refused"
     );
     assert!(
-        store.release_hold("h1").await.is_err(),
+        store.release_hold("h1", &operator()).await.is_err(),
         "a committed hold cannot be released"
     );
     let v = store.voucher(&voucher.id).await.unwrap().unwrap();
@@ -348,12 +418,13 @@ async fn holds_commit_release_and_retries(test: TestDb) {
             i64::MAX / 2,
             Some(("h100", "88")),
             today_kst(),
+            &operator(),
         )
         .await
         .unwrap();
     assert_eq!(
         store
-            .commit_hold("h88", 100)
+            .commit_hold("h88", 100, &operator())
             .await
             .unwrap()
             .committed_amount,
@@ -371,6 +442,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
             axv_platform::ids::now_ms() - 1,
             None,
             today_kst(),
+            &operator(),
         )
         .await
         .unwrap();
@@ -379,7 +451,7 @@ async fn holds_commit_release_and_retries(test: TestDb) {
     let v = store.voucher(&voucher.id).await.unwrap().unwrap();
     assert_eq!((v.balance, v.held), (650, 0));
     assert_eq!(
-        store.release_hold("h3").await.unwrap().state,
+        store.release_hold("h3", &operator()).await.unwrap().state,
         HoldState::Expired,
         "releasing an expired hold is a no-op"
     );
@@ -632,7 +704,12 @@ async fn sacct_fixture_is_charged_exactly(test: TestDb) {
         codes.insert(placeholder, voucher);
     }
     store
-        .end_voucher(&codes["EXPIRED"].id, VoucherStatus::Expired, None)
+        .end_voucher(
+            &codes["EXPIRED"].id,
+            VoucherStatus::Expired,
+            None,
+            &Actor::system("sweeper"),
+        )
         .await
         .unwrap();
     let mut text = include_str!("../fixtures/sacct_h100_week.txt").to_owned();
@@ -901,11 +978,13 @@ async fn grants_respect_cap_and_capacity(test: TestDb) {
         requested_amount: amount,
         justification: "more".into(),
         pilot_id: None,
-        created_by: "f".into(),
     };
-    let second = store.create_application(application(200)).await.unwrap();
+    let second = store
+        .create_application(application(200), &firm("f"))
+        .await
+        .unwrap();
     let over_cap = store
-        .approve_application(&second.id, 200, "m", None, today_kst())
+        .approve_application(&second.id, 200, &manager("m"), None, today_kst())
         .await
         .unwrap_err();
     assert!(over_cap.to_string().contains("cap"), "{over_cap}");
@@ -915,7 +994,7 @@ async fn grants_respect_cap_and_capacity(test: TestDb) {
         axv_vouchers::domain::ApplicationStatus::Submitted
     );
     store
-        .approve_application(&second.id, 100, "m", None, today_kst())
+        .approve_application(&second.id, 100, &manager("m"), None, today_kst())
         .await
         .unwrap();
 
@@ -924,9 +1003,9 @@ async fn grants_respect_cap_and_capacity(test: TestDb) {
         requested_amount: 500,
         ..application(0)
     };
-    let third = store.create_application(other).await.unwrap();
+    let third = store.create_application(other, &firm("f")).await.unwrap();
     let over_capacity = store
-        .approve_application(&third.id, 500, "m", None, today_kst())
+        .approve_application(&third.id, 500, &manager("m"), None, today_kst())
         .await
         .unwrap_err();
     assert!(
@@ -941,25 +1020,31 @@ async fn sacct_refuses_non_gpu_vouchers(test: TestDb) {
     use axv_vouchers::domain::{FundingSource, ResourceKind};
     let store = store(&test).await;
     let npu = store
-        .create_pool(axv_vouchers::store::NewPool {
-            name: "NPU".into(),
-            kind: ResourceKind::Npu,
-            capacity: 1_000_000,
-            funding: FundingSource::City,
-            valid_from: today_kst(),
-            valid_until: today_kst() + chrono::Days::new(30),
-        })
+        .create_pool(
+            axv_vouchers::store::NewPool {
+                name: "NPU".into(),
+                kind: ResourceKind::Npu,
+                capacity: 1_000_000,
+                funding: FundingSource::City,
+                valid_from: today_kst(),
+                valid_until: today_kst() + chrono::Days::new(30),
+            },
+            &Actor::account("admin", Role::Admin),
+        )
         .await
         .unwrap();
     let program = store
-        .create_program(axv_vouchers::store::NewProgram {
-            pool_id: npu.id,
-            name: "NPU".into(),
-            opens_on: today_kst(),
-            closes_on: today_kst() + chrono::Days::new(30),
-            max_per_company: 1_000_000,
-            sectors: vec![],
-        })
+        .create_program(
+            axv_vouchers::store::NewProgram {
+                pool_id: npu.id,
+                name: "NPU".into(),
+                opens_on: today_kst(),
+                closes_on: today_kst() + chrono::Days::new(30),
+                max_per_company: 1_000_000,
+                sectors: vec![],
+            },
+            &manager("m"),
+        )
         .await
         .unwrap();
     let voucher = issue(&store, &program.id, "c1", 10_000).await;
