@@ -760,10 +760,16 @@ async fn a_firm_applies_for_a_voucher(p: &TestPlatform, test: &'static str, java
 impl Browser {
     /// Sets a date field as a date picker would (its typed form depends on the browser's locale).
     async fn set_date(&self, id: &str, date: chrono::NaiveDate) {
+        self.set_value(id, &date.format("%Y-%m-%d").to_string())
+            .await;
+    }
+
+    /// Sets the field with id `id` (a select's option by its value) as a person choosing it.
+    async fn set_value(&self, id: &str, value: &str) {
         self.client
             .execute(
                 "document.getElementById(arguments[0]).value = arguments[1]",
-                vec![json!(id), json!(date.format("%Y-%m-%d").to_string())],
+                vec![json!(id), json!(value)],
             )
             .await
             .unwrap_or_else(|e| panic!("{id}: {e}"));
@@ -2021,6 +2027,108 @@ async fn an_admin_opens_a_call_with_javascript() {
 async fn an_admin_opens_a_call_without_javascript() {
     let p = TestPlatform::start_embedded().await;
     an_admin_opens_a_call(&p, "call-nojs", false).await;
+    p.stop().await;
+}
+
+/// The programme office reads the audit trail of the demo's history: people by name and role,
+/// what they did in words, the subject and period filters, a mistyped date explained, the CSV
+/// for the audit office; a firm member gets the 403 page.
+async fn a_manager_reads_the_audit_trail(p: &TestPlatform, test: &'static str, javascript: bool) {
+    p.sign_up("firm@audit-page.kr").await;
+    let Some(mut b) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    b.sign_in_with(axv::demo::MANAGER_EMAIL, axv::demo::DEMO_PASSWORD)
+        .await;
+    b.click_link("감사 기록").await;
+    b.wait_for("이전 기록 더 보기").await;
+    let text = b.page_text().await;
+    assert!(text.contains("기록 "), "{text}");
+    assert!(text.contains("계정 생성"), "the sign-up just made: {text}");
+    b.check_page("audit").await;
+
+    b.set_value("subject", "voucher").await;
+    let today = axv_platform::calendar::today_kst();
+    b.set_date("from", today - chrono::Duration::days(1)).await;
+    b.set_date("to", today).await;
+    b.click("form.filters button[type=submit]").await;
+    b.wait_for("바우처 발급").await;
+    let text = b.page_text().await;
+    assert!(
+        text.contains("이서연 (광주시 AI산업과) (사업관리자)"),
+        "{text}"
+    );
+    assert!(!text.contains("계정 생성"), "filtered to vouchers: {text}");
+    assert_eq!(b.value("#subject").await, "voucher");
+    b.check_page("audit-vouchers").await;
+
+    let link = b
+        .client
+        .find(Locator::LinkText("CSV로 내려받기"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let cookies: Vec<String> = b
+        .client
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect();
+    let csv = p
+        .http
+        .get(format!("{}{link}", p.base_url()))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), reqwest::StatusCode::OK);
+    let csv = csv.text().await.unwrap();
+    assert!(
+        csv.starts_with("\u{feff}시각 (KST),누가,한 일,기업,내용,메모\r\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("바우처 발급") && !csv.contains("계정 생성"),
+        "{csv}"
+    );
+
+    b.goto("/audit?from=어제").await;
+    b.wait_for("연-월-일로 입력해 주세요").await;
+    assert!(
+        b.page_text().await.contains("계정 생성"),
+        "every entry, without the period"
+    );
+    b.close().await;
+
+    let Some(mut firm) = Browser::start(p.base_url(), test, javascript).await else {
+        return;
+    };
+    firm.sign_in("firm@audit-page.kr").await;
+    assert!(!firm.text("nav").await.contains("감사 기록"));
+    for path in ["/audit", "/audit.csv"] {
+        firm.goto(path).await;
+        assert!(firm.page_text().await.contains("권한이 없습니다"), "{path}");
+    }
+    firm.check_page("audit-forbidden").await;
+    firm.close().await;
+}
+
+#[tokio::test]
+async fn a_manager_reads_the_audit_trail_with_javascript() {
+    let p = TestPlatform::start_demo().await;
+    a_manager_reads_the_audit_trail(&p, "audit-js", true).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_manager_reads_the_audit_trail_without_javascript() {
+    let p = TestPlatform::start_embedded_demo().await;
+    a_manager_reads_the_audit_trail(&p, "audit-nojs", false).await;
     p.stop().await;
 }
 

@@ -8,6 +8,7 @@ use axv_gateway::Limits;
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
+mod audit;
 mod browser;
 mod documents;
 mod gateway;

@@ -33,4 +33,4 @@ pub use role::{ParseRoleError, Role};
 pub use tonic_layer::{
     AuthLayer, AuthService, attach_bearer, bearer_token, caller, require_caller,
 };
-pub use verifier::{OidcIssuer, Verifier};
+pub use verifier::{OidcIssuer, SERVICE_SUBJECT_PREFIX, Verifier};

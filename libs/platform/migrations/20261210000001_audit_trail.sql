@@ -15,7 +15,12 @@ CREATE TABLE audit_entries (
     object_id TEXT NOT NULL,
     company_id TEXT,
     summary TEXT NOT NULL,
+    -- What the person wrote, outside the hashed content: the chain covers note_digest, the
+    -- SHA-256 of note_salt, a newline and the note, so the note and its salt can be erased
+    -- (a person's erasure request) without breaking the chain, while editing it breaks it.
     note TEXT,
+    note_salt TEXT,
+    note_digest TEXT,
     trace_id TEXT,
     -- Lowercase hex SHA-256 of the previous entry's hash and this entry's canonical content.
     prev_hash TEXT NOT NULL,

@@ -6,8 +6,11 @@
 //! daily `audit.head` event) lets a third party prove later that the past was not rewritten.
 //!
 //! People appear by account id only, never by name or e-mail, so a person's erasure request
-//! never touches hashed content. The tables come from the platform's own migration, run with
-//! every service's (see [`crate::db::Database::migrate`]).
+//! never touches hashed content. The one free text, the note someone wrote, is hashed only as
+//! the digest of a random salt and the text: erasing the note and its salt later leaves the
+//! chain intact (the entry reads as redacted), while editing the note breaks it. The tables come
+//! from the platform's own migration, run with every service's (see
+//! [`crate::db::Database::migrate`]).
 
 use std::fmt;
 
@@ -59,15 +62,23 @@ impl ActorKind {
 }
 
 impl Actor {
-    /// The caller of a request: an account, or an API client (tokens say `sub = client:<id>`).
+    /// The caller of a request: an account, an API client (tokens say `sub = client:<id>`), or
+    /// the platform itself: another service (`service:<name>`) or an operator's command on the
+    /// installation (`system:<what>`, e.g. `axv staff add`).
     pub fn of(caller: &Caller) -> Self {
-        match caller.subject.strip_prefix("client:") {
-            Some(client) => Actor {
+        let subject = caller.subject.as_str();
+        if let Some(client) = subject.strip_prefix("client:") {
+            Actor {
                 kind: ActorKind::ApiClient,
                 id: client.to_owned(),
                 role: Some(caller.role.as_str()),
-            },
-            None => Actor::account(&caller.subject, caller.role),
+            }
+        } else if subject.starts_with(axv_auth::SERVICE_SUBJECT_PREFIX) {
+            Actor::system(subject)
+        } else if let Some(part) = subject.strip_prefix("system:") {
+            Actor::system(part)
+        } else {
+            Actor::account(subject, caller.role)
         }
     }
 
@@ -161,14 +172,19 @@ pub struct Entry {
     pub object_id: String,
     pub company_id: Option<String>,
     pub summary: String,
+    /// `None` when there was none, or once it was redacted.
     pub note: Option<String>,
+    /// The random salt of the note's digest; erased with the note.
+    pub note_salt: Option<String>,
+    /// SHA-256 (hex) of the salt and the note, which the chain covers in the note's place.
+    pub note_digest: Option<String>,
     pub trace_id: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }
 
 const ENTRY_COLUMNS: &str = "seq, at, actor_kind, actor_id, actor_role, action, object_kind, \
-     object_id, company_id, summary, note, trace_id, prev_hash, hash";
+     object_id, company_id, summary, note, note_salt, note_digest, trace_id, prev_hash, hash";
 
 impl Entry {
     fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
@@ -184,6 +200,8 @@ impl Entry {
             company_id: row.try_get("company_id")?,
             summary: row.try_get("summary")?,
             note: row.try_get("note")?,
+            note_salt: row.try_get("note_salt")?,
+            note_digest: row.try_get("note_digest")?,
             trace_id: row.try_get("trace_id")?,
             prev_hash: row.try_get("prev_hash")?,
             hash: row.try_get("hash")?,
@@ -203,7 +221,7 @@ impl Entry {
             object_id: &self.object_id,
             company_id: self.company_id.as_deref(),
             summary: &self.summary,
-            note: self.note.as_deref(),
+            note_digest: self.note_digest.as_deref(),
             trace_id: self.trace_id.as_deref(),
             prev_hash: &self.prev_hash,
         })
@@ -223,9 +241,26 @@ struct Canonical<'a> {
     object_id: &'a str,
     company_id: Option<&'a str>,
     summary: &'a str,
-    note: Option<&'a str>,
+    note_digest: Option<&'a str>,
     trace_id: Option<&'a str>,
     prev_hash: &'a str,
+}
+
+/// The digest the chain keeps of a note: SHA-256 of the salt, a newline, and the text.
+pub fn note_digest(salt: &str, note: &str) -> String {
+    hex::encode(Sha256::digest(format!("{salt}\n{note}").as_bytes()))
+}
+
+impl Entry {
+    /// Whether the note still matches what the chain recorded: `Some(false)` when it was
+    /// edited, `None` when there is no note (never one, or redacted).
+    pub fn note_intact(&self) -> Option<bool> {
+        let note = self.note.as_deref()?;
+        let (Some(salt), Some(digest)) = (&self.note_salt, &self.note_digest) else {
+            return Some(false);
+        };
+        Some(note_digest(salt, note) == *digest)
+    }
 }
 
 fn chain_hash(content: &Canonical<'_>) -> String {
@@ -240,7 +275,7 @@ fn chain_hash(content: &Canonical<'_>) -> String {
         content.object_id,
         content.company_id,
         content.summary,
-        content.note,
+        content.note_digest,
         content.trace_id,
         content.prev_hash,
     ]);
@@ -261,6 +296,11 @@ pub async fn record(
             .await?;
     let at_ms = now_ms();
     let trace_id = axv_telemetry::current_trace_id();
+    let note = change.note.as_deref().map(|note| {
+        let salt = crate::ids::new_id();
+        let digest = note_digest(&salt, note);
+        (note, salt, digest)
+    });
     let hash = chain_hash(&Canonical {
         seq,
         at_ms,
@@ -272,13 +312,13 @@ pub async fn record(
         object_id: &change.object_id,
         company_id: change.company_id.as_deref(),
         summary: &change.summary,
-        note: change.note.as_deref(),
+        note_digest: note.as_ref().map(|(_, _, digest)| digest.as_str()),
         trace_id: trace_id.as_deref(),
         prev_hash: &prev_hash,
     });
     sqlx::query(&format!(
         "INSERT INTO audit_entries ({ENTRY_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     ))
     .bind(seq)
     .bind(at_ms)
@@ -290,7 +330,9 @@ pub async fn record(
     .bind(&change.object_id)
     .bind(change.company_id.as_deref())
     .bind(&change.summary)
-    .bind(change.note.as_deref())
+    .bind(note.as_ref().map(|(note, _, _)| *note))
+    .bind(note.as_ref().map(|(_, salt, _)| salt.as_str()))
+    .bind(note.as_ref().map(|(_, _, digest)| digest.as_str()))
     .bind(trace_id.as_deref())
     .bind(&prev_hash)
     .bind(&hash)
@@ -363,6 +405,8 @@ impl fmt::Display for Break {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
     pub entries: i64,
+    /// Entries whose note was erased (an erasure request), which the chain still covers.
+    pub redacted: i64,
     pub head: Head,
     /// The first broken link; `None` when the chain is intact.
     pub broken: Option<(Break, Option<Entry>)>,
@@ -370,18 +414,22 @@ pub struct Verification {
 
 const VERIFY_BATCH: i64 = 1000;
 
-/// Walks the whole chain in order and reports its first broken link.
+/// Walks the chain in order, up to the head as it was when the walk began (entries committed
+/// during the walk are checked by the next one), and reports its first broken link.
 pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
     let head = head(db).await?;
     let mut expected_seq = 1_i64;
     let mut prev_hash = GENESIS.to_owned();
     let mut entries = 0_i64;
+    let mut redacted = 0_i64;
     loop {
         let rows = sqlx::query(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2"
+            "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq >= $1 AND seq <= $3 \
+             ORDER BY seq LIMIT $2"
         ))
         .bind(expected_seq)
         .bind(VERIFY_BATCH)
+        .bind(head.seq)
         .fetch_all(db.reads())
         .await?;
         let batch = rows.len();
@@ -392,7 +440,7 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
                     expected: expected_seq,
                     found: entry.seq,
                 })
-            } else if entry.expected_hash() != entry.hash {
+            } else if entry.expected_hash() != entry.hash || entry.note_intact() == Some(false) {
                 Some(Break::Altered { seq: entry.seq })
             } else if entry.prev_hash != prev_hash {
                 Some(Break::Unlinked { seq: entry.seq })
@@ -402,9 +450,13 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
             if let Some(broken) = broken {
                 return Ok(Verification {
                     entries,
+                    redacted,
                     head,
                     broken: Some((broken, Some(entry))),
                 });
+            }
+            if entry.note.is_none() && entry.note_digest.is_some() {
+                redacted += 1;
             }
             entries += 1;
             expected_seq += 1;
@@ -424,6 +476,7 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
     ));
     Ok(Verification {
         entries,
+        redacted,
         head,
         broken,
     })
@@ -769,6 +822,8 @@ mod tests {
             company_id: Some("c1".into()),
             summary: "UNDER_REVIEW → APPROVED".into(),
             note: None,
+            note_salt: None,
+            note_digest: None,
             trace_id: None,
             prev_hash: GENESIS.into(),
             hash: String::new(),
@@ -814,7 +869,7 @@ mod tests {
                 ..entry()
             },
             Entry {
-                note: Some(String::new()),
+                note_digest: Some(note_digest("salt", "ok")),
                 ..entry()
             },
             Entry {
@@ -829,6 +884,35 @@ mod tests {
         for other in changed {
             assert_ne!(other.expected_hash(), base, "{other:?}");
         }
+    }
+
+    #[test]
+    fn a_note_is_covered_by_its_digest_and_may_be_erased() {
+        let salt = "0193d3c4-0000-7000-8000-00000000000a";
+        let noted = Entry {
+            note: Some("대표자 홍길동 확인".into()),
+            note_salt: Some(salt.into()),
+            note_digest: Some(note_digest(salt, "대표자 홍길동 확인")),
+            ..entry()
+        };
+        assert_eq!(noted.note_intact(), Some(true));
+        let edited = Entry {
+            note: Some("문제 없음".into()),
+            ..noted.clone()
+        };
+        assert_eq!(edited.note_intact(), Some(false));
+        let erased = Entry {
+            note: None,
+            note_salt: None,
+            ..noted.clone()
+        };
+        assert_eq!(erased.note_intact(), None);
+        assert_eq!(
+            erased.expected_hash(),
+            noted.expected_hash(),
+            "erasing keeps the chain"
+        );
+        assert_ne!(noted.expected_hash(), entry().expected_hash());
     }
 
     #[test]
@@ -847,6 +931,16 @@ mod tests {
         assert_eq!(client.id, "0193d3c4-0000-7000-8000-000000000009");
         assert_eq!(client.history_id(), caller.subject);
         assert_eq!(Actor::system("sweeper").history_id(), "system");
+        let installation = Caller {
+            subject: "system:cli".into(),
+            ..caller.clone()
+        };
+        assert_eq!(Actor::of(&installation), Actor::system("cli"));
+        let service = Caller {
+            subject: "service:outcomes".into(),
+            ..caller
+        };
+        assert_eq!(Actor::of(&service).kind, ActorKind::System);
         assert_eq!(Actor::system("sweeper").role, None);
     }
 

@@ -5,6 +5,16 @@
 use unicode_normalization::{UnicodeNormalization, is_nfc_quick};
 
 /// `text` in NFC, the form the platform stores; borrowed work is skipped when it already is.
+/// Text a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or carriage return
+/// first), kept as text by a leading apostrophe: for every CSV cell people typed.
+pub fn defuse_formula(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 pub fn nfc(text: &str) -> String {
     if is_nfc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes {
         text.to_owned()

@@ -440,7 +440,8 @@ pub async fn add_staff(
         .await
         .context("onboarding database")?;
     let installation = axv_auth::Caller {
-        subject: "axv-cli".to_owned(),
+        // The installation itself: its audit entry names the command, not a person.
+        subject: "system:cli".to_owned(),
         role: axv_auth::Role::Admin,
         company_ids: vec![],
         token_id: String::new(),

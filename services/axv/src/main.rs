@@ -667,8 +667,15 @@ async fn verify_audit(args: PlatformOnlyArgs) -> anyhow::Result<()> {
     for (service, found) in axv::verify_audit(&platform).await? {
         match &found.broken {
             None => println!(
-                "{service}: {} entries, intact; head {} {}",
-                found.entries, found.head.seq, found.head.hash
+                "{service}: {} entries, intact{}; head {} {}",
+                found.entries,
+                if found.redacted > 0 {
+                    format!(" ({} notes erased on request)", found.redacted)
+                } else {
+                    String::new()
+                },
+                found.head.seq,
+                found.head.hash
             ),
             Some((why, entry)) => {
                 broken += 1;

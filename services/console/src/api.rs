@@ -429,6 +429,7 @@ macro_rules! operations {
 }
 
 operations!("queries/home.graphql": HomeStats);
+operations!("queries/audit.graphql": AuditLog);
 operations!("queries/pilots.graphql": PublicPilot);
 operations!(
     "queries/account.graphql": SignUp,

@@ -6,6 +6,7 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
+use axv_platform::text::defuse_formula;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
 use crate::format::{grouped, hours_precise};
@@ -77,20 +78,10 @@ impl Table {
     }
 }
 
-/// Text a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or carriage return
-/// first) is kept as text by a leading apostrophe: company names come from firms.
-fn defused(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    }
-}
-
 /// A CSV field of free text (names, notes): quoted as needed, and kept as text if a
 /// spreadsheet would run it as a formula.
 pub fn csv_text(text: &str) -> String {
-    csv_field(&defused(text))
+    csv_field(&defuse_formula(text))
 }
 
 /// One CSV field, quoted when it holds a separator, a quote or a line break.

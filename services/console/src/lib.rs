@@ -184,6 +184,8 @@ pub fn router(console: Console) -> Router {
         .route("/inbox/{id}", get(pages::inbox::open))
         .route("/review", get(pages::review::worklist))
         .route("/review/live", get(pages::review::live))
+        .route("/audit", get(pages::audit::page))
+        .route("/audit.csv", get(pages::audit::csv))
         .route("/programmes", get(pages::programmes::list))
         .route(
             "/programmes/new",

@@ -270,12 +270,25 @@ impl Store {
         Ok(deleted)
     }
 
+    /// The scanner's verdict, recorded with its audit entry (a quarantined file is evidence
+    /// of what was uploaded).
     pub async fn set_scan_status(&self, id: &str, status: ScanStatus) -> Result<(), StoreError> {
-        sqlx::query("UPDATE documents SET scan_status = $2 WHERE id = $1")
-            .bind(id)
-            .bind(status.as_str())
-            .execute(self.db.pool())
-            .await?;
+        let mut tx = self.db.pool().begin().await?;
+        let changed: Option<(String, String)> = sqlx::query_as(
+            "UPDATE documents SET scan_status = $2 WHERE id = $1 AND scan_status <> $2 \
+             RETURNING company_id, content_type",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((company_id, content_type)) = changed {
+            let change = Change::new("document.scanned", "document", id)
+                .company(company_id)
+                .summary(format!("{content_type}: {}", status.as_str()));
+            audit::record(&mut tx, &Actor::system("scanner"), &change).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -345,11 +358,22 @@ impl Store {
     }
 
     pub async fn mark_purged(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE documents SET purged_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now)
-            .execute(self.db.pool())
-            .await?;
+        let mut tx = self.db.pool().begin().await?;
+        let purged: Option<(String,)> = sqlx::query_as(
+            "UPDATE documents SET purged_at = $2 WHERE id = $1 AND purged_at IS NULL \
+             RETURNING company_id",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((company_id,)) = purged {
+            let change = Change::new("document.purged", "document", id)
+                .company(company_id)
+                .summary("bytes removed after the retention period");
+            audit::record(&mut tx, &Actor::system("sweeper"), &change).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

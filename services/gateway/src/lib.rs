@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
             .route("/graphql", get(http::graphql_get).post(http::graphql_post))
             .route("/graphql/assets/{file}", get(graphiql::asset))
             .route("/export/stats.csv", get(export::stats_csv))
+            .route("/export/audit.csv", get(export::audit_csv))
             .route("/oauth/token", axum::routing::post(oauth::token))
             .route(
                 "/usage/sacct",

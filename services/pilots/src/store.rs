@@ -763,7 +763,7 @@ impl Store {
         }
         let event = participant_event(pilot, &company.id, role, state, &actor.history_id(), None);
         self.outbox.enqueue(&mut tx, &event).await?;
-        let change = Change::new("pilot.participant_added", "pilot", &pilot.id)
+        let change = Change::new(state.event_kind(), "pilot", &pilot.id)
             .company(&pilot.lead.id)
             .summary(format!(
                 "company {} as {role}: {}",
@@ -812,7 +812,7 @@ impl Store {
         let event = participant_event(pilot, company_id, role, answer, &actor_id, note);
         self.outbox.enqueue(&mut tx, &event).await?;
         // Under the answering company: the invitation is its own to see.
-        let change = Change::new("pilot.invitation_answered", "pilot", &pilot.id)
+        let change = Change::new(answer.event_kind(), "pilot", &pilot.id)
             .company(company_id)
             .summary(format!(
                 "company {company_id} as {role}: INVITED → {}",
@@ -844,7 +844,7 @@ impl Store {
             .await?;
         let change = Change::new("pilot.milestone_added", "pilot", pilot_id)
             .company(company_id)
-            .summary(format!("milestone {id}: {title}, due {due_on}"));
+            .summary(format!("milestone {id}, due {due_on}"));
         audit::record(&mut tx, actor, &change).await?;
         tx.commit().await?;
         Ok(())

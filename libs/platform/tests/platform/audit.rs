@@ -274,8 +274,8 @@ async fn rewrite(db: &Database, seq: i64, entry: &audit::Entry, prev_hash: &str)
     };
     let hash = moved.expected_hash();
     sqlx::query(
-        "UPDATE audit_entries SET object_id = $1, prev_hash = $2, hash = $3, at = $4, company_id = $6 \
-         WHERE seq = $5",
+        "UPDATE audit_entries SET object_id = $1, prev_hash = $2, hash = $3, at = $4, company_id = $6, \
+         note = $7, note_salt = $8, note_digest = $9 WHERE seq = $5",
     )
     .bind(&moved.object_id)
     .bind(&moved.prev_hash)
@@ -283,9 +283,35 @@ async fn rewrite(db: &Database, seq: i64, entry: &audit::Entry, prev_hash: &str)
     .bind(moved.at_ms)
     .bind(seq)
     .bind(&moved.company_id)
+    .bind(&moved.note)
+    .bind(&moved.note_salt)
+    .bind(&moved.note_digest)
     .execute(db.pool())
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn erasing_a_note_keeps_the_chain_and_editing_one_breaks_it() {
+    for (test_db, db) in databases().await {
+        let backend = test_db.backend;
+        append(&db, 3).await;
+        sqlx::query("UPDATE audit_entries SET note = NULL, note_salt = NULL WHERE seq = 2")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let found = audit::verify(&db).await.unwrap();
+        assert_eq!((found.broken, found.redacted), (None, 1), "{backend:?}");
+        sqlx::query("UPDATE audit_entries SET note = '다른 메모' WHERE seq = 3")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            first_break(&db).await,
+            Some(Break::Altered { seq: 3 }),
+            "{backend:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api_clients;
+pub mod audit;
 pub mod companies;
 pub mod documents;
 pub mod figures;

@@ -149,7 +149,7 @@ pub struct AuditEntryConnection {
 /// Where a page ends: the last entry's (time, service, position). Entries are ordered newest
 /// first by that triple, so the next page is every entry below it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Position {
+pub struct Position {
     at_ms: i64,
     source: String,
     seq: i64,
@@ -158,7 +158,7 @@ struct Position {
 const CURSOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 impl Position {
-    fn of(entry: &pb::AuditEntry) -> Self {
+    pub fn of(entry: &pb::AuditEntry) -> Self {
         Position {
             at_ms: entry.at_ms,
             source: entry.source.clone(),
@@ -196,14 +196,64 @@ impl Position {
     }
 }
 
+/// The services' answers merged: up to `first` entries after `after`, newest first, whether
+/// more follow, and how many match in all. Used by `auditLog` and the CSV export.
+pub async fn load_page(
+    clients: &Clients,
+    caller: &RequestContext,
+    filter: &pb::ListEntriesRequest,
+    first: usize,
+    after: Option<&Position>,
+) -> std::result::Result<(Vec<pb::AuditEntry>, bool, i64), tonic::Status> {
+    let calls = clients.audit_logs.iter().map(|(source, client)| {
+        let before = after.map(|position| position.before_in(source));
+        let message = pb::ListEntriesRequest {
+            before_at_ms: before.map(|(at, _)| at),
+            before_seq: before.map_or(0, |(_, seq)| seq),
+            limit: i32::try_from(first + 1).unwrap_or(i32::MAX),
+            ..filter.clone()
+        };
+        let mut client = client.clone();
+        async move { client.list_entries(request(caller, message)).await }
+    });
+    let mut entries = Vec::new();
+    let mut total = 0_i64;
+    for answer in futures::future::join_all(calls).await {
+        let answer = answer?.into_inner();
+        total += answer.total;
+        entries.extend(answer.entries);
+    }
+    entries.sort_by(Position::newest_first);
+    let has_next_page = entries.len() > first;
+    entries.truncate(first);
+    Ok((entries, has_next_page, total))
+}
+
+impl AuditFilter {
+    /// The request every service gets, before paging is added.
+    pub fn to_request(&self) -> pb::ListEntriesRequest {
+        pb::ListEntriesRequest {
+            object_kind: self.object_kind.clone(),
+            object_id: self.object_id.as_ref().map(|id| id.0.clone()),
+            company_id: self.company_id.as_ref().map(|id| id.0.clone()),
+            actor_id: self.actor_id.as_ref().map(|id| id.0.clone()),
+            action: self.action.clone(),
+            from_ms: self.from.as_ref().map(|at| at.0.timestamp_millis()),
+            until_ms: self.until.as_ref().map(|at| at.0.timestamp_millis()),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct AuditQuery;
 
 #[Object]
 impl AuditQuery {
     /// Who did what, when, across the platform, newest first. Staff see every entry; a firm's
-    /// members the entries about their own companies; dashboards and API clients with other
-    /// roles are FORBIDDEN, anonymous callers UNAUTHENTICATED.
+    /// members the entries about their own companies; dashboards and operators are FORBIDDEN,
+    /// anonymous callers UNAUTHENTICATED. `GET /export/audit.csv` gives the same with the
+    /// same filters as a spreadsheet.
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
@@ -219,35 +269,12 @@ impl AuditQuery {
                     .ok_or_else(|| bad_input("after is not a cursor from this API"))?,
             ),
         };
-        let filter = filter.unwrap_or_default();
+        let request = filter.unwrap_or_default().to_request();
         let (caller, clients) = (ctx.data::<RequestContext>()?, ctx.data::<Clients>()?);
-        let calls = clients.audit_logs.iter().map(|(source, client)| {
-            let before = after.as_ref().map(|position| position.before_in(source));
-            let message = pb::ListEntriesRequest {
-                object_kind: filter.object_kind.clone(),
-                object_id: filter.object_id.as_ref().map(|id| id.0.clone()),
-                company_id: filter.company_id.as_ref().map(|id| id.0.clone()),
-                actor_id: filter.actor_id.as_ref().map(|id| id.0.clone()),
-                action: filter.action.clone(),
-                from_ms: filter.from.as_ref().map(|at| at.0.timestamp_millis()),
-                until_ms: filter.until.as_ref().map(|at| at.0.timestamp_millis()),
-                before_at_ms: before.map(|(at, _)| at),
-                before_seq: before.map_or(0, |(_, seq)| seq),
-                limit: i32::try_from(first + 1).unwrap_or(101),
-            };
-            let mut client = client.clone();
-            async move { client.list_entries(request(caller, message)).await }
-        });
-        let mut entries = Vec::new();
-        let mut total = 0_i64;
-        for answer in futures::future::join_all(calls).await {
-            let answer = answer.map_err(from_status)?.into_inner();
-            total += answer.total;
-            entries.extend(answer.entries);
-        }
-        entries.sort_by(Position::newest_first);
-        let has_next_page = entries.len() > first;
-        entries.truncate(first);
+        let (entries, has_next_page, total) =
+            load_page(clients, caller, &request, first, after.as_ref())
+                .await
+                .map_err(from_status)?;
         let edges: Vec<AuditEntryEdge> = entries
             .into_iter()
             .map(|entry| AuditEntryEdge {

@@ -185,12 +185,16 @@ impl Store {
         actor: &Actor,
     ) -> Result<Vec<String>, OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(user_id)
             .execute(&mut *tx)
             .await
-            .map_err(StoreError::from)?;
+            .map_err(StoreError::from)?
+            .rows_affected();
+        if changed != 1 {
+            return Err(OnboardingError::NotFound("user"));
+        }
         let live = end_sessions(&mut tx, user_id, revoke_until).await?;
         let change = Change::new("account.password_changed", "account", user_id)
             .summary("other sessions ended");
@@ -381,19 +385,29 @@ impl Store {
         actor: &Actor,
     ) -> Result<(), OnboardingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
-        sqlx::query("UPDATE users SET name = $1, cluster_user = $2, language = $3 WHERE id = $4")
-            .bind(name)
-            .bind(cluster_user)
-            .bind(language)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
+        let changed = sqlx::query(
+            "UPDATE users SET name = $1, cluster_user = $2, language = $3 WHERE id = $4",
+        )
+        .bind(name)
+        .bind(cluster_user)
+        .bind(language)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
+        if changed != 1 {
+            return Err(OnboardingError::NotFound("user"));
+        }
         // The name is personal and stays out of the hashed trail; the cluster user name is an
         // account's identifier on the cluster, as the account id is here.
         let summary = format!(
             "profile saved; cluster user {}; language {}",
-            cluster_user.unwrap_or("-"),
+            if cluster_user.is_some() {
+                "set"
+            } else {
+                "none"
+            },
             language.unwrap_or("-")
         );
         audit::record(

@@ -38,7 +38,7 @@ impl Store {
             .with_payload(serde_json::json!({ "role": client.role.as_str() }));
         self.outbox.enqueue(&mut tx, &event).await?;
         let change = Change::new("api_client.registered", "api_client", &client.id)
-            .summary(format!("{}: {}", client.role.as_str(), client.name));
+            .summary(client.role.as_str());
         audit::record(&mut tx, created_by, &change).await?;
         self.outbox.commit(tx).await?;
         Ok(client)

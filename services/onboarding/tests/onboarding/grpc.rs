@@ -1906,6 +1906,7 @@ async fn health_reports_serving_and_reflection_lists_services() {
     names.sort();
     // Exactly what this server serves: not the other services whose protos it knows.
     let served = [
+        "axv.audit.v1.AuditLog",
         "axv.onboarding.v1.OnboardingService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",

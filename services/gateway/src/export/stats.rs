@@ -9,17 +9,17 @@ use std::{collections::HashMap, net::SocketAddr};
 use axum::{
     Extension,
     extract::{ConnectInfo, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use axv_auth::MaybeCaller;
-use axv_platform::ErrorCode;
 use axv_proto::{
     common::v1::{PilotDomain, Sector},
     outcomes::v1 as pb,
 };
 use serde::Deserialize;
 
+use super::{UTF8_BOM, bad_request, csv_response};
 use crate::{AppState, context::RequestContext, http::client_address, schema::stats::load_stats};
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,15 +75,6 @@ fn list(
     values.sort();
     values.dedup();
     Ok(values)
-}
-
-fn bad_request(message: &str) -> Response {
-    crate::http::request_error(
-        StatusCode::BAD_REQUEST,
-        ErrorCode::BadUserInput,
-        message,
-        false,
-    )
 }
 
 impl ExportParams {
@@ -153,10 +144,6 @@ fn record(
     row.push(cell(compute.1));
     row
 }
-
-/// Excel reads a CSV file as the system's legacy code page (CP949 in Korea) unless it starts
-/// with a UTF-8 byte order mark, and shows Korean names as mojibake.
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The CSV document: a byte order mark, a header, the release it comes from (public exports),
 /// the totals, then sector, domain, company (managers; `names` gives each company's Korean
@@ -283,20 +270,7 @@ pub async fn stats_csv(
     };
     match to_csv(&stats, &bucket, &names) {
         Ok(body) => {
-            let mut response = (
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/csv; charset=utf-8"),
-                    ),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        HeaderValue::from_static("attachment; filename=\"axv-program-stats.csv\""),
-                    ),
-                ],
-                body,
-            )
-                .into_response();
+            let mut response = csv_response(body, "axv-program-stats.csv");
             if let Some(release) = &stats.release {
                 let headers = response.headers_mut();
                 headers.insert("x-axv-release", HeaderValue::from(release.number));
