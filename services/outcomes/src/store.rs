@@ -183,8 +183,8 @@ impl Store {
         let change = Change::new("report.created", "report", &id)
             .company(&subject.company_id)
             .summary(format!(
-                "pilot {}, {} to {}: DRAFT",
-                subject.pilot_id, draft.period_start, draft.period_end
+                "{} ~ {}: DRAFT",
+                draft.period_start, draft.period_end
             ));
         audit::record(&mut tx, creator, &change).await?;
         tx.commit().await?;

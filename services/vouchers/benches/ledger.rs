@@ -7,7 +7,7 @@
 //! at postgres://postgres@127.0.0.1:5432/postgres).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use axv_platform::calendar::today_kst;
+use axv_platform::{audit::Actor, calendar::today_kst};
 use std::time::{Duration, Instant};
 
 use axv_auth::Role;
@@ -104,25 +104,31 @@ async fn run() {
     let operator = h.token(Role::Operator);
 
     let pool = store
-        .create_pool(NewPool {
-            name: "bench".into(),
-            kind: ResourceKind::GpuH100,
-            capacity: i64::MAX / 4,
-            funding: FundingSource::National,
-            valid_from: today_kst(),
-            valid_until: today_kst() + chrono::Days::new(30),
-        })
+        .create_pool(
+            NewPool {
+                name: "bench".into(),
+                kind: ResourceKind::GpuH100,
+                capacity: i64::MAX / 4,
+                funding: FundingSource::National,
+                valid_from: today_kst(),
+                valid_until: today_kst() + chrono::Days::new(30),
+            },
+            &Actor::account("bench-admin", Role::Admin),
+        )
         .await
         .unwrap();
     let program = store
-        .create_program(NewProgram {
-            pool_id: pool.id,
-            name: "bench".into(),
-            opens_on: today_kst(),
-            closes_on: today_kst() + chrono::Days::new(30),
-            max_per_company: i64::MAX / 8,
-            sectors: vec![],
-        })
+        .create_program(
+            NewProgram {
+                pool_id: pool.id,
+                name: "bench".into(),
+                opens_on: today_kst(),
+                closes_on: today_kst() + chrono::Days::new(30),
+                max_per_company: i64::MAX / 8,
+                sectors: vec![],
+            },
+            &Actor::account("bench-manager", Role::ProgramManager),
+        )
         .await
         .unwrap();
     let mut codes = Vec::new();

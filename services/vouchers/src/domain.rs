@@ -46,6 +46,23 @@ impl ResourceKind {
         }
     }
 
+    /// An amount in this kind's base unit as people count it: compute in hours
+    /// (`6000 GPU-hours`, `1.5 NPU-hours`), storage in GB-days.
+    pub fn in_words(self, amount: i64) -> String {
+        let hours = |name: &str| {
+            if amount % 3600 == 0 {
+                format!("{} {name}-hours", amount / 3600)
+            } else {
+                format!("{:.1} {name}-hours", amount as f64 / 3600.0)
+            }
+        };
+        match self {
+            ResourceKind::GpuH100 => hours("GPU"),
+            ResourceKind::Npu => hours("NPU"),
+            ResourceKind::Storage => format!("{amount} GB-days"),
+        }
+    }
+
     /// The first part of a voucher code.
     pub fn code_prefix(self) -> &'static str {
         match self {
@@ -618,6 +635,13 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn amounts_read_in_hours_or_gb_days() {
+        assert_eq!(ResourceKind::GpuH100.in_words(21_600_000), "6000 GPU-hours");
+        assert_eq!(ResourceKind::Npu.in_words(5_400), "1.5 NPU-hours");
+        assert_eq!(ResourceKind::Storage.in_words(30), "30 GB-days");
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl Filters {
 fn row(lang: Lang, node: audit_log::AuditLogAuditLogEdgesNode) -> Row {
     let who = match (node.actor_kind, node.actor) {
         (audit_log::AuditActorKind::ACCOUNT, Some(actor)) => format!(
-            "{} ({})",
+            "{} · {}",
             actor.name,
             lang.t(&label_key("role", &format!("{:?}", actor.role)))
         ),
@@ -145,9 +145,37 @@ fn row(lang: Lang, node: audit_log::AuditLogAuditLogEdgesNode) -> Row {
             .company
             .map(|c| super::review::company_name(lang, &c.name_ko, c.name_en.as_deref()))
             .unwrap_or_default(),
-        summary: node.summary,
+        summary: summary_in(lang, &node.object_kind, &node.summary),
         note: node.note.unwrap_or_default(),
     }
+}
+
+/// A transition's summary (`SUBMITTED → APPROVED`) in the person's words, as the object's own
+/// page names its statuses; any other summary as recorded.
+fn summary_in(lang: Lang, object_kind: &str, summary: &str) -> String {
+    let prefix = match object_kind {
+        "company" => "company-status",
+        "application" => "application-status",
+        "voucher" => "voucher-status",
+        "pilot" => "status",
+        "report" => "report-status",
+        _ => return summary.to_owned(),
+    };
+    let word = |status: &str| {
+        let key = label_key(prefix, status);
+        let label = lang.t(&key);
+        (label != key).then_some(label)
+    };
+    let is_status =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+    let named = match summary.split_once(" → ") {
+        Some((from, to)) if is_status(from) && is_status(to) => word(from)
+            .zip(word(to))
+            .map(|(from, to)| format!("{from} → {to}")),
+        None if is_status(summary) => word(summary),
+        _ => None,
+    };
+    named.unwrap_or_else(|| summary.to_owned())
 }
 
 async fn fetch(
@@ -304,4 +332,26 @@ pub async fn csv(
         exports::csv(&table),
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_read_in_the_persons_words_and_the_rest_as_recorded() {
+        assert_eq!(
+            summary_in(Lang::Ko, "report", "SUBMITTED → RETURNED"),
+            "제출됨 → 보완 요청"
+        );
+        assert_eq!(summary_in(Lang::Ko, "company", "DRAFT"), "작성 중");
+        assert_eq!(
+            summary_in(Lang::Ko, "hold", "voucher AXV-1: OPEN → COMMITTED"),
+            "voucher AXV-1: OPEN → COMMITTED"
+        );
+        assert_eq!(
+            summary_in(Lang::Ko, "pilot", "NOPE → DRAFT"),
+            "NOPE → DRAFT"
+        );
+    }
 }

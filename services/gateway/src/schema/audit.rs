@@ -322,7 +322,7 @@ mod tests {
     fn the_next_page_starts_exactly_after_the_last_entry_of_any_service() {
         // Three services wrote at the same millisecond; the page ended at onboarding's 7.
         let last = Position::of(&entry(100, "onboarding", 7));
-        let mut all = vec![
+        let mut all = [
             entry(100, "documents", 3),
             entry(100, "onboarding", 8),
             entry(100, "onboarding", 7),

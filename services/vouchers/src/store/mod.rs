@@ -272,10 +272,9 @@ impl Store {
         }
         ledger::finish_operation(&mut tx, &operation, "funded").await?;
         let change = Change::new("pool.created", "pool", &id).summary(format!(
-            "{} {} {}s, {} funded, {} to {}",
-            pool.kind.as_str(),
-            pool.capacity,
-            pool.kind.unit(),
+            "{}: {}, {} funded, {} ~ {}",
+            pool.name,
+            pool.kind.in_words(pool.capacity),
             pool.funding.as_str(),
             pool.valid_from,
             pool.valid_until
@@ -667,8 +666,9 @@ impl Store {
         let issued = Change::new("voucher.issued", "voucher", &voucher_id)
             .company(&application.company_id)
             .summary(format!(
-                "{code}: {granted} {}s granted from pool {}",
-                pool.unit, pool.id
+                "{code}: {} granted from {}",
+                pool.kind.in_words(granted),
+                pool.name
             ));
         audit::record(&mut tx, actor, &issued).await?;
         self.outbox.commit(tx).await?;

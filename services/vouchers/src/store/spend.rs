@@ -853,6 +853,8 @@ impl Store {
     }
 
     /// Reserves `amount` before a job starts; released by itself after `expires_at`.
+    // What a hold is (id, voucher, amount, expiry, job), the day and who asks: each a caller's.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_hold(
         &self,
         hold_id: &str,
