@@ -554,31 +554,9 @@ async fn a_firm_attaches_its_certificate(p: &TestPlatform, test: &'static str, j
     m.goto(&format!("/review/companies/{company}")).await;
     m.wait_for("사업자등록증.pdf").await;
     m.check_page("documents-review").await;
-    let link = m
-        .client
-        .find(Locator::Css("a[href^='/files/']"))
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap()
-        .unwrap();
+    let link = m.href("a[href^='/files/']").await;
     // The download as the browser fetches it: with the manager's session cookie.
-    let cookies: Vec<String> = m
-        .client
-        .get_all_cookies()
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| format!("{}={}", c.name(), c.value()))
-        .collect();
-    let download = p
-        .http
-        .get(format!("{}{link}", p.base_url()))
-        .header("cookie", cookies.join("; "))
-        .send()
-        .await
-        .unwrap();
+    let download = m.download(p, &link).await;
     assert_eq!(download.status(), reqwest::StatusCode::OK);
     let headers = download.headers().clone();
     assert!(
@@ -716,20 +694,7 @@ async fn a_firm_applies_for_a_voucher(p: &TestPlatform, test: &'static str, java
     );
     b.check_page("voucher").await;
     // The ledger as CSV, in the same session.
-    let cookie = b
-        .client
-        .get_named_cookie("axv_session")
-        .await
-        .unwrap()
-        .value()
-        .to_owned();
-    let csv = p
-        .http
-        .get(format!("{}/vouchers/{id}/ledger.csv", p.base_url()))
-        .header("cookie", format!("axv_session={cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let csv = b.download(p, &format!("/vouchers/{id}/ledger.csv")).await;
     assert!(
         csv.headers()["content-type"]
             .to_str()
@@ -762,6 +727,37 @@ impl Browser {
     async fn set_date(&self, id: &str, date: chrono::NaiveDate) {
         self.set_value(id, &date.format("%Y-%m-%d").to_string())
             .await;
+    }
+
+    /// `path` as the browser downloads it: with this browser's session cookie.
+    async fn download(&self, p: &TestPlatform, path: &str) -> reqwest::Response {
+        let cookies: Vec<String> = self
+            .client
+            .get_all_cookies()
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect();
+        p.http
+            .get(format!("{}{path}", p.base_url()))
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Where the first link matching `css` goes.
+    async fn href(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .attr("href")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("{css} has no href"))
     }
 
     /// Sets the field with id `id` (a select's option by its value) as a person choosing it.
@@ -2062,30 +2058,7 @@ async fn a_manager_reads_the_audit_trail(p: &TestPlatform, test: &'static str, j
     assert_eq!(b.value("#subject").await, "voucher");
     b.check_page("audit-vouchers").await;
 
-    let link = b
-        .client
-        .find(Locator::LinkText("CSV로 내려받기"))
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap()
-        .unwrap();
-    let cookies: Vec<String> = b
-        .client
-        .get_all_cookies()
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| format!("{}={}", c.name(), c.value()))
-        .collect();
-    let csv = p
-        .http
-        .get(format!("{}{link}", p.base_url()))
-        .header("cookie", cookies.join("; "))
-        .send()
-        .await
-        .unwrap();
+    let csv = b.download(p, &b.href("a[href^='/audit.csv']").await).await;
     assert_eq!(csv.status(), reqwest::StatusCode::OK);
     let csv = csv.text().await.unwrap();
     assert!(

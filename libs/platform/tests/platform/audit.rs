@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use axv_platform::{
     audit::{self, Actor, Break, Change, Query, Visibility},
     db::Database,
+    events::Event,
+    outbox::Outbox,
     testing::TestDb,
 };
 use sqlx::migrate::Migrator;
@@ -377,5 +379,29 @@ async fn a_firm_lists_only_its_companies_entries_and_pages_go_back_in_time() {
         .await
         .unwrap();
         assert!(other.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn the_head_goes_out_once_a_day_however_many_replicas_try() {
+    for (test_db, db) in databases().await {
+        append(&db, 2).await;
+        let outbox = Outbox::default();
+        assert!(audit::publish_head(&db, &outbox, "audited").await.unwrap());
+        assert!(
+            !audit::publish_head(&db, &outbox, "audited").await.unwrap(),
+            "a second replica"
+        );
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT kind, payload FROM outbox")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{:?}", test_db.backend);
+        let event: Event = serde_json::from_str(&rows[0].1).unwrap();
+        let head = audit::head(&db).await.unwrap();
+        assert_eq!(event.kind, "audit.head");
+        assert!(event.public);
+        assert_eq!(event.payload["seq"], 2);
+        assert_eq!(event.payload["hash"], head.hash.as_str());
     }
 }

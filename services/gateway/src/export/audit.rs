@@ -17,12 +17,12 @@ use axv_platform::text::defuse_formula;
 use axv_proto::{audit::v1 as pb, onboarding::v1 as onboarding};
 use serde::Deserialize;
 
-use super::{UTF8_BOM, bad_request, csv_response};
+use super::{UTF8_BOM, bad_request, charged, csv_response};
 use crate::{
     AppState,
     clients::request,
     context::RequestContext,
-    http::{MAX_BATCH_KEYS, client_address},
+    http::MAX_BATCH_KEYS,
     schema::audit::{Position, load_page},
 };
 
@@ -141,18 +141,9 @@ pub async fn audit_csv(
         Ok(filter) => filter,
         Err(message) => return bad_request(&message),
     };
-    let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
-    let charge = match crate::http::charge_request(&state, caller.as_ref(), &address, false).await {
-        Ok(charge) => charge,
+    let rc = match charged(&state, caller, connect, &headers, EXPORT_COST).await {
+        Ok(rc) => rc,
         Err(refused) => return refused,
-    };
-    if let Err(limited) = charge.cost(EXPORT_COST).await {
-        return crate::http::rate_limited(limited, false);
-    }
-    let rc = RequestContext {
-        token: caller.as_ref().map(|c| c.raw_token.clone()),
-        caller,
-        client_address: address,
     };
     let mut entries: Vec<pb::AuditEntry> = Vec::new();
     let mut after: Option<Position> = None;

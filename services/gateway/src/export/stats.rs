@@ -19,8 +19,8 @@ use axv_proto::{
 };
 use serde::Deserialize;
 
-use super::{UTF8_BOM, bad_request, csv_response};
-use crate::{AppState, context::RequestContext, http::client_address, schema::stats::load_stats};
+use super::{UTF8_BOM, bad_request, charged, csv_response};
+use crate::{AppState, context::RequestContext, schema::stats::load_stats};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ExportParams {
@@ -246,19 +246,10 @@ pub async fn stats_csv(
     if !matches!(bucket.as_str(), "MONTH" | "QUARTER" | "YEAR") {
         return bad_request("bucket must be MONTH, QUARTER or YEAR");
     }
-    let address = client_address(&headers, connect, state.limits.console_relay_key.as_deref());
     // Each export is a full programStats computation: charged as a request with that cost.
-    let charge = match crate::http::charge_request(&state, caller.as_ref(), &address, false).await {
-        Ok(charge) => charge,
+    let rc = match charged(&state, caller, connect, &headers, EXPORT_COST).await {
+        Ok(rc) => rc,
         Err(refused) => return refused,
-    };
-    if let Err(limited) = charge.cost(EXPORT_COST).await {
-        return crate::http::rate_limited(limited, false);
-    }
-    let rc = RequestContext {
-        token: caller.as_ref().map(|c| c.raw_token.clone()),
-        caller,
-        client_address: address,
     };
     let stats = match load_stats(&state.clients, &rc, &state.stats, filter, None).await {
         Ok(stats) => stats,

@@ -10,7 +10,10 @@ use std::time::Duration;
 use async_graphql::{ComplexObject, Context, ErrorExtensions, ID, Object, Result, SimpleObject};
 use axv_platform::{ErrorCode, ids::is_valid_id, kv::SharedKv};
 
-use super::{onboarding::user_name, scalars::DateTime};
+use super::{
+    onboarding::{User, user_for, user_name},
+    scalars::DateTime,
+};
 use crate::{context::RequestContext, errors::error};
 
 /// How long a claim lasts without being renewed: a working day.
@@ -128,6 +131,11 @@ impl ReviewClaim {
     /// The manager's name.
     async fn by_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         user_name(ctx, &self.by).await
+    }
+
+    /// The manager holding it, with name and role.
+    async fn by_user(&self, ctx: &Context<'_>) -> Result<User> {
+        user_for(ctx, &self.by, "PROGRAM_MANAGER").await
     }
 }
 

@@ -8,7 +8,7 @@ use axv_proto::vouchers::v1 as pb;
 
 use super::{
     connection::{check_cursor, connection, page_size},
-    onboarding::user_name,
+    onboarding::{User, user_for, user_name},
     scalars::{DateTime, Long},
     support::{internal, mirror_enum},
     vouchers::{Voucher, load_voucher},
@@ -166,6 +166,10 @@ impl UsageUpload {
     /// The sender's name when a person sent it; `null` for an API client.
     async fn uploaded_by_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         user_name(ctx, &self.upload.uploaded_by).await
+    }
+    /// Who sent it, with name and role: a person, or an API client by its subject.
+    async fn uploaded_by_user(&self, ctx: &Context<'_>) -> Result<User> {
+        user_for(ctx, &self.upload.uploaded_by, "OPERATOR").await
     }
     async fn accepted(&self) -> i32 {
         self.report().map_or(0, |r| r.accepted)
