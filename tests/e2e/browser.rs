@@ -2051,7 +2051,7 @@ async fn a_manager_reads_the_audit_trail(p: &TestPlatform, test: &'static str, j
     b.wait_for("바우처 발급").await;
     let text = b.page_text().await;
     assert!(
-        text.contains("이서연 (광주시 AI산업과) (사업관리자)"),
+        text.contains("이서연 (광주시 AI산업과) · 사업관리자"),
         "{text}"
     );
     assert!(!text.contains("계정 생성"), "filtered to vouchers: {text}");
